@@ -1,0 +1,2 @@
+/* placeholder until the agent module lands */
+#include "mapq_err.h"

@@ -1,0 +1,111 @@
+/*
+ * mapq_cmd.h - running one attempt of a command task (SPEC section 2).
+ *
+ * mapq_cmd_start() creates a fresh working directory, spawns argv in its
+ * own process group with inputs on stdin (a JSON object), in MAPQ_IN_<name>
+ * variables and in {name} placeholders, and watches it on the caller's
+ * libevent loop. When the process has exited and its stdout and stderr are
+ * closed, the done callback runs once with the result: the output value
+ * read from $MAPQ_OUTPUT or stdout and checked against the declared type,
+ * or a one-line error. The working directory is removed before the
+ * callback. Nothing here blocks the loop.
+ *
+ * Child exits are delivered by the owner of SIGCHLD: the agent's signal
+ * callback calls mapq_cmd_reap() which waits for every exited child and
+ * completes the matching commands.
+ */
+#ifndef MAPQ_CMD_H
+#define MAPQ_CMD_H
+
+#include <event2/event.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+#include "mapq_type.h"
+
+/* How much of stderr is kept, from the end. */
+#define MAPQ_CMD_STDERR_TAIL (64 * 1024)
+
+/* What to run. Borrowed by mapq_cmd_start() until the done callback. */
+struct mapq_cmd_spec {
+    char *const *argv; /* argc entries, may hold {name} placeholders */
+    size_t argc;
+    const struct mapq_type *output; /* NULL: no output expected */
+    bool output_text;               /* take trimmed stdout as the str */
+    int64_t timeout_ms;             /* 0 = none */
+    int64_t mem_bytes;              /* RLIMIT_AS when > 0 */
+    size_t output_max;              /* cap on the output value's bytes */
+};
+
+/* Identity of the attempt, exported as MAPQ_* variables. Borrowed. */
+struct mapq_cmd_ctx {
+    const char *execution;
+    const char *node;
+    uint64_t index;
+    uint32_t attempt;
+    const char *workroot; /* parent of the fresh working directories */
+    const char *checkpoint_in; /* previous checkpoint bytes or NULL */
+    size_t checkpoint_len;
+};
+
+enum mapq_cmd_status {
+    MAPQ_CMD_SUCCEEDED, /* exit 0 and a valid output */
+    MAPQ_CMD_FAILED,    /* user error: exit status, signal, bad output */
+    MAPQ_CMD_TIMED_OUT, /* timeout_ms passed; the process group was killed */
+    MAPQ_CMD_KILLED,    /* mapq_cmd_kill() was called */
+    MAPQ_CMD_SYSERR,    /* could not start (no such binary is FAILED) */
+};
+
+struct mapq_cmd_result {
+    enum mapq_cmd_status status;
+    struct mapq_buf output;      /* msgpack value when SUCCEEDED (nil when
+                                    the task has no output) */
+    char error[512];             /* one line when not SUCCEEDED */
+    struct mapq_buf stderr_tail; /* last MAPQ_CMD_STDERR_TAIL bytes */
+    struct mapq_buf checkpoint;  /* $MAPQ_CHECKPOINT contents at the end */
+    bool has_checkpoint;
+    int exit_status;  /* -1 when killed by a signal */
+    int term_signal;  /* 0 when exited */
+    int64_t duration_ms;
+};
+
+struct mapq_cmd;
+
+/* Called once per command. res is borrowed for the call; the callback may
+ * call mapq_cmd_free(cmd) as its last statement. */
+typedef void mapq_cmd_done_fn(struct mapq_cmd *cmd,
+                              const struct mapq_cmd_result *res, void *arg);
+
+/*
+ * Starts one attempt. inputs is the msgpack map of the task's inputs
+ * (borrowed for the call only). Returns the command (freed with
+ * mapq_cmd_free() after or from the done callback), or NULL with err set
+ * when nothing could be started at all (no working directory, fork
+ * failure). A binary that does not exist is not a start failure: the
+ * command completes with MAPQ_CMD_FAILED and "command not found: NAME".
+ */
+struct mapq_cmd *mapq_cmd_start(struct event_base *base,
+                                const struct mapq_cmd_spec *spec,
+                                const struct mapq_cmd_ctx *ctx,
+                                const msgpack_object *inputs,
+                                mapq_cmd_done_fn *done, void *arg, char *err);
+
+/* Sends sig to the command's whole process group; its status becomes
+ * MAPQ_CMD_KILLED unless it already finished. */
+void mapq_cmd_kill(struct mapq_cmd *cmd, int sig);
+
+pid_t mapq_cmd_pid(const struct mapq_cmd *cmd);
+
+/* Kills a still-running command's process group and frees it; NULL-safe.
+ * The done callback is not called. */
+void mapq_cmd_free(struct mapq_cmd *cmd);
+
+/* Reaps every exited child (waitpid WNOHANG loop) and completes the
+ * matching commands. Call from the SIGCHLD handler on the loop. */
+void mapq_cmd_reap(void);
+
+#endif

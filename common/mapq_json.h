@@ -1,0 +1,46 @@
+/*
+ * mapq_json.h - converting values between msgpack and JSON (jansson).
+ *
+ * Mapping: int <-> JSON integer, float <-> JSON real, bool, null, str <->
+ * string, list <-> array, dict <-> object. bytes (msgpack bin) become
+ * base64 strings in JSON; going back, a JSON string becomes bin only when
+ * the declared type says bytes. msgpack maps with non-str keys cannot be
+ * written as JSON (MAPQ_EINVAL).
+ */
+#ifndef MAPQ_JSON_H
+#define MAPQ_JSON_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+#include "mapq_type.h"
+
+enum mapq_json_flags {
+    MAPQ_JSON_PRETTY = 1 << 0, /* indented, for people */
+};
+
+/* Appends the JSON text of o (borrowed) to out. */
+enum mapq_err mapq_json_from_msgpack(const msgpack_object *o,
+                                     struct mapq_buf *out, int flags,
+                                     char *err);
+
+/* Same, for a msgpack-encoded value in (data, len). */
+enum mapq_err mapq_json_from_bytes(const char *data, size_t len,
+                                   struct mapq_buf *out, int flags, char *err);
+
+/*
+ * Parses JSON text (len bytes, exactly one value; surrounding white space is
+ * allowed) and appends its msgpack encoding to out, converted toward type
+ * (NULL: the natural mapping): an integer where float is declared becomes a
+ * float, a string where bytes is declared is decoded from base64. Then the
+ * result is checked against type; a mismatch is MAPQ_ETYPE with the path in
+ * err ("[2]: expected int, got str"). Malformed JSON is MAPQ_EINVAL with
+ * jansson's line and column in err.
+ */
+enum mapq_err mapq_json_to_msgpack(const char *text, size_t len,
+                                   const struct mapq_type *type,
+                                   struct mapq_buf *out, char *err);
+
+#endif

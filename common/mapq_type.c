@@ -1,0 +1,293 @@
+/*
+ * mapq_type.c - parsing, formatting and checking workflow value types.
+ *
+ * Pure: no I/O. Checking walks the msgpack object once and reports the
+ * path of the first mismatch.
+ */
+#include "mapq_type.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+
+#define TYPE_MAX_DEPTH 32
+
+static const char *const kind_names[] = {"int",   "float", "bool", "str",
+                                         "bytes", "any",   "list", "dict"};
+
+struct mapq_type *
+mapq_type_new(enum mapq_type_kind kind, bool optional, struct mapq_type *elem)
+{
+    struct mapq_type *t = mapq_xcalloc(1, sizeof(*t));
+
+    t->kind = kind;
+    t->optional = optional;
+    t->elem = elem;
+    return t;
+}
+
+void
+mapq_type_free(struct mapq_type *t)
+{
+    if (t == NULL)
+        return;
+    mapq_type_free(t->elem);
+    free(t);
+}
+
+struct mapq_type *
+mapq_type_dup(const struct mapq_type *t)
+{
+    if (t == NULL)
+        return NULL;
+    return mapq_type_new(t->kind, t->optional, mapq_type_dup(t->elem));
+}
+
+static void
+skip_space(const char **p)
+{
+    while (**p == ' ')
+        (*p)++;
+}
+
+/* Parses one type at *p, advancing it; NULL and err on failure. */
+static struct mapq_type *
+parse_at(const char **p, int depth, const char *whole, char *err)
+{
+    struct mapq_type *t = NULL, *elem = NULL;
+    size_t n;
+    int k;
+
+    skip_space(p);
+    if (depth > TYPE_MAX_DEPTH) {
+        mapq_err_set(err, MAPQ_EINVAL, "type '%s' is nested too deeply", whole);
+        return NULL;
+    }
+    n = strspn(*p, "abcdefghijklmnopqrstuvwxyz");
+    for (k = 0; k < (int)(sizeof(kind_names) / sizeof(kind_names[0])); k++)
+        if (strlen(kind_names[k]) == n && strncmp(*p, kind_names[k], n) == 0)
+            break;
+    if (n == 0 || k == (int)(sizeof(kind_names) / sizeof(kind_names[0]))) {
+        mapq_err_set(err, MAPQ_EINVAL,
+                     "unknown type '%s' (expected int, float, bool, str, "
+                     "bytes, any, list[T], dict[T] or T?)",
+                     whole);
+        return NULL;
+    }
+    *p += n;
+    if (k == MAPQ_T_LIST || k == MAPQ_T_DICT) {
+        skip_space(p);
+        if (**p != '[')
+            goto bad;
+        (*p)++;
+        elem = parse_at(p, depth + 1, whole, err);
+        if (elem == NULL)
+            return NULL;
+        skip_space(p);
+        if (**p != ']')
+            goto bad;
+        (*p)++;
+    }
+    t = mapq_type_new((enum mapq_type_kind)k, false, elem);
+    skip_space(p);
+    if (**p == '?') {
+        t->optional = true;
+        (*p)++;
+    }
+    return t;
+bad:
+    mapq_type_free(elem);
+    mapq_err_set(err, MAPQ_EINVAL, "malformed type '%s'", whole);
+    return NULL;
+}
+
+struct mapq_type *
+mapq_type_parse(const char *s, char *err)
+{
+    const char *p = s;
+    struct mapq_type *t = parse_at(&p, 0, s, err);
+
+    if (t == NULL)
+        return NULL;
+    skip_space(&p);
+    if (*p != '\0') {
+        mapq_type_free(t);
+        mapq_err_set(err, MAPQ_EINVAL, "malformed type '%s'", s);
+        return NULL;
+    }
+    return t;
+}
+
+static void
+format_into(const struct mapq_type *t, char *buf, size_t len, size_t *off)
+{
+    int n;
+
+    if (t->elem != NULL) {
+        n = snprintf(buf + *off, len - *off, "%s[", kind_names[t->kind]);
+        *off += (n > 0 && (size_t)n < len - *off) ? (size_t)n : 0;
+        format_into(t->elem, buf, len, off);
+        n = snprintf(buf + *off, len - *off, "]%s", t->optional ? "?" : "");
+    } else {
+        n = snprintf(buf + *off, len - *off, "%s%s", kind_names[t->kind],
+                     t->optional ? "?" : "");
+    }
+    *off += (n > 0 && (size_t)n < len - *off) ? (size_t)n : 0;
+}
+
+char *
+mapq_type_format(const struct mapq_type *t, char *buf, size_t len)
+{
+    size_t off = 0;
+
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    format_into(t, buf, len, &off);
+    return buf;
+}
+
+bool
+mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return a->kind == b->kind && a->optional == b->optional &&
+           mapq_type_equal(a->elem, b->elem);
+}
+
+bool
+mapq_type_assignable(const struct mapq_type *src, const struct mapq_type *dst)
+{
+    if (src->kind == MAPQ_T_ANY || dst->kind == MAPQ_T_ANY)
+        return true;
+    if (src->optional && !dst->optional)
+        return false;
+    if (src->kind == MAPQ_T_INT && dst->kind == MAPQ_T_FLOAT)
+        return true;
+    if (src->kind != dst->kind)
+        return false;
+    if (src->elem != NULL)
+        return mapq_type_assignable(src->elem, dst->elem);
+    return true;
+}
+
+bool
+mapq_type_is_list(const struct mapq_type *t)
+{
+    return t->kind == MAPQ_T_LIST;
+}
+
+const char *
+mapq_type_describe(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return "null";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "bool";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return "int";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return "float";
+    case MSGPACK_OBJECT_STR:
+        return "str";
+    case MSGPACK_OBJECT_BIN:
+        return "bytes";
+    case MSGPACK_OBJECT_ARRAY:
+        return "list";
+    case MSGPACK_OBJECT_MAP:
+        return "dict";
+    case MSGPACK_OBJECT_EXT:
+        return "ext";
+    }
+    return "unknown";
+}
+
+static bool
+scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
+{
+    switch (kind) {
+    case MAPQ_T_INT:
+        return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+               o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+    case MAPQ_T_FLOAT:
+        return o->type == MSGPACK_OBJECT_FLOAT32 ||
+               o->type == MSGPACK_OBJECT_FLOAT64 ||
+               o->type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+               o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER;
+    case MAPQ_T_BOOL:
+        return o->type == MSGPACK_OBJECT_BOOLEAN;
+    case MAPQ_T_STR:
+        return o->type == MSGPACK_OBJECT_STR;
+    case MAPQ_T_BYTES:
+        return o->type == MSGPACK_OBJECT_BIN;
+    case MAPQ_T_ANY:
+        return o->type != MSGPACK_OBJECT_EXT;
+    case MAPQ_T_LIST:
+        return o->type == MSGPACK_OBJECT_ARRAY;
+    case MAPQ_T_DICT:
+        return o->type == MSGPACK_OBJECT_MAP;
+    }
+    return false;
+}
+
+static enum mapq_err
+check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
+         size_t plen, char *err)
+{
+    char tname[128];
+    size_t base = strlen(path);
+    uint32_t i;
+    enum mapq_err rc;
+
+    if (o->type == MSGPACK_OBJECT_NIL) {
+        if (t->optional || t->kind == MAPQ_T_ANY)
+            return MAPQ_OK;
+        return mapq_err_set(err, MAPQ_ETYPE, "%s%sexpected %s, got null", path,
+                            base ? ": " : "",
+                            mapq_type_format(t, tname, sizeof(tname)));
+    }
+    if (!scalar_fits(t->kind, o))
+        return mapq_err_set(err, MAPQ_ETYPE, "%s%sexpected %s, got %s", path,
+                            base ? ": " : "",
+                            mapq_type_format(t, tname, sizeof(tname)),
+                            mapq_type_describe(o));
+    if (t->kind == MAPQ_T_LIST) {
+        for (i = 0; i < o->via.array.size; i++) {
+            snprintf(path + base, plen - base, "[%u]", i);
+            rc = check_at(t->elem, &o->via.array.ptr[i], path, plen, err);
+            if (rc != MAPQ_OK)
+                return rc;
+        }
+    } else if (t->kind == MAPQ_T_DICT) {
+        for (i = 0; i < o->via.map.size; i++) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+
+            if (k->type != MSGPACK_OBJECT_STR)
+                return mapq_err_set(err, MAPQ_ETYPE,
+                                    "%s%sdict keys must be str, got %s", path,
+                                    base ? ": " : "", mapq_type_describe(k));
+            snprintf(path + base, plen - base, "[\"%.*s\"]",
+                     (int)(k->via.str.size > 40 ? 40 : k->via.str.size),
+                     k->via.str.ptr);
+            rc = check_at(t->elem, &o->via.map.ptr[i].val, path, plen, err);
+            if (rc != MAPQ_OK)
+                return rc;
+        }
+    }
+    path[base] = '\0';
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_type_check(const struct mapq_type *t, const msgpack_object *o, char *err)
+{
+    char path[256] = "";
+
+    return check_at(t, o, path, sizeof(path), err);
+}

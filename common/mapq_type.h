@@ -1,0 +1,77 @@
+/*
+ * mapq_type.h - workflow value types: int, float, bool, str, bytes, any,
+ * list[T], dict[T] and T? (optional).
+ *
+ * A type is a small tree owned by whoever parsed or built it. Values are
+ * msgpack objects; mapq_type_check() says whether one fits. The wire mapping:
+ * int = msgpack int, float = msgpack float (an int is accepted), bool =
+ * bool, str = str, bytes = bin, list = array, dict = map with str keys,
+ * null = nil (only for T? and any).
+ */
+#ifndef MAPQ_TYPE_H
+#define MAPQ_TYPE_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+
+#include "mapq_err.h"
+
+enum mapq_type_kind {
+    MAPQ_T_INT,
+    MAPQ_T_FLOAT,
+    MAPQ_T_BOOL,
+    MAPQ_T_STR,
+    MAPQ_T_BYTES,
+    MAPQ_T_ANY,
+    MAPQ_T_LIST,
+    MAPQ_T_DICT,
+};
+
+struct mapq_type {
+    enum mapq_type_kind kind;
+    bool optional;          /* T?: null allowed */
+    struct mapq_type *elem; /* LIST and DICT only; owned */
+};
+
+/*
+ * Parses a type string such as "list[int?]". Returns a new type (caller
+ * frees with mapq_type_free()), or NULL with a message in err.
+ */
+struct mapq_type *mapq_type_parse(const char *s, char *err);
+
+/* Builds a type; takes ownership of elem (NULL for scalars). */
+struct mapq_type *mapq_type_new(enum mapq_type_kind kind, bool optional,
+                                struct mapq_type *elem);
+/* Deep copy; caller frees with mapq_type_free(). */
+struct mapq_type *mapq_type_dup(const struct mapq_type *t);
+/* NULL-safe. */
+void mapq_type_free(struct mapq_type *t);
+
+/* Writes the canonical spelling ("list[int?]") into buf; returns buf. */
+char *mapq_type_format(const struct mapq_type *t, char *buf, size_t len);
+
+bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
+
+/*
+ * True when every value of type src is a valid value of type dst, so that
+ * feeding src into dst is safe at validation time. any on either side is
+ * accepted (checked at run time); int fits float; T fits T?; T? does not
+ * fit T, so list[T?] does not fit list[T].
+ */
+bool mapq_type_assignable(const struct mapq_type *src,
+                          const struct mapq_type *dst);
+
+/* True for list[...] (optional or not). */
+bool mapq_type_is_list(const struct mapq_type *t);
+
+/*
+ * Checks that o (borrowed) is a value of type t. On mismatch returns
+ * MAPQ_ETYPE and writes e.g. "[3]: expected int, got str" into err.
+ */
+enum mapq_err mapq_type_check(const struct mapq_type *t,
+                              const msgpack_object *o, char *err);
+
+/* A short name for the msgpack type of o ("int", "str", "list", ...). */
+const char *mapq_type_describe(const msgpack_object *o);
+
+#endif

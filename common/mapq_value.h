@@ -1,0 +1,62 @@
+/*
+ * mapq_value.h - values as msgpack bytes: strict unpacking, canonical
+ * re-encoding and hashing.
+ *
+ * Everywhere in mapq a value is its msgpack encoding held in a struct
+ * mapq_buf or a (pointer, length) pair. The canonical form sorts map keys by
+ * their canonical encoding and writes every float as float64, so the same
+ * logical value always has the same bytes and the same hash.
+ */
+#ifndef MAPQ_VALUE_H
+#define MAPQ_VALUE_H
+
+#include <msgpack.h>
+#include <stddef.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+
+/* Default cap on one value (an input, an output, a bound value): 16 MiB. */
+#define MAPQ_VALUE_MAX (16u * 1024 * 1024)
+
+/* Length of a subtask key: SHA-256 truncated to 128 bits. */
+#define MAPQ_KEY_LEN 16
+
+/*
+ * Unpacks exactly one msgpack object from data (len bytes) into u, which
+ * the caller has initialised with msgpack_unpacked_init() and destroys with
+ * msgpack_unpacked_destroy(). Strings in u point into data, which must stay
+ * unchanged until then. Trailing bytes or truncated input are MAPQ_EPROTO.
+ */
+enum mapq_err mapq_value_unpack(const char *data, size_t len,
+                                msgpack_unpacked *u, char *err);
+
+/* Appends the canonical encoding of o (borrowed) to out. */
+enum mapq_err mapq_value_canonical(const msgpack_object *o,
+                                   struct mapq_buf *out);
+
+/* SHA-256 of data, truncated to MAPQ_KEY_LEN bytes, into key. */
+void mapq_value_hash(const void *data, size_t len,
+                     unsigned char key[MAPQ_KEY_LEN]);
+
+/* Writes 2*MAPQ_KEY_LEN hex digits and a NUL into hex. */
+void mapq_value_key_hex(const unsigned char key[MAPQ_KEY_LEN],
+                        char hex[2 * MAPQ_KEY_LEN + 1]);
+
+/* Initialises pk to append to b (borrowed; must outlive pk's use). */
+void mapq_value_packer_init(msgpack_packer *pk, struct mapq_buf *b);
+
+/* Packs a C string as msgpack str. */
+void mapq_value_pack_str(msgpack_packer *pk, const char *s);
+
+/*
+ * Finds the value for string key name in map o; NULL if o is not a map or
+ * has no such key. The result is borrowed from o.
+ */
+const msgpack_object *mapq_value_map_get(const msgpack_object *o,
+                                         const char *name);
+
+/* True when o is a str equal to s. */
+int mapq_value_str_eq(const msgpack_object *o, const char *s);
+
+#endif

@@ -1,0 +1,7 @@
+#include "mapq_err.h"
+
+int
+main(void)
+{
+    return MAPQ_OK;
+}

@@ -1,0 +1,2 @@
+/* placeholder */
+#include "mapq_err.h"
