@@ -1,7 +1,265 @@
-#include "mapq_err.h"
+/*
+ * main.c - mapq-agent: options, signals, loop, teardown.
+ */
+#include <event2/event.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mapq_agent.h"
+#include "mapq_alloc.h"
+#include "mapq_cmd.h"
+#include "mapq_log.h"
+#include "mapq_proto.h"
+#include "mapq_units.h"
+
+#define MAX_QUEUES 32
+
+static const char usage[] =
+    "usage: mapq-agent [--redis URL] [--slots N] [--queue Q]... "
+    "[--interruptible]\n"
+    "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
+    "                  [--namespace NS] [--lease DUR] [-v|--verbose] [-q]\n"
+    "\n"
+    "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
+    "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
+    "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq.\n";
+
+struct options {
+    struct mapq_agent_config cfg;
+    const char *queues[MAX_QUEUES];
+    char name[300];
+    char self_dir[PATH_MAX];
+};
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    mapq_log(MAPQ_LOG_INFO, "received %s", strsignal((int)sig));
+    mapq_agent_shutdown(arg);
+}
+
+static void
+sigchld_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    mapq_cmd_reap();
+}
+
+static void
+libevent_log(int severity, const char *msg)
+{
+    mapq_log(severity >= EVENT_LOG_ERR ? MAPQ_LOG_ERROR : MAPQ_LOG_DEBUG,
+             "libevent: %s", msg);
+}
+
+static int
+parse_count(const char *s, const char *what, long lo, long hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "mapq-agent: %s must be a number from %ld to %ld, got "
+                        "'%s'\n",
+                what, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static void
+find_self_dir(char *dir, size_t len)
+{
+    ssize_t n = readlink("/proc/self/exe", dir, len - 1);
+    char *slash;
+
+    if (n <= 0) {
+        snprintf(dir, len, ".");
+        return;
+    }
+    dir[n] = '\0';
+    slash = strrchr(dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+}
+
+/* Returns 0, 1 (exit 0: help) or -1 (usage error). */
+static int
+parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        {"redis", required_argument, NULL, 'r'},
+        {"slots", required_argument, NULL, 's'},
+        {"queue", required_argument, NULL, 'Q'},
+        {"interruptible", no_argument, NULL, 'i'},
+        {"grace", required_argument, NULL, 'g'},
+        {"name", required_argument, NULL, 'n'},
+        {"cpus", required_argument, NULL, 'c'},
+        {"mem", required_argument, NULL, 'm'},
+        {"namespace", required_argument, NULL, 'N'},
+        {"lease", required_argument, NULL, 'l'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *url = getenv("MAPQ_REDIS_URL");
+    char err[MAPQ_ERR_LEN], host[256] = "host";
+    int64_t ms, bytes;
+    int c, cpus = 0;
+
+    o->cfg.ns = getenv("MAPQ_NAMESPACE");
+    if (o->cfg.ns == NULL || *o->cfg.ns == '\0')
+        o->cfg.ns = MAPQ_NAMESPACE_DEFAULT;
+    o->cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    o->cfg.grace_ms = 30000;
+    o->cfg.lease_ms = 30000;
+    o->cfg.plugin_batch = 256;
+    while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            url = optarg;
+            break;
+        case 's':
+            if (parse_count(optarg, "--slots", 1, 100000, &o->cfg.slots))
+                return -1;
+            break;
+        case 'Q':
+            if (o->cfg.nqueues == MAX_QUEUES) {
+                fprintf(stderr, "mapq-agent: at most %d --queue options\n",
+                        MAX_QUEUES);
+                return -1;
+            }
+            if (optarg[0] == '\0' ||
+                strspn(optarg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS"
+                               "TUVWXYZ0123456789_.-") != strlen(optarg)) {
+                fprintf(stderr, "mapq-agent: bad queue name '%s'\n", optarg);
+                return -1;
+            }
+            o->queues[o->cfg.nqueues++] = optarg;
+            break;
+        case 'i':
+            o->cfg.interruptible = true;
+            break;
+        case 'g':
+            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK) {
+                fprintf(stderr, "mapq-agent: --grace: %s\n", err);
+                return -1;
+            }
+            o->cfg.grace_ms = ms;
+            break;
+        case 'l':
+            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK ||
+                ms < 300 || ms > 86400000) {
+                fprintf(stderr, "mapq-agent: --lease must be a duration from "
+                                "300ms to 24h\n");
+                return -1;
+            }
+            o->cfg.lease_ms = (int)ms;
+            break;
+        case 'n':
+            snprintf(o->name, sizeof(o->name), "%s", optarg);
+            break;
+        case 'c':
+            if (parse_count(optarg, "--cpus", 1, 100000, &cpus))
+                return -1;
+            break;
+        case 'm':
+            if (mapq_size_parse(optarg, &bytes, err) != MAPQ_OK) {
+                fprintf(stderr, "mapq-agent: --mem: %s\n", err);
+                return -1;
+            }
+            break;
+        case 'N':
+            o->cfg.ns = optarg;
+            break;
+        case 'v':
+            mapq_log_threshold = MAPQ_LOG_DEBUG;
+            break;
+        case 'q':
+            mapq_log_threshold = MAPQ_LOG_WARN;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        default:
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "mapq-agent: unexpected argument '%s'\n%s",
+                argv[optind], usage);
+        return -1;
+    }
+    if (mapq_redis_url_parse(url ? url : "redis://127.0.0.1:6379",
+                             &o->cfg.url, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq-agent: %s\n", err);
+        return -1;
+    }
+    if (o->cfg.nqueues == 0)
+        o->queues[o->cfg.nqueues++] = "default";
+    o->cfg.queues = o->queues;
+    if (o->name[0] == '\0') {
+        gethostname(host, sizeof(host) - 1);
+        snprintf(o->name, sizeof(o->name), "%s-%ld", host, (long)getpid());
+    }
+    o->cfg.name = o->name;
+    find_self_dir(o->self_dir, sizeof(o->self_dir));
+    o->cfg.self_dir = o->self_dir;
+    return 0;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    return MAPQ_OK;
+    struct options o;
+    struct event_base *base = NULL;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_chld = NULL;
+    struct mapq_agent *agent = NULL;
+    char err[MAPQ_ERR_LEN];
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    mapq_log_init("mapq-agent", MAPQ_LOG_INFO);
+    rc = parse_options(argc, argv, &o);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    signal(SIGPIPE, SIG_IGN);
+    event_set_log_callback(libevent_log);
+    base = event_base_new();
+    if (base == NULL) {
+        mapq_log(MAPQ_LOG_ERROR, "cannot create the event loop");
+        return 3;
+    }
+    agent = mapq_agent_new(base, &o.cfg, err);
+    if (agent == NULL) {
+        mapq_log(MAPQ_LOG_ERROR, "%s", err);
+        event_base_free(base);
+        return 3;
+    }
+    ev_term = evsignal_new(base, SIGTERM, signal_cb, agent);
+    ev_int = evsignal_new(base, SIGINT, signal_cb, agent);
+    ev_chld = evsignal_new(base, SIGCHLD, sigchld_cb, NULL);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    event_add(ev_chld, NULL);
+    mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s", o.cfg.name,
+             o.cfg.slots, o.cfg.nqueues,
+             o.cfg.interruptible ? ", interruptible" : "");
+    event_base_dispatch(base);
+    mapq_agent_free(agent);
+    event_free(ev_chld);
+    event_free(ev_int);
+    event_free(ev_term);
+    event_base_free(base);
+    return 0;
 }

@@ -1,2 +1,1067 @@
-/* placeholder until the agent module lands */
-#include "mapq_err.h"
+/*
+ * mapq_agent.c - claim, run, record: the agent's loop.
+ *
+ * Data flow: doorbell (BLPOP) -> mapq1_claim -> job per (ref, body) -> task
+ * spec from the cache (or HGET P:x:<exec> t:<k>) -> plugin call or command
+ * -> outbox -> mapq1_done. The outbox is one argument vector, flushed once
+ * per loop pass; if a flush fails its entries go back in front of the
+ * outbox and are sent again after reconnecting (done is fenced by ref, so a
+ * repeat is refused harmlessly). Nothing here blocks the loop.
+ */
+#include "mapq_agent.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <ftw.h>
+
+#include "mapq_alloc.h"
+#include "mapq_cmd.h"
+#include "mapq_log.h"
+#include "mapq_plugin_host.h"
+#include "mapq_proto.h"
+#include "mapq_taskspec.h"
+#include "mapq_value.h"
+
+#define SPEC_CACHE_MAX 128
+#define CALL_TIMEOUT_MS 10000
+#define BELL_BLOCK_S 2
+#define DONE_BATCH_MAX 1000
+#define EXIT_DEADLINE_MS 5000
+
+enum job_state {
+    JOB_WAIT_SPEC, /* waiting for its task spec */
+    JOB_RUNNING,   /* command running */
+};
+
+struct spec_entry {
+    char key[96]; /* "<exec>/<k>" */
+    struct mapq_taskspec *spec;
+    char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
+    bool fetching;
+    LIST_ENTRY(spec_entry) entry;
+};
+
+struct job {
+    struct mapq_agent *a;
+    char *ref;
+    struct mapq_ref r;
+    char *body; /* owned copy; body_u points into it */
+    size_t bodylen;
+    msgpack_unpacked body_u;
+    const msgpack_object *inputs;
+    const char *field; /* subtask key, points into body */
+    size_t fieldlen;
+    struct spec_entry *spec;
+    struct mapq_cmd *cmd;
+    enum job_state state;
+    bool interrupted; /* killed by the drain: hand back, no user retry */
+    bool abandoned;   /* lease lost or execution stopped: no result */
+    int64_t started_ms;
+    TAILQ_ENTRY(job) entry;
+};
+
+TAILQ_HEAD(job_list, job);
+
+struct mapq_agent {
+    struct event_base *base;
+    struct mapq_agent_config cfg;
+    char *ns, *name, *workroot;
+    char **queues;
+    struct mapq_redis *cmd; /* functions */
+    struct mapq_redis *blk; /* doorbell waits */
+    struct mapq_plugin_host *plugins;
+    struct job_list jobs; /* waiting for spec or running */
+    int running_cmds;
+    int waiting;
+    LIST_HEAD(, spec_entry) specs;
+    int nspecs;
+    bool claim_inflight, bell_inflight, done_inflight;
+    bool stopping, hard_stop;
+    struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
+    struct mapq_argv sending;  /* the entries of the done call in flight */
+    struct event *flush_ev;    /* zero-timeout: flush the outbox */
+    struct event *renew_ev;    /* lease renewal */
+    struct event *reap_ev;     /* opportunistic reaping */
+    struct event *grace_ev;    /* end of drain grace */
+    struct event *deadline_ev; /* exit even if redis is gone */
+};
+
+static void maybe_claim(struct mapq_agent *a);
+static void job_start(struct job *job);
+static void job_free(struct job *job);
+static void check_exit(struct mapq_agent *a);
+
+static int64_t
+now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void
+ms_to_tv(int64_t ms, struct timeval *tv)
+{
+    tv->tv_sec = (time_t)(ms / 1000);
+    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* ---- outbox ------------------------------------------------------------ */
+
+static void
+schedule_flush(struct mapq_agent *a)
+{
+    event_active(a->flush_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * Appends one finished attempt. kind: T terminal (record stored), U user
+ * retry, S system retry, I interrupted. target: "<queue>/<cls>" for
+ * retries.
+ */
+static void
+outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
+           const struct mapq_buf *record, const char *target)
+{
+    char k[2] = {kind, '\0'};
+
+    mapq_argv_add(&a->outbox, job->ref);
+    mapq_argv_add(&a->outbox, k);
+    mapq_argv_addf(&a->outbox, "%d", phase);
+    mapq_argv_addlen(&a->outbox, job->field ? job->field : "",
+                     job->field ? job->fieldlen : 0);
+    mapq_argv_addlen(&a->outbox, record ? record->data : "",
+                     record ? record->len : 0);
+    mapq_argv_add(&a->outbox, target ? target : "");
+    schedule_flush(a);
+}
+
+static void
+done_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+    struct mapq_argv rest;
+    size_t i;
+    int j;
+
+    a->done_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        mapq_log(MAPQ_LOG_WARN, "cannot record %d results, will retry: %s",
+                 a->sending.argc / 6,
+                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        /* Put the batch back in front of what accumulated since. */
+        mapq_argv_init(&rest);
+        for (j = 0; j < a->outbox.argc; j++)
+            mapq_argv_addlen(&rest, a->outbox.argv[j], a->outbox.lens[j]);
+        mapq_argv_reset(&a->outbox);
+        for (j = 0; j < a->sending.argc; j++)
+            mapq_argv_addlen(&a->outbox, a->sending.argv[j],
+                             a->sending.lens[j]);
+        for (j = 0; j < rest.argc; j++)
+            mapq_argv_addlen(&a->outbox, rest.argv[j], rest.lens[j]);
+        mapq_argv_release(&rest);
+        mapq_argv_reset(&a->sending);
+        check_exit(a);
+        return;
+    }
+    for (i = 0; i < reply->elements; i++)
+        mapq_log(MAPQ_LOG_WARN,
+                 "result of %s refused: its lease was lost, another attempt "
+                 "owns it",
+                 reply->element[i]->str);
+    mapq_argv_reset(&a->sending);
+    if (a->outbox.argc > 0)
+        schedule_flush(a);
+    check_exit(a);
+}
+
+static void
+flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+    struct mapq_argv call;
+    int j, n;
+
+    (void)fd;
+    (void)what;
+    if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd))
+        return;
+    n = a->outbox.argc < DONE_BATCH_MAX * 6 ? a->outbox.argc
+                                            : DONE_BATCH_MAX * 6;
+    mapq_argv_init(&call);
+    mapq_argv_add(&call, "FCALL");
+    mapq_argv_add(&call, "mapq1_done");
+    mapq_argv_add(&call, "0");
+    mapq_argv_add(&call, a->ns);
+    mapq_argv_add(&call, a->name);
+    for (j = 0; j < n; j++) {
+        mapq_argv_addlen(&call, a->outbox.argv[j], a->outbox.lens[j]);
+        mapq_argv_addlen(&a->sending, a->outbox.argv[j], a->outbox.lens[j]);
+    }
+    /* Shift the rest of the outbox down. */
+    for (j = 0; j < n; j++)
+        free(a->outbox.owned[j]);
+    memmove(a->outbox.owned, a->outbox.owned + n,
+            (size_t)(a->outbox.argc - n) * sizeof(char *));
+    memmove(a->outbox.argv, a->outbox.argv + n,
+            (size_t)(a->outbox.argc - n) * sizeof(char *));
+    memmove(a->outbox.lens, a->outbox.lens + n,
+            (size_t)(a->outbox.argc - n) * sizeof(size_t));
+    a->outbox.argc -= n;
+    a->done_inflight = true;
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, done_cb, a, call.argc,
+                       call.argv, call.lens);
+    mapq_argv_release(&call);
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+static void
+pack_record(struct mapq_buf *out, int phase, const struct mapq_buf *value,
+            const char *error, const struct mapq_buf *tail, uint32_t attempt)
+{
+    msgpack_packer pk;
+    size_t tlen = tail ? tail->len : 0;
+
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, value ? 2 : (tlen ? 4 : 3));
+    mapq_value_pack_str(&pk, "p");
+    msgpack_pack_int(&pk, phase);
+    if (value != NULL) {
+        mapq_value_pack_str(&pk, "v");
+        mapq_buf_append(out, value->data, value->len);
+        return;
+    }
+    mapq_value_pack_str(&pk, "e");
+    mapq_value_pack_str(&pk, error);
+    mapq_value_pack_str(&pk, "a");
+    msgpack_pack_uint32(&pk, attempt);
+    if (tlen) {
+        mapq_value_pack_str(&pk, "l");
+        msgpack_pack_str(&pk, tlen);
+        msgpack_pack_str_body(&pk, tail->data, tlen);
+    }
+}
+
+static void
+job_succeed(struct job *job, const struct mapq_buf *value)
+{
+    struct mapq_buf rec = MAPQ_BUF_INIT;
+
+    pack_record(&rec, MAPQ_PHASE_SUCCEEDED, value, NULL, NULL, 0);
+    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec, NULL);
+    mapq_buf_release(&rec);
+}
+
+/* A user error: retried while the task's retries last. */
+static void
+job_fail(struct job *job, int phase, const char *error,
+         const struct mapq_buf *tail)
+{
+    struct mapq_agent *a = job->a;
+    struct mapq_buf rec = MAPQ_BUF_INIT;
+    const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
+    char target[96];
+
+    if (s != NULL && job->r.u < (uint32_t)s->retries) {
+        mapq_log(MAPQ_LOG_INFO, "%s: attempt %u failed, retrying: %s",
+                 job->ref, mapq_ref_attempt(&job->r), error);
+        snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
+        outbox_add(a, job, 'U', MAPQ_PHASE_RETRYING, NULL, target);
+        return;
+    }
+    pack_record(&rec, phase, NULL, error, tail, mapq_ref_attempt(&job->r));
+    outbox_add(a, job, 'T', phase, &rec, NULL);
+    mapq_buf_release(&rec);
+}
+
+/* Handed back after an interruption: system budget, maybe demoted to
+ * non-interruptible agents. */
+static void
+job_interrupted(struct job *job)
+{
+    const struct mapq_taskspec *s = job->spec->spec;
+    char target[96];
+    bool demote = job->r.cls[0] == 'i' &&
+                  job->r.i + 1 >= (uint32_t)s->interruptible_failures;
+
+    snprintf(target, sizeof(target), "%s/%c%c", job->r.queue,
+             demote ? 'n' : job->r.cls[0], job->r.cls[1]);
+    outbox_add(job->a, job, 'I', MAPQ_PHASE_QUEUED, NULL, target);
+}
+
+/* ---- running ----------------------------------------------------------- */
+
+static void
+cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
+{
+    struct job *job = arg;
+    struct mapq_agent *a = job->a;
+
+    if (job->abandoned) {
+        /* nothing to record: the lease is gone */
+    } else if (job->interrupted) {
+        job_interrupted(job);
+    } else if (res->status == MAPQ_CMD_SUCCEEDED) {
+        job_succeed(job, &res->output);
+    } else {
+        job_fail(job,
+                 res->status == MAPQ_CMD_TIMED_OUT ? MAPQ_PHASE_TIMED_OUT
+                                                   : MAPQ_PHASE_FAILED,
+                 res->error, &res->stderr_tail);
+    }
+    a->running_cmds--;
+    TAILQ_REMOVE(&a->jobs, job, entry);
+    job->cmd = NULL; /* the runner frees it after this callback */
+    mapq_cmd_free(cmd);
+    job_free(job);
+    maybe_claim(a);
+    check_exit(a);
+}
+
+static void
+run_command(struct job *job)
+{
+    struct mapq_agent *a = job->a;
+    const struct mapq_taskspec *s = job->spec->spec;
+    struct mapq_cmd_spec cs = {0};
+    struct mapq_cmd_ctx ctx = {0};
+    char err[MAPQ_ERR_LEN];
+
+    cs.argv = s->argv;
+    cs.argc = s->argc;
+    cs.output = s->output;
+    cs.output_text = s->output_text;
+    cs.timeout_ms = s->timeout_ms;
+    cs.mem_bytes = s->mem_bytes;
+    cs.output_max = MAPQ_VALUE_MAX;
+    ctx.execution = job->r.exec;
+    ctx.node = s->node;
+    ctx.index = job->r.index;
+    ctx.attempt = mapq_ref_attempt(&job->r);
+    ctx.workroot = a->workroot;
+    job->state = JOB_RUNNING;
+    a->running_cmds++;
+    job->cmd = mapq_cmd_start(a->base, &cs, &ctx, job->inputs, cmd_done_cb,
+                              job, err);
+    if (job->cmd == NULL) {
+        /* Could not start at all on this host: a system failure. */
+        mapq_log(MAPQ_LOG_ERROR, "%s: cannot start command: %s", job->ref,
+                 err);
+        a->running_cmds--;
+        TAILQ_REMOVE(&a->jobs, job, entry);
+        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL);
+        job_free(job);
+    }
+}
+
+static void
+run_plugin(struct job *job)
+{
+    struct mapq_agent *a = job->a;
+    const struct mapq_taskspec *s = job->spec->spec;
+    struct mapq_plugin_call call = {0};
+    struct mapq_plugin_outcome out;
+    msgpack_unpacked u;
+    struct mapq_buf in = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    char err[MAPQ_ERR_LEN];
+    mapq_plugin_fn *fn;
+
+    fn = mapq_plugin_host_lookup(a->plugins, s->library, s->symbol, err);
+    if (fn == NULL) {
+        job_fail(job, MAPQ_PHASE_FAILED, err, NULL);
+        return;
+    }
+    mapq_value_packer_init(&pk, &in);
+    msgpack_pack_object(&pk, *job->inputs);
+    call.execution = job->r.exec;
+    call.node = s->node;
+    call.index = job->r.index;
+    call.attempt = mapq_ref_attempt(&job->r);
+    call.input = in.data;
+    call.input_len = in.len;
+    mapq_plugin_outcome_init(&out);
+    mapq_plugin_host_call(fn, &call, MAPQ_VALUE_MAX, &out);
+    if (out.status == MAPQ_PLUGIN_OK && s->output != NULL) {
+        msgpack_unpacked_init(&u);
+        if (mapq_value_unpack(out.output.data, out.output.len, &u, err) ==
+                MAPQ_OK &&
+            mapq_type_check(s->output, &u.data, err) != MAPQ_OK) {
+            snprintf(out.error, sizeof(out.error), "output: %.480s", err);
+            out.status = MAPQ_PLUGIN_ERROR;
+        }
+        msgpack_unpacked_destroy(&u);
+    }
+    if (out.status == MAPQ_PLUGIN_OK)
+        job_succeed(job, &out.output);
+    else
+        job_fail(job, MAPQ_PHASE_FAILED, out.error, NULL);
+    mapq_plugin_outcome_release(&out);
+    mapq_buf_release(&in);
+}
+
+/* Runs a job whose spec is known; frees it unless a command runs on. */
+static void
+job_start(struct job *job)
+{
+    struct mapq_agent *a = job->a;
+    const struct mapq_taskspec *s = job->spec->spec;
+    char msg[256];
+
+    TAILQ_REMOVE(&a->jobs, job, entry);
+    a->waiting--;
+    job->started_ms = now_ms();
+    if (s == NULL) {
+        job_fail(job, MAPQ_PHASE_FAILED, job->spec->error, NULL);
+    } else if (job->r.s > (uint32_t)s->system_retries) {
+        snprintf(msg, sizeof(msg),
+                 "lost %u times: the agents running it died, were "
+                 "interrupted or lost their lease (system_retries: %d)",
+                 job->r.s, s->system_retries);
+        job->r.u = (uint32_t)s->retries; /* no user retry either */
+        job_fail(job, MAPQ_PHASE_FAILED, msg, NULL);
+    } else if (s->plugin) {
+        run_plugin(job);
+    } else {
+        TAILQ_INSERT_TAIL(&a->jobs, job, entry);
+        run_command(job);
+        return;
+    }
+    job_free(job);
+}
+
+/* ---- task specs -------------------------------------------------------- */
+
+static void
+spec_evict(struct mapq_agent *a)
+{
+    struct spec_entry *e, *victim = NULL;
+    struct job *job;
+
+    LIST_FOREACH(e, &a->specs, entry)
+    {
+        bool used = e->fetching;
+
+        TAILQ_FOREACH(job, &a->jobs, entry)
+        if (job->spec == e)
+            used = true;
+        if (!used)
+            victim = e;
+    }
+    if (victim == NULL)
+        return;
+    LIST_REMOVE(victim, entry);
+    mapq_taskspec_free(victim->spec);
+    free(victim);
+    a->nspecs--;
+}
+
+struct spec_fetch {
+    struct mapq_agent *a;
+    struct spec_entry *e;
+};
+
+static void
+spec_reply_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct spec_fetch *f = arg;
+    struct mapq_agent *a = f->a;
+    struct spec_entry *e = f->e;
+    struct job *job, *next;
+
+    free(f);
+    e->fetching = false;
+    if (reply == NULL) {
+        /* Connection trouble: jobs wait; their leases are renewed and the
+         * fetch is retried when they are looked at again. */
+        mapq_log(MAPQ_LOG_WARN, "cannot fetch task spec %s: %s", e->key, why);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STRING)
+        e->spec = mapq_taskspec_decode(reply->str, reply->len, e->error);
+    else
+        snprintf(e->error, sizeof(e->error),
+                 "no task spec for %s: the execution is gone", e->key);
+    if (e->spec == NULL)
+        mapq_log(MAPQ_LOG_WARN, "task spec %s unusable: %s", e->key, e->error);
+    for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
+        next = TAILQ_NEXT(job, entry);
+        if (job->spec == e && job->state == JOB_WAIT_SPEC)
+            job_start(job);
+    }
+    schedule_flush(a);
+    maybe_claim(a);
+}
+
+static void
+spec_fetch(struct mapq_agent *a, struct spec_entry *e, const struct job *job)
+{
+    struct spec_fetch *f = mapq_xcalloc(1, sizeof(*f));
+    struct mapq_argv cmd;
+
+    f->a = a;
+    f->e = e;
+    e->fetching = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", a->ns, job->r.exec);
+    mapq_argv_addf(&cmd, "t:%u", job->r.k);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, spec_reply_cb, f, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static struct spec_entry *
+spec_get(struct mapq_agent *a, const struct job *job)
+{
+    struct spec_entry *e;
+    char key[96];
+
+    snprintf(key, sizeof(key), "%s/%u", job->r.exec, job->r.k);
+    LIST_FOREACH(e, &a->specs, entry)
+    if (strcmp(e->key, key) == 0)
+        return e;
+    if (a->nspecs >= SPEC_CACHE_MAX)
+        spec_evict(a);
+    e = mapq_xcalloc(1, sizeof(*e));
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    LIST_INSERT_HEAD(&a->specs, e, entry);
+    a->nspecs++;
+    return e;
+}
+
+/* ---- jobs -------------------------------------------------------------- */
+
+static void
+job_free(struct job *job)
+{
+    if (job == NULL)
+        return;
+    mapq_cmd_free(job->cmd);
+    msgpack_unpacked_destroy(&job->body_u);
+    free(job->body);
+    free(job->ref);
+    free(job);
+}
+
+/* Parses a body: {"i": index, "in": inputs, "h": key}. */
+static enum mapq_err
+job_parse_body(struct job *job, char *err)
+{
+    const msgpack_object *h;
+    enum mapq_err rc;
+
+    rc = mapq_value_unpack(job->body, job->bodylen, &job->body_u, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    job->inputs = mapq_value_map_get(&job->body_u.data, "in");
+    h = mapq_value_map_get(&job->body_u.data, "h");
+    if (job->inputs == NULL || job->inputs->type != MSGPACK_OBJECT_MAP ||
+        h == NULL || h->type != MSGPACK_OBJECT_BIN)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "subtask body lacks its inputs or key");
+    job->field = h->via.bin.ptr;
+    job->fieldlen = h->via.bin.size;
+    return MAPQ_OK;
+}
+
+static void
+job_new(struct mapq_agent *a, const msgpack_object *ref,
+        const msgpack_object *body)
+{
+    struct job *job = mapq_xcalloc(1, sizeof(*job));
+    char err[MAPQ_ERR_LEN];
+
+    job->a = a;
+    job->ref = mapq_xstrndup(ref->via.str.ptr, ref->via.str.size);
+    job->body = mapq_xmemdup(body->via.str.ptr, body->via.str.size);
+    job->bodylen = body->via.str.size;
+    msgpack_unpacked_init(&job->body_u);
+    if (mapq_ref_parse(job->ref, strlen(job->ref), &job->r) != MAPQ_OK ||
+        job_parse_body(job, err) != MAPQ_OK) {
+        /* Corrupt: record a failure so that nothing waits for it. */
+        mapq_log(MAPQ_LOG_WARN, "corrupt subtask %s set aside", job->ref);
+        job->r.u = UINT32_MAX;
+        job_fail(job, MAPQ_PHASE_FAILED, "corrupt subtask message", NULL);
+        job_free(job);
+        return;
+    }
+    job->state = JOB_WAIT_SPEC;
+    job->spec = spec_get(a, job);
+    TAILQ_INSERT_TAIL(&a->jobs, job, entry);
+    a->waiting++;
+    if (job->spec->spec != NULL || job->spec->error[0] != '\0')
+        job_start(job);
+    else if (!job->spec->fetching)
+        spec_fetch(a, job->spec, job);
+}
+
+/* ---- claiming ---------------------------------------------------------- */
+
+static void bell_wait(struct mapq_agent *a);
+
+static void
+claim_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+    msgpack_unpacked u;
+    char err[MAPQ_ERR_LEN];
+    uint32_t i, got = 0;
+
+    a->claim_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            mapq_log(MAPQ_LOG_WARN, "claim failed: %s",
+                     reply ? (reply->str ? reply->str : "bad reply") : why);
+        return; /* the state callback resumes claiming on reconnect */
+    }
+    msgpack_unpacked_init(&u);
+    if (mapq_value_unpack(reply->str, reply->len, &u, err) != MAPQ_OK ||
+        u.data.type != MSGPACK_OBJECT_ARRAY) {
+        mapq_log(MAPQ_LOG_ERROR, "malformed claim reply: %s", err);
+    } else {
+        for (i = 0; i + 1 < u.data.via.array.size; i += 2) {
+            const msgpack_object *r = &u.data.via.array.ptr[i];
+            const msgpack_object *b = &u.data.via.array.ptr[i + 1];
+
+            if (r->type == MSGPACK_OBJECT_STR && b->type == MSGPACK_OBJECT_STR)
+                job_new(a, r, b);
+            got++;
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    schedule_flush(a);
+    if (got == 0)
+        bell_wait(a);
+    else
+        maybe_claim(a);
+}
+
+static int
+free_slots(const struct mapq_agent *a)
+{
+    return a->cfg.slots - a->running_cmds - a->waiting;
+}
+
+static void
+maybe_claim(struct mapq_agent *a)
+{
+    struct mapq_argv cmd;
+    int ncmd = free_slots(a);
+    int nplug = a->waiting < a->cfg.plugin_batch ? a->cfg.plugin_batch : 0;
+    size_t q;
+
+    if (a->stopping || a->claim_inflight || !mapq_redis_ready(a->cmd))
+        return;
+    if (ncmd < 0)
+        ncmd = 0;
+    if (ncmd == 0 && nplug == 0)
+        return;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_claim");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, a->ns);
+    mapq_argv_add(&cmd, a->name);
+    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
+    mapq_argv_addf(&cmd, "%d", ncmd);
+    mapq_argv_addf(&cmd, "%d", nplug);
+    mapq_argv_add(&cmd, a->cfg.interruptible ? "1" : "0");
+    for (q = 0; q < a->cfg.nqueues; q++)
+        mapq_argv_add(&cmd, a->queues[q]);
+    a->claim_inflight = true;
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static void
+bell_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)why;
+    a->bell_inflight = false;
+    if (reply == NULL)
+        return; /* reconnect resumes */
+    maybe_claim(a);
+}
+
+/* Blocks on the doorbells of the lists this agent can take from now. */
+static void
+bell_wait(struct mapq_agent *a)
+{
+    static const char *const classes[] = {"nc", "ic", "np", "ip"};
+    struct mapq_argv cmd;
+    size_t q, c;
+    bool cmd_room = free_slots(a) > 0;
+
+    if (a->stopping || a->bell_inflight || !mapq_redis_ready(a->blk))
+        return;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "BLPOP");
+    for (q = 0; q < a->cfg.nqueues; q++)
+        for (c = 0; c < 4; c++) {
+            if (a->cfg.interruptible && classes[c][0] == 'n')
+                continue;
+            if (classes[c][1] == 'c' && !cmd_room)
+                continue;
+            mapq_argv_addf(&cmd, "%s:bell:%s:%s", a->ns, a->queues[q],
+                           classes[c]);
+        }
+    mapq_argv_addf(&cmd, "%d", BELL_BLOCK_S);
+    a->bell_inflight = true;
+    mapq_redis_command(a->blk, BELL_BLOCK_S * 1000 + 3000, bell_cb, a,
+                       cmd.argc, cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+/* ---- leases ------------------------------------------------------------ */
+
+static struct job *
+find_job(struct mapq_agent *a, const char *ref)
+{
+    struct job *job;
+
+    TAILQ_FOREACH(job, &a->jobs, entry)
+    if (strcmp(job->ref, ref) == 0)
+        return job;
+    return NULL;
+}
+
+static void
+renew_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+    struct job *job;
+    bool stop_part = false;
+    size_t i;
+
+    (void)why;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (i = 0; i < reply->elements; i++) {
+        const char *ref = reply->element[i]->str;
+
+        if (ref == NULL)
+            continue;
+        if (strcmp(ref, "|") == 0) {
+            stop_part = true;
+            continue;
+        }
+        job = find_job(a, ref);
+        if (job == NULL || job->abandoned)
+            continue;
+        mapq_log(MAPQ_LOG_WARN, "%s: %s, stopping it", ref,
+                 stop_part ? "its execution is no longer running"
+                           : "lease lost");
+        job->abandoned = true;
+        if (job->cmd != NULL)
+            mapq_cmd_kill(job->cmd, SIGKILL);
+    }
+}
+
+static void
+renew_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+    struct mapq_argv cmd;
+    struct job *job;
+
+    (void)fd;
+    (void)what;
+    if (TAILQ_EMPTY(&a->jobs) || !mapq_redis_ready(a->cmd))
+        return;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_renew");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, a->ns);
+    mapq_argv_add(&cmd, a->name);
+    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
+    TAILQ_FOREACH(job, &a->jobs, entry)
+    mapq_argv_add(&cmd, job->ref);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+    /* Retry spec fetches that failed while disconnected. */
+    TAILQ_FOREACH(job, &a->jobs, entry)
+    if (job->state == JOB_WAIT_SPEC && !job->spec->fetching &&
+        job->spec->spec == NULL && job->spec->error[0] == '\0')
+        spec_fetch(a, job->spec, job);
+}
+
+static void
+ignore_reply(redisReply *reply, const char *why, void *arg)
+{
+    (void)reply;
+    (void)why;
+    (void)arg;
+}
+
+static void
+reap_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+    const char *argv[] = {"FCALL", "mapq1_reap", "0", a->ns, "1000"};
+    size_t lens[5];
+    int i;
+
+    (void)fd;
+    (void)what;
+    if (!mapq_redis_ready(a->cmd))
+        return;
+    for (i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, 5, argv,
+                       lens);
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+static void
+register_agent(struct mapq_agent *a)
+{
+    struct mapq_argv cmd;
+    char host[256] = "";
+    size_t q;
+
+    gethostname(host, sizeof(host) - 1);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:agent:%s", a->ns, a->name);
+    mapq_argv_add(&cmd, "host");
+    mapq_argv_add(&cmd, host);
+    mapq_argv_add(&cmd, "pid");
+    mapq_argv_addf(&cmd, "%ld", (long)getpid());
+    mapq_argv_add(&cmd, "slots");
+    mapq_argv_addf(&cmd, "%d", a->cfg.slots);
+    mapq_argv_add(&cmd, "interruptible");
+    mapq_argv_add(&cmd, a->cfg.interruptible ? "1" : "0");
+    mapq_argv_add(&cmd, "queues");
+    mapq_argv_add(&cmd, a->queues[0]);
+    for (q = 1; q < a->cfg.nqueues; q++) {
+        char *joined = mapq_xasprintf("%s,%s", cmd.argv[cmd.argc - 1],
+                                      a->queues[q]);
+
+        free(cmd.owned[cmd.argc - 1]);
+        cmd.owned[cmd.argc - 1] = joined;
+        cmd.argv[cmd.argc - 1] = joined;
+        cmd.lens[cmd.argc - 1] = strlen(joined);
+    }
+    mapq_argv_add(&cmd, "started");
+    mapq_argv_addf(&cmd, "%lld", (long long)now_ms());
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static void
+cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)r;
+    if (!up) {
+        mapq_log(MAPQ_LOG_WARN, "lost the redis connection; reconnecting");
+        return;
+    }
+    mapq_log(MAPQ_LOG_INFO, "connected to redis");
+    register_agent(a);
+    schedule_flush(a);
+    maybe_claim(a);
+}
+
+static void
+blk_state_cb(struct mapq_redis *r, bool up, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)r;
+    a->bell_inflight = false;
+    if (up)
+        maybe_claim(a);
+}
+
+static void
+check_exit(struct mapq_agent *a)
+{
+    if (!a->stopping || !TAILQ_EMPTY(&a->jobs))
+        return;
+    if (a->outbox.argc > 0 || a->done_inflight) {
+        schedule_flush(a);
+        return;
+    }
+    mapq_log(MAPQ_LOG_INFO, "drained; exiting");
+    event_base_loopexit(a->base, NULL);
+}
+
+static void
+grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+    struct job *job;
+    struct timeval tv;
+
+    (void)fd;
+    (void)what;
+    a->hard_stop = true;
+    TAILQ_FOREACH(job, &a->jobs, entry)
+    if (job->cmd != NULL && !job->abandoned) {
+        job->interrupted = true;
+        mapq_cmd_kill(job->cmd, SIGKILL);
+    }
+    ms_to_tv(EXIT_DEADLINE_MS, &tv);
+    evtimer_add(a->deadline_ev, &tv);
+    check_exit(a);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    mapq_log(MAPQ_LOG_WARN,
+             "exiting with %d unrecorded results: redis is unreachable; "
+             "their leases will expire and they will run again",
+             a->outbox.argc / 6);
+    event_base_loopexit(a->base, NULL);
+}
+
+void
+mapq_agent_shutdown(struct mapq_agent *a)
+{
+    struct timeval tv;
+
+    if (a->stopping) {
+        mapq_log(MAPQ_LOG_INFO, "second signal: skipping the grace period");
+        evtimer_del(a->grace_ev);
+        grace_cb(-1, 0, a);
+        return;
+    }
+    a->stopping = true;
+    mapq_log(MAPQ_LOG_INFO,
+             "stopping: no new subtasks; %d running get %lld ms to finish",
+             a->running_cmds, (long long)a->cfg.grace_ms);
+    ms_to_tv(a->cfg.grace_ms, &tv);
+    evtimer_add(a->grace_ev, &tv);
+    check_exit(a);
+}
+
+static void
+make_workroot(struct mapq_agent *a, char *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/mapq-agent-XXXXXX",
+             tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(path) == NULL) {
+        mapq_err_set(err, MAPQ_EIO, "cannot create a working directory in %s",
+                     tmp && *tmp ? tmp : "/tmp");
+        return;
+    }
+    a->workroot = mapq_xstrdup(path);
+}
+
+struct mapq_agent *
+mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
+               char *err)
+{
+    struct mapq_agent *a = mapq_xcalloc(1, sizeof(*a));
+    struct timeval tv;
+    size_t q;
+
+    a->base = base;
+    a->cfg = *cfg;
+    a->ns = mapq_xstrdup(cfg->ns);
+    a->name = mapq_xstrdup(cfg->name);
+    a->queues = mapq_xcalloc(cfg->nqueues, sizeof(char *));
+    for (q = 0; q < cfg->nqueues; q++)
+        a->queues[q] = mapq_xstrdup(cfg->queues[q]);
+    a->cfg.queues = NULL;
+    make_workroot(a, err);
+    if (a->workroot == NULL) {
+        mapq_agent_free(a);
+        return NULL;
+    }
+    TAILQ_INIT(&a->jobs);
+    LIST_INIT(&a->specs);
+    mapq_argv_init(&a->outbox);
+    mapq_argv_init(&a->sending);
+    a->plugins = mapq_plugin_host_new(cfg->self_dir);
+    a->flush_ev = evtimer_new(base, flush_cb, a);
+    a->renew_ev = event_new(base, -1, EV_PERSIST, renew_tick, a);
+    a->reap_ev = event_new(base, -1, EV_PERSIST, reap_tick, a);
+    a->grace_ev = evtimer_new(base, grace_cb, a);
+    a->deadline_ev = evtimer_new(base, deadline_cb, a);
+    ms_to_tv(cfg->lease_ms / 3, &tv);
+    event_add(a->renew_ev, &tv);
+    ms_to_tv(cfg->lease_ms / 2, &tv);
+    event_add(a->reap_ev, &tv);
+    a->cmd = mapq_redis_new(base, &cfg->url, "agent", cmd_state_cb, a);
+    a->blk = mapq_redis_new(base, &cfg->url, "agent-wait", blk_state_cb, a);
+    return a;
+}
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void
+mapq_agent_free(struct mapq_agent *a)
+{
+    struct job *job;
+    struct spec_entry *e;
+    size_t q;
+
+    if (a == NULL)
+        return;
+    while ((job = TAILQ_FIRST(&a->jobs)) != NULL) {
+        TAILQ_REMOVE(&a->jobs, job, entry);
+        job_free(job);
+    }
+    while ((e = LIST_FIRST(&a->specs)) != NULL) {
+        LIST_REMOVE(e, entry);
+        mapq_taskspec_free(e->spec);
+        free(e);
+    }
+    mapq_redis_free(a->cmd);
+    mapq_redis_free(a->blk);
+    if (a->flush_ev) {
+        event_free(a->flush_ev);
+        event_free(a->renew_ev);
+        event_free(a->reap_ev);
+        event_free(a->grace_ev);
+        event_free(a->deadline_ev);
+    }
+    mapq_argv_release(&a->outbox);
+    mapq_argv_release(&a->sending);
+    mapq_plugin_host_free(a->plugins);
+    if (a->workroot != NULL)
+        nftw(a->workroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(a->workroot);
+    for (q = 0; q < a->cfg.nqueues; q++)
+        free(a->queues[q]);
+    free(a->queues);
+    free(a->ns);
+    free(a->name);
+    free(a);
+}

@@ -1,0 +1,58 @@
+/*
+ * mapq_agent.h - the agent: claims subtasks from Redis, runs them and
+ * records their results (SPEC sections 2 and 4).
+ *
+ * One agent runs on one libevent loop with two Redis connections: one that
+ * blocks on doorbells while there is nothing to do, and one for the mapq
+ * functions (claim, done, renew, reap). Command subtasks run as child
+ * processes, at most `slots` at a time; plugin subtasks run inline on the
+ * loop, in batches. Finished attempts are batched into one `done` call per
+ * loop pass. Leases are renewed in one call every lease/3.
+ */
+#ifndef MAPQ_AGENT_H
+#define MAPQ_AGENT_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mapq_err.h"
+#include "mapq_redis.h"
+
+struct mapq_agent_config {
+    struct mapq_redis_url url;
+    const char *ns;       /* key namespace */
+    const char *name;     /* unique agent name */
+    int slots;            /* concurrent command subtasks */
+    const char **queues;  /* queue names, nqueues >= 1 */
+    size_t nqueues;
+    bool interruptible;   /* take only interruptible subtasks */
+    int64_t grace_ms;     /* drain time after SIGTERM */
+    int lease_ms;         /* lease length; renewed every lease_ms / 3 */
+    int plugin_batch;     /* plugin subtasks claimed per call */
+    const char *self_dir; /* directory of the agent binary (plugin search) */
+};
+
+struct mapq_agent;
+
+/*
+ * Creates the agent on base and starts connecting; cfg is copied. Returns
+ * NULL with err set when the agent cannot start (no working directory).
+ */
+struct mapq_agent *mapq_agent_new(struct event_base *base,
+                                  const struct mapq_agent_config *cfg,
+                                  char *err);
+
+/*
+ * Begins shutdown: stop claiming, let running subtasks finish within the
+ * grace period, then kill the rest and hand them back as interrupted. A
+ * second call skips what is left of the grace. The agent calls
+ * event_base_loopexit() once everything is handed back (or a hard deadline
+ * passes when Redis is unreachable).
+ */
+void mapq_agent_shutdown(struct mapq_agent *a);
+
+/* Kills any running subtasks and frees; NULL-safe. Call after the loop. */
+void mapq_agent_free(struct mapq_agent *a);
+
+#endif

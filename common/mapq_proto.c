@@ -1,0 +1,93 @@
+/*
+ * mapq_proto.c - phase names and ref parsing.
+ */
+#include "mapq_proto.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const phase_names[MAPQ_PHASE_COUNT] = {
+    "QUEUED", "RUNNING", "RETRYING",  "SUCCEEDED", "CACHED",
+    "RECOVERED", "FAILED", "TIMED_OUT", "ABORTED"};
+
+const char *
+mapq_phase_name(int phase)
+{
+    if (phase < 0 || phase >= MAPQ_PHASE_COUNT)
+        return "UNKNOWN";
+    return phase_names[phase];
+}
+
+const char *
+mapq_queue_class(bool interruptible, bool plugin)
+{
+    if (interruptible)
+        return plugin ? "ip" : "ic";
+    return plugin ? "np" : "nc";
+}
+
+/* Copies the next '/'-separated field into out (cap bytes). */
+static int
+next_field(const char **p, const char *end, char *out, size_t cap)
+{
+    const char *q = *p;
+    size_t n;
+
+    while (q < end && *q != '/')
+        q++;
+    n = (size_t)(q - *p);
+    if (n == 0 || n >= cap)
+        return -1;
+    memcpy(out, *p, n);
+    out[n] = '\0';
+    *p = q < end ? q + 1 : q;
+    return 0;
+}
+
+static int
+next_number(const char **p, const char *end, uint64_t max, uint64_t *out)
+{
+    char tmp[24], *stop;
+    unsigned long long v;
+
+    if (next_field(p, end, tmp, sizeof(tmp)) != 0 || tmp[0] < '0' ||
+        tmp[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(tmp, &stop, 10);
+    if (errno != 0 || *stop != '\0' || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum mapq_err
+mapq_ref_parse(const char *s, size_t len, struct mapq_ref *ref)
+{
+    const char *p = s, *end = s + len;
+    uint64_t k, u, sy, in;
+
+    if (len >= MAPQ_REF_MAX || memchr(s, '\0', len) != NULL)
+        return MAPQ_EPROTO;
+    if (next_field(&p, end, ref->exec, sizeof(ref->exec)) != 0 ||
+        next_number(&p, end, UINT32_MAX, &k) != 0 ||
+        next_number(&p, end, UINT64_MAX, &ref->index) != 0 ||
+        next_number(&p, end, UINT32_MAX, &u) != 0 ||
+        next_number(&p, end, UINT32_MAX, &sy) != 0 ||
+        next_number(&p, end, UINT32_MAX, &in) != 0 ||
+        next_field(&p, end, ref->queue, sizeof(ref->queue)) != 0 ||
+        next_field(&p, end, ref->cls, sizeof(ref->cls)) != 0 || p != end)
+        return MAPQ_EPROTO;
+    ref->k = (uint32_t)k;
+    ref->u = (uint32_t)u;
+    ref->s = (uint32_t)sy;
+    ref->i = (uint32_t)in;
+    return MAPQ_OK;
+}
+
+uint32_t
+mapq_ref_attempt(const struct mapq_ref *ref)
+{
+    return ref->u + ref->s + 1;
+}

@@ -1,0 +1,64 @@
+/*
+ * mapq_proto.h - names and encodings shared by the scheduler and the agent:
+ * subtask phases, refs, key names and the task spec message.
+ *
+ * docs/PROTOCOL.md is the reference for all of these; keep them in step.
+ */
+#ifndef MAPQ_PROTO_H
+#define MAPQ_PROTO_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+
+/* Subtask phases, as stored in result records and events. */
+enum mapq_phase {
+    MAPQ_PHASE_QUEUED = 0,
+    MAPQ_PHASE_RUNNING = 1,
+    MAPQ_PHASE_RETRYING = 2,
+    MAPQ_PHASE_SUCCEEDED = 3,
+    MAPQ_PHASE_CACHED = 4,
+    MAPQ_PHASE_RECOVERED = 5,
+    MAPQ_PHASE_FAILED = 6,
+    MAPQ_PHASE_TIMED_OUT = 7,
+    MAPQ_PHASE_ABORTED = 8,
+};
+#define MAPQ_PHASE_COUNT 9
+
+/* "SUCCEEDED", ...; "UNKNOWN" out of range. */
+const char *mapq_phase_name(int phase);
+
+/* Upper bound on one ref's length. */
+#define MAPQ_REF_MAX 256
+
+/* A parsed ref: <exec>/<k>/<index>/<u>/<s>/<i>/<queue>/<cls>. */
+struct mapq_ref {
+    char exec[64];
+    uint32_t k;      /* node number */
+    uint64_t index;  /* element index */
+    uint32_t u;      /* user failures so far */
+    uint32_t s;      /* system failures so far */
+    uint32_t i;      /* interruptions so far */
+    char queue[64];
+    char cls[3];     /* nc, np, ic, ip */
+};
+
+/* Parses a ref of len bytes. MAPQ_EPROTO when malformed. */
+enum mapq_err mapq_ref_parse(const char *s, size_t len, struct mapq_ref *ref);
+
+/* Attempt number of the attempt a ref names (1-based). */
+uint32_t mapq_ref_attempt(const struct mapq_ref *ref);
+
+/* Default namespace: every key starts with "<ns>:". */
+#define MAPQ_NAMESPACE_DEFAULT "mapq"
+
+/* Length of execution ids (hex digits). */
+#define MAPQ_EXEC_ID_LEN 12
+
+/* The queue class of a node's subtasks. */
+const char *mapq_queue_class(bool interruptible, bool plugin);
+
+#endif

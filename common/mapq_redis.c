@@ -1,0 +1,597 @@
+/*
+ * mapq_redis.c - Redis URLs, the blocking CLI connection and the async
+ * connection with request timeouts and reconnect.
+ *
+ * This is the only file that attaches hiredis to libevent. It never logs:
+ * failures reach callers through reply callbacks and state callbacks.
+ * Ownership: each request is owned by this module from mapq_redis_command()
+ * until its callback has run.
+ */
+#include "mapq_redis.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include "mapq_alloc.h"
+
+struct request {
+    struct mapq_redis *r;
+    mapq_redis_reply_fn *fn;
+    void *arg;
+    struct event *timer;
+    const char *why; /* set when failing without a reply */
+    TAILQ_ENTRY(request) entry;
+};
+
+TAILQ_HEAD(request_list, request);
+
+struct mapq_redis {
+    struct event_base *base;
+    struct mapq_redis_url url;
+    char name[64];
+    redisAsyncContext *ac; /* NULL while disconnected */
+    bool ready;            /* connected and library loaded */
+    struct event *retry_ev;
+    struct event *connect_ev;
+    int backoff_ms;
+    struct mapq_redis_timing timing;
+    mapq_redis_state_fn *on_state;
+    void *state_arg;
+    struct request_list pending; /* sent, waiting for a reply */
+};
+
+static void start_connect(struct mapq_redis *r);
+static void teardown(struct mapq_redis *r, const char *why);
+
+/* ---- URLs -------------------------------------------------------------- */
+
+static enum mapq_err
+copy_part(char *dst, size_t cap, const char *src, size_t n, const char *what,
+          const char *url, char *err)
+{
+    if (n >= cap)
+        return mapq_err_set(err, MAPQ_EINVAL, "%s too long in redis URL '%s'",
+                            what, url);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+parse_int(const char *s, size_t n, int lo, int hi, int *out)
+{
+    char tmp[16], *end;
+    long v;
+
+    if (n == 0 || n >= sizeof(tmp))
+        return MAPQ_EINVAL;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    errno = 0;
+    v = strtol(tmp, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return MAPQ_EINVAL;
+    *out = (int)v;
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+parse_unix(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *path = s + strlen("unix://");
+    const char *q = strchr(path, '?');
+    size_t n = q ? (size_t)(q - path) : strlen(path);
+
+    if (n == 0 || path[0] != '/')
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "redis URL '%s' needs an absolute socket path", s);
+    if (copy_part(url->path, sizeof(url->path), path, n, "path", s, err))
+        return MAPQ_EINVAL;
+    if (q != NULL) {
+        if (strncmp(q, "?db=", 4) != 0 ||
+            parse_int(q + 4, strlen(q + 4), 0, 1 << 20, &url->db) != MAPQ_OK)
+            return mapq_err_set(err, MAPQ_EINVAL,
+                                "bad database in redis URL '%s'", s);
+    }
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
+           char *err)
+{
+    const char *colon = memchr(a, ':', n);
+
+    if (colon == NULL)
+        return copy_part(url->password, sizeof(url->password), a, n,
+                         "password", s, err);
+    if (copy_part(url->user, sizeof(url->user), a, (size_t)(colon - a), "user",
+                  s, err))
+        return MAPQ_EINVAL;
+    return copy_part(url->password, sizeof(url->password), colon + 1,
+                     n - (size_t)(colon - a) - 1, "password", s, err);
+}
+
+enum mapq_err
+mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *p, *at, *slash, *colon, *hostend;
+
+    memset(url, 0, sizeof(*url));
+    url->port = 6379;
+    if (strncmp(s, "unix://", 7) == 0)
+        return parse_unix(s, url, err);
+    if (strncmp(s, "redis://", 8) != 0)
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "redis URL '%s' must start with redis:// or "
+                            "unix://",
+                            s);
+    p = s + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at != NULL) {
+        if (parse_auth(p, (size_t)(at - p), url, s, err) != MAPQ_OK)
+            return MAPQ_EINVAL;
+        p = at + 1;
+    }
+    hostend = slash ? slash : p + strlen(p);
+    colon = memchr(p, ':', (size_t)(hostend - p));
+    if (copy_part(url->host, sizeof(url->host), p,
+                  (size_t)((colon ? colon : hostend) - p), "host", s, err))
+        return MAPQ_EINVAL;
+    if (url->host[0] == '\0')
+        return mapq_err_set(err, MAPQ_EINVAL, "redis URL '%s' has no host", s);
+    if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
+                                   65535, &url->port) != MAPQ_OK)
+        return mapq_err_set(err, MAPQ_EINVAL, "bad port in redis URL '%s'", s);
+    if (slash != NULL && slash[1] != '\0' &&
+        parse_int(slash + 1, strlen(slash + 1), 0, 1 << 20, &url->db) !=
+            MAPQ_OK)
+        return mapq_err_set(err, MAPQ_EINVAL, "bad database in redis URL '%s'",
+                            s);
+    return MAPQ_OK;
+}
+
+void
+mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
+{
+    if (url->path[0] != '\0')
+        snprintf(buf, len, "unix://%s", url->path);
+    else
+        snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
+}
+
+/* ---- argument vectors -------------------------------------------------- */
+
+void
+mapq_argv_init(struct mapq_argv *a)
+{
+    memset(a, 0, sizeof(*a));
+}
+
+void
+mapq_argv_reset(struct mapq_argv *a)
+{
+    int i;
+
+    for (i = 0; i < a->argc; i++)
+        free(a->owned[i]);
+    a->argc = 0;
+}
+
+void
+mapq_argv_release(struct mapq_argv *a)
+{
+    mapq_argv_reset(a);
+    free(a->argv);
+    free(a->lens);
+    free(a->owned);
+    mapq_argv_init(a);
+}
+
+void
+mapq_argv_addlen(struct mapq_argv *a, const void *p, size_t n)
+{
+    if (a->argc == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->argv = mapq_xrealloc(a->argv, (size_t)a->cap * sizeof(*a->argv));
+        a->lens = mapq_xrealloc(a->lens, (size_t)a->cap * sizeof(*a->lens));
+        a->owned = mapq_xrealloc(a->owned, (size_t)a->cap * sizeof(*a->owned));
+    }
+    a->owned[a->argc] = mapq_xmemdup(p, n);
+    a->argv[a->argc] = a->owned[a->argc];
+    a->lens[a->argc] = n;
+    a->argc++;
+}
+
+void
+mapq_argv_add(struct mapq_argv *a, const char *s)
+{
+    mapq_argv_addlen(a, s, strlen(s));
+}
+
+void
+mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    mapq_assert(n >= 0 && (size_t)n < sizeof(buf));
+    mapq_argv_addlen(a, buf, (size_t)n);
+}
+
+/* ---- blocking connection ----------------------------------------------- */
+
+/* Runs one setup command; returns 0 or -1 with err set. */
+static int
+sync_setup(redisContext *c, const char *what, char *err, int argc,
+           const char **argv, const size_t *lens)
+{
+    redisReply *reply = redisCommandArgv(c, argc, argv, lens);
+    int rc = 0;
+
+    if (reply == NULL) {
+        mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, c->errstr);
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, reply->str);
+        rc = -1;
+    }
+    freeReplyObject(reply);
+    return rc;
+}
+
+/* Appends the AUTH, SELECT and FUNCTION LOAD commands for url to a. */
+static void
+setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
+               int *ncmds)
+{
+    int n = 0;
+
+    if (url->password[0] != '\0') {
+        mapq_argv_init(&cmds[n]);
+        mapq_argv_add(&cmds[n], "AUTH");
+        if (url->user[0] != '\0')
+            mapq_argv_add(&cmds[n], url->user);
+        mapq_argv_add(&cmds[n], url->password);
+        n++;
+    }
+    if (url->db != 0) {
+        mapq_argv_init(&cmds[n]);
+        mapq_argv_add(&cmds[n], "SELECT");
+        mapq_argv_addf(&cmds[n], "%d", url->db);
+        n++;
+    }
+    mapq_argv_init(&cmds[n]);
+    mapq_argv_add(&cmds[n], "FUNCTION");
+    mapq_argv_add(&cmds[n], "LOAD");
+    mapq_argv_add(&cmds[n], "REPLACE");
+    mapq_argv_addlen(&cmds[n], mapq_functions_lua, mapq_functions_lua_len);
+    n++;
+    *ncmds = n;
+}
+
+redisContext *
+mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
+                        char *err)
+{
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct mapq_argv cmds[3];
+    char shown[300], why[MAPQ_ERR_LEN];
+    redisContext *c;
+    int n, i, bad = 0;
+
+    mapq_redis_url_format(url, shown, sizeof(shown));
+    if (url->path[0] != '\0')
+        c = redisConnectUnixWithTimeout(url->path, tv);
+    else
+        c = redisConnectWithTimeout(url->host, url->port, tv);
+    if (c == NULL || c->err) {
+        mapq_err_set(err, MAPQ_EREDIS, "cannot connect to redis '%s': %s",
+                     shown, c ? c->errstr : "out of memory");
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    setup_commands(url, cmds, &n);
+    for (i = 0; i < n; i++) {
+        if (!bad && sync_setup(c, cmds[i].argv[0], why, cmds[i].argc,
+                               cmds[i].argv, cmds[i].lens) != 0)
+            bad = 1;
+        mapq_argv_release(&cmds[i]);
+    }
+    if (bad) {
+        mapq_err_set(err, MAPQ_EREDIS, "cannot use redis '%s': %s", shown, why);
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- async connection -------------------------------------------------- */
+
+static void
+request_free(struct request *req)
+{
+    if (req->timer != NULL)
+        event_free(req->timer);
+    free(req);
+}
+
+/* Deferred failure of a request that was never sent. */
+static void
+request_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct request *req = arg;
+
+    (void)fd;
+    (void)what;
+    req->fn(NULL, req->why, req->arg);
+    request_free(req);
+}
+
+static void
+reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    struct request *req = privdata;
+    struct mapq_redis *r = req->r;
+
+    (void)ac;
+    TAILQ_REMOVE(&r->pending, req, entry);
+    req->fn(reply, reply ? NULL : (req->why ? req->why : "connection lost"),
+            req->arg);
+    request_free(req);
+}
+
+static void
+request_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct request *req = arg;
+
+    (void)fd;
+    (void)what;
+    req->why = "request timed out";
+    teardown(req->r, "request timed out");
+}
+
+void
+mapq_redis_command(struct mapq_redis *r, int timeout_ms,
+                   mapq_redis_reply_fn *fn, void *arg, int argc,
+                   const char **argv, const size_t *argvlen)
+{
+    struct request *req = mapq_xcalloc(1, sizeof(*req));
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    static const struct timeval zero = {0, 0};
+
+    req->r = r;
+    req->fn = fn;
+    req->arg = arg;
+    if (!r->ready || r->ac == NULL ||
+        redisAsyncCommandArgv(r->ac, reply_cb, req, argc, argv, argvlen) !=
+            REDIS_OK) {
+        req->why = "not connected to redis";
+        req->timer = evtimer_new(r->base, request_fail_cb, req);
+        evtimer_add(req->timer, &zero);
+        return;
+    }
+    TAILQ_INSERT_TAIL(&r->pending, req, entry);
+    req->timer = evtimer_new(r->base, request_timeout_cb, req);
+    evtimer_add(req->timer, &tv);
+}
+
+static void
+schedule_retry(struct mapq_redis *r)
+{
+    struct timeval tv;
+
+    tv.tv_sec = r->backoff_ms / 1000;
+    tv.tv_usec = (r->backoff_ms % 1000) * 1000;
+    evtimer_add(r->retry_ev, &tv);
+    r->backoff_ms *= 2;
+    if (r->backoff_ms > r->timing.backoff_max_ms)
+        r->backoff_ms = r->timing.backoff_max_ms;
+}
+
+/* Frees the hiredis context; pending requests fail with why. */
+static void
+teardown(struct mapq_redis *r, const char *why)
+{
+    redisAsyncContext *ac = r->ac;
+    bool was_ready = r->ready;
+    struct request *req;
+
+    if (ac == NULL)
+        return;
+    r->ac = NULL;
+    r->ready = false;
+    evtimer_del(r->connect_ev);
+    TAILQ_FOREACH(req, &r->pending, entry)
+    if (req->why == NULL)
+        req->why = why;
+    ac->data = NULL; /* the disconnect callback must not touch r */
+    redisAsyncFree(ac);
+    if (was_ready && r->on_state != NULL)
+        r->on_state(r, false, r->state_arg);
+    schedule_retry(r);
+}
+
+static void
+setup_reply_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_redis *r = arg;
+
+    (void)why;
+    /* Any failure here already tore the connection down, or will: the
+     * connection is only marked ready by the final setup reply. */
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply != NULL)
+            teardown(r, "redis refused the connection setup");
+        return;
+    }
+}
+
+static void
+library_loaded_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_redis *r = arg;
+
+    (void)why;
+    if (reply == NULL)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        teardown(r, "redis refused the mapq function library");
+        return;
+    }
+    r->backoff_ms = r->timing.backoff_min_ms;
+    if (r->on_state != NULL)
+        r->on_state(r, true, r->state_arg);
+}
+
+static void
+connect_cb(const redisAsyncContext *ac, int status)
+{
+    struct mapq_redis *r = ac->data;
+    struct mapq_argv cmds[3];
+    int n, i;
+
+    if (r == NULL)
+        return;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this callback. */
+        r->ac = NULL;
+        evtimer_del(r->connect_ev);
+        schedule_retry(r);
+        return;
+    }
+    evtimer_del(r->connect_ev);
+    r->ready = true; /* setup commands are pipelined ahead of all others */
+    setup_commands(&r->url, cmds, &n);
+    for (i = 0; i < n; i++) {
+        mapq_redis_command(r, r->timing.connect_timeout_ms,
+                           i == n - 1 ? library_loaded_cb : setup_reply_cb, r,
+                           cmds[i].argc, cmds[i].argv,
+                           cmds[i].lens);
+        mapq_argv_release(&cmds[i]);
+    }
+}
+
+static void
+disconnect_cb(const redisAsyncContext *ac, int status)
+{
+    struct mapq_redis *r = ac->data;
+    bool was_ready;
+
+    (void)status;
+    if (r == NULL)
+        return; /* freed by teardown() */
+    /* The server closed the connection; hiredis frees the context. */
+    was_ready = r->ready;
+    r->ac = NULL;
+    r->ready = false;
+    if (was_ready && r->on_state != NULL)
+        r->on_state(r, false, r->state_arg);
+    schedule_retry(r);
+}
+
+static void
+connect_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_redis *r = arg;
+
+    (void)fd;
+    (void)what;
+    teardown(r, "connect timed out");
+}
+
+static void
+start_connect(struct mapq_redis *r)
+{
+    struct timeval tv;
+    redisAsyncContext *ac;
+
+    if (r->url.path[0] != '\0')
+        ac = redisAsyncConnectUnix(r->url.path);
+    else
+        ac = redisAsyncConnect(r->url.host, r->url.port);
+    if (ac == NULL || ac->err) {
+        if (ac != NULL)
+            redisAsyncFree(ac);
+        schedule_retry(r);
+        return;
+    }
+    ac->data = r;
+    r->ac = ac;
+    redisLibeventAttach(ac, r->base);
+    redisAsyncSetConnectCallback(ac, connect_cb);
+    redisAsyncSetDisconnectCallback(ac, disconnect_cb);
+    tv.tv_sec = r->timing.connect_timeout_ms / 1000;
+    tv.tv_usec = (r->timing.connect_timeout_ms % 1000) * 1000;
+    evtimer_add(r->connect_ev, &tv);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    start_connect(arg);
+}
+
+struct mapq_redis *
+mapq_redis_new(struct event_base *base, const struct mapq_redis_url *url,
+               const char *name, mapq_redis_state_fn *on_state, void *arg)
+{
+    struct mapq_redis *r = mapq_xcalloc(1, sizeof(*r));
+
+    r->base = base;
+    r->url = *url;
+    snprintf(r->name, sizeof(r->name), "%s", name);
+    r->on_state = on_state;
+    r->state_arg = arg;
+    r->timing.connect_timeout_ms = 2000;
+    r->timing.backoff_min_ms = 50;
+    r->timing.backoff_max_ms = 2000;
+    r->backoff_ms = r->timing.backoff_min_ms;
+    TAILQ_INIT(&r->pending);
+    r->retry_ev = evtimer_new(base, retry_cb, r);
+    r->connect_ev = evtimer_new(base, connect_timeout_cb, r);
+    start_connect(r);
+    return r;
+}
+
+void
+mapq_redis_set_timing(struct mapq_redis *r, const struct mapq_redis_timing *t)
+{
+    r->timing = *t;
+    r->backoff_ms = t->backoff_min_ms;
+}
+
+bool
+mapq_redis_ready(const struct mapq_redis *r)
+{
+    return r->ready;
+}
+
+void
+mapq_redis_free(struct mapq_redis *r)
+{
+    if (r == NULL)
+        return;
+    r->on_state = NULL;
+    teardown(r, "connection closed");
+    event_free(r->retry_ev);
+    event_free(r->connect_ev);
+    free(r);
+}

@@ -1,0 +1,122 @@
+/*
+ * mapq_redis.h - Redis connections: URL parsing, an async connection with
+ * per-request timeouts and reconnect, and a blocking connect for the CLI.
+ *
+ * hiredis 0.14.1 has no async timeouts, so every request carries its own
+ * libevent timer: when one expires the connection is treated as dead, every
+ * pending request fails (reply NULL) and the connection is rebuilt with
+ * backoff. A reply that timed out may still have been applied by the server,
+ * so every mapq function is safe to repeat. On each (re)connection the
+ * connection authenticates, selects the database and loads the mapq
+ * function library before any queued request runs.
+ */
+#ifndef MAPQ_REDIS_H
+#define MAPQ_REDIS_H
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mapq_err.h"
+
+struct mapq_redis_url {
+    char host[256]; /* empty for unix sockets */
+    int port;
+    char path[256]; /* unix socket path, or empty */
+    char user[128];
+    char password[256];
+    int db;
+};
+
+/*
+ * Parses redis://[user:password@]host[:port][/db] or
+ * unix:///path/to/redis.sock[?db=N]. Returns MAPQ_EINVAL with err set.
+ */
+enum mapq_err mapq_redis_url_parse(const char *s, struct mapq_redis_url *url,
+                                   char *err);
+
+/* Writes a printable form without the password. */
+void mapq_redis_url_format(const struct mapq_redis_url *url, char *buf,
+                           size_t len);
+
+/* The embedded function library source (mapq_functions.lua). */
+extern const char mapq_functions_lua[];
+extern const size_t mapq_functions_lua_len;
+
+/*
+ * Blocking connection for short-lived commands: connects within timeout_ms,
+ * sets the same socket timeout for replies, authenticates, selects the db
+ * and loads the function library. Returns the context (caller frees with
+ * redisFree()) or NULL with "cannot connect to redis 'URL': reason" in err.
+ */
+redisContext *mapq_redis_connect_sync(const struct mapq_redis_url *url,
+                                      int timeout_ms, char *err);
+
+/* Async connection. */
+struct mapq_redis;
+
+/* Called with the reply (borrowed: freed by hiredis after the call; copy
+ * what you keep), or reply == NULL and a reason when the request timed out
+ * or the connection was lost. Error replies arrive as REDIS_REPLY_ERROR. */
+typedef void mapq_redis_reply_fn(redisReply *reply, const char *why,
+                                 void *arg);
+
+/* Called on the loop when the connection becomes ready (up == true, after
+ * the library is loaded) or is lost (up == false). */
+typedef void mapq_redis_state_fn(struct mapq_redis *r, bool up, void *arg);
+
+/*
+ * Creates a connection on base and starts connecting. name labels log
+ * lines. on_state may be NULL. Returns the connection; free with
+ * mapq_redis_free() from outside its reply callbacks.
+ */
+struct mapq_redis *mapq_redis_new(struct event_base *base,
+                                  const struct mapq_redis_url *url,
+                                  const char *name, mapq_redis_state_fn *on_state,
+                                  void *arg);
+
+/* Fails pending requests (callbacks run with NULL) and frees; NULL-safe. */
+void mapq_redis_free(struct mapq_redis *r);
+
+bool mapq_redis_ready(const struct mapq_redis *r);
+
+/*
+ * Sends one command (arguments are copied). fn runs exactly once, on the
+ * loop, never inside this call. timeout_ms bounds the wait for the reply;
+ * while the connection is not ready the request fails at once.
+ */
+void mapq_redis_command(struct mapq_redis *r, int timeout_ms,
+                        mapq_redis_reply_fn *fn, void *arg, int argc,
+                        const char **argv, const size_t *argvlen);
+
+/* Connection timing, in ms (tests shorten them). */
+struct mapq_redis_timing {
+    int connect_timeout_ms; /* default 2000 */
+    int backoff_min_ms;     /* default 50 */
+    int backoff_max_ms;     /* default 2000 */
+};
+void mapq_redis_set_timing(struct mapq_redis *r,
+                           const struct mapq_redis_timing *t);
+
+/*
+ * An argument vector for commands: strings and byte strings are copied in.
+ * Embedded: init/release.
+ */
+struct mapq_argv {
+    int argc;
+    int cap;
+    const char **argv; /* views of owned, for hiredis */
+    size_t *lens;
+    char **owned;
+};
+
+void mapq_argv_init(struct mapq_argv *a);
+void mapq_argv_release(struct mapq_argv *a);
+void mapq_argv_reset(struct mapq_argv *a);
+void mapq_argv_add(struct mapq_argv *a, const char *s);
+void mapq_argv_addlen(struct mapq_argv *a, const void *p, size_t n);
+void mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * mapq_taskspec.c - encoding and decoding the task spec message.
+ *
+ * Encoded as a msgpack map with short string keys (docs/PROTOCOL.md).
+ * Decoding checks every field's type and ignores unknown keys, so newer
+ * schedulers may add fields.
+ */
+#include "mapq_taskspec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_value.h"
+
+static void
+pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    mapq_value_pack_str(pk, k);
+    if (v == NULL)
+        msgpack_pack_nil(pk);
+    else
+        mapq_value_pack_str(pk, v);
+}
+
+static void
+pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    mapq_value_pack_str(pk, k);
+    msgpack_pack_int64(pk, v);
+}
+
+static void
+pack_kv_bool(msgpack_packer *pk, const char *k, bool v)
+{
+    mapq_value_pack_str(pk, k);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
+void
+mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
+{
+    msgpack_packer pk;
+    char tbuf[256];
+    size_t i;
+
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, 15);
+    pack_kv_str(&pk, "task", s->task);
+    pack_kv_str(&pk, "node", s->node);
+    pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
+    mapq_value_pack_str(&pk, "argv");
+    msgpack_pack_array(&pk, (uint32_t)s->argc);
+    for (i = 0; i < s->argc; i++)
+        mapq_value_pack_str(&pk, s->argv[i]);
+    pack_kv_str(&pk, "lib", s->library);
+    pack_kv_str(&pk, "sym", s->symbol);
+    pack_kv_str(&pk, "out",
+                s->output ? mapq_type_format(s->output, tbuf, sizeof(tbuf))
+                          : NULL);
+    pack_kv_bool(&pk, "text", s->output_text);
+    pack_kv_int(&pk, "retries", s->retries);
+    pack_kv_int(&pk, "timeout", s->timeout_ms);
+    pack_kv_int(&pk, "sysr", s->system_retries);
+    pack_kv_int(&pk, "intrf", s->interruptible_failures);
+    pack_kv_bool(&pk, "intr", s->interruptible);
+    pack_kv_str(&pk, "queue", s->queue);
+    pack_kv_int(&pk, "mem", s->mem_bytes);
+}
+
+static char *
+dup_str(const msgpack_object *o)
+{
+    if (o == NULL || o->type != MSGPACK_OBJECT_STR)
+        return NULL;
+    return mapq_xstrndup(o->via.str.ptr, o->via.str.size);
+}
+
+static int
+get_int(const msgpack_object *m, const char *k, int64_t lo, int64_t hi,
+        int64_t *out)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)hi)
+        *out = (int64_t)o->via.u64;
+    else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= lo)
+        *out = o->via.i64;
+    else
+        return -1;
+    return *out < lo ? -1 : 0;
+}
+
+static bool
+get_bool(const msgpack_object *m, const char *k)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    return o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+}
+
+static enum mapq_err
+decode_argv(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+{
+    const msgpack_object *a = mapq_value_map_get(m, "argv");
+    uint32_t i;
+
+    if (a == NULL || a->type != MSGPACK_OBJECT_ARRAY)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: argv is not a list");
+    s->argv = mapq_xcalloc(a->via.array.size + 1, sizeof(char *));
+    for (i = 0; i < a->via.array.size; i++) {
+        s->argv[i] = dup_str(&a->via.array.ptr[i]);
+        if (s->argv[i] == NULL)
+            return mapq_err_set(err, MAPQ_EPROTO,
+                                "task spec: argv[%u] is not a string", i);
+        s->argc++;
+    }
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+{
+    int64_t v;
+    char *kind, *out;
+
+    s->task = dup_str(mapq_value_map_get(m, "task"));
+    s->node = dup_str(mapq_value_map_get(m, "node"));
+    s->queue = dup_str(mapq_value_map_get(m, "queue"));
+    kind = dup_str(mapq_value_map_get(m, "kind"));
+    if (s->task == NULL || s->node == NULL || s->queue == NULL || !kind ||
+        (strcmp(kind, "plugin") != 0 && strcmp(kind, "command") != 0)) {
+        free(kind);
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: missing task, node, queue or kind");
+    }
+    s->plugin = strcmp(kind, "plugin") == 0;
+    free(kind);
+    s->library = dup_str(mapq_value_map_get(m, "lib"));
+    s->symbol = dup_str(mapq_value_map_get(m, "sym"));
+    if (s->plugin && (s->library == NULL || s->symbol == NULL))
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: plugin without lib or sym");
+    if (decode_argv(s, m, err) != MAPQ_OK)
+        return MAPQ_EPROTO;
+    if (!s->plugin && s->argc == 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: empty argv");
+    out = dup_str(mapq_value_map_get(m, "out"));
+    if (out != NULL) {
+        s->output = mapq_type_parse(out, err);
+        free(out);
+        if (s->output == NULL)
+            return MAPQ_EPROTO;
+    }
+    s->output_text = get_bool(m, "text");
+    s->interruptible = get_bool(m, "intr");
+    v = 0;
+    if (get_int(m, "retries", 0, 1000000, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad retries");
+    s->retries = (int)v;
+    v = 0;
+    if (get_int(m, "timeout", 0, INT64_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad timeout");
+    s->timeout_ms = v;
+    v = 3;
+    if (get_int(m, "sysr", 0, 1000000, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad sysr");
+    s->system_retries = (int)v;
+    v = s->system_retries > 0 ? s->system_retries - 1 : 0;
+    if (get_int(m, "intrf", 0, 1000000, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad intrf");
+    s->interruptible_failures = (int)v;
+    v = 0;
+    if (get_int(m, "mem", 0, INT64_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad mem");
+    s->mem_bytes = v;
+    return MAPQ_OK;
+}
+
+struct mapq_taskspec *
+mapq_taskspec_decode(const char *data, size_t len, char *err)
+{
+    struct mapq_taskspec *s = mapq_xcalloc(1, sizeof(*s));
+    msgpack_unpacked u;
+    enum mapq_err rc;
+
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(data, len, &u, err);
+    if (rc == MAPQ_OK && u.data.type != MSGPACK_OBJECT_MAP)
+        rc = mapq_err_set(err, MAPQ_EPROTO, "task spec is not a map");
+    if (rc == MAPQ_OK)
+        rc = decode_fields(s, &u.data, err);
+    msgpack_unpacked_destroy(&u);
+    if (rc != MAPQ_OK) {
+        mapq_taskspec_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+mapq_taskspec_free(struct mapq_taskspec *s)
+{
+    size_t i;
+
+    if (s == NULL)
+        return;
+    free(s->task);
+    free(s->node);
+    for (i = 0; i < s->argc; i++)
+        free(s->argv[i]);
+    free(s->argv);
+    free(s->library);
+    free(s->symbol);
+    mapq_type_free(s->output);
+    free(s->queue);
+    free(s);
+}

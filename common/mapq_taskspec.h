@@ -1,0 +1,47 @@
+/*
+ * mapq_taskspec.h - the task spec message: everything an agent needs to run
+ * the subtasks of one node. The scheduler writes one per node into the
+ * execution record (field "t:<k>"); agents fetch it once and cache it.
+ */
+#ifndef MAPQ_TASKSPEC_H
+#define MAPQ_TASKSPEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+#include "mapq_type.h"
+
+struct mapq_taskspec {
+    char *task;   /* task name */
+    char *node;   /* node name */
+    bool plugin;  /* plugin task, else command */
+    char **argv;  /* command: argc strings */
+    size_t argc;
+    char *library; /* plugin */
+    char *symbol;
+    struct mapq_type *output; /* NULL: no output */
+    bool output_text;
+    int retries;
+    int64_t timeout_ms;
+    int system_retries;
+    int interruptible_failures;
+    bool interruptible;
+    char *queue;
+    int64_t mem_bytes;
+};
+
+/* Appends the msgpack encoding of spec (borrowed) to out. */
+void mapq_taskspec_encode(const struct mapq_taskspec *spec,
+                          struct mapq_buf *out);
+
+/* Decodes a spec; caller frees the result with mapq_taskspec_free(). NULL
+ * with err set when the message is malformed. */
+struct mapq_taskspec *mapq_taskspec_decode(const char *data, size_t len,
+                                           char *err);
+
+/* NULL-safe; frees every owned string, the argv and the output type. */
+void mapq_taskspec_free(struct mapq_taskspec *spec);
+
+#endif
