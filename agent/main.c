@@ -67,8 +67,9 @@ parse_count(const char *s, const char *what, long lo, long hi, int *out)
     long v = strtol(s, &end, 10);
 
     if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
-        fprintf(stderr, "mapq-agent: %s must be a number from %ld to %ld, got "
-                        "'%s'\n",
+        fprintf(stderr,
+                "mapq-agent: %s must be a number from %ld to %ld, got "
+                "'%s'\n",
                 what, lo, hi, s);
         return -1;
     }
@@ -157,8 +158,8 @@ parse_options(int argc, char **argv, struct options *o)
             o->cfg.grace_ms = ms;
             break;
         case 'l':
-            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK ||
-                ms < 300 || ms > 86400000) {
+            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK || ms < 300 ||
+                ms > 86400000) {
                 fprintf(stderr, "mapq-agent: --lease must be a duration from "
                                 "300ms to 24h\n");
                 return -1;
@@ -200,8 +201,8 @@ parse_options(int argc, char **argv, struct options *o)
                 argv[optind], usage);
         return -1;
     }
-    if (mapq_redis_url_parse(url ? url : "redis://127.0.0.1:6379",
-                             &o->cfg.url, err) != MAPQ_OK) {
+    if (mapq_redis_url_parse(url ? url : "redis://127.0.0.1:6379", &o->cfg.url,
+                             err) != MAPQ_OK) {
         fprintf(stderr, "mapq-agent: %s\n", err);
         return -1;
     }

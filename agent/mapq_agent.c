@@ -10,6 +10,7 @@
  */
 #include "mapq_agent.h"
 
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +20,6 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <ftw.h>
 
 #include "mapq_alloc.h"
 #include "mapq_cmd.h"
@@ -29,10 +29,10 @@
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
-#define SPEC_CACHE_MAX 128
-#define CALL_TIMEOUT_MS 10000
-#define BELL_BLOCK_S 2
-#define DONE_BATCH_MAX 1000
+#define SPEC_CACHE_MAX   128
+#define CALL_TIMEOUT_MS  10000
+#define BELL_BLOCK_S     2
+#define DONE_BATCH_MAX   1000
 #define EXIT_DEADLINE_MS 5000
 
 enum job_state {
@@ -74,15 +74,16 @@ struct mapq_agent {
     struct mapq_agent_config cfg;
     char *ns, *name, *workroot;
     char **queues;
-    struct mapq_redis *cmd; /* functions */
-    struct mapq_redis *blk; /* doorbell waits */
+    struct mapq_redis *cmd;  /* functions */
+    struct mapq_redis *blk;  /* plugin doorbell waits */
+    struct mapq_redis *blkc; /* command doorbell waits, while a slot is free */
     struct mapq_plugin_host *plugins;
     struct job_list jobs; /* waiting for spec or running */
     int running_cmds;
     int waiting;
     LIST_HEAD(, spec_entry) specs;
     int nspecs;
-    bool claim_inflight, bell_inflight, done_inflight;
+    bool claim_inflight, bell_inflight, bellc_inflight, done_inflight;
     bool stopping, hard_stop;
     struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
     struct mapq_argv sending;  /* the entries of the done call in flight */
@@ -272,8 +273,8 @@ job_fail(struct job *job, int phase, const char *error,
     char target[96];
 
     if (s != NULL && job->r.u < (uint32_t)s->retries) {
-        mapq_log(MAPQ_LOG_INFO, "%s: attempt %u failed, retrying: %s",
-                 job->ref, mapq_ref_attempt(&job->r), error);
+        mapq_log(MAPQ_LOG_INFO, "%s: attempt %u failed, retrying: %s", job->ref,
+                 mapq_ref_attempt(&job->r), error);
         snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
         outbox_add(a, job, 'U', MAPQ_PHASE_RETRYING, NULL, target);
         return;
@@ -350,12 +351,11 @@ run_command(struct job *job)
     ctx.workroot = a->workroot;
     job->state = JOB_RUNNING;
     a->running_cmds++;
-    job->cmd = mapq_cmd_start(a->base, &cs, &ctx, job->inputs, cmd_done_cb,
-                              job, err);
+    job->cmd =
+        mapq_cmd_start(a->base, &cs, &ctx, job->inputs, cmd_done_cb, job, err);
     if (job->cmd == NULL) {
         /* Could not start at all on this host: a system failure. */
-        mapq_log(MAPQ_LOG_ERROR, "%s: cannot start command: %s", job->ref,
-                 err);
+        mapq_log(MAPQ_LOG_ERROR, "%s: cannot start command: %s", job->ref, err);
         a->running_cmds--;
         TAILQ_REMOVE(&a->jobs, job, entry);
         outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL);
@@ -447,13 +447,12 @@ spec_evict(struct mapq_agent *a)
     struct spec_entry *e, *victim = NULL;
     struct job *job;
 
-    LIST_FOREACH(e, &a->specs, entry)
-    {
+    LIST_FOREACH (e, &a->specs, entry) {
         bool used = e->fetching;
 
-        TAILQ_FOREACH(job, &a->jobs, entry)
-        if (job->spec == e)
-            used = true;
+        TAILQ_FOREACH (job, &a->jobs, entry)
+            if (job->spec == e)
+                used = true;
         if (!used)
             victim = e;
     }
@@ -527,9 +526,9 @@ spec_get(struct mapq_agent *a, const struct job *job)
     char key[96];
 
     snprintf(key, sizeof(key), "%s/%u", job->r.exec, job->r.k);
-    LIST_FOREACH(e, &a->specs, entry)
-    if (strcmp(e->key, key) == 0)
-        return e;
+    LIST_FOREACH (e, &a->specs, entry)
+        if (strcmp(e->key, key) == 0)
+            return e;
     if (a->nspecs >= SPEC_CACHE_MAX)
         spec_evict(a);
     e = mapq_xcalloc(1, sizeof(*e));
@@ -608,6 +607,7 @@ job_new(struct mapq_agent *a, const msgpack_object *ref,
 /* ---- claiming ---------------------------------------------------------- */
 
 static void bell_wait(struct mapq_agent *a);
+static int free_slots(const struct mapq_agent *a);
 
 static void
 claim_cb(redisReply *reply, const char *why, void *arg)
@@ -679,8 +679,8 @@ maybe_claim(struct mapq_agent *a)
     for (q = 0; q < a->cfg.nqueues; q++)
         mapq_argv_add(&cmd, a->queues[q]);
     a->claim_inflight = true;
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc,
-                       cmd.argv, cmd.lens);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc, cmd.argv,
+                       cmd.lens);
     mapq_argv_release(&cmd);
 }
 
@@ -691,38 +691,61 @@ bell_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     a->bell_inflight = false;
-    if (reply == NULL)
-        return; /* reconnect resumes */
-    maybe_claim(a);
+    if (reply != NULL)
+        maybe_claim(a);
 }
 
-/* Blocks on the doorbells of the lists this agent can take from now. */
 static void
-bell_wait(struct mapq_agent *a)
+bellc_cb(redisReply *reply, const char *why, void *arg)
 {
-    static const char *const classes[] = {"nc", "ic", "np", "ip"};
+    struct mapq_agent *a = arg;
+
+    (void)why;
+    a->bellc_inflight = false;
+    if (reply != NULL)
+        maybe_claim(a);
+}
+
+/* Blocks on the doorbells of one kind ('c' or 'p') of list. */
+static void
+bell_wait_kind(struct mapq_agent *a, char kind)
+{
+    static const char *const classes[] = {"n", "i"};
+    struct mapq_redis *conn = kind == 'c' ? a->blkc : a->blk;
+    bool *inflight = kind == 'c' ? &a->bellc_inflight : &a->bell_inflight;
     struct mapq_argv cmd;
     size_t q, c;
-    bool cmd_room = free_slots(a) > 0;
 
-    if (a->stopping || a->bell_inflight || !mapq_redis_ready(a->blk))
+    if (a->stopping || *inflight || !mapq_redis_ready(conn))
         return;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "BLPOP");
     for (q = 0; q < a->cfg.nqueues; q++)
-        for (c = 0; c < 4; c++) {
+        for (c = 0; c < 2; c++) {
             if (a->cfg.interruptible && classes[c][0] == 'n')
                 continue;
-            if (classes[c][1] == 'c' && !cmd_room)
-                continue;
-            mapq_argv_addf(&cmd, "%s:bell:%s:%s", a->ns, a->queues[q],
-                           classes[c]);
+            mapq_argv_addf(&cmd, "%s:bell:%s:%s%c", a->ns, a->queues[q],
+                           classes[c], kind);
         }
     mapq_argv_addf(&cmd, "%d", BELL_BLOCK_S);
-    a->bell_inflight = true;
-    mapq_redis_command(a->blk, BELL_BLOCK_S * 1000 + 3000, bell_cb, a,
-                       cmd.argc, cmd.argv, cmd.lens);
+    *inflight = true;
+    mapq_redis_command(conn, BELL_BLOCK_S * 1000 + 3000,
+                       kind == 'c' ? bellc_cb : bell_cb, a, cmd.argc, cmd.argv,
+                       cmd.lens);
     mapq_argv_release(&cmd);
+}
+
+/*
+ * Waits for work of the kinds this agent can take now. Command and plugin
+ * doorbells use separate connections, so the command wait can begin the
+ * moment a slot frees even while a plugin wait is pending.
+ */
+static void
+bell_wait(struct mapq_agent *a)
+{
+    bell_wait_kind(a, 'p');
+    if (free_slots(a) > 0)
+        bell_wait_kind(a, 'c');
 }
 
 /* ---- leases ------------------------------------------------------------ */
@@ -732,9 +755,9 @@ find_job(struct mapq_agent *a, const char *ref)
 {
     struct job *job;
 
-    TAILQ_FOREACH(job, &a->jobs, entry)
-    if (strcmp(job->ref, ref) == 0)
-        return job;
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        if (strcmp(job->ref, ref) == 0)
+            return job;
     return NULL;
 }
 
@@ -788,16 +811,16 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
     mapq_argv_add(&cmd, a->ns);
     mapq_argv_add(&cmd, a->name);
     mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
-    TAILQ_FOREACH(job, &a->jobs, entry)
-    mapq_argv_add(&cmd, job->ref);
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc,
-                       cmd.argv, cmd.lens);
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        mapq_argv_add(&cmd, job->ref);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc, cmd.argv,
+                       cmd.lens);
     mapq_argv_release(&cmd);
     /* Retry spec fetches that failed while disconnected. */
-    TAILQ_FOREACH(job, &a->jobs, entry)
-    if (job->state == JOB_WAIT_SPEC && !job->spec->fetching &&
-        job->spec->spec == NULL && job->spec->error[0] == '\0')
-        spec_fetch(a, job->spec, job);
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        if (job->state == JOB_WAIT_SPEC && !job->spec->fetching &&
+            job->spec->spec == NULL && job->spec->error[0] == '\0')
+            spec_fetch(a, job->spec, job);
 }
 
 static void
@@ -850,8 +873,8 @@ register_agent(struct mapq_agent *a)
     mapq_argv_add(&cmd, "queues");
     mapq_argv_add(&cmd, a->queues[0]);
     for (q = 1; q < a->cfg.nqueues; q++) {
-        char *joined = mapq_xasprintf("%s,%s", cmd.argv[cmd.argc - 1],
-                                      a->queues[q]);
+        char *joined =
+            mapq_xasprintf("%s,%s", cmd.argv[cmd.argc - 1], a->queues[q]);
 
         free(cmd.owned[cmd.argc - 1]);
         cmd.owned[cmd.argc - 1] = joined;
@@ -886,8 +909,10 @@ blk_state_cb(struct mapq_redis *r, bool up, void *arg)
 {
     struct mapq_agent *a = arg;
 
-    (void)r;
-    a->bell_inflight = false;
+    if (r == a->blk)
+        a->bell_inflight = false;
+    else
+        a->bellc_inflight = false;
     if (up)
         maybe_claim(a);
 }
@@ -915,11 +940,11 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     a->hard_stop = true;
-    TAILQ_FOREACH(job, &a->jobs, entry)
-    if (job->cmd != NULL && !job->abandoned) {
-        job->interrupted = true;
-        mapq_cmd_kill(job->cmd, SIGKILL);
-    }
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        if (job->cmd != NULL && !job->abandoned) {
+            job->interrupted = true;
+            mapq_cmd_kill(job->cmd, SIGKILL);
+        }
     ms_to_tv(EXIT_DEADLINE_MS, &tv);
     evtimer_add(a->deadline_ev, &tv);
     check_exit(a);
@@ -1012,6 +1037,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     event_add(a->reap_ev, &tv);
     a->cmd = mapq_redis_new(base, &cfg->url, "agent", cmd_state_cb, a);
     a->blk = mapq_redis_new(base, &cfg->url, "agent-wait", blk_state_cb, a);
+    a->blkc = mapq_redis_new(base, &cfg->url, "agent-waitc", blk_state_cb, a);
     return a;
 }
 
@@ -1045,6 +1071,7 @@ mapq_agent_free(struct mapq_agent *a)
     }
     mapq_redis_free(a->cmd);
     mapq_redis_free(a->blk);
+    mapq_redis_free(a->blkc);
     if (a->flush_ev) {
         event_free(a->flush_ev);
         event_free(a->renew_ev);

@@ -21,10 +21,10 @@
 
 struct mapq_agent_config {
     struct mapq_redis_url url;
-    const char *ns;       /* key namespace */
-    const char *name;     /* unique agent name */
-    int slots;            /* concurrent command subtasks */
-    const char **queues;  /* queue names, nqueues >= 1 */
+    const char *ns;      /* key namespace */
+    const char *name;    /* unique agent name */
+    int slots;           /* concurrent command subtasks */
+    const char **queues; /* queue names, nqueues >= 1 */
     size_t nqueues;
     bool interruptible;   /* take only interruptible subtasks */
     int64_t grace_ms;     /* drain time after SIGTERM */

@@ -30,7 +30,8 @@
 /* How much of stderr is kept, from the end. */
 #define MAPQ_CMD_STDERR_TAIL (64 * 1024)
 
-/* What to run. Borrowed by mapq_cmd_start() until the done callback. */
+/* What to run. Read during mapq_cmd_start() only, except output, which is
+ * borrowed until the done callback. */
 struct mapq_cmd_spec {
     char *const *argv; /* argc entries, may hold {name} placeholders */
     size_t argc;
@@ -47,7 +48,7 @@ struct mapq_cmd_ctx {
     const char *node;
     uint64_t index;
     uint32_t attempt;
-    const char *workroot; /* parent of the fresh working directories */
+    const char *workroot;      /* parent of the fresh working directories */
     const char *checkpoint_in; /* previous checkpoint bytes or NULL */
     size_t checkpoint_len;
 };
@@ -68,8 +69,8 @@ struct mapq_cmd_result {
     struct mapq_buf stderr_tail; /* last MAPQ_CMD_STDERR_TAIL bytes */
     struct mapq_buf checkpoint;  /* $MAPQ_CHECKPOINT contents at the end */
     bool has_checkpoint;
-    int exit_status;  /* -1 when killed by a signal */
-    int term_signal;  /* 0 when exited */
+    int exit_status; /* -1 when killed by a signal or never started */
+    int term_signal; /* 0 when exited */
     int64_t duration_ms;
 };
 
@@ -82,11 +83,16 @@ typedef void mapq_cmd_done_fn(struct mapq_cmd *cmd,
 
 /*
  * Starts one attempt. inputs is the msgpack map of the task's inputs
- * (borrowed for the call only). Returns the command (freed with
- * mapq_cmd_free() after or from the done callback), or NULL with err set
- * when nothing could be started at all (no working directory, fork
- * failure). A binary that does not exist is not a start failure: the
+ * (borrowed for the call only; NULL is no inputs). Returns the command
+ * (freed with mapq_cmd_free() after or from the done callback), or NULL
+ * with err set when nothing could be started at all (no working directory,
+ * fork failure). A binary that does not exist is not a start failure: the
  * command completes with MAPQ_CMD_FAILED and "command not found: NAME".
+ * Neither are inputs that cannot be passed (not expressible as JSON, or a
+ * NUL byte in a text): MAPQ_CMD_FAILED with "input 'x': ...". An input
+ * whose MAPQ_IN_<name> string would pass Linux's 128 KiB limit per
+ * environment string is left out of the environment (it is still on stdin
+ * and in {name} placeholders, where exec may refuse it: FAILED).
  */
 struct mapq_cmd *mapq_cmd_start(struct event_base *base,
                                 const struct mapq_cmd_spec *spec,
@@ -95,9 +101,11 @@ struct mapq_cmd *mapq_cmd_start(struct event_base *base,
                                 mapq_cmd_done_fn *done, void *arg, char *err);
 
 /* Sends sig to the command's whole process group; its status becomes
- * MAPQ_CMD_KILLED unless it already finished. */
+ * MAPQ_CMD_KILLED ("killed by signal 15 (SIGTERM)") unless its process
+ * had already exited. The done callback still comes from the loop. */
 void mapq_cmd_kill(struct mapq_cmd *cmd, int sig);
 
+/* The child's pid, which is also its process group; -1 if none started. */
 pid_t mapq_cmd_pid(const struct mapq_cmd *cmd);
 
 /* Kills a still-running command's process group and frees it; NULL-safe.

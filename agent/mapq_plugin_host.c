@@ -102,9 +102,9 @@ mapq_plugin_host_lookup(struct mapq_plugin_host *h, const char *library,
     const uint32_t *abi;
     void *sym;
 
-    LIST_FOREACH(l, &h->libs, entry)
-    if (strcmp(l->name, library) == 0)
-        break;
+    LIST_FOREACH (l, &h->libs, entry)
+        if (strcmp(l->name, library) == 0)
+            break;
     if (l == NULL) {
         void *handle = open_library(h, library, err);
 
@@ -149,8 +149,7 @@ mapq_plugin_outcome_release(struct mapq_plugin_outcome *o)
 }
 
 static int
-set_output_cb(const struct mapq_plugin_call *call, const char *data,
-              size_t len)
+set_output_cb(const struct mapq_plugin_call *call, const char *data, size_t len)
 {
     struct mapq_plugin_outcome *o = call->agent_private;
     msgpack_unpacked u;

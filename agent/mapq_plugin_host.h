@@ -26,8 +26,8 @@ void mapq_plugin_host_free(struct mapq_plugin_host *h);
  * or NULL with a one-line reason in err (not found, wrong ABI version).
  */
 mapq_plugin_fn *mapq_plugin_host_lookup(struct mapq_plugin_host *h,
-                                        const char *library,
-                                        const char *symbol, char *err);
+                                        const char *library, const char *symbol,
+                                        char *err);
 
 /* What one call produced. Embedded: init/release. */
 struct mapq_plugin_outcome {

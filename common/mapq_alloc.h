@@ -20,10 +20,11 @@ char *mapq_xstrndup(const char *s, size_t n);
 void *mapq_xmemdup(const void *p, size_t n);
 
 /* Returns a newly allocated formatted string; caller frees with free(). */
-char *mapq_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *mapq_xasprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
 
 /* Logs "file:line: assertion failed: expr" and aborts, also in release. */
-#define mapq_assert(expr)                                                      \
+#define mapq_assert(expr) \
     ((expr) ? (void)0 : mapq_assert_fail(#expr, __FILE__, __LINE__))
 _Noreturn void mapq_assert_fail(const char *expr, const char *file, int line);
 

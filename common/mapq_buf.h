@@ -21,7 +21,10 @@ struct mapq_buf {
     size_t max; /* 0: unlimited */
 };
 
-#define MAPQ_BUF_INIT {NULL, 0, 0, 0}
+#define MAPQ_BUF_INIT \
+    {                 \
+        NULL, 0, 0, 0 \
+    }
 
 void mapq_buf_init(struct mapq_buf *b, size_t max);
 /* Frees the storage; b may be reused after mapq_buf_init(). */

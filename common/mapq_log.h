@@ -25,18 +25,18 @@ void mapq_log_write(enum mapq_log_level level, const char *file, int line,
                     int errnum, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-#define mapq_log(level, ...)                                                   \
-    do {                                                                       \
-        if ((level) >= mapq_log_threshold)                                     \
-            mapq_log_write((level), __FILE__, __LINE__, 0, __VA_ARGS__);       \
+#define mapq_log(level, ...)                                             \
+    do {                                                                 \
+        if ((level) >= mapq_log_threshold)                               \
+            mapq_log_write((level), __FILE__, __LINE__, 0, __VA_ARGS__); \
     } while (0)
 
 /* Like mapq_log, appending ": strerror(errnum)"; pass the saved errno. */
-#define mapq_log_errno(level, errnum, ...)                                     \
-    do {                                                                       \
-        if ((level) >= mapq_log_threshold)                                     \
-            mapq_log_write((level), __FILE__, __LINE__, (errnum),              \
-                           __VA_ARGS__);                                       \
+#define mapq_log_errno(level, errnum, ...)                        \
+    do {                                                          \
+        if ((level) >= mapq_log_threshold)                        \
+            mapq_log_write((level), __FILE__, __LINE__, (errnum), \
+                           __VA_ARGS__);                          \
     } while (0)
 
 #endif

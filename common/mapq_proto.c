@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const phase_names[MAPQ_PHASE_COUNT] = {
-    "QUEUED", "RUNNING", "RETRYING",  "SUCCEEDED", "CACHED",
-    "RECOVERED", "FAILED", "TIMED_OUT", "ABORTED"};
+    "QUEUED",    "RUNNING", "RETRYING",  "SUCCEEDED", "CACHED",
+    "RECOVERED", "FAILED",  "TIMED_OUT", "ABORTED"};
 
 const char *
 mapq_phase_name(int phase)

@@ -37,13 +37,13 @@ const char *mapq_phase_name(int phase);
 /* A parsed ref: <exec>/<k>/<index>/<u>/<s>/<i>/<queue>/<cls>. */
 struct mapq_ref {
     char exec[64];
-    uint32_t k;      /* node number */
-    uint64_t index;  /* element index */
-    uint32_t u;      /* user failures so far */
-    uint32_t s;      /* system failures so far */
-    uint32_t i;      /* interruptions so far */
+    uint32_t k;     /* node number */
+    uint64_t index; /* element index */
+    uint32_t u;     /* user failures so far */
+    uint32_t s;     /* system failures so far */
+    uint32_t i;     /* interruptions so far */
     char queue[64];
-    char cls[3];     /* nc, np, ic, ip */
+    char cls[3]; /* nc, np, ic, ip */
 };
 
 /* Parses a ref of len bytes. MAPQ_EPROTO when malformed. */

@@ -110,8 +110,8 @@ parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
     const char *colon = memchr(a, ':', n);
 
     if (colon == NULL)
-        return copy_part(url->password, sizeof(url->password), a, n,
-                         "password", s, err);
+        return copy_part(url->password, sizeof(url->password), a, n, "password",
+                         s, err);
     if (copy_part(url->user, sizeof(url->user), a, (size_t)(colon - a), "user",
                   s, err))
         return MAPQ_EINVAL;
@@ -417,9 +417,9 @@ teardown(struct mapq_redis *r, const char *why)
     r->ac = NULL;
     r->ready = false;
     evtimer_del(r->connect_ev);
-    TAILQ_FOREACH(req, &r->pending, entry)
-    if (req->why == NULL)
-        req->why = why;
+    TAILQ_FOREACH (req, &r->pending, entry)
+        if (req->why == NULL)
+            req->why = why;
     ac->data = NULL; /* the disconnect callback must not touch r */
     redisAsyncFree(ac);
     if (was_ready && r->on_state != NULL)
@@ -481,8 +481,7 @@ connect_cb(const redisAsyncContext *ac, int status)
     for (i = 0; i < n; i++) {
         mapq_redis_command(r, r->timing.connect_timeout_ms,
                            i == n - 1 ? library_loaded_cb : setup_reply_cb, r,
-                           cmds[i].argc, cmds[i].argv,
-                           cmds[i].lens);
+                           cmds[i].argc, cmds[i].argv, cmds[i].lens);
         mapq_argv_release(&cmds[i]);
     }
 }

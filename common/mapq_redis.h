@@ -59,8 +59,7 @@ struct mapq_redis;
 /* Called with the reply (borrowed: freed by hiredis after the call; copy
  * what you keep), or reply == NULL and a reason when the request timed out
  * or the connection was lost. Error replies arrive as REDIS_REPLY_ERROR. */
-typedef void mapq_redis_reply_fn(redisReply *reply, const char *why,
-                                 void *arg);
+typedef void mapq_redis_reply_fn(redisReply *reply, const char *why, void *arg);
 
 /* Called on the loop when the connection becomes ready (up == true, after
  * the library is loaded) or is lost (up == false). */
@@ -73,8 +72,8 @@ typedef void mapq_redis_state_fn(struct mapq_redis *r, bool up, void *arg);
  */
 struct mapq_redis *mapq_redis_new(struct event_base *base,
                                   const struct mapq_redis_url *url,
-                                  const char *name, mapq_redis_state_fn *on_state,
-                                  void *arg);
+                                  const char *name,
+                                  mapq_redis_state_fn *on_state, void *arg);
 
 /* Fails pending requests (callbacks run with NULL) and frees; NULL-safe. */
 void mapq_redis_free(struct mapq_redis *r);

@@ -87,7 +87,8 @@ get_int(const msgpack_object *m, const char *k, int64_t lo, int64_t hi,
 
     if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
         return 0;
-    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= (uint64_t)hi)
+    if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        o->via.u64 <= (uint64_t)hi)
         *out = (int64_t)o->via.u64;
     else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && o->via.i64 >= lo)
         *out = o->via.i64;

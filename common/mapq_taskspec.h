@@ -14,10 +14,10 @@
 #include "mapq_type.h"
 
 struct mapq_taskspec {
-    char *task;   /* task name */
-    char *node;   /* node name */
-    bool plugin;  /* plugin task, else command */
-    char **argv;  /* command: argc strings */
+    char *task;  /* task name */
+    char *node;  /* node name */
+    bool plugin; /* plugin task, else command */
+    char **argv; /* command: argc strings */
     size_t argc;
     char *library; /* plugin */
     char *symbol;

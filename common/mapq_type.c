@@ -14,8 +14,20 @@
 
 #define TYPE_MAX_DEPTH 32
 
+/* Guards the stack against hand-built objects; msgpack-c unpacks <= 32. */
+#define VALUE_MAX_DEPTH 64
+
 static const char *const kind_names[] = {"int",   "float", "bool", "str",
                                          "bytes", "any",   "list", "dict"};
+
+/* What a list or dict built with a NULL elem holds: any. */
+static const struct mapq_type any_type = {MAPQ_T_ANY, false, NULL};
+
+static const struct mapq_type *
+elem_of(const struct mapq_type *t)
+{
+    return t->elem != NULL ? t->elem : &any_type;
+}
 
 struct mapq_type *
 mapq_type_new(enum mapq_type_kind kind, bool optional, struct mapq_type *elem)
@@ -52,6 +64,27 @@ skip_space(const char **p)
         (*p)++;
 }
 
+/* Reports the word at p, which names no type, within whole. */
+static void
+unknown_type(const char *p, const char *whole, char *err)
+{
+    size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz"
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+    if (n == 0)
+        mapq_err_set(err, MAPQ_EINVAL, "malformed type '%s'", whole);
+    else if (n == strlen(whole))
+        mapq_err_set(err, MAPQ_EINVAL,
+                     "unknown type '%s' (expected int, float, bool, str, "
+                     "bytes, any, list[T], dict[T] or T?)",
+                     whole);
+    else
+        mapq_err_set(err, MAPQ_EINVAL,
+                     "unknown type '%.*s' in '%s' (expected int, float, "
+                     "bool, str, bytes, any, list[T], dict[T] or T?)",
+                     (int)n, p, whole);
+}
+
 /* Parses one type at *p, advancing it; NULL and err on failure. */
 static struct mapq_type *
 parse_at(const char **p, int depth, const char *whole, char *err)
@@ -70,10 +103,7 @@ parse_at(const char **p, int depth, const char *whole, char *err)
         if (strlen(kind_names[k]) == n && strncmp(*p, kind_names[k], n) == 0)
             break;
     if (n == 0 || k == (int)(sizeof(kind_names) / sizeof(kind_names[0]))) {
-        mapq_err_set(err, MAPQ_EINVAL,
-                     "unknown type '%s' (expected int, float, bool, str, "
-                     "bytes, any, list[T], dict[T] or T?)",
-                     whole);
+        unknown_type(*p, whole, err);
         return NULL;
     }
     *p += n;
@@ -120,21 +150,31 @@ mapq_type_parse(const char *s, char *err)
     return t;
 }
 
+/* Advances *off past what snprintf wrote; on truncation, to the end. */
+static void
+advance(size_t *off, int n, size_t len)
+{
+    if (n < 0 || (size_t)n >= len - *off)
+        *off = len - 1;
+    else
+        *off += (size_t)n;
+}
+
 static void
 format_into(const struct mapq_type *t, char *buf, size_t len, size_t *off)
 {
     int n;
 
-    if (t->elem != NULL) {
+    if (t->kind == MAPQ_T_LIST || t->kind == MAPQ_T_DICT) {
         n = snprintf(buf + *off, len - *off, "%s[", kind_names[t->kind]);
-        *off += (n > 0 && (size_t)n < len - *off) ? (size_t)n : 0;
-        format_into(t->elem, buf, len, off);
+        advance(off, n, len);
+        format_into(elem_of(t), buf, len, off);
         n = snprintf(buf + *off, len - *off, "]%s", t->optional ? "?" : "");
     } else {
         n = snprintf(buf + *off, len - *off, "%s%s", kind_names[t->kind],
                      t->optional ? "?" : "");
     }
-    *off += (n > 0 && (size_t)n < len - *off) ? (size_t)n : 0;
+    advance(off, n, len);
 }
 
 char *
@@ -145,7 +185,10 @@ mapq_type_format(const struct mapq_type *t, char *buf, size_t len)
     if (len == 0)
         return buf;
     buf[0] = '\0';
-    format_into(t, buf, len, &off);
+    if (t == NULL)
+        snprintf(buf, len, "none");
+    else
+        format_into(t, buf, len, &off);
     return buf;
 }
 
@@ -169,8 +212,8 @@ mapq_type_assignable(const struct mapq_type *src, const struct mapq_type *dst)
         return true;
     if (src->kind != dst->kind)
         return false;
-    if (src->elem != NULL)
-        return mapq_type_assignable(src->elem, dst->elem);
+    if (src->kind == MAPQ_T_LIST || src->kind == MAPQ_T_DICT)
+        return mapq_type_assignable(elem_of(src), elem_of(dst));
     return true;
 }
 
@@ -236,15 +279,62 @@ scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
     return false;
 }
 
+/* Element type of t for a list or dict value: any stays any. */
+static const struct mapq_type *
+child_of(const struct mapq_type *t)
+{
+    return t->kind == MAPQ_T_ANY ? &any_type : elem_of(t);
+}
+
+static enum mapq_err check_at(const struct mapq_type *t,
+                              const msgpack_object *o, char *path, size_t plen,
+                              int depth, char *err);
+
+/* Checks the entries of map o against t: str keys, values of t's elem. */
+static enum mapq_err
+check_map(const struct mapq_type *t, const msgpack_object *o, char *path,
+          size_t plen, int depth, char *err)
+{
+    size_t base = strlen(path);
+    uint32_t i;
+    enum mapq_err rc;
+
+    for (i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+
+        if (k->type != MSGPACK_OBJECT_STR)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%sdict keys must be str, got %s", path,
+                                base ? ": " : "", mapq_type_describe(k));
+        snprintf(path + base, plen - base, "[\"%.*s\"]",
+                 (int)(k->via.str.size > 40 ? 40 : k->via.str.size),
+                 k->via.str.ptr);
+        rc = check_at(child_of(t), &o->via.map.ptr[i].val, path, plen,
+                      depth + 1, err);
+        if (rc != MAPQ_OK)
+            return rc;
+    }
+    path[base] = '\0';
+    return MAPQ_OK;
+}
+
+/*
+ * Checks o against t, recursing into lists and dicts (also under any, where
+ * nested values must still be representable: no ext, str keys only).
+ */
 static enum mapq_err
 check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
-         size_t plen, char *err)
+         size_t plen, int depth, char *err)
 {
     char tname[128];
     size_t base = strlen(path);
     uint32_t i;
     enum mapq_err rc;
 
+    if (depth > VALUE_MAX_DEPTH)
+        return mapq_err_set(err, MAPQ_ETYPE,
+                            "%s%svalue nested more than %d levels deep", path,
+                            base ? ": " : "", VALUE_MAX_DEPTH);
     if (o->type == MSGPACK_OBJECT_NIL) {
         if (t->optional || t->kind == MAPQ_T_ANY)
             return MAPQ_OK;
@@ -253,32 +343,19 @@ check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
                             mapq_type_format(t, tname, sizeof(tname)));
     }
     if (!scalar_fits(t->kind, o))
-        return mapq_err_set(err, MAPQ_ETYPE, "%s%sexpected %s, got %s", path,
-                            base ? ": " : "",
-                            mapq_type_format(t, tname, sizeof(tname)),
-                            mapq_type_describe(o));
-    if (t->kind == MAPQ_T_LIST) {
-        for (i = 0; i < o->via.array.size; i++) {
-            snprintf(path + base, plen - base, "[%u]", i);
-            rc = check_at(t->elem, &o->via.array.ptr[i], path, plen, err);
-            if (rc != MAPQ_OK)
-                return rc;
-        }
-    } else if (t->kind == MAPQ_T_DICT) {
-        for (i = 0; i < o->via.map.size; i++) {
-            const msgpack_object *k = &o->via.map.ptr[i].key;
-
-            if (k->type != MSGPACK_OBJECT_STR)
-                return mapq_err_set(err, MAPQ_ETYPE,
-                                    "%s%sdict keys must be str, got %s", path,
-                                    base ? ": " : "", mapq_type_describe(k));
-            snprintf(path + base, plen - base, "[\"%.*s\"]",
-                     (int)(k->via.str.size > 40 ? 40 : k->via.str.size),
-                     k->via.str.ptr);
-            rc = check_at(t->elem, &o->via.map.ptr[i].val, path, plen, err);
-            if (rc != MAPQ_OK)
-                return rc;
-        }
+        return mapq_err_set(
+            err, MAPQ_ETYPE, "%s%sexpected %s, got %s", path, base ? ": " : "",
+            mapq_type_format(t, tname, sizeof(tname)), mapq_type_describe(o));
+    if (o->type == MSGPACK_OBJECT_MAP)
+        return check_map(t, o, path, plen, depth, err);
+    if (o->type != MSGPACK_OBJECT_ARRAY)
+        return MAPQ_OK;
+    for (i = 0; i < o->via.array.size; i++) {
+        snprintf(path + base, plen - base, "[%u]", i);
+        rc = check_at(child_of(t), &o->via.array.ptr[i], path, plen, depth + 1,
+                      err);
+        if (rc != MAPQ_OK)
+            return rc;
     }
     path[base] = '\0';
     return MAPQ_OK;
@@ -289,5 +366,5 @@ mapq_type_check(const struct mapq_type *t, const msgpack_object *o, char *err)
 {
     char path[256] = "";
 
-    return check_at(t, o, path, sizeof(path), err);
+    return check_at(t, o, path, sizeof(path), 0, err);
 }

@@ -47,7 +47,10 @@ struct mapq_type *mapq_type_dup(const struct mapq_type *t);
 /* NULL-safe. */
 void mapq_type_free(struct mapq_type *t);
 
-/* Writes the canonical spelling ("list[int?]") into buf; returns buf. */
+/*
+ * Writes the canonical spelling ("list[int?]") into buf, truncated to len
+ * bytes with the NUL; t NULL writes "none". Returns buf.
+ */
 char *mapq_type_format(const struct mapq_type *t, char *buf, size_t len);
 
 bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
@@ -66,7 +69,10 @@ bool mapq_type_is_list(const struct mapq_type *t);
 
 /*
  * Checks that o (borrowed) is a value of type t. On mismatch returns
- * MAPQ_ETYPE and writes e.g. "[3]: expected int, got str" into err.
+ * MAPQ_ETYPE and writes e.g. "[3]: expected int, got str" into err. Values
+ * under any are walked too: they may not hold ext objects or dicts with
+ * non-str keys, since they could not travel as JSON. A list or dict type
+ * built with a NULL elem is taken as list[any] / dict[any].
  */
 enum mapq_err mapq_type_check(const struct mapq_type *t,
                               const msgpack_object *o, char *err);

@@ -67,8 +67,7 @@ static enum mapq_err canonical_into(const msgpack_object *o, msgpack_packer *pk,
                                     struct mapq_buf *out);
 
 static enum mapq_err
-canonical_map(const msgpack_object *o, msgpack_packer *pk,
-              struct mapq_buf *out)
+canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
 {
     uint32_t n = o->via.map.size, i;
     struct keyed *ks = mapq_xcalloc(n ? n : 1, sizeof(*ks));

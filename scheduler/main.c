@@ -1,7 +1,751 @@
-#include "mapq_err.h"
+/*
+ * main.c - the mapq command line: run, submit, scheduler, status, result,
+ * validate.
+ *
+ * Exit status (SPEC section 6): 0 succeeded, 1 the execution failed, 2 usage
+ * or validation error (nothing submitted), 3 Redis unreachable or another
+ * infrastructure error, 130 cancelled by Ctrl-C.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_driver.h"
+#include "mapq_json.h"
+#include "mapq_local.h"
+#include "mapq_log.h"
+#include "mapq_value.h"
+#include "mapq_workflow.h"
+
+#define EXIT_OK            0
+#define EXIT_FAILED        1
+#define EXIT_USAGE         2
+#define EXIT_INFRA         3
+#define EXIT_CANCELLED     130
+#define MAX_ASSIGNS        256
+#define CONNECT_TIMEOUT_MS 3000
+
+static const char usage[] =
+    "usage: mapq run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
+    "                [--agents N] [--json] [--quiet]\n"
+    "       mapq submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis "
+    "URL]\n"
+    "       mapq scheduler [--redis URL]\n"
+    "       mapq status EXEC [--json]\n"
+    "       mapq result EXEC [--node NODE] [--json]\n"
+    "       mapq validate WORKFLOW [--input N=V]... [--inputs FILE]\n"
+    "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
+    "MAPQ_REDIS_URL),\n"
+    "        -v for debug logs. Without a Redis URL, `run` starts a private\n"
+    "        redis-server and --agents local agents (default: CPUs).\n";
+
+struct opts {
+    const char *cmd;
+    const char *target; /* workflow file or execution id */
+    const char *assigns[MAX_ASSIGNS];
+    size_t nassigns;
+    const char *inputs_file;
+    const char *redis;
+    const char *ns;
+    const char *node;
+    int agents;
+    bool json, quiet;
+};
+
+/* ---- options ----------------------------------------------------------- */
+
+static int
+parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, NULL, 'i'},
+        {"inputs", required_argument, NULL, 'I'},
+        {"redis", required_argument, NULL, 'r'},
+        {"namespace", required_argument, NULL, 'N'},
+        {"agents", required_argument, NULL, 'a'},
+        {"node", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"overwrite-cache", no_argument, NULL, 'o'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    char *end;
+    int c;
+
+    o->redis = getenv("MAPQ_REDIS_URL");
+    if (o->redis != NULL && *o->redis == '\0')
+        o->redis = NULL;
+    o->ns = getenv("MAPQ_NAMESPACE");
+    if (o->ns == NULL || *o->ns == '\0')
+        o->ns = MAPQ_NAMESPACE_DEFAULT;
+    o->agents = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return -1;
+    }
+    o->cmd = argv[1];
+    if (strcmp(o->cmd, "-h") == 0 || strcmp(o->cmd, "--help") == 0 ||
+        strcmp(o->cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 1;
+    }
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'i':
+            if (o->nassigns == MAX_ASSIGNS) {
+                fprintf(stderr, "mapq: too many --input options\n");
+                return -1;
+            }
+            o->assigns[o->nassigns++] = optarg;
+            break;
+        case 'I':
+            o->inputs_file = optarg;
+            break;
+        case 'r':
+            o->redis = optarg;
+            break;
+        case 'N':
+            o->ns = optarg;
+            break;
+        case 'n':
+            o->node = optarg;
+            break;
+        case 'a':
+            o->agents = (int)strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || o->agents < 1 ||
+                o->agents > 1024) {
+                fprintf(stderr, "mapq: --agents must be 1 to 1024, got '%s'\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case 'j':
+            o->json = true;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'o':
+            break; /* the cache arrives with the cache issue; nothing to
+                      overwrite yet */
+        case 'v':
+            mapq_log_threshold = MAPQ_LOG_DEBUG;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return 1;
+        default:
+            fputs(usage, stderr);
+            return -1;
+        }
+    }
+    if (strcmp(o->cmd, "scheduler") != 0) {
+        if (optind != argc - 1) {
+            fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
+                    strcmp(o->cmd, "status") == 0 ||
+                            strcmp(o->cmd, "result") == 0
+                        ? "execution id"
+                        : "workflow file",
+                    usage);
+            return -1;
+        }
+        o->target = argv[optind];
+    } else if (optind != argc) {
+        fprintf(stderr, "mapq scheduler: unexpected argument '%s'\n",
+                argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- shared steps ------------------------------------------------------ */
+
+static char *
+read_file(const char *path, size_t *len, char *err)
+{
+    FILE *f = fopen(path, "rb");
+    struct mapq_buf b = MAPQ_BUF_INIT;
+    char chunk[65536];
+    size_t n;
+
+    if (f == NULL) {
+        mapq_err_set(err, MAPQ_EIO, "%s: cannot read: %s", path,
+                     strerror(errno));
+        return NULL;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        mapq_buf_append(&b, chunk, n);
+    fclose(f);
+    return mapq_buf_detach(&b, len);
+}
+
+/* Loads, validates and binds inputs; prints problems. Returns exit code. */
+static int
+load_workflow(const struct opts *o, struct mapq_workflow **wf, char **text,
+              size_t *textlen, struct mapq_buf *inputs)
+{
+    struct mapq_buf errors = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
+    int rc = EXIT_OK;
+
+    *text = read_file(o->target, textlen, err);
+    if (*text == NULL) {
+        fprintf(stderr, "mapq: %s\n", err);
+        return EXIT_USAGE;
+    }
+    *wf = mapq_workflow_parse(*text, *textlen, o->target, &errors);
+    if (*wf == NULL ||
+        mapq_workflow_bind_inputs(*wf, o->assigns, o->nassigns, o->inputs_file,
+                                  inputs, &errors) != MAPQ_OK) {
+        fputs(errors.data ? errors.data : "mapq: invalid workflow\n", stderr);
+        rc = EXIT_USAGE;
+    }
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+static redisContext *
+connect_or_report(const char *url_s, struct mapq_redis_url *url)
+{
+    char err[MAPQ_ERR_LEN];
+    redisContext *c;
+
+    if (mapq_redis_url_parse(url_s, url, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s\n", err);
+        return NULL;
+    }
+    c = mapq_redis_connect_sync(url, CONNECT_TIMEOUT_MS, err);
+    if (c == NULL)
+        fprintf(stderr, "mapq: %s\n", err);
+    return c;
+}
+
+static void
+print_value(const char *data, size_t len, int flags)
+{
+    struct mapq_buf out = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
+
+    if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK)
+        fprintf(stderr, "mapq: cannot show the output as JSON: %s\n", err);
+    else
+        printf("%s\n", out.data);
+    mapq_buf_release(&out);
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+struct run {
+    struct event_base *base;
+    struct mapq_driver *driver;
+    struct opts *o;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    int exit_code;
+    bool ended, tty, interrupted;
+    struct mapq_buf output;
+    char *error;
+    struct timeval started;
+    struct mapq_redis_url url;
+    struct event *finish_ev;
+    int finish_tries;
+};
+
+static void
+run_done(const struct mapq_exec_outcome *out, void *arg)
+{
+    struct run *r = arg;
+
+    r->ended = true;
+    r->exit_code = out->succeeded ? EXIT_OK : EXIT_FAILED;
+    if (out->succeeded)
+        mapq_buf_append(&r->output, out->output->data, out->output->len);
+    else
+        r->error = mapq_xstrdup(out->error);
+    /* The loop stops once the final record writes are acknowledged. */
+    event_active(r->finish_ev, EV_TIMEOUT, 0);
+}
+
+static void
+finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+    struct timeval tv = {0, 1000};
+
+    (void)fd;
+    (void)what;
+    if (mapq_driver_idle(r->driver) || ++r->finish_tries > 5000)
+        event_base_loopexit(r->base, NULL);
+    else
+        evtimer_add(r->finish_ev, &tv);
+}
+
+static void
+draw_progress(struct run *r, bool final)
+{
+    struct mapq_node_progress p[64];
+    size_t n = mapq_driver_progress(r->driver, r->id, p, 64), k;
+    static size_t drawn;
+
+    if (!r->tty || r->o->quiet)
+        return;
+    if (drawn > 0)
+        fprintf(stderr, "\033[%zuA", drawn);
+    for (k = 0; k < n && k < 64; k++) {
+        uint64_t done = p[k].counts[MAPQ_PHASE_SUCCEEDED] +
+                        p[k].counts[MAPQ_PHASE_CACHED] +
+                        p[k].counts[MAPQ_PHASE_RECOVERED];
+        uint64_t failed = p[k].counts[MAPQ_PHASE_FAILED] +
+                          p[k].counts[MAPQ_PHASE_TIMED_OUT] +
+                          p[k].counts[MAPQ_PHASE_ABORTED];
+        int width = 24,
+            fill = p[k].total
+                       ? (int)((done + failed) * (uint64_t)width / p[k].total)
+                       : (strcmp(p[k].state, "succeeded") == 0 ? width : 0);
+        char bar[32];
+
+        memset(bar, '#', (size_t)fill);
+        memset(bar + fill, '.', (size_t)(width - fill));
+        bar[width] = '\0';
+        fprintf(stderr,
+                "\033[2K%-16.16s [%s] %llu/%llu  running %llu  failed %llu  "
+                "cached %llu  %s\n",
+                p[k].name, bar, (unsigned long long)done,
+                (unsigned long long)p[k].total,
+                (unsigned long long)p[k].counts[MAPQ_PHASE_RUNNING],
+                (unsigned long long)failed,
+                (unsigned long long)p[k].counts[MAPQ_PHASE_CACHED], p[k].state);
+    }
+    drawn = final ? 0 : n;
+}
+
+static void
+progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    draw_progress(arg, false);
+}
+
+static void
+interrupt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+    char err[MAPQ_ERR_LEN];
+    redisContext *c;
+
+    (void)fd;
+    (void)what;
+    /* Cancel: mark the execution, drop its queued subtasks; agents stop
+     * running ones at their next lease renewal. */
+    c = mapq_redis_connect_sync(&r->url, CONNECT_TIMEOUT_MS, err);
+    if (c != NULL) {
+        freeReplyObject(
+            redisCommand(c, "HSET %s:x:%s state cancelled", r->o->ns, r->id));
+        freeReplyObject(redisCommand(c, "DEL %s:b:%s", r->o->ns, r->id));
+        redisFree(c);
+    }
+    r->interrupted = true;
+    r->exit_code = EXIT_CANCELLED;
+    event_base_loopexit(r->base, NULL);
+}
+
+static void
+print_summary(struct run *r, struct mapq_workflow *wf)
+{
+    struct mapq_node_progress p[64];
+    size_t n = mapq_driver_progress(r->driver, r->id, p, 64), k;
+    struct timeval now;
+    int ph;
+
+    gettimeofday(&now, NULL);
+    printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
+           "\"seconds\":%.3f,\"nodes\":{",
+           r->id, wf->name,
+           r->exit_code == EXIT_OK ? "succeeded"
+           : r->interrupted        ? "cancelled"
+                                   : "failed",
+           (double)(now.tv_sec - r->started.tv_sec) +
+               (double)(now.tv_usec - r->started.tv_usec) / 1e6);
+    for (k = 0; k < n && k < 64; k++) {
+        printf("%s\"%s\":{\"state\":\"%s\",\"total\":%llu", k ? "," : "",
+               p[k].name, p[k].state, (unsigned long long)p[k].total);
+        for (ph = MAPQ_PHASE_SUCCEEDED; ph < MAPQ_PHASE_COUNT; ph++)
+            printf(",\"%s\":%llu", mapq_phase_name(ph),
+                   (unsigned long long)p[k].counts[ph]);
+        printf("}");
+    }
+    printf("}");
+    if (r->exit_code == EXIT_OK) {
+        struct mapq_buf out = MAPQ_BUF_INIT;
+        char err[MAPQ_ERR_LEN];
+
+        if (mapq_json_from_bytes(r->output.data, r->output.len, &out, 0, err) ==
+            MAPQ_OK)
+            printf(",\"output\":%s", out.data);
+        mapq_buf_release(&out);
+    } else if (r->error != NULL) {
+        {
+            const char *s = r->error;
+
+            printf(",\"error\":\"");
+            for (; *s; s++) {
+                if (*s == '"' || *s == '\\')
+                    printf("\\%c", *s);
+                else if ((unsigned char)*s < 0x20)
+                    printf("\\u%04x", (unsigned char)*s);
+                else
+                    putchar(*s);
+            }
+            printf("\"");
+        }
+    }
+    printf("}\n");
+}
+
+static int
+cmd_run(struct opts *o, bool submit_only)
+{
+    struct mapq_workflow *wf = NULL;
+    struct mapq_buf inputs = MAPQ_BUF_INIT;
+    struct mapq_local *local = NULL;
+    struct run r;
+    struct event *ev_int = NULL, *ev_tick = NULL;
+    struct timeval tick = {0, 200000};
+    char *text = NULL, url[512], err[MAPQ_ERR_LEN];
+    size_t textlen = 0;
+    redisContext *c = NULL;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.o = o;
+    gettimeofday(&r.started, NULL);
+    rc = load_workflow(o, &wf, &text, &textlen, &inputs);
+    if (rc != EXIT_OK)
+        goto out;
+    if (o->redis == NULL) {
+        if (submit_only) {
+            fprintf(stderr, "mapq submit: needs --redis URL or "
+                            "MAPQ_REDIS_URL (a shared Redis)\n");
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        local = mapq_local_start(o->agents, o->ns, url, sizeof(url), err);
+        if (local == NULL) {
+            fprintf(stderr, "mapq: %s\n", err);
+            rc = EXIT_INFRA;
+            goto out;
+        }
+        o->redis = url;
+    }
+    c = connect_or_report(o->redis, &r.url);
+    if (c == NULL) {
+        rc = EXIT_INFRA;
+        goto out;
+    }
+    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, r.id, err) !=
+        MAPQ_OK) {
+        fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
+        rc = EXIT_INFRA;
+        goto out;
+    }
+    if (submit_only) {
+        freeReplyObject(redisCommand(c, "RPUSH %s:submitted %s", o->ns, r.id));
+        printf("%s\n", r.id);
+        rc = EXIT_OK;
+        goto out;
+    }
+    if (!o->quiet && !o->json)
+        fprintf(stderr, "mapq: execution %s\n", r.id);
+    r.tty = isatty(2) != 0;
+    r.base = event_base_new();
+    r.driver = mapq_driver_new(r.base, &r.url, o->ns);
+    ev_int = evsignal_new(r.base, SIGINT, interrupt_cb, &r);
+    event_add(ev_int, NULL);
+    ev_tick = event_new(r.base, -1, EV_PERSIST, progress_cb, &r);
+    event_add(ev_tick, &tick);
+    r.finish_ev = evtimer_new(r.base, finish_cb, &r);
+    mapq_driver_add(r.driver, r.id, wf, &inputs, run_done, &r);
+    wf = NULL; /* owned by the driver */
+    event_base_dispatch(r.base);
+    draw_progress(&r, true);
+    rc = r.exit_code;
+    if (o->json) {
+        struct mapq_buf tmp = MAPQ_BUF_INIT;
+        struct mapq_workflow *shown =
+            mapq_workflow_parse(text, textlen, o->target, &tmp);
+
+        print_summary(&r, shown);
+        mapq_workflow_free(shown);
+        mapq_buf_release(&tmp);
+    } else if (rc == EXIT_OK) {
+        print_value(r.output.data, r.output.len, 0);
+    } else if (rc == EXIT_CANCELLED) {
+        fprintf(stderr, "mapq: execution %s cancelled\n", r.id);
+    } else {
+        fprintf(stderr, "mapq: execution %s failed: %s\n", r.id, r.error);
+    }
+    event_free(ev_tick);
+    event_free(ev_int);
+    event_free(r.finish_ev);
+    mapq_driver_free(r.driver);
+    event_base_free(r.base);
+out:
+    if (c != NULL)
+        redisFree(c);
+    mapq_local_stop(local);
+    mapq_workflow_free(wf);
+    mapq_buf_release(&inputs);
+    mapq_buf_release(&r.output);
+    free(r.error);
+    free(text);
+    return rc;
+}
+
+/* ---- scheduler --------------------------------------------------------- */
+
+static void
+stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopexit(arg, NULL);
+}
+
+static int
+cmd_scheduler(struct opts *o)
+{
+    struct mapq_redis_url url;
+    struct event_base *base;
+    struct mapq_driver *d;
+    struct event *ev_term, *ev_int;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    redisFree(c);
+    base = event_base_new();
+    d = mapq_driver_new(base, &url, o->ns);
+    ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
+    ev_int = evsignal_new(base, SIGINT, stop_cb, base);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    mapq_driver_serve(d);
+    mapq_log(MAPQ_LOG_INFO, "scheduler running");
+    event_base_dispatch(base);
+    mapq_driver_free(d);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_base_free(base);
+    return EXIT_OK;
+}
+
+/* ---- status and result ------------------------------------------------- */
+
+static redisReply *
+hget(redisContext *c, const struct opts *o, const char *field)
+{
+    return redisCommand(c, "HGET %s:x:%s %s", o->ns, o->target, field);
+}
+
+static int
+exec_exists(redisContext *c, const struct opts *o, char *state, size_t len)
+{
+    redisReply *r = hget(c, o, "state");
+    int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+
+    if (ok)
+        snprintf(state, len, "%s", r->str);
+    else
+        fprintf(stderr, "mapq: no execution '%s'\n", o->target);
+    if (r != NULL)
+        freeReplyObject(r);
+    return ok;
+}
+
+static int
+cmd_status(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char state[32], field[32];
+    redisReply *nn, *name, *p;
+    long k, nodes;
+    int ph, rc = EXIT_OK;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    if (!exec_exists(c, o, state, sizeof(state))) {
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    nn = hget(c, o, "nodes");
+    nodes =
+        nn && nn->type == REDIS_REPLY_STRING ? strtol(nn->str, NULL, 10) : 0;
+    if (o->json)
+        printf("{\"execution\":\"%s\",\"status\":\"%s\",\"nodes\":{", o->target,
+               state);
+    else
+        printf("execution %s: %s\n", o->target, state);
+    for (k = 0; k < nodes; k++) {
+        msgpack_unpacked u;
+        char err[MAPQ_ERR_LEN];
+
+        snprintf(field, sizeof(field), "node:%ld", k);
+        name = hget(c, o, field);
+        snprintf(field, sizeof(field), "p:%ld", k);
+        p = hget(c, o, field);
+        msgpack_unpacked_init(&u);
+        if (name != NULL && name->type == REDIS_REPLY_STRING && p != NULL &&
+            p->type == REDIS_REPLY_STRING &&
+            mapq_value_unpack(p->str, p->len, &u, err) == MAPQ_OK &&
+            u.data.type == MSGPACK_OBJECT_ARRAY &&
+            u.data.via.array.size == 2 + MAPQ_PHASE_COUNT) {
+            const msgpack_object *a = u.data.via.array.ptr;
+
+            if (o->json)
+                printf("%s\"%s\":{\"state\":\"%.*s\",\"total\":%llu",
+                       k ? "," : "", name->str, (int)a[0].via.str.size,
+                       a[0].via.str.ptr, (unsigned long long)a[1].via.u64);
+            else
+                printf("  %-20s %-10.*s total %llu", name->str,
+                       (int)a[0].via.str.size, a[0].via.str.ptr,
+                       (unsigned long long)a[1].via.u64);
+            for (ph = 0; ph < MAPQ_PHASE_COUNT; ph++) {
+                if (o->json)
+                    printf(",\"%s\":%llu", mapq_phase_name(ph),
+                           (unsigned long long)a[2 + ph].via.u64);
+                else if (a[2 + ph].via.u64 > 0)
+                    printf("  %s %llu", mapq_phase_name(ph),
+                           (unsigned long long)a[2 + ph].via.u64);
+            }
+            printf(o->json ? "}" : "\n");
+        } else if (name != NULL && name->type == REDIS_REPLY_STRING &&
+                   !o->json) {
+            printf("  %-20s waiting\n", name->str);
+        }
+        msgpack_unpacked_destroy(&u);
+        freeReplyObject(name);
+        freeReplyObject(p);
+    }
+    if (o->json)
+        printf("}}\n");
+    if (nn != NULL)
+        freeReplyObject(nn);
+    redisFree(c);
+    return rc;
+}
+
+static int
+cmd_result(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char state[32], field[32];
+    redisReply *r = NULL, *nn = NULL, *name;
+    long k, nodes;
+    int rc = EXIT_OK;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    if (!exec_exists(c, o, state, sizeof(state))) {
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    if (o->node != NULL) {
+        nn = hget(c, o, "nodes");
+        nodes = nn && nn->type == REDIS_REPLY_STRING ? strtol(nn->str, NULL, 10)
+                                                     : 0;
+        for (k = 0; k < nodes && r == NULL; k++) {
+            snprintf(field, sizeof(field), "node:%ld", k);
+            name = hget(c, o, field);
+            if (name && name->type == REDIS_REPLY_STRING &&
+                strcmp(name->str, o->node) == 0) {
+                snprintf(field, sizeof(field), "o:%ld", k);
+                r = hget(c, o, field);
+            }
+            freeReplyObject(name);
+        }
+    } else if (strcmp(state, "succeeded") == 0) {
+        r = hget(c, o, "output");
+    }
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        print_value(r->str, r->len, o->json ? MAPQ_JSON_PRETTY : 0);
+    } else {
+        redisReply *e = hget(c, o, "error");
+
+        fprintf(stderr, "mapq: execution %s is %s%s%s; no output%s\n",
+                o->target, state,
+                e && e->type == REDIS_REPLY_STRING ? ": " : "",
+                e && e->type == REDIS_REPLY_STRING ? e->str : "",
+                o->node ? " for that node" : "");
+        if (e != NULL)
+            freeReplyObject(e);
+        rc = EXIT_FAILED;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    if (nn != NULL)
+        freeReplyObject(nn);
+    redisFree(c);
+    return rc;
+}
+
+static int
+cmd_validate(struct opts *o)
+{
+    struct mapq_workflow *wf = NULL;
+    struct mapq_buf inputs = MAPQ_BUF_INIT;
+    char *text = NULL;
+    size_t len;
+    int rc = load_workflow(o, &wf, &text, &len, &inputs);
+
+    if (rc == EXIT_OK)
+        printf("%s: workflow '%s' is valid (%zu tasks, %zu nodes)\n", o->target,
+               wf->name, wf->ntasks, wf->nnodes);
+    mapq_workflow_free(wf);
+    mapq_buf_release(&inputs);
+    free(text);
+    return rc;
+}
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    return MAPQ_OK;
+    struct opts o;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    mapq_log_init("mapq", MAPQ_LOG_WARN);
+    signal(SIGPIPE, SIG_IGN);
+    rc = parse_opts(argc, argv, &o);
+    if (rc != 0)
+        return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    if (strcmp(o.cmd, "run") == 0)
+        return cmd_run(&o, false);
+    if (strcmp(o.cmd, "submit") == 0)
+        return cmd_run(&o, true);
+    if (strcmp(o.cmd, "scheduler") == 0) {
+        mapq_log_threshold = MAPQ_LOG_INFO;
+        return cmd_scheduler(&o);
+    }
+    if (strcmp(o.cmd, "status") == 0)
+        return cmd_status(&o);
+    if (strcmp(o.cmd, "result") == 0)
+        return cmd_result(&o);
+    if (strcmp(o.cmd, "validate") == 0)
+        return cmd_validate(&o);
+    fprintf(stderr, "mapq: unknown command '%s'\n%s", o.cmd, usage);
+    return EXIT_USAGE;
 }

@@ -53,8 +53,8 @@ struct mapq_plugin_call {
 
     /* Sets the output to one msgpack value (copied). Returns 0, or -1 when
      * the value is malformed or over the size cap. */
-    int (*set_output)(const struct mapq_plugin_call *call,
-                      const char *msgpack, size_t len);
+    int (*set_output)(const struct mapq_plugin_call *call, const char *msgpack,
+                      size_t len);
     /* Sets the one-line user error message (copied). */
     void (*set_error)(const struct mapq_plugin_call *call, const char *message);
     /* Replaces the saved checkpoint (copied). Returns 0, or -1 over the
@@ -69,7 +69,7 @@ struct mapq_plugin_call {
 typedef int mapq_plugin_fn(const struct mapq_plugin_call *call);
 
 /* Put MAPQ_PLUGIN_DEFINE(); once in a plugin's source. */
-#define MAPQ_PLUGIN_DEFINE()                                                   \
+#define MAPQ_PLUGIN_DEFINE() \
     const uint32_t mapq_plugin_abi_version = MAPQ_PLUGIN_ABI_VERSION
 
 #endif

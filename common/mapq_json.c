@@ -1,0 +1,514 @@
+/*
+ * mapq_json.c - converting values between msgpack and JSON (jansson).
+ *
+ * Both directions go through a jansson tree: msgpack -> json_t -> text, and
+ * text -> json_t -> msgpack, so no JSON is parsed or quoted by hand. Errors
+ * name the path of the offending element ("[2][\"k\"]: ..."). Pure: no I/O,
+ * no logging.
+ *
+ * Floats are written with the fewest of 15, 16 or 17 significant digits
+ * that read back as the same double for every float of the value (one
+ * JSON_REAL_PRECISION applies to a whole dump), so 0.1 prints as 0.1 and
+ * every float still round-trips.
+ */
+#include "mapq_json.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_value.h"
+
+/* msgpack-c's unpacker refuses values nested deeper than its fixed stack
+ * (MSGPACK_EMBED_STACK_SIZE), so nothing deeper may be produced. */
+#define JSON_MAX_DEPTH 32
+
+#define PATH_LEN 256
+
+/* Walk state shared by both directions. */
+struct walk {
+    char path[PATH_LEN]; /* "[1][\"key\"]" of the current element */
+    int precision;       /* digits needed so far for the floats (15..17) */
+    size_t max;          /* the output buffer's cap, for messages */
+    char *err;
+};
+
+/* Appends "[i]" to the path; returns the old length to restore. */
+static size_t
+path_index(struct walk *w, uint32_t i)
+{
+    size_t base = strlen(w->path);
+
+    snprintf(w->path + base, sizeof(w->path) - base, "[%u]", i);
+    return base;
+}
+
+/* Appends "[\"key\"]" (at most 40 bytes of the key) to the path. */
+static size_t
+path_key(struct walk *w, const char *key, size_t len)
+{
+    size_t base = strlen(w->path);
+
+    snprintf(w->path + base, sizeof(w->path) - base, "[\"%.*s\"]",
+             (int)(len > 40 ? 40 : len), key);
+    return base;
+}
+
+/* Sets err to "<path>: <message>" (no prefix at the top level). */
+static enum mapq_err
+walk_fail(struct walk *w, enum mapq_err code, const char *msg)
+{
+    return mapq_err_set(w->err, code, "%s%s%s", w->path,
+                        w->path[0] != '\0' ? ": " : "", msg);
+}
+
+/* True when printing d with prec significant digits reads back as d. */
+static int
+float_round_trips(double d, int prec)
+{
+    char buf[64];
+
+    snprintf(buf, sizeof(buf), "%.*g", prec, d);
+    return strtod(buf, NULL) == d;
+}
+
+static void
+note_float(struct walk *w, double d)
+{
+    while (w->precision < 17 && !float_round_trips(d, w->precision))
+        w->precision++;
+}
+
+/* ---- msgpack -> JSON ---- */
+
+static json_t *to_json(const msgpack_object *o, struct walk *w, int depth);
+
+static json_t *
+bin_to_json(const msgpack_object *o, struct walk *w)
+{
+    uint32_t n = o->via.bin.size;
+    unsigned char *b64;
+    json_t *j;
+    int len;
+
+    if (n > (uint32_t)(INT_MAX / 4) * 3) {
+        walk_fail(w, MAPQ_ETOOBIG, "bytes value too large for base64");
+        return NULL;
+    }
+    b64 = mapq_xmalloc((size_t)(n + 2) / 3 * 4 + 1);
+    len = EVP_EncodeBlock(b64, (const unsigned char *)o->via.bin.ptr, (int)n);
+    j = json_stringn_nocheck((const char *)b64, (size_t)len);
+    free(b64);
+    return j;
+}
+
+static json_t *
+str_to_json(const msgpack_object *o, struct walk *w)
+{
+    json_t *j = json_stringn(o->via.str.ptr, o->via.str.size);
+
+    if (j == NULL)
+        walk_fail(w, MAPQ_EINVAL, "string is not valid UTF-8");
+    return j;
+}
+
+static json_t *
+float_to_json(const msgpack_object *o, struct walk *w)
+{
+    double d = o->via.f64;
+
+    if (isnan(d) || isinf(d)) {
+        walk_fail(w, MAPQ_EINVAL,
+                  isnan(d) ? "float NaN cannot be written as JSON"
+                           : "float infinity cannot be written as JSON");
+        return NULL;
+    }
+    note_float(w, d);
+    return json_real(d);
+}
+
+static json_t *
+uint_to_json(const msgpack_object *o, struct walk *w)
+{
+    char msg[64];
+
+    if (o->via.u64 > (uint64_t)INT64_MAX) {
+        snprintf(msg, sizeof(msg), "integer out of range: %llu",
+                 (unsigned long long)o->via.u64);
+        walk_fail(w, MAPQ_EINVAL, msg);
+        return NULL;
+    }
+    return json_integer((json_int_t)o->via.u64);
+}
+
+static json_t *
+array_to_json(const msgpack_object *o, struct walk *w, int depth)
+{
+    json_t *arr = json_array(), *elem;
+    uint32_t i;
+    size_t base;
+
+    for (i = 0; i < o->via.array.size; i++) {
+        base = path_index(w, i);
+        elem = to_json(&o->via.array.ptr[i], w, depth + 1);
+        if (elem == NULL) {
+            json_decref(arr);
+            return NULL;
+        }
+        w->path[base] = '\0';
+        json_array_append_new(arr, elem);
+    }
+    return arr;
+}
+
+static json_t *
+map_to_json(const msgpack_object *o, struct walk *w, int depth)
+{
+    json_t *obj = json_object(), *val;
+    const msgpack_object_kv *kv;
+    uint32_t i;
+    size_t base;
+    char msg[64];
+
+    for (i = 0; i < o->via.map.size; i++) {
+        kv = &o->via.map.ptr[i];
+        if (kv->key.type != MSGPACK_OBJECT_STR) {
+            snprintf(msg, sizeof(msg), "dict keys must be str, got %s",
+                     mapq_type_describe(&kv->key));
+            goto fail;
+        }
+        base = path_key(w, kv->key.via.str.ptr, kv->key.via.str.size);
+        if (json_object_getn(obj, kv->key.via.str.ptr, kv->key.via.str.size) !=
+            NULL) {
+            snprintf(msg, sizeof(msg), "duplicate dict key");
+            goto fail;
+        }
+        val = to_json(&kv->val, w, depth + 1);
+        if (val == NULL) {
+            json_decref(obj);
+            return NULL;
+        }
+        /* Fails only on a key that is not UTF-8. */
+        if (json_object_setn_new(obj, kv->key.via.str.ptr, kv->key.via.str.size,
+                                 val) != 0) {
+            snprintf(msg, sizeof(msg), "dict key is not valid UTF-8");
+            goto fail;
+        }
+        w->path[base] = '\0';
+    }
+    return obj;
+fail:
+    walk_fail(w, MAPQ_EINVAL, msg);
+    json_decref(obj);
+    return NULL;
+}
+
+/* Builds the jansson tree of o; NULL with w->err set on failure. */
+static json_t *
+to_json(const msgpack_object *o, struct walk *w, int depth)
+{
+    if (depth >= JSON_MAX_DEPTH &&
+        (o->type == MSGPACK_OBJECT_ARRAY || o->type == MSGPACK_OBJECT_MAP)) {
+        walk_fail(w, MAPQ_EINVAL, "value nested more than 32 levels deep");
+        return NULL;
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return uint_to_json(o, w);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return float_to_json(o, w);
+    case MSGPACK_OBJECT_STR:
+        return str_to_json(o, w);
+    case MSGPACK_OBJECT_BIN:
+        return bin_to_json(o, w);
+    case MSGPACK_OBJECT_ARRAY:
+        return array_to_json(o, w, depth);
+    case MSGPACK_OBJECT_MAP:
+        return map_to_json(o, w, depth);
+    case MSGPACK_OBJECT_EXT:
+        break;
+    }
+    walk_fail(w, MAPQ_EINVAL, "ext values cannot be written as JSON");
+    return NULL;
+}
+
+static int
+dump_cb(const char *buffer, size_t size, void *data)
+{
+    return mapq_buf_append(data, buffer, size) == MAPQ_OK ? 0 : -1;
+}
+
+/* Undoes a partial append so that out is unchanged on failure. */
+static void
+truncate_to(struct mapq_buf *out, size_t len)
+{
+    out->len = len;
+    if (out->data != NULL)
+        out->data[len] = '\0';
+}
+
+enum mapq_err
+mapq_json_from_msgpack(const msgpack_object *o, struct mapq_buf *out, int flags,
+                       char *err)
+{
+    struct walk w = {.path = "", .precision = 15, .err = err};
+    size_t before = out->len;
+    size_t jflags;
+    json_t *j;
+    int rc;
+
+    j = to_json(o, &w, 0);
+    if (j == NULL)
+        return MAPQ_EINVAL;
+    jflags = JSON_ENCODE_ANY | JSON_REAL_PRECISION(w.precision);
+    jflags |= (flags & MAPQ_JSON_PRETTY) ? JSON_INDENT(2) : JSON_COMPACT;
+    rc = json_dump_callback(j, dump_cb, out, jflags);
+    json_decref(j);
+    if (rc != 0) {
+        truncate_to(out, before);
+        return mapq_err_set(err, MAPQ_ETOOBIG,
+                            "JSON text over the size cap (%zu bytes)",
+                            out->max);
+    }
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_json_from_bytes(const char *data, size_t len, struct mapq_buf *out,
+                     int flags, char *err)
+{
+    msgpack_unpacked u;
+    enum mapq_err rc;
+
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(data, len, &u, err);
+    if (rc == MAPQ_OK)
+        rc = mapq_json_from_msgpack(&u.data, out, flags, err);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+/* ---- JSON -> msgpack ---- */
+
+static enum mapq_err pack_json(json_t *j, const struct mapq_type *t,
+                               msgpack_packer *pk, struct walk *w, int depth);
+
+/* Packing fails only when the capped output buffer is full. */
+static enum mapq_err
+packed(struct walk *w, int rc)
+{
+    char msg[64];
+
+    if (rc == 0)
+        return MAPQ_OK;
+    snprintf(msg, sizeof(msg), "value over the size cap (%zu bytes)", w->max);
+    return walk_fail(w, MAPQ_ETOOBIG, msg);
+}
+
+static int
+is_b64(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+           (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Strict standard base64 (padded, no white space) into *out (caller frees);
+ * returns the decoded length or -1. */
+static long
+b64_decode(const char *s, size_t n, unsigned char **out)
+{
+    size_t i, pad = 0;
+    int len;
+
+    if (n % 4 != 0 || n > INT_MAX)
+        return -1;
+    if (n > 0 && s[n - 1] == '=')
+        pad = (n > 1 && s[n - 2] == '=') ? 2 : 1;
+    for (i = 0; i < n - pad; i++)
+        if (!is_b64((unsigned char)s[i]))
+            return -1;
+    *out = mapq_xmalloc(n / 4 * 3 + 1);
+    len = EVP_DecodeBlock(*out, (const unsigned char *)s, (int)n);
+    if (len < 0 || (size_t)len < pad) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    /* EVP_DecodeBlock counts the padding as zero bytes. */
+    return (long)len - (long)pad;
+}
+
+static enum mapq_err
+pack_string(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
+            struct walk *w)
+{
+    const char *s = json_string_value(j);
+    size_t n = json_string_length(j);
+    unsigned char *bin = NULL;
+    long len;
+    int rc;
+
+    if (t == NULL || t->kind != MAPQ_T_BYTES) {
+        rc = msgpack_pack_str(pk, n);
+        if (rc == 0)
+            rc = msgpack_pack_str_body(pk, s, n);
+        return packed(w, rc);
+    }
+    len = b64_decode(s, n, &bin);
+    if (len < 0)
+        return walk_fail(w, MAPQ_ETYPE,
+                         "expected bytes as base64, got a string that is not "
+                         "valid base64");
+    rc = msgpack_pack_bin(pk, (size_t)len);
+    if (rc == 0)
+        rc = msgpack_pack_bin_body(pk, bin, (size_t)len);
+    free(bin);
+    return packed(w, rc);
+}
+
+/* Element type of a list or dict type; NULL (natural) otherwise. */
+static const struct mapq_type *
+elem_type(const struct mapq_type *t, enum mapq_type_kind kind)
+{
+    return (t != NULL && t->kind == kind) ? t->elem : NULL;
+}
+
+static enum mapq_err
+pack_array(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
+           struct walk *w, int depth)
+{
+    const struct mapq_type *et = elem_type(t, MAPQ_T_LIST);
+    size_t i, n = json_array_size(j), base;
+    enum mapq_err rc;
+
+    if (n > UINT32_MAX)
+        return walk_fail(w, MAPQ_ETOOBIG, "list too long");
+    rc = packed(w, msgpack_pack_array(pk, n));
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        base = path_index(w, (uint32_t)i);
+        rc = pack_json(json_array_get(j, i), et, pk, w, depth + 1);
+        if (rc == MAPQ_OK)
+            w->path[base] = '\0';
+    }
+    return rc;
+}
+
+static enum mapq_err
+pack_object(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
+            struct walk *w, int depth)
+{
+    const struct mapq_type *et = elem_type(t, MAPQ_T_DICT);
+    const char *key;
+    size_t klen, base;
+    void *it;
+    enum mapq_err rc;
+
+    if (json_object_size(j) > UINT32_MAX)
+        return walk_fail(w, MAPQ_ETOOBIG, "dict too large");
+    rc = packed(w, msgpack_pack_map(pk, json_object_size(j)));
+    /* jansson keeps insertion order, so keys come out as written. */
+    it = json_object_iter(j);
+    while (it != NULL && rc == MAPQ_OK) {
+        key = json_object_iter_key(it);
+        klen = json_object_iter_key_len(it);
+        rc = packed(w, msgpack_pack_str(pk, klen));
+        if (rc == MAPQ_OK)
+            rc = packed(w, msgpack_pack_str_body(pk, key, klen));
+        base = path_key(w, key, klen);
+        if (rc == MAPQ_OK)
+            rc = pack_json(json_object_iter_value(it), et, pk, w, depth + 1);
+        if (rc == MAPQ_OK)
+            w->path[base] = '\0';
+        it = json_object_iter_next(j, it);
+    }
+    return rc;
+}
+
+/* Packs j converted toward t (NULL: natural); the type itself is checked
+ * afterwards by mapq_type_check(). */
+static enum mapq_err
+pack_json(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
+          struct walk *w, int depth)
+{
+    if (depth >= JSON_MAX_DEPTH && (json_is_array(j) || json_is_object(j)))
+        return walk_fail(w, MAPQ_EINVAL,
+                         "value nested more than 32 levels deep");
+    switch (json_typeof(j)) {
+    case JSON_OBJECT:
+        return pack_object(j, t, pk, w, depth);
+    case JSON_ARRAY:
+        return pack_array(j, t, pk, w, depth);
+    case JSON_STRING:
+        return pack_string(j, t, pk, w);
+    case JSON_INTEGER:
+        if (t != NULL && t->kind == MAPQ_T_FLOAT)
+            return packed(
+                w, msgpack_pack_double(pk, (double)json_integer_value(j)));
+        return packed(w, msgpack_pack_int64(pk, json_integer_value(j)));
+    case JSON_REAL:
+        return packed(w, msgpack_pack_double(pk, json_real_value(j)));
+    case JSON_TRUE:
+        return packed(w, msgpack_pack_true(pk));
+    case JSON_FALSE:
+        return packed(w, msgpack_pack_false(pk));
+    case JSON_NULL:
+        break;
+    }
+    return packed(w, msgpack_pack_nil(pk));
+}
+
+/* Checks the msgpack value at out[start..] against t. */
+static enum mapq_err
+check_packed(const struct mapq_buf *out, size_t start,
+             const struct mapq_type *t, char *err)
+{
+    msgpack_unpacked u;
+    enum mapq_err rc;
+
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(out->data + start, out->len - start, &u, err);
+    if (rc == MAPQ_OK)
+        rc = mapq_type_check(t, &u.data, err);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+enum mapq_err
+mapq_json_to_msgpack(const char *text, size_t len, const struct mapq_type *type,
+                     struct mapq_buf *out, char *err)
+{
+    struct walk w = {.path = "", .precision = 15, .max = out->max, .err = err};
+    size_t before = out->len;
+    msgpack_packer pk;
+    json_error_t jerr;
+    enum mapq_err rc;
+    json_t *j;
+
+    j = json_loadb(text, len,
+                   JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                   &jerr);
+    if (j == NULL)
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "invalid JSON at line %d, column %d: %s", jerr.line,
+                            jerr.column, jerr.text);
+    mapq_value_packer_init(&pk, out);
+    rc = pack_json(j, type, &pk, &w, 0);
+    json_decref(j);
+    if (rc == MAPQ_OK && type != NULL)
+        rc = check_packed(out, before, type, err);
+    if (rc != MAPQ_OK)
+        truncate_to(out, before);
+    return rc;
+}

@@ -1,0 +1,1443 @@
+/*
+ * mapq_driver.c - executions: records in Redis, nodes, windows, events,
+ * outputs.
+ *
+ * Data flow for one map node: node_start() resolves its input lists and
+ * checks them; push_more() builds subtask bodies for the next indices
+ * (inputs in canonical msgpack, the subtask key hashed from them) and sends
+ * them with mapq1_push, at most `concurrency` in flight; events come back
+ * through BLPOP/LPOP on P:ev:<exec>; when every subtask is finished,
+ * assemble() reads the result records with HMGET in index order and builds
+ * the output list. The driver never blocks: both Redis connections are
+ * async, and work is sliced into batches of BATCH subtasks.
+ */
+#include "mapq_driver.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_log.h"
+#include "mapq_taskspec.h"
+#include "mapq_value.h"
+
+#define BATCH            1000
+#define UNLIMITED_WINDOW 65536 /* queued+running cap when concurrency unset */
+#define CALL_TIMEOUT_MS  10000
+#define WAIT_BLOCK_S     1
+#define ERROR_GROUPS_MAX 8
+
+enum node_state {
+    NODE_WAITING,
+    NODE_RUNNING,
+    NODE_ASSEMBLING,
+    NODE_SUCCEEDED,
+    NODE_FAILED,
+    NODE_SKIPPED,
+};
+
+static const char *const node_state_names[] = {
+    "waiting", "running", "running", "succeeded", "failed", "skipped"};
+
+struct param_src {
+    const char *name;
+    const struct mapq_type *type;
+    const msgpack_object *list; /* over: the list */
+    struct mapq_buf bound;      /* with: canonical bytes of the value */
+};
+
+struct node_run {
+    enum node_state state;
+    uint64_t n, next, inflight, finished, need;
+    uint64_t counts[MAPQ_PHASE_COUNT];
+    uint8_t *phases;          /* 4 bits per subtask */
+    struct param_src *params; /* sorted by name */
+    size_t nparams;
+    msgpack_unpacked *literals; /* one per binding, for literal sources */
+    char *iface;                /* "a:int,b:str->bool" */
+    const char *queue;
+    const char *cls;
+    struct mapq_buf output; /* msgpack, once succeeded */
+    msgpack_unpacked output_u;
+    uint64_t asm_next; /* assembly cursor */
+    struct mapq_buf asm_buf;
+    struct mapq_buf errors; /* grouped error summary */
+};
+
+struct exec {
+    struct mapq_driver *d;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    char *evkey;
+    struct mapq_workflow *wf;
+    struct mapq_buf inputs;
+    msgpack_unpacked inputs_u;
+    struct node_run *nodes;
+    bool ended;
+    char error[2048];
+    struct mapq_buf output;
+    mapq_exec_done_fn *done;
+    void *arg;
+    int calls; /* requests in flight that point at this exec */
+    bool draining;
+    bool started; /* advance() ran once the connection was ready */
+    TAILQ_ENTRY(exec) entry;
+};
+
+TAILQ_HEAD(exec_list, exec);
+
+struct mapq_driver {
+    struct event_base *base;
+    char *ns;
+    struct mapq_redis *cmd;
+    struct mapq_redis *blk;
+    struct exec_list execs;
+    bool waiting;
+    bool serving;
+    struct event *tick_ev;
+};
+
+static void advance(struct exec *x);
+static void push_more(struct exec *x, size_t k);
+static void assemble_next(struct exec *x, size_t k);
+static void wait_events(struct mapq_driver *d);
+static void exec_fail(struct exec *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int64_t
+now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int
+phase_get(const struct node_run *nr, uint64_t i)
+{
+    return (nr->phases[i / 2] >> ((i % 2) * 4)) & 15;
+}
+
+static void
+phase_set(struct node_run *nr, uint64_t i, int phase)
+{
+    int shift = (int)(i % 2) * 4;
+
+    nr->phases[i / 2] =
+        (uint8_t)((nr->phases[i / 2] & ~(15 << shift)) | (phase << shift));
+}
+
+static bool
+phase_done(int phase)
+{
+    return phase >= MAPQ_PHASE_SUCCEEDED;
+}
+
+static bool
+phase_ok(int phase)
+{
+    return phase == MAPQ_PHASE_SUCCEEDED || phase == MAPQ_PHASE_CACHED ||
+           phase == MAPQ_PHASE_RECOVERED;
+}
+
+/* ---- execution records ------------------------------------------------- */
+
+static void
+build_spec(const struct mapq_workflow *wf, size_t k, struct mapq_buf *out)
+{
+    const struct mapq_node *n = &wf->nodes[k];
+    const struct mapq_task_def *t = &wf->tasks[n->task];
+    struct mapq_taskspec s;
+
+    memset(&s, 0, sizeof(s));
+    s.task = t->name;
+    s.node = n->name;
+    s.plugin = t->kind == MAPQ_TASK_PLUGIN;
+    s.argv = t->argv;
+    s.argc = t->argc;
+    s.library = t->plugin_library;
+    s.symbol = t->plugin_symbol;
+    s.output = t->output;
+    s.output_text = t->output_text;
+    s.retries = n->opts.retries;
+    s.timeout_ms = n->opts.timeout_ms;
+    s.system_retries = n->system_retries;
+    s.interruptible_failures = n->interruptible_failures;
+    s.interruptible = n->opts.interruptible;
+    s.queue = n->opts.queue;
+    s.mem_bytes = n->opts.mem_bytes;
+    mapq_taskspec_encode(&s, out);
+}
+
+static void
+new_exec_id(char id[MAPQ_EXEC_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[MAPQ_EXEC_ID_LEN / 2];
+    size_t i;
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        uint64_t v = (uint64_t)now_ms() ^ ((uint64_t)getpid() << 40);
+
+        memcpy(raw, &v, sizeof(raw));
+    }
+    for (i = 0; i < sizeof(raw); i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 15];
+    }
+    id[MAPQ_EXEC_ID_LEN] = '\0';
+}
+
+enum mapq_err
+mapq_exec_create(redisContext *c, const char *ns,
+                 const struct mapq_workflow *wf, const char *text,
+                 size_t textlen, const struct mapq_buf *inputs,
+                 char id[MAPQ_EXEC_ID_LEN + 1], char *err)
+{
+    struct mapq_argv cmd;
+    struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
+    redisReply *reply;
+    enum mapq_err rc = MAPQ_OK;
+    int64_t now = now_ms();
+    size_t k;
+
+    new_exec_id(id);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:x:%s", ns, id);
+    mapq_argv_add(&cmd, "state");
+    mapq_argv_add(&cmd, "submitted");
+    mapq_argv_add(&cmd, "name");
+    mapq_argv_add(&cmd, wf->name);
+    mapq_argv_add(&cmd, "file");
+    mapq_argv_add(&cmd, wf->file);
+    mapq_argv_add(&cmd, "workflow");
+    mapq_argv_addlen(&cmd, text, textlen);
+    mapq_argv_add(&cmd, "inputs");
+    mapq_argv_addlen(&cmd, inputs->data, inputs->len);
+    mapq_argv_add(&cmd, "created");
+    mapq_argv_addf(&cmd, "%lld", (long long)now);
+    mapq_argv_add(&cmd, "nodes");
+    mapq_argv_addf(&cmd, "%zu", wf->nnodes);
+    for (k = 0; k < wf->nnodes; k++) {
+        build_spec(wf, k, &specs[k]);
+        mapq_argv_addf(&cmd, "t:%zu", k);
+        mapq_argv_addlen(&cmd, specs[k].data, specs[k].len);
+        mapq_argv_addf(&cmd, "node:%zu", k);
+        mapq_argv_add(&cmd, wf->nodes[k].name);
+    }
+    redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
+    redisAppendCommand(c, "ZADD %s:execs %lld %s", ns, (long long)now, id);
+    for (k = 0; k < 2 && rc == MAPQ_OK; k++) {
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
+            rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
+            break;
+        }
+        if (reply->type == REDIS_REPLY_ERROR)
+            rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", reply->str);
+        freeReplyObject(reply);
+    }
+    for (k = 0; k < wf->nnodes; k++)
+        mapq_buf_release(&specs[k]);
+    free(specs);
+    mapq_argv_release(&cmd);
+    return rc;
+}
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void
+exec_send(struct exec *x, struct mapq_argv *cmd, mapq_redis_reply_fn *fn)
+{
+    x->calls++;
+    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, fn, x, cmd->argc, cmd->argv,
+                       cmd->lens);
+}
+
+static void
+fire_and_forget_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    x->calls--;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        mapq_log(MAPQ_LOG_WARN, "execution %s: cannot update its record: %s",
+                 x->id, reply ? reply->str : why);
+}
+
+static void
+hset(struct exec *x, const char *field, const char *value, size_t len)
+{
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, field);
+    mapq_argv_addlen(&cmd, value, len);
+    exec_send(x, &cmd, fire_and_forget_cb);
+    mapq_argv_release(&cmd);
+}
+
+/* ---- ending ------------------------------------------------------------ */
+
+static void
+exec_free(struct exec *x)
+{
+    size_t k, j;
+
+    for (k = 0; k < x->wf->nnodes; k++) {
+        struct node_run *nr = &x->nodes[k];
+
+        free(nr->phases);
+        for (j = 0; j < nr->nparams; j++)
+            mapq_buf_release(&nr->params[j].bound);
+        free(nr->params);
+        if (nr->literals != NULL)
+            for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
+                msgpack_unpacked_destroy(&nr->literals[j]);
+        free(nr->literals);
+        free(nr->iface);
+        mapq_buf_release(&nr->output);
+        msgpack_unpacked_destroy(&nr->output_u);
+        mapq_buf_release(&nr->asm_buf);
+        mapq_buf_release(&nr->errors);
+    }
+    free(x->nodes);
+    msgpack_unpacked_destroy(&x->inputs_u);
+    mapq_buf_release(&x->inputs);
+    mapq_buf_release(&x->output);
+    mapq_workflow_free(x->wf);
+    free(x->evkey);
+    free(x);
+}
+
+static void
+write_progress(struct exec *x)
+{
+    struct mapq_buf b = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    char field[32];
+    size_t k;
+    int p;
+
+    for (k = 0; k < x->wf->nnodes; k++) {
+        struct node_run *nr = &x->nodes[k];
+
+        mapq_buf_reset(&b);
+        mapq_value_packer_init(&pk, &b);
+        msgpack_pack_array(&pk, 2 + MAPQ_PHASE_COUNT);
+        mapq_value_pack_str(&pk, node_state_names[nr->state]);
+        msgpack_pack_uint64(&pk, nr->n);
+        for (p = 0; p < MAPQ_PHASE_COUNT; p++) {
+            uint64_t c = nr->counts[p];
+
+            if (p == MAPQ_PHASE_QUEUED && nr->state == NODE_RUNNING)
+                c = nr->n - nr->finished;
+            msgpack_pack_uint64(&pk, c);
+        }
+        snprintf(field, sizeof(field), "p:%zu", k);
+        hset(x, field, b.data, b.len);
+    }
+    mapq_buf_release(&b);
+}
+
+/* Ends x: records the outcome, tells the owner, frees when idle. */
+static void
+exec_end(struct exec *x, bool ok)
+{
+    struct mapq_exec_outcome out;
+    struct mapq_argv cmd;
+    char num[32];
+
+    x->ended = true;
+    write_progress(x);
+    hset(x, "state", ok ? "succeeded" : "failed", ok ? 9 : 6);
+    snprintf(num, sizeof(num), "%lld", (long long)now_ms());
+    hset(x, "finished", num, strlen(num));
+    if (ok)
+        hset(x, "output", x->output.data, x->output.len);
+    else
+        hset(x, "error", x->error, strlen(x->error));
+    /* Queued subtasks without a body are dropped by claim; events are no
+     * longer needed. */
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "DEL");
+    mapq_argv_addf(&cmd, "%s:b:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, x->evkey);
+    exec_send(x, &cmd, fire_and_forget_cb);
+    mapq_argv_release(&cmd);
+    out.id = x->id;
+    out.succeeded = ok;
+    out.error = ok ? NULL : x->error;
+    out.output = ok ? &x->output : NULL;
+    if (x->done != NULL)
+        x->done(&out, x->arg);
+}
+
+static void
+exec_fail(struct exec *x, const char *fmt, ...)
+{
+    va_list ap;
+    size_t k;
+
+    if (x->ended)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(x->error, sizeof(x->error), fmt, ap);
+    va_end(ap);
+    for (k = 0; k < x->wf->nnodes; k++)
+        if (x->nodes[k].state == NODE_WAITING)
+            x->nodes[k].state = NODE_SKIPPED;
+        else if (x->nodes[k].state == NODE_RUNNING ||
+                 x->nodes[k].state == NODE_ASSEMBLING)
+            x->nodes[k].state = NODE_FAILED;
+    exec_end(x, false);
+}
+
+/* ---- node inputs ------------------------------------------------------- */
+
+static const msgpack_object *
+resolve(struct exec *x, const struct mapq_binding *b, msgpack_unpacked *lit)
+{
+    char err[MAPQ_ERR_LEN];
+
+    switch (b->kind) {
+    case MAPQ_REF_LITERAL:
+        if (mapq_value_unpack(b->literal.data, b->literal.len, lit, err) !=
+            MAPQ_OK)
+            return NULL;
+        return &lit->data;
+    case MAPQ_REF_INPUT:
+        return mapq_value_map_get(&x->inputs_u.data, b->ref);
+    case MAPQ_REF_NODE:
+        return &x->nodes[b->target].output_u.data;
+    }
+    return NULL;
+}
+
+static int
+param_cmp(const void *a, const void *b)
+{
+    const struct param_src *x = a, *y = b;
+
+    return strcmp(x->name, y->name);
+}
+
+static const struct mapq_param *
+task_param(const struct mapq_task_def *t, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < t->ninputs; i++)
+        if (strcmp(t->inputs[i].name, name) == 0)
+            return &t->inputs[i];
+    return NULL;
+}
+
+static void
+build_iface(struct node_run *nr, const struct mapq_task_def *t)
+{
+    struct mapq_buf b = MAPQ_BUF_INIT;
+    char tb[256];
+    size_t i;
+
+    for (i = 0; i < nr->nparams; i++)
+        mapq_buf_printf(&b, "%s%s:%s", i ? "," : "", nr->params[i].name,
+                        mapq_type_format(nr->params[i].type, tb, sizeof(tb)));
+    mapq_buf_printf(&b, "->%s",
+                    t->output ? mapq_type_format(t->output, tb, sizeof(tb))
+                              : "none");
+    nr->iface = mapq_buf_detach(&b, NULL);
+}
+
+/* Resolves and checks one binding into nr->params[j]. */
+static int
+bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
+           size_t j)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    const struct mapq_task_def *t = &x->wf->tasks[n->task];
+    struct node_run *nr = &x->nodes[k];
+    struct param_src *ps = &nr->params[j];
+    const struct mapq_param *p = task_param(t, b->param);
+    const msgpack_object *v = resolve(x, b, &nr->literals[j]);
+    char err[MAPQ_ERR_LEN];
+    uint32_t i;
+
+    if (p == NULL || v == NULL) {
+        exec_fail(x, "node '%s': input '%s' has no value", n->name, b->param);
+        return -1;
+    }
+    ps->name = p->name;
+    ps->type = p->type;
+    mapq_buf_init(&ps->bound, 0);
+    if (over) {
+        if (v->type != MSGPACK_OBJECT_ARRAY) {
+            exec_fail(x, "node '%s': 'over' input '%s' is not a list (%s)",
+                      n->name, b->param, mapq_type_describe(v));
+            return -1;
+        }
+        for (i = 0; i < v->via.array.size; i++)
+            if (mapq_type_check(p->type, &v->via.array.ptr[i], err) !=
+                MAPQ_OK) {
+                exec_fail(x, "node '%s': input '%s' element %u: %s", n->name,
+                          b->param, i, err);
+                return -1;
+            }
+        ps->list = v;
+        return 0;
+    }
+    if (mapq_type_check(p->type, v, err) != MAPQ_OK) {
+        exec_fail(x, "node '%s': input '%s': %s", n->name, b->param, err);
+        return -1;
+    }
+    mapq_value_canonical(v, &ps->bound);
+    return 0;
+}
+
+/* Resolves a node's inputs; fills n. Returns -1 after failing x. */
+static int
+node_bind(struct exec *x, size_t k)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    struct node_run *nr = &x->nodes[k];
+    size_t j, nb = n->nover + n->nwith;
+    const char *first = NULL;
+    uint64_t len = 0;
+
+    nr->nparams = nb;
+    nr->params = mapq_xcalloc(nb + 1, sizeof(*nr->params));
+    nr->literals = mapq_xcalloc(nb + 1, sizeof(*nr->literals));
+    for (j = 0; j < nb; j++)
+        msgpack_unpacked_init(&nr->literals[j]);
+    for (j = 0; j < n->nover; j++) {
+        if (bind_param(x, k, &n->over[j], true, j) != 0)
+            return -1;
+        if (first != NULL && nr->params[j].list->via.array.size != len) {
+            exec_fail(x,
+                      "node '%s': input lists have different lengths: '%s' "
+                      "has %llu, '%s' has %u",
+                      n->name, first, (unsigned long long)len, n->over[j].param,
+                      nr->params[j].list->via.array.size);
+            return -1;
+        }
+        first = n->over[j].param;
+        len = nr->params[j].list->via.array.size;
+    }
+    for (j = 0; j < n->nwith; j++)
+        if (bind_param(x, k, &n->with[j], false, n->nover + j) != 0)
+            return -1;
+    qsort(nr->params, nb, sizeof(*nr->params), param_cmp);
+    nr->n = n->is_map ? len : 1;
+    build_iface(nr, &x->wf->tasks[n->task]);
+    return 0;
+}
+
+/* ---- pushing ----------------------------------------------------------- */
+
+/* Appends the canonical inputs map of subtask i to out. */
+static void
+subtask_inputs(const struct node_run *nr, uint64_t i, struct mapq_buf *out)
+{
+    msgpack_packer pk;
+    size_t j;
+
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, (uint32_t)nr->nparams);
+    for (j = 0; j < nr->nparams; j++) {
+        const struct param_src *ps = &nr->params[j];
+
+        mapq_value_pack_str(&pk, ps->name);
+        if (ps->list != NULL)
+            mapq_value_canonical(&ps->list->via.array.ptr[i], out);
+        else
+            mapq_buf_append(out, ps->bound.data, ps->bound.len);
+    }
+}
+
+/*
+ * The subtask key: hash of [task, cache version, interface, inputs, scope]
+ * where scope is nil for cached tasks and [exec, node, index] otherwise, so
+ * uncached subtasks never share results.
+ */
+static void
+subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
+            size_t inlen, unsigned char key[MAPQ_KEY_LEN])
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    const struct node_run *nr = &x->nodes[k];
+    struct mapq_buf m = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+
+    mapq_value_packer_init(&pk, &m);
+    msgpack_pack_array(&pk, 5);
+    mapq_value_pack_str(&pk, x->wf->tasks[n->task].name);
+    mapq_value_pack_str(&pk, n->opts.cache && n->opts.cache_version
+                                 ? n->opts.cache_version
+                                 : "");
+    mapq_value_pack_str(&pk, nr->iface);
+    mapq_buf_append(&m, in, inlen);
+    if (n->opts.cache) {
+        msgpack_pack_nil(&pk);
+    } else {
+        msgpack_pack_array(&pk, 3);
+        mapq_value_pack_str(&pk, x->id);
+        mapq_value_pack_str(&pk, n->name);
+        msgpack_pack_uint64(&pk, i);
+    }
+    mapq_value_hash(m.data, m.len, key);
+    mapq_buf_release(&m);
+}
+
+static void
+push_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    x->calls--;
+    if (x->ended)
+        return;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        exec_fail(x, "cannot queue subtasks: %s", reply ? reply->str : why);
+}
+
+static void
+push_more(struct exec *x, size_t k)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    struct node_run *nr = &x->nodes[k];
+    uint64_t limit =
+        n->concurrency > 0 ? (uint64_t)n->concurrency : UNLIMITED_WINDOW;
+    struct mapq_buf body = MAPQ_BUF_INIT, in = MAPQ_BUF_INIT;
+    unsigned char key[MAPQ_KEY_LEN];
+    struct mapq_argv cmd;
+    msgpack_packer pk;
+    int items = 0;
+
+    mapq_argv_init(&cmd);
+    while (nr->state == NODE_RUNNING && nr->inflight < limit &&
+           nr->next < nr->n) {
+        uint64_t i = nr->next++;
+
+        if (items == 0) {
+            mapq_argv_add(&cmd, "FCALL");
+            mapq_argv_add(&cmd, "mapq1_push");
+            mapq_argv_add(&cmd, "0");
+            mapq_argv_add(&cmd, x->d->ns);
+            mapq_argv_add(&cmd, x->id);
+            mapq_argv_addf(&cmd, "%zu", k);
+            mapq_argv_add(&cmd, nr->queue);
+            mapq_argv_add(&cmd, nr->cls);
+        }
+        mapq_buf_reset(&in);
+        mapq_buf_reset(&body);
+        subtask_inputs(nr, i, &in);
+        subtask_key(x, k, i, in.data, in.len, key);
+        mapq_value_packer_init(&pk, &body);
+        msgpack_pack_map(&pk, 3);
+        mapq_value_pack_str(&pk, "i");
+        msgpack_pack_uint64(&pk, i);
+        mapq_value_pack_str(&pk, "in");
+        mapq_buf_append(&body, in.data, in.len);
+        mapq_value_pack_str(&pk, "h");
+        msgpack_pack_bin(&pk, MAPQ_KEY_LEN);
+        msgpack_pack_bin_body(&pk, key, MAPQ_KEY_LEN);
+        mapq_argv_addf(&cmd, "%llu", (unsigned long long)i);
+        mapq_argv_addlen(&cmd, body.data, body.len);
+        nr->inflight++;
+        if (++items == BATCH) {
+            exec_send(x, &cmd, push_cb);
+            mapq_argv_reset(&cmd);
+            items = 0;
+        }
+    }
+    if (items > 0)
+        exec_send(x, &cmd, push_cb);
+    mapq_argv_release(&cmd);
+    mapq_buf_release(&body);
+    mapq_buf_release(&in);
+}
+
+/* ---- node lifecycle ---------------------------------------------------- */
+
+static void
+node_succeed(struct exec *x, size_t k, struct mapq_buf *output)
+{
+    struct node_run *nr = &x->nodes[k];
+    char err[MAPQ_ERR_LEN], field[32];
+
+    nr->output = *output;
+    mapq_buf_init(output, 0);
+    if (mapq_value_unpack(nr->output.data, nr->output.len, &nr->output_u,
+                          err) != MAPQ_OK) {
+        exec_fail(x, "node '%s': output unreadable: %s", x->wf->nodes[k].name,
+                  err);
+        return;
+    }
+    nr->state = NODE_SUCCEEDED;
+    snprintf(field, sizeof(field), "o:%zu", k);
+    hset(x, field, nr->output.data, nr->output.len);
+    advance(x);
+}
+
+static void
+node_start(struct exec *x, size_t k)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    struct node_run *nr = &x->nodes[k];
+    struct mapq_buf empty = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+
+    nr->state = NODE_RUNNING;
+    if (node_bind(x, k) != 0)
+        return;
+    nr->queue = n->opts.queue;
+    nr->cls = mapq_queue_class(n->opts.interruptible,
+                               x->wf->tasks[n->task].kind == MAPQ_TASK_PLUGIN);
+    if (n->min_successes >= 0)
+        nr->need = (uint64_t)n->min_successes;
+    else
+        nr->need = (uint64_t)ceil(n->min_success_ratio * (double)nr->n - 1e-9);
+    if (nr->need > nr->n)
+        nr->need = nr->n;
+    if (nr->n == 0) {
+        mapq_value_packer_init(&pk, &empty);
+        msgpack_pack_array(&pk, 0);
+        node_succeed(x, k, &empty);
+        return;
+    }
+    nr->phases = mapq_xcalloc((nr->n + 1) / 2, 1);
+    push_more(x, k);
+}
+
+/* Starts whatever can start; ends the execution when everything ended. */
+static void
+advance(struct exec *x)
+{
+    const struct mapq_workflow *wf = x->wf;
+    size_t o, k, j;
+    bool all_done = true;
+
+    if (x->ended)
+        return;
+    for (o = 0; o < wf->nnodes && !x->ended; o++) {
+        const struct mapq_node *n;
+
+        k = wf->order[o];
+        n = &wf->nodes[k];
+        if (x->nodes[k].state != NODE_SUCCEEDED)
+            all_done = false;
+        if (x->nodes[k].state != NODE_WAITING)
+            continue;
+        for (j = 0; j < n->ndeps; j++)
+            if (x->nodes[n->deps[j]].state != NODE_SUCCEEDED)
+                break;
+        if (j == n->ndeps)
+            node_start(x, k);
+    }
+    if (!all_done || x->ended)
+        return;
+    /* The workflow's output. */
+    {
+        msgpack_packer pk;
+        msgpack_unpacked lit;
+        size_t i;
+
+        msgpack_unpacked_init(&lit);
+        mapq_value_packer_init(&pk, &x->output);
+        if (wf->noutputs == 0)
+            msgpack_pack_nil(&pk);
+        else if (wf->output_is_map)
+            msgpack_pack_map(&pk, (uint32_t)wf->noutputs);
+        for (i = 0; i < wf->noutputs; i++) {
+            const msgpack_object *v = resolve(x, &wf->outputs[i], &lit);
+
+            if (wf->output_is_map)
+                mapq_value_pack_str(&pk, wf->outputs[i].param);
+            if (v == NULL)
+                msgpack_pack_nil(&pk);
+            else
+                msgpack_pack_object(&pk, *v);
+            msgpack_unpacked_destroy(&lit);
+            msgpack_unpacked_init(&lit);
+        }
+        msgpack_unpacked_destroy(&lit);
+    }
+    exec_end(x, true);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void
+node_maybe_finish(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+
+    if (nr->state == NODE_RUNNING && nr->finished == nr->n) {
+        nr->state = NODE_ASSEMBLING;
+        nr->asm_next = 0;
+        mapq_buf_init(&nr->asm_buf, 0);
+        mapq_buf_init(&nr->errors, 0);
+        assemble_next(x, k);
+    }
+}
+
+static void
+handle_event(struct exec *x, const char *data, size_t len)
+{
+    msgpack_unpacked u;
+    const msgpack_object *a;
+    struct node_run *nr;
+    uint64_t k, i, failed;
+    int phase;
+    char err[MAPQ_ERR_LEN];
+
+    msgpack_unpacked_init(&u);
+    if (mapq_value_unpack(data, len, &u, err) != MAPQ_OK ||
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3)
+        goto bad;
+    a = u.data.via.array.ptr;
+    if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+        a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        goto bad;
+    k = a[0].via.u64;
+    i = a[1].via.u64;
+    phase = a[2].via.u64 < MAPQ_PHASE_COUNT ? (int)a[2].via.u64 : -1;
+    if (k >= x->wf->nnodes || phase < 0 || !phase_done(phase))
+        goto bad;
+    nr = &x->nodes[k];
+    if (nr->state != NODE_RUNNING || i >= nr->n || phase_done(phase_get(nr, i)))
+        goto out; /* late or repeated: already accounted for */
+    phase_set(nr, i, phase);
+    nr->counts[phase]++;
+    nr->inflight--;
+    nr->finished++;
+    failed = nr->finished - nr->counts[MAPQ_PHASE_SUCCEEDED] -
+             nr->counts[MAPQ_PHASE_CACHED] - nr->counts[MAPQ_PHASE_RECOVERED];
+    if (failed > nr->n - nr->need && !x->wf->nodes[k].run_all &&
+        nr->finished < nr->n) {
+        /* The threshold is out of reach: stop now and read the errors. */
+        nr->next = nr->n;
+        nr->finished = nr->n;
+    }
+    push_more(x, k);
+    node_maybe_finish(x, k);
+    goto out;
+bad:
+    mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside", x->id);
+out:
+    msgpack_unpacked_destroy(&u);
+}
+
+struct drain {
+    struct mapq_driver *d;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+};
+
+static struct exec *
+find_exec(struct mapq_driver *d, const char *id)
+{
+    struct exec *x;
+
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (strcmp(x->id, id) == 0)
+            return x;
+    return NULL;
+}
+
+static void drain(struct exec *x);
+
+static void
+drain_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    size_t i;
+
+    (void)why;
+    x->calls--;
+    x->draining = false;
+    if (x->ended)
+        return;
+    if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < reply->elements && !x->ended; i++)
+            handle_event(x, reply->element[i]->str, reply->element[i]->len);
+        if (reply->elements == BATCH && !x->ended) {
+            drain(x);
+            return;
+        }
+    }
+    wait_events(x->d);
+}
+
+static void
+drain(struct exec *x)
+{
+    struct mapq_argv cmd;
+
+    if (x->draining || x->ended)
+        return;
+    x->draining = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "LPOP");
+    mapq_argv_add(&cmd, x->evkey);
+    mapq_argv_addf(&cmd, "%d", BATCH);
+    exec_send(x, &cmd, drain_cb);
+    mapq_argv_release(&cmd);
+}
+
+static void serve_one(struct mapq_driver *d, const char *id, size_t len);
+
+static void
+wait_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_driver *d = arg;
+    struct exec *x;
+    char sub[128];
+
+    (void)why;
+    d->waiting = false;
+    if (reply == NULL)
+        return; /* the state callback resumes waiting */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
+        if (strcmp(reply->element[0]->str, sub) == 0) {
+            serve_one(d, reply->element[1]->str, reply->element[1]->len);
+        } else {
+            TAILQ_FOREACH (x, &d->execs, entry)
+                if (!x->ended &&
+                    strcmp(x->evkey, reply->element[0]->str) == 0) {
+                    handle_event(x, reply->element[1]->str,
+                                 reply->element[1]->len);
+                    drain(x);
+                    return;
+                }
+        }
+    }
+    wait_events(d);
+}
+
+static void
+wait_events(struct mapq_driver *d)
+{
+    struct mapq_argv cmd;
+    struct exec *x;
+    int keys = 0;
+
+    if (d->waiting || !mapq_redis_ready(d->blk))
+        return;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "BLPOP");
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (!x->ended && !x->draining) {
+            mapq_argv_add(&cmd, x->evkey);
+            keys++;
+        }
+    if (d->serving) {
+        mapq_argv_addf(&cmd, "%s:submitted", d->ns);
+        keys++;
+    }
+    if (keys > 0) {
+        mapq_argv_addf(&cmd, "%d", WAIT_BLOCK_S);
+        d->waiting = true;
+        mapq_redis_command(d->blk, WAIT_BLOCK_S * 1000 + 3000, wait_cb, d,
+                           cmd.argc, cmd.argv, cmd.lens);
+    }
+    mapq_argv_release(&cmd);
+}
+
+/* ---- assembling outputs ------------------------------------------------ */
+
+/* Adds index i with message msg to the grouped error summary. */
+static void
+note_error(struct node_run *nr, uint64_t i, const char *msg, size_t len)
+{
+    char line[600];
+
+    if (nr->errors.len > 4000)
+        return;
+    snprintf(line, sizeof(line), "%llu: %.*s; ", (unsigned long long)i,
+             (int)(len > 500 ? 500 : len), msg);
+    mapq_buf_appendstr(&nr->errors, line);
+}
+
+/* The last non-empty line of a stderr tail. */
+static void
+last_line(const msgpack_object *o, const char **p, size_t *n)
+{
+    const char *s = o->via.str.ptr, *e = s + o->via.str.size, *b;
+
+    while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r'))
+        e--;
+    b = e;
+    while (b > s && b[-1] != '\n')
+        b--;
+    *p = b;
+    *n = (size_t)(e - b);
+}
+
+static void
+take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
+            msgpack_packer *pk)
+{
+    msgpack_unpacked u;
+    const msgpack_object *p, *v, *e, *l;
+    char err[MAPQ_ERR_LEN], msg[1200];
+    const char *lp;
+    size_t ln;
+
+    msgpack_unpacked_init(&u);
+    if (rec->type != REDIS_REPLY_STRING ||
+        mapq_value_unpack(rec->str, rec->len, &u, err) != MAPQ_OK) {
+        msgpack_pack_nil(pk);
+        note_error(nr, i, "no result recorded", 18);
+        goto out;
+    }
+    p = mapq_value_map_get(&u.data, "p");
+    v = mapq_value_map_get(&u.data, "v");
+    if (p != NULL && p->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        phase_ok((int)p->via.u64) && v != NULL) {
+        msgpack_pack_object(pk, *v);
+        goto out;
+    }
+    msgpack_pack_nil(pk);
+    e = mapq_value_map_get(&u.data, "e");
+    l = mapq_value_map_get(&u.data, "l");
+    snprintf(msg, sizeof(msg), "%.*s",
+             e && e->type == MSGPACK_OBJECT_STR ? (int)e->via.str.size : 7,
+             e && e->type == MSGPACK_OBJECT_STR ? e->via.str.ptr : "failed");
+    if (l != NULL && l->type == MSGPACK_OBJECT_STR) {
+        last_line(l, &lp, &ln);
+        if (ln > 0)
+            snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %.*s",
+                     (int)(ln > 300 ? 300 : ln), lp);
+    }
+    note_error(nr, i, msg, strlen(msg));
+out:
+    msgpack_unpacked_destroy(&u);
+}
+
+/* Groups "i: msg; " entries into "0-3,7: msg; 5: other". */
+static void
+summarize_errors(const struct node_run *nr, struct mapq_buf *out)
+{
+    char *copy =
+        mapq_xstrndup(nr->errors.data ? nr->errors.data : "", nr->errors.len);
+    char *msgs[ERROR_GROUPS_MAX];
+    struct mapq_buf ranges[ERROR_GROUPS_MAX];
+    unsigned long long last[ERROR_GROUPS_MAX], start[ERROR_GROUPS_MAX];
+    size_t ng = 0, g;
+    char *save = NULL, *ent;
+
+    for (ent = strtok_r(copy, ";", &save); ent != NULL;
+         ent = strtok_r(NULL, ";", &save)) {
+        char *colon = strchr(ent, ':');
+        unsigned long long i;
+
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        i = strtoull(ent, NULL, 10);
+        for (g = 0; g < ng; g++)
+            if (strcmp(msgs[g], colon + 2) == 0)
+                break;
+        if (g == ng) {
+            if (ng == ERROR_GROUPS_MAX)
+                continue;
+            msgs[ng] = colon + 2;
+            mapq_buf_init(&ranges[ng], 0);
+            mapq_buf_printf(&ranges[ng], "%llu", i);
+            start[ng] = last[ng] = i;
+            ng++;
+            continue;
+        }
+        if (i == last[g] + 1) {
+            last[g] = i;
+            continue;
+        }
+        if (last[g] != start[g])
+            mapq_buf_printf(&ranges[g], "-%llu", last[g]);
+        mapq_buf_printf(&ranges[g], ",%llu", i);
+        start[g] = last[g] = i;
+    }
+    for (g = 0; g < ng; g++) {
+        if (last[g] != start[g])
+            mapq_buf_printf(&ranges[g], "-%llu", last[g]);
+        mapq_buf_printf(out, "%s%s: %s", g ? "; " : "", ranges[g].data,
+                        msgs[g]);
+        mapq_buf_release(&ranges[g]);
+    }
+    free(copy);
+}
+
+static void
+assembled(struct exec *x, size_t k)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    struct node_run *nr = &x->nodes[k];
+    struct mapq_buf out = MAPQ_BUF_INIT, sum = MAPQ_BUF_INIT;
+    uint64_t ok = nr->counts[MAPQ_PHASE_SUCCEEDED] +
+                  nr->counts[MAPQ_PHASE_CACHED] +
+                  nr->counts[MAPQ_PHASE_RECOVERED];
+    msgpack_packer pk;
+
+    if (ok < nr->need) {
+        summarize_errors(nr, &sum);
+        nr->state = NODE_FAILED;
+        if (n->is_map)
+            exec_fail(x,
+                      "node '%s' failed: %llu of %llu subtasks succeeded, "
+                      "%llu needed: %s",
+                      n->name, (unsigned long long)ok,
+                      (unsigned long long)nr->n, (unsigned long long)nr->need,
+                      sum.data ? sum.data : "");
+        else
+            exec_fail(x, "node '%s' failed: %s", n->name,
+                      sum.data ? sum.data + strcspn(sum.data, ":") + 2 : "");
+        mapq_buf_release(&sum);
+        return;
+    }
+    if (n->is_map) {
+        mapq_value_packer_init(&pk, &out);
+        msgpack_pack_array(&pk, (uint32_t)nr->n);
+        mapq_buf_append(&out, nr->asm_buf.data, nr->asm_buf.len);
+    } else {
+        out = nr->asm_buf;
+        mapq_buf_init(&nr->asm_buf, 0);
+    }
+    node_succeed(x, k, &out);
+    mapq_buf_release(&out);
+}
+
+static void assemble_reply(redisReply *reply, const char *why, void *arg);
+
+struct asm_req {
+    struct exec *x;
+    size_t k;
+    uint64_t from, count;
+};
+
+static void
+assemble_next(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    struct asm_req *req;
+    struct mapq_argv cmd;
+    struct mapq_buf in = MAPQ_BUF_INIT;
+    unsigned char key[MAPQ_KEY_LEN];
+    uint64_t i, end;
+
+    if (nr->asm_next >= nr->n) {
+        assembled(x, k);
+        return;
+    }
+    end = nr->asm_next + BATCH < nr->n ? nr->asm_next + BATCH : nr->n;
+    req = mapq_xcalloc(1, sizeof(*req));
+    req->x = x;
+    req->k = k;
+    req->from = nr->asm_next;
+    req->count = end - nr->asm_next;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:r:%s:%zu", x->d->ns, x->id, k);
+    for (i = nr->asm_next; i < end; i++) {
+        mapq_buf_reset(&in);
+        subtask_inputs(nr, i, &in);
+        subtask_key(x, k, i, in.data, in.len, key);
+        mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
+    }
+    nr->asm_next = end;
+    x->calls++;
+    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, assemble_reply, req,
+                       cmd.argc, cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+    mapq_buf_release(&in);
+}
+
+static void
+assemble_reply(redisReply *reply, const char *why, void *arg)
+{
+    struct asm_req *req = arg;
+    struct exec *x = req->x;
+    struct node_run *nr = &x->nodes[req->k];
+    msgpack_packer pk;
+    uint64_t j;
+
+    x->calls--;
+    if (!x->ended && (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+                      reply->elements != req->count)) {
+        exec_fail(x, "cannot read results of node '%s': %s",
+                  x->wf->nodes[req->k].name,
+                  reply ? (reply->str ? reply->str : "bad reply") : why);
+    } else if (!x->ended) {
+        mapq_value_packer_init(&pk, &nr->asm_buf);
+        for (j = 0; j < req->count; j++) {
+            uint64_t i = req->from + j;
+
+            if (phase_done(phase_get(nr, i)))
+                take_record(nr, i, reply->element[j], &pk);
+            else
+                msgpack_pack_nil(&pk); /* dropped after early failure */
+        }
+        assemble_next(x, req->k);
+    }
+    free(req);
+}
+
+/* ---- driver ------------------------------------------------------------ */
+
+/* Starts executions added before the connection was ready. */
+static void
+start_pending(struct mapq_driver *d)
+{
+    struct exec *x;
+
+    if (!mapq_redis_ready(d->cmd))
+        return;
+    TAILQ_FOREACH(x, &d->execs, entry)
+    if (!x->started && !x->ended) {
+        x->started = true;
+        hset(x, "state", "running", 7);
+        advance(x);
+    }
+}
+
+static void
+state_cb(struct mapq_redis *r, bool up, void *arg)
+{
+    struct mapq_driver *d = arg;
+
+    if (!up) {
+        if (r == d->blk)
+            d->waiting = false;
+        mapq_log(MAPQ_LOG_WARN, "lost the redis connection; reconnecting");
+        return;
+    }
+    start_pending(d);
+    wait_events(d);
+}
+
+static void
+tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_driver *d = arg;
+    struct exec *x, *next;
+    const char *argv[] = {"FCALL", "mapq1_reap", "0", d->ns, "1000"};
+    size_t lens[5], i;
+
+    (void)fd;
+    (void)what;
+    for (x = TAILQ_FIRST(&d->execs); x != NULL; x = next) {
+        next = TAILQ_NEXT(x, entry);
+        if (x->ended && x->calls == 0) {
+            TAILQ_REMOVE(&d->execs, x, entry);
+            exec_free(x);
+        } else if (!x->ended) {
+            write_progress(x);
+        }
+    }
+    if (!mapq_redis_ready(d->cmd))
+        return;
+    for (i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    x = TAILQ_FIRST(&d->execs);
+    if (x != NULL && !x->ended) {
+        x->calls++;
+        mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, fire_and_forget_cb, x, 5,
+                           argv, lens);
+    }
+    wait_events(d);
+}
+
+struct mapq_driver *
+mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
+                const char *ns)
+{
+    struct mapq_driver *d = mapq_xcalloc(1, sizeof(*d));
+    struct timeval tv = {0, 500000};
+
+    d->base = base;
+    d->ns = mapq_xstrdup(ns);
+    TAILQ_INIT(&d->execs);
+    d->cmd = mapq_redis_new(base, url, "scheduler", state_cb, d);
+    d->blk = mapq_redis_new(base, url, "scheduler-wait", state_cb, d);
+    d->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, d);
+    event_add(d->tick_ev, &tv);
+    return d;
+}
+
+void
+mapq_driver_free(struct mapq_driver *d)
+{
+    struct exec *x;
+
+    if (d == NULL)
+        return;
+    mapq_redis_free(d->cmd);
+    mapq_redis_free(d->blk);
+    while ((x = TAILQ_FIRST(&d->execs)) != NULL) {
+        TAILQ_REMOVE(&d->execs, x, entry);
+        exec_free(x);
+    }
+    event_free(d->tick_ev);
+    free(d->ns);
+    free(d);
+}
+
+void
+mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
+                const struct mapq_buf *inputs, mapq_exec_done_fn *done,
+                void *arg)
+{
+    struct exec *x = mapq_xcalloc(1, sizeof(*x));
+    char err[MAPQ_ERR_LEN];
+
+    x->d = d;
+    snprintf(x->id, sizeof(x->id), "%s", id);
+    x->evkey = mapq_xasprintf("%s:ev:%s", d->ns, id);
+    x->wf = wf;
+    x->done = done;
+    x->arg = arg;
+    x->nodes = mapq_xcalloc(wf->nnodes + 1, sizeof(*x->nodes));
+    for (size_t k = 0; k < wf->nnodes; k++)
+        msgpack_unpacked_init(&x->nodes[k].output_u);
+    mapq_buf_init(&x->inputs, 0);
+    mapq_buf_init(&x->output, 0);
+    mapq_buf_append(&x->inputs, inputs->data, inputs->len);
+    msgpack_unpacked_init(&x->inputs_u);
+    TAILQ_INSERT_TAIL(&d->execs, x, entry);
+    if (mapq_value_unpack(x->inputs.data, x->inputs.len, &x->inputs_u, err) !=
+        MAPQ_OK) {
+        exec_fail(x, "inputs unreadable: %s", err);
+        return;
+    }
+    start_pending(d);
+    /* Re-arm the wait so that it includes this execution's events. */
+    wait_events(d);
+}
+
+bool
+mapq_driver_idle(const struct mapq_driver *d)
+{
+    const struct exec *x;
+
+    TAILQ_FOREACH(x, &d->execs, entry)
+    if (x->calls > 0)
+        return false;
+    return true;
+}
+
+size_t
+mapq_driver_progress(struct mapq_driver *d, const char *id,
+                     struct mapq_node_progress *out, size_t max)
+{
+    struct exec *x = find_exec(d, id);
+    size_t k;
+    int p;
+
+    if (x == NULL)
+        return 0;
+    for (k = 0; k < x->wf->nnodes && k < max; k++) {
+        struct node_run *nr = &x->nodes[k];
+
+        out[k].name = x->wf->nodes[k].name;
+        out[k].state = node_state_names[nr->state];
+        out[k].total = nr->n;
+        for (p = 0; p < MAPQ_PHASE_COUNT; p++)
+            out[k].counts[p] = nr->counts[p];
+        out[k].counts[MAPQ_PHASE_RUNNING] = nr->inflight;
+    }
+    return x->wf->nnodes;
+}
+
+/* ---- service mode ------------------------------------------------------ */
+
+struct served {
+    struct mapq_driver *d;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+};
+
+static void
+served_done(const struct mapq_exec_outcome *o, void *arg)
+{
+    (void)arg;
+    if (o->succeeded)
+        mapq_log(MAPQ_LOG_INFO, "execution %s succeeded", o->id);
+    else
+        mapq_log(MAPQ_LOG_INFO, "execution %s failed: %s", o->id, o->error);
+}
+
+static void
+load_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct served *s = arg;
+    struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
+    struct mapq_workflow *wf;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 4 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        mapq_log(MAPQ_LOG_WARN, "cannot load submitted execution %s: %s", s->id,
+                 reply ? "no such execution" : why);
+        goto out;
+    }
+    if (reply->element[3]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[3]->str, "submitted") != 0) {
+        mapq_log(MAPQ_LOG_INFO, "execution %s is already %s; skipping", s->id,
+                 reply->element[3]->str);
+        goto out;
+    }
+    wf = mapq_workflow_parse(
+        reply->element[0]->str, reply->element[0]->len,
+        reply->element[1]->str ? reply->element[1]->str : "workflow", &errors);
+    if (wf == NULL || reply->element[2]->type != REDIS_REPLY_STRING) {
+        mapq_log(MAPQ_LOG_WARN, "execution %s: workflow invalid: %s", s->id,
+                 errors.data ? errors.data : "no inputs");
+        mapq_workflow_free(wf);
+        goto out;
+    }
+    mapq_buf_append(&inputs, reply->element[2]->str, reply->element[2]->len);
+    mapq_log(MAPQ_LOG_INFO, "driving execution %s (%s)", s->id, wf->name);
+    mapq_driver_add(s->d, s->id, wf, &inputs, served_done, NULL);
+out:
+    mapq_buf_release(&errors);
+    mapq_buf_release(&inputs);
+    free(s);
+}
+
+static void
+serve_one(struct mapq_driver *d, const char *id, size_t len)
+{
+    struct served *s = mapq_xcalloc(1, sizeof(*s));
+    struct mapq_argv cmd;
+
+    s->d = d;
+    snprintf(s->id, sizeof(s->id), "%.*s", (int)len, id);
+    if (find_exec(d, s->id) != NULL) {
+        free(s);
+        return;
+    }
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", d->ns, s->id);
+    mapq_argv_add(&cmd, "workflow");
+    mapq_argv_add(&cmd, "file");
+    mapq_argv_add(&cmd, "inputs");
+    mapq_argv_add(&cmd, "state");
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, load_cb, s, cmd.argc, cmd.argv,
+                       cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+void
+mapq_driver_serve(struct mapq_driver *d)
+{
+    d->serving = true;
+    wait_events(d);
+}

@@ -1,0 +1,88 @@
+/*
+ * mapq_driver.h - creating executions in Redis and driving them to the end
+ * (SPEC section 3).
+ *
+ * mapq_exec_create() writes an execution record with a blocking connection
+ * (used by `mapq run` and `mapq submit`). A driver then runs executions on a
+ * libevent loop: it starts each node when what it references is done,
+ * pushes its subtasks through a sliding window of `concurrency`, follows
+ * their events, and assembles outputs in input order. Subtask state is a
+ * 4-bit phase per subtask; inputs are rebuilt from the node's input lists
+ * when needed rather than kept.
+ */
+#ifndef MAPQ_DRIVER_H
+#define MAPQ_DRIVER_H
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mapq_buf.h"
+#include "mapq_err.h"
+#include "mapq_proto.h"
+#include "mapq_redis.h"
+#include "mapq_workflow.h"
+
+/*
+ * Creates execution records for wf with its bound inputs (msgpack map):
+ * the record P:x:<id> holding the workflow text, the inputs and a task spec
+ * per node. Writes the new id into id. MAPQ_EREDIS with err on failure.
+ */
+enum mapq_err mapq_exec_create(redisContext *c, const char *ns,
+                               const struct mapq_workflow *wf, const char *text,
+                               size_t textlen, const struct mapq_buf *inputs,
+                               char id[MAPQ_EXEC_ID_LEN + 1], char *err);
+
+/* Per-node progress, for progress bars and --json summaries. */
+struct mapq_node_progress {
+    const char *name;
+    const char *state; /* waiting, running, succeeded, failed, skipped */
+    uint64_t total;
+    uint64_t counts[MAPQ_PHASE_COUNT]; /* subtasks by phase */
+};
+
+struct mapq_exec_outcome {
+    const char *id;
+    bool succeeded;
+    const char *error;             /* when failed: "node 'x': ..." */
+    const struct mapq_buf *output; /* msgpack; when succeeded */
+};
+
+struct mapq_driver;
+
+/* Called once when an execution ends; outcome is borrowed for the call. */
+typedef void mapq_exec_done_fn(const struct mapq_exec_outcome *outcome,
+                               void *arg);
+
+/* Creates a driver on base with its own Redis connections. */
+struct mapq_driver *mapq_driver_new(struct event_base *base,
+                                    const struct mapq_redis_url *url,
+                                    const char *ns);
+
+/* Fails pending work and frees; NULL-safe. Call outside callbacks. */
+void mapq_driver_free(struct mapq_driver *d);
+
+/*
+ * Starts driving execution id of workflow wf (takes ownership) with inputs
+ * (msgpack map, copied). done runs when it ends.
+ */
+void mapq_driver_add(struct mapq_driver *d, const char *id,
+                     struct mapq_workflow *wf, const struct mapq_buf *inputs,
+                     mapq_exec_done_fn *done, void *arg);
+
+/*
+ * Service mode: also take executions submitted with `mapq submit` from the
+ * P:submitted list and drive them until the loop ends.
+ */
+void mapq_driver_serve(struct mapq_driver *d);
+
+/* True when no request of an ended execution is still in flight: the
+ * records are written and the loop may stop. */
+bool mapq_driver_idle(const struct mapq_driver *d);
+
+/* Fills up to max entries for execution id; returns the node count. */
+size_t mapq_driver_progress(struct mapq_driver *d, const char *id,
+                            struct mapq_node_progress *out, size_t max);
+
+#endif

@@ -1,2 +1,0 @@
-/* placeholder */
-#include "mapq_err.h"

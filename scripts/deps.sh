@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# deps.sh - installs what mapq needs to build and test on Debian 12 / Ubuntu,
+# skipping what is already there. Uses sudo when not run as root.
+set -euo pipefail
+
+PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
+      libevent-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
+      redis-server redis-tools python3 valgrind clang clang-format)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

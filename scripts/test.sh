@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test.sh - installs what is missing, then builds and runs the whole suite:
+# unit and integration tests (ctest) in a release build and in an
+# ASan+UBSan build, the unit tests under valgrind, and the format check.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+
+echo "== format"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find common agent scheduler tests examples bench -name '*.[ch]')
+clang-format --dry-run --Werror $files
+
+echo "== release build: unit and integration tests"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs" >/dev/null
+(cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== valgrind: unit tests"
+for t in build/tests/test_*; do
+    [ -x "$t" ] || continue
+    valgrind -q --error-exitcode=99 --leak-check=full --trace-children=no \
+        "$t" >/dev/null 2>build/valgrind.log || { cat build/valgrind.log; exit 1; }
+    echo "clean: $(basename "$t")"
+done
+
+echo "== ASan+UBSan build (clang): every test"
+CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DMAPQ_SANITIZE=address,undefined >/dev/null
+cmake --build build-asan -j"$jobs" >/dev/null
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")

@@ -1,0 +1,631 @@
+#include "mapq_test.h"
+
+/*
+ * test_json.c - msgpack <-> JSON conversion: every type both ways, float
+ * text, limits of the mapping, type-directed parsing and error messages.
+ */
+#include <math.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_json.h"
+#include "mapq_type.h"
+#include "mapq_value.h"
+
+struct fx {
+    struct mapq_buf mp;   /* msgpack built by the test */
+    struct mapq_buf out;  /* JSON text or msgpack produced by the module */
+    struct mapq_buf json; /* JSON re-rendered from out */
+    msgpack_packer pk;    /* appends to mp */
+    msgpack_unpacked u;
+    struct mapq_type *type;
+    char err[MAPQ_ERR_LEN];
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = mapq_xcalloc(1, sizeof(*f));
+
+    mapq_buf_init(&f->mp, 0);
+    mapq_buf_init(&f->out, 0);
+    mapq_buf_init(&f->json, 0);
+    mapq_value_packer_init(&f->pk, &f->mp);
+    msgpack_unpacked_init(&f->u);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    mapq_buf_release(&f->mp);
+    mapq_buf_release(&f->out);
+    mapq_buf_release(&f->json);
+    msgpack_unpacked_destroy(&f->u);
+    mapq_type_free(f->type);
+    free(f);
+    return 0;
+}
+
+/* Empties the buffers between cases of one test. */
+static void
+reset(struct fx *f)
+{
+    mapq_buf_reset(&f->mp);
+    mapq_buf_reset(&f->out);
+    mapq_buf_reset(&f->json);
+    f->err[0] = '\0';
+}
+
+static void
+set_type(struct fx *f, const char *spelling)
+{
+    mapq_type_free(f->type);
+    f->type = NULL;
+    if (spelling != NULL) {
+        f->type = mapq_type_parse(spelling, f->err);
+        assert_non_null(f->type);
+    }
+}
+
+/* JSON text of the msgpack in f->mp (asserting success). */
+static const char *
+render(struct fx *f, int flags)
+{
+    mapq_buf_reset(&f->out);
+    assert_int_equal(
+        mapq_json_from_bytes(f->mp.data, f->mp.len, &f->out, flags, f->err),
+        MAPQ_OK);
+    return f->out.data;
+}
+
+/* Result code of rendering f->mp as JSON; f->err holds the message. */
+static enum mapq_err
+render_rc(struct fx *f)
+{
+    mapq_buf_reset(&f->out);
+    return mapq_json_from_bytes(f->mp.data, f->mp.len, &f->out, 0, f->err);
+}
+
+/* Parses text toward f->type into f->out. */
+static enum mapq_err
+parse(struct fx *f, const char *text)
+{
+    mapq_buf_reset(&f->out);
+    return mapq_json_to_msgpack(text, strlen(text), f->type, &f->out, f->err);
+}
+
+/* The msgpack object in f->out. */
+static const msgpack_object *
+parsed(struct fx *f)
+{
+    assert_int_equal(mapq_value_unpack(f->out.data, f->out.len, &f->u, f->err),
+                     MAPQ_OK);
+    return &f->u.data;
+}
+
+/* Parses text toward f->type and renders the result back as JSON. */
+static const char *
+reparse(struct fx *f, const char *text)
+{
+    assert_int_equal(parse(f, text), MAPQ_OK);
+    mapq_buf_reset(&f->json);
+    assert_int_equal(
+        mapq_json_from_bytes(f->out.data, f->out.len, &f->json, 0, f->err),
+        MAPQ_OK);
+    return f->json.data;
+}
+
+static void
+test_json_scalars_to_json(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_nil(&f->pk);
+    assert_string_equal(render(f, 0), "null");
+    reset(f);
+    msgpack_pack_true(&f->pk);
+    assert_string_equal(render(f, 0), "true");
+    reset(f);
+    msgpack_pack_false(&f->pk);
+    assert_string_equal(render(f, 0), "false");
+    reset(f);
+    msgpack_pack_int64(&f->pk, INT64_MIN);
+    assert_string_equal(render(f, 0), "-9223372036854775808");
+    reset(f);
+    msgpack_pack_uint64(&f->pk, (uint64_t)INT64_MAX);
+    assert_string_equal(render(f, 0), "9223372036854775807");
+    reset(f);
+    msgpack_pack_int(&f->pk, 0);
+    assert_string_equal(render(f, 0), "0");
+    reset(f);
+    mapq_value_pack_str(&f->pk, "h\xc3\xa9llo \"q\"\n");
+    assert_string_equal(render(f, 0), "\"h\xc3\xa9llo \\\"q\\\"\\n\"");
+}
+
+static void
+test_json_round_trip_every_type(void **state)
+{
+    static const char text[] =
+        "{\"nil\":null,\"t\":true,\"f\":false,\"neg\":-5,"
+        "\"max\":9223372036854775807,\"min\":-9223372036854775808,"
+        "\"fl\":2.5,\"s\":\"h\xc3\xa9llo\",\"l\":[1,[2,{}],[]],"
+        "\"d\":{\"x\":[0.5]}}";
+    struct fx *f = *state;
+    msgpack_unpacked back;
+    enum mapq_err rc;
+
+    msgpack_pack_map(&f->pk, 10);
+    mapq_value_pack_str(&f->pk, "nil");
+    msgpack_pack_nil(&f->pk);
+    mapq_value_pack_str(&f->pk, "t");
+    msgpack_pack_true(&f->pk);
+    mapq_value_pack_str(&f->pk, "f");
+    msgpack_pack_false(&f->pk);
+    mapq_value_pack_str(&f->pk, "neg");
+    msgpack_pack_int(&f->pk, -5);
+    mapq_value_pack_str(&f->pk, "max");
+    msgpack_pack_int64(&f->pk, INT64_MAX);
+    mapq_value_pack_str(&f->pk, "min");
+    msgpack_pack_int64(&f->pk, INT64_MIN);
+    mapq_value_pack_str(&f->pk, "fl");
+    msgpack_pack_double(&f->pk, 2.5);
+    mapq_value_pack_str(&f->pk, "s");
+    mapq_value_pack_str(&f->pk, "h\xc3\xa9llo");
+    mapq_value_pack_str(&f->pk, "l");
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_int(&f->pk, 2);
+    msgpack_pack_map(&f->pk, 0);
+    msgpack_pack_array(&f->pk, 0);
+    mapq_value_pack_str(&f->pk, "d");
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "x");
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_double(&f->pk, 0.5);
+
+    assert_string_equal(render(f, 0), text);
+    assert_int_equal(parse(f, text), MAPQ_OK);
+    /* Same value back: compare objects, since int widths may differ. */
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    msgpack_unpacked_init(&back);
+    rc = mapq_value_unpack(f->out.data, f->out.len, &back, f->err);
+    if (rc == MAPQ_OK)
+        rc = msgpack_object_equal(f->u.data, back.data) ? MAPQ_OK : MAPQ_EINVAL;
+    msgpack_unpacked_destroy(&back);
+    assert_int_equal(rc, MAPQ_OK);
+}
+
+/* Renders d alone and checks the text and that it reads back exactly. */
+static void
+check_float(struct fx *f, double d, const char *want)
+{
+    const msgpack_object *o;
+
+    reset(f);
+    msgpack_pack_double(&f->pk, d);
+    assert_string_equal(render(f, 0), want);
+    assert_int_equal(parse(f, want), MAPQ_OK);
+    o = parsed(f);
+    assert_int_equal(o->type, MSGPACK_OBJECT_FLOAT64);
+    assert_memory_equal(&o->via.f64, &d, sizeof(d));
+}
+
+static void
+test_json_float_formatting(void **state)
+{
+    struct fx *f = *state;
+
+    check_float(f, 13.0, "13.0");
+    check_float(f, 0.1, "0.1");
+    check_float(f, -0.0, "-0.0");
+    check_float(f, 2.5, "2.5");
+    check_float(f, 1e300, "1e300");
+    check_float(f, 1.0 / 3.0, "0.3333333333333333");
+    check_float(f, 0.1 + 0.2, "0.30000000000000004");
+    check_float(f, 1e-7, "1e-7");
+    /* One precision per document: 0.1 takes the 17 digits 0.1 + 0.2 needs,
+     * and still reads back as 0.1. */
+    reset(f);
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_double(&f->pk, 0.1);
+    msgpack_pack_double(&f->pk, 0.1 + 0.2);
+    assert_string_equal(render(f, 0),
+                        "[0.10000000000000001,0.30000000000000004]");
+    set_type(f, "list[float]");
+    assert_string_equal(reparse(f, "[0.10000000000000001,0.30000000000000004]"),
+                        "[0.10000000000000001,0.30000000000000004]");
+}
+
+static void
+test_json_float_nan_inf_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_double(&f->pk, NAN);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "float NaN cannot be written as JSON");
+    reset(f);
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_double(&f->pk, 1.0);
+    msgpack_pack_double(&f->pk, -INFINITY);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err,
+                        "[1]: float infinity cannot be written as JSON");
+    assert_int_equal(f->out.len, 0);
+}
+
+static void
+test_json_uint64_overflow(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_uint64(&f->pk, (uint64_t)INT64_MAX + 1);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "integer out of range: 9223372036854775808");
+    reset(f);
+    msgpack_pack_uint64(&f->pk, UINT64_MAX);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "integer out of range: 18446744073709551615");
+    /* The other way, jansson refuses integers past long long. */
+    assert_int_equal(parse(f, "18446744073709551615"), MAPQ_EINVAL);
+    assert_string_equal(f->err, "invalid JSON at line 1, column 20: too big "
+                                "integer near '18446744073709551615'");
+}
+
+static void
+test_json_non_str_keys_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "a");
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "dict keys must be str, got int");
+    reset(f);
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_map(&f->pk, 1);
+    msgpack_pack_nil(&f->pk);
+    msgpack_pack_int(&f->pk, 2);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "[0][\"a\"]: dict keys must be str, got null");
+}
+
+static void
+test_json_duplicate_msgpack_keys_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "k");
+    msgpack_pack_int(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "k");
+    msgpack_pack_int(&f->pk, 2);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "[\"k\"]: duplicate dict key");
+}
+
+static void
+test_json_invalid_utf8_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_str(&f->pk, 2);
+    msgpack_pack_str_body(&f->pk, "\xc3(", 2);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "string is not valid UTF-8");
+}
+
+static void
+test_json_bytes_to_base64(void **state)
+{
+    static const char *const want[] = {"\"\"", "\"YQ==\"", "\"YWI=\"",
+                                       "\"YWJj\"", "\"YWJjZA==\""};
+    struct fx *f = *state;
+    size_t n;
+
+    for (n = 0; n < 5; n++) {
+        reset(f);
+        msgpack_pack_bin(&f->pk, n);
+        msgpack_pack_bin_body(&f->pk, "abcd", n);
+        assert_string_equal(render(f, 0), want[n]);
+    }
+    reset(f);
+    msgpack_pack_bin(&f->pk, 3);
+    msgpack_pack_bin_body(&f->pk, "\x00\xff\x10", 3);
+    assert_string_equal(render(f, 0), "\"AP8Q\"");
+}
+
+static void
+test_json_base64_to_bytes(void **state)
+{
+    static const char *const text[] = {"\"\"", "\"YQ==\"", "\"YWI=\"",
+                                       "\"YWJj\"", " \"YWJjZA==\" "};
+    struct fx *f = *state;
+    const msgpack_object *o;
+    size_t n;
+
+    set_type(f, "bytes");
+    for (n = 0; n < 5; n++) {
+        assert_int_equal(parse(f, text[n]), MAPQ_OK);
+        o = parsed(f);
+        assert_int_equal(o->type, MSGPACK_OBJECT_BIN);
+        assert_int_equal(o->via.bin.size, n);
+        assert_memory_equal(o->via.bin.ptr, "abcd", n);
+    }
+    assert_int_equal(parse(f, "\"AP8Q\""), MAPQ_OK);
+    o = parsed(f);
+    assert_int_equal(o->via.bin.size, 3);
+    assert_memory_equal(o->via.bin.ptr, "\x00\xff\x10", 3);
+    /* Without the declared type, the same text stays a string. */
+    set_type(f, NULL);
+    assert_int_equal(parse(f, "\"YQ==\""), MAPQ_OK);
+    assert_int_equal(parsed(f)->type, MSGPACK_OBJECT_STR);
+}
+
+static void
+test_json_base64_invalid_rejected(void **state)
+{
+    static const char *const bad[] = {"\"YWJ\"",     "\"YW=j\"", "\"YW Jj\"",
+                                      "\"YWJj\\n\"", "\"Y===\"", "\"YWJ!\""};
+    struct fx *f = *state;
+    size_t i;
+
+    set_type(f, "bytes");
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse(f, bad[i]), MAPQ_ETYPE);
+        assert_string_equal(f->err, "expected bytes as base64, got a string "
+                                    "that is not valid base64");
+    }
+    set_type(f, "list[bytes]");
+    assert_int_equal(parse(f, "[\"YQ==\", \"YQ\"]"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "[1]: expected bytes as base64, got a string "
+                                "that is not valid base64");
+    assert_int_equal(f->out.len, 0);
+}
+
+static void
+test_json_type_directed_conversion(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    set_type(f, "list[float]");
+    assert_string_equal(reparse(f, "[1, 2.5, -3]"), "[1.0,2.5,-3.0]");
+    o = parsed(f);
+    assert_int_equal(o->via.array.ptr[0].type, MSGPACK_OBJECT_FLOAT64);
+    set_type(f, "dict[list[float?]]");
+    assert_string_equal(reparse(f, "{\"a\": [1, null]}"), "{\"a\":[1.0,null]}");
+    set_type(f, "float");
+    assert_string_equal(reparse(f, "7"), "7.0");
+    set_type(f, "any");
+    assert_string_equal(reparse(f, "[7, 7.0, \"YQ==\"]"), "[7,7.0,\"YQ==\"]");
+    set_type(f, NULL);
+    assert_string_equal(reparse(f, "7"), "7");
+    set_type(f, "int?");
+    assert_string_equal(reparse(f, "null"), "null");
+}
+
+static void
+test_json_type_mismatch_reported(void **state)
+{
+    struct fx *f = *state;
+
+    set_type(f, "int");
+    assert_int_equal(parse(f, "1.0"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "expected int, got float");
+    assert_int_equal(parse(f, "null"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "expected int, got null");
+    set_type(f, "list[int]");
+    assert_int_equal(parse(f, "[1, 2, \"x\"]"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "[2]: expected int, got str");
+    set_type(f, "dict[str]");
+    assert_int_equal(parse(f, "{\"a\": \"x\", \"b\": 1}"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "[\"b\"]: expected str, got int");
+    set_type(f, "str");
+    assert_int_equal(parse(f, "[]"), MAPQ_ETYPE);
+    assert_string_equal(f->err, "expected str, got list");
+    assert_int_equal(f->out.len, 0);
+}
+
+static void
+test_json_invalid_json_message(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(parse(f, "[1, 2"), MAPQ_EINVAL);
+    assert_string_equal(
+        f->err,
+        "invalid JSON at line 1, column 5: ']' expected near end of file");
+    assert_int_equal(parse(f, "[1,\n  x]"), MAPQ_EINVAL);
+    assert_string_equal(
+        f->err, "invalid JSON at line 2, column 3: invalid token near 'x'");
+    assert_null(strchr(f->err, '\n'));
+}
+
+static void
+test_json_duplicate_keys_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(parse(f, "{\"a\": 1, \"a\": 2}"), MAPQ_EINVAL);
+    assert_string_equal(f->err, "invalid JSON at line 1, column 12: duplicate "
+                                "object key near '\"a\"'");
+}
+
+static void
+test_json_exactly_one_value(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(parse(f, " \n\t 7 \r\n"), MAPQ_OK);
+    assert_int_equal(parsed(f)->via.i64, 7);
+    assert_int_equal(parse(f, "1 2"), MAPQ_EINVAL);
+    assert_string_equal(
+        f->err, "invalid JSON at line 1, column 3: end of file expected near "
+                "'2'");
+    assert_int_equal(parse(f, ""), MAPQ_EINVAL);
+    assert_int_equal(parse(f, "   "), MAPQ_EINVAL);
+}
+
+static void
+test_json_pretty_output(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_double(&f->pk, 2.0);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_nil(&f->pk);
+    assert_string_equal(render(f, 0), "{\"a\":[1,2.0],\"b\":null}");
+    assert_string_equal(
+        render(f, MAPQ_JSON_PRETTY),
+        "{\n  \"a\": [\n    1,\n    2.0\n  ],\n  \"b\": null\n}");
+}
+
+static void
+test_json_key_order_preserved(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    msgpack_pack_map(&f->pk, 3);
+    mapq_value_pack_str(&f->pk, "zeta");
+    msgpack_pack_int(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "alpha");
+    msgpack_pack_int(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "mid");
+    msgpack_pack_int(&f->pk, 3);
+    assert_string_equal(render(f, 0), "{\"zeta\":1,\"alpha\":2,\"mid\":3}");
+    assert_int_equal(parse(f, "{\"zeta\":1,\"alpha\":2,\"mid\":3}"), MAPQ_OK);
+    o = parsed(f);
+    assert_true(mapq_value_str_eq(&o->via.map.ptr[0].key, "zeta"));
+    assert_true(mapq_value_str_eq(&o->via.map.ptr[1].key, "alpha"));
+    assert_true(mapq_value_str_eq(&o->via.map.ptr[2].key, "mid"));
+}
+
+static void
+test_json_nul_in_strings(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    assert_int_equal(parse(f, "\"a\\u0000b\""), MAPQ_OK);
+    o = parsed(f);
+    assert_int_equal(o->via.str.size, 3);
+    assert_memory_equal(o->via.str.ptr, "a\0b", 3);
+    assert_string_equal(reparse(f, "\"a\\u0000b\""), "\"a\\u0000b\"");
+}
+
+static void
+test_json_nesting_limit(void **state)
+{
+    struct fx *f = *state;
+    char text[80];
+
+    /* 32 levels are what msgpack-c can unpack again; 33 are refused. */
+    memset(text, '[', 32);
+    memset(text + 32, ']', 32);
+    text[64] = '\0';
+    assert_int_equal(parse(f, text), MAPQ_OK);
+    memset(text, '[', 33);
+    memset(text + 33, ']', 33);
+    text[66] = '\0';
+    assert_int_equal(parse(f, text), MAPQ_EINVAL);
+    assert_string_equal(f->err,
+                        "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]"
+                        "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]: value "
+                        "nested more than 32 levels deep");
+}
+
+static void
+test_json_size_cap(void **state)
+{
+    struct fx *f = *state;
+
+    mapq_buf_init(&f->out, 8);
+    assert_int_equal(mapq_buf_appendstr(&f->out, "ab"), MAPQ_OK);
+    assert_int_equal(
+        mapq_json_to_msgpack("\"0123456789\"", 12, NULL, &f->out, f->err),
+        MAPQ_ETOOBIG);
+    assert_string_equal(f->err, "value over the size cap (8 bytes)");
+    assert_string_equal(f->out.data, "ab");
+    mapq_value_pack_str(&f->pk, "0123456789");
+    assert_int_equal(
+        mapq_json_from_bytes(f->mp.data, f->mp.len, &f->out, 0, f->err),
+        MAPQ_ETOOBIG);
+    assert_string_equal(f->err, "JSON text over the size cap (8 bytes)");
+    assert_string_equal(f->out.data, "ab");
+}
+
+static void
+test_json_appends_to_out(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(mapq_buf_appendstr(&f->out, "x="), MAPQ_OK);
+    msgpack_pack_int(&f->pk, 5);
+    assert_int_equal(
+        mapq_json_from_bytes(f->mp.data, f->mp.len, &f->out, 0, f->err),
+        MAPQ_OK);
+    assert_string_equal(f->out.data, "x=5");
+}
+
+static void
+test_json_truncated_msgpack_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_int(&f->pk, 1);
+    assert_int_equal(render_rc(f), MAPQ_EPROTO);
+    assert_string_equal(f->err, "truncated msgpack value");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_json_scalars_to_json),
+        T(test_json_round_trip_every_type),
+        T(test_json_float_formatting),
+        T(test_json_float_nan_inf_rejected),
+        T(test_json_uint64_overflow),
+        T(test_json_non_str_keys_rejected),
+        T(test_json_duplicate_msgpack_keys_rejected),
+        T(test_json_invalid_utf8_rejected),
+        T(test_json_bytes_to_base64),
+        T(test_json_base64_to_bytes),
+        T(test_json_base64_invalid_rejected),
+        T(test_json_type_directed_conversion),
+        T(test_json_type_mismatch_reported),
+        T(test_json_invalid_json_message),
+        T(test_json_duplicate_keys_rejected),
+        T(test_json_exactly_one_value),
+        T(test_json_pretty_output),
+        T(test_json_key_order_preserved),
+        T(test_json_nul_in_strings),
+        T(test_json_nesting_limit),
+        T(test_json_size_cap),
+        T(test_json_appends_to_out),
+        T(test_json_truncated_msgpack_rejected),
+#undef T
+    };
+
+    return cmocka_run_group_tests_name("json", tests, NULL, NULL);
+}

@@ -1,0 +1,425 @@
+/*
+ * test_type.c - parsing, formatting, assignability and checking of types.
+ */
+#include "mapq_test.h"
+
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_buf.h"
+#include "mapq_type.h"
+#include "mapq_value.h"
+
+#define NTYPES 16
+
+struct fx {
+    struct mapq_type *t[NTYPES];
+    size_t nt;
+    struct mapq_buf buf;
+    msgpack_packer pk;
+    msgpack_unpacked u;
+};
+
+static int
+setup(void **state)
+{
+    struct fx *fx = calloc(1, sizeof(*fx));
+
+    if (fx == NULL)
+        return -1;
+    mapq_buf_init(&fx->buf, 0);
+    mapq_value_packer_init(&fx->pk, &fx->buf);
+    msgpack_unpacked_init(&fx->u);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *fx = *state;
+    size_t i;
+
+    for (i = 0; i < fx->nt; i++)
+        mapq_type_free(fx->t[i]);
+    mapq_buf_release(&fx->buf);
+    msgpack_unpacked_destroy(&fx->u);
+    free(fx);
+    return 0;
+}
+
+/* Parses s, which must be valid; the fixture frees it. */
+static struct mapq_type *
+T(struct fx *fx, const char *s)
+{
+    char err[MAPQ_ERR_LEN] = "";
+    struct mapq_type *t = mapq_type_parse(s, err);
+
+    assert_non_null(t);
+    assert_true(fx->nt < NTYPES);
+    fx->t[fx->nt++] = t;
+    return t;
+}
+
+/* Keeps a built type for the fixture to free. */
+static struct mapq_type *
+keep(struct fx *fx, struct mapq_type *t)
+{
+    assert_true(fx->nt < NTYPES);
+    fx->t[fx->nt++] = t;
+    return t;
+}
+
+static void
+parse_fails(const char *s, const char *msg)
+{
+    char err[MAPQ_ERR_LEN] = "";
+
+    assert_null(mapq_type_parse(s, err));
+    assert_string_equal(err, msg);
+}
+
+static void
+assert_format(const struct mapq_type *t, const char *want)
+{
+    char buf[128];
+
+    assert_string_equal(mapq_type_format(t, buf, sizeof(buf)), want);
+}
+
+/* Unpacks what the fixture's packer wrote. */
+static const msgpack_object *
+packed(struct fx *fx)
+{
+    char err[MAPQ_ERR_LEN];
+
+    msgpack_unpacked_destroy(&fx->u);
+    msgpack_unpacked_init(&fx->u);
+    assert_int_equal(mapq_value_unpack(fx->buf.data, fx->buf.len, &fx->u, err),
+                     MAPQ_OK);
+    return &fx->u.data;
+}
+
+static void
+check_fails(const struct mapq_type *t, const msgpack_object *o,
+            const char *msg)
+{
+    char err[MAPQ_ERR_LEN] = "";
+
+    assert_int_equal(mapq_type_check(t, o, err), MAPQ_ETYPE);
+    assert_string_equal(err, msg);
+}
+
+static void
+test_type_parse_scalars(void **state)
+{
+    static const char *const names[] = {"int", "float", "bool",
+                                        "str", "bytes", "any"};
+    static const enum mapq_type_kind kinds[] = {
+        MAPQ_T_INT, MAPQ_T_FLOAT, MAPQ_T_BOOL,
+        MAPQ_T_STR, MAPQ_T_BYTES, MAPQ_T_ANY};
+    struct fx *fx = *state;
+    struct mapq_type *t;
+    size_t i;
+
+    for (i = 0; i < 6; i++) {
+        t = T(fx, names[i]);
+        assert_int_equal(t->kind, kinds[i]);
+        assert_false(t->optional);
+        assert_null(t->elem);
+        assert_format(t, names[i]);
+    }
+}
+
+static void
+test_type_parse_nested_optional(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *t = T(fx, " list [ dict[int?] ] ? ");
+
+    assert_int_equal(t->kind, MAPQ_T_LIST);
+    assert_true(t->optional);
+    assert_int_equal(t->elem->kind, MAPQ_T_DICT);
+    assert_false(t->elem->optional);
+    assert_int_equal(t->elem->elem->kind, MAPQ_T_INT);
+    assert_true(t->elem->elem->optional);
+    assert_format(t, "list[dict[int?]]?");
+}
+
+static void
+test_type_parse_errors(void **state)
+{
+    (void)state;
+    parse_fails("integer", "unknown type 'integer' (expected int, float, "
+                           "bool, str, bytes, any, list[T], dict[T] or T?)");
+    parse_fails("Int", "unknown type 'Int' (expected int, float, bool, str, "
+                       "bytes, any, list[T], dict[T] or T?)");
+    parse_fails("list[foo]", "unknown type 'foo' in 'list[foo]' (expected "
+                             "int, float, bool, str, bytes, any, list[T], "
+                             "dict[T] or T?)");
+    parse_fails("list", "malformed type 'list'");
+    parse_fails("list[int", "malformed type 'list[int'");
+    parse_fails("list[]", "malformed type 'list[]'");
+    /* Split so that "??'" does not read as a trigraph. */
+    parse_fails("int?" "?", "malformed type 'int?" "?'");
+    parse_fails("int x", "malformed type 'int x'");
+    parse_fails("", "malformed type ''");
+}
+
+static void
+test_type_parse_depth_cap(void **state)
+{
+    char s[512];
+    size_t i, off = 0;
+
+    (void)state;
+    for (i = 0; i < 40; i++)
+        off += (size_t)snprintf(s + off, sizeof(s) - off, "list[");
+    off += (size_t)snprintf(s + off, sizeof(s) - off, "int");
+    for (i = 0; i < 40; i++)
+        off += (size_t)snprintf(s + off, sizeof(s) - off, "]");
+    assert_null(mapq_type_parse(s, NULL));
+}
+
+static void
+test_type_format_truncates(void **state)
+{
+    struct fx *fx = *state;
+    char small[8], one[1] = {'x'};
+
+    assert_string_equal(mapq_type_format(T(fx, "list[dict[int]]"), small,
+                                         sizeof(small)),
+                        "list[di");
+    assert_string_equal(mapq_type_format(T(fx, "int?"), one, sizeof(one)), "");
+    assert_format(NULL, "none");
+}
+
+static void
+test_type_equal(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_true(mapq_type_equal(T(fx, "list[int?]"), T(fx, "list[ int? ]")));
+    assert_false(mapq_type_equal(T(fx, "list[int?]"), T(fx, "list[int]")));
+    assert_false(mapq_type_equal(T(fx, "list[int]"), T(fx, "dict[int]")));
+    assert_false(mapq_type_equal(T(fx, "int"), NULL));
+    assert_true(mapq_type_equal(NULL, NULL));
+}
+
+static void
+test_type_assignable(void **state)
+{
+    static const struct {
+        const char *src, *dst;
+        bool ok;
+    } cases[] = {
+        {"int", "int", true},
+        {"int", "float", true},
+        {"float", "int", false},
+        {"int", "int?", true},
+        {"int?", "int", false},
+        {"list[int]", "list[float]", true},
+        {"list[int?]", "list[int]", false},
+        {"list[int]", "list[int?]", true},
+        {"list[int]?", "list[int]", false},
+        {"dict[str]", "dict[str?]", true},
+        {"dict[int?]", "dict[int]", false},
+        {"any", "list[int]", true},
+        {"list[int]", "any", true},
+        {"int?", "any", true},
+        {"list[any]", "list[str]", true},
+        {"list[int]", "dict[int]", false},
+        {"str", "bytes", false},
+        {"bool", "int", false},
+    };
+    struct fx *fx = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mapq_type *s = mapq_type_parse(cases[i].src, NULL);
+        struct mapq_type *d = mapq_type_parse(cases[i].dst, NULL);
+        bool ok = mapq_type_assignable(s, d);
+
+        mapq_type_free(s);
+        mapq_type_free(d);
+        if (ok != cases[i].ok)
+            fail_msg("%s -> %s: expected %d", cases[i].src, cases[i].dst,
+                     cases[i].ok);
+    }
+    (void)fx;
+}
+
+static void
+test_type_is_list(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_true(mapq_type_is_list(T(fx, "list[int]")));
+    assert_true(mapq_type_is_list(T(fx, "list[int]?")));
+    assert_false(mapq_type_is_list(T(fx, "any")));
+    assert_false(mapq_type_is_list(T(fx, "dict[int]")));
+}
+
+static void
+test_type_check_accepts(void **state)
+{
+    struct fx *fx = *state;
+    char err[MAPQ_ERR_LEN];
+
+    /* [1, 2.5, null] fits list[float?]. */
+    msgpack_pack_array(&fx->pk, 3);
+    msgpack_pack_int(&fx->pk, 1);
+    msgpack_pack_double(&fx->pk, 2.5);
+    msgpack_pack_nil(&fx->pk);
+    assert_int_equal(mapq_type_check(T(fx, "list[float?]"), packed(fx), err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "any"), packed(fx), err), MAPQ_OK);
+}
+
+static void
+test_type_check_reports_path(void **state)
+{
+    struct fx *fx = *state;
+
+    /* {"a": [1, "x"]} against dict[list[int]]. */
+    msgpack_pack_map(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "a");
+    msgpack_pack_array(&fx->pk, 2);
+    msgpack_pack_int(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "x");
+    check_fails(T(fx, "dict[list[int]]"), packed(fx),
+                "[\"a\"][1]: expected int, got str");
+}
+
+static void
+test_type_check_null(void **state)
+{
+    struct fx *fx = *state;
+    char err[MAPQ_ERR_LEN];
+
+    msgpack_pack_nil(&fx->pk);
+    check_fails(T(fx, "int"), packed(fx), "expected int, got null");
+    assert_int_equal(mapq_type_check(T(fx, "int?"), packed(fx), err), MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "any"), packed(fx), err), MAPQ_OK);
+}
+
+static void
+test_type_check_dict_keys(void **state)
+{
+    struct fx *fx = *state;
+
+    msgpack_pack_map(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 2);
+    check_fails(T(fx, "dict[int]"), packed(fx),
+                "dict keys must be str, got int");
+}
+
+static void
+test_type_check_any_walks_nested(void **state)
+{
+    struct fx *fx = *state;
+
+    /* [{1: 2}]: not representable as JSON even under any. */
+    msgpack_pack_array(&fx->pk, 1);
+    msgpack_pack_map(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 2);
+    check_fails(T(fx, "any"), packed(fx), "[0]: dict keys must be str, got int");
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 1);
+    msgpack_pack_ext(&fx->pk, 1, 1);
+    msgpack_pack_ext_body(&fx->pk, "x", 1);
+    check_fails(T(fx, "list[any]"), packed(fx), "[0]: expected any, got ext");
+    check_fails(T(fx, "any"), packed(fx), "[0]: expected any, got ext");
+}
+
+static void
+test_type_null_elem_is_any(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *t = keep(fx, mapq_type_new(MAPQ_T_LIST, false, NULL));
+    char err[MAPQ_ERR_LEN];
+
+    assert_format(t, "list[any]");
+    msgpack_pack_array(&fx->pk, 2);
+    msgpack_pack_int(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "x");
+    assert_int_equal(mapq_type_check(t, packed(fx), err), MAPQ_OK);
+    assert_true(mapq_type_assignable(T(fx, "list[int]"), t));
+}
+
+static void
+test_type_dup_is_deep(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *a = T(fx, "list[dict[str?]]");
+    struct mapq_type *b = keep(fx, mapq_type_dup(a));
+
+    assert_true(mapq_type_equal(a, b));
+    assert_ptr_not_equal(a->elem, b->elem);
+    b->elem->elem->optional = false;
+    assert_true(a->elem->elem->optional);
+}
+
+static void
+test_type_describe(void **state)
+{
+    struct fx *fx = *state;
+    const msgpack_object *o;
+
+    msgpack_pack_array(&fx->pk, 7);
+    msgpack_pack_nil(&fx->pk);
+    msgpack_pack_true(&fx->pk);
+    msgpack_pack_int(&fx->pk, -1);
+    msgpack_pack_double(&fx->pk, 1.5);
+    mapq_value_pack_str(&fx->pk, "s");
+    msgpack_pack_bin(&fx->pk, 1);
+    msgpack_pack_bin_body(&fx->pk, "b", 1);
+    msgpack_pack_map(&fx->pk, 0);
+    o = packed(fx);
+    assert_string_equal(mapq_type_describe(o), "list");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[0]), "null");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[1]), "bool");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[2]), "int");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[3]), "float");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[4]), "str");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[5]), "bytes");
+    assert_string_equal(mapq_type_describe(&o->via.array.ptr[6]), "dict");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_type_parse_scalars, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_parse_nested_optional, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_parse_errors, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_parse_depth_cap, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_format_truncates, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_equal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_assignable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_is_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_accepts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_reports_path, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_null, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_dict_keys, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_any_walks_nested,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_null_elem_is_any, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_dup_is_deep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_describe, setup, teardown),
+    };
+
+    return cmocka_run_group_tests_name("type", tests, NULL, NULL);
+}
