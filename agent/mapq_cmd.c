@@ -705,12 +705,21 @@ static int
 spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
            int status_w)
 {
-    pid_t pid = fork();
+    sigset_t all, old;
+    pid_t pid;
+    int e;
 
-    if (pid < 0)
-        return errno;
+    /* No inherited handler (libevent's) may run in the child before
+     * child_exec() resets them. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
     if (pid == 0)
         child_exec(cmd, argv, envp, child, status_w);
+    e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return e;
     /* Also here, so the group exists before we may signal it. */
     setpgid(pid, pid);
     cmd->pid = pid;
@@ -1128,7 +1137,7 @@ set_error(struct mapq_cmd_result *res, enum mapq_cmd_status status,
           const char *prefix, const char *msg)
 {
     res->status = status;
-    snprintf(res->error, sizeof(res->error), "%s%s", prefix, msg);
+    snprintf(res->error, sizeof(res->error), "%.100s%.400s", prefix, msg);
 }
 
 /* Parses JSON output text into res->output against the declared type. */

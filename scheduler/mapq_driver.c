@@ -1201,12 +1201,12 @@ start_pending(struct mapq_driver *d)
 
     if (!mapq_redis_ready(d->cmd))
         return;
-    TAILQ_FOREACH(x, &d->execs, entry)
-    if (!x->started && !x->ended) {
-        x->started = true;
-        hset(x, "state", "running", 7);
-        advance(x);
-    }
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (!x->started && !x->ended) {
+            x->started = true;
+            hset(x, "state", "running", 7);
+            advance(x);
+        }
 }
 
 static void
@@ -1328,9 +1328,9 @@ mapq_driver_idle(const struct mapq_driver *d)
 {
     const struct exec *x;
 
-    TAILQ_FOREACH(x, &d->execs, entry)
-    if (x->calls > 0)
-        return false;
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (x->calls > 0)
+            return false;
     return true;
 }
 

@@ -65,16 +65,16 @@ find_program(const char *prog, char *out, size_t len)
         slash = strrchr(self, '/');
         if (slash != NULL) {
             *slash = '\0';
-            snprintf(out, len, "%s/%s", self, prog);
-            if (access(out, X_OK) == 0)
+            if (snprintf(out, len, "%s/%s", self, prog) < (int)len &&
+                access(out, X_OK) == 0)
                 return 0;
         }
     }
     path = mapq_xstrdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
     for (dir = strtok_r(path, ":", &save); dir && found != 0;
          dir = strtok_r(NULL, ":", &save)) {
-        snprintf(out, len, "%s/%s", dir, prog);
-        if (access(out, X_OK) == 0)
+        if (snprintf(out, len, "%s/%s", dir, prog) < (int)len &&
+            access(out, X_OK) == 0)
             found = 0;
     }
     free(path);

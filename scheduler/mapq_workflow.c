@@ -1730,7 +1730,7 @@ parse_backoff(struct ctx *c, yaml_node_t *k, yaml_node_t *v,
                     "'retry_backoff' must be a mapping like {initial: 1s, "
                     "max: 1m, factor: 2}"))
         return;
-    snprintf(where, sizeof(where), "in 'retry_backoff' of %s", owner);
+    snprintf(where, sizeof(where), "in 'retry_backoff' of %.200s", owner);
     get_fields(c, v, backoff_fields, BF_N, &f, where);
     if (f.val[BF_INITIAL] == NULL) {
         perr(c, k, "'retry_backoff' of %s needs 'initial'", owner);

@@ -44,16 +44,16 @@ enum mapq_task_kind {
  * settings are the task's with the node's overrides applied.
  */
 struct mapq_task_opts {
-    int retries;         /* user retries; attempts = retries + 1 */
-    int64_t timeout_ms;  /* per attempt; 0 = none */
+    int retries;        /* user retries; attempts = retries + 1 */
+    int64_t timeout_ms; /* per attempt; 0 = none */
     bool interruptible;
-    bool cache;          /* cache: {version, ttl} given */
-    char *cache_version; /* "" when cache is off or no version given */
+    bool cache;           /* cache: {version, ttl} given */
+    char *cache_version;  /* "" when cache is off or no version given */
     int64_t cache_ttl_ms; /* 0 = no expiry */
     bool cache_serialize;
-    double cpu;        /* resources.cpu; 0 = unset */
-    int64_t mem_bytes; /* resources.mem; 0 = unset */
-    char *queue;       /* default "default" */
+    double cpu;                 /* resources.cpu; 0 = unset */
+    int64_t mem_bytes;          /* resources.mem; 0 = unset */
+    char *queue;                /* default "default" */
     int64_t backoff_initial_ms; /* retry_backoff; 0 = no backoff */
     int64_t backoff_max_ms;
     double backoff_factor;
@@ -84,8 +84,8 @@ enum mapq_ref_kind {
 struct mapq_binding {
     char *param; /* task input name (output name for workflow outputs) */
     enum mapq_ref_kind kind;
-    char *ref;     /* input or node name; NULL for literals */
-    size_t target; /* index into wf->inputs or wf->nodes */
+    char *ref;               /* input or node name; NULL for literals */
+    size_t target;           /* index into wf->inputs or wf->nodes */
     struct mapq_buf literal; /* msgpack, converted to the param's type (for
                                 `over`, to list of it) */
     struct mapq_pos pos;
@@ -93,8 +93,8 @@ struct mapq_binding {
 
 struct mapq_node {
     char *name;
-    bool is_map;      /* `map:` (true) or `task:` (false) */
-    size_t task;      /* index into wf->tasks */
+    bool is_map;               /* `map:` (true) or `task:` (false) */
+    size_t task;               /* index into wf->tasks */
     struct mapq_binding *over; /* map nodes: mapped inputs, zipped */
     size_t nover;
     struct mapq_binding *with; /* bound inputs */
@@ -103,9 +103,9 @@ struct mapq_node {
     double min_success_ratio; /* default 1.0 */
     int64_t min_successes;    /* -1 = unset; wins over the ratio */
     bool run_all;
-    int system_retries;         /* node, else workflow, else 3 */
-    int interruptible_failures; /* default system_retries - 1 */
-    struct mapq_task_opts opts; /* effective: task's plus overrides */
+    int system_retries;            /* node, else workflow, else 3 */
+    int interruptible_failures;    /* default system_retries - 1 */
+    struct mapq_task_opts opts;    /* effective: task's plus overrides */
     struct mapq_type *output_type; /* T, list[T], list[T?]; NULL if none */
     size_t *deps;                  /* indices of nodes this one references */
     size_t ndeps;
@@ -121,9 +121,9 @@ struct mapq_workflow {
     size_t ntasks;
     struct mapq_node *nodes; /* file order */
     size_t nnodes;
-    size_t *order; /* nnodes indices: a topological order of nodes */
-    bool output_is_map;            /* `output: {name: ref, ...}` */
-    struct mapq_binding *outputs;  /* one (unnamed) or several */
+    size_t *order;      /* nnodes indices: a topological order of nodes */
+    bool output_is_map; /* `output: {name: ref, ...}` */
+    struct mapq_binding *outputs; /* one (unnamed) or several */
     size_t noutputs;
     int system_retries; /* workflow-level default, 3 */
 };
@@ -148,8 +148,7 @@ void mapq_workflow_free(struct mapq_workflow *wf);
 /* Index of the named node/task/input, or -1. */
 long mapq_workflow_find_node(const struct mapq_workflow *wf, const char *name);
 long mapq_workflow_find_task(const struct mapq_workflow *wf, const char *name);
-long mapq_workflow_find_input(const struct mapq_workflow *wf,
-                              const char *name);
+long mapq_workflow_find_input(const struct mapq_workflow *wf, const char *name);
 
 /*
  * Resolves the workflow's inputs into one msgpack map (name -> value, every
@@ -163,12 +162,9 @@ long mapq_workflow_find_input(const struct mapq_workflow *wf,
  * different lengths) are appended to errors one per line; the return is
  * MAPQ_EINVAL then.
  */
-enum mapq_err mapq_workflow_bind_inputs(const struct mapq_workflow *wf,
-                                        const char *const *assigns,
-                                        size_t nassigns,
-                                        const char *inputs_file,
-                                        struct mapq_buf *out,
-                                        struct mapq_buf *errors);
+enum mapq_err mapq_workflow_bind_inputs(
+    const struct mapq_workflow *wf, const char *const *assigns, size_t nassigns,
+    const char *inputs_file, struct mapq_buf *out, struct mapq_buf *errors);
 
 /*
  * Converts YAML text (one document holding one value) to msgpack of type

@@ -57,7 +57,8 @@ struct fx {
     struct mapq_buf inputs; /* msgpack map packed by the test */
     msgpack_packer pk;
     msgpack_unpacked u;
-    struct mapq_cmd *cmd; /* running, or NULL */
+    struct mapq_cmd *cmd;     /* running, or NULL */
+    struct mapq_cmd *more[3]; /* more running at once */
     int ndone;
     struct got got[4];
     struct mapq_buf text; /* scratch: rendered JSON, file contents */
@@ -145,6 +146,8 @@ teardown(void **state)
     int i;
 
     mapq_cmd_free(f->cmd);
+    for (i = 0; i < 3; i++)
+        mapq_cmd_free(f->more[i]);
     for (i = 0; i < MAX_ARGS; i++)
         free(f->argv[i]);
     for (i = 0; i < 4; i++) {
@@ -187,6 +190,7 @@ done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
 {
     struct fx *f = arg;
     struct got *g = &f->got[f->ndone < 4 ? f->ndone : 3];
+    int i;
 
     g->status = res->status;
     snprintf(g->error, sizeof(g->error), "%s", res->error);
@@ -200,6 +204,9 @@ done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
     f->ndone++;
     if (f->cmd == cmd)
         f->cmd = NULL;
+    for (i = 0; i < 3; i++)
+        if (f->more[i] == cmd)
+            f->more[i] = NULL;
     mapq_cmd_free(cmd);
 }
 
@@ -881,6 +888,36 @@ test_cmd_free_while_running(void **state)
 /* ---- checkpoints ------------------------------------------------------ */
 
 static void
+test_cmd_concurrent_commands(void **state)
+{
+    struct fx *f = *state;
+    char script[64];
+    int i, seen = 0;
+
+    /* They finish in reverse order of starting. */
+    set_output(f, "int");
+    msgpack_pack_map(&f->pk, 0);
+    assert_int_equal(
+        mapq_value_unpack(f->inputs.data, f->inputs.len, &f->u, f->err),
+        MAPQ_OK);
+    for (i = 0; i < 3; i++) {
+        snprintf(script, sizeof(script), "sleep 0.%d; echo %d", 3 - i, i);
+        set_sh(f, script, NULL);
+        f->more[i] = mapq_cmd_start(f->base, &f->spec, &f->ctx, &f->u.data,
+                                    done_cb, f, f->err);
+        assert_non_null(f->more[i]);
+    }
+    wait_done(f, 3);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(f->got[i].status, MAPQ_CMD_SUCCEEDED);
+        seen |= 1 << (int)strtol(output_json(f, &f->got[i]), NULL, 10);
+    }
+    assert_int_equal(seen, 7);
+    assert_string_equal(output_json(f, &f->got[0]), "2");
+    assert_int_equal(workroot_entries(f), 0);
+}
+
+static void
 test_cmd_checkpoint_round_trip(void **state)
 {
     struct fx *f = *state;
@@ -943,6 +980,7 @@ main(void)
         T(test_cmd_timeout_kills_process_group),
         T(test_cmd_kill),
         T(test_cmd_free_while_running),
+        T(test_cmd_concurrent_commands),
         T(test_cmd_checkpoint_round_trip),
         T(test_cmd_checkpoint_kept_on_failure),
 #undef T

@@ -102,8 +102,7 @@ packed(struct fx *fx)
 }
 
 static void
-check_fails(const struct mapq_type *t, const msgpack_object *o,
-            const char *msg)
+check_fails(const struct mapq_type *t, const msgpack_object *o, const char *msg)
 {
     char err[MAPQ_ERR_LEN] = "";
 
@@ -116,9 +115,9 @@ test_type_parse_scalars(void **state)
 {
     static const char *const names[] = {"int", "float", "bool",
                                         "str", "bytes", "any"};
-    static const enum mapq_type_kind kinds[] = {
-        MAPQ_T_INT, MAPQ_T_FLOAT, MAPQ_T_BOOL,
-        MAPQ_T_STR, MAPQ_T_BYTES, MAPQ_T_ANY};
+    static const enum mapq_type_kind kinds[] = {MAPQ_T_INT,   MAPQ_T_FLOAT,
+                                                MAPQ_T_BOOL,  MAPQ_T_STR,
+                                                MAPQ_T_BYTES, MAPQ_T_ANY};
     struct fx *fx = *state;
     struct mapq_type *t;
     size_t i;
@@ -162,7 +161,10 @@ test_type_parse_errors(void **state)
     parse_fails("list[int", "malformed type 'list[int'");
     parse_fails("list[]", "malformed type 'list[]'");
     /* Split so that "??'" does not read as a trigraph. */
-    parse_fails("int?" "?", "malformed type 'int?" "?'");
+    parse_fails("int?"
+                "?",
+                "malformed type 'int?"
+                "?'");
     parse_fails("int x", "malformed type 'int x'");
     parse_fails("", "malformed type ''");
 }
@@ -188,9 +190,9 @@ test_type_format_truncates(void **state)
     struct fx *fx = *state;
     char small[8], one[1] = {'x'};
 
-    assert_string_equal(mapq_type_format(T(fx, "list[dict[int]]"), small,
-                                         sizeof(small)),
-                        "list[di");
+    assert_string_equal(
+        mapq_type_format(T(fx, "list[dict[int]]"), small, sizeof(small)),
+        "list[di");
     assert_string_equal(mapq_type_format(T(fx, "int?"), one, sizeof(one)), "");
     assert_format(NULL, "none");
 }
@@ -326,7 +328,8 @@ test_type_check_any_walks_nested(void **state)
     msgpack_pack_map(&fx->pk, 1);
     msgpack_pack_int(&fx->pk, 1);
     msgpack_pack_int(&fx->pk, 2);
-    check_fails(T(fx, "any"), packed(fx), "[0]: dict keys must be str, got int");
+    check_fails(T(fx, "any"), packed(fx),
+                "[0]: dict keys must be str, got int");
     mapq_buf_reset(&fx->buf);
     msgpack_pack_array(&fx->pk, 1);
     msgpack_pack_ext(&fx->pk, 1, 1);
@@ -413,8 +416,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_type_check_null, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_check_dict_keys, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_type_check_any_walks_nested,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_any_walks_nested, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_type_null_elem_is_any, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_type_dup_is_deep, setup, teardown),

@@ -97,8 +97,8 @@ static void
 test_units_duration_rejects_junk(void **state)
 {
     static const char *const bad[] = {
-        "",    "s",   "5 s", " 5s", "5s ", "5x",  "5sec", "1e3s", "+5s",
-        ".5s", "5.s", "5.5.5s", "5S", "5d", "ms",  "0x10", "5ms5"};
+        "",    "s",   "5 s",    " 5s", "5s ", "5x", "5sec", "1e3s", "+5s",
+        ".5s", "5.s", "5.5.5s", "5S",  "5d",  "ms", "0x10", "5ms5"};
     char want[MAPQ_ERR_LEN];
     size_t i;
 
@@ -172,7 +172,8 @@ test_units_size_rejects_overflow(void **state)
 {
     (void)state;
     size_fails("8388608Ti", "size '8388608Ti' is too large");
-    size_fails("99999999999999999999", "size '99999999999999999999' is too large");
+    size_fails("99999999999999999999",
+               "size '99999999999999999999' is too large");
     assert_int_equal(size("8388607Ti"), (int64_t)8388607 << 40);
 }
 
