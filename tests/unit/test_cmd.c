@@ -901,7 +901,7 @@ test_cmd_concurrent_commands(void **state)
         mapq_value_unpack(f->inputs.data, f->inputs.len, &f->u, f->err),
         MAPQ_OK);
     for (i = 0; i < 3; i++) {
-        snprintf(script, sizeof(script), "sleep 0.%d; echo %d", 3 - i, i);
+        snprintf(script, sizeof(script), "sleep 0.%d; echo %d", 60 - 25 * i, i);
         set_sh(f, script, NULL);
         f->more[i] = mapq_cmd_start(f->base, &f->spec, &f->ctx, &f->u.data,
                                     done_cb, f, f->err);

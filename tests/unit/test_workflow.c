@@ -182,7 +182,7 @@ assert_type(const struct mapq_type *t, const char *want)
 
 /* Binds inputs to fx->wf into fx->out; the errors go to fx->errors. */
 static enum mapq_err
-bind(struct fx *fx, const char *const *assigns, size_t n, const char *file)
+bind_in(struct fx *fx, const char *const *assigns, size_t n, const char *file)
 {
     mapq_buf_reset(&fx->out);
     mapq_buf_reset(&fx->errors);
@@ -650,7 +650,7 @@ test_workflow_examples_parse(void **state)
         fx->wf = mapq_workflow_load(fx->g.gl_pathv[i], &fx->errors);
         if (fx->wf == NULL)
             fail_msg("%s", fx->errors.data);
-        if (bind(fx, NULL, 0, NULL) != MAPQ_OK)
+        if (bind_in(fx, NULL, 0, NULL) != MAPQ_OK)
             fail_msg("%s", fx->errors.data);
     }
 }
@@ -1558,7 +1558,7 @@ test_workflow_bind_defaults(void **state)
     struct fx *fx = *state;
 
     parse_ok(fx, BASE DETECT_ALL);
-    assert_int_equal(bind(fx, NULL, 0, NULL), MAPQ_OK);
+    assert_int_equal(bind_in(fx, NULL, 0, NULL), MAPQ_OK);
     /* {data: [1, 2, 3], threshold: 11}, in declaration order. */
     assert_string_equal(hexbuf(fx, &fx->out),
                         "82a46461746193010203a97468726573686f6c640b");
@@ -1574,7 +1574,7 @@ test_workflow_bind_precedence(void **state)
 
     parse_ok(fx, BIND_WF);
     file = write_file(fx, "in.yaml", "a: [1, 1]\nb: [2, 2]\n");
-    assert_int_equal(bind(fx, assigns, 1, file), MAPQ_OK);
+    assert_int_equal(bind_in(fx, assigns, 1, file), MAPQ_OK);
     /* a from --input, b from the file, s from its default. */
     assert_string_equal(hexbuf(fx, &fx->out),
                         "83a1619205" "06a1629202" "02a173a178");
@@ -1590,7 +1590,7 @@ test_workflow_bind_at_file(void **state)
     parse_ok(fx, BIND_WF);
     snprintf(assign, sizeof(assign), "a=@%s",
              write_file(fx, "a.json", "[3, 4]\n"));
-    assert_int_equal(bind(fx, assigns, 3, NULL), MAPQ_OK);
+    assert_int_equal(bind_in(fx, assigns, 3, NULL), MAPQ_OK);
     assert_string_equal(hexbuf(fx, &fx->out),
                         "83a1619203" "04a1629207" "08a173a3313233");
 }
@@ -1605,7 +1605,7 @@ test_workflow_bind_wrong_type(void **state)
     parse_ok(fx, BIND_WF);
     snprintf(assign, sizeof(assign), "b=@%s",
              write_file(fx, "b.json", "{\"k\": 1}"));
-    assert_int_equal(bind(fx, assigns, 2, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 2, NULL), MAPQ_EINVAL);
     snprintf(assign, sizeof(assign),
              "--input a: [1]: expected int, got \"x\"\n"
              "--input b: %s/b.json: expected list[int], got a dict\n",
@@ -1620,7 +1620,7 @@ test_workflow_bind_missing_required(void **state)
     struct fx *fx = *state;
 
     parse_ok(fx, BIND_WF);
-    assert_int_equal(bind(fx, NULL, 0, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, NULL, 0, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "wf.yaml:3:3: input 'a' is required; pass --input "
                         "a=VALUE\n");
@@ -1633,11 +1633,11 @@ test_workflow_bind_unknown_input(void **state)
     const char *assigns[] = {"nope=1", "a=[1, 2]"};
 
     parse_ok(fx, BIND_WF);
-    assert_int_equal(bind(fx, assigns, 2, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 2, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data, "--input nope: no such workflow "
                                          "input (inputs: a, b, s)\n");
     parse_ok(fx, "name: t\ntasks:\n" INC_TASK);
-    assert_int_equal(bind(fx, assigns, 1, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 1, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "--input nope: no such workflow input (the workflow "
                         "has no inputs)\n");
@@ -1651,7 +1651,7 @@ test_workflow_bind_malformed_assign(void **state)
                              "s=@/nonexistent/x"};
 
     parse_ok(fx, BIND_WF);
-    assert_int_equal(bind(fx, assigns, 5, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 5, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "--input a: expected NAME=VALUE\n"
                         "--input =1: expected NAME=VALUE\n"
@@ -1673,7 +1673,7 @@ test_workflow_bind_inputs_file_errors(void **state)
                       "zzz: 1\n"
                       "b: [1, two]\n"
                       "a: [3, 4]\n");
-    assert_int_equal(bind(fx, NULL, 0, file), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
     snprintf(want, sizeof(want),
              "%s:2:1: no such workflow input 'zzz' (inputs: a, b, s)\n"
              "%s:3:8: 'b': [1]: expected int, got \"two\"\n"
@@ -1682,7 +1682,7 @@ test_workflow_bind_inputs_file_errors(void **state)
     assert_string_equal(fx->errors.data, want);
 
     file = write_file(fx, "list.yaml", "- 1\n");
-    assert_int_equal(bind(fx, NULL, 0, file), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
     snprintf(want, sizeof(want),
              "%s:1:1: an inputs file must be a mapping of input name to "
              "value, got a list\n"
@@ -1698,7 +1698,7 @@ test_workflow_bind_zip_lengths(void **state)
     const char *assigns[] = {"a=[1, 2, 3]"};
 
     parse_ok(fx, BIND_WF);
-    assert_int_equal(bind(fx, assigns, 1, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 1, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "wf.yaml:11:39: input lists have different lengths: "
                         "'x' has 3, 'y' has 2\n");
@@ -1719,14 +1719,14 @@ test_workflow_bind_zip_with_literal(void **state)
                  "nodes:\n"
                  "  n: {map: add, over: {y: [1, 2], x: $inputs.a}}\n"
                  "  m: {map: add, over: {x: $inputs.v, y: [1]}}\n");
-    assert_int_equal(bind(fx, assigns, 1, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 1, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "wf.yaml:2:27: input 'v' is required; pass --input "
                         "v=VALUE\n"
                         "wf.yaml:8:36: input lists have different lengths: "
                         "'y' has 2, 'x' has 3\n");
     assigns[0] = "v=5";
-    assert_int_equal(bind(fx, assigns, 1, NULL), MAPQ_EINVAL);
+    assert_int_equal(bind_in(fx, assigns, 1, NULL), MAPQ_EINVAL);
     assert_string_equal(fx->errors.data,
                         "wf.yaml:2:14: input 'a' is required; pass --input "
                         "a=VALUE\n"
