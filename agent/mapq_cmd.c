@@ -685,15 +685,15 @@ child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
     sigprocmask(SIG_SETMASK, &none, NULL);
     for (i = 0; i < 3; i++)
         if (dup2(child[i], i) < 0)
-            goto fail;
+            goto report_errno;
     if (chdir(cmd->dir) != 0)
-        goto fail;
+        goto report_errno;
     rl.rlim_cur = (rlim_t)cmd->mem_bytes;
     rl.rlim_max = (rlim_t)cmd->mem_bytes;
     if (setrlimit(RLIMIT_AS, &rl) != 0)
-        goto fail;
+        goto report_errno;
     execve(cmd->path, argv, envp);
-fail:
+report_errno:
     e = errno;
     if (write(status_w, &e, sizeof(e)) < 0)
         _exit(126);

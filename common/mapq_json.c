@@ -180,13 +180,13 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
         if (kv->key.type != MSGPACK_OBJECT_STR) {
             snprintf(msg, sizeof(msg), "dict keys must be str, got %s",
                      mapq_type_describe(&kv->key));
-            goto fail;
+            goto out_free_obj;
         }
         base = path_key(w, kv->key.via.str.ptr, kv->key.via.str.size);
         if (json_object_getn(obj, kv->key.via.str.ptr, kv->key.via.str.size) !=
             NULL) {
             snprintf(msg, sizeof(msg), "duplicate dict key");
-            goto fail;
+            goto out_free_obj;
         }
         val = to_json(&kv->val, w, depth + 1);
         if (val == NULL) {
@@ -197,12 +197,12 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
         if (json_object_setn_new(obj, kv->key.via.str.ptr, kv->key.via.str.size,
                                  val) != 0) {
             snprintf(msg, sizeof(msg), "dict key is not valid UTF-8");
-            goto fail;
+            goto out_free_obj;
         }
         w->path[base] = '\0';
     }
     return obj;
-fail:
+out_free_obj:
     walk_fail(w, MAPQ_EINVAL, msg);
     json_decref(obj);
     return NULL;
