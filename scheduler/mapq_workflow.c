@@ -1158,7 +1158,7 @@ get_fields(struct ctx *c, yaml_node_t *map, const char *const *names, size_t n,
             continue;
         }
         for (i = 0; i < n; i++)
-            if (strcmp(stext(k), names[i]) == 0)
+            if (strlen(names[i]) == slen(k) && strcmp(stext(k), names[i]) == 0)
                 break;
         if (i == n)
             perr(c, k, "unknown key '%s' %s%s", stext(k), where,
@@ -1845,7 +1845,7 @@ resolve_library(const char *file, const char *lib)
 {
     char dir[PATH_MAX], real[PATH_MAX], cwd[PATH_MAX];
     const char *slash = strrchr(file, '/');
-    char *out;
+    size_t n;
 
     if (strchr(lib, '/') == NULL || lib[0] == '/')
         return mapq_xstrdup(lib);
@@ -1863,9 +1863,9 @@ resolve_library(const char *file, const char *lib)
     }
     while (lib[0] == '.' && lib[1] == '/')
         lib += 2;
-    out = mapq_xasprintf("%s%s%s", real,
-                         real[strlen(real) - 1] == '/' ? "" : "/", lib);
-    return out;
+    n = strlen(real);
+    return mapq_xasprintf("%s%s%s", real,
+                          n > 0 && real[n - 1] == '/' ? "" : "/", lib);
 }
 
 static void
@@ -2161,7 +2161,9 @@ parse_node(struct ctx *c, size_t i, yaml_node_t *k, yaml_node_t *v)
     n->min_successes = -1;
     n->system_retries = c->wf->system_retries;
     c->ni[i].key = k;
-    if (!expect_map(c, v, "a node must be a mapping with 'map' or 'task'")) {
+    if (v->type != YAML_MAPPING_NODE) {
+        perr(c, v, "node '%s' must be a mapping with 'map' or 'task', got %s",
+             n->name, describe(v, where, sizeof(where)));
         opts_init(&n->opts);
         return;
     }

@@ -7,6 +7,39 @@
  * data: documented structs, owned by the struct mapq_workflow and freed with
  * it. Values (defaults, literal bindings) are msgpack bytes already
  * converted to the declared type of what they feed.
+ *
+ * Decisions the SPEC leaves open:
+ * - Names of inputs, tasks, task inputs, nodes and outputs match
+ *   [A-Za-z_][A-Za-z0-9_]* (they become MAPQ_IN_<name>); the workflow name
+ *   matches [a-z0-9_-]+. A node may not be called "inputs".
+ * - References ($inputs.NAME, $NODE; $$x is the string "$x") are
+ *   recognised only as the whole value of an `over`/`with` entry or of
+ *   `output`, in any quoting. Inside literal lists and dicts, and in input
+ *   defaults, a '$' is plain text.
+ * - YAML scalars follow the 1.2 core schema (quoted scalars are strings),
+ *   directed by the declared type: under str a plain scalar is the text as
+ *   written ("123", "true"; null only under str?), under float an int
+ *   becomes a float, under bytes the text is base64 (padding optional,
+ *   white space ignored); any takes the natural mapping. Explicit tags are
+ *   ignored. Dict keys must be strings and unique.
+ * - Caps: a value nests at most 32 containers deep (what msgpack-c can
+ *   unpack; an alias cycle hits this), one parse converts at most 1,000,000
+ *   value nodes in total (alias bombs), a value is at most MAPQ_VALUE_MAX
+ *   bytes of msgpack, and a file at most 64 MiB.
+ * - In `command`, "{name}" with name an identifier is a placeholder and
+ *   must name an input of the task; every other '{' is literal text (there
+ *   is no escape).
+ * - A plugin `library` containing '/' is resolved against the workflow
+ *   file's directory and stored absolute; a bare name is kept for the
+ *   agent's plugin path.
+ * - Node overrides replace the task's value whole: `resources: {cpu: 1}`
+ *   leaves mem unset, `cache: false` drops version and ttl
+ *   (cache_serialize stays the task's).
+ * - min_success_ratio, min_successes, run_all and `over` are map-node only;
+ *   concurrency is accepted on task nodes, where it has no effect.
+ *
+ * Problems are one line each, "FILE:LINE:COL: message" (1-based), sorted by
+ * position; every problem found is reported, not just the first.
  */
 #ifndef MAPQ_WORKFLOW_H
 #define MAPQ_WORKFLOW_H
@@ -30,7 +63,7 @@ struct mapq_param {
     struct mapq_type *type;
     bool has_default;      /* workflow inputs only */
     struct mapq_buf value; /* the default, msgpack, when has_default */
-    struct mapq_pos pos;
+    struct mapq_pos pos;   /* of the name */
 };
 
 enum mapq_task_kind {
@@ -55,8 +88,8 @@ struct mapq_task_opts {
     int64_t mem_bytes;          /* resources.mem; 0 = unset */
     char *queue;                /* default "default" */
     int64_t backoff_initial_ms; /* retry_backoff; 0 = no backoff */
-    int64_t backoff_max_ms;
-    double backoff_factor;
+    int64_t backoff_max_ms;     /* default: 10 minutes, or initial if longer */
+    double backoff_factor;      /* default 2 (0 when there is no backoff) */
 };
 
 struct mapq_task_def {
@@ -65,9 +98,11 @@ struct mapq_task_def {
     size_t ninputs;
     struct mapq_type *output; /* NULL: the task has no output */
     enum mapq_task_kind kind;
-    char **argv; /* command: NULL-terminated, argc entries */
+    /* command: NULL-terminated, argc entries; {name} placeholders are left
+     * in, each naming one of inputs */
+    char **argv;
     size_t argc;
-    char *plugin_library; /* plugin */
+    char *plugin_library; /* plugin: absolute, or a bare name */
     char *plugin_symbol;
     bool output_text; /* output_format: text (output must be str) */
     struct mapq_task_opts opts;
@@ -82,13 +117,15 @@ enum mapq_ref_kind {
 
 /* One input of a node: `over` or `with` entry, or one workflow output. */
 struct mapq_binding {
-    char *param; /* task input name (output name for workflow outputs) */
+    /* task input name; for workflow outputs the output name, NULL for the
+     * single unnamed `output: $ref` */
+    char *param;
     enum mapq_ref_kind kind;
-    char *ref;               /* input or node name; NULL for literals */
-    size_t target;           /* index into wf->inputs or wf->nodes */
+    char *ref;     /* input or node name; NULL for literals */
+    size_t target; /* index into wf->inputs or wf->nodes; 0 for literals */
     struct mapq_buf literal; /* msgpack, converted to the param's type (for
-                                `over`, to list of it) */
-    struct mapq_pos pos;
+                                `over`, to list of it); empty for refs */
+    struct mapq_pos pos;     /* of the value */
 };
 
 struct mapq_node {
@@ -103,13 +140,19 @@ struct mapq_node {
     double min_success_ratio; /* default 1.0 */
     int64_t min_successes;    /* -1 = unset; wins over the ratio */
     bool run_all;
-    int system_retries;            /* node, else workflow, else 3 */
-    int interruptible_failures;    /* default system_retries - 1 */
-    struct mapq_task_opts opts;    /* effective: task's plus overrides */
-    struct mapq_type *output_type; /* T, list[T], list[T?]; NULL if none */
-    size_t *deps;                  /* indices of nodes this one references */
+    int system_retries;         /* node, else workflow, else 3 */
+    int interruptible_failures; /* default system_retries - 1 */
+    struct mapq_task_opts opts; /* effective: task's plus overrides */
+    /*
+     * A task node outputs the task's T. A map node outputs list[T], or
+     * list[T?] whenever min_success_ratio < 1 or min_successes is set at
+     * all: failed subtasks may leave nulls, and N is not known until run
+     * time, so the rule is conservative. NULL when the task has no output.
+     */
+    struct mapq_type *output_type;
+    size_t *deps; /* distinct nodes this one references, first use first */
     size_t ndeps;
-    struct mapq_pos pos;
+    struct mapq_pos pos; /* of the name */
 };
 
 struct mapq_workflow {
@@ -123,22 +166,28 @@ struct mapq_workflow {
     size_t nnodes;
     size_t *order;      /* nnodes indices: a topological order of nodes */
     bool output_is_map; /* `output: {name: ref, ...}` */
-    struct mapq_binding *outputs; /* one (unnamed) or several */
-    size_t noutputs;
-    int system_retries; /* workflow-level default, 3 */
+    struct mapq_binding *outputs; /* one (unnamed) or several; references
+                                     only (kind INPUT or NODE) */
+    size_t noutputs;              /* 0: the workflow has no output */
+    int system_retries;           /* workflow-level default, 3 */
 };
 
 /*
  * Parses and validates the workflow in text (len bytes); file names it in
- * messages. On success returns the workflow (caller frees with
- * mapq_workflow_free()). On failure returns NULL and appends one line per
- * problem to errors, each "FILE:LINE:COL: message\n".
+ * messages, and its directory anchors relative plugin libraries (NULL:
+ * "<workflow>" and the current directory). On success returns the workflow
+ * (caller frees with mapq_workflow_free()). On failure returns NULL and
+ * appends one line per problem to errors, each "FILE:LINE:COL: message\n",
+ * sorted by position. YAML syntax errors carry libyaml's problem mark.
  */
 struct mapq_workflow *mapq_workflow_parse(const char *text, size_t len,
                                           const char *file,
                                           struct mapq_buf *errors);
 
-/* Reads path and calls mapq_workflow_parse(); a read failure is one line. */
+/*
+ * Reads path and calls mapq_workflow_parse(); a read failure is one line,
+ * "cannot read 'PATH': REASON\n".
+ */
 struct mapq_workflow *mapq_workflow_load(const char *path,
                                          struct mapq_buf *errors);
 
@@ -152,15 +201,19 @@ long mapq_workflow_find_input(const struct mapq_workflow *wf, const char *name);
 
 /*
  * Resolves the workflow's inputs into one msgpack map (name -> value, every
- * declared input present) appended to out. assigns are "NAME=VALUE" strings
- * from --input (VALUE is YAML/JSON text, or @FILE to read it from a file);
- * inputs_file, if not NULL, is a YAML/JSON mapping of inputs (--inputs).
- * --input wins over --inputs, which wins over defaults. Each VALUE is
- * converted to the input's declared type. Then every map node whose `over`
- * lists all come from workflow inputs or literals has its zip lengths
- * checked. Problems (unknown input, wrong type, missing required input,
- * different lengths) are appended to errors one per line; the return is
- * MAPQ_EINVAL then.
+ * declared input present, in declaration order) appended to out. assigns
+ * are "NAME=VALUE" strings from --input (VALUE is YAML/JSON text, or @FILE
+ * to read it from a file; naming an input twice is an error); inputs_file,
+ * if not NULL, is a YAML/JSON mapping of inputs (--inputs). --input wins
+ * over --inputs, which wins over defaults. Each VALUE is converted to the
+ * input's declared type as in a workflow file. Then, for every map node,
+ * the `over` lists whose lengths are now known (workflow inputs and
+ * literals) must agree. Problems are appended to errors one per line, in
+ * the order found: "--input NAME: message" for --input values,
+ * "FILE:LINE:COL: message" in the --inputs file, and, at the workflow
+ * file's positions, "input 'x' is required; pass --input x=VALUE" and
+ * "input lists have different lengths: 'a' has 5, 'b' has 4". The return
+ * is MAPQ_EINVAL then, and out is left unchanged.
  */
 enum mapq_err mapq_workflow_bind_inputs(
     const struct mapq_workflow *wf, const char *const *assigns, size_t nassigns,
@@ -170,8 +223,11 @@ enum mapq_err mapq_workflow_bind_inputs(
  * Converts YAML text (one document holding one value) to msgpack of type
  * `type` (NULL: the natural mapping), appended to out. Plain scalars are
  * resolved with the declared type in mind: under str, `123` is the string
- * "123"; under bytes a string is taken as base64. Used for --input values.
- * where names the source in messages ("--input data").
+ * "123"; under bytes a string is taken as base64. Empty text is "" under
+ * str and null otherwise. Used for --input values. where names the source
+ * in messages: err gets "WHERE: [2]: expected int, got \"x\"" or "WHERE:
+ * LINE:COL: invalid YAML: ...". Returns MAPQ_EINVAL (syntax), MAPQ_ETYPE
+ * (does not fit type) or MAPQ_ETOOBIG (over a cap); out is unchanged then.
  */
 enum mapq_err mapq_workflow_yaml_value(const char *text, size_t len,
                                        const struct mapq_type *type,
