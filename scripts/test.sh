@@ -17,6 +17,7 @@ cmake --build build -j"$jobs" >/dev/null
 (cd build && ctest --output-on-failure -j"$jobs")
 
 echo "== valgrind: unit tests"
+export MAPQ_SOURCE_DIR="$PWD" MAPQ_BUILD_DIR="$PWD/build"
 for t in build/tests/test_*; do
     [ -x "$t" ] || continue
     valgrind -q --error-exitcode=99 --leak-check=full --trace-children=no \
