@@ -10,7 +10,6 @@
  */
 #include "mapq_agent.h"
 
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +22,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_cmd.h"
+#include "mapq_fs.h"
 #include "mapq_log.h"
 #include "mapq_plugin_host.h"
 #include "mapq_proto.h"
@@ -1041,16 +1041,6 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     return a;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void
 mapq_agent_free(struct mapq_agent *a)
 {
@@ -1083,7 +1073,7 @@ mapq_agent_free(struct mapq_agent *a)
     mapq_argv_release(&a->sending);
     mapq_plugin_host_free(a->plugins);
     if (a->workroot != NULL)
-        nftw(a->workroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        mapq_fs_rmtree(a->workroot, NULL);
     free(a->workroot);
     for (q = 0; q < a->cfg.nqueues; q++)
         free(a->queues[q]);

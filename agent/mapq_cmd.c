@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -30,6 +29,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_fs.h"
 #include "mapq_json.h"
 #include "mapq_log.h"
 #include "mapq_value.h"
@@ -242,41 +242,15 @@ close_fd(int *fd)
 
 /* ---- working directory ------------------------------------------------ */
 
-static int
-rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    return remove(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* Makes directories the task left without rwx for us traversable again. */
-static int
-chmod_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)ftw;
-    if (type == FTW_D || type == FTW_DNR)
-        chmod(path, S_IRWXU);
-    return 0;
-}
-
 /* Removes cmd's working directory recursively, never following links. */
 static void
 remove_dir(struct mapq_cmd *cmd)
 {
-    int pass, e = 0;
+    int e = 0;
 
     if (cmd->dir == NULL)
         return;
-    for (pass = 0; pass < 4; pass++) {
-        if (nftw(cmd->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
-            break;
-        e = errno;
-        nftw(cmd->dir, chmod_entry, 16, FTW_PHYS);
-    }
-    if (pass == 4)
+    if (mapq_fs_rmtree(cmd->dir, &e) != MAPQ_OK)
         mapq_log_errno(MAPQ_LOG_WARN, e, "cannot remove working directory '%s'",
                        cmd->dir);
     free(cmd->dir);

@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_fs.h"
 
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS  10000
@@ -212,16 +212,6 @@ fail:
     return NULL;
 }
 
-static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* Waits for pid up to the deadline, then kills it. */
 static void
 reap(pid_t pid, int64_t deadline)
@@ -255,7 +245,7 @@ mapq_local_stop(struct mapq_local *l)
         kill(l->redis, SIGTERM);
         reap(l->redis, mono_ms() + STOP_TIMEOUT_MS);
     }
-    nftw(l->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    mapq_fs_rmtree(l->dir, NULL);
     free(l->agents);
     free(l);
 }
