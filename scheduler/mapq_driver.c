@@ -45,6 +45,14 @@ enum node_state {
 static const char *const node_state_names[] = {
     "waiting", "running", "running", "succeeded", "failed", "skipped"};
 
+/* Failed subtasks sharing one message, as index ranges ("0-3,7"). Indices
+ * arrive in ascending order during assembly. */
+struct err_group {
+    char *msg;
+    struct mapq_buf ranges; /* closed ranges so far */
+    uint64_t start, last;   /* the open range */
+};
+
 struct param_src {
     const char *name;
     const struct mapq_type *type;
@@ -67,7 +75,9 @@ struct node_run {
     msgpack_unpacked output_u;
     uint64_t asm_next; /* assembly cursor */
     struct mapq_buf asm_buf;
-    struct mapq_buf errors; /* grouped error summary */
+    struct err_group groups[ERROR_GROUPS_MAX];
+    size_t ngroups;
+    uint64_t ungrouped; /* failures whose message found no group */
 };
 
 struct exec {
@@ -307,7 +317,10 @@ exec_free(struct exec *x)
         mapq_buf_release(&nr->output);
         msgpack_unpacked_destroy(&nr->output_u);
         mapq_buf_release(&nr->asm_buf);
-        mapq_buf_release(&nr->errors);
+        for (j = 0; j < nr->ngroups; j++) {
+            free(nr->groups[j].msg);
+            mapq_buf_release(&nr->groups[j].ranges);
+        }
     }
     free(x->nodes);
     msgpack_unpacked_destroy(&x->inputs_u);
@@ -784,7 +797,6 @@ node_maybe_finish(struct exec *x, size_t k)
         nr->state = NODE_ASSEMBLING;
         nr->asm_next = 0;
         mapq_buf_init(&nr->asm_buf, 0);
-        mapq_buf_init(&nr->errors, 0);
         assemble_next(x, k);
     }
 }
@@ -955,17 +967,38 @@ wait_events(struct mapq_driver *d)
 
 /* ---- assembling outputs ------------------------------------------------ */
 
-/* Adds index i with message msg to the grouped error summary. */
+/* Adds failed index i, with message msg, to its group. */
 static void
 note_error(struct node_run *nr, uint64_t i, const char *msg, size_t len)
 {
-    char line[600];
+    struct err_group *g;
+    size_t k;
 
-    if (nr->errors.len > 4000)
+    for (k = 0; k < nr->ngroups; k++)
+        if (strlen(nr->groups[k].msg) == len &&
+            memcmp(nr->groups[k].msg, msg, len) == 0)
+            break;
+    if (k == nr->ngroups) {
+        if (k == ERROR_GROUPS_MAX) {
+            nr->ungrouped++;
+            return;
+        }
+        g = &nr->groups[nr->ngroups++];
+        g->msg = mapq_xstrndup(msg, len);
+        mapq_buf_init(&g->ranges, 0);
+        g->start = g->last = i;
         return;
-    snprintf(line, sizeof(line), "%llu: %.*s; ", (unsigned long long)i,
-             (int)(len > 500 ? 500 : len), msg);
-    mapq_buf_appendstr(&nr->errors, line);
+    }
+    g = &nr->groups[k];
+    if (i == g->last + 1) {
+        g->last = i;
+        return;
+    }
+    mapq_buf_printf(&g->ranges, "%s%llu", g->ranges.len ? "," : "",
+                    (unsigned long long)g->start);
+    if (g->last != g->start)
+        mapq_buf_printf(&g->ranges, "-%llu", (unsigned long long)g->last);
+    g->start = g->last = i;
 }
 
 /* The last non-empty line of a stderr tail. */
@@ -1024,57 +1057,25 @@ out:
     msgpack_unpacked_destroy(&u);
 }
 
-/* Groups "i: msg; " entries into "0-3,7: msg; 5: other". */
+/* Writes "0-3,7: msg; 5: other" into out. */
 static void
 summarize_errors(const struct node_run *nr, struct mapq_buf *out)
 {
-    char *copy =
-        mapq_xstrndup(nr->errors.data ? nr->errors.data : "", nr->errors.len);
-    char *msgs[ERROR_GROUPS_MAX];
-    struct mapq_buf ranges[ERROR_GROUPS_MAX];
-    unsigned long long last[ERROR_GROUPS_MAX], start[ERROR_GROUPS_MAX];
-    size_t ng = 0, g;
-    char *save = NULL, *ent;
+    const struct err_group *g;
+    size_t k;
 
-    for (ent = strtok_r(copy, ";", &save); ent != NULL;
-         ent = strtok_r(NULL, ";", &save)) {
-        char *colon = strchr(ent, ':');
-        unsigned long long i;
-
-        if (colon == NULL)
-            continue;
-        *colon = '\0';
-        i = strtoull(ent, NULL, 10);
-        for (g = 0; g < ng; g++)
-            if (strcmp(msgs[g], colon + 2) == 0)
-                break;
-        if (g == ng) {
-            if (ng == ERROR_GROUPS_MAX)
-                continue;
-            msgs[ng] = colon + 2;
-            mapq_buf_init(&ranges[ng], 0);
-            mapq_buf_printf(&ranges[ng], "%llu", i);
-            start[ng] = last[ng] = i;
-            ng++;
-            continue;
-        }
-        if (i == last[g] + 1) {
-            last[g] = i;
-            continue;
-        }
-        if (last[g] != start[g])
-            mapq_buf_printf(&ranges[g], "-%llu", last[g]);
-        mapq_buf_printf(&ranges[g], ",%llu", i);
-        start[g] = last[g] = i;
+    for (k = 0; k < nr->ngroups; k++) {
+        g = &nr->groups[k];
+        mapq_buf_printf(out, "%s%s%s%llu", k ? "; " : "",
+                        g->ranges.len ? g->ranges.data : "",
+                        g->ranges.len ? "," : "", (unsigned long long)g->start);
+        if (g->last != g->start)
+            mapq_buf_printf(out, "-%llu", (unsigned long long)g->last);
+        mapq_buf_printf(out, ": %s", g->msg);
     }
-    for (g = 0; g < ng; g++) {
-        if (last[g] != start[g])
-            mapq_buf_printf(&ranges[g], "-%llu", last[g]);
-        mapq_buf_printf(out, "%s%s: %s", g ? "; " : "", ranges[g].data,
-                        msgs[g]);
-        mapq_buf_release(&ranges[g]);
-    }
-    free(copy);
+    if (nr->ungrouped > 0)
+        mapq_buf_printf(out, "; %llu more with other errors",
+                        (unsigned long long)nr->ungrouped);
 }
 
 static void

@@ -51,6 +51,26 @@ check "the scheduler drives a submitted execution" "0" "$?"
 check "result shows the output" "[111,122,133]" "$("$MAPQ" result "$id")"
 check "status lists the map node with its counts" "1" \
     "$("$MAPQ" status "$id" | grep -c 'sums.*SUCCEEDED 3')"
+# A failing map with run_all: every subtask runs, and the error groups failed indices by message into ranges,
+# even when the message itself holds ';'.
+cat >"$TMP/fail.yaml" <<'YAML'
+name: failing
+tasks:
+  t:
+    inputs: {x: int}
+    output: int
+    command: [sh, -c, 'if [ "$MAPQ_IN_x" -ge 3 ]; then echo "bad; x" >&2; exit 1; fi; echo "$MAPQ_IN_x"']
+nodes:
+  n:
+    map: t
+    over: {x: [0, 1, 2, 3, 4, 5, 1, 9]}
+    run_all: true
+output: $n
+YAML
+"$MAPQ" run "$TMP/fail.yaml" --quiet >/dev/null 2>"$TMP/err"
+check "a failed map exits 1" "1" "$?"
+check "failed subtasks are grouped by index ranges" "1" \
+    "$(grep -c "node 'n' failed: 4 of 8 subtasks succeeded, 8 needed: 3-5,7: exit status 1: bad; x" "$TMP/err")"
 "$MAPQ" result 000000000000 >/dev/null 2>&1
 check "result of an unknown execution exits 1" "1" "$?"
 finish
