@@ -84,6 +84,10 @@ struct mapq_agent {
     LIST_HEAD(, spec_entry) specs;
     int nspecs;
     bool claim_inflight, bell_inflight, bellc_inflight, done_inflight;
+    /* The last claim of this kind got less than it asked for: the lists are
+     * empty until their doorbell rings, so claims leave the kind out. */
+    bool dry_c, dry_p;
+    int asked_c, asked_p; /* by the claim in flight */
     bool stopping, hard_stop;
     struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
     struct mapq_argv sending;  /* the entries of the done call in flight */
@@ -615,7 +619,8 @@ claim_cb(redisReply *reply, const char *why, void *arg)
     struct mapq_agent *a = arg;
     msgpack_unpacked u;
     char err[MAPQ_ERR_LEN];
-    uint32_t i, got = 0;
+    uint32_t i;
+    int got_c = 0, got_p = 0;
 
     a->claim_inflight = false;
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
@@ -633,17 +638,24 @@ claim_cb(redisReply *reply, const char *why, void *arg)
             const msgpack_object *r = &u.data.via.array.ptr[i];
             const msgpack_object *b = &u.data.via.array.ptr[i + 1];
 
-            if (r->type == MSGPACK_OBJECT_STR && b->type == MSGPACK_OBJECT_STR)
-                job_new(a, r, b);
-            got++;
+            if (r->type != MSGPACK_OBJECT_STR || b->type != MSGPACK_OBJECT_STR)
+                continue;
+            /* The ref ends in its class: "nc", "np", "ic" or "ip". */
+            if (r->via.str.size > 0 &&
+                r->via.str.ptr[r->via.str.size - 1] == 'c')
+                got_c++;
+            else
+                got_p++;
+            job_new(a, r, b);
         }
     }
     msgpack_unpacked_destroy(&u);
+    if (got_c < a->asked_c)
+        a->dry_c = true;
+    if (got_p < a->asked_p)
+        a->dry_p = true;
     schedule_flush(a);
-    if (got == 0)
-        bell_wait(a);
-    else
-        maybe_claim(a);
+    maybe_claim(a);
 }
 
 static int
@@ -652,18 +664,23 @@ free_slots(const struct mapq_agent *a)
     return a->cfg.slots - a->running_cmds - a->waiting;
 }
 
+/*
+ * Claims what this agent can take now, leaving out the kinds that ran dry;
+ * for those (and when nothing can be claimed) it waits on the doorbells.
+ */
 static void
 maybe_claim(struct mapq_agent *a)
 {
     struct mapq_argv cmd;
-    int ncmd = free_slots(a);
-    int nplug = a->waiting < a->cfg.plugin_batch ? a->cfg.plugin_batch : 0;
+    int ncmd = a->dry_c || free_slots(a) < 0 ? 0 : free_slots(a);
+    int nplug =
+        !a->dry_p && a->waiting < a->cfg.plugin_batch ? a->cfg.plugin_batch : 0;
     size_t q;
 
     if (a->stopping || a->claim_inflight || !mapq_redis_ready(a->cmd))
         return;
-    if (ncmd < 0)
-        ncmd = 0;
+    if (a->dry_c || a->dry_p || (ncmd == 0 && nplug == 0))
+        bell_wait(a);
     if (ncmd == 0 && nplug == 0)
         return;
     mapq_argv_init(&cmd);
@@ -679,6 +696,8 @@ maybe_claim(struct mapq_agent *a)
     for (q = 0; q < a->cfg.nqueues; q++)
         mapq_argv_add(&cmd, a->queues[q]);
     a->claim_inflight = true;
+    a->asked_c = ncmd;
+    a->asked_p = nplug;
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);
@@ -691,8 +710,12 @@ bell_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     a->bell_inflight = false;
-    if (reply != NULL)
+    /* Rung, or timed out: either way look again, so that a bell lost
+     * with a crashed agent delays work by one wait at most. */
+    if (reply != NULL) {
+        a->dry_p = false;
         maybe_claim(a);
+    }
 }
 
 static void
@@ -702,8 +725,12 @@ bellc_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     a->bellc_inflight = false;
-    if (reply != NULL)
+    /* Rung, or timed out: either way look again, so that a bell lost
+     * with a crashed agent delays work by one wait at most. */
+    if (reply != NULL) {
+        a->dry_c = false;
         maybe_claim(a);
+    }
 }
 
 /* Blocks on the doorbells of one kind ('c' or 'p') of list. */
@@ -899,6 +926,7 @@ cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
         return;
     }
     mapq_log(MAPQ_LOG_INFO, "connected to redis");
+    a->dry_c = a->dry_p = false; /* bells rung while away were not heard */
     register_agent(a);
     schedule_flush(a);
     maybe_claim(a);

@@ -11,7 +11,8 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:inflight           ZSET  ref -> lease deadline (ms, server time)
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
-  P:ev:<exec>          LIST  events for the scheduler: msgpack [k, index, phase]
+  P:ev:<exec>          LIST  events for the scheduler: msgpack arrays
+                             [k, index, phase, k, index, phase, ...]
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
 
@@ -89,6 +90,33 @@ local function push(keys, args)
     return #refs
 end
 
+-- Calls redis.call(cmd, key, members...) in slices and returns the
+-- concatenated replies, one per member (false where Redis says nil): ZMSCORE
+-- and HMGET.
+local function gather(cmd, key, members)
+    local out = {}
+    for j = 1, #members, 1000 do
+        local last = math.min(j + 999, #members)
+        local got = redis.call(cmd, key, unpack(members, j, last))
+        for m = 1, last - j + 1 do
+            out[#out + 1] = got[m]
+        end
+    end
+    return out
+end
+
+-- Returns the group t[name], two parallel lists {a = {}, b = {}}, creating
+-- it when new and noting name in order, so iteration stays deterministic.
+local function group_of(t, order, name)
+    local g = t[name]
+    if not g then
+        g = {a = {}, b = {}}
+        t[name] = g
+        order[#order + 1] = name
+    end
+    return g
+end
+
 -- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
 -- Pops up to ncmd command and nplugin plugin subtasks, leases them and
 -- returns one msgpack string: [ref1, body1, ref2, body2, ...].
@@ -97,6 +125,8 @@ local function claim(keys, args)
     local lease, want = tonumber(args[3]), {c = tonumber(args[4]), p = tonumber(args[5])}
     local only_interruptible = args[6] == '1'
     local now = now_ms()
+    -- Formatted once: a Lua number would be formatted for every member.
+    local deadline = string.format('%d', now + lease)
     local out, leases = {}, {}
     for qi = 7, #args do
         local queue = args[qi]
@@ -104,25 +134,36 @@ local function claim(keys, args)
             for _, class in ipairs(only_interruptible and {'i'} or {'n', 'i'}) do
                 local cls = class .. kind
                 local list = P .. ':q:' .. queue .. ':' .. cls
-                if want[kind] > 0 then
-                    local refs = redis.call('LPOP', list, want[kind])
-                    if refs then
-                        for _, ref in ipairs(refs) do
-                            local r = parse_ref(ref)
-                            local body = r and redis.call('HGET', P .. ':b:' .. r.exec,
-                                r.k .. '/' .. r.index)
-                            -- A ref without a body belongs to a deleted or
-                            -- cancelled execution, or is foreign: drop it.
-                            if body then
-                                out[#out + 1] = ref
-                                out[#out + 1] = body
-                                leases[#leases + 1] = now + lease
-                                leases[#leases + 1] = ref
+                local n = want[kind]
+                local refs = n > 0 and redis.call('LPOP', list, n)
+                if refs then
+                    -- Bodies are read with one HMGET per execution. A ref
+                    -- without a body belongs to a deleted or cancelled
+                    -- execution, or is foreign: it is dropped.
+                    local by_exec, order = {}, {}
+                    for _, ref in ipairs(refs) do
+                        local e, f = string.match(ref, '^([^/]+)/(%d+/%d+)/')
+                        if e then
+                            local g = group_of(by_exec, order, e)
+                            g.a[#g.a + 1] = f
+                            g.b[#g.b + 1] = ref
+                        end
+                    end
+                    for _, e in ipairs(order) do
+                        local g = by_exec[e]
+                        local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
+                        for m = 1, #g.a do
+                            if bodies[m] then
+                                out[#out + 1] = g.b[m]
+                                out[#out + 1] = bodies[m]
+                                leases[#leases + 1] = deadline
+                                leases[#leases + 1] = g.b[m]
                                 want[kind] = want[kind] - 1
                             end
                         end
                     end
-                    if redis.call('LLEN', list) > 0 then
+                    -- A full pop may have left more behind: keep the bell.
+                    if #refs == n and redis.call('LLEN', list) > 0 then
                         ring(P, queue, cls)
                     end
                 end
@@ -142,44 +183,88 @@ end
 -- the attempt failed and the subtask runs again (user retry, system
 -- retry, interruption), queued on target ("<queue>/<cls>"). A ref that is no
 -- longer leased is refused and changes nothing. Returns the refused refs.
+--
+-- Every step is one command per batch, not per subtask: ZMSCORE for the
+-- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
+-- one RPUSH of a single event entry and one HDEL of the bodies.
 local function done(keys, args)
     local P = args[1]
-    local refused, events, bodies_done = {}, {}, {}
+    local inflight = P .. ':inflight'
+    local refs = {}
     for j = 3, #args, 6 do
-        local ref, kind, phase = args[j], args[j + 1], args[j + 2]
-        local field, record, target = args[j + 3], args[j + 4], args[j + 5]
-        local r = parse_ref(ref)
-        if not r or not redis.call('ZSCORE', P .. ':inflight', ref) then
+        refs[#refs + 1] = args[j]
+    end
+    if #refs == 0 then
+        return {}
+    end
+    local held = gather('ZMSCORE', inflight, refs)
+    local refused, taken = {}, {}
+    local results, rorder = {}, {}
+    local execs, xorder = {}, {}
+    local requeue, qorder = {}, {}
+    for n, ref in ipairs(refs) do
+        local j = 3 + (n - 1) * 6
+        local kind = args[j + 1]
+        local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
+        if not held[n] or not e then
             refused[#refused + 1] = ref
+        elseif kind == 'T' then
+            taken[#taken + 1] = ref
+            local res = group_of(results, rorder, P .. ':r:' .. e .. ':' .. k)
+            res.a[#res.a + 1] = args[j + 3]
+            res.b[#res.b + 1] = args[j + 4]
+            -- Per execution: a = event triples, b = body fields.
+            local x = group_of(execs, xorder, e)
+            x.a[#x.a + 1] = tonumber(k)
+            x.a[#x.a + 1] = tonumber(index)
+            x.a[#x.a + 1] = tonumber(args[j + 2])
+            x.b[#x.b + 1] = k .. '/' .. index
         else
-            redis.call('ZREM', P .. ':inflight', ref)
-            if kind == 'T' then
-                redis.call('HSETNX', P .. ':r:' .. r.exec .. ':' .. r.k, field, record)
-                local ev = events[r.exec] or {}
-                ev[#ev + 1] = cmsgpack.pack({tonumber(r.k), tonumber(r.index), tonumber(phase)})
-                events[r.exec] = ev
-                local bd = bodies_done[r.exec] or {}
-                bd[#bd + 1] = r.k .. '/' .. r.index
-                bodies_done[r.exec] = bd
+            -- Only a foreign ref that got a lease can fail to parse here:
+            -- its attempt ends without a retry.
+            local r = parse_ref(ref) or {}
+            taken[#taken + 1] = ref
+            if not r.exec then
+                kind = 'X'
+            elseif kind == 'U' then
+                r.u = r.u + 1
             else
-                if kind == 'U' then
-                    r.u = r.u + 1
-                else
-                    r.s = r.s + 1
-                    if kind == 'I' then
-                        r.i = r.i + 1
-                    end
+                r.s = r.s + 1
+                if kind == 'I' then
+                    r.i = r.i + 1
                 end
-                local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+            end
+            if r.exec then
+                local q, c = string.match(args[j + 5], '^([^/]+)/(%a%a)$')
                 r.queue, r.cls = q or r.queue, c or r.cls
-                redis.call('RPUSH', P .. ':q:' .. r.queue .. ':' .. r.cls, make_ref(r))
-                ring(P, r.queue, r.cls)
+                local g = group_of(requeue, qorder, r.queue .. '/' .. r.cls)
+                g.a[#g.a + 1] = make_ref(r)
             end
         end
     end
-    for exec, ev in pairs(events) do
-        call_many('RPUSH', P .. ':ev:' .. exec, ev)
-        call_many('HDEL', P .. ':b:' .. exec, bodies_done[exec])
+    call_many('ZREM', inflight, taken)
+    -- First write wins, also between equal fields within this batch.
+    for _, rk in ipairs(rorder) do
+        local res = results[rk]
+        local have = gather('HMGET', rk, res.a)
+        local kv, seen = {}, {}
+        for m, f in ipairs(res.a) do
+            if not have[m] and not seen[f] then
+                seen[f] = true
+                kv[#kv + 1] = f
+                kv[#kv + 1] = res.b[m]
+            end
+        end
+        call_many('HSET', rk, kv, 2000)
+    end
+    for _, e in ipairs(xorder) do
+        redis.call('RPUSH', P .. ':ev:' .. e, cmsgpack.pack(execs[e].a))
+        call_many('HDEL', P .. ':b:' .. e, execs[e].b)
+    end
+    for _, target in ipairs(qorder) do
+        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, requeue[target].a)
+        ring(P, q, c)
     end
     return refused
 end
@@ -191,19 +276,24 @@ end
 local function renew(keys, args)
     local P, agent, lease = args[1], args[2], tonumber(args[3])
     local now = now_ms()
+    local deadline = string.format('%d', now + lease)
     local lost, stop, leases, state = {}, {}, {}, {}
+    local refs = {}
     for j = 4, #args do
-        local ref = args[j]
-        local r = parse_ref(ref)
-        if not r or not redis.call('ZSCORE', P .. ':inflight', ref) then
+        refs[#refs + 1] = args[j]
+    end
+    local held = gather('ZMSCORE', P .. ':inflight', refs)
+    for n, ref in ipairs(refs) do
+        local e = string.match(ref, '^([^/]+)/')
+        if not held[n] or not e then
             lost[#lost + 1] = ref
         else
-            leases[#leases + 1] = now + lease
+            leases[#leases + 1] = deadline
             leases[#leases + 1] = ref
-            if state[r.exec] == nil then
-                state[r.exec] = redis.call('HGET', P .. ':x:' .. r.exec, 'state') or ''
+            if state[e] == nil then
+                state[e] = redis.call('HGET', P .. ':x:' .. e, 'state') or ''
             end
-            local st = state[r.exec]
+            local st = state[e]
             if st ~= 'running' and st ~= 'submitted' then
                 stop[#stop + 1] = ref
             end

@@ -438,7 +438,7 @@ cmd_run(struct opts *o, bool submit_only)
             rc = EXIT_USAGE;
             goto out;
         }
-        local = mapq_local_start(o->agents, o->ns, url, sizeof(url), err);
+        local = mapq_local_start(o->agents, 1, o->ns, url, sizeof(url), err);
         if (local == NULL) {
             fprintf(stderr, "mapq: %s\n", err);
             rc = EXIT_INFRA;

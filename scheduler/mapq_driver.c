@@ -78,6 +78,7 @@ struct node_run {
     struct err_group groups[ERROR_GROUPS_MAX];
     size_t ngroups;
     uint64_t ungrouped; /* failures whose message found no group */
+    bool touched;       /* got events since the window was last refilled */
 };
 
 struct exec {
@@ -110,6 +111,15 @@ struct mapq_driver {
     bool waiting;
     bool serving;
     struct event *tick_ev;
+    /*
+     * The blocking wait covers the lists named in wait_keys ("\n"-joined,
+     * with a leading and trailing "\n"). When a list it lacks becomes
+     * wanted (a new execution, the end of a drain), one entry pushed onto
+     * wake_key, this driver's own list, ends the wait early.
+     */
+    char *wake_key;
+    struct mapq_buf wait_keys;
+    bool wake_sent;
 };
 
 static void advance(struct exec *x);
@@ -801,37 +811,20 @@ node_maybe_finish(struct exec *x, size_t k)
     }
 }
 
+/* Records that subtask i of node k ended in phase. */
 static void
-handle_event(struct exec *x, const char *data, size_t len)
+apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
 {
-    msgpack_unpacked u;
-    const msgpack_object *a;
-    struct node_run *nr;
-    uint64_t k, i, failed;
-    int phase;
-    char err[MAPQ_ERR_LEN];
+    struct node_run *nr = &x->nodes[k];
+    uint64_t failed;
 
-    msgpack_unpacked_init(&u);
-    if (mapq_value_unpack(data, len, &u, err) != MAPQ_OK ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size != 3)
-        goto bad;
-    a = u.data.via.array.ptr;
-    if (a[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        a[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-        a[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        goto bad;
-    k = a[0].via.u64;
-    i = a[1].via.u64;
-    phase = a[2].via.u64 < MAPQ_PHASE_COUNT ? (int)a[2].via.u64 : -1;
-    if (k >= x->wf->nnodes || phase < 0 || !phase_done(phase))
-        goto bad;
-    nr = &x->nodes[k];
     if (nr->state != NODE_RUNNING || i >= nr->n || phase_done(phase_get(nr, i)))
-        goto out; /* late or repeated: already accounted for */
+        return; /* late or repeated: already accounted for */
     phase_set(nr, i, phase);
     nr->counts[phase]++;
     nr->inflight--;
     nr->finished++;
+    nr->touched = true;
     failed = nr->finished - nr->counts[MAPQ_PHASE_SUCCEEDED] -
              nr->counts[MAPQ_PHASE_CACHED] - nr->counts[MAPQ_PHASE_RECOVERED];
     if (failed > nr->n - nr->need && !x->wf->nodes[k].run_all &&
@@ -840,13 +833,60 @@ handle_event(struct exec *x, const char *data, size_t len)
         nr->next = nr->n;
         nr->finished = nr->n;
     }
-    push_more(x, k);
-    node_maybe_finish(x, k);
+}
+
+/*
+ * Applies one event entry: a msgpack array of [k, index, phase] triples,
+ * one per subtask recorded by one mapq1_done call. The windows are refilled
+ * afterwards, by handle_events_done(), once per batch rather than per event.
+ */
+static void
+handle_event(struct exec *x, const char *data, size_t len)
+{
+    msgpack_unpacked u;
+    const msgpack_object *a;
+    uint32_t j, n;
+    char err[MAPQ_ERR_LEN];
+
+    msgpack_unpacked_init(&u);
+    if (mapq_value_unpack(data, len, &u, err) != MAPQ_OK ||
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size % 3 != 0)
+        goto bad;
+    a = u.data.via.array.ptr;
+    n = u.data.via.array.size;
+    for (j = 0; j < n; j += 3) {
+        const msgpack_object *e = &a[j];
+
+        if (e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[0].via.u64 >= x->wf->nnodes || e[2].via.u64 >= MAPQ_PHASE_COUNT ||
+            !phase_done((int)e[2].via.u64))
+            goto bad;
+        apply_event(x, e[0].via.u64, e[1].via.u64, (int)e[2].via.u64);
+    }
     goto out;
 bad:
     mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside", x->id);
 out:
     msgpack_unpacked_destroy(&u);
+}
+
+/* Refills the windows of the nodes that got events, and finishes nodes. */
+static void
+handle_events_done(struct exec *x)
+{
+    size_t k;
+
+    for (k = 0; k < x->wf->nnodes && !x->ended; k++) {
+        struct node_run *nr = &x->nodes[k];
+
+        if (!nr->touched)
+            continue;
+        nr->touched = false;
+        push_more(x, k);
+        node_maybe_finish(x, k);
+    }
 }
 
 struct drain {
@@ -879,8 +919,9 @@ drain_cb(redisReply *reply, const char *why, void *arg)
     if (x->ended)
         return;
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY) {
-        for (i = 0; i < reply->elements && !x->ended; i++)
+        for (i = 0; i < reply->elements; i++)
             handle_event(x, reply->element[i]->str, reply->element[i]->len);
+        handle_events_done(x);
         if (reply->elements == BATCH && !x->ended) {
             drain(x);
             return;
@@ -907,62 +948,155 @@ drain(struct exec *x)
 
 static void serve_one(struct mapq_driver *d, const char *id, size_t len);
 
+/*
+ * BLMPOP's reply: [list, [entry...]] from the first list that had entries,
+ * up to BATCH of them, so a trickle of events costs one call each.
+ */
 static void
 wait_cb(redisReply *reply, const char *why, void *arg)
 {
     struct mapq_driver *d = arg;
+    redisReply *list, *items;
     struct exec *x;
     char sub[128];
+    size_t i;
 
     (void)why;
     d->waiting = false;
     if (reply == NULL)
         return; /* the state callback resumes waiting */
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
-        if (strcmp(reply->element[0]->str, sub) == 0) {
-            serve_one(d, reply->element[1]->str, reply->element[1]->len);
-        } else {
-            TAILQ_FOREACH (x, &d->execs, entry)
-                if (!x->ended &&
-                    strcmp(x->evkey, reply->element[0]->str) == 0) {
-                    handle_event(x, reply->element[1]->str,
-                                 reply->element[1]->len);
-                    drain(x);
-                    return;
-                }
-        }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY)
+        goto again; /* a timeout, or an error logged by the connection */
+    list = reply->element[0];
+    items = reply->element[1];
+    if (strcmp(list->str, d->wake_key) == 0) {
+        d->wake_sent = false;
+        goto again;
     }
+    snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
+    if (strcmp(list->str, sub) == 0) {
+        for (i = 0; i < items->elements; i++)
+            if (items->element[i]->type == REDIS_REPLY_STRING)
+                serve_one(d, items->element[i]->str, items->element[i]->len);
+        goto again;
+    }
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (!x->ended && strcmp(x->evkey, list->str) == 0)
+            break;
+    if (x == NULL)
+        goto again;
+    for (i = 0; i < items->elements; i++)
+        if (items->element[i]->type == REDIS_REPLY_STRING)
+            handle_event(x, items->element[i]->str, items->element[i]->len);
+    handle_events_done(x);
+    if (items->elements == BATCH) {
+        drain(x); /* there may be more: drain_cb waits again after */
+        return;
+    }
+again:
     wait_events(d);
 }
 
+/* Adds key to the wanted set; notes whether the wait in flight lacks it. */
+static void
+want_key(struct mapq_driver *d, struct mapq_argv *keys, const char *key,
+         bool *missing)
+{
+    char probe[256];
+
+    mapq_argv_add(keys, key);
+    snprintf(probe, sizeof(probe), "\n%s\n", key);
+    if (d->wait_keys.len == 0 || strstr(d->wait_keys.data, probe) == NULL)
+        *missing = true;
+}
+
+static void
+wake_cb(redisReply *reply, const char *why, void *arg)
+{
+    (void)arg;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        mapq_log(MAPQ_LOG_DEBUG, "cannot wake the event wait: %s",
+                 reply ? reply->str : why);
+}
+
+/* Ends the wait in flight early, so that the next one covers new lists. */
+static void
+wake(struct mapq_driver *d)
+{
+    struct mapq_argv cmd;
+
+    if (d->wake_sent || !mapq_redis_ready(d->cmd))
+        return;
+    d->wake_sent = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "RPUSH");
+    mapq_argv_add(&cmd, d->wake_key);
+    mapq_argv_add(&cmd, "1");
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, wake_cb, NULL, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_reset(&cmd);
+    /* Should this driver die before its wait pops it, the list goes. */
+    mapq_argv_add(&cmd, "PEXPIRE");
+    mapq_argv_add(&cmd, d->wake_key);
+    mapq_argv_add(&cmd, "60000");
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, wake_cb, NULL, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+/*
+ * Blocks on the event lists of the executions being driven (and on
+ * P:submitted in service mode), or, when a wait is already in flight that
+ * lacks one of them, wakes it.
+ */
 static void
 wait_events(struct mapq_driver *d)
 {
-    struct mapq_argv cmd;
+    struct mapq_argv keys, call;
     struct exec *x;
-    int keys = 0;
+    bool missing = false;
+    char sub[128];
+    int j;
 
-    if (d->waiting || !mapq_redis_ready(d->blk))
+    if (!mapq_redis_ready(d->blk))
         return;
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "BLPOP");
+    mapq_argv_init(&keys);
     TAILQ_FOREACH (x, &d->execs, entry)
-        if (!x->ended && !x->draining) {
-            mapq_argv_add(&cmd, x->evkey);
-            keys++;
-        }
+        if (!x->ended && !x->draining)
+            want_key(d, &keys, x->evkey, &missing);
     if (d->serving) {
-        mapq_argv_addf(&cmd, "%s:submitted", d->ns);
-        keys++;
+        snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
+        want_key(d, &keys, sub, &missing);
     }
-    if (keys > 0) {
-        mapq_argv_addf(&cmd, "%d", WAIT_BLOCK_S);
-        d->waiting = true;
-        mapq_redis_command(d->blk, WAIT_BLOCK_S * 1000 + 3000, wait_cb, d,
-                           cmd.argc, cmd.argv, cmd.lens);
+    if (d->waiting) {
+        if (missing)
+            wake(d);
+        goto out;
     }
-    mapq_argv_release(&cmd);
+    if (keys.argc == 0)
+        goto out;
+    mapq_buf_reset(&d->wait_keys);
+    mapq_buf_append(&d->wait_keys, "\n", 1);
+    mapq_argv_add(&keys, d->wake_key);
+    mapq_argv_init(&call);
+    mapq_argv_add(&call, "BLMPOP");
+    mapq_argv_addf(&call, "%d", WAIT_BLOCK_S);
+    mapq_argv_addf(&call, "%d", keys.argc);
+    for (j = 0; j < keys.argc; j++) {
+        mapq_argv_addlen(&call, keys.argv[j], keys.lens[j]);
+        mapq_buf_printf(&d->wait_keys, "%s\n", keys.argv[j]);
+    }
+    mapq_argv_add(&call, "LEFT");
+    mapq_argv_add(&call, "COUNT");
+    mapq_argv_addf(&call, "%d", BATCH);
+    d->waiting = true;
+    mapq_redis_command(d->blk, WAIT_BLOCK_S * 1000 + 3000, wait_cb, d,
+                       call.argc, call.argv, call.lens);
+    mapq_argv_release(&call);
+out:
+    mapq_argv_release(&keys);
 }
 
 /* ---- assembling outputs ------------------------------------------------ */
@@ -1263,9 +1397,13 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
 {
     struct mapq_driver *d = mapq_xcalloc(1, sizeof(*d));
     struct timeval tv = {0, 500000};
+    char wake[MAPQ_EXEC_ID_LEN + 1];
 
     d->base = base;
     d->ns = mapq_xstrdup(ns);
+    new_exec_id(wake);
+    d->wake_key = mapq_xasprintf("%s:wake:%s", ns, wake);
+    mapq_buf_init(&d->wait_keys, 0);
     TAILQ_INIT(&d->execs);
     d->cmd = mapq_redis_new(base, url, "scheduler", state_cb, d);
     d->blk = mapq_redis_new(base, url, "scheduler-wait", state_cb, d);
@@ -1288,6 +1426,8 @@ mapq_driver_free(struct mapq_driver *d)
         exec_free(x);
     }
     event_free(d->tick_ev);
+    mapq_buf_release(&d->wait_keys);
+    free(d->wake_key);
     free(d->ns);
     free(d);
 }

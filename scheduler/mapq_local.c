@@ -146,8 +146,8 @@ wait_ready(const char *sock, pid_t pid)
 }
 
 struct mapq_local *
-mapq_local_start(int nagents, const char *ns, char *url, size_t urllen,
-                 char *err)
+mapq_local_start(int nagents, int slots, const char *ns, char *url,
+                 size_t urllen, char *err)
 {
     struct mapq_local *l = mapq_xcalloc(1, sizeof(*l));
     const char *tmp = getenv("TMPDIR");
@@ -195,13 +195,14 @@ mapq_local_start(int nagents, const char *ns, char *url, size_t urllen,
     l->agents = mapq_xcalloc((size_t)nagents + 1, sizeof(pid_t));
     snprintf(log, sizeof(log), "%s/agents.log", l->dir);
     for (i = 0; i < nagents; i++) {
-        char nsbuf[128];
-        const char *argv[] = {agent, "--redis",     sockurl, "--name",
-                              name,  "--namespace", nsbuf,   "--slots",
-                              "1",   "--grace",     "2s",    "-q",
+        char nsbuf[128], slotsbuf[16];
+        const char *argv[] = {agent,    "--redis",     sockurl, "--name",
+                              name,     "--namespace", nsbuf,   "--slots",
+                              slotsbuf, "--grace",     "2s",    "-q",
                               NULL};
 
         snprintf(name, sizeof(name), "local-%d", i + 1);
+        snprintf(slotsbuf, sizeof(slotsbuf), "%d", slots);
         snprintf(nsbuf, sizeof(nsbuf), "%s", ns);
         l->agents[l->nagents++] = spawnv(argv, log);
     }

@@ -15,12 +15,13 @@ struct mapq_local;
 
 /*
  * Starts redis-server ($MAPQ_REDIS_SERVER or redis-server on PATH) and
- * nagents mapq-agent processes (next to this binary, else on PATH), and
- * waits until Redis answers. Writes the unix:// URL into url. Returns NULL
- * with err set on failure (MAPQ_ENOENT when a binary is missing).
+ * nagents mapq-agent processes (next to this binary, else on PATH) with
+ * slots command slots each, and waits until Redis answers. Writes the
+ * unix:// URL into url. Returns NULL with err set on failure (MAPQ_ENOENT
+ * when a binary is missing).
  */
-struct mapq_local *mapq_local_start(int nagents, const char *ns, char *url,
-                                    size_t urllen, char *err);
+struct mapq_local *mapq_local_start(int nagents, int slots, const char *ns,
+                                    char *url, size_t urllen, char *err);
 
 /* Stops the agents (SIGTERM, then SIGKILL after a bound), then Redis, and
  * removes the directory; NULL-safe. */

@@ -1,0 +1,598 @@
+/*
+ * mapq_bench.c - mapq's benchmark (SPEC section 8): end-to-end figures with
+ * Redis, the scheduler and agents on this one machine.
+ *
+ * It drives executions in-process, with the scheduler's own driver, against
+ * a private redis-server and local agents (local mode), or against --redis
+ * and agents started elsewhere. Each figure runs from the execution's
+ * creation to the moment its last result is recorded and the output is
+ * assembled, and is checked: the execution must succeed and every subtask
+ * must have its result recorded in Redis. Printed, as numbers:
+ *   - no-op plugin map: subtasks/s, Redis CPU us, commands and bytes per
+ *     subtask, the scheduler's peak RSS;
+ *   - /bin/true command map: subtasks/s, beside a bare posix_spawn loop of
+ *     /bin/true run in the same process with as many children at a time as
+ *     the agents have slots;
+ *   - one-element map: end-to-end latency, median and p99.
+ * This is a program, not a test: its numbers depend on the machine.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <getopt.h>
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_buf.h"
+#include "mapq_driver.h"
+#include "mapq_local.h"
+#include "mapq_log.h"
+#include "mapq_proto.h"
+#include "mapq_redis.h"
+#include "mapq_value.h"
+#include "mapq_workflow.h"
+
+extern char **environ;
+
+static const char plugin_yaml[] =
+    "name: bench_noop\n"
+    "inputs: {xs: {type: \"list[int]\"}}\n"
+    "tasks:\n"
+    "  noop:\n"
+    "    inputs: {x: int}\n"
+    "    plugin: {library: mapq_example_plugin.so, symbol: noop}\n"
+    "nodes:\n"
+    "  all: {map: noop, over: {x: $inputs.xs}}\n";
+
+static const char command_yaml[] =
+    "name: bench_true\n"
+    "inputs: {xs: {type: \"list[int]\"}}\n"
+    "tasks:\n"
+    "  truth:\n"
+    "    inputs: {x: int}\n"
+    "    command: [/bin/true]\n"
+    "nodes:\n"
+    "  all: {map: truth, over: {x: $inputs.xs}}\n";
+
+struct opts {
+    const char *redis; /* NULL: local mode */
+    const char *ns;
+    int agents, slots, runs;
+    long plugin_n, command_n, latency_n;
+    bool plugin, command, latency;
+};
+
+struct bench {
+    const struct opts *o;
+    struct event_base *base;
+    struct mapq_driver *driver;
+    redisContext *c;
+    struct event *settle_ev;
+    bool ended, succeeded;
+    char error[512];
+    double t_end;
+};
+
+/* Redis counters read with INFO. */
+struct redis_stats {
+    double cpu_s;
+    long long commands;
+    long long memory;
+};
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Value of "name:" in an INFO reply, or 0. */
+static double
+info_field(const char *info, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = info;
+
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == info || p[-1] == '\n') && p[len] == ':')
+            return strtod(p + len + 1, NULL);
+        p += len;
+    }
+    return 0;
+}
+
+static int
+redis_stats_read(redisContext *c, struct redis_stats *st)
+{
+    redisReply *r = redisCommand(c, "INFO");
+
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return -1;
+    }
+    st->cpu_s = info_field(r->str, "used_cpu_sys") +
+                info_field(r->str, "used_cpu_user");
+    st->commands = (long long)info_field(r->str, "total_commands_processed");
+    st->memory = (long long)info_field(r->str, "used_memory");
+    freeReplyObject(r);
+    return 0;
+}
+
+static long long
+redis_integer(redisContext *c, const char *fmt, const char *a, const char *b)
+{
+    redisReply *r = redisCommand(c, fmt, a, b);
+    long long v = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* ---- driving one execution --------------------------------------------- */
+
+static void
+exec_done(const struct mapq_exec_outcome *out, void *arg)
+{
+    struct bench *b = arg;
+
+    b->t_end = now_s();
+    b->ended = true;
+    b->succeeded = out->succeeded;
+    if (!out->succeeded)
+        snprintf(b->error, sizeof(b->error), "%s", out->error);
+    event_base_loopbreak(b->base);
+}
+
+static void
+settle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct bench *b = arg;
+    struct timeval tv = {0, 1000};
+
+    (void)fd;
+    (void)what;
+    if (mapq_driver_idle(b->driver))
+        event_base_loopbreak(b->base);
+    else
+        evtimer_add(b->settle_ev, &tv);
+}
+
+/* Runs the loop until the driver's last writes are acknowledged. */
+static void
+settle(struct bench *b)
+{
+    struct timeval tv = {0, 0};
+
+    evtimer_add(b->settle_ev, &tv);
+    event_base_dispatch(b->base);
+    evtimer_del(b->settle_ev);
+}
+
+/* Inputs {xs: [0, 1, ..., n-1]} as msgpack. */
+static void
+range_inputs(long n, struct mapq_buf *out)
+{
+    msgpack_packer pk;
+    long i;
+
+    mapq_buf_reset(out);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, 1);
+    mapq_value_pack_str(&pk, "xs");
+    msgpack_pack_array(&pk, (uint32_t)n);
+    for (i = 0; i < n; i++)
+        msgpack_pack_int64(&pk, i);
+}
+
+/*
+ * Creates and drives one execution of yaml over n elements. On success
+ * writes the seconds from creation to the recorded output into secs and
+ * the execution id into id. Returns 0, or -1 with the reason printed.
+ */
+static int
+run_once(struct bench *b, const char *yaml, long n, double *secs,
+         char id[MAPQ_EXEC_ID_LEN + 1])
+{
+    struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
+    struct mapq_workflow *wf;
+    char err[MAPQ_ERR_LEN];
+    double t0;
+    int rc = -1;
+
+    wf = mapq_workflow_parse(yaml, strlen(yaml), "bench.yaml", &errors);
+    if (wf == NULL) {
+        fprintf(stderr, "mapq-bench: %.*s", (int)errors.len, errors.data);
+        goto out;
+    }
+    range_inputs(n, &inputs);
+    b->ended = false;
+    t0 = now_s();
+    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs, id,
+                         err) != MAPQ_OK) {
+        fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
+        goto out;
+    }
+    mapq_driver_add(b->driver, id, wf, &inputs, exec_done, b);
+    wf = NULL; /* owned by the driver */
+    while (!b->ended)
+        event_base_dispatch(b->base);
+    *secs = b->t_end - t0;
+    settle(b);
+    if (!b->succeeded) {
+        fprintf(stderr, "mapq-bench: execution %s failed: %s\n", id, b->error);
+        goto out;
+    }
+    rc = 0;
+out:
+    mapq_workflow_free(wf);
+    mapq_buf_release(&inputs);
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+/*
+ * Average bytes of one result entry (field + record) of node 0, from a
+ * sample: the payload that Redis memory per subtask is compared with.
+ */
+static double
+payload_bytes(struct bench *b, const char *id)
+{
+    char key[256];
+    redisReply *r;
+    double sum = 0;
+    size_t i;
+
+    snprintf(key, sizeof(key), "%s:r:%s:0", b->o->ns, id);
+    r = redisCommand(b->c, "HRANDFIELD %s 100 WITHVALUES", key);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
+        if (r != NULL)
+            freeReplyObject(r);
+        return 0;
+    }
+    for (i = 0; i < r->elements; i++)
+        sum += (double)r->element[i]->len;
+    sum /= (double)(r->elements / 2);
+    freeReplyObject(r);
+    return sum;
+}
+
+/* Checks that node 0 of execution id recorded n results. */
+static int
+verify(struct bench *b, const char *id, long n)
+{
+    char key[256];
+    long long got;
+
+    snprintf(key, sizeof(key), "%s:r:%s:0", b->o->ns, id);
+    got = redis_integer(b->c, "HLEN %s", key, NULL);
+    if (got != n) {
+        fprintf(stderr,
+                "mapq-bench: execution %s recorded %lld results, "
+                "expected %ld\n",
+                id, got, n);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Deletes what execution id left in Redis, so runs do not add up. DEL, not
+ * UNLINK: a lazy free would still be returning memory during the next run
+ * and make its bytes per subtask look smaller than they are.
+ */
+static void
+forget(struct bench *b, const char *id)
+{
+    static const char *const kinds[] = {"x", "r", "b", "ev"};
+    char key[256];
+    size_t i;
+
+    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        snprintf(key, sizeof(key), "%s:%s:%s%s", b->o->ns, kinds[i], id,
+                 strcmp(kinds[i], "r") == 0 ? ":0" : "");
+        redis_integer(b->c, "DEL %s", key, NULL); /* not UNLINK: see mem */
+    }
+    snprintf(key, sizeof(key), "%s:execs", b->o->ns);
+    redis_integer(b->c, "ZREM %s %s", key, id);
+}
+
+/* ---- figures ----------------------------------------------------------- */
+
+/*
+ * Runs yaml over n elements o->runs times; prints the median rate and the
+ * Redis cost of one subtask. Writes the median rate into rate.
+ */
+static int
+throughput(struct bench *b, const char *label, const char *yaml, long n,
+           double *rate)
+{
+    double *rates = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double *cpu = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double *cmds = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double *mem = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double payload = 0;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    struct redis_stats s0, s1;
+    double secs;
+    int i, rc = -1;
+
+    for (i = 0; i < b->o->runs; i++) {
+        if (redis_stats_read(b->c, &s0) != 0 ||
+            run_once(b, yaml, n, &secs, id) != 0 || verify(b, id, n) != 0 ||
+            redis_stats_read(b->c, &s1) != 0)
+            goto out;
+        rates[i] = (double)n / secs;
+        cpu[i] = (s1.cpu_s - s0.cpu_s) * 1e6 / (double)n;
+        cmds[i] = (double)(s1.commands - s0.commands) / (double)n;
+        mem[i] = (double)(s1.memory - s0.memory) / (double)n;
+        payload = payload_bytes(b, id);
+        fprintf(stderr, "  %s run %d: %ld subtasks in %.3f s\n", label, i + 1,
+                n, secs);
+        forget(b, id);
+    }
+    *rate = median(rates, b->o->runs);
+    printf("%-14s %8ld subtasks  %9.0f subtasks/s\n", label, n, *rate);
+    printf("%-14s per subtask: redis %.1f us cpu, %.2f commands (counting "
+           "those inside functions), %.0f bytes kept (%.0f of them the "
+           "result entry)\n",
+           "", median(cpu, b->o->runs), median(cmds, b->o->runs),
+           median(mem, b->o->runs), payload);
+    rc = 0;
+out:
+    free(rates);
+    free(cpu);
+    free(cmds);
+    free(mem);
+    return rc;
+}
+
+/* A bare loop: n posix_spawn("/bin/true") + wait, par at a time. */
+static double
+spawn_loop(long n, int par)
+{
+    char prog[] = "/bin/true";
+    char *argv[] = {prog, NULL};
+    long started = 0, finished = 0;
+    double t0 = now_s();
+    int status;
+    pid_t pid;
+
+    while (finished < n) {
+        while (started < n && started - finished < par) {
+            if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+                return 0;
+            started++;
+        }
+        if (wait(&status) < 0)
+            return 0;
+        finished++;
+    }
+    return (double)n / (now_s() - t0);
+}
+
+static int
+latency(struct bench *b, long n)
+{
+    double *ms = mapq_xcalloc((size_t)n, sizeof(double)), secs;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    long i, warmup = 10;
+    int rc = -1;
+
+    for (i = -warmup; i < n; i++) {
+        if (run_once(b, plugin_yaml, 1, &secs, id) != 0 || verify(b, id, 1))
+            goto out;
+        forget(b, id);
+        if (i >= 0)
+            ms[i] = secs * 1e3;
+    }
+    qsort(ms, (size_t)n, sizeof(*ms), cmp_double);
+    printf("%-14s %8ld runs      median %.3f ms  p99 %.3f ms  max %.3f ms\n",
+           "one-element", n, median(ms, (int)n),
+           ms[(size_t)((double)(n - 1) * 0.99)], ms[n - 1]);
+    rc = 0;
+out:
+    free(ms);
+    return rc;
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: mapq-bench [--redis URL] [--agents N] [--slots N] "
+               "[--runs N]\n"
+               "                  [--plugin N] [--command N] [--latency N] "
+               "[--only plugin|command|latency]\n"
+               "Without --redis, starts a private redis-server and --agents "
+               "local agents (default 2,\n"
+               "each with --slots command slots, default 1); with --redis, "
+               "agents must run already.\n");
+}
+
+static long
+parse_count(const char *s, const char *flag)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (*s == '\0' || *end != '\0' || v < 1 || v > 100000000) {
+        fprintf(stderr, "mapq-bench: %s must be a positive count, got '%s'\n",
+                flag, s);
+        exit(2);
+    }
+    return v;
+}
+
+static void
+parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"redis", required_argument, NULL, 'r'},
+        {"agents", required_argument, NULL, 'a'},
+        {"slots", required_argument, NULL, 's'},
+        {"runs", required_argument, NULL, 'n'},
+        {"plugin", required_argument, NULL, 'p'},
+        {"command", required_argument, NULL, 'c'},
+        {"latency", required_argument, NULL, 'l'},
+        {"only", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    int ch;
+
+    memset(o, 0, sizeof(*o));
+    o->ns = "mapqbench";
+    o->agents = 2;
+    o->slots = 1;
+    o->runs = 3;
+    o->plugin_n = 100000;
+    o->command_n = 2000;
+    o->latency_n = 500;
+    o->plugin = o->command = o->latency = true;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'r':
+            o->redis = optarg;
+            break;
+        case 'a':
+            o->agents = (int)parse_count(optarg, "--agents");
+            break;
+        case 's':
+            o->slots = (int)parse_count(optarg, "--slots");
+            break;
+        case 'n':
+            o->runs = (int)parse_count(optarg, "--runs");
+            break;
+        case 'p':
+            o->plugin_n = parse_count(optarg, "--plugin");
+            break;
+        case 'c':
+            o->command_n = parse_count(optarg, "--command");
+            break;
+        case 'l':
+            o->latency_n = parse_count(optarg, "--latency");
+            break;
+        case 'o':
+            o->plugin = strcmp(optarg, "plugin") == 0;
+            o->command = strcmp(optarg, "command") == 0;
+            o->latency = strcmp(optarg, "latency") == 0;
+            if (!o->plugin && !o->command && !o->latency) {
+                usage(stderr);
+                exit(2);
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opts o;
+    struct bench b;
+    struct mapq_local *local = NULL;
+    struct mapq_redis_url url;
+    struct rusage ru;
+    char urlbuf[512], err[MAPQ_ERR_LEN];
+    double rate, bare;
+    int rc = 1;
+
+    parse_opts(argc, argv, &o);
+    memset(&b, 0, sizeof(b));
+    b.o = &o;
+    mapq_log_init("mapq-bench", MAPQ_LOG_WARN);
+    if (o.redis == NULL) {
+        local = mapq_local_start(o.agents, o.slots, o.ns, urlbuf,
+                                 sizeof(urlbuf), err);
+        if (local == NULL) {
+            fprintf(stderr, "mapq-bench: %s\n", err);
+            return 3;
+        }
+        o.redis = urlbuf;
+    }
+    if (mapq_redis_url_parse(o.redis, &url, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq-bench: %s\n", err);
+        goto out;
+    }
+    b.c = mapq_redis_connect_sync(&url, 3000, err);
+    if (b.c == NULL) {
+        fprintf(stderr, "mapq-bench: %s\n", err);
+        goto out;
+    }
+    b.base = event_base_new();
+    b.driver = mapq_driver_new(b.base, &url, o.ns);
+    b.settle_ev = evtimer_new(b.base, settle_cb, &b);
+    printf("mapq-bench: %d agents x %d slots, %ld CPUs, median of %d runs\n",
+           o.agents, o.slots, sysconf(_SC_NPROCESSORS_ONLN), o.runs);
+    fflush(stdout);
+    if (o.plugin) {
+        if (throughput(&b, "plugin no-op", plugin_yaml, o.plugin_n, &rate))
+            goto out;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("%-14s %8ld KiB peak RSS of this process (scheduler)\n", "",
+               ru.ru_maxrss);
+    }
+    if (o.command) {
+        if (throughput(&b, "command true", command_yaml, o.command_n, &rate))
+            goto out;
+        bare = spawn_loop(o.command_n, o.agents * o.slots);
+        printf("%-14s %8ld spawns    %9.0f spawns/s bare posix_spawn loop, "
+               "%d at a time: mapq reaches %.0f%%\n",
+               "", o.command_n, bare, o.agents * o.slots,
+               bare > 0 ? 100 * rate / bare : 0);
+    }
+    if (o.latency && latency(&b, o.latency_n) != 0)
+        goto out;
+    rc = 0;
+out:
+    if (b.settle_ev != NULL)
+        event_free(b.settle_ev);
+    mapq_driver_free(b.driver);
+    if (b.base != NULL)
+        event_base_free(b.base);
+    if (b.c != NULL)
+        redisFree(b.c);
+    mapq_local_stop(local);
+    return rc;
+}
