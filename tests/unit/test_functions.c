@@ -1,0 +1,555 @@
+/*
+ * test_functions.c - the mapq1 function library (common/mapq_functions.lua)
+ * against a real redis-server: push, claim, done, renew and reap, and the
+ * fencing that refuses a stale attempt.
+ *
+ * The group starts redis-server on a unix socket in a temporary directory
+ * (or uses $MAPQ_TEST_REDIS_URL); each test works in a namespace of its own
+ * and deletes its keys afterwards.
+ */
+#include "mapq_test.h"
+
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_err.h"
+#include "mapq_fs.h"
+#include "mapq_redis.h"
+#include "mapq_value.h"
+
+#define EXEC "0123456789ab"
+
+struct server {
+    char dir[64];
+    pid_t pid;
+    char url[160];
+};
+
+struct fx {
+    redisContext *c;
+    char ns[32];
+    redisReply *reply; /* last reply, freed by the next call and teardown */
+    msgpack_unpacked u;
+};
+
+static struct server srv;
+static int test_no;
+
+/* ---- redis-server ------------------------------------------------------ */
+
+static void
+pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+static redisContext *
+connect_url(const char *url_s)
+{
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN];
+
+    if (mapq_redis_url_parse(url_s, &url, err) != MAPQ_OK)
+        return NULL;
+    return mapq_redis_connect_sync(&url, 2000, err);
+}
+
+static int
+group_setup(void **state)
+{
+    const char *ext = getenv("MAPQ_TEST_REDIS_URL");
+    char sock[128];
+    redisContext *c = NULL;
+    int i;
+
+    (void)state;
+    if (ext != NULL && *ext != '\0') {
+        snprintf(srv.url, sizeof(srv.url), "%s", ext);
+        return 0;
+    }
+    snprintf(srv.dir, sizeof(srv.dir), "/tmp/mapq-test-fn-XXXXXX");
+    if (mkdtemp(srv.dir) == NULL)
+        return -1;
+    snprintf(sock, sizeof(sock), "%s/redis.sock", srv.dir);
+    snprintf(srv.url, sizeof(srv.url), "unix://%s", sock);
+    srv.pid = fork();
+    if (srv.pid == 0) {
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket",
+               sock, "--save", "", "--appendonly", "no", "--dir", srv.dir,
+               "--logfile", "redis.log", (char *)NULL);
+        _exit(127);
+    }
+    /* Bounded wait for the server to answer. */
+    for (i = 0; i < 500 && c == NULL; i++) {
+        c = connect_url(srv.url);
+        if (c == NULL)
+            pause_ms(10);
+    }
+    if (c == NULL)
+        return -1;
+    redisFree(c);
+    return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+    int status;
+
+    (void)state;
+    if (srv.pid > 0) {
+        kill(srv.pid, SIGTERM);
+        waitpid(srv.pid, &status, 0);
+    }
+    if (srv.dir[0] != '\0')
+        mapq_fs_rmtree(srv.dir, NULL);
+    return 0;
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = mapq_xcalloc(1, sizeof(*f));
+
+    *state = f;
+    snprintf(f->ns, sizeof(f->ns), "tf%d-%d", (int)getpid(), ++test_no);
+    msgpack_unpacked_init(&f->u);
+    f->c = connect_url(srv.url);
+    return f->c == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    redisReply *keys;
+    size_t i;
+
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    msgpack_unpacked_destroy(&f->u);
+    if (f->c != NULL) {
+        keys = redisCommand(f->c, "KEYS %s:*", f->ns);
+        for (i = 0; keys != NULL && i < keys->elements; i++)
+            freeReplyObject(
+                redisCommand(f->c, "DEL %s", keys->element[i]->str));
+        if (keys != NULL)
+            freeReplyObject(keys);
+        redisFree(f->c);
+    }
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Runs a command from NULL-terminated strings; keeps the reply in f. */
+static redisReply *
+run(struct fx *f, const char *first, ...)
+{
+    const char *argv[64];
+    va_list ap;
+    int argc = 0;
+
+    argv[argc++] = first;
+    va_start(ap, first);
+    while (argc < 64 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    assert_non_null(f->reply);
+    if (f->reply->type == REDIS_REPLY_ERROR)
+        fail_msg("%s: %s", first, f->reply->str);
+    return f->reply;
+}
+
+static long long
+integer(struct fx *f, const char *first, ...)
+{
+    const char *argv[8];
+    va_list ap;
+    int argc = 0;
+
+    argv[argc++] = first;
+    va_start(ap, first);
+    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    assert_non_null(f->reply);
+    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
+    return f->reply->integer;
+}
+
+static const char *
+key(struct fx *f, const char *suffix)
+{
+    static char buf[4][128];
+    static int n;
+
+    n = (n + 1) % 4;
+    snprintf(buf[n], sizeof(buf[n]), "%s:%s", f->ns, suffix);
+    return buf[n];
+}
+
+/* Pushes subtasks 0..n-1 of node 0 onto queue q, class cls, bodies "b<i>". */
+static void
+push(struct fx *f, int n, const char *cls)
+{
+    char idx[8][8], body[8][8];
+    const char *argv[32];
+    int argc = 0, i;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = "mapq1_push";
+    argv[argc++] = "0";
+    argv[argc++] = f->ns;
+    argv[argc++] = EXEC;
+    argv[argc++] = "0";
+    argv[argc++] = "q";
+    argv[argc++] = cls;
+    for (i = 0; i < n && i < 8; i++) {
+        snprintf(idx[i], sizeof(idx[i]), "%d", i);
+        snprintf(body[i], sizeof(body[i]), "b%d", i);
+        argv[argc++] = idx[i];
+        argv[argc++] = body[i];
+    }
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    assert_non_null(f->reply);
+    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(f->reply->integer, n);
+}
+
+/*
+ * Claims with the given lease, counts and class filter; returns the number
+ * of (ref, body) pairs, which stay readable in f->u.
+ */
+static uint32_t
+claim(struct fx *f, const char *lease, const char *ncmd, const char *nplug,
+      const char *intr)
+{
+    char err[MAPQ_ERR_LEN];
+
+    run(f, "FCALL", "mapq1_claim", "0", f->ns, "agent-1", lease, ncmd, nplug,
+        intr, "q", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    msgpack_unpacked_destroy(&f->u);
+    msgpack_unpacked_init(&f->u);
+    assert_int_equal(
+        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
+    /* An empty Lua table packs as a map or an array: both mean nothing. */
+    if (f->u.data.type == MSGPACK_OBJECT_MAP) {
+        assert_int_equal(f->u.data.via.map.size, 0);
+        return 0;
+    }
+    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(f->u.data.via.array.size % 2, 0);
+    return f->u.data.via.array.size / 2;
+}
+
+/* The i-th claimed ref (or body when body is true), copied into out. */
+static void
+claimed(struct fx *f, uint32_t i, bool body, char *out, size_t len)
+{
+    const msgpack_object *o = &f->u.data.via.array.ptr[2 * i + (body ? 1 : 0)];
+
+    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
+    snprintf(out, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
+}
+
+/* Finishes one attempt; returns how many refs were refused. */
+static size_t
+done1(struct fx *f, const char *ref, const char *kind, const char *field,
+      const char *record, const char *target)
+{
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, kind, "3", field,
+        record, target, NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
+    return f->reply->elements;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+test_functions_push_then_claim_leases_in_order(void **state)
+{
+    struct fx *f = *state;
+    char ref[128], body[16];
+    uint32_t i;
+
+    push(f, 3, "np");
+    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 3);
+    for (i = 0; i < 3; i++) {
+        char want[128];
+
+        claimed(f, i, false, ref, sizeof(ref));
+        claimed(f, i, true, body, sizeof(body));
+        snprintf(want, sizeof(want), EXEC "/0/%u/0/0/0/q/np", i);
+        assert_string_equal(ref, want);
+        snprintf(want, sizeof(want), "b%u", i);
+        assert_string_equal(body, want);
+    }
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 3);
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
+    /* The agent's heartbeat is taken with the claim. */
+    run(f, "ZSCORE", key(f, "agents"), "agent-1", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+}
+
+static void
+test_functions_claim_takes_only_what_is_asked(void **state)
+{
+    struct fx *f = *state;
+
+    push(f, 5, "np");
+    assert_int_equal(claim(f, "60000", "4", "0", "0"), 0); /* commands only */
+    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
+    /* A full pop that leaves work behind keeps the doorbell ringing. */
+    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 3);
+}
+
+static void
+test_functions_interruptible_agent_takes_only_interruptible(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 2, "np");
+    run(f, "FCALL", "mapq1_push", "0", f->ns, EXEC, "1", "q", "ip", "0", "x",
+        NULL);
+    assert_int_equal(claim(f, "60000", "0", "10", "1"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/1/0/0/0/0/q/ip");
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 2);
+}
+
+static void
+test_functions_done_records_result_and_one_event(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128], err[MAPQ_ERR_LEN];
+    msgpack_unpacked ev;
+    const msgpack_object *a;
+
+    push(f, 2, "np");
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
+        "rec0", "", r1, "T", "6", "k1", "rec1", "", NULL);
+    assert_int_equal(f->reply->elements, 0);
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "k0", NULL);
+    assert_string_equal(f->reply->str, "rec0");
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "k1", NULL);
+    assert_string_equal(f->reply->str, "rec1");
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
+    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 0);
+    /* One event entry for the call: [k, index, phase] triples. */
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC), NULL), 1);
+    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    msgpack_unpacked_init(&ev);
+    assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
+                     MAPQ_OK);
+    assert_int_equal(ev.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(ev.data.via.array.size, 6);
+    a = ev.data.via.array.ptr;
+    assert_int_equal(a[0].via.u64, 0);
+    assert_int_equal(a[1].via.u64, 0);
+    assert_int_equal(a[2].via.u64, 3);
+    assert_int_equal(a[3].via.u64, 0);
+    assert_int_equal(a[4].via.u64, 1);
+    assert_int_equal(a[5].via.u64, 6);
+    msgpack_unpacked_destroy(&ev);
+}
+
+static void
+test_functions_stale_done_is_refused(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 1, "np");
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(done1(f, ref, "T", "k", "first", ""), 0);
+    /* The same attempt again, and one never leased: both refused. */
+    assert_int_equal(done1(f, ref, "T", "k2", "second", ""), 1);
+    assert_string_equal(f->reply->element[0]->str, ref);
+    assert_int_equal(done1(f, EXEC "/0/9/0/0/0/q/np", "T", "k3", "never", ""),
+                     1);
+    assert_int_equal(integer(f, "HLEN", key(f, "r:" EXEC ":0"), NULL), 1);
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC), NULL), 1);
+}
+
+static void
+test_functions_first_write_wins(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128], r2[128];
+
+    push(f, 3, "np");
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 3);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    claimed(f, 2, false, r2, sizeof(r2));
+    /* Equal fields (equal inputs of a cached task) within one batch... */
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "same",
+        "one", "", r1, "T", "3", "same", "two", "", NULL);
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
+    assert_string_equal(f->reply->str, "one");
+    /* ...and across calls. */
+    assert_int_equal(done1(f, r2, "T", "same", "three", ""), 0);
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
+    assert_string_equal(f->reply->str, "one");
+}
+
+static void
+test_functions_retries_count_in_the_ref(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 1, "np");
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(done1(f, ref, "U", "", "", "q/np"), 0);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/1/0/0/q/np");
+    assert_int_equal(done1(f, ref, "S", "", "", "q/np"), 0);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/1/1/0/q/np");
+    /* An interruption counts as a system failure too, and may move the
+     * subtask to another class. */
+    assert_int_equal(done1(f, ref, "I", "", "", "q/nc"), 0);
+    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/1/2/1/q/nc");
+    /* The body stays until a terminal result. */
+    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 1);
+}
+
+static void
+test_functions_reap_requeues_expired_as_system_failure(void **state)
+{
+    struct fx *f = *state;
+    char ref[128], again[128];
+    int i;
+
+    push(f, 1, "np");
+    /* A lease of 0 ms has expired by the time reap runs. */
+    assert_int_equal(claim(f, "0", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    /* Bounded: the server clock may not have ticked a millisecond yet. */
+    for (i = 0; i < 1000; i++) {
+        if (integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
+            break;
+        pause_ms(1);
+    }
+    assert_true(i < 1000);
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, again, sizeof(again));
+    assert_string_equal(again, EXEC "/0/0/0/1/0/q/np");
+    /* The lost attempt can no longer record anything. */
+    assert_int_equal(done1(f, ref, "T", "k", "late", ""), 1);
+    assert_int_equal(done1(f, again, "T", "k", "fresh", ""), 0);
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "k", NULL);
+    assert_string_equal(f->reply->str, "fresh");
+}
+
+static void
+test_functions_reap_leaves_live_leases(void **state)
+{
+    struct fx *f = *state;
+
+    push(f, 2, "np");
+    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
+    assert_int_equal(integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL),
+                     0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 2);
+}
+
+static void
+test_functions_renew_reports_lost_and_stopped(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128];
+
+    push(f, 2, "np");
+    run(f, "HSET", key(f, "x:" EXEC), "state", "running", NULL);
+    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    assert_int_equal(done1(f, r1, "T", "k", "v", ""), 0);
+    run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, r1,
+        NULL);
+    assert_int_equal(f->reply->elements, 2);
+    assert_string_equal(f->reply->element[0]->str, r1); /* lost */
+    assert_string_equal(f->reply->element[1]->str, "|");
+    /* A cancelled execution: its running attempts are to be stopped. */
+    run(f, "HSET", key(f, "x:" EXEC), "state", "cancelled", NULL);
+    run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, NULL);
+    assert_int_equal(f->reply->elements, 2);
+    assert_string_equal(f->reply->element[0]->str, "|");
+    assert_string_equal(f->reply->element[1]->str, r0);
+}
+
+static void
+test_functions_claim_drops_refs_without_body(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 1, "np");
+    /* Foreign junk and a ref of an execution whose bodies are gone. */
+    run(f, "RPUSH", key(f, "q:q:np"), "not a ref",
+        "fedcba987654/0/0/0/0/0/q/np", NULL);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/0/0/0/q/np");
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_functions_push_then_claim_leases_in_order),
+        T(test_functions_claim_takes_only_what_is_asked),
+        T(test_functions_interruptible_agent_takes_only_interruptible),
+        T(test_functions_done_records_result_and_one_event),
+        T(test_functions_stale_done_is_refused),
+        T(test_functions_first_write_wins),
+        T(test_functions_retries_count_in_the_ref),
+        T(test_functions_reap_requeues_expired_as_system_failure),
+        T(test_functions_reap_leaves_live_leases),
+        T(test_functions_renew_reports_lost_and_stopped),
+        T(test_functions_claim_drops_refs_without_body),
+    };
+#undef T
+
+    return cmocka_run_group_tests_name("functions", tests, group_setup,
+                                       group_teardown);
+}
