@@ -34,17 +34,6 @@
 #include "mapq_log.h"
 #include "mapq_value.h"
 
-/*
- * glibc declares these only under _GNU_SOURCE, which the build leaves
- * undefined (feature macros are set once, in CMake). Both exist in every
- * glibc we target (addchdir_np since 2.29), so declare them here.
- */
-int pipe2(int fds[2], int flags);
-int
-posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *restrict fa,
-                                     const char *restrict path);
-extern char **environ;
-
 /* Linux refuses a single environment string longer than this
  * (MAX_ARG_STRLEN, with its NUL); larger inputs go on stdin only. */
 #define ENV_STRING_MAX (128 * 1024)

@@ -5,6 +5,8 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <link.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,9 @@
 #include "mapq_value.h"
 
 #define CHECKPOINT_MAX (16u * 1024 * 1024)
+
+/* The data symbol MAPQ_PLUGIN_DEFINE() puts in every plugin. */
+#define ABI_SYMBOL "mapq_plugin_abi_version"
 
 struct library {
     char *name; /* as written in the workflow */
@@ -94,6 +99,32 @@ open_library(struct mapq_plugin_host *h, const char *name, char *err)
     return handle;
 }
 
+/* True when addr lies in the object of handle, not in a dependency. */
+static bool
+in_library(void *handle, const void *addr)
+{
+    struct link_map *own = NULL, *found = NULL;
+    Dl_info info;
+
+    if (dlinfo(handle, RTLD_DI_LINKMAP, &own) != 0 || own == NULL)
+        return false;
+    if (dladdr1(addr, &info, (void **)&found, RTLD_DL_LINKMAP) == 0)
+        return false;
+    return found == own;
+}
+
+/*
+ * dlsym() limited to the library itself: on a handle it also searches the
+ * library's dependencies (libc, msgpack-c, ...).
+ */
+static void *
+own_symbol(void *handle, const char *symbol)
+{
+    void *sym = dlsym(handle, symbol);
+
+    return sym != NULL && in_library(handle, sym) ? sym : NULL;
+}
+
 mapq_plugin_fn *
 mapq_plugin_host_lookup(struct mapq_plugin_host *h, const char *library,
                         const char *symbol, char *err)
@@ -115,7 +146,7 @@ mapq_plugin_host_lookup(struct mapq_plugin_host *h, const char *library,
         l->handle = handle;
         LIST_INSERT_HEAD(&h->libs, l, entry);
     }
-    abi = dlsym(l->handle, "mapq_plugin_abi_version");
+    abi = own_symbol(l->handle, ABI_SYMBOL);
     if (abi == NULL || *abi != MAPQ_PLUGIN_ABI_VERSION) {
         mapq_err_set(err, MAPQ_EINVAL,
                      "plugin library '%s' was built for ABI %u, this agent "
@@ -123,9 +154,25 @@ mapq_plugin_host_lookup(struct mapq_plugin_host *h, const char *library,
                      library, abi ? *abi : 0u, MAPQ_PLUGIN_ABI_VERSION);
         return NULL;
     }
+    /* Every plugin has this data symbol; called as a task it would crash
+     * the agent. */
+    if (strcmp(symbol, ABI_SYMBOL) == 0) {
+        mapq_err_set(err, MAPQ_EINVAL,
+                     "symbol '%s' of plugin library '%s' is not a task "
+                     "function",
+                     symbol, library);
+        return NULL;
+    }
     sym = dlsym(l->handle, symbol);
     if (sym == NULL) {
         mapq_err_set(err, MAPQ_ENOENT, "plugin library '%s' has no symbol '%s'",
+                     library, symbol);
+        return NULL;
+    }
+    if (!in_library(l->handle, sym)) {
+        mapq_err_set(err, MAPQ_ENOENT,
+                     "plugin library '%s' has no symbol '%s' of its own (it "
+                     "comes from a dependency)",
                      library, symbol);
         return NULL;
     }
@@ -184,9 +231,15 @@ save_checkpoint_cb(const struct mapq_plugin_call *call, const void *data,
 {
     struct mapq_plugin_outcome *o = call->agent_private;
 
-    mapq_buf_reset(&o->checkpoint);
-    if (mapq_buf_append(&o->checkpoint, data, len) != MAPQ_OK)
+    /* Refuse before touching the saved checkpoint: a refused save keeps
+     * the previous one, as has_checkpoint says. */
+    if (o->checkpoint.max != 0 && len > o->checkpoint.max)
         return -1;
+    mapq_buf_reset(&o->checkpoint);
+    if (mapq_buf_append(&o->checkpoint, data, len) != MAPQ_OK) {
+        o->has_checkpoint = 0;
+        return -1;
+    }
     o->has_checkpoint = 1;
     return 0;
 }

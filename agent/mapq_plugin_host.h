@@ -23,7 +23,9 @@ void mapq_plugin_host_free(struct mapq_plugin_host *h);
 
 /*
  * Finds library:symbol, loading the library if needed. Returns the function
- * or NULL with a one-line reason in err (not found, wrong ABI version).
+ * or NULL with a one-line reason in err (not found, wrong ABI version, not
+ * defined by the library itself but by one of its dependencies, or the
+ * library's mapq_plugin_abi_version variable).
  */
 mapq_plugin_fn *mapq_plugin_host_lookup(struct mapq_plugin_host *h,
                                         const char *library, const char *symbol,
@@ -34,7 +36,8 @@ struct mapq_plugin_outcome {
     int status;             /* MAPQ_PLUGIN_OK or MAPQ_PLUGIN_ERROR */
     struct mapq_buf output; /* msgpack; nil when the plugin set none */
     char error[512];
-    struct mapq_buf checkpoint;
+    struct mapq_buf checkpoint; /* the last save accepted; a refused save
+                                   leaves it unchanged */
     int has_checkpoint;
 };
 

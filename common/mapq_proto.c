@@ -27,9 +27,12 @@ mapq_queue_class(bool interruptible, bool plugin)
     return plugin ? "np" : "nc";
 }
 
-/* Copies the next '/'-separated field into out (cap bytes). */
+/*
+ * Copies the next field into out (cap bytes): up to the next '/', which
+ * must follow unless last, and must not follow when last.
+ */
 static int
-next_field(const char **p, const char *end, char *out, size_t cap)
+next_field(const char **p, const char *end, char *out, size_t cap, bool last)
 {
     const char *q = *p;
     size_t n;
@@ -37,22 +40,24 @@ next_field(const char **p, const char *end, char *out, size_t cap)
     while (q < end && *q != '/')
         q++;
     n = (size_t)(q - *p);
-    if (n == 0 || n >= cap)
+    if (n == 0 || n >= cap || (q < end) == last)
         return -1;
     memcpy(out, *p, n);
     out[n] = '\0';
-    *p = q < end ? q + 1 : q;
+    *p = last ? q : q + 1;
     return 0;
 }
 
+/* Reads a decimal counter: digits only, no leading zero, at most max. */
 static int
 next_number(const char **p, const char *end, uint64_t max, uint64_t *out)
 {
     char tmp[24], *stop;
     unsigned long long v;
 
-    if (next_field(p, end, tmp, sizeof(tmp)) != 0 || tmp[0] < '0' ||
-        tmp[0] > '9')
+    if (next_field(p, end, tmp, sizeof(tmp), false) != 0 ||
+        strspn(tmp, "0123456789") != strlen(tmp) ||
+        (tmp[0] == '0' && tmp[1] != '\0'))
         return -1;
     errno = 0;
     v = strtoull(tmp, &stop, 10);
@@ -60,6 +65,20 @@ next_number(const char **p, const char *end, uint64_t max, uint64_t *out)
         return -1;
     *out = v;
     return 0;
+}
+
+static bool
+valid_exec(const char *exec)
+{
+    return strlen(exec) == MAPQ_EXEC_ID_LEN &&
+           strspn(exec, "0123456789abcdef") == MAPQ_EXEC_ID_LEN;
+}
+
+static bool
+valid_cls(const char *cls)
+{
+    return strcmp(cls, "nc") == 0 || strcmp(cls, "np") == 0 ||
+           strcmp(cls, "ic") == 0 || strcmp(cls, "ip") == 0;
 }
 
 enum mapq_err
@@ -70,14 +89,15 @@ mapq_ref_parse(const char *s, size_t len, struct mapq_ref *ref)
 
     if (len >= MAPQ_REF_MAX || memchr(s, '\0', len) != NULL)
         return MAPQ_EPROTO;
-    if (next_field(&p, end, ref->exec, sizeof(ref->exec)) != 0 ||
-        next_number(&p, end, UINT32_MAX, &k) != 0 ||
+    if (next_field(&p, end, ref->exec, sizeof(ref->exec), false) != 0 ||
+        !valid_exec(ref->exec) || next_number(&p, end, UINT32_MAX, &k) != 0 ||
         next_number(&p, end, UINT64_MAX, &ref->index) != 0 ||
         next_number(&p, end, UINT32_MAX, &u) != 0 ||
         next_number(&p, end, UINT32_MAX, &sy) != 0 ||
         next_number(&p, end, UINT32_MAX, &in) != 0 ||
-        next_field(&p, end, ref->queue, sizeof(ref->queue)) != 0 ||
-        next_field(&p, end, ref->cls, sizeof(ref->cls)) != 0 || p != end)
+        next_field(&p, end, ref->queue, sizeof(ref->queue), false) != 0 ||
+        next_field(&p, end, ref->cls, sizeof(ref->cls), true) != 0 ||
+        !valid_cls(ref->cls))
         return MAPQ_EPROTO;
     ref->k = (uint32_t)k;
     ref->u = (uint32_t)u;

@@ -46,7 +46,13 @@ struct mapq_ref {
     char cls[3]; /* nc, np, ic, ip */
 };
 
-/* Parses a ref of len bytes. MAPQ_EPROTO when malformed. */
+/*
+ * Parses a ref of len bytes (borrowed) into ref. MAPQ_EPROTO when malformed:
+ * exec must be MAPQ_EXEC_ID_LEN lowercase hex digits, counters decimal
+ * digits without sign or leading zero, cls one of nc, np, ic, ip, and
+ * nothing may follow cls; so formatting an accepted ref gives back len
+ * bytes equal to s.
+ */
 enum mapq_err mapq_ref_parse(const char *s, size_t len, struct mapq_ref *ref);
 
 /* Attempt number of the attempt a ref names (1-based). */

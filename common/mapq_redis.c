@@ -64,6 +64,7 @@ copy_part(char *dst, size_t cap, const char *src, size_t n, const char *what,
     return MAPQ_OK;
 }
 
+/* Parses n decimal digits (no sign, no blanks) as a number in [lo, hi]. */
 static enum mapq_err
 parse_int(const char *s, size_t n, int lo, int hi, int *out)
 {
@@ -74,6 +75,9 @@ parse_int(const char *s, size_t n, int lo, int hi, int *out)
         return MAPQ_EINVAL;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
+    /* strtol alone would take a sign and leading blanks. */
+    if (strspn(tmp, "0123456789") != n)
+        return MAPQ_EINVAL;
     errno = 0;
     v = strtol(tmp, &end, 10);
     if (errno != 0 || *end != '\0' || v < lo || v > hi)
@@ -148,6 +152,9 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
         return MAPQ_EINVAL;
     if (url->host[0] == '\0')
         return mapq_err_set(err, MAPQ_EINVAL, "redis URL '%s' has no host", s);
+    /* In "redis://a@b@h" no one can tell which '@' ends the password. */
+    if (strchr(url->host, '@') != NULL)
+        return mapq_err_set(err, MAPQ_EINVAL, "bad host in redis URL '%s'", s);
     if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
                                    65535, &url->port) != MAPQ_OK)
         return mapq_err_set(err, MAPQ_EINVAL, "bad port in redis URL '%s'", s);
@@ -163,7 +170,7 @@ void
 mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
 {
     if (url->path[0] != '\0')
-        snprintf(buf, len, "unix://%s", url->path);
+        snprintf(buf, len, "unix://%s?db=%d", url->path, url->db);
     else
         snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
 }

@@ -36,7 +36,11 @@ struct mapq_redis_url {
 enum mapq_err mapq_redis_url_parse(const char *s, struct mapq_redis_url *url,
                                    char *err);
 
-/* Writes a printable form without the password. */
+/*
+ * Writes a printable form without user or password into buf (len bytes,
+ * truncated and always terminated): redis://host:port/db or
+ * unix:///path?db=N, the database always shown.
+ */
 void mapq_redis_url_format(const struct mapq_redis_url *url, char *buf,
                            size_t len);
 

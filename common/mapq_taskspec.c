@@ -97,12 +97,37 @@ get_int(const msgpack_object *m, const char *k, int64_t lo, int64_t hi,
     return *out < lo ? -1 : 0;
 }
 
-static bool
-get_bool(const msgpack_object *m, const char *k)
+/*
+ * Reads optional str field k into *out (NULL when absent or nil); -1 when
+ * present with another type.
+ */
+static int
+get_opt_str(const msgpack_object *m, const char *k, char **out)
 {
     const msgpack_object *o = mapq_value_map_get(m, k);
 
-    return o != NULL && o->type == MSGPACK_OBJECT_BOOLEAN && o->via.boolean;
+    *out = NULL;
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_STR)
+        return -1;
+    *out = dup_str(o);
+    return 0;
+}
+
+/* Reads optional bool field k into *out (false when absent or nil). */
+static int
+get_bool(const msgpack_object *m, const char *k, bool *out)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    *out = false;
+    if (o == NULL || o->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    if (o->type != MSGPACK_OBJECT_BOOLEAN)
+        return -1;
+    *out = o->via.boolean;
+    return 0;
 }
 
 static enum mapq_err
@@ -124,42 +149,12 @@ decode_argv(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     return MAPQ_OK;
 }
 
+/* Decodes the optional int fields, each defaulting when absent or nil. */
 static enum mapq_err
-decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
 {
     int64_t v;
-    char *kind, *out;
 
-    s->task = dup_str(mapq_value_map_get(m, "task"));
-    s->node = dup_str(mapq_value_map_get(m, "node"));
-    s->queue = dup_str(mapq_value_map_get(m, "queue"));
-    kind = dup_str(mapq_value_map_get(m, "kind"));
-    if (s->task == NULL || s->node == NULL || s->queue == NULL || !kind ||
-        (strcmp(kind, "plugin") != 0 && strcmp(kind, "command") != 0)) {
-        free(kind);
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "task spec: missing task, node, queue or kind");
-    }
-    s->plugin = strcmp(kind, "plugin") == 0;
-    free(kind);
-    s->library = dup_str(mapq_value_map_get(m, "lib"));
-    s->symbol = dup_str(mapq_value_map_get(m, "sym"));
-    if (s->plugin && (s->library == NULL || s->symbol == NULL))
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "task spec: plugin without lib or sym");
-    if (decode_argv(s, m, err) != MAPQ_OK)
-        return MAPQ_EPROTO;
-    if (!s->plugin && s->argc == 0)
-        return mapq_err_set(err, MAPQ_EPROTO, "task spec: empty argv");
-    out = dup_str(mapq_value_map_get(m, "out"));
-    if (out != NULL) {
-        s->output = mapq_type_parse(out, err);
-        free(out);
-        if (s->output == NULL)
-            return MAPQ_EPROTO;
-    }
-    s->output_text = get_bool(m, "text");
-    s->interruptible = get_bool(m, "intr");
     v = 0;
     if (get_int(m, "retries", 0, 1000000, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad retries");
@@ -181,6 +176,55 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad mem");
     s->mem_bytes = v;
     return MAPQ_OK;
+}
+
+/* Decodes every known field of spec map m into s, checking its type. */
+static enum mapq_err
+decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+{
+    char *kind, *out;
+
+    s->task = dup_str(mapq_value_map_get(m, "task"));
+    s->node = dup_str(mapq_value_map_get(m, "node"));
+    s->queue = dup_str(mapq_value_map_get(m, "queue"));
+    kind = dup_str(mapq_value_map_get(m, "kind"));
+    if (s->task == NULL || s->node == NULL || s->queue == NULL || !kind ||
+        (strcmp(kind, "plugin") != 0 && strcmp(kind, "command") != 0)) {
+        free(kind);
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: missing task, node, queue or kind");
+    }
+    s->plugin = strcmp(kind, "plugin") == 0;
+    free(kind);
+    if (get_opt_str(m, "lib", &s->library) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'lib' is not a string or nil");
+    if (get_opt_str(m, "sym", &s->symbol) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'sym' is not a string or nil");
+    if (s->plugin && (s->library == NULL || s->symbol == NULL))
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: plugin without lib or sym");
+    if (decode_argv(s, m, err) != MAPQ_OK)
+        return MAPQ_EPROTO;
+    if (!s->plugin && s->argc == 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: empty argv");
+    if (get_opt_str(m, "out", &out) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'out' is not a string or nil");
+    if (out != NULL) {
+        s->output = mapq_type_parse(out, err);
+        free(out);
+        if (s->output == NULL)
+            return MAPQ_EPROTO;
+    }
+    if (get_bool(m, "text", &s->output_text) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'text' is not a bool");
+    if (get_bool(m, "intr", &s->interruptible) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'intr' is not a bool");
+    return decode_numbers(s, m, err);
 }
 
 struct mapq_taskspec *

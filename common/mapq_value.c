@@ -20,8 +20,14 @@ mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
     msgpack_unpack_return ret;
 
     ret = msgpack_unpack_next(u, data, len, &off);
-    if (ret == MSGPACK_UNPACK_CONTINUE || ret == MSGPACK_UNPACK_NOMEM_ERROR)
+    if (ret == MSGPACK_UNPACK_CONTINUE)
         return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    /* msgpack-c reports a container nested deeper than its fixed stack the
+     * same way as a failed allocation, which in practice means a header
+     * declaring more elements than memory can hold. */
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "msgpack value nested too deeply or too large");
     if (ret != MSGPACK_UNPACK_SUCCESS)
         return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
     if (off != len)
@@ -82,7 +88,8 @@ canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
     }
     if (rc == MAPQ_OK) {
         qsort(ks, n, sizeof(*ks), keyed_cmp);
-        msgpack_pack_map(pk, n);
+        if (msgpack_pack_map(pk, n) != 0)
+            rc = MAPQ_ETOOBIG;
         for (i = 0; i < n && rc == MAPQ_OK; i++) {
             rc = mapq_buf_append(out, ks[i].key.data, ks[i].key.len);
             if (rc == MAPQ_OK)
@@ -101,15 +108,18 @@ canonical_into(const msgpack_object *o, msgpack_packer *pk,
 {
     uint32_t i;
     enum mapq_err rc = MAPQ_OK;
-    size_t before = out->len;
 
+    /* The packer reports a capped buffer only through its return value, so
+     * every pack call is checked, headers of empty containers included. */
     switch (o->type) {
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        msgpack_pack_double(pk, o->via.f64);
-        break;
+        if (msgpack_pack_double(pk, o->via.f64) != 0)
+            return MAPQ_ETOOBIG;
+        return MAPQ_OK;
     case MSGPACK_OBJECT_ARRAY:
-        msgpack_pack_array(pk, o->via.array.size);
+        if (msgpack_pack_array(pk, o->via.array.size) != 0)
+            return MAPQ_ETOOBIG;
         for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
             rc = canonical_into(&o->via.array.ptr[i], pk, out);
         return rc;
@@ -120,8 +130,6 @@ canonical_into(const msgpack_object *o, msgpack_packer *pk,
             return MAPQ_ETOOBIG;
         return MAPQ_OK;
     }
-    /* The packer reports a capped buffer only through its return value. */
-    return out->len > before ? MAPQ_OK : MAPQ_ETOOBIG;
 }
 
 enum mapq_err

@@ -1086,7 +1086,8 @@ wait_events(struct mapq_driver *d)
     mapq_argv_addf(&call, "%d", keys.argc);
     for (j = 0; j < keys.argc; j++) {
         mapq_argv_addlen(&call, keys.argv[j], keys.lens[j]);
-        mapq_buf_printf(&d->wait_keys, "%s\n", keys.argv[j]);
+        mapq_buf_printf(&d->wait_keys, "%.*s\n", (int)keys.lens[j],
+                        keys.argv[j]);
     }
     mapq_argv_add(&call, "LEFT");
     mapq_argv_add(&call, "COUNT");

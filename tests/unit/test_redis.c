@@ -1,0 +1,480 @@
+/*
+ * test_redis.c - redis URLs and argument vectors; connects to no server.
+ */
+#include "mapq_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_redis.h"
+
+/* Parses s, asserting success. */
+static struct mapq_redis_url
+url_ok(const char *s)
+{
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN] = "";
+
+    memset(&url, 0x55, sizeof(url));
+    if (mapq_redis_url_parse(s, &url, err) != MAPQ_OK)
+        fail_msg("'%s' was refused: %s", s, err);
+    return url;
+}
+
+/* Asserts that s is refused with message tmpl, where %s stands for s. */
+static void
+url_fails(const char *s, const char *tmpl)
+{
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN] = "", want[MAPQ_ERR_LEN];
+    const char *at = strstr(tmpl, "%s");
+
+    assert_non_null(at);
+    snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - tmpl), tmpl, s, at + 2);
+    assert_int_equal(mapq_redis_url_parse(s, &url, err), MAPQ_EINVAL);
+    assert_string_equal(err, want);
+}
+
+/* Asserts that url holds exactly these fields. */
+static void
+assert_url(const struct mapq_redis_url *url, const char *host, int port,
+           const char *path, const char *user, const char *password, int db)
+{
+    assert_string_equal(url->host, host);
+    assert_int_equal(url->port, port);
+    assert_string_equal(url->path, path);
+    assert_string_equal(url->user, user);
+    assert_string_equal(url->password, password);
+    assert_int_equal(url->db, db);
+}
+
+/* ---- URLs --------------------------------------------------------------- */
+
+static void
+test_redis_url_defaults(void **state)
+{
+    struct mapq_redis_url url;
+
+    (void)state;
+    url = url_ok("redis://localhost");
+    assert_url(&url, "localhost", 6379, "", "", "", 0);
+    url = url_ok("redis://localhost/");
+    assert_url(&url, "localhost", 6379, "", "", "", 0);
+}
+
+static void
+test_redis_url_host_port_db(void **state)
+{
+    struct mapq_redis_url url;
+
+    (void)state;
+    url = url_ok("redis://10.0.0.5:6380/3");
+    assert_url(&url, "10.0.0.5", 6380, "", "", "", 3);
+    url = url_ok("redis://cache.example.org:1/0");
+    assert_url(&url, "cache.example.org", 1, "", "", "", 0);
+    url = url_ok("redis://h:65535/1048576");
+    assert_url(&url, "h", 65535, "", "", "", 1 << 20);
+    url = url_ok("redis://h/15");
+    assert_url(&url, "h", 6379, "", "", "", 15);
+}
+
+static void
+test_redis_url_user_and_password(void **state)
+{
+    struct mapq_redis_url url;
+
+    (void)state;
+    url = url_ok("redis://secret@h");
+    assert_url(&url, "h", 6379, "", "", "secret", 0);
+    url = url_ok("redis://:secret@h:7000");
+    assert_url(&url, "h", 7000, "", "", "secret", 0);
+    /* The first ':' separates user from password. */
+    url = url_ok("redis://alice:s3:cr@h:7000/2");
+    assert_url(&url, "h", 7000, "", "alice", "s3:cr", 2);
+    url = url_ok("redis://alice:pw@h/4");
+    assert_url(&url, "h", 6379, "", "alice", "pw", 4);
+}
+
+static void
+test_redis_url_unix_socket(void **state)
+{
+    struct mapq_redis_url url;
+
+    (void)state;
+    url = url_ok("unix:///tmp/redis.sock");
+    assert_url(&url, "", 6379, "/tmp/redis.sock", "", "", 0);
+    url = url_ok("unix:///run/redis/redis-server.sock?db=5");
+    assert_url(&url, "", 6379, "/run/redis/redis-server.sock", "", "", 5);
+    url = url_ok("unix:///s?db=0");
+    assert_url(&url, "", 6379, "/s", "", "", 0);
+}
+
+static void
+test_redis_url_unix_rejected(void **state)
+{
+    static const char *const relative[] = {"unix://", "unix://redis.sock",
+                                           "unix://?db=1", "unix://./r.sock"};
+    static const char *const baddb[] = {
+        "unix:///p?db=",       "unix:///p?db=x",  "unix:///p?foo=1",
+        "unix:///p?db=-1",     "unix:///p?db=1x", "unix:///p?db=1048577",
+        "unix:///p?db=1&db=2", "unix:///p?"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(relative) / sizeof(relative[0]); i++)
+        url_fails(relative[i], "redis URL '%s' needs an absolute socket path");
+    for (i = 0; i < sizeof(baddb) / sizeof(baddb[0]); i++)
+        url_fails(baddb[i], "bad database in redis URL '%s'");
+}
+
+static void
+test_redis_url_bad_port_rejected(void **state)
+{
+    static const char *const bad[] = {"redis://h:0",
+                                      "redis://h:65536",
+                                      "redis://h:abc",
+                                      "redis://h:",
+                                      "redis://h:80x",
+                                      "redis://h:-1",
+                                      "redis://h:1:2",
+                                      "redis://h:6379 ",
+                                      "redis://h:99999999999999999999",
+                                      "redis://h:0x10/1",
+                                      "redis://u:p@h:/1",
+                                      "redis://h:1.5"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        url_fails(bad[i], "bad port in redis URL '%s'");
+}
+
+static void
+test_redis_url_bad_db_rejected(void **state)
+{
+    static const char *const bad[] = {
+        "redis://h/x",   "redis://h/-1",  "redis://h/1048577",
+        "redis://h/1/2", "redis://h/1x",  "redis://h:1/99999999999999999999",
+        "redis://h//",   "redis://h/1.0", "redis://h/0x1"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        url_fails(bad[i], "bad database in redis URL '%s'");
+}
+
+static void
+test_redis_url_wrong_scheme_rejected(void **state)
+{
+    static const char *const bad[] = {
+        "",           "localhost:6379", "http://h",     "redis:/h", "REDIS://h",
+        "rediss://h", " redis://h",     "redis:h:6379", "unix:/p",  "//h"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        url_fails(bad[i], "redis URL '%s' must start with redis:// or unix://");
+}
+
+static void
+test_redis_url_no_host_rejected(void **state)
+{
+    static const char *const bad[] = {"redis://", "redis://:6379",
+                                      "redis://u:p@", "redis:///0",
+                                      "redis://@:1/2"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        url_fails(bad[i], "redis URL '%s' has no host");
+}
+
+static void
+test_redis_url_overlong_rejected(void **state)
+{
+    /* Each field holds one byte less than its array, for the NUL. */
+    char part[300], s[400];
+    struct mapq_redis_url url;
+
+    (void)state;
+    memset(part, 'h', 255);
+    part[255] = '\0';
+    snprintf(s, sizeof(s), "redis://%s:1/2", part);
+    url = url_ok(s);
+    assert_int_equal(strlen(url.host), 255);
+    snprintf(s, sizeof(s), "redis://%sh:1/2", part);
+    url_fails(s, "host too long in redis URL '%s'");
+
+    memset(part, 'p', 255);
+    part[255] = '\0';
+    snprintf(s, sizeof(s), "redis://%s@h", part);
+    url = url_ok(s);
+    assert_int_equal(strlen(url.password), 255);
+    snprintf(s, sizeof(s), "redis://u:%sp@h", part);
+    url_fails(s, "password too long in redis URL '%s'");
+
+    memset(part, 'u', 127);
+    part[127] = '\0';
+    snprintf(s, sizeof(s), "redis://%s:pw@h", part);
+    url = url_ok(s);
+    assert_int_equal(strlen(url.user), 127);
+    snprintf(s, sizeof(s), "redis://%su:pw@h", part);
+    url_fails(s, "user too long in redis URL '%s'");
+
+    memset(part, 's', 255);
+    part[0] = '/';
+    part[255] = '\0';
+    snprintf(s, sizeof(s), "unix://%s", part);
+    url = url_ok(s);
+    assert_int_equal(strlen(url.path), 255);
+    snprintf(s, sizeof(s), "unix://%ss?db=1", part);
+    url_fails(s, "path too long in redis URL '%s'");
+}
+
+static void
+test_redis_url_huge_input_message_bounded(void **state)
+{
+    size_t n = 20000;
+    char *s = mapq_xmalloc(n + 1);
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN + 16];
+    enum mapq_err rc;
+
+    (void)state;
+    memcpy(s, "redis://", 8);
+    memset(s + 8, 'h', n - 8);
+    s[n] = '\0';
+    memset(err, '#', sizeof(err));
+    rc = mapq_redis_url_parse(s, &url, err);
+    free(s);
+    assert_int_equal(rc, MAPQ_EINVAL);
+    assert_int_equal(strlen(err), MAPQ_ERR_LEN - 1);
+    assert_memory_equal(err, "host too long in redis URL 'redis://hhh", 39);
+    assert_int_equal(err[MAPQ_ERR_LEN], '#');
+}
+
+static void
+test_redis_url_reparse_resets_fields(void **state)
+{
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN];
+
+    (void)state;
+    assert_int_equal(
+        mapq_redis_url_parse("redis://alice:pw@h:7000/3", &url, err), MAPQ_OK);
+    assert_int_equal(mapq_redis_url_parse("redis://g", &url, err), MAPQ_OK);
+    assert_url(&url, "g", 6379, "", "", "", 0);
+    assert_int_equal(mapq_redis_url_parse("unix:///s", &url, err), MAPQ_OK);
+    assert_url(&url, "", 6379, "/s", "", "", 0);
+}
+
+static void
+test_redis_url_format(void **state)
+{
+    struct mapq_redis_url url;
+    char buf[128];
+
+    (void)state;
+    url = url_ok("redis://alice:hunter2@cache:6380/3");
+    mapq_redis_url_format(&url, buf, sizeof(buf));
+    assert_string_equal(buf, "redis://cache:6380/3");
+    assert_null(strstr(buf, "hunter2"));
+    url = url_ok("redis://h");
+    mapq_redis_url_format(&url, buf, sizeof(buf));
+    assert_string_equal(buf, "redis://h:6379/0");
+    url = url_ok("unix:///tmp/redis.sock");
+    mapq_redis_url_format(&url, buf, sizeof(buf));
+    assert_string_equal(buf, "unix:///tmp/redis.sock?db=0");
+    /* Truncated to the buffer, always terminated. */
+    memset(buf, '#', sizeof(buf));
+    url = url_ok("redis://h");
+    mapq_redis_url_format(&url, buf, 8);
+    assert_string_equal(buf, "redis:/");
+    assert_int_equal(buf[8], '#');
+}
+
+/* ---- argument vectors --------------------------------------------------- */
+
+static int
+argv_setup(void **state)
+{
+    struct mapq_argv *a = mapq_xmalloc(sizeof(*a));
+
+    mapq_argv_init(a);
+    *state = a;
+    return 0;
+}
+
+static int
+argv_teardown(void **state)
+{
+    struct mapq_argv *a = *state;
+
+    mapq_argv_release(a);
+    free(a);
+    return 0;
+}
+
+/* Asserts that argument i of a is the n bytes at want. */
+static void
+assert_arg(const struct mapq_argv *a, int i, const void *want, size_t n)
+{
+    assert_true(i < a->argc);
+    assert_int_equal(a->lens[i], n);
+    assert_memory_equal(a->argv[i], want, n);
+}
+
+static void
+test_redis_argv_add_copies(void **state)
+{
+    struct mapq_argv *a = *state;
+    char src[] = "FCALL";
+    static const char bin[] = "a\0b\xff";
+
+    assert_int_equal(a->argc, 0);
+    mapq_argv_add(a, src);
+    mapq_argv_addlen(a, bin, 4);
+    mapq_argv_addlen(a, "", 0);
+    mapq_argv_addf(a, "%s:%d:%llu", "k", -7, 18446744073709551615ull);
+    /* The vector holds copies, not the caller's buffers. */
+    memcpy(src, "XXXXX", 5);
+    assert_int_equal(a->argc, 4);
+    assert_arg(a, 0, "FCALL", 5);
+    assert_arg(a, 1, bin, 4);
+    assert_int_equal(a->lens[2], 0);
+    assert_non_null(a->argv[2]);
+    assert_arg(a, 3, "k:-7:18446744073709551615", 25);
+    assert_ptr_not_equal(a->argv[0], src);
+}
+
+static void
+test_redis_argv_grows(void **state)
+{
+    struct mapq_argv *a = *state;
+    char want[32];
+    int i;
+
+    for (i = 0; i < 1000; i++)
+        mapq_argv_addf(a, "arg%d", i);
+    assert_int_equal(a->argc, 1000);
+    assert_true(a->cap >= 1000);
+    for (i = 0; i < 1000; i++) {
+        snprintf(want, sizeof(want), "arg%d", i);
+        assert_arg(a, i, want, strlen(want));
+    }
+}
+
+static void
+test_redis_argv_reset_and_release_reuse(void **state)
+{
+    struct mapq_argv *a = *state;
+    int i;
+
+    for (i = 0; i < 20; i++)
+        mapq_argv_add(a, "x");
+    mapq_argv_reset(a);
+    assert_int_equal(a->argc, 0);
+    assert_true(a->cap >= 20);
+    mapq_argv_add(a, "again");
+    assert_int_equal(a->argc, 1);
+    assert_arg(a, 0, "again", 5);
+    /* Release leaves an empty vector that may be used again. */
+    mapq_argv_release(a);
+    assert_int_equal(a->argc, 0);
+    assert_int_equal(a->cap, 0);
+    assert_null(a->argv);
+    mapq_argv_add(a, "third");
+    assert_arg(a, 0, "third", 5);
+}
+
+/*
+ * Port and db are decimal digits only: a sign or leading blanks are
+ * refused ("redis://h:+80", "redis://h: 80", "redis://h/+1", "redis://h/ 1",
+ * "unix:///p?db=+1").
+ */
+static void
+test_redis_url_sign_and_blank_rejected(void **state)
+{
+    (void)state;
+    url_fails("redis://h:+80", "bad port in redis URL '%s'");
+    url_fails("redis://h: 80", "bad port in redis URL '%s'");
+    url_fails("redis://h/+1", "bad database in redis URL '%s'");
+    url_fails("redis://h/ 1", "bad database in redis URL '%s'");
+    url_fails("unix:///p?db=+1", "bad database in redis URL '%s'");
+}
+
+/* A host holding '@' is refused: which '@' ends the password is unclear. */
+static void
+test_redis_url_at_in_host_rejected(void **state)
+{
+    static const char *const bad[] = {"redis://a@b@h", "redis://u:p@h@x:1/2",
+                                      "redis://@@h", "redis://p@h@"};
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        url_fails(bad[i], "bad host in redis URL '%s'");
+    /* One '@' still separates the password, and '@' after the host's '/'
+     * is part of the database field, which then fails as a number. */
+    url_fails("redis://p@h/1@", "bad database in redis URL '%s'");
+}
+
+/*
+ * A unix URL formats with its database as "?db=N", the way the parser
+ * spells it, just as a redis:// URL always shows "/db"; the result parses
+ * back to the same fields.
+ */
+static void
+test_redis_url_format_unix_db(void **state)
+{
+    static const char *const urls[] = {"unix:///run/redis.sock?db=5",
+                                       "unix:///s?db=1048576",
+                                       "unix:///s?db=0"};
+    struct mapq_redis_url url, again;
+    char buf[300];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        url = url_ok(urls[i]);
+        mapq_redis_url_format(&url, buf, sizeof(buf));
+        assert_string_equal(buf, urls[i]);
+        again = url_ok(buf);
+        assert_url(&again, "", 6379, url.path, "", "", url.db);
+    }
+    url = url_ok("unix:///s");
+    mapq_redis_url_format(&url, buf, sizeof(buf));
+    assert_string_equal(buf, "unix:///s?db=0");
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define A(name) cmocka_unit_test_setup_teardown(name, argv_setup, argv_teardown)
+        cmocka_unit_test(test_redis_url_defaults),
+        cmocka_unit_test(test_redis_url_host_port_db),
+        cmocka_unit_test(test_redis_url_user_and_password),
+        cmocka_unit_test(test_redis_url_unix_socket),
+        cmocka_unit_test(test_redis_url_unix_rejected),
+        cmocka_unit_test(test_redis_url_bad_port_rejected),
+        cmocka_unit_test(test_redis_url_bad_db_rejected),
+        cmocka_unit_test(test_redis_url_wrong_scheme_rejected),
+        cmocka_unit_test(test_redis_url_no_host_rejected),
+        cmocka_unit_test(test_redis_url_overlong_rejected),
+        cmocka_unit_test(test_redis_url_huge_input_message_bounded),
+        cmocka_unit_test(test_redis_url_reparse_resets_fields),
+        cmocka_unit_test(test_redis_url_format),
+        A(test_redis_argv_add_copies),
+        A(test_redis_argv_grows),
+        A(test_redis_argv_reset_and_release_reuse),
+        cmocka_unit_test(test_redis_url_sign_and_blank_rejected),
+        cmocka_unit_test(test_redis_url_at_in_host_rejected),
+        cmocka_unit_test(test_redis_url_format_unix_db),
+#undef A
+    };
+
+    return cmocka_run_group_tests_name("redis", tests, NULL, NULL);
+}

@@ -1,0 +1,708 @@
+/*
+ * test_value.c - msgpack unpacking, canonical encoding and subtask keys.
+ */
+#include "mapq_test.h"
+
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_buf.h"
+#include "mapq_value.h"
+
+struct fx {
+    struct mapq_buf mp;  /* msgpack built by the test */
+    struct mapq_buf out; /* canonical bytes produced by the module */
+    struct mapq_buf alt; /* a second canonical encoding to compare with */
+    struct mapq_buf key; /* the array a subtask key hashes */
+    msgpack_packer pk;   /* appends to mp */
+    msgpack_unpacked u;
+    msgpack_unpacked u2;
+    char err[MAPQ_ERR_LEN];
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = mapq_xcalloc(1, sizeof(*f));
+
+    mapq_buf_init(&f->mp, 0);
+    mapq_buf_init(&f->out, 0);
+    mapq_buf_init(&f->alt, 0);
+    mapq_buf_init(&f->key, 0);
+    mapq_value_packer_init(&f->pk, &f->mp);
+    msgpack_unpacked_init(&f->u);
+    msgpack_unpacked_init(&f->u2);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_unpacked_destroy(&f->u2);
+    msgpack_unpacked_destroy(&f->u);
+    mapq_buf_release(&f->key);
+    mapq_buf_release(&f->alt);
+    mapq_buf_release(&f->out);
+    mapq_buf_release(&f->mp);
+    free(f);
+    return 0;
+}
+
+/* Empties the buffers between cases of one test. */
+static void
+reset(struct fx *f)
+{
+    mapq_buf_reset(&f->mp);
+    mapq_buf_reset(&f->out);
+    mapq_buf_reset(&f->alt);
+    mapq_buf_reset(&f->key);
+    f->err[0] = '\0';
+}
+
+/* Replaces out with the canonical encoding of the len bytes at data. */
+static void
+canon(struct fx *f, const void *data, size_t len, struct mapq_buf *out)
+{
+    assert_int_equal(mapq_value_unpack(data, len, &f->u, f->err), MAPQ_OK);
+    mapq_buf_reset(out);
+    assert_int_equal(mapq_value_canonical(&f->u.data, out), MAPQ_OK);
+}
+
+/* Asserts that out holds exactly the len bytes of want. */
+static void
+assert_bytes(const struct mapq_buf *out, const void *want, size_t len)
+{
+    assert_int_equal(out->len, len);
+    assert_memory_equal(out->data, want, len);
+}
+
+/* Result code of unpacking len bytes of data; f->err holds the message. */
+static enum mapq_err
+unpack_rc(struct fx *f, const void *data, size_t len)
+{
+    f->err[0] = '\0';
+    return mapq_value_unpack(data, len, &f->u, f->err);
+}
+
+/* Hex of the subtask key of the packed array in f->key. */
+static void
+key_hex(struct fx *f, char hex[2 * MAPQ_KEY_LEN + 1])
+{
+    unsigned char key[MAPQ_KEY_LEN];
+
+    mapq_value_hash(f->key.data, f->key.len, key);
+    mapq_value_key_hex(key, hex);
+}
+
+/* A scope for subtask_key: NULL exec means nil (a cached task). */
+struct scope {
+    const char *exec;
+    const char *node;
+    uint64_t index;
+};
+
+/*
+ * The subtask key as docs/PROTOCOL.md lays it out: SHA-256/128 of [task,
+ * cache version, interface, canonical inputs, scope]. inputs is msgpack of a
+ * map in any key order. The driver's own builder is static, so this checks
+ * that the layout, canonical encoding and hash agree with the document.
+ */
+static void
+subtask_key(struct fx *f, const char *task, const char *version,
+            const char *iface, const struct mapq_buf *inputs,
+            const struct scope *scope, char hex[2 * MAPQ_KEY_LEN + 1])
+{
+    msgpack_packer kpk;
+
+    mapq_buf_reset(&f->key);
+    mapq_value_packer_init(&kpk, &f->key);
+    msgpack_pack_array(&kpk, 5);
+    mapq_value_pack_str(&kpk, task);
+    mapq_value_pack_str(&kpk, version);
+    mapq_value_pack_str(&kpk, iface);
+    assert_int_equal(
+        mapq_value_unpack(inputs->data, inputs->len, &f->u2, f->err), MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u2.data, &f->key), MAPQ_OK);
+    if (scope->exec == NULL) {
+        msgpack_pack_nil(&kpk);
+    } else {
+        msgpack_pack_array(&kpk, 3);
+        mapq_value_pack_str(&kpk, scope->exec);
+        mapq_value_pack_str(&kpk, scope->node);
+        msgpack_pack_uint64(&kpk, scope->index);
+    }
+    key_hex(f, hex);
+}
+
+/* Packs {"x": x, "label": label} into mp, x first when x_first. */
+static void
+pack_inputs(struct fx *f, int64_t x, const char *label, int x_first)
+{
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_map(&f->pk, 2);
+    if (x_first) {
+        mapq_value_pack_str(&f->pk, "x");
+        msgpack_pack_int64(&f->pk, x);
+    }
+    mapq_value_pack_str(&f->pk, "label");
+    mapq_value_pack_str(&f->pk, label);
+    if (!x_first) {
+        mapq_value_pack_str(&f->pk, "x");
+        msgpack_pack_int64(&f->pk, x);
+    }
+}
+
+/* ---- unpacking ---------------------------------------------------------- */
+
+static void
+test_value_unpack_one_object(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_int(&f->pk, -3);
+    mapq_value_pack_str(&f->pk, "ab");
+    msgpack_pack_nil(&f->pk);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    o = &f->u.data;
+    assert_int_equal(o->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(o->via.array.size, 3);
+    assert_int_equal(o->via.array.ptr[0].type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    assert_int_equal(o->via.array.ptr[0].via.i64, -3);
+    assert_true(mapq_value_str_eq(&o->via.array.ptr[1], "ab"));
+    assert_int_equal(o->via.array.ptr[2].type, MSGPACK_OBJECT_NIL);
+}
+
+static void
+test_value_unpack_strings_point_into_input(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    mapq_value_pack_str(&f->pk, "hello");
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    o = &f->u.data;
+    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
+    assert_ptr_equal(o->via.str.ptr, f->mp.data + 1);
+}
+
+static void
+test_value_unpack_truncated_rejected(void **state)
+{
+    struct fx *f = *state;
+    size_t n;
+
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_uint64(&f->pk, UINT64_MAX);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_double(&f->pk, 0.5);
+    msgpack_pack_bin(&f->pk, 3);
+    msgpack_pack_bin_body(&f->pk, "xyz", 3);
+    /* Every proper prefix, including the empty one, is refused. */
+    for (n = 0; n < f->mp.len; n++) {
+        assert_int_equal(unpack_rc(f, f->mp.data, n), MAPQ_EPROTO);
+        assert_string_equal(f->err, "truncated msgpack value");
+    }
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+}
+
+static void
+test_value_unpack_trailing_bytes_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 2);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+    assert_string_equal(f->err, "1 trailing bytes after msgpack value");
+    mapq_value_pack_str(&f->pk, "zz");
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+    assert_string_equal(f->err, "4 trailing bytes after msgpack value");
+}
+
+static void
+test_value_unpack_malformed_rejected(void **state)
+{
+    /* 0xc1 is the one byte msgpack never uses, alone or inside a value. */
+    static const char alone[] = "\xc1";
+    static const char inside[] = "\x92\x01\xc1";
+    struct fx *f = *state;
+
+    assert_int_equal(unpack_rc(f, alone, 1), MAPQ_EPROTO);
+    assert_string_equal(f->err, "malformed msgpack value");
+    assert_int_equal(unpack_rc(f, inside, 3), MAPQ_EPROTO);
+    assert_string_equal(f->err, "malformed msgpack value");
+}
+
+static void
+test_value_unpack_nesting_limit(void **state)
+{
+    struct fx *f = *state;
+    int i;
+
+    /* msgpack-c unpacks 32 levels; a 33rd is refused, not overflowed. */
+    for (i = 0; i < 31; i++)
+        msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    reset(f);
+    for (i = 0; i < 32; i++)
+        msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+}
+
+/* ---- canonical encoding ------------------------------------------------- */
+
+static void
+test_value_canonical_map_order_irrelevant(void **state)
+{
+    /* {"b": 1, "a": {"y": 2, "x": [3]}} canonically: keys sorted. */
+    static const char want[] = "\x82\xa1"
+                               "a"
+                               "\x82\xa1"
+                               "x"
+                               "\x91\x03\xa1"
+                               "y"
+                               "\x02\xa1"
+                               "b"
+                               "\x01";
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_int(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "y");
+    msgpack_pack_int(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "x");
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 3);
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    assert_bytes(&f->out, want, sizeof(want) - 1);
+
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "x");
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 3);
+    mapq_value_pack_str(&f->pk, "y");
+    msgpack_pack_int(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_int(&f->pk, 1);
+    canon(f, f->mp.data, f->mp.len, &f->alt);
+    assert_bytes(&f->alt, f->out.data, f->out.len);
+}
+
+static void
+test_value_canonical_keys_sorted_by_encoding(void **state)
+{
+    /* Sorted by encoded bytes: 0x01 (int 1) < 0xa1 "b" < 0xa2 "aa", so a
+     * shorter string sorts first whatever its letters. */
+    static const char want[] = "\x83\x01\xc3\xa1"
+                               "b"
+                               "\x02\xa2"
+                               "aa"
+                               "\x03";
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 3);
+    mapq_value_pack_str(&f->pk, "aa");
+    msgpack_pack_int(&f->pk, 3);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_int(&f->pk, 2);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_true(&f->pk);
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    assert_bytes(&f->out, want, sizeof(want) - 1);
+}
+
+static void
+test_value_canonical_floats_as_float64(void **state)
+{
+    static const char want[] = "\xcb\x3f\xf8\x00\x00\x00\x00\x00\x00";
+    struct fx *f = *state;
+
+    msgpack_pack_float(&f->pk, 1.5f);
+    assert_int_equal(f->mp.len, 5);
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    assert_bytes(&f->out, want, 9);
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_double(&f->pk, 1.5);
+    canon(f, f->mp.data, f->mp.len, &f->alt);
+    assert_bytes(&f->alt, want, 9);
+}
+
+static void
+test_value_canonical_shortest_ints_and_strings(void **state)
+{
+    /* int64 5, uint16 200, str8 "a" and bin32 "z" in a wide encoding. */
+    static const char wide[] = "\x94"
+                               "\xd3\x00\x00\x00\x00\x00\x00\x00\x05"
+                               "\xcd\x00\xc8"
+                               "\xd9\x01"
+                               "a"
+                               "\xc6\x00\x00\x00\x01"
+                               "z";
+    static const char want[] = "\x94\x05\xcc\xc8\xa1"
+                               "a"
+                               "\xc4\x01"
+                               "z";
+    struct fx *f = *state;
+
+    canon(f, wide, sizeof(wide) - 1, &f->out);
+    assert_bytes(&f->out, want, sizeof(want) - 1);
+}
+
+static void
+test_value_canonical_round_trip(void **state)
+{
+    struct fx *f = *state;
+
+    msgpack_pack_map(&f->pk, 6);
+    mapq_value_pack_str(&f->pk, "neg");
+    msgpack_pack_int64(&f->pk, INT64_MIN);
+    mapq_value_pack_str(&f->pk, "big");
+    msgpack_pack_uint64(&f->pk, UINT64_MAX);
+    mapq_value_pack_str(&f->pk, "bin");
+    msgpack_pack_bin(&f->pk, 3);
+    msgpack_pack_bin_body(&f->pk, "\x00\xff\x01", 3);
+    mapq_value_pack_str(&f->pk, "l");
+    msgpack_pack_array(&f->pk, 4);
+    msgpack_pack_true(&f->pk);
+    msgpack_pack_false(&f->pk);
+    msgpack_pack_nil(&f->pk);
+    msgpack_pack_double(&f->pk, -0.25);
+    mapq_value_pack_str(&f->pk, "m");
+    msgpack_pack_map(&f->pk, 0);
+    mapq_value_pack_str(&f->pk, "s");
+    mapq_value_pack_str(&f->pk, "h\xc3\xa9llo");
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    assert_int_equal(f->out.len, f->mp.len);
+    /* The same value comes back (in another key order)... */
+    assert_int_equal(mapq_value_unpack(f->out.data, f->out.len, &f->u2, f->err),
+                     MAPQ_OK);
+    assert_int_equal(f->u2.data.type, MSGPACK_OBJECT_MAP);
+    assert_int_equal(f->u2.data.via.map.size, 6);
+    assert_int_equal(mapq_value_map_get(&f->u2.data, "neg")->via.i64,
+                     INT64_MIN);
+    assert_true(mapq_value_map_get(&f->u2.data, "big")->via.u64 == UINT64_MAX);
+    assert_memory_equal(mapq_value_map_get(&f->u2.data, "bin")->via.bin.ptr,
+                        "\x00\xff\x01", 3);
+    assert_true(msgpack_object_equal(*mapq_value_map_get(&f->u.data, "l"),
+                                     *mapq_value_map_get(&f->u2.data, "l")));
+    assert_true(mapq_value_str_eq(mapq_value_map_get(&f->u2.data, "s"),
+                                  "h\xc3\xa9llo"));
+    /* ...and canonical encoding is idempotent. */
+    canon(f, f->out.data, f->out.len, &f->alt);
+    assert_bytes(&f->alt, f->out.data, f->out.len);
+}
+
+static void
+test_value_canonical_appends(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(mapq_buf_appendstr(&f->out, "AB"), MAPQ_OK);
+    msgpack_pack_int(&f->pk, 7);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_OK);
+    assert_bytes(&f->out, "AB\x07", 3);
+}
+
+static void
+test_value_canonical_size_cap(void **state)
+{
+    struct fx *f = *state;
+
+    mapq_buf_release(&f->out);
+    mapq_buf_init(&f->out, 4);
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "a");
+    mapq_value_pack_str(&f->pk, "too long");
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_ETOOBIG);
+    assert_true(f->out.len <= 4);
+    /* A float that does not fit. */
+    mapq_buf_reset(&f->out);
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_double(&f->pk, 2.0);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_ETOOBIG);
+    /* Exactly at the cap fits. */
+    mapq_buf_reset(&f->mp);
+    mapq_value_pack_str(&f->pk, "abc");
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_OK);
+    assert_bytes(&f->out,
+                 "\xa3"
+                 "abc",
+                 4);
+}
+
+/*
+ * An empty array or map header that does not fit under the cap is refused,
+ * not dropped with MAPQ_OK and a truncated value left in out.
+ */
+static void
+test_value_canonical_size_cap_empty_containers(void **state)
+{
+    struct fx *f = *state;
+
+    mapq_buf_release(&f->out);
+    mapq_buf_init(&f->out, 1);
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_ETOOBIG);
+    /* The same with an empty map. */
+    mapq_buf_reset(&f->out);
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_map(&f->pk, 0);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_value_canonical(&f->u.data, &f->out), MAPQ_ETOOBIG);
+}
+
+/*
+ * A complete value nested 33 deep is refused as too deep, not reported as
+ * "truncated msgpack value".
+ */
+static void
+test_value_unpack_too_deep_message(void **state)
+{
+    struct fx *f = *state;
+    int i;
+
+    for (i = 0; i < 32; i++)
+        msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+    assert_string_not_equal(f->err, "truncated msgpack value");
+    assert_string_equal(f->err, "msgpack value nested too deeply or too large");
+}
+
+/* ---- hashing and keys --------------------------------------------------- */
+
+static void
+test_value_hash_is_truncated_sha256(void **state)
+{
+    unsigned char key[MAPQ_KEY_LEN];
+    char hex[2 * MAPQ_KEY_LEN + 1];
+
+    (void)state;
+    mapq_value_hash("abc", 3, key);
+    mapq_value_key_hex(key, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223");
+    mapq_value_hash("", 0, key);
+    mapq_value_key_hex(key, hex);
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb924");
+}
+
+static void
+test_value_key_hex_format(void **state)
+{
+    unsigned char key[MAPQ_KEY_LEN];
+    char hex[2 * MAPQ_KEY_LEN + 2];
+    int i;
+
+    (void)state;
+    for (i = 0; i < MAPQ_KEY_LEN; i++)
+        key[i] = (unsigned char)(i * 17);
+    key[MAPQ_KEY_LEN - 1] = 0xa5;
+    memset(hex, '#', sizeof(hex));
+    mapq_value_key_hex(key, hex);
+    assert_string_equal(hex, "00112233445566778899aabbccddeea5");
+    assert_int_equal(hex[2 * MAPQ_KEY_LEN + 1], '#');
+}
+
+static void
+test_value_subtask_key_known_value(void **state)
+{
+    static const struct scope cached = {NULL, NULL, 0};
+    static const struct scope own = {"0123456789ab", "sq", 3};
+    struct fx *f = *state;
+    char hex[2 * MAPQ_KEY_LEN + 1];
+
+    /* Computed independently from docs/PROTOCOL.md with Python's hashlib
+     * over hand-encoded msgpack; a change here changes every cache key. */
+    pack_inputs(f, 7, "a", 1);
+    subtask_key(f, "square", "1", "label:str,x:int->int", &f->mp, &cached, hex);
+    assert_string_equal(hex, "54251ff532b322b29b402b6f1527e80f");
+    subtask_key(f, "square", "", "label:str,x:int->int", &f->mp, &own, hex);
+    assert_string_equal(hex, "317d19a1a20ae75874600713526a53df");
+}
+
+static void
+test_value_subtask_key_ignores_input_order(void **state)
+{
+    static const struct scope cached = {NULL, NULL, 0};
+    struct fx *f = *state;
+    char a[2 * MAPQ_KEY_LEN + 1], b[2 * MAPQ_KEY_LEN + 1];
+
+    pack_inputs(f, 7, "a", 1);
+    subtask_key(f, "square", "1", "label:str,x:int->int", &f->mp, &cached, a);
+    pack_inputs(f, 7, "a", 0);
+    subtask_key(f, "square", "1", "label:str,x:int->int", &f->mp, &cached, b);
+    assert_string_equal(a, b);
+    /* Same key again: hashing is deterministic. */
+    subtask_key(f, "square", "1", "label:str,x:int->int", &f->mp, &cached, b);
+    assert_string_equal(a, "54251ff532b322b29b402b6f1527e80f");
+    assert_string_equal(b, "54251ff532b322b29b402b6f1527e80f");
+}
+
+static void
+test_value_subtask_key_every_part_matters(void **state)
+{
+    static const struct scope cached = {NULL, NULL, 0};
+    static const struct scope s1 = {"0123456789ab", "sq", 3};
+    static const struct scope s2 = {"0123456789ab", "sq", 4};
+    static const struct scope s3 = {"0123456789ac", "sq", 3};
+    static const struct scope s4 = {"0123456789ab", "sr", 3};
+    static const char *const iface = "label:str,x:int->int";
+    char keys[10][2 * MAPQ_KEY_LEN + 1];
+    struct fx *f = *state;
+    int i, j;
+
+    pack_inputs(f, 7, "a", 1);
+    subtask_key(f, "square", "1", iface, &f->mp, &cached, keys[0]);
+    subtask_key(f, "squares", "1", iface, &f->mp, &cached, keys[1]);
+    subtask_key(f, "square", "2", iface, &f->mp, &cached, keys[2]);
+    subtask_key(f, "square", "1", "label:str,x:int->float", &f->mp, &cached,
+                keys[3]);
+    subtask_key(f, "square", "1", iface, &f->mp, &s1, keys[4]);
+    subtask_key(f, "square", "1", iface, &f->mp, &s2, keys[5]);
+    subtask_key(f, "square", "1", iface, &f->mp, &s3, keys[6]);
+    subtask_key(f, "square", "1", iface, &f->mp, &s4, keys[7]);
+    pack_inputs(f, 8, "a", 1);
+    subtask_key(f, "square", "1", iface, &f->mp, &cached, keys[8]);
+    pack_inputs(f, 7, "b", 0);
+    subtask_key(f, "square", "1", iface, &f->mp, &cached, keys[9]);
+    for (i = 0; i < 10; i++)
+        for (j = i + 1; j < 10; j++)
+            if (strcmp(keys[i], keys[j]) == 0)
+                fail_msg("keys %d and %d are both %s", i, j, keys[i]);
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void
+test_value_pack_str_lengths(void **state)
+{
+    static const char s40[] = "0123456789012345678901234567890123456789";
+    struct fx *f = *state;
+
+    mapq_value_pack_str(&f->pk, "");
+    assert_bytes(&f->mp, "\xa0", 1);
+    mapq_buf_reset(&f->mp);
+    mapq_value_pack_str(&f->pk, s40);
+    assert_int_equal(f->mp.len, 42);
+    assert_memory_equal(f->mp.data, "\xd9\x28", 2);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    assert_true(mapq_value_str_eq(&f->u.data, s40));
+}
+
+static void
+test_value_map_get(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *v;
+
+    msgpack_pack_map(&f->pk, 3);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 10);
+    mapq_value_pack_str(&f->pk, "ab");
+    msgpack_pack_int(&f->pk, 20);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_int(&f->pk, 30);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    v = mapq_value_map_get(&f->u.data, "a");
+    assert_non_null(v);
+    assert_int_equal(v->via.u64, 30);
+    v = mapq_value_map_get(&f->u.data, "ab");
+    assert_non_null(v);
+    assert_int_equal(v->via.u64, 20);
+    assert_null(mapq_value_map_get(&f->u.data, "b"));
+    assert_null(mapq_value_map_get(&f->u.data, ""));
+    assert_null(mapq_value_map_get(NULL, "a"));
+    reset(f);
+    msgpack_pack_array(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_int(&f->pk, 1);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    assert_null(mapq_value_map_get(&f->u.data, "a"));
+}
+
+static void
+test_value_str_eq(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_str(&f->pk, 3);
+    msgpack_pack_str_body(&f->pk, "a\0b", 3);
+    msgpack_pack_bin(&f->pk, 1);
+    msgpack_pack_bin_body(&f->pk, "a", 1);
+    mapq_value_pack_str(&f->pk, "abc");
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    o = f->u.data.via.array.ptr;
+    assert_false(mapq_value_str_eq(&o[0], "a"));
+    assert_false(mapq_value_str_eq(&o[1], "a"));
+    assert_true(mapq_value_str_eq(&o[2], "abc"));
+    assert_false(mapq_value_str_eq(&o[2], "ab"));
+    assert_false(mapq_value_str_eq(&o[2], "abcd"));
+    assert_false(mapq_value_str_eq(&o[2], "abd"));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+        T(test_value_unpack_one_object),
+        T(test_value_unpack_strings_point_into_input),
+        T(test_value_unpack_truncated_rejected),
+        T(test_value_unpack_trailing_bytes_rejected),
+        T(test_value_unpack_malformed_rejected),
+        T(test_value_unpack_nesting_limit),
+        T(test_value_canonical_map_order_irrelevant),
+        T(test_value_canonical_keys_sorted_by_encoding),
+        T(test_value_canonical_floats_as_float64),
+        T(test_value_canonical_shortest_ints_and_strings),
+        T(test_value_canonical_round_trip),
+        T(test_value_canonical_appends),
+        T(test_value_canonical_size_cap),
+        T(test_value_hash_is_truncated_sha256),
+        T(test_value_key_hex_format),
+        T(test_value_subtask_key_known_value),
+        T(test_value_subtask_key_ignores_input_order),
+        T(test_value_subtask_key_every_part_matters),
+        T(test_value_pack_str_lengths),
+        T(test_value_map_get),
+        T(test_value_str_eq),
+        T(test_value_canonical_size_cap_empty_containers),
+        T(test_value_unpack_too_deep_message),
+#undef T
+    };
+
+    return cmocka_run_group_tests_name("value", tests, NULL, NULL);
+}
