@@ -44,6 +44,7 @@ struct spec_entry {
     char key[96]; /* "<exec>/<k>" */
     struct mapq_taskspec *spec;
     char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
+    mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
     bool fetching;
     LIST_ENTRY(spec_entry) entry;
 };
@@ -380,10 +381,16 @@ run_plugin(struct job *job)
     char err[MAPQ_ERR_LEN];
     mapq_plugin_fn *fn;
 
-    fn = mapq_plugin_host_lookup(a->plugins, s->library, s->symbol, err);
+    /* Looked up once per spec: the symbol checks cost more than a no-op
+     * call. The host keeps libraries open for the agent's lifetime. */
+    fn = job->spec->fn;
     if (fn == NULL) {
-        job_fail(job, MAPQ_PHASE_FAILED, err, NULL);
-        return;
+        fn = mapq_plugin_host_lookup(a->plugins, s->library, s->symbol, err);
+        if (fn == NULL) {
+            job_fail(job, MAPQ_PHASE_FAILED, err, NULL);
+            return;
+        }
+        job->spec->fn = fn;
     }
     mapq_value_packer_init(&pk, &in);
     msgpack_pack_object(&pk, *job->inputs);
