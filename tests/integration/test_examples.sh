@@ -23,4 +23,47 @@ check "inputs: --input overrides a default" "2" \
     "$(run "$ex/anomalies.yaml" --input 'data=[1,50,60]' --input threshold=10)"
 check "empty list: a map over [] gives []" "0" \
     "$(run "$ex/anomalies.yaml" --input 'data=[]')"
+
+# concurrency is a sliding window, exact across agents and slots: three
+# agents with two slots each, yet at most N subtasks run at once. Each
+# subtask counts itself in and out under flock, and records the peak and the
+# order it started in.
+cat >"$TMP/window.yaml" <<'EOF'
+name: window
+inputs:
+  xs: {type: "list[int]", default: [0, 1, 2, 3, 4, 5, 6, 7]}
+  dir: {type: str}
+tasks:
+  hold:
+    inputs: {x: int, dir: str}
+    output: int
+    command:
+      - sh
+      - -c
+      - |
+        d=$MAPQ_IN_dir
+        exec 9>>"$d/lock"
+        flock 9
+        n=$(( $(cat "$d/n" 2>/dev/null || echo 0) + 1 )); echo $n >"$d/n"
+        m=$(cat "$d/max" 2>/dev/null || echo 0)
+        [ "$n" -gt "$m" ] && echo $n >"$d/max"
+        echo "$MAPQ_IN_x" >>"$d/order"
+        flock -u 9
+        sleep 0.2
+        flock 9; echo $(( $(cat "$d/n") - 1 )) >"$d/n"; flock -u 9
+        echo "$MAPQ_IN_x"
+nodes:
+  held: {map: hold, over: {x: $inputs.xs}, with: {dir: $inputs.dir}, concurrency: 2}
+output: $held
+EOF
+for c in 2 1; do
+    mkdir "$TMP/w$c"
+    sed "s/concurrency: 2/concurrency: $c/" "$TMP/window.yaml" >"$TMP/window$c.yaml"
+    check "concurrency $c: output in input order" "[0,1,2,3,4,5,6,7]" \
+        "$(run "$TMP/window$c.yaml" --input dir="$TMP/w$c")"
+    check "concurrency $c: at most $c ran at once, and $c did" "$c" \
+        "$(cat "$TMP/w$c/max")"
+done
+check "concurrency 1: subtasks start lowest index first" "0 1 2 3 4 5 6 7" \
+    "$(tr '\n' ' ' <"$TMP/w1/order" | sed 's/ $//')"
 finish
