@@ -63,7 +63,9 @@ struct job {
     struct mapq_cmd *cmd;
     enum job_state state;
     bool interrupted; /* killed by the drain: hand back, no user retry */
-    bool abandoned;   /* lease lost or execution stopped: no result */
+    bool abandoned;   /* lease lost: another attempt owns the result */
+    bool stopped;     /* its execution ended (failed, cancelled): ABORTED */
+    bool final;       /* a failure now is final: no retry */
     int64_t started_ms;
     TAILQ_ENTRY(job) entry;
 };
@@ -277,7 +279,7 @@ job_fail(struct job *job, int phase, const char *error,
     const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
     char target[96];
 
-    if (s != NULL && job->r.u < (uint32_t)s->retries) {
+    if (s != NULL && !job->final && job->r.u < (uint32_t)s->retries) {
         mapq_log(MAPQ_LOG_INFO, "%s: attempt %u failed, retrying: %s", job->ref,
                  mapq_ref_attempt(&job->r), error);
         snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
@@ -314,6 +316,10 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
 
     if (job->abandoned) {
         /* nothing to record: the lease is gone */
+    } else if (job->stopped) {
+        job->final = true;
+        job_fail(job, MAPQ_PHASE_ABORTED,
+                 "aborted: the execution was cancelled or failed", NULL);
     } else if (job->interrupted) {
         job_interrupted(job);
     } else if (res->status == MAPQ_CMD_SUCCEEDED) {
@@ -438,7 +444,7 @@ job_start(struct job *job)
                  "lost %u times: the agents running it died, were "
                  "interrupted or lost their lease (system_retries: %d)",
                  job->r.s, s->system_retries);
-        job->r.u = (uint32_t)s->retries; /* no user retry either */
+        job->final = true; /* no user retry either */
         job_fail(job, MAPQ_PHASE_FAILED, msg, NULL);
     } else if (s->plugin) {
         run_plugin(job);
@@ -600,7 +606,7 @@ job_new(struct mapq_agent *a, const msgpack_object *ref,
         job_parse_body(job, err) != MAPQ_OK) {
         /* Corrupt: record a failure so that nothing waits for it. */
         mapq_log(MAPQ_LOG_WARN, "corrupt subtask %s set aside", job->ref);
-        job->r.u = UINT32_MAX;
+        job->final = true;
         job_fail(job, MAPQ_PHASE_FAILED, "corrupt subtask message", NULL);
         job_free(job);
         return;
@@ -816,12 +822,16 @@ renew_cb(redisReply *reply, const char *why, void *arg)
             continue;
         }
         job = find_job(a, ref);
-        if (job == NULL || job->abandoned)
+        if (job == NULL || job->abandoned || job->stopped)
             continue;
-        mapq_log(MAPQ_LOG_WARN, "%s: %s, stopping it", ref,
+        mapq_log(stop_part ? MAPQ_LOG_INFO : MAPQ_LOG_WARN,
+                 "%s: %s, stopping it", ref,
                  stop_part ? "its execution is no longer running"
                            : "lease lost");
-        job->abandoned = true;
+        if (stop_part)
+            job->stopped = true;
+        else
+            job->abandoned = true;
         if (job->cmd != NULL)
             mapq_cmd_kill(job->cmd, SIGKILL);
     }
@@ -1066,7 +1076,9 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     a->reap_ev = event_new(base, -1, EV_PERSIST, reap_tick, a);
     a->grace_ev = evtimer_new(base, grace_cb, a);
     a->deadline_ev = evtimer_new(base, deadline_cb, a);
-    ms_to_tv(cfg->lease_ms / 3, &tv);
+    /* Renewals also tell agents which executions ended, so running
+     * subtasks of a failed or cancelled execution stop within a second. */
+    ms_to_tv(cfg->lease_ms / 3 < 1000 ? cfg->lease_ms / 3 : 1000, &tv);
     event_add(a->renew_ev, &tv);
     ms_to_tv(cfg->lease_ms / 2, &tv);
     event_add(a->reap_ev, &tv);

@@ -26,7 +26,7 @@ Replies are flat arrays or one msgpack string (hiredis 0.14 limits nesting).
 docs/PROTOCOL.md describes all of this for other clients.
 ]]
 
-local PHASE_SUCCEEDED = 3
+local ENDED = {succeeded = true, failed = true, cancelled = true}
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -258,7 +258,12 @@ local function done(keys, args)
         call_many('HSET', rk, kv, 2000)
     end
     for _, e in ipairs(xorder) do
-        redis.call('RPUSH', P .. ':ev:' .. e, cmsgpack.pack(execs[e].a))
+        -- Nobody follows the events of an ended execution (results of its
+        -- aborted subtasks still arrive): they would only pile up.
+        local st = redis.call('HGET', P .. ':x:' .. e, 'state')
+        if not ENDED[st] then
+            redis.call('RPUSH', P .. ':ev:' .. e, cmsgpack.pack(execs[e].a))
+        end
         call_many('HDEL', P .. ':b:' .. e, execs[e].b)
     end
     for _, target in ipairs(qorder) do
@@ -329,8 +334,30 @@ local function reap(keys, args)
     return #expired
 end
 
+-- cancel(P, exec)
+-- Cancels a running or submitted execution: marks it cancelled and drops
+-- its queued subtasks (their bodies; claims discard refs without one).
+-- Agents kill its running subtasks at their next renewal. Returns 1, 0 if
+-- it had already ended, or -1 if there is no such execution.
+local function cancel(keys, args)
+    local P, exec = args[1], args[2]
+    local x = P .. ':x:' .. exec
+    local st = redis.call('HGET', x, 'state')
+    if not st then
+        return -1
+    end
+    if ENDED[st] then
+        return 0
+    end
+    redis.call('HSET', x, 'state', 'cancelled', 'finished', string.format('%d', now_ms()),
+        'error', 'cancelled')
+    redis.call('DEL', P .. ':b:' .. exec)
+    return 1
+end
+
 redis.register_function('mapq1_push', push)
 redis.register_function('mapq1_claim', claim)
 redis.register_function('mapq1_done', done)
 redis.register_function('mapq1_renew', renew)
 redis.register_function('mapq1_reap', reap)
+redis.register_function('mapq1_cancel', cancel)

@@ -40,6 +40,7 @@ static const char usage[] =
     "       mapq scheduler [--redis URL]\n"
     "       mapq status EXEC [--json]\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
+    "       mapq cancel EXEC\n"
     "       mapq validate WORKFLOW [--input N=V]... [--inputs FILE]\n"
     "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
     "MAPQ_REDIS_URL),\n"
@@ -152,7 +153,8 @@ parse_opts(int argc, char **argv, struct opts *o)
         if (optind != argc - 1) {
             fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
                     strcmp(o->cmd, "status") == 0 ||
-                            strcmp(o->cmd, "result") == 0
+                            strcmp(o->cmd, "result") == 0 ||
+                            strcmp(o->cmd, "cancel") == 0
                         ? "execution id"
                         : "workflow file",
                     usage);
@@ -345,12 +347,12 @@ interrupt_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     /* Cancel: mark the execution, drop its queued subtasks; agents stop
-     * running ones at their next lease renewal. */
+     * running ones at their next lease renewal. The loop is ending, so a
+     * short blocking call is fine here. */
     c = mapq_redis_connect_sync(&r->url, CONNECT_TIMEOUT_MS, err);
     if (c != NULL) {
         freeReplyObject(
-            redisCommand(c, "HSET %s:x:%s state cancelled", r->o->ns, r->id));
-        freeReplyObject(redisCommand(c, "DEL %s:b:%s", r->o->ns, r->id));
+            redisCommand(c, "FCALL mapq1_cancel 0 %s %s", r->o->ns, r->id));
         redisFree(c);
     }
     r->interrupted = true;
@@ -507,6 +509,39 @@ out:
     mapq_buf_release(&r.output);
     free(r.error);
     free(text);
+    return rc;
+}
+
+/* ---- cancel ------------------------------------------------------------ */
+
+static int
+cmd_cancel(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisReply *r;
+    int rc = EXIT_INFRA;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    r = redisCommand(c, "FCALL mapq1_cancel 0 %s %s", o->ns, o->target);
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "mapq cancel: %s\n", r && r->str ? r->str : c->errstr);
+    } else if (r->integer < 0) {
+        fprintf(stderr, "mapq: no execution '%s'\n", o->target);
+        rc = EXIT_FAILED;
+    } else {
+        if (r->integer == 0)
+            fprintf(stderr, "mapq: execution %s had already ended\n",
+                    o->target);
+        else if (!o->quiet)
+            fprintf(stderr, "mapq: execution %s cancelled\n", o->target);
+        rc = EXIT_OK;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    redisFree(c);
     return rc;
 }
 
@@ -744,6 +779,8 @@ main(int argc, char **argv)
         return cmd_status(&o);
     if (strcmp(o.cmd, "result") == 0)
         return cmd_result(&o);
+    if (strcmp(o.cmd, "cancel") == 0)
+        return cmd_cancel(&o);
     if (strcmp(o.cmd, "validate") == 0)
         return cmd_validate(&o);
     fprintf(stderr, "mapq: unknown command '%s'\n%s", o.cmd, usage);

@@ -96,7 +96,8 @@ struct exec {
     void *arg;
     int calls; /* requests in flight that point at this exec */
     bool draining;
-    bool started; /* advance() ran once the connection was ready */
+    bool started;   /* advance() ran once the connection was ready */
+    bool cancelled; /* by mapq cancel: the record says so already */
     TAILQ_ENTRY(exec) entry;
 };
 
@@ -381,13 +382,15 @@ exec_end(struct exec *x, bool ok)
 
     x->ended = true;
     write_progress(x);
-    hset(x, "state", ok ? "succeeded" : "failed", ok ? 9 : 6);
-    snprintf(num, sizeof(num), "%lld", (long long)now_ms());
-    hset(x, "finished", num, strlen(num));
-    if (ok)
-        hset(x, "output", x->output.data, x->output.len);
-    else
-        hset(x, "error", x->error, strlen(x->error));
+    if (!x->cancelled) {
+        hset(x, "state", ok ? "succeeded" : "failed", ok ? 9 : 6);
+        snprintf(num, sizeof(num), "%lld", (long long)now_ms());
+        hset(x, "finished", num, strlen(num));
+        if (ok)
+            hset(x, "output", x->output.data, x->output.len);
+        else
+            hset(x, "error", x->error, strlen(x->error));
+    }
     /* Queued subtasks without a body are dropped by claim; events are no
      * longer needed. */
     mapq_argv_init(&cmd);
@@ -398,6 +401,7 @@ exec_end(struct exec *x, bool ok)
     mapq_argv_release(&cmd);
     out.id = x->id;
     out.succeeded = ok;
+    out.cancelled = x->cancelled;
     out.error = ok ? NULL : x->error;
     out.output = ok ? &x->output : NULL;
     if (x->done != NULL)
@@ -811,6 +815,26 @@ node_maybe_finish(struct exec *x, size_t k)
     }
 }
 
+/*
+ * The threshold is out of reach: every subtask not finished is ABORTED
+ * (queued ones are dropped when the execution fails, running ones killed
+ * by their agents), and the node goes on to read the errors.
+ */
+static void
+abort_rest(struct node_run *nr)
+{
+    uint64_t i;
+
+    for (i = 0; i < nr->n; i++)
+        if (!phase_done(phase_get(nr, i))) {
+            phase_set(nr, i, MAPQ_PHASE_ABORTED);
+            nr->counts[MAPQ_PHASE_ABORTED]++;
+        }
+    nr->next = nr->n;
+    nr->inflight = 0;
+    nr->finished = nr->n;
+}
+
 /* Records that subtask i of node k ended in phase. */
 static void
 apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
@@ -828,11 +852,8 @@ apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
     failed = nr->finished - nr->counts[MAPQ_PHASE_SUCCEEDED] -
              nr->counts[MAPQ_PHASE_CACHED] - nr->counts[MAPQ_PHASE_RECOVERED];
     if (failed > nr->n - nr->need && !x->wf->nodes[k].run_all &&
-        nr->finished < nr->n) {
-        /* The threshold is out of reach: stop now and read the errors. */
-        nr->next = nr->n;
-        nr->finished = nr->n;
-    }
+        nr->finished < nr->n)
+        abort_rest(nr);
 }
 
 /*
@@ -1162,6 +1183,10 @@ take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
     size_t ln;
 
     msgpack_unpacked_init(&u);
+    if (phase_get(nr, i) == MAPQ_PHASE_ABORTED) {
+        msgpack_pack_nil(pk); /* not an error of its own */
+        goto out;
+    }
     if (rec->type != REDIS_REPLY_STRING ||
         mapq_value_unpack(rec->str, rec->len, &u, err) != MAPQ_OK) {
         msgpack_pack_nil(pk);
@@ -1361,6 +1386,38 @@ state_cb(struct mapq_redis *r, bool up, void *arg)
 }
 
 static void
+exec_state_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    size_t k;
+
+    (void)why;
+    x->calls--;
+    if (x->ended || reply == NULL || reply->type != REDIS_REPLY_STRING ||
+        strcmp(reply->str, "cancelled") != 0)
+        return;
+    x->cancelled = true;
+    for (k = 0; k < x->wf->nnodes; k++)
+        if (x->nodes[k].state == NODE_RUNNING)
+            abort_rest(&x->nodes[k]);
+    exec_fail(x, "cancelled (mapq cancel)");
+}
+
+/* Notices an execution cancelled elsewhere (mapq cancel). */
+static void
+check_state(struct exec *x)
+{
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, "state");
+    exec_send(x, &cmd, exec_state_cb);
+    mapq_argv_release(&cmd);
+}
+
+static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mapq_driver *d = arg;
@@ -1377,6 +1434,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
             exec_free(x);
         } else if (!x->ended) {
             write_progress(x);
+            check_state(x);
         }
     }
     if (!mapq_redis_ready(d->cmd))

@@ -45,6 +45,7 @@ struct mapq_node_progress {
 struct mapq_exec_outcome {
     const char *id;
     bool succeeded;
+    bool cancelled;                /* by mapq cancel (then not succeeded) */
     const char *error;             /* when failed: "node 'x': ..." */
     const struct mapq_buf *output; /* msgpack; when succeeded */
 };
