@@ -91,6 +91,9 @@ struct mapq_agent {
      * empty until their doorbell rings, so claims leave the kind out. */
     bool dry_c, dry_p;
     int asked_c, asked_p; /* by the claim in flight */
+    /* Bells heard, per kind; a claim's short reply makes the kind dry only
+     * if no bell rang while it was in flight (that work came later). */
+    unsigned bells_c, bells_p, claim_bells_c, claim_bells_p;
     bool stopping, hard_stop;
     struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
     struct mapq_argv sending;  /* the entries of the done call in flight */
@@ -663,9 +666,9 @@ claim_cb(redisReply *reply, const char *why, void *arg)
         }
     }
     msgpack_unpacked_destroy(&u);
-    if (got_c < a->asked_c)
+    if (got_c < a->asked_c && a->bells_c == a->claim_bells_c)
         a->dry_c = true;
-    if (got_p < a->asked_p)
+    if (got_p < a->asked_p && a->bells_p == a->claim_bells_p)
         a->dry_p = true;
     schedule_flush(a);
     maybe_claim(a);
@@ -711,6 +714,8 @@ maybe_claim(struct mapq_agent *a)
     a->claim_inflight = true;
     a->asked_c = ncmd;
     a->asked_p = nplug;
+    a->claim_bells_c = a->bells_c;
+    a->claim_bells_p = a->bells_p;
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);
@@ -727,6 +732,7 @@ bell_cb(redisReply *reply, const char *why, void *arg)
      * with a crashed agent delays work by one wait at most. */
     if (reply != NULL) {
         a->dry_p = false;
+        a->bells_p++;
         maybe_claim(a);
     }
 }
@@ -742,6 +748,7 @@ bellc_cb(redisReply *reply, const char *why, void *arg)
      * with a crashed agent delays work by one wait at most. */
     if (reply != NULL) {
         a->dry_c = false;
+        a->bells_c++;
         maybe_claim(a);
     }
 }
