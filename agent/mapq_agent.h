@@ -7,7 +7,8 @@
  * functions (claim, done, renew, reap). Command subtasks run as child
  * processes, at most `slots` at a time; plugin subtasks run inline on the
  * loop, in batches. Finished attempts are batched into one `done` call per
- * loop pass. Leases are renewed in one call every lease/3.
+ * loop pass. Leases are renewed in one call every second (lease/3 if
+ * shorter); the reply also names subtasks of executions that ended.
  */
 #ifndef MAPQ_AGENT_H
 #define MAPQ_AGENT_H
@@ -28,7 +29,7 @@ struct mapq_agent_config {
     size_t nqueues;
     bool interruptible;   /* take only interruptible subtasks */
     int64_t grace_ms;     /* drain time after SIGTERM */
-    int lease_ms;         /* lease length; renewed every lease_ms / 3 */
+    int lease_ms;         /* lease length; renewed every min(1 s, lease/3) */
     int plugin_batch;     /* plugin subtasks claimed per call */
     const char *self_dir; /* directory of the agent binary (plugin search) */
 };

@@ -153,19 +153,16 @@ teardown(void **state)
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Runs a command from NULL-terminated strings; keeps the reply in f. */
+/* Sends the NULL-terminated argument list ap; keeps the reply in f. */
 static redisReply *
-run(struct fx *f, const char *first, ...)
+vrun(struct fx *f, const char *first, va_list ap)
 {
     const char *argv[64];
-    va_list ap;
     int argc = 0;
 
     argv[argc++] = first;
-    va_start(ap, first);
     while (argc < 64 && (argv[argc] = va_arg(ap, const char *)) != NULL)
         argc++;
-    va_end(ap);
     if (f->reply != NULL)
         freeReplyObject(f->reply);
     f->reply = redisCommandArgv(f->c, argc, argv, NULL);
@@ -175,24 +172,31 @@ run(struct fx *f, const char *first, ...)
     return f->reply;
 }
 
+/* Runs a command from NULL-terminated strings; keeps the reply in f. */
+static redisReply *
+run(struct fx *f, const char *first, ...)
+{
+    redisReply *r;
+    va_list ap;
+
+    va_start(ap, first);
+    r = vrun(f, first, ap);
+    va_end(ap);
+    return r;
+}
+
+/* Runs a command whose reply must be an integer, and returns it. */
 static long long
 integer(struct fx *f, const char *first, ...)
 {
-    const char *argv[8];
+    redisReply *r;
     va_list ap;
-    int argc = 0;
 
-    argv[argc++] = first;
     va_start(ap, first);
-    while (argc < 8 && (argv[argc] = va_arg(ap, const char *)) != NULL)
-        argc++;
+    r = vrun(f, first, ap);
     va_end(ap);
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
-    assert_non_null(f->reply);
-    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
-    return f->reply->integer;
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    return r->integer;
 }
 
 static const char *
