@@ -1,0 +1,70 @@
+/*
+ * fault_plugin.c - a plugin library for fault tests, built as
+ * mapq_fault_plugin.so beside the programs. Functions:
+ *   crash_on {x: int, bad: int} -> int   abort()s the agent when x == bad,
+ *                                        otherwise returns x
+ *
+ * It exists to prove that a poison subtask cannot bring the system down: it
+ * is never loaded by anything but tests.
+ */
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq/plugin.h"
+
+MAPQ_PLUGIN_DEFINE();
+
+mapq_plugin_fn crash_on;
+
+/* Looks up a non-negative integer input; returns 0 when present. */
+static int
+get_uint(const msgpack_object *map, const char *name, uint64_t *out)
+{
+    size_t n = strlen(name);
+    uint32_t i;
+
+    for (i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        const msgpack_object *v = &map->via.map.ptr[i].val;
+
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, name, n) == 0 &&
+            v->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            *out = v->via.u64;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+crash_on(const struct mapq_plugin_call *call)
+{
+    msgpack_unpacked u;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t off = 0;
+    uint64_t x, bad;
+    int rc = MAPQ_PLUGIN_ERROR;
+
+    msgpack_unpacked_init(&u);
+    msgpack_sbuffer_init(&sb);
+    if (msgpack_unpack_next(&u, call->input, call->input_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP || get_uint(&u.data, "x", &x) != 0 ||
+        get_uint(&u.data, "bad", &bad) != 0) {
+        call->set_error(call, "crash_on needs inputs x and bad (int >= 0)");
+        goto out;
+    }
+    if (x == bad)
+        abort();
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_uint64(&pk, x);
+    rc = call->set_output(call, sb.data, sb.size) == 0 ? MAPQ_PLUGIN_OK
+                                                       : MAPQ_PLUGIN_ERROR;
+out:
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
