@@ -238,8 +238,8 @@ run_once(struct bench *b, const char *yaml, long n, double *secs,
     range_inputs(n, &inputs);
     b->ended = false;
     t0 = now_s();
-    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs, id,
-                         err) != MAPQ_OK) {
+    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs,
+                         MAPQ_OWNER_LEASE_MS, id, err) != MAPQ_OK) {
         fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
         goto out;
     }
@@ -561,7 +561,7 @@ main(int argc, char **argv)
         goto out;
     }
     b.base = event_base_new();
-    b.driver = mapq_driver_new(b.base, &url, o.ns);
+    b.driver = mapq_driver_new(b.base, &url, o.ns, MAPQ_OWNER_LEASE_MS);
     b.settle_ev = evtimer_new(b.base, settle_cb, &b);
     printf("mapq-bench: %d agents x %d slots, %ld CPUs, median of %d runs\n",
            o.agents, o.slots, sysconf(_SC_NPROCESSORS_ONLN), o.runs);

@@ -15,6 +15,8 @@ Keys (P is the namespace prefix, passed as the first argument):
                              [k, index, phase, k, index, phase, ...]
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
+  P:owners             ZSET  exec -> deadline (ms) of its driver's lease;
+                             the owner's name is the field owner of P:x:<exec>
 
 A ref names one attempt of one subtask:
   <exec>/<k>/<index>/<u>/<s>/<i>/<queue>/<cls>
@@ -352,7 +354,126 @@ local function cancel(keys, args)
     redis.call('HSET', x, 'state', 'cancelled', 'finished', string.format('%d', now_ms()),
         'error', 'cancelled')
     redis.call('DEL', P .. ':b:' .. exec)
+    redis.call('ZREM', P .. ':owners', exec)
     return 1
+end
+
+-- Takes or renews one execution for owner, if it is free, already its own
+-- or its owner's lease expired. Returns 1, 0 if another owner holds it, or
+-- -1 if it has ended or does not exist.
+local function own_one(P, owner, deadline, now, exec)
+    local x = P .. ':x:' .. exec
+    local st = redis.call('HGET', x, 'state')
+    if not st or ENDED[st] then
+        redis.call('ZREM', P .. ':owners', exec)
+        return -1
+    end
+    local cur = redis.call('HGET', x, 'owner')
+    if cur and cur ~= '' and cur ~= owner then
+        local until_ms = tonumber(redis.call('ZSCORE', P .. ':owners', exec))
+        if until_ms and until_ms > now then
+            return 0
+        end
+    end
+    if cur ~= owner then
+        redis.call('HSET', x, 'owner', owner)
+    end
+    if st == 'submitted' then
+        redis.call('HSET', x, 'state', 'running')
+    end
+    redis.call('ZADD', P .. ':owners', deadline, exec)
+    return 1
+end
+
+-- own(P, owner, lease_ms, exec...)
+-- Takes or renews executions for a driver; returns one integer per exec
+-- (see own_one). A driver drives an execution only while this says 1.
+local function own(keys, args)
+    local P, owner, lease = args[1], args[2], tonumber(args[3])
+    local now = now_ms()
+    local deadline = string.format('%d', now + lease)
+    local out = {}
+    for j = 4, #args do
+        out[#out + 1] = own_one(P, owner, deadline, now, args[j])
+    end
+    return out
+end
+
+-- adopt(P, owner, lease_ms, limit)
+-- Takes up to limit executions whose owner's lease expired while they
+-- still run (their driver died), for owner. Ended ones are forgotten.
+-- Returns the execution ids taken.
+local function adopt(keys, args)
+    local P, owner, lease, limit = args[1], args[2], tonumber(args[3]), tonumber(args[4])
+    local now = now_ms()
+    local deadline = string.format('%d', now + lease)
+    local out = {}
+    local due = redis.call('ZRANGEBYSCORE', P .. ':owners', '-inf', now, 'LIMIT', 0, limit)
+    for _, exec in ipairs(due) do
+        if own_one(P, owner, deadline, now, exec) == 1 then
+            out[#out + 1] = exec
+        end
+    end
+    return out
+end
+
+-- finish(P, exec, owner, state, field, value)
+-- Records the end of an execution by its owner: state (succeeded or
+-- failed), finished, and field (output or error) = value; drops its queued
+-- subtasks and events and its ownership. Returns 1, 0 if it had already
+-- ended (cancelled), -1 if there is no such execution, or -2 if another
+-- owner holds it (nothing is written).
+local function finish(keys, args)
+    local P, exec, owner = args[1], args[2], args[3]
+    local x = P .. ':x:' .. exec
+    local st = redis.call('HGET', x, 'state')
+    if not st then
+        return -1
+    end
+    if not ENDED[st] then
+        local cur = redis.call('HGET', x, 'owner')
+        if cur and cur ~= '' and cur ~= owner then
+            return -2
+        end
+        redis.call('HSET', x, 'state', args[4], 'finished', string.format('%d', now_ms()),
+            args[5], args[6])
+    end
+    redis.call('DEL', P .. ':b:' .. exec, P .. ':ev:' .. exec)
+    redis.call('ZREM', P .. ':owners', exec)
+    return ENDED[st] and 0 or 1
+end
+
+-- scan(P, exec, k, index1, key1, index2, key2, ...)
+-- Where each subtask of node k stands, for a driver rebuilding its view:
+-- one byte per subtask, its phase (0-8) when a result is recorded, 254
+-- when it is queued or running (it has a body), 255 when it was never
+-- pushed (or its push was lost). Atomic, so nothing moves in between.
+local function scan(keys, args)
+    local P, exec, k = args[1], args[2], args[3]
+    local fields, hashes = {}, {}
+    for j = 4, #args, 2 do
+        fields[#fields + 1] = k .. '/' .. args[j]
+        hashes[#hashes + 1] = args[j + 1]
+    end
+    local bodies = gather('HMGET', P .. ':b:' .. exec, fields)
+    local results = gather('HMGET', P .. ':r:' .. exec .. ':' .. k, hashes)
+    local out = {}
+    for m = 1, #fields do
+        local rec = results[m]
+        local b = 255
+        if rec then
+            -- Records begin {"p": phase, ...}: map header, 0xa1 'p', fixint.
+            b = string.byte(rec, 4)
+            if string.sub(rec, 2, 3) ~= '\161p' or not b or b > 8 then
+                local ok, t = pcall(cmsgpack.unpack, rec)
+                b = ok and type(t) == 'table' and tonumber(t.p) or 6
+            end
+        elseif bodies[m] then
+            b = 254
+        end
+        out[#out + 1] = string.char(b)
+    end
+    return table.concat(out)
 end
 
 redis.register_function('mapq1_push', push)
@@ -361,3 +482,7 @@ redis.register_function('mapq1_done', done)
 redis.register_function('mapq1_renew', renew)
 redis.register_function('mapq1_reap', reap)
 redis.register_function('mapq1_cancel', cancel)
+redis.register_function('mapq1_own', own)
+redis.register_function('mapq1_adopt', adopt)
+redis.register_function('mapq1_finish', finish)
+redis.register_function('mapq1_scan', scan)

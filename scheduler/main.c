@@ -21,6 +21,7 @@
 #include "mapq_json.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
+#include "mapq_units.h"
 #include "mapq_value.h"
 #include "mapq_workflow.h"
 
@@ -34,10 +35,10 @@
 
 static const char usage[] =
     "usage: mapq run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
-    "                [--agents N] [--json] [--quiet]\n"
+    "                [--agents N] [--lease DUR] [--json] [--quiet]\n"
     "       mapq submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis "
     "URL]\n"
-    "       mapq scheduler [--redis URL]\n"
+    "       mapq scheduler [--redis URL] [--lease DUR]\n"
     "       mapq status EXEC [--json]\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
     "       mapq cancel EXEC\n"
@@ -45,7 +46,9 @@ static const char usage[] =
     "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
     "MAPQ_REDIS_URL),\n"
     "        -v for debug logs. Without a Redis URL, `run` starts a private\n"
-    "        redis-server and --agents local agents (default: CPUs).\n";
+    "        redis-server and --agents local agents (default: CPUs).\n"
+    "        --lease: how long executions this process drives wait, should\n"
+    "        it die, before a `mapq scheduler` takes them over (10s).\n";
 
 struct opts {
     const char *cmd;
@@ -57,6 +60,7 @@ struct opts {
     const char *ns;
     const char *node;
     int agents;
+    int lease_ms; /* owner lease of the executions this process drives */
     bool json, quiet;
 };
 
@@ -71,6 +75,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"redis", required_argument, NULL, 'r'},
         {"namespace", required_argument, NULL, 'N'},
         {"agents", required_argument, NULL, 'a'},
+        {"lease", required_argument, NULL, 'L'},
         {"node", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
@@ -88,6 +93,7 @@ parse_opts(int argc, char **argv, struct opts *o)
     if (o->ns == NULL || *o->ns == '\0')
         o->ns = MAPQ_NAMESPACE_DEFAULT;
     o->agents = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    o->lease_ms = MAPQ_OWNER_LEASE_MS;
     if (argc < 2) {
         fputs(usage, stderr);
         return -1;
@@ -129,6 +135,21 @@ parse_opts(int argc, char **argv, struct opts *o)
                 return -1;
             }
             break;
+        case 'L': {
+            int64_t ms;
+            char derr[MAPQ_ERR_LEN];
+
+            if (mapq_duration_parse(optarg, &ms, derr) != MAPQ_OK ||
+                ms < 1000 || ms > 3600000) {
+                fprintf(stderr,
+                        "mapq: --lease must be a duration from 1s to 1h, got "
+                        "'%s'\n",
+                        optarg);
+                return -1;
+            }
+            o->lease_ms = (int)ms;
+            break;
+        }
         case 'j':
             o->json = true;
             break;
@@ -252,7 +273,7 @@ struct run {
     struct opts *o;
     char id[MAPQ_EXEC_ID_LEN + 1];
     int exit_code;
-    bool ended, tty, interrupted;
+    bool ended, tty, interrupted, detached;
     struct mapq_buf output;
     char *error;
     struct timeval started;
@@ -267,7 +288,10 @@ run_done(const struct mapq_exec_outcome *out, void *arg)
     struct run *r = arg;
 
     r->ended = true;
-    r->exit_code = out->succeeded ? EXIT_OK : EXIT_FAILED;
+    r->exit_code = out->succeeded  ? EXIT_OK
+                   : out->detached ? EXIT_INFRA
+                                   : EXIT_FAILED;
+    r->detached = out->detached;
     if (out->succeeded)
         mapq_buf_append(&r->output, out->output->data, out->output->len);
     else
@@ -453,8 +477,8 @@ cmd_run(struct opts *o, bool submit_only)
         rc = EXIT_INFRA;
         goto out;
     }
-    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, r.id, err) !=
-        MAPQ_OK) {
+    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, o->lease_ms,
+                         r.id, err) != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
         rc = EXIT_INFRA;
         goto out;
@@ -469,7 +493,7 @@ cmd_run(struct opts *o, bool submit_only)
         fprintf(stderr, "mapq: execution %s\n", r.id);
     r.tty = isatty(2) != 0;
     r.base = event_base_new();
-    r.driver = mapq_driver_new(r.base, &r.url, o->ns);
+    r.driver = mapq_driver_new(r.base, &r.url, o->ns, o->lease_ms);
     ev_int = evsignal_new(r.base, SIGINT, interrupt_cb, &r);
     event_add(ev_int, NULL);
     ev_tick = event_new(r.base, -1, EV_PERSIST, progress_cb, &r);
@@ -492,6 +516,11 @@ cmd_run(struct opts *o, bool submit_only)
         print_value(r.output.data, r.output.len, 0);
     } else if (rc == EXIT_CANCELLED) {
         fprintf(stderr, "mapq: execution %s cancelled\n", r.id);
+    } else if (r.detached) {
+        fprintf(stderr,
+                "mapq: execution %s: stopped following it: %s; see mapq "
+                "status %s\n",
+                r.id, r.error, r.id);
     } else {
         fprintf(stderr, "mapq: execution %s failed: %s\n", r.id, r.error);
     }
@@ -569,7 +598,7 @@ cmd_scheduler(struct opts *o)
         return EXIT_INFRA;
     redisFree(c);
     base = event_base_new();
-    d = mapq_driver_new(base, &url, o->ns);
+    d = mapq_driver_new(base, &url, o->ns, o->lease_ms);
     ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
     ev_int = evsignal_new(base, SIGINT, stop_cb, base);
     event_add(ev_term, NULL);

@@ -10,6 +10,14 @@
  * assemble() reads the result records with HMGET in index order and builds
  * the output list. The driver never blocks: both Redis connections are
  * async, and work is sliced into batches of BATCH subtasks.
+ *
+ * Ownership and reconcile: an execution is driven only after mapq1_own
+ * said it is ours, and its lease is renewed every second. After adoption
+ * or a reconnect the driver rebuilds its view from Redis: node outputs from
+ * o:<k>, and for a node that may have been started, mapq1_scan tells for
+ * each subtask whether it has a result, is in flight, or was never pushed;
+ * only the last are pushed. A reply lost with the connection changes
+ * nothing here: the reconcile after reconnecting covers it.
  */
 #include "mapq_driver.h"
 
@@ -32,6 +40,11 @@
 #define CALL_TIMEOUT_MS  10000
 #define WAIT_BLOCK_S     1
 #define ERROR_GROUPS_MAX 8
+#define ADOPT_EVERY_MS   1000
+#define ADOPT_MAX        16
+/* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
+ * a subtask can have in Redis). */
+#define PH_PENDING 15
 
 enum node_state {
     NODE_WAITING,
@@ -79,6 +92,9 @@ struct node_run {
     size_t ngroups;
     uint64_t ungrouped; /* failures whose message found no group */
     bool touched;       /* got events since the window was last refilled */
+    bool scanning;      /* reconcile: reading where its subtasks stand */
+    bool restored;      /* reconcile: succeeded before, output read back */
+    uint64_t scan_next; /* reconcile: next index to scan */
 };
 
 struct exec {
@@ -96,8 +112,14 @@ struct exec {
     void *arg;
     int calls; /* requests in flight that point at this exec */
     bool draining;
-    bool started;   /* advance() ran once the connection was ready */
-    bool cancelled; /* by mapq cancel: the record says so already */
+    bool owning;         /* the mapq1_own that starts it is in flight */
+    bool driving;        /* owned: nodes run */
+    bool reconcile;      /* rebuild the view from Redis before driving */
+    bool scan_starts;    /* nodes start by scanning: they may have run before */
+    unsigned gen;        /* bumped by each reconcile; stale replies ignored */
+    bool cancelled;      /* by mapq cancel: the record says so already */
+    bool ok;             /* how it ended, for a final write sent again */
+    bool finish_pending; /* the final write waits for the connection */
     TAILQ_ENTRY(exec) entry;
 };
 
@@ -121,10 +143,16 @@ struct mapq_driver {
     char *wake_key;
     struct mapq_buf wait_keys;
     bool wake_sent;
+    char *owner; /* this driver's name in P:owners */
+    int lease_ms;
+    int64_t owned_ms, adopted_ms; /* last lease renewal, last adoption */
+    bool was_up;                  /* the command connection was up before */
+    bool adopt_inflight;
 };
 
 static void advance(struct exec *x);
 static void push_more(struct exec *x, size_t k);
+static void scan_next(struct exec *x, size_t k);
 static void assemble_next(struct exec *x, size_t k);
 static void wait_events(struct mapq_driver *d);
 static void exec_fail(struct exec *x, const char *fmt, ...)
@@ -157,7 +185,7 @@ phase_set(struct node_run *nr, uint64_t i, int phase)
 static bool
 phase_done(int phase)
 {
-    return phase >= MAPQ_PHASE_SUCCEEDED;
+    return phase >= MAPQ_PHASE_SUCCEEDED && phase < MAPQ_PHASE_COUNT;
 }
 
 static bool
@@ -218,7 +246,7 @@ new_exec_id(char id[MAPQ_EXEC_ID_LEN + 1])
 enum mapq_err
 mapq_exec_create(redisContext *c, const char *ns,
                  const struct mapq_workflow *wf, const char *text,
-                 size_t textlen, const struct mapq_buf *inputs,
+                 size_t textlen, const struct mapq_buf *inputs, int lease_ms,
                  char id[MAPQ_EXEC_ID_LEN + 1], char *err)
 {
     struct mapq_argv cmd;
@@ -255,7 +283,9 @@ mapq_exec_create(redisContext *c, const char *ns,
     }
     redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
     redisAppendCommand(c, "ZADD %s:execs %lld %s", ns, (long long)now, id);
-    for (k = 0; k < 2 && rc == MAPQ_OK; k++) {
+    redisAppendCommand(c, "ZADD %s:owners %lld %s", ns,
+                       (long long)(now + lease_ms), id);
+    for (k = 0; k < 3 && rc == MAPQ_OK; k++) {
         if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
             rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
             break;
@@ -308,31 +338,40 @@ hset(struct exec *x, const char *field, const char *value, size_t len)
 
 /* ---- ending ------------------------------------------------------------ */
 
+/* Frees what node k holds and makes it a waiting node again. */
+static void
+node_reset(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    size_t j;
+
+    free(nr->phases);
+    for (j = 0; j < nr->nparams; j++)
+        mapq_buf_release(&nr->params[j].bound);
+    free(nr->params);
+    if (nr->literals != NULL)
+        for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
+            msgpack_unpacked_destroy(&nr->literals[j]);
+    free(nr->literals);
+    free(nr->iface);
+    mapq_buf_release(&nr->output);
+    msgpack_unpacked_destroy(&nr->output_u);
+    mapq_buf_release(&nr->asm_buf);
+    for (j = 0; j < nr->ngroups; j++) {
+        free(nr->groups[j].msg);
+        mapq_buf_release(&nr->groups[j].ranges);
+    }
+    memset(nr, 0, sizeof(*nr));
+    msgpack_unpacked_init(&nr->output_u);
+}
+
 static void
 exec_free(struct exec *x)
 {
-    size_t k, j;
+    size_t k;
 
-    for (k = 0; k < x->wf->nnodes; k++) {
-        struct node_run *nr = &x->nodes[k];
-
-        free(nr->phases);
-        for (j = 0; j < nr->nparams; j++)
-            mapq_buf_release(&nr->params[j].bound);
-        free(nr->params);
-        if (nr->literals != NULL)
-            for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
-                msgpack_unpacked_destroy(&nr->literals[j]);
-        free(nr->literals);
-        free(nr->iface);
-        mapq_buf_release(&nr->output);
-        msgpack_unpacked_destroy(&nr->output_u);
-        mapq_buf_release(&nr->asm_buf);
-        for (j = 0; j < nr->ngroups; j++) {
-            free(nr->groups[j].msg);
-            mapq_buf_release(&nr->groups[j].ranges);
-        }
-    }
+    for (k = 0; k < x->wf->nnodes; k++)
+        node_reset(x, k);
     free(x->nodes);
     msgpack_unpacked_destroy(&x->inputs_u);
     mapq_buf_release(&x->inputs);
@@ -342,34 +381,94 @@ exec_free(struct exec *x)
     free(x);
 }
 
+/* Writes p:<k>, the progress of node k. */
 static void
-write_progress(struct exec *x)
+write_node_progress(struct exec *x, size_t k)
 {
+    struct node_run *nr = &x->nodes[k];
     struct mapq_buf b = MAPQ_BUF_INIT;
     msgpack_packer pk;
     char field[32];
-    size_t k;
     int p;
 
-    for (k = 0; k < x->wf->nnodes; k++) {
-        struct node_run *nr = &x->nodes[k];
+    mapq_value_packer_init(&pk, &b);
+    msgpack_pack_array(&pk, 2 + MAPQ_PHASE_COUNT);
+    mapq_value_pack_str(&pk, node_state_names[nr->state]);
+    msgpack_pack_uint64(&pk, nr->n);
+    for (p = 0; p < MAPQ_PHASE_COUNT; p++) {
+        uint64_t c = nr->counts[p];
 
-        mapq_buf_reset(&b);
-        mapq_value_packer_init(&pk, &b);
-        msgpack_pack_array(&pk, 2 + MAPQ_PHASE_COUNT);
-        mapq_value_pack_str(&pk, node_state_names[nr->state]);
-        msgpack_pack_uint64(&pk, nr->n);
-        for (p = 0; p < MAPQ_PHASE_COUNT; p++) {
-            uint64_t c = nr->counts[p];
-
-            if (p == MAPQ_PHASE_QUEUED && nr->state == NODE_RUNNING)
-                c = nr->n - nr->finished;
-            msgpack_pack_uint64(&pk, c);
-        }
-        snprintf(field, sizeof(field), "p:%zu", k);
-        hset(x, field, b.data, b.len);
+        if (p == MAPQ_PHASE_QUEUED && nr->state == NODE_RUNNING)
+            c = nr->n - nr->finished;
+        msgpack_pack_uint64(&pk, c);
     }
+    snprintf(field, sizeof(field), "p:%zu", k);
+    hset(x, field, b.data, b.len);
     mapq_buf_release(&b);
+}
+
+/* Writes the progress of every node whose progress this driver knows (a
+ * node restored by a reconcile keeps what its first driver wrote). */
+static void
+write_progress(struct exec *x)
+{
+    size_t k;
+
+    for (k = 0; k < x->wf->nnodes; k++)
+        if (!x->nodes[k].restored)
+            write_node_progress(x, k);
+}
+
+static void send_finish(struct exec *x);
+
+static void
+finish_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    x->calls--;
+    if (reply == NULL) {
+        /* Sent again once the connection is back. */
+        x->finish_pending = true;
+        mapq_log(MAPQ_LOG_WARN,
+                 "execution %s: cannot record its end yet: %s; will retry",
+                 x->id, why);
+    } else if (reply->type != REDIS_REPLY_INTEGER) {
+        mapq_log(MAPQ_LOG_ERROR, "execution %s: cannot record its end: %s",
+                 x->id, reply->str ? reply->str : "bad reply");
+    } else if (reply->integer == -2) {
+        mapq_log(MAPQ_LOG_WARN,
+                 "execution %s: not recorded: another scheduler owns it now",
+                 x->id);
+    }
+}
+
+/*
+ * The final write, one atomic mapq1_finish: state, finished time, output or
+ * error, and the queued subtasks and events dropped. It does not overwrite
+ * an execution already ended (cancelled), nor one another driver owns.
+ */
+static void
+send_finish(struct exec *x)
+{
+    struct mapq_argv cmd;
+
+    x->finish_pending = false;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_finish");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, x->d->ns);
+    mapq_argv_add(&cmd, x->id);
+    mapq_argv_add(&cmd, x->d->owner);
+    mapq_argv_add(&cmd, x->ok ? "succeeded" : "failed");
+    mapq_argv_add(&cmd, x->ok ? "output" : "error");
+    if (x->ok)
+        mapq_argv_addlen(&cmd, x->output.data, x->output.len);
+    else
+        mapq_argv_add(&cmd, x->error);
+    exec_send(x, &cmd, finish_cb);
+    mapq_argv_release(&cmd);
 }
 
 /* Ends x: records the outcome, tells the owner, frees when idle. */
@@ -377,33 +476,38 @@ static void
 exec_end(struct exec *x, bool ok)
 {
     struct mapq_exec_outcome out;
-    struct mapq_argv cmd;
-    char num[32];
 
     x->ended = true;
+    x->ok = ok;
     write_progress(x);
-    if (!x->cancelled) {
-        hset(x, "state", ok ? "succeeded" : "failed", ok ? 9 : 6);
-        snprintf(num, sizeof(num), "%lld", (long long)now_ms());
-        hset(x, "finished", num, strlen(num));
-        if (ok)
-            hset(x, "output", x->output.data, x->output.len);
-        else
-            hset(x, "error", x->error, strlen(x->error));
-    }
-    /* Queued subtasks without a body are dropped by claim; events are no
-     * longer needed. */
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "DEL");
-    mapq_argv_addf(&cmd, "%s:b:%s", x->d->ns, x->id);
-    mapq_argv_add(&cmd, x->evkey);
-    exec_send(x, &cmd, fire_and_forget_cb);
-    mapq_argv_release(&cmd);
+    send_finish(x);
+    memset(&out, 0, sizeof(out));
     out.id = x->id;
     out.succeeded = ok;
     out.cancelled = x->cancelled;
     out.error = ok ? NULL : x->error;
     out.output = ok ? &x->output : NULL;
+    if (x->done != NULL)
+        x->done(&out, x->arg);
+}
+
+/*
+ * Stops driving x without writing anything: another driver owns it, or it
+ * ended elsewhere. why goes to the owner of this driver.
+ */
+static void
+exec_detach(struct exec *x, const char *why)
+{
+    struct mapq_exec_outcome out;
+
+    if (x->ended)
+        return;
+    x->ended = true;
+    snprintf(x->error, sizeof(x->error), "%s", why);
+    memset(&out, 0, sizeof(out));
+    out.id = x->id;
+    out.detached = true;
+    out.error = x->error;
     if (x->done != NULL)
         x->done(&out, x->arg);
 }
@@ -628,11 +732,12 @@ push_cb(redisReply *reply, const char *why, void *arg)
 {
     struct exec *x = arg;
 
+    (void)why;
     x->calls--;
-    if (x->ended)
-        return;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-        exec_fail(x, "cannot queue subtasks: %s", reply ? reply->str : why);
+    /* No reply: the connection is being rebuilt, and the reconcile after
+     * it pushes whatever did not arrive. */
+    if (!x->ended && reply != NULL && reply->type == REDIS_REPLY_ERROR)
+        exec_fail(x, "cannot queue subtasks: %s", reply->str);
 }
 
 static void
@@ -649,10 +754,14 @@ push_more(struct exec *x, size_t k)
     int items = 0;
 
     mapq_argv_init(&cmd);
-    while (nr->state == NODE_RUNNING && nr->inflight < limit &&
+    while (nr->state == NODE_RUNNING && !nr->scanning && nr->inflight < limit &&
            nr->next < nr->n) {
         uint64_t i = nr->next++;
 
+        /* After a reconcile, subtasks in flight or finished are skipped. */
+        if (phase_get(nr, i) != PH_PENDING)
+            continue;
+        phase_set(nr, i, MAPQ_PHASE_QUEUED);
         if (items == 0) {
             mapq_argv_add(&cmd, "FCALL");
             mapq_argv_add(&cmd, "mapq1_push");
@@ -694,11 +803,12 @@ push_more(struct exec *x, size_t k)
 
 /* ---- node lifecycle ---------------------------------------------------- */
 
-static void
-node_succeed(struct exec *x, size_t k, struct mapq_buf *output)
+/* Node k succeeded with output (taken). Returns -1 after failing x. */
+static int
+node_set_output(struct exec *x, size_t k, struct mapq_buf *output)
 {
     struct node_run *nr = &x->nodes[k];
-    char err[MAPQ_ERR_LEN], field[32];
+    char err[MAPQ_ERR_LEN];
 
     nr->output = *output;
     mapq_buf_init(output, 0);
@@ -706,11 +816,23 @@ node_succeed(struct exec *x, size_t k, struct mapq_buf *output)
                           err) != MAPQ_OK) {
         exec_fail(x, "node '%s': output unreadable: %s", x->wf->nodes[k].name,
                   err);
-        return;
+        return -1;
     }
     nr->state = NODE_SUCCEEDED;
+    return 0;
+}
+
+/* Node k succeeded with output (taken): stored as o:<k>, dependents start. */
+static void
+node_succeed(struct exec *x, size_t k, struct mapq_buf *output)
+{
+    char field[32];
+
+    if (node_set_output(x, k, output) != 0)
+        return;
     snprintf(field, sizeof(field), "o:%zu", k);
-    hset(x, field, nr->output.data, nr->output.len);
+    hset(x, field, x->nodes[k].output.data, x->nodes[k].output.len);
+    write_node_progress(x, k);
     advance(x);
 }
 
@@ -740,7 +862,13 @@ node_start(struct exec *x, size_t k)
         node_succeed(x, k, &empty);
         return;
     }
-    nr->phases = mapq_xcalloc((nr->n + 1) / 2, 1);
+    nr->phases = mapq_xmalloc((nr->n + 1) / 2);
+    memset(nr->phases, PH_PENDING * 17, (nr->n + 1) / 2);
+    if (x->scan_starts) {
+        nr->scanning = true;
+        scan_next(x, k);
+        return;
+    }
     push_more(x, k);
 }
 
@@ -809,6 +937,7 @@ node_maybe_finish(struct exec *x, size_t k)
 
     if (nr->state == NODE_RUNNING && nr->finished == nr->n) {
         nr->state = NODE_ASSEMBLING;
+        nr->scanning = false;
         nr->asm_next = 0;
         mapq_buf_init(&nr->asm_buf, 0);
         assemble_next(x, k);
@@ -833,6 +962,21 @@ abort_rest(struct node_run *nr)
     nr->next = nr->n;
     nr->inflight = 0;
     nr->finished = nr->n;
+    nr->scanning = false;
+}
+
+/* Fails the rest of node k at once if its threshold is out of reach. */
+static void
+check_threshold(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    uint64_t failed = nr->finished - nr->counts[MAPQ_PHASE_SUCCEEDED] -
+                      nr->counts[MAPQ_PHASE_CACHED] -
+                      nr->counts[MAPQ_PHASE_RECOVERED];
+
+    if (failed > nr->n - nr->need && !x->wf->nodes[k].run_all &&
+        nr->finished < nr->n)
+        abort_rest(nr);
 }
 
 /* Records that subtask i of node k ended in phase. */
@@ -840,20 +984,22 @@ static void
 apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
 {
     struct node_run *nr = &x->nodes[k];
-    uint64_t failed;
+    int was;
 
-    if (nr->state != NODE_RUNNING || i >= nr->n || phase_done(phase_get(nr, i)))
+    if (nr->state != NODE_RUNNING || i >= nr->n)
+        return;
+    was = phase_get(nr, i);
+    if (phase_done(was))
         return; /* late or repeated: already accounted for */
     phase_set(nr, i, phase);
     nr->counts[phase]++;
-    nr->inflight--;
+    /* A pending subtask finishing is one a reconcile has not seen yet (or
+     * pushed before a lost reply): it held no window slot here. */
+    if (was != PH_PENDING)
+        nr->inflight--;
     nr->finished++;
     nr->touched = true;
-    failed = nr->finished - nr->counts[MAPQ_PHASE_SUCCEEDED] -
-             nr->counts[MAPQ_PHASE_CACHED] - nr->counts[MAPQ_PHASE_RECOVERED];
-    if (failed > nr->n - nr->need && !x->wf->nodes[k].run_all &&
-        nr->finished < nr->n)
-        abort_rest(nr);
+    check_threshold(x, k);
 }
 
 /*
@@ -910,10 +1056,118 @@ handle_events_done(struct exec *x)
     }
 }
 
-struct drain {
-    struct mapq_driver *d;
-    char id[MAPQ_EXEC_ID_LEN + 1];
+/* ---- reconcile: where the subtasks of a node stand -------------------- */
+
+struct scan_req {
+    struct exec *x;
+    size_t k;
+    unsigned gen;
+    uint64_t from, count;
 };
+
+/* Takes in one byte per subtask from mapq1_scan (see the function). */
+static void
+scan_apply(struct node_run *nr, const struct scan_req *req, const char *b)
+{
+    uint64_t j;
+
+    for (j = 0; j < req->count; j++) {
+        uint64_t i = req->from + j;
+        int v = (unsigned char)b[j];
+
+        if (phase_done(phase_get(nr, i)))
+            continue; /* its event came first */
+        if (v == 255)
+            continue; /* never pushed: pushed once the scan ends */
+        if (v == 254 || v < MAPQ_PHASE_SUCCEEDED) {
+            phase_set(nr, i, MAPQ_PHASE_QUEUED);
+            nr->inflight++;
+            continue;
+        }
+        if (!phase_done(v))
+            v = MAPQ_PHASE_FAILED; /* an unreadable record: its error shows */
+        phase_set(nr, i, v);
+        nr->counts[v]++;
+        nr->finished++;
+    }
+}
+
+static void
+scan_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct scan_req *req = arg;
+    struct exec *x = req->x;
+    struct node_run *nr = &x->nodes[req->k];
+
+    (void)why;
+    x->calls--;
+    if (x->ended || req->gen != x->gen || nr->state != NODE_RUNNING ||
+        !nr->scanning || reply == NULL)
+        goto out; /* stale, or the connection's reconcile redoes it */
+    if (reply->type != REDIS_REPLY_STRING || reply->len != req->count) {
+        exec_fail(x, "cannot read the state of node '%s': %s",
+                  x->wf->nodes[req->k].name,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        goto out;
+    }
+    scan_apply(nr, req, reply->str);
+    if (nr->scan_next < nr->n) {
+        scan_next(x, req->k);
+        goto out;
+    }
+    nr->scanning = false;
+    nr->next = 0;
+    mapq_log(MAPQ_LOG_INFO,
+             "execution %s: node '%s' reconciled: %llu finished, %llu in "
+             "flight, %llu to push",
+             x->id, x->wf->nodes[req->k].name, (unsigned long long)nr->finished,
+             (unsigned long long)nr->inflight,
+             (unsigned long long)(nr->n - nr->finished - nr->inflight));
+    check_threshold(x, req->k);
+    push_more(x, req->k);
+    node_maybe_finish(x, req->k);
+out:
+    free(req);
+}
+
+/* Asks where the next BATCH subtasks of node k stand. */
+static void
+scan_next(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    struct scan_req *req = mapq_xcalloc(1, sizeof(*req));
+    struct mapq_buf in = MAPQ_BUF_INIT;
+    unsigned char key[MAPQ_KEY_LEN];
+    struct mapq_argv cmd;
+    uint64_t i,
+        end = nr->scan_next + BATCH < nr->n ? nr->scan_next + BATCH : nr->n;
+
+    req->x = x;
+    req->k = k;
+    req->gen = x->gen;
+    req->from = nr->scan_next;
+    req->count = end - nr->scan_next;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_scan");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, x->d->ns);
+    mapq_argv_add(&cmd, x->id);
+    mapq_argv_addf(&cmd, "%zu", k);
+    for (i = nr->scan_next; i < end; i++) {
+        mapq_buf_reset(&in);
+        subtask_inputs(nr, i, &in);
+        subtask_key(x, k, i, in.data, in.len, key);
+        mapq_argv_addf(&cmd, "%llu", (unsigned long long)i);
+        mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
+    }
+    nr->scan_next = end;
+    x->calls++;
+    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, scan_cb, req, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+    mapq_buf_release(&in);
+}
 
 static struct exec *
 find_exec(struct mapq_driver *d, const char *id)
@@ -1282,6 +1536,7 @@ static void assemble_reply(redisReply *reply, const char *why, void *arg);
 struct asm_req {
     struct exec *x;
     size_t k;
+    unsigned gen;
     uint64_t from, count;
 };
 
@@ -1303,6 +1558,7 @@ assemble_next(struct exec *x, size_t k)
     req = mapq_xcalloc(1, sizeof(*req));
     req->x = x;
     req->k = k;
+    req->gen = x->gen;
     req->from = nr->asm_next;
     req->count = end - nr->asm_next;
     mapq_argv_init(&cmd);
@@ -1331,13 +1587,16 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
     msgpack_packer pk;
     uint64_t j;
 
+    (void)why;
     x->calls--;
-    if (!x->ended && (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-                      reply->elements != req->count)) {
+    if (x->ended || reply == NULL || req->gen != x->gen) {
+        /* stale, or the reconcile after reconnecting assembles again */
+    } else if (reply->type != REDIS_REPLY_ARRAY ||
+               reply->elements != req->count) {
         exec_fail(x, "cannot read results of node '%s': %s",
                   x->wf->nodes[req->k].name,
-                  reply ? (reply->str ? reply->str : "bad reply") : why);
-    } else if (!x->ended) {
+                  reply->str ? reply->str : "bad reply");
+    } else {
         mapq_value_packer_init(&pk, &nr->asm_buf);
         for (j = 0; j < req->count; j++) {
             uint64_t i = req->from + j;
@@ -1352,36 +1611,243 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
     free(req);
 }
 
-/* ---- driver ------------------------------------------------------------ */
+/* ---- ownership and reconcile ------------------------------------------ */
 
-/* Starts executions added before the connection was ready. */
+static void reconcile(struct exec *x);
+static void check_state(struct exec *x);
+
+static void
+own_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    x->calls--;
+    x->owning = false;
+    if (x->ended)
+        return;
+    if (reply == NULL)
+        return; /* tried again once the connection is back */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER) {
+        exec_detach(x, reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                        : "bad reply to own");
+        return;
+    }
+    (void)why;
+    switch (reply->element[0]->integer) {
+    case 1:
+        x->driving = true;
+        if (x->reconcile)
+            reconcile(x);
+        else
+            advance(x);
+        break;
+    case 0:
+        exec_detach(x, "another scheduler drives it");
+        break;
+    default:
+        exec_detach(x, "it has ended or no longer exists");
+    }
+}
+
+/* Starts executions whose driving waits for ownership. */
 static void
 start_pending(struct mapq_driver *d)
 {
+    struct mapq_argv cmd;
     struct exec *x;
+    char lease[32];
 
     if (!mapq_redis_ready(d->cmd))
         return;
-    TAILQ_FOREACH (x, &d->execs, entry)
-        if (!x->started && !x->ended) {
-            x->started = true;
-            hset(x, "state", "running", 7);
-            advance(x);
-        }
+    snprintf(lease, sizeof(lease), "%d", d->lease_ms);
+    TAILQ_FOREACH (x, &d->execs, entry) {
+        if (x->ended || x->driving || x->owning)
+            continue;
+        x->owning = true;
+        mapq_argv_init(&cmd);
+        mapq_argv_add(&cmd, "FCALL");
+        mapq_argv_add(&cmd, "mapq1_own");
+        mapq_argv_add(&cmd, "0");
+        mapq_argv_add(&cmd, d->ns);
+        mapq_argv_add(&cmd, d->owner);
+        mapq_argv_add(&cmd, lease);
+        mapq_argv_add(&cmd, x->id);
+        exec_send(x, &cmd, own_cb);
+        mapq_argv_release(&cmd);
+    }
 }
+
+/* Applies the execution's state and node outputs read by reconcile(). */
+static void
+reconcile_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    const redisReply *st;
+    struct mapq_buf out;
+    size_t k;
+
+    (void)why;
+    x->calls--;
+    if (x->ended || reply == NULL)
+        return; /* the next reconnect reconciles again */
+    if (reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != x->wf->nnodes + 1) {
+        exec_fail(x, "cannot read the execution record: %s",
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
+        return;
+    }
+    st = reply->element[0];
+    if (st->type != REDIS_REPLY_STRING) {
+        exec_detach(x, "its record is gone");
+        return;
+    }
+    if (strcmp(st->str, "running") != 0 && strcmp(st->str, "submitted") != 0) {
+        exec_detach(x, "it has ended elsewhere");
+        return;
+    }
+    for (k = 0; k < x->wf->nnodes; k++) {
+        const redisReply *o = reply->element[k + 1];
+
+        if (o->type != REDIS_REPLY_STRING)
+            continue;
+        mapq_buf_init(&out, 0);
+        mapq_buf_append(&out, o->str, o->len);
+        x->nodes[k].restored = true;
+        if (node_set_output(x, k, &out) != 0)
+            return;
+    }
+    advance(x);
+}
+
+/*
+ * Rebuilds the view of x from Redis: nodes forget what they knew, node
+ * outputs are read back, and nodes that start from here scan where their
+ * subtasks stand instead of pushing them all.
+ */
+static void
+reconcile(struct exec *x)
+{
+    struct mapq_argv cmd;
+    size_t k;
+
+    x->gen++;
+    x->reconcile = false;
+    x->scan_starts = true;
+    for (k = 0; k < x->wf->nnodes; k++)
+        node_reset(x, k);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, "state");
+    for (k = 0; k < x->wf->nnodes; k++)
+        mapq_argv_addf(&cmd, "o:%zu", k);
+    exec_send(x, &cmd, reconcile_cb);
+    mapq_argv_release(&cmd);
+}
+
+struct own_req {
+    struct mapq_driver *d;
+    size_t n;
+    char (*ids)[MAPQ_EXEC_ID_LEN + 1];
+};
+
+static void
+renew_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct own_req *req = arg;
+    struct exec *x;
+    size_t i;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != req->n) {
+        mapq_log(MAPQ_LOG_WARN, "cannot renew execution leases: %s",
+                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        goto out;
+    }
+    for (i = 0; i < req->n; i++) {
+        x = find_exec(req->d, req->ids[i]);
+        if (x == NULL || x->ended || !x->driving ||
+            reply->element[i]->type != REDIS_REPLY_INTEGER)
+            continue;
+        if (reply->element[i]->integer == 0)
+            exec_detach(x, "another scheduler took it over (this one did "
+                           "not renew its lease in time)");
+        else if (reply->element[i]->integer < 0)
+            check_state(x); /* cancelled, or ended elsewhere */
+    }
+out:
+    free(req->ids);
+    free(req);
+}
+
+/* Renews the leases of the executions being driven, in one call. */
+static void
+renew_leases(struct mapq_driver *d)
+{
+    struct own_req *req = mapq_xcalloc(1, sizeof(*req));
+    struct mapq_argv cmd;
+    struct exec *x;
+    size_t n = 0;
+
+    TAILQ_FOREACH (x, &d->execs, entry)
+        n += x->driving && !x->ended;
+    if (n == 0) {
+        free(req);
+        return;
+    }
+    req->d = d;
+    req->ids = mapq_xcalloc(n, sizeof(*req->ids));
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_own");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_add(&cmd, d->owner);
+    mapq_argv_addf(&cmd, "%d", d->lease_ms);
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (x->driving && !x->ended) {
+            memcpy(req->ids[req->n++], x->id, sizeof(x->id));
+            mapq_argv_add(&cmd, x->id);
+        }
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, renew_cb, req, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+/* ---- driver ------------------------------------------------------------ */
 
 static void
 state_cb(struct mapq_redis *r, bool up, void *arg)
 {
     struct mapq_driver *d = arg;
+    struct exec *x;
 
     if (!up) {
         if (r == d->blk)
             d->waiting = false;
+        else
+            d->adopt_inflight = false;
         mapq_log(MAPQ_LOG_WARN, "lost the redis connection; reconnecting");
         return;
     }
-    start_pending(d);
+    if (r == d->cmd) {
+        /* Replies lost with the old connection may hide pushes that never
+         * happened, or events taken but never seen: rebuild from Redis. */
+        TAILQ_FOREACH (x, &d->execs, entry) {
+            if (x->ended && x->finish_pending)
+                send_finish(x);
+            else if (!x->ended && d->was_up && x->driving) {
+                x->driving = false;
+                x->reconcile = true;
+            }
+        }
+        if (d->was_up)
+            mapq_log(MAPQ_LOG_WARN, "reconnected to redis; rebuilding the "
+                                    "state of its executions");
+        d->was_up = true;
+        start_pending(d);
+    }
     wait_events(d);
 }
 
@@ -1393,8 +1859,18 @@ exec_state_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     x->calls--;
-    if (x->ended || reply == NULL || reply->type != REDIS_REPLY_STRING ||
-        strcmp(reply->str, "cancelled") != 0)
+    if (x->ended || reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        return;
+    if (reply->type != REDIS_REPLY_STRING) {
+        exec_detach(x, "its record is gone");
+        return;
+    }
+    if (strcmp(reply->str, "succeeded") == 0 ||
+        strcmp(reply->str, "failed") == 0) {
+        exec_detach(x, "it has ended elsewhere");
+        return;
+    }
+    if (strcmp(reply->str, "cancelled") != 0)
         return;
     x->cancelled = true;
     for (k = 0; k < x->wf->nnodes; k++)
@@ -1403,7 +1879,7 @@ exec_state_cb(redisReply *reply, const char *why, void *arg)
     exec_fail(x, "cancelled (mapq cancel)");
 }
 
-/* Notices an execution cancelled elsewhere (mapq cancel). */
+/* Notices an execution cancelled (mapq cancel) or ended elsewhere. */
 static void
 check_state(struct exec *x)
 {
@@ -1417,6 +1893,8 @@ check_state(struct exec *x)
     mapq_argv_release(&cmd);
 }
 
+static void adopt(struct mapq_driver *d);
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1424,21 +1902,31 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     struct exec *x, *next;
     const char *argv[] = {"FCALL", "mapq1_reap", "0", d->ns, "1000"};
     size_t lens[5], i;
+    int64_t now = now_ms();
 
     (void)fd;
     (void)what;
     for (x = TAILQ_FIRST(&d->execs); x != NULL; x = next) {
         next = TAILQ_NEXT(x, entry);
-        if (x->ended && x->calls == 0) {
+        if (x->ended && x->calls == 0 && !x->finish_pending) {
             TAILQ_REMOVE(&d->execs, x, entry);
             exec_free(x);
-        } else if (!x->ended) {
+        } else if (!x->ended && x->driving) {
             write_progress(x);
             check_state(x);
         }
     }
     if (!mapq_redis_ready(d->cmd))
         return;
+    if (now - d->owned_ms >=
+        (d->lease_ms / 3 < 1000 ? d->lease_ms / 3 : 1000)) {
+        d->owned_ms = now;
+        renew_leases(d);
+    }
+    if (d->serving && now - d->adopted_ms >= ADOPT_EVERY_MS) {
+        d->adopted_ms = now;
+        adopt(d);
+    }
     for (i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
     x = TAILQ_FIRST(&d->execs);
@@ -1452,16 +1940,19 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 
 struct mapq_driver *
 mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
-                const char *ns)
+                const char *ns, int lease_ms)
 {
     struct mapq_driver *d = mapq_xcalloc(1, sizeof(*d));
     struct timeval tv = {0, 500000};
-    char wake[MAPQ_EXEC_ID_LEN + 1];
+    char rnd[MAPQ_EXEC_ID_LEN + 1], host[128] = "";
 
     d->base = base;
     d->ns = mapq_xstrdup(ns);
-    new_exec_id(wake);
-    d->wake_key = mapq_xasprintf("%s:wake:%s", ns, wake);
+    d->lease_ms = lease_ms > 0 ? lease_ms : MAPQ_OWNER_LEASE_MS;
+    new_exec_id(rnd);
+    d->wake_key = mapq_xasprintf("%s:wake:%s", ns, rnd);
+    gethostname(host, sizeof(host) - 1);
+    d->owner = mapq_xasprintf("%s/%ld/%s", host, (long)getpid(), rnd);
     mapq_buf_init(&d->wait_keys, 0);
     TAILQ_INIT(&d->execs);
     d->cmd = mapq_redis_new(base, url, "scheduler", state_cb, d);
@@ -1487,17 +1978,20 @@ mapq_driver_free(struct mapq_driver *d)
     event_free(d->tick_ev);
     mapq_buf_release(&d->wait_keys);
     free(d->wake_key);
+    free(d->owner);
     free(d->ns);
     free(d);
 }
 
-void
-mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-                const struct mapq_buf *inputs, mapq_exec_done_fn *done,
-                void *arg)
+/* Adds an execution to drive; reconcile: it may have run before (adopted). */
+static void
+exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
+         const struct mapq_buf *inputs, bool reconcile, mapq_exec_done_fn *done,
+         void *arg)
 {
     struct exec *x = mapq_xcalloc(1, sizeof(*x));
     char err[MAPQ_ERR_LEN];
+    size_t k;
 
     x->d = d;
     snprintf(x->id, sizeof(x->id), "%s", id);
@@ -1505,8 +1999,9 @@ mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     x->wf = wf;
     x->done = done;
     x->arg = arg;
+    x->reconcile = reconcile;
     x->nodes = mapq_xcalloc(wf->nnodes + 1, sizeof(*x->nodes));
-    for (size_t k = 0; k < wf->nnodes; k++)
+    for (k = 0; k < wf->nnodes; k++)
         msgpack_unpacked_init(&x->nodes[k].output_u);
     mapq_buf_init(&x->inputs, 0);
     mapq_buf_init(&x->output, 0);
@@ -1523,13 +2018,21 @@ mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     wait_events(d);
 }
 
+void
+mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
+                const struct mapq_buf *inputs, mapq_exec_done_fn *done,
+                void *arg)
+{
+    exec_add(d, id, wf, inputs, false, done, arg);
+}
+
 bool
 mapq_driver_idle(const struct mapq_driver *d)
 {
     const struct exec *x;
 
     TAILQ_FOREACH (x, &d->execs, entry)
-        if (x->calls > 0)
+        if (x->calls > 0 || x->finish_pending)
             return false;
     return true;
 }
@@ -1562,6 +2065,7 @@ mapq_driver_progress(struct mapq_driver *d, const char *id,
 struct served {
     struct mapq_driver *d;
     char id[MAPQ_EXEC_ID_LEN + 1];
+    bool adopted; /* its driver died: it may have run before */
 };
 
 static void
@@ -1570,6 +2074,8 @@ served_done(const struct mapq_exec_outcome *o, void *arg)
     (void)arg;
     if (o->succeeded)
         mapq_log(MAPQ_LOG_INFO, "execution %s succeeded", o->id);
+    else if (o->detached)
+        mapq_log(MAPQ_LOG_INFO, "execution %s left: %s", o->id, o->error);
     else
         mapq_log(MAPQ_LOG_INFO, "execution %s failed: %s", o->id, o->error);
 }
@@ -1587,7 +2093,7 @@ load_cb(redisReply *reply, const char *why, void *arg)
                  reply ? "no such execution" : why);
         goto out;
     }
-    if (reply->element[3]->type == REDIS_REPLY_STRING &&
+    if (!s->adopted && reply->element[3]->type == REDIS_REPLY_STRING &&
         strcmp(reply->element[3]->str, "submitted") != 0) {
         mapq_log(MAPQ_LOG_INFO, "execution %s is already %s; skipping", s->id,
                  reply->element[3]->str);
@@ -1603,8 +2109,9 @@ load_cb(redisReply *reply, const char *why, void *arg)
         goto out;
     }
     mapq_buf_append(&inputs, reply->element[2]->str, reply->element[2]->len);
-    mapq_log(MAPQ_LOG_INFO, "driving execution %s (%s)", s->id, wf->name);
-    mapq_driver_add(s->d, s->id, wf, &inputs, served_done, NULL);
+    mapq_log(MAPQ_LOG_INFO, "%s execution %s (%s)",
+             s->adopted ? "adopting" : "driving", s->id, wf->name);
+    exec_add(s->d, s->id, wf, &inputs, s->adopted, served_done, NULL);
 out:
     mapq_buf_release(&errors);
     mapq_buf_release(&inputs);
@@ -1612,12 +2119,13 @@ out:
 }
 
 static void
-serve_one(struct mapq_driver *d, const char *id, size_t len)
+load_exec(struct mapq_driver *d, const char *id, size_t len, bool adopted)
 {
     struct served *s = mapq_xcalloc(1, sizeof(*s));
     struct mapq_argv cmd;
 
     s->d = d;
+    s->adopted = adopted;
     snprintf(s->id, sizeof(s->id), "%.*s", (int)len, id);
     if (find_exec(d, s->id) != NULL) {
         free(s);
@@ -1631,6 +2139,51 @@ serve_one(struct mapq_driver *d, const char *id, size_t len)
     mapq_argv_add(&cmd, "inputs");
     mapq_argv_add(&cmd, "state");
     mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, load_cb, s, cmd.argc, cmd.argv,
+                       cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static void
+serve_one(struct mapq_driver *d, const char *id, size_t len)
+{
+    load_exec(d, id, len, false);
+}
+
+static void
+adopt_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_driver *d = arg;
+    size_t i;
+
+    d->adopt_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        mapq_log(MAPQ_LOG_WARN, "cannot look for executions to adopt: %s",
+                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        return;
+    }
+    for (i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            load_exec(d, reply->element[i]->str, reply->element[i]->len, true);
+}
+
+/* Takes over executions whose driver stopped renewing its lease. */
+static void
+adopt(struct mapq_driver *d)
+{
+    struct mapq_argv cmd;
+
+    if (d->adopt_inflight)
+        return;
+    d->adopt_inflight = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_adopt");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_add(&cmd, d->owner);
+    mapq_argv_addf(&cmd, "%d", d->lease_ms);
+    mapq_argv_addf(&cmd, "%d", ADOPT_MAX);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, adopt_cb, d, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);
 }

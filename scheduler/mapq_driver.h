@@ -9,6 +9,12 @@
  * their events, and assembles outputs in input order. Subtask state is a
  * 4-bit phase per subtask; inputs are rebuilt from the node's input lists
  * when needed rather than kept.
+ *
+ * A driver drives an execution only while it owns it: a lease in P:owners
+ * that it renews every second. When a driver dies, a `mapq scheduler`
+ * adopts its executions once the lease expires, and rebuilds its view of
+ * each from Redis (reconcile); a driver that loses its Redis connection
+ * does the same after reconnecting.
  */
 #ifndef MAPQ_DRIVER_H
 #define MAPQ_DRIVER_H
@@ -24,15 +30,21 @@
 #include "mapq_redis.h"
 #include "mapq_workflow.h"
 
+/* Default owner lease: how long an execution waits for its driver. */
+#define MAPQ_OWNER_LEASE_MS 10000
+
 /*
  * Creates execution records for wf with its bound inputs (msgpack map):
  * the record P:x:<id> holding the workflow text, the inputs and a task spec
- * per node. Writes the new id into id. MAPQ_EREDIS with err on failure.
+ * per node, and an entry in P:owners due lease_ms from now, so that a
+ * scheduler adopts the execution should nobody start driving it. Writes
+ * the new id into id. MAPQ_EREDIS with err on failure.
  */
 enum mapq_err mapq_exec_create(redisContext *c, const char *ns,
                                const struct mapq_workflow *wf, const char *text,
                                size_t textlen, const struct mapq_buf *inputs,
-                               char id[MAPQ_EXEC_ID_LEN + 1], char *err);
+                               int lease_ms, char id[MAPQ_EXEC_ID_LEN + 1],
+                               char *err);
 
 /* Per-node progress, for progress bars and --json summaries. */
 struct mapq_node_progress {
@@ -45,8 +57,9 @@ struct mapq_node_progress {
 struct mapq_exec_outcome {
     const char *id;
     bool succeeded;
-    bool cancelled;                /* by mapq cancel (then not succeeded) */
-    const char *error;             /* when failed: "node 'x': ..." */
+    bool cancelled;    /* by mapq cancel (then not succeeded) */
+    bool detached;     /* another scheduler drives it now; error says why */
+    const char *error; /* when failed: "node 'x': ..." */
     const struct mapq_buf *output; /* msgpack; when succeeded */
 };
 
@@ -56,10 +69,14 @@ struct mapq_driver;
 typedef void mapq_exec_done_fn(const struct mapq_exec_outcome *outcome,
                                void *arg);
 
-/* Creates a driver on base with its own Redis connections. */
+/*
+ * Creates a driver on base with its own Redis connections. lease_ms is its
+ * owner lease: how long its executions wait, should it die, before a
+ * scheduler adopts them.
+ */
 struct mapq_driver *mapq_driver_new(struct event_base *base,
                                     const struct mapq_redis_url *url,
-                                    const char *ns);
+                                    const char *ns, int lease_ms);
 
 /* Fails pending work and frees; NULL-safe. Call outside callbacks. */
 void mapq_driver_free(struct mapq_driver *d);
@@ -74,7 +91,8 @@ void mapq_driver_add(struct mapq_driver *d, const char *id,
 
 /*
  * Service mode: also take executions submitted with `mapq submit` from the
- * P:submitted list and drive them until the loop ends.
+ * P:submitted list, and adopt executions whose driver's lease expired, and
+ * drive them until the loop ends.
  */
 void mapq_driver_serve(struct mapq_driver *d);
 

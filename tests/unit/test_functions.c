@@ -1,7 +1,8 @@
 /*
  * test_functions.c - the mapq1 function library (common/mapq_functions.lua)
- * against a real redis-server: push, claim, done, renew and reap, and the
- * fencing that refuses a stale attempt.
+ * against a real redis-server: push, claim, done, renew and reap, the
+ * fencing that refuses a stale attempt, and the scheduler's side: owner
+ * leases, adoption, the final write and the reconcile scan.
  *
  * The group starts redis-server on a unix socket in a temporary directory
  * (or uses $MAPQ_TEST_REDIS_URL); each test works in a namespace of its own
@@ -535,6 +536,128 @@ test_functions_claim_drops_refs_without_body(void **state)
     assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
 }
 
+/* Runs FCALL mapq1_own for one execution; returns its verdict. */
+static long long
+own1(struct fx *f, const char *owner, const char *lease)
+{
+    run(f, "FCALL", "mapq1_own", "0", f->ns, owner, lease, EXEC, NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(f->reply->elements, 1);
+    return f->reply->element[0]->integer;
+}
+
+static void
+test_functions_own_takes_free_keeps_own_refuses_live_other(void **state)
+{
+    struct fx *f = *state;
+
+    assert_int_equal(own1(f, "s1", "60000"), -1); /* no such execution */
+    run(f, "HSET", key(f, "x:" EXEC), "state", "submitted", NULL);
+    assert_int_equal(own1(f, "s1", "60000"), 1);
+    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    assert_string_equal(f->reply->str, "running");
+    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    assert_string_equal(f->reply->str, "s1");
+    assert_int_equal(own1(f, "s1", "60000"), 1); /* a renewal */
+    assert_int_equal(own1(f, "s2", "60000"), 0); /* s1's lease is live */
+    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    assert_string_equal(f->reply->str, "s1");
+    /* Once it ended, nobody owns it and it leaves P:owners. */
+    run(f, "HSET", key(f, "x:" EXEC), "state", "cancelled", NULL);
+    assert_int_equal(own1(f, "s1", "60000"), -1);
+    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 0);
+}
+
+static void
+test_functions_adopt_takes_only_expired_running(void **state)
+{
+    struct fx *f = *state;
+    const char *other = "fedcba987654";
+
+    run(f, "HSET", key(f, "x:" EXEC), "state", "running", "owner", "dead",
+        NULL);
+    run(f, "HSET", key(f, "x:fedcba987654"), "state", "running", "owner",
+        "alive", NULL);
+    run(f, "HSET", key(f, "x:aaaaaaaaaaaa"), "state", "failed", NULL);
+    /* EXEC's owner stopped renewing long ago; other's lease is live. */
+    run(f, "ZADD", key(f, "owners"), "1", EXEC, "1", "aaaaaaaaaaaa",
+        "99999999999999", other, NULL);
+    run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s2", "60000", "10", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(f->reply->elements, 1);
+    assert_string_equal(f->reply->element[0]->str, EXEC);
+    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    assert_string_equal(f->reply->str, "s2");
+    /* The ended one is forgotten, the live one kept; and the adopted
+     * lease is now live, so a second scheduler adopts nothing. */
+    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 2);
+    run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s3", "60000", "10", NULL);
+    assert_int_equal(f->reply->elements, 0);
+    /* The old owner's renewal now fails. */
+    assert_int_equal(own1(f, "dead", "60000"), 0);
+}
+
+static void
+test_functions_finish_records_once_and_cleans_up(void **state)
+{
+    struct fx *f = *state;
+
+    push(f, 2, "np");
+    run(f, "HSET", key(f, "x:" EXEC), "state", "running", "owner", "s1", NULL);
+    run(f, "ZADD", key(f, "owners"), "99999999999999", EXEC, NULL);
+    run(f, "RPUSH", key(f, "ev:" EXEC), "e", NULL);
+    /* Another owner cannot write the end. */
+    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s2",
+                             "succeeded", "output", "v", NULL),
+                     -2);
+    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    assert_string_equal(f->reply->str, "running");
+    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s1",
+                             "succeeded", "output", "v", NULL),
+                     1);
+    run(f, "HMGET", key(f, "x:" EXEC), "state", "output", "finished", NULL);
+    assert_string_equal(f->reply->element[0]->str, "succeeded");
+    assert_string_equal(f->reply->element[1]->str, "v");
+    assert_int_equal(f->reply->element[2]->type, REDIS_REPLY_STRING);
+    assert_int_equal(
+        integer(f, "EXISTS", key(f, "b:" EXEC), key(f, "ev:" EXEC), NULL), 0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 0);
+    /* Written once: a repeat (a lost reply) changes nothing. */
+    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s1",
+                             "failed", "error", "late", NULL),
+                     0);
+    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    assert_string_equal(f->reply->str, "succeeded");
+}
+
+static void
+test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+    /* {"p": 3, "v": 1} and {"p": 6, "e": "x"}: records as agents write. */
+    static const char ok[] = "\x82\xa1p\x03\xa1v\x01";
+    static const char bad[] = "\x82\xa1p\x06\xa1\x65\xa1x";
+
+    push(f, 3, "np"); /* 0, 1, 2 pushed; 3 never */
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k0",
+        ok, "", NULL);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "6", "k1",
+        bad, "", NULL);
+    run(f, "FCALL", "mapq1_scan", "0", f->ns, EXEC, "0", "0", "k0", "1", "k1",
+        "2", "k2", "3", "k3", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    assert_int_equal(f->reply->len, 4);
+    assert_int_equal((unsigned char)f->reply->str[0], 3);   /* SUCCEEDED */
+    assert_int_equal((unsigned char)f->reply->str[1], 6);   /* FAILED */
+    assert_int_equal((unsigned char)f->reply->str[2], 254); /* in flight */
+    assert_int_equal((unsigned char)f->reply->str[3], 255); /* never */
+}
+
 int
 main(void)
 {
@@ -551,6 +674,10 @@ main(void)
         T(test_functions_reap_leaves_live_leases),
         T(test_functions_renew_reports_lost_and_stopped),
         T(test_functions_claim_drops_refs_without_body),
+        T(test_functions_own_takes_free_keeps_own_refuses_live_other),
+        T(test_functions_adopt_takes_only_expired_running),
+        T(test_functions_finish_records_once_and_cleans_up),
+        T(test_functions_scan_tells_finished_inflight_and_unpushed),
     };
 #undef T
 
