@@ -281,12 +281,21 @@ job_fail(struct job *job, int phase, const char *error,
     struct mapq_buf rec = MAPQ_BUF_INIT;
     const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
     char target[96];
+    int64_t delay;
 
     if (s != NULL && !job->final && job->r.u < (uint32_t)s->retries) {
-        mapq_log(MAPQ_LOG_INFO, "%s: attempt %u failed, retrying: %s", job->ref,
-                 mapq_ref_attempt(&job->r), error);
+        /* The record of a retry is its delay: the retry waits in
+         * P:delayed until then. */
+        delay = mapq_taskspec_backoff_ms(s, job->r.u + 1,
+                                         (double)random() / 2147483648.0);
+        mapq_log(MAPQ_LOG_INFO,
+                 "%s: attempt %u failed, retrying in %lld ms: %s", job->ref,
+                 mapq_ref_attempt(&job->r), (long long)delay, error);
         snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
-        outbox_add(a, job, 'U', MAPQ_PHASE_RETRYING, NULL, target);
+        mapq_buf_printf(&rec, "%lld", (long long)delay);
+        outbox_add(a, job, 'U', MAPQ_PHASE_RETRYING, delay > 0 ? &rec : NULL,
+                   target);
+        mapq_buf_release(&rec);
         return;
     }
     pack_record(&rec, phase, NULL, error, tail, mapq_ref_attempt(&job->r));
@@ -1062,6 +1071,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
 
     a->base = base;
     a->cfg = *cfg;
+    srandom((unsigned)(now_ms() ^ ((int64_t)getpid() << 16))); /* jitter */
     a->ns = mapq_xstrdup(cfg->ns);
     a->name = mapq_xstrdup(cfg->name);
     a->queues = mapq_xcalloc(cfg->nqueues, sizeof(char *));

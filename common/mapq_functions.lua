@@ -15,6 +15,8 @@ Keys (P is the namespace prefix, passed as the first argument):
                              [k, index, phase, k, index, phase, ...]
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
+  P:delayed            ZSET  ref -> time (ms) it may run: user retries
+                             waiting out their retry_backoff
   P:owners             ZSET  exec -> deadline (ms) of its driver's lease;
                              the owner's name is the field owner of P:x:<exec>
 
@@ -119,6 +121,31 @@ local function group_of(t, order, name)
     return g
 end
 
+-- Moves up to limit delayed refs that are due onto their lists and rings
+-- their bells. Called by claim and reap, so a due retry waits at most for
+-- the next of either.
+local function promote(P, now, limit)
+    local delayed = P .. ':delayed'
+    local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', now, 'LIMIT', 0, limit)
+    if #due == 0 then
+        return
+    end
+    local lists, order = {}, {}
+    for _, ref in ipairs(due) do
+        local r = parse_ref(ref)
+        if r then
+            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
+            g.a[#g.a + 1] = ref
+        end
+    end
+    call_many('ZREM', delayed, due)
+    for _, target in ipairs(order) do
+        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
+        ring(P, q, c)
+    end
+end
+
 -- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
 -- Pops up to ncmd command and nplugin plugin subtasks, leases them and
 -- returns one msgpack string: [ref1, body1, ref2, body2, ...].
@@ -127,6 +154,7 @@ local function claim(keys, args)
     local lease, want = tonumber(args[3]), {c = tonumber(args[4]), p = tonumber(args[5])}
     local only_interruptible = args[6] == '1'
     local now = now_ms()
+    promote(P, now, 1000)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
     local out, leases = {}, {}
@@ -183,7 +211,9 @@ end
 -- Finishes attempts. kind T: terminal, the record is stored under field in
 -- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
 -- the attempt failed and the subtask runs again (user retry, system
--- retry, interruption), queued on target ("<queue>/<cls>"). A ref that is no
+-- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
+-- record holding a number of ms (its retry_backoff) parks the new ref in
+-- P:delayed until then. A ref that is no
 -- longer leased is refused and changes nothing. Returns the refused refs.
 --
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
@@ -204,6 +234,7 @@ local function done(keys, args)
     local results, rorder = {}, {}
     local execs, xorder = {}, {}
     local requeue, qorder = {}, {}
+    local delayed, now = {}, nil
     for n, ref in ipairs(refs) do
         local j = 3 + (n - 1) * 6
         local kind = args[j + 1]
@@ -236,11 +267,18 @@ local function done(keys, args)
                     r.i = r.i + 1
                 end
             end
+            local delay = tonumber(args[j + 4])
             if r.exec then
                 local q, c = string.match(args[j + 5], '^([^/]+)/(%a%a)$')
                 r.queue, r.cls = q or r.queue, c or r.cls
-                local g = group_of(requeue, qorder, r.queue .. '/' .. r.cls)
-                g.a[#g.a + 1] = make_ref(r)
+                if kind == 'U' and delay and delay > 0 then
+                    now = now or now_ms()
+                    delayed[#delayed + 1] = string.format('%d', now + delay)
+                    delayed[#delayed + 1] = make_ref(r)
+                else
+                    local g = group_of(requeue, qorder, r.queue .. '/' .. r.cls)
+                    g.a[#g.a + 1] = make_ref(r)
+                end
             end
         end
     end
@@ -272,6 +310,9 @@ local function done(keys, args)
         local q, c = string.match(target, '^([^/]+)/(%a%a)$')
         call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, requeue[target].a)
         ring(P, q, c)
+    end
+    if #delayed > 0 then
+        call_many('ZADD', P .. ':delayed', delayed, 2000)
     end
     return refused
 end
@@ -322,7 +363,9 @@ end
 -- again as a system failure. Returns how many were taken back.
 local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
-    local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now_ms(),
+    local now = now_ms()
+    promote(P, now, limit)
+    local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)

@@ -48,7 +48,7 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     size_t i;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 15);
+    msgpack_pack_map(&pk, 18);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -69,6 +69,27 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     pack_kv_bool(&pk, "intr", s->interruptible);
     pack_kv_str(&pk, "queue", s->queue);
     pack_kv_int(&pk, "mem", s->mem_bytes);
+    pack_kv_int(&pk, "bo_i", s->backoff_initial_ms);
+    pack_kv_int(&pk, "bo_m", s->backoff_max_ms);
+    pack_kv_int(&pk, "bo_f", s->backoff_factor_milli);
+}
+
+int64_t
+mapq_taskspec_backoff_ms(const struct mapq_taskspec *s, uint32_t failures,
+                         double rnd)
+{
+    double d = (double)s->backoff_initial_ms;
+    uint32_t i;
+
+    if (s->backoff_initial_ms <= 0 || failures == 0)
+        return 0;
+    for (i = 1; i < failures && d < (double)s->backoff_max_ms &&
+                s->backoff_factor_milli > 1000;
+         i++)
+        d *= (double)s->backoff_factor_milli / 1000.0;
+    if (d > (double)s->backoff_max_ms)
+        d = (double)s->backoff_max_ms;
+    return (int64_t)(d / 2 + d / 2 * rnd);
 }
 
 static char *
@@ -175,6 +196,18 @@ decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_int(m, "mem", 0, INT64_MAX, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad mem");
     s->mem_bytes = v;
+    v = 0;
+    if (get_int(m, "bo_i", 0, INT64_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad bo_i");
+    s->backoff_initial_ms = v;
+    v = s->backoff_initial_ms;
+    if (get_int(m, "bo_m", s->backoff_initial_ms, INT64_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad bo_m");
+    s->backoff_max_ms = v;
+    v = 1000;
+    if (get_int(m, "bo_f", 0, 1000000000, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad bo_f");
+    s->backoff_factor_milli = (int)v;
     return MAPQ_OK;
 }
 

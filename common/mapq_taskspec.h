@@ -30,7 +30,19 @@ struct mapq_taskspec {
     bool interruptible;
     char *queue;
     int64_t mem_bytes;
+    int64_t backoff_initial_ms; /* retry_backoff: 0 = user retries at once */
+    int64_t backoff_max_ms;
+    int backoff_factor_milli; /* growth per retry, in thousandths */
 };
+
+/*
+ * The delay before user retry number `failures` (1 for the first retry),
+ * with jitter: uniformly between half and all of
+ * initial * factor^(failures - 1), capped at max. rnd is a uniform random
+ * value in [0, 1). 0 when the spec has no backoff.
+ */
+int64_t mapq_taskspec_backoff_ms(const struct mapq_taskspec *spec,
+                                 uint32_t failures, double rnd);
 
 /* Appends the msgpack encoding of spec (borrowed) to out. */
 void mapq_taskspec_encode(const struct mapq_taskspec *spec,

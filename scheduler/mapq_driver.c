@@ -221,6 +221,9 @@ build_spec(const struct mapq_workflow *wf, size_t k, struct mapq_buf *out)
     s.interruptible = n->opts.interruptible;
     s.queue = n->opts.queue;
     s.mem_bytes = n->opts.mem_bytes;
+    s.backoff_initial_ms = n->opts.backoff_initial_ms;
+    s.backoff_max_ms = n->opts.backoff_max_ms;
+    s.backoff_factor_milli = (int)lround(n->opts.backoff_factor * 1000);
     mapq_taskspec_encode(&s, out);
 }
 

@@ -658,6 +658,41 @@ test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
     assert_int_equal((unsigned char)f->reply->str[3], 255); /* never */
 }
 
+static void
+test_functions_backoff_parks_a_retry_until_due(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+    int i;
+
+    push(f, 1, "np");
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    /* A user retry with a 60 s backoff: parked, not queued. */
+    assert_int_equal(done1(f, ref, "U", "", "60000", "q/np"), 0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 0);
+    assert_int_equal(integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL),
+                     0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
+    /* Once due, a claim moves it to its list and takes it. */
+    run(f, "ZADD", key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/np", NULL);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/1/0/0/q/np");
+    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 0);
+    /* A short delay is taken by a reap once due (bounded wait). */
+    assert_int_equal(done1(f, ref, "U", "", "1", "q/np"), 0);
+    for (i = 0; i < 1000; i++) {
+        run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
+        if (integer(f, "LLEN", key(f, "q:q:np"), NULL) == 1)
+            break;
+        pause_ms(1);
+    }
+    assert_true(i < 1000);
+    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
+}
+
 int
 main(void)
 {
@@ -678,6 +713,7 @@ main(void)
         T(test_functions_adopt_takes_only_expired_running),
         T(test_functions_finish_records_once_and_cleans_up),
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
+        T(test_functions_backoff_parks_a_retry_until_due),
     };
 #undef T
 

@@ -147,8 +147,14 @@ test_taskspec_round_trip_command(void **state)
     in.interruptible = true;
     in.queue = queue;
     in.mem_bytes = INT64_C(2) << 30;
+    in.backoff_initial_ms = 500;
+    in.backoff_max_ms = 60000;
+    in.backoff_factor_milli = 1500;
     mapq_taskspec_encode(&in, &f->mp);
     s = decode(f);
+    assert_int_equal(s->backoff_initial_ms, 500);
+    assert_int_equal(s->backoff_max_ms, 60000);
+    assert_int_equal(s->backoff_factor_milli, 1500);
     assert_string_equal(s->task, "resize");
     assert_string_equal(s->node, "thumbs");
     assert_false(s->plugin);
@@ -212,8 +218,9 @@ static void
 test_taskspec_encoding_matches_protocol(void **state)
 {
     static const char *const keys[] = {
-        "task",    "node",    "kind", "argv",  "lib",  "sym",   "out", "text",
-        "retries", "timeout", "sysr", "intrf", "intr", "queue", "mem"};
+        "task", "node",  "kind",    "argv",    "lib",  "sym",
+        "out",  "text",  "retries", "timeout", "sysr", "intrf",
+        "intr", "queue", "mem",     "bo_i",    "bo_m", "bo_f"};
     static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "true";
     char *argv[] = {a0};
     struct fx *f = *state;
@@ -235,8 +242,8 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     m = &f->u.data;
     assert_int_equal(m->type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(m->via.map.size, 15);
-    for (i = 0; i < 15; i++)
+    assert_int_equal(m->via.map.size, 18);
+    for (i = 0; i < 18; i++)
         if (mapq_value_map_get(m, keys[i]) == NULL)
             fail_msg("encoded spec has no key '%s'", keys[i]);
     assert_true(mapq_value_str_eq(mapq_value_map_get(m, "kind"), "command"));
@@ -578,12 +585,36 @@ test_taskspec_nil_bools_are_false(void **state)
     assert_false(s->interruptible);
 }
 
+static void
+test_taskspec_backoff_grows_caps_and_jitters(void **state)
+{
+    struct mapq_taskspec s = {0};
+
+    (void)state;
+    /* No backoff: retries run at once. */
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 1, 0.5), 0);
+    s.backoff_initial_ms = 1000;
+    s.backoff_max_ms = 5000;
+    s.backoff_factor_milli = 2000;
+    /* Jitter spans half to all of the step: 1 s, 2 s, 4 s, then 5 s. */
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 1, 0.0), 500);
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 1, 0.999999), 999);
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 2, 0.0), 1000);
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 3, 0.0), 2000);
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 4, 0.0), 2500);
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 1000000, 0.0), 2500);
+    /* A factor of 1 keeps the step. */
+    s.backoff_factor_milli = 1000;
+    assert_int_equal(mapq_taskspec_backoff_ms(&s, 50, 0.0), 500);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_taskspec_round_trip_command),
+        T(test_taskspec_backoff_grows_caps_and_jitters),
         T(test_taskspec_round_trip_plugin),
         T(test_taskspec_encoding_matches_protocol),
         T(test_taskspec_decode_defaults),
