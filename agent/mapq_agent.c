@@ -10,6 +10,7 @@
  */
 #include "mapq_agent.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mapq_alloc.h"
@@ -386,6 +388,94 @@ run_command(struct job *job)
     }
 }
 
+static bool
+write_all(int fd, const void *p, size_t len)
+{
+    const char *c = p;
+    ssize_t n;
+
+    while (len > 0) {
+        n = write(fd, c, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        c += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool
+read_all(int fd, void *p, size_t len)
+{
+    char *c = p;
+    ssize_t n;
+
+    while (len > 0) {
+        n = read(fd, c, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        c += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/*
+ * Calls fn in a forked child and reads its outcome back through a pipe, so
+ * that a plugin that crashes kills only the child. False when the child
+ * died or the fork failed: out is then unset. Blocks the loop for the call,
+ * like an in-process call; SIGCHLD is handled from the loop, so the child
+ * is reaped here, not by mapq_cmd_reap().
+ */
+static bool
+call_isolated(mapq_plugin_fn *fn, struct mapq_plugin_call *call,
+              struct mapq_plugin_outcome *out)
+{
+    int fd[2], st = 0;
+    uint64_t n = 0;
+    char *data = NULL;
+    pid_t pid;
+    bool ok;
+
+    if (pipe(fd) != 0)
+        return false;
+    pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return false;
+    }
+    if (pid == 0) {
+        close(fd[0]);
+        mapq_plugin_host_call(fn, call, MAPQ_VALUE_MAX, out);
+        n = out->output.len;
+        ok = write_all(fd[1], &out->status, sizeof(out->status)) &&
+             write_all(fd[1], out->error, sizeof(out->error)) &&
+             write_all(fd[1], &n, sizeof(n)) &&
+             write_all(fd[1], out->output.data, out->output.len);
+        _exit(ok ? 0 : 1);
+    }
+    close(fd[1]);
+    ok = read_all(fd[0], &out->status, sizeof(out->status)) &&
+         read_all(fd[0], out->error, sizeof(out->error)) &&
+         read_all(fd[0], &n, sizeof(n)) && n <= MAPQ_VALUE_MAX + 64;
+    if (ok && n > 0) {
+        data = mapq_xmalloc((size_t)n);
+        ok = read_all(fd[0], data, (size_t)n) &&
+             mapq_buf_append(&out->output, data, (size_t)n) == MAPQ_OK;
+        free(data);
+    }
+    close(fd[0]);
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    out->error[sizeof(out->error) - 1] = '\0';
+    return ok && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void
 run_plugin(struct job *job)
 {
@@ -419,7 +509,17 @@ run_plugin(struct job *job)
     call.input = in.data;
     call.input_len = in.len;
     mapq_plugin_outcome_init(&out);
-    mapq_plugin_host_call(fn, &call, MAPQ_VALUE_MAX, &out);
+    if (job->r.s == 0) {
+        mapq_plugin_host_call(fn, &call, MAPQ_VALUE_MAX, &out);
+    } else if (!call_isolated(fn, &call, &out)) {
+        /* Lost before, maybe because it crashed the agent that ran it
+         * with its whole batch: now it can cost only its own attempt. */
+        mapq_log(MAPQ_LOG_WARN, "%s: the plugin call crashed", job->ref);
+        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL);
+        mapq_plugin_outcome_release(&out);
+        mapq_buf_release(&in);
+        return;
+    }
     if (out.status == MAPQ_PLUGIN_OK && s->output != NULL) {
         msgpack_unpacked_init(&u);
         if (mapq_value_unpack(out.output.data, out.output.len, &u, err) ==
@@ -1137,7 +1237,7 @@ mapq_agent_free(struct mapq_agent *a)
     mapq_argv_release(&a->sending);
     mapq_plugin_host_free(a->plugins);
     if (a->workroot != NULL)
-        mapq_fs_rmtree(a->workroot, NULL);
+        mapq_fs_rmtree(a->workroot);
     free(a->workroot);
     for (q = 0; q < a->cfg.nqueues; q++)
         free(a->queues[q]);

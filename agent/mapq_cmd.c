@@ -235,11 +235,12 @@ close_fd(int *fd)
 static void
 remove_dir(struct mapq_cmd *cmd)
 {
-    int e = 0;
+    int e;
 
     if (cmd->dir == NULL)
         return;
-    if (mapq_fs_rmtree(cmd->dir, &e) != MAPQ_OK)
+    e = mapq_fs_rmtree(cmd->dir);
+    if (e != 0)
         mapq_log_errno(MAPQ_LOG_WARN, e, "cannot remove working directory '%s'",
                        cmd->dir);
     free(cmd->dir);

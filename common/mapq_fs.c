@@ -30,19 +30,17 @@ chmod_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
     return 0;
 }
 
-enum mapq_err
-mapq_fs_rmtree(const char *path, int *errnum)
+int
+mapq_fs_rmtree(const char *path)
 {
     int pass, e = 0;
 
     for (pass = 0; pass < RMTREE_PASSES; pass++) {
         if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ||
             errno == ENOENT)
-            return MAPQ_OK;
+            return 0;
         e = errno;
         nftw(path, chmod_entry, 16, FTW_PHYS);
     }
-    if (errnum != NULL)
-        *errnum = e;
-    return MAPQ_EIO;
+    return e;
 }

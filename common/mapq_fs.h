@@ -9,9 +9,10 @@
 /*
  * Removes path and everything below it, never following symbolic links.
  * Directories left without permissions for us are made traversable and
- * tried again. Returns MAPQ_OK, or MAPQ_EIO with the saved errno in *errnum
- * (may be NULL). A path that does not exist is MAPQ_OK.
+ * tried again. Returns 0, or the errno of the failure (an errno value
+ * rather than an out-parameter: callers log it). A path that does not
+ * exist is 0.
  */
-enum mapq_err mapq_fs_rmtree(const char *path, int *errnum);
+int mapq_fs_rmtree(const char *path);
 
 #endif

@@ -87,6 +87,7 @@ struct node_run {
     struct mapq_buf output; /* msgpack, once succeeded */
     msgpack_unpacked output_u;
     uint64_t asm_next; /* assembly cursor */
+    uint64_t asm_ok;   /* successes found by the assembly, record by record */
     struct mapq_buf asm_buf;
     struct err_group groups[ERROR_GROUPS_MAX];
     size_t ngroups;
@@ -942,6 +943,7 @@ node_maybe_finish(struct exec *x, size_t k)
         nr->state = NODE_ASSEMBLING;
         nr->scanning = false;
         nr->asm_next = 0;
+        nr->asm_ok = 0;
         mapq_buf_init(&nr->asm_buf, 0);
         assemble_next(x, k);
     }
@@ -1429,6 +1431,8 @@ last_line(const msgpack_object *o, const char **p, size_t *n)
     *n = (size_t)(e - b);
 }
 
+/* Packs the value of subtask i (nil when it failed, noting its error);
+ * counts it in asm_ok when its record says it succeeded. */
 static void
 take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
             msgpack_packer *pk)
@@ -1455,6 +1459,7 @@ take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
     if (p != NULL && p->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
         phase_ok((int)p->via.u64) && v != NULL) {
         msgpack_pack_object(pk, *v);
+        nr->asm_ok++;
         goto out;
     }
     msgpack_pack_nil(pk);
@@ -1501,9 +1506,9 @@ assembled(struct exec *x, size_t k)
     const struct mapq_node *n = &x->wf->nodes[k];
     struct node_run *nr = &x->nodes[k];
     struct mapq_buf out = MAPQ_BUF_INIT, sum = MAPQ_BUF_INIT;
-    uint64_t ok = nr->counts[MAPQ_PHASE_SUCCEEDED] +
-                  nr->counts[MAPQ_PHASE_CACHED] +
-                  nr->counts[MAPQ_PHASE_RECOVERED];
+    /* Counted from the records, not the events: an event without its
+     * record (a foreign client's) is no success. */
+    uint64_t ok = nr->asm_ok;
     msgpack_packer pk;
 
     if (ok < nr->need) {

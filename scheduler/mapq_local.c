@@ -246,7 +246,7 @@ mapq_local_stop(struct mapq_local *l)
         kill(l->redis, SIGTERM);
         reap(l->redis, mono_ms() + STOP_TIMEOUT_MS);
     }
-    mapq_fs_rmtree(l->dir, NULL);
+    mapq_fs_rmtree(l->dir);
     free(l->agents);
     free(l);
 }

@@ -113,7 +113,7 @@ group_teardown(void **state)
         waitpid(srv.pid, &status, 0);
     }
     if (srv.dir[0] != '\0')
-        mapq_fs_rmtree(srv.dir, NULL);
+        mapq_fs_rmtree(srv.dir);
     return 0;
 }
 
