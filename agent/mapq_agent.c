@@ -36,6 +36,8 @@
 #define BELL_BLOCK_S     2
 #define DONE_BATCH_MAX   1000
 #define EXIT_DEADLINE_MS 5000
+#define DONE_FIELDS      7    /* arguments of one attempt in mapq1_done */
+#define LOG_TAIL_MAX     2048 /* stderr bytes kept in an attempt's log */
 
 enum job_state {
     JOB_WAIT_SPEC, /* waiting for its task spec */
@@ -69,6 +71,7 @@ struct job {
     bool stopped;     /* its execution ended (failed, cancelled): ABORTED */
     bool final;       /* a failure now is final: no retry */
     int64_t started_ms;
+    const struct mapq_cmd_result *res; /* while its command's end is handled */
     TAILQ_ENTRY(job) entry;
 };
 
@@ -97,6 +100,7 @@ struct mapq_agent {
      * if no bell rang while it was in flight (that work came later). */
     unsigned bells_c, bells_p, claim_bells_c, claim_bells_p;
     bool stopping, hard_stop;
+    bool leaving;              /* drained: unregistering, then the loop ends */
     struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
     struct mapq_argv sending;  /* the entries of the done call in flight */
     struct event *flush_ev;    /* zero-timeout: flush the outbox */
@@ -136,16 +140,80 @@ schedule_flush(struct mapq_agent *a)
 }
 
 /*
+ * The attempt's log entry (docs/PROTOCOL.md, P:log): who ran it, when, for
+ * how long, how it ended, and the end of its stderr.
+ */
+static void
+pack_attempt(struct mapq_buf *out, const struct job *job, char kind, int phase,
+             const char *error)
+{
+    const struct mapq_cmd_result *res = job->res;
+    const char *tail = res ? res->stderr_tail.data : NULL;
+    size_t tlen = res ? res->stderr_tail.len : 0, n = 6;
+    bool has_exit = res && res->exit_status >= 0,
+         has_sig = res && res->term_signal > 0, has_err = error && *error;
+    msgpack_packer pk;
+
+    if (tlen > LOG_TAIL_MAX) {
+        /* From a line's start when one begins in the kept part. */
+        const char *nl =
+            memchr(tail + tlen - LOG_TAIL_MAX, '\n', LOG_TAIL_MAX - 1);
+
+        tail = nl ? nl + 1 : tail + tlen - LOG_TAIL_MAX;
+        tlen = (size_t)(res->stderr_tail.data + res->stderr_tail.len - tail);
+    }
+    n += has_exit + has_sig + has_err + (tlen > 0);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, (uint32_t)n);
+    mapq_value_pack_str(&pk, "a");
+    msgpack_pack_uint32(&pk, mapq_ref_attempt(&job->r));
+    mapq_value_pack_str(&pk, "ag");
+    mapq_value_pack_str(&pk, job->a->name);
+    mapq_value_pack_str(&pk, "t");
+    msgpack_pack_int64(&pk, job->started_ms);
+    mapq_value_pack_str(&pk, "d");
+    msgpack_pack_int64(&pk,
+                       res ? res->duration_ms : now_ms() - job->started_ms);
+    mapq_value_pack_str(&pk, "k");
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, &kind, 1);
+    mapq_value_pack_str(&pk, "p");
+    msgpack_pack_int(&pk, phase);
+    if (has_exit) {
+        mapq_value_pack_str(&pk, "x");
+        msgpack_pack_int(&pk, res->exit_status);
+    }
+    if (has_sig) {
+        mapq_value_pack_str(&pk, "sig");
+        msgpack_pack_int(&pk, res->term_signal);
+    }
+    if (has_err) {
+        mapq_value_pack_str(&pk, "e");
+        mapq_value_pack_str(&pk, error);
+    }
+    if (tlen > 0) {
+        mapq_value_pack_str(&pk, "l");
+        msgpack_pack_str(&pk, tlen);
+        msgpack_pack_str_body(&pk, tail, tlen);
+    }
+}
+
+/*
  * Appends one finished attempt. kind: T terminal (record stored), U user
  * retry, S system retry, I interrupted. target: "<queue>/<cls>" for
- * retries.
+ * retries. error: why it failed (NULL when it did not). Every attempt is
+ * logged except a plugin's success, which would cost the fast path more
+ * Redis memory than its result.
  */
 static void
 outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
-           const struct mapq_buf *record, const char *target)
+           const struct mapq_buf *record, const char *target, const char *error)
 {
     char k[2] = {kind, '\0'};
+    struct mapq_buf log = MAPQ_BUF_INIT;
 
+    if (!(kind == 'T' && phase == MAPQ_PHASE_SUCCEEDED && job->r.cls[1] == 'p'))
+        pack_attempt(&log, job, kind, phase, error);
     mapq_argv_add(&a->outbox, job->ref);
     mapq_argv_add(&a->outbox, k);
     mapq_argv_addf(&a->outbox, "%d", phase);
@@ -154,6 +222,8 @@ outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
     mapq_argv_addlen(&a->outbox, record ? record->data : "",
                      record ? record->len : 0);
     mapq_argv_add(&a->outbox, target ? target : "");
+    mapq_argv_addlen(&a->outbox, log.len ? log.data : "", log.len);
+    mapq_buf_release(&log);
     schedule_flush(a);
 }
 
@@ -168,7 +238,7 @@ done_cb(redisReply *reply, const char *why, void *arg)
     a->done_inflight = false;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         mapq_log(MAPQ_LOG_WARN, "cannot record %d results, will retry: %s",
-                 a->sending.argc / 6,
+                 a->sending.argc / DONE_FIELDS,
                  reply ? (reply->str ? reply->str : "bad reply") : why);
         /* Put the batch back in front of what accumulated since. */
         mapq_argv_init(&rest);
@@ -207,8 +277,9 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd))
         return;
-    n = a->outbox.argc < DONE_BATCH_MAX * 6 ? a->outbox.argc
-                                            : DONE_BATCH_MAX * 6;
+    n = a->outbox.argc < DONE_BATCH_MAX * DONE_FIELDS
+            ? a->outbox.argc
+            : DONE_BATCH_MAX * DONE_FIELDS;
     mapq_argv_init(&call);
     mapq_argv_add(&call, "FCALL");
     mapq_argv_add(&call, "mapq1_done");
@@ -270,7 +341,7 @@ job_succeed(struct job *job, const struct mapq_buf *value)
     struct mapq_buf rec = MAPQ_BUF_INIT;
 
     pack_record(&rec, MAPQ_PHASE_SUCCEEDED, value, NULL, NULL, 0);
-    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec, NULL);
+    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec, NULL, NULL);
     mapq_buf_release(&rec);
 }
 
@@ -295,13 +366,12 @@ job_fail(struct job *job, int phase, const char *error,
                  mapq_ref_attempt(&job->r), (long long)delay, error);
         snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
         mapq_buf_printf(&rec, "%lld", (long long)delay);
-        outbox_add(a, job, 'U', MAPQ_PHASE_RETRYING, delay > 0 ? &rec : NULL,
-                   target);
+        outbox_add(a, job, 'U', phase, delay > 0 ? &rec : NULL, target, error);
         mapq_buf_release(&rec);
         return;
     }
     pack_record(&rec, phase, NULL, error, tail, mapq_ref_attempt(&job->r));
-    outbox_add(a, job, 'T', phase, &rec, NULL);
+    outbox_add(a, job, 'T', phase, &rec, NULL, error);
     mapq_buf_release(&rec);
 }
 
@@ -317,7 +387,8 @@ job_interrupted(struct job *job)
 
     snprintf(target, sizeof(target), "%s/%c%c", job->r.queue,
              demote ? 'n' : job->r.cls[0], job->r.cls[1]);
-    outbox_add(job->a, job, 'I', MAPQ_PHASE_QUEUED, NULL, target);
+    outbox_add(job->a, job, 'I', MAPQ_PHASE_QUEUED, NULL, target,
+               "interrupted: its agent was stopping");
 }
 
 /* ---- running ----------------------------------------------------------- */
@@ -328,6 +399,7 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
     struct job *job = arg;
     struct mapq_agent *a = job->a;
 
+    job->res = res;
     if (job->abandoned) {
         /* nothing to record: the lease is gone */
     } else if (job->stopped) {
@@ -383,7 +455,7 @@ run_command(struct job *job)
         mapq_log(MAPQ_LOG_ERROR, "%s: cannot start command: %s", job->ref, err);
         a->running_cmds--;
         TAILQ_REMOVE(&a->jobs, job, entry);
-        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL);
+        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL, err);
         job_free(job);
     }
 }
@@ -515,7 +587,8 @@ run_plugin(struct job *job)
         /* Lost before, maybe because it crashed the agent that ran it
          * with its whole batch: now it can cost only its own attempt. */
         mapq_log(MAPQ_LOG_WARN, "%s: the plugin call crashed", job->ref);
-        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL);
+        outbox_add(a, job, 'S', MAPQ_PHASE_QUEUED, NULL, NULL,
+                   "the plugin call crashed the process running it");
         mapq_plugin_outcome_release(&out);
         mapq_buf_release(&in);
         return;
@@ -763,6 +836,14 @@ claim_cb(redisReply *reply, const char *why, void *arg)
             const msgpack_object *r = &u.data.via.array.ptr[i];
             const msgpack_object *b = &u.data.via.array.ptr[i + 1];
 
+            if (r->type == MSGPACK_OBJECT_STR &&
+                b->type == MSGPACK_OBJECT_BOOLEAN) {
+                mapq_log(MAPQ_LOG_WARN,
+                         "foreign message set aside from a queue: '%.*s'",
+                         (int)(r->via.str.size < 200 ? r->via.str.size : 200),
+                         r->via.str.ptr);
+                continue;
+            }
             if (r->type != MSGPACK_OBJECT_STR || b->type != MSGPACK_OBJECT_STR)
                 continue;
             /* The ref ends in its class: "nc", "np", "ic" or "ip". */
@@ -962,7 +1043,8 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (TAILQ_EMPTY(&a->jobs) || !mapq_redis_ready(a->cmd))
+    /* Also the heartbeat: sent when idle too, so mapq agents knows. */
+    if (!mapq_redis_ready(a->cmd))
         return;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "FCALL");
@@ -1079,33 +1161,81 @@ blk_state_cb(struct mapq_redis *r, bool up, void *arg)
 }
 
 static void
+unregister_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)reply;
+    (void)why;
+    event_base_loopexit(a->base, NULL);
+}
+
+/* Exits once drained, leaving the list of live agents on the way. */
+static void
 check_exit(struct mapq_agent *a)
 {
-    if (!a->stopping || !TAILQ_EMPTY(&a->jobs))
+    const char *argv[3];
+    size_t lens[3];
+    char *key;
+
+    if (!a->stopping || !TAILQ_EMPTY(&a->jobs) || a->leaving)
         return;
     if (a->outbox.argc > 0 || a->done_inflight) {
         schedule_flush(a);
         return;
     }
     mapq_log(MAPQ_LOG_INFO, "drained; exiting");
-    event_base_loopexit(a->base, NULL);
+    a->leaving = true;
+    if (!mapq_redis_ready(a->cmd)) {
+        event_base_loopexit(a->base, NULL);
+        return;
+    }
+    key = mapq_xasprintf("%s:agents", a->ns);
+    argv[0] = "ZREM";
+    argv[1] = key;
+    argv[2] = a->name;
+    lens[0] = 4;
+    lens[1] = strlen(key);
+    lens[2] = strlen(a->name);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, 3, argv,
+                       lens);
+    free(key);
+    key = mapq_xasprintf("%s:agent:%s", a->ns, a->name);
+    argv[0] = "DEL";
+    argv[1] = key;
+    lens[0] = 3;
+    lens[1] = strlen(key);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, unregister_cb, a, 2, argv,
+                       lens);
+    free(key);
 }
 
 static void
 grace_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mapq_agent *a = arg;
-    struct job *job;
+    struct job *job, *next;
     struct timeval tv;
 
     (void)fd;
     (void)what;
     a->hard_stop = true;
-    TAILQ_FOREACH (job, &a->jobs, entry)
+    for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
+        next = TAILQ_NEXT(job, entry);
         if (job->cmd != NULL && !job->abandoned) {
             job->interrupted = true;
             mapq_cmd_kill(job->cmd, SIGKILL);
+        } else if (job->state == JOB_WAIT_SPEC) {
+            /* Never started (its task spec is still on the way): handed
+             * back to the same list. */
+            TAILQ_REMOVE(&a->jobs, job, entry);
+            a->waiting--;
+            outbox_add(a, job, 'I', MAPQ_PHASE_QUEUED, NULL, NULL,
+                       "interrupted before it started: its agent was "
+                       "stopping");
+            job_free(job);
         }
+    }
     ms_to_tv(EXIT_DEADLINE_MS, &tv);
     evtimer_add(a->deadline_ev, &tv);
     check_exit(a);
@@ -1121,7 +1251,7 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
     mapq_log(MAPQ_LOG_WARN,
              "exiting with %d unrecorded results: redis is unreachable; "
              "their leases will expire and they will run again",
-             a->outbox.argc / 6);
+             a->outbox.argc / DONE_FIELDS);
     event_base_loopexit(a->base, NULL);
 }
 

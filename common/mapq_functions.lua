@@ -13,6 +13,8 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
   P:ev:<exec>          LIST  events for the scheduler: msgpack arrays
                              [k, index, phase, k, index, phase, ...]
+  P:log:<exec>         HASH  "<k>/<index>" -> the attempts of a subtask, one
+                             msgpack map after another
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
   P:delayed            ZSET  ref -> time (ms) it may run: user retries
@@ -121,6 +123,26 @@ local function group_of(t, order, name)
     return g
 end
 
+-- Appends entries[m] to field fields[m] of the hash key, in order: one
+-- HMGET and one HSET for the whole batch.
+local function append_logs(key, fields, entries)
+    local have = gather('HMGET', key, fields)
+    local merged, order = {}, {}
+    for m, f in ipairs(fields) do
+        if merged[f] == nil then
+            merged[f] = have[m] or ''
+            order[#order + 1] = f
+        end
+        merged[f] = merged[f] .. entries[m]
+    end
+    local kv = {}
+    for _, f in ipairs(order) do
+        kv[#kv + 1] = f
+        kv[#kv + 1] = merged[f]
+    end
+    call_many('HSET', key, kv, 2000)
+end
+
 -- Moves up to limit delayed refs that are due onto their lists and rings
 -- their bells. Called by claim and reap, so a due retry waits at most for
 -- the next of either.
@@ -148,7 +170,9 @@ end
 
 -- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
 -- Pops up to ncmd command and nplugin plugin subtasks, leases them and
--- returns one msgpack string: [ref1, body1, ref2, body2, ...].
+-- returns one msgpack string: [ref1, body1, ref2, body2, ...]. A foreign
+-- message (not a ref, or naming no execution) comes back as [msg, false],
+-- for the agent to log: it is set aside, not run.
 local function claim(keys, args)
     local P, agent = args[1], args[2]
     local lease, want = tonumber(args[3]), {c = tonumber(args[4]), p = tonumber(args[5])}
@@ -168,20 +192,24 @@ local function claim(keys, args)
                 local refs = n > 0 and redis.call('LPOP', list, n)
                 if refs then
                     -- Bodies are read with one HMGET per execution. A ref
-                    -- without a body belongs to a deleted or cancelled
-                    -- execution, or is foreign: it is dropped.
+                    -- without a body belongs to an ended execution (its
+                    -- queued subtasks are dropped so) or is foreign.
                     local by_exec, order = {}, {}
                     for _, ref in ipairs(refs) do
-                        local e, f = string.match(ref, '^([^/]+)/(%d+/%d+)/')
-                        if e then
-                            local g = group_of(by_exec, order, e)
-                            g.a[#g.a + 1] = f
+                        local r = parse_ref(ref)
+                        if r then
+                            local g = group_of(by_exec, order, r.exec)
+                            g.a[#g.a + 1] = r.k .. '/' .. r.index
                             g.b[#g.b + 1] = ref
+                        else
+                            out[#out + 1] = ref
+                            out[#out + 1] = false
                         end
                     end
                     for _, e in ipairs(order) do
                         local g = by_exec[e]
                         local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
+                        local known = nil
                         for m = 1, #g.a do
                             if bodies[m] then
                                 out[#out + 1] = g.b[m]
@@ -189,6 +217,14 @@ local function claim(keys, args)
                                 leases[#leases + 1] = deadline
                                 leases[#leases + 1] = g.b[m]
                                 want[kind] = want[kind] - 1
+                            else
+                                if known == nil then
+                                    known = redis.call('EXISTS', P .. ':x:' .. e) == 1
+                                end
+                                if not known then
+                                    out[#out + 1] = g.b[m]
+                                    out[#out + 1] = false
+                                end
                             end
                         end
                     end
@@ -207,13 +243,15 @@ local function claim(keys, args)
     return cmsgpack.pack(out)
 end
 
--- done(P, agent, ref, kind, phase, field, record, target, ...)
+-- done(P, agent, ref, kind, phase, field, record, target, log, ...)
 -- Finishes attempts. kind T: terminal, the record is stored under field in
 -- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
 -- the attempt failed and the subtask runs again (user retry, system
 -- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
 -- record holding a number of ms (its retry_backoff) parks the new ref in
--- P:delayed until then. A ref that is no
+-- P:delayed until then. A record without a field (its agent could not
+-- read the subtask's key from a corrupt body) goes under "#<index>". log,
+-- when not empty, is appended to the subtask's attempts in P:log:<exec>. A ref that is no
 -- longer leased is refused and changes nothing. Returns the refused refs.
 --
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
@@ -223,7 +261,7 @@ local function done(keys, args)
     local P = args[1]
     local inflight = P .. ':inflight'
     local refs = {}
-    for j = 3, #args, 6 do
+    for j = 3, #args, 7 do
         refs[#refs + 1] = args[j]
     end
     if #refs == 0 then
@@ -235,16 +273,22 @@ local function done(keys, args)
     local execs, xorder = {}, {}
     local requeue, qorder = {}, {}
     local delayed, now = {}, nil
+    local logs, lorder = {}, {}
     for n, ref in ipairs(refs) do
-        local j = 3 + (n - 1) * 6
+        local j = 3 + (n - 1) * 7
         local kind = args[j + 1]
         local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
+        if held[n] and e and (args[j + 6] or '') ~= '' then
+            local g = group_of(logs, lorder, e)
+            g.a[#g.a + 1] = k .. '/' .. index
+            g.b[#g.b + 1] = args[j + 6]
+        end
         if not held[n] or not e then
             refused[#refused + 1] = ref
         elseif kind == 'T' then
             taken[#taken + 1] = ref
             local res = group_of(results, rorder, P .. ':r:' .. e .. ':' .. k)
-            res.a[#res.a + 1] = args[j + 3]
+            res.a[#res.a + 1] = args[j + 3] ~= '' and args[j + 3] or '#' .. index
             res.b[#res.b + 1] = args[j + 4]
             -- Per execution: a = event triples, b = body fields.
             local x = group_of(execs, xorder, e)
@@ -314,10 +358,14 @@ local function done(keys, args)
     if #delayed > 0 then
         call_many('ZADD', P .. ':delayed', delayed, 2000)
     end
+    for _, e in ipairs(lorder) do
+        append_logs(P .. ':log:' .. e, logs[e].a, logs[e].b)
+    end
     return refused
 end
 
 -- renew(P, agent, lease_ms, ref...)
+-- The agent's heartbeat (every second, with the refs it holds, if any).
 -- Extends the leases of refs still held and returns the ones that are not
 -- (lost: reaped or finished elsewhere) followed by "|" and the refs whose
 -- execution is no longer running (to be killed).
@@ -351,6 +399,7 @@ local function renew(keys, args)
         call_many('ZADD', P .. ':inflight', leases, 2000, 'XX')
     end
     redis.call('ZADD', P .. ':agents', now, agent)
+    redis.call('HSET', P .. ':agent:' .. agent, 'running', #refs)
     lost[#lost + 1] = '|'
     for _, ref in ipairs(stop) do
         lost[#lost + 1] = ref
@@ -371,6 +420,10 @@ local function reap(keys, args)
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
         if r then
+            append_logs(P .. ':log:' .. r.exec, {r.k .. '/' .. r.index},
+                {cmsgpack.pack({a = r.u + r.s + 1, k = 'L', p = 0,
+                    e = 'lease expired: its agent stopped renewing it (killed, '
+                        .. 'host lost or cut off)'})})
             r.s = r.s + 1
             redis.call('RPUSH', P .. ':q:' .. r.queue .. ':' .. r.cls, make_ref(r))
             ring(P, r.queue, r.cls)

@@ -18,6 +18,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_driver.h"
+#include "mapq_inspect.h"
 #include "mapq_json.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
@@ -42,6 +43,8 @@ static const char usage[] =
     "       mapq status EXEC [--json]\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
     "       mapq cancel EXEC\n"
+    "       mapq logs EXEC NODE [INDEX] [--json]\n"
+    "       mapq agents [--json]\n"
     "       mapq validate WORKFLOW [--input N=V]... [--inputs FILE]\n"
     "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
     "MAPQ_REDIS_URL),\n"
@@ -59,6 +62,7 @@ struct opts {
     const char *redis;
     const char *ns;
     const char *node;
+    const char *index; /* mapq logs: one subtask, or NULL for all */
     int agents;
     int lease_ms; /* owner lease of the executions this process drives */
     bool json, quiet;
@@ -170,7 +174,16 @@ parse_opts(int argc, char **argv, struct opts *o)
             return -1;
         }
     }
-    if (strcmp(o->cmd, "scheduler") != 0) {
+    if (strcmp(o->cmd, "logs") == 0) {
+        if (argc - optind < 2 || argc - optind > 3) {
+            fprintf(stderr, "mapq logs: expected EXEC NODE [INDEX]\n%s", usage);
+            return -1;
+        }
+        o->target = argv[optind];
+        o->node = argv[optind + 1];
+        o->index = argc - optind == 3 ? argv[optind + 2] : NULL;
+    } else if (strcmp(o->cmd, "scheduler") != 0 &&
+               strcmp(o->cmd, "agents") != 0) {
         if (optind != argc - 1) {
             fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
                     strcmp(o->cmd, "status") == 0 ||
@@ -183,7 +196,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         }
         o->target = argv[optind];
     } else if (optind != argc) {
-        fprintf(stderr, "mapq scheduler: unexpected argument '%s'\n",
+        fprintf(stderr, "mapq %s: unexpected argument '%s'\n", o->cmd,
                 argv[optind]);
         return -1;
     }
@@ -574,6 +587,47 @@ cmd_cancel(struct opts *o)
     return rc;
 }
 
+/* ---- logs and agents --------------------------------------------------- */
+
+static int
+cmd_logs(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    rc = mapq_inspect_logs(c, o->ns, o->target, o->node, o->index, o->json,
+                           stdout, err);
+    redisFree(c);
+    if (rc != MAPQ_OK)
+        fprintf(stderr, "mapq logs: %s\n", err);
+    return rc == MAPQ_OK       ? EXIT_OK
+           : rc == MAPQ_EINVAL ? EXIT_FAILED
+                               : EXIT_INFRA;
+}
+
+static int
+cmd_agents(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    rc = mapq_inspect_agents(c, o->ns, o->json, stdout, err);
+    redisFree(c);
+    if (rc != MAPQ_OK)
+        fprintf(stderr, "mapq agents: %s\n", err);
+    return rc == MAPQ_OK ? EXIT_OK : EXIT_INFRA;
+}
+
 /* ---- scheduler --------------------------------------------------------- */
 
 static void
@@ -810,6 +864,10 @@ main(int argc, char **argv)
         return cmd_result(&o);
     if (strcmp(o.cmd, "cancel") == 0)
         return cmd_cancel(&o);
+    if (strcmp(o.cmd, "logs") == 0)
+        return cmd_logs(&o);
+    if (strcmp(o.cmd, "agents") == 0)
+        return cmd_agents(&o);
     if (strcmp(o.cmd, "validate") == 0)
         return cmd_validate(&o);
     fprintf(stderr, "mapq: unknown command '%s'\n%s", o.cmd, usage);

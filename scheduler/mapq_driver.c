@@ -1546,6 +1546,7 @@ struct asm_req {
     size_t k;
     unsigned gen;
     uint64_t from, count;
+    uint64_t nfailed; /* FAILED subtasks: also asked for "#<index>" */
 };
 
 static void
@@ -1578,6 +1579,13 @@ assemble_next(struct exec *x, size_t k)
         subtask_key(x, k, i, in.data, in.len, key);
         mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
     }
+    /* A subtask whose body was corrupt has its record under "#<index>":
+     * its agent could not know its key. */
+    for (i = nr->asm_next; i < end; i++)
+        if (phase_get(nr, i) == MAPQ_PHASE_FAILED) {
+            mapq_argv_addf(&cmd, "#%llu", (unsigned long long)i);
+            req->nfailed++;
+        }
     nr->asm_next = end;
     x->calls++;
     mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, assemble_reply, req,
@@ -1593,14 +1601,14 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
     struct exec *x = req->x;
     struct node_run *nr = &x->nodes[req->k];
     msgpack_packer pk;
-    uint64_t j;
+    uint64_t j, f = 0;
 
     (void)why;
     x->calls--;
     if (x->ended || reply == NULL || req->gen != x->gen) {
         /* stale, or the reconcile after reconnecting assembles again */
     } else if (reply->type != REDIS_REPLY_ARRAY ||
-               reply->elements != req->count) {
+               reply->elements != req->count + req->nfailed) {
         exec_fail(x, "cannot read results of node '%s': %s",
                   x->wf->nodes[req->k].name,
                   reply->str ? reply->str : "bad reply");
@@ -1608,9 +1616,14 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
         mapq_value_packer_init(&pk, &nr->asm_buf);
         for (j = 0; j < req->count; j++) {
             uint64_t i = req->from + j;
+            const redisReply *rec = reply->element[j];
 
+            if (phase_get(nr, i) == MAPQ_PHASE_FAILED &&
+                rec->type != REDIS_REPLY_STRING)
+                rec = reply->element[req->count + f];
+            f += phase_get(nr, i) == MAPQ_PHASE_FAILED;
             if (phase_done(phase_get(nr, i)))
-                take_record(nr, i, reply->element[j], &pk);
+                take_record(nr, i, rec, &pk);
             else
                 msgpack_pack_nil(&pk); /* dropped after early failure */
         }

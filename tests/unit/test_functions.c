@@ -284,7 +284,7 @@ done1(struct fx *f, const char *ref, const char *kind, const char *field,
       const char *record, const char *target)
 {
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, kind, "3", field,
-        record, target, NULL);
+        record, target, "", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     return f->reply->elements;
 }
@@ -359,7 +359,7 @@ test_functions_done_records_result_and_one_event(void **state)
     claimed(f, 0, false, r0, sizeof(r0));
     claimed(f, 1, false, r1, sizeof(r1));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
-        "rec0", "", r1, "T", "6", "k1", "rec1", "", NULL);
+        "rec0", "", "", r1, "T", "6", "k1", "rec1", "", "", NULL);
     assert_int_equal(f->reply->elements, 0);
     run(f, "HGET", key(f, "r:" EXEC ":0"), "k0", NULL);
     assert_string_equal(f->reply->str, "rec0");
@@ -417,7 +417,7 @@ test_functions_first_write_wins(void **state)
     claimed(f, 2, false, r2, sizeof(r2));
     /* Equal fields (equal inputs of a cached task) within one batch... */
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "same",
-        "one", "", r1, "T", "3", "same", "two", "", NULL);
+        "one", "", "", r1, "T", "3", "same", "two", "", "", NULL);
     run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
     assert_string_equal(f->reply->str, "one");
     /* ...and across calls. */
@@ -472,6 +472,9 @@ test_functions_reap_requeues_expired_as_system_failure(void **state)
     }
     assert_true(i < 1000);
     assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
+    /* The lost attempt is in the subtask's log. */
+    assert_int_equal(integer(f, "HEXISTS", key(f, "log:" EXEC), "0/0", NULL),
+                     1);
     assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
     claimed(f, 0, false, again, sizeof(again));
     assert_string_equal(again, EXEC "/0/0/0/1/0/q/np");
@@ -524,16 +527,60 @@ test_functions_claim_drops_refs_without_body(void **state)
 {
     struct fx *f = *state;
     char ref[128];
+    const msgpack_object *a;
 
     push(f, 1, "np");
-    /* Foreign junk and a ref of an execution whose bodies are gone. */
-    run(f, "RPUSH", key(f, "q:q:np"), "not a ref",
-        "fedcba987654/0/0/0/0/0/q/np", NULL);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    /* Foreign junk, a forged ref of a real subtask, a ref naming no
+     * execution, and one of an ended execution whose bodies are gone. */
+    run(f, "HSET", key(f, "x:aaaaaaaaaaaa"), "state", "cancelled", NULL);
+    run(f, "RPUSH", key(f, "q:q:np"), "not a ref", EXEC "/0/0/forged",
+        "fedcba987654/0/0/0/0/0/q/np", "aaaaaaaaaaaa/0/0/0/0/0/q/np", NULL);
+    /* The foreign ones come back as [message, false] for the agent to log;
+     * the one of the ended execution is dropped without a word. */
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 4);
+    a = f->u.data.via.array.ptr;
+    assert_int_equal(a[1].type, MSGPACK_OBJECT_BOOLEAN);
+    assert_int_equal(a[3].type, MSGPACK_OBJECT_BOOLEAN);
     claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, "not a ref");
+    claimed(f, 1, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/forged");
+    claimed(f, 2, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/0/0/q/np");
+    claimed(f, 3, false, ref, sizeof(ref));
+    assert_string_equal(ref, "fedcba987654/0/0/0/0/0/q/np");
+    assert_int_equal(a[7].type, MSGPACK_OBJECT_BOOLEAN);
     assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
+    /* Only the real subtask is leased; its body is untouched. */
     assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
+    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 1);
+}
+
+static void
+test_functions_done_logs_attempts_and_keyless_records(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128];
+
+    push(f, 2, "np");
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    /* Attempt 1 of subtask 0 is retried, and logged; subtask 1's body was
+     * unreadable, so its record has no key. */
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "U", "6", "", "",
+        "q/np", "L1", r1, "T", "6", "", "corrupt", "", "L2", NULL);
+    run(f, "HGET", key(f, "r:" EXEC ":0"), "#1", NULL);
+    assert_string_equal(f->reply->str, "corrupt");
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    claimed(f, 0, false, r0, sizeof(r0));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
+        "ok", "", "L3", NULL);
+    /* Logs append, attempt after attempt. */
+    run(f, "HGET", key(f, "log:" EXEC), "0/0", NULL);
+    assert_string_equal(f->reply->str, "L1L3");
+    run(f, "HGET", key(f, "log:" EXEC), "0/1", NULL);
+    assert_string_equal(f->reply->str, "L2");
 }
 
 /* Runs FCALL mapq1_own for one execution; returns its verdict. */
@@ -643,11 +690,11 @@ test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
     assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
     claimed(f, 0, false, ref, sizeof(ref));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k0",
-        ok, "", NULL);
+        ok, "", "", NULL);
     assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
     claimed(f, 0, false, ref, sizeof(ref));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "6", "k1",
-        bad, "", NULL);
+        bad, "", "", NULL);
     run(f, "FCALL", "mapq1_scan", "0", f->ns, EXEC, "0", "0", "k0", "1", "k1",
         "2", "k2", "3", "k3", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
@@ -709,6 +756,7 @@ main(void)
         T(test_functions_reap_leaves_live_leases),
         T(test_functions_renew_reports_lost_and_stopped),
         T(test_functions_claim_drops_refs_without_body),
+        T(test_functions_done_logs_attempts_and_keyless_records),
         T(test_functions_own_takes_free_keeps_own_refuses_live_other),
         T(test_functions_adopt_takes_only_expired_running),
         T(test_functions_finish_records_once_and_cleans_up),

@@ -1,0 +1,470 @@
+/*
+ * mapq_inspect.c - `mapq logs` and `mapq agents`: reading attempt logs
+ * (P:log:<exec>) and agent heartbeats (P:agents, P:agent:<name>).
+ *
+ * An attempt log is a stream of msgpack maps, one per attempt, appended by
+ * mapq1_done (agents) and mapq1_reap (lost attempts); docs/PROTOCOL.md has
+ * the keys. Nothing here writes to Redis.
+ */
+#include "mapq_inspect.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mapq_alloc.h"
+#include "mapq_proto.h"
+#include "mapq_value.h"
+
+#define SCAN_COUNT "1000"
+
+/* One subtask's log, as read from Redis. */
+struct sublog {
+    uint64_t index;
+    char *data;
+    size_t len;
+};
+
+static void
+reply_free(redisReply *r)
+{
+    if (r != NULL)
+        freeReplyObject(r);
+}
+
+static int
+sublog_cmp(const void *a, const void *b)
+{
+    const struct sublog *x = a, *y = b;
+
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* ---- one attempt ------------------------------------------------------- */
+
+/* The fields of one attempt record; strings point into the record. */
+struct attempt {
+    int64_t number, started, duration, exit_status, signal, phase;
+    const msgpack_object *agent, *error, *tail;
+    char kind;
+};
+
+static int64_t
+get_int(const msgpack_object *m, const char *k, int64_t dflt)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return (int64_t)o->via.u64;
+    if (o != NULL && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return o->via.i64;
+    return dflt;
+}
+
+static const msgpack_object *
+get_str(const msgpack_object *m, const char *k)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    return o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
+}
+
+static void
+attempt_read(const msgpack_object *m, struct attempt *a)
+{
+    const msgpack_object *k = get_str(m, "k");
+
+    a->number = get_int(m, "a", 0);
+    a->started = get_int(m, "t", -1);
+    a->duration = get_int(m, "d", -1);
+    a->exit_status = get_int(m, "x", -1);
+    a->signal = get_int(m, "sig", 0);
+    a->phase = get_int(m, "p", -1);
+    a->agent = get_str(m, "ag");
+    a->error = get_str(m, "e");
+    a->tail = get_str(m, "l");
+    a->kind = k != NULL && k->via.str.size == 1 ? k->via.str.ptr[0] : 'T';
+}
+
+/* What became of the attempt: a phase, or how it was cut short. */
+static const char *
+attempt_outcome(const struct attempt *a)
+{
+    switch (a->kind) {
+    case 'S':
+        return "SYSTEM_ERROR";
+    case 'I':
+        return "INTERRUPTED";
+    case 'L':
+        return "LOST";
+    default:
+        return mapq_phase_name((int)a->phase);
+    }
+}
+
+static void
+format_time(int64_t ms, char *buf, size_t len)
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    char day[32];
+
+    gmtime_r(&sec, &tm);
+    strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, len, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
+static void
+print_attempt_text(FILE *out, const char *node, uint64_t index,
+                   const struct attempt *a)
+{
+    const char *p, *e, *nl;
+    char when[48];
+
+    fprintf(out, "%s[%" PRIu64 "] attempt %" PRId64 ":", node, index,
+            a->number);
+    if (a->agent != NULL)
+        fprintf(out, " agent %.*s,", (int)a->agent->via.str.size,
+                a->agent->via.str.ptr);
+    if (a->started >= 0) {
+        format_time(a->started, when, sizeof(when));
+        fprintf(out, " started %s,", when);
+    }
+    if (a->duration >= 0)
+        fprintf(out, " %.3fs,", (double)a->duration / 1000);
+    if (a->exit_status >= 0)
+        fprintf(out, " exit %" PRId64 ",", a->exit_status);
+    if (a->signal > 0)
+        fprintf(out, " signal %" PRId64 ",", a->signal);
+    fprintf(out, " %s%s\n", attempt_outcome(a),
+            a->kind == 'U' ? ", retried" : "");
+    if (a->error != NULL)
+        fprintf(out, "  error: %.*s\n", (int)a->error->via.str.size,
+                a->error->via.str.ptr);
+    if (a->tail == NULL)
+        return;
+    p = a->tail->via.str.ptr;
+    e = p + a->tail->via.str.size;
+    while (p < e) {
+        nl = memchr(p, '\n', (size_t)(e - p));
+        fprintf(out, "  stderr: %.*s\n", (int)((nl ? nl : e) - p), p);
+        p = nl ? nl + 1 : e;
+    }
+}
+
+static json_t *
+json_str(const msgpack_object *o)
+{
+    return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+}
+
+static void
+add_attempt_json(json_t *arr, const char *node, uint64_t index,
+                 const struct attempt *a)
+{
+    json_t *o = json_object();
+
+    json_object_set_new(o, "node", json_string(node));
+    json_object_set_new(o, "index", json_integer((json_int_t)index));
+    json_object_set_new(o, "attempt", json_integer(a->number));
+    if (a->agent != NULL)
+        json_object_set_new(o, "agent", json_str(a->agent));
+    if (a->started >= 0)
+        json_object_set_new(o, "started_ms", json_integer(a->started));
+    if (a->duration >= 0)
+        json_object_set_new(o, "duration_ms", json_integer(a->duration));
+    if (a->exit_status >= 0)
+        json_object_set_new(o, "exit_status", json_integer(a->exit_status));
+    if (a->signal > 0)
+        json_object_set_new(o, "signal", json_integer(a->signal));
+    json_object_set_new(o, "phase", json_string(attempt_outcome(a)));
+    json_object_set_new(o, "retried", json_boolean(a->kind == 'U'));
+    if (a->error != NULL)
+        json_object_set_new(o, "error", json_str(a->error));
+    if (a->tail != NULL)
+        json_object_set_new(o, "stderr", json_str(a->tail));
+    json_array_append_new(arr, o);
+}
+
+/* Prints (or adds to arr) every attempt in one subtask's log. */
+static void
+show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
+{
+    msgpack_unpacked u;
+    struct attempt a;
+    size_t off = 0;
+
+    msgpack_unpacked_init(&u);
+    while (off < s->len && msgpack_unpack_next(&u, s->data, s->len, &off) ==
+                               MSGPACK_UNPACK_SUCCESS) {
+        if (u.data.type != MSGPACK_OBJECT_MAP)
+            continue;
+        attempt_read(&u.data, &a);
+        if (arr != NULL)
+            add_attempt_json(arr, node, s->index, &a);
+        else
+            print_attempt_text(out, node, s->index, &a);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
+/* ---- logs -------------------------------------------------------------- */
+
+/* Finds node's number in exec; -1 with err set when there is none. */
+static long
+find_node(redisContext *c, const char *ns, const char *exec, const char *node,
+          char *err)
+{
+    redisReply *r = redisCommand(c, "HMGET %s:x:%s state nodes", ns, exec);
+    long k = -1, n, i;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+        mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
+                     r && r->str ? r->str : c->errstr);
+        k = -2;
+        goto out;
+    }
+    if (r->element[0]->type != REDIS_REPLY_STRING) {
+        mapq_err_set(err, MAPQ_EINVAL, "no execution '%s'", exec);
+        goto out;
+    }
+    n = r->element[1]->type == REDIS_REPLY_STRING
+            ? strtol(r->element[1]->str, NULL, 10)
+            : 0;
+    for (i = 0; i < n && k < 0; i++) {
+        redisReply *name =
+            redisCommand(c, "HGET %s:x:%s node:%ld", ns, exec, i);
+
+        if (name != NULL && name->type == REDIS_REPLY_STRING &&
+            strcmp(name->str, node) == 0)
+            k = i;
+        reply_free(name);
+    }
+    if (k < 0)
+        mapq_err_set(err, MAPQ_EINVAL, "no node '%s' in execution %s", node,
+                     exec);
+out:
+    reply_free(r);
+    return k;
+}
+
+static void
+sublog_add(struct sublog **v, size_t *n, size_t *cap, uint64_t index,
+           const char *data, size_t len)
+{
+    if (*n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        *v = mapq_xrealloc(*v, *cap * sizeof(**v));
+    }
+    (*v)[*n].index = index;
+    (*v)[*n].data = mapq_xmemdup(data, len);
+    (*v)[*n].len = len;
+    (*n)++;
+}
+
+/* Collects the logs of every subtask of node k, with HSCAN. */
+static enum mapq_err
+collect_node(redisContext *c, const char *key, long k, struct sublog **v,
+             size_t *n, char *err)
+{
+    char cursor[32] = "0", match[32], prefix[32];
+    size_t cap = 0, i, plen;
+    redisReply *r;
+
+    snprintf(match, sizeof(match), "%ld/*", k);
+    plen = (size_t)snprintf(prefix, sizeof(prefix), "%ld/", k);
+    do {
+        r = redisCommand(c, "HSCAN %s %s MATCH %s COUNT " SCAN_COUNT, key,
+                         cursor, match);
+        if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
+                         r && r->str ? r->str : c->errstr);
+            reply_free(r);
+            return MAPQ_EREDIS;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        for (i = 0; i + 1 < r->element[1]->elements; i += 2) {
+            const redisReply *f = r->element[1]->element[i];
+            const redisReply *val = r->element[1]->element[i + 1];
+
+            if (f->len > plen && strncmp(f->str, prefix, plen) == 0)
+                sublog_add(v, n, &cap, strtoull(f->str + plen, NULL, 10),
+                           val->str, val->len);
+        }
+        reply_free(r);
+    } while (strcmp(cursor, "0") != 0);
+    qsort(*v, *n, sizeof(**v), sublog_cmp);
+    return MAPQ_OK;
+}
+
+/* Reads the log of subtask index of node k. */
+static enum mapq_err
+collect_one(redisContext *c, const char *key, long k, const char *index,
+            struct sublog **v, size_t *n, char *err)
+{
+    size_t cap = 0;
+    char *end;
+    uint64_t i = strtoull(index, &end, 10);
+    redisReply *r;
+
+    if (*index < '0' || *index > '9' || *end != '\0')
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "index must be a number, got '%s'", index);
+    r = redisCommand(c, "HGET %s %ld/%" PRIu64, key, k, i);
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
+                     r && r->str ? r->str : c->errstr);
+        reply_free(r);
+        return MAPQ_EREDIS;
+    }
+    if (r->type == REDIS_REPLY_STRING)
+        sublog_add(v, n, &cap, i, r->str, r->len);
+    reply_free(r);
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_inspect_logs(redisContext *c, const char *ns, const char *exec,
+                  const char *node, const char *index, bool json, FILE *out,
+                  char *err)
+{
+    struct sublog *v = NULL;
+    size_t n = 0, i;
+    json_t *arr = NULL;
+    enum mapq_err rc;
+    char *key, *text;
+    long k = find_node(c, ns, exec, node, err);
+
+    if (k < 0)
+        return k == -2 ? MAPQ_EREDIS : MAPQ_EINVAL;
+    key = mapq_xasprintf("%s:log:%s", ns, exec);
+    rc = index ? collect_one(c, key, k, index, &v, &n, err)
+               : collect_node(c, key, k, &v, &n, err);
+    if (rc != MAPQ_OK)
+        goto out;
+    if (json)
+        arr = json_array();
+    for (i = 0; i < n; i++)
+        show_sublog(out, arr, node, &v[i]);
+    if (json) {
+        text = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(out, "%s\n", text ? text : "[]");
+        free(text);
+        json_decref(arr);
+    } else if (n == 0) {
+        fprintf(out,
+                "no attempts logged for %s%s%s%s (successful plugin calls "
+                "are not logged)\n",
+                node, index ? "[" : "", index ? index : "", index ? "]" : "");
+    }
+out:
+    for (i = 0; i < n; i++)
+        free(v[i].data);
+    free(v);
+    free(key);
+    return rc;
+}
+
+/* ---- agents ------------------------------------------------------------ */
+
+static int64_t
+server_ms(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "TIME");
+    int64_t ms = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
+        ms = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+             strtoll(r->element[1]->str, NULL, 10) / 1000;
+    reply_free(r);
+    return ms;
+}
+
+static const char *
+field(const redisReply *r, size_t i, const char *dflt)
+{
+    return r->element[i]->type == REDIS_REPLY_STRING ? r->element[i]->str
+                                                     : dflt;
+}
+
+static void
+add_agent_json(json_t *arr, const char *name, const redisReply *h, int64_t age)
+{
+    json_t *o = json_object(), *queues = json_array();
+    const char *q = field(h, 3, ""), *comma;
+
+    while (*q != '\0') {
+        comma = strchr(q, ',');
+        json_array_append_new(
+            queues, json_stringn(q, comma ? (size_t)(comma - q) : strlen(q)));
+        q = comma ? comma + 1 : q + strlen(q);
+    }
+    json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "host", json_string(field(h, 0, "")));
+    json_object_set_new(o, "slots",
+                        json_integer(strtoll(field(h, 1, "0"), NULL, 10)));
+    json_object_set_new(o, "running",
+                        json_integer(strtoll(field(h, 2, "0"), NULL, 10)));
+    json_object_set_new(o, "queues", queues);
+    json_object_set_new(o, "interruptible",
+                        json_boolean(strcmp(field(h, 4, "0"), "1") == 0));
+    json_object_set_new(o, "heartbeat_ms_ago", json_integer(age));
+    json_array_append_new(arr, o);
+}
+
+enum mapq_err
+mapq_inspect_agents(redisContext *c, const char *ns, bool json, FILE *out,
+                    char *err)
+{
+    int64_t now = server_ms(c);
+    redisReply *r, *h;
+    json_t *arr = json ? json_array() : NULL;
+    char *text;
+    size_t i;
+
+    r = redisCommand(c, "ZRANGEBYSCORE %s:agents %lld +inf WITHSCORES", ns,
+                     (long long)(now - MAPQ_AGENT_LIVE_MS));
+    if (now < 0 || r == NULL || r->type != REDIS_REPLY_ARRAY) {
+        mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
+                     r && r->str ? r->str : c->errstr);
+        reply_free(r);
+        json_decref(arr);
+        return MAPQ_EREDIS;
+    }
+    if (!json)
+        fprintf(out, "%-24s %-20s %5s %7s %-16s %-13s %s\n", "NAME", "HOST",
+                "SLOTS", "RUNNING", "QUEUES", "INTERRUPTIBLE", "HEARTBEAT");
+    for (i = 0; i + 1 < r->elements; i += 2) {
+        const char *name = r->element[i]->str;
+        int64_t age = now - strtoll(r->element[i + 1]->str, NULL, 10);
+
+        h = redisCommand(c,
+                         "HMGET %s:agent:%s host slots running queues "
+                         "interruptible",
+                         ns, name);
+        if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 5) {
+            reply_free(h);
+            continue;
+        }
+        if (json)
+            add_agent_json(arr, name, h, age < 0 ? 0 : age);
+        else
+            fprintf(out, "%-24s %-20s %5s %7s %-16s %-13s %.1fs ago\n", name,
+                    field(h, 0, "?"), field(h, 1, "?"), field(h, 2, "0"),
+                    field(h, 3, "?"),
+                    strcmp(field(h, 4, "0"), "1") == 0 ? "yes" : "no",
+                    (double)(age < 0 ? 0 : age) / 1000);
+        reply_free(h);
+    }
+    if (json) {
+        text = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(out, "%s\n", text ? text : "[]");
+        free(text);
+        json_decref(arr);
+    }
+    reply_free(r);
+    return MAPQ_OK;
+}
