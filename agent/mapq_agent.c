@@ -36,8 +36,9 @@
 #define BELL_BLOCK_S     2
 #define DONE_BATCH_MAX   1000
 #define EXIT_DEADLINE_MS 5000
-#define DONE_FIELDS      7    /* arguments of one attempt in mapq1_done */
-#define LOG_TAIL_MAX     2048 /* stderr bytes kept in an attempt's log */
+#define DONE_FIELDS      7     /* arguments of one attempt in mapq1_done */
+#define UNREACHABLE_MS   10000 /* warn this often while redis is away */
+#define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
 
 enum job_state {
     JOB_WAIT_SPEC, /* waiting for its task spec */
@@ -108,6 +109,7 @@ struct mapq_agent {
     struct event *reap_ev;     /* opportunistic reaping */
     struct event *grace_ev;    /* end of drain grace */
     struct event *deadline_ev; /* exit even if redis is gone */
+    struct event *watch_ev;    /* says so while redis stays unreachable */
 };
 
 static void maybe_claim(struct mapq_agent *a);
@@ -1160,6 +1162,22 @@ blk_state_cb(struct mapq_redis *r, bool up, void *arg)
         maybe_claim(a);
 }
 
+/* Reconnecting is silent (with backoff): this says, now and then, why the
+ * agent does nothing. */
+static void
+watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+    char url[600];
+
+    (void)fd;
+    (void)what;
+    if (mapq_redis_ready(a->cmd))
+        return;
+    mapq_redis_url_format(&a->cfg.url, url, sizeof(url));
+    mapq_log(MAPQ_LOG_WARN, "redis at %s is unreachable; still trying", url);
+}
+
 static void
 unregister_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -1323,6 +1341,9 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     a->reap_ev = event_new(base, -1, EV_PERSIST, reap_tick, a);
     a->grace_ev = evtimer_new(base, grace_cb, a);
     a->deadline_ev = evtimer_new(base, deadline_cb, a);
+    a->watch_ev = event_new(base, -1, EV_PERSIST, watch_cb, a);
+    ms_to_tv(UNREACHABLE_MS, &tv);
+    event_add(a->watch_ev, &tv);
     /* Renewals also tell agents which executions ended, so running
      * subtasks of a failed or cancelled execution stop within a second. */
     ms_to_tv(cfg->lease_ms / 3 < 1000 ? cfg->lease_ms / 3 : 1000, &tv);
@@ -1362,6 +1383,7 @@ mapq_agent_free(struct mapq_agent *a)
         event_free(a->reap_ev);
         event_free(a->grace_ev);
         event_free(a->deadline_ev);
+        event_free(a->watch_ev);
     }
     mapq_argv_release(&a->outbox);
     mapq_argv_release(&a->sending);

@@ -301,6 +301,8 @@ run_done(const struct mapq_exec_outcome *out, void *arg)
     struct run *r = arg;
 
     r->ended = true;
+    if (r->interrupted)
+        return; /* cancelled by Ctrl-C: exits 130 once that is recorded */
     r->exit_code = out->succeeded  ? EXIT_OK
                    : out->detached ? EXIT_INFRA
                                    : EXIT_FAILED;
@@ -375,26 +377,34 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+cancelled_cb(bool ok, const char *why, void *arg)
+{
+    struct run *r = arg;
+
+    if (!ok)
+        fprintf(stderr, "mapq: cannot cancel execution %s: %s\n", r->id, why);
+    event_base_loopexit(r->base, NULL);
+}
+
+/*
+ * Ctrl-C: cancel the execution (its queued subtasks are dropped, agents
+ * kill running ones within a second), then stop. A second Ctrl-C stops at
+ * once.
+ */
+static void
 interrupt_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct run *r = arg;
-    char err[MAPQ_ERR_LEN];
-    redisContext *c;
 
     (void)fd;
     (void)what;
-    /* Cancel: mark the execution, drop its queued subtasks; agents stop
-     * running ones at their next lease renewal. The loop is ending, so a
-     * short blocking call is fine here. */
-    c = mapq_redis_connect_sync(&r->url, CONNECT_TIMEOUT_MS, err);
-    if (c != NULL) {
-        freeReplyObject(
-            redisCommand(c, "FCALL mapq1_cancel 0 %s %s", r->o->ns, r->id));
-        redisFree(c);
+    r->exit_code = EXIT_CANCELLED;
+    if (r->interrupted) {
+        event_base_loopexit(r->base, NULL);
+        return;
     }
     r->interrupted = true;
-    r->exit_code = EXIT_CANCELLED;
-    event_base_loopexit(r->base, NULL);
+    mapq_driver_cancel(r->driver, r->id, cancelled_cb, r);
 }
 
 static void

@@ -2047,6 +2047,40 @@ mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     exec_add(d, id, wf, inputs, false, done, arg);
 }
 
+struct cancel_req {
+    mapq_cancel_done_fn *done;
+    void *arg;
+};
+
+static void
+cancel_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct cancel_req *req = arg;
+
+    if (reply == NULL)
+        req->done(false, why, req->arg);
+    else if (reply->type != REDIS_REPLY_INTEGER)
+        req->done(false, reply->str ? reply->str : "bad reply", req->arg);
+    else
+        req->done(reply->integer >= 0, "no such execution", req->arg);
+    free(req);
+}
+
+void
+mapq_driver_cancel(struct mapq_driver *d, const char *id,
+                   mapq_cancel_done_fn *done, void *arg)
+{
+    struct cancel_req *req = mapq_xcalloc(1, sizeof(*req));
+    const char *argv[5] = {"FCALL", "mapq1_cancel", "0", d->ns, id};
+    size_t lens[5], i;
+
+    req->done = done;
+    req->arg = arg;
+    for (i = 0; i < 5; i++)
+        lens[i] = strlen(argv[i]);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, cancel_cb, req, 5, argv, lens);
+}
+
 bool
 mapq_driver_idle(const struct mapq_driver *d)
 {

@@ -96,6 +96,18 @@ void mapq_driver_add(struct mapq_driver *d, const char *id,
  */
 void mapq_driver_serve(struct mapq_driver *d);
 
+/* Called once with the outcome of mapq_driver_cancel(): true when the
+ * execution is cancelled (or had already ended). */
+typedef void mapq_cancel_done_fn(bool ok, const char *why, void *arg);
+
+/*
+ * Cancels execution id (mapq1_cancel) on the driver's connection, without
+ * blocking: queued subtasks are dropped, agents kill running ones. done
+ * runs when Redis answered, or the request failed (why says how).
+ */
+void mapq_driver_cancel(struct mapq_driver *d, const char *id,
+                        mapq_cancel_done_fn *done, void *arg);
+
 /* True when no request of an ended execution is still in flight: the
  * records are written and the loop may stop. */
 bool mapq_driver_idle(const struct mapq_driver *d);

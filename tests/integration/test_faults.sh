@@ -75,6 +75,26 @@ check "cancel: again, exit 0 and says it had ended" "0 1" \
 "$MAPQ" cancel 000000000000 2>"$TMP/cancel3.err"
 check "cancel: an unknown execution exits 1" "1" "$?"
 
+# ---- Ctrl-C ------------------------------------------------------------------
+# SIGINT to mapq run cancels the execution: exit 130, the record says
+# cancelled, and the running subtasks are killed on every agent.
+mkdir "$TMP/i"
+"$MAPQ" run "$TMP/long.yaml" --input dir="$TMP/i" >"$TMP/i.out" 2>"$TMP/i.err" &
+run_pid=$!
+wait_for 10 has_pids "$TMP/i" 6
+exec_id=$(sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$TMP/i.err" | head -n 1)
+kill -INT "$run_pid"
+wait_for 10 exited "$run_pid"
+wait "$run_pid"
+check "Ctrl-C: mapq run exits 130" "130" "$?"
+check "Ctrl-C: it says the execution was cancelled" "1" \
+    "$(grep -c "^mapq: execution $exec_id cancelled$" "$TMP/i.err")"
+check "Ctrl-C: the execution is recorded cancelled" "cancelled" \
+    "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$exec_id" state)"
+wait_for 3 all_dead "$TMP/i"
+check "Ctrl-C: running subtasks killed on every agent within 3 s" "yes" \
+    "$(all_dead "$TMP/i" && echo yes || echo no)"
+
 # ---- early failure ---------------------------------------------------------
 # Element 0 fails; with the default ratio of 1 the node cannot succeed, so
 # it fails at once and the five sleepers are killed.
