@@ -59,8 +59,8 @@ check "cancel: six subtasks running on three agents" "6" "$(count_pids "$TMP/c")
 exec_id=$(sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$TMP/c.err" | head -n 1)
 "$MAPQ" cancel "$exec_id" 2>"$TMP/cancel.err"
 check "cancel: mapq cancel exits 0" "0" "$?"
-wait_for 3 all_dead "$TMP/c"
-check "cancel: running subtasks killed on every agent within 3 s" "yes" \
+wait_for 2 all_dead "$TMP/c"
+check "cancel: running subtasks killed on every agent within 2 s" "yes" \
     "$(all_dead "$TMP/c" && echo yes || echo no)"
 wait_for 5 exited "$run_pid"
 wait "$run_pid"
@@ -91,8 +91,8 @@ check "Ctrl-C: it says the execution was cancelled" "1" \
     "$(grep -c "^mapq: execution $exec_id cancelled$" "$TMP/i.err")"
 check "Ctrl-C: the execution is recorded cancelled" "cancelled" \
     "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$exec_id" state)"
-wait_for 3 all_dead "$TMP/i"
-check "Ctrl-C: running subtasks killed on every agent within 3 s" "yes" \
+wait_for 2 all_dead "$TMP/i"
+check "Ctrl-C: running subtasks killed on every agent within 2 s" "yes" \
     "$(all_dead "$TMP/i" && echo yes || echo no)"
 
 # ---- early failure ---------------------------------------------------------
@@ -108,7 +108,19 @@ check "early failure: mapq run exits 1 without waiting for the others" "1" "$?"
 check "early failure: the five others were running" "5" "$(count_pids "$TMP/f")"
 check "early failure: the error names the failed index and its stderr" "1" \
     "$(grep -c "0 of 6 subtasks succeeded, 6 needed: 0: exit status 1: element zero is bad" "$TMP/f.err")"
-wait_for 3 all_dead "$TMP/f"
-check "early failure: running subtasks killed on every agent within 3 s" "yes" \
+wait_for 2 all_dead "$TMP/f"
+check "early failure: running subtasks killed on every agent within 2 s" "yes" \
     "$(all_dead "$TMP/f" && echo yes || echo no)"
+# aborted EXEC: how many result records of node 0 say ABORTED (phase 8).
+aborted() {
+    redis_cli EVAL "local n = 0
+        for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
+            if cmsgpack.unpack(v).p == 8 then n = n + 1 end
+        end
+        return n" 1 "$MAPQ_NAMESPACE:r:$1:0"
+}
+aborted_are() { [ "$(aborted "$1")" = "$2" ]; }
+exec_id=$(sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$TMP/f.err" | head -n 1)
+wait_for 5 aborted_are "$exec_id" 5
+check "early failure: the killed subtasks are recorded ABORTED" "5" "$(aborted "$exec_id")"
 finish
