@@ -337,13 +337,31 @@ pack_record(struct mapq_buf *out, int phase, const struct mapq_buf *value,
     }
 }
 
+/*
+ * The target of a final result: for a cached node "c:<ttl ms>:<task>", so
+ * that mapq1_done writes successes to the cache and answers the subtasks
+ * that followed this one; NULL otherwise.
+ */
+static const char *
+result_target(const struct job *job, char *buf, size_t len)
+{
+    const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
+
+    if (s == NULL || !s->cache)
+        return NULL;
+    snprintf(buf, len, "c:%lld:%s", (long long)s->cache_ttl_ms, s->task);
+    return buf;
+}
+
 static void
 job_succeed(struct job *job, const struct mapq_buf *value)
 {
     struct mapq_buf rec = MAPQ_BUF_INIT;
+    char target[160];
 
     pack_record(&rec, MAPQ_PHASE_SUCCEEDED, value, NULL, NULL, 0);
-    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec, NULL, NULL);
+    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec,
+               result_target(job, target, sizeof(target)), NULL);
     mapq_buf_release(&rec);
 }
 
@@ -355,7 +373,7 @@ job_fail(struct job *job, int phase, const char *error,
     struct mapq_agent *a = job->a;
     struct mapq_buf rec = MAPQ_BUF_INIT;
     const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
-    char target[96];
+    char target[160];
     int64_t delay;
 
     if (s != NULL && !job->final && job->r.u < (uint32_t)s->retries) {
@@ -373,7 +391,8 @@ job_fail(struct job *job, int phase, const char *error,
         return;
     }
     pack_record(&rec, phase, NULL, error, tail, mapq_ref_attempt(&job->r));
-    outbox_add(a, job, 'T', phase, &rec, NULL, error);
+    outbox_add(a, job, 'T', phase, &rec,
+               result_target(job, target, sizeof(target)), error);
     mapq_buf_release(&rec);
 }
 

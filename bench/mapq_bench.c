@@ -238,12 +238,12 @@ run_once(struct bench *b, const char *yaml, long n, double *secs,
     range_inputs(n, &inputs);
     b->ended = false;
     t0 = now_s();
-    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs,
-                         MAPQ_OWNER_LEASE_MS, id, err) != MAPQ_OK) {
+    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs, NULL,
+                         id, err) != MAPQ_OK) {
         fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
         goto out;
     }
-    mapq_driver_add(b->driver, id, wf, &inputs, exec_done, b);
+    mapq_driver_add(b->driver, id, wf, &inputs, NULL, exec_done, b);
     wf = NULL; /* owned by the driver */
     while (!b->ended)
         event_base_dispatch(b->base);

@@ -15,6 +15,11 @@ Keys (P is the namespace prefix, passed as the first argument):
                              [k, index, phase, k, index, phase, ...]
   P:log:<exec>         HASH  "<k>/<index>" -> the attempts of a subtask, one
                              msgpack map after another
+  P:c:<task>:<hex key> STRING a cache entry: the result record of a success
+                             (with PX ttl when the task has one)
+  P:f:<exec>:<k>       HASH  subtask key -> "leader,follower,..." indices of a
+                             cached node's identical subtasks, while the
+                             leader runs
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
   P:delayed            ZSET  ref -> time (ms) it may run: user retries
@@ -96,6 +101,19 @@ local function push(keys, args)
     return #refs
 end
 
+-- MGET of keys in slices; one reply per key (false where missing).
+local function mget_many(keys)
+    local out = {}
+    for j = 1, #keys, 1000 do
+        local last = math.min(j + 999, #keys)
+        local got = redis.call('MGET', unpack(keys, j, last))
+        for m = 1, last - j + 1 do
+            out[#out + 1] = got[m]
+        end
+    end
+    return out
+end
+
 -- Calls redis.call(cmd, key, members...) in slices and returns the
 -- concatenated replies, one per member (false where Redis says nil): ZMSCORE
 -- and HMGET.
@@ -143,6 +161,44 @@ local function append_logs(key, fields, entries)
     call_many('HSET', key, kv, 2000)
 end
 
+-- Lowercase hex of a binary string (cache keys are 16-byte hashes).
+local function hex(b)
+    return (string.gsub(b, '.', function(c)
+        return string.format('%02x', string.byte(c))
+    end))
+end
+
+-- The phase in a result record (they begin {"p": phase, ...}), or nil.
+local function record_phase(rec)
+    if string.sub(rec, 2, 3) == '\161p' then
+        local b = string.byte(rec, 4)
+        if b and b <= 8 then
+            return b
+        end
+    end
+    local ok, t = pcall(cmsgpack.unpack, rec)
+    return ok and type(t) == 'table' and tonumber(t.p) or nil
+end
+
+-- The same record with another phase.
+local function with_phase(rec, phase)
+    if string.sub(rec, 2, 3) == '\161p' and (string.byte(rec, 4) or 255) <= 8 then
+        return string.sub(rec, 1, 3) .. string.char(phase) .. string.sub(rec, 5)
+    end
+    local ok, t = pcall(cmsgpack.unpack, rec)
+    if ok and type(t) == 'table' then
+        t.p = phase
+        return cmsgpack.pack(t)
+    end
+    return rec
+end
+
+-- The phase a subtask that took another's result gets: CACHED for a
+-- success, the same phase for a failure.
+local function taken_phase(phase)
+    return phase == 3 and 4 or phase
+end
+
 -- Moves up to limit delayed refs that are due onto their lists and rings
 -- their bells. Called by claim and reap, so a due retry waits at most for
 -- the next of either.
@@ -166,6 +222,91 @@ local function promote(P, now, limit)
         call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
         ring(P, q, c)
     end
+end
+
+-- push_cached(P, exec, k, queue, cls, task, overwrite, index1, key1, body1,
+--             index2, key2, body2, ...)
+-- Pushes the subtasks of a cached node, each with its key. A subtask whose
+-- key already has a result in this node takes it; one whose key is
+-- already running in this node follows that leader (P:f); one whose key
+-- is in the cache (unless overwrite is 1) takes the entry as CACHED; the
+-- rest are queued as by push. Returns how many were queued.
+local function push_cached(keys, args)
+    local P, exec, k, queue, cls, task = args[1], args[2], args[3], args[4], args[5], args[6]
+    local overwrite = args[7] == '1'
+    local idx, hkeys, bodies = {}, {}, {}
+    for j = 8, #args, 3 do
+        idx[#idx + 1] = args[j]
+        hkeys[#hkeys + 1] = args[j + 1]
+        bodies[#bodies + 1] = args[j + 2]
+    end
+    if #idx == 0 then
+        return 0
+    end
+    local rkey, fkey = P .. ':r:' .. exec .. ':' .. k, P .. ':f:' .. exec .. ':' .. k
+    local have = gather('HMGET', rkey, hkeys)
+    local leaders = gather('HMGET', fkey, hkeys)
+    local cached = {}
+    if not overwrite then
+        local ckeys = {}
+        for m, h in ipairs(hkeys) do
+            ckeys[m] = P .. ':c:' .. task .. ':' .. hex(h)
+        end
+        cached = mget_many(ckeys)
+    end
+    local fields, refs, results, triples, lead, lorder = {}, {}, {}, {}, {}, {}
+    local kn = tonumber(k)
+    for m = 1, #idx do
+        local h = hkeys[m]
+        local rec = have[m] or results[h]
+        if rec then
+            triples[#triples + 1] = kn
+            triples[#triples + 1] = tonumber(idx[m])
+            triples[#triples + 1] = taken_phase(record_phase(rec) or 6)
+        elseif lead[h] or leaders[m] then
+            if not lead[h] then
+                lorder[#lorder + 1] = h
+            end
+            lead[h] = (lead[h] or leaders[m]) .. ',' .. idx[m]
+        elseif cached[m] then
+            results[h] = with_phase(cached[m], 4)
+            triples[#triples + 1] = kn
+            triples[#triples + 1] = tonumber(idx[m])
+            triples[#triples + 1] = 4
+        else
+            lead[h] = idx[m]
+            lorder[#lorder + 1] = h
+            fields[#fields + 1] = k .. '/' .. idx[m]
+            fields[#fields + 1] = bodies[m]
+            refs[#refs + 1] = exec .. '/' .. k .. '/' .. idx[m] .. '/0/0/0/' ..
+                queue .. '/' .. cls
+        end
+    end
+    local kv = {}
+    for h, rec in pairs(results) do
+        kv[#kv + 1] = h
+        kv[#kv + 1] = rec
+    end
+    if #kv > 0 then
+        call_many('HSET', rkey, kv, 2000)
+    end
+    kv = {}
+    for _, h in ipairs(lorder) do
+        kv[#kv + 1] = h
+        kv[#kv + 1] = lead[h]
+    end
+    if #kv > 0 then
+        call_many('HSET', fkey, kv, 2000)
+    end
+    if #triples > 0 then
+        redis.call('RPUSH', P .. ':ev:' .. exec, cmsgpack.pack(triples))
+    end
+    if #refs > 0 then
+        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+        call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
+        ring(P, queue, cls)
+    end
+    return #refs
 end
 
 -- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
@@ -249,7 +390,10 @@ end
 -- the attempt failed and the subtask runs again (user retry, system
 -- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
 -- record holding a number of ms (its retry_backoff) parks the new ref in
--- P:delayed until then. A record without a field (its agent could not
+-- P:delayed until then. For T, a target "c:<ttl ms>:<task>" marks a
+-- cached node: a success is also written to the cache (P:c, with PX ttl
+-- when ttl > 0), and the subtasks that followed this one (P:f) get its
+-- result and their events. A record without a field (its agent could not
 -- read the subtask's key from a corrupt body) goes under "#<index>". log,
 -- when not empty, is appended to the subtask's attempts in P:log:<exec>. A ref that is no
 -- longer leased is refused and changes nothing. Returns the refused refs.
@@ -274,6 +418,7 @@ local function done(keys, args)
     local requeue, qorder = {}, {}
     local delayed, now = {}, nil
     local logs, lorder = {}, {}
+    local leaders, corder, cache_sets = {}, {}, {}
     for n, ref in ipairs(refs) do
         local j = 3 + (n - 1) * 7
         local kind = args[j + 1]
@@ -296,6 +441,18 @@ local function done(keys, args)
             x.a[#x.a + 1] = tonumber(index)
             x.a[#x.a + 1] = tonumber(args[j + 2])
             x.b[#x.b + 1] = k .. '/' .. index
+            -- A cached node's target: "c:<ttl ms>:<task>".
+            local ttl, task = string.match(args[j + 5], '^c:(%d+):(.+)$')
+            if task and args[j + 3] ~= '' then
+                local g = group_of(leaders, corder, e .. ':' .. k)
+                g.a[#g.a + 1] = args[j + 3]
+                g.b[#g.b + 1] = tonumber(args[j + 2])
+                g.e, g.k = e, tonumber(k)
+                if tonumber(args[j + 2]) == 3 then
+                    cache_sets[#cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
+                        hex(args[j + 3]), args[j + 4], tonumber(ttl)}
+                end
+            end
         else
             -- Only a foreign ref that got a lease can fail to parse here:
             -- its attempt ends without a retry.
@@ -340,6 +497,34 @@ local function done(keys, args)
             end
         end
         call_many('HSET', rk, kv, 2000)
+    end
+    for _, entry in ipairs(cache_sets) do
+        if entry[3] > 0 then
+            redis.call('SET', entry[1], entry[2], 'PX', entry[3])
+        else
+            redis.call('SET', entry[1], entry[2])
+        end
+    end
+    -- Subtasks that followed a leader take its result, and an event.
+    for _, name in ipairs(corder) do
+        local g = leaders[name]
+        local fkey = P .. ':f:' .. name
+        local lists = gather('HMGET', fkey, g.a)
+        local x = execs[g.e]
+        for m, list in ipairs(lists) do
+            if list then
+                local first = true
+                for i in string.gmatch(list, '%d+') do
+                    if not first then
+                        x.a[#x.a + 1] = g.k
+                        x.a[#x.a + 1] = tonumber(i)
+                        x.a[#x.a + 1] = taken_phase(g.b[m])
+                    end
+                    first = false
+                end
+            end
+        end
+        call_many('HDEL', fkey, g.a)
     end
     for _, e in ipairs(xorder) do
         -- Nobody follows the events of an ended execution (results of its
@@ -573,6 +758,7 @@ local function scan(keys, args)
 end
 
 redis.register_function('mapq1_push', push)
+redis.register_function('mapq1_push_cached', push_cached)
 redis.register_function('mapq1_claim', claim)
 redis.register_function('mapq1_done', done)
 redis.register_function('mapq1_renew', renew)

@@ -48,7 +48,7 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     size_t i;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 18);
+    msgpack_pack_map(&pk, 22);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -72,6 +72,10 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     pack_kv_int(&pk, "bo_i", s->backoff_initial_ms);
     pack_kv_int(&pk, "bo_m", s->backoff_max_ms);
     pack_kv_int(&pk, "bo_f", s->backoff_factor_milli);
+    pack_kv_bool(&pk, "c", s->cache);
+    pack_kv_int(&pk, "cttl", s->cache_ttl_ms);
+    pack_kv_bool(&pk, "cser", s->cache_serialize);
+    pack_kv_bool(&pk, "ow", s->overwrite);
 }
 
 int64_t
@@ -208,6 +212,10 @@ decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_int(m, "bo_f", 0, 1000000000, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad bo_f");
     s->backoff_factor_milli = (int)v;
+    v = 0;
+    if (get_int(m, "cttl", 0, INT64_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad cttl");
+    s->cache_ttl_ms = v;
     return MAPQ_OK;
 }
 
@@ -257,6 +265,11 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_bool(m, "intr", &s->interruptible) != 0)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "task spec: 'intr' is not a bool");
+    if (get_bool(m, "c", &s->cache) != 0 ||
+        get_bool(m, "cser", &s->cache_serialize) != 0 ||
+        get_bool(m, "ow", &s->overwrite) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'c', 'cser' or 'ow' is not a bool");
     return decode_numbers(s, m, err);
 }
 

@@ -33,6 +33,10 @@ struct mapq_taskspec {
     int64_t backoff_initial_ms; /* retry_backoff: 0 = user retries at once */
     int64_t backoff_max_ms;
     int backoff_factor_milli; /* growth per retry, in thousandths */
+    bool cache;               /* successes go to the cache */
+    int64_t cache_ttl_ms;     /* their lifetime; 0 = no expiry */
+    bool cache_serialize;     /* one attempt per cache key at a time */
+    bool overwrite;           /* --overwrite-cache: no lookups */
 };
 
 /*

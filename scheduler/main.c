@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_cache.h"
 #include "mapq_driver.h"
 #include "mapq_inspect.h"
 #include "mapq_json.h"
@@ -36,15 +37,19 @@
 
 static const char usage[] =
     "usage: mapq run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
-    "                [--agents N] [--lease DUR] [--json] [--quiet]\n"
+    "                [--agents N] [--lease DUR] [--overwrite-cache] [--json]\n"
+    "                [--quiet]\n"
     "       mapq submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis "
     "URL]\n"
+    "                [--overwrite-cache]\n"
     "       mapq scheduler [--redis URL] [--lease DUR]\n"
     "       mapq status EXEC [--json]\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
     "       mapq cancel EXEC\n"
     "       mapq logs EXEC NODE [INDEX] [--json]\n"
     "       mapq agents [--json]\n"
+    "       mapq cache ls|clear [--task NAME] [--json]\n"
+    "       mapq cache rm KEY... [--task NAME]\n"
     "       mapq validate WORKFLOW [--input N=V]... [--inputs FILE]\n"
     "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
     "MAPQ_REDIS_URL),\n"
@@ -62,10 +67,14 @@ struct opts {
     const char *redis;
     const char *ns;
     const char *node;
-    const char *index; /* mapq logs: one subtask, or NULL for all */
+    const char *index;       /* mapq logs: one subtask, or NULL for all */
+    const char *task;        /* mapq cache --task */
+    const char *const *keys; /* mapq cache rm: the keys (in argv) */
+    size_t nkeys;
     int agents;
     int lease_ms; /* owner lease of the executions this process drives */
     bool json, quiet;
+    bool overwrite_cache;
 };
 
 /* ---- options ----------------------------------------------------------- */
@@ -80,6 +89,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"namespace", required_argument, NULL, 'N'},
         {"agents", required_argument, NULL, 'a'},
         {"lease", required_argument, NULL, 'L'},
+        {"task", required_argument, NULL, 'T'},
         {"node", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
@@ -154,6 +164,9 @@ parse_opts(int argc, char **argv, struct opts *o)
             o->lease_ms = (int)ms;
             break;
         }
+        case 'T':
+            o->task = optarg;
+            break;
         case 'j':
             o->json = true;
             break;
@@ -161,8 +174,8 @@ parse_opts(int argc, char **argv, struct opts *o)
             o->quiet = true;
             break;
         case 'o':
-            break; /* the cache arrives with the cache issue; nothing to
-                      overwrite yet */
+            o->overwrite_cache = true;
+            break;
         case 'v':
             mapq_log_threshold = MAPQ_LOG_DEBUG;
             break;
@@ -174,7 +187,24 @@ parse_opts(int argc, char **argv, struct opts *o)
             return -1;
         }
     }
-    if (strcmp(o->cmd, "logs") == 0) {
+    if (strcmp(o->cmd, "cache") == 0) {
+        if (optind == argc || (strcmp(argv[optind], "ls") != 0 &&
+                               strcmp(argv[optind], "rm") != 0 &&
+                               strcmp(argv[optind], "clear") != 0)) {
+            fprintf(stderr, "mapq cache: expected ls, rm or clear\n%s", usage);
+            return -1;
+        }
+        o->target = argv[optind];
+        o->keys = (const char *const *)&argv[optind + 1];
+        o->nkeys = (size_t)(argc - optind - 1);
+        if (strcmp(o->target, "rm") == 0 ? o->nkeys == 0 : o->nkeys != 0) {
+            fprintf(stderr, "mapq cache %s: %s\n", o->target,
+                    o->nkeys ? "takes no keys (use --task NAME)"
+                             : "expected the keys to remove (mapq cache ls "
+                               "prints them)");
+            return -1;
+        }
+    } else if (strcmp(o->cmd, "logs") == 0) {
         if (argc - optind < 2 || argc - optind > 3) {
             fprintf(stderr, "mapq logs: expected EXEC NODE [INDEX]\n%s", usage);
             return -1;
@@ -466,6 +496,7 @@ cmd_run(struct opts *o, bool submit_only)
     struct mapq_workflow *wf = NULL;
     struct mapq_buf inputs = MAPQ_BUF_INIT;
     struct mapq_local *local = NULL;
+    struct mapq_exec_opts xo = {0};
     struct run r;
     struct event *ev_int = NULL, *ev_tick = NULL;
     struct timeval tick = {0, 200000};
@@ -500,8 +531,10 @@ cmd_run(struct opts *o, bool submit_only)
         rc = EXIT_INFRA;
         goto out;
     }
-    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, o->lease_ms,
-                         r.id, err) != MAPQ_OK) {
+    xo.lease_ms = o->lease_ms;
+    xo.overwrite_cache = o->overwrite_cache;
+    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
+                         err) != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
         rc = EXIT_INFRA;
         goto out;
@@ -522,7 +555,7 @@ cmd_run(struct opts *o, bool submit_only)
     ev_tick = event_new(r.base, -1, EV_PERSIST, progress_cb, &r);
     event_add(ev_tick, &tick);
     r.finish_ev = evtimer_new(r.base, finish_cb, &r);
-    mapq_driver_add(r.driver, r.id, wf, &inputs, run_done, &r);
+    mapq_driver_add(r.driver, r.id, wf, &inputs, &xo, run_done, &r);
     wf = NULL; /* owned by the driver */
     event_base_dispatch(r.base);
     draw_progress(&r, true);
@@ -636,6 +669,35 @@ cmd_agents(struct opts *o)
     if (rc != MAPQ_OK)
         fprintf(stderr, "mapq agents: %s\n", err);
     return rc == MAPQ_OK ? EXIT_OK : EXIT_INFRA;
+}
+
+static int
+cmd_cache(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+    size_t removed = 0;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    if (strcmp(o->target, "ls") == 0)
+        rc = mapq_cache_ls(c, o->ns, o->task, o->json, stdout, err);
+    else if (strcmp(o->target, "rm") == 0)
+        rc = mapq_cache_rm(c, o->ns, o->task, o->keys, o->nkeys, &removed, err);
+    else
+        rc = mapq_cache_clear(c, o->ns, o->task, &removed, err);
+    redisFree(c);
+    if (rc != MAPQ_OK) {
+        fprintf(stderr, "mapq cache %s: %s\n", o->target, err);
+        return rc == MAPQ_EINVAL ? EXIT_USAGE : EXIT_INFRA;
+    }
+    if (strcmp(o->target, "ls") != 0 && !o->quiet)
+        printf("removed %zu cache entr%s\n", removed,
+               removed == 1 ? "y" : "ies");
+    return EXIT_OK;
 }
 
 /* ---- scheduler --------------------------------------------------------- */
@@ -878,6 +940,8 @@ main(int argc, char **argv)
         return cmd_logs(&o);
     if (strcmp(o.cmd, "agents") == 0)
         return cmd_agents(&o);
+    if (strcmp(o.cmd, "cache") == 0)
+        return cmd_cache(&o);
     if (strcmp(o.cmd, "validate") == 0)
         return cmd_validate(&o);
     fprintf(stderr, "mapq: unknown command '%s'\n%s", o.cmd, usage);

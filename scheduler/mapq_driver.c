@@ -121,6 +121,8 @@ struct exec {
     bool cancelled;      /* by mapq cancel: the record says so already */
     bool ok;             /* how it ended, for a final write sent again */
     bool finish_pending; /* the final write waits for the connection */
+    bool overwrite;      /* --overwrite-cache: cached nodes skip lookups */
+    char recover_from[MAPQ_EXEC_ID_LEN + 1]; /* mapq recover: "" if not */
     TAILQ_ENTRY(exec) entry;
 };
 
@@ -199,7 +201,8 @@ phase_ok(int phase)
 /* ---- execution records ------------------------------------------------- */
 
 static void
-build_spec(const struct mapq_workflow *wf, size_t k, struct mapq_buf *out)
+build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
+           struct mapq_buf *out)
 {
     const struct mapq_node *n = &wf->nodes[k];
     const struct mapq_task_def *t = &wf->tasks[n->task];
@@ -225,6 +228,10 @@ build_spec(const struct mapq_workflow *wf, size_t k, struct mapq_buf *out)
     s.backoff_initial_ms = n->opts.backoff_initial_ms;
     s.backoff_max_ms = n->opts.backoff_max_ms;
     s.backoff_factor_milli = (int)lround(n->opts.backoff_factor * 1000);
+    s.cache = n->opts.cache;
+    s.cache_ttl_ms = n->opts.cache_ttl_ms;
+    s.cache_serialize = n->opts.cache && n->opts.cache_serialize;
+    s.overwrite = overwrite;
     mapq_taskspec_encode(&s, out);
 }
 
@@ -250,9 +257,11 @@ new_exec_id(char id[MAPQ_EXEC_ID_LEN + 1])
 enum mapq_err
 mapq_exec_create(redisContext *c, const char *ns,
                  const struct mapq_workflow *wf, const char *text,
-                 size_t textlen, const struct mapq_buf *inputs, int lease_ms,
-                 char id[MAPQ_EXEC_ID_LEN + 1], char *err)
+                 size_t textlen, const struct mapq_buf *inputs,
+                 const struct mapq_exec_opts *o, char id[MAPQ_EXEC_ID_LEN + 1],
+                 char *err)
 {
+    static const struct mapq_exec_opts defaults = {0};
     struct mapq_argv cmd;
     struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
     redisReply *reply;
@@ -260,6 +269,8 @@ mapq_exec_create(redisContext *c, const char *ns,
     int64_t now = now_ms();
     size_t k;
 
+    if (o == NULL)
+        o = &defaults;
     new_exec_id(id);
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HSET");
@@ -279,16 +290,27 @@ mapq_exec_create(redisContext *c, const char *ns,
     mapq_argv_add(&cmd, "nodes");
     mapq_argv_addf(&cmd, "%zu", wf->nnodes);
     for (k = 0; k < wf->nnodes; k++) {
-        build_spec(wf, k, &specs[k]);
+        build_spec(wf, k, o->overwrite_cache, &specs[k]);
         mapq_argv_addf(&cmd, "t:%zu", k);
         mapq_argv_addlen(&cmd, specs[k].data, specs[k].len);
         mapq_argv_addf(&cmd, "node:%zu", k);
         mapq_argv_add(&cmd, wf->nodes[k].name);
     }
+    if (o->overwrite_cache) {
+        mapq_argv_add(&cmd, "overwrite");
+        mapq_argv_add(&cmd, "1");
+    }
+    if (o->recover_from != NULL) {
+        mapq_argv_add(&cmd, "recover_from");
+        mapq_argv_add(&cmd, o->recover_from);
+    }
     redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
     redisAppendCommand(c, "ZADD %s:execs %lld %s", ns, (long long)now, id);
-    redisAppendCommand(c, "ZADD %s:owners %lld %s", ns,
-                       (long long)(now + lease_ms), id);
+    redisAppendCommand(
+        c, "ZADD %s:owners %lld %s", ns,
+        (long long)(now +
+                    (o->lease_ms > 0 ? o->lease_ms : MAPQ_OWNER_LEASE_MS)),
+        id);
     for (k = 0; k < 3 && rc == MAPQ_OK; k++) {
         if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
             rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
@@ -744,6 +766,30 @@ push_cb(redisReply *reply, const char *why, void *arg)
         exec_fail(x, "cannot queue subtasks: %s", reply->str);
 }
 
+/*
+ * The start of a push call for node k: mapq1_push, or for a cached node
+ * mapq1_push_cached, whose subtasks carry their key (for the lookups).
+ */
+static void
+push_header(struct exec *x, size_t k, struct mapq_argv *cmd)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    const struct node_run *nr = &x->nodes[k];
+
+    mapq_argv_add(cmd, "FCALL");
+    mapq_argv_add(cmd, n->opts.cache ? "mapq1_push_cached" : "mapq1_push");
+    mapq_argv_add(cmd, "0");
+    mapq_argv_add(cmd, x->d->ns);
+    mapq_argv_add(cmd, x->id);
+    mapq_argv_addf(cmd, "%zu", k);
+    mapq_argv_add(cmd, nr->queue);
+    mapq_argv_add(cmd, nr->cls);
+    if (n->opts.cache) {
+        mapq_argv_add(cmd, x->wf->tasks[n->task].name);
+        mapq_argv_add(cmd, x->overwrite ? "1" : "0");
+    }
+}
+
 static void
 push_more(struct exec *x, size_t k)
 {
@@ -766,16 +812,8 @@ push_more(struct exec *x, size_t k)
         if (phase_get(nr, i) != PH_PENDING)
             continue;
         phase_set(nr, i, MAPQ_PHASE_QUEUED);
-        if (items == 0) {
-            mapq_argv_add(&cmd, "FCALL");
-            mapq_argv_add(&cmd, "mapq1_push");
-            mapq_argv_add(&cmd, "0");
-            mapq_argv_add(&cmd, x->d->ns);
-            mapq_argv_add(&cmd, x->id);
-            mapq_argv_addf(&cmd, "%zu", k);
-            mapq_argv_add(&cmd, nr->queue);
-            mapq_argv_add(&cmd, nr->cls);
-        }
+        if (items == 0)
+            push_header(x, k, &cmd);
         mapq_buf_reset(&in);
         mapq_buf_reset(&body);
         subtask_inputs(nr, i, &in);
@@ -790,6 +828,8 @@ push_more(struct exec *x, size_t k)
         msgpack_pack_bin(&pk, MAPQ_KEY_LEN);
         msgpack_pack_bin_body(&pk, key, MAPQ_KEY_LEN);
         mapq_argv_addf(&cmd, "%llu", (unsigned long long)i);
+        if (n->opts.cache)
+            mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
         mapq_argv_addlen(&cmd, body.data, body.len);
         nr->inflight++;
         if (++items == BATCH) {
@@ -2007,8 +2047,8 @@ mapq_driver_free(struct mapq_driver *d)
 /* Adds an execution to drive; reconcile: it may have run before (adopted). */
 static void
 exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-         const struct mapq_buf *inputs, bool reconcile, mapq_exec_done_fn *done,
-         void *arg)
+         const struct mapq_buf *inputs, const struct mapq_exec_opts *o,
+         bool reconcile, mapq_exec_done_fn *done, void *arg)
 {
     struct exec *x = mapq_xcalloc(1, sizeof(*x));
     char err[MAPQ_ERR_LEN];
@@ -2016,6 +2056,12 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 
     x->d = d;
     snprintf(x->id, sizeof(x->id), "%s", id);
+    if (o != NULL) {
+        x->overwrite = o->overwrite_cache;
+        if (o->recover_from != NULL)
+            snprintf(x->recover_from, sizeof(x->recover_from), "%s",
+                     o->recover_from);
+    }
     x->evkey = mapq_xasprintf("%s:ev:%s", d->ns, id);
     x->wf = wf;
     x->done = done;
@@ -2041,10 +2087,10 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 
 void
 mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-                const struct mapq_buf *inputs, mapq_exec_done_fn *done,
-                void *arg)
+                const struct mapq_buf *inputs, const struct mapq_exec_opts *o,
+                mapq_exec_done_fn *done, void *arg)
 {
-    exec_add(d, id, wf, inputs, false, done, arg);
+    exec_add(d, id, wf, inputs, o, false, done, arg);
 }
 
 struct cancel_req {
@@ -2140,10 +2186,11 @@ load_cb(redisReply *reply, const char *why, void *arg)
 {
     struct served *s = arg;
     struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
+    struct mapq_exec_opts o = {0};
     struct mapq_workflow *wf;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != 4 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        reply->elements != 6 || reply->element[0]->type != REDIS_REPLY_STRING) {
         mapq_log(MAPQ_LOG_WARN, "cannot load submitted execution %s: %s", s->id,
                  reply ? "no such execution" : why);
         goto out;
@@ -2164,9 +2211,13 @@ load_cb(redisReply *reply, const char *why, void *arg)
         goto out;
     }
     mapq_buf_append(&inputs, reply->element[2]->str, reply->element[2]->len);
+    o.overwrite_cache = reply->element[4]->type == REDIS_REPLY_STRING &&
+                        strcmp(reply->element[4]->str, "1") == 0;
+    if (reply->element[5]->type == REDIS_REPLY_STRING)
+        o.recover_from = reply->element[5]->str;
     mapq_log(MAPQ_LOG_INFO, "%s execution %s (%s)",
              s->adopted ? "adopting" : "driving", s->id, wf->name);
-    exec_add(s->d, s->id, wf, &inputs, s->adopted, served_done, NULL);
+    exec_add(s->d, s->id, wf, &inputs, &o, s->adopted, served_done, NULL);
 out:
     mapq_buf_release(&errors);
     mapq_buf_release(&inputs);
@@ -2193,6 +2244,8 @@ load_exec(struct mapq_driver *d, const char *id, size_t len, bool adopted)
     mapq_argv_add(&cmd, "file");
     mapq_argv_add(&cmd, "inputs");
     mapq_argv_add(&cmd, "state");
+    mapq_argv_add(&cmd, "overwrite");
+    mapq_argv_add(&cmd, "recover_from");
     mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, load_cb, s, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);

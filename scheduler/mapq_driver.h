@@ -33,18 +33,27 @@
 /* Default owner lease: how long an execution waits for its driver. */
 #define MAPQ_OWNER_LEASE_MS 10000
 
+/* How an execution runs, beyond its workflow and inputs. */
+struct mapq_exec_opts {
+    int lease_ms;         /* owner lease; 0: MAPQ_OWNER_LEASE_MS */
+    bool overwrite_cache; /* --overwrite-cache: run all, replace entries */
+    const char
+        *recover_from; /* mapq recover: the execution to reuse, or NULL */
+};
+
 /*
  * Creates execution records for wf with its bound inputs (msgpack map):
- * the record P:x:<id> holding the workflow text, the inputs and a task spec
- * per node, and an entry in P:owners due lease_ms from now, so that a
- * scheduler adopts the execution should nobody start driving it. Writes
- * the new id into id. MAPQ_EREDIS with err on failure.
+ * the record P:x:<id> holding the workflow text, the inputs, a task spec
+ * per node and the options o (borrowed, may be NULL), and an entry in
+ * P:owners due at the lease's end, so that a scheduler adopts the execution
+ * should nobody start driving it. Writes the new id into id. MAPQ_EREDIS
+ * with err on failure.
  */
 enum mapq_err mapq_exec_create(redisContext *c, const char *ns,
                                const struct mapq_workflow *wf, const char *text,
                                size_t textlen, const struct mapq_buf *inputs,
-                               int lease_ms, char id[MAPQ_EXEC_ID_LEN + 1],
-                               char *err);
+                               const struct mapq_exec_opts *o,
+                               char id[MAPQ_EXEC_ID_LEN + 1], char *err);
 
 /* Per-node progress, for progress bars and --json summaries. */
 struct mapq_node_progress {
@@ -83,11 +92,13 @@ void mapq_driver_free(struct mapq_driver *d);
 
 /*
  * Starts driving execution id of workflow wf (takes ownership) with inputs
- * (msgpack map, copied). done runs when it ends.
+ * (msgpack map, copied) and the options it was created with (o borrowed,
+ * may be NULL). done runs when it ends.
  */
 void mapq_driver_add(struct mapq_driver *d, const char *id,
                      struct mapq_workflow *wf, const struct mapq_buf *inputs,
-                     mapq_exec_done_fn *done, void *arg);
+                     const struct mapq_exec_opts *o, mapq_exec_done_fn *done,
+                     void *arg);
 
 /*
  * Service mode: also take executions submitted with `mapq submit` from the

@@ -3,11 +3,16 @@
  * mapq_fault_plugin.so beside the programs. Functions:
  *   crash_on {x: int, bad: int} -> int   abort()s the agent when x == bad,
  *                                        otherwise returns x
+ *   count {x: int, path: str} -> int     appends x to the file at path (one
+ *                                        line per call, so tests can count
+ *                                        executions), returns 2x; a user
+ *                                        error when x is negative
  *
  * It exists to prove that a poison subtask cannot bring the system down: it
  * is never loaded by anything but tests.
  */
 #include <msgpack.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +20,7 @@
 
 MAPQ_PLUGIN_DEFINE();
 
-mapq_plugin_fn crash_on;
+mapq_plugin_fn crash_on, count;
 
 /* Looks up a non-negative integer input; returns 0 when present. */
 static int
@@ -64,6 +69,85 @@ crash_on(const struct mapq_plugin_call *call)
     rc = call->set_output(call, sb.data, sb.size) == 0 ? MAPQ_PLUGIN_OK
                                                        : MAPQ_PLUGIN_ERROR;
 out:
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+/* Looks up a str input; returns a NUL-terminated copy (caller frees). */
+static char *
+get_str(const msgpack_object *map, const char *name)
+{
+    size_t n = strlen(name);
+    uint32_t i;
+    char *out;
+
+    for (i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        const msgpack_object *v = &map->via.map.ptr[i].val;
+
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            memcmp(k->via.str.ptr, name, n) == 0 &&
+            v->type == MSGPACK_OBJECT_STR) {
+            out = malloc(v->via.str.size + 1);
+            if (out == NULL)
+                return NULL;
+            memcpy(out, v->via.str.ptr, v->via.str.size);
+            out[v->via.str.size] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
+int
+count(const struct mapq_plugin_call *call)
+{
+    msgpack_unpacked u;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    const msgpack_object *x = NULL;
+    size_t off = 0;
+    uint32_t i;
+    char *path = NULL;
+    FILE *f;
+    int rc = MAPQ_PLUGIN_ERROR;
+
+    msgpack_unpacked_init(&u);
+    msgpack_sbuffer_init(&sb);
+    if (msgpack_unpack_next(&u, call->input, call->input_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP) {
+        call->set_error(call, "count needs a map of inputs");
+        goto out;
+    }
+    for (i = 0; i < u.data.via.map.size; i++)
+        if (u.data.via.map.ptr[i].key.type == MSGPACK_OBJECT_STR &&
+            u.data.via.map.ptr[i].key.via.str.size == 1 &&
+            u.data.via.map.ptr[i].key.via.str.ptr[0] == 'x')
+            x = &u.data.via.map.ptr[i].val;
+    path = get_str(&u.data, "path");
+    if (x == NULL || path == NULL ||
+        (x->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         x->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+        call->set_error(call, "count needs inputs x (int) and path (str)");
+        goto out;
+    }
+    f = fopen(path, "a");
+    if (f != NULL) {
+        fprintf(f, "%lld\n", (long long)x->via.i64);
+        fclose(f);
+    }
+    if (x->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+        call->set_error(call, "negative input");
+        goto out;
+    }
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_uint64(&pk, 2 * x->via.u64);
+    rc = call->set_output(call, sb.data, sb.size) == 0 ? MAPQ_PLUGIN_OK
+                                                       : MAPQ_PLUGIN_ERROR;
+out:
+    free(path);
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&u);
     return rc;

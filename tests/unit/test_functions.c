@@ -740,6 +740,67 @@ test_functions_backoff_parks_a_retry_until_due(void **state)
     assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
 }
 
+static void
+test_functions_push_cached_hits_follows_and_writes(void **state)
+{
+    struct fx *f = *state;
+    char ref[128], err[MAPQ_ERR_LEN];
+    msgpack_unpacked ev;
+    const msgpack_object *a;
+    /* Keys are 16 bytes: "A...", "B..."; B is in the cache. */
+    static const char ka[] = "AAAAAAAAAAAAAAAA", kb[] = "BBBBBBBBBBBBBBBB";
+    static const char rec[] = "\x82\xa1p\x03\xa1v\x01"; /* {p: 3, v: 1} */
+
+    run(f, "SET", key(f, "c:t:42424242424242424242424242424242"), rec, NULL);
+    assert_int_equal(integer(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC,
+                             "0", "q", "np", "t", "0", "0", ka, "b0", "1", ka,
+                             "b1", "2", kb, "b2", NULL),
+                     1);
+    /* B was answered from the cache at once, as CACHED. */
+    run(f, "HGET", key(f, "r:" EXEC ":0"), kb, NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    assert_int_equal((unsigned char)f->reply->str[3], 4);
+    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    msgpack_unpacked_init(&ev);
+    assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
+                     MAPQ_OK);
+    a = ev.data.via.array.ptr;
+    assert_int_equal(ev.data.via.array.size, 3);
+    assert_int_equal(a[1].via.u64, 2);
+    assert_int_equal(a[2].via.u64, 4);
+    msgpack_unpacked_destroy(&ev);
+    /* A runs once: index 0 leads, index 1 follows. */
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 1);
+    run(f, "HGET", key(f, "f:" EXEC ":0"), ka, NULL);
+    assert_string_equal(f->reply->str, "0,1");
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", ka, rec,
+        "c:0:t", "", NULL);
+    /* The success went to the cache; the follower got its event. */
+    assert_int_equal(integer(f, "EXISTS",
+                             key(f, "c:t:41414141414141414141414141414141"),
+                             NULL),
+                     1);
+    assert_int_equal(integer(f, "EXISTS", key(f, "f:" EXEC ":0"), NULL), 0);
+    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    msgpack_unpacked_init(&ev);
+    assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
+                     MAPQ_OK);
+    a = ev.data.via.array.ptr;
+    assert_int_equal(ev.data.via.array.size, 6);
+    assert_int_equal(a[1].via.u64, 0);
+    assert_int_equal(a[2].via.u64, 3);
+    assert_int_equal(a[4].via.u64, 1);
+    assert_int_equal(a[5].via.u64, 4);
+    msgpack_unpacked_destroy(&ev);
+    /* Overwrite skips the lookup: B is queued this time. */
+    assert_int_equal(integer(f, "FCALL", "mapq1_push_cached", "0", f->ns,
+                             "fedcba987654", "0", "q", "np", "t", "1", "0", kb,
+                             "b0", NULL),
+                     1);
+}
+
 int
 main(void)
 {
@@ -762,6 +823,7 @@ main(void)
         T(test_functions_finish_records_once_and_cleans_up),
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
         T(test_functions_backoff_parks_a_retry_until_due),
+        T(test_functions_push_cached_hits_follows_and_writes),
     };
 #undef T
 

@@ -150,8 +150,16 @@ test_taskspec_round_trip_command(void **state)
     in.backoff_initial_ms = 500;
     in.backoff_max_ms = 60000;
     in.backoff_factor_milli = 1500;
+    in.cache = true;
+    in.cache_ttl_ms = 3600000;
+    in.cache_serialize = true;
+    in.overwrite = true;
     mapq_taskspec_encode(&in, &f->mp);
     s = decode(f);
+    assert_true(s->cache);
+    assert_int_equal(s->cache_ttl_ms, 3600000);
+    assert_true(s->cache_serialize);
+    assert_true(s->overwrite);
     assert_int_equal(s->backoff_initial_ms, 500);
     assert_int_equal(s->backoff_max_ms, 60000);
     assert_int_equal(s->backoff_factor_milli, 1500);
@@ -218,9 +226,9 @@ static void
 test_taskspec_encoding_matches_protocol(void **state)
 {
     static const char *const keys[] = {
-        "task", "node",  "kind",    "argv",    "lib",  "sym",
-        "out",  "text",  "retries", "timeout", "sysr", "intrf",
-        "intr", "queue", "mem",     "bo_i",    "bo_m", "bo_f"};
+        "task",    "node",    "kind", "argv",  "lib",  "sym",   "out", "text",
+        "retries", "timeout", "sysr", "intrf", "intr", "queue", "mem", "bo_i",
+        "bo_m",    "bo_f",    "c",    "cttl",  "cser", "ow"};
     static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "true";
     char *argv[] = {a0};
     struct fx *f = *state;
@@ -242,8 +250,8 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     m = &f->u.data;
     assert_int_equal(m->type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(m->via.map.size, 18);
-    for (i = 0; i < 18; i++)
+    assert_int_equal(m->via.map.size, 22);
+    for (i = 0; i < 22; i++)
         if (mapq_value_map_get(m, keys[i]) == NULL)
             fail_msg("encoded spec has no key '%s'", keys[i]);
     assert_true(mapq_value_str_eq(mapq_value_map_get(m, "kind"), "command"));
