@@ -36,7 +36,7 @@
 #define BELL_BLOCK_S     2
 #define DONE_BATCH_MAX   1000
 #define EXIT_DEADLINE_MS 5000
-#define DONE_FIELDS      7     /* arguments of one attempt in mapq1_done */
+#define DONE_FIELDS      8     /* arguments of one attempt in mapq1_done */
 #define UNREACHABLE_MS   10000 /* warn this often while redis is away */
 #define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
 
@@ -73,6 +73,9 @@ struct job {
     bool final;       /* a failure now is final: no retry */
     int64_t started_ms;
     const struct mapq_cmd_result *res; /* while its command's end is handled */
+    char *ckpt_in; /* the previous attempt's checkpoint (owned), or NULL */
+    size_t ckpt_in_len;
+    const struct mapq_buf *ckpt_out; /* this attempt's, while it is recorded */
     TAILQ_ENTRY(job) entry;
 };
 
@@ -205,7 +208,8 @@ pack_attempt(struct mapq_buf *out, const struct job *job, char kind, int phase,
  * retry, S system retry, I interrupted. target: "<queue>/<cls>" for
  * retries. error: why it failed (NULL when it did not). Every attempt is
  * logged except a plugin's success, which would cost the fast path more
- * Redis memory than its result.
+ * Redis memory than its result. The checkpoint the attempt left, if any
+ * (job->ckpt_out), goes with it.
  */
 static void
 outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
@@ -225,6 +229,8 @@ outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
                      record ? record->len : 0);
     mapq_argv_add(&a->outbox, target ? target : "");
     mapq_argv_addlen(&a->outbox, log.len ? log.data : "", log.len);
+    mapq_argv_addlen(&a->outbox, job->ckpt_out ? job->ckpt_out->data : "",
+                     job->ckpt_out ? job->ckpt_out->len : 0);
     mapq_buf_release(&log);
     schedule_flush(a);
 }
@@ -421,6 +427,7 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
     struct mapq_agent *a = job->a;
 
     job->res = res;
+    job->ckpt_out = res->has_checkpoint ? &res->checkpoint : NULL;
     if (job->abandoned) {
         /* nothing to record: the lease is gone */
     } else if (job->stopped) {
@@ -467,6 +474,8 @@ run_command(struct job *job)
     ctx.index = job->r.index;
     ctx.attempt = mapq_ref_attempt(&job->r);
     ctx.workroot = a->workroot;
+    ctx.checkpoint_in = job->ckpt_in;
+    ctx.checkpoint_len = job->ckpt_in_len;
     job->state = JOB_RUNNING;
     a->running_cmds++;
     job->cmd =
@@ -517,6 +526,22 @@ read_all(int fd, void *p, size_t len)
     return true;
 }
 
+/* Reads n bytes from fd into b. */
+static bool
+read_into(int fd, uint64_t n, struct mapq_buf *b)
+{
+    char *data;
+    bool ok;
+
+    if (n == 0)
+        return true;
+    data = mapq_xmalloc((size_t)n);
+    ok = read_all(fd, data, (size_t)n) &&
+         mapq_buf_append(b, data, (size_t)n) == MAPQ_OK;
+    free(data);
+    return ok;
+}
+
 /*
  * Calls fn in a forked child and reads its outcome back through a pipe, so
  * that a plugin that crashes kills only the child. False when the child
@@ -529,8 +554,7 @@ call_isolated(mapq_plugin_fn *fn, struct mapq_plugin_call *call,
               struct mapq_plugin_outcome *out)
 {
     int fd[2], st = 0;
-    uint64_t n = 0;
-    char *data = NULL;
+    uint64_t n = 0, c = 0;
     pid_t pid;
     bool ok;
 
@@ -546,21 +570,26 @@ call_isolated(mapq_plugin_fn *fn, struct mapq_plugin_call *call,
         close(fd[0]);
         mapq_plugin_host_call(fn, call, MAPQ_VALUE_MAX, out);
         n = out->output.len;
+        c = out->has_checkpoint ? out->checkpoint.len + 1 : 0;
         ok = write_all(fd[1], &out->status, sizeof(out->status)) &&
              write_all(fd[1], out->error, sizeof(out->error)) &&
              write_all(fd[1], &n, sizeof(n)) &&
-             write_all(fd[1], out->output.data, out->output.len);
+             write_all(fd[1], out->output.data, out->output.len) &&
+             write_all(fd[1], &c, sizeof(c)) &&
+             (c == 0 ||
+              write_all(fd[1], out->checkpoint.data, out->checkpoint.len));
         _exit(ok ? 0 : 1);
     }
     close(fd[1]);
     ok = read_all(fd[0], &out->status, sizeof(out->status)) &&
          read_all(fd[0], out->error, sizeof(out->error)) &&
-         read_all(fd[0], &n, sizeof(n)) && n <= MAPQ_VALUE_MAX + 64;
-    if (ok && n > 0) {
-        data = mapq_xmalloc((size_t)n);
-        ok = read_all(fd[0], data, (size_t)n) &&
-             mapq_buf_append(&out->output, data, (size_t)n) == MAPQ_OK;
-        free(data);
+         read_all(fd[0], &n, sizeof(n)) && n <= MAPQ_VALUE_MAX + 64 &&
+         read_into(fd[0], n, &out->output) && read_all(fd[0], &c, sizeof(c)) &&
+         c <= MAPQ_VALUE_MAX + 1;
+    /* c is the checkpoint's length + 1, or 0 when none was saved. */
+    if (ok && c > 0) {
+        ok = read_into(fd[0], c - 1, &out->checkpoint);
+        out->has_checkpoint = ok;
     }
     close(fd[0]);
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
@@ -601,6 +630,8 @@ run_plugin(struct job *job)
     call.attempt = mapq_ref_attempt(&job->r);
     call.input = in.data;
     call.input_len = in.len;
+    call.checkpoint = job->ckpt_in;
+    call.checkpoint_len = job->ckpt_in_len;
     mapq_plugin_outcome_init(&out);
     if (job->r.s == 0) {
         mapq_plugin_host_call(fn, &call, MAPQ_VALUE_MAX, &out);
@@ -614,6 +645,7 @@ run_plugin(struct job *job)
         mapq_buf_release(&in);
         return;
     }
+    job->ckpt_out = out.has_checkpoint ? &out.checkpoint : NULL;
     if (out.status == MAPQ_PLUGIN_OK && s->output != NULL) {
         msgpack_unpacked_init(&u);
         if (mapq_value_unpack(out.output.data, out.output.len, &u, err) ==
@@ -771,6 +803,7 @@ job_free(struct job *job)
     mapq_cmd_free(job->cmd);
     msgpack_unpacked_destroy(&job->body_u);
     free(job->body);
+    free(job->ckpt_in);
     free(job->ref);
     free(job);
 }
@@ -796,9 +829,11 @@ job_parse_body(struct job *job, char *err)
     return MAPQ_OK;
 }
 
+/* A claimed subtask: ref, body and checkpoint (a str, or false) borrowed
+ * from the claim reply. */
 static void
 job_new(struct mapq_agent *a, const msgpack_object *ref,
-        const msgpack_object *body)
+        const msgpack_object *body, const msgpack_object *ckpt)
 {
     struct job *job = mapq_xcalloc(1, sizeof(*job));
     char err[MAPQ_ERR_LEN];
@@ -807,6 +842,10 @@ job_new(struct mapq_agent *a, const msgpack_object *ref,
     job->ref = mapq_xstrndup(ref->via.str.ptr, ref->via.str.size);
     job->body = mapq_xmemdup(body->via.str.ptr, body->via.str.size);
     job->bodylen = body->via.str.size;
+    if (ckpt->type == MSGPACK_OBJECT_STR) {
+        job->ckpt_in = mapq_xmemdup(ckpt->via.str.ptr, ckpt->via.str.size);
+        job->ckpt_in_len = ckpt->via.str.size;
+    }
     msgpack_unpacked_init(&job->body_u);
     if (mapq_ref_parse(job->ref, strlen(job->ref), &job->r) != MAPQ_OK ||
         job_parse_body(job, err) != MAPQ_OK) {
@@ -853,9 +892,10 @@ claim_cb(redisReply *reply, const char *why, void *arg)
         u.data.type != MSGPACK_OBJECT_ARRAY) {
         mapq_log(MAPQ_LOG_ERROR, "malformed claim reply: %s", err);
     } else {
-        for (i = 0; i + 1 < u.data.via.array.size; i += 2) {
+        for (i = 0; i + 2 < u.data.via.array.size; i += 3) {
             const msgpack_object *r = &u.data.via.array.ptr[i];
             const msgpack_object *b = &u.data.via.array.ptr[i + 1];
+            const msgpack_object *c = &u.data.via.array.ptr[i + 2];
 
             if (r->type == MSGPACK_OBJECT_STR &&
                 b->type == MSGPACK_OBJECT_BOOLEAN) {
@@ -873,7 +913,7 @@ claim_cb(redisReply *reply, const char *why, void *arg)
                 got_c++;
             else
                 got_p++;
-            job_new(a, r, b);
+            job_new(a, r, b, c);
         }
     }
     msgpack_unpacked_destroy(&u);

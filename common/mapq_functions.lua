@@ -17,6 +17,7 @@ Keys (P is the namespace prefix, passed as the first argument):
                              msgpack map after another
   P:c:<task>:<hex key> STRING a cache entry: the result record of a success
                              (with PX ttl when the task has one)
+  P:ck:<exec>          HASH  "<k>/<index>" -> the subtask's last checkpoint
   P:f:<exec>:<k>       HASH  subtask key -> "leader,follower,..." indices of a
                              cached node's identical subtasks, while the
                              leader runs
@@ -309,11 +310,39 @@ local function push_cached(keys, args)
     return #refs
 end
 
+-- True when a ref names a retry (u + s > 0): only those may have a
+-- checkpoint.
+local function is_retry(ref)
+    local u, s = string.match(ref, '^[^/]+/%d+/%d+/(%d+)/(%d+)/')
+    return u ~= nil and (u ~= '0' or s ~= '0')
+end
+
+-- The checkpoints of the retries among refs (fields "<k>/<index>" of exec
+-- e), by position; one HMGET, and none at all for first attempts.
+local function checkpoints_of(P, e, fields, refs)
+    local want, pos = {}, {}
+    for m, ref in ipairs(refs) do
+        if is_retry(ref) then
+            want[#want + 1] = fields[m]
+            pos[#pos + 1] = m
+        end
+    end
+    local out = {}
+    if #want > 0 then
+        local got = gather('HMGET', P .. ':ck:' .. e, want)
+        for n, m in ipairs(pos) do
+            out[m] = got[n]
+        end
+    end
+    return out
+end
+
 -- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
 -- Pops up to ncmd command and nplugin plugin subtasks, leases them and
--- returns one msgpack string: [ref1, body1, ref2, body2, ...]. A foreign
--- message (not a ref, or naming no execution) comes back as [msg, false],
--- for the agent to log: it is set aside, not run.
+-- returns one msgpack string: [ref1, body1, checkpoint1, ref2, ...], the
+-- checkpoint false when there is none (always, for a first attempt). A
+-- foreign message (not a ref, or naming no execution) comes back as
+-- [msg, false, false], for the agent to log: it is set aside, not run.
 local function claim(keys, args)
     local P, agent = args[1], args[2]
     local lease, want = tonumber(args[3]), {c = tonumber(args[4]), p = tonumber(args[5])}
@@ -345,16 +374,19 @@ local function claim(keys, args)
                         else
                             out[#out + 1] = ref
                             out[#out + 1] = false
+                            out[#out + 1] = false
                         end
                     end
                     for _, e in ipairs(order) do
                         local g = by_exec[e]
                         local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
+                        local ckpts = checkpoints_of(P, e, g.a, g.b)
                         local known = nil
                         for m = 1, #g.a do
                             if bodies[m] then
                                 out[#out + 1] = g.b[m]
                                 out[#out + 1] = bodies[m]
+                                out[#out + 1] = ckpts[m] or false
                                 leases[#leases + 1] = deadline
                                 leases[#leases + 1] = g.b[m]
                                 want[kind] = want[kind] - 1
@@ -364,6 +396,7 @@ local function claim(keys, args)
                                 end
                                 if not known then
                                     out[#out + 1] = g.b[m]
+                                    out[#out + 1] = false
                                     out[#out + 1] = false
                                 end
                             end
@@ -384,7 +417,7 @@ local function claim(keys, args)
     return cmsgpack.pack(out)
 end
 
--- done(P, agent, ref, kind, phase, field, record, target, log, ...)
+-- done(P, agent, ref, kind, phase, field, record, target, log, ckpt, ...)
 -- Finishes attempts. kind T: terminal, the record is stored under field in
 -- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
 -- the attempt failed and the subtask runs again (user retry, system
@@ -395,7 +428,9 @@ end
 -- when ttl > 0), and the subtasks that followed this one (P:f) get its
 -- result and their events. A record without a field (its agent could not
 -- read the subtask's key from a corrupt body) goes under "#<index>". log,
--- when not empty, is appended to the subtask's attempts in P:log:<exec>. A ref that is no
+-- when not empty, is appended to the subtask's attempts in P:log:<exec>;
+-- ckpt, when not empty, becomes the subtask's checkpoint (P:ck:<exec>),
+-- which a success deletes. A ref that is no
 -- longer leased is refused and changes nothing. Returns the refused refs.
 --
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
@@ -405,7 +440,7 @@ local function done(keys, args)
     local P = args[1]
     local inflight = P .. ':inflight'
     local refs = {}
-    for j = 3, #args, 7 do
+    for j = 3, #args, 8 do
         refs[#refs + 1] = args[j]
     end
     if #refs == 0 then
@@ -419,14 +454,28 @@ local function done(keys, args)
     local delayed, now = {}, nil
     local logs, lorder = {}, {}
     local leaders, corder, cache_sets = {}, {}, {}
+    local ckpts, korder = {}, {}
     for n, ref in ipairs(refs) do
-        local j = 3 + (n - 1) * 7
+        local j = 3 + (n - 1) * 8
         local kind = args[j + 1]
         local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
         if held[n] and e and (args[j + 6] or '') ~= '' then
             local g = group_of(logs, lorder, e)
             g.a[#g.a + 1] = k .. '/' .. index
             g.b[#g.b + 1] = args[j + 6]
+        end
+        -- Checkpoints: a success drops the subtask's (kept until then for
+        -- its retries and for mapq recover); anything else saves its own.
+        if held[n] and e then
+            local success = kind == 'T' and args[j + 2] == '3'
+            if success and is_retry(ref) then
+                local g = group_of(ckpts, korder, e)
+                g.b[#g.b + 1] = k .. '/' .. index
+            elseif not success and (args[j + 7] or '') ~= '' then
+                local g = group_of(ckpts, korder, e)
+                g.a[#g.a + 1] = k .. '/' .. index
+                g.a[#g.a + 1] = args[j + 7]
+            end
         end
         if not held[n] or not e then
             refused[#refused + 1] = ref
@@ -545,6 +594,15 @@ local function done(keys, args)
     end
     for _, e in ipairs(lorder) do
         append_logs(P .. ':log:' .. e, logs[e].a, logs[e].b)
+    end
+    for _, e in ipairs(korder) do
+        local g = ckpts[e]
+        if #g.a > 0 then
+            call_many('HSET', P .. ':ck:' .. e, g.a, 2000)
+        end
+        if #g.b > 0 then
+            call_many('HDEL', P .. ':ck:' .. e, g.b)
+        end
     end
     return refused
 end
@@ -720,6 +778,10 @@ local function finish(keys, args)
             args[5], args[6])
     end
     redis.call('DEL', P .. ':b:' .. exec, P .. ':ev:' .. exec)
+    if args[4] == 'succeeded' and not ENDED[st] then
+        -- Nothing left to resume or recover.
+        redis.call('DEL', P .. ':ck:' .. exec)
+    end
     redis.call('ZREM', P .. ':owners', exec)
     return ENDED[st] and 0 or 1
 end

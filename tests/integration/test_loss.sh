@@ -199,7 +199,7 @@ field_of() {
 rec999='\x82\xa1p\x03\xa1v\xcd\x03\xe7' # {"p": 3, "v": 999}
 # done REF INDEX: reports REF as succeeded with 999; prints the refused refs.
 done_call() {
-    printf 'FCALL mapq1_done 0 %s it-fake %s T 3 "%s" "%s" "" ""\n' \
+    printf 'FCALL mapq1_done 0 %s it-fake %s T 3 "%s" "%s" "" "" ""\n' \
         "$P" "$1" "$(field_of "$2")" "$rec999" | redis_cli
 }
 f0=$(field_of 0)
@@ -217,7 +217,7 @@ check "late result: the execution succeeds with the retry's result" "[42,999]" \
     "$("$MAPQ" result "$id" 2>&1)"
 before=$(redis_cli HGETALL "$P:r:$id:0" | od -An -tx1 | tr -d ' \n')
 check "late result: the stale attempt is refused again after the retry" "$ref0" \
-    "$(printf 'FCALL mapq1_done 0 %s it-fake %s T 3 "%s" "%s" "" ""\n' \
+    "$(printf 'FCALL mapq1_done 0 %s it-fake %s T 3 "%s" "%s" "" "" ""\n' \
         "$P" "$ref0" "$f0" "$rec999" | redis_cli)"
 check "late result: the recorded results are unchanged" "$before" \
     "$(redis_cli HGETALL "$P:r:$id:0" | od -An -tx1 | tr -d ' \n')"

@@ -7,6 +7,9 @@
  *                                        line per call, so tests can count
  *                                        executions), returns 2x; a user
  *                                        error when x is negative
+ *   step {target: int} -> int            adds one to the number in its
+ *                                        checkpoint and saves it; a user
+ *                                        error until it reaches target
  *
  * It exists to prove that a poison subtask cannot bring the system down: it
  * is never loaded by anything but tests.
@@ -20,7 +23,7 @@
 
 MAPQ_PLUGIN_DEFINE();
 
-mapq_plugin_fn crash_on, count;
+mapq_plugin_fn crash_on, count, step;
 
 /* Looks up a non-negative integer input; returns 0 when present. */
 static int
@@ -148,6 +151,48 @@ count(const struct mapq_plugin_call *call)
                                                        : MAPQ_PLUGIN_ERROR;
 out:
     free(path);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int
+step(const struct mapq_plugin_call *call)
+{
+    msgpack_unpacked u;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t off = 0;
+    uint64_t target, n = 0;
+    char buf[32];
+    int rc = MAPQ_PLUGIN_ERROR;
+
+    msgpack_unpacked_init(&u);
+    msgpack_sbuffer_init(&sb);
+    if (msgpack_unpack_next(&u, call->input, call->input_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP ||
+        get_uint(&u.data, "target", &target) != 0) {
+        call->set_error(call, "step needs input target (int >= 0)");
+        goto out;
+    }
+    if (call->checkpoint != NULL && call->checkpoint_len < sizeof(buf)) {
+        memcpy(buf, call->checkpoint, call->checkpoint_len);
+        buf[call->checkpoint_len] = '\0';
+        n = strtoull(buf, NULL, 10);
+    }
+    n++;
+    snprintf(buf, sizeof(buf), "%llu", (unsigned long long)n);
+    call->save_checkpoint(call, buf, strlen(buf));
+    if (n < target) {
+        call->set_error(call, "not there yet");
+        goto out;
+    }
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_uint64(&pk, n);
+    rc = call->set_output(call, sb.data, sb.size) == 0 ? MAPQ_PLUGIN_OK
+                                                       : MAPQ_PLUGIN_ERROR;
+out:
     msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&u);
     return rc;

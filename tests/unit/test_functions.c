@@ -264,15 +264,15 @@ claim(struct fx *f, const char *lease, const char *ncmd, const char *nplug,
         return 0;
     }
     assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(f->u.data.via.array.size % 2, 0);
-    return f->u.data.via.array.size / 2;
+    assert_int_equal(f->u.data.via.array.size % 3, 0);
+    return f->u.data.via.array.size / 3;
 }
 
 /* The i-th claimed ref (or body when body is true), copied into out. */
 static void
 claimed(struct fx *f, uint32_t i, bool body, char *out, size_t len)
 {
-    const msgpack_object *o = &f->u.data.via.array.ptr[2 * i + (body ? 1 : 0)];
+    const msgpack_object *o = &f->u.data.via.array.ptr[3 * i + (body ? 1 : 0)];
 
     assert_int_equal(o->type, MSGPACK_OBJECT_STR);
     snprintf(out, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
@@ -284,7 +284,7 @@ done1(struct fx *f, const char *ref, const char *kind, const char *field,
       const char *record, const char *target)
 {
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, kind, "3", field,
-        record, target, "", NULL);
+        record, target, "", "", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     return f->reply->elements;
 }
@@ -359,7 +359,7 @@ test_functions_done_records_result_and_one_event(void **state)
     claimed(f, 0, false, r0, sizeof(r0));
     claimed(f, 1, false, r1, sizeof(r1));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
-        "rec0", "", "", r1, "T", "6", "k1", "rec1", "", "", NULL);
+        "rec0", "", "", "", r1, "T", "6", "k1", "rec1", "", "", "", NULL);
     assert_int_equal(f->reply->elements, 0);
     run(f, "HGET", key(f, "r:" EXEC ":0"), "k0", NULL);
     assert_string_equal(f->reply->str, "rec0");
@@ -417,7 +417,7 @@ test_functions_first_write_wins(void **state)
     claimed(f, 2, false, r2, sizeof(r2));
     /* Equal fields (equal inputs of a cached task) within one batch... */
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "same",
-        "one", "", "", r1, "T", "3", "same", "two", "", "", NULL);
+        "one", "", "", "", r1, "T", "3", "same", "two", "", "", "", NULL);
     run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
     assert_string_equal(f->reply->str, "one");
     /* ...and across calls. */
@@ -540,7 +540,7 @@ test_functions_claim_drops_refs_without_body(void **state)
     assert_int_equal(claim(f, "60000", "0", "10", "0"), 4);
     a = f->u.data.via.array.ptr;
     assert_int_equal(a[1].type, MSGPACK_OBJECT_BOOLEAN);
-    assert_int_equal(a[3].type, MSGPACK_OBJECT_BOOLEAN);
+    assert_int_equal(a[4].type, MSGPACK_OBJECT_BOOLEAN);
     claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, "not a ref");
     claimed(f, 1, false, ref, sizeof(ref));
@@ -549,7 +549,7 @@ test_functions_claim_drops_refs_without_body(void **state)
     assert_string_equal(ref, EXEC "/0/0/0/0/0/q/np");
     claimed(f, 3, false, ref, sizeof(ref));
     assert_string_equal(ref, "fedcba987654/0/0/0/0/0/q/np");
-    assert_int_equal(a[7].type, MSGPACK_OBJECT_BOOLEAN);
+    assert_int_equal(a[10].type, MSGPACK_OBJECT_BOOLEAN);
     assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
     /* Only the real subtask is leased; its body is untouched. */
     assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
@@ -569,13 +569,13 @@ test_functions_done_logs_attempts_and_keyless_records(void **state)
     /* Attempt 1 of subtask 0 is retried, and logged; subtask 1's body was
      * unreadable, so its record has no key. */
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "U", "6", "", "",
-        "q/np", "L1", r1, "T", "6", "", "corrupt", "", "L2", NULL);
+        "q/np", "L1", "", r1, "T", "6", "", "corrupt", "", "L2", "", NULL);
     run(f, "HGET", key(f, "r:" EXEC ":0"), "#1", NULL);
     assert_string_equal(f->reply->str, "corrupt");
     assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
     claimed(f, 0, false, r0, sizeof(r0));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
-        "ok", "", "L3", NULL);
+        "ok", "", "L3", "", NULL);
     /* Logs append, attempt after attempt. */
     run(f, "HGET", key(f, "log:" EXEC), "0/0", NULL);
     assert_string_equal(f->reply->str, "L1L3");
@@ -690,11 +690,11 @@ test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
     assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
     claimed(f, 0, false, ref, sizeof(ref));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k0",
-        ok, "", "", NULL);
+        ok, "", "", "", NULL);
     assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
     claimed(f, 0, false, ref, sizeof(ref));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "6", "k1",
-        bad, "", "", NULL);
+        bad, "", "", "", NULL);
     run(f, "FCALL", "mapq1_scan", "0", f->ns, EXEC, "0", "0", "k0", "1", "k1",
         "2", "k2", "3", "k3", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
@@ -776,7 +776,7 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
     assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
     claimed(f, 0, false, ref, sizeof(ref));
     run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", ka, rec,
-        "c:0:t", "", NULL);
+        "c:0:t", "", "", NULL);
     /* The success went to the cache; the follower got its event. */
     assert_int_equal(integer(f, "EXISTS",
                              key(f, "c:t:41414141414141414141414141414141"),
@@ -799,6 +799,32 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
                              "fedcba987654", "0", "q", "np", "t", "1", "0", kb,
                              "b0", NULL),
                      1);
+}
+
+static void
+test_functions_checkpoint_reaches_the_retry(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+    const msgpack_object *c;
+
+    push(f, 1, "np");
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    /* A first attempt never has one. */
+    assert_int_equal(f->u.data.via.array.ptr[2].type, MSGPACK_OBJECT_BOOLEAN);
+    claimed(f, 0, false, ref, sizeof(ref));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "U", "6", "", "",
+        "q/np", "", "step 3", NULL);
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    c = &f->u.data.via.array.ptr[2];
+    assert_int_equal(c->type, MSGPACK_OBJECT_STR);
+    assert_int_equal(c->via.str.size, 6);
+    assert_memory_equal(c->via.str.ptr, "step 3", 6);
+    /* The retry's success drops it. */
+    claimed(f, 0, false, ref, sizeof(ref));
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k",
+        "rec", "", "", "step 9", NULL);
+    assert_int_equal(integer(f, "EXISTS", key(f, "ck:" EXEC), NULL), 0);
 }
 
 int
@@ -824,6 +850,7 @@ main(void)
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
         T(test_functions_backoff_parks_a_retry_until_due),
         T(test_functions_push_cached_hits_follows_and_writes),
+        T(test_functions_checkpoint_reaches_the_retry),
     };
 #undef T
 
