@@ -310,6 +310,55 @@ local function push_cached(keys, args)
     return #refs
 end
 
+-- push_recover(P, exec, k, queue, cls, old, index1, key1, oldkey1, body1,
+--              index2, ...)
+-- Pushes the subtasks of node k of an execution that recovers execution
+-- old: a subtask whose result in old (under oldkey) is a success takes it
+-- as RECOVERED, with its event; the rest are queued as by push. Returns
+-- how many were queued.
+local function push_recover(keys, args)
+    local P, exec, k, queue, cls, old = args[1], args[2], args[3], args[4], args[5], args[6]
+    local idx, nkeys, okeys, bodies = {}, {}, {}, {}
+    for j = 7, #args, 4 do
+        idx[#idx + 1] = args[j]
+        nkeys[#nkeys + 1] = args[j + 1]
+        okeys[#okeys + 1] = args[j + 2]
+        bodies[#bodies + 1] = args[j + 3]
+    end
+    if #idx == 0 then
+        return 0
+    end
+    local before = gather('HMGET', P .. ':r:' .. old .. ':' .. k, okeys)
+    local kv, triples, fields, refs = {}, {}, {}, {}
+    local kn = tonumber(k)
+    for m = 1, #idx do
+        local rec = before[m]
+        local ph = rec and record_phase(rec)
+        if ph == 3 or ph == 4 or ph == 5 then
+            kv[#kv + 1] = nkeys[m]
+            kv[#kv + 1] = with_phase(rec, 5)
+            triples[#triples + 1] = kn
+            triples[#triples + 1] = tonumber(idx[m])
+            triples[#triples + 1] = 5
+        else
+            fields[#fields + 1] = k .. '/' .. idx[m]
+            fields[#fields + 1] = bodies[m]
+            refs[#refs + 1] = exec .. '/' .. k .. '/' .. idx[m] .. '/0/0/0/' ..
+                queue .. '/' .. cls
+        end
+    end
+    if #kv > 0 then
+        call_many('HSET', P .. ':r:' .. exec .. ':' .. k, kv, 2000)
+        redis.call('RPUSH', P .. ':ev:' .. exec, cmsgpack.pack(triples))
+    end
+    if #refs > 0 then
+        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+        call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
+        ring(P, queue, cls)
+    end
+    return #refs
+end
+
 -- True when a ref names a retry (u + s > 0): only those may have a
 -- checkpoint.
 local function is_retry(ref)
@@ -821,6 +870,7 @@ end
 
 redis.register_function('mapq1_push', push)
 redis.register_function('mapq1_push_cached', push_cached)
+redis.register_function('mapq1_push_recover', push_recover)
 redis.register_function('mapq1_claim', claim)
 redis.register_function('mapq1_done', done)
 redis.register_function('mapq1_renew', renew)

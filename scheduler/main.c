@@ -46,6 +46,7 @@ static const char usage[] =
     "       mapq status EXEC [--json]\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
     "       mapq cancel EXEC\n"
+    "       mapq recover EXEC [--redis URL] [--json] [--quiet]\n"
     "       mapq logs EXEC NODE [INDEX] [--json]\n"
     "       mapq agents [--json]\n"
     "       mapq cache ls|clear [--task NAME] [--json]\n"
@@ -218,7 +219,8 @@ parse_opts(int argc, char **argv, struct opts *o)
             fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
                     strcmp(o->cmd, "status") == 0 ||
                             strcmp(o->cmd, "result") == 0 ||
-                            strcmp(o->cmd, "cancel") == 0
+                            strcmp(o->cmd, "cancel") == 0 ||
+                            strcmp(o->cmd, "recover") == 0
                         ? "execution id"
                         : "workflow file",
                     usage);
@@ -490,9 +492,67 @@ print_summary(struct run *r, struct mapq_workflow *wf)
     printf("}\n");
 }
 
+/*
+ * mapq recover: the workflow and inputs of execution o->target, read back
+ * from its record, which must have ended.
+ */
 static int
-cmd_run(struct opts *o, bool submit_only)
+load_recovered(const struct opts *o, redisContext *c, struct mapq_workflow **wf,
+               char **text, size_t *textlen, struct mapq_buf *inputs)
 {
+    struct mapq_buf errors = MAPQ_BUF_INIT;
+    redisReply *r = redisCommand(c, "HMGET %s:x:%s workflow file inputs state",
+                                 o->ns, o->target);
+    int rc = EXIT_OK;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        fprintf(stderr, "mapq recover: redis: %s\n",
+                r && r->str ? r->str : c->errstr);
+        rc = EXIT_INFRA;
+    } else if (r->element[0]->type != REDIS_REPLY_STRING ||
+               r->element[2]->type != REDIS_REPLY_STRING ||
+               r->element[3]->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "mapq recover: no execution '%s'\n", o->target);
+        rc = EXIT_FAILED;
+    } else if (strcmp(r->element[3]->str, "running") == 0 ||
+               strcmp(r->element[3]->str, "submitted") == 0) {
+        fprintf(stderr,
+                "mapq recover: execution %s is still %s; wait for it, or "
+                "mapq cancel it first\n",
+                o->target, r->element[3]->str);
+        rc = EXIT_USAGE;
+    } else {
+        *textlen = r->element[0]->len;
+        *text = mapq_xmemdup(r->element[0]->str, *textlen);
+        *wf = mapq_workflow_parse(*text, *textlen,
+                                  r->element[1]->type == REDIS_REPLY_STRING
+                                      ? r->element[1]->str
+                                      : "workflow",
+                                  &errors);
+        if (*wf == NULL) {
+            fprintf(stderr, "mapq recover: its workflow no longer parses: %s",
+                    errors.data ? errors.data : "\n");
+            rc = EXIT_FAILED;
+        } else {
+            mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+enum run_mode {
+    RUN,     /* mapq run: create, drive and wait */
+    SUBMIT,  /* mapq submit: create and hand over */
+    RECOVER, /* mapq recover: create from an ended execution, drive, wait */
+};
+
+static int
+cmd_run(struct opts *o, enum run_mode mode)
+{
+    bool submit_only = mode == SUBMIT;
     struct mapq_workflow *wf = NULL;
     struct mapq_buf inputs = MAPQ_BUF_INIT;
     struct mapq_local *local = NULL;
@@ -508,13 +568,16 @@ cmd_run(struct opts *o, bool submit_only)
     memset(&r, 0, sizeof(r));
     r.o = o;
     gettimeofday(&r.started, NULL);
-    rc = load_workflow(o, &wf, &text, &textlen, &inputs);
+    rc = mode == RECOVER ? EXIT_OK
+                         : load_workflow(o, &wf, &text, &textlen, &inputs);
     if (rc != EXIT_OK)
         goto out;
     if (o->redis == NULL) {
-        if (submit_only) {
-            fprintf(stderr, "mapq submit: needs --redis URL or "
-                            "MAPQ_REDIS_URL (a shared Redis)\n");
+        if (mode != RUN) {
+            fprintf(stderr,
+                    "mapq %s: needs --redis URL or MAPQ_REDIS_URL (a shared "
+                    "Redis)\n",
+                    o->cmd);
             rc = EXIT_USAGE;
             goto out;
         }
@@ -530,6 +593,12 @@ cmd_run(struct opts *o, bool submit_only)
     if (c == NULL) {
         rc = EXIT_INFRA;
         goto out;
+    }
+    if (mode == RECOVER) {
+        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs);
+        if (rc != EXIT_OK)
+            goto out;
+        xo.recover_from = o->target;
     }
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
@@ -923,9 +992,11 @@ main(int argc, char **argv)
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
     if (strcmp(o.cmd, "run") == 0)
-        return cmd_run(&o, false);
+        return cmd_run(&o, RUN);
     if (strcmp(o.cmd, "submit") == 0)
-        return cmd_run(&o, true);
+        return cmd_run(&o, SUBMIT);
+    if (strcmp(o.cmd, "recover") == 0)
+        return cmd_run(&o, RECOVER);
     if (strcmp(o.cmd, "scheduler") == 0) {
         mapq_log_threshold = MAPQ_LOG_INFO;
         return cmd_scheduler(&o);

@@ -725,8 +725,8 @@ subtask_inputs(const struct node_run *nr, uint64_t i, struct mapq_buf *out)
  * uncached subtasks never share results.
  */
 static void
-subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
-            size_t inlen, unsigned char key[MAPQ_KEY_LEN])
+subtask_key_in(const struct exec *x, const char *exec_id, size_t k, uint64_t i,
+               const char *in, size_t inlen, unsigned char key[MAPQ_KEY_LEN])
 {
     const struct mapq_node *n = &x->wf->nodes[k];
     const struct node_run *nr = &x->nodes[k];
@@ -745,12 +745,20 @@ subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
         msgpack_pack_nil(&pk);
     } else {
         msgpack_pack_array(&pk, 3);
-        mapq_value_pack_str(&pk, x->id);
+        mapq_value_pack_str(&pk, exec_id);
         mapq_value_pack_str(&pk, n->name);
         msgpack_pack_uint64(&pk, i);
     }
     mapq_value_hash(m.data, m.len, key);
     mapq_buf_release(&m);
+}
+
+/* The key of subtask i of node k in this execution. */
+static void
+subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
+            size_t inlen, unsigned char key[MAPQ_KEY_LEN])
+{
+    subtask_key_in(x, x->id, k, i, in, inlen, key);
 }
 
 static void
@@ -766,27 +774,48 @@ push_cb(redisReply *reply, const char *why, void *arg)
         exec_fail(x, "cannot queue subtasks: %s", reply->str);
 }
 
+enum push_mode {
+    PUSH_PLAIN,   /* mapq1_push: index, body */
+    PUSH_CACHED,  /* mapq1_push_cached: index, key, body */
+    PUSH_RECOVER, /* mapq1_push_recover: index, key, key in the old, body */
+};
+
+static enum push_mode
+push_mode(const struct exec *x, size_t k)
+{
+    if (x->recover_from[0] != '\0')
+        return PUSH_RECOVER;
+    return x->wf->nodes[k].opts.cache ? PUSH_CACHED : PUSH_PLAIN;
+}
+
 /*
- * The start of a push call for node k: mapq1_push, or for a cached node
- * mapq1_push_cached, whose subtasks carry their key (for the lookups).
+ * The start of a push call for node k: mapq1_push; for a cached node
+ * mapq1_push_cached, whose subtasks carry their key (for the lookups); in
+ * a recovery mapq1_push_recover, whose subtasks also carry their key in
+ * the execution recovered.
  */
 static void
 push_header(struct exec *x, size_t k, struct mapq_argv *cmd)
 {
+    static const char *const fns[] = {"mapq1_push", "mapq1_push_cached",
+                                      "mapq1_push_recover"};
     const struct mapq_node *n = &x->wf->nodes[k];
     const struct node_run *nr = &x->nodes[k];
+    enum push_mode mode = push_mode(x, k);
 
     mapq_argv_add(cmd, "FCALL");
-    mapq_argv_add(cmd, n->opts.cache ? "mapq1_push_cached" : "mapq1_push");
+    mapq_argv_add(cmd, fns[mode]);
     mapq_argv_add(cmd, "0");
     mapq_argv_add(cmd, x->d->ns);
     mapq_argv_add(cmd, x->id);
     mapq_argv_addf(cmd, "%zu", k);
     mapq_argv_add(cmd, nr->queue);
     mapq_argv_add(cmd, nr->cls);
-    if (n->opts.cache) {
+    if (mode == PUSH_CACHED) {
         mapq_argv_add(cmd, x->wf->tasks[n->task].name);
         mapq_argv_add(cmd, x->overwrite ? "1" : "0");
+    } else if (mode == PUSH_RECOVER) {
+        mapq_argv_add(cmd, x->recover_from);
     }
 }
 
@@ -828,8 +857,12 @@ push_more(struct exec *x, size_t k)
         msgpack_pack_bin(&pk, MAPQ_KEY_LEN);
         msgpack_pack_bin_body(&pk, key, MAPQ_KEY_LEN);
         mapq_argv_addf(&cmd, "%llu", (unsigned long long)i);
-        if (n->opts.cache)
+        if (push_mode(x, k) != PUSH_PLAIN)
             mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
+        if (push_mode(x, k) == PUSH_RECOVER) {
+            subtask_key_in(x, x->recover_from, k, i, in.data, in.len, key);
+            mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
+        }
         mapq_argv_addlen(&cmd, body.data, body.len);
         nr->inflight++;
         if (++items == BATCH) {
@@ -1675,6 +1708,7 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
 /* ---- ownership and reconcile ------------------------------------------ */
 
 static void reconcile(struct exec *x);
+static void recover_start(struct exec *x);
 static void check_state(struct exec *x);
 
 static void
@@ -1700,6 +1734,8 @@ own_cb(redisReply *reply, const char *why, void *arg)
         x->driving = true;
         if (x->reconcile)
             reconcile(x);
+        else if (x->recover_from[0] != '\0')
+            recover_start(x);
         else
             advance(x);
         break;
@@ -1804,6 +1840,83 @@ reconcile(struct exec *x)
     for (k = 0; k < x->wf->nnodes; k++)
         mapq_argv_addf(&cmd, "o:%zu", k);
     exec_send(x, &cmd, reconcile_cb);
+    mapq_argv_release(&cmd);
+}
+
+/* ---- recovery ---------------------------------------------------------- */
+
+/* Node k succeeded in the execution recovered, with output (taken): it is
+ * RECOVERED whole, and its output stored in this execution too. */
+static int
+node_recover(struct exec *x, size_t k, struct mapq_buf *output)
+{
+    struct node_run *nr = &x->nodes[k];
+    char field[32];
+
+    if (node_set_output(x, k, output) != 0)
+        return -1;
+    nr->n =
+        x->wf->nodes[k].is_map && nr->output_u.data.type == MSGPACK_OBJECT_ARRAY
+            ? nr->output_u.data.via.array.size
+            : 1;
+    nr->finished = nr->n;
+    nr->counts[MAPQ_PHASE_RECOVERED] = nr->n;
+    snprintf(field, sizeof(field), "o:%zu", k);
+    hset(x, field, nr->output.data, nr->output.len);
+    write_node_progress(x, k);
+    return 0;
+}
+
+static void
+recover_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    struct mapq_buf out;
+    size_t k;
+
+    (void)why;
+    x->calls--;
+    if (x->ended || reply == NULL)
+        return; /* the reconcile after reconnecting restarts it */
+    if (reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != x->wf->nnodes + 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
+        exec_fail(x, "cannot recover execution %s: %s", x->recover_from,
+                  reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                   : "no such execution");
+        return;
+    }
+    for (k = 0; k < x->wf->nnodes; k++) {
+        const redisReply *o = reply->element[k + 1];
+
+        if (o->type != REDIS_REPLY_STRING)
+            continue;
+        mapq_buf_init(&out, 0);
+        mapq_buf_append(&out, o->str, o->len);
+        if (node_recover(x, k, &out) != 0)
+            return;
+    }
+    advance(x);
+}
+
+/*
+ * Starts an execution that recovers another: the nodes that succeeded
+ * there are taken whole; the others push through mapq1_push_recover,
+ * which takes each subtask's success from there.
+ */
+static void
+recover_start(struct exec *x)
+{
+    struct mapq_argv cmd;
+    size_t k;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->recover_from);
+    mapq_argv_add(&cmd, "state");
+    for (k = 0; k < x->wf->nnodes; k++)
+        mapq_argv_addf(&cmd, "o:%zu", k);
+    exec_send(x, &cmd, recover_cb);
     mapq_argv_release(&cmd);
 }
 
