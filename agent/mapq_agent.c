@@ -41,8 +41,9 @@
 #define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
 
 enum job_state {
-    JOB_WAIT_SPEC, /* waiting for its task spec */
-    JOB_RUNNING,   /* command running */
+    JOB_WAIT_SPEC,    /* waiting for its task spec */
+    JOB_WAIT_RESERVE, /* cache_serialize: asking for its key's reservation */
+    JOB_RUNNING,      /* command running */
 };
 
 struct spec_entry {
@@ -71,6 +72,7 @@ struct job {
     bool abandoned;   /* lease lost: another attempt owns the result */
     bool stopped;     /* its execution ended (failed, cancelled): ABORTED */
     bool final;       /* a failure now is final: no retry */
+    bool reserved;    /* cache_serialize: holds its key's reservation */
     int64_t started_ms;
     const struct mapq_cmd_result *res; /* while its command's end is handled */
     char *ckpt_in; /* the previous attempt's checkpoint (owned), or NULL */
@@ -344,9 +346,10 @@ pack_record(struct mapq_buf *out, int phase, const struct mapq_buf *value,
 }
 
 /*
- * The target of a final result: for a cached node "c:<ttl ms>:<task>", so
- * that mapq1_done writes successes to the cache and answers the subtasks
- * that followed this one; NULL otherwise.
+ * The target of a final result: for a cached node "c:<ttl ms>:<task>" ("cs:"
+ * with cache_serialize, to end the reservation), so that mapq1_done writes
+ * successes to the cache and answers the subtasks that followed this one;
+ * NULL otherwise.
  */
 static const char *
 result_target(const struct job *job, char *buf, size_t len)
@@ -355,7 +358,8 @@ result_target(const struct job *job, char *buf, size_t len)
 
     if (s == NULL || !s->cache)
         return NULL;
-    snprintf(buf, len, "c:%lld:%s", (long long)s->cache_ttl_ms, s->task);
+    snprintf(buf, len, "c%s:%lld:%s", s->cache_serialize ? "s" : "",
+             (long long)s->cache_ttl_ms, s->task);
     return buf;
 }
 
@@ -664,6 +668,9 @@ run_plugin(struct job *job)
     mapq_buf_release(&in);
 }
 
+static void reserve_send(struct job *job);
+static struct job *find_job(struct mapq_agent *a, const char *ref);
+
 /* Runs a job whose spec is known; frees it unless a command runs on. */
 static void
 job_start(struct job *job)
@@ -684,6 +691,14 @@ job_start(struct job *job)
                  job->r.s, s->system_retries);
         job->final = true; /* no user retry either */
         job_fail(job, MAPQ_PHASE_FAILED, msg, NULL);
+    } else if (s->cache_serialize && !s->overwrite && !job->reserved &&
+               job->field != NULL) {
+        /* One attempt per cache key at a time: ask first. */
+        job->state = JOB_WAIT_RESERVE;
+        TAILQ_INSERT_TAIL(&a->jobs, job, entry);
+        a->waiting++;
+        reserve_send(job);
+        return;
     } else if (s->plugin) {
         run_plugin(job);
     } else {
@@ -692,6 +707,89 @@ job_start(struct job *job)
         return;
     }
     job_free(job);
+}
+
+/* ---- cache_serialize --------------------------------------------------- */
+
+struct reserve_req {
+    struct mapq_agent *a;
+    char *ref;
+};
+
+/* Takes job (waiting for its reservation) off the list and frees it. */
+static void
+job_drop(struct job *job)
+{
+    TAILQ_REMOVE(&job->a->jobs, job, entry);
+    job->a->waiting--;
+    job_free(job);
+}
+
+static void
+reserve_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct reserve_req *req = arg;
+    struct mapq_agent *a = req->a;
+    struct job *job = find_job(a, req->ref);
+    const char *verdict;
+
+    if (job == NULL || job->state != JOB_WAIT_RESERVE)
+        goto out; /* gone meanwhile (the agent is stopping) */
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
+        /* Its lease will expire and it runs again. */
+        mapq_log(MAPQ_LOG_WARN, "%s: cannot ask for its reservation: %s",
+                 job->ref, reply && reply->str ? reply->str : why);
+        job_drop(job);
+        goto out;
+    }
+    verdict = reply->element[0]->str;
+    if (strcmp(verdict, "run") == 0) {
+        job->reserved = true;
+        job->state = JOB_WAIT_SPEC;
+        job_start(job);
+    } else if (strcmp(verdict, "cached") == 0 && reply->elements == 2) {
+        struct mapq_buf rec = MAPQ_BUF_INIT;
+        char target[160];
+
+        mapq_buf_append(&rec, reply->element[1]->str, reply->element[1]->len);
+        outbox_add(a, job, 'T', MAPQ_PHASE_CACHED, &rec,
+                   result_target(job, target, sizeof(target)), NULL);
+        mapq_buf_release(&rec);
+        job_drop(job);
+    } else {
+        /* "wait": parked until the holder ends; "lost": not ours now. */
+        mapq_log(MAPQ_LOG_DEBUG, "%s: %s", job->ref, verdict);
+        job_drop(job);
+    }
+    maybe_claim(a);
+    check_exit(a);
+out:
+    free(req->ref);
+    free(req);
+}
+
+static void
+reserve_send(struct job *job)
+{
+    struct mapq_agent *a = job->a;
+    struct reserve_req *req = mapq_xcalloc(1, sizeof(*req));
+    struct mapq_argv cmd;
+
+    req->a = a;
+    req->ref = mapq_xstrdup(job->ref);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_reserve");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, a->ns);
+    mapq_argv_add(&cmd, job->ref);
+    mapq_argv_addlen(&cmd, job->field, job->fieldlen);
+    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
+    mapq_argv_add(&cmd, job->spec->spec->task);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, reserve_cb, req, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
 }
 
 /* ---- task specs -------------------------------------------------------- */
@@ -1116,6 +1214,11 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
     mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
     TAILQ_FOREACH (job, &a->jobs, entry)
         mapq_argv_add(&cmd, job->ref);
+    /* The reservations of cache_serialize attempts live as long. */
+    mapq_argv_add(&cmd, "|");
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        if (job->reserved && job->field != NULL)
+            mapq_argv_addlen(&cmd, job->field, job->fieldlen);
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);
@@ -1302,7 +1405,8 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
         if (job->cmd != NULL && !job->abandoned) {
             job->interrupted = true;
             mapq_cmd_kill(job->cmd, SIGKILL);
-        } else if (job->state == JOB_WAIT_SPEC) {
+        } else if (job->state == JOB_WAIT_SPEC ||
+                   job->state == JOB_WAIT_RESERVE) {
             /* Never started (its task spec is still on the way): handed
              * back to the same list. */
             TAILQ_REMOVE(&a->jobs, job, entry);

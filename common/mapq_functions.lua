@@ -18,6 +18,10 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:c:<task>:<hex key> STRING a cache entry: the result record of a success
                              (with PX ttl when the task has one)
   P:ck:<exec>          HASH  "<k>/<index>" -> the subtask's last checkpoint
+  P:cr:<hex key>       STRING cache_serialize: "<exec>/<k>/<index>" of the
+                             subtask holding the key's reservation (PX lease)
+  P:cw:<hex key>       LIST  refs parked while another holds the reservation
+  P:cwait              SET   hex keys that have parked refs
   P:f:<exec>:<k>       HASH  subtask key -> "leader,follower,..." indices of a
                              cached node's identical subtasks, while the
                              leader runs
@@ -359,6 +363,60 @@ local function push_recover(keys, args)
     return #refs
 end
 
+-- Queues again every ref parked on cache key h (hex), for their next
+-- claim to find the cache entry, or to take the reservation over.
+local function wake_waiters(P, h)
+    local wkey = P .. ':cw:' .. h
+    local refs = redis.call('LRANGE', wkey, 0, -1)
+    redis.call('DEL', wkey)
+    redis.call('SREM', P .. ':cwait', h)
+    local lists, order = {}, {}
+    for _, ref in ipairs(refs) do
+        local r = parse_ref(ref)
+        if r then
+            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
+            g.a[#g.a + 1] = ref
+        end
+    end
+    for _, target in ipairs(order) do
+        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
+        ring(P, q, c)
+    end
+end
+
+-- reserve(P, ref, key, lease_ms, task)
+-- cache_serialize: before running the attempt ref of a subtask whose cache
+-- key is key, returns ["cached", record] when the entry exists (the record
+-- as CACHED, for the agent to finish the attempt with), ["run"] when the
+-- key's reservation is free or already this subtask's (it is taken for
+-- lease_ms, renewed by renew), ["wait"] when another subtask holds it (the
+-- ref leaves P:inflight and is parked until the holder ends or its
+-- reservation expires), or ["lost"] when ref is no longer leased.
+local function reserve(keys, args)
+    local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
+    local r = parse_ref(ref)
+    if not r or not redis.call('ZSCORE', P .. ':inflight', ref) then
+        return {'lost'}
+    end
+    local h = hex(key)
+    local entry = redis.call('GET', P .. ':c:' .. task .. ':' .. h)
+    if entry then
+        return {'cached', with_phase(entry, 4)}
+    end
+    local me = r.exec .. '/' .. r.k .. '/' .. r.index
+    local rkey = P .. ':cr:' .. h
+    local holder = redis.call('GET', rkey)
+    if not holder or holder == me then
+        redis.call('SET', rkey, me, 'PX', lease)
+        return {'run'}
+    end
+    redis.call('ZREM', P .. ':inflight', ref)
+    redis.call('RPUSH', P .. ':cw:' .. h, ref)
+    redis.call('SADD', P .. ':cwait', h)
+    return {'wait'}
+end
+
 -- True when a ref names a retry (u + s > 0): only those may have a
 -- checkpoint.
 local function is_retry(ref)
@@ -504,6 +562,7 @@ local function done(keys, args)
     local logs, lorder = {}, {}
     local leaders, corder, cache_sets = {}, {}, {}
     local ckpts, korder = {}, {}
+    local releases = {}
     for n, ref in ipairs(refs) do
         local j = 3 + (n - 1) * 8
         local kind = args[j + 1]
@@ -539,8 +598,13 @@ local function done(keys, args)
             x.a[#x.a + 1] = tonumber(index)
             x.a[#x.a + 1] = tonumber(args[j + 2])
             x.b[#x.b + 1] = k .. '/' .. index
-            -- A cached node's target: "c:<ttl ms>:<task>".
-            local ttl, task = string.match(args[j + 5], '^c:(%d+):(.+)$')
+            -- A cached node's target: "c:<ttl ms>:<task>", or "cs:..."
+            -- with cache_serialize, whose reservation ends here.
+            local ser, ttl, task = string.match(args[j + 5], '^c(s?):(%d+):(.+)$')
+            if ser == 's' and args[j + 3] ~= '' then
+                releases[#releases + 1] = hex(args[j + 3])
+                releases[#releases + 1] = e .. '/' .. k .. '/' .. index
+            end
             if task and args[j + 3] ~= '' then
                 local g = group_of(leaders, corder, e .. ':' .. k)
                 g.a[#g.a + 1] = args[j + 3]
@@ -603,6 +667,15 @@ local function done(keys, args)
             redis.call('SET', entry[1], entry[2])
         end
     end
+    -- cache_serialize: the holder ended; the parked refs go back to their
+    -- lists (after the cache write above, so that they find the entry).
+    for m = 1, #releases, 2 do
+        local rkey = P .. ':cr:' .. releases[m]
+        if redis.call('GET', rkey) == releases[m + 1] then
+            redis.call('DEL', rkey)
+        end
+        wake_waiters(P, releases[m])
+    end
     -- Subtasks that followed a leader take its result, and an event.
     for _, name in ipairs(corder) do
         local g = leaders[name]
@@ -656,7 +729,7 @@ local function done(keys, args)
     return refused
 end
 
--- renew(P, agent, lease_ms, ref...)
+-- renew(P, agent, lease_ms, ref... [| key...])
 -- The agent's heartbeat (every second, with the refs it holds, if any).
 -- Extends the leases of refs still held and returns the ones that are not
 -- (lost: reaped or finished elsewhere) followed by "|" and the refs whose
@@ -666,9 +739,19 @@ local function renew(keys, args)
     local now = now_ms()
     local deadline = string.format('%d', now + lease)
     local lost, stop, leases, state = {}, {}, {}, {}
-    local refs = {}
+    local refs, reserved = {}, {}
     for j = 4, #args do
+        if args[j] == '|' then
+            for m = j + 1, #args do
+                reserved[#reserved + 1] = args[m]
+            end
+            break
+        end
         refs[#refs + 1] = args[j]
+    end
+    -- cache_serialize reservations held by running attempts (their keys).
+    for _, key in ipairs(reserved) do
+        redis.call('PEXPIRE', P .. ':cr:' .. hex(key), lease)
     end
     local held = gather('ZMSCORE', P .. ':inflight', refs)
     for n, ref in ipairs(refs) do
@@ -706,6 +789,13 @@ local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
     local now = now_ms()
     promote(P, now, limit)
+    -- Parked refs whose holder's reservation expired (it crashed).
+    local waiting = redis.call('SRANDMEMBER', P .. ':cwait', 100)
+    for _, h in ipairs(waiting) do
+        if redis.call('EXISTS', P .. ':cr:' .. h) == 0 then
+            wake_waiters(P, h)
+        end
+    end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
     for _, ref in ipairs(expired) do
@@ -871,6 +961,7 @@ end
 redis.register_function('mapq1_push', push)
 redis.register_function('mapq1_push_cached', push_cached)
 redis.register_function('mapq1_push_recover', push_recover)
+redis.register_function('mapq1_reserve', reserve)
 redis.register_function('mapq1_claim', claim)
 redis.register_function('mapq1_done', done)
 redis.register_function('mapq1_renew', renew)

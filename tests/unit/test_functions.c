@@ -827,6 +827,81 @@ test_functions_checkpoint_reaches_the_retry(void **state)
     assert_int_equal(integer(f, "EXISTS", key(f, "ck:" EXEC), NULL), 0);
 }
 
+/* FCALL mapq1_reserve for ref with key K; returns the verdict. */
+static const char *
+reserve1(struct fx *f, const char *ref, const char *k)
+{
+    run(f, "FCALL", "mapq1_reserve", "0", f->ns, ref, k, "60000", "t", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
+    return f->reply->element[0]->str;
+}
+
+static void
+test_functions_reserve_serializes_one_key(void **state)
+{
+    struct fx *f = *state;
+    static const char k[] = "KKKKKKKKKKKKKKKK";
+    static const char rec[] = "\x82\xa1p\x03\xa1v\x01";
+    char r0[128], r1[128];
+
+    /* Two executions, one subtask each, the same key. */
+    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
+        "0", "0", k, "b", NULL);
+    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0", "q",
+        "np", "t", "0", "0", k, "b", NULL);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    assert_string_equal(reserve1(f, r0, k), "run");
+    assert_string_equal(reserve1(f, r0, k), "run"); /* its own: again */
+    /* The other waits, parked off the leases. */
+    assert_string_equal(reserve1(f, r1, k), "wait");
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
+    assert_int_equal(
+        integer(f, "LLEN", key(f, "cw:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL),
+        1);
+    /* The holder succeeds: the entry is written, the reservation ends and
+     * the parked ref is queued again, to find the entry. */
+    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", k, rec,
+        "cs:0:t", "", "", NULL);
+    assert_int_equal(integer(f, "EXISTS",
+                             key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"),
+                             NULL),
+                     0);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    claimed(f, 0, false, r1, sizeof(r1));
+    assert_string_equal(reserve1(f, r1, k), "cached");
+    assert_int_equal((unsigned char)f->reply->element[1]->str[3], 4);
+    /* A ref no longer leased is told so. */
+    assert_string_equal(reserve1(f, EXEC "/0/0/0/0/0/q/np", k), "lost");
+}
+
+static void
+test_functions_expired_reservation_wakes_the_parked(void **state)
+{
+    struct fx *f = *state;
+    static const char k[] = "KKKKKKKKKKKKKKKK";
+    char r0[128], r1[128];
+
+    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
+        "0", "0", k, "b", NULL);
+    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0", "q",
+        "np", "t", "0", "0", k, "b", NULL);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
+    claimed(f, 0, false, r0, sizeof(r0));
+    claimed(f, 1, false, r1, sizeof(r1));
+    assert_string_equal(reserve1(f, r0, k), "run");
+    assert_string_equal(reserve1(f, r1, k), "wait");
+    /* The holder's agent dies: its reservation expires; a reap queues the
+     * parked ref again, and it takes the reservation over. */
+    run(f, "DEL", key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL);
+    run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
+    assert_int_equal(integer(f, "SCARD", key(f, "cwait"), NULL), 0);
+    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
+    claimed(f, 0, false, r1, sizeof(r1));
+    assert_string_equal(reserve1(f, r1, k), "run");
+}
+
 int
 main(void)
 {
@@ -851,6 +926,8 @@ main(void)
         T(test_functions_backoff_parks_a_retry_until_due),
         T(test_functions_push_cached_hits_follows_and_writes),
         T(test_functions_checkpoint_reaches_the_retry),
+        T(test_functions_reserve_serializes_one_key),
+        T(test_functions_expired_reservation_wakes_the_parked),
     };
 #undef T
 
