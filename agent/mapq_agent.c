@@ -937,6 +937,7 @@ job_new(struct mapq_agent *a, const msgpack_object *ref,
     char err[MAPQ_ERR_LEN];
 
     job->a = a;
+    job->started_ms = now_ms(); /* again when it starts to run */
     job->ref = mapq_xstrndup(ref->via.str.ptr, ref->via.str.size);
     job->body = mapq_xmemdup(body->via.str.ptr, body->via.str.size);
     job->bodylen = body->via.str.size;
@@ -1366,6 +1367,7 @@ check_exit(struct mapq_agent *a)
     }
     mapq_log(MAPQ_LOG_INFO, "drained; exiting");
     a->leaving = true;
+    event_del(a->renew_ev); /* a late heartbeat would list it again */
     if (!mapq_redis_ready(a->cmd)) {
         event_base_loopexit(a->base, NULL);
         return;

@@ -11,8 +11,12 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:inflight           ZSET  ref -> lease deadline (ms, server time)
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
-  P:ev:<exec>          LIST  events for the scheduler: msgpack arrays
-                             [k, index, phase, k, index, phase, ...]
+  P:ev:<exec>:<epoch>  LIST  events for the scheduler: msgpack arrays
+                             [k, index, phase, k, index, phase, ...]; epoch
+                             (field epoch of P:x:<exec>, 0 when unset) goes
+                             up with every change of owner, so a driver
+                             that lost the execution never takes events
+                             meant for the next
   P:log:<exec>         HASH  "<k>/<index>" -> the attempts of a subtask, one
                              msgpack map after another
   P:c:<task>:<hex key> STRING a cache entry: the result record of a success
@@ -166,6 +170,14 @@ local function append_logs(key, fields, entries)
     call_many('HSET', key, kv, 2000)
 end
 
+-- The event list of exec for its current owner.
+local function events_key(P, exec, epoch)
+    if epoch == nil then
+        epoch = redis.call('HGET', P .. ':x:' .. exec, 'epoch')
+    end
+    return P .. ':ev:' .. exec .. ':' .. (epoch or '0')
+end
+
 -- Lowercase hex of a binary string (cache keys are 16-byte hashes).
 local function hex(b)
     return (string.gsub(b, '.', function(c)
@@ -173,7 +185,8 @@ local function hex(b)
     end))
 end
 
--- The phase in a result record (they begin {"p": phase, ...}), or nil.
+-- The phase in a result record (they begin {"p": phase, ...}): an integer
+-- from 0 to 8, or nil for a record that names none.
 local function record_phase(rec)
     if string.sub(rec, 2, 3) == '\161p' then
         local b = string.byte(rec, 4)
@@ -182,7 +195,11 @@ local function record_phase(rec)
         end
     end
     local ok, t = pcall(cmsgpack.unpack, rec)
-    return ok and type(t) == 'table' and tonumber(t.p) or nil
+    local p = ok and type(t) == 'table' and tonumber(t.p)
+    if p and p >= 0 and p <= 8 and p == math.floor(p) then
+        return p
+    end
+    return nil
 end
 
 -- The same record with another phase.
@@ -267,7 +284,11 @@ local function push_cached(keys, args)
         if rec then
             triples[#triples + 1] = kn
             triples[#triples + 1] = tonumber(idx[m])
-            triples[#triples + 1] = taken_phase(record_phase(rec) or 6)
+            local ph = record_phase(rec)
+            if not ph or ph < 3 then
+                ph = 6 -- a record names a final phase, or counts as failed
+            end
+            triples[#triples + 1] = taken_phase(ph)
         elseif lead[h] or leaders[m] then
             if not lead[h] then
                 lorder[#lorder + 1] = h
@@ -304,7 +325,7 @@ local function push_cached(keys, args)
         call_many('HSET', fkey, kv, 2000)
     end
     if #triples > 0 then
-        redis.call('RPUSH', P .. ':ev:' .. exec, cmsgpack.pack(triples))
+        redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))
     end
     if #refs > 0 then
         call_many('HSET', P .. ':b:' .. exec, fields, 2000)
@@ -353,7 +374,7 @@ local function push_recover(keys, args)
     end
     if #kv > 0 then
         call_many('HSET', P .. ':r:' .. exec .. ':' .. k, kv, 2000)
-        redis.call('RPUSH', P .. ':ev:' .. exec, cmsgpack.pack(triples))
+        redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))
     end
     if #refs > 0 then
         call_many('HSET', P .. ':b:' .. exec, fields, 2000)
@@ -594,9 +615,13 @@ local function done(keys, args)
             res.b[#res.b + 1] = args[j + 4]
             -- Per execution: a = event triples, b = body fields.
             local x = group_of(execs, xorder, e)
+            local ph = tonumber(args[j + 2])
+            if not ph or ph < 3 or ph > 8 or ph ~= math.floor(ph) then
+                ph = 6 -- a final phase, whatever a client sends
+            end
             x.a[#x.a + 1] = tonumber(k)
             x.a[#x.a + 1] = tonumber(index)
-            x.a[#x.a + 1] = tonumber(args[j + 2])
+            x.a[#x.a + 1] = ph
             x.b[#x.b + 1] = k .. '/' .. index
             -- A cached node's target: "c:<ttl ms>:<task>", or "cs:..."
             -- with cache_serialize, whose reservation ends here.
@@ -700,9 +725,9 @@ local function done(keys, args)
     for _, e in ipairs(xorder) do
         -- Nobody follows the events of an ended execution (results of its
         -- aborted subtasks still arrive): they would only pile up.
-        local st = redis.call('HGET', P .. ':x:' .. e, 'state')
-        if not ENDED[st] then
-            redis.call('RPUSH', P .. ':ev:' .. e, cmsgpack.pack(execs[e].a))
+        local rec = redis.call('HMGET', P .. ':x:' .. e, 'state', 'epoch')
+        if not ENDED[rec[1]] then
+            redis.call('RPUSH', events_key(P, e, rec[2]), cmsgpack.pack(execs[e].a))
         end
         call_many('HDEL', P .. ':b:' .. e, execs[e].b)
     end
@@ -774,7 +799,9 @@ local function renew(keys, args)
         call_many('ZADD', P .. ':inflight', leases, 2000, 'XX')
     end
     redis.call('ZADD', P .. ':agents', now, agent)
+    -- Only while it beats: a dead agent's entry goes within the hour.
     redis.call('HSET', P .. ':agent:' .. agent, 'running', #refs)
+    redis.call('PEXPIRE', P .. ':agent:' .. agent, 3600000)
     lost[#lost + 1] = '|'
     for _, ref in ipairs(stop) do
         lost[#lost + 1] = ref
@@ -789,6 +816,8 @@ local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
     local now = now_ms()
     promote(P, now, limit)
+    -- Agents silent for an hour are gone (their hash expired too).
+    redis.call('ZREMRANGEBYSCORE', P .. ':agents', '-inf', now - 3600000)
     -- Parked refs whose holder's reservation expired (it crashed).
     local waiting = redis.call('SRANDMEMBER', P .. ':cwait', 100)
     for _, h in ipairs(waiting) do
@@ -837,8 +866,9 @@ local function cancel(keys, args)
 end
 
 -- Takes or renews one execution for owner, if it is free, already its own
--- or its owner's lease expired. Returns 1, 0 if another owner holds it, or
--- -1 if it has ended or does not exist.
+-- or its owner's lease expired. Returns its epoch (>= 1; a new owner gets
+-- a new one), 0 if another owner holds it, or -1 if it has ended or does
+-- not exist.
 local function own_one(P, owner, deadline, now, exec)
     local x = P .. ':x:' .. exec
     local st = redis.call('HGET', x, 'state')
@@ -853,19 +883,27 @@ local function own_one(P, owner, deadline, now, exec)
             return 0
         end
     end
+    local epoch
     if cur ~= owner then
         redis.call('HSET', x, 'owner', owner)
+        epoch = redis.call('HINCRBY', x, 'epoch', 1)
+    else
+        epoch = tonumber(redis.call('HGET', x, 'epoch')) or 0
+        if epoch < 1 then
+            epoch = redis.call('HINCRBY', x, 'epoch', 1)
+        end
     end
     if st == 'submitted' then
         redis.call('HSET', x, 'state', 'running')
     end
     redis.call('ZADD', P .. ':owners', deadline, exec)
-    return 1
+    return epoch
 end
 
 -- own(P, owner, lease_ms, exec...)
 -- Takes or renews executions for a driver; returns one integer per exec
--- (see own_one). A driver drives an execution only while this says 1.
+-- (see own_one). A driver drives an execution only while this says it
+-- owns it, and follows the events of the epoch it was given.
 local function own(keys, args)
     local P, owner, lease = args[1], args[2], tonumber(args[3])
     local now = now_ms()
@@ -888,7 +926,7 @@ local function adopt(keys, args)
     local out = {}
     local due = redis.call('ZRANGEBYSCORE', P .. ':owners', '-inf', now, 'LIMIT', 0, limit)
     for _, exec in ipairs(due) do
-        if own_one(P, owner, deadline, now, exec) == 1 then
+        if own_one(P, owner, deadline, now, exec) > 0 then
             out[#out + 1] = exec
         end
     end
@@ -916,7 +954,11 @@ local function finish(keys, args)
         redis.call('HSET', x, 'state', args[4], 'finished', string.format('%d', now_ms()),
             args[5], args[6])
     end
-    redis.call('DEL', P .. ':b:' .. exec, P .. ':ev:' .. exec)
+    redis.call('DEL', P .. ':b:' .. exec)
+    local epochs = tonumber(redis.call('HGET', x, 'epoch')) or 0
+    for epoch = 0, epochs do
+        redis.call('DEL', P .. ':ev:' .. exec .. ':' .. epoch)
+    end
     if args[4] == 'succeeded' and not ENDED[st] then
         -- Nothing left to resume or recover.
         redis.call('DEL', P .. ':ck:' .. exec)
@@ -944,11 +986,12 @@ local function scan(keys, args)
         local rec = results[m]
         local b = 255
         if rec then
-            -- Records begin {"p": phase, ...}: map header, 0xa1 'p', fixint.
-            b = string.byte(rec, 4)
-            if string.sub(rec, 2, 3) ~= '\161p' or not b or b > 8 then
-                local ok, t = pcall(cmsgpack.unpack, rec)
-                b = ok and type(t) == 'table' and tonumber(t.p) or 6
+            -- A recorded result is finished, whatever it says: a record
+            -- that names no final phase counts as FAILED (its error shows
+            -- when the node assembles).
+            b = record_phase(rec)
+            if type(b) ~= 'number' or b < 3 or b > 8 then
+                b = 6
             end
         elseif bodies[m] then
             b = 254

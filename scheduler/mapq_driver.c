@@ -150,6 +150,7 @@ struct mapq_driver {
     int lease_ms;
     int64_t owned_ms, adopted_ms; /* last lease renewal, last adoption */
     bool was_up;                  /* the command connection was up before */
+    bool blk_was_up;              /* and the waiting one */
     bool adopt_inflight;
 };
 
@@ -1090,7 +1091,7 @@ handle_event(struct exec *x, const char *data, size_t len)
 {
     msgpack_unpacked u;
     const msgpack_object *a;
-    uint32_t j, n;
+    uint32_t j, n, bad = 0;
     char err[MAPQ_ERR_LEN];
 
     msgpack_unpacked_init(&u);
@@ -1099,6 +1100,7 @@ handle_event(struct exec *x, const char *data, size_t len)
         goto bad;
     a = u.data.via.array.ptr;
     n = u.data.via.array.size;
+    /* A bad triple is skipped alone: the others are real subtasks. */
     for (j = 0; j < n; j += 3) {
         const msgpack_object *e = &a[j];
 
@@ -1106,11 +1108,14 @@ handle_event(struct exec *x, const char *data, size_t len)
             e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
             e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
             e[0].via.u64 >= x->wf->nnodes || e[2].via.u64 >= MAPQ_PHASE_COUNT ||
-            !phase_done((int)e[2].via.u64))
-            goto bad;
+            !phase_done((int)e[2].via.u64)) {
+            bad++;
+            continue;
+        }
         apply_event(x, e[0].via.u64, e[1].via.u64, (int)e[2].via.u64);
     }
-    goto out;
+    if (bad == 0)
+        goto out;
 bad:
     mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside", x->id);
 out:
@@ -1336,7 +1341,7 @@ wait_cb(redisReply *reply, const char *why, void *arg)
         goto again;
     }
     TAILQ_FOREACH (x, &d->execs, entry)
-        if (!x->ended && strcmp(x->evkey, list->str) == 0)
+        if (!x->ended && x->driving && strcmp(x->evkey, list->str) == 0)
             break;
     if (x == NULL)
         goto again;
@@ -1417,7 +1422,7 @@ wait_events(struct mapq_driver *d)
         return;
     mapq_argv_init(&keys);
     TAILQ_FOREACH (x, &d->execs, entry)
-        if (!x->ended && !x->draining)
+        if (!x->ended && !x->draining && x->driving)
             want_key(d, &keys, x->evkey, &missing);
     if (d->serving) {
         snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
@@ -1729,22 +1734,27 @@ own_cb(redisReply *reply, const char *why, void *arg)
         return;
     }
     (void)why;
-    switch (reply->element[0]->integer) {
-    case 1:
-        x->driving = true;
-        if (x->reconcile)
-            reconcile(x);
-        else if (x->recover_from[0] != '\0')
-            recover_start(x);
-        else
-            advance(x);
-        break;
-    case 0:
+    if (reply->element[0]->integer == 0) {
         exec_detach(x, "another scheduler drives it");
-        break;
-    default:
-        exec_detach(x, "it has ended or no longer exists");
+        return;
     }
+    if (reply->element[0]->integer < 0) {
+        exec_detach(x, "it has ended or no longer exists");
+        return;
+    }
+    /* Events of this owner's epoch only: a driver that lost the execution
+     * meanwhile cannot take them. */
+    free(x->evkey);
+    x->evkey = mapq_xasprintf("%s:ev:%s:%lld", x->d->ns, x->id,
+                              reply->element[0]->integer);
+    x->driving = true;
+    if (x->reconcile)
+        reconcile(x);
+    else if (x->recover_from[0] != '\0')
+        recover_start(x);
+    else
+        advance(x);
+    wait_events(x->d);
 }
 
 /* Starts executions whose driving waits for ownership. */
@@ -1996,6 +2006,7 @@ state_cb(struct mapq_redis *r, bool up, void *arg)
 {
     struct mapq_driver *d = arg;
     struct exec *x;
+    bool again;
 
     if (!up) {
         if (r == d->blk)
@@ -2005,23 +2016,25 @@ state_cb(struct mapq_redis *r, bool up, void *arg)
         mapq_log(MAPQ_LOG_WARN, "lost the redis connection; reconnecting");
         return;
     }
-    if (r == d->cmd) {
-        /* Replies lost with the old connection may hide pushes that never
-         * happened, or events taken but never seen: rebuild from Redis. */
-        TAILQ_FOREACH (x, &d->execs, entry) {
-            if (x->ended && x->finish_pending)
-                send_finish(x);
-            else if (!x->ended && d->was_up && x->driving) {
-                x->driving = false;
-                x->reconcile = true;
-            }
-        }
-        if (d->was_up)
-            mapq_log(MAPQ_LOG_WARN, "reconnected to redis; rebuilding the "
-                                    "state of its executions");
+    again = r == d->cmd ? d->was_up : d->blk_was_up;
+    if (r == d->cmd)
         d->was_up = true;
-        start_pending(d);
+    else
+        d->blk_was_up = true;
+    /* Replies lost with the old connection may hide pushes that never
+     * happened, or events taken but never seen: rebuild from Redis. */
+    TAILQ_FOREACH (x, &d->execs, entry) {
+        if (r == d->cmd && x->ended && x->finish_pending)
+            send_finish(x);
+        else if (again && !x->ended && x->driving) {
+            x->driving = false;
+            x->reconcile = true;
+        }
     }
+    if (again)
+        mapq_log(MAPQ_LOG_WARN, "reconnected to redis; rebuilding the state "
+                                "of its executions");
+    start_pending(d);
     wait_events(d);
 }
 
@@ -2175,7 +2188,6 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
             snprintf(x->recover_from, sizeof(x->recover_from), "%s",
                      o->recover_from);
     }
-    x->evkey = mapq_xasprintf("%s:ev:%s", d->ns, id);
     x->wf = wf;
     x->done = done;
     x->arg = arg;
@@ -2295,6 +2307,39 @@ served_done(const struct mapq_exec_outcome *o, void *arg)
 }
 
 static void
+unloadable_cb(redisReply *reply, const char *why, void *arg)
+{
+    (void)arg;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
+        mapq_log(MAPQ_LOG_WARN, "cannot record an execution failed: %s",
+                 reply ? reply->str : why);
+}
+
+/*
+ * Records an execution that cannot be driven (its workflow does not parse
+ * here) as failed, so that it is not adopted again and again.
+ */
+static void
+unloadable(struct mapq_driver *d, const char *id, const char *why)
+{
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_finish");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_add(&cmd, id);
+    mapq_argv_add(&cmd, d->owner);
+    mapq_argv_add(&cmd, "failed");
+    mapq_argv_add(&cmd, "error");
+    mapq_argv_addf(&cmd, "the workflow cannot be driven: %.900s", why);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, unloadable_cb, NULL, cmd.argc,
+                       cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static void
 load_cb(redisReply *reply, const char *why, void *arg)
 {
     struct served *s = arg;
@@ -2314,12 +2359,15 @@ load_cb(redisReply *reply, const char *why, void *arg)
                  reply->element[3]->str);
         goto out;
     }
+    if (find_exec(s->d, s->id) != NULL)
+        goto out; /* adopted and popped at once: driven already */
     wf = mapq_workflow_parse(
         reply->element[0]->str, reply->element[0]->len,
         reply->element[1]->str ? reply->element[1]->str : "workflow", &errors);
     if (wf == NULL || reply->element[2]->type != REDIS_REPLY_STRING) {
         mapq_log(MAPQ_LOG_WARN, "execution %s: workflow invalid: %s", s->id,
                  errors.data ? errors.data : "no inputs");
+        unloadable(s->d, s->id, errors.data ? errors.data : "no inputs");
         mapq_workflow_free(wf);
         goto out;
     }

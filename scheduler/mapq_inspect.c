@@ -155,10 +155,24 @@ print_attempt_text(FILE *out, const char *node, uint64_t index,
     }
 }
 
+/* A JSON string of o's bytes; bytes that are not valid UTF-8 (a stderr
+ * tail cut inside a character) become '?'. */
 static json_t *
 json_str(const msgpack_object *o)
 {
-    return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+    json_t *j = json_stringn(o->via.str.ptr, o->via.str.size);
+    char *copy;
+    size_t i;
+
+    if (j != NULL)
+        return j;
+    copy = mapq_xmemdup(o->via.str.ptr, o->via.str.size);
+    for (i = 0; i < o->via.str.size; i++)
+        if ((unsigned char)copy[i] >= 0x80)
+            copy[i] = '?';
+    j = json_stringn(copy, o->via.str.size);
+    free(copy);
+    return j;
 }
 
 static void
@@ -351,7 +365,10 @@ mapq_inspect_logs(redisContext *c, const char *ns, const char *exec,
         show_sublog(out, arr, node, &v[i]);
     if (json) {
         text = json_dumps(arr, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        fprintf(out, "%s\n", text ? text : "[]");
+        if (text == NULL)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the logs as JSON");
+        else
+            fprintf(out, "%s\n", text);
         free(text);
         json_decref(arr);
     } else if (n == 0) {

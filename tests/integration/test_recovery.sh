@@ -78,6 +78,28 @@ check "scheduler loss: nothing left queued or leased" "0 0" \
 check "scheduler loss: it is no longer owned" "0" \
     "$(redis_cli ZCARD "$MAPQ_NAMESPACE:owners")"
 
+# A driver that stalls past its lease (SIGSTOP) loses the execution: the
+# scheduler adopts it, and the stalled driver, once it runs again, takes no
+# event meant for the new owner (they go to the new epoch's list) and
+# stops following it with exit 3.
+"$MAPQ" run "$TMP/double.yaml" --input xs="$(list 300)" --lease 1s \
+    >"$TMP/p.out" 2>"$TMP/p.err" &
+run_pid=$!
+wait_for 10 grep -q "^mapq: execution" "$TMP/p.err"
+id=$(exec_of "$TMP/p.err")
+wait_for 30 has_results "$id" 30
+kill -STOP "$run_pid"
+wait_for 20 grep -q "adopting execution $id" "$TMP/scheduler.log"
+kill -CONT "$run_pid"
+wait_for 20 exited "$run_pid"
+wait "$run_pid"
+check "stalled driver: it stops following, exit 3" "3 1" \
+    "$? $(grep -c "execution $id: stopped following it: another scheduler took it over" "$TMP/p.err")"
+wait_for 60 state_is "$id" succeeded
+check "stalled driver: the new owner finishes with the full output" \
+    "succeeded $(expected 300) 300" \
+    "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$id" state) $("$MAPQ" result "$id" 2>&1) $(results "$id")"
+
 # A second scheduler does not take an execution whose owner is alive.
 "$MAPQ" run "$TMP/double.yaml" --input xs="$(list 50)" --lease 2s \
     >"$TMP/o.out" 2>"$TMP/o.err"
@@ -134,8 +156,8 @@ restart_during() {
     wait "$run_pid"
     rc=$?
     check "redis $how: mapq run completes and exits 0" "0" "$rc"
-    check "redis $how: the driver reconnected and rebuilt its state" "1" \
-        "$(grep -c "reconnected to redis; rebuilding" "$TMP/$how.err")"
+    check "redis $how: the driver reconnected and rebuilt its state" "yes" \
+        "$([ "$(grep -c "reconnected to redis; rebuilding" "$TMP/$how.err")" -ge 1 ] && echo yes || echo no)"
     check "redis $how: every output is correct" "$(expected "$n")" \
         "$(cat "$TMP/$how.out")"
     check "redis $how: each result recorded once" "$n" "$(results "$id")"

@@ -368,8 +368,8 @@ test_functions_done_records_result_and_one_event(void **state)
     assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
     assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 0);
     /* One event entry for the call: [k, index, phase] triples. */
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC), NULL), 1);
-    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":0"), NULL), 1);
+    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -401,7 +401,7 @@ test_functions_stale_done_is_refused(void **state)
     assert_int_equal(done1(f, EXEC "/0/9/0/0/0/q/np", "T", "k3", "never", ""),
                      1);
     assert_int_equal(integer(f, "HLEN", key(f, "r:" EXEC ":0"), NULL), 1);
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC), NULL), 1);
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":0"), NULL), 1);
 }
 
 static void
@@ -652,7 +652,7 @@ test_functions_finish_records_once_and_cleans_up(void **state)
     push(f, 2, "np");
     run(f, "HSET", key(f, "x:" EXEC), "state", "running", "owner", "s1", NULL);
     run(f, "ZADD", key(f, "owners"), "99999999999999", EXEC, NULL);
-    run(f, "RPUSH", key(f, "ev:" EXEC), "e", NULL);
+    run(f, "RPUSH", key(f, "ev:" EXEC ":0"), "e", NULL);
     /* Another owner cannot write the end. */
     assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s2",
                              "succeeded", "output", "v", NULL),
@@ -667,7 +667,8 @@ test_functions_finish_records_once_and_cleans_up(void **state)
     assert_string_equal(f->reply->element[1]->str, "v");
     assert_int_equal(f->reply->element[2]->type, REDIS_REPLY_STRING);
     assert_int_equal(
-        integer(f, "EXISTS", key(f, "b:" EXEC), key(f, "ev:" EXEC), NULL), 0);
+        integer(f, "EXISTS", key(f, "b:" EXEC), key(f, "ev:" EXEC ":0"), NULL),
+        0);
     assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 0);
     /* Written once: a repeat (a lost reply) changes nothing. */
     assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s1",
@@ -760,7 +761,7 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
     run(f, "HGET", key(f, "r:" EXEC ":0"), kb, NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
     assert_int_equal((unsigned char)f->reply->str[3], 4);
-    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -783,7 +784,7 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
                              NULL),
                      1);
     assert_int_equal(integer(f, "EXISTS", key(f, "f:" EXEC ":0"), NULL), 0);
-    run(f, "LPOP", key(f, "ev:" EXEC), NULL);
+    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -902,6 +903,36 @@ test_functions_expired_reservation_wakes_the_parked(void **state)
     assert_string_equal(reserve1(f, r1, k), "run");
 }
 
+static void
+test_functions_new_owner_new_epoch_for_events(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 1, "np");
+    run(f, "HSET", key(f, "x:" EXEC), "state", "running", NULL);
+    assert_int_equal(own1(f, "s1", "60000"), 1);
+    /* s1 stalls past its lease; s2 takes over with the next epoch. */
+    run(f, "ZADD", key(f, "owners"), "1", EXEC, NULL);
+    assert_int_equal(own1(f, "s2", "60000"), 2);
+    assert_int_equal(own1(f, "s2", "60000"), 2); /* a renewal keeps it */
+    assert_int_equal(own1(f, "s1", "60000"), 0);
+    /* Events now go to epoch 2's list, which s1 never waits on. */
+    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(done1(f, ref, "T", "k", "rec", ""), 0);
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":2"), NULL), 1);
+    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":1"), NULL), 0);
+    /* The end deletes every epoch's list. */
+    run(f, "RPUSH", key(f, "ev:" EXEC ":1"), "stale", NULL);
+    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s2",
+                             "succeeded", "output", "v", NULL),
+                     1);
+    assert_int_equal(integer(f, "EXISTS", key(f, "ev:" EXEC ":1"),
+                             key(f, "ev:" EXEC ":2"), NULL),
+                     0);
+}
+
 int
 main(void)
 {
@@ -921,6 +952,7 @@ main(void)
         T(test_functions_done_logs_attempts_and_keyless_records),
         T(test_functions_own_takes_free_keeps_own_refuses_live_other),
         T(test_functions_adopt_takes_only_expired_running),
+        T(test_functions_new_owner_new_epoch_for_events),
         T(test_functions_finish_records_once_and_cleans_up),
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
         T(test_functions_backoff_parks_a_retry_until_due),
