@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mapq_alloc.h"
@@ -43,7 +44,7 @@ static const char usage[] =
     "URL]\n"
     "                [--overwrite-cache]\n"
     "       mapq scheduler [--redis URL] [--lease DUR]\n"
-    "       mapq status EXEC [--json]\n"
+    "       mapq status EXEC [--json]      mapq watch EXEC\n"
     "       mapq result EXEC [--node NODE] [--json]\n"
     "       mapq cancel EXEC\n"
     "       mapq recover EXEC [--redis URL] [--json] [--quiet]\n"
@@ -218,6 +219,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         if (optind != argc - 1) {
             fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
                     strcmp(o->cmd, "status") == 0 ||
+                            strcmp(o->cmd, "watch") == 0 ||
                             strcmp(o->cmd, "result") == 0 ||
                             strcmp(o->cmd, "cancel") == 0 ||
                             strcmp(o->cmd, "recover") == 0
@@ -831,31 +833,25 @@ exec_exists(redisContext *c, const struct opts *o, char *state, size_t len)
     return ok;
 }
 
-static int
-cmd_status(struct opts *o)
+/* Prints the state of execution o->target and of its nodes, counts by
+ * phase (JSON with --json), to out. */
+static void
+print_status(redisContext *c, const struct opts *o, const char *state,
+             FILE *out)
 {
-    struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
-    char state[32], field[32];
+    char field[32];
     redisReply *nn, *name, *p;
     long k, nodes;
-    int ph, rc = EXIT_OK;
+    int ph;
 
-    if (c == NULL)
-        return EXIT_INFRA;
-    if (!exec_exists(c, o, state, sizeof(state))) {
-        redisFree(c);
-        return EXIT_FAILED;
-    }
     nn = hget(c, o, "nodes");
     nodes =
         nn && nn->type == REDIS_REPLY_STRING ? strtol(nn->str, NULL, 10) : 0;
     if (o->json)
-        printf("{\"execution\":\"%s\",\"status\":\"%s\",\"nodes\":{", o->target,
-               state);
+        fprintf(out, "{\"execution\":\"%s\",\"status\":\"%s\",\"nodes\":{",
+                o->target, state);
     else
-        printf("execution %s: %s\n", o->target, state);
+        fprintf(out, "execution %s: %s\n", o->target, state);
     for (k = 0; k < nodes; k++) {
         msgpack_unpacked u;
         char err[MAPQ_ERR_LEN];
@@ -873,36 +869,114 @@ cmd_status(struct opts *o)
             const msgpack_object *a = u.data.via.array.ptr;
 
             if (o->json)
-                printf("%s\"%s\":{\"state\":\"%.*s\",\"total\":%llu",
-                       k ? "," : "", name->str, (int)a[0].via.str.size,
-                       a[0].via.str.ptr, (unsigned long long)a[1].via.u64);
+                fprintf(out, "%s\"%s\":{\"state\":\"%.*s\",\"total\":%llu",
+                        k ? "," : "", name->str, (int)a[0].via.str.size,
+                        a[0].via.str.ptr, (unsigned long long)a[1].via.u64);
             else
-                printf("  %-20s %-10.*s total %llu", name->str,
-                       (int)a[0].via.str.size, a[0].via.str.ptr,
-                       (unsigned long long)a[1].via.u64);
+                fprintf(out, "  %-20s %-10.*s total %llu", name->str,
+                        (int)a[0].via.str.size, a[0].via.str.ptr,
+                        (unsigned long long)a[1].via.u64);
             for (ph = 0; ph < MAPQ_PHASE_COUNT; ph++) {
                 if (o->json)
-                    printf(",\"%s\":%llu", mapq_phase_name(ph),
-                           (unsigned long long)a[2 + ph].via.u64);
+                    fprintf(out, ",\"%s\":%llu", mapq_phase_name(ph),
+                            (unsigned long long)a[2 + ph].via.u64);
                 else if (a[2 + ph].via.u64 > 0)
-                    printf("  %s %llu", mapq_phase_name(ph),
-                           (unsigned long long)a[2 + ph].via.u64);
+                    fprintf(out, "  %s %llu", mapq_phase_name(ph),
+                            (unsigned long long)a[2 + ph].via.u64);
             }
-            printf(o->json ? "}" : "\n");
+            fputs(o->json ? "}" : "\n", out);
         } else if (name != NULL && name->type == REDIS_REPLY_STRING &&
                    !o->json) {
-            printf("  %-20s waiting\n", name->str);
+            fprintf(out, "  %-20s waiting\n", name->str);
         }
         msgpack_unpacked_destroy(&u);
-        freeReplyObject(name);
-        freeReplyObject(p);
+        if (name != NULL)
+            freeReplyObject(name);
+        if (p != NULL)
+            freeReplyObject(p);
     }
     if (o->json)
-        printf("}}\n");
+        fputs("}}\n", out);
     if (nn != NULL)
         freeReplyObject(nn);
+}
+
+static int
+cmd_status(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    char state[32];
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    if (!exec_exists(c, o, state, sizeof(state))) {
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    print_status(c, o, state, stdout);
     redisFree(c);
-    return rc;
+    return EXIT_OK;
+}
+
+static bool
+state_ended(const char *state)
+{
+    return strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0 ||
+           strcmp(state, "cancelled") == 0;
+}
+
+/*
+ * mapq watch: the status, printed again whenever it changes (redrawn in
+ * place on a terminal), until the execution ends. Exits like mapq run: 0
+ * when it succeeded, 1 otherwise.
+ */
+static int
+cmd_watch(struct opts *o)
+{
+    struct mapq_redis_url url;
+    redisContext *c =
+        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    struct timespec second = {1, 0};
+    char state[32], *text = NULL, *shown = NULL;
+    bool tty = isatty(1) != 0;
+    size_t len = 0, lines = 0, i;
+    FILE *mem;
+
+    if (c == NULL)
+        return EXIT_INFRA;
+    for (;;) {
+        if (!exec_exists(c, o, state, sizeof(state))) {
+            int rc = c->err ? EXIT_INFRA : EXIT_FAILED;
+
+            free(shown);
+            redisFree(c);
+            return rc;
+        }
+        mem = open_memstream(&text, &len);
+        print_status(c, o, state, mem);
+        fclose(mem);
+        if (shown == NULL || strcmp(shown, text) != 0) {
+            if (tty && lines > 0)
+                printf("\033[%zuA\033[J", lines);
+            fputs(text, stdout);
+            fflush(stdout);
+            for (lines = 0, i = 0; text[i] != '\0'; i++)
+                lines += text[i] == '\n';
+            free(shown);
+            shown = text;
+        } else {
+            free(text);
+        }
+        text = NULL;
+        if (state_ended(state))
+            break;
+        nanosleep(&second, NULL);
+    }
+    free(shown);
+    redisFree(c);
+    return strcmp(state, "succeeded") == 0 ? EXIT_OK : EXIT_FAILED;
 }
 
 static int
@@ -1003,6 +1077,8 @@ main(int argc, char **argv)
     }
     if (strcmp(o.cmd, "status") == 0)
         return cmd_status(&o);
+    if (strcmp(o.cmd, "watch") == 0)
+        return cmd_watch(&o);
     if (strcmp(o.cmd, "result") == 0)
         return cmd_result(&o);
     if (strcmp(o.cmd, "cancel") == 0)

@@ -81,6 +81,33 @@ check "status: the execution's state" "1" "$(grep -c "^execution $id2: succeeded
 check "status: counts by phase" "1" \
     "$(grep -c '^  m  *succeeded  *total 2  SUCCEEDED 1  TIMED_OUT 1$' "$TMP/status")"
 
+# mapq watch: prints the status again as it changes, until the end; its
+# exit status is the execution's.
+cat >"$TMP/naps.yaml" <<'EOF'
+name: naps
+tasks:
+  nap:
+    inputs: {x: int}
+    output: int
+    command: [sh, -c, 'sleep 1; echo $MAPQ_IN_x']
+nodes:
+  n: {map: nap, over: {x: [1, 2, 3, 4, 5, 6]}, concurrency: 2}
+output: $n
+EOF
+"$MAPQ" run "$TMP/naps.yaml" >/dev/null 2>"$TMP/naps.err" &
+naps=$!
+wait_for 10 grep -q "^mapq: execution" "$TMP/naps.err"
+nid=$(exec_of "$TMP/naps.err")
+"$MAPQ" watch "$nid" >"$TMP/watch" 2>&1
+check "watch: exits 0 once the execution succeeded" "0" "$?"
+check "watch: it saw the execution running, then succeeded" "running succeeded" \
+    "$(sed -n "s/^execution $nid: //p" "$TMP/watch" | sed -n '1p;$p' | tr '\n' ' ' | sed 's/ $//')"
+check "watch: it printed the progress more than once" "yes" \
+    "$([ "$(grep -c '^  n ' "$TMP/watch")" -ge 3 ] && echo yes || echo no)"
+wait "$naps"
+"$MAPQ" watch "$id2" >/dev/null 2>&1
+check "watch of an ended execution: returns at once with its status" "0" "$?"
+
 # A lost attempt (its agent killed) is logged when its lease is taken back.
 cat >"$TMP/lost.yaml" <<'EOF'
 name: lost
