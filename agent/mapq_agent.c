@@ -35,6 +35,7 @@
 #define CALL_TIMEOUT_MS  10000
 #define BELL_BLOCK_S     2
 #define DONE_BATCH_MAX   1000
+#define DONE_BATCH_BYTES (64 * 1024 * 1024)
 #define EXIT_DEADLINE_MS 5000
 #define DONE_FIELDS      8     /* arguments of one attempt in mapq1_done */
 #define UNREACHABLE_MS   10000 /* warn this often while redis is away */
@@ -107,7 +108,7 @@ struct mapq_agent {
     unsigned bells_c, bells_p, claim_bells_c, claim_bells_p;
     bool stopping, hard_stop;
     bool leaving;              /* drained: unregistering, then the loop ends */
-    struct mapq_argv outbox;   /* done arguments (6 per entry), no header */
+    struct mapq_argv outbox;   /* done arguments (DONE_FIELDS per entry) */
     struct mapq_argv sending;  /* the entries of the done call in flight */
     struct event *flush_ev;    /* zero-timeout: flush the outbox */
     struct event *renew_ev;    /* lease renewal */
@@ -219,6 +220,7 @@ outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
 {
     char k[2] = {kind, '\0'};
     struct mapq_buf log = MAPQ_BUF_INIT;
+    const struct mapq_buf *ckpt;
 
     if (!(kind == 'T' && phase == MAPQ_PHASE_SUCCEEDED && job->r.cls[1] == 'p'))
         pack_attempt(&log, job, kind, phase, error);
@@ -231,8 +233,12 @@ outbox_add(struct mapq_agent *a, const struct job *job, char kind, int phase,
                      record ? record->len : 0);
     mapq_argv_add(&a->outbox, target ? target : "");
     mapq_argv_addlen(&a->outbox, log.len ? log.data : "", log.len);
-    mapq_argv_addlen(&a->outbox, job->ckpt_out ? job->ckpt_out->data : "",
-                     job->ckpt_out ? job->ckpt_out->len : 0);
+    /* A success drops the checkpoint: no need to send it. */
+    ckpt = kind == 'T' &&
+                   (phase == MAPQ_PHASE_SUCCEEDED || phase == MAPQ_PHASE_CACHED)
+               ? NULL
+               : job->ckpt_out;
+    mapq_argv_addlen(&a->outbox, ckpt ? ckpt->data : "", ckpt ? ckpt->len : 0);
     mapq_buf_release(&log);
     schedule_flush(a);
 }
@@ -276,6 +282,28 @@ done_cb(redisReply *reply, const char *why, void *arg)
     check_exit(a);
 }
 
+/* How many arguments of the outbox the next done call takes: whole
+ * entries, at most DONE_BATCH_MAX of them and about DONE_BATCH_BYTES (at
+ * least one entry), so that a call stays well under Redis's query limit. */
+static int
+batch_len(const struct mapq_argv *outbox)
+{
+    size_t bytes = 0;
+    int n = 0, j;
+
+    while (n < outbox->argc && n < DONE_BATCH_MAX * DONE_FIELDS) {
+        size_t entry = 0;
+
+        for (j = n; j < n + DONE_FIELDS && j < outbox->argc; j++)
+            entry += outbox->lens[j];
+        if (n > 0 && bytes + entry > DONE_BATCH_BYTES)
+            break;
+        bytes += entry;
+        n += DONE_FIELDS;
+    }
+    return n < outbox->argc ? n : outbox->argc;
+}
+
 static void
 flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -287,9 +315,7 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd))
         return;
-    n = a->outbox.argc < DONE_BATCH_MAX * DONE_FIELDS
-            ? a->outbox.argc
-            : DONE_BATCH_MAX * DONE_FIELDS;
+    n = batch_len(&a->outbox);
     mapq_argv_init(&call);
     mapq_argv_add(&call, "FCALL");
     mapq_argv_add(&call, "mapq1_done");
@@ -349,29 +375,29 @@ pack_record(struct mapq_buf *out, int phase, const struct mapq_buf *value,
  * The target of a final result: for a cached node "c:<ttl ms>:<task>" ("cs:"
  * with cache_serialize, to end the reservation), so that mapq1_done writes
  * successes to the cache and answers the subtasks that followed this one;
- * NULL otherwise.
+ * NULL otherwise. Caller frees.
  */
-static const char *
-result_target(const struct job *job, char *buf, size_t len)
+static char *
+result_target(const struct job *job)
 {
     const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
 
     if (s == NULL || !s->cache)
         return NULL;
-    snprintf(buf, len, "c%s:%lld:%s", s->cache_serialize ? "s" : "",
-             (long long)s->cache_ttl_ms, s->task);
-    return buf;
+    return mapq_xasprintf("c%s:%lld:%s", s->cache_serialize ? "s" : "",
+                          (long long)s->cache_ttl_ms, s->task);
 }
 
 static void
 job_succeed(struct job *job, const struct mapq_buf *value)
 {
     struct mapq_buf rec = MAPQ_BUF_INIT;
-    char target[160];
+    char *target;
 
     pack_record(&rec, MAPQ_PHASE_SUCCEEDED, value, NULL, NULL, 0);
-    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec,
-               result_target(job, target, sizeof(target)), NULL);
+    target = result_target(job);
+    outbox_add(job->a, job, 'T', MAPQ_PHASE_SUCCEEDED, &rec, target, NULL);
+    free(target);
     mapq_buf_release(&rec);
 }
 
@@ -383,7 +409,7 @@ job_fail(struct job *job, int phase, const char *error,
     struct mapq_agent *a = job->a;
     struct mapq_buf rec = MAPQ_BUF_INIT;
     const struct mapq_taskspec *s = job->spec ? job->spec->spec : NULL;
-    char target[160];
+    char *target, list[96];
     int64_t delay;
 
     if (s != NULL && !job->final && job->r.u < (uint32_t)s->retries) {
@@ -394,15 +420,16 @@ job_fail(struct job *job, int phase, const char *error,
         mapq_log(MAPQ_LOG_INFO,
                  "%s: attempt %u failed, retrying in %lld ms: %s", job->ref,
                  mapq_ref_attempt(&job->r), (long long)delay, error);
-        snprintf(target, sizeof(target), "%s/%s", job->r.queue, job->r.cls);
+        snprintf(list, sizeof(list), "%s/%s", job->r.queue, job->r.cls);
         mapq_buf_printf(&rec, "%lld", (long long)delay);
-        outbox_add(a, job, 'U', phase, delay > 0 ? &rec : NULL, target, error);
+        outbox_add(a, job, 'U', phase, delay > 0 ? &rec : NULL, list, error);
         mapq_buf_release(&rec);
         return;
     }
     pack_record(&rec, phase, NULL, error, tail, mapq_ref_attempt(&job->r));
-    outbox_add(a, job, 'T', phase, &rec,
-               result_target(job, target, sizeof(target)), error);
+    target = result_target(job);
+    outbox_add(a, job, 'T', phase, &rec, target, error);
+    free(target);
     mapq_buf_release(&rec);
 }
 
@@ -682,7 +709,14 @@ job_start(struct job *job)
     TAILQ_REMOVE(&a->jobs, job, entry);
     a->waiting--;
     job->started_ms = now_ms();
-    if (s == NULL) {
+    if (job->abandoned) {
+        /* lost its lease while waiting (spec, reservation): not ours */
+    } else if (job->stopped) {
+        /* its execution ended while it waited: never run it */
+        job->final = true;
+        job_fail(job, MAPQ_PHASE_ABORTED,
+                 "aborted: the execution was cancelled or failed", NULL);
+    } else if (s == NULL) {
         job_fail(job, MAPQ_PHASE_FAILED, job->spec->error, NULL);
     } else if (job->r.s > (uint32_t)s->system_retries) {
         snprintf(msg, sizeof(msg),
@@ -739,7 +773,8 @@ reserve_cb(redisReply *reply, const char *why, void *arg)
         reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
         /* Its lease will expire and it runs again. */
         mapq_log(MAPQ_LOG_WARN, "%s: cannot ask for its reservation: %s",
-                 job->ref, reply && reply->str ? reply->str : why);
+                 job->ref,
+                 reply ? (reply->str ? reply->str : "bad reply") : why);
         job_drop(job);
         goto out;
     }
@@ -748,13 +783,15 @@ reserve_cb(redisReply *reply, const char *why, void *arg)
         job->reserved = true;
         job->state = JOB_WAIT_SPEC;
         job_start(job);
-    } else if (strcmp(verdict, "cached") == 0 && reply->elements == 2) {
+    } else if (strcmp(verdict, "cached") == 0 && reply->elements == 2 &&
+               reply->element[1]->type == REDIS_REPLY_STRING) {
         struct mapq_buf rec = MAPQ_BUF_INIT;
-        char target[160];
+        char *target;
 
         mapq_buf_append(&rec, reply->element[1]->str, reply->element[1]->len);
-        outbox_add(a, job, 'T', MAPQ_PHASE_CACHED, &rec,
-                   result_target(job, target, sizeof(target)), NULL);
+        target = result_target(job);
+        outbox_add(a, job, 'T', MAPQ_PHASE_CACHED, &rec, target, NULL);
+        free(target);
         mapq_buf_release(&rec);
         job_drop(job);
     } else {
@@ -832,10 +869,11 @@ spec_reply_cb(redisReply *reply, const char *why, void *arg)
 
     free(f);
     e->fetching = false;
-    if (reply == NULL) {
-        /* Connection trouble: jobs wait; their leases are renewed and the
-         * fetch is retried when they are looked at again. */
-        mapq_log(MAPQ_LOG_WARN, "cannot fetch task spec %s: %s", e->key, why);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* Connection trouble, or Redis busy or loading: jobs wait; their
+         * leases are renewed and the fetch is retried at the next renewal. */
+        mapq_log(MAPQ_LOG_WARN, "cannot fetch task spec %s: %s", e->key,
+                 reply ? reply->str : why);
         return;
     }
     if (reply->type == REDIS_REPLY_STRING)

@@ -252,7 +252,8 @@ end
 -- key already has a result in this node takes it; one whose key is
 -- already running in this node follows that leader (P:f); one whose key
 -- is in the cache (unless overwrite is 1) takes the entry as CACHED; the
--- rest are queued as by push. Returns how many were queued.
+-- rest are queued as by push. Returns one character per subtask: 'q'
+-- queued, 'f' following, 'd' done at once (its event is queued).
 local function push_cached(keys, args)
     local P, exec, k, queue, cls, task = args[1], args[2], args[3], args[4], args[5], args[6]
     local overwrite = args[7] == '1'
@@ -263,7 +264,7 @@ local function push_cached(keys, args)
         bodies[#bodies + 1] = args[j + 2]
     end
     if #idx == 0 then
-        return 0
+        return ''
     end
     local rkey, fkey = P .. ':r:' .. exec .. ':' .. k, P .. ':f:' .. exec .. ':' .. k
     local have = gather('HMGET', rkey, hkeys)
@@ -277,10 +278,12 @@ local function push_cached(keys, args)
         cached = mget_many(ckeys)
     end
     local fields, refs, results, triples, lead, lorder = {}, {}, {}, {}, {}, {}
+    local status = {}
     local kn = tonumber(k)
     for m = 1, #idx do
         local h = hkeys[m]
         local rec = have[m] or results[h]
+        status[m] = 'd'
         if rec then
             triples[#triples + 1] = kn
             triples[#triples + 1] = tonumber(idx[m])
@@ -289,19 +292,31 @@ local function push_cached(keys, args)
                 ph = 6 -- a record names a final phase, or counts as failed
             end
             triples[#triples + 1] = taken_phase(ph)
-        elseif lead[h] or leaders[m] then
+        elseif (lead[h] or leaders[m]) and
+            string.match(lead[h] or leaders[m], '^(%d+)') ~= idx[m] then
             if not lead[h] then
                 lorder[#lorder + 1] = h
             end
-            lead[h] = (lead[h] or leaders[m]) .. ',' .. idx[m]
+            local list = lead[h] or leaders[m]
+            -- Pushed again by a reconcile: already listed.
+            if not string.find(',' .. list .. ',', ',' .. idx[m] .. ',', 1, true) then
+                list = list .. ',' .. idx[m]
+            end
+            lead[h] = list
+            status[m] = 'f'
         elseif cached[m] then
             results[h] = with_phase(cached[m], 4)
             triples[#triples + 1] = kn
             triples[#triples + 1] = tonumber(idx[m])
             triples[#triples + 1] = 4
         else
-            lead[h] = idx[m]
-            lorder[#lorder + 1] = h
+            -- A new leader, or the leader itself pushed again (its push
+            -- was lost): queued, keeping its followers.
+            status[m] = 'q'
+            if not (lead[h] or leaders[m]) then
+                lead[h] = idx[m]
+                lorder[#lorder + 1] = h
+            end
             fields[#fields + 1] = k .. '/' .. idx[m]
             fields[#fields + 1] = bodies[m]
             refs[#refs + 1] = exec .. '/' .. k .. '/' .. idx[m] .. '/0/0/0/' ..
@@ -332,7 +347,7 @@ local function push_cached(keys, args)
         call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
         ring(P, queue, cls)
     end
-    return #refs
+    return table.concat(status)
 end
 
 -- push_recover(P, exec, k, queue, cls, old, index1, key1, oldkey1, body1,
@@ -596,7 +611,8 @@ local function done(keys, args)
         -- Checkpoints: a success drops the subtask's (kept until then for
         -- its retries and for mapq recover); anything else saves its own.
         if held[n] and e then
-            local success = kind == 'T' and args[j + 2] == '3'
+            local p = tonumber(args[j + 2])
+            local success = kind == 'T' and (p == 3 or p == 4 or p == 5)
             if success and is_retry(ref) then
                 local g = group_of(ckpts, korder, e)
                 g.b[#g.b + 1] = k .. '/' .. index
@@ -630,15 +646,19 @@ local function done(keys, args)
                 releases[#releases + 1] = hex(args[j + 3])
                 releases[#releases + 1] = e .. '/' .. k .. '/' .. index
             end
-            if task and args[j + 3] ~= '' then
+            -- Identical subtasks may follow this one (cached nodes), whatever
+            -- target the agent could send: looked up below.
+            if args[j + 3] ~= '' then
                 local g = group_of(leaders, corder, e .. ':' .. k)
                 g.a[#g.a + 1] = args[j + 3]
-                g.b[#g.b + 1] = tonumber(args[j + 2])
+                g.b[#g.b + 1] = ph
                 g.e, g.k = e, tonumber(k)
-                if tonumber(args[j + 2]) == 3 then
-                    cache_sets[#cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
-                        hex(args[j + 3]), args[j + 4], tonumber(ttl)}
-                end
+            end
+            -- The ttl stays a string of digits: a Lua number would be
+            -- formatted as 1e+17 past 15 digits, which SET refuses.
+            if task and ph == 3 and args[j + 3] ~= '' and #ttl <= 15 then
+                cache_sets[#cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
+                    hex(args[j + 3]), args[j + 4], ttl}
             end
         else
             -- Only a foreign ref that got a lease can fail to parse here:
@@ -686,10 +706,10 @@ local function done(keys, args)
         call_many('HSET', rk, kv, 2000)
     end
     for _, entry in ipairs(cache_sets) do
-        if entry[3] > 0 then
-            redis.call('SET', entry[1], entry[2], 'PX', entry[3])
-        else
+        if string.match(entry[3], '^0*$') then
             redis.call('SET', entry[1], entry[2])
+        else
+            redis.call('SET', entry[1], entry[2], 'PX', entry[3])
         end
     end
     -- cache_serialize: the holder ended; the parked refs go back to their
@@ -701,11 +721,14 @@ local function done(keys, args)
         end
         wake_waiters(P, releases[m])
     end
-    -- Subtasks that followed a leader take its result, and an event.
+    -- Subtasks that followed a leader take its result, and an event (only
+    -- cached nodes have followers: one EXISTS per node and batch for the
+    -- others).
     for _, name in ipairs(corder) do
         local g = leaders[name]
         local fkey = P .. ':f:' .. name
-        local lists = gather('HMGET', fkey, g.a)
+        local lists = redis.call('EXISTS', fkey) == 1 and
+            gather('HMGET', fkey, g.a) or {}
         local x = execs[g.e]
         for m, list in ipairs(lists) do
             if list then
@@ -720,7 +743,9 @@ local function done(keys, args)
                 end
             end
         end
-        call_many('HDEL', fkey, g.a)
+        if #lists > 0 then
+            call_many('HDEL', fkey, g.a)
+        end
     end
     for _, e in ipairs(xorder) do
         -- Nobody follows the events of an ended execution (results of its
@@ -843,6 +868,17 @@ local function reap(keys, args)
     return #expired
 end
 
+-- Drops what only a running execution needs: its checkpoints and the
+-- followers of its cached nodes.
+local function drop_running_state(P, exec)
+    local x = P .. ':x:' .. exec
+    local nodes = tonumber(redis.call('HGET', x, 'nodes')) or 0
+    redis.call('DEL', P .. ':ck:' .. exec)
+    for k = 0, nodes - 1 do
+        redis.call('DEL', P .. ':f:' .. exec .. ':' .. k)
+    end
+end
+
 -- cancel(P, exec)
 -- Cancels a running or submitted execution: marks it cancelled and drops
 -- its queued subtasks (their bodies; claims discard refs without one).
@@ -861,6 +897,7 @@ local function cancel(keys, args)
     redis.call('HSET', x, 'state', 'cancelled', 'finished', string.format('%d', now_ms()),
         'error', 'cancelled')
     redis.call('DEL', P .. ':b:' .. exec)
+    drop_running_state(P, exec)
     redis.call('ZREM', P .. ':owners', exec)
     return 1
 end
@@ -959,10 +996,7 @@ local function finish(keys, args)
     for epoch = 0, epochs do
         redis.call('DEL', P .. ':ev:' .. exec .. ':' .. epoch)
     end
-    if args[4] == 'succeeded' and not ENDED[st] then
-        -- Nothing left to resume or recover.
-        redis.call('DEL', P .. ':ck:' .. exec)
-    end
+    drop_running_state(P, exec)
     redis.call('ZREM', P .. ':owners', exec)
     return ENDED[st] and 0 or 1
 end

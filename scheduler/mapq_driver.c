@@ -45,6 +45,9 @@
 /* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
  * a subtask can have in Redis). */
 #define PH_PENDING 15
+/* Driver-side phase of a subtask that follows an identical one (cached
+ * nodes): pushed, but holding no slot of the window. */
+#define PH_FOLLOWING 14
 
 enum node_state {
     NODE_WAITING,
@@ -762,17 +765,68 @@ subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
     subtask_key_in(x, x->id, k, i, in, inlen, key);
 }
 
+/* One push call in flight: the subtasks it carries, in order. */
+struct push_req {
+    struct exec *x;
+    size_t k;
+    unsigned gen;
+    size_t n;
+    uint64_t idx[BATCH];
+};
+
+/*
+ * mapq1_push_cached says, per subtask, 'q' (queued), 'f' (it follows an
+ * identical one: no slot of the window while it waits) or 'd' (answered
+ * at once: its event comes). Followers give their slot back here.
+ */
+static void
+push_followers(struct exec *x, const struct push_req *req,
+               const redisReply *reply)
+{
+    struct node_run *nr = &x->nodes[req->k];
+    size_t j;
+    bool freed = false;
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len != req->n ||
+        nr->state != NODE_RUNNING)
+        return;
+    for (j = 0; j < req->n; j++)
+        if (reply->str[j] == 'f' &&
+            phase_get(nr, req->idx[j]) == MAPQ_PHASE_QUEUED) {
+            phase_set(nr, req->idx[j], PH_FOLLOWING);
+            nr->inflight--;
+            freed = true;
+        }
+    if (freed)
+        push_more(x, req->k);
+}
+
 static void
 push_cb(redisReply *reply, const char *why, void *arg)
 {
-    struct exec *x = arg;
+    struct push_req *req = arg;
+    struct exec *x = req->x;
 
     (void)why;
     x->calls--;
     /* No reply: the connection is being rebuilt, and the reconcile after
      * it pushes whatever did not arrive. */
-    if (!x->ended && reply != NULL && reply->type == REDIS_REPLY_ERROR)
+    if (x->ended || reply == NULL || req->gen != x->gen) {
+        /* nothing to do */
+    } else if (reply->type == REDIS_REPLY_ERROR) {
         exec_fail(x, "cannot queue subtasks: %s", reply->str);
+    } else {
+        push_followers(x, req, reply);
+    }
+    free(req);
+}
+
+static void
+push_send(struct exec *x, struct push_req *req, struct mapq_argv *cmd)
+{
+    x->calls++;
+    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, push_cb, req, cmd->argc,
+                       cmd->argv, cmd->lens);
 }
 
 enum push_mode {
@@ -781,12 +835,14 @@ enum push_mode {
     PUSH_RECOVER, /* mapq1_push_recover: index, key, key in the old, body */
 };
 
+/* A cached node uses the cache even in a recovery: the successes of the
+ * execution recovered are entries there, and followers still run once. */
 static enum push_mode
 push_mode(const struct exec *x, size_t k)
 {
-    if (x->recover_from[0] != '\0')
-        return PUSH_RECOVER;
-    return x->wf->nodes[k].opts.cache ? PUSH_CACHED : PUSH_PLAIN;
+    if (x->wf->nodes[k].opts.cache)
+        return PUSH_CACHED;
+    return x->recover_from[0] != '\0' ? PUSH_RECOVER : PUSH_PLAIN;
 }
 
 /*
@@ -829,6 +885,7 @@ push_more(struct exec *x, size_t k)
         n->concurrency > 0 ? (uint64_t)n->concurrency : UNLIMITED_WINDOW;
     struct mapq_buf body = MAPQ_BUF_INIT, in = MAPQ_BUF_INIT;
     unsigned char key[MAPQ_KEY_LEN];
+    struct push_req *req = NULL;
     struct mapq_argv cmd;
     msgpack_packer pk;
     int items = 0;
@@ -842,8 +899,14 @@ push_more(struct exec *x, size_t k)
         if (phase_get(nr, i) != PH_PENDING)
             continue;
         phase_set(nr, i, MAPQ_PHASE_QUEUED);
-        if (items == 0)
+        if (items == 0) {
             push_header(x, k, &cmd);
+            req = mapq_xcalloc(1, sizeof(*req));
+            req->x = x;
+            req->k = k;
+            req->gen = x->gen;
+        }
+        req->idx[req->n++] = i;
         mapq_buf_reset(&in);
         mapq_buf_reset(&body);
         subtask_inputs(nr, i, &in);
@@ -867,13 +930,13 @@ push_more(struct exec *x, size_t k)
         mapq_argv_addlen(&cmd, body.data, body.len);
         nr->inflight++;
         if (++items == BATCH) {
-            exec_send(x, &cmd, push_cb);
+            push_send(x, req, &cmd);
             mapq_argv_reset(&cmd);
             items = 0;
         }
     }
     if (items > 0)
-        exec_send(x, &cmd, push_cb);
+        push_send(x, req, &cmd);
     mapq_argv_release(&cmd);
     mapq_buf_release(&body);
     mapq_buf_release(&in);
@@ -1073,8 +1136,9 @@ apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
     phase_set(nr, i, phase);
     nr->counts[phase]++;
     /* A pending subtask finishing is one a reconcile has not seen yet (or
-     * pushed before a lost reply): it held no window slot here. */
-    if (was != PH_PENDING)
+     * pushed before a lost reply), and a follower gave its slot back: they
+     * hold no window slot here. */
+    if (was != PH_PENDING && was != PH_FOLLOWING)
         nr->inflight--;
     nr->finished++;
     nr->touched = true;
@@ -1855,6 +1919,33 @@ reconcile(struct exec *x)
 
 /* ---- recovery ---------------------------------------------------------- */
 
+/* True when a node's progress record (p:<k>) counts no failed, timed out
+ * or aborted subtask. */
+static bool
+progress_clean(const redisReply *p)
+{
+    msgpack_unpacked u;
+    char err[MAPQ_ERR_LEN];
+    bool clean = false;
+    int ph;
+
+    if (p->type != REDIS_REPLY_STRING)
+        return false;
+    msgpack_unpacked_init(&u);
+    if (mapq_value_unpack(p->str, p->len, &u, err) == MAPQ_OK &&
+        u.data.type == MSGPACK_OBJECT_ARRAY &&
+        u.data.via.array.size == 2 + MAPQ_PHASE_COUNT) {
+        clean = true;
+        for (ph = MAPQ_PHASE_FAILED; ph <= MAPQ_PHASE_ABORTED; ph++)
+            if (u.data.via.array.ptr[2 + ph].type !=
+                    MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                u.data.via.array.ptr[2 + ph].via.u64 != 0)
+                clean = false;
+    }
+    msgpack_unpacked_destroy(&u);
+    return clean;
+}
+
 /* Node k succeeded in the execution recovered, with output (taken): it is
  * RECOVERED whole, and its output stored in this execution too. */
 static int
@@ -1889,7 +1980,7 @@ recover_cb(redisReply *reply, const char *why, void *arg)
     if (x->ended || reply == NULL)
         return; /* the reconcile after reconnecting restarts it */
     if (reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != x->wf->nnodes + 1 ||
+        reply->elements != 2 * x->wf->nnodes + 1 ||
         reply->element[0]->type != REDIS_REPLY_STRING) {
         exec_fail(x, "cannot recover execution %s: %s", x->recover_from,
                   reply->type == REDIS_REPLY_ERROR ? reply->str
@@ -1897,9 +1988,13 @@ recover_cb(redisReply *reply, const char *why, void *arg)
         return;
     }
     for (k = 0; k < x->wf->nnodes; k++) {
-        const redisReply *o = reply->element[k + 1];
+        const redisReply *o = reply->element[2 * k + 1];
 
-        if (o->type != REDIS_REPLY_STRING)
+        /* Whole only when nothing of it failed (it may have succeeded
+         * under a threshold): else its subtasks are recovered one by one
+         * and the failed ones run again. */
+        if (o->type != REDIS_REPLY_STRING ||
+            !progress_clean(reply->element[2 * k + 2]))
             continue;
         mapq_buf_init(&out, 0);
         mapq_buf_append(&out, o->str, o->len);
@@ -1924,8 +2019,10 @@ recover_start(struct exec *x)
     mapq_argv_add(&cmd, "HMGET");
     mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->recover_from);
     mapq_argv_add(&cmd, "state");
-    for (k = 0; k < x->wf->nnodes; k++)
+    for (k = 0; k < x->wf->nnodes; k++) {
         mapq_argv_addf(&cmd, "o:%zu", k);
+        mapq_argv_addf(&cmd, "p:%zu", k);
+    }
     exec_send(x, &cmd, recover_cb);
     mapq_argv_release(&cmd);
 }

@@ -108,6 +108,46 @@ fresh
 "$MAPQ" run "$TMP/dict.yaml" --input 'd={"b": 2, "a": 1}' --input path="$RUNS" >/dev/null 2>&1
 check "map key order does not change the key: the second run ran nothing" "2" "$(runs)"
 
+# ---- followers hold no slot of the window ---------------------------------------
+# concurrency 2 over [1 x 6, 2, 3]: while the first 1 runs (it waits for a
+# file), 2 and 3 must start: the five identical subtasks wait without
+# holding slots.
+cat >"$TMP/window.yaml" <<'EOF'
+name: window
+inputs:
+  xs: {type: "list[int]"}
+  dir: {type: str}
+tasks:
+  hold:
+    inputs: {x: int, dir: str}
+    output: int
+    cache: {version: "w"}
+    command:
+      - sh
+      - -c
+      - |
+        touch "$MAPQ_IN_dir/started.$MAPQ_IN_x"
+        i=0
+        while [ "$MAPQ_IN_x" = 1 ] && [ ! -e "$MAPQ_IN_dir/go" ] && [ $i -lt 1000 ]; do
+            sleep 0.02; i=$((i + 1))
+        done
+        echo $((MAPQ_IN_x * 10))
+nodes:
+  m: {map: hold, over: {x: $inputs.xs}, with: {dir: $inputs.dir}, concurrency: 2}
+output: $m
+EOF
+mkdir "$TMP/w"
+"$MAPQ" run "$TMP/window.yaml" --input 'xs=[1,1,1,1,1,1,2,3]' --input dir="$TMP/w" \
+    >"$TMP/w.out" 2>/dev/null &
+wpid=$!
+others_started() { [ -e "$TMP/w/started.2" ] && [ -e "$TMP/w/started.3" ]; }
+wait_for 15 others_started
+check "followers hold no slot: 2 and 3 ran while the leader held its slot" "yes" \
+    "$(others_started && echo yes || echo no)"
+touch "$TMP/w/go"
+wait "$wpid"
+check "followers: the output" "0 [10,10,10,10,10,10,20,30]" "$? $(cat "$TMP/w.out")"
+
 # ---- only successes are cached ------------------------------------------------
 fresh
 "$MAPQ" run "$TMP/cached.yaml" --input 'xs=[-3]' --input one=20001 \

@@ -84,6 +84,18 @@ check "early failure: recover ran exactly the ones without a success" \
     "$((200 - succeeded))" "$(count "$TMP/b/work.runs")"
 echo "# early failure: $succeeded of 200 had succeeded before the abort"
 
+# ---- a node that succeeded under a threshold ---------------------------------------
+# Its failed element runs again; the rest is taken.
+sed 's/, run_all: true/, min_success_ratio: 0.5/' "$TMP/wf.yaml" >"$TMP/ratio.yaml"
+mkdir "$TMP/c"
+touch "$TMP/c/broken.2"
+out=$("$MAPQ" run "$TMP/ratio.yaml" --input n=5 --input dir="$TMP/c" 2>"$TMP/c1.err")
+check "threshold: the first execution succeeds with a null" "0 [0,3,null,9,12]" "$? $out"
+rm "$TMP/c/broken.2" "$TMP/c/work.runs"
+out=$("$MAPQ" recover "$(exec_of "$TMP/c1.err")" 2>/dev/null)
+check "threshold: recover runs the failed element only, and fills it in" \
+    "0 [0,3,6,9,12] 2" "$? $out $(cat "$TMP/c/work.runs")"
+
 # ---- what recover refuses --------------------------------------------------------
 "$MAPQ" recover 000000000000 >/dev/null 2>"$TMP/err"
 check "recover of an unknown execution: exit 1" "1 1" "$? $(wc -l <"$TMP/err" | tr -d ' ')"
