@@ -30,6 +30,7 @@
 #include "mapq_value.h"
 
 /* msgpack-c's unpacker refuses containers nested deeper than 32. */
+#define CACHE_TTL_MAX_MS       (INT64_C(100) * 365 * 24 * 3600 * 1000)
 #define CONV_MAX_DEPTH         32
 #define CONV_MAX_NODES         1000000
 #define TEXT_MAX               (64u * 1024 * 1024)
@@ -1657,8 +1658,11 @@ parse_cache(struct ctx *c, yaml_node_t *v, struct mapq_task_opts *o,
             o->cache_version = ver;
         }
     }
-    if (f.val[CF_TTL] != NULL)
-        get_duration(c, f.val[CF_TTL], "ttl", &o->cache_ttl_ms);
+    if (f.val[CF_TTL] != NULL &&
+        get_duration(c, f.val[CF_TTL], "ttl", &o->cache_ttl_ms) &&
+        o->cache_ttl_ms > CACHE_TTL_MAX_MS)
+        perr(c, f.val[CF_TTL], "'ttl' is at most 100 years (876000h), got %s",
+             stext(f.val[CF_TTL]));
 }
 
 /* resources: {cpu: number > 0, mem: SIZE}; replaces both. */

@@ -1252,13 +1252,16 @@ test_workflow_error_cache(void **state)
                 "tasks:\n"
                 "  a: {command: [x], cache: maybe}\n"
                 "  b: {command: [x], cache: {ttl: soon}}\n"
-                "  c: {command: [x], cache_serialize: true}\n",
+                "  c: {command: [x], cache_serialize: true}\n"
+                "  d: {command: [x], cache: {ttl: 900000h}}\n",
                 "wf.yaml:3:28: 'cache' must be true, false or {version: STR, "
                 "ttl: DURATION}, got \"maybe\"\n"
                 "wf.yaml:4:34: 'ttl' must be a duration such as 500ms, 30s, "
                 "10m or 2h, got \"soon\"\n"
                 "wf.yaml:5:21: 'cache_serialize' needs 'cache' to be "
-                "enabled\n");
+                "enabled\n"
+                "wf.yaml:6:34: 'ttl' is at most 100 years (876000h), got "
+                "900000h\n");
 }
 
 static void
