@@ -609,7 +609,7 @@ local function done(keys, args)
             g.b[#g.b + 1] = args[j + 6]
         end
         -- Checkpoints: a success drops the subtask's (kept until then for
-        -- its retries and for mapq recover); anything else saves its own.
+        -- its retries); anything else saves its own.
         if held[n] and e then
             local p = tonumber(args[j + 2])
             local success = kind == 'T' and (p == 3 or p == 4 or p == 5)
