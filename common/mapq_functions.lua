@@ -560,140 +560,114 @@ local function claim(keys, args)
     return cmsgpack.pack(out)
 end
 
--- done(P, agent, ref, kind, phase, field, record, target, log, ckpt, ...)
--- Finishes attempts. kind T: terminal, the record is stored under field in
--- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
--- the attempt failed and the subtask runs again (user retry, system
--- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
--- record holding a number of ms (its retry_backoff) parks the new ref in
--- P:delayed until then. For T, a target "c:<ttl ms>:<task>" marks a
--- cached node: a success is also written to the cache (P:c, with PX ttl
--- when ttl > 0), and the subtasks that followed this one (P:f) get its
--- result and their events. A record without a field (its agent could not
--- read the subtask's key from a corrupt body) goes under "#<index>". log,
--- when not empty, is appended to the subtask's attempts in P:log:<exec>;
--- ckpt, when not empty, becomes the subtask's checkpoint (P:ck:<exec>),
--- which a success deletes. A ref that is no
--- longer leased is refused and changes nothing. Returns the refused refs.
---
--- Every step is one command per batch, not per subtask: ZMSCORE for the
--- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
--- one RPUSH of a single event entry and one HDEL of the bodies.
-local function done(keys, args)
-    local P = args[1]
-    local inflight = P .. ':inflight'
-    local refs = {}
-    for j = 3, #args, 8 do
-        refs[#refs + 1] = args[j]
+-- The steps of done, each over the whole batch. b holds what the entries
+-- asked for, grouped: b.results (result hash -> fields, records), b.execs
+-- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
+-- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
+local function new_batch(P)
+    return {P = P, refused = {}, taken = {}, results = {}, rorder = {},
+        execs = {}, xorder = {}, requeue = {}, qorder = {}, delayed = {},
+        logs = {}, lorder = {}, ckpts = {}, korder = {}, leaders = {},
+        corder = {}, cache_sets = {}, releases = {}}
+end
+
+-- Logs and checkpoints of an attempt still leased: a success drops the
+-- subtask's checkpoint (kept until then for its retries); anything else
+-- saves its own.
+local function plan_side(b, a, e, k, index)
+    local field = k .. '/' .. index
+    if a.log ~= '' then
+        local g = group_of(b.logs, b.lorder, e)
+        g.a[#g.a + 1] = field
+        g.b[#g.b + 1] = a.log
     end
-    if #refs == 0 then
-        return {}
+    local p = tonumber(a.phase)
+    local success = a.kind == 'T' and (p == 3 or p == 4 or p == 5)
+    if success and is_retry(a.ref) then
+        local g = group_of(b.ckpts, b.korder, e)
+        g.b[#g.b + 1] = field
+    elseif not success and a.ckpt ~= '' then
+        local g = group_of(b.ckpts, b.korder, e)
+        g.a[#g.a + 1] = field
+        g.a[#g.a + 1] = a.ckpt
     end
-    local held = gather('ZMSCORE', inflight, refs)
-    local refused, taken = {}, {}
-    local results, rorder = {}, {}
-    local execs, xorder = {}, {}
-    local requeue, qorder = {}, {}
-    local delayed, now = {}, nil
-    local logs, lorder = {}, {}
-    local leaders, corder, cache_sets = {}, {}, {}
-    local ckpts, korder = {}, {}
-    local releases = {}
-    for n, ref in ipairs(refs) do
-        local j = 3 + (n - 1) * 8
-        local kind = args[j + 1]
-        local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
-        if held[n] and e and (args[j + 6] or '') ~= '' then
-            local g = group_of(logs, lorder, e)
-            g.a[#g.a + 1] = k .. '/' .. index
-            g.b[#g.b + 1] = args[j + 6]
-        end
-        -- Checkpoints: a success drops the subtask's (kept until then for
-        -- its retries); anything else saves its own.
-        if held[n] and e then
-            local p = tonumber(args[j + 2])
-            local success = kind == 'T' and (p == 3 or p == 4 or p == 5)
-            if success and is_retry(ref) then
-                local g = group_of(ckpts, korder, e)
-                g.b[#g.b + 1] = k .. '/' .. index
-            elseif not success and (args[j + 7] or '') ~= '' then
-                local g = group_of(ckpts, korder, e)
-                g.a[#g.a + 1] = k .. '/' .. index
-                g.a[#g.a + 1] = args[j + 7]
-            end
-        end
-        if not held[n] or not e then
-            refused[#refused + 1] = ref
-        elseif kind == 'T' then
-            taken[#taken + 1] = ref
-            local res = group_of(results, rorder, P .. ':r:' .. e .. ':' .. k)
-            res.a[#res.a + 1] = args[j + 3] ~= '' and args[j + 3] or '#' .. index
-            res.b[#res.b + 1] = args[j + 4]
-            -- Per execution: a = event triples, b = body fields.
-            local x = group_of(execs, xorder, e)
-            local ph = tonumber(args[j + 2])
-            if not ph or ph < 3 or ph > 8 or ph ~= math.floor(ph) then
-                ph = 6 -- a final phase, whatever a client sends
-            end
-            x.a[#x.a + 1] = tonumber(k)
-            x.a[#x.a + 1] = tonumber(index)
-            x.a[#x.a + 1] = ph
-            x.b[#x.b + 1] = k .. '/' .. index
-            -- A cached node's target: "c:<ttl ms>:<task>", or "cs:..."
-            -- with cache_serialize, whose reservation ends here.
-            local ser, ttl, task = string.match(args[j + 5], '^c(s?):(%d+):(.+)$')
-            if ser == 's' and args[j + 3] ~= '' then
-                releases[#releases + 1] = hex(args[j + 3])
-                releases[#releases + 1] = e .. '/' .. k .. '/' .. index
-            end
-            -- Identical subtasks may follow this one (cached nodes), whatever
-            -- target the agent could send: looked up below.
-            if args[j + 3] ~= '' then
-                local g = group_of(leaders, corder, e .. ':' .. k)
-                g.a[#g.a + 1] = args[j + 3]
-                g.b[#g.b + 1] = ph
-                g.e, g.k = e, tonumber(k)
-            end
-            -- The ttl stays a string of digits: a Lua number would be
-            -- formatted as 1e+17 past 15 digits, which SET refuses.
-            if task and ph == 3 and args[j + 3] ~= '' and #ttl <= 15 then
-                cache_sets[#cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
-                    hex(args[j + 3]), args[j + 4], ttl}
-            end
-        else
-            -- Only a foreign ref that got a lease can fail to parse here:
-            -- its attempt ends without a retry.
-            local r = parse_ref(ref) or {}
-            taken[#taken + 1] = ref
-            if not r.exec then
-                kind = 'X'
-            elseif kind == 'U' then
-                r.u = r.u + 1
-            else
-                r.s = r.s + 1
-                if kind == 'I' then
-                    r.i = r.i + 1
-                end
-            end
-            local delay = tonumber(args[j + 4])
-            if r.exec then
-                local q, c = string.match(args[j + 5], '^([^/]+)/(%a%a)$')
-                r.queue, r.cls = q or r.queue, c or r.cls
-                if kind == 'U' and delay and delay > 0 then
-                    now = now or now_ms()
-                    delayed[#delayed + 1] = string.format('%d', now + delay)
-                    delayed[#delayed + 1] = make_ref(r)
-                else
-                    local g = group_of(requeue, qorder, r.queue .. '/' .. r.cls)
-                    g.a[#g.a + 1] = make_ref(r)
-                end
-            end
+end
+
+-- A terminal attempt: its record, its event, its body to drop, and for a
+-- cached node (target "c:<ttl ms>:<task>", or "cs:..." with
+-- cache_serialize) its cache entry and reservation.
+local function plan_terminal(b, a, e, k, index)
+    local P = b.P
+    local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
+    res.a[#res.a + 1] = a.field ~= '' and a.field or '#' .. index
+    res.b[#res.b + 1] = a.record
+    local ph = tonumber(a.phase)
+    if not ph or ph < 3 or ph > 8 or ph ~= math.floor(ph) then
+        ph = 6 -- a final phase, whatever a client sends
+    end
+    -- Per execution: a = event triples, b = body fields.
+    local x = group_of(b.execs, b.xorder, e)
+    x.a[#x.a + 1] = tonumber(k)
+    x.a[#x.a + 1] = tonumber(index)
+    x.a[#x.a + 1] = ph
+    x.b[#x.b + 1] = k .. '/' .. index
+    if a.field == '' then
+        return
+    end
+    -- Identical subtasks may follow this one, whatever target the agent
+    -- could send: looked up later.
+    local g = group_of(b.leaders, b.corder, e .. ':' .. k)
+    g.a[#g.a + 1] = a.field
+    g.b[#g.b + 1] = ph
+    g.e, g.k = e, tonumber(k)
+    local ser, ttl, task = string.match(a.target, '^c(s?):(%d+):(.+)$')
+    if ser == 's' then
+        b.releases[#b.releases + 1] = hex(a.field)
+        b.releases[#b.releases + 1] = e .. '/' .. k .. '/' .. index
+    end
+    -- The ttl stays a string of digits: a Lua number would be formatted as
+    -- 1e+17 past 15 digits, which SET refuses.
+    if task and ph == 3 and #ttl <= 15 then
+        b.cache_sets[#b.cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
+            hex(a.field), a.record, ttl}
+    end
+end
+
+-- A failed attempt that runs again: a new ref with u (U), s (S) or s and
+-- i (I) increased, on target's list, or for U with a record of ms in
+-- P:delayed. Only a foreign ref that got a lease fails to parse here: its
+-- attempt ends without a retry.
+local function plan_retry(b, a)
+    local r = parse_ref(a.ref)
+    if not r then
+        return
+    end
+    if a.kind == 'U' then
+        r.u = r.u + 1
+    else
+        r.s = r.s + 1
+        if a.kind == 'I' then
+            r.i = r.i + 1
         end
     end
-    call_many('ZREM', inflight, taken)
-    -- First write wins, also between equal fields within this batch.
-    for _, rk in ipairs(rorder) do
-        local res = results[rk]
+    local q, c = string.match(a.target, '^([^/]+)/(%a%a)$')
+    r.queue, r.cls = q or r.queue, c or r.cls
+    local delay = tonumber(a.record)
+    if a.kind == 'U' and delay and delay > 0 then
+        b.now = b.now or now_ms()
+        b.delayed[#b.delayed + 1] = string.format('%d', b.now + delay)
+        b.delayed[#b.delayed + 1] = make_ref(r)
+    else
+        local g = group_of(b.requeue, b.qorder, r.queue .. '/' .. r.cls)
+        g.a[#g.a + 1] = make_ref(r)
+    end
+end
+
+-- Records, first write wins (also between equal fields within the batch),
+-- then cache entries, then the reservations that end.
+local function write_results(b)
+    for _, rk in ipairs(b.rorder) do
+        local res = b.results[rk]
         local have = gather('HMGET', rk, res.a)
         local kv, seen = {}, {}
         for m, f in ipairs(res.a) do
@@ -705,31 +679,33 @@ local function done(keys, args)
         end
         call_many('HSET', rk, kv, 2000)
     end
-    for _, entry in ipairs(cache_sets) do
+    for _, entry in ipairs(b.cache_sets) do
         if string.match(entry[3], '^0*$') then
             redis.call('SET', entry[1], entry[2])
         else
             redis.call('SET', entry[1], entry[2], 'PX', entry[3])
         end
     end
-    -- cache_serialize: the holder ended; the parked refs go back to their
-    -- lists (after the cache write above, so that they find the entry).
-    for m = 1, #releases, 2 do
-        local rkey = P .. ':cr:' .. releases[m]
-        if redis.call('GET', rkey) == releases[m + 1] then
+    -- The parked refs go back to their lists after the cache write, so
+    -- that they find the entry.
+    for m = 1, #b.releases, 2 do
+        local rkey = b.P .. ':cr:' .. b.releases[m]
+        if redis.call('GET', rkey) == b.releases[m + 1] then
             redis.call('DEL', rkey)
         end
-        wake_waiters(P, releases[m])
+        wake_waiters(b.P, b.releases[m])
     end
-    -- Subtasks that followed a leader take its result, and an event (only
-    -- cached nodes have followers: one EXISTS per node and batch for the
-    -- others).
-    for _, name in ipairs(corder) do
-        local g = leaders[name]
-        local fkey = P .. ':f:' .. name
+end
+
+-- Subtasks that followed a leader take its result, and an event (only
+-- cached nodes have followers: one EXISTS per node and batch for others).
+local function answer_followers(b)
+    for _, name in ipairs(b.corder) do
+        local g = b.leaders[name]
+        local fkey = b.P .. ':f:' .. name
         local lists = redis.call('EXISTS', fkey) == 1 and
             gather('HMGET', fkey, g.a) or {}
-        local x = execs[g.e]
+        local x = b.execs[g.e]
         for m, list in ipairs(lists) do
             if list then
                 local first = true
@@ -747,28 +723,33 @@ local function done(keys, args)
             call_many('HDEL', fkey, g.a)
         end
     end
-    for _, e in ipairs(xorder) do
-        -- Nobody follows the events of an ended execution (results of its
-        -- aborted subtasks still arrive): they would only pile up.
+end
+
+-- One event entry per execution (none for an ended one: nobody follows
+-- it, and results of its aborted subtasks still arrive), its bodies
+-- dropped, retries queued, logs and checkpoints written.
+local function write_rest(b)
+    local P = b.P
+    for _, e in ipairs(b.xorder) do
         local rec = redis.call('HMGET', P .. ':x:' .. e, 'state', 'epoch')
         if not ENDED[rec[1]] then
-            redis.call('RPUSH', events_key(P, e, rec[2]), cmsgpack.pack(execs[e].a))
+            redis.call('RPUSH', events_key(P, e, rec[2]), cmsgpack.pack(b.execs[e].a))
         end
-        call_many('HDEL', P .. ':b:' .. e, execs[e].b)
+        call_many('HDEL', P .. ':b:' .. e, b.execs[e].b)
     end
-    for _, target in ipairs(qorder) do
+    for _, target in ipairs(b.qorder) do
         local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, requeue[target].a)
+        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, b.requeue[target].a)
         ring(P, q, c)
     end
-    if #delayed > 0 then
-        call_many('ZADD', P .. ':delayed', delayed, 2000)
+    if #b.delayed > 0 then
+        call_many('ZADD', P .. ':delayed', b.delayed, 2000)
     end
-    for _, e in ipairs(lorder) do
-        append_logs(P .. ':log:' .. e, logs[e].a, logs[e].b)
+    for _, e in ipairs(b.lorder) do
+        append_logs(P .. ':log:' .. e, b.logs[e].a, b.logs[e].b)
     end
-    for _, e in ipairs(korder) do
-        local g = ckpts[e]
+    for _, e in ipairs(b.korder) do
+        local g = b.ckpts[e]
         if #g.a > 0 then
             call_many('HSET', P .. ':ck:' .. e, g.a, 2000)
         end
@@ -776,7 +757,63 @@ local function done(keys, args)
             call_many('HDEL', P .. ':ck:' .. e, g.b)
         end
     end
-    return refused
+end
+
+-- done(P, agent, ref, kind, phase, field, record, target, log, ckpt, ...)
+-- Finishes attempts. kind T: terminal, the record is stored under field in
+-- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
+-- the attempt failed and the subtask runs again (user retry, system
+-- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
+-- record holding a number of ms (its retry_backoff) parks the new ref in
+-- P:delayed until then. For T, a target "c:<ttl ms>:<task>" marks a
+-- cached node: a success is also written to the cache (P:c, with PX ttl
+-- when ttl > 0), and the subtasks that followed this one (P:f) get its
+-- result and their events. A record without a field (its agent could not
+-- read the subtask's key from a corrupt body) goes under "#<index>". log,
+-- when not empty, is appended to the subtask's attempts in P:log:<exec>;
+-- ckpt, when not empty, becomes the subtask's checkpoint (P:ck:<exec>),
+-- which a success deletes. A ref that is no longer leased is refused and
+-- changes nothing. Returns the refused refs.
+--
+-- Every step is one command per batch, not per subtask: ZMSCORE for the
+-- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
+-- one RPUSH of a single event entry and one HDEL of the bodies.
+local function done(keys, args)
+    local b = new_batch(args[1])
+    local entries = {}
+    for j = 3, #args, 8 do
+        entries[#entries + 1] = {ref = args[j], kind = args[j + 1],
+            phase = args[j + 2], field = args[j + 3] or '',
+            record = args[j + 4] or '', target = args[j + 5] or '',
+            log = args[j + 6] or '', ckpt = args[j + 7] or ''}
+    end
+    if #entries == 0 then
+        return {}
+    end
+    local refs = {}
+    for n, a in ipairs(entries) do
+        refs[n] = a.ref
+    end
+    local held = gather('ZMSCORE', b.P .. ':inflight', refs)
+    for n, a in ipairs(entries) do
+        local e, k, index = string.match(a.ref, '^([^/]+)/(%d+)/(%d+)/')
+        if not held[n] or not e then
+            b.refused[#b.refused + 1] = a.ref
+        else
+            b.taken[#b.taken + 1] = a.ref
+            plan_side(b, a, e, k, index)
+            if a.kind == 'T' then
+                plan_terminal(b, a, e, k, index)
+            else
+                plan_retry(b, a)
+            end
+        end
+    end
+    call_many('ZREM', b.P .. ':inflight', b.taken)
+    write_results(b)
+    answer_followers(b)
+    write_rest(b)
+    return b.refused
 end
 
 -- renew(P, agent, lease_ms, ref... [| key...])
