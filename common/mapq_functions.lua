@@ -574,34 +574,35 @@ end
 -- Logs and checkpoints of an attempt still leased: a success drops the
 -- subtask's checkpoint (kept until then for its retries); anything else
 -- saves its own.
-local function plan_side(b, a, e, k, index)
-    local field = k .. '/' .. index
-    if a.log ~= '' then
+local function plan_side(b, args, j, e, k, index)
+    local log, ckpt = args[j + 6] or '', args[j + 7] or ''
+    if log ~= '' then
         local g = group_of(b.logs, b.lorder, e)
-        g.a[#g.a + 1] = field
-        g.b[#g.b + 1] = a.log
+        g.a[#g.a + 1] = k .. '/' .. index
+        g.b[#g.b + 1] = log
     end
-    local p = tonumber(a.phase)
-    local success = a.kind == 'T' and (p == 3 or p == 4 or p == 5)
-    if success and is_retry(a.ref) then
+    local p = tonumber(args[j + 2])
+    local success = args[j + 1] == 'T' and (p == 3 or p == 4 or p == 5)
+    if success and is_retry(args[j]) then
         local g = group_of(b.ckpts, b.korder, e)
-        g.b[#g.b + 1] = field
-    elseif not success and a.ckpt ~= '' then
+        g.b[#g.b + 1] = k .. '/' .. index
+    elseif not success and ckpt ~= '' then
         local g = group_of(b.ckpts, b.korder, e)
-        g.a[#g.a + 1] = field
-        g.a[#g.a + 1] = a.ckpt
+        g.a[#g.a + 1] = k .. '/' .. index
+        g.a[#g.a + 1] = ckpt
     end
 end
 
 -- A terminal attempt: its record, its event, its body to drop, and for a
 -- cached node (target "c:<ttl ms>:<task>", or "cs:..." with
 -- cache_serialize) its cache entry and reservation.
-local function plan_terminal(b, a, e, k, index)
+local function plan_terminal(b, args, j, e, k, index)
     local P = b.P
+    local field, record = args[j + 3] or '', args[j + 4] or ''
     local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
-    res.a[#res.a + 1] = a.field ~= '' and a.field or '#' .. index
-    res.b[#res.b + 1] = a.record
-    local ph = tonumber(a.phase)
+    res.a[#res.a + 1] = field ~= '' and field or '#' .. index
+    res.b[#res.b + 1] = record
+    local ph = tonumber(args[j + 2])
     if not ph or ph < 3 or ph > 8 or ph ~= math.floor(ph) then
         ph = 6 -- a final phase, whatever a client sends
     end
@@ -611,25 +612,25 @@ local function plan_terminal(b, a, e, k, index)
     x.a[#x.a + 1] = tonumber(index)
     x.a[#x.a + 1] = ph
     x.b[#x.b + 1] = k .. '/' .. index
-    if a.field == '' then
+    if field == '' then
         return
     end
     -- Identical subtasks may follow this one, whatever target the agent
     -- could send: looked up later.
     local g = group_of(b.leaders, b.corder, e .. ':' .. k)
-    g.a[#g.a + 1] = a.field
+    g.a[#g.a + 1] = field
     g.b[#g.b + 1] = ph
     g.e, g.k = e, tonumber(k)
-    local ser, ttl, task = string.match(a.target, '^c(s?):(%d+):(.+)$')
+    local ser, ttl, task = string.match(args[j + 5] or '', '^c(s?):(%d+):(.+)$')
     if ser == 's' then
-        b.releases[#b.releases + 1] = hex(a.field)
+        b.releases[#b.releases + 1] = hex(field)
         b.releases[#b.releases + 1] = e .. '/' .. k .. '/' .. index
     end
     -- The ttl stays a string of digits: a Lua number would be formatted as
     -- 1e+17 past 15 digits, which SET refuses.
     if task and ph == 3 and #ttl <= 15 then
         b.cache_sets[#b.cache_sets + 1] = {P .. ':c:' .. task .. ':' ..
-            hex(a.field), a.record, ttl}
+            hex(field), record, ttl}
     end
 end
 
@@ -637,23 +638,23 @@ end
 -- i (I) increased, on target's list, or for U with a record of ms in
 -- P:delayed. Only a foreign ref that got a lease fails to parse here: its
 -- attempt ends without a retry.
-local function plan_retry(b, a)
-    local r = parse_ref(a.ref)
+local function plan_retry(b, args, j)
+    local r, kind = parse_ref(args[j]), args[j + 1]
     if not r then
         return
     end
-    if a.kind == 'U' then
+    if kind == 'U' then
         r.u = r.u + 1
     else
         r.s = r.s + 1
-        if a.kind == 'I' then
+        if kind == 'I' then
             r.i = r.i + 1
         end
     end
-    local q, c = string.match(a.target, '^([^/]+)/(%a%a)$')
+    local q, c = string.match(args[j + 5] or '', '^([^/]+)/(%a%a)$')
     r.queue, r.cls = q or r.queue, c or r.cls
-    local delay = tonumber(a.record)
-    if a.kind == 'U' and delay and delay > 0 then
+    local delay = tonumber(args[j + 4])
+    if kind == 'U' and delay and delay > 0 then
         b.now = b.now or now_ms()
         b.delayed[#b.delayed + 1] = string.format('%d', b.now + delay)
         b.delayed[#b.delayed + 1] = make_ref(r)
@@ -780,32 +781,28 @@ end
 -- one RPUSH of a single event entry and one HDEL of the bodies.
 local function done(keys, args)
     local b = new_batch(args[1])
-    local entries = {}
+    local refs = {}
     for j = 3, #args, 8 do
-        entries[#entries + 1] = {ref = args[j], kind = args[j + 1],
-            phase = args[j + 2], field = args[j + 3] or '',
-            record = args[j + 4] or '', target = args[j + 5] or '',
-            log = args[j + 6] or '', ckpt = args[j + 7] or ''}
+        refs[#refs + 1] = args[j]
     end
-    if #entries == 0 then
+    if #refs == 0 then
         return {}
     end
-    local refs = {}
-    for n, a in ipairs(entries) do
-        refs[n] = a.ref
-    end
     local held = gather('ZMSCORE', b.P .. ':inflight', refs)
-    for n, a in ipairs(entries) do
-        local e, k, index = string.match(a.ref, '^([^/]+)/(%d+)/(%d+)/')
+    -- Entry n is args[j .. j + 7]: ref kind phase field record target log
+    -- ckpt (read in place: a table per entry would cost the fast path).
+    for n, ref in ipairs(refs) do
+        local j = 3 + (n - 1) * 8
+        local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
         if not held[n] or not e then
-            b.refused[#b.refused + 1] = a.ref
+            b.refused[#b.refused + 1] = ref
         else
-            b.taken[#b.taken + 1] = a.ref
-            plan_side(b, a, e, k, index)
-            if a.kind == 'T' then
-                plan_terminal(b, a, e, k, index)
+            b.taken[#b.taken + 1] = ref
+            plan_side(b, args, j, e, k, index)
+            if args[j + 1] == 'T' then
+                plan_terminal(b, args, j, e, k, index)
             else
-                plan_retry(b, a)
+                plan_retry(b, args, j)
             end
         end
     end
