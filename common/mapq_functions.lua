@@ -278,7 +278,7 @@ local function push_cached(keys, args)
         cached = mget_many(ckeys)
     end
     local fields, refs, results, triples, lead, lorder = {}, {}, {}, {}, {}, {}
-    local status = {}
+    local status, answered = {}, {}
     local kn = tonumber(k)
     for m = 1, #idx do
         local h = hkeys[m]
@@ -306,9 +306,16 @@ local function push_cached(keys, args)
             status[m] = 'f'
         elseif cached[m] then
             results[h] = with_phase(cached[m], 4)
-            triples[#triples + 1] = kn
-            triples[#triples + 1] = tonumber(idx[m])
-            triples[#triples + 1] = 4
+            -- Its own followers too, should it be a leader pushed again.
+            for i in string.gmatch(lead[h] or leaders[m] or idx[m], '%d+') do
+                triples[#triples + 1] = kn
+                triples[#triples + 1] = tonumber(i)
+                triples[#triples + 1] = 4
+            end
+            if lead[h] or leaders[m] then
+                answered[#answered + 1] = h
+                lead[h] = nil
+            end
         else
             -- A new leader, or the leader itself pushed again (its push
             -- was lost): queued, keeping its followers.
@@ -333,11 +340,16 @@ local function push_cached(keys, args)
     end
     kv = {}
     for _, h in ipairs(lorder) do
-        kv[#kv + 1] = h
-        kv[#kv + 1] = lead[h]
+        if lead[h] then
+            kv[#kv + 1] = h
+            kv[#kv + 1] = lead[h]
+        end
     end
     if #kv > 0 then
         call_many('HSET', fkey, kv, 2000)
+    end
+    if #answered > 0 then
+        call_many('HDEL', fkey, answered)
     end
     if #triples > 0 then
         redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))

@@ -932,6 +932,34 @@ test_functions_new_owner_new_epoch_for_events(void **state)
                      0);
 }
 
+static void
+test_functions_push_cached_answers_a_leaders_followers(void **state)
+{
+    struct fx *f = *state;
+    char err[MAPQ_ERR_LEN];
+    msgpack_unpacked ev;
+    static const char ka[] = "AAAAAAAAAAAAAAAA";
+    static const char rec[] = "\x82\xa1p\x03\xa1v\x01";
+
+    /* A leader (0) with a follower (1), whose push is made again (after a
+     * reconcile) once its key is in the cache: both are answered. */
+    run(f, "HSET", key(f, "f:" EXEC ":0"), ka, "0,1", NULL);
+    run(f, "SET", key(f, "c:t:41414141414141414141414141414141"), rec, NULL);
+    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
+        "0", "0", ka, "b0", NULL);
+    assert_string_equal(f->reply->str, "d");
+    assert_int_equal(integer(f, "EXISTS", key(f, "f:" EXEC ":0"), NULL), 0);
+    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
+    msgpack_unpacked_init(&ev);
+    assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
+                     MAPQ_OK);
+    assert_int_equal(ev.data.via.array.size, 6);
+    assert_int_equal(ev.data.via.array.ptr[1].via.u64, 0);
+    assert_int_equal(ev.data.via.array.ptr[4].via.u64, 1);
+    assert_int_equal(ev.data.via.array.ptr[5].via.u64, 4);
+    msgpack_unpacked_destroy(&ev);
+}
+
 int
 main(void)
 {
@@ -956,6 +984,7 @@ main(void)
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
         T(test_functions_backoff_parks_a_retry_until_due),
         T(test_functions_push_cached_hits_follows_and_writes),
+        T(test_functions_push_cached_answers_a_leaders_followers),
         T(test_functions_checkpoint_reaches_the_retry),
         T(test_functions_reserve_serializes_one_key),
         T(test_functions_expired_reservation_wakes_the_parked),
