@@ -81,6 +81,134 @@ struct opts {
 
 /* ---- options ----------------------------------------------------------- */
 
+/* Applies option c (its argument in optarg); 1 after --help, -1 when
+ * wrong (reported). */
+static int
+parse_option(struct opts *o, int c)
+{
+    char *end;
+
+    switch (c) {
+    case 'i':
+        if (o->nassigns == MAX_ASSIGNS) {
+            fprintf(stderr, "mapq: too many --input options\n");
+            return -1;
+        }
+        o->assigns[o->nassigns++] = optarg;
+        break;
+    case 'I':
+        o->inputs_file = optarg;
+        break;
+    case 'r':
+        o->redis = optarg;
+        break;
+    case 'N':
+        o->ns = optarg;
+        break;
+    case 'n':
+        o->node = optarg;
+        break;
+    case 'a':
+        o->agents = (int)strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || o->agents < 1 ||
+            o->agents > 1024) {
+            fprintf(stderr, "mapq: --agents must be 1 to 1024, got '%s'\n",
+                    optarg);
+            return -1;
+        }
+        break;
+    case 'L': {
+        int64_t ms;
+        char derr[MAPQ_ERR_LEN];
+
+        if (mapq_duration_parse(optarg, &ms, derr) != MAPQ_OK || ms < 1000 ||
+            ms > 3600000) {
+            fprintf(stderr,
+                    "mapq: --lease must be a duration from 1s to 1h, got "
+                    "'%s'\n",
+                    optarg);
+            return -1;
+        }
+        o->lease_ms = (int)ms;
+        break;
+    }
+    case 'T':
+        o->task = optarg;
+        break;
+    case 'j':
+        o->json = true;
+        break;
+    case 'q':
+        o->quiet = true;
+        break;
+    case 'o':
+        o->overwrite_cache = true;
+        break;
+    case 'v':
+        mapq_log_threshold = MAPQ_LOG_DEBUG;
+        break;
+    case 'h':
+        fputs(usage, stdout);
+        return 1;
+    default:
+        fputs(usage, stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes the operands of o->cmd from argv[i..argc-1]; -1 when they
+ * are wrong (reported). */
+static int
+parse_operands(struct opts *o, int argc, char **argv, int i)
+{
+    if (strcmp(o->cmd, "cache") == 0) {
+        if (i == argc ||
+            (strcmp(argv[i], "ls") != 0 && strcmp(argv[i], "rm") != 0 &&
+             strcmp(argv[i], "clear") != 0)) {
+            fprintf(stderr, "mapq cache: expected ls, rm or clear\n%s", usage);
+            return -1;
+        }
+        o->target = argv[i];
+        o->keys = (const char *const *)&argv[i + 1];
+        o->nkeys = (size_t)(argc - i - 1);
+        if (strcmp(o->target, "rm") == 0 ? o->nkeys == 0 : o->nkeys != 0) {
+            fprintf(stderr, "mapq cache %s: %s\n", o->target,
+                    o->nkeys ? "takes no keys (use --task NAME)"
+                             : "expected the keys to remove (mapq cache ls "
+                               "prints them)");
+            return -1;
+        }
+    } else if (strcmp(o->cmd, "logs") == 0) {
+        if (argc - i < 2 || argc - i > 3) {
+            fprintf(stderr, "mapq logs: expected EXEC NODE [INDEX]\n%s", usage);
+            return -1;
+        }
+        o->target = argv[i];
+        o->node = argv[i + 1];
+        o->index = argc - i == 3 ? argv[i + 2] : NULL;
+    } else if (strcmp(o->cmd, "scheduler") != 0 &&
+               strcmp(o->cmd, "agents") != 0) {
+        if (i != argc - 1) {
+            fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
+                    strcmp(o->cmd, "status") == 0 ||
+                            strcmp(o->cmd, "watch") == 0 ||
+                            strcmp(o->cmd, "result") == 0 ||
+                            strcmp(o->cmd, "cancel") == 0 ||
+                            strcmp(o->cmd, "recover") == 0
+                        ? "execution id"
+                        : "workflow file",
+                    usage);
+            return -1;
+        }
+        o->target = argv[i];
+    } else if (i != argc) {
+        fprintf(stderr, "mapq %s: unexpected argument '%s'\n", o->cmd, argv[i]);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
@@ -99,8 +227,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    char *end;
-    int c;
+    int c, rc;
 
     o->redis = getenv("MAPQ_REDIS_URL");
     if (o->redis != NULL && *o->redis == '\0')
@@ -122,119 +249,11 @@ parse_opts(int argc, char **argv, struct opts *o)
     }
     optind = 2;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            if (o->nassigns == MAX_ASSIGNS) {
-                fprintf(stderr, "mapq: too many --input options\n");
-                return -1;
-            }
-            o->assigns[o->nassigns++] = optarg;
-            break;
-        case 'I':
-            o->inputs_file = optarg;
-            break;
-        case 'r':
-            o->redis = optarg;
-            break;
-        case 'N':
-            o->ns = optarg;
-            break;
-        case 'n':
-            o->node = optarg;
-            break;
-        case 'a':
-            o->agents = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->agents < 1 ||
-                o->agents > 1024) {
-                fprintf(stderr, "mapq: --agents must be 1 to 1024, got '%s'\n",
-                        optarg);
-                return -1;
-            }
-            break;
-        case 'L': {
-            int64_t ms;
-            char derr[MAPQ_ERR_LEN];
-
-            if (mapq_duration_parse(optarg, &ms, derr) != MAPQ_OK ||
-                ms < 1000 || ms > 3600000) {
-                fprintf(stderr,
-                        "mapq: --lease must be a duration from 1s to 1h, got "
-                        "'%s'\n",
-                        optarg);
-                return -1;
-            }
-            o->lease_ms = (int)ms;
-            break;
-        }
-        case 'T':
-            o->task = optarg;
-            break;
-        case 'j':
-            o->json = true;
-            break;
-        case 'q':
-            o->quiet = true;
-            break;
-        case 'o':
-            o->overwrite_cache = true;
-            break;
-        case 'v':
-            mapq_log_threshold = MAPQ_LOG_DEBUG;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return 1;
-        default:
-            fputs(usage, stderr);
-            return -1;
-        }
+        rc = parse_option(o, c);
+        if (rc != 0)
+            return rc;
     }
-    if (strcmp(o->cmd, "cache") == 0) {
-        if (optind == argc || (strcmp(argv[optind], "ls") != 0 &&
-                               strcmp(argv[optind], "rm") != 0 &&
-                               strcmp(argv[optind], "clear") != 0)) {
-            fprintf(stderr, "mapq cache: expected ls, rm or clear\n%s", usage);
-            return -1;
-        }
-        o->target = argv[optind];
-        o->keys = (const char *const *)&argv[optind + 1];
-        o->nkeys = (size_t)(argc - optind - 1);
-        if (strcmp(o->target, "rm") == 0 ? o->nkeys == 0 : o->nkeys != 0) {
-            fprintf(stderr, "mapq cache %s: %s\n", o->target,
-                    o->nkeys ? "takes no keys (use --task NAME)"
-                             : "expected the keys to remove (mapq cache ls "
-                               "prints them)");
-            return -1;
-        }
-    } else if (strcmp(o->cmd, "logs") == 0) {
-        if (argc - optind < 2 || argc - optind > 3) {
-            fprintf(stderr, "mapq logs: expected EXEC NODE [INDEX]\n%s", usage);
-            return -1;
-        }
-        o->target = argv[optind];
-        o->node = argv[optind + 1];
-        o->index = argc - optind == 3 ? argv[optind + 2] : NULL;
-    } else if (strcmp(o->cmd, "scheduler") != 0 &&
-               strcmp(o->cmd, "agents") != 0) {
-        if (optind != argc - 1) {
-            fprintf(stderr, "mapq %s: expected one %s\n%s", o->cmd,
-                    strcmp(o->cmd, "status") == 0 ||
-                            strcmp(o->cmd, "watch") == 0 ||
-                            strcmp(o->cmd, "result") == 0 ||
-                            strcmp(o->cmd, "cancel") == 0 ||
-                            strcmp(o->cmd, "recover") == 0
-                        ? "execution id"
-                        : "workflow file",
-                    usage);
-            return -1;
-        }
-        o->target = argv[optind];
-    } else if (optind != argc) {
-        fprintf(stderr, "mapq %s: unexpected argument '%s'\n", o->cmd,
-                argv[optind]);
-        return -1;
-    }
-    return 0;
+    return parse_operands(o, argc, argv, optind);
 }
 
 /* ---- shared steps ------------------------------------------------------ */
@@ -494,6 +513,63 @@ print_summary(struct run *r, struct mapq_workflow *wf)
     printf("}\n");
 }
 
+/* Prints how execution r->id ended: its output, or why it did not. */
+static void
+report(struct run *r, const char *text, size_t textlen)
+{
+    if (r->o->json) {
+        struct mapq_buf tmp = MAPQ_BUF_INIT;
+        struct mapq_workflow *shown =
+            mapq_workflow_parse(text, textlen, r->o->target, &tmp);
+
+        print_summary(r, shown);
+        mapq_workflow_free(shown);
+        mapq_buf_release(&tmp);
+    } else if (r->exit_code == EXIT_OK) {
+        print_value(r->output.data, r->output.len, 0);
+    } else if (r->exit_code == EXIT_CANCELLED) {
+        fprintf(stderr, "mapq: execution %s cancelled\n", r->id);
+    } else if (r->detached) {
+        fprintf(stderr,
+                "mapq: execution %s: stopped following it: %s; see mapq "
+                "status %s\n",
+                r->id, r->error, r->id);
+    } else {
+        fprintf(stderr, "mapq: execution %s failed: %s\n", r->id, r->error);
+    }
+}
+
+/*
+ * Drives execution r->id of wf (taken) on a loop of its own until it ends,
+ * with the progress bar and Ctrl-C, then reports. Returns the exit status.
+ */
+static int
+follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
+       const struct mapq_exec_opts *xo, const char *text, size_t textlen)
+{
+    struct timeval tick = {0, 200000};
+    struct event *ev_int, *ev_tick;
+
+    r->tty = isatty(2) != 0;
+    r->base = event_base_new();
+    r->driver = mapq_driver_new(r->base, &r->url, r->o->ns, r->o->lease_ms);
+    ev_int = evsignal_new(r->base, SIGINT, interrupt_cb, r);
+    event_add(ev_int, NULL);
+    ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
+    event_add(ev_tick, &tick);
+    r->finish_ev = evtimer_new(r->base, finish_cb, r);
+    mapq_driver_add(r->driver, r->id, wf, inputs, xo, run_done, r);
+    event_base_dispatch(r->base);
+    draw_progress(r, true);
+    report(r, text, textlen);
+    event_free(ev_tick);
+    event_free(ev_int);
+    event_free(r->finish_ev);
+    mapq_driver_free(r->driver);
+    event_base_free(r->base);
+    return r->exit_code;
+}
+
 /*
  * mapq recover: the workflow and inputs of execution o->target, read back
  * from its record, which must have ended.
@@ -560,8 +636,6 @@ cmd_run(struct opts *o, enum run_mode mode)
     struct mapq_local *local = NULL;
     struct mapq_exec_opts xo = {0};
     struct run r;
-    struct event *ev_int = NULL, *ev_tick = NULL;
-    struct timeval tick = {0, 200000};
     char *text = NULL, url[512], err[MAPQ_ERR_LEN];
     size_t textlen = 0;
     redisContext *c = NULL;
@@ -618,44 +692,8 @@ cmd_run(struct opts *o, enum run_mode mode)
     }
     if (!o->quiet && !o->json)
         fprintf(stderr, "mapq: execution %s\n", r.id);
-    r.tty = isatty(2) != 0;
-    r.base = event_base_new();
-    r.driver = mapq_driver_new(r.base, &r.url, o->ns, o->lease_ms);
-    ev_int = evsignal_new(r.base, SIGINT, interrupt_cb, &r);
-    event_add(ev_int, NULL);
-    ev_tick = event_new(r.base, -1, EV_PERSIST, progress_cb, &r);
-    event_add(ev_tick, &tick);
-    r.finish_ev = evtimer_new(r.base, finish_cb, &r);
-    mapq_driver_add(r.driver, r.id, wf, &inputs, &xo, run_done, &r);
+    rc = follow(&r, wf, &inputs, &xo, text, textlen);
     wf = NULL; /* owned by the driver */
-    event_base_dispatch(r.base);
-    draw_progress(&r, true);
-    rc = r.exit_code;
-    if (o->json) {
-        struct mapq_buf tmp = MAPQ_BUF_INIT;
-        struct mapq_workflow *shown =
-            mapq_workflow_parse(text, textlen, o->target, &tmp);
-
-        print_summary(&r, shown);
-        mapq_workflow_free(shown);
-        mapq_buf_release(&tmp);
-    } else if (rc == EXIT_OK) {
-        print_value(r.output.data, r.output.len, 0);
-    } else if (rc == EXIT_CANCELLED) {
-        fprintf(stderr, "mapq: execution %s cancelled\n", r.id);
-    } else if (r.detached) {
-        fprintf(stderr,
-                "mapq: execution %s: stopped following it: %s; see mapq "
-                "status %s\n",
-                r.id, r.error, r.id);
-    } else {
-        fprintf(stderr, "mapq: execution %s failed: %s\n", r.id, r.error);
-    }
-    event_free(ev_tick);
-    event_free(ev_int);
-    event_free(r.finish_ev);
-    mapq_driver_free(r.driver);
-    event_base_free(r.base);
 out:
     if (c != NULL)
         redisFree(c);
