@@ -11,6 +11,9 @@ SRC=${MAPQ_SOURCE_DIR:?MAPQ_SOURCE_DIR must name the source directory}
 MAPQ="$BUILD/mapq"
 AGENT="$BUILD/mapq-agent"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mapq-it-XXXXXX")
+# Agents' working directories live in here too, so that those of agents a
+# test kills with -9 go with the rest.
+export TMPDIR="$TMP"
 export MAPQ_NAMESPACE="it$$"
 PIDS=()
 PASSED=0
