@@ -89,6 +89,22 @@ local function ring(P, queue, cls)
     end
 end
 
+-- The ref of a subtask's first attempt.
+local function first_ref(exec, k, index, queue, cls)
+    return exec .. '/' .. k .. '/' .. index .. '/0/0/0/' .. queue .. '/' .. cls
+end
+
+-- Stores bodies (fields: "<k>/<index>", body, ...) and queues the refs of
+-- their first attempts on one list, ringing its bell.
+local function queue_new(P, exec, queue, cls, fields, refs)
+    if #refs == 0 then
+        return
+    end
+    call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+    call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
+    ring(P, queue, cls)
+end
+
 -- push(P, exec, k, queue, cls, index1, body1, index2, body2, ...)
 -- Stores the bodies and queues one ref per subtask (first attempt).
 local function push(keys, args)
@@ -98,15 +114,9 @@ local function push(keys, args)
         local index = args[j]
         fields[#fields + 1] = k .. '/' .. index
         fields[#fields + 1] = args[j + 1]
-        refs[#refs + 1] = exec .. '/' .. k .. '/' .. index .. '/0/0/0/' ..
-            queue .. '/' .. cls
+        refs[#refs + 1] = first_ref(exec, k, index, queue, cls)
     end
-    if #refs == 0 then
-        return 0
-    end
-    call_many('HSET', P .. ':b:' .. exec, fields, 2000)
-    call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
-    ring(P, queue, cls)
+    queue_new(P, exec, queue, cls, fields, refs)
     return #refs
 end
 
@@ -148,6 +158,24 @@ local function group_of(t, order, name)
         order[#order + 1] = name
     end
     return g
+end
+
+-- Queues refs again, each on the list it names, ringing their bells: one
+-- RPUSH per list. Refs that do not parse are dropped.
+local function queue_refs(P, refs)
+    local lists, order = {}, {}
+    for _, ref in ipairs(refs) do
+        local r = parse_ref(ref)
+        if r then
+            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
+            g.a[#g.a + 1] = ref
+        end
+    end
+    for _, target in ipairs(order) do
+        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
+        ring(P, q, c)
+    end
 end
 
 -- Appends entries[m] to field fields[m] of the hash key, in order: one
@@ -230,20 +258,8 @@ local function promote(P, now, limit)
     if #due == 0 then
         return
     end
-    local lists, order = {}, {}
-    for _, ref in ipairs(due) do
-        local r = parse_ref(ref)
-        if r then
-            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
-            g.a[#g.a + 1] = ref
-        end
-    end
     call_many('ZREM', delayed, due)
-    for _, target in ipairs(order) do
-        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
-        ring(P, q, c)
-    end
+    queue_refs(P, due)
 end
 
 -- push_cached(P, exec, k, queue, cls, task, overwrite, index1, key1, body1,
@@ -326,8 +342,7 @@ local function push_cached(keys, args)
             end
             fields[#fields + 1] = k .. '/' .. idx[m]
             fields[#fields + 1] = bodies[m]
-            refs[#refs + 1] = exec .. '/' .. k .. '/' .. idx[m] .. '/0/0/0/' ..
-                queue .. '/' .. cls
+            refs[#refs + 1] = first_ref(exec, k, idx[m], queue, cls)
         end
     end
     local kv = {}
@@ -354,11 +369,7 @@ local function push_cached(keys, args)
     if #triples > 0 then
         redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))
     end
-    if #refs > 0 then
-        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
-        call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
-        ring(P, queue, cls)
-    end
+    queue_new(P, exec, queue, cls, fields, refs)
     return table.concat(status)
 end
 
@@ -395,19 +406,14 @@ local function push_recover(keys, args)
         else
             fields[#fields + 1] = k .. '/' .. idx[m]
             fields[#fields + 1] = bodies[m]
-            refs[#refs + 1] = exec .. '/' .. k .. '/' .. idx[m] .. '/0/0/0/' ..
-                queue .. '/' .. cls
+            refs[#refs + 1] = first_ref(exec, k, idx[m], queue, cls)
         end
     end
     if #kv > 0 then
         call_many('HSET', P .. ':r:' .. exec .. ':' .. k, kv, 2000)
         redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))
     end
-    if #refs > 0 then
-        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
-        call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
-        ring(P, queue, cls)
-    end
+    queue_new(P, exec, queue, cls, fields, refs)
     return #refs
 end
 
@@ -418,19 +424,7 @@ local function wake_waiters(P, h)
     local refs = redis.call('LRANGE', wkey, 0, -1)
     redis.call('DEL', wkey)
     redis.call('SREM', P .. ':cwait', h)
-    local lists, order = {}, {}
-    for _, ref in ipairs(refs) do
-        local r = parse_ref(ref)
-        if r then
-            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
-            g.a[#g.a + 1] = ref
-        end
-    end
-    for _, target in ipairs(order) do
-        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
-        ring(P, q, c)
-    end
+    queue_refs(P, refs)
 end
 
 -- reserve(P, ref, key, lease_ms, task)
@@ -578,7 +572,7 @@ end
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
 local function new_batch(P)
     return {P = P, refused = {}, taken = {}, results = {}, rorder = {},
-        execs = {}, xorder = {}, requeue = {}, qorder = {}, delayed = {},
+        execs = {}, xorder = {}, requeue = {}, delayed = {},
         logs = {}, lorder = {}, ckpts = {}, korder = {}, leaders = {},
         corder = {}, cache_sets = {}, releases = {}}
 end
@@ -671,8 +665,7 @@ local function plan_retry(b, args, j)
         b.delayed[#b.delayed + 1] = string.format('%d', b.now + delay)
         b.delayed[#b.delayed + 1] = make_ref(r)
     else
-        local g = group_of(b.requeue, b.qorder, r.queue .. '/' .. r.cls)
-        g.a[#g.a + 1] = make_ref(r)
+        b.requeue[#b.requeue + 1] = make_ref(r)
     end
 end
 
@@ -750,11 +743,7 @@ local function write_rest(b)
         end
         call_many('HDEL', P .. ':b:' .. e, b.execs[e].b)
     end
-    for _, target in ipairs(b.qorder) do
-        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, b.requeue[target].a)
-        ring(P, q, c)
-    end
+    queue_refs(P, b.requeue)
     if #b.delayed > 0 then
         call_many('ZADD', P .. ':delayed', b.delayed, 2000)
     end
@@ -898,6 +887,7 @@ local function reap(keys, args)
     end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
+    local again = {}
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
@@ -907,10 +897,10 @@ local function reap(keys, args)
                     e = 'lease expired: its agent stopped renewing it (killed, '
                         .. 'host lost or cut off)'})})
             r.s = r.s + 1
-            redis.call('RPUSH', P .. ':q:' .. r.queue .. ':' .. r.cls, make_ref(r))
-            ring(P, r.queue, r.cls)
+            again[#again + 1] = make_ref(r)
         end
     end
+    queue_refs(P, again)
     return #expired
 end
 

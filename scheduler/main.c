@@ -35,6 +35,7 @@
 #define EXIT_CANCELLED     130
 #define MAX_ASSIGNS        256
 #define CONNECT_TIMEOUT_MS 3000
+#define REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
 
 static const char usage[] =
     "usage: mapq run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
@@ -316,6 +317,14 @@ connect_or_report(const char *url_s, struct mapq_redis_url *url)
     if (c == NULL)
         fprintf(stderr, "mapq: %s\n", err);
     return c;
+}
+
+/* Connects to the shared Redis of o (--redis, MAPQ_REDIS_URL, or the
+ * local default) for the commands that read or change executions. */
+static redisContext *
+connect_shared(const struct opts *o, struct mapq_redis_url *url)
+{
+    return connect_or_report(o->redis ? o->redis : REDIS_DEFAULT_URL, url);
 }
 
 static void
@@ -712,8 +721,7 @@ static int
 cmd_cancel(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     redisReply *r;
     int rc = EXIT_INFRA;
 
@@ -745,8 +753,7 @@ static int
 cmd_logs(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     char err[MAPQ_ERR_LEN];
     enum mapq_err rc;
 
@@ -766,8 +773,7 @@ static int
 cmd_agents(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     char err[MAPQ_ERR_LEN];
     enum mapq_err rc;
 
@@ -784,8 +790,7 @@ static int
 cmd_cache(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     char err[MAPQ_ERR_LEN];
     enum mapq_err rc;
     size_t removed = 0;
@@ -826,8 +831,7 @@ cmd_scheduler(struct opts *o)
     struct event_base *base;
     struct mapq_driver *d;
     struct event *ev_term, *ev_int;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
 
     if (c == NULL)
         return EXIT_INFRA;
@@ -943,8 +947,7 @@ static int
 cmd_status(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     char state[32];
 
     if (c == NULL)
@@ -974,8 +977,7 @@ static int
 cmd_watch(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     struct timespec second = {1, 0};
     char state[32], *text = NULL, *shown = NULL;
     bool tty = isatty(1) != 0;
@@ -1021,8 +1023,7 @@ static int
 cmd_result(struct opts *o)
 {
     struct mapq_redis_url url;
-    redisContext *c =
-        connect_or_report(o->redis ? o->redis : "redis://127.0.0.1:6379", &url);
+    redisContext *c = connect_shared(o, &url);
     char state[32], field[32];
     redisReply *r = NULL, *nn = NULL, *name;
     long k, nodes;

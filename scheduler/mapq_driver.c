@@ -1849,6 +1849,29 @@ start_pending(struct mapq_driver *d)
     }
 }
 
+/*
+ * Reads the state of execution exec_id (x's own, or the one it recovers)
+ * and, per node k, its output o:<k> and progress p:<k>: fn gets
+ * [state, o:0, p:0, o:1, p:1, ...].
+ */
+static void
+read_nodes(struct exec *x, const char *exec_id, mapq_redis_reply_fn *fn)
+{
+    struct mapq_argv cmd;
+    size_t k;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, exec_id);
+    mapq_argv_add(&cmd, "state");
+    for (k = 0; k < x->wf->nnodes; k++) {
+        mapq_argv_addf(&cmd, "o:%zu", k);
+        mapq_argv_addf(&cmd, "p:%zu", k);
+    }
+    exec_send(x, &cmd, fn);
+    mapq_argv_release(&cmd);
+}
+
 /* Applies the execution's state and node outputs read by reconcile(). */
 static void
 reconcile_cb(redisReply *reply, const char *why, void *arg)
@@ -1863,7 +1886,7 @@ reconcile_cb(redisReply *reply, const char *why, void *arg)
     if (x->ended || reply == NULL)
         return; /* the next reconnect reconciles again */
     if (reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != x->wf->nnodes + 1) {
+        reply->elements != 2 * x->wf->nnodes + 1) {
         exec_fail(x, "cannot read the execution record: %s",
                   reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         return;
@@ -1878,7 +1901,7 @@ reconcile_cb(redisReply *reply, const char *why, void *arg)
         return;
     }
     for (k = 0; k < x->wf->nnodes; k++) {
-        const redisReply *o = reply->element[k + 1];
+        const redisReply *o = reply->element[2 * k + 1];
 
         if (o->type != REDIS_REPLY_STRING)
             continue;
@@ -1899,7 +1922,6 @@ reconcile_cb(redisReply *reply, const char *why, void *arg)
 static void
 reconcile(struct exec *x)
 {
-    struct mapq_argv cmd;
     size_t k;
 
     x->gen++;
@@ -1907,14 +1929,7 @@ reconcile(struct exec *x)
     x->scan_starts = true;
     for (k = 0; k < x->wf->nnodes; k++)
         node_reset(x, k);
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "HMGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
-    mapq_argv_add(&cmd, "state");
-    for (k = 0; k < x->wf->nnodes; k++)
-        mapq_argv_addf(&cmd, "o:%zu", k);
-    exec_send(x, &cmd, reconcile_cb);
-    mapq_argv_release(&cmd);
+    read_nodes(x, x->id, reconcile_cb);
 }
 
 /* ---- recovery ---------------------------------------------------------- */
@@ -2012,19 +2027,7 @@ recover_cb(redisReply *reply, const char *why, void *arg)
 static void
 recover_start(struct exec *x)
 {
-    struct mapq_argv cmd;
-    size_t k;
-
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "HMGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->recover_from);
-    mapq_argv_add(&cmd, "state");
-    for (k = 0; k < x->wf->nnodes; k++) {
-        mapq_argv_addf(&cmd, "o:%zu", k);
-        mapq_argv_addf(&cmd, "p:%zu", k);
-    }
-    exec_send(x, &cmd, recover_cb);
-    mapq_argv_release(&cmd);
+    read_nodes(x, x->recover_from, recover_cb);
 }
 
 struct own_req {
