@@ -1,6 +1,7 @@
 /*
  * main.c - mapq-agent: options, signals, loop, teardown.
  */
+#include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <limits.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "mapq_agent.h"
@@ -219,6 +221,41 @@ parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/* Overwrites every copy of secret in s, in place. */
+static void
+scrub(char *s, const char *secret)
+{
+    size_t n = strlen(secret);
+    char *p;
+
+    if (s == NULL || n == 0)
+        return;
+    for (p = strstr(s, secret); p != NULL; p = strstr(p + n, secret))
+        memset(p, '*', n);
+}
+
+/*
+ * Keeps the Redis password from the agent's tasks and from other users:
+ * tasks never inherit MAPQ_REDIS_URL, the password is overwritten where
+ * the kernel shows the agent's command line and environment
+ * (/proc/<pid>/cmdline and environ, ps), and the process is made
+ * non-dumpable, so that a task running as the same user can neither
+ * read its /proc files nor attach to it. Call after the URL was parsed.
+ */
+static void
+hide_secrets(int argc, char **argv, const struct mapq_redis_url *url)
+{
+    int i;
+
+    for (i = 1; i < argc; i++)
+        scrub(argv[i], url->password);
+    scrub(getenv("MAPQ_REDIS_URL"), url->password);
+    unsetenv("MAPQ_REDIS_URL");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        mapq_log_errno(MAPQ_LOG_WARN, errno,
+                       "cannot make the agent non-dumpable");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -234,6 +271,7 @@ main(int argc, char **argv)
     rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    hide_secrets(argc, argv, &o.cfg.url);
     signal(SIGPIPE, SIG_IGN);
     event_set_log_callback(libevent_log);
     base = event_base_new();

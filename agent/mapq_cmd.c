@@ -478,13 +478,15 @@ free_strv(char **v, size_t from)
     free(v);
 }
 
-/* True for an inherited variable that mapq sets itself. */
+/* True for an inherited variable that mapq sets itself, or one of the
+ * agent's own that a task must not see (its Redis URL holds the password). */
 static bool
 env_is_ours(const char *entry)
 {
     static const char *const names[] = {
-        "MAPQ_EXECUTION=", "MAPQ_NODE=",   "MAPQ_INDEX=",
-        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=", "MAPQ_CHECKPOINT="};
+        "MAPQ_EXECUTION=", "MAPQ_NODE=",          "MAPQ_INDEX=",
+        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=",        "MAPQ_CHECKPOINT=",
+        "MAPQ_REDIS_URL=", "MAPQ_TEST_REDIS_URL="};
     size_t i;
 
     if (strncmp(entry, "MAPQ_IN_", 8) == 0)

@@ -110,7 +110,10 @@ bin_to_json(const msgpack_object *o, struct walk *w)
 static json_t *
 str_to_json(const msgpack_object *o, struct walk *w)
 {
-    json_t *j = json_stringn(o->via.str.ptr, o->via.str.size);
+    /* An empty str may come with a NULL pointer, which jansson refuses. */
+    json_t *j = o->via.str.size == 0
+                    ? json_string("")
+                    : json_stringn(o->via.str.ptr, o->via.str.size);
 
     if (j == NULL)
         walk_fail(w, MAPQ_EINVAL, "string is not valid UTF-8");

@@ -20,6 +20,9 @@
 #include <sys/time.h>
 
 #include "mapq_alloc.h"
+#include "mapq_retry.h"
+
+#define SETUP_MAX 3 /* PING or AUTH, SELECT, FUNCTION LOAD */
 
 struct request {
     struct mapq_redis *r;
@@ -37,14 +40,20 @@ struct mapq_redis {
     struct mapq_redis_url url;
     char name[64];
     redisAsyncContext *ac; /* NULL while disconnected */
-    bool ready;            /* connected and library loaded */
+    bool ready;            /* connected: requests may be sent */
+    bool up;               /* on_state told up, and not down since */
     struct event *retry_ev;
     struct event *connect_ev;
-    int backoff_ms;
+    struct mapq_retry retry; /* reconnect delays and the current cause */
     struct mapq_redis_timing timing;
     mapq_redis_state_fn *on_state;
     void *state_arg;
-    struct request_list pending; /* sent, waiting for a reply */
+    mapq_redis_fault_fn *on_fault;
+    void *fault_arg;
+    int setup_seen;                  /* setup replies read so far */
+    char setup_names[SETUP_MAX][16]; /* the setup commands, in order */
+    char fault[300];                 /* why setup failed, for teardown() */
+    struct request_list pending;     /* sent, waiting for a reply */
 };
 
 static void start_connect(struct mapq_redis *r);
@@ -212,7 +221,8 @@ mapq_argv_addlen(struct mapq_argv *a, const void *p, size_t n)
         a->lens = mapq_xrealloc(a->lens, (size_t)a->cap * sizeof(*a->lens));
         a->owned = mapq_xrealloc(a->owned, (size_t)a->cap * sizeof(*a->owned));
     }
-    a->owned[a->argc] = mapq_xmemdup(p, n);
+    /* Terminated too, so that argv[0] can be printed as a name. */
+    a->owned[a->argc] = mapq_xstrndup(p, n);
     a->argv[a->argc] = a->owned[a->argc];
     a->lens[a->argc] = n;
     a->argc++;
@@ -267,7 +277,14 @@ setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
 {
     int n = 0;
 
-    if (url->password[0] != '\0') {
+    if (url->password[0] == '\0') {
+        /* A small command first: without it a server that wants a
+         * password answers the large FUNCTION LOAD with "unauthenticated
+         * bulk length" and closes, hiding the NOAUTH. */
+        mapq_argv_init(&cmds[n]);
+        mapq_argv_add(&cmds[n], "PING");
+        n++;
+    } else {
         mapq_argv_init(&cmds[n]);
         mapq_argv_add(&cmds[n], "AUTH");
         if (url->user[0] != '\0')
@@ -295,7 +312,7 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
                         char *err)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    struct mapq_argv cmds[3];
+    struct mapq_argv cmds[SETUP_MAX];
     char shown[300], why[MAPQ_ERR_LEN];
     redisContext *c;
     int n, i, bad = 0;
@@ -398,17 +415,19 @@ mapq_redis_command(struct mapq_redis *r, int timeout_ms,
     evtimer_add(req->timer, &tv);
 }
 
+/* Reconnects after a jittered, growing delay; a cause the connection did
+ * not have before is told to the fault callback. */
 static void
-schedule_retry(struct mapq_redis *r)
+schedule_retry(struct mapq_redis *r, const char *cause)
 {
     struct timeval tv;
+    int delay_ms;
 
-    tv.tv_sec = r->backoff_ms / 1000;
-    tv.tv_usec = (r->backoff_ms % 1000) * 1000;
+    if (mapq_retry_fail(&r->retry, cause, &delay_ms) && r->on_fault != NULL)
+        r->on_fault(r, r->retry.cause, r->fault_arg);
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(r->retry_ev, &tv);
-    r->backoff_ms *= 2;
-    if (r->backoff_ms > r->timing.backoff_max_ms)
-        r->backoff_ms = r->timing.backoff_max_ms;
 }
 
 /* Frees the hiredis context; pending requests fail with why. */
@@ -416,22 +435,36 @@ static void
 teardown(struct mapq_redis *r, const char *why)
 {
     redisAsyncContext *ac = r->ac;
-    bool was_ready = r->ready;
+    bool was_up = r->up;
     struct request *req;
 
     if (ac == NULL)
         return;
     r->ac = NULL;
     r->ready = false;
+    r->up = false;
     evtimer_del(r->connect_ev);
     TAILQ_FOREACH (req, &r->pending, entry)
         if (req->why == NULL)
             req->why = why;
     ac->data = NULL; /* the disconnect callback must not touch r */
     redisAsyncFree(ac);
-    if (was_ready && r->on_state != NULL)
+    if (was_up && r->on_state != NULL)
         r->on_state(r, false, r->state_arg);
-    schedule_retry(r);
+    schedule_retry(r, r->fault[0] != '\0' ? r->fault : why);
+    r->fault[0] = '\0';
+}
+
+/* Keeps "NAME: reply" of a refused setup command for teardown(). */
+static void
+setup_refused(struct mapq_redis *r, const redisReply *reply)
+{
+    const char *name =
+        r->setup_seen < SETUP_MAX ? r->setup_names[r->setup_seen] : "setup";
+
+    snprintf(r->fault, sizeof(r->fault), "%s: %.*s", name,
+             (int)(reply->len < 200 ? reply->len : 200),
+             reply->str ? reply->str : "");
 }
 
 static void
@@ -442,11 +475,13 @@ setup_reply_cb(redisReply *reply, const char *why, void *arg)
     (void)why;
     /* Any failure here already tore the connection down, or will: the
      * connection is only marked ready by the final setup reply. */
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        if (reply != NULL)
-            teardown(r, "redis refused the connection setup");
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        setup_refused(r, reply);
+        teardown(r, "redis refused the connection setup");
         return;
     }
+    if (reply != NULL)
+        r->setup_seen++;
 }
 
 static void
@@ -458,10 +493,13 @@ library_loaded_cb(redisReply *reply, const char *why, void *arg)
     if (reply == NULL)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
+        setup_refused(r, reply);
         teardown(r, "redis refused the mapq function library");
         return;
     }
-    r->backoff_ms = r->timing.backoff_min_ms;
+    if (mapq_retry_ok(&r->retry) && r->on_fault != NULL)
+        r->on_fault(r, NULL, r->fault_arg);
+    r->up = true;
     if (r->on_state != NULL)
         r->on_state(r, true, r->state_arg);
 }
@@ -470,7 +508,7 @@ static void
 connect_cb(const redisAsyncContext *ac, int status)
 {
     struct mapq_redis *r = ac->data;
-    struct mapq_argv cmds[3];
+    struct mapq_argv cmds[SETUP_MAX];
     int n, i;
 
     if (r == NULL)
@@ -479,13 +517,18 @@ connect_cb(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback. */
         r->ac = NULL;
         evtimer_del(r->connect_ev);
-        schedule_retry(r);
+        snprintf(r->fault, sizeof(r->fault), "connect: %s", ac->errstr);
+        schedule_retry(r, r->fault);
+        r->fault[0] = '\0';
         return;
     }
     evtimer_del(r->connect_ev);
     r->ready = true; /* setup commands are pipelined ahead of all others */
     setup_commands(&r->url, cmds, &n);
+    r->setup_seen = 0;
     for (i = 0; i < n; i++) {
+        snprintf(r->setup_names[i], sizeof(r->setup_names[i]), "%s",
+                 cmds[i].argv[0]);
         mapq_redis_command(r, r->timing.connect_timeout_ms,
                            i == n - 1 ? library_loaded_cb : setup_reply_cb, r,
                            cmds[i].argc, cmds[i].argv, cmds[i].lens);
@@ -497,18 +540,20 @@ static void
 disconnect_cb(const redisAsyncContext *ac, int status)
 {
     struct mapq_redis *r = ac->data;
-    bool was_ready;
+    bool was_up;
 
     (void)status;
     if (r == NULL)
         return; /* freed by teardown() */
     /* The server closed the connection; hiredis frees the context. */
-    was_ready = r->ready;
+    was_up = r->up;
     r->ac = NULL;
     r->ready = false;
-    if (was_ready && r->on_state != NULL)
+    r->up = false;
+    if (was_up && r->on_state != NULL)
         r->on_state(r, false, r->state_arg);
-    schedule_retry(r);
+    schedule_retry(r, was_up ? "connection closed by redis"
+                                : "redis closed the connection during setup");
 }
 
 static void
@@ -532,9 +577,12 @@ start_connect(struct mapq_redis *r)
     else
         ac = redisAsyncConnect(r->url.host, r->url.port);
     if (ac == NULL || ac->err) {
+        snprintf(r->fault, sizeof(r->fault), "connect: %s",
+                 ac != NULL ? ac->errstr : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
-        schedule_retry(r);
+        schedule_retry(r, r->fault);
+        r->fault[0] = '\0';
         return;
     }
     ac->data = r;
@@ -569,11 +617,13 @@ mapq_redis_new(struct event_base *base, const struct mapq_redis_url *url,
     r->timing.connect_timeout_ms = 2000;
     r->timing.backoff_min_ms = 50;
     r->timing.backoff_max_ms = 2000;
-    r->backoff_ms = r->timing.backoff_min_ms;
+    mapq_retry_init(&r->retry, r->timing.backoff_min_ms,
+                    r->timing.backoff_max_ms);
     TAILQ_INIT(&r->pending);
     r->retry_ev = evtimer_new(base, retry_cb, r);
     r->connect_ev = evtimer_new(base, connect_timeout_cb, r);
-    start_connect(r);
+    /* From the loop, so that the caller can set a fault callback first. */
+    event_active(r->retry_ev, EV_TIMEOUT, 0);
     return r;
 }
 
@@ -581,7 +631,15 @@ void
 mapq_redis_set_timing(struct mapq_redis *r, const struct mapq_redis_timing *t)
 {
     r->timing = *t;
-    r->backoff_ms = t->backoff_min_ms;
+    mapq_retry_init(&r->retry, t->backoff_min_ms, t->backoff_max_ms);
+}
+
+void
+mapq_redis_set_fault_cb(struct mapq_redis *r, mapq_redis_fault_fn *fn,
+                        void *arg)
+{
+    r->on_fault = fn;
+    r->fault_arg = arg;
 }
 
 bool
@@ -596,6 +654,7 @@ mapq_redis_free(struct mapq_redis *r)
     if (r == NULL)
         return;
     r->on_state = NULL;
+    r->on_fault = NULL;
     teardown(r, "connection closed");
     event_free(r->retry_ev);
     event_free(r->connect_ev);

@@ -70,8 +70,8 @@ typedef void mapq_redis_reply_fn(redisReply *reply, const char *why, void *arg);
 typedef void mapq_redis_state_fn(struct mapq_redis *r, bool up, void *arg);
 
 /*
- * Creates a connection on base and starts connecting. name labels log
- * lines. on_state may be NULL. Returns the connection; free with
+ * Creates a connection on base; it starts connecting once the loop runs.
+ * name labels log lines. on_state may be NULL. Returns the connection; free with
  * mapq_redis_free() from outside its reply callbacks.
  */
 struct mapq_redis *mapq_redis_new(struct event_base *base,
@@ -93,7 +93,21 @@ void mapq_redis_command(struct mapq_redis *r, int timeout_ms,
                         mapq_redis_reply_fn *fn, void *arg, int argc,
                         const char **argv, const size_t *argvlen);
 
-/* Connection timing, in ms (tests shorten them). */
+/*
+ * Called on the loop when connecting or setting up the connection fails
+ * for a cause other than the one before ("AUTH: WRONGPASS invalid
+ * username-password pair ...", "connect: Connection refused"; borrowed),
+ * and once with cause NULL when the connection is ready again after such
+ * failures. So a caller that logs here logs each cause once, not once per
+ * reconnect attempt.
+ */
+typedef void mapq_redis_fault_fn(struct mapq_redis *r, const char *cause,
+                                 void *arg);
+void mapq_redis_set_fault_cb(struct mapq_redis *r, mapq_redis_fault_fn *fn,
+                             void *arg);
+
+/* Connection timing, in ms (tests shorten them). Reconnects wait a jittered
+ * delay growing from backoff_min_ms to backoff_max_ms. */
 struct mapq_redis_timing {
     int connect_timeout_ms; /* default 2000 */
     int backoff_min_ms;     /* default 50 */

@@ -170,6 +170,7 @@ teardown(void **state)
         nftw(f->workroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     unsetenv("MAPQ_TEST_INHERITED");
     unsetenv("MAPQ_IN_stale");
+    unsetenv("MAPQ_REDIS_URL");
     free(f);
     return 0;
 }
@@ -552,6 +553,22 @@ test_cmd_env_identity_and_paths(void **state)
     assert_string_equal(output_str(f, run(f)),
                         "exec-1|node-a|7|2|yes|unset|absent|output in cwd|"
                         "checkpoint in cwd|");
+}
+
+static void
+test_cmd_env_hides_redis_url(void **state)
+{
+    struct fx *f = *state;
+
+    setenv("MAPQ_TEST_INHERITED", "yes", 1);
+    setenv("MAPQ_REDIS_URL", "redis://:hunter2@127.0.0.1:6379", 1);
+    set_sh(f,
+           "printf '%s|%s' \"$MAPQ_TEST_INHERITED\" "
+           "\"${MAPQ_REDIS_URL-unset}\"; env | grep -c hunter2 || true",
+           NULL);
+    set_output(f, "str");
+    f->spec.output_text = true;
+    assert_string_equal(output_str(f, run(f)), "yes|unset0");
 }
 
 static void
@@ -965,6 +982,7 @@ main(void)
         T(test_cmd_stdin_json_content),
         T(test_cmd_env_inputs_each_kind),
         T(test_cmd_env_identity_and_paths),
+        T(test_cmd_env_hides_redis_url),
         T(test_cmd_placeholders_replaced),
         T(test_cmd_large_input_on_stdin),
         T(test_cmd_bad_input_fails_async),
