@@ -1350,6 +1350,18 @@ cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
     maybe_claim(a);
 }
 
+/* Why the connection cannot be made or set up: each cause once. */
+static void
+redis_fault_cb(struct mapq_redis *r, const char *cause, void *arg)
+{
+    (void)r;
+    (void)arg;
+    if (cause != NULL)
+        mapq_log(MAPQ_LOG_ERROR, "cannot use redis (still trying): %s", cause);
+    else
+        mapq_log(MAPQ_LOG_INFO, "redis accepts the connection again");
+}
+
 static void
 blk_state_cb(struct mapq_redis *r, bool up, void *arg)
 {
@@ -1554,6 +1566,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     ms_to_tv(cfg->lease_ms / 2, &tv);
     event_add(a->reap_ev, &tv);
     a->cmd = mapq_redis_new(base, &cfg->url, "agent", cmd_state_cb, a);
+    mapq_redis_set_fault_cb(a->cmd, redis_fault_cb, a);
     a->blk = mapq_redis_new(base, &cfg->url, "agent-wait", blk_state_cb, a);
     a->blkc = mapq_redis_new(base, &cfg->url, "agent-waitc", blk_state_cb, a);
     return a;
