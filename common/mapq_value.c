@@ -4,21 +4,187 @@
  *
  * Canonical encoding recurses once per nesting level; msgpack-c's unpacker
  * refuses objects nested deeper than its fixed stack, so depth is bounded.
+ * Every declared length is checked against the bytes there before
+ * msgpack-c sees them, so nothing read from Redis or a task can make it
+ * allocate more than a small multiple of the input's size.
  */
 #include "mapq_value.h"
 
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mapq_alloc.h"
+
+/* Reads an n-byte big-endian length at p. */
+static uint64_t
+be_len(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/*
+ * What the msgpack header byte b is followed by: hdr bytes of length
+ * (lenb of them, at p + 1 + skip), then a payload of fixed or read length;
+ * for containers, the number of elements it declares. Returns -1 for the
+ * one byte msgpack never uses (0xc1).
+ */
+static int
+header_shape(unsigned char b, int *lenb, int *skip, uint64_t *fixed,
+             int *elems_per)
+{
+    static const unsigned char fixed_sizes[] = {
+        [0xca - 0xca] = 4, [0xcb - 0xca] = 8, [0xcc - 0xca] = 1,
+        [0xcd - 0xca] = 2, [0xce - 0xca] = 4, [0xcf - 0xca] = 8,
+        [0xd0 - 0xca] = 1, [0xd1 - 0xca] = 2, [0xd2 - 0xca] = 4,
+        [0xd3 - 0xca] = 8, [0xd4 - 0xca] = 2, [0xd5 - 0xca] = 3,
+        [0xd6 - 0xca] = 5, [0xd7 - 0xca] = 9, [0xd8 - 0xca] = 17};
+
+    *lenb = 0;
+    *skip = 0;
+    *fixed = 0;
+    *elems_per = 0;
+    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+        return 0;
+    if (b >= 0x80 && b <= 0x9f) { /* fixmap, fixarray */
+        *fixed = b & 0x0f;
+        *elems_per = b <= 0x8f ? 2 : 1;
+        return 0;
+    }
+    if (b >= 0xa0 && b <= 0xbf) { /* fixstr */
+        *fixed = b & 0x1f;
+        return 0;
+    }
+    switch (b) {
+    case 0xc4:
+    case 0xd9:
+        *lenb = 1;
+        return 0; /* bin8, str8 */
+    case 0xc5:
+    case 0xda:
+        *lenb = 2;
+        return 0; /* bin16, str16 */
+    case 0xc6:
+    case 0xdb:
+        *lenb = 4;
+        return 0; /* bin32, str32 */
+    case 0xc7:
+        *lenb = 1;
+        *skip = 1;
+        return 0; /* ext8 */
+    case 0xc8:
+        *lenb = 2;
+        *skip = 1;
+        return 0; /* ext16 */
+    case 0xc9:
+        *lenb = 4;
+        *skip = 1;
+        return 0; /* ext32 */
+    case 0xdc:
+        *lenb = 2;
+        *elems_per = 1;
+        return 0; /* array16 */
+    case 0xdd:
+        *lenb = 4;
+        *elems_per = 1;
+        return 0; /* array32 */
+    case 0xde:
+        *lenb = 2;
+        *elems_per = 2;
+        return 0; /* map16 */
+    case 0xdf:
+        *lenb = 4;
+        *elems_per = 2;
+        return 0; /* map32 */
+    default:
+        break;
+    }
+    if (b >= 0xca && b <= 0xd8) {
+        *fixed = fixed_sizes[b - 0xca];
+        return 0;
+    }
+    return -1;
+}
+
+/*
+ * Checks, without allocating, that the first msgpack value in data could
+ * be there: every string, binary and extension fits in the bytes left, and
+ * every container declares no more elements than bytes remain (each takes
+ * at least one). msgpack-c allocates for a container's declared size
+ * before reading its elements, so without this a 5-byte header would ask
+ * for gigabytes.
+ */
+static enum mapq_err
+check_lengths(const unsigned char *p, size_t len, char *err)
+{
+    uint64_t pending = 1, n, fixed;
+    size_t off = 0;
+    int lenb, skip, per;
+
+    while (pending > 0) {
+        if (off >= len)
+            return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+        pending--;
+        if (header_shape(p[off], &lenb, &skip, &fixed, &per) != 0)
+            return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
+        off++;
+        if ((size_t)(lenb + skip) > len - off)
+            return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+        n = lenb > 0 ? be_len(p + off, lenb) : fixed;
+        off += (size_t)(lenb + skip);
+        /* Declaring more than the input holds is a truncated value,
+         * whatever the header asks for. */
+        if (per > 0) {
+            pending += n * (uint64_t)per;
+            if (pending > len - off)
+                return mapq_err_set(err, MAPQ_EPROTO,
+                                    "truncated msgpack value");
+        } else if (n > len - off) {
+            return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+        } else {
+            off += (size_t)n;
+        }
+    }
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_value_unpack_next(const char *data, size_t len, size_t *off,
+                       msgpack_unpacked *u, char *err)
+{
+    msgpack_unpack_return ret;
+    enum mapq_err rc;
+
+    rc = check_lengths((const unsigned char *)data + *off, len - *off, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    ret = msgpack_unpack_next(u, data, len, off);
+    /* msgpack-c reports a container nested deeper than its fixed stack the
+     * same way as a failed allocation. */
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "msgpack value nested too deeply or too large");
+    if (ret != MSGPACK_UNPACK_SUCCESS)
+        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
+    return MAPQ_OK;
+}
 
 enum mapq_err
 mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
 {
     size_t off = 0;
     msgpack_unpack_return ret;
+    enum mapq_err rc;
 
+    rc = check_lengths((const unsigned char *)data, len, err);
+    if (rc != MAPQ_OK)
+        return rc;
     ret = msgpack_unpack_next(u, data, len, &off);
     if (ret == MSGPACK_UNPACK_CONTINUE)
         return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");

@@ -31,6 +31,15 @@
 enum mapq_err mapq_value_unpack(const char *data, size_t len,
                                 msgpack_unpacked *u, char *err);
 
+/*
+ * Unpacks the msgpack object at data + *off (a stream of objects, len
+ * bytes in all) into u and advances *off past it; the same checks as
+ * mapq_value_unpack() but trailing bytes are the next objects. Truncated,
+ * malformed or impossible input is MAPQ_EPROTO and *off is unchanged.
+ */
+enum mapq_err mapq_value_unpack_next(const char *data, size_t len, size_t *off,
+                                     msgpack_unpacked *u, char *err);
+
 /* Appends the canonical encoding of o (borrowed) to out. */
 enum mapq_err mapq_value_canonical(const msgpack_object *o,
                                    struct mapq_buf *out);

@@ -215,6 +215,62 @@ test_value_unpack_truncated_rejected(void **state)
     assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
 }
 
+/* Headers that declare far more than their input holds are refused before
+ * msgpack-c allocates for them: under ASan an allocation of gigabytes
+ * would abort the test. */
+static void
+test_value_unpack_huge_declared_lengths_refused(void **state)
+{
+    static const struct {
+        const char *bytes;
+        size_t len;
+    } cases[] = {
+        {"\xdd\xff\xff\xff\xff", 5},             /* array32 of 4G */
+        {"\xdf\xff\xff\xff\xff", 5},             /* map32 of 4G pairs */
+        {"\xdc\xff\xff\x01\x02", 5},             /* array16 of 65535 */
+        {"\xde\x00\x03\x01\x02\x03\x04\x05", 8}, /* map16: 6 needed */
+        {"\xdb\xff\xff\xff\xff", 5},             /* str32 of 4 GiB */
+        {"\xc6\x7f\xff\xff\xff", 5},             /* bin32 of 2 GiB */
+        {"\xc9\xff\xff\xff\xff\x01", 6},         /* ext32 */
+        {"\x91\xdd\xff\xff\xff\xff", 6},         /* nested array32 */
+        {"\x92\x01\xdf\x00\x00\x10\x00", 7},     /* map32 in an array */
+    };
+    struct fx *f = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(unpack_rc(f, cases[i].bytes, cases[i].len),
+                         MAPQ_EPROTO);
+        assert_string_equal(f->err, "truncated msgpack value");
+    }
+}
+
+static void
+test_value_unpack_next_walks_a_stream(void **state)
+{
+    struct fx *f = *state;
+    size_t off = 0;
+
+    msgpack_pack_int(&f->pk, 7);
+    mapq_value_pack_str(&f->pk, "ab");
+    assert_int_equal(
+        mapq_value_unpack_next(f->mp.data, f->mp.len, &off, &f->u2, f->err),
+        MAPQ_OK);
+    assert_int_equal(f->u2.data.via.i64, 7);
+    assert_int_equal(off, 1);
+    assert_int_equal(
+        mapq_value_unpack_next(f->mp.data, f->mp.len, &off, &f->u2, f->err),
+        MAPQ_OK);
+    assert_true(mapq_value_str_eq(&f->u2.data, "ab"));
+    assert_int_equal(off, f->mp.len);
+    /* An impossible header after them is refused, off unchanged. */
+    mapq_buf_append(&f->mp, "\xdd\xff\xff\xff\xff", 5);
+    assert_int_equal(
+        mapq_value_unpack_next(f->mp.data, f->mp.len, &off, &f->u2, f->err),
+        MAPQ_EPROTO);
+    assert_int_equal(off, f->mp.len - 5);
+}
+
 static void
 test_value_unpack_trailing_bytes_rejected(void **state)
 {
@@ -701,6 +757,8 @@ main(void)
         T(test_value_str_eq),
         T(test_value_canonical_size_cap_empty_containers),
         T(test_value_unpack_too_deep_message),
+        T(test_value_unpack_huge_declared_lengths_refused),
+        T(test_value_unpack_next_walks_a_stream),
 #undef T
     };
 
