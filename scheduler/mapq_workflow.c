@@ -14,6 +14,7 @@
 #include "mapq_workflow.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <msgpack.h>
@@ -22,12 +23,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "mapq_alloc.h"
+#include "mapq_json.h"
+#include "mapq_shell.h"
 #include "mapq_units.h"
 #include "mapq_value.h"
+#include "mapq_yaml_guard.h"
 
 /* msgpack-c's unpacker refuses containers nested deeper than 32. */
 #define CACHE_TTL_MAX_MS       (INT64_C(100) * 365 * 24 * 3600 * 1000)
@@ -969,6 +974,8 @@ load_doc(const char *text, size_t len, yaml_document_t *doc, char *msg,
     yaml_document_t extra;
     bool ok;
 
+    if (mapq_yaml_guard_check(text, len, msg, mlen, line, col) != MAPQ_OK)
+        return false;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     ok = yaml_parser_load(&parser, doc) != 0;
@@ -1592,12 +1599,17 @@ enum {
     TF_RESOURCES,
     TF_QUEUE,
     TF_RETRY_BACKOFF,
+    TF_SHELL_PLACEHOLDERS,
     TF_N
 };
 static const char *const task_fields[TF_N] = {
-    "inputs",    "output",  "command",       "plugin", "output_format",
-    "retries",   "timeout", "interruptible", "cache",  "cache_serialize",
-    "resources", "queue",   "retry_backoff"};
+    "inputs",        "output",
+    "command",       "plugin",
+    "output_format", "retries",
+    "timeout",       "interruptible",
+    "cache",         "cache_serialize",
+    "resources",     "queue",
+    "retry_backoff", "shell_placeholders"};
 
 enum { CF_VERSION, CF_TTL, CF_N };
 static const char *const cache_fields[CF_N] = {"version", "ttl"};
@@ -1812,6 +1824,52 @@ check_placeholders(struct ctx *c, const yaml_node_t *arg,
     }
 }
 
+/*
+ * Refuses {name} placeholders inside the script of `sh -c SCRIPT` (and its
+ * kin, mapq_shell.h) unless the task says `shell_placeholders: raw`: there
+ * the input's text would become shell code. v is the command's sequence.
+ */
+static void
+check_shell_placeholders(struct ctx *c, yaml_node_t *v, yaml_node_t *setting,
+                         const struct mapq_task_def *t)
+{
+    const yaml_node_t *arg;
+    const char *p;
+    long script;
+    size_t n;
+    char d[96];
+
+    if (setting != NULL) {
+        if (setting->type == YAML_SCALAR_NODE &&
+            strcmp(stext(setting), "raw") == 0)
+            return;
+        if (setting->type != YAML_SCALAR_NODE ||
+            strcmp(stext(setting), "refuse") != 0) {
+            perr(c, setting,
+                 "'shell_placeholders' must be 'refuse' or 'raw', got %s",
+                 describe(setting, d, sizeof(d)));
+            return;
+        }
+    }
+    script = mapq_shell_script_index((const char *const *)t->argv, t->argc);
+    /* argv skips entries that were not strings: then positions differ. */
+    if (script < 0 || t->argc != nitems(v))
+        return;
+    arg = cnode(c, v->data.sequence.items.start[script]);
+    for (p = strchr(t->argv[script], '{'); p != NULL; p = strchr(p + 1, '{')) {
+        n = ident_len(p + 1);
+        if (n == 0 || p[1 + n] != '}' || find_param(t, p + 1, n) < 0)
+            continue;
+        perr(c, arg,
+             "placeholder '{%.*s}' is inside the script that '%s' runs, where "
+             "its text would run as shell code; write \"$MAPQ_IN_%.*s\" in "
+             "the script instead (quoted), or set 'shell_placeholders: raw' "
+             "in task '%s' if its inputs are trusted",
+             (int)n, p + 1, t->argv[0], (int)n, p + 1, t->name);
+        return;
+    }
+}
+
 static void
 parse_command(struct ctx *c, yaml_node_t *v, struct mapq_task_def *t)
 {
@@ -1956,6 +2014,12 @@ parse_task_fields(struct ctx *c, yaml_node_t *k, const struct fields *f,
         *out_bad = t->output == NULL;
     }
     parse_body(c, k, f, t);
+    if (t->kind == MAPQ_TASK_COMMAND && t->argv != NULL)
+        check_shell_placeholders(c, f->val[TF_COMMAND],
+                                 f->val[TF_SHELL_PLACEHOLDERS], t);
+    else if (f->val[TF_SHELL_PLACEHOLDERS] != NULL)
+        perr(c, f->key[TF_SHELL_PLACEHOLDERS],
+             "'shell_placeholders' applies to command tasks only");
     if (f->val[TF_OUTPUT_FORMAT] != NULL && !*out_bad)
         parse_output_format(c, f->val[TF_OUTPUT_FORMAT], t);
     parse_overridable(c, &on, &t->opts, owner);
@@ -2884,6 +2948,32 @@ bind_unknown(struct bind *bd, const char *name)
     free(names);
 }
 
+/* True when path names a JSON file: read with JSON's rules, not YAML's
+ * (YAML refuses the surrogate-pair escapes JSON writers use for "😀"). */
+static bool
+is_json_path(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n >= 5 && strcasecmp(path + n - 5, ".json") == 0;
+}
+
+/* Converts JSON text to type t into out, capped like YAML values. */
+static enum mapq_err
+json_value(const char *text, size_t len, const struct mapq_type *t,
+           struct mapq_buf *out, char *msg)
+{
+    struct mapq_buf tmp;
+    enum mapq_err rc;
+
+    mapq_buf_init(&tmp, MAPQ_VALUE_MAX);
+    rc = mapq_json_to_msgpack(text, len, t, &tmp, msg);
+    if (rc == MAPQ_OK && mapq_buf_append(out, tmp.data, tmp.len) != MAPQ_OK)
+        rc = mapq_err_set(msg, MAPQ_ETOOBIG, "value is too large");
+    mapq_buf_release(&tmp);
+    return rc;
+}
+
 /* One --input NAME=VALUE (VALUE may be @FILE). */
 static void
 bind_assign(struct bind *bd, const char *assign)
@@ -2921,8 +3011,9 @@ bind_assign(struct bind *bd, const char *assign)
         prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
         return;
     } else {
-        rc = text_value(file.data != NULL ? file.data : "", file.len,
-                        bd->wf->inputs[k].type, &bd->vals[k], msg);
+        rc = (is_json_path(val + 1) ? json_value : text_value)(
+            file.data != NULL ? file.data : "", file.len,
+            bd->wf->inputs[k].type, &bd->vals[k], msg);
         if (rc != MAPQ_OK)
             prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s: %s", name,
                      val + 1, msg);
@@ -2971,6 +3062,69 @@ bind_entry(struct bind *bd, const char *path, yaml_document_t *doc,
     prob_add(&bd->probs, path, p.line, p.col, "'%s': %s", stext(k), cv.msg);
 }
 
+/* Looks an --inputs key up: its input's index, or -1 with a problem. */
+static long
+bind_key(struct bind *bd, const char *path, int line, int col, const char *key)
+{
+    char list[MSG_MAX / 2];
+    const char **names;
+    long idx = mapq_workflow_find_input(bd->wf, key);
+
+    if (idx >= 0)
+        return idx;
+    names = names_of(bd->wf->inputs, bd->wf->ninputs, sizeof(*bd->wf->inputs));
+    prob_add(&bd->probs, path, line, col,
+             "no such workflow input '%s' (inputs: %s)", key,
+             join_names(names, bd->wf->ninputs, list, sizeof(list)));
+    free(names);
+    return -1;
+}
+
+/* An --inputs file ending in .json: a JSON object of input name to value,
+ * read by the JSON library. jansson keeps no positions for members, so
+ * problems name the input and the path inside its value. */
+static void
+bind_json_file(struct bind *bd, const char *path, const struct mapq_buf *text)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    const char *key;
+    char msg[MAPQ_ERR_LEN], *vt;
+    long idx;
+
+    root = json_loadb(text->data != NULL ? text->data : "", text->len,
+                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (root == NULL) {
+        prob_add(&bd->probs, path, jerr.line > 0 ? jerr.line : 1,
+                 jerr.column > 0 ? jerr.column : 1, "invalid JSON: %s",
+                 jerr.text);
+        return;
+    }
+    if (!json_is_object(root)) {
+        prob_add(&bd->probs, path, 1, 1,
+                 "an inputs file must be a JSON object of input name to "
+                 "value");
+        json_decref(root);
+        return;
+    }
+    json_object_foreach(root, key, v)
+    {
+        idx = bind_key(bd, path, 1, 1, key);
+        if (idx < 0 || bd->given[idx])
+            continue; /* --input wins */
+        bd->given[idx] = true;
+        vt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
+                               JSON_REAL_PRECISION(17));
+        if (json_value(vt, strlen(vt), bd->wf->inputs[idx].type, &bd->vals[idx],
+                       msg) == MAPQ_OK)
+            bd->ok[idx] = true;
+        else
+            prob_add(&bd->probs, path, 1, 1, "'%s': %s", key, msg);
+        free(vt);
+    }
+    json_decref(root);
+}
+
 /* An --inputs file: a mapping of input name to value. */
 static void
 bind_file(struct bind *bd, const char *path)
@@ -2985,6 +3139,11 @@ bind_file(struct bind *bd, const char *path)
 
     if (read_file(path, &text, msg) != MAPQ_OK) {
         prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
+        return;
+    }
+    if (is_json_path(path)) {
+        bind_json_file(bd, path, &text);
+        mapq_buf_release(&text);
         return;
     }
     if (!load_doc(text.data != NULL ? text.data : "", text.len, &doc, msg,

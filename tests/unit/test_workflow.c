@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "mapq_alloc.h"
 #include "mapq_buf.h"
 #include "mapq_type.h"
 #include "mapq_value.h"
@@ -635,10 +636,115 @@ test_workflow_model_placeholders(void **state)
              "tasks:\n"
              "  t:\n"
              "    inputs: {x: int}\n"
+             "    shell_placeholders: raw\n"
              "    command: [sh, -c, 'echo {x} {\"a\": 1} {} {1}', \"{x}\"]\n"
              "nodes:\n"
              "  n: {map: t, over: {x: [1]}}\n");
     assert_string_equal(fx->wf->tasks[0].argv[2], "echo {x} {\"a\": 1} {} {1}");
+}
+
+/* A workflow whose task t runs COMMAND (a flow sequence) with EXTRA task
+ * lines, mapped over x. */
+#define SHELL_WF(COMMAND, EXTRA)                                \
+    "name: t\n"                                                 \
+    "tasks:\n"                                                  \
+    "  t:\n"                                                    \
+    "    inputs: {x: str}\n" EXTRA "    command: " COMMAND "\n" \
+    "nodes:\n"                                                  \
+    "  n: {map: t, over: {x: [a]}}\n"
+
+static void
+test_workflow_shell_placeholders_refused(void **state)
+{
+    static const char *const commands[] = {
+        "[sh, -c, 'echo {x}']",
+        "[/bin/bash, -c, 'echo {x}']",
+        "[bash, -euc, 'echo {x}', bash]",
+        "[sh, -e, -c, 'echo {x}']",
+        "[bash, -o, pipefail, -c, 'echo {x}']",
+        "[env, A=1, dash, -c, 'echo {x}']",
+        "[/usr/bin/env, -i, zsh, -c, 'echo {x}']",
+        "[busybox, sh, -c, 'echo {x}']",
+    };
+    struct fx *fx = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        char text[512];
+
+        snprintf(text, sizeof(text), SHELL_WF("%s", ""), commands[i]);
+        assert_null(parse(fx, text));
+        assert_non_null(
+            strstr(fx->errors.data, "placeholder '{x}' is inside the script"));
+        assert_non_null(strstr(fx->errors.data, "\"$MAPQ_IN_x\""));
+        assert_non_null(strstr(fx->errors.data, "shell_placeholders: raw"));
+    }
+    parse_fails(fx, SHELL_WF("[sh, -c, 'echo {x}']", ""),
+                "wf.yaml:5:23: placeholder '{x}' is inside the script that "
+                "'sh' runs, where its text would run as shell code; write "
+                "\"$MAPQ_IN_x\" in the script instead (quoted), or set "
+                "'shell_placeholders: raw' in task 't' if its inputs are "
+                "trusted\n");
+}
+
+static void
+test_workflow_shell_placeholders_allowed(void **state)
+{
+    struct fx *fx = *state;
+
+    /* Outside a shell's script a placeholder stays one argument. */
+    parse_ok(fx, SHELL_WF("[echo, '{x}']", ""));
+    parse_ok(fx, SHELL_WF("[sh, -c, 'echo \"$1\"', sh, '{x}']", ""));
+    parse_ok(fx, SHELL_WF("[sh, script.sh, '{x}']", ""));
+    parse_ok(fx, SHELL_WF("[python3, -c, 'print(1)', '{x}']", ""));
+    /* The safe form, and the text of braces that name no input. */
+    parse_ok(fx, SHELL_WF("[sh, -c, 'echo \"$MAPQ_IN_x\" {} {1}']", ""));
+    /* The task says its inputs are trusted. */
+    parse_ok(fx,
+             SHELL_WF("[sh, -c, 'echo {x}']", "    shell_placeholders: raw\n"));
+    parse_ok(fx, SHELL_WF("[sh, -c, 'echo \"$MAPQ_IN_x\"']",
+                          "    shell_placeholders: refuse\n"));
+    parse_fails(
+        fx, SHELL_WF("[sh, -c, 'echo {x}']", "    shell_placeholders: yes\n"),
+        "wf.yaml:5:25: 'shell_placeholders' must be 'refuse' or "
+        "'raw', got \"yes\"\n");
+}
+
+/* Nesting past the limit is refused while reading, long before a 400 KB
+ * document would have been built. */
+static void
+test_workflow_yaml_too_deep_refused_early(void **state)
+{
+    struct fx *fx = *state;
+    size_t i, n = 200000;
+    char *text = mapq_xmalloc(2 * n + 1);
+
+    for (i = 0; i < n; i++) {
+        text[i] = '[';
+        text[n + i] = ']';
+    }
+    text[2 * n] = '\0';
+    mapq_buf_reset(&fx->text);
+    mapq_buf_append(&fx->text, text, 2 * n);
+    free(text);
+    parse_fails(fx, fx->text.data,
+                "wf.yaml:1:65: YAML nested more than 64 levels deep\n");
+}
+
+static void
+test_workflow_yaml_too_many_values_refused(void **state)
+{
+    struct fx *fx = *state;
+    size_t i;
+
+    mapq_buf_reset(&fx->text);
+    mapq_buf_append(&fx->text, "xs: [", 5);
+    for (i = 0; i < 1300000; i++)
+        mapq_buf_append(&fx->text, "1,", 2);
+    mapq_buf_append(&fx->text, "1]\n", 3);
+    assert_null(parse(fx, fx->text.data));
+    assert_non_null(
+        strstr(fx->errors.data, "YAML document has more than 1200000 values"));
 }
 
 static void
@@ -1644,7 +1750,7 @@ test_workflow_bind_wrong_type(void **state)
     assert_int_equal(bind_in(fx, assigns, 2, NULL), MAPQ_EINVAL);
     snprintf(assign, sizeof(assign),
              "--input a: [1]: expected int, got \"x\"\n"
-             "--input b: %s/b.json: expected list[int], got a dict\n",
+             "--input b: %s/b.json: expected list[int], got dict\n",
              fx->dir);
     assert_string_equal(fx->errors.data, assign);
     assert_int_equal(fx->out.len, 0);
@@ -1727,6 +1833,57 @@ test_workflow_bind_inputs_file_errors(void **state)
     assert_string_equal(fx->errors.data, want);
 }
 
+/* A .json inputs file is read with JSON's rules: the surrogate pair that
+ * JSON writers use for characters beyond the BMP, \u0000 in a str. */
+static void
+test_workflow_bind_inputs_json_file(void **state)
+{
+    struct fx *fx = *state;
+    char want[2 * PATH_MAX], assign[PATH_MAX + 8];
+    const char *assigns[] = {assign};
+    const char *file;
+
+    parse_ok(fx, BIND_WF);
+    file = write_file(fx, "in.json",
+                      "{\"a\": [1, -2], \"s\": \"\\ud83d\\ude00\\u0000!\"}");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_OK);
+    /* {a: [1, -2], b: [1, 2], s: "\xf0\x9f\x98\x80\0!"} */
+    assert_string_equal(hexbuf(fx, &fx->out), "83a1619201fe"
+                                              "a1629201"
+                                              "02a173a6f09f988000"
+                                              "21");
+    /* The same text read as YAML is refused by YAML's rules. */
+    file = write_file(fx, "in.yaml", "{\"s\": \"\\ud83d\\ude00\"}");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    /* --input NAME=@FILE.json too. */
+    snprintf(assign, sizeof(assign), "s=@%s",
+             write_file(fx, "s.json", "\"\\ud83d\\ude00\""));
+    file = write_file(fx, "a.json", "{\"a\": [5, 6]}");
+    assert_int_equal(bind_in(fx, assigns, 1, file), MAPQ_OK);
+    assert_string_equal(hexbuf(fx, &fx->out), "83a161920506"
+                                              "a1629201"
+                                              "02a173a4f09f9880");
+    /* Errors name the file and the input. */
+    file = write_file(fx, "bad.json", "{\"a\": [1, \"two\"], \"zzz\": 1}");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:1:1: 'a': [1]: expected int, got str\n"
+             "%s:1:1: no such workflow input 'zzz' (inputs: a, b, s)\n",
+             file, file);
+    assert_string_equal(fx->errors.data, want);
+    file = write_file(fx, "list.json", "[1]");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:1:1: an inputs file must be a JSON object of input name to "
+             "value\n"
+             "wf.yaml:3:3: input 'a' is required; pass --input a=VALUE\n",
+             file);
+    assert_string_equal(fx->errors.data, want);
+    file = write_file(fx, "trunc.json", "{\"a\": [1");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    assert_non_null(strstr(fx->errors.data, "trunc.json:1:8: invalid JSON:"));
+}
+
 static void
 test_workflow_bind_zip_lengths(void **state)
 {
@@ -1787,6 +1944,10 @@ main(void)
         T(test_workflow_model_plugin_library_path),
         T(test_workflow_model_system_retries),
         T(test_workflow_model_placeholders),
+        T(test_workflow_shell_placeholders_refused),
+        T(test_workflow_shell_placeholders_allowed),
+        T(test_workflow_yaml_too_deep_refused_early),
+        T(test_workflow_yaml_too_many_values_refused),
         T(test_workflow_model_find),
         T(test_workflow_examples_parse),
         T(test_workflow_load_missing_file),
@@ -1848,6 +2009,7 @@ main(void)
         T(test_workflow_bind_unknown_input),
         T(test_workflow_bind_malformed_assign),
         T(test_workflow_bind_inputs_file_errors),
+        T(test_workflow_bind_inputs_json_file),
         T(test_workflow_bind_zip_lengths),
         T(test_workflow_bind_zip_with_literal),
     };
