@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh - installs what is missing, then builds and runs the whole suite:
 # unit and integration tests (ctest) in a release build and in an
-# ASan+UBSan build, the unit tests under valgrind, and the format check.
+# ASan+UBSan build, the unit tests under valgrind, the format check, and
+# every libFuzzer target for a bounded time (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -30,3 +31,6 @@ CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DMAPQ_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j"$jobs" >/dev/null
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+
+echo "== fuzzing (ASan+UBSan, libFuzzer)"
+scripts/fuzz.sh
