@@ -33,6 +33,7 @@ static const char usage[] =
 
 struct options {
     struct mapq_agent_config cfg;
+    char *url_arg; /* the last --redis argument, in argv; or NULL */
     const char *queues[MAX_QUEUES];
     char name[300];
     char self_dir[PATH_MAX];
@@ -129,7 +130,9 @@ parse_options(int argc, char **argv, struct options *o)
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
-            url = optarg;
+            /* Only the last --redis counts: hide the ones before it now. */
+            mapq_redis_url_hide_password(o->url_arg);
+            url = o->url_arg = optarg;
             break;
         case 's':
             if (parse_count(optarg, "--slots", 1, 100000, &o->cfg.slots))
@@ -234,23 +237,52 @@ scrub(char *s, const char *secret)
         memset(p, '*', n);
 }
 
+/* Removes from the environment every variable whose value holds secret
+ * (REDISCLI_AUTH, say), overwriting the value first where /proc shows it. */
+static void
+drop_env_holding(const char *secret)
+{
+    size_t i = 0;
+    char *eq, *name;
+
+    if (secret[0] == '\0')
+        return;
+    while (environ[i] != NULL) {
+        eq = strchr(environ[i], '=');
+        if (eq == NULL || eq == environ[i] || strstr(eq + 1, secret) == NULL) {
+            i++;
+            continue;
+        }
+        name = mapq_xstrndup(environ[i], (size_t)(eq - environ[i]));
+        scrub(eq + 1, secret);
+        /* unsetenv() moves the next entry to i; on failure step over it. */
+        if (unsetenv(name) != 0)
+            i++;
+        mapq_log(MAPQ_LOG_WARN,
+                 "not passing %s to tasks: its value holds the redis password",
+                 name);
+        free(name);
+    }
+}
+
 /*
- * Keeps the Redis password from the agent's tasks and from other users:
- * tasks never inherit MAPQ_REDIS_URL, the password is overwritten where
- * the kernel shows the agent's command line and environment
- * (/proc/<pid>/cmdline and environ, ps), and the process is made
- * non-dumpable, so that a task running as the same user can neither
- * read its /proc files nor attach to it. Call after the URL was parsed.
+ * Keeps the Redis password from the agent's tasks and from other users.
+ * Tasks never inherit MAPQ_REDIS_URL (mapq_cmd leaves it out) nor any
+ * variable holding the password (removed here). The password is
+ * overwritten where the kernel shows the agent's command line and
+ * environment (/proc/<pid>/cmdline and environ, so ps). And the process is
+ * made non-dumpable: its /proc/<pid> files then belong to root, so that a
+ * task running as the agent's (non-root) user can neither read its
+ * environment or memory nor attach to it; this also turns off its core
+ * dumps. Call once the URL is parsed.
  */
 static void
-hide_secrets(int argc, char **argv, const struct mapq_redis_url *url)
+hide_secrets(struct options *o)
 {
-    int i;
-
-    for (i = 1; i < argc; i++)
-        scrub(argv[i], url->password);
-    scrub(getenv("MAPQ_REDIS_URL"), url->password);
+    mapq_redis_url_hide_password(o->url_arg);
+    mapq_redis_url_hide_password(getenv("MAPQ_REDIS_URL"));
     unsetenv("MAPQ_REDIS_URL");
+    drop_env_holding(o->cfg.url.password);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         mapq_log_errno(MAPQ_LOG_WARN, errno,
                        "cannot make the agent non-dumpable");
@@ -263,7 +295,7 @@ main(int argc, char **argv)
     struct event_base *base = NULL;
     struct event *ev_term = NULL, *ev_int = NULL, *ev_chld = NULL;
     struct mapq_agent *agent = NULL;
-    char err[MAPQ_ERR_LEN];
+    char err[MAPQ_ERR_LEN], shown[300];
     int rc;
 
     memset(&o, 0, sizeof(o));
@@ -271,7 +303,7 @@ main(int argc, char **argv)
     rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
-    hide_secrets(argc, argv, &o.cfg.url);
+    hide_secrets(&o);
     signal(SIGPIPE, SIG_IGN);
     event_set_log_callback(libevent_log);
     base = event_base_new();
@@ -291,9 +323,10 @@ main(int argc, char **argv)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_chld, NULL);
-    mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s", o.cfg.name,
-             o.cfg.slots, o.cfg.nqueues,
-             o.cfg.interruptible ? ", interruptible" : "");
+    mapq_redis_url_format(&o.cfg.url, shown, sizeof(shown));
+    mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s, redis %s",
+             o.cfg.name, o.cfg.slots, o.cfg.nqueues,
+             o.cfg.interruptible ? ", interruptible" : "", shown);
     event_base_dispatch(base);
     mapq_agent_free(agent);
     event_free(ev_chld);

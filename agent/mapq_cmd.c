@@ -479,14 +479,15 @@ free_strv(char **v, size_t from)
 }
 
 /* True for an inherited variable that mapq sets itself, or one of the
- * agent's own that a task must not see (its Redis URL holds the password). */
+ * agent's connection that a task must not see: the Redis URL holds the
+ * password, and the namespace is of no use without it. */
 static bool
 env_is_ours(const char *entry)
 {
     static const char *const names[] = {
-        "MAPQ_EXECUTION=", "MAPQ_NODE=",          "MAPQ_INDEX=",
-        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=",        "MAPQ_CHECKPOINT=",
-        "MAPQ_REDIS_URL=", "MAPQ_TEST_REDIS_URL="};
+        "MAPQ_EXECUTION=", "MAPQ_NODE=",      "MAPQ_INDEX=",
+        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=",    "MAPQ_CHECKPOINT=",
+        "MAPQ_REDIS_URL=", "MAPQ_NAMESPACE=", "MAPQ_TEST_REDIS_URL="};
     size_t i;
 
     if (strncmp(entry, "MAPQ_IN_", 8) == 0)

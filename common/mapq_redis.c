@@ -50,10 +50,11 @@ struct mapq_redis {
     void *state_arg;
     mapq_redis_fault_fn *on_fault;
     void *fault_arg;
-    int setup_seen;                  /* setup replies read so far */
-    char setup_names[SETUP_MAX][16]; /* the setup commands, in order */
-    char fault[300];                 /* why setup failed, for teardown() */
-    struct request_list pending;     /* sent, waiting for a reply */
+    int setup_seen;                     /* setup replies read so far */
+    const char *setup_names[SETUP_MAX]; /* the setup commands, in order */
+    char fault[300];                    /* why setup failed, for teardown() */
+    char told[300]; /* the cause last told to on_fault; "" once cleared */
+    struct request_list pending; /* sent, waiting for a reply */
 };
 
 static void start_connect(struct mapq_redis *r);
@@ -184,6 +185,23 @@ mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
         snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
 }
 
+void
+mapq_redis_url_hide_password(char *s)
+{
+    char *p, *slash, *at, *colon, *start;
+
+    if (s == NULL || strncmp(s, "redis://", 8) != 0)
+        return;
+    p = s + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at == NULL)
+        return;
+    colon = memchr(p, ':', (size_t)(at - p));
+    start = colon ? colon + 1 : p;
+    memset(start, '*', (size_t)(at - start));
+}
+
 /* ---- argument vectors -------------------------------------------------- */
 
 void
@@ -250,12 +268,43 @@ mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
 
 /* ---- blocking connection ----------------------------------------------- */
 
+/*
+ * Writes "what: reason" into out (cap bytes), reason being an error
+ * reply's text (len bytes, not necessarily terminated) cut to one short
+ * line: the echo of the arguments that Redis appends to an unknown
+ * command ("..., with args beginning with: 'LOAD' '#!lua ...") is left
+ * out, and line breaks become blanks.
+ */
+static void
+setup_reason(char *out, size_t cap, const char *what, const char *text,
+             size_t len)
+{
+    static const char echo[] = ", with args beginning with:";
+    size_t n = len < 200 ? len : 200, i, k;
+    int w;
+
+    for (i = 0; i + sizeof(echo) - 1 <= n; i++)
+        if (memcmp(text + i, echo, sizeof(echo) - 1) == 0) {
+            n = i;
+            break;
+        }
+    w = snprintf(out, cap, "%s: ", what);
+    if (w < 0 || (size_t)w >= cap)
+        return; /* cut and terminated by snprintf */
+    k = (size_t)w;
+    for (i = 0; i < n && k + 1 < cap; i++, k++)
+        out[k] = text[i] == '\r' || text[i] == '\n' ? ' ' : text[i];
+    if (k < cap)
+        out[k] = '\0';
+}
+
 /* Runs one setup command; returns 0 or -1 with err set. */
 static int
 sync_setup(redisContext *c, const char *what, char *err, int argc,
            const char **argv, const size_t *lens)
 {
     redisReply *reply = redisCommandArgv(c, argc, argv, lens);
+    char why[MAPQ_ERR_LEN];
     int rc = 0;
 
     if (reply == NULL) {
@@ -263,17 +312,19 @@ sync_setup(redisContext *c, const char *what, char *err, int argc,
         return -1;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, reply->str);
+        setup_reason(why, sizeof(why), what, reply->str, reply->len);
+        mapq_err_set(err, MAPQ_EREDIS, "%s", why);
         rc = -1;
     }
     freeReplyObject(reply);
     return rc;
 }
 
-/* Appends the AUTH, SELECT and FUNCTION LOAD commands for url to a. */
+/* Fills cmds with the setup commands for url (PING or AUTH, SELECT,
+ * FUNCTION LOAD), and names with what error messages call them. */
 static void
 setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
-               int *ncmds)
+               const char **names, int *ncmds)
 {
     int n = 0;
 
@@ -283,27 +334,27 @@ setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
          * bulk length" and closes, hiding the NOAUTH. */
         mapq_argv_init(&cmds[n]);
         mapq_argv_add(&cmds[n], "PING");
-        n++;
+        names[n++] = "PING";
     } else {
         mapq_argv_init(&cmds[n]);
         mapq_argv_add(&cmds[n], "AUTH");
         if (url->user[0] != '\0')
             mapq_argv_add(&cmds[n], url->user);
         mapq_argv_add(&cmds[n], url->password);
-        n++;
+        names[n++] = "AUTH";
     }
     if (url->db != 0) {
         mapq_argv_init(&cmds[n]);
         mapq_argv_add(&cmds[n], "SELECT");
         mapq_argv_addf(&cmds[n], "%d", url->db);
-        n++;
+        names[n++] = "SELECT";
     }
     mapq_argv_init(&cmds[n]);
     mapq_argv_add(&cmds[n], "FUNCTION");
     mapq_argv_add(&cmds[n], "LOAD");
     mapq_argv_add(&cmds[n], "REPLACE");
     mapq_argv_addlen(&cmds[n], mapq_functions_lua, mapq_functions_lua_len);
-    n++;
+    names[n++] = "FUNCTION LOAD";
     *ncmds = n;
 }
 
@@ -313,6 +364,7 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     struct mapq_argv cmds[SETUP_MAX];
+    const char *names[SETUP_MAX];
     char shown[300], why[MAPQ_ERR_LEN];
     redisContext *c;
     int n, i, bad = 0;
@@ -329,10 +381,10 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
         return NULL;
     }
     redisSetTimeout(c, tv);
-    setup_commands(url, cmds, &n);
+    setup_commands(url, cmds, names, &n);
     for (i = 0; i < n; i++) {
-        if (!bad && sync_setup(c, cmds[i].argv[0], why, cmds[i].argc,
-                               cmds[i].argv, cmds[i].lens) != 0)
+        if (!bad && sync_setup(c, names[i], why, cmds[i].argc, cmds[i].argv,
+                               cmds[i].lens) != 0)
             bad = 1;
         mapq_argv_release(&cmds[i]);
     }
@@ -422,9 +474,16 @@ schedule_retry(struct mapq_redis *r, const char *cause)
 {
     struct timeval tv;
     int delay_ms;
+    bool fresh = mapq_retry_fail(&r->retry, cause, &delay_ms);
 
-    if (mapq_retry_fail(&r->retry, cause, &delay_ms) && r->on_fault != NULL)
-        r->on_fault(r, r->retry.cause, r->fault_arg);
+    /* mapq_retry tells causes apart by their first word, here the setup
+     * command ("AUTH:"); the same command refused for another reason
+     * (WRONGPASS, then no password configured at all) is news too. */
+    if (fresh || strncmp(cause, r->told, sizeof(r->told) - 1) != 0) {
+        snprintf(r->told, sizeof(r->told), "%s", cause);
+        if (r->on_fault != NULL)
+            r->on_fault(r, r->told, r->fault_arg);
+    }
     tv.tv_sec = delay_ms / 1000;
     tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(r->retry_ev, &tv);
@@ -462,9 +521,8 @@ setup_refused(struct mapq_redis *r, const redisReply *reply)
     const char *name =
         r->setup_seen < SETUP_MAX ? r->setup_names[r->setup_seen] : "setup";
 
-    snprintf(r->fault, sizeof(r->fault), "%s: %.*s", name,
-             (int)(reply->len < 200 ? reply->len : 200),
-             reply->str ? reply->str : "");
+    setup_reason(r->fault, sizeof(r->fault), name, reply->str ? reply->str : "",
+                 reply->str ? reply->len : 0);
 }
 
 static void
@@ -497,6 +555,7 @@ library_loaded_cb(redisReply *reply, const char *why, void *arg)
         teardown(r, "redis refused the mapq function library");
         return;
     }
+    r->told[0] = '\0';
     if (mapq_retry_ok(&r->retry) && r->on_fault != NULL)
         r->on_fault(r, NULL, r->fault_arg);
     r->up = true;
@@ -524,11 +583,9 @@ connect_cb(const redisAsyncContext *ac, int status)
     }
     evtimer_del(r->connect_ev);
     r->ready = true; /* setup commands are pipelined ahead of all others */
-    setup_commands(&r->url, cmds, &n);
+    setup_commands(&r->url, cmds, r->setup_names, &n);
     r->setup_seen = 0;
     for (i = 0; i < n; i++) {
-        snprintf(r->setup_names[i], sizeof(r->setup_names[i]), "%s",
-                 cmds[i].argv[0]);
         mapq_redis_command(r, r->timing.connect_timeout_ms,
                            i == n - 1 ? library_loaded_cb : setup_reply_cb, r,
                            cmds[i].argc, cmds[i].argv, cmds[i].lens);
@@ -553,7 +610,7 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     if (was_up && r->on_state != NULL)
         r->on_state(r, false, r->state_arg);
     schedule_retry(r, was_up ? "connection closed by redis"
-                                : "redis closed the connection during setup");
+                             : "redis closed the connection during setup");
 }
 
 static void

@@ -44,6 +44,15 @@ enum mapq_err mapq_redis_url_parse(const char *s, struct mapq_redis_url *url,
 void mapq_redis_url_format(const struct mapq_redis_url *url, char *buf,
                            size_t len);
 
+/*
+ * Overwrites the password of the URL s in place with '*', byte for byte
+ * (the password as mapq_redis_url_parse() reads it), so that a process
+ * can hide it in its own command line or environment once it is parsed.
+ * s may be NULL or hold no password; anything that is not a redis:// URL
+ * is left as it is.
+ */
+void mapq_redis_url_hide_password(char *s);
+
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
 extern const size_t mapq_functions_lua_len;
@@ -71,8 +80,8 @@ typedef void mapq_redis_state_fn(struct mapq_redis *r, bool up, void *arg);
 
 /*
  * Creates a connection on base; it starts connecting once the loop runs.
- * name labels log lines. on_state may be NULL. Returns the connection; free with
- * mapq_redis_free() from outside its reply callbacks.
+ * name labels log lines. on_state may be NULL. Returns the connection; free
+ * with mapq_redis_free() from outside its reply callbacks.
  */
 struct mapq_redis *mapq_redis_new(struct event_base *base,
                                   const struct mapq_redis_url *url,

@@ -860,19 +860,31 @@ hget(redisContext *c, const struct opts *o, const char *field)
     return redisCommand(c, "HGET %s:x:%s %s", o->ns, o->target, field);
 }
 
+/* Reads the state of execution o->target into state. Returns EXIT_OK, or
+ * after saying why EXIT_FAILED (no such execution) or EXIT_INFRA (Redis
+ * refused the read, e.g. NOPERM for an ACL user, or is unreachable). */
 static int
-exec_exists(redisContext *c, const struct opts *o, char *state, size_t len)
+exec_exists(redisContext *c, const struct mapq_redis_url *url,
+            const struct opts *o, char *state, size_t len)
 {
     redisReply *r = hget(c, o, "state");
-    int ok = r != NULL && r->type == REDIS_REPLY_STRING;
+    char shown[300];
+    int rc = EXIT_OK;
 
-    if (ok)
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
         snprintf(state, len, "%s", r->str);
-    else
+    } else if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        mapq_redis_url_format(url, shown, sizeof(shown));
+        fprintf(stderr, "mapq: cannot use redis '%s': %s\n", shown,
+                r != NULL ? r->str : c->errstr);
+        rc = EXIT_INFRA;
+    } else {
         fprintf(stderr, "mapq: no execution '%s'\n", o->target);
+        rc = EXIT_FAILED;
+    }
     if (r != NULL)
         freeReplyObject(r);
-    return ok;
+    return rc;
 }
 
 /* Prints the state of execution o->target and of its nodes, counts by
@@ -949,12 +961,14 @@ cmd_status(struct opts *o)
     struct mapq_redis_url url;
     redisContext *c = connect_shared(o, &url);
     char state[32];
+    int rc;
 
     if (c == NULL)
         return EXIT_INFRA;
-    if (!exec_exists(c, o, state, sizeof(state))) {
+    rc = exec_exists(c, &url, o, state, sizeof(state));
+    if (rc != EXIT_OK) {
         redisFree(c);
-        return EXIT_FAILED;
+        return rc;
     }
     print_status(c, o, state, stdout);
     redisFree(c);
@@ -987,9 +1001,9 @@ cmd_watch(struct opts *o)
     if (c == NULL)
         return EXIT_INFRA;
     for (;;) {
-        if (!exec_exists(c, o, state, sizeof(state))) {
-            int rc = c->err ? EXIT_INFRA : EXIT_FAILED;
+        int rc = exec_exists(c, &url, o, state, sizeof(state));
 
+        if (rc != EXIT_OK) {
             free(shown);
             redisFree(c);
             return rc;
@@ -1031,9 +1045,10 @@ cmd_result(struct opts *o)
 
     if (c == NULL)
         return EXIT_INFRA;
-    if (!exec_exists(c, o, state, sizeof(state))) {
+    rc = exec_exists(c, &url, o, state, sizeof(state));
+    if (rc != EXIT_OK) {
         redisFree(c);
-        return EXIT_FAILED;
+        return rc;
     }
     if (o->node != NULL) {
         nn = hget(c, o, "nodes");

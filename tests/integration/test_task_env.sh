@@ -2,20 +2,30 @@
 # A task never learns the agent's Redis password: not from its own
 # environment, not from the agent's /proc files (command line and
 # environment), not from ps. Agents get the URL once through
-# MAPQ_REDIS_URL and once through --redis. Waits are bounded polls.
+# MAPQ_REDIS_URL (with the password also in another variable) and once
+# through --redis; a third agent runs as an unprivileged user, as a task
+# of its own user would, where the kernel refuses its /proc environ to
+# its tasks because it is not dumpable. Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
 SECRET=s3cr3tPw0rd
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# A redis-server with requirepass on a free TCP port (unix URLs take no
+# password); another process may take the port first, so try again.
+started=0
 for try in 1 2 3 4 5; do
     PORT=$(free_port)
     redis-server --port "$PORT" --bind 127.0.0.1 --requirepass "$SECRET" \
         --save '' --appendonly no --dir "$TMP" >"$TMP/redis-pw.log" 2>&1 &
     PIDS+=($!)
-    wait_for 5 redis-cli -p "$PORT" -a "$SECRET" --no-auth-warning PING && break
+    if wait_for 5 redis-cli -p "$PORT" -a "$SECRET" --no-auth-warning PING; then
+        started=1
+        break
+    fi
 done
+[ "$started" = 1 ] || { echo "redis-server did not start"; cat "$TMP/redis-pw.log"; exit 1; }
 URL="redis://:$SECRET@127.0.0.1:$PORT"
 
 # The task writes everything it can read of itself and of its agent.
@@ -32,11 +42,12 @@ tasks:
       - sh
       - -c
       - |
-        tr '\0' '\n' </proc/self/environ
         env
         echo "agent=$PPID"
-        tr '\0' ' ' <"/proc/$PPID/cmdline" 2>&1
-        tr '\0' '\n' <"/proc/$PPID/environ" 2>&1
+        cat "/proc/$PPID/cmdline" 2>&1 | tr '\0' ' '
+        echo
+        echo "environ:"
+        cat "/proc/$PPID/environ" 2>&1 | tr '\0' '\n'
         ps -o args= -p "$PPID" 2>&1
         echo end
 nodes:
@@ -44,47 +55,86 @@ nodes:
 output: $n
 EOF2
 
-# case NAME: runs the workflow against the agent just started; the task's
-# output in $TMP/NAME.out.
+# run_case NAME: runs the workflow against the agent just started; the
+# task's output, one line per line, in $TMP/NAME.out.
 run_case() {
     timeout -s KILL 60 env MAPQ_REDIS_URL="$URL" "$MAPQ" run "$TMP/env.yaml" \
-        --json >"$TMP/$1.out" 2>"$TMP/$1.err"
+        --json >"$TMP/$1.json" 2>"$TMP/$1.err"
     RC=$?
+    sed 's/\\n/\n/g' "$TMP/$1.json" >"$TMP/$1.out"
 }
 count() { grep -c -F -- "$SECRET" "$TMP/$1.out"; }
+# The task's own environment is what it printed before "agent=".
+own_env() { sed '/^agent=/q' "$TMP/$1.out" | grep -c -E "$2"; }
+started_agent() { grep -q "agent $1:" "$TMP/agents.log"; }
 
-# 1. The URL in the agent's environment.
-MAPQ_REDIS_URL="$URL" "$AGENT" --name env-agent --slots 1 \
-    >>"$TMP/agents.log" 2>&1 &
+# 1. The URL in the agent's environment, the password in another variable.
+MAPQ_REDIS_URL="$URL" REDISCLI_AUTH="$SECRET" "$AGENT" --name env-agent \
+    --slots 1 >>"$TMP/agents.log" 2>&1 &
 a1=$!
 PIDS+=($a1)
+wait_for 10 started_agent env-agent
 run_case envvar
 check "env: the run succeeds" "0" "$RC"
-check "env: the task saw its agent" "1" "$(grep -c "agent=$a1" "$TMP/envvar.out")"
-check "env: the task read to the end" "1" "$(grep -c '"output":\[".*end' "$TMP/envvar.out")"
+check "env: the task saw its agent" "1" "$(grep -c "^agent=$a1\$" "$TMP/envvar.out")"
+check "env: the task read to the end" "1" "$(grep -c 'end"\]' "$TMP/envvar.out")"
 check "env: no password anywhere the task can read" "0" "$(count envvar)"
-# The task's own environment is what it printed before "agent=".
-check "env: no MAPQ_REDIS_URL in the task's environment" "0" \
-    "$(sed 's/\\n/\n/g' "$TMP/envvar.out" | sed '/agent=/q' | grep -c 'MAPQ_REDIS_URL')"
+check "env: no MAPQ_REDIS_URL in the task's environment" "0" "$(own_env envvar '^MAPQ_REDIS_URL=')"
+check "env: no MAPQ_NAMESPACE in the task's environment" "0" "$(own_env envvar '^MAPQ_NAMESPACE=')"
+check "env: nor the variable that held the password" "0" "$(own_env envvar '^REDISCLI_AUTH=')"
+check "env: the task still gets its own MAPQ_ variables" "2" "$(own_env envvar '^MAPQ_(EXECUTION|NODE)=')"
+check "env: the agent says which variable it kept back" "1" \
+    "$(grep -c 'not passing REDISCLI_AUTH to tasks' "$TMP/agents.log")"
 check "env: ps does not show it" "0" "$(ps -o args= -p "$a1" | grep -c -F "$SECRET")"
 check "env: nor the agent's /proc environ" "0" \
     "$(tr '\0' '\n' <"/proc/$a1/environ" | grep -c -F "$SECRET")"
 kill -TERM "$a1"; wait "$a1" 2>/dev/null
 
-# 2. The URL on the agent's command line.
-env -u MAPQ_REDIS_URL "$AGENT" --name argv-agent --slots 1 --redis "$URL" \
+# 2. The URL on the agent's command line (with an earlier --redis that
+# the later one overrides: neither password may show).
+env -u MAPQ_REDIS_URL "$AGENT" --name argv-agent --slots 1 \
+    --redis "redis://:${SECRET}x@127.0.0.1:1" --redis="$URL" \
     >>"$TMP/agents.log" 2>&1 &
 a2=$!
 PIDS+=($a2)
+wait_for 10 started_agent argv-agent
 run_case argv
 check "argv: the run succeeds" "0" "$RC"
-check "argv: the task saw its agent" "1" "$(grep -c "agent=$a2" "$TMP/argv.out")"
+check "argv: the task saw its agent" "1" "$(grep -c "^agent=$a2\$" "$TMP/argv.out")"
 check "argv: no password anywhere the task can read" "0" "$(count argv)"
+# Once from /proc/<agent>/cmdline, once from ps.
+check "argv: the task saw the scrubbed command line" "2" \
+    "$(grep -c -F -- "--redis=redis://:***********@127.0.0.1:$PORT" "$TMP/argv.out")"
 check "argv: ps does not show it" "0" "$(ps -o args= -p "$a2" | grep -c -F "$SECRET")"
 check "argv: nor /proc cmdline" "0" \
     "$(tr '\0' ' ' <"/proc/$a2/cmdline" | grep -c -F "$SECRET")"
-# Non-dumpable: its /proc files belong to root, so a task running as the
-# agent's own (non-root) user cannot open them.
-check "argv: the agent is not dumpable" "root" "$(stat -c %U "/proc/$a2/environ")"
+check "argv: the user name and host stay visible" "1" \
+    "$(ps -o args= -p "$a2" | grep -c -F "@127.0.0.1:$PORT")"
+kill -TERM "$a2"; wait "$a2" 2>/dev/null
+
+# 3. Not dumpable: its /proc files belong to root, so that a task of the
+# agent's own (non-root) user cannot read its environment or memory. As
+# root, the agent runs as nobody for this case.
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    mkdir "$TMP/nobody" && chown 65534:65534 "$TMP/nobody" && chmod 711 "$TMP"
+    AS=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+    AGENT_TMP="$TMP/nobody"
+else
+    AS=()
+    AGENT_TMP="$TMP"
+fi
+MAPQ_REDIS_URL="$URL" TMPDIR="$AGENT_TMP" "${AS[@]}" "$AGENT" \
+    --name user-agent --slots 1 >>"$TMP/agents.log" 2>&1 &
+a3=$!
+PIDS+=($a3)
+wait_for 10 started_agent user-agent
+run_case user
+uid=$(ps -o uid= -p "$a3" | tr -d ' ')
+check "user: the run succeeds" "0" "$RC"
+check "user: the agent runs as an ordinary user" "1" "$([ "$uid" != 0 ] && echo 1)"
+check "user: its /proc files belong to root" "0" "$(stat -c %u "/proc/$a3/environ")"
+check "user: its task cannot read the agent's environ" "1" \
+    "$(sed -n '/^environ:/,/^end/p' "$TMP/user.out" | grep -c 'Permission denied')"
+check "user: no password anywhere the task can read" "0" "$(count user)"
 check "agent log never shows the password" "0" "$(grep -c -F "$SECRET" "$TMP/agents.log")"
 finish

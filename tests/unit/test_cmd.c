@@ -171,6 +171,8 @@ teardown(void **state)
     unsetenv("MAPQ_TEST_INHERITED");
     unsetenv("MAPQ_IN_stale");
     unsetenv("MAPQ_REDIS_URL");
+    unsetenv("MAPQ_TEST_REDIS_URL");
+    unsetenv("MAPQ_NAMESPACE");
     free(f);
     return 0;
 }
@@ -555,6 +557,8 @@ test_cmd_env_identity_and_paths(void **state)
                         "checkpoint in cwd|");
 }
 
+/* A task inherits the agent's environment but nothing of its Redis
+ * connection: no URL (it holds the password), no namespace. */
 static void
 test_cmd_env_hides_redis_url(void **state)
 {
@@ -562,13 +566,16 @@ test_cmd_env_hides_redis_url(void **state)
 
     setenv("MAPQ_TEST_INHERITED", "yes", 1);
     setenv("MAPQ_REDIS_URL", "redis://:hunter2@127.0.0.1:6379", 1);
+    setenv("MAPQ_TEST_REDIS_URL", "redis://:hunter2@127.0.0.1:6379", 1);
+    setenv("MAPQ_NAMESPACE", "ns", 1);
     set_sh(f,
-           "printf '%s|%s' \"$MAPQ_TEST_INHERITED\" "
-           "\"${MAPQ_REDIS_URL-unset}\"; env | grep -c hunter2 || true",
+           "printf '%s|%s|%s|%s' \"$MAPQ_TEST_INHERITED\" "
+           "\"${MAPQ_REDIS_URL-unset}\" \"${MAPQ_TEST_REDIS_URL-unset}\" "
+           "\"${MAPQ_NAMESPACE-unset}\"; env | grep -c hunter2 || true",
            NULL);
     set_output(f, "str");
     f->spec.output_text = true;
-    assert_string_equal(output_str(f, run(f)), "yes|unset0");
+    assert_string_equal(output_str(f, run(f)), "yes|unset|unset|unset0");
 }
 
 static void

@@ -449,6 +449,72 @@ test_redis_url_format_unix_db(void **state)
     assert_string_equal(buf, "unix:///s?db=0");
 }
 
+/*
+ * Every argument is also NUL-terminated just past its length, binary ones
+ * included, so that a command's name (argv[0]) can be printed as a string.
+ */
+static void
+test_redis_argv_args_terminated(void **state)
+{
+    struct mapq_argv *a = *state;
+    static const char bin[] = {'x', '\0', 'y', 'z'};
+    char big[600];
+    int i;
+
+    memset(big, 'L', sizeof(big));
+    mapq_argv_add(a, "FUNCTION");
+    mapq_argv_addlen(a, "LOADX", 4); /* a prefix of a longer buffer */
+    mapq_argv_addlen(a, bin, sizeof(bin));
+    mapq_argv_addlen(a, big, sizeof(big));
+    mapq_argv_addlen(a, "", 0);
+    for (i = 0; i < a->argc; i++)
+        assert_int_equal(a->argv[i][a->lens[i]], '\0');
+    assert_string_equal(a->argv[0], "FUNCTION");
+    assert_string_equal(a->argv[1], "LOAD");
+}
+
+/* Asserts that hiding the password of in gives want. */
+static void
+assert_hidden(const char *in, const char *want)
+{
+    char buf[256];
+
+    snprintf(buf, sizeof(buf), "%s", in);
+    mapq_redis_url_hide_password(buf);
+    assert_string_equal(buf, want);
+}
+
+/*
+ * The password is overwritten byte for byte where the parser finds it,
+ * user, host, port and database staying readable; anything else is left
+ * alone.
+ */
+static void
+test_redis_url_hide_password(void **state)
+{
+    struct mapq_redis_url url;
+    char buf[64];
+
+    (void)state;
+    assert_hidden("redis://:secret@h:1/2", "redis://:******@h:1/2");
+    assert_hidden("redis://alice:pw@h", "redis://alice:**@h");
+    assert_hidden("redis://onlypw@h:6379", "redis://******@h:6379");
+    assert_hidden("redis://u:p:w@h", "redis://u:***@h");
+    assert_hidden("redis://:@h", "redis://:@h");
+    assert_hidden("redis://h:1/2", "redis://h:1/2");
+    assert_hidden("redis://h/1@x", "redis://h/1@x");
+    assert_hidden("unix:///tmp/r.sock?db=1", "unix:///tmp/r.sock?db=1");
+    assert_hidden("--redis=x", "--redis=x");
+    assert_hidden("", "");
+    mapq_redis_url_hide_password(NULL);
+    /* What is hidden is exactly what the parser took as the password. */
+    snprintf(buf, sizeof(buf), "redis://bob:p:4@h:7/1");
+    url = url_ok(buf);
+    mapq_redis_url_hide_password(buf);
+    assert_string_equal(buf, "redis://bob:***@h:7/1");
+    assert_int_equal(strlen(url.password), 3);
+}
+
 int
 main(void)
 {
@@ -473,6 +539,8 @@ main(void)
         cmocka_unit_test(test_redis_url_sign_and_blank_rejected),
         cmocka_unit_test(test_redis_url_at_in_host_rejected),
         cmocka_unit_test(test_redis_url_format_unix_db),
+        A(test_redis_argv_args_terminated),
+        cmocka_unit_test(test_redis_url_hide_password),
 #undef A
     };
 
