@@ -2968,6 +2968,10 @@ json_value(const char *text, size_t len, const struct mapq_type *t,
 
     mapq_buf_init(&tmp, MAPQ_VALUE_MAX);
     rc = mapq_json_to_msgpack(text, len, t, &tmp, msg);
+    /* Worded as for YAML values, wherever in the value the cap was met. */
+    if (rc == MAPQ_ETOOBIG)
+        mapq_err_set(msg, rc, "value is larger than the %u MiB cap",
+                     MAPQ_VALUE_MAX >> 20);
     if (rc == MAPQ_OK && mapq_buf_append(out, tmp.data, tmp.len) != MAPQ_OK)
         rc = mapq_err_set(msg, MAPQ_ETOOBIG, "value is too large");
     mapq_buf_release(&tmp);
