@@ -2,14 +2,16 @@
  * mapq_value.c - strict unpacking, canonical encoding and hashing of
  * msgpack values.
  *
- * Canonical encoding recurses once per nesting level; msgpack-c's unpacker
- * refuses objects nested deeper than its fixed stack, so depth is bounded.
- * Every declared length is checked against the bytes there before
- * msgpack-c sees them, so nothing read from Redis or a task can make it
- * allocate more than a small multiple of the input's size.
+ * Every value read goes through one pre-walk (check_lengths) before
+ * msgpack-c sees it: each declared length is checked against the bytes
+ * there and the caps, and nesting against MAPQ_VALUE_MAX_DEPTH, so nothing
+ * read from Redis or a task can make msgpack-c allocate more than a small
+ * multiple of the input's size. Canonical encoding recurses once per
+ * nesting level, so its depth is bounded too.
  */
 #include "mapq_value.h"
 
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -114,22 +116,29 @@ header_shape(unsigned char b, int *lenb, int *skip, uint64_t *fixed,
 
 /*
  * Checks, without allocating, that the first msgpack value in data could
- * be there: every string, binary and extension fits in the bytes left, and
- * every container declares no more elements than bytes remain (each takes
- * at least one). msgpack-c allocates for a container's declared size
- * before reading its elements, so without this a 5-byte header would ask
- * for gigabytes.
+ * be there: every string, binary and extension fits in the bytes left and
+ * under MAPQ_VALUE_MAX, every container declares no more elements than
+ * bytes remain (each takes at least one) nor more than MAPQ_VALUE_MAX
+ * objects (a map entry is two), and containers nest at most
+ * MAPQ_VALUE_MAX_DEPTH deep. msgpack-c allocates for a container's
+ * declared size before reading its elements, so without this a 5-byte
+ * header would ask for gigabytes. Iterative: left[d] counts the elements
+ * still to read at depth d, pending their sum.
  */
 static enum mapq_err
 check_lengths(const unsigned char *p, size_t len, char *err)
 {
-    uint64_t pending = 1, n, fixed;
+    uint64_t left[MAPQ_VALUE_MAX_DEPTH + 1], pending = 1, n, fixed;
     size_t off = 0;
-    int lenb, skip, per;
+    int lenb, skip, per, depth = 0;
 
+    left[0] = 1;
     while (pending > 0) {
+        while (left[depth] == 0)
+            depth--;
         if (off >= len)
             return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+        left[depth]--;
         pending--;
         if (header_shape(p[off], &lenb, &skip, &fixed, &per) != 0)
             return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
@@ -138,19 +147,60 @@ check_lengths(const unsigned char *p, size_t len, char *err)
             return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
         n = lenb > 0 ? be_len(p + off, lenb) : fixed;
         off += (size_t)(lenb + skip);
-        /* Declaring more than the input holds is a truncated value,
-         * whatever the header asks for. */
-        if (per > 0) {
-            pending += n * (uint64_t)per;
-            if (pending > len - off)
+        if (per == 0) {
+            /* Declaring more than the input holds is a truncated value,
+             * whatever the header asks for. */
+            if (n > len - off)
                 return mapq_err_set(err, MAPQ_EPROTO,
                                     "truncated msgpack value");
-        } else if (n > len - off) {
-            return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-        } else {
+            if (n > MAPQ_VALUE_MAX)
+                return mapq_err_set(err, MAPQ_ETOOBIG,
+                                    "msgpack str, bin or ext of %" PRIu64
+                                    " bytes is over the %u MiB cap",
+                                    n, MAPQ_VALUE_MAX >> 20);
             off += (size_t)n;
+            continue;
         }
+        if (depth == MAPQ_VALUE_MAX_DEPTH)
+            return mapq_err_set(err, MAPQ_EPROTO,
+                                "msgpack value nested more than %d deep",
+                                MAPQ_VALUE_MAX_DEPTH);
+        /* The same for elements: each takes at least one byte. */
+        n *= (uint64_t)per;
+        pending += n;
+        if (pending > len - off)
+            return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+        if (n > MAPQ_VALUE_MAX)
+            return mapq_err_set(err, MAPQ_ETOOBIG,
+                                "msgpack array or map of %" PRIu64
+                                " objects is over the cap of %u",
+                                n, MAPQ_VALUE_MAX);
+        left[++depth] = n;
     }
+    return MAPQ_OK;
+}
+
+/* check_lengths(), then msgpack-c, at data + *off; advances *off. */
+static enum mapq_err
+unpack_at(const char *data, size_t len, size_t *off, msgpack_unpacked *u,
+          char *err)
+{
+    msgpack_unpack_return ret;
+    enum mapq_err rc;
+
+    if (*off >= len)
+        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    rc = check_lengths((const unsigned char *)data + *off, len - *off, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    ret = msgpack_unpack_next(u, data, len, off);
+    if (ret == MSGPACK_UNPACK_CONTINUE)
+        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "out of memory unpacking a msgpack value");
+    if (ret != MSGPACK_UNPACK_SUCCESS)
+        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
     return MAPQ_OK;
 }
 
@@ -158,44 +208,22 @@ enum mapq_err
 mapq_value_unpack_next(const char *data, size_t len, size_t *off,
                        msgpack_unpacked *u, char *err)
 {
-    msgpack_unpack_return ret;
-    enum mapq_err rc;
+    size_t at = *off;
+    enum mapq_err rc = unpack_at(data, len, &at, u, err);
 
-    rc = check_lengths((const unsigned char *)data + *off, len - *off, err);
-    if (rc != MAPQ_OK)
-        return rc;
-    ret = msgpack_unpack_next(u, data, len, off);
-    /* msgpack-c reports a container nested deeper than its fixed stack the
-     * same way as a failed allocation. */
-    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "msgpack value nested too deeply or too large");
-    if (ret != MSGPACK_UNPACK_SUCCESS)
-        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
-    return MAPQ_OK;
+    if (rc == MAPQ_OK)
+        *off = at;
+    return rc;
 }
 
 enum mapq_err
 mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
 {
     size_t off = 0;
-    msgpack_unpack_return ret;
-    enum mapq_err rc;
+    enum mapq_err rc = unpack_at(data, len, &off, u, err);
 
-    rc = check_lengths((const unsigned char *)data, len, err);
     if (rc != MAPQ_OK)
         return rc;
-    ret = msgpack_unpack_next(u, data, len, &off);
-    if (ret == MSGPACK_UNPACK_CONTINUE)
-        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-    /* msgpack-c reports a container nested deeper than its fixed stack the
-     * same way as a failed allocation, which in practice means a header
-     * declaring more elements than memory can hold. */
-    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "msgpack value nested too deeply or too large");
-    if (ret != MSGPACK_UNPACK_SUCCESS)
-        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
     if (off != len)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "%zu trailing bytes after msgpack value",

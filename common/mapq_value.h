@@ -19,6 +19,12 @@
 /* Default cap on one value (an input, an output, a bound value): 16 MiB. */
 #define MAPQ_VALUE_MAX (16u * 1024 * 1024)
 
+/*
+ * Deepest nesting of arrays and maps in a value: msgpack-c's fixed
+ * unpacking stack (MSGPACK_EMBED_STACK_SIZE), checked before it is used.
+ */
+#define MAPQ_VALUE_MAX_DEPTH 32
+
 /* Length of a subtask key: SHA-256 truncated to 128 bits. */
 #define MAPQ_KEY_LEN 16
 
@@ -26,7 +32,13 @@
  * Unpacks exactly one msgpack object from data (len bytes) into u, which
  * the caller has initialised with msgpack_unpacked_init() and destroys with
  * msgpack_unpacked_destroy(). Strings in u point into data, which must stay
- * unchanged until then. Trailing bytes or truncated input are MAPQ_EPROTO.
+ * unchanged until then. Every declared length is checked before msgpack-c
+ * allocates anything: a str, bin, ext or container declaring more than the
+ * bytes left, nesting deeper than MAPQ_VALUE_MAX_DEPTH, trailing bytes,
+ * truncated or malformed input are MAPQ_EPROTO; a str, bin or ext over
+ * MAPQ_VALUE_MAX bytes, or an array or map of more than MAPQ_VALUE_MAX
+ * objects (a map entry is two), that is really there is MAPQ_ETOOBIG.
+ * Allocates at most a small multiple of len.
  */
 enum mapq_err mapq_value_unpack(const char *data, size_t len,
                                 msgpack_unpacked *u, char *err);

@@ -209,11 +209,12 @@ show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
 {
     msgpack_unpacked u;
     struct attempt a;
+    char err[MAPQ_ERR_LEN];
     size_t off = 0;
 
     msgpack_unpacked_init(&u);
-    while (off < s->len && msgpack_unpack_next(&u, s->data, s->len, &off) ==
-                               MSGPACK_UNPACK_SUCCESS) {
+    while (off < s->len &&
+           mapq_value_unpack_next(s->data, s->len, &off, &u, err) == MAPQ_OK) {
         if (u.data.type != MSGPACK_OBJECT_MAP)
             continue;
         attempt_read(&u.data, &a);

@@ -1,6 +1,7 @@
 /*
  * fuzz_proto.c - the strings agents and the scheduler read from Redis
- * outside msgpack: subtask refs (the fencing token) and Redis URLs.
+ * outside msgpack: subtask refs (the fencing token); and Redis URLs
+ * (--redis, MAPQ_REDIS_URL), parsed, shown and their password hidden.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = '\0';
     if (mapq_redis_url_parse(s, &url, err) == MAPQ_OK)
         mapq_redis_url_format(&url, shown, sizeof(shown));
+    mapq_redis_url_hide_password(s);
     free(s);
     return 0;
 }

@@ -14,6 +14,15 @@
 #include "mapq_type.h"
 #include "mapq_value.h"
 
+/* Under ASan, any single allocation over 1 GiB aborts the test. */
+const char *__asan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+    return "max_allocation_size_mb=1024:allocator_may_return_null=0";
+}
+
 struct fx {
     struct mapq_buf mp;         /* msgpack built by the test or encoded */
     msgpack_packer pk;          /* appends to mp */
@@ -362,6 +371,33 @@ test_taskspec_not_msgpack_rejected(void **state)
     decode_fails(f, "1 trailing bytes after msgpack value");
 }
 
+/*
+ * A spec read from Redis whose headers declare more than its bytes hold:
+ * the 5-byte map32 of 4G entries, and an argv array32 of 4G strings after
+ * good keys, are refused as truncated before msgpack-c allocates for them
+ * (under ASan an allocation of gigabytes would abort).
+ */
+static void
+test_taskspec_impossible_lengths_rejected(void **state)
+{
+    struct fx *f = *state;
+
+    decode_fails_with(f, "\xdf\xff\xff\xff\xff", 5, "truncated msgpack value");
+    decode_fails_with(f, "\xdd\xff\xff\xff\xff", 5, "truncated msgpack value");
+    msgpack_pack_map(&f->pk, 2);
+    pack_str(f, "task", "t");
+    mapq_value_pack_str(&f->pk, "argv");
+    mapq_buf_append(&f->mp,
+                    "\xdd\xff\xff\xff\xff\xa4"
+                    "echo",
+                    10);
+    decode_fails(f, "truncated msgpack value");
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "task");
+    mapq_buf_append(&f->mp, "\xdb\x7f\xff\xff\xfft", 6);
+    decode_fails(f, "truncated msgpack value");
+}
+
 static void
 test_taskspec_not_a_map_rejected(void **state)
 {
@@ -638,6 +674,7 @@ main(void)
         T(test_taskspec_free_null_and_partial),
         T(test_taskspec_wrong_field_types_rejected),
         T(test_taskspec_nil_bools_are_false),
+        T(test_taskspec_impossible_lengths_rejected),
 #undef T
     };
 

@@ -12,6 +12,19 @@
 #include "mapq_buf.h"
 #include "mapq_value.h"
 
+/*
+ * Under ASan, any single allocation over 1 GiB aborts the test, so a
+ * passing sanitizer run shows that no declared length reached msgpack-c's
+ * allocator (the 5-byte map32 header once asked for 256 GiB).
+ */
+const char *__asan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+    return "max_allocation_size_mb=1024:allocator_may_return_null=0";
+}
+
 struct fx {
     struct mapq_buf mp;  /* msgpack built by the test */
     struct mapq_buf out; /* canonical bytes produced by the module */
@@ -234,15 +247,37 @@ test_value_unpack_huge_declared_lengths_refused(void **state)
         {"\xc9\xff\xff\xff\xff\x01", 6},         /* ext32 */
         {"\x91\xdd\xff\xff\xff\xff", 6},         /* nested array32 */
         {"\x92\x01\xdf\x00\x00\x10\x00", 7},     /* map32 in an array */
+        {"\xda\xff\xff", 3},                     /* str16 */
+        {"\xd9\x05"
+         "abcd",
+         6},                                     /* str8, one short */
+        {"\xc4\x02\x01", 3},                     /* bin8 */
+        {"\xc5\xff\xff\x00", 4},                 /* bin16 */
+        {"\xc7\xff\x01", 3},                     /* ext8 */
+        {"\xc8\xff\xff\x01", 4},                 /* ext16 */
+        {"\xd8\x01\x00", 3},                     /* fixext16 */
+        {"\xdd\x00\x00\x00\x02\xc0", 6},         /* array32: 2 needed */
+        {"\x81\xa1k\xdf\xff\xff\xff\xff", 8},    /* map32 as a value */
+        {"\x9f\xc0\xc0\xc0\xc0\xc0\xc0\xc0", 8}, /* fixarray of 15 */
     };
     struct fx *f = *state;
-    size_t i;
+    size_t i, off = 0;
 
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         assert_int_equal(unpack_rc(f, cases[i].bytes, cases[i].len),
                          MAPQ_EPROTO);
         assert_string_equal(f->err, "truncated msgpack value");
     }
+    /* The 5-byte header in a stream, and an offset at or past the end. */
+    assert_int_equal(mapq_value_unpack_next(cases[0].bytes, cases[0].len, &off,
+                                            &f->u, f->err),
+                     MAPQ_EPROTO);
+    assert_int_equal(off, 0);
+    off = 6;
+    assert_int_equal(mapq_value_unpack_next(cases[0].bytes, cases[0].len, &off,
+                                            &f->u, f->err),
+                     MAPQ_EPROTO);
+    assert_int_equal(off, 6);
 }
 
 static void
@@ -542,18 +577,106 @@ test_value_canonical_size_cap_empty_containers(void **state)
  * A complete value nested 33 deep is refused as too deep, not reported as
  * "truncated msgpack value".
  */
+/* Nesting: MAPQ_VALUE_MAX_DEPTH containers are a value (msgpack-c's own
+ * stack holds them), one more is refused by the pre-walk with its own
+ * message, whatever the innermost container or the kind of nesting. */
 static void
 test_value_unpack_too_deep_message(void **state)
 {
     struct fx *f = *state;
     int i;
 
-    for (i = 0; i < 32; i++)
+    for (i = 0; i < MAPQ_VALUE_MAX_DEPTH - 1; i++)
+        msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    reset(f);
+    for (i = 0; i < MAPQ_VALUE_MAX_DEPTH; i++)
         msgpack_pack_array(&f->pk, 1);
     msgpack_pack_array(&f->pk, 0);
     assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
-    assert_string_not_equal(f->err, "truncated msgpack value");
-    assert_string_equal(f->err, "msgpack value nested too deeply or too large");
+    assert_string_equal(f->err, "msgpack value nested more than 32 deep");
+    /* Maps nested as values, and a deep array after a finished sibling. */
+    reset(f);
+    for (i = 0; i < MAPQ_VALUE_MAX_DEPTH; i++) {
+        msgpack_pack_map(&f->pk, 1);
+        msgpack_pack_int(&f->pk, i);
+    }
+    msgpack_pack_nil(&f->pk);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    reset(f);
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_array(&f->pk, 0);
+    for (i = 0; i < MAPQ_VALUE_MAX_DEPTH; i++)
+        msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_nil(&f->pk);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+    assert_string_equal(f->err, "msgpack value nested more than 32 deep");
+}
+
+/* 100,000 one-element arrays: refused at once, before msgpack-c builds
+ * anything, and the same through the stream reader. */
+static void
+test_value_unpack_deep_nesting_refused(void **state)
+{
+    struct fx *f = *state;
+    size_t off = 0;
+    int i;
+
+    for (i = 0; i < 100000; i++)
+        mapq_buf_append(&f->mp, i % 2 ? "\x91" : "\x81\x01", i % 2 ? 1 : 2);
+    mapq_buf_append(&f->mp, "\xc0", 1);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_EPROTO);
+    assert_string_equal(f->err, "msgpack value nested more than 32 deep");
+    assert_int_equal(
+        mapq_value_unpack_next(f->mp.data, f->mp.len, &off, &f->u2, f->err),
+        MAPQ_EPROTO);
+    assert_int_equal(off, 0);
+}
+
+/* Lengths that are really there but over the documented caps: one str,
+ * bin or ext over MAPQ_VALUE_MAX bytes, one container of more than
+ * MAPQ_VALUE_MAX elements. A value just under the cap is read. */
+static void
+test_value_unpack_over_cap_refused(void **state)
+{
+    struct fx *f = *state;
+    size_t n = (size_t)MAPQ_VALUE_MAX + 1;
+    char *big = mapq_xcalloc(n + 8, 1);
+
+    msgpack_pack_str(&f->pk, n);
+    mapq_buf_append(&f->mp, big, n);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_ETOOBIG);
+    assert_string_equal(
+        f->err,
+        "msgpack str, bin or ext of 16777217 bytes is over the 16 MiB cap");
+    reset(f);
+    msgpack_pack_bin(&f->pk, n);
+    mapq_buf_append(&f->mp, big, n);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_ETOOBIG);
+    reset(f);
+    msgpack_pack_ext(&f->pk, n, 1);
+    mapq_buf_append(&f->mp, big, n);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_ETOOBIG);
+    /* n nils (0xc0) in an array: every element is there. */
+    reset(f);
+    memset(big, 0xc0, n);
+    msgpack_pack_array(&f->pk, n);
+    mapq_buf_append(&f->mp, big, n);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_ETOOBIG);
+    assert_string_equal(
+        f->err,
+        "msgpack array or map of 16777217 objects is over the cap of 16777216");
+    reset(f);
+    msgpack_pack_map(&f->pk, n / 2 + 1);
+    mapq_buf_append(&f->mp, big, n);
+    mapq_buf_append(&f->mp, "\xc0", 1);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_ETOOBIG);
+    reset(f);
+    msgpack_pack_str(&f->pk, 1000);
+    mapq_buf_append(&f->mp, big, 1000);
+    assert_int_equal(unpack_rc(f, f->mp.data, f->mp.len), MAPQ_OK);
+    free(big);
 }
 
 /* ---- hashing and keys --------------------------------------------------- */
@@ -759,6 +882,8 @@ main(void)
         T(test_value_unpack_too_deep_message),
         T(test_value_unpack_huge_declared_lengths_refused),
         T(test_value_unpack_next_walks_a_stream),
+        T(test_value_unpack_deep_nesting_refused),
+        T(test_value_unpack_over_cap_refused),
 #undef T
     };
 
