@@ -28,6 +28,7 @@
 #include "mapq_log.h"
 #include "mapq_plugin_host.h"
 #include "mapq_proto.h"
+#include "mapq_retry.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -40,6 +41,8 @@
 #define DONE_FIELDS      8     /* arguments of one attempt in mapq1_done */
 #define UNREACHABLE_MS   10000 /* warn this often while redis is away */
 #define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
+#define RETRY_MIN_MS     100   /* first wait after a Redis error reply */
+#define RETRY_MAX_MS     2000  /* longest wait between tries */
 
 enum job_state {
     JOB_WAIT_SPEC,    /* waiting for its task spec */
@@ -116,6 +119,11 @@ struct mapq_agent {
     struct event *grace_ev;    /* end of drain grace */
     struct event *deadline_ev; /* exit even if redis is gone */
     struct event *watch_ev;    /* says so while redis stays unreachable */
+    /* Redis error replies (OOM, BUSY, NOPERM, ...): each path waits out a
+     * jittered backoff before it tries again, and says so once per cause. */
+    struct mapq_retry claim_retry, done_retry, renew_retry, reap_retry;
+    struct event *claim_retry_ev; /* claims (and doorbells) resume */
+    struct event *done_retry_ev;  /* the outbox is sent again */
 };
 
 static void maybe_claim(struct mapq_agent *a);
@@ -137,6 +145,47 @@ ms_to_tv(int64_t ms, struct timeval *tv)
 {
     tv->tv_sec = (time_t)(ms / 1000);
     tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* The text of a failed reply: Redis's error, or why there was none. */
+static const char *
+failure_text(const redisReply *reply, const char *why)
+{
+    if (reply == NULL)
+        return why;
+    return reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                          : "unexpected reply";
+}
+
+/*
+ * Counts a failure of path (a struct in a) and arms ev to try again after
+ * the backoff; a cause not seen since the path last worked is logged once.
+ */
+static void
+retry_later(struct mapq_retry *r, struct event *ev, const char *path,
+            const char *text)
+{
+    struct timeval tv;
+    int delay_ms;
+
+    if (mapq_retry_fail(r, text, &delay_ms))
+        mapq_log(mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT
+                     ? MAPQ_LOG_ERROR
+                     : MAPQ_LOG_WARN,
+                 "%s failed, retrying with backoff: %s", path, text);
+    if (ev != NULL) {
+        ms_to_tv(delay_ms, &tv);
+        evtimer_add(ev, &tv);
+    }
+}
+
+/* Records a success of path; says so when it had been failing. */
+static void
+retry_done(struct mapq_retry *r, const char *path)
+{
+    if (mapq_retry_ok(r))
+        mapq_log(MAPQ_LOG_INFO, "%s works again after %lu failures (%s)", path,
+                 r->count, r->code);
 }
 
 /* ---- outbox ------------------------------------------------------------ */
@@ -253,9 +302,11 @@ done_cb(redisReply *reply, const char *why, void *arg)
 
     a->done_inflight = false;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        mapq_log(MAPQ_LOG_WARN, "cannot record %d results, will retry: %s",
-                 a->sending.argc / DONE_FIELDS,
-                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        /* Sent again after a backoff (or on reconnect); done is fenced by
+         * ref, so a batch that was applied after all is refused harmlessly
+         * the second time. */
+        retry_later(&a->done_retry, a->done_retry_ev, "FCALL mapq1_done",
+                    failure_text(reply, why));
         /* Put the batch back in front of what accumulated since. */
         mapq_argv_init(&rest);
         for (j = 0; j < a->outbox.argc; j++)
@@ -271,6 +322,7 @@ done_cb(redisReply *reply, const char *why, void *arg)
         check_exit(a);
         return;
     }
+    retry_done(&a->done_retry, "FCALL mapq1_done");
     for (i = 0; i < reply->elements; i++)
         mapq_log(MAPQ_LOG_WARN,
                  "result of %s refused: its lease was lost, another attempt "
@@ -313,7 +365,8 @@ flush_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd))
+    if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd) ||
+        evtimer_pending(a->done_retry_ev, NULL))
         return;
     n = batch_len(&a->outbox);
     mapq_argv_init(&call);
@@ -1019,11 +1072,14 @@ claim_cb(redisReply *reply, const char *why, void *arg)
 
     a->claim_inflight = false;
     if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        /* Lost connection: the state callback resumes claiming on
+         * reconnect. An error reply: claim again after the backoff. */
         if (reply != NULL || mapq_redis_ready(a->cmd))
-            mapq_log(MAPQ_LOG_WARN, "claim failed: %s",
-                     reply ? (reply->str ? reply->str : "bad reply") : why);
-        return; /* the state callback resumes claiming on reconnect */
+            retry_later(&a->claim_retry, a->claim_retry_ev, "FCALL mapq1_claim",
+                        failure_text(reply, why));
+        return;
     }
+    retry_done(&a->claim_retry, "FCALL mapq1_claim");
     msgpack_unpacked_init(&u);
     if (mapq_value_unpack(reply->str, reply->len, &u, err) != MAPQ_OK ||
         u.data.type != MSGPACK_OBJECT_ARRAY) {
@@ -1062,6 +1118,15 @@ claim_cb(redisReply *reply, const char *why, void *arg)
     maybe_claim(a);
 }
 
+/* The backoff after a failed claim or doorbell ran out: look again. */
+static void
+claim_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    maybe_claim(arg);
+}
+
 static int
 free_slots(const struct mapq_agent *a)
 {
@@ -1081,7 +1146,8 @@ maybe_claim(struct mapq_agent *a)
         !a->dry_p && a->waiting < a->cfg.plugin_batch ? a->cfg.plugin_batch : 0;
     size_t q;
 
-    if (a->stopping || a->claim_inflight || !mapq_redis_ready(a->cmd))
+    if (a->stopping || a->claim_inflight || !mapq_redis_ready(a->cmd) ||
+        evtimer_pending(a->claim_retry_ev, NULL))
         return;
     if (a->dry_c || a->dry_p || (ncmd == 0 && nplug == 0))
         bell_wait(a);
@@ -1116,6 +1182,11 @@ bell_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     a->bell_inflight = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        retry_later(&a->claim_retry, a->claim_retry_ev, "BLPOP (doorbells)",
+                    reply->str);
+        return;
+    }
     /* Rung, or timed out: either way look again, so that a bell lost
      * with a crashed agent delays work by one wait at most. */
     if (reply != NULL) {
@@ -1132,6 +1203,11 @@ bellc_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     a->bellc_inflight = false;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        retry_later(&a->claim_retry, a->claim_retry_ev, "BLPOP (doorbells)",
+                    reply->str);
+        return;
+    }
     /* Rung, or timed out: either way look again, so that a bell lost
      * with a crashed agent delays work by one wait at most. */
     if (reply != NULL) {
@@ -1204,9 +1280,14 @@ renew_cb(redisReply *reply, const char *why, void *arg)
     bool stop_part = false;
     size_t i;
 
-    (void)why;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY)
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        /* The next tick (at most a second away) renews again. */
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            retry_later(&a->renew_retry, NULL, "FCALL mapq1_renew",
+                        failure_text(reply, why));
         return;
+    }
+    retry_done(&a->renew_retry, "FCALL mapq1_renew");
     for (i = 0; i < reply->elements; i++) {
         const char *ref = reply->element[i]->str;
 
@@ -1277,6 +1358,19 @@ ignore_reply(redisReply *reply, const char *why, void *arg)
 }
 
 static void
+reap_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    /* Reaping is opportunistic: the next tick tries again. */
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        retry_done(&a->reap_retry, "FCALL mapq1_reap");
+    else if (reply != NULL || mapq_redis_ready(a->cmd))
+        retry_later(&a->reap_retry, NULL, "FCALL mapq1_reap",
+                    failure_text(reply, why));
+}
+
+static void
 reap_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct mapq_agent *a = arg;
@@ -1290,8 +1384,7 @@ reap_tick(evutil_socket_t fd, short what, void *arg)
         return;
     for (i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, 5, argv,
-                       lens);
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, reap_cb, a, 5, argv, lens);
 }
 
 /* ---- lifecycle --------------------------------------------------------- */
@@ -1552,6 +1645,12 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     mapq_argv_init(&a->sending);
     a->plugins = mapq_plugin_host_new(cfg->self_dir);
     a->flush_ev = evtimer_new(base, flush_cb, a);
+    a->done_retry_ev = evtimer_new(base, flush_cb, a);
+    a->claim_retry_ev = evtimer_new(base, claim_retry_cb, a);
+    mapq_retry_init(&a->claim_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->done_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->renew_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->reap_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     a->renew_ev = event_new(base, -1, EV_PERSIST, renew_tick, a);
     a->reap_ev = event_new(base, -1, EV_PERSIST, reap_tick, a);
     a->grace_ev = evtimer_new(base, grace_cb, a);
@@ -1595,6 +1694,8 @@ mapq_agent_free(struct mapq_agent *a)
     mapq_redis_free(a->blkc);
     if (a->flush_ev) {
         event_free(a->flush_ev);
+        event_free(a->done_retry_ev);
+        event_free(a->claim_retry_ev);
         event_free(a->renew_ev);
         event_free(a->reap_ev);
         event_free(a->grace_ev);
