@@ -32,6 +32,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_log.h"
+#include "mapq_retry.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -134,6 +135,9 @@ TAILQ_HEAD(exec_list, exec);
 struct mapq_driver {
     struct event_base *base;
     char *ns;
+    /* Record writes and lease renewals refused by Redis (OOM, BUSY, ...):
+     * each cause is logged once, and again when it clears. */
+    struct mapq_retry record_retry, renew_retry, reap_retry;
     struct mapq_redis *cmd;
     struct mapq_redis *blk;
     struct exec_list execs;
@@ -341,29 +345,104 @@ exec_send(struct exec *x, struct mapq_argv *cmd, mapq_redis_reply_fn *fn)
                        cmd->lens);
 }
 
+/* Logs a failure of a driver-wide path once per cause; returns the wait
+ * before trying again. */
+static int
+note_failure(struct mapq_retry *r, const char *what, const char *text)
+{
+    int delay_ms;
+
+    if (mapq_retry_fail(r, text, &delay_ms))
+        mapq_log(mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT
+                     ? MAPQ_LOG_ERROR
+                     : MAPQ_LOG_WARN,
+                 "%s failed, retrying with backoff: %s", what, text);
+    return delay_ms;
+}
+
+static void
+note_success(struct mapq_retry *r, const char *what)
+{
+    if (mapq_retry_ok(r))
+        mapq_log(MAPQ_LOG_INFO, "%s works again after %lu failures (%s)", what,
+                 r->count, r->code);
+}
+
+/* Reaping is opportunistic: a failure is logged once, the next tick
+ * tries again. */
 static void
 fire_and_forget_cb(redisReply *reply, const char *why, void *arg)
 {
     struct exec *x = arg;
 
     x->calls--;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-        mapq_log(MAPQ_LOG_WARN, "execution %s: cannot update its record: %s",
-                 x->id, reply ? reply->str : why);
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        note_success(&x->d->reap_retry, "FCALL mapq1_reap");
+    else
+        note_failure(&x->d->reap_retry, "FCALL mapq1_reap",
+                     reply ? reply->str : why);
+}
+
+/* A write to an execution's record, sent again after a backoff until
+ * Redis takes it or the execution ends; it holds a call of x meanwhile. */
+struct record_write {
+    struct exec *x;
+    struct mapq_argv cmd;
+    struct event *ev;
+};
+
+static void record_write_cb(redisReply *reply, const char *why, void *arg);
+
+static void
+record_resend_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct record_write *w = arg;
+
+    (void)fd;
+    (void)what;
+    mapq_redis_command(w->x->d->cmd, CALL_TIMEOUT_MS, record_write_cb, w,
+                       w->cmd.argc, w->cmd.argv, w->cmd.lens);
+}
+
+static void
+record_write_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct record_write *w = arg;
+    struct exec *x = w->x;
+    struct timeval tv;
+    int delay_ms;
+
+    if ((reply == NULL || reply->type == REDIS_REPLY_ERROR) && !x->ended) {
+        delay_ms = note_failure(&x->d->record_retry, "HSET of a record",
+                                reply ? reply->str : why);
+        tv.tv_sec = delay_ms / 1000;
+        tv.tv_usec = (delay_ms % 1000) * 1000;
+        evtimer_add(w->ev, &tv);
+        return;
+    }
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        note_success(&x->d->record_retry, "HSET of a record");
+    x->calls--;
+    event_free(w->ev);
+    mapq_argv_release(&w->cmd);
+    free(w);
 }
 
 static void
 hset(struct exec *x, const char *field, const char *value, size_t len)
 {
-    struct mapq_argv cmd;
+    struct record_write *w = mapq_xcalloc(1, sizeof(*w));
 
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "HSET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
-    mapq_argv_add(&cmd, field);
-    mapq_argv_addlen(&cmd, value, len);
-    exec_send(x, &cmd, fire_and_forget_cb);
-    mapq_argv_release(&cmd);
+    w->x = x;
+    w->ev = evtimer_new(x->d->base, record_resend_cb, w);
+    mapq_argv_init(&w->cmd);
+    mapq_argv_add(&w->cmd, "HSET");
+    mapq_argv_addf(&w->cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&w->cmd, field);
+    mapq_argv_addlen(&w->cmd, value, len);
+    x->calls++;
+    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, record_write_cb, w,
+                       w->cmd.argc, w->cmd.argv, w->cmd.lens);
 }
 
 /* ---- ending ------------------------------------------------------------ */
@@ -2045,10 +2124,12 @@ renew_cb(redisReply *reply, const char *why, void *arg)
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != req->n) {
-        mapq_log(MAPQ_LOG_WARN, "cannot renew execution leases: %s",
-                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        /* The next tick renews again, well within the lease. */
+        note_failure(&req->d->renew_retry, "FCALL mapq1_own (renewal)",
+                     reply ? (reply->str ? reply->str : "bad reply") : why);
         goto out;
     }
+    note_success(&req->d->renew_retry, "FCALL mapq1_own (renewal)");
     for (i = 0; i < req->n; i++) {
         x = find_exec(req->d, req->ids[i]);
         if (x == NULL || x->ended || !x->driving ||
@@ -2234,6 +2315,9 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
     char rnd[MAPQ_EXEC_ID_LEN + 1], host[128] = "";
 
     d->base = base;
+    mapq_retry_init(&d->record_retry, 100, 2000);
+    mapq_retry_init(&d->renew_retry, 100, 2000);
+    mapq_retry_init(&d->reap_retry, 100, 2000);
     d->ns = mapq_xstrdup(ns);
     d->lease_ms = lease_ms > 0 ? lease_ms : MAPQ_OWNER_LEASE_MS;
     new_exec_id(rnd);

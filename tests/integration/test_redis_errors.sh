@@ -69,6 +69,10 @@ check "OOM mid-run: each agent says it a few times at most, not per try" "yes" \
     "$([ "$oom_lines" -ge 1 ] && [ "$oom_lines" -le 12 ] && echo yes || echo "no: $oom_lines")"
 check "OOM mid-run: and says when it cleared" "yes" \
     "$(grep -q 'works again after' "$TMP/agents.log" && echo yes || echo no)"
+# The driver of mapq run too: once per cause and path, not every tick.
+drv_lines=$(grep -c 'OOM' "$TMP/oom.err")
+check "OOM mid-run: mapq run says it a few times at most" "yes" \
+    "$([ "$drv_lines" -le 6 ] && echo yes || echo "no: $drv_lines")"
 
 # ---- BUSY for about 2 s --------------------------------------------------------
 redis_cli CONFIG SET busy-reply-threshold 100 >/dev/null
