@@ -355,13 +355,39 @@ struct run {
     struct mapq_redis_url url;
     struct event *finish_ev;
     int finish_tries;
+    /* The nodes as they ended, taken when the execution ended: the driver
+     * may free the execution before the report is written. */
+    struct mapq_node_progress final[64];
+    char *final_names[64];
+    size_t nfinal;
 };
+
+/* Node progress of r: live while it runs, the copy taken at its end after. */
+static size_t
+run_progress(struct run *r, struct mapq_node_progress *p, size_t max)
+{
+    size_t k;
+
+    if (!r->ended)
+        return mapq_driver_progress(r->driver, r->id, p, max);
+    for (k = 0; k < r->nfinal && k < max; k++)
+        p[k] = r->final[k];
+    return r->nfinal;
+}
 
 static void
 run_done(const struct mapq_exec_outcome *out, void *arg)
 {
     struct run *r = arg;
+    size_t k;
 
+    r->nfinal = mapq_driver_progress(r->driver, r->id, r->final, 64);
+    if (r->nfinal > 64)
+        r->nfinal = 64;
+    for (k = 0; k < r->nfinal; k++) {
+        r->final_names[k] = mapq_xstrdup(r->final[k].name);
+        r->final[k].name = r->final_names[k];
+    }
     r->ended = true;
     if (r->interrupted)
         return; /* cancelled by Ctrl-C: exits 130 once that is recorded */
@@ -395,7 +421,7 @@ static void
 draw_progress(struct run *r, bool final)
 {
     struct mapq_node_progress p[64];
-    size_t n = mapq_driver_progress(r->driver, r->id, p, 64), k;
+    size_t n = run_progress(r, p, 64), k;
     static size_t drawn;
 
     if (!r->tty || r->o->quiet)
@@ -473,7 +499,7 @@ static void
 print_summary(struct run *r, struct mapq_workflow *wf)
 {
     struct mapq_node_progress p[64];
-    size_t n = mapq_driver_progress(r->driver, r->id, p, 64), k;
+    size_t n = run_progress(r, p, 64), k;
     struct timeval now;
     int ph;
 
@@ -646,7 +672,7 @@ cmd_run(struct opts *o, enum run_mode mode)
     struct mapq_exec_opts xo = {0};
     struct run r;
     char *text = NULL, url[512], err[MAPQ_ERR_LEN];
-    size_t textlen = 0;
+    size_t textlen = 0, k;
     redisContext *c = NULL;
     int rc;
 
@@ -710,6 +736,8 @@ out:
     mapq_workflow_free(wf);
     mapq_buf_release(&inputs);
     mapq_buf_release(&r.output);
+    for (k = 0; k < r.nfinal; k++)
+        free(r.final_names[k]);
     free(r.error);
     free(text);
     return rc;
