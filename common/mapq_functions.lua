@@ -940,14 +940,14 @@ end
 
 -- Takes or renews one execution for owner, if it is free, already its own
 -- or its owner's lease expired. Returns its epoch (>= 1; a new owner gets
--- a new one), 0 if another owner holds it, or -1 if it has ended or does
--- not exist.
+-- a new one), 0 if another owner holds it, -1 if it has ended, or -2 if
+-- its record does not exist (Redis lost it, or it was deleted).
 local function own_one(P, owner, deadline, now, exec)
     local x = P .. ':x:' .. exec
     local st = redis.call('HGET', x, 'state')
     if not st or ENDED[st] then
         redis.call('ZREM', P .. ':owners', exec)
-        return -1
+        return st and -1 or -2
     end
     local cur = redis.call('HGET', x, 'owner')
     if cur and cur ~= '' and cur ~= owner then

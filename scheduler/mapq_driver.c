@@ -1859,6 +1859,13 @@ static void reconcile(struct exec *x);
 static void recover_start(struct exec *x);
 static void check_state(struct exec *x);
 
+/* Why a driver lets go of an execution whose record vanished. */
+#define RECORD_GONE                                                       \
+    "Redis no longer has this execution's record: its data was lost (a "  \
+    "Redis restart without persistence, a FLUSHALL, eviction under a "    \
+    "maxmemory policy other than noeviction, or a failover to a replica " \
+    "that had not received it)"
+
 static void
 own_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -1881,8 +1888,12 @@ own_cb(redisReply *reply, const char *why, void *arg)
         exec_detach(x, "another scheduler drives it");
         return;
     }
+    if (reply->element[0]->integer == -2) {
+        exec_detach(x, RECORD_GONE);
+        return;
+    }
     if (reply->element[0]->integer < 0) {
-        exec_detach(x, "it has ended or no longer exists");
+        exec_detach(x, "it has ended elsewhere");
         return;
     }
     /* Events of this owner's epoch only: a driver that lost the execution
@@ -1972,7 +1983,7 @@ reconcile_cb(redisReply *reply, const char *why, void *arg)
     }
     st = reply->element[0];
     if (st->type != REDIS_REPLY_STRING) {
-        exec_detach(x, "its record is gone");
+        exec_detach(x, RECORD_GONE);
         return;
     }
     if (strcmp(st->str, "running") != 0 && strcmp(st->str, "submitted") != 0) {
@@ -2230,7 +2241,7 @@ exec_state_cb(redisReply *reply, const char *why, void *arg)
     if (x->ended || reply == NULL || reply->type == REDIS_REPLY_ERROR)
         return;
     if (reply->type != REDIS_REPLY_STRING) {
-        exec_detach(x, "its record is gone");
+        exec_detach(x, RECORD_GONE);
         return;
     }
     if (strcmp(reply->str, "succeeded") == 0 ||
