@@ -598,7 +598,9 @@ test_functions_own_takes_free_keeps_own_refuses_live_other(void **state)
 {
     struct fx *f = *state;
 
-    assert_int_equal(own1(f, "s1", "60000"), -1); /* no such execution */
+    assert_int_equal(own1(f, "s1", "60000"), -2); /* no such execution */
+    run(f, "HSET", key(f, "x:" EXEC), "state", "failed", NULL);
+    assert_int_equal(own1(f, "s1", "60000"), -1); /* ended */
     run(f, "HSET", key(f, "x:" EXEC), "state", "submitted", NULL);
     assert_int_equal(own1(f, "s1", "60000"), 1);
     run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
