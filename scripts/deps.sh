@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
       libevent-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
       redis-server redis-tools python3 valgrind clang clang-format
-      libclang-rt-14-dev)
+      libclang-rt-14-dev procps)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
