@@ -320,12 +320,27 @@ mapq_exec_create(redisContext *c, const char *ns,
                     (o->lease_ms > 0 ? o->lease_ms : MAPQ_OWNER_LEASE_MS)),
         id);
     for (k = 0; k < 3 && rc == MAPQ_OK; k++) {
+        char what[200];
+
         if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
             rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
             break;
         }
-        if (reply->type == REDIS_REPLY_ERROR)
-            rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", reply->str);
+        /* Name the command and key: with an ACL user, that is what the
+         * operator must grant. */
+        if (k == 0)
+            snprintf(what, sizeof(what), "HSET %s:x:%s", ns, id);
+        else
+            snprintf(what, sizeof(what), "ZADD %s:%s", ns,
+                     k == 1 ? "execs" : "owners");
+        if (reply->type == REDIS_REPLY_ERROR &&
+            strncmp(reply->str, "NOPERM", 6) == 0)
+            rc = mapq_err_set(err, MAPQ_EREDIS,
+                              "%s: %s (the Redis user needs the commands mapq "
+                              "uses on keys '%s:*')",
+                              what, reply->str, ns);
+        else if (reply->type == REDIS_REPLY_ERROR)
+            rc = mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, reply->str);
         freeReplyObject(reply);
     }
     for (k = 0; k < wf->nnodes; k++)

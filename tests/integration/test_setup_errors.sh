@@ -92,6 +92,14 @@ check "mapq run, WRONGPASS: exit 3" "3" "$?"
 check "mapq run, WRONGPASS: one line naming URL and reason" "1" \
     "$(grep -c -F "redis 'redis://127.0.0.1:$P/0': AUTH: WRONGPASS" "$TMP/run.err")"
 check "mapq run, WRONGPASS: nothing else" "1" "$(lines run)"
+# An ACL user without the namespace's keys: the command and key it was
+# refused, and what to grant.
+timeout -s KILL 20 "$MAPQ" run "$TMP/w.yaml" --redis "redis://nokeys:pw@127.0.0.1:$P" \
+    >/dev/null 2>"$TMP/runkeys.err"
+check "mapq run, NOPERM on keys: exit 3" "3" "$?"
+check "mapq run, NOPERM on keys: one line" "1" "$(lines runkeys)"
+check "mapq run, NOPERM on keys: names the command, the key and the grant" "1" \
+    "$(grep -c "HSET $MAPQ_NAMESPACE:x:[0-9a-f]*: NOPERM .*keys '$MAPQ_NAMESPACE:\*'" "$TMP/runkeys.err")"
 
 # ---- agents: the cause once, not once per reconnect --------------------------
 # agent NAME URL: an agent whose log is $TMP/NAME.log.
