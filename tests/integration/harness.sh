@@ -67,6 +67,13 @@ start_redis() {
     wait_for 5 redis_cli PING || { echo "redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
 }
 
+# free_port: a TCP port of the loopback that was free a moment ago (for a
+# redis-server with a password: unix URLs take none). Callers retry on a
+# clash.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # start_agents N [extra args]: starts N agents with 2 slots each.
 start_agents() {
     local n=$1 i

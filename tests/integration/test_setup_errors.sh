@@ -7,9 +7,6 @@
 . "$(dirname "$0")/harness.sh"
 
 # A password-protected redis-server on a free TCP port of the loopback.
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # start_tcp_redis NAME CONF [redis-server args]: PORT_<NAME> gets the port.
 # Unix URLs take no password, hence TCP; another process may take the free
 # port first, so try again.

@@ -9,9 +9,6 @@
 . "$(dirname "$0")/harness.sh"
 
 SECRET=s3cr3tPw0rd
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # A redis-server with requirepass on a free TCP port (unix URLs take no
 # password); another process may take the port first, so try again.
 started=0
