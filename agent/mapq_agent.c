@@ -5,8 +5,14 @@
  * spec from the cache (or HGET P:x:<exec> t:<k>) -> plugin call or command
  * -> outbox -> mapq1_done. The outbox is one argument vector, flushed once
  * per loop pass; if a flush fails its entries go back in front of the
- * outbox and are sent again after reconnecting (done is fenced by ref, so a
- * repeat is refused harmlessly). Nothing here blocks the loop.
+ * outbox and are sent again after a backoff, or after reconnecting (done is
+ * fenced by ref, so a repeat is refused harmlessly). Every other call that
+ * Redis can refuse (claim, renew, reap, task spec, reservation, register)
+ * is tried again after a capped, jittered backoff of its own (mapq_retry),
+ * each cause logged once and once when it clears. A call that got no reply
+ * because the connection went down is not retried here: the connection's
+ * state callback resumes everything on reconnect. Nothing here blocks the
+ * loop.
  */
 #include "mapq_agent.h"
 
@@ -77,6 +83,7 @@ struct job {
     bool stopped;     /* its execution ended (failed, cancelled): ABORTED */
     bool final;       /* a failure now is final: no retry */
     bool reserved;    /* cache_serialize: holds its key's reservation */
+    bool reserve_due; /* its reservation request failed: ask again */
     int64_t started_ms;
     const struct mapq_cmd_result *res; /* while its command's end is handled */
     char *ckpt_in; /* the previous attempt's checkpoint (owned), or NULL */
@@ -120,10 +127,15 @@ struct mapq_agent {
     struct event *deadline_ev; /* exit even if redis is gone */
     struct event *watch_ev;    /* says so while redis stays unreachable */
     /* Redis error replies (OOM, BUSY, NOPERM, ...): each path waits out a
-     * jittered backoff before it tries again, and says so once per cause. */
+     * jittered backoff before it tries again, and says so once per cause.
+     * Renewals and reaps have their own ticks, which are their retries. */
     struct mapq_retry claim_retry, done_retry, renew_retry, reap_retry;
-    struct event *claim_retry_ev; /* claims (and doorbells) resume */
-    struct event *done_retry_ev;  /* the outbox is sent again */
+    struct mapq_retry spec_retry, reserve_retry, register_retry;
+    struct event *claim_retry_ev;    /* claims (and doorbells) resume */
+    struct event *done_retry_ev;     /* the outbox is sent again */
+    struct event *spec_retry_ev;     /* task specs are fetched again */
+    struct event *reserve_retry_ev;  /* reservations are asked again */
+    struct event *register_retry_ev; /* the agent's entry is written again */
 };
 
 static void maybe_claim(struct mapq_agent *a);
@@ -158,21 +170,36 @@ failure_text(const redisReply *reply, const char *why)
 }
 
 /*
- * Counts a failure of path (a struct in a) and arms ev to try again after
- * the backoff; a cause not seen since the path last worked is logged once.
+ * Counts a failure of path (the command, e.g. "FCALL mapq1_claim") and arms
+ * ev to try again after the backoff; a cause not seen since the path last
+ * worked is logged once. A permanent cause (NOPERM: the Redis user lacks a
+ * permission) is an error an operator must fix; an agent is a daemon, so it
+ * keeps trying, at the longest delay, and works again once it is fixed.
  */
 static void
 retry_later(struct mapq_retry *r, struct event *ev, const char *path,
             const char *text)
 {
+    bool permanent = mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT;
     struct timeval tv;
     int delay_ms;
 
-    if (mapq_retry_fail(r, text, &delay_ms))
-        mapq_log(mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT
-                     ? MAPQ_LOG_ERROR
-                     : MAPQ_LOG_WARN,
-                 "%s failed, retrying with backoff: %s", path, text);
+    if (mapq_retry_fail(r, text, &delay_ms)) {
+        if (permanent)
+            mapq_log(MAPQ_LOG_ERROR,
+                     "%s refused by redis: %s (this does not clear by "
+                     "itself: fix the redis user or server; retrying every "
+                     "%d ms)",
+                     path, text, r->max_ms);
+        else
+            mapq_log(MAPQ_LOG_WARN, "%s failed, retrying with backoff: %s",
+                     path, text);
+    }
+    if (permanent)
+        delay_ms = r->max_ms;
+    mapq_log(MAPQ_LOG_DEBUG, "%s failed (%u in a row), next try %s%d ms: %s",
+             path, r->failures, ev != NULL ? "in " : "on its tick, not ",
+             delay_ms, text);
     if (ev != NULL) {
         ms_to_tv(delay_ms, &tv);
         evtimer_add(ev, &tv);
@@ -302,11 +329,12 @@ done_cb(redisReply *reply, const char *why, void *arg)
 
     a->done_inflight = false;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        /* Sent again after a backoff (or on reconnect); done is fenced by
-         * ref, so a batch that was applied after all is refused harmlessly
-         * the second time. */
-        retry_later(&a->done_retry, a->done_retry_ev, "FCALL mapq1_done",
-                    failure_text(reply, why));
+        /* Sent again after a backoff (or on reconnect, when the connection
+         * went down); done is fenced by ref, so a batch that was applied
+         * after all is refused harmlessly the second time. */
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            retry_later(&a->done_retry, a->done_retry_ev, "FCALL mapq1_done",
+                        failure_text(reply, why));
         /* Put the batch back in front of what accumulated since. */
         mapq_argv_init(&rest);
         for (j = 0; j < a->outbox.argc; j++)
@@ -822,12 +850,20 @@ reserve_cb(redisReply *reply, const char *why, void *arg)
 
     if (job == NULL || job->state != JOB_WAIT_RESERVE)
         goto out; /* gone meanwhile (the agent is stopping) */
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements < 1 || reply->element[0]->type != REDIS_REPLY_STRING) {
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        /* Asked again after the backoff, or on reconnect; its lease is
+         * renewed meanwhile. */
+        job->reserve_due = true;
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            retry_later(&a->reserve_retry, a->reserve_retry_ev,
+                        "FCALL mapq1_reserve", failure_text(reply, why));
+        goto out;
+    }
+    retry_done(&a->reserve_retry, "FCALL mapq1_reserve");
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+        reply->element[0]->type != REDIS_REPLY_STRING) {
         /* Its lease will expire and it runs again. */
-        mapq_log(MAPQ_LOG_WARN, "%s: cannot ask for its reservation: %s",
-                 job->ref,
-                 reply ? (reply->str ? reply->str : "bad reply") : why);
+        mapq_log(MAPQ_LOG_WARN, "%s: malformed reservation reply", job->ref);
         job_drop(job);
         goto out;
     }
@@ -882,6 +918,35 @@ reserve_send(struct job *job)
     mapq_argv_release(&cmd);
 }
 
+/* Asks again for the reservations whose requests failed. */
+static void
+reserve_resend(struct mapq_agent *a)
+{
+    struct job *job, *next;
+
+    if (!mapq_redis_ready(a->cmd) || evtimer_pending(a->reserve_retry_ev, NULL))
+        return;
+    for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
+        next = TAILQ_NEXT(job, entry);
+        if (job->state != JOB_WAIT_RESERVE || !job->reserve_due)
+            continue;
+        job->reserve_due = false;
+        if (job->abandoned)
+            job_drop(job); /* lost its lease meanwhile: not ours */
+        else
+            reserve_send(job);
+    }
+    check_exit(a);
+}
+
+static void
+reserve_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reserve_resend(arg);
+}
+
 /* ---- task specs -------------------------------------------------------- */
 
 static void
@@ -923,12 +988,15 @@ spec_reply_cb(redisReply *reply, const char *why, void *arg)
     free(f);
     e->fetching = false;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        /* Connection trouble, or Redis busy or loading: jobs wait; their
-         * leases are renewed and the fetch is retried at the next renewal. */
-        mapq_log(MAPQ_LOG_WARN, "cannot fetch task spec %s: %s", e->key,
-                 reply ? reply->str : why);
+        /* Redis busy or loading, or a permission missing: jobs wait, their
+         * leases renewed, and the fetch is tried again after the backoff
+         * (or on reconnect, when the connection went down). */
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            retry_later(&a->spec_retry, a->spec_retry_ev, "HGET (task spec)",
+                        failure_text(reply, why));
         return;
     }
+    retry_done(&a->spec_retry, "HGET (task spec)");
     if (reply->type == REDIS_REPLY_STRING)
         e->spec = mapq_taskspec_decode(reply->str, reply->len, e->error);
     else
@@ -961,6 +1029,28 @@ spec_fetch(struct mapq_agent *a, struct spec_entry *e, const struct job *job)
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, spec_reply_cb, f, cmd.argc,
                        cmd.argv, cmd.lens);
     mapq_argv_release(&cmd);
+}
+
+/* Fetches again the task specs that jobs wait for and that failed. */
+static void
+spec_refetch(struct mapq_agent *a)
+{
+    struct job *job;
+
+    if (!mapq_redis_ready(a->cmd) || evtimer_pending(a->spec_retry_ev, NULL))
+        return;
+    TAILQ_FOREACH (job, &a->jobs, entry)
+        if (job->state == JOB_WAIT_SPEC && !job->spec->fetching &&
+            job->spec->spec == NULL && job->spec->error[0] == '\0')
+            spec_fetch(a, job->spec, job);
+}
+
+static void
+spec_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    spec_refetch(arg);
 }
 
 static struct spec_entry *
@@ -1281,7 +1371,8 @@ renew_cb(redisReply *reply, const char *why, void *arg)
     size_t i;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        /* The next tick (at most a second away) renews again. */
+        /* The next tick (at most a second away, lease/3 at most) renews
+         * again: a longer backoff would let leases expire. */
         if (reply != NULL || mapq_redis_ready(a->cmd))
             retry_later(&a->renew_retry, NULL, "FCALL mapq1_renew",
                         failure_text(reply, why));
@@ -1342,11 +1433,6 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);
-    /* Retry spec fetches that failed while disconnected. */
-    TAILQ_FOREACH (job, &a->jobs, entry)
-        if (job->state == JOB_WAIT_SPEC && !job->spec->fetching &&
-            job->spec->spec == NULL && job->spec->error[0] == '\0')
-            spec_fetch(a, job->spec, job);
 }
 
 static void
@@ -1390,6 +1476,18 @@ reap_tick(evutil_socket_t fd, short what, void *arg)
 /* ---- lifecycle --------------------------------------------------------- */
 
 static void
+register_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        retry_done(&a->register_retry, "HSET (agent entry)");
+    else if (reply != NULL || mapq_redis_ready(a->cmd))
+        retry_later(&a->register_retry, a->register_retry_ev,
+                    "HSET (agent entry)", failure_text(reply, why));
+}
+
+static void
 register_agent(struct mapq_agent *a)
 {
     struct mapq_argv cmd;
@@ -1421,9 +1519,20 @@ register_agent(struct mapq_agent *a)
     }
     mapq_argv_add(&cmd, "started");
     mapq_argv_addf(&cmd, "%lld", (long long)now_ms());
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, cmd.argc,
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, register_cb, a, cmd.argc,
                        cmd.argv, cmd.lens);
     mapq_argv_release(&cmd);
+}
+
+static void
+register_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    if (!a->leaving && mapq_redis_ready(a->cmd))
+        register_agent(a);
 }
 
 static void
@@ -1438,7 +1547,10 @@ cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
     }
     mapq_log(MAPQ_LOG_INFO, "connected to redis");
     a->dry_c = a->dry_p = false; /* bells rung while away were not heard */
-    register_agent(a);
+    if (!evtimer_pending(a->register_retry_ev, NULL))
+        register_agent(a);
+    spec_refetch(a);
+    reserve_resend(a);
     schedule_flush(a);
     maybe_claim(a);
 }
@@ -1575,8 +1687,9 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     mapq_log(MAPQ_LOG_WARN,
-             "exiting with %d unrecorded results: redis is unreachable; "
-             "their leases will expire and they will run again",
+             "exiting with %d unrecorded results: redis is unreachable or "
+             "refuses them; their leases will expire and they will run "
+             "again",
              a->outbox.argc / DONE_FIELDS);
     event_base_loopexit(a->base, NULL);
 }
@@ -1647,10 +1760,16 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     a->flush_ev = evtimer_new(base, flush_cb, a);
     a->done_retry_ev = evtimer_new(base, flush_cb, a);
     a->claim_retry_ev = evtimer_new(base, claim_retry_cb, a);
+    a->spec_retry_ev = evtimer_new(base, spec_retry_cb, a);
+    a->reserve_retry_ev = evtimer_new(base, reserve_retry_cb, a);
+    a->register_retry_ev = evtimer_new(base, register_retry_cb, a);
     mapq_retry_init(&a->claim_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->done_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->renew_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->reap_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->spec_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->reserve_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->register_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     a->renew_ev = event_new(base, -1, EV_PERSIST, renew_tick, a);
     a->reap_ev = event_new(base, -1, EV_PERSIST, reap_tick, a);
     a->grace_ev = evtimer_new(base, grace_cb, a);
@@ -1680,6 +1799,13 @@ mapq_agent_free(struct mapq_agent *a)
 
     if (a == NULL)
         return;
+    /* The connections first: their pending requests are answered with no
+     * reply now, while the jobs and specs they point to still exist; the
+     * flags keep those callbacks from sending anything new. */
+    a->stopping = a->leaving = true;
+    mapq_redis_free(a->cmd);
+    mapq_redis_free(a->blk);
+    mapq_redis_free(a->blkc);
     while ((job = TAILQ_FIRST(&a->jobs)) != NULL) {
         TAILQ_REMOVE(&a->jobs, job, entry);
         job_free(job);
@@ -1689,13 +1815,13 @@ mapq_agent_free(struct mapq_agent *a)
         mapq_taskspec_free(e->spec);
         free(e);
     }
-    mapq_redis_free(a->cmd);
-    mapq_redis_free(a->blk);
-    mapq_redis_free(a->blkc);
     if (a->flush_ev) {
         event_free(a->flush_ev);
         event_free(a->done_retry_ev);
         event_free(a->claim_retry_ev);
+        event_free(a->spec_retry_ev);
+        event_free(a->reserve_retry_ev);
+        event_free(a->register_retry_ev);
         event_free(a->renew_ev);
         event_free(a->reap_ev);
         event_free(a->grace_ev);

@@ -102,6 +102,8 @@ mapq_retry_classify(const char *text)
         "NOAUTH",
         "WRONGPASS",
         "ERR unknown command",
+        /* Redis 7.0's NOPERM inside a function or script. */
+        "ERR The user executing the script can't",
     };
     size_t i;
 

@@ -96,6 +96,10 @@ test_retry_classify(void **state)
                      MAPQ_RETRY_PERMANENT);
     assert_int_equal(mapq_retry_classify("NOAUTH Authentication required."),
                      MAPQ_RETRY_PERMANENT);
+    assert_int_equal(mapq_retry_classify("ERR The user executing the script "
+                                         "can't access at least one of the "
+                                         "keys mentioned in the command"),
+                     MAPQ_RETRY_PERMANENT);
     assert_int_equal(mapq_retry_classify("OOM command not allowed"),
                      MAPQ_RETRY_TRANSIENT);
     assert_int_equal(mapq_retry_classify("BUSY Redis is busy"),
