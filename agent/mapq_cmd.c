@@ -612,6 +612,9 @@ spawn_posix(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3])
     posix_spawn_file_actions_init(&fa);
     for (i = 0; i < 3; i++)
         posix_spawn_file_actions_adddup2(&fa, child[i], i);
+    /* Nothing else of the agent's: above all not its authenticated Redis
+     * connections, which a task could otherwise write commands to. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawn_file_actions_addchdir_np(&fa, cmd->dir);
     posix_spawnattr_init(&at);
     sigemptyset(&none);
@@ -653,6 +656,11 @@ child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
     for (i = 0; i < 3; i++)
         if (dup2(child[i], i) < 0)
             goto report_errno;
+    /* Only stdio and the status pipe (close-on-exec) stay open: none of
+     * the agent's Redis connections reach the task. */
+    if (status_w > 3)
+        close_range(3, (unsigned)status_w - 1, 0);
+    close_range((unsigned)status_w + 1, ~0U, 0);
     if (chdir(cmd->dir) != 0)
         goto report_errno;
     rl.rlim_cur = (rlim_t)cmd->mem_bytes;

@@ -10,6 +10,7 @@
 #include "mapq_redis.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <stdarg.h>
@@ -380,6 +381,8 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
         redisFree(c);
         return NULL;
     }
+    /* Not inherited by any process this one starts (a task). */
+    fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     redisSetTimeout(c, tv);
     setup_commands(url, cmds, names, &n);
     for (i = 0; i < n; i++) {
@@ -644,6 +647,8 @@ start_connect(struct mapq_redis *r)
     }
     ac->data = r;
     r->ac = ac;
+    /* Not inherited by the agent's tasks: the connection is logged in. */
+    fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
     redisLibeventAttach(ac, r->base);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);

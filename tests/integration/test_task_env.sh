@@ -134,4 +134,28 @@ check "user: its task cannot read the agent's environ" "1" \
     "$(sed -n '/^environ:/,/^end/p' "$TMP/user.out" | grep -c 'Permission denied')"
 check "user: no password anywhere the task can read" "0" "$(count user)"
 check "agent log never shows the password" "0" "$(grep -c -F "$SECRET" "$TMP/agents.log")"
+# No open file of the agent reaches a task either, least of all its logged-in
+# Redis connections: a task could write commands to them.
+cat >"$TMP/fds.yaml" <<'EOF2'
+name: fds
+inputs:
+  xs: {type: "list[int]", default: [1]}
+tasks:
+  fds:
+    inputs: {x: int}
+    output: str
+    output_format: text
+    command: [sh, -c, 'for f in /proc/$$/fd/*; do n=${f##*/}; [ "$n" -gt 2 ] && echo "$n $(readlink "$f")"; done; echo end']
+nodes:
+  n: {map: fds, over: {x: $inputs.xs}}
+output: $n
+EOF2
+env -u MAPQ_REDIS_URL "$AGENT" --name fd-agent --slots 1 --redis "$URL" \
+    >>"$TMP/agents.log" 2>&1 &
+PIDS+=($!)
+timeout -s KILL 60 env MAPQ_REDIS_URL="$URL" "$MAPQ" run "$TMP/fds.yaml" \
+    >"$TMP/fds.out" 2>"$TMP/fds.err"
+check "fds: the run succeeds" "0" "$?"
+check "fds: no socket of the agent is open in its task" "0" \
+    "$(grep -c socket "$TMP/fds.out")"
 finish
