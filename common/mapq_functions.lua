@@ -807,10 +807,13 @@ local function done(keys, args)
             end
         end
     end
-    call_many('ZREM', b.P .. ':inflight', b.taken)
+    -- The leases go last: a call that fails half-way (a write the Redis
+    -- user may not make) leaves them, so that the agent's retry is not
+    -- refused; records are first-write-wins, so a repeat is harmless.
     write_results(b)
     answer_followers(b)
     write_rest(b)
+    call_many('ZREM', b.P .. ':inflight', b.taken)
     return b.refused
 end
 
