@@ -262,19 +262,13 @@ parse_opts(int argc, char **argv, struct opts *o)
 static char *
 read_file(const char *path, size_t *len, char *err)
 {
-    FILE *f = fopen(path, "rb");
-    struct mapq_buf b = MAPQ_BUF_INIT;
-    char chunk[65536];
-    size_t n;
+    struct mapq_buf b;
 
-    if (f == NULL) {
-        mapq_err_set(err, MAPQ_EIO, "%s: cannot read: %s", path,
-                     strerror(errno));
+    /* Capped: a workflow file over MAPQ_WORKFLOW_FILE_MAX is not read. */
+    if (mapq_workflow_read_file(path, &b, err) != MAPQ_OK) {
+        mapq_buf_release(&b);
         return NULL;
     }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        mapq_buf_append(&b, chunk, n);
-    fclose(f);
     return mapq_buf_detach(&b, len);
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -38,8 +39,9 @@
 #define CACHE_TTL_MAX_MS       (INT64_C(100) * 365 * 24 * 3600 * 1000)
 #define CONV_MAX_DEPTH         32
 #define CONV_MAX_NODES         1000000
-#define TEXT_MAX               (64u * 1024 * 1024)
+#define TEXT_MAX               (64u * 1024 * 1024) /* an inputs file */
 #define MSG_MAX                2048
+#define PROBLEMS_SHOWN         50
 #define SHOW_MAX               40
 #define EDIT_MAX               32
 #define MAX_FIELDS             16
@@ -111,7 +113,11 @@ prob_cmp(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Writes the problems to errors (sorted by position if sort) and frees. */
+/*
+ * Writes the problems to errors (sorted by position if sort) and frees.
+ * Past PROBLEMS_SHOWN one line counts the rest: a file of a million
+ * unknown keys is not a million lines of output.
+ */
 static void
 prob_flush(struct problems *ps, bool sort, struct mapq_buf *errors)
 {
@@ -122,6 +128,10 @@ prob_flush(struct problems *ps, bool sort, struct mapq_buf *errors)
         qsort(ps->v, ps->n, sizeof(*ps->v), prob_cmp);
     for (i = 0; i < ps->n; i++) {
         p = &ps->v[i];
+        if (i >= PROBLEMS_SHOWN) {
+            free(p->msg);
+            continue;
+        }
         if (p->file != NULL && p->line > 0)
             mapq_buf_printf(errors, "%s:%d:%d: %s\n", p->file, p->line, p->col,
                             p->msg);
@@ -131,6 +141,12 @@ prob_flush(struct problems *ps, bool sort, struct mapq_buf *errors)
             mapq_buf_printf(errors, "%s\n", p->msg);
         free(p->msg);
     }
+    if (ps->n > PROBLEMS_SHOWN && ps->v[0].file != NULL)
+        mapq_buf_printf(errors, "%s: %zu more problems not shown\n",
+                        ps->v[0].file, ps->n - PROBLEMS_SHOWN);
+    else if (ps->n > PROBLEMS_SHOWN)
+        mapq_buf_printf(errors, "%zu more problems not shown\n",
+                        ps->n - PROBLEMS_SHOWN);
     free(ps->v);
     ps->v = NULL;
     ps->n = ps->cap = 0;
@@ -345,14 +361,22 @@ suggest_in(const char *name, const void *arr, size_t n, size_t size, char *buf,
     return buf;
 }
 
-/* " (did you mean 'x'?)" if one is close, else " (WHAT: a, b)". */
+/*
+ * " (did you mean 'x'?)" if one is close, else " (WHAT: a, b)"; "" once
+ * ps holds PROBLEMS_SHOWN problems. A hint costs a pass over all the names,
+ * and a file of many problems must not cost one pass per problem.
+ */
 static const char *
-hint_names(const char *name, const void *arr, size_t n, size_t size,
-           const char *what, char *buf, size_t len)
+hint_names(const struct problems *ps, const char *name, const void *arr,
+           size_t n, size_t size, const char *what, char *buf, size_t len)
 {
-    const char **names = names_of(arr, n, size);
+    const char **names;
     char list[MSG_MAX / 2];
 
+    buf[0] = '\0';
+    if (ps->n >= PROBLEMS_SHOWN)
+        return buf;
+    names = names_of(arr, n, size);
     suggest(name, names, n, buf, len);
     if (buf[0] == '\0' && n > 0)
         snprintf(buf, len, " (%s: %s)", what,
@@ -971,30 +995,19 @@ load_doc(const char *text, size_t len, yaml_document_t *doc, char *msg,
          size_t mlen, int *line, int *col)
 {
     yaml_parser_t parser;
-    yaml_document_t extra;
+    enum mapq_err rc;
     bool ok;
 
-    if (mapq_yaml_guard_check(text, len, msg, mlen, line, col) != MAPQ_OK)
-        return false;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    ok = yaml_parser_load(&parser, doc) != 0;
-    if (ok && yaml_document_get_root_node(doc) != NULL) {
-        if (yaml_parser_load(&parser, &extra) == 0) {
-            yaml_document_delete(doc);
-            ok = false;
-        } else if (yaml_document_get_root_node(&extra) != NULL) {
-            *line = (int)extra.start_mark.line + 1;
-            *col = (int)extra.start_mark.column + 1;
-            snprintf(msg, mlen, "more than one YAML document (expected one)");
-            yaml_document_delete(&extra);
-            yaml_document_delete(doc);
-            yaml_parser_delete(&parser);
-            return false;
-        } else {
-            yaml_document_delete(&extra);
-        }
+    /* Limits are checked as the events arrive, before anything past them
+     * is built (mapq_yaml_guard.h). */
+    rc = mapq_yaml_guard_load(&parser, doc, msg, mlen, line, col);
+    if (rc != MAPQ_OK && rc != MAPQ_EPROTO) {
+        yaml_parser_delete(&parser);
+        return false;
     }
+    ok = rc == MAPQ_OK;
     if (!ok) {
         if (parser.error == YAML_READER_ERROR) {
             offset_pos(text, len, parser.problem_offset, line, col);
@@ -1015,39 +1028,56 @@ load_doc(const char *text, size_t len, yaml_document_t *doc, char *msg,
     return ok;
 }
 
+/*
+ * Reads path into out (initialised here; the caller releases it), at most
+ * max bytes. A regular file is measured first, so one over the cap is
+ * refused without reading it; other files (pipes, devices) are read up to
+ * the cap and refused there.
+ */
 static enum mapq_err
-read_file(const char *path, struct mapq_buf *out, char *err)
+read_file(const char *path, size_t max, struct mapq_buf *out, char *err)
 {
     char chunk[65536];
+    struct stat st;
     FILE *f = fopen(path, "rb");
+    enum mapq_err rc = MAPQ_OK;
     size_t n;
-    int saved;
 
-    mapq_buf_init(out, TEXT_MAX);
+    mapq_buf_init(out, max);
     if (f == NULL)
         return mapq_err_set(err, MAPQ_EIO, "cannot read '%s': %s", path,
                             strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+        (uintmax_t)st.st_size > max) {
+        rc = MAPQ_ETOOBIG;
+        goto out_close;
+    }
     for (;;) {
         n = fread(chunk, 1, sizeof(chunk), f);
         if (n == 0)
             break;
         if (mapq_buf_append(out, chunk, n) != MAPQ_OK) {
-            fclose(f);
-            mapq_buf_release(out);
-            return mapq_err_set(err, MAPQ_ETOOBIG,
-                                "cannot read '%s': larger than %u MiB", path,
-                                TEXT_MAX >> 20);
+            rc = MAPQ_ETOOBIG;
+            goto out_close;
         }
     }
-    if (ferror(f)) {
-        saved = errno;
-        fclose(f);
-        mapq_buf_release(out);
-        return mapq_err_set(err, MAPQ_EIO, "cannot read '%s': %s", path,
-                            strerror(saved));
-    }
+    if (ferror(f))
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot read '%s': %s", path,
+                          strerror(errno));
+out_close:
     fclose(f);
-    return MAPQ_OK;
+    if (rc == MAPQ_ETOOBIG)
+        mapq_err_set(err, rc, "cannot read '%s': larger than %zu MiB", path,
+                     max >> 20);
+    if (rc != MAPQ_OK)
+        mapq_buf_release(out);
+    return rc;
+}
+
+enum mapq_err
+mapq_workflow_read_file(const char *path, struct mapq_buf *out, char *err)
+{
+    return read_file(path, MAPQ_WORKFLOW_FILE_MAX, out, err);
 }
 
 /* ---- the parse context ------------------------------------------------- */
@@ -1170,7 +1200,9 @@ get_fields(struct ctx *c, yaml_node_t *map, const char *const *names, size_t n,
                 break;
         if (i == n)
             perr(c, k, "unknown key '%s' %s%s", stext(k), where,
-                 suggest(stext(k), names, n, hint, sizeof(hint)));
+                 c->probs.n < PROBLEMS_SHOWN
+                     ? suggest(stext(k), names, n, hint, sizeof(hint))
+                     : "");
         else if (f->key[i] != NULL)
             perr(c, k, "duplicate key '%s' %s", stext(k), where);
         else {
@@ -1436,6 +1468,7 @@ task_release(struct mapq_task_def *t)
     for (i = 0; i < t->argc; i++)
         free(t->argv[i]);
     free(t->argv);
+    free(t->input_index);
     free(t->plugin_library);
     free(t->plugin_symbol);
     opts_release(&t->opts);
@@ -1480,52 +1513,117 @@ mapq_workflow_free(struct mapq_workflow *wf)
     for (i = 0; i < wf->noutputs; i++)
         binding_release(&wf->outputs[i]);
     free(wf->outputs);
+    free(wf->input_index);
+    free(wf->task_index);
+    free(wf->node_index);
     free(wf);
+}
+
+/* Orders name refs by name, then position: the first of equal names
+ * comes first, as a linear search would find it. */
+static int
+ref_cmp(const void *a, const void *b)
+{
+    const struct mapq_name_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp(x->name, y->name, n);
+
+    if (r != 0)
+        return r;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Compares a key (idx unused) with a ref by name only. */
+static int
+key_cmp(const void *key, const void *ref)
+{
+    const struct mapq_name_ref *k = key, *r = ref;
+    size_t n = k->len < r->len ? k->len : r->len;
+    int c = memcmp(k->name, r->name, n);
+
+    if (c != 0)
+        return c;
+    return (k->len > r->len) - (k->len < r->len);
+}
+
+/*
+ * The names of n structs of size bytes at arr (each starting with its
+ * char *name), sorted, so that lookups by name cost a binary search: a
+ * workflow of 40,000 tasks and nodes took 27 s with linear ones. Caller
+ * frees it with free().
+ */
+static struct mapq_name_ref *
+index_names(const void *arr, size_t n, size_t size)
+{
+    struct mapq_name_ref *v = mapq_xcalloc(n ? n : 1, sizeof(*v));
+    const char *name;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        memcpy(&name, (const char *)arr + i * size, sizeof(name));
+        v[i].name = name != NULL ? name : "";
+        v[i].len = strlen(v[i].name);
+        v[i].idx = i;
+    }
+    qsort(v, n, sizeof(*v), ref_cmp);
+    return v;
+}
+
+/* The position of name (len bytes) among n structs, or -1: by index when
+ * there is one, else by a linear search. */
+static long
+find_name(const struct mapq_name_ref *index, const void *arr, size_t n,
+          size_t size, const char *name, size_t len)
+{
+    struct mapq_name_ref key = {name, len, 0};
+    const struct mapq_name_ref *hit;
+    const char *s;
+    size_t i;
+
+    if (index == NULL) {
+        for (i = 0; i < n; i++) {
+            memcpy(&s, (const char *)arr + i * size, sizeof(s));
+            if (s != NULL && strlen(s) == len && memcmp(s, name, len) == 0)
+                return (long)i;
+        }
+        return -1;
+    }
+    hit = bsearch(&key, index, n, sizeof(*index), key_cmp);
+    if (hit == NULL)
+        return -1;
+    while (hit > index && key_cmp(&key, hit - 1) == 0)
+        hit--;
+    return (long)hit->idx;
 }
 
 long
 mapq_workflow_find_node(const struct mapq_workflow *wf, const char *name)
 {
-    size_t i;
-
-    for (i = 0; i < wf->nnodes; i++)
-        if (strcmp(wf->nodes[i].name, name) == 0)
-            return (long)i;
-    return -1;
+    return find_name(wf->node_index, wf->nodes, wf->nnodes, sizeof(*wf->nodes),
+                     name, strlen(name));
 }
 
 long
 mapq_workflow_find_task(const struct mapq_workflow *wf, const char *name)
 {
-    size_t i;
-
-    for (i = 0; i < wf->ntasks; i++)
-        if (strcmp(wf->tasks[i].name, name) == 0)
-            return (long)i;
-    return -1;
+    return find_name(wf->task_index, wf->tasks, wf->ntasks, sizeof(*wf->tasks),
+                     name, strlen(name));
 }
 
 long
 mapq_workflow_find_input(const struct mapq_workflow *wf, const char *name)
 {
-    size_t i;
-
-    for (i = 0; i < wf->ninputs; i++)
-        if (strcmp(wf->inputs[i].name, name) == 0)
-            return (long)i;
-    return -1;
+    return find_name(wf->input_index, wf->inputs, wf->ninputs,
+                     sizeof(*wf->inputs), name, strlen(name));
 }
 
 static long
 find_param(const struct mapq_task_def *t, const char *name, size_t len)
 {
-    size_t i;
-
-    for (i = 0; i < t->ninputs; i++)
-        if (strlen(t->inputs[i].name) == len &&
-            memcmp(t->inputs[i].name, name, len) == 0)
-            return (long)i;
-    return -1;
+    return find_name(t->input_index, t->inputs, t->ninputs, sizeof(*t->inputs),
+                     name, len);
 }
 
 /* ---- workflow inputs --------------------------------------------------- */
@@ -1817,8 +1915,8 @@ check_placeholders(struct ctx *c, const yaml_node_t *arg,
             snprintf(name, sizeof(name), "%.*s", (int)n, p + 1);
             perr(c, arg, "placeholder '{%.*s}' names no input of task '%s'%s",
                  (int)n, p + 1, t->name,
-                 hint_names(name, t->inputs, t->ninputs, sizeof(*t->inputs),
-                            "inputs", hint, sizeof(hint)));
+                 hint_names(&c->probs, name, t->inputs, t->ninputs,
+                            sizeof(*t->inputs), "inputs", hint, sizeof(hint)));
         }
         p += n + 2;
     }
@@ -1836,7 +1934,7 @@ check_shell_placeholders(struct ctx *c, yaml_node_t *v, yaml_node_t *setting,
     const yaml_node_t *arg;
     const char *p;
     long script;
-    size_t n;
+    size_t n, runner;
     char d[96];
 
     if (setting != NULL) {
@@ -1851,7 +1949,8 @@ check_shell_placeholders(struct ctx *c, yaml_node_t *v, yaml_node_t *setting,
             return;
         }
     }
-    script = mapq_shell_script_index((const char *const *)t->argv, t->argc);
+    script =
+        mapq_shell_script_index((const char *const *)t->argv, t->argc, &runner);
     /* argv skips entries that were not strings: then positions differ. */
     if (script < 0 || t->argc != nitems(v))
         return;
@@ -1865,7 +1964,7 @@ check_shell_placeholders(struct ctx *c, yaml_node_t *v, yaml_node_t *setting,
              "its text would run as shell code; write \"$MAPQ_IN_%.*s\" in "
              "the script instead (quoted), or set 'shell_placeholders: raw' "
              "in task '%s' if its inputs are trusted",
-             (int)n, p + 1, t->argv[0], (int)n, p + 1, t->name);
+             (int)n, p + 1, t->argv[runner], (int)n, p + 1, t->name);
         return;
     }
 }
@@ -2008,6 +2107,7 @@ parse_task_fields(struct ctx *c, yaml_node_t *k, const struct fields *f,
     snprintf(owner, sizeof(owner), "task '%s'", t->name);
     if (f->val[TF_INPUTS] != NULL)
         parse_task_inputs(c, f->val[TF_INPUTS], t);
+    t->input_index = index_names(t->inputs, t->ninputs, sizeof(*t->inputs));
     if (f->val[TF_OUTPUT] != NULL) {
         snprintf(what, sizeof(what), "'output' of task '%s'", t->name);
         t->output = get_type(c, f->val[TF_OUTPUT], what);
@@ -2150,7 +2250,7 @@ node_task(struct ctx *c, size_t i, const struct fields *f)
     t = mapq_workflow_find_task(c->wf, stext(tv));
     if (t < 0) {
         perr(c, tv, "unknown task '%s'%s", stext(tv),
-             hint_names(stext(tv), c->wf->tasks, c->wf->ntasks,
+             hint_names(&c->probs, stext(tv), c->wf->tasks, c->wf->ntasks,
                         sizeof(*c->wf->tasks), "tasks", hint, sizeof(hint)));
         return;
     }
@@ -2312,8 +2412,8 @@ resolve_ref(struct ctx *c, yaml_node_t *v, struct mapq_binding *b)
         k = mapq_workflow_find_input(wf, s + 7);
         if (k < 0) {
             perr(c, v, "unknown input '%s'%s", s + 7,
-                 hint_names(s + 7, wf->inputs, wf->ninputs, sizeof(*wf->inputs),
-                            "inputs", hint, sizeof(hint)));
+                 hint_names(&c->probs, s + 7, wf->inputs, wf->ninputs,
+                            sizeof(*wf->inputs), "inputs", hint, sizeof(hint)));
             return false;
         }
         b->kind = MAPQ_REF_INPUT;
@@ -2322,8 +2422,10 @@ resolve_ref(struct ctx *c, yaml_node_t *v, struct mapq_binding *b)
         k = mapq_workflow_find_node(wf, s);
         if (k < 0) {
             perr(c, v, "unknown node '%s'%s", s,
-                 suggest_in(s, wf->nodes, wf->nnodes, sizeof(*wf->nodes), hint,
-                            sizeof(hint)));
+                 c->probs.n < PROBLEMS_SHOWN
+                     ? suggest_in(s, wf->nodes, wf->nnodes, sizeof(*wf->nodes),
+                                  hint, sizeof(hint))
+                     : "");
             return false;
         }
         b->kind = MAPQ_REF_NODE;
@@ -2494,8 +2596,8 @@ bind_map(struct ctx *c, size_t i, yaml_node_t *map, bool over, char *bound)
         idx = find_param(t, stext(k), slen(k));
         if (idx < 0) {
             perr(c, k, "task '%s' has no input '%s'%s", t->name, stext(k),
-                 hint_names(stext(k), t->inputs, t->ninputs, sizeof(*t->inputs),
-                            "inputs", hint, sizeof(hint)));
+                 hint_names(&c->probs, stext(k), t->inputs, t->ninputs,
+                            sizeof(*t->inputs), "inputs", hint, sizeof(hint)));
             continue;
         }
         if (bound[idx]) {
@@ -2803,10 +2905,13 @@ parse_root(struct ctx *c, yaml_node_t *root)
                   &wf->system_retries);
     if (f.val[WF_INPUTS] != NULL)
         parse_inputs(c, f.val[WF_INPUTS]);
+    wf->input_index = index_names(wf->inputs, wf->ninputs, sizeof(*wf->inputs));
     if (f.val[WF_TASKS] != NULL)
         parse_tasks(c, f.val[WF_TASKS]);
+    wf->task_index = index_names(wf->tasks, wf->ntasks, sizeof(*wf->tasks));
     if (f.val[WF_NODES] != NULL)
         parse_nodes(c, f.val[WF_NODES]);
+    wf->node_index = index_names(wf->nodes, wf->nnodes, sizeof(*wf->nodes));
     for (i = 0; i < wf->nnodes; i++)
         node_bindings(c, i);
     if (f.val[WF_OUTPUT] != NULL)
@@ -2860,7 +2965,7 @@ mapq_workflow_load(const char *path, struct mapq_buf *errors)
     struct mapq_workflow *wf;
     char err[MAPQ_ERR_LEN];
 
-    if (read_file(path, &text, err) != MAPQ_OK) {
+    if (mapq_workflow_read_file(path, &text, err) != MAPQ_OK) {
         mapq_buf_printf(errors, "%s\n", err);
         return NULL;
     }
@@ -3011,7 +3116,7 @@ bind_assign(struct bind *bd, const char *assign)
                         msg);
         if (rc != MAPQ_OK)
             prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
-    } else if (read_file(val + 1, &file, msg) != MAPQ_OK) {
+    } else if (read_file(val + 1, TEXT_MAX, &file, msg) != MAPQ_OK) {
         prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
         return;
     } else {
@@ -3076,6 +3181,12 @@ bind_key(struct bind *bd, const char *path, int line, int col, const char *key)
 
     if (idx >= 0)
         return idx;
+    if (bd->probs.n >= PROBLEMS_SHOWN) {
+        /* Not shown: spare the list of names. */
+        prob_add(&bd->probs, path, line, col, "no such workflow input '%s'",
+                 key);
+        return -1;
+    }
     names = names_of(bd->wf->inputs, bd->wf->ninputs, sizeof(*bd->wf->inputs));
     prob_add(&bd->probs, path, line, col,
              "no such workflow input '%s' (inputs: %s)", key,
@@ -3141,7 +3252,7 @@ bind_file(struct bind *bd, const char *path)
     size_t i, n, budget = 0;
     bool *dup;
 
-    if (read_file(path, &text, msg) != MAPQ_OK) {
+    if (read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
         prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
         return;
     }

@@ -25,10 +25,22 @@
  * - Caps: a value nests at most 32 containers deep (what msgpack-c can
  *   unpack; an alias cycle hits this), one parse converts at most 1,000,000
  *   value nodes in total (alias bombs), a value is at most MAPQ_VALUE_MAX
- *   bytes of msgpack, and a file at most 64 MiB.
+ *   bytes of msgpack. A workflow file is at most MAPQ_WORKFLOW_FILE_MAX
+ *   bytes and an inputs file (or an --input @FILE) at most 64 MiB: data
+ *   belongs in inputs, and the cap keeps the check of any workflow file
+ *   well under a second. Before a document is built its events are
+ *   counted (mapq_yaml_guard.h): nesting, values, anchors and alias
+ *   lookups are capped there, so costly YAML is refused cheaply.
+ * - Files are read as YAML, except inputs files and @FILE values whose
+ *   name ends in ".json" (any case): those are read by jansson with
+ *   JSON's rules (surrogate-pair escapes, no YAML extras) and then typed
+ *   as YAML values are.
  * - In `command`, "{name}" with name an identifier is a placeholder and
  *   must name an input of the task; every other '{' is literal text (there
- *   is no escape).
+ *   is no escape). A placeholder inside the script a shell runs (`sh -c
+ *   SCRIPT` and kin, mapq_shell.h) is refused unless the task sets
+ *   `shell_placeholders: raw` (default `refuse`): its text would run as
+ *   shell code, where "$MAPQ_IN_name" stays data.
  * - A plugin `library` containing '/' is resolved against the workflow
  *   file's directory and stored absolute; a bare name is kept for the
  *   agent's plugin path.
@@ -39,7 +51,11 @@
  *   concurrency is accepted on task nodes, where it has no effect.
  *
  * Problems are one line each, "FILE:LINE:COL: message" (1-based), sorted by
- * position; every problem found is reported, not just the first.
+ * position; every problem found is reported, not just the first, up to 50
+ * lines and then one "FILE: N more problems not shown". "Did you mean"
+ * hints are worked out for the first 50 problems found only, and names are
+ * looked up through sorted indexes, so that no part of the check costs
+ * more than about n log n in the size of the file.
  */
 #ifndef MAPQ_WORKFLOW_H
 #define MAPQ_WORKFLOW_H
@@ -55,6 +71,14 @@
 struct mapq_pos {
     int line; /* 1-based; 0 when unknown */
     int col;  /* 1-based */
+};
+
+/* A name and the position of what it names, in an index sorted by name
+ * (mapq_workflow_find_*()): lookups are binary searches. */
+struct mapq_name_ref {
+    const char *name; /* borrowed from the entry it indexes */
+    size_t len;
+    size_t idx; /* the entry's position */
 };
 
 /* A typed name: a workflow input or a task input. */
@@ -107,6 +131,7 @@ struct mapq_task_def {
     bool output_text; /* output_format: text (output must be str) */
     struct mapq_task_opts opts;
     struct mapq_pos pos;
+    struct mapq_name_ref *input_index; /* inputs by name; NULL: none built */
 };
 
 enum mapq_ref_kind {
@@ -170,6 +195,11 @@ struct mapq_workflow {
                                      only (kind INPUT or NODE) */
     size_t noutputs;              /* 0: the workflow has no output */
     int system_retries;           /* workflow-level default, 3 */
+    /* inputs, tasks and nodes sorted by name, built by the parse (NULL: a
+     * lookup searches the array) */
+    struct mapq_name_ref *input_index;
+    struct mapq_name_ref *task_index;
+    struct mapq_name_ref *node_index;
 };
 
 /*
@@ -184,8 +214,22 @@ struct mapq_workflow *mapq_workflow_parse(const char *text, size_t len,
                                           const char *file,
                                           struct mapq_buf *errors);
 
+/* The largest workflow file mapq_workflow_read_file() accepts. */
+#define MAPQ_WORKFLOW_FILE_MAX (8u * 1024 * 1024)
+
 /*
- * Reads path and calls mapq_workflow_parse(); a read failure is one line,
+ * Reads the workflow file path into out, which it initialises; the caller
+ * releases it with mapq_buf_release() (also after a failure). A regular
+ * file larger than MAPQ_WORKFLOW_FILE_MAX is refused before it is read,
+ * anything else when the cap is reached. Returns MAPQ_OK, MAPQ_EIO or
+ * MAPQ_ETOOBIG with "cannot read 'PATH': REASON" in err.
+ */
+enum mapq_err mapq_workflow_read_file(const char *path, struct mapq_buf *out,
+                                      char *err);
+
+/*
+ * Reads path with mapq_workflow_read_file() and calls
+ * mapq_workflow_parse(); a read failure is one line,
  * "cannot read 'PATH': REASON\n".
  */
 struct mapq_workflow *mapq_workflow_load(const char *path,

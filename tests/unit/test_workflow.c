@@ -665,6 +665,9 @@ test_workflow_shell_placeholders_refused(void **state)
         "[env, A=1, dash, -c, 'echo {x}']",
         "[/usr/bin/env, -i, zsh, -c, 'echo {x}']",
         "[busybox, sh, -c, 'echo {x}']",
+        "[env, -S, 'sh -c \"echo {x}\"']",
+        "[env, '-Ssh -c {x}']",
+        "[env, --split-string, 'prog {x}']",
     };
     struct fx *fx = *state;
     size_t i;
@@ -685,6 +688,11 @@ test_workflow_shell_placeholders_refused(void **state)
                 "\"$MAPQ_IN_x\" in the script instead (quoted), or set "
                 "'shell_placeholders: raw' in task 't' if its inputs are "
                 "trusted\n");
+    /* The message names the shell, behind env too. */
+    parse(fx, SHELL_WF("[env, LC_ALL=C, bash, -c, 'echo {x}']", ""));
+    assert_non_null(strstr(fx->errors.data, "the script that 'bash' runs"));
+    parse(fx, SHELL_WF("[env, -S, 'sh -c {x}']", ""));
+    assert_non_null(strstr(fx->errors.data, "the script that 'env' runs"));
 }
 
 static void
@@ -747,6 +755,103 @@ test_workflow_yaml_too_many_values_refused(void **state)
         strstr(fx->errors.data, "YAML document has more than 1200000 values"));
 }
 
+static size_t
+count_lines(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += *s == '\n';
+    return n;
+}
+
+/* The anchors of a flow list of n anchored scalars and then m aliases of
+ * the last one, as the default of an input, in fx->text. */
+static void
+anchors_text(struct fx *fx, size_t n, size_t m)
+{
+    size_t i;
+
+    mapq_buf_reset(&fx->text);
+    mapq_buf_printf(&fx->text, "name: t\ninputs:\n  x: {type: any, default: [");
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text, "&a%zu %zu, ", i, i);
+    for (i = 0; i < m; i++)
+        mapq_buf_printf(&fx->text, "*a%zu, ", n - 1);
+    mapq_buf_printf(&fx->text, "0]}\n"
+                               "tasks:\n  t: {command: [echo]}\n"
+                               "nodes:\n  n: {task: t}\n");
+}
+
+/*
+ * libyaml's loader compares each anchor and alias with every anchor before
+ * it: 50,000 anchors took seconds. The counts are capped on the event
+ * stream, before the document is built; many aliases of a few anchors stay
+ * cheap and are accepted.
+ */
+static void
+test_workflow_yaml_anchors_capped(void **state)
+{
+    struct fx *fx = *state;
+
+    anchors_text(fx, 1000, 10);
+    parse_ok(fx, fx->text.data);
+    anchors_text(fx, 1001, 0);
+    parse_fails(fx, fx->text.data,
+                "wf.yaml:3:10808: YAML document has more than 1000 anchors "
+                "(&name)\n");
+    anchors_text(fx, 100, 100000);
+    assert_null(parse(fx, fx->text.data));
+    assert_non_null(strstr(fx->errors.data,
+                           "YAML document has too many aliases (*name) for its "
+                           "100 anchors: more than 10000000 alias lookups\n"));
+    assert_int_equal(count_lines(fx->errors.data), 1);
+    anchors_text(fx, 1, 200000);
+    parse_ok(fx, fx->text.data);
+}
+
+/* A file of many problems prints 50 and counts the rest. */
+static void
+test_workflow_problems_capped(void **state)
+{
+    struct fx *fx = *state;
+    size_t i;
+
+    mapq_buf_reset(&fx->text);
+    for (i = 0; i < 1000; i++)
+        mapq_buf_printf(&fx->text, "k%zu: 1\n", i);
+    assert_null(parse(fx, fx->text.data));
+    assert_int_equal(count_lines(fx->errors.data), 51);
+    assert_non_null(strstr(fx->errors.data,
+                           "wf.yaml:49:1: unknown key 'k48' at the top level\n"
+                           "wf.yaml: 951 more problems not shown\n"));
+}
+
+/* A workflow file over the cap is refused by its size, before it is read;
+ * a stream with no size (a device) when the cap is reached. */
+static void
+test_workflow_load_file_capped(void **state)
+{
+    struct fx *fx = *state;
+    const char *file = write_file(fx, "big.yaml", "");
+    char want[PATH_MAX + 64];
+
+    assert_int_equal(truncate(file, MAPQ_WORKFLOW_FILE_MAX + 1), 0);
+    assert_null(mapq_workflow_load(file, &fx->errors));
+    snprintf(want, sizeof(want), "cannot read '%s': larger than 8 MiB\n", file);
+    assert_string_equal(fx->errors.data, want);
+    mapq_buf_reset(&fx->errors);
+    assert_null(mapq_workflow_load("/dev/zero", &fx->errors));
+    assert_string_equal(fx->errors.data,
+                        "cannot read '/dev/zero': larger than 8 MiB\n");
+    /* At the cap exactly, the file is read (and then parsed). */
+    mapq_buf_reset(&fx->errors);
+    assert_int_equal(truncate(file, MAPQ_WORKFLOW_FILE_MAX), 0);
+    assert_int_equal(mapq_workflow_read_file(file, &fx->out, want), MAPQ_OK);
+    assert_int_equal(fx->out.len, MAPQ_WORKFLOW_FILE_MAX);
+    mapq_buf_release(&fx->out);
+}
+
 static void
 test_workflow_model_find(void **state)
 {
@@ -759,6 +864,68 @@ test_workflow_model_find(void **state)
     assert_int_equal(mapq_workflow_find_task(fx->wf, "nope"), -1);
     assert_int_equal(mapq_workflow_find_input(fx->wf, "threshold"), 1);
     assert_int_equal(mapq_workflow_find_input(fx->wf, "nope"), -1);
+}
+
+/* Lookups by name go through sorted indexes: with thousands of names each
+ * finds its own entry, and names that are prefixes of others stay apart. */
+static void
+test_workflow_model_find_many(void **state)
+{
+    struct fx *fx = *state;
+    const struct mapq_task_def *t;
+    char name[32];
+    size_t i, n = 3000;
+
+    mapq_buf_reset(&fx->text);
+    mapq_buf_printf(&fx->text, "name: t\ninputs:\n");
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text, "  i%zu: {type: int, default: %zu}\n", i, i);
+    mapq_buf_printf(&fx->text, "tasks:\n  big:\n    inputs: {");
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text, "%sx%zu: int", i ? ", " : "", i);
+    mapq_buf_printf(&fx->text, "}\n    command: [echo, '{x%zu}', '{x1}']\n",
+                    n - 1);
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text, "  t%zu: {inputs: {x: int}, command: [x]}\n",
+                        i);
+    mapq_buf_printf(&fx->text, "nodes:\n");
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text,
+                        "  n%zu: {task: t%zu, with: {x: $inputs.i%zu}}\n", i,
+                        n - 1 - i, n - 1 - i);
+    parse_ok(fx, fx->text.data);
+    for (i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "t%zu", i);
+        assert_int_equal(mapq_workflow_find_task(fx->wf, name), i + 1);
+        snprintf(name, sizeof(name), "n%zu", i);
+        assert_int_equal(mapq_workflow_find_node(fx->wf, name), i);
+        snprintf(name, sizeof(name), "i%zu", i);
+        assert_int_equal(mapq_workflow_find_input(fx->wf, name), i);
+        assert_int_equal(fx->wf->nodes[i].task, n - i);
+        assert_string_equal(fx->wf->nodes[i].with[0].ref,
+                            fx->wf->inputs[n - 1 - i].name);
+    }
+    assert_int_equal(mapq_workflow_find_task(fx->wf, "big"), 0);
+    assert_int_equal(mapq_workflow_find_task(fx->wf, "t"), -1);
+    assert_int_equal(mapq_workflow_find_task(fx->wf, "t30000"), -1);
+    assert_int_equal(mapq_workflow_find_node(fx->wf, ""), -1);
+    assert_int_equal(mapq_workflow_find_input(fx->wf, "i"), -1);
+    t = &fx->wf->tasks[0];
+    assert_int_equal(t->ninputs, n);
+    assert_non_null(t->input_index);
+    /* A placeholder naming no input is still found out among many. */
+    mapq_buf_reset(&fx->text);
+    mapq_buf_printf(&fx->text, "name: t\ntasks:\n  big:\n    inputs: {");
+    for (i = 0; i < n; i++)
+        mapq_buf_printf(&fx->text, "%sx%zu: int", i ? ", " : "", i);
+    mapq_buf_printf(&fx->text,
+                    "}\n    command: [echo, '{x%zu}']\n"
+                    "nodes:\n  n: {task: big}\n",
+                    n);
+    assert_null(parse(fx, fx->text.data));
+    assert_non_null(strstr(fx->errors.data,
+                           "placeholder '{x3000}' names no input of task "
+                           "'big' (did you mean 'x300'?)"));
 }
 
 static void
@@ -1946,6 +2113,10 @@ main(void)
         T(test_workflow_model_placeholders),
         T(test_workflow_shell_placeholders_refused),
         T(test_workflow_shell_placeholders_allowed),
+        T(test_workflow_yaml_anchors_capped),
+        T(test_workflow_problems_capped),
+        T(test_workflow_load_file_capped),
+        T(test_workflow_model_find_many),
         T(test_workflow_yaml_too_deep_refused_early),
         T(test_workflow_yaml_too_many_values_refused),
         T(test_workflow_model_find),
