@@ -48,15 +48,12 @@ path_index(struct walk *w, uint32_t i)
     return base;
 }
 
-/* Appends "[\"key\"]" (at most 40 bytes of the key) to the path. */
+/* Appends "[\"key\"]" (at most 40 bytes of the key, always valid UTF-8)
+ * to the path. */
 static size_t
 path_key(struct walk *w, const char *key, size_t len)
 {
-    size_t base = strlen(w->path);
-
-    snprintf(w->path + base, sizeof(w->path) - base, "[\"%.*s\"]",
-             (int)(len > 40 ? 40 : len), key);
-    return base;
+    return mapq_type_path_key(w->path, sizeof(w->path), key, len);
 }
 
 /* Sets err to "<path>: <message>" (no prefix at the top level). */
@@ -110,14 +107,22 @@ bin_to_json(const msgpack_object *o, struct walk *w)
 static json_t *
 str_to_json(const msgpack_object *o, struct walk *w)
 {
-    /* An empty str may come with a NULL pointer, which jansson refuses. */
-    json_t *j = o->via.str.size == 0
-                    ? json_string("")
-                    : json_stringn(o->via.str.ptr, o->via.str.size);
+    size_t good;
+    char msg[80];
 
-    if (j == NULL)
-        walk_fail(w, MAPQ_EINVAL, "string is not valid UTF-8");
-    return j;
+    /* An empty str may come with a NULL pointer, which jansson refuses. */
+    if (o->via.str.size == 0)
+        return json_string("");
+    good = mapq_type_utf8_prefix(o->via.str.ptr, o->via.str.size);
+    if (good < o->via.str.size) {
+        snprintf(msg, sizeof(msg),
+                 "string is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                 (unsigned char)o->via.str.ptr[good], good);
+        walk_fail(w, MAPQ_EINVAL, msg);
+        return NULL;
+    }
+    /* Checked above; NUL bytes are kept (json_stringn allows them). */
+    return json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
 }
 
 static json_t *
@@ -138,7 +143,7 @@ float_to_json(const msgpack_object *o, struct walk *w)
 static json_t *
 uint_to_json(const msgpack_object *o, struct walk *w)
 {
-    char msg[64];
+    char msg[96];
 
     if (o->via.u64 > (uint64_t)INT64_MAX) {
         snprintf(msg, sizeof(msg), "integer out of range: %llu",
@@ -174,6 +179,7 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
 {
     json_t *obj = json_object(), *val;
     const msgpack_object_kv *kv;
+    const char *key;
     uint32_t i;
     size_t base;
     char msg[64];
@@ -185,9 +191,20 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
                      mapq_type_describe(&kv->key));
             goto out_free_obj;
         }
-        base = path_key(w, kv->key.via.str.ptr, kv->key.via.str.size);
-        if (json_object_getn(obj, kv->key.via.str.ptr, kv->key.via.str.size) !=
-            NULL) {
+        /* An empty key may have no pointer, which jansson refuses. */
+        key = kv->key.via.str.size != 0 ? kv->key.via.str.ptr : "";
+        base = path_key(w, key, kv->key.via.str.size);
+        if (mapq_type_utf8_prefix(key, kv->key.via.str.size) <
+            kv->key.via.str.size) {
+            snprintf(msg, sizeof(msg), "dict key is not valid UTF-8");
+            goto out_free_obj;
+        }
+        /* JSON readers (jansson among them) refuse NUL in keys. */
+        if (memchr(key, '\0', kv->key.via.str.size) != NULL) {
+            snprintf(msg, sizeof(msg), "dict key holds a NUL byte");
+            goto out_free_obj;
+        }
+        if (json_object_getn(obj, key, kv->key.via.str.size) != NULL) {
             snprintf(msg, sizeof(msg), "duplicate dict key");
             goto out_free_obj;
         }
@@ -196,10 +213,10 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
             json_decref(obj);
             return NULL;
         }
-        /* Fails only on a key that is not UTF-8. */
-        if (json_object_setn_new(obj, kv->key.via.str.ptr, kv->key.via.str.size,
-                                 val) != 0) {
-            snprintf(msg, sizeof(msg), "dict key is not valid UTF-8");
+        /* The key was checked above. */
+        if (json_object_setn_new_nocheck(obj, key, kv->key.via.str.size, val) !=
+            0) {
+            snprintf(msg, sizeof(msg), "cannot add the dict key");
             goto out_free_obj;
         }
         w->path[base] = '\0';
@@ -504,8 +521,12 @@ mapq_json_to_msgpack(const char *text, size_t len, const struct mapq_type *type,
                    &jerr);
     if (j == NULL)
         return mapq_err_set(err, MAPQ_EINVAL,
-                            "invalid JSON at line %d, column %d: %s", jerr.line,
-                            jerr.column, jerr.text);
+                            "invalid JSON at line %d, column %d: %s%s",
+                            jerr.line, jerr.column,
+                            json_error_code(&jerr) == json_error_invalid_utf8
+                                ? "text is not valid UTF-8: "
+                                : "",
+                            jerr.text);
     mapq_value_packer_init(&pk, out);
     rc = pack_json(j, type, &pk, &w, 0);
     json_decref(j);

@@ -4,8 +4,15 @@
  * Mapping: int <-> JSON integer, float <-> JSON real, bool, null, str <->
  * string, list <-> array, dict <-> object. bytes (msgpack bin) become
  * base64 strings in JSON; going back, a JSON string becomes bin only when
- * the declared type says bytes. msgpack maps with non-str keys cannot be
- * written as JSON (MAPQ_EINVAL).
+ * the declared type says bytes. Every value that mapq_type_check() accepts
+ * round-trips exactly: empty str, list and dict, ints from INT64_MIN to
+ * INT64_MAX, floats to the last bit (-0.0 and subnormals included; a float
+ * stays a float: 1.0, not 1), characters beyond the BMP (read from raw
+ * UTF-8 or "\ud83d\ude00" escapes, written raw), and NUL bytes in str
+ * ("\u0000"). What JSON cannot carry is MAPQ_EINVAL with the element's
+ * path: msgpack maps with non-str keys, ints above INT64_MAX, NaN and
+ * infinite floats, str or keys that are not UTF-8, keys holding NUL, ext
+ * values.
  */
 #ifndef MAPQ_JSON_H
 #define MAPQ_JSON_H

@@ -6,6 +6,9 @@
  */
 #include "mapq_type.h"
 
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,9 @@
 #include "mapq_alloc.h"
 
 #define TYPE_MAX_DEPTH 32
+
+/* Bytes of a dict key shown in a path. */
+#define PATH_KEY_MAX 40
 
 /* Guards the stack against hand-built objects; msgpack-c unpacks <= 32. */
 #define VALUE_MAX_DEPTH 64
@@ -251,6 +257,133 @@ mapq_type_describe(const msgpack_object *o)
     return "unknown";
 }
 
+/* Length of the UTF-8 character at s (n > 0 bytes left), 0 if invalid. */
+static size_t
+utf8_char(const unsigned char *s, size_t n)
+{
+    uint32_t cp;
+    size_t len, i;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        len = 2;
+        cp = s[0] & 0x1fu;
+    } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        len = 3;
+        cp = s[0] & 0x0fu;
+    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        len = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+size_t
+mapq_type_utf8_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t off = 0, c;
+
+    while (off < n) {
+        /* ASCII runs are the common case. */
+        if (u[off] < 0x80) {
+            off++;
+            continue;
+        }
+        c = utf8_char(u + off, n - off);
+        if (c == 0)
+            break;
+        off += c;
+    }
+    return off;
+}
+
+size_t
+mapq_type_path_key(char *path, size_t plen, const char *key, size_t klen)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    char shown[PATH_KEY_MAX * 4 + 1];
+    size_t base = strlen(path), i = 0, o = 0, c;
+
+    while (i < klen && i < PATH_KEY_MAX) {
+        c = utf8_char(k + i, klen - i);
+        if (c == 0 || k[i] < 0x20 || k[i] == 0x7f) {
+            snprintf(shown + o, sizeof(shown) - o, "\\x%02x", k[i]);
+            o += 4;
+            i++;
+            continue;
+        }
+        if (i + c > PATH_KEY_MAX)
+            break;
+        memcpy(shown + o, k + i, c);
+        o += c;
+        i += c;
+    }
+    shown[o] = '\0';
+    if (base < plen) {
+        snprintf(path + base, plen - base, "[\"%s\"]", shown);
+        /* A full path may have cut a character. */
+        path[base + mapq_type_utf8_prefix(path + base, strlen(path + base))] =
+            '\0';
+    }
+    return base;
+}
+
+/*
+ * Refuses a scalar that fits its type but is no value at all, because JSON
+ * cannot carry it (see mapq_type.h); path names where it is.
+ */
+static enum mapq_err
+check_representable(const msgpack_object *o, const char *path, char *err)
+{
+    const char *sep = path[0] != '\0' ? ": " : "";
+    size_t good;
+
+    switch (o->type) {
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (o->via.u64 > (uint64_t)INT64_MAX)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%sinteger out of range: %" PRIu64, path, sep,
+                                o->via.u64);
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        if (isnan(o->via.f64))
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%sfloat NaN cannot be written as JSON", path,
+                                sep);
+        if (isinf(o->via.f64))
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%sfloat infinity cannot be written as JSON",
+                                path, sep);
+        break;
+    case MSGPACK_OBJECT_STR:
+        good = mapq_type_utf8_prefix(o->via.str.ptr, o->via.str.size);
+        if (good < o->via.str.size)
+            return mapq_err_set(
+                err, MAPQ_ETYPE,
+                "%s%sstring is not valid UTF-8 (byte 0x%02x at offset %zu)",
+                path, sep, (unsigned char)o->via.str.ptr[good], good);
+        break;
+    default:
+        break;
+    }
+    return MAPQ_OK;
+}
+
 static bool
 scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
 {
@@ -306,9 +439,16 @@ check_map(const struct mapq_type *t, const msgpack_object *o, char *path,
             return mapq_err_set(err, MAPQ_ETYPE,
                                 "%s%sdict keys must be str, got %s", path,
                                 base ? ": " : "", mapq_type_describe(k));
-        snprintf(path + base, plen - base, "[\"%.*s\"]",
-                 (int)(k->via.str.size > 40 ? 40 : k->via.str.size),
-                 k->via.str.ptr);
+        path[base] = '\0';
+        mapq_type_path_key(path, plen, k->via.str.ptr, k->via.str.size);
+        if (mapq_type_utf8_prefix(k->via.str.ptr, k->via.str.size) <
+            k->via.str.size)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s: dict key is not valid UTF-8", path);
+        if (k->via.str.size > 0 &&
+            memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s: dict key holds a NUL byte", path);
         rc = check_at(child_of(t), &o->via.map.ptr[i].val, path, plen,
                       depth + 1, err);
         if (rc != MAPQ_OK)
@@ -349,7 +489,7 @@ check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
     if (o->type == MSGPACK_OBJECT_MAP)
         return check_map(t, o, path, plen, depth, err);
     if (o->type != MSGPACK_OBJECT_ARRAY)
-        return MAPQ_OK;
+        return check_representable(o, path, err);
     for (i = 0; i < o->via.array.size; i++) {
         snprintf(path + base, plen - base, "[%u]", i);
         rc = check_at(child_of(t), &o->via.array.ptr[i], path, plen, depth + 1,

@@ -13,6 +13,7 @@
 
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "mapq_err.h"
 
@@ -71,11 +72,36 @@ bool mapq_type_is_list(const struct mapq_type *t);
  * Checks that o (borrowed) is a value of type t. On mismatch returns
  * MAPQ_ETYPE and writes e.g. "[3]: expected int, got str" into err. Values
  * under any are walked too: they may not hold ext objects or dicts with
- * non-str keys, since they could not travel as JSON. A list or dict type
- * built with a NULL elem is taken as list[any] / dict[any].
+ * non-str keys, since they could not travel as JSON. Every scalar must also
+ * be representable (above): an int past INT64_MAX, a NaN or infinite float,
+ * a str or dict key that is not UTF-8 is MAPQ_ETYPE too. A list or dict
+ * type built with a NULL elem is taken as list[any] / dict[any].
  */
 enum mapq_err mapq_type_check(const struct mapq_type *t,
                               const msgpack_object *o, char *err);
+
+/*
+ * What every value must also be, whatever its type, since values travel as
+ * JSON (task stdin and output, mapq run's output): ints within the signed
+ * 64-bit range (a msgpack uint above INT64_MAX is refused), floats finite
+ * (no NaN or infinity), str and dict keys valid UTF-8 (RFC 3629: no
+ * overlong forms, no surrogates). A str may hold NUL bytes, a dict key may
+ * not (JSON readers refuse "\u0000" in keys). mapq_type_check()
+ * refuses any other value with its path ("[2]: float NaN cannot be written
+ * as JSON").
+ */
+
+/* Length of the longest prefix of s (n bytes) that is valid UTF-8. */
+size_t mapq_type_utf8_prefix(const char *s, size_t n);
+
+/*
+ * Appends ["key"] for key (klen bytes) to path (plen bytes with the NUL):
+ * at most 40 bytes of the key, cut on a character boundary, a byte that is
+ * not UTF-8 or is a control character written as \xNN, so that the path is
+ * always valid UTF-8 text. Returns the path's old length, to restore.
+ */
+size_t mapq_type_path_key(char *path, size_t plen, const char *key,
+                          size_t klen);
 
 /* A short name for the msgpack type of o ("int", "str", "list", ...). */
 const char *mapq_type_describe(const msgpack_object *o);

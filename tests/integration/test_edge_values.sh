@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Edge values round-trip exactly: from a JSON inputs file through command
-# tasks (stdin JSON in, stdout JSON out), the result store, the cache and
-# both output forms of mapq run. Empty strings, lists and dicts, zero,
-# 64-bit extremes, floats down to the smallest subnormal, characters beyond
-# the BMP. A task output that is not valid UTF-8 is an error naming the
-# element. Waits are bounded.
+# tasks (stdin JSON and MAPQ_IN_<name> in, stdout JSON or text out), the
+# result store, the cache and both output forms of mapq run. Empty strings,
+# lists and dicts, zero, 64-bit extremes, floats down to the smallest
+# subnormal, characters beyond the BMP, NUL bytes inside str. A task output
+# that is not valid UTF-8 is an error naming the element; a value that
+# cannot be written as JSON is an error and a non-zero exit, never a
+# success with the output left out. Waits are bounded.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
 start_agents 2
 
 ECHO="import json,sys; print(json.dumps(json.load(sys.stdin)['x']))"
+# A str input's MAPQ_IN_ variable holds its text as it is.
+ENVSTR="import json,os; print(json.dumps(os.environ['MAPQ_IN_x']))"
 cat >"$TMP/edges.yaml" <<EOF
 name: edges
 inputs:
@@ -20,6 +24,7 @@ inputs:
   lists: {type: "list[list[int]]"}
   dicts: {type: "list[dict[int]]"}
   anys: {type: "list[any]"}
+  nuls: {type: "list[list[str]]"}
 tasks:
   echo_str: {inputs: {x: str}, output: str, cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
   echo_int: {inputs: {x: int}, output: int, cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
@@ -27,6 +32,13 @@ tasks:
   echo_list: {inputs: {x: "list[int]"}, output: "list[int]", cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
   echo_dict: {inputs: {x: "dict[int]"}, output: "dict[int]", cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
   echo_any: {inputs: {x: any}, output: any, cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
+  echo_lstr: {inputs: {x: "list[str]"}, output: "list[str]", cache: {version: "1"}, command: [python3, -c, "$ECHO"]}
+  env_str: {inputs: {x: str}, output: str, cache: {version: "1"}, command: [python3, -c, "$ENVSTR"]}
+  env_int: {inputs: {x: int}, output: int, cache: {version: "1"}, command: [sh, -c, 'printf %s "\$MAPQ_IN_x"']}
+  env_float: {inputs: {x: float}, output: float, cache: {version: "1"}, command: [sh, -c, 'printf %s "\$MAPQ_IN_x"']}
+  env_list: {inputs: {x: "list[int]"}, output: "list[int]", cache: {version: "1"}, command: [sh, -c, 'printf %s "\$MAPQ_IN_x"']}
+  env_dict: {inputs: {x: "dict[int]"}, output: "dict[int]", cache: {version: "1"}, command: [sh, -c, 'printf %s "\$MAPQ_IN_x"']}
+  env_lstr: {inputs: {x: "list[str]"}, output: "list[str]", cache: {version: "1"}, command: [sh, -c, 'printf %s "\$MAPQ_IN_x"']}
 nodes:
   s: {map: echo_str, over: {x: \$inputs.strs}}
   i: {map: echo_int, over: {x: \$inputs.ints}}
@@ -34,7 +46,15 @@ nodes:
   l: {map: echo_list, over: {x: \$inputs.lists}}
   d: {map: echo_dict, over: {x: \$inputs.dicts}}
   a: {map: echo_any, over: {x: \$inputs.anys}}
-output: {s: \$s, i: \$i, f: \$f, l: \$l, d: \$d, a: \$a}
+  n: {map: echo_lstr, over: {x: \$inputs.nuls}}
+  es: {map: env_str, over: {x: \$inputs.strs}}
+  ei: {map: env_int, over: {x: \$inputs.ints}}
+  ef: {map: env_float, over: {x: \$inputs.floats}}
+  el: {map: env_list, over: {x: \$inputs.lists}}
+  ed: {map: env_dict, over: {x: \$inputs.dicts}}
+  en: {map: env_lstr, over: {x: \$inputs.nuls}}
+output: {s: \$s, i: \$i, f: \$f, l: \$l, d: \$d, a: \$a, n: \$n,
+         es: \$es, ei: \$ei, ef: \$ef, el: \$el, ed: \$ed, en: \$en}
 EOF
 # As Python's json.dump writes it: "\ud83d\ude00" for the emoji.
 python3 - "$TMP/in.json" <<'EOF'
@@ -44,7 +64,8 @@ json.dump({"strs": ["", "a", "\U0001F600", "\u00e9\n\"\\", " "],
            "floats": [0.0, -0.0, 0.1, 1e308, 5e-324, 1.0, -2.5],
            "lists": [[], [1, -1]],
            "dicts": [{}, {"k": 0, "": -5}],
-           "anys": [None, True, False, "", [], {}, 0, [[[]]], {"a": {"b": [None]}}]},
+           "anys": [None, True, False, "", [], {}, 0, [[[]]], {"a": {"b": [None]}}],
+           "nuls": [["a\u0000b", "\u0000", ""], []]},
           open(sys.argv[1], "w"))
 EOF
 # same FILE FORM: the output in FILE (whole, or its "output" member when
@@ -60,7 +81,9 @@ try:
 except (ValueError, KeyError) as e:
     print("unreadable: %s" % e)
     sys.exit(0)
-pairs = {"s": "strs", "i": "ints", "f": "floats", "l": "lists", "d": "dicts", "a": "anys"}
+pairs = {"s": "strs", "i": "ints", "f": "floats", "l": "lists", "d": "dicts",
+         "a": "anys", "n": "nuls", "es": "strs", "ei": "ints", "ef": "floats",
+         "el": "lists", "ed": "dicts", "en": "nuls"}
 def eq(a, b):
     if type(a) is not type(b):
         return False
@@ -79,7 +102,7 @@ cached() {
     python3 -c 'import json,sys; print(sum(n["CACHED"] for n in json.load(open(sys.argv[1]))["nodes"].values()))' "$1" 2>&1
 }
 json_output() {
-    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["output"], separators=(",", ":")))' "$1" 2>&1
+    python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["output"], separators=(",", ":"), ensure_ascii=False))' "$1" 2>&1
 }
 run() {
     timeout -s KILL 60 "$MAPQ" run "$TMP/edges.yaml" --inputs "$TMP/in.json" "$@"
@@ -91,7 +114,10 @@ check "plain: every value back as it went in" "same" "$(same "$TMP/plain.out" pl
 run --json >"$TMP/json.out" 2>"$TMP/json.err"
 check "--json: exit 0" "0" "$?"
 check "--json: the output is there, every value as it went in" "same" "$(same "$TMP/json.out" json)"
-check "--json: every subtask came from the cache" "29" "$(cached "$TMP/json.out")"
+check "--json: every subtask came from the cache" "53" "$(cached "$TMP/json.out")"
+run >"$TMP/cached.out" 2>"$TMP/cached.err"
+check "cached rerun: exit 0" "0" "$?"
+check "cached rerun: the same text" "0" "$(cmp -s "$TMP/plain.out" "$TMP/cached.out"; echo $?)"
 run --overwrite-cache >"$TMP/fresh.out" 2>"$TMP/fresh.err"
 check "rerun without the cache: the same text" "0" "$(cmp -s "$TMP/plain.out" "$TMP/fresh.out"; echo $?)"
 
@@ -111,6 +137,10 @@ check "empty string: exit 0" "0" "$?"
 check "empty string: the output holds it" '["","a"]' "$(tr -d ' \n' <"$TMP/empty.out")"
 timeout -s KILL 60 "$MAPQ" run "$TMP/empty.yaml" --json >"$TMP/empty.json" 2>&1
 check "empty string: --json has the output" '["","a"]' "$(json_output "$TMP/empty.json")"
+# The same through --input (YAML) and a text task, beyond the BMP too.
+timeout -s KILL 60 "$MAPQ" run "$TMP/empty.yaml" --input 'xs=["", "😀", "\U0001F600"]' \
+    --json >"$TMP/empty2.json" 2>&1
+check "--input YAML strings: --json has them" '["","😀","😀"]' "$(json_output "$TMP/empty2.json")"
 
 # Output that is not UTF-8: an error on that element, exit 1.
 cat >"$TMP/latin.yaml" <<'EOF'
@@ -129,8 +159,67 @@ output: $n
 EOF
 timeout -s KILL 60 "$MAPQ" run "$TMP/latin.yaml" >"$TMP/latin.out" 2>"$TMP/latin.err"
 check "invalid UTF-8: exit 1" "1" "$?"
-check "invalid UTF-8: the error names element 2" "1" \
-    "$(grep -c '2: .*UTF-8' "$TMP/latin.err")"
+check "invalid UTF-8: the error names node and element 2" "1" \
+    "$(grep -c "node 'n' failed: .* 2: output is not valid UTF-8" "$TMP/latin.err")"
+# The same in JSON output: element 1 of a map over [0, 1].
+cat >"$TMP/latin_json.yaml" <<'EOF'
+name: latin_json
+inputs:
+  xs: {type: "list[int]", default: [0, 1]}
+tasks:
+  t:
+    inputs: {x: int}
+    output: "list[str]"
+    command: [sh, -c, 'if [ "$MAPQ_IN_x" = 1 ]; then printf "[\"caf\351\"]"; else printf "[]"; fi']
+nodes:
+  n: {map: t, over: {x: $inputs.xs}}
+output: $n
+EOF
+timeout -s KILL 60 "$MAPQ" run "$TMP/latin_json.yaml" --json >"$TMP/latin_json.out" 2>"$TMP/latin_json.err"
+check "invalid UTF-8 in JSON output: exit 1" "1" "$?"
+check "invalid UTF-8 in JSON output: the error names node and element 1" "True" \
+    "$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["error"]; print("node '"'"'n'"'"' failed" in e and " 1: output is not valid JSON" in e and "not valid UTF-8" in e)' "$TMP/latin_json.out" 2>&1)"
+
+# A value JSON cannot carry (NaN, an integer past INT64_MAX) as the
+# workflow's output: an error and a non-zero exit, never exit 0 with the
+# output left out.
+cat >"$TMP/nojson.yaml" <<'EOF'
+name: nojson
+inputs:
+  v: {type: any}
+tasks:
+  t: {inputs: {}, output: int, command: [echo, "1"]}
+nodes:
+  n: {task: t}
+output: {n: $n, v: $inputs.v}
+EOF
+# nonzero RC: "yes" when RC is an exit status other than 0 (and not a kill).
+nonzero() { if [ "$1" -ne 0 ] && [ "$1" -lt 128 ]; then echo yes; else echo "no ($1)"; fi; }
+for v in .nan 18446744073709551615; do
+    timeout -s KILL 60 "$MAPQ" run "$TMP/nojson.yaml" --input "v=$v" >"$TMP/nojson.out" 2>"$TMP/nojson.err"
+    check "output $v: a non-zero exit" "yes" "$(nonzero $?)"
+    check "output $v: says why" "1" "$(grep -c -E 'NaN|out of range' "$TMP/nojson.err")"
+    check "output $v: nothing on stdout" "" "$(cat "$TMP/nojson.out")"
+    timeout -s KILL 60 "$MAPQ" run "$TMP/nojson.yaml" --input "v=$v" --json >"$TMP/nojson.json" 2>"$TMP/nojson.jerr"
+    check "--json output $v: a non-zero exit" "yes" "$(nonzero $?)"
+    check "--json output $v: not a success" "" \
+        "$(grep -o '"status":"succeeded"' "$TMP/nojson.json")"
+    check "--json output $v: says why" "1" "$(cat "$TMP/nojson.json" "$TMP/nojson.jerr" | grep -c -E 'NaN|out of range')"
+done
+# Bound to a task's input, such a value fails the run with the reason.
+cat >"$TMP/nojson2.yaml" <<'EOF'
+name: nojson2
+inputs:
+  v: {type: int}
+tasks:
+  t: {inputs: {x: int}, output: int, command: [sh, -c, 'printf %s "$MAPQ_IN_x"']}
+nodes:
+  n: {task: t, with: {x: $inputs.v}}
+output: $n
+EOF
+timeout -s KILL 60 "$MAPQ" run "$TMP/nojson2.yaml" --input "v=9223372036854775808" >"$TMP/nojson2.out" 2>"$TMP/nojson2.err"
+check "int past INT64_MAX into a task: a non-zero exit" "yes" "$(nonzero $?)"
+check "int past INT64_MAX into a task: says so" "1" "$(grep -c 'out of range' "$TMP/nojson2.err")"
 
 # A str holding a NUL byte cannot go into a command's environment: one
 # clear error on that element.

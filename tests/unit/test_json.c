@@ -316,6 +316,21 @@ test_json_duplicate_msgpack_keys_rejected(void **state)
     assert_string_equal(f->err, "[\"k\"]: duplicate dict key");
 }
 
+/* Renders the str s (n bytes) as element 1 of a list; expects a refusal
+ * naming the element, the byte and its offset. */
+static void
+bad_utf8(struct fx *f, const char *s, size_t n, const char *want)
+{
+    reset(f);
+    msgpack_pack_array(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "ok");
+    msgpack_pack_str(&f->pk, n);
+    msgpack_pack_str_body(&f->pk, s, n);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, want);
+    assert_int_equal(f->out.len, 0);
+}
+
 static void
 test_json_invalid_utf8_rejected(void **state)
 {
@@ -324,7 +339,163 @@ test_json_invalid_utf8_rejected(void **state)
     msgpack_pack_str(&f->pk, 2);
     msgpack_pack_str_body(&f->pk, "\xc3(", 2);
     assert_int_equal(render_rc(f), MAPQ_EINVAL);
-    assert_string_equal(f->err, "string is not valid UTF-8");
+    assert_string_equal(f->err,
+                        "string is not valid UTF-8 (byte 0xc3 at offset 0)");
+    /* Latin-1, an overlong '/', a surrogate, past U+10FFFF, a cut emoji. */
+    bad_utf8(f, "caf\xe9", 4,
+             "[1]: string is not valid UTF-8 (byte 0xe9 at offset 3)");
+    bad_utf8(f, "\xc0\xaf", 2,
+             "[1]: string is not valid UTF-8 (byte 0xc0 at offset 0)");
+    bad_utf8(f, "a\xed\xa0\x80", 4,
+             "[1]: string is not valid UTF-8 (byte 0xed at offset 1)");
+    bad_utf8(f, "\xf4\x90\x80\x80", 4,
+             "[1]: string is not valid UTF-8 (byte 0xf4 at offset 0)");
+    bad_utf8(f, "\xf0\x9f\x98", 3,
+             "[1]: string is not valid UTF-8 (byte 0xf0 at offset 0)");
+    /* A key: the path shows it with the bad byte escaped. */
+    reset(f);
+    msgpack_pack_map(&f->pk, 1);
+    msgpack_pack_str(&f->pk, 4);
+    msgpack_pack_str_body(&f->pk, "caf\xe9", 4);
+    msgpack_pack_int(&f->pk, 1);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "[\"caf\\xe9\"]: dict key is not valid UTF-8");
+    /* JSON text that is not UTF-8 says so, with line and column. */
+    assert_int_equal(parse(f, "[\"ok\", \"caf\xe9\"]"), MAPQ_EINVAL);
+    assert_non_null(strstr(f->err, "invalid JSON at line 1, column "));
+    assert_non_null(strstr(f->err, ": text is not valid UTF-8: "));
+    assert_non_null(strstr(f->err, "0xe9"));
+    /* A lone surrogate escape is no character either. */
+    assert_int_equal(parse(f, "\"\\ud83d\""), MAPQ_EINVAL);
+}
+
+/*
+ * Reads JSON text in toward type (NULL: natural), expects text out back,
+ * then checks that out reads back to the very same msgpack bytes, so the
+ * value went both ways unchanged.
+ */
+static void
+edge(struct fx *f, const char *type, const char *in, const char *out)
+{
+    struct mapq_buf first = MAPQ_BUF_INIT;
+
+    reset(f);
+    set_type(f, type);
+    assert_string_equal(reparse(f, in), out);
+    assert_int_equal(mapq_buf_append(&first, f->out.data, f->out.len), MAPQ_OK);
+    assert_string_equal(reparse(f, out), out);
+    assert_int_equal(f->out.len, first.len);
+    assert_memory_equal(f->out.data, first.data, first.len);
+    mapq_buf_release(&first);
+}
+
+static void
+test_json_edge_values_both_ways(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *o;
+    double d;
+
+    edge(f, "str", "\"\"", "\"\"");
+    edge(f, "list[str]", "[\"\", \"a\", \"\"]", "[\"\",\"a\",\"\"]");
+    edge(f, "list[int]", "[]", "[]");
+    edge(f, "dict[int]", "{}", "{}");
+    edge(f, "dict[str]", "{\"\": \"\"}", "{\"\":\"\"}");
+    edge(f, "list[list[int]]", "[[], [1], []]", "[[],[1],[]]");
+    edge(f, "int", "0", "0");
+    edge(f, "int", "-0", "0");
+    edge(f, "int", "-1", "-1");
+    edge(f, "int", "9223372036854775807", "9223372036854775807");
+    edge(f, "int", "-9223372036854775808", "-9223372036854775808");
+    edge(f, "float", "0.0", "0.0");
+    edge(f, "float", "-0.0", "-0.0");
+    edge(f, "float", "0.1", "0.1");
+    edge(f, "float", "1e308", "1e308");
+    edge(f, "float", "-1.7976931348623157e308", "-1.7976931348623157e308");
+    edge(f, "float", "2.2250738585072014e-308", "2.2250738585072014e-308");
+    /* The smallest subnormal: 15 digits are enough to read it back. */
+    edge(f, "float", "5e-324", "4.94065645841247e-324");
+    o = parsed(f);
+    d = 5e-324;
+    assert_memory_equal(&o->via.f64, &d, sizeof(d));
+    /* A float stays a float, also when written as an integer. */
+    edge(f, "float", "1", "1.0");
+    o = parsed(f);
+    assert_int_equal(o->type, MSGPACK_OBJECT_FLOAT64);
+    edge(f, "list[float]", "[1, 0, -2]", "[1.0,0.0,-2.0]");
+    /* Beyond the BMP, raw or as the escapes JSON writers use. */
+    edge(f, "str", "\"\xf0\x9f\x98\x80\"", "\"\xf0\x9f\x98\x80\"");
+    edge(f, "str", "\"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\"");
+    o = parsed(f);
+    assert_int_equal(o->via.str.size, 4);
+    edge(f, "dict[int]", "{\"\\ud83d\\ude00\": 1}", "{\"\xf0\x9f\x98\x80\":1}");
+    /* NUL bytes in a str, alone, first, last, in a key. */
+    edge(f, "str", "\"\\u0000\"", "\"\\u0000\"");
+    o = parsed(f);
+    assert_int_equal(o->via.str.size, 1);
+    edge(f, "list[str]", "[\"\\u0000a\", \"a\\u0000\"]",
+         "[\"\\u0000a\",\"a\\u0000\"]");
+    /* Not in a key: JSON readers refuse them there, so none is written. */
+    reset(f);
+    set_type(f, NULL);
+    assert_int_equal(parse(f, "{\"a\\u0000b\": 1}"), MAPQ_EINVAL);
+    assert_non_null(strstr(f->err, "NUL byte in object key not supported"));
+    msgpack_pack_map(&f->pk, 1);
+    msgpack_pack_str(&f->pk, 3);
+    msgpack_pack_str_body(&f->pk, "a\0b", 3);
+    msgpack_pack_int(&f->pk, 1);
+    assert_int_equal(render_rc(f), MAPQ_EINVAL);
+    assert_string_equal(f->err, "[\"a\\x00b\"]: dict key holds a NUL byte");
+    /* Escapes JSON needs, and characters it does not. */
+    edge(f, "str", "\"\\u00e9\\n\\t\\\"\\\\/\\u001f\"",
+         "\"\xc3\xa9\\n\\t\\\"\\\\/\\u001F\"");
+    /* Everything at once under any. */
+    edge(
+        f, "any",
+        "[null, true, false, \"\", [], {}, 0, -0.0, [[[]]], {\"a\": {\"\": [null]}}]",
+        "[null,true,false,\"\",[],{},0,-0.0,[[[]]],{\"a\":{\"\":[null]}}]");
+}
+
+/* What msgpack-c or a plugin may hand over: an empty str with no pointer. */
+static void
+test_json_empty_str_without_pointer(void **state)
+{
+    struct fx *f = *state;
+    msgpack_object_kv kv;
+    msgpack_object o, elems[2];
+
+    memset(&o, 0, sizeof(o));
+    o.type = MSGPACK_OBJECT_STR;
+    o.via.str.ptr = NULL;
+    o.via.str.size = 0;
+    assert_int_equal(mapq_json_from_msgpack(&o, &f->out, 0, f->err), MAPQ_OK);
+    assert_string_equal(f->out.data, "\"\"");
+    elems[0] = o;
+    memset(&elems[1], 0, sizeof(elems[1]));
+    elems[1].type = MSGPACK_OBJECT_STR;
+    elems[1].via.str.ptr = "a";
+    elems[1].via.str.size = 1;
+    memset(&o, 0, sizeof(o));
+    o.type = MSGPACK_OBJECT_ARRAY;
+    o.via.array.size = 2;
+    o.via.array.ptr = elems;
+    reset(f);
+    assert_int_equal(mapq_json_from_msgpack(&o, &f->out, 0, f->err), MAPQ_OK);
+    assert_string_equal(f->out.data, "[\"\",\"a\"]");
+    /* The same as a dict key. */
+    kv.key = elems[0];
+    kv.val = elems[1];
+    memset(&o, 0, sizeof(o));
+    o.type = MSGPACK_OBJECT_MAP;
+    o.via.map.size = 1;
+    o.via.map.ptr = &kv;
+    reset(f);
+    assert_int_equal(mapq_json_from_msgpack(&o, &f->out, 0, f->err), MAPQ_OK);
+    assert_string_equal(f->out.data, "{\"\":\"a\"}");
+    /* And as packed bytes. */
+    reset(f);
+    msgpack_pack_str(&f->pk, 0);
+    assert_string_equal(render(f, 0), "\"\"");
 }
 
 static void
@@ -609,6 +780,8 @@ main(void)
         T(test_json_non_str_keys_rejected),
         T(test_json_duplicate_msgpack_keys_rejected),
         T(test_json_invalid_utf8_rejected),
+        T(test_json_edge_values_both_ways),
+        T(test_json_empty_str_without_pointer),
         T(test_json_bytes_to_base64),
         T(test_json_base64_to_bytes),
         T(test_json_base64_invalid_rejected),

@@ -3,7 +3,9 @@
  */
 #include "mapq_test.h"
 
+#include <math.h>
 #include <msgpack.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -338,6 +340,168 @@ test_type_check_any_walks_nested(void **state)
     check_fails(T(fx, "any"), packed(fx), "[0]: expected any, got ext");
 }
 
+/* Packs one str of n bytes. */
+static void
+pack_bytes_str(struct fx *fx, const char *s, size_t n)
+{
+    msgpack_pack_str(&fx->pk, n);
+    msgpack_pack_str_body(&fx->pk, s, n);
+}
+
+static void
+test_type_check_edge_values_accepted(void **state)
+{
+    struct fx *fx = *state;
+    char err[MAPQ_ERR_LEN];
+
+    /* ["", "a\0b", "\U0001F600", {}, [], 0, INT64_MIN, INT64_MAX, -0.0,
+     * 5e-324, 1e308, {"": ""}] */
+    msgpack_pack_array(&fx->pk, 12);
+    pack_bytes_str(fx, "", 0);
+    pack_bytes_str(fx, "a\0b", 3);
+    pack_bytes_str(fx, "\xf0\x9f\x98\x80", 4);
+    msgpack_pack_map(&fx->pk, 0);
+    msgpack_pack_array(&fx->pk, 0);
+    msgpack_pack_int(&fx->pk, 0);
+    msgpack_pack_int64(&fx->pk, INT64_MIN);
+    msgpack_pack_uint64(&fx->pk, (uint64_t)INT64_MAX);
+    msgpack_pack_double(&fx->pk, -0.0);
+    msgpack_pack_double(&fx->pk, 5e-324);
+    msgpack_pack_double(&fx->pk, 1e308);
+    msgpack_pack_map(&fx->pk, 1);
+    pack_bytes_str(fx, "", 0);
+    pack_bytes_str(fx, "", 0);
+    assert_int_equal(mapq_type_check(T(fx, "any"), packed(fx), err), MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "list[any]"), packed(fx), err),
+                     MAPQ_OK);
+    /* Each typed on its own. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 3);
+    pack_bytes_str(fx, "", 0);
+    pack_bytes_str(fx, "a\0b", 3);
+    pack_bytes_str(fx, "\xf0\x9f\x98\x80", 4);
+    assert_int_equal(mapq_type_check(T(fx, "list[str]"), packed(fx), err),
+                     MAPQ_OK);
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 2);
+    msgpack_pack_int64(&fx->pk, INT64_MIN);
+    msgpack_pack_uint64(&fx->pk, (uint64_t)INT64_MAX);
+    assert_int_equal(mapq_type_check(T(fx, "list[int]"), packed(fx), err),
+                     MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "list[float]"), packed(fx), err),
+                     MAPQ_OK);
+}
+
+static void
+test_type_check_unrepresentable_refused(void **state)
+{
+    struct fx *fx = *state;
+
+    msgpack_pack_uint64(&fx->pk, (uint64_t)INT64_MAX + 1);
+    check_fails(T(fx, "int"), packed(fx),
+                "integer out of range: 9223372036854775808");
+    check_fails(T(fx, "float"), packed(fx),
+                "integer out of range: 9223372036854775808");
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 3);
+    msgpack_pack_double(&fx->pk, 1.5);
+    msgpack_pack_double(&fx->pk, NAN);
+    msgpack_pack_double(&fx->pk, INFINITY);
+    check_fails(T(fx, "list[float]"), packed(fx),
+                "[1]: float NaN cannot be written as JSON");
+    check_fails(T(fx, "any"), packed(fx),
+                "[1]: float NaN cannot be written as JSON");
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "k");
+    msgpack_pack_float(&fx->pk, -INFINITY);
+    check_fails(T(fx, "dict[float]"), packed(fx),
+                "[\"k\"]: float infinity cannot be written as JSON");
+    /* Text that is not UTF-8: the element and the byte. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "ok");
+    mapq_value_pack_str(&fx->pk, "ok");
+    pack_bytes_str(fx, "caf\xe9", 4);
+    check_fails(T(fx, "list[str]"), packed(fx),
+                "[2]: string is not valid UTF-8 (byte 0xe9 at offset 3)");
+    check_fails(T(fx, "any"), packed(fx),
+                "[2]: string is not valid UTF-8 (byte 0xe9 at offset 3)");
+    mapq_buf_reset(&fx->buf);
+    pack_bytes_str(fx, "\xed\xa0\x80", 3); /* a surrogate */
+    check_fails(T(fx, "str"), packed(fx),
+                "string is not valid UTF-8 (byte 0xed at offset 0)");
+    /* Keys: not UTF-8, or holding NUL. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 1);
+    pack_bytes_str(fx, "\xff", 1);
+    msgpack_pack_int(&fx->pk, 1);
+    check_fails(T(fx, "dict[int]"), packed(fx),
+                "[\"\\xff\"]: dict key is not valid UTF-8");
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 1);
+    pack_bytes_str(fx, "a\0", 2);
+    msgpack_pack_int(&fx->pk, 1);
+    check_fails(T(fx, "any"), packed(fx),
+                "[\"a\\x00\"]: dict key holds a NUL byte");
+    /* bytes may hold anything. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_bin(&fx->pk, 2);
+    msgpack_pack_bin_body(&fx->pk, "\xff\0", 2);
+    check_fails(T(fx, "str"), packed(fx), "expected str, got bytes");
+}
+
+static void
+test_type_utf8_prefix(void **state)
+{
+    (void)state;
+    assert_int_equal(mapq_type_utf8_prefix(NULL, 0), 0);
+    assert_int_equal(mapq_type_utf8_prefix("a\0b", 3), 3);
+    assert_int_equal(mapq_type_utf8_prefix("\xc3\xa9", 2), 2);
+    assert_int_equal(mapq_type_utf8_prefix("\xe2\x82\xac", 3), 3);
+    assert_int_equal(mapq_type_utf8_prefix("\xf0\x9f\x98\x80", 4), 4);
+    assert_int_equal(mapq_type_utf8_prefix("\xf4\x8f\xbf\xbf", 4), 4);
+    assert_int_equal(mapq_type_utf8_prefix("ab\xf4\x90\x80\x80", 6), 2);
+    assert_int_equal(mapq_type_utf8_prefix("a\xc0\x80", 3), 1);
+    assert_int_equal(mapq_type_utf8_prefix("a\xe0\x80\x80", 4), 1);
+    assert_int_equal(mapq_type_utf8_prefix("a\xf0\x80\x80\x80", 5), 1);
+    assert_int_equal(mapq_type_utf8_prefix("a\xed\xbf\xbf", 4), 1);
+    assert_int_equal(mapq_type_utf8_prefix("\xee\x80\x80", 3), 3);
+    assert_int_equal(mapq_type_utf8_prefix("ab\xe2\x82", 4), 2);
+    assert_int_equal(mapq_type_utf8_prefix("\x80", 1), 0);
+    assert_int_equal(mapq_type_utf8_prefix("\xf8\x88\x80\x80\x80", 5), 0);
+}
+
+static void
+test_type_path_key(void **state)
+{
+    char path[64] = "[1]";
+    char key[60];
+
+    (void)state;
+    assert_int_equal(mapq_type_path_key(path, sizeof(path), "k", 1), 3);
+    assert_string_equal(path, "[1][\"k\"]");
+    path[3] = '\0';
+    mapq_type_path_key(path, sizeof(path), "a\n\xff\0", 4);
+    assert_string_equal(path, "[1][\"a\\x0a\\xff\\x00\"]");
+    /* 14 three-byte characters: cut after 13 (39 bytes), not inside one. */
+    for (int i = 0; i < 14; i++)
+        memcpy(key + 3 * i, "\xe2\x82\xac", 3);
+    path[0] = '\0';
+    mapq_type_path_key(path, sizeof(path), key, 42);
+    assert_int_equal(strlen(path), 4 + 39);
+    assert_int_equal(mapq_type_utf8_prefix(path, strlen(path)), strlen(path));
+    /* Never past the end of path. */
+    memset(path, 'x', 60);
+    path[60] = '\0';
+    mapq_type_path_key(path, sizeof(path), "long key", 8);
+    assert_int_equal(strlen(path), sizeof(path) - 1);
+    /* nor cut inside a character when it is full */
+    path[60] = '\0';
+    mapq_type_path_key(path, sizeof(path), "\xe2\x82\xac", 3);
+    assert_string_equal(path + 60, "[\"");
+}
+
 static void
 test_type_null_elem_is_any(void **state)
 {
@@ -418,6 +582,12 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_type_check_any_walks_nested, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_edge_values_accepted,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_check_unrepresentable_refused,
+                                        setup, teardown),
+        cmocka_unit_test(test_type_utf8_prefix),
+        cmocka_unit_test(test_type_path_key),
         cmocka_unit_test_setup_teardown(test_type_null_elem_is_any, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_type_dup_is_deep, setup, teardown),
