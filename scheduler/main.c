@@ -321,17 +321,24 @@ connect_shared(const struct opts *o, struct mapq_redis_url *url)
     return connect_or_report(o->redis ? o->redis : REDIS_DEFAULT_URL, url);
 }
 
-static void
+/* Prints a value as JSON; one that cannot be is an error, never dropped
+ * silently: EXIT_FAILED. */
+static int
 print_value(const char *data, size_t len, int flags)
 {
     struct mapq_buf out = MAPQ_BUF_INIT;
     char err[MAPQ_ERR_LEN];
+    int rc = EXIT_OK;
 
-    if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK)
-        fprintf(stderr, "mapq: cannot show the output as JSON: %s\n", err);
-    else
+    if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
+                err);
+        rc = EXIT_FAILED;
+    } else {
         printf("%s\n", out.data);
+    }
     mapq_buf_release(&out);
+    return rc;
 }
 
 /* ---- run --------------------------------------------------------------- */
@@ -343,6 +350,7 @@ struct run {
     char id[MAPQ_EXEC_ID_LEN + 1];
     int exit_code;
     bool ended, tty, interrupted, detached;
+    bool redis_error; /* ended because of Redis: exits 3 */
     struct mapq_buf output;
     char *error;
     struct timeval started;
@@ -385,10 +393,11 @@ run_done(const struct mapq_exec_outcome *out, void *arg)
     r->ended = true;
     if (r->interrupted)
         return; /* cancelled by Ctrl-C: exits 130 once that is recorded */
-    r->exit_code = out->succeeded  ? EXIT_OK
-                   : out->detached ? EXIT_INFRA
-                                   : EXIT_FAILED;
+    r->exit_code = out->succeeded                      ? EXIT_OK
+                   : out->detached || out->redis_error ? EXIT_INFRA
+                                                       : EXIT_FAILED;
     r->detached = out->detached;
+    r->redis_error = out->redis_error;
     if (out->succeeded)
         mapq_buf_append(&r->output, out->output->data, out->output->len);
     else
@@ -405,6 +414,11 @@ finish_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    /* While Redis refuses the final writes (OOM, ...) they are retried
+     * until it takes them; without a connection, a few seconds at most:
+     * a scheduler finishes the execution's record after its lease. */
+    if (mapq_driver_refused(r->driver))
+        r->finish_tries = 0;
     if (mapq_driver_idle(r->driver) || ++r->finish_tries > 5000)
         event_base_loopexit(r->base, NULL);
     else
@@ -494,9 +508,20 @@ print_summary(struct run *r, struct mapq_workflow *wf)
 {
     struct mapq_node_progress p[64];
     size_t n = run_progress(r, p, 64), k;
+    struct mapq_buf out = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
     struct timeval now;
     int ph;
 
+    /* An output that cannot be written as JSON fails the run, never
+     * reported as a success without its output. */
+    if (r->exit_code == EXIT_OK &&
+        mapq_json_from_bytes(r->output.data, r->output.len, &out, 0, err) !=
+            MAPQ_OK) {
+        r->exit_code = EXIT_FAILED;
+        r->error =
+            mapq_xasprintf("the output cannot be written as JSON: %s", err);
+    }
     gettimeofday(&now, NULL);
     printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
            "\"seconds\":%.3f,\"nodes\":{",
@@ -516,13 +541,7 @@ print_summary(struct run *r, struct mapq_workflow *wf)
     }
     printf("}");
     if (r->exit_code == EXIT_OK) {
-        struct mapq_buf out = MAPQ_BUF_INIT;
-        char err[MAPQ_ERR_LEN];
-
-        if (mapq_json_from_bytes(r->output.data, r->output.len, &out, 0, err) ==
-            MAPQ_OK)
-            printf(",\"output\":%s", out.data);
-        mapq_buf_release(&out);
+        printf(",\"output\":%s", out.data);
     } else if (r->error != NULL) {
         {
             const char *s = r->error;
@@ -540,6 +559,7 @@ print_summary(struct run *r, struct mapq_workflow *wf)
         }
     }
     printf("}\n");
+    mapq_buf_release(&out);
 }
 
 /* Prints how execution r->id ended: its output, or why it did not. */
@@ -555,9 +575,11 @@ report(struct run *r, const char *text, size_t textlen)
         mapq_workflow_free(shown);
         mapq_buf_release(&tmp);
     } else if (r->exit_code == EXIT_OK) {
-        print_value(r->output.data, r->output.len, 0);
+        r->exit_code = print_value(r->output.data, r->output.len, 0);
     } else if (r->exit_code == EXIT_CANCELLED) {
         fprintf(stderr, "mapq: execution %s cancelled\n", r->id);
+    } else if (r->redis_error) {
+        fprintf(stderr, "mapq: execution %s: %s\n", r->id, r->error);
     } else if (r->detached) {
         fprintf(stderr,
                 "mapq: execution %s: stopped following it: %s; see mapq "
@@ -1090,7 +1112,7 @@ cmd_result(struct opts *o)
         r = hget(c, o, "output");
     }
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        print_value(r->str, r->len, o->json ? MAPQ_JSON_PRETTY : 0);
+        rc = print_value(r->str, r->len, o->json ? MAPQ_JSON_PRETTY : 0);
     } else {
         redisReply *e = hget(c, o, "error");
 

@@ -50,6 +50,28 @@
  * nodes): pushed, but holding no slot of the window. */
 #define PH_FOLLOWING 14
 
+/*
+ * Each kind of call the driver makes is a path with its own backoff and its
+ * own "cause" (mapq_retry), so that a refusal is logged once per path and
+ * cause, and once more when it clears.
+ */
+enum path {
+    PATH_PUSH,   /* mapq1_push* */
+    PATH_EVENTS, /* BLMPOP, LPOP of events */
+    PATH_OWN,    /* mapq1_own taking an execution */
+    PATH_RENEW,  /* mapq1_own renewing leases */
+    PATH_ADOPT,  /* mapq1_adopt */
+    PATH_RECORD, /* HSET of an execution's record */
+    PATH_SCAN,   /* mapq1_scan (reconcile) */
+    PATH_READ,   /* HMGET of results and records */
+    PATH_FINISH, /* mapq1_finish */
+    PATH_STATE,  /* HGET of an execution's state: cancelled, gone? */
+    PATH_REAP,   /* mapq1_reap */
+    PATH_CANCEL, /* mapq1_cancel (Ctrl-C) */
+    PATH_LOAD,   /* HMGET of a submitted or adopted execution */
+    PATH_COUNT,
+};
+
 enum node_state {
     NODE_WAITING,
     NODE_RUNNING,
@@ -100,6 +122,7 @@ struct node_run {
     bool scanning;      /* reconcile: reading where its subtasks stand */
     bool restored;      /* reconcile: succeeded before, output read back */
     uint64_t scan_next; /* reconcile: next index to scan */
+    unsigned p_seq;     /* progress writes sent: the last one counts */
 };
 
 struct exec {
@@ -123,6 +146,8 @@ struct exec {
     bool scan_starts;    /* nodes start by scanning: they may have run before */
     unsigned gen;        /* bumped by each reconcile; stale replies ignored */
     bool cancelled;      /* by mapq cancel: the record says so already */
+    bool redis_error;    /* ended: Redis refuses what it needs, or lost it */
+    bool checking;       /* a state check is in flight (or waits to retry) */
     bool ok;             /* how it ended, for a final write sent again */
     bool finish_pending; /* the final write waits for the connection */
     bool overwrite;      /* --overwrite-cache: cached nodes skip lookups */
@@ -131,13 +156,19 @@ struct exec {
 };
 
 TAILQ_HEAD(exec_list, exec);
+TAILQ_HEAD(call_list, call);
 
 struct mapq_driver {
     struct event_base *base;
     char *ns;
-    /* Record writes and lease renewals refused by Redis (OOM, BUSY, ...):
+    /* Calls refused by Redis (OOM, BUSY, ...), per path (enum path):
      * each cause is logged once, and again when it clears. */
-    struct mapq_retry record_retry, renew_retry, reap_retry;
+    struct mapq_retry retry[PATH_COUNT];
+    struct call_list parked; /* calls waiting to be sent again */
+    size_t nrefused;         /* of them, refused by Redis (not unsent) */
+    bool stopping;           /* mapq_driver_free() runs */
+    int64_t reap_next;       /* no reap before (after a refusal) */
+    struct event *wait_ev;   /* the event wait's backoff after a refusal */
     struct mapq_redis *cmd;
     struct mapq_redis *blk;
     struct exec_list execs;
@@ -350,114 +381,375 @@ mapq_exec_create(redisContext *c, const char *ns,
     return rc;
 }
 
-/* ---- small helpers ----------------------------------------------------- */
+/* ---- calls Redis may refuse ------------------------------------------- */
 
+/* Whether a permanent refusal on the path ends the executions of mapq run:
+ * without it they cannot go on. A cancel refused is only reported. */
+static const bool path_fatal[PATH_COUNT] = {
+    [PATH_PUSH] = true,  [PATH_EVENTS] = true, [PATH_OWN] = true,
+    [PATH_RENEW] = true, [PATH_ADOPT] = true,  [PATH_RECORD] = true,
+    [PATH_SCAN] = true,  [PATH_READ] = true,   [PATH_FINISH] = true,
+    [PATH_STATE] = true, [PATH_REAP] = true,   [PATH_CANCEL] = false,
+    [PATH_LOAD] = false,
+};
+
+/* "FCALL mapq1_push", "HSET ns:x:<id>", "BLMPOP": what a log line names. */
 static void
-exec_send(struct exec *x, struct mapq_argv *cmd, mapq_redis_reply_fn *fn)
+call_name(const struct mapq_argv *cmd, char *buf, size_t len)
 {
-    x->calls++;
-    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, fn, x, cmd->argc, cmd->argv,
-                       cmd->lens);
+    if (cmd->argc >= 2 && cmd->lens[0] == 5 &&
+        memcmp(cmd->argv[0], "FCALL", 5) == 0)
+        snprintf(buf, len, "FCALL %.*s", (int)cmd->lens[1], cmd->argv[1]);
+    else if (cmd->argc >= 2 &&
+             !(cmd->lens[0] == 6 && memcmp(cmd->argv[0], "BLMPOP", 6) == 0))
+        snprintf(buf, len, "%.*s %.*s", (int)cmd->lens[0], cmd->argv[0],
+                 (int)(cmd->lens[1] > 100 ? 100 : cmd->lens[1]), cmd->argv[1]);
+    else if (cmd->argc >= 1)
+        snprintf(buf, len, "%.*s", (int)cmd->lens[0], cmd->argv[0]);
+    else
+        snprintf(buf, len, "a command");
 }
 
-/* Logs a failure of a driver-wide path once per cause; returns the wait
- * before trying again. */
-static int
-note_failure(struct mapq_retry *r, const char *what, const char *text)
+/*
+ * The error of mapq run for a permanent refusal: the command, Redis's
+ * words, and what the operator must change (the key pattern or command
+ * the Redis user lacks, the password, the Redis version).
+ */
+static void
+describe_refusal(const struct mapq_driver *d, const char *what,
+                 const char *text, char *out, size_t len)
 {
+    size_t n = strlen(text);
+    const char *fix;
+    bool keys = true; /* fix ends with the key pattern */
+
+    while (n > 0 && (text[n - 1] == '.' || text[n - 1] == ' ' ||
+                     text[n - 1] == '\n' || text[n - 1] == '\r'))
+        n--;
+    if (strncmp(text, "ERR unknown command", 19) == 0) {
+        fix = "this Redis lacks the command: mapq needs Redis 7.0 or later";
+        keys = false;
+    } else if (strncmp(text, "NOAUTH", 6) == 0 ||
+               strncmp(text, "WRONGPASS", 9) == 0) {
+        fix = "check the user and password in the Redis URL";
+        keys = false;
+    } else if (strstr(text, "key") != NULL) {
+        fix = "the Redis user lacks access to keys it uses: grant it the key "
+              "pattern";
+    } else {
+        fix = "the Redis user lacks a command mapq uses: grant it the "
+              "command, or '+@all -@dangerous', on keys";
+    }
+    if (keys)
+        snprintf(out, len, "%s refused by Redis: %.*s; %s '~%s:*'", what,
+                 (int)n, text, fix, d->ns);
+    else
+        snprintf(out, len, "%s refused by Redis: %.*s; %s", what, (int)n, text,
+                 fix);
+}
+
+/* Logs a failure of path p once per cause; returns the wait before trying
+ * again (the cap for a permanent cause: only an operator clears it). */
+static int
+note_failure(struct mapq_driver *d, enum path p, const char *what,
+             const char *text)
+{
+    struct mapq_retry *r = &d->retry[p];
+    bool permanent =
+        text != NULL && mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT;
     int delay_ms;
 
     if (mapq_retry_fail(r, text, &delay_ms))
-        mapq_log(mapq_retry_classify(text) == MAPQ_RETRY_PERMANENT
-                     ? MAPQ_LOG_ERROR
-                     : MAPQ_LOG_WARN,
-                 "%s failed, retrying with backoff: %s", what, text);
-    return delay_ms;
+        mapq_log(permanent ? MAPQ_LOG_ERROR : MAPQ_LOG_WARN,
+                 "%s failed, retrying with backoff: %s", what,
+                 text ? text : "no reply");
+    return permanent ? r->max_ms : delay_ms;
 }
 
 static void
-note_success(struct mapq_retry *r, const char *what)
+note_success(struct mapq_driver *d, enum path p, const char *what)
 {
+    struct mapq_retry *r = &d->retry[p];
+
+    /* As loud as the failure was: mapq run shows warnings only. */
     if (mapq_retry_ok(r))
-        mapq_log(MAPQ_LOG_INFO, "%s works again after %lu failures (%s)", what,
+        mapq_log(MAPQ_LOG_WARN, "%s works again after %lu failures (%s)", what,
                  r->count, r->code);
 }
 
-/* Reaping is opportunistic: a failure is logged once, the next tick
- * tries again. */
+/* Ends x because Redis refuses what it needs; mapq run exits 3. */
 static void
-fire_and_forget_cb(redisReply *reply, const char *why, void *arg)
+exec_fail_redis(struct exec *x, const char *msg)
 {
-    struct exec *x = arg;
-
-    x->calls--;
-    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
-        note_success(&x->d->reap_retry, "FCALL mapq1_reap");
-    else
-        note_failure(&x->d->reap_retry, "FCALL mapq1_reap",
-                     reply ? reply->str : why);
+    if (x->ended)
+        return;
+    x->redis_error = true;
+    exec_fail(x, "%s", msg);
 }
 
-/* A write to an execution's record, sent again after a backoff until
- * Redis takes it or the execution ends; it holds a call of x meanwhile. */
-struct record_write {
-    struct exec *x;
+/*
+ * Redis refused a call of path p made for x (NULL: for the whole driver)
+ * with text. Returns true when the call is to be tried again after
+ * *delay_ms. Returns false when it is not: the driver stops; or x has
+ * ended and nothing waits for the call; or, in mapq run, the cause is
+ * permanent, and the executions concerned (x, or all) have ended with
+ * the reason instead, so that mapq run says it once and exits 3.
+ */
+static bool
+refused(struct mapq_driver *d, struct exec *x, enum path p, const char *what,
+        const char *text, int *delay_ms)
+{
+    char msg[1024];
+    struct exec *e;
+
+    if (d->stopping)
+        return false;
+    if (x != NULL && x->ended && p != PATH_RECORD && p != PATH_FINISH)
+        return false;
+    if (d->serving || text == NULL ||
+        mapq_retry_classify(text) != MAPQ_RETRY_PERMANENT) {
+        *delay_ms = note_failure(d, p, what, text);
+        return true;
+    }
+    if (!path_fatal[p])
+        return false;
+    describe_refusal(d, what, text, msg, sizeof(msg));
+    if (x != NULL && x->ended) {
+        /* Its outcome is out already: a write after it is refused. */
+        if (!x->redis_error && mapq_retry_fail(&d->retry[p], text, NULL))
+            mapq_log(MAPQ_LOG_ERROR, "execution %s: %s", x->id, msg);
+    } else if (x != NULL) {
+        exec_fail_redis(x, msg);
+    } else {
+        TAILQ_FOREACH (e, &d->execs, entry)
+            exec_fail_redis(e, msg);
+    }
+    return false;
+}
+
+/*
+ * A call that is sent again after a backoff while Redis refuses it with a
+ * transient error reply (OOM, BUSY, LOADING, ...). fn gets any other
+ * reply, NULL when the connection failed (the reconcile after reconnecting
+ * covers the call), or the error reply when refused() gives up. It holds a
+ * call of x (x->calls) until fn runs.
+ */
+struct call {
+    struct mapq_driver *d;
+    struct exec *x; /* NULL: for the whole driver */
+    enum path path;
+    struct mapq_redis *conn;
+    int timeout_ms;
+    bool gen_check; /* dropped when a reconcile of x came between */
+    unsigned gen;
+    long node;    /* a progress write (p:<node>), or -1 */
+    unsigned seq; /* which one of that node's */
+    bool refusal; /* parked because Redis refused it (d->nrefused) */
     struct mapq_argv cmd;
+    char what[128];
+    mapq_redis_reply_fn *fn;
+    void *arg;
     struct event *ev;
+    TAILQ_ENTRY(call) entry; /* in d->parked while waiting to retry */
 };
 
-static void record_write_cb(redisReply *reply, const char *why, void *arg);
+static void call_cb(redisReply *reply, const char *why, void *arg);
 
 static void
-record_resend_cb(evutil_socket_t fd, short what, void *arg)
+call_free(struct call *c)
 {
-    struct record_write *w = arg;
+    if (c->ev != NULL)
+        event_free(c->ev);
+    mapq_argv_release(&c->cmd);
+    free(c);
+}
+
+static void
+call_go(struct call *c)
+{
+    mapq_redis_command(c->conn, c->timeout_ms, call_cb, c, c->cmd.argc,
+                       c->cmd.argv, c->cmd.lens);
+}
+
+/* True when a parked call is no longer worth sending. */
+static bool
+call_stale(const struct call *c)
+{
+    const struct exec *x = c->x;
+
+    if (c->d->stopping || x == NULL)
+        return c->d->stopping;
+    if (x->ended && c->path != PATH_RECORD && c->path != PATH_FINISH)
+        return true;
+    if (c->gen_check && c->gen != x->gen)
+        return true;
+    /* A newer write of the same progress record replaces it. */
+    return c->node >= 0 && x->nodes[c->node].p_seq != c->seq;
+}
+
+static void
+call_resend_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct call *c = arg;
 
     (void)fd;
     (void)what;
-    mapq_redis_command(w->x->d->cmd, CALL_TIMEOUT_MS, record_write_cb, w,
-                       w->cmd.argc, w->cmd.argv, w->cmd.lens);
+    TAILQ_REMOVE(&c->d->parked, c, entry);
+    c->d->nrefused -= c->refusal;
+    c->refusal = false;
+    if (call_stale(c)) {
+        c->fn(NULL, "no longer needed", c->arg);
+        call_free(c);
+        return;
+    }
+    call_go(c);
 }
 
 static void
-record_write_cb(redisReply *reply, const char *why, void *arg)
+call_park(struct call *c, int delay_ms, bool refusal)
 {
-    struct record_write *w = arg;
-    struct exec *x = w->x;
-    struct timeval tv;
+    struct timeval tv = {delay_ms / 1000, (delay_ms % 1000) * 1000};
+
+    c->refusal = refusal;
+    c->d->nrefused += refusal;
+    if (c->ev == NULL)
+        c->ev = evtimer_new(c->d->base, call_resend_cb, c);
+    TAILQ_INSERT_TAIL(&c->d->parked, c, entry);
+    evtimer_add(c->ev, &tv);
+}
+
+static void
+call_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct call *c = arg;
     int delay_ms;
 
-    if ((reply == NULL || reply->type == REDIS_REPLY_ERROR) && !x->ended) {
-        delay_ms = note_failure(&x->d->record_retry, "HSET of a record",
-                                reply ? reply->str : why);
-        tv.tv_sec = delay_ms / 1000;
-        tv.tv_usec = (delay_ms % 1000) * 1000;
-        evtimer_add(w->ev, &tv);
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        if (refused(c->d, c->x, c->path, c->what, reply->str, &delay_ms)) {
+            call_park(c, delay_ms, true);
+            return;
+        }
+    } else if (reply == NULL && c->path == PATH_RECORD && !call_stale(c)) {
+        /* A record write waits for the connection rather than for the
+         * reconcile, which does not redo it. */
+        call_park(c, note_failure(c->d, c->path, c->what, why), false);
+        return;
+    } else if (reply != NULL) {
+        note_success(c->d, c->path, c->what);
+    }
+    c->fn(reply, why, c->arg);
+    call_free(c);
+}
+
+/*
+ * Sends cmd (emptied: the call takes its contents) on conn for path p; fn
+ * gets arg. x, when not NULL, holds a call until fn runs (fn releases
+ * it). Returns the call, for the caller to mark before the loop runs.
+ */
+static struct call *
+call_send(struct mapq_driver *d, struct exec *x, enum path p,
+          struct mapq_redis *conn, int timeout_ms, struct mapq_argv *cmd,
+          mapq_redis_reply_fn *fn, void *arg)
+{
+    struct call *c = mapq_xcalloc(1, sizeof(*c));
+
+    c->d = d;
+    c->x = x;
+    c->path = p;
+    c->conn = conn;
+    c->timeout_ms = timeout_ms;
+    c->node = -1;
+    c->gen = x != NULL ? x->gen : 0;
+    c->cmd = *cmd;
+    mapq_argv_init(cmd);
+    call_name(&c->cmd, c->what, sizeof(c->what));
+    c->fn = fn;
+    c->arg = arg;
+    if (x != NULL)
+        x->calls++;
+    call_go(c);
+    return c;
+}
+
+/* A call of x on the command connection; fn decrements x->calls. */
+static struct call *
+exec_send(struct exec *x, enum path p, struct mapq_argv *cmd,
+          mapq_redis_reply_fn *fn, void *arg)
+{
+    return call_send(x->d, x, p, x->d->cmd, CALL_TIMEOUT_MS, cmd, fn, arg);
+}
+
+/* Parked calls are dropped: fn runs with NULL. Before freeing the
+ * executions they point at. */
+static void
+drop_parked(struct mapq_driver *d)
+{
+    struct call *c;
+
+    while ((c = TAILQ_FIRST(&d->parked)) != NULL) {
+        TAILQ_REMOVE(&d->parked, c, entry);
+        d->nrefused -= c->refusal;
+        c->fn(NULL, "the driver stops", c->arg);
+        call_free(c);
+    }
+}
+
+/* Reaping is opportunistic: a refusal delays the next tick's. */
+static void
+reap_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    struct mapq_driver *d = x->d;
+    int delay_ms;
+
+    x->calls--;
+    if (reply == NULL)
+        return; /* the connection's fault: it is being rebuilt */
+    if (reply->type != REDIS_REPLY_ERROR) {
+        note_success(d, PATH_REAP, "FCALL mapq1_reap");
         return;
     }
-    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
-        note_success(&x->d->record_retry, "HSET of a record");
+    (void)why;
+    if (refused(d, NULL, PATH_REAP, "FCALL mapq1_reap", reply->str, &delay_ms))
+        d->reap_next = now_ms() + delay_ms;
+}
+
+/* A record write is done: landed, or given up. */
+static void
+record_done_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    (void)reply;
+    (void)why;
     x->calls--;
-    event_free(w->ev);
-    mapq_argv_release(&w->cmd);
-    free(w);
+}
+
+/* Writes field of x's record; sent again until Redis takes it. node: the
+ * progress record's node (p:<node>), or -1. */
+static void
+hset_node(struct exec *x, const char *field, const char *value, size_t len,
+          long node)
+{
+    struct mapq_argv cmd;
+    struct call *c;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, field);
+    mapq_argv_addlen(&cmd, value, len);
+    c = exec_send(x, PATH_RECORD, &cmd, record_done_cb, x);
+    if (node >= 0) {
+        c->node = node;
+        c->seq = ++x->nodes[node].p_seq;
+    }
 }
 
 static void
 hset(struct exec *x, const char *field, const char *value, size_t len)
 {
-    struct record_write *w = mapq_xcalloc(1, sizeof(*w));
-
-    w->x = x;
-    w->ev = evtimer_new(x->d->base, record_resend_cb, w);
-    mapq_argv_init(&w->cmd);
-    mapq_argv_add(&w->cmd, "HSET");
-    mapq_argv_addf(&w->cmd, "%s:x:%s", x->d->ns, x->id);
-    mapq_argv_add(&w->cmd, field);
-    mapq_argv_addlen(&w->cmd, value, len);
-    x->calls++;
-    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, record_write_cb, w,
-                       w->cmd.argc, w->cmd.argv, w->cmd.lens);
+    hset_node(x, field, value, len, -1);
 }
 
 /* ---- ending ------------------------------------------------------------ */
@@ -527,7 +819,7 @@ write_node_progress(struct exec *x, size_t k)
         msgpack_pack_uint64(&pk, c);
     }
     snprintf(field, sizeof(field), "p:%zu", k);
-    hset(x, field, b.data, b.len);
+    hset_node(x, field, b.data, b.len, (long)k);
     mapq_buf_release(&b);
 }
 
@@ -552,14 +844,18 @@ finish_cb(redisReply *reply, const char *why, void *arg)
 
     x->calls--;
     if (reply == NULL) {
+        if (x->d->stopping)
+            return;
         /* Sent again once the connection is back. */
         x->finish_pending = true;
         mapq_log(MAPQ_LOG_WARN,
                  "execution %s: cannot record its end yet: %s; will retry",
                  x->id, why);
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* Refused for good: refused() said so, or mapq run says why. */
     } else if (reply->type != REDIS_REPLY_INTEGER) {
         mapq_log(MAPQ_LOG_ERROR, "execution %s: cannot record its end: %s",
-                 x->id, reply->str ? reply->str : "bad reply");
+                 x->id, "bad reply");
     } else if (reply->integer == -2) {
         mapq_log(MAPQ_LOG_WARN,
                  "execution %s: not recorded: another scheduler owns it now",
@@ -591,8 +887,7 @@ send_finish(struct exec *x)
         mapq_argv_addlen(&cmd, x->output.data, x->output.len);
     else
         mapq_argv_add(&cmd, x->error);
-    exec_send(x, &cmd, finish_cb);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_FINISH, &cmd, finish_cb, x);
 }
 
 /* Ends x: records the outcome, tells the owner, frees when idle. */
@@ -609,6 +904,7 @@ exec_end(struct exec *x, bool ok)
     out.id = x->id;
     out.succeeded = ok;
     out.cancelled = x->cancelled;
+    out.redis_error = x->redis_error;
     out.error = ok ? NULL : x->error;
     out.output = ok ? &x->output : NULL;
     if (x->done != NULL)
@@ -630,7 +926,8 @@ exec_detach(struct exec *x, const char *why)
     snprintf(x->error, sizeof(x->error), "%s", why);
     memset(&out, 0, sizeof(out));
     out.id = x->id;
-    out.detached = true;
+    out.detached = !x->redis_error;
+    out.redis_error = x->redis_error;
     out.error = x->error;
     if (x->done != NULL)
         x->done(&out, x->arg);
@@ -918,9 +1215,7 @@ push_cb(redisReply *reply, const char *why, void *arg)
 static void
 push_send(struct exec *x, struct push_req *req, struct mapq_argv *cmd)
 {
-    x->calls++;
-    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, push_cb, req, cmd->argc,
-                       cmd->argv, cmd->lens);
+    exec_send(x, PATH_PUSH, cmd, push_cb, req)->gen_check = true;
 }
 
 enum push_mode {
@@ -1403,10 +1698,7 @@ scan_next(struct exec *x, size_t k)
         mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
     }
     nr->scan_next = end;
-    x->calls++;
-    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, scan_cb, req, cmd.argc,
-                       cmd.argv, cmd.lens);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_SCAN, &cmd, scan_cb, req)->gen_check = true;
     mapq_buf_release(&in);
 }
 
@@ -1458,11 +1750,37 @@ drain(struct exec *x)
     mapq_argv_add(&cmd, "LPOP");
     mapq_argv_add(&cmd, x->evkey);
     mapq_argv_addf(&cmd, "%d", BATCH);
-    exec_send(x, &cmd, drain_cb);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_EVENTS, &cmd, drain_cb, x);
 }
 
 static void serve_one(struct mapq_driver *d, const char *id, size_t len);
+
+/* The event wait refused (BUSY, NOPERM, ...): waits again after a backoff
+ * (returns true), or, when refused() ended the executions, not at all. */
+static bool
+wait_refused(struct mapq_driver *d, const char *text)
+{
+    struct timeval tv;
+    int delay_ms;
+
+    if (!refused(d, NULL, PATH_EVENTS, "BLMPOP", text, &delay_ms))
+        return false;
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
+    evtimer_add(d->wait_ev, &tv);
+    return true;
+}
+
+static void
+wait_again_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_driver *d = arg;
+
+    (void)fd;
+    (void)what;
+    d->waiting = false;
+    wait_events(d);
+}
 
 /*
  * BLMPOP's reply: [list, [entry...]] from the first list that had entries,
@@ -1478,9 +1796,16 @@ wait_cb(redisReply *reply, const char *why, void *arg)
     size_t i;
 
     (void)why;
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
+        if (wait_refused(d, reply->str))
+            return; /* d->waiting until the backoff ends */
+        d->waiting = false;
+        return;
+    }
     d->waiting = false;
     if (reply == NULL)
         return; /* the state callback resumes waiting */
+    note_success(d, PATH_EVENTS, "BLMPOP");
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING ||
         reply->element[1]->type != REDIS_REPLY_ARRAY)
@@ -1531,10 +1856,16 @@ want_key(struct mapq_driver *d, struct mapq_argv *keys, const char *key,
 static void
 wake_cb(redisReply *reply, const char *why, void *arg)
 {
-    (void)arg;
-    if (reply == NULL || reply->type == REDIS_REPLY_ERROR)
-        mapq_log(MAPQ_LOG_DEBUG, "cannot wake the event wait: %s",
-                 reply ? reply->str : why);
+    struct mapq_driver *d = arg;
+
+    if (reply != NULL && reply->type != REDIS_REPLY_ERROR)
+        return;
+    /* The wait in flight ends by its timeout instead (a second at most),
+     * and a later wake may be sent. */
+    if (d != NULL)
+        d->wake_sent = false;
+    mapq_log(MAPQ_LOG_DEBUG, "cannot wake the event wait: %s",
+             reply ? reply->str : why);
 }
 
 /* Ends the wait in flight early, so that the next one covers new lists. */
@@ -1550,8 +1881,8 @@ wake(struct mapq_driver *d)
     mapq_argv_add(&cmd, "RPUSH");
     mapq_argv_add(&cmd, d->wake_key);
     mapq_argv_add(&cmd, "1");
-    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, wake_cb, NULL, cmd.argc,
-                       cmd.argv, cmd.lens);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, wake_cb, d, cmd.argc, cmd.argv,
+                       cmd.lens);
     mapq_argv_reset(&cmd);
     /* Should this driver die before its wait pops it, the list goes. */
     mapq_argv_add(&cmd, "PEXPIRE");
@@ -1576,7 +1907,7 @@ wait_events(struct mapq_driver *d)
     char sub[128];
     int j;
 
-    if (!mapq_redis_ready(d->blk))
+    if (d->stopping || !mapq_redis_ready(d->blk))
         return;
     mapq_argv_init(&keys);
     TAILQ_FOREACH (x, &d->execs, entry)
@@ -1823,10 +2154,7 @@ assemble_next(struct exec *x, size_t k)
             req->nfailed++;
         }
     nr->asm_next = end;
-    x->calls++;
-    mapq_redis_command(x->d->cmd, CALL_TIMEOUT_MS, assemble_reply, req,
-                       cmd.argc, cmd.argv, cmd.lens);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_READ, &cmd, assemble_reply, req)->gen_check = true;
     mapq_buf_release(&in);
 }
 
@@ -1881,6 +2209,14 @@ static void check_state(struct exec *x);
     "maxmemory policy other than noeviction, or a failover to a replica " \
     "that had not received it)"
 
+/* Lets go of x, whose record Redis lost: mapq run exits 3 saying so. */
+static void
+exec_lost(struct exec *x)
+{
+    x->redis_error = true;
+    exec_detach(x, RECORD_GONE);
+}
+
 static void
 own_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -1904,7 +2240,7 @@ own_cb(redisReply *reply, const char *why, void *arg)
         return;
     }
     if (reply->element[0]->integer == -2) {
-        exec_detach(x, RECORD_GONE);
+        exec_lost(x);
         return;
     }
     if (reply->element[0]->integer < 0) {
@@ -1949,8 +2285,7 @@ start_pending(struct mapq_driver *d)
         mapq_argv_add(&cmd, d->owner);
         mapq_argv_add(&cmd, lease);
         mapq_argv_add(&cmd, x->id);
-        exec_send(x, &cmd, own_cb);
-        mapq_argv_release(&cmd);
+        exec_send(x, PATH_OWN, &cmd, own_cb, x);
     }
 }
 
@@ -1973,8 +2308,7 @@ read_nodes(struct exec *x, const char *exec_id, mapq_redis_reply_fn *fn)
         mapq_argv_addf(&cmd, "o:%zu", k);
         mapq_argv_addf(&cmd, "p:%zu", k);
     }
-    exec_send(x, &cmd, fn);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_READ, &cmd, fn, x)->gen_check = true;
 }
 
 /* Applies the execution's state and node outputs read by reconcile(). */
@@ -1998,7 +2332,7 @@ reconcile_cb(redisReply *reply, const char *why, void *arg)
     }
     st = reply->element[0];
     if (st->type != REDIS_REPLY_STRING) {
-        exec_detach(x, RECORD_GONE);
+        exec_lost(x);
         return;
     }
     if (strcmp(st->str, "running") != 0 && strcmp(st->str, "submitted") != 0) {
@@ -2147,15 +2481,18 @@ renew_cb(redisReply *reply, const char *why, void *arg)
     struct own_req *req = arg;
     struct exec *x;
     size_t i;
+    int delay_ms;
 
+    /* A refusal or no reply: the next tick renews again, well within the
+     * lease (unless refused() ended the executions: mapq run, NOPERM). */
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != req->n) {
-        /* The next tick renews again, well within the lease. */
-        note_failure(&req->d->renew_retry, "FCALL mapq1_own (renewal)",
-                     reply ? (reply->str ? reply->str : "bad reply") : why);
+        refused(req->d, NULL, PATH_RENEW, "FCALL mapq1_own (renewal)",
+                reply ? (reply->str ? reply->str : "bad reply") : why,
+                &delay_ms);
         goto out;
     }
-    note_success(&req->d->renew_retry, "FCALL mapq1_own (renewal)");
+    note_success(req->d, PATH_RENEW, "FCALL mapq1_own (renewal)");
     for (i = 0; i < req->n; i++) {
         x = find_exec(req->d, req->ids[i]);
         if (x == NULL || x->ended || !x->driving ||
@@ -2216,9 +2553,12 @@ state_cb(struct mapq_redis *r, bool up, void *arg)
     bool again;
 
     if (!up) {
-        if (r == d->blk)
+        if (r == d->blk) {
+            /* A wait backing off after a refusal is redone on the new
+             * connection instead. */
+            evtimer_del(d->wait_ev);
             d->waiting = false;
-        else
+        } else
             d->adopt_inflight = false;
         mapq_log(MAPQ_LOG_WARN, "lost the redis connection; reconnecting");
         return;
@@ -2253,10 +2593,11 @@ exec_state_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     x->calls--;
+    x->checking = false;
     if (x->ended || reply == NULL || reply->type == REDIS_REPLY_ERROR)
         return;
     if (reply->type != REDIS_REPLY_STRING) {
-        exec_detach(x, RECORD_GONE);
+        exec_lost(x);
         return;
     }
     if (strcmp(reply->str, "succeeded") == 0 ||
@@ -2279,12 +2620,14 @@ check_state(struct exec *x)
 {
     struct mapq_argv cmd;
 
+    if (x->checking)
+        return;
+    x->checking = true;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HGET");
     mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
     mapq_argv_add(&cmd, "state");
-    exec_send(x, &cmd, exec_state_cb);
-    mapq_argv_release(&cmd);
+    exec_send(x, PATH_STATE, &cmd, exec_state_cb, x);
 }
 
 static void adopt(struct mapq_driver *d);
@@ -2307,7 +2650,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
             exec_free(x);
         } else if (!x->ended && x->driving) {
             write_progress(x);
-            check_state(x);
+            check_state(x); /* one at a time: x->checking */
         }
     }
     if (!mapq_redis_ready(d->cmd))
@@ -2324,10 +2667,9 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
     for (i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
     x = TAILQ_FIRST(&d->execs);
-    if (x != NULL && !x->ended) {
+    if (x != NULL && !x->ended && now >= d->reap_next) {
         x->calls++;
-        mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, fire_and_forget_cb, x, 5,
-                           argv, lens);
+        mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, reap_cb, x, 5, argv, lens);
     }
     wait_events(d);
 }
@@ -2339,11 +2681,13 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
     struct mapq_driver *d = mapq_xcalloc(1, sizeof(*d));
     struct timeval tv = {0, 500000};
     char rnd[MAPQ_EXEC_ID_LEN + 1], host[128] = "";
+    int p;
 
     d->base = base;
-    mapq_retry_init(&d->record_retry, 100, 2000);
-    mapq_retry_init(&d->renew_retry, 100, 2000);
-    mapq_retry_init(&d->reap_retry, 100, 2000);
+    for (p = 0; p < PATH_COUNT; p++)
+        mapq_retry_init(&d->retry[p], 100, 2000);
+    TAILQ_INIT(&d->parked);
+    d->wait_ev = evtimer_new(base, wait_again_cb, d);
     d->ns = mapq_xstrdup(ns);
     d->lease_ms = lease_ms > 0 ? lease_ms : MAPQ_OWNER_LEASE_MS;
     new_exec_id(rnd);
@@ -2366,13 +2710,16 @@ mapq_driver_free(struct mapq_driver *d)
 
     if (d == NULL)
         return;
+    d->stopping = true;
     mapq_redis_free(d->cmd);
     mapq_redis_free(d->blk);
+    drop_parked(d);
     while ((x = TAILQ_FIRST(&d->execs)) != NULL) {
         TAILQ_REMOVE(&d->execs, x, entry);
         exec_free(x);
     }
     event_free(d->tick_ev);
+    event_free(d->wait_ev);
     mapq_buf_release(&d->wait_keys);
     free(d->wake_key);
     free(d->owner);
@@ -2452,14 +2799,18 @@ mapq_driver_cancel(struct mapq_driver *d, const char *id,
                    mapq_cancel_done_fn *done, void *arg)
 {
     struct cancel_req *req = mapq_xcalloc(1, sizeof(*req));
-    const char *argv[5] = {"FCALL", "mapq1_cancel", "0", d->ns, id};
-    size_t lens[5], i;
+    struct mapq_argv cmd;
 
     req->done = done;
     req->arg = arg;
-    for (i = 0; i < 5; i++)
-        lens[i] = strlen(argv[i]);
-    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, cancel_cb, req, 5, argv, lens);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_cancel");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_add(&cmd, id);
+    call_send(d, NULL, PATH_CANCEL, d->cmd, CALL_TIMEOUT_MS, &cmd, cancel_cb,
+              req);
 }
 
 bool
@@ -2471,6 +2822,12 @@ mapq_driver_idle(const struct mapq_driver *d)
         if (x->calls > 0 || x->finish_pending)
             return false;
     return true;
+}
+
+bool
+mapq_driver_refused(const struct mapq_driver *d)
+{
+    return d->nrefused > 0;
 }
 
 size_t
@@ -2510,7 +2867,7 @@ served_done(const struct mapq_exec_outcome *o, void *arg)
     (void)arg;
     if (o->succeeded)
         mapq_log(MAPQ_LOG_INFO, "execution %s succeeded", o->id);
-    else if (o->detached)
+    else if (o->detached || o->redis_error)
         mapq_log(MAPQ_LOG_INFO, "execution %s left: %s", o->id, o->error);
     else
         mapq_log(MAPQ_LOG_INFO, "execution %s failed: %s", o->id, o->error);
@@ -2544,9 +2901,8 @@ unloadable(struct mapq_driver *d, const char *id, const char *why)
     mapq_argv_add(&cmd, "failed");
     mapq_argv_add(&cmd, "error");
     mapq_argv_addf(&cmd, "the workflow cannot be driven: %.900s", why);
-    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, unloadable_cb, NULL, cmd.argc,
-                       cmd.argv, cmd.lens);
-    mapq_argv_release(&cmd);
+    call_send(d, NULL, PATH_FINISH, d->cmd, CALL_TIMEOUT_MS, &cmd,
+              unloadable_cb, NULL);
 }
 
 static void
@@ -2560,7 +2916,9 @@ load_cb(redisReply *reply, const char *why, void *arg)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
         reply->elements != 6 || reply->element[0]->type != REDIS_REPLY_STRING) {
         mapq_log(MAPQ_LOG_WARN, "cannot load submitted execution %s: %s", s->id,
-                 reply ? "no such execution" : why);
+                 reply == NULL                      ? why
+                 : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                    : "no such execution");
         goto out;
     }
     if (!s->adopted && reply->element[3]->type == REDIS_REPLY_STRING &&
@@ -2617,9 +2975,7 @@ load_exec(struct mapq_driver *d, const char *id, size_t len, bool adopted)
     mapq_argv_add(&cmd, "state");
     mapq_argv_add(&cmd, "overwrite");
     mapq_argv_add(&cmd, "recover_from");
-    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, load_cb, s, cmd.argc, cmd.argv,
-                       cmd.lens);
-    mapq_argv_release(&cmd);
+    call_send(d, NULL, PATH_LOAD, d->cmd, CALL_TIMEOUT_MS, &cmd, load_cb, s);
 }
 
 static void
@@ -2662,9 +3018,7 @@ adopt(struct mapq_driver *d)
     mapq_argv_add(&cmd, d->owner);
     mapq_argv_addf(&cmd, "%d", d->lease_ms);
     mapq_argv_addf(&cmd, "%d", ADOPT_MAX);
-    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, adopt_cb, d, cmd.argc, cmd.argv,
-                       cmd.lens);
-    mapq_argv_release(&cmd);
+    call_send(d, NULL, PATH_ADOPT, d->cmd, CALL_TIMEOUT_MS, &cmd, adopt_cb, d);
 }
 
 void

@@ -15,6 +15,13 @@
  * adopts its executions once the lease expires, and rebuilds its view of
  * each from Redis (reconcile); a driver that loses its Redis connection
  * does the same after reconnecting.
+ *
+ * A call Redis refuses with an error reply is sent again after a capped,
+ * jittered backoff (mapq_retry), each cause logged once per kind of call
+ * and once when it clears. A permanent cause (NOPERM, NOAUTH, ...) ends
+ * the executions of a driver that does not serve (mapq run) with
+ * redis_error set and one message naming the command and what the Redis
+ * user lacks; a serving driver (mapq scheduler) keeps trying at the cap.
  */
 #ifndef MAPQ_DRIVER_H
 #define MAPQ_DRIVER_H
@@ -68,6 +75,9 @@ struct mapq_exec_outcome {
     bool succeeded;
     bool cancelled;    /* by mapq cancel (then not succeeded) */
     bool detached;     /* another scheduler drives it now; error says why */
+    bool redis_error;  /* it ended because of Redis, not of its workflow:
+                          Redis refuses for good what it needs (NOPERM,
+                          ...), or no longer has it; error says which */
     const char *error; /* when failed: "node 'x': ..." */
     const struct mapq_buf *output; /* msgpack; when succeeded */
 };
@@ -122,6 +132,10 @@ void mapq_driver_cancel(struct mapq_driver *d, const char *id,
 /* True when no request of an ended execution is still in flight: the
  * records are written and the loop may stop. */
 bool mapq_driver_idle(const struct mapq_driver *d);
+
+/* True while a call Redis refused (OOM, BUSY, ...) waits to be sent
+ * again: the loop must go on for the records to be written. */
+bool mapq_driver_refused(const struct mapq_driver *d);
 
 /* Fills up to max entries for execution id; returns the node count. */
 size_t mapq_driver_progress(struct mapq_driver *d, const char *id,
