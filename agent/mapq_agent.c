@@ -34,6 +34,7 @@
 #include "mapq_log.h"
 #include "mapq_plugin_host.h"
 #include "mapq_proto.h"
+#include "mapq_record.h"
 #include "mapq_retry.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
@@ -1091,20 +1092,17 @@ job_free(struct job *job)
 static enum mapq_err
 job_parse_body(struct job *job, char *err)
 {
-    const msgpack_object *h;
+    struct mapq_body body;
     enum mapq_err rc;
 
     rc = mapq_value_unpack(job->body, job->bodylen, &job->body_u, err);
+    if (rc == MAPQ_OK)
+        rc = mapq_record_body(&job->body_u.data, &body, err);
     if (rc != MAPQ_OK)
         return rc;
-    job->inputs = mapq_value_map_get(&job->body_u.data, "in");
-    h = mapq_value_map_get(&job->body_u.data, "h");
-    if (job->inputs == NULL || job->inputs->type != MSGPACK_OBJECT_MAP ||
-        h == NULL || h->type != MSGPACK_OBJECT_BIN)
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "subtask body lacks its inputs or key");
-    job->field = h->via.bin.ptr;
-    job->fieldlen = h->via.bin.size;
+    job->inputs = body.inputs;
+    job->field = body.key;
+    job->fieldlen = body.keylen;
     return MAPQ_OK;
 }
 
@@ -1156,8 +1154,10 @@ claim_cb(redisReply *reply, const char *why, void *arg)
 {
     struct mapq_agent *a = arg;
     msgpack_unpacked u;
-    char err[MAPQ_ERR_LEN];
-    uint32_t i;
+    struct mapq_claimed c;
+    enum mapq_claim_entry kind;
+    char err[MAPQ_ERR_LEN] = "not an array";
+    uint32_t pos = 0;
     int got_c = 0, got_p = 0;
 
     a->claim_inflight = false;
@@ -1174,31 +1174,26 @@ claim_cb(redisReply *reply, const char *why, void *arg)
     if (mapq_value_unpack(reply->str, reply->len, &u, err) != MAPQ_OK ||
         u.data.type != MSGPACK_OBJECT_ARRAY) {
         mapq_log(MAPQ_LOG_ERROR, "malformed claim reply: %s", err);
-    } else {
-        for (i = 0; i + 2 < u.data.via.array.size; i += 3) {
-            const msgpack_object *r = &u.data.via.array.ptr[i];
-            const msgpack_object *b = &u.data.via.array.ptr[i + 1];
-            const msgpack_object *c = &u.data.via.array.ptr[i + 2];
-
-            if (r->type == MSGPACK_OBJECT_STR &&
-                b->type == MSGPACK_OBJECT_BOOLEAN) {
-                mapq_log(MAPQ_LOG_WARN,
-                         "foreign message set aside from a queue: '%.*s'",
-                         (int)(r->via.str.size < 200 ? r->via.str.size : 200),
-                         r->via.str.ptr);
-                continue;
-            }
-            if (r->type != MSGPACK_OBJECT_STR || b->type != MSGPACK_OBJECT_STR)
-                continue;
-            /* The ref ends in its class: "nc", "np", "ic" or "ip". */
-            if (r->via.str.size > 0 &&
-                r->via.str.ptr[r->via.str.size - 1] == 'c')
-                got_c++;
-            else
-                got_p++;
-            job_new(a, r, b, c);
-        }
+        goto out;
     }
+    while ((kind = mapq_record_claim_next(&u.data, &pos, &c)) !=
+           MAPQ_CLAIM_END) {
+        if (kind == MAPQ_CLAIM_FOREIGN)
+            mapq_log(
+                MAPQ_LOG_WARN, "foreign message set aside from a queue: '%.*s'",
+                (int)(c.ref->via.str.size < 200 ? c.ref->via.str.size : 200),
+                c.ref->via.str.ptr);
+        if (kind != MAPQ_CLAIM_SUBTASK)
+            continue;
+        /* The ref ends in its class: "nc", "np", "ic" or "ip". */
+        if (c.ref->via.str.size > 0 &&
+            c.ref->via.str.ptr[c.ref->via.str.size - 1] == 'c')
+            got_c++;
+        else
+            got_p++;
+        job_new(a, c.ref, c.body, c.ckpt);
+    }
+out:
     msgpack_unpacked_destroy(&u);
     if (got_c < a->asked_c && a->bells_c == a->claim_bells_c)
         a->dry_c = true;

@@ -56,7 +56,8 @@ mapq_xstrndup(const char *s, size_t n)
 {
     char *p = mapq_xmalloc(n + 1);
 
-    memcpy(p, s, n);
+    if (n > 0) /* s may be NULL then: msgpack's empty str */
+        memcpy(p, s, n);
     p[n] = '\0';
     return p;
 }

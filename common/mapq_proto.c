@@ -84,11 +84,14 @@ valid_cls(const char *cls)
 enum mapq_err
 mapq_ref_parse(const char *s, size_t len, struct mapq_ref *ref)
 {
-    const char *p = s, *end = s + len;
+    const char *p, *end;
     uint64_t k, u, sy, in;
 
-    if (len >= MAPQ_REF_MAX || memchr(s, '\0', len) != NULL)
+    /* An empty str from msgpack may come with a NULL pointer. */
+    if (len == 0 || len >= MAPQ_REF_MAX || memchr(s, '\0', len) != NULL)
         return MAPQ_EPROTO;
+    p = s;
+    end = s + len;
     if (next_field(&p, end, ref->exec, sizeof(ref->exec), false) != 0 ||
         !valid_exec(ref->exec) || next_number(&p, end, UINT32_MAX, &k) != 0 ||
         next_number(&p, end, UINT64_MAX, &ref->index) != 0 ||

@@ -32,6 +32,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_log.h"
+#include "mapq_record.h"
 #include "mapq_retry.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
@@ -227,14 +228,7 @@ phase_set(struct node_run *nr, uint64_t i, int phase)
 static bool
 phase_done(int phase)
 {
-    return phase >= MAPQ_PHASE_SUCCEEDED && phase < MAPQ_PHASE_COUNT;
-}
-
-static bool
-phase_ok(int phase)
-{
-    return phase == MAPQ_PHASE_SUCCEEDED || phase == MAPQ_PHASE_CACHED ||
-           phase == MAPQ_PHASE_RECOVERED;
+    return mapq_record_phase_final(phase);
 }
 
 /* ---- execution records ------------------------------------------------- */
@@ -1534,45 +1528,27 @@ apply_event(struct exec *x, uint64_t k, uint64_t i, int phase)
     check_threshold(x, k);
 }
 
+static void
+event_cb(const struct mapq_event *ev, void *arg)
+{
+    apply_event(arg, ev->node, ev->index, ev->phase);
+}
+
 /*
- * Applies one event entry: a msgpack array of [k, index, phase] triples,
- * one per subtask recorded by one mapq1_done call. The windows are refilled
- * afterwards, by handle_events_done(), once per batch rather than per event.
+ * Applies one event entry: [k, index, phase] triples, one per subtask
+ * recorded by one mapq1_done call. A bad triple is skipped alone: the
+ * others are real subtasks. The windows are refilled afterwards, by
+ * handle_events_done(), once per batch rather than per event.
  */
 static void
 handle_event(struct exec *x, const char *data, size_t len)
 {
-    msgpack_unpacked u;
-    const msgpack_object *a;
-    uint32_t j, n, bad = 0;
-    char err[MAPQ_ERR_LEN];
+    uint32_t bad;
 
-    msgpack_unpacked_init(&u);
-    if (mapq_value_unpack(data, len, &u, err) != MAPQ_OK ||
-        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size % 3 != 0)
-        goto bad;
-    a = u.data.via.array.ptr;
-    n = u.data.via.array.size;
-    /* A bad triple is skipped alone: the others are real subtasks. */
-    for (j = 0; j < n; j += 3) {
-        const msgpack_object *e = &a[j];
-
-        if (e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-            e[0].via.u64 >= x->wf->nnodes || e[2].via.u64 >= MAPQ_PHASE_COUNT ||
-            !phase_done((int)e[2].via.u64)) {
-            bad++;
-            continue;
-        }
-        apply_event(x, e[0].via.u64, e[1].via.u64, (int)e[2].via.u64);
-    }
-    if (bad == 0)
-        goto out;
-bad:
-    mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside", x->id);
-out:
-    msgpack_unpacked_destroy(&u);
+    if (mapq_record_events(data, len, x->wf->nnodes, event_cb, x, &bad) !=
+        MAPQ_OK)
+        mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside",
+                 x->id);
 }
 
 /* Refills the windows of the nodes that got events, and finishes nodes. */
@@ -1985,9 +1961,9 @@ note_error(struct node_run *nr, uint64_t i, const char *msg, size_t len)
 
 /* The last non-empty line of a stderr tail. */
 static void
-last_line(const msgpack_object *o, const char **p, size_t *n)
+last_line(const char *s, size_t len, const char **p, size_t *n)
 {
-    const char *s = o->via.str.ptr, *e = s + o->via.str.size, *b;
+    const char *e = s + len, *b;
 
     while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r'))
         e--;
@@ -2005,7 +1981,7 @@ take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
             msgpack_packer *pk)
 {
     msgpack_unpacked u;
-    const msgpack_object *p, *v, *e, *l;
+    struct mapq_result res;
     char err[MAPQ_ERR_LEN], msg[1200];
     const char *lp;
     size_t ln;
@@ -2021,22 +1997,18 @@ take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
         note_error(nr, i, "no result recorded", 18);
         goto out;
     }
-    p = mapq_value_map_get(&u.data, "p");
-    v = mapq_value_map_get(&u.data, "v");
-    if (p != NULL && p->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
-        phase_ok((int)p->via.u64) && v != NULL) {
-        msgpack_pack_object(pk, *v);
+    mapq_record_result(&u.data, &res);
+    if (res.ok) {
+        msgpack_pack_object(pk, *res.value);
         nr->asm_ok++;
         goto out;
     }
     msgpack_pack_nil(pk);
-    e = mapq_value_map_get(&u.data, "e");
-    l = mapq_value_map_get(&u.data, "l");
     snprintf(msg, sizeof(msg), "%.*s",
-             e && e->type == MSGPACK_OBJECT_STR ? (int)e->via.str.size : 7,
-             e && e->type == MSGPACK_OBJECT_STR ? e->via.str.ptr : "failed");
-    if (l != NULL && l->type == MSGPACK_OBJECT_STR) {
-        last_line(l, &lp, &ln);
+             res.error != NULL ? (int)res.error_len : 7,
+             res.error != NULL ? res.error : "failed");
+    if (res.log != NULL) {
+        last_line(res.log, res.log_len, &lp, &ln);
         if (ln > 0)
             snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %.*s",
                      (int)(ln > 300 ? 300 : ln), lp);

@@ -17,6 +17,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_proto.h"
+#include "mapq_record.h"
 #include "mapq_value.h"
 
 #define SCAN_COUNT "1000"
@@ -45,53 +46,9 @@ sublog_cmp(const void *a, const void *b)
 
 /* ---- one attempt ------------------------------------------------------- */
 
-/* The fields of one attempt record; strings point into the record. */
-struct attempt {
-    int64_t number, started, duration, exit_status, signal, phase;
-    const msgpack_object *agent, *error, *tail;
-    char kind;
-};
-
-static int64_t
-get_int(const msgpack_object *m, const char *k, int64_t dflt)
-{
-    const msgpack_object *o = mapq_value_map_get(m, k);
-
-    if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return (int64_t)o->via.u64;
-    if (o != NULL && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        return o->via.i64;
-    return dflt;
-}
-
-static const msgpack_object *
-get_str(const msgpack_object *m, const char *k)
-{
-    const msgpack_object *o = mapq_value_map_get(m, k);
-
-    return o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
-}
-
-static void
-attempt_read(const msgpack_object *m, struct attempt *a)
-{
-    const msgpack_object *k = get_str(m, "k");
-
-    a->number = get_int(m, "a", 0);
-    a->started = get_int(m, "t", -1);
-    a->duration = get_int(m, "d", -1);
-    a->exit_status = get_int(m, "x", -1);
-    a->signal = get_int(m, "sig", 0);
-    a->phase = get_int(m, "p", -1);
-    a->agent = get_str(m, "ag");
-    a->error = get_str(m, "e");
-    a->tail = get_str(m, "l");
-    a->kind = k != NULL && k->via.str.size == 1 ? k->via.str.ptr[0] : 'T';
-}
-
 /* What became of the attempt: a phase, or how it was cut short. */
 static const char *
-attempt_outcome(const struct attempt *a)
+attempt_outcome(const struct mapq_attempt *a)
 {
     switch (a->kind) {
     case 'S':
@@ -119,7 +76,7 @@ format_time(int64_t ms, char *buf, size_t len)
 
 static void
 print_attempt_text(FILE *out, const char *node, uint64_t index,
-                   const struct attempt *a)
+                   const struct mapq_attempt *a)
 {
     const char *p, *e, *nl;
     char when[48];
@@ -177,7 +134,7 @@ json_str(const msgpack_object *o)
 
 static void
 add_attempt_json(json_t *arr, const char *node, uint64_t index,
-                 const struct attempt *a)
+                 const struct mapq_attempt *a)
 {
     json_t *o = json_object();
 
@@ -208,7 +165,7 @@ static void
 show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
 {
     msgpack_unpacked u;
-    struct attempt a;
+    struct mapq_attempt a;
     char err[MAPQ_ERR_LEN];
     size_t off = 0;
 
@@ -217,7 +174,7 @@ show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
            mapq_value_unpack_next(s->data, s->len, &off, &u, err) == MAPQ_OK) {
         if (u.data.type != MSGPACK_OBJECT_MAP)
             continue;
-        attempt_read(&u.data, &a);
+        mapq_record_attempt(&u.data, &a);
         if (arr != NULL)
             add_attempt_json(arr, node, s->index, &a);
         else

@@ -195,6 +195,17 @@ test_proto_ref_extra_fields_rejected(void **state)
     parse_fails("0123456789ab/1/2/0/0/0/q/nc//");
 }
 
+/* msgpack hands over an empty str with a NULL pointer. */
+static void
+test_proto_ref_empty_rejected(void **state)
+{
+    struct mapq_ref r;
+
+    (void)state;
+    assert_int_equal(mapq_ref_parse(NULL, 0, &r), MAPQ_EPROTO);
+    parse_fails("");
+}
+
 static void
 test_proto_ref_non_numeric_counters_rejected(void **state)
 {
@@ -354,6 +365,7 @@ main(void)
         cmocka_unit_test(test_proto_ref_attempt),
         cmocka_unit_test(test_proto_ref_missing_fields_rejected),
         cmocka_unit_test(test_proto_ref_extra_fields_rejected),
+        cmocka_unit_test(test_proto_ref_empty_rejected),
         cmocka_unit_test(test_proto_ref_non_numeric_counters_rejected),
         cmocka_unit_test(test_proto_ref_counter_overflow_rejected),
         cmocka_unit_test(test_proto_ref_overlong_rejected),

@@ -1,0 +1,160 @@
+/*
+ * mapq_record.c - reading claim replies, subtask bodies, result and attempt
+ * records and event entries.
+ *
+ * Owns the shapes of those records as their readers see them; writers are
+ * the Lua functions and the agent's outbox (docs/PROTOCOL.md). Never
+ * allocates beyond msgpack's unpacking, never logs.
+ */
+#include "mapq_record.h"
+
+#include "mapq_proto.h"
+#include "mapq_value.h"
+
+enum mapq_claim_entry
+mapq_record_claim_next(const msgpack_object *reply, uint32_t *pos,
+                       struct mapq_claimed *out)
+{
+    const msgpack_object *e;
+
+    if (reply->type != MSGPACK_OBJECT_ARRAY || *pos >= reply->via.array.size ||
+        reply->via.array.size - *pos < 3)
+        return MAPQ_CLAIM_END;
+    e = &reply->via.array.ptr[*pos];
+    *pos += 3;
+    out->ref = &e[0];
+    out->body = &e[1];
+    out->ckpt = &e[2];
+    if (e[0].type == MSGPACK_OBJECT_STR && e[1].type == MSGPACK_OBJECT_BOOLEAN)
+        return MAPQ_CLAIM_FOREIGN;
+    if (e[0].type != MSGPACK_OBJECT_STR || e[1].type != MSGPACK_OBJECT_STR)
+        return MAPQ_CLAIM_BAD;
+    return MAPQ_CLAIM_SUBTASK;
+}
+
+enum mapq_err
+mapq_record_body(const msgpack_object *o, struct mapq_body *out, char *err)
+{
+    const msgpack_object *in = mapq_value_map_get(o, "in");
+    const msgpack_object *h = mapq_value_map_get(o, "h");
+
+    if (in == NULL || in->type != MSGPACK_OBJECT_MAP || h == NULL ||
+        h->type != MSGPACK_OBJECT_BIN)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "subtask body lacks its inputs or key");
+    out->inputs = in;
+    out->key = h->via.bin.ptr;
+    out->keylen = h->via.bin.size;
+    return MAPQ_OK;
+}
+
+bool
+mapq_record_phase_ok(int phase)
+{
+    return phase == MAPQ_PHASE_SUCCEEDED || phase == MAPQ_PHASE_CACHED ||
+           phase == MAPQ_PHASE_RECOVERED;
+}
+
+bool
+mapq_record_phase_final(int phase)
+{
+    return phase >= MAPQ_PHASE_SUCCEEDED && phase < MAPQ_PHASE_COUNT;
+}
+
+/* The int at key k of map m, or dflt when absent or not an int. */
+static int64_t
+get_int(const msgpack_object *m, const char *k, int64_t dflt)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+        o->via.u64 <= (uint64_t)INT64_MAX)
+        return (int64_t)o->via.u64;
+    if (o != NULL && o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
+        return o->via.i64;
+    return dflt;
+}
+
+/* The str at key k of map m, or NULL. */
+static const msgpack_object *
+get_str(const msgpack_object *m, const char *k)
+{
+    const msgpack_object *o = mapq_value_map_get(m, k);
+
+    return o != NULL && o->type == MSGPACK_OBJECT_STR ? o : NULL;
+}
+
+void
+mapq_record_result(const msgpack_object *o, struct mapq_result *out)
+{
+    int64_t p = get_int(o, "p", -1);
+    const msgpack_object *e = get_str(o, "e"), *l = get_str(o, "l");
+
+    out->phase = p >= 0 && p < MAPQ_PHASE_COUNT ? (int)p : -1;
+    out->value = mapq_value_map_get(o, "v");
+    out->ok = mapq_record_phase_ok(out->phase) && out->value != NULL;
+    if (!out->ok)
+        out->value = NULL;
+    out->error = e != NULL ? e->via.str.ptr : NULL;
+    out->error_len = e != NULL ? e->via.str.size : 0;
+    out->log = l != NULL ? l->via.str.ptr : NULL;
+    out->log_len = l != NULL ? l->via.str.size : 0;
+    out->attempt = get_int(o, "a", 0);
+}
+
+void
+mapq_record_attempt(const msgpack_object *o, struct mapq_attempt *out)
+{
+    const msgpack_object *k = get_str(o, "k");
+
+    out->number = get_int(o, "a", 0);
+    out->started = get_int(o, "t", -1);
+    out->duration = get_int(o, "d", -1);
+    out->exit_status = get_int(o, "x", -1);
+    out->signal = get_int(o, "sig", 0);
+    out->phase = get_int(o, "p", -1);
+    out->agent = get_str(o, "ag");
+    out->error = get_str(o, "e");
+    out->tail = get_str(o, "l");
+    out->kind = k != NULL && k->via.str.size == 1 ? k->via.str.ptr[0] : 'T';
+}
+
+enum mapq_err
+mapq_record_events(const char *data, size_t len, uint64_t nnodes,
+                   mapq_record_event_fn *fn, void *arg, uint32_t *bad)
+{
+    msgpack_unpacked u;
+    const msgpack_object *a;
+    struct mapq_event ev;
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc = MAPQ_EPROTO;
+    uint32_t j, n;
+
+    *bad = 0;
+    msgpack_unpacked_init(&u);
+    if (mapq_value_unpack(data, len, &u, err) != MAPQ_OK ||
+        u.data.type != MSGPACK_OBJECT_ARRAY || u.data.via.array.size % 3 != 0)
+        goto out;
+    a = u.data.via.array.ptr;
+    n = u.data.via.array.size;
+    for (j = 0; j < n; j += 3) {
+        const msgpack_object *e = &a[j];
+
+        if (e[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[2].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+            e[0].via.u64 >= nnodes || e[2].via.u64 >= MAPQ_PHASE_COUNT ||
+            !mapq_record_phase_final((int)e[2].via.u64)) {
+            (*bad)++;
+            continue;
+        }
+        ev.node = e[0].via.u64;
+        ev.index = e[1].via.u64;
+        ev.phase = (int)e[2].via.u64;
+        fn(&ev, arg);
+    }
+    rc = *bad == 0 ? MAPQ_OK : MAPQ_EPROTO;
+out:
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
