@@ -756,6 +756,19 @@ pack_text(struct conv *cv, msgpack_packer *pk, const char *s, size_t len)
     return packed(cv, rc);
 }
 
+/* Packs d, which JSON must be able to carry: no NaN or infinity. */
+static enum mapq_err
+pack_float(struct conv *cv, yaml_mark_t mark, msgpack_packer *pk,
+           const char *s, double d)
+{
+    if (!isfinite(d))
+        return cv_fail(cv, mark, MAPQ_ETYPE,
+                       "float %.*s is not a value mapq can carry: JSON has "
+                       "no NaN or infinity",
+                       SHOW_MAX, s);
+    return packed(cv, msgpack_pack_double(pk, d));
+}
+
 /* Packs a resolved scalar with its natural type (for any). */
 static enum mapq_err
 pack_natural(struct conv *cv, yaml_mark_t mark, msgpack_packer *pk,
@@ -769,12 +782,12 @@ pack_natural(struct conv *cv, yaml_mark_t mark, msgpack_packer *pk,
                       v->b ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
     case SK_INT:
         return packed(cv, msgpack_pack_int64(pk, v->i));
-    case SK_UINT:
-        return packed(cv, msgpack_pack_uint64(pk, v->u));
     case SK_FLOAT:
-        return packed(cv, msgpack_pack_double(pk, v->d));
+        return pack_float(cv, mark, pk, s, v->d);
+    case SK_UINT: /* past INT64_MAX: JSON readers lose it */
     case SK_RANGE:
-        return cv_fail(cv, mark, MAPQ_ETYPE, "integer %.*s is out of range",
+        return cv_fail(cv, mark, MAPQ_ETYPE,
+                       "integer %.*s is out of range (ints are signed 64-bit)",
                        SHOW_MAX, s);
     case SK_STR:
         break;
@@ -817,9 +830,9 @@ conv_scalar(struct conv *cv, yaml_mark_t mark, const char *s, size_t len,
         if (v.kind == SK_UINT)
             return packed(cv, msgpack_pack_double(pk, (double)v.u));
         if (v.kind == SK_RANGE)
-            return packed(cv, msgpack_pack_double(pk, strtod(s, NULL)));
+            return pack_float(cv, mark, pk, s, strtod(s, NULL));
         if (v.kind == SK_FLOAT)
-            return packed(cv, msgpack_pack_double(pk, v.d));
+            return pack_float(cv, mark, pk, s, v.d);
         break;
     case MAPQ_T_BOOL:
         if (v.kind == SK_BOOL)
