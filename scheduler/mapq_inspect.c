@@ -160,7 +160,11 @@ add_attempt_json(json_t *arr, const char *node, uint64_t index,
     json_array_append_new(arr, o);
 }
 
-/* Prints (or adds to arr) every attempt in one subtask's log. */
+/*
+ * Prints (or adds to arr) every attempt in one subtask's log. What cannot
+ * be read (corrupt bytes: the rest of the log) is said on stderr, and in
+ * arr as an entry with "corrupt", never dropped silently.
+ */
 static void
 show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
 {
@@ -168,10 +172,25 @@ show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
     struct mapq_attempt a;
     char err[MAPQ_ERR_LEN];
     size_t off = 0;
+    json_t *o;
 
     msgpack_unpacked_init(&u);
-    while (off < s->len &&
-           mapq_value_unpack_next(s->data, s->len, &off, &u, err) == MAPQ_OK) {
+    while (off < s->len) {
+        if (mapq_value_unpack_next(s->data, s->len, &off, &u, err) != MAPQ_OK) {
+            fprintf(stderr,
+                    "mapq: %s[%" PRIu64 "]: the last %zu bytes of its attempt "
+                    "log cannot be read: %s\n",
+                    node, s->index, s->len - off, err);
+            if (arr == NULL)
+                break;
+            o = json_object();
+            json_object_set_new(o, "node", json_string(node));
+            json_object_set_new(o, "index", json_integer((json_int_t)s->index));
+            json_object_set_new(o, "corrupt",
+                                json_integer((json_int_t)(s->len - off)));
+            json_array_append_new(arr, o);
+            break;
+        }
         if (u.data.type != MSGPACK_OBJECT_MAP)
             continue;
         mapq_record_attempt(&u.data, &a);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A corrupt attempt log: mapq logs refuses impossible msgpack lengths
-# instead of allocating for them (256 GiB under the old code: ASan abort).
+# instead of allocating for them (256 GiB under the old code: ASan abort),
+# shows what it can read and says, for each subtask, what it cannot.
 . "$(dirname "$0")/harness.sh"
 P=$MAPQ_NAMESPACE
 start_redis
@@ -15,5 +16,10 @@ check "corrupt attempt log: mapq logs exits 0" "0" "$RC"
 check "corrupt attempt log: the good record before it is shown" "1" \
     "$(grep -c 'attempt 1:' "$TMP/logs.out")"
 check "corrupt attempt log: no sanitizer report" "" "$(grep -i sanitizer "$TMP/logs.err")"
+check "corrupt attempt log: each corrupt part said, naming the subtask" "2" \
+    "$(grep -c -E "^mapq: n\[[01]\]: the last 5 bytes of its attempt log cannot be read" "$TMP/logs.err")"
+"$MAPQ" logs "$x" n --json >"$TMP/logs.json" 2>/dev/null
+check "corrupt attempt log: --json lists the corrupt parts" "[[0, 5], [1, 5]]" \
+    "$(python3 -c 'import json,sys; print(sorted([e["index"], e["corrupt"]] for e in json.load(open(sys.argv[1])) if "corrupt" in e))' "$TMP/logs.json" 2>&1)"
 
 finish
