@@ -39,12 +39,27 @@ mapq_retry_init(struct mapq_retry *r, int min_ms, int max_ms)
         r->rng = 0x9E3779B97F4A7C15ULL;
 }
 
-/* The cause's code: the reply's first word, or the whole of a short
- * reason that has no reply behind it. */
+/* Words of a generic "ERR ..." reply that name its cause. */
+#define ERR_WORDS 4
+
+/*
+ * The cause's code: the reply's first word (OOM, BUSY, NOPERM, ...), or
+ * the whole of a short reason that has no reply behind it. Redis gives
+ * many unrelated errors the generic code ERR, so for those the next words
+ * count too ("ERR The user executing"), cut to fit.
+ */
 static void
 cause_code(const char *text, char *code, size_t len)
 {
     size_t n = strcspn(text, " \t\r\n");
+    int words = 1;
+
+    if (n == 3 && memcmp(text, "ERR", 3) == 0)
+        while (words < ERR_WORDS && text[n] == ' ' && text[n + 1] != '\0' &&
+               text[n + 1] != ' ') {
+            n += 1 + strcspn(text + n + 1, " \t\r\n");
+            words++;
+        }
 
     if (n >= len)
         n = len - 1;

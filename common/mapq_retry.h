@@ -45,7 +45,8 @@ void mapq_retry_init(struct mapq_retry *r, int min_ms, int max_ms);
 /*
  * Records a failure whose cause is text (an error reply's text, or why
  * there was no reply; NULL reads as "no reply"). Returns true when the
- * cause differs from the current one, by its code (the reply's first word):
+ * cause differs from the current one, by its code (the reply's first word,
+ * and for Redis's generic ERR the three words after it):
  * the caller logs it then, and only then. *delay_ms gets the wait before
  * the next try: drawn evenly from [d/2, d], d = min(max_ms, min_ms *
  * 2^(failures-1)), so that a fleet of agents does not retry in step.

@@ -62,7 +62,10 @@ for name in "${targets[@]}"; do
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$name.log")
     if [ "$(cat "$out/$name.rc")" -ne 0 ]; then
         echo "fuzz $name: FAILED after ${runs:-?} runs"
-        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$out/$name.log" | head -20
+        # Under pipefail: grep finding nothing, or head closing early,
+        # must not end the script before the reproducers are listed.
+        { grep -E 'ERROR|SUMMARY|runtime error|Test unit written' \
+            "$out/$name.log" || true; } | head -20 || true
         for f in "$out/$name/crashes"/*; do
             [ -e "$f" ] || continue
             echo "  reproducer: $f"

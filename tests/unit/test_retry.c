@@ -73,6 +73,31 @@ test_retry_cause_reported_once_until_cleared(void **state)
     assert_true(mapq_retry_fail(&r, "BUSY Redis is busy", &d));
 }
 
+/* Redis's generic ERR covers unrelated causes: its next words tell them
+ * apart, so a new one is reported, the same one is not. */
+static void
+test_retry_generic_err_causes_distinct(void **state)
+{
+    struct mapq_retry r;
+
+    (void)state;
+    mapq_retry_init(&r, 1, 10);
+    assert_true(mapq_retry_fail(&r,
+                                "ERR The user executing the script can't "
+                                "access at least one of the keys",
+                                NULL));
+    assert_string_equal(r.code, "ERR The user executing");
+    assert_false(mapq_retry_fail(&r, "ERR The user executing it", NULL));
+    assert_true(mapq_retry_fail(&r, "ERR Error running script", NULL));
+    assert_string_equal(r.code, "ERR Error running script");
+    assert_true(mapq_retry_fail(&r, "ERR", NULL));
+    assert_string_equal(r.code, "ERR");
+    /* Long words are cut to fit the code. */
+    assert_true(mapq_retry_fail(
+        &r, "ERR aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa b", NULL));
+    assert_int_equal(strlen(r.code), sizeof(r.code) - 1);
+}
+
 static void
 test_retry_no_reply_is_a_cause(void **state)
 {
@@ -118,6 +143,7 @@ main(void)
         cmocka_unit_test(test_retry_delays_grow_jittered_and_capped),
         cmocka_unit_test(test_retry_jitter_spreads_delays),
         cmocka_unit_test(test_retry_cause_reported_once_until_cleared),
+        cmocka_unit_test(test_retry_generic_err_causes_distinct),
         cmocka_unit_test(test_retry_no_reply_is_a_cause),
         cmocka_unit_test(test_retry_classify),
     };
