@@ -1,14 +1,17 @@
 /*
  * main.c - mapq-agent: options, signals, loop, teardown.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -224,21 +227,104 @@ parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Overwrites every copy of secret in s, in place. */
-static void
-scrub(char *s, const char *secret)
-{
-    size_t n = strlen(secret);
-    char *p;
+/* Below this length a password is only matched as a whole value or as a
+ * URL's password: a short one is a substring of too much (PATH, HOME). */
+#define SECRET_SUBSTRING_MIN 8
 
-    if (s == NULL || n == 0)
-        return;
-    for (p = strstr(s, secret); p != NULL; p = strstr(p + n, secret))
-        memset(p, '*', n);
+/* The value of hex digit c, or -1. */
+static int
+hex_value(char c)
+{
+    static const char digits[] = "0123456789abcdef";
+    const char *p =
+        c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
+
+    return p != NULL ? (int)(p - digits) : -1;
+}
+
+/* Whether s (n bytes, %XX escapes decoded) is secret. */
+static bool
+equals_decoded(const char *s, size_t n, const char *secret)
+{
+    size_t i, k = 0, len = strlen(secret);
+    char c;
+
+    for (i = 0; i < n; i++, k++) {
+        c = s[i];
+        if (c == '%' && i + 2 < n && hex_value(s[i + 1]) >= 0 &&
+            hex_value(s[i + 2]) >= 0) {
+            c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+            i += 2;
+        }
+        if (k >= len || secret[k] != c)
+            return false;
+    }
+    return k == len;
+}
+
+/* Whether the scheme ending at end (the "://" of value) takes a password
+ * alone before its '@', as redis://PASSWORD@host does. */
+static bool
+scheme_takes_bare_password(const char *value, const char *end)
+{
+    static const char *const schemes[] = {"redis", "rediss", "unix"};
+    const char *p = end;
+    size_t i, n;
+
+    while (p > value && (isalnum((unsigned char)p[-1]) || p[-1] == '+' ||
+                         p[-1] == '-' || p[-1] == '.'))
+        p--;
+    n = (size_t)(end - p);
+    for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++)
+        if (strlen(schemes[i]) == n && strncasecmp(p, schemes[i], n) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * Whether value holds secret as the password of a URL: "scheme://user:
+ * SECRET@", "scheme://:SECRET@" or, for redis://, rediss:// and unix://,
+ * "scheme://SECRET@", percent-escapes decoded. Every '@' of the authority
+ * may end the password: parsers differ on which one does.
+ */
+static bool
+url_holds(const char *value, const char *secret)
+{
+    const char *p = value, *auth, *end, *at, *colon;
+
+    while ((p = strstr(p, "://")) != NULL) {
+        auth = p + 3;
+        end = auth + strcspn(auth, "/");
+        for (at = memchr(auth, '@', (size_t)(end - auth)); at != NULL;
+             at = memchr(at + 1, '@', (size_t)(end - at - 1))) {
+            colon = memchr(auth, ':', (size_t)(at - auth));
+            if (colon != NULL &&
+                equals_decoded(colon + 1, (size_t)(at - colon - 1), secret))
+                return true;
+            if (colon == NULL && scheme_takes_bare_password(value, p) &&
+                equals_decoded(auth, (size_t)(at - auth), secret))
+                return true;
+        }
+        p = auth;
+    }
+    return false;
+}
+
+/* Whether a variable with this value must not reach tasks: it is the
+ * password, holds it as a URL's password or, for a long password, holds
+ * it anywhere. */
+static bool
+value_holds(const char *value, const char *secret)
+{
+    if (strcmp(value, secret) == 0 || url_holds(value, secret))
+        return true;
+    return strlen(secret) >= SECRET_SUBSTRING_MIN &&
+           strstr(value, secret) != NULL;
 }
 
 /* Removes from the environment every variable whose value holds secret
- * (REDISCLI_AUTH, say), overwriting the value first where /proc shows it. */
+ * (REDISCLI_AUTH, say; see value_holds()), overwriting the value first
+ * where /proc shows it. */
 static void
 drop_env_holding(const char *secret)
 {
@@ -247,14 +333,21 @@ drop_env_holding(const char *secret)
 
     if (secret[0] == '\0')
         return;
+    if (strlen(secret) < SECRET_SUBSTRING_MIN)
+        mapq_log(MAPQ_LOG_WARN,
+                 "the redis password is shorter than %d bytes: only "
+                 "variables equal to it or holding it as a URL's password "
+                 "are kept from tasks",
+                 SECRET_SUBSTRING_MIN);
     while (environ[i] != NULL) {
         eq = strchr(environ[i], '=');
-        if (eq == NULL || eq == environ[i] || strstr(eq + 1, secret) == NULL) {
+        if (eq == NULL || eq == environ[i] || !value_holds(eq + 1, secret)) {
             i++;
             continue;
         }
         name = mapq_xstrndup(environ[i], (size_t)(eq - environ[i]));
-        scrub(eq + 1, secret);
+        /* Every byte: the password may be there percent-escaped. */
+        memset(eq + 1, '*', strlen(eq + 1));
         /* unsetenv() moves the next entry to i; on failure step over it. */
         if (unsetenv(name) != 0)
             i++;

@@ -63,13 +63,71 @@ static void teardown(struct mapq_redis *r, const char *why);
 
 /* ---- URLs -------------------------------------------------------------- */
 
+/*
+ * Writes s into buf (len bytes, truncated, terminated) with whatever may be
+ * a password overwritten by '*', byte for byte, so that an error message
+ * can quote a URL the parser refused. Wider than what the parser takes as
+ * the password, since a refused URL may be mistyped: all of the part
+ * before the last '@' but a user (what precedes a ':' that comes before
+ * every '@'); and, with no '@', a port that is not all digits, as in
+ * "redis://user:password" without its host.
+ */
+static void
+show_url(const char *s, char *buf, size_t len)
+{
+    const char *a = strstr(s, "://"), *at, *colon, *end;
+    size_t n = strlen(s), from = 0, to = 0;
+
+    a = a ? a + 3 : s;
+    at = strrchr(a, '@');
+    if (at != NULL) {
+        /* A user is what comes before a ':' that precedes every '@'. */
+        colon = memchr(a, ':', strcspn(a, "@"));
+        from = (size_t)((colon ? colon + 1 : a) - s);
+        to = (size_t)(at - s);
+    } else {
+        end = a + strcspn(a, "/?");
+        colon = memchr(a, ':', (size_t)(end - a));
+        if (colon != NULL &&
+            strspn(colon + 1, "0123456789") != (size_t)(end - colon - 1)) {
+            from = (size_t)(colon + 1 - s);
+            to = (size_t)(end - s);
+        }
+    }
+    if (len == 0)
+        return;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (to > n)
+        to = n;
+    if (from < to)
+        memset(buf + from, '*', to - from);
+}
+
+/* Sets err to "<before>redis URL '<s, password hidden>'<after>". */
+static enum mapq_err
+url_err(char *err, const char *s, const char *before, const char *after)
+{
+    char shown[MAPQ_ERR_LEN];
+
+    show_url(s, shown, sizeof(shown));
+    return mapq_err_set(err, MAPQ_EINVAL, "%sredis URL '%s'%s", before, shown,
+                        after);
+}
+
 static enum mapq_err
 copy_part(char *dst, size_t cap, const char *src, size_t n, const char *what,
           const char *url, char *err)
 {
-    if (n >= cap)
+    char shown[MAPQ_ERR_LEN];
+
+    if (n >= cap) {
+        show_url(url, shown, sizeof(shown));
         return mapq_err_set(err, MAPQ_EINVAL, "%s too long in redis URL '%s'",
-                            what, url);
+                            what, shown);
+    }
     memcpy(dst, src, n);
     dst[n] = '\0';
     return MAPQ_OK;
@@ -105,15 +163,13 @@ parse_unix(const char *s, struct mapq_redis_url *url, char *err)
     size_t n = q ? (size_t)(q - path) : strlen(path);
 
     if (n == 0 || path[0] != '/')
-        return mapq_err_set(err, MAPQ_EINVAL,
-                            "redis URL '%s' needs an absolute socket path", s);
+        return url_err(err, s, "", " needs an absolute socket path");
     if (copy_part(url->path, sizeof(url->path), path, n, "path", s, err))
         return MAPQ_EINVAL;
     if (q != NULL) {
         if (strncmp(q, "?db=", 4) != 0 ||
             parse_int(q + 4, strlen(q + 4), 0, 1 << 20, &url->db) != MAPQ_OK)
-            return mapq_err_set(err, MAPQ_EINVAL,
-                                "bad database in redis URL '%s'", s);
+            return url_err(err, s, "bad database in ", "");
     }
     return MAPQ_OK;
 }
@@ -144,10 +200,7 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
     if (strncmp(s, "unix://", 7) == 0)
         return parse_unix(s, url, err);
     if (strncmp(s, "redis://", 8) != 0)
-        return mapq_err_set(err, MAPQ_EINVAL,
-                            "redis URL '%s' must start with redis:// or "
-                            "unix://",
-                            s);
+        return url_err(err, s, "", " must start with redis:// or unix://");
     p = s + 8;
     slash = strchr(p, '/');
     at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
@@ -162,18 +215,17 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
                   (size_t)((colon ? colon : hostend) - p), "host", s, err))
         return MAPQ_EINVAL;
     if (url->host[0] == '\0')
-        return mapq_err_set(err, MAPQ_EINVAL, "redis URL '%s' has no host", s);
+        return url_err(err, s, "", " has no host");
     /* In "redis://a@b@h" no one can tell which '@' ends the password. */
     if (strchr(url->host, '@') != NULL)
-        return mapq_err_set(err, MAPQ_EINVAL, "bad host in redis URL '%s'", s);
+        return url_err(err, s, "bad host in ", "");
     if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
                                    65535, &url->port) != MAPQ_OK)
-        return mapq_err_set(err, MAPQ_EINVAL, "bad port in redis URL '%s'", s);
+        return url_err(err, s, "bad port in ", "");
     if (slash != NULL && slash[1] != '\0' &&
         parse_int(slash + 1, strlen(slash + 1), 0, 1 << 20, &url->db) !=
             MAPQ_OK)
-        return mapq_err_set(err, MAPQ_EINVAL, "bad database in redis URL '%s'",
-                            s);
+        return url_err(err, s, "bad database in ", "");
     return MAPQ_OK;
 }
 

@@ -31,7 +31,9 @@ struct mapq_redis_url {
 
 /*
  * Parses redis://[user:password@]host[:port][/db] or
- * unix:///path/to/redis.sock[?db=N]. Returns MAPQ_EINVAL with err set.
+ * unix:///path/to/redis.sock[?db=N]. Returns MAPQ_EINVAL with err set;
+ * err quotes s with its password (and anything that may be one in a
+ * mistyped URL) overwritten by '*', so it is safe to print.
  */
 enum mapq_err mapq_redis_url_parse(const char *s, struct mapq_redis_url *url,
                                    char *err);

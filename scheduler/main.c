@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -255,6 +256,38 @@ parse_opts(int argc, char **argv, struct opts *o)
             return rc;
     }
     return parse_operands(o, argc, argv, optind);
+}
+
+/*
+ * Keeps the Redis password from other users, as mapq-agent does, once the
+ * options are parsed: o->redis becomes a copy, the password is overwritten
+ * with '*' where the kernel shows the command line and environment
+ * (/proc/<pid>/cmdline and environ, so ps) in every argument that is a
+ * redis:// URL or --redis=URL and in MAPQ_REDIS_URL, and a process holding
+ * a password is made non-dumpable (its /proc files and memory are root's).
+ */
+static void
+hide_redis_password(struct opts *o, int argc, char **argv)
+{
+    static char *copy; /* o->redis, for the life of the process */
+    char *arg, *eq;
+    int i;
+
+    if (o->redis == NULL)
+        return;
+    copy = mapq_xstrdup(o->redis);
+    for (i = 1; i < argc; i++) {
+        arg = argv[i];
+        eq = strchr(arg, '=');
+        if (strncmp(arg, "--r", 3) == 0 && eq != NULL &&
+            strncmp(arg, "--redis", (size_t)(eq - arg)) == 0)
+            arg = eq + 1;
+        mapq_redis_url_hide_password(arg);
+    }
+    mapq_redis_url_hide_password(getenv("MAPQ_REDIS_URL"));
+    if (strcmp(copy, o->redis) != 0 && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        mapq_log_errno(MAPQ_LOG_WARN, errno, "cannot make mapq non-dumpable");
+    o->redis = copy;
 }
 
 /* ---- shared steps ------------------------------------------------------ */
@@ -1163,6 +1196,7 @@ main(int argc, char **argv)
     rc = parse_opts(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? EXIT_OK : EXIT_USAGE;
+    hide_redis_password(&o, argc, argv);
     if (strcmp(o.cmd, "run") == 0)
         return cmd_run(&o, RUN);
     if (strcmp(o.cmd, "submit") == 0)

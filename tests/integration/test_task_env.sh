@@ -65,9 +65,10 @@ count() { grep -c -F -- "$SECRET" "$TMP/$1.out"; }
 own_env() { sed '/^agent=/q' "$TMP/$1.out" | grep -c -E "$2"; }
 started_agent() { grep -q "agent $1:" "$TMP/agents.log"; }
 
-# 1. The URL in the agent's environment, the password in another variable.
-MAPQ_REDIS_URL="$URL" REDISCLI_AUTH="$SECRET" "$AGENT" --name env-agent \
-    --slots 1 >>"$TMP/agents.log" 2>&1 &
+# 1. The URL in the agent's environment, the password in another variable
+# and, being long, inside the value of a third.
+MAPQ_REDIS_URL="$URL" REDISCLI_AUTH="$SECRET" NOTE="pw ${SECRET}, ask ops" \
+    "$AGENT" --name env-agent --slots 1 >>"$TMP/agents.log" 2>&1 &
 a1=$!
 PIDS+=($a1)
 wait_for 10 started_agent env-agent
@@ -79,9 +80,11 @@ check "env: no password anywhere the task can read" "0" "$(count envvar)"
 check "env: no MAPQ_REDIS_URL in the task's environment" "0" "$(own_env envvar '^MAPQ_REDIS_URL=')"
 check "env: no MAPQ_NAMESPACE in the task's environment" "0" "$(own_env envvar '^MAPQ_NAMESPACE=')"
 check "env: nor the variable that held the password" "0" "$(own_env envvar '^REDISCLI_AUTH=')"
+check "env: nor one holding a long password in its text" "0" "$(own_env envvar '^NOTE=')"
 check "env: the task still gets its own MAPQ_ variables" "2" "$(own_env envvar '^MAPQ_(EXECUTION|NODE)=')"
 check "env: the agent says which variable it kept back" "1" \
     "$(grep -c 'not passing REDISCLI_AUTH to tasks' "$TMP/agents.log")"
+check "env: and the other" "1" "$(grep -c 'not passing NOTE to tasks' "$TMP/agents.log")"
 check "env: ps does not show it" "0" "$(ps -o args= -p "$a1" | grep -c -F "$SECRET")"
 check "env: nor the agent's /proc environ" "0" \
     "$(tr '\0' '\n' <"/proc/$a1/environ" | grep -c -F "$SECRET")"
@@ -158,4 +161,49 @@ timeout -s KILL 60 env MAPQ_REDIS_URL="$URL" "$MAPQ" run "$TMP/fds.yaml" \
 check "fds: the run succeeds" "0" "$?"
 check "fds: no socket of the agent is open in its task" "0" \
     "$(grep -c socket "$TMP/fds.out")"
+
+# 4. A short password ("pa") is a substring of much that is no secret
+# (PATH, HOME, OTHER=xpay): those reach the task. Kept back are only
+# variables equal to it or holding it as a URL's password (percent-escaped
+# too); the agent warns once that short passwords are matched only so.
+# Tasks of their own queue, so that no agent above runs them.
+SHORT=pa
+SHORT_URL="redis://:$SHORT@127.0.0.1:$PORT"
+redis-cli -p "$PORT" -a "$SECRET" --no-auth-warning CONFIG SET requirepass "$SHORT" >/dev/null
+sed -e 's/^  snoop:$/  snoop:\n    queue: shortpw/' "$TMP/env.yaml" >"$TMP/short.yaml"
+env MAPQ_REDIS_URL="$SHORT_URL" HOME="$TMP/home-pat" PATH="/opt/pa/bin:$PATH" \
+    OTHER=xpay PA_AUTH="$SHORT" PA_URL="$SHORT_URL/0" \
+    PA_TLS_URL="rediss://default:$SHORT@cache.example:6380" \
+    PA_ESCAPED="redis://:%70%61@h" PA_BARE="redis://$SHORT@h" \
+    PA_LIST="redis://h1,redis://u:$SHORT@h2" \
+    HTTP_USER="http://pa@example.org/" NEAR="redis://:pax@h" \
+    "$AGENT" --name short-agent --slots 1 --queue shortpw \
+    >"$TMP/short-agent.log" 2>&1 &
+a5=$!
+PIDS+=($a5)
+wait_for 10 grep -q "agent short-agent:" "$TMP/short-agent.log"
+timeout -s KILL 60 env MAPQ_REDIS_URL="$SHORT_URL" "$MAPQ" run "$TMP/short.yaml" \
+    --json >"$TMP/short.json" 2>"$TMP/short.err"
+check "short: the run succeeds" "0" "$?"
+sed 's/\\n/\n/g' "$TMP/short.json" >"$TMP/short.out"
+check "short: the task saw its agent" "1" "$(grep -c "^agent=$a5\$" "$TMP/short.out")"
+for v in "PATH=/opt/pa/bin:" "HOME=$TMP/home-pat\$" "OTHER=xpay\$" \
+    "HTTP_USER=" "NEAR="; do
+    check "short: the task gets ${v%%=*}" "1" "$(own_env short "^$v")"
+done
+for v in PA_AUTH PA_URL PA_TLS_URL PA_ESCAPED PA_BARE PA_LIST MAPQ_REDIS_URL; do
+    check "short: the task does not get $v" "0" "$(own_env short "^$v=")"
+done
+for v in PA_AUTH PA_URL PA_TLS_URL PA_ESCAPED PA_BARE PA_LIST; do
+    check "short: the agent names $v once" "1" \
+        "$(grep -c "not passing $v to tasks" "$TMP/short-agent.log")"
+done
+check "short: the agent names nothing else" "6" \
+    "$(grep -c "not passing" "$TMP/short-agent.log")"
+check "short: one warning that short passwords are only matched exactly" "1" \
+    "$(grep -c 'redis password is shorter than 8 bytes' "$TMP/short-agent.log")"
+check "short: no URL with the password reaches the task" "0" \
+    "$(grep -c -E ":(pa|%70%61)@" "$TMP/short.out")"
+kill -TERM "$a5"; wait "$a5" 2>/dev/null
+redis-cli -p "$PORT" -a "$SHORT" --no-auth-warning CONFIG SET requirepass "$SECRET" >/dev/null
 finish

@@ -23,18 +23,28 @@ url_ok(const char *s)
     return url;
 }
 
-/* Asserts that s is refused with message tmpl, where %s stands for s. */
+/* Asserts that s is refused with message tmpl, where %s stands for shown
+ * (s as the message quotes it, its password hidden). */
 static void
-url_fails(const char *s, const char *tmpl)
+url_fails_shown(const char *s, const char *shown, const char *tmpl)
 {
     struct mapq_redis_url url;
     char err[MAPQ_ERR_LEN] = "", want[MAPQ_ERR_LEN];
     const char *at = strstr(tmpl, "%s");
 
     assert_non_null(at);
-    snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - tmpl), tmpl, s, at + 2);
+    snprintf(want, sizeof(want), "%.*s%s%s", (int)(at - tmpl), tmpl, shown,
+             at + 2);
     assert_int_equal(mapq_redis_url_parse(s, &url, err), MAPQ_EINVAL);
     assert_string_equal(err, want);
+}
+
+/* Asserts that s (holding nothing to hide) is refused with message tmpl,
+ * where %s stands for s. */
+static void
+url_fails(const char *s, const char *tmpl)
+{
+    url_fails_shown(s, s, tmpl);
 }
 
 /* Asserts that url holds exactly these fields. */
@@ -132,23 +142,26 @@ test_redis_url_unix_rejected(void **state)
 static void
 test_redis_url_bad_port_rejected(void **state)
 {
-    static const char *const bad[] = {"redis://h:0",
-                                      "redis://h:65536",
-                                      "redis://h:abc",
-                                      "redis://h:",
-                                      "redis://h:80x",
-                                      "redis://h:-1",
-                                      "redis://h:1:2",
-                                      "redis://h:6379 ",
-                                      "redis://h:99999999999999999999",
-                                      "redis://h:0x10/1",
-                                      "redis://u:p@h:/1",
-                                      "redis://h:1.5"};
+    /* A port that is not all digits is hidden in the message when the URL
+     * has no '@': it may be a password whose host was left out. */
+    static const char *const bad[][2] = {
+        {"redis://h:0", "redis://h:0"},
+        {"redis://h:65536", "redis://h:65536"},
+        {"redis://h:abc", "redis://h:***"},
+        {"redis://h:", "redis://h:"},
+        {"redis://h:80x", "redis://h:***"},
+        {"redis://h:-1", "redis://h:**"},
+        {"redis://h:1:2", "redis://h:***"},
+        {"redis://h:6379 ", "redis://h:*****"},
+        {"redis://h:99999999999999999999", "redis://h:99999999999999999999"},
+        {"redis://h:0x10/1", "redis://h:****/1"},
+        {"redis://u:p@h:/1", "redis://u:*@h:/1"},
+        {"redis://h:1.5", "redis://h:***"}};
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        url_fails(bad[i], "bad port in redis URL '%s'");
+        url_fails_shown(bad[i][0], bad[i][1], "bad port in redis URL '%s'");
 }
 
 static void
@@ -169,33 +182,36 @@ static void
 test_redis_url_wrong_scheme_rejected(void **state)
 {
     static const char *const bad[] = {
-        "",           "localhost:6379", "http://h",     "redis:/h", "REDIS://h",
-        "rediss://h", " redis://h",     "redis:h:6379", "unix:/p",  "//h"};
+        "",           "localhost:6379", "http://h", "redis:/h", "REDIS://h",
+        "rediss://h", " redis://h",     "unix:/p",  "//h"};
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         url_fails(bad[i], "redis URL '%s' must start with redis:// or unix://");
+    url_fails_shown("redis:h:6379", "redis:******",
+                    "redis URL '%s' must start with redis:// or unix://");
 }
 
 static void
 test_redis_url_no_host_rejected(void **state)
 {
-    static const char *const bad[] = {"redis://", "redis://:6379",
-                                      "redis://u:p@", "redis:///0",
+    static const char *const bad[] = {"redis://", "redis://:6379", "redis:///0",
                                       "redis://@:1/2"};
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         url_fails(bad[i], "redis URL '%s' has no host");
+    url_fails_shown("redis://u:p@", "redis://u:*@",
+                    "redis URL '%s' has no host");
 }
 
 static void
 test_redis_url_overlong_rejected(void **state)
 {
     /* Each field holds one byte less than its array, for the NUL. */
-    char part[300], s[400];
+    char part[300], s[400], shown[400];
     struct mapq_redis_url url;
 
     (void)state;
@@ -213,7 +229,9 @@ test_redis_url_overlong_rejected(void **state)
     url = url_ok(s);
     assert_int_equal(strlen(url.password), 255);
     snprintf(s, sizeof(s), "redis://u:%sp@h", part);
-    url_fails(s, "password too long in redis URL '%s'");
+    memset(part, '*', 255);
+    snprintf(shown, sizeof(shown), "redis://u:%s*@h", part);
+    url_fails_shown(s, shown, "password too long in redis URL '%s'");
 
     memset(part, 'u', 127);
     part[127] = '\0';
@@ -221,7 +239,8 @@ test_redis_url_overlong_rejected(void **state)
     url = url_ok(s);
     assert_int_equal(strlen(url.user), 127);
     snprintf(s, sizeof(s), "redis://%su:pw@h", part);
-    url_fails(s, "user too long in redis URL '%s'");
+    snprintf(shown, sizeof(shown), "redis://%su:**@h", part);
+    url_fails_shown(s, shown, "user too long in redis URL '%s'");
 
     memset(part, 's', 255);
     part[0] = '/';
@@ -398,8 +417,10 @@ static void
 test_redis_url_sign_and_blank_rejected(void **state)
 {
     (void)state;
-    url_fails("redis://h:+80", "bad port in redis URL '%s'");
-    url_fails("redis://h: 80", "bad port in redis URL '%s'");
+    url_fails_shown("redis://h:+80", "redis://h:***",
+                    "bad port in redis URL '%s'");
+    url_fails_shown("redis://h: 80", "redis://h:***",
+                    "bad port in redis URL '%s'");
     url_fails("redis://h/+1", "bad database in redis URL '%s'");
     url_fails("redis://h/ 1", "bad database in redis URL '%s'");
     url_fails("unix:///p?db=+1", "bad database in redis URL '%s'");
@@ -409,16 +430,22 @@ test_redis_url_sign_and_blank_rejected(void **state)
 static void
 test_redis_url_at_in_host_rejected(void **state)
 {
-    static const char *const bad[] = {"redis://a@b@h", "redis://u:p@h@x:1/2",
-                                      "redis://@@h", "redis://p@h@"};
+    /* The message hides all before the last '@', the password possibly
+     * ending there. */
+    static const char *const bad[][2] = {
+        {"redis://a@b@h", "redis://***@h"},
+        {"redis://u:p@h@x:1/2", "redis://u:***@x:1/2"},
+        {"redis://@@h", "redis://*@h"},
+        {"redis://p@h@", "redis://***@"}};
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        url_fails(bad[i], "bad host in redis URL '%s'");
+        url_fails_shown(bad[i][0], bad[i][1], "bad host in redis URL '%s'");
     /* One '@' still separates the password, and '@' after the host's '/'
      * is part of the database field, which then fails as a number. */
-    url_fails("redis://p@h/1@", "bad database in redis URL '%s'");
+    url_fails_shown("redis://p@h/1@", "redis://*****@",
+                    "bad database in redis URL '%s'");
 }
 
 /*
@@ -515,6 +542,48 @@ test_redis_url_hide_password(void **state)
     assert_int_equal(strlen(url.password), 3);
 }
 
+/*
+ * No refused URL puts its password in the message, whichever check
+ * refuses it, the password ending at the first '@' or the last, with or
+ * without a user, and whatever follows it.
+ */
+static void
+test_redis_url_error_hides_password(void **state)
+{
+    static const char *const bad[][2] = {
+        {"redis://:secret@host:notaport", "redis://:******@host:notaport"},
+        {"redis://:secret@", "redis://:******@"},
+        {"redis://u:secret@h:99999", "redis://u:******@h:99999"},
+        {"redis://u:secret@h:1/x", "redis://u:******@h:1/x"},
+        {"redis://secret@h:0", "redis://******@h:0"},
+        {"redis://u:secret@@h", "redis://u:*******@h"},
+        {"redis://u:sec@ret@h", "redis://u:*******@h"},
+        {"redis://:sec/ret@h", "redis://:*******@h"},
+        {"redis://:secret", "redis://:******"},
+        {"redis://u:secret", "redis://u:******"},
+        {"redis://u:secret/0", "redis://u:******/0"},
+        {"rediss://u:secret@h", "rediss://u:******@h"},
+        {"http://:secret@h", "http://:******@h"},
+        {"redis:/:secret@h", "redis:********@h"},
+        {"unix://:secret@/tmp/r.sock", "unix://:******@/tmp/r.sock"},
+        {":secret@h:1", ":******@h:1"}};
+    struct mapq_redis_url url;
+    char err[MAPQ_ERR_LEN];
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(err, 0, sizeof(err));
+        assert_int_equal(mapq_redis_url_parse(bad[i][0], &url, err),
+                         MAPQ_EINVAL);
+        if (strstr(err, "secret") != NULL || strstr(err, "ret@") != NULL)
+            fail_msg("'%s' gave '%s'", bad[i][0], err);
+        if (strstr(err, bad[i][1]) == NULL)
+            fail_msg("'%s' gave '%s', not quoting '%s'", bad[i][0], err,
+                     bad[i][1]);
+    }
+}
+
 int
 main(void)
 {
@@ -541,6 +610,7 @@ main(void)
         cmocka_unit_test(test_redis_url_format_unix_db),
         A(test_redis_argv_args_terminated),
         cmocka_unit_test(test_redis_url_hide_password),
+        cmocka_unit_test(test_redis_url_error_hides_password),
 #undef A
     };
 
