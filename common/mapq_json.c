@@ -536,3 +536,32 @@ mapq_json_to_msgpack(const char *text, size_t len, const struct mapq_type *type,
         truncate_to(out, before);
     return rc;
 }
+
+void
+mapq_json_append_text(struct mapq_buf *out, const char *text, size_t len)
+{
+    struct mapq_buf clean = MAPQ_BUF_INIT;
+    size_t off = 0, good;
+    json_t *j;
+    char *dumped;
+
+    /* Valid runs are copied, each bad byte is replaced. */
+    while (off < len) {
+        good = mapq_type_utf8_prefix(text + off, len - off);
+        mapq_buf_append(&clean, text + off, good);
+        off += good;
+        if (off < len) {
+            mapq_buf_append(&clean, "\xef\xbf\xbd", 3);
+            off++;
+        }
+    }
+    j = json_stringn_nocheck(clean.len > 0 ? clean.data : "", clean.len);
+    dumped = j != NULL ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    if (dumped != NULL)
+        mapq_buf_append(out, dumped, strlen(dumped));
+    else
+        mapq_buf_append(out, "\"\"", 2);
+    free(dumped);
+    json_decref(j);
+    mapq_buf_release(&clean);
+}

@@ -50,4 +50,11 @@ enum mapq_err mapq_json_to_msgpack(const char *text, size_t len,
                                    const struct mapq_type *type,
                                    struct mapq_buf *out, char *err);
 
+/*
+ * Appends text (len bytes, borrowed: an error message, a task's stderr) to
+ * out as a JSON string, quotes included. Bytes that are not UTF-8 become
+ * U+FFFD, so that whatever a task wrote, the document stays valid JSON.
+ */
+void mapq_json_append_text(struct mapq_buf *out, const char *text, size_t len);
+
 #endif

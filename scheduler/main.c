@@ -576,20 +576,10 @@ print_summary(struct run *r, struct mapq_workflow *wf)
     if (r->exit_code == EXIT_OK) {
         printf(",\"output\":%s", out.data);
     } else if (r->error != NULL) {
-        {
-            const char *s = r->error;
-
-            printf(",\"error\":\"");
-            for (; *s; s++) {
-                if (*s == '"' || *s == '\\')
-                    printf("\\%c", *s);
-                else if ((unsigned char)*s < 0x20)
-                    printf("\\u%04x", (unsigned char)*s);
-                else
-                    putchar(*s);
-            }
-            printf("\"");
-        }
+        /* The error may quote a task's stderr: any bytes at all. */
+        mapq_buf_reset(&out);
+        mapq_json_append_text(&out, r->error, strlen(r->error));
+        printf(",\"error\":%.*s", (int)out.len, out.data);
     }
     printf("}\n");
     mapq_buf_release(&out);

@@ -767,6 +767,22 @@ test_json_truncated_msgpack_rejected(void **state)
     assert_string_equal(f->err, "truncated msgpack value");
 }
 
+/* Any bytes become a valid JSON string: bad ones as U+FFFD, controls,
+ * quotes and NUL escaped, valid UTF-8 kept. */
+static void
+test_json_append_text(void **state)
+{
+    struct fx *f = *state;
+    static const char text[] = "a\"b\\c\n\xff\xc3(d\0e\xc3\xa9";
+
+    mapq_json_append_text(&f->out, text, sizeof(text) - 1);
+    assert_string_equal(f->out.data, "\"a\\\"b\\\\c\\n\xef\xbf\xbd\xef\xbf\xbd("
+                                     "d\\u0000e\xc3\xa9\"");
+    mapq_buf_reset(&f->out);
+    mapq_json_append_text(&f->out, NULL, 0);
+    assert_string_equal(f->out.data, "\"\"");
+}
+
 int
 main(void)
 {
@@ -797,6 +813,7 @@ main(void)
         T(test_json_size_cap),
         T(test_json_appends_to_out),
         T(test_json_truncated_msgpack_rejected),
+        T(test_json_append_text),
 #undef T
     };
 
