@@ -61,6 +61,51 @@ struct mapq_redis {
 static void start_connect(struct mapq_redis *r);
 static void teardown(struct mapq_redis *r, const char *why);
 
+/* ---- reply caps ------------------------------------------------------- */
+
+/*
+ * The most elements one reply may hold. hiredis allocates an array for the
+ * count a reply declares before reading any element (16 GiB for
+ * "*2147483647"), and this version has no limit of its own. mapq's largest
+ * replies (a batch of HMGET, a claim, a scan) are far below.
+ */
+#define REPLY_MAX_ELEMENTS (1 << 24)
+
+/* hiredis's own reply functions, and the same with createArray capped: a
+ * dispatch table set once, never state. */
+static redisReplyObjectFunctions *hiredis_fns;
+static redisReplyObjectFunctions capped_fns;
+
+static void *
+capped_array(const redisReadTask *task, int elements)
+{
+    struct mapq_redis *r = task->privdata;
+
+    if (elements > REPLY_MAX_ELEMENTS) {
+        if (r != NULL)
+            snprintf(r->fault, sizeof(r->fault),
+                     "redis sent a reply of %d elements, more than the %d "
+                     "mapq reads",
+                     elements, REPLY_MAX_ELEMENTS);
+        return NULL; /* hiredis: a reader error, the connection ends */
+    }
+    return hiredis_fns->createArray(task, elements);
+}
+
+/* Caps the replies reader reads; privdata (a struct mapq_redis, or NULL)
+ * is told why it refused one. */
+static void
+cap_replies(redisReader *reader, struct mapq_redis *privdata)
+{
+    if (hiredis_fns == NULL) {
+        hiredis_fns = reader->fn;
+        capped_fns = *hiredis_fns;
+        capped_fns.createArray = capped_array;
+    }
+    reader->fn = &capped_fns;
+    reader->privdata = privdata;
+}
+
 /* ---- URLs -------------------------------------------------------------- */
 
 /*
@@ -361,7 +406,12 @@ sync_setup(redisContext *c, const char *what, char *err, int argc,
     int rc = 0;
 
     if (reply == NULL) {
-        mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, c->errstr);
+        /* The reader says OOM for a reply over the cap, too. */
+        mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what,
+                     c->err == REDIS_ERR_OOM
+                         ? "cannot read redis's reply: too large, or out of "
+                           "memory"
+                         : c->errstr);
         return -1;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -435,6 +485,7 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
     }
     /* Not inherited by any process this one starts (a task). */
     fcntl(c->fd, F_SETFD, FD_CLOEXEC);
+    cap_replies(c->reader, NULL);
     redisSetTimeout(c, tv);
     setup_commands(url, cmds, names, &n);
     for (i = 0; i < n; i++) {
@@ -654,16 +705,24 @@ disconnect_cb(const redisAsyncContext *ac, int status)
     struct mapq_redis *r = ac->data;
     bool was_up;
 
-    (void)status;
     if (r == NULL)
         return; /* freed by teardown() */
-    /* The server closed the connection; hiredis frees the context. */
+    /* The server closed the connection, or its reply could not be read
+     * (then status is REDIS_ERR); hiredis frees the context. */
     was_up = r->up;
     r->ac = NULL;
     r->ready = false;
     r->up = false;
     if (was_up && r->on_state != NULL)
         r->on_state(r, false, r->state_arg);
+    if (status != REDIS_OK && r->fault[0] == '\0')
+        snprintf(r->fault, sizeof(r->fault), "cannot read redis's reply: %s",
+                 ac->errstr);
+    if (r->fault[0] != '\0') {
+        schedule_retry(r, r->fault);
+        r->fault[0] = '\0';
+        return;
+    }
     schedule_retry(r, was_up ? "connection closed by redis"
                              : "redis closed the connection during setup");
 }
@@ -701,6 +760,7 @@ start_connect(struct mapq_redis *r)
     r->ac = ac;
     /* Not inherited by the agent's tasks: the connection is logged in. */
     fcntl(ac->c.fd, F_SETFD, FD_CLOEXEC);
+    cap_replies(ac->c.reader, r);
     redisLibeventAttach(ac, r->base);
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
