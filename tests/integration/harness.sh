@@ -1,9 +1,13 @@
 # harness.sh - shared setup for mapq's integration tests.
 #
-# Starts a private redis-server on a unix socket in a temp dir (or uses
-# MAPQ_TEST_REDIS_URL, with a namespace of its own so tests never touch
-# other data), starts real mapq-agent processes, and tears everything down
-# on exit. Waits are bounded polls, never fixed sleeps.
+# Starts a private redis-server on a unix socket in a temp dir, or uses the
+# Redis of MAPQ_TEST_REDIS_URL (any URL mapq takes: redis://[user][:pass]@
+# host[:port][/db] or unix:///path[?db=N]) with a namespace of its own, so
+# tests never touch other data and leave no key behind; starts real
+# mapq-agent processes, and tears everything down on exit. Tests that
+# change the server itself (CONFIG SET, ACL, FLUSHALL, a restart) ask for
+# a private one with start_redis --own. Waits are bounded polls, never
+# fixed sleeps.
 set -u
 
 BUILD=${MAPQ_BUILD_DIR:?MAPQ_BUILD_DIR must name the build directory}
@@ -20,27 +24,58 @@ PASSED=0
 FAILED=0
 
 cleanup() {
-    local p
+    local rc=$? p left
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     if [ -n "${REDIS_PID:-}" ]; then
         kill -TERM "$REDIS_PID" 2>/dev/null
         wait "$REDIS_PID" 2>/dev/null
-    elif [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
-        redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" | while read -r k; do
-            redis_cli DEL "$k" >/dev/null
-        done
+    elif [ "${REDIS_SHARED:-0}" = 1 ]; then
+        # The test's keys go; any left is a failure of the run.
+        redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" |
+            xargs -r -d '\n' -n 500 redis-cli --no-auth-warning \
+                "${REDIS_CLI_ARGS[@]}" DEL >/dev/null
+        left=$(redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" | wc -l)
+        if [ "$left" -ne 0 ]; then
+            echo "not ok - $left keys of $MAPQ_NAMESPACE left in the shared redis"
+            rc=1
+        fi
     fi
     rm -rf "$TMP"
+    exit "$rc"
 }
 trap cleanup EXIT
 
+# redis_url_args URL: prints, one per line, the redis-cli arguments that
+# reach URL (the password as "--pass P"), or fails on a URL it cannot read.
+redis_url_args() {
+    python3 - "$1" <<'PY'
+import sys
+from urllib.parse import urlsplit, parse_qs
+u = urlsplit(sys.argv[1])
+args = []
+if u.scheme == "unix":
+    args += ["-s", u.path]
+    db = parse_qs(u.query).get("db", ["0"])[0]
+elif u.scheme == "redis":
+    args += ["-h", u.hostname or "127.0.0.1", "-p", str(u.port or 6379)]
+    db = u.path.lstrip("/") or "0"
+else:
+    sys.exit("harness: cannot use redis URL scheme %r" % u.scheme)
+if u.username:
+    args += ["--user", u.username]
+if u.password is not None:
+    args += ["--pass", u.password]
+args += ["-n", db]
+print("\n".join(args))
+PY
+}
+
+# The redis-cli arguments for the Redis the test uses (set by start_redis).
+REDIS_CLI_ARGS=()
+
 redis_cli() {
-    if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
-        redis-cli -u "$MAPQ_TEST_REDIS_URL" "$@"
-    else
-        redis-cli -s "$TMP/redis.sock" "$@"
-    fi
+    redis-cli --no-auth-warning "${REDIS_CLI_ARGS[@]}" "$@"
 }
 
 # wait_for SECONDS COMMAND...: polls COMMAND every 20 ms until it succeeds.
@@ -54,17 +89,38 @@ wait_for() {
     done
 }
 
+# start_redis [--own]: the Redis of MAPQ_TEST_REDIS_URL when it is set
+# (shared), else, or with --own, a private redis-server ($REDIS_PID) on a
+# unix socket. Sets MAPQ_REDIS_URL and REDIS_CLI_ARGS, and says which.
 start_redis() {
-    if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
+    local args
+    if [ -n "${MAPQ_TEST_REDIS_URL:-}" ] && [ "${1:-}" != --own ]; then
+        args=$(redis_url_args "$MAPQ_TEST_REDIS_URL") || exit 1
+        mapfile -t REDIS_CLI_ARGS <<<"$args"
         export MAPQ_REDIS_URL="$MAPQ_TEST_REDIS_URL"
-        wait_for 5 redis_cli PING || { echo "external redis unreachable"; exit 1; }
+        REDIS_SHARED=1
+        wait_for 5 redis_pong || {
+            echo "not ok - redis of MAPQ_TEST_REDIS_URL: $(redis_cli PING 2>&1 | head -2 | tr '\n' ' ')"
+            exit 1
+        }
+        echo "# redis: $(redis_shown "$MAPQ_TEST_REDIS_URL") (shared), redis_version $(redis_cli INFO server | sed -n 's/^redis_version:\(.*\)\r$/\1/p'), namespace $MAPQ_NAMESPACE"
         return
     fi
     redis-server --port 0 --unixsocket "$TMP/redis.sock" --save '' \
         --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
     REDIS_PID=$!
+    REDIS_CLI_ARGS=(-s "$TMP/redis.sock")
     export MAPQ_REDIS_URL="unix://$TMP/redis.sock"
-    wait_for 5 redis_cli PING || { echo "redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
+    wait_for 5 redis_pong || { echo "redis-server did not start"; cat "$TMP/redis.log"; exit 1; }
+    echo "# redis: a private redis-server $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') on $MAPQ_REDIS_URL"
+}
+
+# redis_pong: whether Redis answers PING (redis-cli exits 0 on NOAUTH too).
+redis_pong() { [ "$(redis_cli PING 2>&1)" = PONG ]; }
+
+# redis_shown URL: URL with its password hidden.
+redis_shown() {
+    echo "$1" | sed -E 's#(://[^:@/]*:)[^@/]*@#\1***@#'
 }
 
 # free_port: a TCP port of the loopback that was free a moment ago (for a

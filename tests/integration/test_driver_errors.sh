@@ -16,7 +16,7 @@ if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
     echo "# skipped: needs Redis servers of its own (ACL, maxmemory, restart)"
     finish
 fi
-start_redis
+start_redis --own # its CONFIG SET and restart are the server's
 NS=$MAPQ_NAMESPACE
 exited() { ! kill -0 "$1" 2>/dev/null; }
 

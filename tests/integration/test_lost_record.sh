@@ -5,7 +5,7 @@
 # ended or no longer exists". Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
-start_redis
+start_redis --own # FLUSHALL
 if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
     echo "# skipped: flushing a shared Redis would touch other data"
     finish

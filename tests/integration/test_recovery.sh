@@ -43,7 +43,7 @@ exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 now_ms() { date +%s%3N; }
 
 # ---- scheduler loss ---------------------------------------------------------
-start_redis
+start_redis --own # restarted below
 start_agents 3 --lease 2s
 "$MAPQ" scheduler --lease 2s >"$TMP/scheduler.log" 2>&1 &
 PIDS+=($!)

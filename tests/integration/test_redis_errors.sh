@@ -10,7 +10,7 @@
 . "$(dirname "$0")/harness.sh"
 
 P=$MAPQ_NAMESPACE
-start_redis
+start_redis --own # CONFIG SET, ACL SETUSER
 start_agents 3 -v
 AGENTS=("${PIDS[@]}")
 

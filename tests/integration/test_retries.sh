@@ -317,7 +317,7 @@ check "min_successes 4, 2 of 5 fail: the error" "1" \
 # still fails, the error groups the indices, and downstream never runs.
 thresh_yaml "$TMP/all.yaml" ", run_all: true"
 mkdir "$TMP/h5"
-if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then rcli="-u $MAPQ_TEST_REDIS_URL"; else rcli="-s $TMP/redis.sock"; fi
+rcli="--no-auth-warning ${REDIS_CLI_ARGS[*]}"
 t0=$(now_ms)
 out=$("$MAPQ" run "$TMP/all.yaml" --input 'xs=[0,1,2,3,4,5,6,7,8,9]' \
     --input 'bad=[0,1,2,3,7]' --input 'odd=[5]' --input hold=true \
