@@ -13,26 +13,37 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mapq_agent.h"
 #include "mapq_alloc.h"
 #include "mapq_cmd.h"
+#include "mapq_health.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
 #include "mapq_units.h"
 
-#define MAX_QUEUES 32
+#define MAX_QUEUES         32
+#define MAX_AGE_DEFAULT_MS 10000
 
 static const char usage[] =
     "usage: mapq-agent [--redis URL] [--slots N] [--queue Q]... "
     "[--interruptible]\n"
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
-    "                  [--namespace NS] [--lease DUR] [-v|--verbose] [-q]\n"
+    "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
+    "                  [-v|--verbose] [-q]\n"
+    "       mapq-agent --check-health PATH [--max-age DUR]\n"
     "\n"
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
     "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
-    "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq.\n";
+    "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq,\n"
+    "--health-file $MAPQ_HEALTH_FILE or none.\n"
+    "\n"
+    "With --health-file the agent touches PATH after every heartbeat Redis\n"
+    "answered (about once a second) and removes it when it exits.\n"
+    "--check-health exits 0 when PATH was touched within --max-age (10s),\n"
+    "else says why and exits 1.\n";
 
 struct options {
     struct mapq_agent_config cfg;
@@ -40,6 +51,11 @@ struct options {
     const char *queues[MAX_QUEUES];
     char name[300];
     char self_dir[PATH_MAX];
+    const char *health_file; /* touched on heartbeats; NULL: none */
+    bool health_failing;     /* the last touch failed (logged once) */
+    const char *check_path;  /* --check-health: check this file, exit */
+    int64_t max_age_ms;      /* for --check-health */
+    bool max_age_set;
 };
 
 static void
@@ -57,6 +73,26 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
     (void)arg;
     mapq_cmd_reap();
+}
+
+/* Touches the health file after a heartbeat; a failure is logged when it
+ * starts and when it ends, not every second. */
+static void
+heartbeat_cb(void *arg)
+{
+    struct options *o = arg;
+    char err[MAPQ_ERR_LEN];
+
+    if (mapq_health_touch(o->health_file, err) != MAPQ_OK) {
+        if (!o->health_failing)
+            mapq_log(MAPQ_LOG_WARN, "%s", err);
+        o->health_failing = true;
+        return;
+    }
+    if (o->health_failing)
+        mapq_log(MAPQ_LOG_INFO, "the health file '%s' is touched again",
+                 o->health_file);
+    o->health_failing = false;
 }
 
 static void
@@ -114,6 +150,9 @@ parse_options(int argc, char **argv, struct options *o)
         {"mem", required_argument, NULL, 'm'},
         {"namespace", required_argument, NULL, 'N'},
         {"lease", required_argument, NULL, 'l'},
+        {"health-file", required_argument, NULL, 'H'},
+        {"check-health", required_argument, NULL, 'C'},
+        {"max-age", required_argument, NULL, 'A'},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -130,6 +169,8 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.grace_ms = 30000;
     o->cfg.lease_ms = 30000;
     o->cfg.plugin_batch = 256;
+    o->health_file = getenv("MAPQ_HEALTH_FILE");
+    o->max_age_ms = MAX_AGE_DEFAULT_MS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'r':
@@ -190,6 +231,24 @@ parse_options(int argc, char **argv, struct options *o)
         case 'N':
             o->cfg.ns = optarg;
             break;
+        case 'H':
+            o->health_file = optarg;
+            break;
+        case 'C':
+            if (optarg[0] == '\0') {
+                fprintf(stderr, "mapq-agent: --check-health needs a path\n");
+                return -1;
+            }
+            o->check_path = optarg;
+            break;
+        case 'A':
+            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK) {
+                fprintf(stderr, "mapq-agent: --max-age: %s\n", err);
+                return -1;
+            }
+            o->max_age_ms = ms;
+            o->max_age_set = true;
+            break;
         case 'v':
             mapq_log_threshold = MAPQ_LOG_DEBUG;
             break;
@@ -209,6 +268,14 @@ parse_options(int argc, char **argv, struct options *o)
                 argv[optind], usage);
         return -1;
     }
+    if (o->check_path != NULL)
+        return 0; /* nothing else applies */
+    if (o->max_age_set) {
+        fprintf(stderr, "mapq-agent: --max-age goes with --check-health\n");
+        return -1;
+    }
+    if (o->health_file != NULL && o->health_file[0] == '\0')
+        o->health_file = NULL;
     if (mapq_redis_url_parse(url ? url : "redis://127.0.0.1:6379", &o->cfg.url,
                              err) != MAPQ_OK) {
         fprintf(stderr, "mapq-agent: %s\n", err);
@@ -224,6 +291,26 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.name = o->name;
     find_self_dir(o->self_dir, sizeof(o->self_dir));
     o->cfg.self_dir = o->self_dir;
+    return 0;
+}
+
+/* --check-health: exits 0 when the health file is fresh, else 1. */
+static int
+check_health(const struct options *o)
+{
+    struct timespec now;
+    char msg[PATH_MAX + 128];
+    enum mapq_err rc;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    rc = mapq_health_check(o->check_path, o->max_age_ms,
+                           (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                           msg, sizeof(msg));
+    if (rc != MAPQ_OK) {
+        fprintf(stderr, "mapq-agent: %s\n", msg);
+        return 1;
+    }
+    printf("%s\n", msg);
     return 0;
 }
 
@@ -396,6 +483,8 @@ main(int argc, char **argv)
     rc = parse_options(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (o.check_path != NULL)
+        return check_health(&o);
     hide_secrets(&o);
     signal(SIGPIPE, SIG_IGN);
     event_set_log_callback(libevent_log);
@@ -403,6 +492,12 @@ main(int argc, char **argv)
     if (base == NULL) {
         mapq_log(MAPQ_LOG_ERROR, "cannot create the event loop");
         return 3;
+    }
+    if (o.health_file != NULL) {
+        /* A file left by an agent that was killed must not look fresh. */
+        mapq_health_remove(o.health_file);
+        o.cfg.heartbeat_fn = heartbeat_cb;
+        o.cfg.heartbeat_arg = &o;
     }
     agent = mapq_agent_new(base, &o.cfg, err);
     if (agent == NULL) {
@@ -422,6 +517,7 @@ main(int argc, char **argv)
              o.cfg.interruptible ? ", interruptible" : "", shown);
     event_base_dispatch(base);
     mapq_agent_free(agent);
+    mapq_health_remove(o.health_file);
     event_free(ev_chld);
     event_free(ev_int);
     event_free(ev_term);

@@ -1374,6 +1374,8 @@ renew_cb(redisReply *reply, const char *why, void *arg)
         return;
     }
     retry_done(&a->renew_retry, "FCALL mapq1_renew");
+    if (a->cfg.heartbeat_fn != NULL)
+        a->cfg.heartbeat_fn(a->cfg.heartbeat_arg);
     for (i = 0; i < reply->elements; i++) {
         const char *ref = reply->element[i]->str;
 

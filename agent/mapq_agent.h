@@ -32,6 +32,10 @@ struct mapq_agent_config {
     int lease_ms;         /* lease length; renewed every min(1 s, lease/3) */
     int plugin_batch;     /* plugin subtasks claimed per call */
     const char *self_dir; /* directory of the agent binary (plugin search) */
+    /* Called on the loop after every heartbeat Redis answered (about once a
+     * second); must not block. NULL: none. */
+    void (*heartbeat_fn)(void *arg);
+    void *heartbeat_arg; /* borrowed, passed to heartbeat_fn */
 };
 
 struct mapq_agent;
