@@ -2,7 +2,8 @@
 # Hostile and awkward workflow input: costly YAML is refused at once with one
 # line (400 KB of nesting, 50,000 anchors, a file over the workflow cap), and
 # wide files are answered quickly (40,000 tasks and nodes, 100,000 unknown
-# keys: 50 problems listed and the rest counted); a {name} placeholder inside a shell's script is refused
+# keys: 50 problems listed and the rest counted); a {name} placeholder inside a shell's script
+# (also behind wrappers such as timeout, nice, env and xargs) is refused
 # with the safe "$MAPQ_IN_name" form unless the task sets
 # shell_placeholders: raw, and the safe form keeps a hostile input as data;
 # a .json inputs file (and --input NAME=@FILE.json) is read with JSON's
@@ -115,6 +116,20 @@ for f in sh bash env; do
         "2 1 yes yes" \
         "$RC $(lines "$f") $(has "$f" "write \"\$MAPQ_IN_x\" in the script instead") $(has "$f" "in task 't'")"
 done
+# Behind wrappers, nested, with their options: still the shell's script.
+shell_wf timeout "[timeout, 5, bash, -c, 'echo {x}']"
+shell_wf nice-env "[nice, -n, 5, env, sh, -ec, 'echo {x}']"
+shell_wf xargs "[timeout, -s, KILL, --kill-after=5, 30, xargs, -I, '{}', bash, --norc, -O, extglob, -c, 'echo {x} {}']"
+for pair in timeout:bash nice-env:sh xargs:bash; do
+    f=${pair%%:*} shell=${pair#*:}
+    validate_timed "$f" "$TMP/$f.yaml"
+    check "{x} in the script of '$shell' behind '$f': exit 2, one line naming the shell" \
+        "2 1 yes yes" \
+        "$RC $(lines "$f") $(has "$f" "write \"\$MAPQ_IN_x\" in the script instead") $(has "$f" "the script that '$shell' runs")"
+done
+shell_wf wrapped-arg "[timeout, 5, nice, -n, 5, printf, '%s\n', '{x}']"
+validate_timed wrapped-arg "$TMP/wrapped-arg.yaml"
+check "{x} as an argv entry of its own behind wrappers: accepted" "0" "$RC"
 shell_wf raw "[sh, -c, 'echo {x}']" "    shell_placeholders: raw"
 validate_timed raw "$TMP/raw.yaml"
 check "shell_placeholders: raw: accepted" "0" "$RC"
