@@ -1,0 +1,87 @@
+# container-lib.sh - shared by fresh.sh and container-test.sh (sourced):
+# podman as root, and a debian:bookworm-slim image even where no image
+# registry is reachable.
+
+# need_podman: installs podman (and debootstrap, runc) when missing.
+need_podman() {
+    local p missing=()
+    for p in podman debootstrap runc; do
+        command -v "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "containers: needs root to install ${missing[*]}" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends podman debootstrap runc uidmap \
+        fuse-overlayfs slirp4netns ca-certificates >/dev/null
+}
+
+# Resource limits given to every container: runc cannot raise a
+# container's limits above the host's hard ones, which podman's defaults
+# may be.
+PODMAN_LIMITS=(--ulimit nofile=16384:16384 --ulimit nproc=8192:8192)
+
+# podman_runtime: "--runtime runc" where runc is installed (crun cannot
+# start containers on hosts with hybrid cgroups).
+podman_runtime() {
+    if command -v runc >/dev/null 2>&1; then
+        echo "--runtime=$(command -v runc)"
+    fi
+}
+
+# podman_run ARGS...: podman run with that runtime and those limits.
+podman_run() {
+    podman $(podman_runtime) run "${PODMAN_LIMITS[@]}" "$@"
+}
+
+# podman_build ARGS...: podman build in Docker's image format (the OCI
+# format drops HEALTHCHECK), from local images only, with the host's
+# network for apt.
+podman_build() {
+    podman build $(podman_runtime) "${PODMAN_LIMITS[@]}" --format docker \
+        --pull=never --network host "$@"
+}
+
+# apt_mirror: the Debian mirror this machine's apt uses (deb822 sources
+# first, then sources.list), or deb.debian.org.
+apt_mirror() {
+    local url
+    url=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
+        /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
+    if [ -z "$url" ] && [ -f /etc/apt/sources.list ]; then
+        url=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^https?:/) { print $i; exit } }' \
+            /etc/apt/sources.list | head -n 1)
+    fi
+    echo "${url:-http://deb.debian.org/debian}"
+}
+
+# BASE_IMAGE: what Dockerfiles name as their base, resolved locally.
+BASE_IMAGE=docker.io/library/debian:bookworm-slim
+
+# base_image: makes sure $BASE_IMAGE exists in podman's store. Without a
+# registry it is built: debootstrap --variant=minbase bookworm from the
+# machine's apt mirror (about 30 s), apt's caches removed, imported.
+base_image() {
+    local root mirror
+    podman image exists "$BASE_IMAGE" && return 0
+    if timeout 120 podman pull -q "$BASE_IMAGE" >/dev/null 2>&1; then
+        return 0
+    fi
+    mirror=$(apt_mirror)
+    root=$(mktemp -d /tmp/mapq-bookworm-XXXXXX)
+    echo "making $BASE_IMAGE: debootstrap --variant=minbase bookworm from $mirror"
+    if ! debootstrap --variant=minbase bookworm "$root" "$mirror" \
+        >"$root.log" 2>&1; then
+        tail -n 20 "$root.log" >&2
+        rm -rf "$root" "$root.log"
+        return 1
+    fi
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar -C "$root" -c . | podman import -q \
+        --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
+    rm -rf "$root" "$root.log"
+}

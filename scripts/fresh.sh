@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# fresh.sh - proves the README on a pristine Debian 12 machine: a clean
+# clone of this repository (its committed HEAD) runs the README's two
+# commands, scripts/quickstart.sh and then scripts/test.sh (the whole
+# suite), inside a container of a minimal debian:bookworm-slim that has
+# nothing installed. A missing install step fails here. Needs root (podman,
+# installed when missing); when no image registry is reachable the base
+# image is made with debootstrap (scripts/container-lib.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/container-lib.sh
+
+need_podman
+base_image
+work=$(mktemp -d /tmp/mapq-fresh-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+git clone -q --no-local . "$work/src"
+echo "== fresh machine: $BASE_IMAGE, clone of $(git rev-parse --short HEAD)"
+podman_run --rm --network host \
+    -v "$work/src:/src" -w /src "$BASE_IMAGE" \
+    bash -c 'set -e; scripts/quickstart.sh; scripts/test.sh'
