@@ -758,8 +758,8 @@ pack_text(struct conv *cv, msgpack_packer *pk, const char *s, size_t len)
 
 /* Packs d, which JSON must be able to carry: no NaN or infinity. */
 static enum mapq_err
-pack_float(struct conv *cv, yaml_mark_t mark, msgpack_packer *pk,
-           const char *s, double d)
+pack_float(struct conv *cv, yaml_mark_t mark, msgpack_packer *pk, const char *s,
+           double d)
 {
     if (!isfinite(d))
         return cv_fail(cv, mark, MAPQ_ETYPE,

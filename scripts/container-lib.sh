@@ -64,7 +64,8 @@ BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
 # base_image: makes sure $BASE_IMAGE exists in podman's store. Without a
 # registry it is built: debootstrap --variant=minbase bookworm from the
-# machine's apt mirror (about 30 s), apt's caches removed, imported.
+# machine's apt mirror (about 30 s), trimmed as Debian's slim images are,
+# imported.
 base_image() {
     local root mirror
     podman image exists "$BASE_IMAGE" && return 0
@@ -80,7 +81,20 @@ base_image() {
         rm -rf "$root" "$root.log"
         return 1
     fi
-    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    # As Debian's slim images: no documentation, manuals or locales, now
+    # or from packages installed later (copyright files stay).
+    printf '%s\n' 'path-exclude /usr/share/doc/*' \
+        'path-include /usr/share/doc/*/copyright' \
+        'path-exclude /usr/share/man/*' 'path-exclude /usr/share/groff/*' \
+        'path-exclude /usr/share/info/*' 'path-exclude /usr/share/lintian/*' \
+        'path-exclude /usr/share/linda/*' 'path-exclude /usr/share/locale/*' \
+        >"$root/etc/dpkg/dpkg.cfg.d/docker-slim"
+    find "$root/usr/share/doc" -mindepth 1 -not -name copyright \
+        -not -type d -delete
+    rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* \
+        "$root"/usr/share/locale/* "$root"/usr/share/lintian/* \
+        "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin \
+        "$root"/var/lib/apt/lists/*
     tar -C "$root" -c . | podman import -q \
         --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
     rm -rf "$root" "$root.log"
