@@ -16,6 +16,8 @@ work=$(mktemp -d /tmp/mapq-fresh-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 git clone -q --no-local . "$work/src"
 echo "== fresh machine: $BASE_IMAGE, clone of $(git rev-parse --short HEAD)"
-podman_run --rm --network host \
+# As root on a real machine, with CAP_SYS_PTRACE (tests read the /proc
+# files of processes that made themselves non-dumpable).
+podman_run --rm --network host --cap-add SYS_PTRACE \
     -v "$work/src:/src" -w /src "$BASE_IMAGE" \
     bash -c 'set -e; scripts/quickstart.sh; scripts/test.sh'

@@ -24,8 +24,14 @@ done
 URL="redis://:$SECRET@127.0.0.1:$PORT"
 MASKED="redis://:$(printf '%s' "$SECRET" | sed 's/./*/g')@127.0.0.1:$PORT"
 
-# in_proc PID FILE: how many times FILE of /proc/PID holds the password.
-in_proc() { tr '\0' '\n' <"/proc/$1/$2" | grep -c -F -- "$SECRET"; }
+# in_proc PID FILE: how many times FILE of /proc/PID holds the password;
+# "unreadable" when it cannot be read (a non-dumpable process's environ
+# needs CAP_SYS_PTRACE), so that a check cannot pass for want of a look.
+in_proc() {
+    local text
+    text=$(tr '\0' '\n' <"/proc/$1/$2") || { echo unreadable; return; }
+    printf '%s\n' "$text" | grep -c -F -- "$SECRET"
+}
 running() { grep -q 'scheduler running' "$1"; }
 
 # 1. mapq scheduler --redis URL, for as long as it runs.
