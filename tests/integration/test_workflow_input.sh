@@ -10,29 +10,27 @@
 # rules, so the surrogate-pair escapes of Python's json.dump come out as the
 # emoji they stand for.
 #
-# The 2-second bounds below are correctness bounds (answered versus stuck:
-# the nesting took 38 s before, 40,000 tasks and nodes 27 s), generous for
-# a loaded machine; most checks take milliseconds, the 5 MB files well
-# under a second.
+# The time bounds below are hang bounds, not speed claims (speed is
+# mapq-bench's): 15 s (45 s under a sanitizer), against 38 s that the
+# nesting took before and 27 s for 40,000 tasks and nodes, on an idle
+# machine. The cases take well under a second each when the machine is
+# idle; a loaded CI machine must not fail them.
 . "$(dirname "$0")/harness.sh"
 
-# validate_timed NAME FILE: runs mapq validate on FILE (killed after 30 s),
+# validate_timed NAME FILE: runs mapq validate on FILE (killed after 120 s),
 # leaves its exit status in RC, its stderr in $TMP/NAME.err, and the wall
 # time in whole milliseconds in MS.
 validate_timed() {
     local t0 t1
     t0=$(date +%s%N)
-    timeout -s KILL 30 "$MAPQ" validate "$2" >"$TMP/$1.out" 2>"$TMP/$1.err"
+    timeout -s KILL 120 "$MAPQ" validate "$2" >"$TMP/$1.out" 2>"$TMP/$1.err"
     RC=$?
     t1=$(date +%s%N)
     MS=$(( (t1 - t0) / 1000000 ))
 }
-# A sanitizer build runs several times slower: its bound is 10 s, still far
-# below what the quadratic and exponential cases took (tens of seconds to
-# hours).
-BOUND_MS=2000
+BOUND_MS=15000
 if grep -q __asan_init "$MAPQ" 2>/dev/null; then
-    BOUND_MS=10000
+    BOUND_MS=45000
 fi
 fast() { [ "$MS" -lt "$BOUND_MS" ] && echo fast || echo "slow (${MS} ms)"; }
 lines() { wc -l <"$TMP/$1.err" | tr -d ' '; }
@@ -66,26 +64,26 @@ open(d + "/wide-bad.yaml", "w").write(head + "".join(
     for i in range(N)))
 EOF
 validate_timed nest "$TMP/nest.yaml"
-check "400 KB of nesting: exit 2, one line naming line and column, under 2 s" \
+check "400 KB of nesting: exit 2, one line naming line and column, within the hang bound" \
     "2 1 yes fast" \
     "$RC $(lines nest) $(has nest "$TMP/nest.yaml:1:65: YAML nested more than 64 levels deep") $(fast)"
 validate_timed anchors "$TMP/anchors.yaml"
-check "50,000 anchors: exit 2, one line, under 2 s" "2 1 yes fast" \
+check "50,000 anchors: exit 2, one line, within the hang bound" "2 1 yes fast" \
     "$RC $(lines anchors) $(has anchors "YAML document has more than 1000 anchors (&name)") $(fast)"
 validate_timed keys "$TMP/keys.yaml"
 check "100,000 unknown keys (and no name): exit 2, 50 problems and a count of the rest" \
     "2 51 yes" \
     "$RC $(lines keys) $(has keys "$TMP/keys.yaml: 99951 more problems not shown")"
 validate_timed wide "$TMP/wide.yaml"
-check "40,000 inputs, tasks and nodes: valid, under 2 s" "0 fast" "$RC $(fast)"
+check "40,000 inputs, tasks and nodes: valid, within the hang bound" "0 fast" "$RC $(fast)"
 validate_timed wide-bad "$TMP/wide-bad.yaml"
-check "40,000 unknown task names: exit 2, 51 lines, under 2 s" \
+check "40,000 unknown task names: exit 2, 51 lines, within the hang bound" \
     "2 51 yes fast" \
     "$RC $(lines wide-bad) $(has wide-bad "more problems not shown") $(fast)"
 # A regular file over the cap is refused by its size, before it is read.
 truncate -s 9M "$TMP/huge.yaml"
 validate_timed huge "$TMP/huge.yaml"
-check "a workflow file over 8 MiB: exit 2, one line, under 2 s" "2 1 yes fast" \
+check "a workflow file over 8 MiB: exit 2, one line, within the hang bound" "2 1 yes fast" \
     "$RC $(lines huge) $(has huge "cannot read '$TMP/huge.yaml': larger than 8 MiB") $(fast)"
 
 # ---- 2. placeholders inside a shell's script ---------------------------------
