@@ -1,0 +1,378 @@
+/*
+ * wf_inputs.c - workflow inputs: their declarations in the file, and
+ * their values from --input, an inputs file (YAML, or JSON by name) and
+ * defaults.
+ *
+ * Fills c->wf->inputs during the parse, and the struct wf_bind of
+ * mapq_workflow_bind_inputs() while binding. Values are converted to the
+ * input's declared type as literals in a workflow file are; JSON files
+ * are read with JSON's rules (mapq_json.h). Reads the files it is given.
+ */
+#include <jansson.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mapq_alloc.h"
+#include "mapq_json.h"
+#include "mapq_value.h"
+#include "wf_int.h"
+
+/* ---- declarations ------------------------------------------------------ */
+
+enum { IF_TYPE, IF_DEFAULT, IF_N };
+static const char *const input_fields[IF_N] = {"type", "default"};
+
+static void
+parse_input(struct ctx *c, yaml_node_t *k, yaml_node_t *v, struct mapq_param *p)
+{
+    struct fields f;
+    yaml_node_t *tnode = v, *dnode = NULL;
+    char where[256], subject[256];
+
+    p->name = mapq_xstrdup(stext(k));
+    p->pos = pos_of(k);
+    mapq_buf_init(&p->value, MAPQ_VALUE_MAX);
+    snprintf(where, sizeof(where), "in input '%s'", p->name);
+    if (v->type == YAML_MAPPING_NODE) {
+        wf_get_fields(c, v, input_fields, IF_N, &f, where);
+        tnode = f.val[IF_TYPE];
+        dnode = f.val[IF_DEFAULT];
+        if (tnode == NULL)
+            wf_perr(c, k, "input '%s' needs a 'type'", p->name);
+    }
+    snprintf(where, sizeof(where), "type of input '%s'", p->name);
+    if (tnode != NULL)
+        p->type = wf_get_type(c, tnode, where);
+    if (dnode == NULL || p->type == NULL)
+        return;
+    snprintf(subject, sizeof(subject), "default of '%s'", p->name);
+    p->has_default = wf_conv_literal(c, dnode, p->type, &p->value, subject);
+}
+
+void
+wf_parse_inputs(struct ctx *c, yaml_node_t *map)
+{
+    struct mapq_workflow *wf = c->wf;
+    bool *skip;
+    size_t i, n;
+    yaml_node_t *k;
+
+    if (!wf_expect_map(c, map, "'inputs' must be a mapping of name to type"))
+        return;
+    n = npairs(map);
+    skip = wf_check_keys(c, map);
+    wf->inputs = mapq_xcalloc(n ? n : 1, sizeof(*wf->inputs));
+    for (i = 0; i < n; i++) {
+        k = cnode(c, map->data.mapping.pairs.start[i].key);
+        if (skip[i] || !wf_check_ident(c, k, "input"))
+            continue;
+        parse_input(c, k, cnode(c, map->data.mapping.pairs.start[i].value),
+                    &wf->inputs[wf->ninputs++]);
+    }
+    free(skip);
+}
+
+/* ---- values ------------------------------------------------------------ */
+
+/* Legal moves of an input's state (enum wf_input_state): from UNSET only. */
+static const bool legal[WF_IN_NSTATES][WF_IN_NSTATES] = {
+    [WF_IN_UNSET] =
+        {[WF_IN_GIVEN] = true, [WF_IN_INVALID] = true, [WF_IN_DEFAULT] = true},
+};
+
+bool
+wf_input_legal(enum wf_input_state from, enum wf_input_state to)
+{
+    return from < WF_IN_NSTATES && to < WF_IN_NSTATES && legal[from][to];
+}
+
+void
+wf_input_set(struct wf_bind *bd, size_t k, enum wf_input_state to)
+{
+    mapq_assert(k < bd->wf->ninputs);
+    mapq_assert(wf_input_legal(bd->state[k], to));
+    bd->state[k] = to;
+}
+
+static void
+bind_unknown(struct wf_bind *bd, const char *name)
+{
+    const struct mapq_workflow *wf = bd->wf;
+    const char **names =
+        wf_names_of(wf->inputs, wf->ninputs, sizeof(*wf->inputs));
+    char list[MSG_MAX / 2];
+
+    if (wf->ninputs == 0)
+        wf_prob_add(&bd->probs, NULL, 0, 0,
+                    "--input %s: no such workflow input (the workflow has no "
+                    "inputs)",
+                    name);
+    else
+        wf_prob_add(&bd->probs, NULL, 0, 0,
+                    "--input %s: no such workflow input (inputs: %s)", name,
+                    wf_join_names(names, wf->ninputs, list, sizeof(list)));
+    free(names);
+}
+
+/* True when path names a JSON file: read with JSON's rules, not YAML's
+ * (YAML refuses the surrogate-pair escapes JSON writers use for "😀"). */
+static bool
+is_json_path(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n >= 5 && strcasecmp(path + n - 5, ".json") == 0;
+}
+
+/* Converts JSON text to type t into out, capped like YAML values. */
+static enum mapq_err
+json_value(const char *text, size_t len, const struct mapq_type *t,
+           struct mapq_buf *out, char *msg)
+{
+    struct mapq_buf tmp;
+    enum mapq_err rc;
+
+    mapq_buf_init(&tmp, MAPQ_VALUE_MAX);
+    rc = mapq_json_to_msgpack(text, len, t, &tmp, msg);
+    /* Worded as for YAML values, wherever in the value the cap was met. */
+    if (rc == MAPQ_ETOOBIG)
+        mapq_err_set(msg, rc, "value is larger than the %u MiB cap",
+                     MAPQ_VALUE_MAX >> 20);
+    if (rc == MAPQ_OK && mapq_buf_append(out, tmp.data, tmp.len) != MAPQ_OK)
+        rc = mapq_err_set(msg, MAPQ_ETOOBIG, "value is too large");
+    mapq_buf_release(&tmp);
+    return rc;
+}
+
+/* One --input NAME=VALUE (VALUE may be @FILE). */
+void
+wf_bind_assign(struct wf_bind *bd, const char *assign)
+{
+    const char *eq = strchr(assign, '='), *val;
+    char name[256], msg[MAPQ_ERR_LEN];
+    struct mapq_buf file;
+    long k;
+    enum mapq_err rc;
+
+    if (eq == NULL || eq == assign) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: expected NAME=VALUE",
+                    assign);
+        return;
+    }
+    snprintf(name, sizeof(name), "%.*s", (int)(eq - assign), assign);
+    k = mapq_workflow_find_input(bd->wf, name);
+    if (k < 0) {
+        bind_unknown(bd, name);
+        return;
+    }
+    if (bd->state[k] != WF_IN_UNSET) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: given more than once",
+                    name);
+        return;
+    }
+    val = eq + 1;
+    if (val[0] != '@') {
+        rc = wf_text_value(val, strlen(val), bd->wf->inputs[k].type,
+                           &bd->vals[k], msg);
+        if (rc != MAPQ_OK)
+            wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
+    } else if (wf_read_file(val + 1, TEXT_MAX, &file, msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
+        wf_input_set(bd, (size_t)k, WF_IN_INVALID);
+        return;
+    } else {
+        rc = (is_json_path(val + 1) ? json_value : wf_text_value)(
+            file.data != NULL ? file.data : "", file.len,
+            bd->wf->inputs[k].type, &bd->vals[k], msg);
+        if (rc != MAPQ_OK)
+            wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s: %s", name,
+                        val + 1, msg);
+        mapq_buf_release(&file);
+    }
+    wf_input_set(bd, (size_t)k, rc == MAPQ_OK ? WF_IN_GIVEN : WF_IN_INVALID);
+}
+
+/* Looks an --inputs key up: its input's index, or -1 with a problem. */
+static long
+bind_key(struct wf_bind *bd, const char *path, int line, int col,
+         const char *key)
+{
+    char list[MSG_MAX / 2];
+    const char **names;
+    long idx = mapq_workflow_find_input(bd->wf, key);
+
+    if (idx >= 0)
+        return idx;
+    if (bd->probs.n >= PROBLEMS_SHOWN) {
+        /* Not shown: spare the list of names. */
+        wf_prob_add(&bd->probs, path, line, col, "no such workflow input '%s'",
+                    key);
+        return -1;
+    }
+    names =
+        wf_names_of(bd->wf->inputs, bd->wf->ninputs, sizeof(*bd->wf->inputs));
+    wf_prob_add(&bd->probs, path, line, col,
+                "no such workflow input '%s' (inputs: %s)", key,
+                wf_join_names(names, bd->wf->ninputs, list, sizeof(list)));
+    free(names);
+    return -1;
+}
+
+/* One entry of an --inputs file. */
+static void
+bind_entry(struct wf_bind *bd, const char *path, yaml_document_t *doc,
+           yaml_node_t *k, yaml_node_t *v, size_t *budget)
+{
+    struct conv cv;
+    msgpack_packer pk;
+    struct mapq_pos p = pos_of(k);
+    long idx;
+    char d[96];
+
+    if (k->type != YAML_SCALAR_NODE) {
+        wf_prob_add(&bd->probs, path, p.line, p.col,
+                    "keys must be input names, got %s",
+                    wf_describe(k, d, sizeof(d)));
+        return;
+    }
+    idx = bind_key(bd, path, p.line, p.col, stext(k));
+    if (idx < 0)
+        return;
+    if (bd->state[idx] != WF_IN_UNSET)
+        return; /* --input wins */
+    wf_conv_init(&cv, doc, budget, v->start_mark);
+    mapq_value_packer_init(&pk, &bd->vals[idx]);
+    if (wf_conv_value(&cv, v, bd->wf->inputs[idx].type, 0, &pk) == MAPQ_OK) {
+        wf_input_set(bd, (size_t)idx, WF_IN_GIVEN);
+        return;
+    }
+    wf_input_set(bd, (size_t)idx, WF_IN_INVALID);
+    p = pos_of_mark(cv.mark);
+    wf_prob_add(&bd->probs, path, p.line, p.col, "'%s': %s", stext(k), cv.msg);
+}
+
+/* An --inputs file ending in .json: a JSON object of input name to value,
+ * read by the JSON library. jansson keeps no positions for members, so
+ * problems name the input and the path inside its value. */
+static void
+bind_json_file(struct wf_bind *bd, const char *path,
+               const struct mapq_buf *text)
+{
+    json_error_t jerr;
+    json_t *root, *v;
+    const char *key;
+    char msg[MAPQ_ERR_LEN], *vt;
+    long idx;
+
+    root = json_loadb(text->data != NULL ? text->data : "", text->len,
+                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (root == NULL) {
+        wf_prob_add(&bd->probs, path, jerr.line > 0 ? jerr.line : 1,
+                    jerr.column > 0 ? jerr.column : 1, "invalid JSON: %s",
+                    jerr.text);
+        return;
+    }
+    if (!json_is_object(root)) {
+        wf_prob_add(&bd->probs, path, 1, 1,
+                    "an inputs file must be a JSON object of input name to "
+                    "value");
+        json_decref(root);
+        return;
+    }
+    json_object_foreach(root, key, v)
+    {
+        idx = bind_key(bd, path, 1, 1, key);
+        if (idx < 0 || bd->state[idx] != WF_IN_UNSET)
+            continue; /* --input wins */
+        vt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
+                               JSON_REAL_PRECISION(17));
+        if (json_value(vt, strlen(vt), bd->wf->inputs[idx].type, &bd->vals[idx],
+                       msg) == MAPQ_OK) {
+            wf_input_set(bd, (size_t)idx, WF_IN_GIVEN);
+        } else {
+            wf_input_set(bd, (size_t)idx, WF_IN_INVALID);
+            wf_prob_add(&bd->probs, path, 1, 1, "'%s': %s", key, msg);
+        }
+        free(vt);
+    }
+    json_decref(root);
+}
+
+/* An --inputs file: a mapping of input name to value. */
+void
+wf_bind_file(struct wf_bind *bd, const char *path)
+{
+    struct mapq_buf text;
+    yaml_document_t doc;
+    yaml_node_t *root, *k;
+    char msg[MSG_MAX], d[96];
+    int line = 1, col = 1;
+    size_t i, n, budget = 0;
+    bool *dup;
+
+    if (wf_read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
+        return;
+    }
+    if (is_json_path(path)) {
+        bind_json_file(bd, path, &text);
+        mapq_buf_release(&text);
+        return;
+    }
+    if (!wf_load_doc(text.data != NULL ? text.data : "", text.len, &doc, msg,
+                     sizeof(msg), &line, &col)) {
+        wf_prob_add(&bd->probs, path, line, col, "%s", msg);
+        mapq_buf_release(&text);
+        return;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (root != NULL && root->type != YAML_MAPPING_NODE) {
+        wf_prob_add(&bd->probs, path, pos_of(root).line, pos_of(root).col,
+                    "an inputs file must be a mapping of input name to value, "
+                    "got %s",
+                    wf_describe(root, d, sizeof(d)));
+    } else if (root != NULL) {
+        n = npairs(root);
+        dup = mapq_xcalloc(n ? n : 1, sizeof(*dup));
+        wf_mark_dups(&doc, root, dup);
+        for (i = 0; i < n; i++) {
+            k = node_of(&doc, root->data.mapping.pairs.start[i].key);
+            if (dup[i])
+                wf_prob_add(&bd->probs, path, pos_of(k).line, pos_of(k).col,
+                            "duplicate key '%s'", stext(k));
+            else
+                bind_entry(
+                    bd, path, &doc, k,
+                    node_of(&doc, root->data.mapping.pairs.start[i].value),
+                    &budget);
+        }
+        free(dup);
+    }
+    yaml_document_delete(&doc);
+    mapq_buf_release(&text);
+}
+
+/* Packs {name: value} for every input into out. */
+enum mapq_err
+wf_bind_pack(struct wf_bind *bd, struct mapq_buf *out)
+{
+    const struct mapq_workflow *wf = bd->wf;
+    struct mapq_buf all;
+    msgpack_packer pk;
+    size_t k;
+    enum mapq_err rc;
+
+    mapq_buf_init(&all, 0);
+    mapq_value_packer_init(&pk, &all);
+    msgpack_pack_map(&pk, wf->ninputs);
+    for (k = 0; k < wf->ninputs; k++) {
+        mapq_value_pack_str(&pk, wf->inputs[k].name);
+        mapq_buf_append(&all, bd->vals[k].data, bd->vals[k].len);
+    }
+    rc = mapq_buf_append(out, all.data, all.len);
+    mapq_buf_release(&all);
+    return rc;
+}
