@@ -1,0 +1,407 @@
+/*
+ * agent_int.h - what the files of the agent share: its structs, limits,
+ * the job (slot) state, and the calls between the controller and its
+ * leaves.
+ *
+ * agent.c is the controller: it owns struct mapq_agent, every job and its
+ * state, every event, and decides what happens next. The leaves do one
+ * thing each and report back to it: agent_claim.c (claims and doorbells),
+ * agent_job.c (a job's data and what its attempt records),
+ * agent_plugin_run.c (plugin calls), agent_specs.c (the task spec cache),
+ * agent_reserve.c (cache_serialize reservations), agent_lease.c (renewals,
+ * reaping, the agent's entry), agent_outbox.c (the results' outbox) and
+ * agent_retry.c (backoff after refused calls). Leaves read the agent's
+ * state but never change a job's state and never call each other. Only
+ * files of agent/ include this.
+ */
+#ifndef MAPQ_AGENT_INT_H
+#define MAPQ_AGENT_INT_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include "mapq_agent.h"
+#include "mapq_buf.h"
+#include "mapq_cmd.h"
+#include "mapq_plugin_host.h"
+#include "mapq_proto.h"
+#include "mapq_redis.h"
+#include "mapq_retry.h"
+
+#define SPEC_CACHE_MAX   128
+#define CALL_TIMEOUT_MS  10000
+#define BELL_BLOCK_S     2
+#define DONE_BATCH_MAX   1000
+#define DONE_BATCH_BYTES (64 * 1024 * 1024)
+#define EXIT_DEADLINE_MS 5000
+#define DONE_FIELDS      8     /* arguments of one attempt in mapq1_done */
+#define UNREACHABLE_MS   10000 /* warn this often while redis is away */
+#define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
+#define RETRY_MIN_MS     100   /* first wait after a Redis error reply */
+#define RETRY_MAX_MS     2000  /* longest wait between tries */
+
+/*
+ * A job's slot state: where it is (waiting for its task spec, waiting for
+ * its cache key's reservation, running its command) and what ended it
+ * early (its execution ended: STOPPED, its lease was lost: LOST, the drain
+ * killed it: INTERRUPTED). Changed only by job_set_state() in agent.c,
+ * which asserts the move is in the table of agent_job_state_legal().
+ */
+enum job_state {
+    JOB_NEW,             /* claimed, not in a slot yet */
+    JOB_SPEC,            /* waiting for its task spec */
+    JOB_SPEC_STOPPED,    /* ... and its execution ended meanwhile */
+    JOB_SPEC_LOST,       /* ... and it lost its lease meanwhile */
+    JOB_RESERVE,         /* cache_serialize: asking for its key */
+    JOB_RESERVE_STOPPED, /* ... and its execution ended meanwhile */
+    JOB_RESERVE_LOST,    /* ... and it lost its lease meanwhile */
+    JOB_RUN,             /* its command runs */
+    JOB_RUN_INTERRUPTED, /* killed by the drain: handed back */
+    JOB_RUN_STOPPED,     /* killed, its execution ended: ABORTED */
+    JOB_RUN_LOST,        /* killed, its lease lost: nothing recorded */
+    JOB_DONE,            /* left its slot: recorded or dropped */
+    JOB_NSTATES
+};
+
+struct spec_entry {
+    char key[96]; /* "<exec>/<k>" */
+    struct mapq_taskspec *spec;
+    char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
+    mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
+    bool fetching;
+    LIST_ENTRY(spec_entry) entry;
+};
+
+struct job {
+    struct mapq_agent *a;
+    char *ref;
+    struct mapq_ref r;
+    char *body; /* owned copy; body_u points into it */
+    size_t bodylen;
+    msgpack_unpacked body_u;
+    const msgpack_object *inputs;
+    const char *field; /* subtask key, points into body */
+    size_t fieldlen;
+    struct spec_entry *spec;
+    struct mapq_cmd *cmd; /* while its command runs (JOB_RUN*) */
+    enum job_state state;
+    /* Its reservation request failed: ask again (on the retry timer or on
+     * reconnect). A note about the request, not about the slot. */
+    bool reserve_due;
+    int64_t started_ms;
+    const struct mapq_cmd_result *res; /* while its command's end is handled */
+    char *ckpt_in; /* the previous attempt's checkpoint (owned), or NULL */
+    size_t ckpt_in_len;
+    const struct mapq_buf *ckpt_out; /* this attempt's, while it is recorded */
+    TAILQ_ENTRY(job) entry;
+};
+
+TAILQ_HEAD(job_list, job);
+
+/* What one finished attempt records: one entry of mapq1_done. */
+struct job_end {
+    char kind;              /* T terminal, U user retry, S system retry, I
+                               interrupted; 0: nothing to record */
+    int phase;              /* MAPQ_PHASE_* */
+    struct mapq_buf record; /* the record (len 0: none) */
+    char *target;           /* owned; NULL: none */
+    char *error;            /* owned; NULL: it did not fail */
+};
+
+#define JOB_END_NONE                    \
+    {                                   \
+        0, 0, MAPQ_BUF_INIT, NULL, NULL \
+    }
+
+enum bell_kind { BELL_PLUGIN, BELL_CMD, NBELLS };
+
+/* The doorbells of one kind of list: command ('c') or plugin ('p'). */
+struct bell {
+    struct mapq_agent *a;
+    struct mapq_redis *conn; /* blocks in BLPOP on this kind's doorbells */
+    char kind;               /* 'c' or 'p' */
+    bool inflight;           /* a BLPOP is pending */
+    /* The last claim got less of this kind than it asked for: its lists
+     * are empty until their doorbell rings, so claims leave it out. */
+    bool dry;
+    int asked; /* by the claim in flight */
+    /* Bells heard; a claim's short reply makes the kind dry only if no bell
+     * rang while it was in flight (that work came later). */
+    unsigned heard, heard_at_claim;
+};
+
+struct mapq_agent {
+    struct event_base *base;
+    struct mapq_agent_config cfg;
+    char *ns, *name, *workroot;
+    char **queues;
+    struct mapq_redis *cmd;    /* functions */
+    struct bell bells[NBELLS]; /* doorbell waits, one connection each */
+    struct mapq_plugin_host *plugins;
+    struct job_list jobs; /* waiting for spec or reservation, or running */
+    int running_cmds;     /* jobs in JOB_RUN* (kept by job_set_state) */
+    int waiting;          /* jobs in JOB_SPEC* and JOB_RESERVE* (same) */
+    LIST_HEAD(, spec_entry) specs;
+    int nspecs;
+    bool claim_inflight, done_inflight;
+    bool stopping;
+    bool leaving;              /* drained: unregistering, then the loop ends */
+    struct mapq_argv outbox;   /* done arguments (DONE_FIELDS per entry) */
+    struct mapq_argv sending;  /* the entries of the done call in flight */
+    struct event *flush_ev;    /* zero-timeout: flush the outbox */
+    struct event *renew_ev;    /* lease renewal */
+    struct event *reap_ev;     /* opportunistic reaping */
+    struct event *grace_ev;    /* end of drain grace */
+    struct event *deadline_ev; /* exit even if redis is gone */
+    struct event *watch_ev;    /* says so while redis stays unreachable */
+    /* Redis error replies (OOM, BUSY, NOPERM, ...): each path waits out a
+     * jittered backoff before it tries again, and says so once per cause.
+     * Renewals and reaps have their own ticks, which are their retries. */
+    struct mapq_retry claim_retry, done_retry, renew_retry, reap_retry;
+    struct mapq_retry spec_retry, reserve_retry, register_retry;
+    struct event *claim_retry_ev;    /* claims (and doorbells) resume */
+    struct event *done_retry_ev;     /* the outbox is sent again */
+    struct event *spec_retry_ev;     /* task specs are fetched again */
+    struct event *reserve_retry_ev;  /* reservations are asked again */
+    struct event *register_retry_ev; /* the agent's entry is written again */
+};
+
+/* ---- job state: what each state means to the leaves ---- */
+
+static inline bool
+job_waits_spec(const struct job *job)
+{
+    return job->state == JOB_SPEC || job->state == JOB_SPEC_STOPPED ||
+           job->state == JOB_SPEC_LOST;
+}
+
+static inline bool
+job_waits_reserve(const struct job *job)
+{
+    return job->state == JOB_RESERVE || job->state == JOB_RESERVE_STOPPED ||
+           job->state == JOB_RESERVE_LOST;
+}
+
+static inline bool
+job_running(const struct job *job)
+{
+    return job->state >= JOB_RUN && job->state <= JOB_RUN_LOST;
+}
+
+/* Its execution ended: never run it, or record it ABORTED. */
+static inline bool
+job_stopped(const struct job *job)
+{
+    return job->state == JOB_SPEC_STOPPED ||
+           job->state == JOB_RESERVE_STOPPED || job->state == JOB_RUN_STOPPED;
+}
+
+/* Its lease was lost: another attempt owns the result. */
+static inline bool
+job_lost(const struct job *job)
+{
+    return job->state == JOB_SPEC_LOST || job->state == JOB_RESERVE_LOST ||
+           job->state == JOB_RUN_LOST;
+}
+
+/* ---- time ---- */
+
+static inline int64_t
+agent_now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static inline void
+agent_ms_to_tv(int64_t ms, struct timeval *tv)
+{
+    tv->tv_sec = (time_t)(ms / 1000);
+    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
+}
+
+/* ---- agent.c: the controller; what the leaves report ---- */
+
+/* A claim reply held this subtask; ref, body and ckpt (a str, or false)
+ * are borrowed from it. */
+void agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
+                   const msgpack_object *body, const msgpack_object *ckpt);
+
+/* A claim reply was handled (whatever it held). */
+void agent_claim_settled(struct mapq_agent *a);
+
+/* Entry e got its task spec, or the reason there is none. */
+void agent_spec_ready(struct mapq_agent *a, struct spec_entry *e);
+
+enum reserve_verdict {
+    RESERVE_RUN,       /* the key is this attempt's: run it */
+    RESERVE_CACHED,    /* the key has a result now: record it */
+    RESERVE_PASS,      /* "wait" (parked until the holder ends), "lost" */
+    RESERVE_MALFORMED, /* not a reply mapq1_reserve gives */
+};
+
+/* The reservation of job (in JOB_RESERVE*) was answered; cached (len
+ * bytes, borrowed) is the record with RESERVE_CACHED, text the verdict. */
+void agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
+                    const char *cached, size_t len);
+
+/* A renewal said that the job with this ref lost its lease, or (stopped)
+ * that its execution ended. */
+void agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped);
+
+/* A done call ended (applied or put back). */
+void agent_outbox_settled(struct mapq_agent *a);
+
+/* The agent's entry is gone: the loop may end. */
+void agent_left(struct mapq_agent *a);
+
+/* ---- agent_claim.c ---- */
+
+/* What a claim asks for, from the agent's slots. */
+struct agent_claim_view {
+    int slots, running, waiting, plugin_batch;
+    bool dry_cmd, dry_plugin;
+};
+
+struct agent_claim_plan {
+    int ncmd, nplugin;          /* subtasks of each kind to ask for */
+    bool wait_plugin, wait_cmd; /* doorbells to wait on */
+};
+
+/* The claim decision: pure, no Redis. */
+void agent_claim_plan(const struct agent_claim_view *v,
+                      struct agent_claim_plan *p);
+
+/* Whether a claim that asked for asked and got got makes the kind dry:
+ * only when no bell rang since (heard == heard_at_claim). */
+bool agent_claim_dries(int asked, int got, unsigned heard,
+                       unsigned heard_at_claim);
+
+/* Claims what the agent can take now, or waits on the doorbells. */
+void agent_claim_maybe(struct mapq_agent *a);
+
+/* A doorbell connection r went up or down. */
+void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
+
+/* ---- agent_job.c ---- */
+
+/* A claimed subtask in JOB_NEW (caller frees with agent_job_free()); with
+ * *corrupt set its ref or body did not parse. Borrows its arguments. */
+struct job *agent_job_new(struct mapq_agent *a, const msgpack_object *ref,
+                          const msgpack_object *body,
+                          const msgpack_object *ckpt, bool *corrupt);
+
+/* Frees job and its command (killed if running); NULL-safe. */
+void agent_job_free(struct job *job);
+
+/* The job with this ref in a slot, or NULL. */
+struct job *agent_job_find(struct mapq_agent *a, const char *ref);
+
+/* One attempt per cache key at a time: cache_serialize without
+ * overwrite, for a subtask with a key. */
+bool agent_job_needs_reservation(const struct job *job);
+
+/* Whether from -> to is a legal move of a job's state; the name of a
+ * state, for messages. */
+bool agent_job_state_legal(enum job_state from, enum job_state to);
+const char *agent_job_state_name(enum job_state s);
+
+/* Starts job's command; done runs once from the loop. NULL with err set
+ * when nothing could be started on this host. */
+struct mapq_cmd *agent_job_command(struct job *job, mapq_cmd_done_fn *done,
+                                   char *err);
+
+/* What an attempt records (end is released with agent_job_end_release()):
+ * a success with value; a failure (retried while the task's retries last,
+ * unless final); a command's result; a hand back after an interruption;
+ * a system retry (the attempt was lost on this host); the record a
+ * reservation found cached. Borrowed arguments are copied. */
+void agent_job_succeeded(const struct job *job, const struct mapq_buf *value,
+                         struct job_end *end);
+void agent_job_failed(const struct job *job, int phase, const char *error,
+                      const struct mapq_buf *tail, bool final,
+                      struct job_end *end);
+void agent_job_ran(const struct job *job, const struct mapq_cmd_result *res,
+                   struct job_end *end);
+void agent_job_interrupted(const struct job *job, struct job_end *end);
+void agent_job_requeued(const struct job *job, char kind, const char *error,
+                        struct job_end *end);
+void agent_job_cached(const struct job *job, const char *rec, size_t len,
+                      struct job_end *end);
+void agent_job_end_release(struct job_end *end);
+
+/* ---- agent_plugin_run.c ---- */
+
+/* Calls job's plugin (looked up once per spec) and fills out, which the
+ * caller releases; a lookup failure or an output of the wrong type is a
+ * MAPQ_PLUGIN_ERROR. False when the call crashed the child it ran in. */
+bool agent_plugin_run(struct job *job, struct mapq_plugin_outcome *out);
+
+/* ---- agent_specs.c ---- */
+
+/* The cache entry of job's task spec, created empty if missing. */
+struct spec_entry *agent_spec_get(struct mapq_agent *a, const struct job *job);
+
+/* Fetches e's spec (HGET); the reply goes to agent_spec_ready(). */
+void agent_spec_fetch(struct mapq_agent *a, struct spec_entry *e,
+                      const struct job *job);
+
+/* Fetches again the specs that jobs wait for and that failed. */
+void agent_spec_refetch(struct mapq_agent *a);
+
+/* Frees every entry. */
+void agent_specs_release(struct mapq_agent *a);
+
+/* ---- agent_reserve.c ---- */
+
+/* Asks for job's key (mapq1_reserve); the answer goes to
+ * agent_reserved(), a failure marks it reserve_due. */
+void agent_reserve_send(struct job *job);
+
+/* ---- agent_lease.c ---- */
+
+void agent_lease_renew(struct mapq_agent *a);
+void agent_lease_reap(struct mapq_agent *a);
+void agent_lease_register(struct mapq_agent *a);
+/* Leaves the list of live agents; agent_left() follows. */
+void agent_lease_leave(struct mapq_agent *a);
+
+/* ---- agent_outbox.c ---- */
+
+/* Appends job's finished attempt (end->kind != 0) and schedules a flush. */
+void agent_outbox_add(struct mapq_agent *a, const struct job *job,
+                      const struct job_end *end);
+
+/* Schedules a flush on the next loop pass. */
+void agent_outbox_flush(struct mapq_agent *a);
+
+/* Sends the next batch unless one is in flight or backing off. */
+void agent_outbox_send(struct mapq_agent *a);
+
+/* Entries of the outbox and the batch in flight, pure (no Redis): how
+ * many arguments the next done call takes; moving n of them to sending;
+ * putting sending back in front of the outbox. */
+int agent_outbox_batch_len(const struct mapq_argv *outbox);
+void agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending,
+                       int n);
+void agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending);
+
+/* ---- agent_retry.c ---- */
+
+/* The text of a failed reply: Redis's error, or why there was none. */
+const char *agent_failure_text(const redisReply *reply, const char *why);
+
+/* Counts a failure of path and arms ev (NULL: the path's own tick) to try
+ * again after the backoff; each cause logged once. */
+void agent_retry_later(struct mapq_retry *r, struct event *ev, const char *path,
+                       const char *text);
+
+/* Records a success of path; says so when it had been failing. */
+void agent_retry_done(struct mapq_retry *r, const char *path);
+
+#endif

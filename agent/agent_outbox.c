@@ -1,0 +1,241 @@
+/*
+ * agent_outbox.c - the results' outbox: finished attempts as arguments of
+ * mapq1_done, flushed once per loop pass in batches that stay well under
+ * Redis's query limit.
+ *
+ * Owns the entries it packs (a->outbox, a->sending). If a flush fails its
+ * entries go back in front of the outbox and are sent again after a
+ * backoff, or after reconnecting (done is fenced by ref, so a repeat is
+ * refused harmlessly). Never decides what a job records (agent_job.c
+ * does) and reports each ended call to the controller.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "mapq_alloc.h"
+#include "mapq_log.h"
+#include "mapq_record.h"
+#include "mapq_value.h"
+
+void
+agent_outbox_flush(struct mapq_agent *a)
+{
+    event_active(a->flush_ev, EV_TIMEOUT, 0);
+}
+
+/*
+ * The attempt's log entry (docs/PROTOCOL.md, P:log): who ran it, when, for
+ * how long, how it ended, and the end of its stderr.
+ */
+static void
+pack_attempt(struct mapq_buf *out, const struct job *job, char kind, int phase,
+             const char *error)
+{
+    const struct mapq_cmd_result *res = job->res;
+    const char *tail = res ? res->stderr_tail.data : NULL;
+    size_t tlen = res ? res->stderr_tail.len : 0, n = 6;
+    bool has_exit = res && res->exit_status >= 0,
+         has_sig = res && res->term_signal > 0, has_err = error && *error;
+    msgpack_packer pk;
+
+    if (tlen > LOG_TAIL_MAX) {
+        /* From a line's start when one begins in the kept part. */
+        const char *nl =
+            memchr(tail + tlen - LOG_TAIL_MAX, '\n', LOG_TAIL_MAX - 1);
+
+        tail = nl ? nl + 1 : tail + tlen - LOG_TAIL_MAX;
+        tlen = (size_t)(res->stderr_tail.data + res->stderr_tail.len - tail);
+    }
+    n += has_exit + has_sig + has_err + (tlen > 0);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, (uint32_t)n);
+    mapq_value_pack_str(&pk, "a");
+    msgpack_pack_uint32(&pk, mapq_ref_attempt(&job->r));
+    mapq_value_pack_str(&pk, "ag");
+    mapq_value_pack_str(&pk, job->a->name);
+    mapq_value_pack_str(&pk, "t");
+    msgpack_pack_int64(&pk, job->started_ms);
+    mapq_value_pack_str(&pk, "d");
+    msgpack_pack_int64(&pk, res ? res->duration_ms
+                                : agent_now_ms() - job->started_ms);
+    mapq_value_pack_str(&pk, "k");
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, &kind, 1);
+    mapq_value_pack_str(&pk, "p");
+    msgpack_pack_int(&pk, phase);
+    if (has_exit) {
+        mapq_value_pack_str(&pk, "x");
+        msgpack_pack_int(&pk, res->exit_status);
+    }
+    if (has_sig) {
+        mapq_value_pack_str(&pk, "sig");
+        msgpack_pack_int(&pk, res->term_signal);
+    }
+    if (has_err) {
+        mapq_value_pack_str(&pk, "e");
+        mapq_value_pack_str(&pk, error);
+    }
+    if (tlen > 0) {
+        mapq_value_pack_str(&pk, "l");
+        msgpack_pack_str(&pk, tlen);
+        msgpack_pack_str_body(&pk, tail, tlen);
+    }
+}
+
+/*
+ * Appends one finished attempt: its kind (T terminal, record stored; U
+ * user retry; S system retry; I interrupted), target ("<queue>/<cls>" for
+ * retries) and error. Every attempt is logged except a plugin's success,
+ * which would cost the fast path more Redis memory than its result. The
+ * checkpoint the attempt left, if any (job->ckpt_out), goes with it.
+ */
+void
+agent_outbox_add(struct mapq_agent *a, const struct job *job,
+                 const struct job_end *end)
+{
+    char k[2] = {end->kind, '\0'};
+    struct mapq_buf log = MAPQ_BUF_INIT;
+    const struct mapq_buf *ckpt;
+    const struct mapq_buf *record = end->record.len > 0 ? &end->record : NULL;
+    char kind = end->kind;
+    int phase = end->phase;
+
+    if (!(kind == 'T' && phase == MAPQ_PHASE_SUCCEEDED && job->r.cls[1] == 'p'))
+        pack_attempt(&log, job, kind, phase, end->error);
+    mapq_argv_add(&a->outbox, job->ref);
+    mapq_argv_add(&a->outbox, k);
+    mapq_argv_addf(&a->outbox, "%d", phase);
+    mapq_argv_addlen(&a->outbox, job->field ? job->field : "",
+                     job->field ? job->fieldlen : 0);
+    mapq_argv_addlen(&a->outbox, record ? record->data : "",
+                     record ? record->len : 0);
+    mapq_argv_add(&a->outbox, end->target ? end->target : "");
+    mapq_argv_addlen(&a->outbox, log.len ? log.data : "", log.len);
+    /* A success drops the checkpoint: no need to send it. */
+    ckpt = kind == 'T' &&
+                   (phase == MAPQ_PHASE_SUCCEEDED || phase == MAPQ_PHASE_CACHED)
+               ? NULL
+               : job->ckpt_out;
+    mapq_argv_addlen(&a->outbox, ckpt ? ckpt->data : "", ckpt ? ckpt->len : 0);
+    mapq_buf_release(&log);
+    agent_outbox_flush(a);
+}
+
+void
+agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending)
+{
+    struct mapq_argv rest;
+    int j;
+
+    mapq_argv_init(&rest);
+    for (j = 0; j < outbox->argc; j++)
+        mapq_argv_addlen(&rest, outbox->argv[j], outbox->lens[j]);
+    mapq_argv_reset(outbox);
+    for (j = 0; j < sending->argc; j++)
+        mapq_argv_addlen(outbox, sending->argv[j], sending->lens[j]);
+    for (j = 0; j < rest.argc; j++)
+        mapq_argv_addlen(outbox, rest.argv[j], rest.lens[j]);
+    mapq_argv_release(&rest);
+    mapq_argv_reset(sending);
+}
+
+static void
+done_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+    size_t i;
+
+    a->done_inflight = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        /* Sent again after a backoff (or on reconnect, when the connection
+         * went down); done is fenced by ref, so a batch that was applied
+         * after all is refused harmlessly the second time. */
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            agent_retry_later(&a->done_retry, a->done_retry_ev,
+                              "FCALL mapq1_done",
+                              agent_failure_text(reply, why));
+        /* Put the batch back in front of what accumulated since. */
+        agent_outbox_putback(&a->outbox, &a->sending);
+        agent_outbox_settled(a);
+        return;
+    }
+    agent_retry_done(&a->done_retry, "FCALL mapq1_done");
+    for (i = 0; i < reply->elements; i++)
+        mapq_log(MAPQ_LOG_WARN,
+                 "result of %s refused: its lease was lost, another attempt "
+                 "owns it",
+                 reply->element[i]->str);
+    mapq_argv_reset(&a->sending);
+    if (a->outbox.argc > 0)
+        agent_outbox_flush(a);
+    agent_outbox_settled(a);
+}
+
+/* Whole entries, at most DONE_BATCH_MAX of them and about DONE_BATCH_BYTES
+ * (at least one entry), so that a call stays well under Redis's query
+ * limit. */
+int
+agent_outbox_batch_len(const struct mapq_argv *outbox)
+{
+    size_t bytes = 0;
+    int n = 0, j;
+
+    while (n < outbox->argc && n < DONE_BATCH_MAX * DONE_FIELDS) {
+        size_t entry = 0;
+
+        for (j = n; j < n + DONE_FIELDS && j < outbox->argc; j++)
+            entry += outbox->lens[j];
+        if (n > 0 && bytes + entry > DONE_BATCH_BYTES)
+            break;
+        bytes += entry;
+        n += DONE_FIELDS;
+    }
+    return n < outbox->argc ? n : outbox->argc;
+}
+
+void
+agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
+{
+    int j;
+
+    for (j = 0; j < n; j++)
+        mapq_argv_addlen(sending, outbox->argv[j], outbox->lens[j]);
+    /* Shift the rest of the outbox down. */
+    for (j = 0; j < n; j++)
+        free(outbox->owned[j]);
+    memmove(outbox->owned, outbox->owned + n,
+            (size_t)(outbox->argc - n) * sizeof(char *));
+    memmove(outbox->argv, outbox->argv + n,
+            (size_t)(outbox->argc - n) * sizeof(char *));
+    memmove(outbox->lens, outbox->lens + n,
+            (size_t)(outbox->argc - n) * sizeof(size_t));
+    outbox->argc -= n;
+}
+
+void
+agent_outbox_send(struct mapq_agent *a)
+{
+    struct mapq_argv call;
+    int j;
+
+    if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd) ||
+        evtimer_pending(a->done_retry_ev, NULL))
+        return;
+    /* The batch in flight was settled before: sending holds only this one. */
+    mapq_assert(a->sending.argc == 0);
+    agent_outbox_take(&a->outbox, &a->sending,
+                      agent_outbox_batch_len(&a->outbox));
+    mapq_argv_init(&call);
+    mapq_argv_add(&call, "FCALL");
+    mapq_argv_add(&call, "mapq1_done");
+    mapq_argv_add(&call, "0");
+    mapq_argv_add(&call, a->ns);
+    mapq_argv_add(&call, a->name);
+    for (j = 0; j < a->sending.argc; j++)
+        mapq_argv_addlen(&call, a->sending.argv[j], a->sending.lens[j]);
+    a->done_inflight = true;
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, done_cb, a, call.argc,
+                       call.argv, call.lens);
+    mapq_argv_release(&call);
+}

@@ -1,0 +1,337 @@
+/*
+ * test_agent.c - the agent's pure parts, without Redis: the claim decision
+ * (how many subtasks of each kind to ask for, which doorbells to wait on,
+ * when a kind runs dry), the table of a job's slot states, and the outbox
+ * (batching, putting a refused batch back in front).
+ */
+#include "mapq_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_int.h"
+
+/* ---- claim decision ---------------------------------------------------- */
+
+static struct agent_claim_plan
+plan(int slots, int running, int waiting, int batch, bool dry_cmd,
+     bool dry_plugin)
+{
+    struct agent_claim_view v = {slots, running, waiting,
+                                 batch, dry_cmd, dry_plugin};
+    struct agent_claim_plan p;
+
+    agent_claim_plan(&v, &p);
+    return p;
+}
+
+static void
+test_agent_claim_idle_asks_for_everything(void **state)
+{
+    struct agent_claim_plan p = plan(4, 0, 0, 8, false, false);
+
+    (void)state;
+    assert_int_equal(p.ncmd, 4);
+    assert_int_equal(p.nplugin, 8);
+    /* Something can be claimed: no doorbell wait. */
+    assert_false(p.wait_plugin);
+    assert_false(p.wait_cmd);
+}
+
+static void
+test_agent_claim_counts_running_and_waiting(void **state)
+{
+    struct agent_claim_plan p = plan(4, 1, 2, 8, false, false);
+
+    (void)state;
+    assert_int_equal(p.ncmd, 1);
+    assert_int_equal(p.nplugin, 8);
+    /* As many jobs waiting as a plugin batch: no plugin subtasks. */
+    p = plan(4, 0, 8, 8, false, false);
+    assert_int_equal(p.nplugin, 0);
+    assert_int_equal(p.ncmd, 0);
+    assert_true(p.wait_plugin);
+    assert_false(p.wait_cmd);
+}
+
+static void
+test_agent_claim_full_slots_plugins_only(void **state)
+{
+    struct agent_claim_plan p = plan(2, 2, 0, 4, false, false);
+
+    (void)state;
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.nplugin, 4);
+    assert_false(p.wait_plugin);
+    assert_false(p.wait_cmd);
+    /* More jobs than slots (a plugin batch waits for its spec): never a
+     * negative count. */
+    p = plan(2, 2, 3, 4, false, false);
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.nplugin, 4);
+}
+
+static void
+test_agent_claim_dry_kinds_left_out(void **state)
+{
+    struct agent_claim_plan p = plan(4, 0, 0, 8, true, false);
+
+    (void)state;
+    /* Command lists dry: plugins are claimed, both doorbells waited on
+     * (the command one while a slot is free). */
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.nplugin, 8);
+    assert_true(p.wait_plugin);
+    assert_true(p.wait_cmd);
+    p = plan(4, 0, 0, 8, false, true);
+    assert_int_equal(p.ncmd, 4);
+    assert_int_equal(p.nplugin, 0);
+    assert_true(p.wait_plugin);
+    assert_true(p.wait_cmd);
+    /* Both dry and every slot busy: plugin doorbells only. */
+    p = plan(4, 4, 0, 8, true, true);
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.nplugin, 0);
+    assert_true(p.wait_plugin);
+    assert_false(p.wait_cmd);
+}
+
+static void
+test_agent_claim_short_reply_dries(void **state)
+{
+    (void)state;
+    assert_true(agent_claim_dries(4, 2, 7, 7));
+    assert_true(agent_claim_dries(4, 0, 0, 0));
+    /* Got all it asked for: more may be there. */
+    assert_false(agent_claim_dries(4, 4, 7, 7));
+    assert_false(agent_claim_dries(0, 0, 7, 7));
+    /* A bell rang while the claim was in flight: that work came later. */
+    assert_false(agent_claim_dries(4, 2, 8, 7));
+}
+
+/* ---- slot states ------------------------------------------------------- */
+
+static void
+test_agent_slot_states_legal_moves(void **state)
+{
+    static const enum job_state waits[] = {JOB_SPEC, JOB_RESERVE};
+    size_t i;
+
+    (void)state;
+    assert_true(agent_job_state_legal(JOB_NEW, JOB_SPEC));
+    assert_true(agent_job_state_legal(JOB_NEW, JOB_DONE));
+    for (i = 0; i < 2; i++) {
+        assert_true(agent_job_state_legal(waits[i], JOB_RUN));
+        assert_true(agent_job_state_legal(waits[i], waits[i] + 1));
+        assert_true(agent_job_state_legal(waits[i], waits[i] + 2));
+        assert_true(agent_job_state_legal(waits[i], JOB_DONE));
+        /* Stopped or lost while waiting: it only ever leaves. */
+        assert_false(agent_job_state_legal(waits[i] + 1, JOB_RUN));
+        assert_false(agent_job_state_legal(waits[i] + 2, JOB_RUN));
+        assert_true(agent_job_state_legal(waits[i] + 1, JOB_DONE));
+        assert_true(agent_job_state_legal(waits[i] + 2, JOB_DONE));
+    }
+    assert_true(agent_job_state_legal(JOB_SPEC, JOB_RESERVE));
+    assert_false(agent_job_state_legal(JOB_RESERVE, JOB_SPEC));
+    assert_true(agent_job_state_legal(JOB_RUN, JOB_RUN_INTERRUPTED));
+    assert_true(agent_job_state_legal(JOB_RUN_INTERRUPTED, JOB_RUN_STOPPED));
+    assert_true(agent_job_state_legal(JOB_RUN_INTERRUPTED, JOB_RUN_LOST));
+    /* Stopped wins over interrupted: never back. */
+    assert_false(agent_job_state_legal(JOB_RUN_STOPPED, JOB_RUN_INTERRUPTED));
+    assert_false(agent_job_state_legal(JOB_RUN_LOST, JOB_RUN_STOPPED));
+    assert_false(agent_job_state_legal(JOB_NEW, JOB_RUN));
+    assert_false(agent_job_state_legal(JOB_SPEC, JOB_RUN_INTERRUPTED));
+}
+
+static void
+test_agent_slot_states_done_is_final(void **state)
+{
+    int s;
+
+    (void)state;
+    for (s = 0; s < JOB_NSTATES; s++) {
+        assert_false(agent_job_state_legal(JOB_DONE, (enum job_state)s));
+        /* No state stays put, and every state but done can end. */
+        assert_false(
+            agent_job_state_legal((enum job_state)s, (enum job_state)s));
+        if (s != JOB_DONE)
+            assert_true(agent_job_state_legal((enum job_state)s, JOB_DONE));
+        /* Nothing goes back to new. */
+        assert_false(agent_job_state_legal((enum job_state)s, JOB_NEW));
+        assert_string_not_equal(agent_job_state_name((enum job_state)s), "?");
+    }
+    assert_false(agent_job_state_legal(JOB_NSTATES, JOB_DONE));
+    assert_string_equal(agent_job_state_name(JOB_NSTATES), "?");
+}
+
+/* ---- outbox ------------------------------------------------------------ */
+
+struct outbox_fixture {
+    struct mapq_argv outbox, sending;
+    struct mapq_argv fake; /* views with made-up lengths */
+};
+
+static int
+outbox_setup(void **state)
+{
+    struct outbox_fixture *f = calloc(1, sizeof(*f));
+
+    if (f == NULL)
+        return -1;
+    mapq_argv_init(&f->outbox);
+    mapq_argv_init(&f->sending);
+    mapq_argv_init(&f->fake);
+    *state = f;
+    return 0;
+}
+
+static int
+outbox_teardown(void **state)
+{
+    struct outbox_fixture *f = *state;
+
+    mapq_argv_release(&f->outbox);
+    mapq_argv_release(&f->sending);
+    mapq_argv_release(&f->fake);
+    free(f);
+    return 0;
+}
+
+/* Appends entry name: DONE_FIELDS arguments "name.0" ... "name.7". */
+static void
+add_entry(struct mapq_argv *a, const char *name)
+{
+    int j;
+
+    for (j = 0; j < DONE_FIELDS; j++)
+        mapq_argv_addf(a, "%s.%d", name, j);
+}
+
+/* The entry names in a, in order, joined with ','. */
+static void
+entry_names(const struct mapq_argv *a, char *buf, size_t len)
+{
+    size_t n = 0;
+    int j;
+
+    buf[0] = '\0';
+    for (j = 0; j < a->argc; j += DONE_FIELDS)
+        n += (size_t)snprintf(buf + n, len - n, "%s%.*s", j ? "," : "",
+                              (int)(strchr(a->argv[j], '.') - a->argv[j]),
+                              a->argv[j]);
+}
+
+static void
+test_agent_outbox_batch_whole_entries(void **state)
+{
+    struct outbox_fixture *f = *state;
+    char name[16];
+    int i;
+
+    assert_int_equal(agent_outbox_batch_len(&f->outbox), 0);
+    add_entry(&f->outbox, "a");
+    add_entry(&f->outbox, "b");
+    add_entry(&f->outbox, "c");
+    assert_int_equal(agent_outbox_batch_len(&f->outbox), 3 * DONE_FIELDS);
+    /* At most DONE_BATCH_MAX entries per call. */
+    for (i = 3; i < DONE_BATCH_MAX + 5; i++) {
+        snprintf(name, sizeof(name), "e%d", i);
+        add_entry(&f->outbox, name);
+    }
+    assert_int_equal(agent_outbox_batch_len(&f->outbox),
+                     DONE_BATCH_MAX * DONE_FIELDS);
+}
+
+static void
+test_agent_outbox_batch_bytes_capped(void **state)
+{
+    struct outbox_fixture *f = *state;
+    int i;
+
+    /* Three entries of 40 MB each (lengths only: batch_len reads no
+     * bytes): one per call, and one even when it alone is over the cap. */
+    for (i = 0; i < 3; i++)
+        add_entry(&f->fake, "x");
+    for (i = 0; i < 3; i++)
+        f->fake.lens[i * DONE_FIELDS + 4] = 40u * 1024 * 1024;
+    assert_int_equal(agent_outbox_batch_len(&f->fake), DONE_FIELDS);
+    f->fake.lens[4] = 100u * 1024 * 1024;
+    assert_int_equal(agent_outbox_batch_len(&f->fake), DONE_FIELDS);
+    /* Small ones fill up to the cap. */
+    f->fake.lens[4] = 10u * 1024 * 1024;
+    f->fake.lens[DONE_FIELDS + 4] = 10u * 1024 * 1024;
+    assert_int_equal(agent_outbox_batch_len(&f->fake), 3 * DONE_FIELDS);
+}
+
+static void
+test_agent_outbox_take_and_put_back(void **state)
+{
+    struct outbox_fixture *f = *state;
+    char names[256];
+
+    add_entry(&f->outbox, "a");
+    add_entry(&f->outbox, "b");
+    add_entry(&f->outbox, "c");
+    agent_outbox_take(&f->outbox, &f->sending, 2 * DONE_FIELDS);
+    entry_names(&f->sending, names, sizeof(names));
+    assert_string_equal(names, "a,b");
+    entry_names(&f->outbox, names, sizeof(names));
+    assert_string_equal(names, "c");
+    assert_int_equal(f->outbox.lens[0], strlen("c.0"));
+    /* Finished while the call was in flight. */
+    add_entry(&f->outbox, "d");
+    /* The call was refused: its batch goes back in front, in order. */
+    agent_outbox_putback(&f->outbox, &f->sending);
+    assert_int_equal(f->sending.argc, 0);
+    entry_names(&f->outbox, names, sizeof(names));
+    assert_string_equal(names, "a,b,c,d");
+    assert_string_equal(f->outbox.argv[DONE_FIELDS + 7], "b.7");
+    /* Sent again: the same batch. */
+    agent_outbox_take(&f->outbox, &f->sending,
+                      agent_outbox_batch_len(&f->outbox));
+    entry_names(&f->sending, names, sizeof(names));
+    assert_string_equal(names, "a,b,c,d");
+    assert_int_equal(f->outbox.argc, 0);
+}
+
+static void
+test_agent_outbox_put_back_empty(void **state)
+{
+    struct outbox_fixture *f = *state;
+    char names[64];
+
+    add_entry(&f->outbox, "a");
+    agent_outbox_putback(&f->outbox, &f->sending);
+    entry_names(&f->outbox, names, sizeof(names));
+    assert_string_equal(names, "a");
+    agent_outbox_take(&f->outbox, &f->sending, DONE_FIELDS);
+    agent_outbox_putback(&f->outbox, &f->sending);
+    entry_names(&f->outbox, names, sizeof(names));
+    assert_string_equal(names, "a");
+    assert_int_equal(f->sending.argc, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_claim_idle_asks_for_everything),
+        cmocka_unit_test(test_agent_claim_counts_running_and_waiting),
+        cmocka_unit_test(test_agent_claim_full_slots_plugins_only),
+        cmocka_unit_test(test_agent_claim_dry_kinds_left_out),
+        cmocka_unit_test(test_agent_claim_short_reply_dries),
+        cmocka_unit_test(test_agent_slot_states_legal_moves),
+        cmocka_unit_test(test_agent_slot_states_done_is_final),
+        cmocka_unit_test_setup_teardown(test_agent_outbox_batch_whole_entries,
+                                        outbox_setup, outbox_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_outbox_batch_bytes_capped,
+                                        outbox_setup, outbox_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_outbox_take_and_put_back,
+                                        outbox_setup, outbox_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_outbox_put_back_empty,
+                                        outbox_setup, outbox_teardown),
+    };
+
+    return cmocka_run_group_tests_name("agent", tests, NULL, NULL);
+}
