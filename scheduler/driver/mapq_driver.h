@@ -1,6 +1,7 @@
 /*
  * mapq_driver.h - creating executions in Redis and driving them to the end
- * (SPEC section 3).
+ * (SPEC section 3). The code is in scheduler/driver/: driver.c, the
+ * controller, and one file per concept.
  *
  * mapq_exec_create() writes an execution record with a blocking connection
  * (used by `mapq run` and `mapq submit`). A driver then runs executions on a
@@ -132,6 +133,18 @@ void mapq_driver_cancel(struct mapq_driver *d, const char *id,
 /* True when no request of an ended execution is still in flight: the
  * records are written and the loop may stop. */
 bool mapq_driver_idle(const struct mapq_driver *d);
+
+/*
+ * Calls fn(arg) on d's loop once the executions that ended (or were let
+ * go) have nothing in flight any more: their records are written, and
+ * mapq_driver_idle() is true. It runs once per such moment: again only
+ * after another execution ends. fn runs from an event of its own, never
+ * inside a reply callback, so it may stop the loop (free the driver after
+ * the loop returns). Registered after an end it runs as soon as the driver
+ * is idle. Replaces any earlier fn; NULL removes it. While Redis refuses a
+ * final write (mapq_driver_refused()) it waits for Redis to take it.
+ */
+void mapq_driver_on_idle(struct mapq_driver *d, void (*fn)(void *), void *arg);
 
 /* True while a call Redis refused (OOM, BUSY, ...) waits to be sent
  * again: the loop must go on for the records to be written. */

@@ -1,0 +1,498 @@
+/*
+ * driver_int.h - what the files of scheduler/driver/ share: limits, the
+ * structs of a driver, an execution and a node, the execution's state, and
+ * the table through which leaves report to the controller.
+ *
+ * The folder has three layers, and calls go down only:
+ *   - driver.c, the controller: owns struct mapq_driver and struct exec,
+ *     changes an execution's state (exec_set_state() alone), and decides
+ *     what happens next;
+ *   - the leaves, one concept each (drv_window.c, drv_events.c,
+ *     drv_assemble.c, drv_reconcile.c, drv_own.c, drv_serve.c): they do
+ *     their part and report outcomes to the controller through struct
+ *     drv_ops; they never call one another;
+ *   - helpers that know nothing of the others (drv_calls.c, drv_record.c,
+ *     drv_bind.c, drv_errors.c), used by the controller and the leaves.
+ * No file outside scheduler/driver/ includes this header.
+ */
+#ifndef MAPQ_DRIVER_INT_H
+#define MAPQ_DRIVER_INT_H
+
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/time.h>
+
+#include "mapq_driver.h"
+#include "mapq_record.h"
+#include "mapq_retry.h"
+#include "mapq_value.h"
+
+#define BATCH            1000
+#define UNLIMITED_WINDOW 65536 /* queued+running cap when concurrency unset */
+#define CALL_TIMEOUT_MS  10000
+#define WAIT_BLOCK_S     1
+#define ERROR_GROUPS_MAX 8
+#define ADOPT_EVERY_MS   1000
+#define ADOPT_MAX        16
+/* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
+ * a subtask can have in Redis). */
+#define PH_PENDING 15
+/* Driver-side phase of a subtask that follows an identical one (cached
+ * nodes): pushed, but holding no slot of the window. */
+#define PH_FOLLOWING 14
+/* The size of an execution's error message (struct exec's error). */
+#define EXEC_ERROR_LEN 2048
+
+/*
+ * Each kind of call the driver makes is a path with its own backoff and its
+ * own "cause" (mapq_retry), so that a refusal is logged once per path and
+ * cause, and once more when it clears.
+ */
+enum path {
+    PATH_PUSH,   /* mapq1_push* */
+    PATH_EVENTS, /* BLMPOP, LPOP of events */
+    PATH_OWN,    /* mapq1_own taking an execution */
+    PATH_RENEW,  /* mapq1_own renewing leases */
+    PATH_ADOPT,  /* mapq1_adopt */
+    PATH_RECORD, /* HSET of an execution's record */
+    PATH_SCAN,   /* mapq1_scan (reconcile) */
+    PATH_READ,   /* HMGET of results and records */
+    PATH_FINISH, /* mapq1_finish */
+    PATH_STATE,  /* HGET of an execution's state: cancelled, gone? */
+    PATH_REAP,   /* mapq1_reap */
+    PATH_CANCEL, /* mapq1_cancel (Ctrl-C) */
+    PATH_LOAD,   /* HMGET of a submitted or adopted execution */
+    PATH_COUNT,
+};
+
+enum node_state {
+    NODE_WAITING,
+    NODE_RUNNING,
+    NODE_ASSEMBLING,
+    NODE_SUCCEEDED,
+    NODE_FAILED,
+    NODE_SKIPPED,
+};
+
+/*
+ * The life of an execution in a driver; changed by exec_set_state() only,
+ * which checks each move against drv_exec_legal[][] (docs/ARCHITECTURE.md
+ * has the table).
+ */
+enum exec_state {
+    EXEC_PENDING,     /* waits for the connection to ask for ownership */
+    EXEC_OWNING,      /* mapq1_own in flight */
+    EXEC_RECONCILING, /* owned; node outputs read back from Redis (after an
+                         adoption or a reconnect, or from the execution it
+                         recovers) before nodes start */
+    EXEC_DRIVING,     /* owned: nodes run */
+    EXEC_ENDED,       /* outcome out; the final write (mapq1_finish) sent */
+    EXEC_FINISH_WAIT, /* ended; the final write was lost with the
+                         connection and is sent again once it is back */
+    EXEC_DETACHED,    /* let go without writing: another driver owns it, it
+                         ended elsewhere, or Redis lost its record */
+    EXEC_STATE_COUNT,
+};
+
+/* The legal moves: drv_exec_legal[from][to] (driver.c). */
+extern const bool drv_exec_legal[EXEC_STATE_COUNT][EXEC_STATE_COUNT];
+
+/* The state's name, for logs and tests. */
+const char *drv_exec_state_name(enum exec_state s);
+
+/* Failed subtasks sharing one message, as index ranges ("0-3,7"). Indices
+ * arrive in ascending order during assembly. */
+struct err_group {
+    char *msg;
+    struct mapq_buf ranges; /* closed ranges so far */
+    uint64_t start, last;   /* the open range */
+};
+
+struct param_src {
+    const char *name;
+    const struct mapq_type *type;
+    const msgpack_object *list; /* over: the list */
+    struct mapq_buf bound;      /* with: canonical bytes of the value */
+};
+
+/*
+ * One node of an execution. The window: n subtasks, next the first not
+ * considered yet, inflight those queued or running that hold a slot,
+ * finished those in a final phase (counts[] by phase), need the successes
+ * the node needs.
+ */
+struct node_run {
+    enum node_state state;
+    uint64_t n, next, inflight, finished, need;
+    uint64_t counts[MAPQ_PHASE_COUNT];
+    uint8_t *phases;          /* 4 bits per subtask */
+    struct param_src *params; /* sorted by name */
+    size_t nparams;
+    msgpack_unpacked *literals; /* one per binding, for literal sources */
+    char *iface;                /* "a:int,b:str->bool" */
+    const char *queue;
+    const char *cls;
+    struct mapq_buf output; /* msgpack, once succeeded */
+    msgpack_unpacked output_u;
+    uint64_t asm_next; /* assembly cursor */
+    uint64_t asm_ok;   /* successes found by the assembly, record by record */
+    struct mapq_buf asm_buf;
+    struct err_group groups[ERROR_GROUPS_MAX];
+    size_t ngroups;
+    uint64_t ungrouped; /* failures whose message found no group */
+    bool touched;       /* got events since the window was last refilled */
+    bool scanning;      /* reconcile: reading where its subtasks stand */
+    bool restored;      /* reconcile: succeeded before, output read back */
+    uint64_t scan_next; /* reconcile: next index to scan */
+    unsigned p_seq;     /* progress writes sent: the last one counts */
+};
+
+/*
+ * An execution. driver.c creates, frees and changes its state; the
+ * in-flight guards (draining, checking) belong to the leaf that sends the
+ * call they guard.
+ */
+struct exec {
+    struct mapq_driver *d;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    char *evkey;
+    struct mapq_workflow *wf;
+    struct mapq_buf inputs;
+    msgpack_unpacked inputs_u;
+    struct node_run *nodes;
+    enum exec_state state;
+    char error[EXEC_ERROR_LEN];
+    struct mapq_buf output;
+    mapq_exec_done_fn *done;
+    void *arg;
+    int calls;        /* requests in flight that point at this exec */
+    bool draining;    /* drv_events.c: an LPOP of its events in flight */
+    bool checking;    /* drv_own.c: a state check in flight (or retrying) */
+    bool reconcile;   /* once owned, rebuild the view from Redis first */
+    bool scan_starts; /* nodes start by scanning: they may have run before */
+    unsigned gen;     /* bumped by each reconcile; stale replies ignored */
+    bool cancelled;   /* by mapq cancel: the record says so already */
+    bool redis_error; /* ended: Redis refuses what it needs, or lost it */
+    bool ok;          /* how it ended, for a final write sent again */
+    bool overwrite;   /* --overwrite-cache: cached nodes skip lookups */
+    char recover_from[MAPQ_EXEC_ID_LEN + 1]; /* mapq recover: "" if not */
+    TAILQ_ENTRY(exec) entry;
+};
+
+TAILQ_HEAD(exec_list, exec);
+TAILQ_HEAD(call_list, call);
+
+/*
+ * What the leaves report to the controller; driver.c fills the table and
+ * each driver points at it. Every function runs on the loop, inside the
+ * reply callback of the leaf that reports.
+ */
+struct drv_ops {
+    /* x cannot go on: it ends failed with the message (no-op if ended). */
+    void (*fail)(struct exec *x, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+    /* Redis refused for good what x needs (x NULL: every execution of d):
+     * they end with msg, and mapq run exits 3. */
+    void (*refused)(struct mapq_driver *d, struct exec *x, const char *msg);
+    /* A call of an execution is done: d may have become idle. */
+    void (*settled)(struct mapq_driver *d);
+    /* x is not ours to drive (any more): why goes to its owner. */
+    void (*detach)(struct exec *x, const char *why);
+    /* Redis no longer has x's record. */
+    void (*lost)(struct exec *x);
+    /* mapq1_own said x is ours, events under epoch; or (epoch 0) its
+     * reply was lost with the connection, to be asked again. */
+    void (*owned)(struct exec *x, long long epoch);
+    /* The record says x was cancelled (mapq cancel). */
+    void (*cancelled)(struct exec *x);
+    /* Subtask i of node k ended in phase (one event). */
+    void (*event)(struct exec *x, uint64_t k, uint64_t i, int phase);
+    /* A batch of events of x is applied: windows may refill. */
+    void (*events_done)(struct exec *x);
+    /* Serving: id was submitted (popped from P:submitted). */
+    void (*submitted)(struct mapq_driver *d, const char *id, size_t len);
+    /* Serving: an execution loaded from Redis, to be driven (wf taken). */
+    void (*load)(struct mapq_driver *d, const char *id,
+                 struct mapq_workflow *wf, const struct mapq_buf *inputs,
+                 const struct mapq_exec_opts *o, bool adopted);
+    /* Node k of x knows where its subtasks stand (its scan ended). */
+    void (*scanned)(struct exec *x, size_t k);
+    /* Every result record of node k of x was read. */
+    void (*assembled)(struct exec *x, size_t k);
+    /* Node k of x succeeded before, with output (taken): read back by a
+     * reconcile, or taken whole from the execution recovered. Returns -1
+     * after failing x. */
+    int (*restore)(struct exec *x, size_t k, struct mapq_buf *output,
+                   bool recovered);
+    /* The outputs are read back: nodes may start. */
+    void (*read_back)(struct exec *x);
+};
+
+struct mapq_driver {
+    struct event_base *base;
+    char *ns;
+    const struct drv_ops *ops; /* the controller's */
+    /* Calls refused by Redis (OOM, BUSY, ...), per path (enum path):
+     * each cause is logged once, and again when it clears. */
+    struct mapq_retry retry[PATH_COUNT];
+    struct call_list parked; /* calls waiting to be sent again */
+    size_t nrefused;         /* of them, refused by Redis (not unsent) */
+    bool stopping;           /* mapq_driver_free() runs */
+    int64_t reap_next;       /* no reap before (after a refusal) */
+    struct event *wait_ev;   /* the event wait's backoff after a refusal */
+    struct mapq_redis *cmd;
+    struct mapq_redis *blk;
+    struct exec_list execs;
+    bool waiting;
+    bool serving;
+    struct event *tick_ev;
+    /*
+     * The blocking wait covers the lists named in wait_keys ("\n"-joined,
+     * with a leading and trailing "\n"). When a list it lacks becomes
+     * wanted (a new execution, the end of a drain), one entry pushed onto
+     * wake_key, this driver's own list, ends the wait early.
+     */
+    char *wake_key;
+    struct mapq_buf wait_keys;
+    bool wake_sent;
+    char *owner; /* this driver's name in P:owners */
+    int lease_ms;
+    int64_t owned_ms, adopted_ms; /* last lease renewal, last adoption */
+    bool was_up;                  /* the command connection was up before */
+    bool blk_was_up;              /* and the waiting one */
+    bool adopt_inflight;
+    /* mapq_driver_on_idle(): fn runs from idle_ev once the executions
+     * that ended (idle_armed) have nothing in flight any more. */
+    void (*idle_fn)(void *);
+    void *idle_arg;
+    struct event *idle_ev;
+    bool idle_armed;
+};
+
+/*
+ * A call that is sent again after a backoff while Redis refuses it with a
+ * transient error reply (OOM, BUSY, LOADING, ...). fn gets any other
+ * reply, NULL when the connection failed (the reconcile after reconnecting
+ * covers the call), or the error reply when drv_refused() gives up. It
+ * holds a call of x (x->calls) until fn runs.
+ */
+struct call {
+    struct mapq_driver *d;
+    struct exec *x; /* NULL: for the whole driver */
+    enum path path;
+    struct mapq_redis *conn;
+    int timeout_ms;
+    bool gen_check; /* dropped when a reconcile of x came between */
+    unsigned gen;
+    long node;    /* a progress write (p:<node>), or -1 */
+    unsigned seq; /* which one of that node's */
+    bool refusal; /* parked because Redis refused it (d->nrefused) */
+    struct mapq_argv cmd;
+    char what[128];
+    mapq_redis_reply_fn *fn;
+    void *arg;
+    struct event *ev;
+    TAILQ_ENTRY(call) entry; /* in d->parked while waiting to retry */
+};
+
+static inline int64_t
+drv_now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static inline int
+phase_get(const struct node_run *nr, uint64_t i)
+{
+    return (nr->phases[i / 2] >> ((i % 2) * 4)) & 15;
+}
+
+static inline void
+phase_set(struct node_run *nr, uint64_t i, int phase)
+{
+    int shift = (int)(i % 2) * 4;
+
+    nr->phases[i / 2] =
+        (uint8_t)((nr->phases[i / 2] & ~(15 << shift)) | (phase << shift));
+}
+
+static inline bool
+phase_done(int phase)
+{
+    return mapq_record_phase_final(phase);
+}
+
+/* True once x has ended, with or without its final write. */
+static inline bool
+drv_exec_ended(const struct exec *x)
+{
+    return x->state >= EXEC_ENDED;
+}
+
+/* True while x is ours: its events are read, its lease renewed. */
+static inline bool
+drv_exec_owned(const struct exec *x)
+{
+    return x->state == EXEC_RECONCILING || x->state == EXEC_DRIVING;
+}
+
+static inline const char *
+drv_node_state_name(enum node_state s)
+{
+    static const char *const names[] = {"waiting",   "running", "running",
+                                        "succeeded", "failed",  "skipped"};
+
+    return names[s];
+}
+
+/* The execution of d with this id, or NULL. */
+static inline struct exec *
+drv_find_exec(struct mapq_driver *d, const char *id)
+{
+    struct exec *x;
+
+    TAILQ_FOREACH (x, &d->execs, entry)
+        if (strcmp(x->id, id) == 0)
+            return x;
+    return NULL;
+}
+
+/* ---- drv_calls.c: calls Redis may refuse -------------------------------- */
+
+/* Redis refused a call of path p made for x (NULL: for the whole driver)
+ * with text: true when it is to be sent again after *delay_ms. */
+bool drv_refused(struct mapq_driver *d, struct exec *x, enum path p,
+                 const char *what, const char *text, int *delay_ms);
+/* A call of path p worked: logs once that a refusal cleared. */
+void drv_note_success(struct mapq_driver *d, enum path p, const char *what);
+/* Sends cmd (emptied: the call takes its contents) on conn; fn gets arg.
+ * x, when not NULL, holds a call until fn runs (fn releases it). Returns
+ * the call, for the caller to mark before the loop runs. */
+struct call *drv_call_send(struct mapq_driver *d, struct exec *x, enum path p,
+                           struct mapq_redis *conn, int timeout_ms,
+                           struct mapq_argv *cmd, mapq_redis_reply_fn *fn,
+                           void *arg);
+/* A call of x on the command connection; fn decrements x->calls. */
+struct call *drv_exec_send(struct exec *x, enum path p, struct mapq_argv *cmd,
+                           mapq_redis_reply_fn *fn, void *arg);
+/* Parked calls are dropped: fn runs with NULL. Before freeing the
+ * executions they point at. */
+void drv_calls_drop(struct mapq_driver *d);
+
+/* ---- drv_record.c: the execution's record ------------------------------ */
+
+/* A new random execution id. */
+void drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1]);
+/* Writes field of x's record; sent again until Redis takes it. */
+void drv_record_hset(struct exec *x, const char *field, const char *value,
+                     size_t len);
+/* Writes p:<k>, the progress of node k. */
+void drv_record_node_progress(struct exec *x, size_t k);
+/* Writes the progress of every node whose progress this driver knows. */
+void drv_record_progress(struct exec *x);
+/* The final write of x (mapq1_finish) into cmd (initialised). */
+void drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd);
+
+/* ---- drv_bind.c: node inputs and subtask keys -------------------------- */
+
+/* The value a binding refers to, or NULL; lit holds a literal's. */
+const msgpack_object *drv_resolve(struct exec *x, const struct mapq_binding *b,
+                                  msgpack_unpacked *lit);
+/* Resolves and checks the inputs of node k; sets its n. Returns -1 with
+ * why (EXEC_ERROR_LEN bytes). */
+int drv_bind_node(struct exec *x, size_t k, char *why);
+/* Appends the canonical inputs map of subtask i to out. */
+void drv_subtask_inputs(const struct node_run *nr, uint64_t i,
+                        struct mapq_buf *out);
+/* The key of subtask i of node k, in execution exec_id. */
+void drv_subtask_key_in(const struct exec *x, const char *exec_id, size_t k,
+                        uint64_t i, const char *in, size_t inlen,
+                        unsigned char key[MAPQ_KEY_LEN]);
+/* The key of subtask i of node k in this execution. */
+void drv_subtask_key(const struct exec *x, size_t k, uint64_t i, const char *in,
+                     size_t inlen, unsigned char key[MAPQ_KEY_LEN]);
+
+/* ---- drv_errors.c: errors of failed subtasks --------------------------- */
+
+/* Packs the value of subtask i (nil when it failed, noting its error). */
+void drv_take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
+                     msgpack_packer *pk);
+/* Writes "0-3,7: msg; 5: other" into out. */
+void drv_summarize_errors(const struct node_run *nr, struct mapq_buf *out);
+
+/* ---- drv_window.c: the sliding window of a node ------------------------ */
+
+/* The window of a node: concurrency, or UNLIMITED_WINDOW when unset. */
+uint64_t drv_window_limit(int64_t concurrency);
+/* The successes a node of n subtasks needs. */
+uint64_t drv_window_need(int64_t min_successes, double min_success_ratio,
+                         uint64_t n);
+/* Takes up to max pending subtasks into the window (QUEUED, in flight)
+ * while it has room; their indices go to idx. Returns how many. */
+size_t drv_window_take(struct node_run *nr, uint64_t limit, uint64_t *idx,
+                       size_t max);
+/* Subtask i ended in phase: returns false when it had already. */
+bool drv_window_apply(struct node_run *nr, uint64_t i, int phase);
+/* True when the threshold is out of reach (nothing runs to no purpose). */
+bool drv_window_hopeless(const struct node_run *nr, bool run_all);
+/* Every subtask not finished is ABORTED; the node is finished. */
+void drv_window_abort(struct node_run *nr);
+/* Sends the next subtasks of node k while its window has room. */
+void drv_window_push(struct exec *x, size_t k);
+
+/* ---- drv_events.c: reading events -------------------------------------- */
+
+/* Waits on the event lists of the executions owned (and P:submitted when
+ * serving), or wakes the wait in flight that lacks one. */
+void drv_events_wait(struct mapq_driver *d);
+/* The waiting connection is down: its wait is over. */
+void drv_events_lost(struct mapq_driver *d);
+/* The wait's backoff timer (d->wait_ev) fired. */
+void drv_events_again_cb(evutil_socket_t fd, short what, void *arg);
+
+/* ---- drv_assemble.c: outputs in input order ---------------------------- */
+
+/* Reads the next result records of node k (assembled reported at the end). */
+void drv_assemble_next(struct exec *x, size_t k);
+/* The output of node k once read: 0, or -1 with why in err
+ * (EXEC_ERROR_LEN bytes). out is the caller's to release. */
+int drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out,
+                        char *err);
+/* The workflow's output, from its nodes' outputs, into x->output. */
+void drv_assemble_workflow(struct exec *x);
+
+/* ---- drv_reconcile.c: rebuilding the view from Redis ------------------- */
+
+/* Reads x's record back (restore, then read_back reported). */
+void drv_reconcile_read(struct exec *x);
+/* Reads the execution x recovers (restore, then read_back reported). */
+void drv_recover_read(struct exec *x);
+/* Asks where the next BATCH subtasks of node k stand (scanned reported). */
+void drv_scan_next(struct exec *x, size_t k);
+
+/* ---- drv_own.c: ownership, leases, state checks, cancel ---------------- */
+
+/* Asks mapq1_own for x (owned reported). */
+void drv_own_send(struct exec *x);
+/* Renews the leases of the executions owned, in one call. */
+void drv_own_renew(struct mapq_driver *d);
+/* Notices x cancelled (mapq cancel) or ended elsewhere. */
+void drv_own_check(struct exec *x);
+
+/* ---- drv_serve.c: service mode ----------------------------------------- */
+
+/* Loads execution id (popped from P:submitted) to drive it. */
+void drv_serve_one(struct mapq_driver *d, const char *id, size_t len);
+/* Takes over executions whose driver stopped renewing its lease. */
+void drv_serve_adopt(struct mapq_driver *d);
+/* The done callback of executions a serving driver drives. */
+void drv_serve_done(const struct mapq_exec_outcome *o, void *arg);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * drv_assemble.c - outputs in input order: a finished node's result
+ * records read with HMGET, BATCH at a time, into its output list (or its
+ * failure message), and the workflow's output from its nodes'.
+ *
+ * Owns the assembly cursor and buffer of a node_run (asm_next, asm_buf).
+ * Reports to the controller when every record is read (ops->assembled) or
+ * cannot be (ops->fail); never decides whether the node succeeded: the
+ * controller does, with drv_assemble_output().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver_int.h"
+#include "mapq_alloc.h"
+#include "mapq_value.h"
+
+/* Counted from the records, not the events: an event without its record
+ * (a foreign client's) is no success. */
+int
+drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out, char *why)
+{
+    const struct mapq_node *n = &x->wf->nodes[k];
+    struct node_run *nr = &x->nodes[k];
+    struct mapq_buf sum = MAPQ_BUF_INIT;
+    uint64_t ok = nr->asm_ok;
+    msgpack_packer pk;
+
+    if (ok < nr->need) {
+        drv_summarize_errors(nr, &sum);
+        if (n->is_map)
+            snprintf(why, EXEC_ERROR_LEN,
+                     "node '%s' failed: %llu of %llu subtasks succeeded, "
+                     "%llu needed: %s",
+                     n->name, (unsigned long long)ok, (unsigned long long)nr->n,
+                     (unsigned long long)nr->need, sum.data ? sum.data : "");
+        else
+            snprintf(why, EXEC_ERROR_LEN, "node '%s' failed: %s", n->name,
+                     sum.data ? sum.data + strcspn(sum.data, ":") + 2 : "");
+        mapq_buf_release(&sum);
+        return -1;
+    }
+    if (n->is_map) {
+        mapq_value_packer_init(&pk, out);
+        msgpack_pack_array(&pk, (uint32_t)nr->n);
+        mapq_buf_append(out, nr->asm_buf.data, nr->asm_buf.len);
+    } else {
+        *out = nr->asm_buf;
+        mapq_buf_init(&nr->asm_buf, 0);
+    }
+    return 0;
+}
+
+static void assemble_reply(redisReply *reply, const char *why, void *arg);
+
+struct asm_req {
+    struct exec *x;
+    size_t k;
+    unsigned gen;
+    uint64_t from, count;
+    uint64_t nfailed; /* FAILED subtasks: also asked for "#<index>" */
+};
+
+void
+drv_assemble_next(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    struct asm_req *req;
+    struct mapq_argv cmd;
+    struct mapq_buf in = MAPQ_BUF_INIT;
+    unsigned char key[MAPQ_KEY_LEN];
+    uint64_t i, end;
+
+    if (nr->asm_next >= nr->n) {
+        x->d->ops->assembled(x, k);
+        return;
+    }
+    end = nr->asm_next + BATCH < nr->n ? nr->asm_next + BATCH : nr->n;
+    req = mapq_xcalloc(1, sizeof(*req));
+    req->x = x;
+    req->k = k;
+    req->gen = x->gen;
+    req->from = nr->asm_next;
+    req->count = end - nr->asm_next;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_argv_addf(&cmd, "%s:r:%s:%zu", x->d->ns, x->id, k);
+    for (i = nr->asm_next; i < end; i++) {
+        mapq_buf_reset(&in);
+        drv_subtask_inputs(nr, i, &in);
+        drv_subtask_key(x, k, i, in.data, in.len, key);
+        mapq_argv_addlen(&cmd, key, MAPQ_KEY_LEN);
+    }
+    /* A subtask whose body was corrupt has its record under "#<index>":
+     * its agent could not know its key. */
+    for (i = nr->asm_next; i < end; i++)
+        if (phase_get(nr, i) == MAPQ_PHASE_FAILED) {
+            mapq_argv_addf(&cmd, "#%llu", (unsigned long long)i);
+            req->nfailed++;
+        }
+    nr->asm_next = end;
+    drv_exec_send(x, PATH_READ, &cmd, assemble_reply, req)->gen_check = true;
+    mapq_buf_release(&in);
+}
+
+static void
+assemble_reply(redisReply *reply, const char *why, void *arg)
+{
+    struct asm_req *req = arg;
+    struct exec *x = req->x;
+    struct node_run *nr = &x->nodes[req->k];
+    msgpack_packer pk;
+    uint64_t j, f = 0;
+
+    (void)why;
+    x->calls--;
+    if (drv_exec_ended(x) || reply == NULL || req->gen != x->gen) {
+        /* stale, or the reconcile after reconnecting assembles again */
+    } else if (reply->type != REDIS_REPLY_ARRAY ||
+               reply->elements != req->count + req->nfailed) {
+        x->d->ops->fail(x, "cannot read results of node '%s': %s",
+                        x->wf->nodes[req->k].name,
+                        reply->str ? reply->str : "bad reply");
+    } else {
+        mapq_value_packer_init(&pk, &nr->asm_buf);
+        for (j = 0; j < req->count; j++) {
+            uint64_t i = req->from + j;
+            const redisReply *rec = reply->element[j];
+
+            if (phase_get(nr, i) == MAPQ_PHASE_FAILED &&
+                rec->type != REDIS_REPLY_STRING)
+                rec = reply->element[req->count + f];
+            f += phase_get(nr, i) == MAPQ_PHASE_FAILED;
+            if (phase_done(phase_get(nr, i)))
+                drv_take_record(nr, i, rec, &pk);
+            else
+                msgpack_pack_nil(&pk); /* dropped after early failure */
+        }
+        drv_assemble_next(x, req->k);
+    }
+    free(req);
+}
+
+/* Missing values (a node that never ran, an unknown input) are nil. */
+void
+drv_assemble_workflow(struct exec *x)
+{
+    const struct mapq_workflow *wf = x->wf;
+    msgpack_packer pk;
+    msgpack_unpacked lit;
+    size_t i;
+
+    msgpack_unpacked_init(&lit);
+    mapq_value_packer_init(&pk, &x->output);
+    if (wf->noutputs == 0)
+        msgpack_pack_nil(&pk);
+    else if (wf->output_is_map)
+        msgpack_pack_map(&pk, (uint32_t)wf->noutputs);
+    for (i = 0; i < wf->noutputs; i++) {
+        const msgpack_object *v = drv_resolve(x, &wf->outputs[i], &lit);
+
+        if (wf->output_is_map)
+            mapq_value_pack_str(&pk, wf->outputs[i].param);
+        if (v == NULL)
+            msgpack_pack_nil(&pk);
+        else
+            msgpack_pack_object(&pk, *v);
+        msgpack_unpacked_destroy(&lit);
+        msgpack_unpacked_init(&lit);
+    }
+    msgpack_unpacked_destroy(&lit);
+}

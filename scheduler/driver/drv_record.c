@@ -1,0 +1,273 @@
+/*
+ * drv_record.c - the execution record P:x:<id>: creating it, and the
+ * writes a driver makes to it (node outputs, progress, the final write's
+ * command).
+ *
+ * Owns nothing but the contents of the writes; each write goes through
+ * drv_calls.c and is sent again until Redis takes it. Never changes an
+ * execution's state: the final write's outcome is the controller's.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "driver_int.h"
+#include "mapq_alloc.h"
+#include "mapq_taskspec.h"
+#include "mapq_value.h"
+
+/* The task spec t:<k> of node k, as agents read it. */
+static void
+build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
+           struct mapq_buf *out)
+{
+    const struct mapq_node *n = &wf->nodes[k];
+    const struct mapq_task_def *t = &wf->tasks[n->task];
+    struct mapq_taskspec s;
+
+    memset(&s, 0, sizeof(s));
+    s.task = t->name;
+    s.node = n->name;
+    s.plugin = t->kind == MAPQ_TASK_PLUGIN;
+    s.argv = t->argv;
+    s.argc = t->argc;
+    s.library = t->plugin_library;
+    s.symbol = t->plugin_symbol;
+    s.output = t->output;
+    s.output_text = t->output_text;
+    s.retries = n->opts.retries;
+    s.timeout_ms = n->opts.timeout_ms;
+    s.system_retries = n->system_retries;
+    s.interruptible_failures = n->interruptible_failures;
+    s.interruptible = n->opts.interruptible;
+    s.queue = n->opts.queue;
+    s.mem_bytes = n->opts.mem_bytes;
+    s.backoff_initial_ms = n->opts.backoff_initial_ms;
+    s.backoff_max_ms = n->opts.backoff_max_ms;
+    s.backoff_factor_milli = (int)lround(n->opts.backoff_factor * 1000);
+    s.cache = n->opts.cache;
+    s.cache_ttl_ms = n->opts.cache_ttl_ms;
+    s.cache_serialize = n->opts.cache && n->opts.cache_serialize;
+    s.overwrite = overwrite;
+    mapq_taskspec_encode(&s, out);
+}
+
+/* 12 hex digits from getrandom(), or from the clock and pid without it. */
+void
+drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char raw[MAPQ_EXEC_ID_LEN / 2];
+    size_t i;
+
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        uint64_t v = (uint64_t)drv_now_ms() ^ ((uint64_t)getpid() << 40);
+
+        memcpy(raw, &v, sizeof(raw));
+    }
+    for (i = 0; i < sizeof(raw); i++) {
+        id[2 * i] = hex[raw[i] >> 4];
+        id[2 * i + 1] = hex[raw[i] & 15];
+    }
+    id[MAPQ_EXEC_ID_LEN] = '\0';
+}
+
+/* Reads the replies of the three writes of mapq_exec_create(), up to the
+ * first error. */
+static enum mapq_err
+create_replies(redisContext *c, const char *ns, const char *id, char *err)
+{
+    redisReply *reply;
+    enum mapq_err rc = MAPQ_OK;
+    size_t k;
+
+    for (k = 0; k < 3 && rc == MAPQ_OK; k++) {
+        char what[200];
+
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
+            rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
+            break;
+        }
+        /* Name the command and key: with an ACL user, that is what the
+         * operator must grant. */
+        if (k == 0)
+            snprintf(what, sizeof(what), "HSET %s:x:%s", ns, id);
+        else
+            snprintf(what, sizeof(what), "ZADD %s:%s", ns,
+                     k == 1 ? "execs" : "owners");
+        if (reply->type == REDIS_REPLY_ERROR &&
+            strncmp(reply->str, "NOPERM", 6) == 0)
+            rc = mapq_err_set(err, MAPQ_EREDIS,
+                              "%s: %s (the Redis user needs the commands mapq "
+                              "uses on keys '%s:*')",
+                              what, reply->str, ns);
+        else if (reply->type == REDIS_REPLY_ERROR)
+            rc = mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, reply->str);
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
+enum mapq_err
+mapq_exec_create(redisContext *c, const char *ns,
+                 const struct mapq_workflow *wf, const char *text,
+                 size_t textlen, const struct mapq_buf *inputs,
+                 const struct mapq_exec_opts *o, char id[MAPQ_EXEC_ID_LEN + 1],
+                 char *err)
+{
+    static const struct mapq_exec_opts defaults = {0};
+    struct mapq_argv cmd;
+    struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
+    enum mapq_err rc;
+    int64_t now = drv_now_ms();
+    size_t k;
+
+    if (o == NULL)
+        o = &defaults;
+    drv_new_id(id);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:x:%s", ns, id);
+    mapq_argv_add(&cmd, "state");
+    mapq_argv_add(&cmd, "submitted");
+    mapq_argv_add(&cmd, "name");
+    mapq_argv_add(&cmd, wf->name);
+    mapq_argv_add(&cmd, "file");
+    mapq_argv_add(&cmd, wf->file);
+    mapq_argv_add(&cmd, "workflow");
+    mapq_argv_addlen(&cmd, text, textlen);
+    mapq_argv_add(&cmd, "inputs");
+    mapq_argv_addlen(&cmd, inputs->data, inputs->len);
+    mapq_argv_add(&cmd, "created");
+    mapq_argv_addf(&cmd, "%lld", (long long)now);
+    mapq_argv_add(&cmd, "nodes");
+    mapq_argv_addf(&cmd, "%zu", wf->nnodes);
+    for (k = 0; k < wf->nnodes; k++) {
+        build_spec(wf, k, o->overwrite_cache, &specs[k]);
+        mapq_argv_addf(&cmd, "t:%zu", k);
+        mapq_argv_addlen(&cmd, specs[k].data, specs[k].len);
+        mapq_argv_addf(&cmd, "node:%zu", k);
+        mapq_argv_add(&cmd, wf->nodes[k].name);
+    }
+    if (o->overwrite_cache) {
+        mapq_argv_add(&cmd, "overwrite");
+        mapq_argv_add(&cmd, "1");
+    }
+    if (o->recover_from != NULL) {
+        mapq_argv_add(&cmd, "recover_from");
+        mapq_argv_add(&cmd, o->recover_from);
+    }
+    redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
+    redisAppendCommand(c, "ZADD %s:execs %lld %s", ns, (long long)now, id);
+    redisAppendCommand(
+        c, "ZADD %s:owners %lld %s", ns,
+        (long long)(now +
+                    (o->lease_ms > 0 ? o->lease_ms : MAPQ_OWNER_LEASE_MS)),
+        id);
+    rc = create_replies(c, ns, id, err);
+    for (k = 0; k < wf->nnodes; k++)
+        mapq_buf_release(&specs[k]);
+    free(specs);
+    mapq_argv_release(&cmd);
+    return rc;
+}
+
+/* A record write is done: landed, or given up. */
+static void
+record_done_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    (void)reply;
+    (void)why;
+    x->calls--;
+}
+
+/* Writes field of x's record; sent again until Redis takes it. node: the
+ * progress record's node (p:<node>), or -1. */
+static void
+hset_node(struct exec *x, const char *field, const char *value, size_t len,
+          long node)
+{
+    struct mapq_argv cmd;
+    struct call *c;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_argv_add(&cmd, field);
+    mapq_argv_addlen(&cmd, value, len);
+    c = drv_exec_send(x, PATH_RECORD, &cmd, record_done_cb, x);
+    if (node >= 0) {
+        c->node = node;
+        c->seq = ++x->nodes[node].p_seq;
+    }
+}
+
+void
+drv_record_hset(struct exec *x, const char *field, const char *value,
+                size_t len)
+{
+    hset_node(x, field, value, len, -1);
+}
+
+void
+drv_record_node_progress(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    struct mapq_buf b = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    char field[32];
+    int p;
+
+    mapq_value_packer_init(&pk, &b);
+    msgpack_pack_array(&pk, 2 + MAPQ_PHASE_COUNT);
+    mapq_value_pack_str(&pk, drv_node_state_name(nr->state));
+    msgpack_pack_uint64(&pk, nr->n);
+    for (p = 0; p < MAPQ_PHASE_COUNT; p++) {
+        uint64_t c = nr->counts[p];
+
+        if (p == MAPQ_PHASE_QUEUED && nr->state == NODE_RUNNING)
+            c = nr->n - nr->finished;
+        msgpack_pack_uint64(&pk, c);
+    }
+    snprintf(field, sizeof(field), "p:%zu", k);
+    hset_node(x, field, b.data, b.len, (long)k);
+    mapq_buf_release(&b);
+}
+
+/* A node restored by a reconcile keeps what its first driver wrote. */
+void
+drv_record_progress(struct exec *x)
+{
+    size_t k;
+
+    for (k = 0; k < x->wf->nnodes; k++)
+        if (!x->nodes[k].restored)
+            drv_record_node_progress(x, k);
+}
+
+/*
+ * The final write, one atomic mapq1_finish: state, finished time, output or
+ * error, and the queued subtasks and events dropped. It does not overwrite
+ * an execution already ended (cancelled), nor one another driver owns.
+ */
+void
+drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd)
+{
+    mapq_argv_add(cmd, "FCALL");
+    mapq_argv_add(cmd, "mapq1_finish");
+    mapq_argv_add(cmd, "0");
+    mapq_argv_add(cmd, x->d->ns);
+    mapq_argv_add(cmd, x->id);
+    mapq_argv_add(cmd, x->d->owner);
+    mapq_argv_add(cmd, x->ok ? "succeeded" : "failed");
+    mapq_argv_add(cmd, x->ok ? "output" : "error");
+    if (x->ok)
+        mapq_argv_addlen(cmd, x->output.data, x->output.len);
+    else
+        mapq_argv_add(cmd, x->error);
+}
