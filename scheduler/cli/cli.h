@@ -1,0 +1,165 @@
+/*
+ * cli.h - what the files of the mapq command line share: the parsed
+ * options, the exit statuses, the command entry each cmd_<name>.c exports,
+ * and the few helpers every command uses (cli_util.c).
+ *
+ * cli.c owns the table of commands and main(); cli_opts.c reads argv into
+ * a struct mapq_cli_opts; each cmd_<name>.c runs one subcommand and returns
+ * its exit status to main(). No file outside scheduler/cli/ includes this
+ * header.
+ */
+#ifndef MAPQ_CLI_H
+#define MAPQ_CLI_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "mapq_buf.h"
+#include "mapq_redis.h"
+#include "mapq_workflow.h"
+
+/* Exit statuses (SPEC section 6). */
+enum mapq_exit {
+    MAPQ_EXIT_OK = 0,          /* succeeded */
+    MAPQ_EXIT_FAILED = 1,      /* the execution failed, or no such one */
+    MAPQ_EXIT_USAGE = 2,       /* usage or validation error */
+    MAPQ_EXIT_INFRA = 3,       /* Redis unreachable, infrastructure error */
+    MAPQ_EXIT_CANCELLED = 130, /* cancelled by Ctrl-C */
+};
+
+#define MAPQ_CLI_MAX_ASSIGNS 256
+
+/*
+ * The options and operands of one command line. Every string is borrowed
+ * from argv or the environment, except redis, which main() replaces with
+ * a copy that lives as long as the process (see cli_opts.c).
+ */
+struct mapq_cli_opts {
+    const char *cmd;
+    const char *target; /* workflow file or execution id */
+    const char *assigns[MAPQ_CLI_MAX_ASSIGNS];
+    size_t nassigns;
+    const char *inputs_file;
+    const char *redis;
+    const char *ns;
+    const char *node;
+    const char *index;       /* mapq logs: one subtask, or NULL for all */
+    const char *task;        /* mapq cache --task */
+    const char *const *keys; /* mapq cache rm: the keys (in argv) */
+    size_t nkeys;
+    int agents;
+    int lease_ms; /* owner lease of the executions this process drives */
+    bool json, quiet;
+    bool overwrite_cache;
+};
+
+/* What a command takes after its options, checked by cli_opts.c. */
+enum mapq_cmd_operands {
+    MAPQ_CMD_NONE,     /* nothing */
+    MAPQ_CMD_WORKFLOW, /* one workflow file */
+    MAPQ_CMD_EXEC,     /* one execution id */
+    MAPQ_CMD_LOGS,     /* EXEC NODE [INDEX] */
+    MAPQ_CMD_CACHE,    /* ls|rm|clear, then the keys of rm */
+};
+
+enum mapq_cmd_flags {
+    /* The usage of the command follows the previous one on its line. */
+    MAPQ_CMD_USAGE_SAME_LINE = 1 << 0,
+};
+
+/* Runs the command on the parsed options (borrowed); returns the exit
+ * status of the process. */
+typedef int mapq_cmd_fn(struct mapq_cli_opts *o);
+
+/* One subcommand: each cmd_<name>.c exports mapq_cmd_<name>_entry. */
+struct mapq_cmd_entry {
+    const char *name;
+    const char *usage; /* its synopsis after "mapq "; may hold line breaks */
+    enum mapq_cmd_operands operands;
+    int flags; /* enum mapq_cmd_flags */
+    mapq_cmd_fn *fn;
+};
+
+extern const struct mapq_cmd_entry mapq_cmd_run_entry;
+extern const struct mapq_cmd_entry mapq_cmd_submit_entry;
+extern const struct mapq_cmd_entry mapq_cmd_scheduler_entry;
+extern const struct mapq_cmd_entry mapq_cmd_status_entry;
+extern const struct mapq_cmd_entry mapq_cmd_watch_entry;
+extern const struct mapq_cmd_entry mapq_cmd_result_entry;
+extern const struct mapq_cmd_entry mapq_cmd_cancel_entry;
+extern const struct mapq_cmd_entry mapq_cmd_recover_entry;
+extern const struct mapq_cmd_entry mapq_cmd_logs_entry;
+extern const struct mapq_cmd_entry mapq_cmd_agents_entry;
+extern const struct mapq_cmd_entry mapq_cmd_cache_entry;
+extern const struct mapq_cmd_entry mapq_cmd_validate_entry;
+
+/* ---- cli.c: the table ------------------------------------------------- */
+
+/* The entry of command name, or NULL when there is none. */
+const struct mapq_cmd_entry *mapq_cli_find(const char *name);
+
+/* Writes the usage text (every command of the table, then the common
+ * options) to out. */
+void mapq_cli_usage(FILE *out);
+
+/* ---- cli_opts.c: the command line ------------------------------------- */
+
+/*
+ * Fills o (zeroed by the caller) from argv and the environment, and *entry
+ * with the command's entry (NULL for an unknown command, which the caller
+ * refuses). Returns 0, 1 after printing the usage for --help, or -1 after
+ * reporting what is wrong. o keeps pointers into argv.
+ */
+int mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
+                   const struct mapq_cmd_entry **entry);
+
+/*
+ * Hides the Redis password of o->redis from other users: o->redis becomes
+ * a copy owned by cli_opts.c for the life of the process, and the password
+ * is overwritten in argv and MAPQ_REDIS_URL. Call once, after parsing.
+ */
+void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
+
+/* ---- cli_util.c: shared steps ----------------------------------------- */
+
+/*
+ * Reads, validates and binds the inputs of workflow o->target: *wf (caller
+ * frees with mapq_workflow_free()), *text (caller frees) and the bound
+ * inputs appended to inputs. Prints the problems; returns the exit status.
+ */
+int mapq_cli_load_workflow(const struct mapq_cli_opts *o,
+                           struct mapq_workflow **wf, char **text,
+                           size_t *textlen, struct mapq_buf *inputs);
+
+/* Connects to Redis at url_s (parsed into url); NULL after saying why.
+ * Caller frees with redisFree(). */
+redisContext *mapq_cli_connect_url(const char *url_s,
+                                   struct mapq_redis_url *url);
+
+/* Connects to the shared Redis of o (--redis, MAPQ_REDIS_URL, or the
+ * local default) for the commands that read or change executions. */
+redisContext *mapq_cli_connect(const struct mapq_cli_opts *o,
+                               struct mapq_redis_url *url);
+
+/* Prints a value (msgpack, borrowed) as JSON with flags (mapq_json.h);
+ * one that cannot be is an error, never dropped silently:
+ * MAPQ_EXIT_FAILED. */
+int mapq_cli_print_value(const char *data, size_t len, int flags);
+
+/* HGET of field in the record of execution o->target; the reply, or NULL
+ * on a connection error. Caller frees with freeReplyObject(). */
+redisReply *mapq_cli_hget(redisContext *c, const struct mapq_cli_opts *o,
+                          const char *field);
+
+/*
+ * Reads the state of execution o->target into state (len bytes). Returns
+ * MAPQ_EXIT_OK, or after saying why MAPQ_EXIT_FAILED (no such execution)
+ * or MAPQ_EXIT_INFRA (Redis refused the read, e.g. NOPERM for an ACL user,
+ * or is unreachable).
+ */
+int mapq_cli_exec_state(redisContext *c, const struct mapq_redis_url *url,
+                        const struct mapq_cli_opts *o, char *state, size_t len);
+
+#endif

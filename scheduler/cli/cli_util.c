@@ -1,0 +1,123 @@
+/*
+ * cli_util.c - the steps several mapq commands share: loading a workflow
+ * with its inputs, connecting to Redis, printing a value as JSON and
+ * reading an execution's record.
+ *
+ * Each helper reports its own failure on stderr once and returns what the
+ * command should exit with; none exits or keeps state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cli.h"
+#include "mapq_json.h"
+
+#define CONNECT_TIMEOUT_MS 3000
+#define REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
+
+static char *
+read_file(const char *path, size_t *len, char *err)
+{
+    struct mapq_buf b;
+
+    /* Capped: a workflow file over MAPQ_WORKFLOW_FILE_MAX is not read. */
+    if (mapq_workflow_read_file(path, &b, err) != MAPQ_OK) {
+        mapq_buf_release(&b);
+        return NULL;
+    }
+    return mapq_buf_detach(&b, len);
+}
+
+int
+mapq_cli_load_workflow(const struct mapq_cli_opts *o, struct mapq_workflow **wf,
+                       char **text, size_t *textlen, struct mapq_buf *inputs)
+{
+    struct mapq_buf errors = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
+    int rc = MAPQ_EXIT_OK;
+
+    *text = read_file(o->target, textlen, err);
+    if (*text == NULL) {
+        fprintf(stderr, "mapq: %s\n", err);
+        return MAPQ_EXIT_USAGE;
+    }
+    *wf = mapq_workflow_parse(*text, *textlen, o->target, &errors);
+    if (*wf == NULL ||
+        mapq_workflow_bind_inputs(*wf, o->assigns, o->nassigns, o->inputs_file,
+                                  inputs, &errors) != MAPQ_OK) {
+        fputs(errors.data ? errors.data : "mapq: invalid workflow\n", stderr);
+        rc = MAPQ_EXIT_USAGE;
+    }
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+redisContext *
+mapq_cli_connect_url(const char *url_s, struct mapq_redis_url *url)
+{
+    char err[MAPQ_ERR_LEN];
+    redisContext *c;
+
+    if (mapq_redis_url_parse(url_s, url, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s\n", err);
+        return NULL;
+    }
+    c = mapq_redis_connect_sync(url, CONNECT_TIMEOUT_MS, err);
+    if (c == NULL)
+        fprintf(stderr, "mapq: %s\n", err);
+    return c;
+}
+
+redisContext *
+mapq_cli_connect(const struct mapq_cli_opts *o, struct mapq_redis_url *url)
+{
+    return mapq_cli_connect_url(o->redis ? o->redis : REDIS_DEFAULT_URL, url);
+}
+
+int
+mapq_cli_print_value(const char *data, size_t len, int flags)
+{
+    struct mapq_buf out = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
+    int rc = MAPQ_EXIT_OK;
+
+    if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
+                err);
+        rc = MAPQ_EXIT_FAILED;
+    } else {
+        printf("%s\n", out.data);
+    }
+    mapq_buf_release(&out);
+    return rc;
+}
+
+redisReply *
+mapq_cli_hget(redisContext *c, const struct mapq_cli_opts *o, const char *field)
+{
+    return redisCommand(c, "HGET %s:x:%s %s", o->ns, o->target, field);
+}
+
+int
+mapq_cli_exec_state(redisContext *c, const struct mapq_redis_url *url,
+                    const struct mapq_cli_opts *o, char *state, size_t len)
+{
+    redisReply *r = mapq_cli_hget(c, o, "state");
+    char shown[300];
+    int rc = MAPQ_EXIT_OK;
+
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        snprintf(state, len, "%s", r->str);
+    } else if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        mapq_redis_url_format(url, shown, sizeof(shown));
+        fprintf(stderr, "mapq: cannot use redis '%s': %s\n", shown,
+                r != NULL ? r->str : c->errstr);
+        rc = MAPQ_EXIT_INFRA;
+    } else {
+        fprintf(stderr, "mapq: no execution '%s'\n", o->target);
+        rc = MAPQ_EXIT_FAILED;
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}

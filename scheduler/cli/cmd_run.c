@@ -1,0 +1,570 @@
+/*
+ * cmd_run.c - mapq run, mapq submit and mapq recover: create an execution
+ * and either hand it to the schedulers (submit) or drive it on a loop of
+ * its own to the end, with a progress bar and Ctrl-C, and report it.
+ *
+ * Owns the struct run of the one execution this process follows, its
+ * state (enum run_state) and its loop; the driver (mapq_driver.h) owns the
+ * execution itself. Once the execution ended, the loop stops when the
+ * driver says it is idle (its final record writes are acknowledged), or
+ * when the wait for them is over.
+ */
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mapq_alloc.h"
+#include "mapq_driver.h"
+#include "mapq_json.h"
+#include "mapq_local.h"
+#include "mapq_log.h"
+
+/* Once the execution ended, how long the loop waits at most for its final
+ * record writes: counted from the end, and again while Redis refuses one
+ * (OOM, ...). Without a connection, the writes are left to a scheduler,
+ * which finishes the record after the lease. */
+#define FINISH_WAIT_MS 5000
+
+#define MAX_NODES_SHOWN 64
+
+/*
+ * Where a followed execution is (docs/ARCHITECTURE.md has the table):
+ * DRIVING until it ends (FINISHING) or Ctrl-C asks to cancel it
+ * (CANCELLING); STOPPED once the loop must end.
+ */
+enum run_state {
+    RUN_DRIVING,    /* the driver runs the execution */
+    RUN_CANCELLING, /* Ctrl-C: the cancel is sent, its answer awaited */
+    RUN_FINISHING,  /* ended: the final record writes are awaited */
+    RUN_STOPPED,    /* the loop is told to stop */
+    RUN_NSTATES,
+};
+
+static const bool legal[RUN_NSTATES][RUN_NSTATES] = {
+    [RUN_DRIVING] = {[RUN_CANCELLING] = true, [RUN_FINISHING] = true},
+    [RUN_CANCELLING] = {[RUN_STOPPED] = true},
+    [RUN_FINISHING] = {[RUN_CANCELLING] = true, [RUN_STOPPED] = true},
+};
+
+static const char *const state_names[RUN_NSTATES] = {"driving", "cancelling",
+                                                     "finishing", "stopped"};
+
+struct run {
+    struct event_base *base;
+    struct mapq_driver *driver;
+    struct mapq_cli_opts *o;
+    char id[MAPQ_EXEC_ID_LEN + 1];
+    enum run_state state; /* changed by run_set_state() only */
+    int exit_code;
+    bool tty;
+    bool ended;       /* final[] holds the nodes as the execution ended */
+    bool detached;    /* another scheduler drives it now */
+    bool redis_error; /* ended because of Redis: exits 3 */
+    struct mapq_buf output;
+    char *error;
+    struct timeval started;
+    struct mapq_redis_url url;
+    struct event *finish_ev; /* FINISHING: the end of the wait */
+    bool refused_seen;       /* Redis refused a write at the last check */
+    /* The nodes as they ended, taken when the execution ended: the driver
+     * may free the execution before the report is written. */
+    struct mapq_node_progress final[MAX_NODES_SHOWN];
+    char *final_names[MAX_NODES_SHOWN];
+    size_t nfinal;
+};
+
+/* Moves r to state to, which must be legal from where it is; the loop
+ * stops (after the callbacks now due) with RUN_STOPPED. */
+static void
+run_set_state(struct run *r, enum run_state to)
+{
+    mapq_assert(legal[r->state][to]);
+    mapq_log(MAPQ_LOG_DEBUG, "execution %s: %s -> %s", r->id,
+             state_names[r->state], state_names[to]);
+    r->state = to;
+    if (to == RUN_STOPPED)
+        event_base_loopexit(r->base, NULL);
+}
+
+/* Node progress of r: live while it runs, the copy taken at its end after. */
+static size_t
+run_progress(struct run *r, struct mapq_node_progress *p, size_t max)
+{
+    size_t k;
+
+    if (!r->ended)
+        return mapq_driver_progress(r->driver, r->id, p, max);
+    for (k = 0; k < r->nfinal && k < max; k++)
+        p[k] = r->final[k];
+    return r->nfinal;
+}
+
+/* (Re)starts the wait for the final record writes: FINISH_WAIT_MS. */
+static void
+finish_wait(struct run *r)
+{
+    struct timeval wait = {FINISH_WAIT_MS / 1000,
+                           (FINISH_WAIT_MS % 1000) * 1000};
+
+    evtimer_add(r->finish_ev, &wait);
+}
+
+static void
+run_done(const struct mapq_exec_outcome *out, void *arg)
+{
+    struct run *r = arg;
+    size_t k;
+
+    r->nfinal =
+        mapq_driver_progress(r->driver, r->id, r->final, MAX_NODES_SHOWN);
+    if (r->nfinal > MAX_NODES_SHOWN)
+        r->nfinal = MAX_NODES_SHOWN;
+    for (k = 0; k < r->nfinal; k++) {
+        r->final_names[k] = mapq_xstrdup(r->final[k].name);
+        r->final[k].name = r->final_names[k];
+    }
+    r->ended = true;
+    if (r->state != RUN_DRIVING)
+        return; /* cancelled by Ctrl-C: exits 130 once that is recorded */
+    r->exit_code = out->succeeded                      ? MAPQ_EXIT_OK
+                   : out->detached || out->redis_error ? MAPQ_EXIT_INFRA
+                                                       : MAPQ_EXIT_FAILED;
+    r->detached = out->detached;
+    r->redis_error = out->redis_error;
+    if (out->succeeded)
+        mapq_buf_append(&r->output, out->output->data, out->output->len);
+    else
+        r->error = mapq_xstrdup(out->error);
+    /* The loop stops once the final record writes are acknowledged. */
+    run_set_state(r, RUN_FINISHING);
+    finish_wait(r);
+}
+
+/*
+ * The wait for the final record writes is over: stop without them, unless
+ * Redis refuses one (OOM, ...) or did at the last check: it is reachable
+ * and the driver sends it again until it is taken, so wait again.
+ */
+static void
+finish_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+    bool refused;
+
+    (void)fd;
+    (void)what;
+    if (r->state != RUN_FINISHING)
+        return;
+    refused = mapq_driver_refused(r->driver);
+    if (refused || r->refused_seen)
+        finish_wait(r);
+    else
+        run_set_state(r, RUN_STOPPED);
+    r->refused_seen = refused;
+}
+
+/* mapq_driver_on_idle(): the final record writes are acknowledged. */
+static void
+idle_cb(void *arg)
+{
+    struct run *r = arg;
+
+    if (r->state == RUN_FINISHING)
+        run_set_state(r, RUN_STOPPED);
+}
+
+static void
+draw_progress(struct run *r, bool final)
+{
+    struct mapq_node_progress p[MAX_NODES_SHOWN];
+    size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
+    static size_t drawn;
+
+    if (!r->tty || r->o->quiet)
+        return;
+    if (drawn > 0)
+        fprintf(stderr, "\033[%zuA", drawn);
+    for (k = 0; k < n && k < MAX_NODES_SHOWN; k++) {
+        uint64_t done = p[k].counts[MAPQ_PHASE_SUCCEEDED] +
+                        p[k].counts[MAPQ_PHASE_CACHED] +
+                        p[k].counts[MAPQ_PHASE_RECOVERED];
+        uint64_t failed = p[k].counts[MAPQ_PHASE_FAILED] +
+                          p[k].counts[MAPQ_PHASE_TIMED_OUT] +
+                          p[k].counts[MAPQ_PHASE_ABORTED];
+        int width = 24,
+            fill = p[k].total
+                       ? (int)((done + failed) * (uint64_t)width / p[k].total)
+                       : (strcmp(p[k].state, "succeeded") == 0 ? width : 0);
+        char bar[32];
+
+        memset(bar, '#', (size_t)fill);
+        memset(bar + fill, '.', (size_t)(width - fill));
+        bar[width] = '\0';
+        fprintf(stderr,
+                "\033[2K%-16.16s [%s] %llu/%llu  running %llu  failed %llu  "
+                "cached %llu  %s\n",
+                p[k].name, bar, (unsigned long long)done,
+                (unsigned long long)p[k].total,
+                (unsigned long long)p[k].counts[MAPQ_PHASE_RUNNING],
+                (unsigned long long)failed,
+                (unsigned long long)p[k].counts[MAPQ_PHASE_CACHED], p[k].state);
+    }
+    drawn = final ? 0 : n;
+}
+
+static void
+progress_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    draw_progress(arg, false);
+}
+
+static void
+cancelled_cb(bool ok, const char *why, void *arg)
+{
+    struct run *r = arg;
+
+    if (!ok)
+        fprintf(stderr, "mapq: cannot cancel execution %s: %s\n", r->id, why);
+    if (r->state == RUN_CANCELLING)
+        run_set_state(r, RUN_STOPPED);
+}
+
+/*
+ * Ctrl-C: cancel the execution (its queued subtasks are dropped, agents
+ * kill running ones within a second), then stop. A second Ctrl-C stops at
+ * once.
+ */
+static void
+interrupt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+
+    (void)fd;
+    (void)what;
+    r->exit_code = MAPQ_EXIT_CANCELLED;
+    if (r->state == RUN_CANCELLING) {
+        run_set_state(r, RUN_STOPPED);
+    } else if (r->state != RUN_STOPPED) {
+        run_set_state(r, RUN_CANCELLING);
+        mapq_driver_cancel(r->driver, r->id, cancelled_cb, r);
+    }
+}
+
+static void
+print_summary(struct run *r, struct mapq_workflow *wf)
+{
+    struct mapq_node_progress p[MAX_NODES_SHOWN];
+    size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
+    struct mapq_buf out = MAPQ_BUF_INIT;
+    char err[MAPQ_ERR_LEN];
+    struct timeval now;
+    int ph;
+
+    /* An output that cannot be written as JSON fails the run, never
+     * reported as a success without its output. */
+    if (r->exit_code == MAPQ_EXIT_OK &&
+        mapq_json_from_bytes(r->output.data, r->output.len, &out, 0, err) !=
+            MAPQ_OK) {
+        r->exit_code = MAPQ_EXIT_FAILED;
+        r->error =
+            mapq_xasprintf("the output cannot be written as JSON: %s", err);
+    }
+    gettimeofday(&now, NULL);
+    printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
+           "\"seconds\":%.3f,\"nodes\":{",
+           r->id, wf->name,
+           r->exit_code == MAPQ_EXIT_OK          ? "succeeded"
+           : r->exit_code == MAPQ_EXIT_CANCELLED ? "cancelled"
+                                                 : "failed",
+           (double)(now.tv_sec - r->started.tv_sec) +
+               (double)(now.tv_usec - r->started.tv_usec) / 1e6);
+    for (k = 0; k < n && k < MAX_NODES_SHOWN; k++) {
+        printf("%s\"%s\":{\"state\":\"%s\",\"total\":%llu", k ? "," : "",
+               p[k].name, p[k].state, (unsigned long long)p[k].total);
+        for (ph = MAPQ_PHASE_SUCCEEDED; ph < MAPQ_PHASE_COUNT; ph++)
+            printf(",\"%s\":%llu", mapq_phase_name(ph),
+                   (unsigned long long)p[k].counts[ph]);
+        printf("}");
+    }
+    printf("}");
+    if (r->exit_code == MAPQ_EXIT_OK) {
+        printf(",\"output\":%s", out.data);
+    } else if (r->error != NULL) {
+        /* The error may quote a task's stderr: any bytes at all. */
+        mapq_buf_reset(&out);
+        mapq_json_append_text(&out, r->error, strlen(r->error));
+        printf(",\"error\":%.*s", (int)out.len, out.data);
+    }
+    printf("}\n");
+    mapq_buf_release(&out);
+}
+
+/* Prints how execution r->id ended: its output, or why it did not. */
+static void
+report(struct run *r, const char *text, size_t textlen)
+{
+    if (r->o->json) {
+        struct mapq_buf tmp = MAPQ_BUF_INIT;
+        struct mapq_workflow *shown =
+            mapq_workflow_parse(text, textlen, r->o->target, &tmp);
+
+        print_summary(r, shown);
+        mapq_workflow_free(shown);
+        mapq_buf_release(&tmp);
+    } else if (r->exit_code == MAPQ_EXIT_OK) {
+        r->exit_code = mapq_cli_print_value(r->output.data, r->output.len, 0);
+    } else if (r->exit_code == MAPQ_EXIT_CANCELLED) {
+        fprintf(stderr, "mapq: execution %s cancelled\n", r->id);
+    } else if (r->redis_error) {
+        fprintf(stderr, "mapq: execution %s: %s\n", r->id, r->error);
+    } else if (r->detached) {
+        fprintf(stderr,
+                "mapq: execution %s: stopped following it: %s; see mapq "
+                "status %s\n",
+                r->id, r->error, r->id);
+    } else {
+        fprintf(stderr, "mapq: execution %s failed: %s\n", r->id, r->error);
+    }
+}
+
+/*
+ * Drives execution r->id of wf (taken) on a loop of its own until it ends,
+ * with the progress bar and Ctrl-C, then reports. Returns the exit status.
+ */
+static int
+follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
+       const struct mapq_exec_opts *xo, const char *text, size_t textlen)
+{
+    struct timeval tick = {0, 200000};
+    struct event *ev_int, *ev_tick;
+
+    r->tty = isatty(2) != 0;
+    r->base = event_base_new();
+    r->driver = mapq_driver_new(r->base, &r->url, r->o->ns, r->o->lease_ms);
+    ev_int = evsignal_new(r->base, SIGINT, interrupt_cb, r);
+    event_add(ev_int, NULL);
+    ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
+    event_add(ev_tick, &tick);
+    r->finish_ev = evtimer_new(r->base, finish_cb, r);
+    mapq_driver_on_idle(r->driver, idle_cb, r);
+    mapq_driver_add(r->driver, r->id, wf, inputs, xo, run_done, r);
+    event_base_dispatch(r->base);
+    draw_progress(r, true);
+    report(r, text, textlen);
+    event_free(ev_tick);
+    event_free(ev_int);
+    event_free(r->finish_ev);
+    mapq_driver_free(r->driver);
+    event_base_free(r->base);
+    return r->exit_code;
+}
+
+/*
+ * mapq recover: the workflow and inputs of execution o->target, read back
+ * from its record, which must have ended.
+ */
+static int
+load_recovered(const struct mapq_cli_opts *o, redisContext *c,
+               struct mapq_workflow **wf, char **text, size_t *textlen,
+               struct mapq_buf *inputs)
+{
+    struct mapq_buf errors = MAPQ_BUF_INIT;
+    redisReply *r = redisCommand(c, "HMGET %s:x:%s workflow file inputs state",
+                                 o->ns, o->target);
+    int rc = MAPQ_EXIT_OK;
+
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+        fprintf(stderr, "mapq recover: redis: %s\n",
+                r && r->str ? r->str : c->errstr);
+        rc = MAPQ_EXIT_INFRA;
+    } else if (r->element[0]->type != REDIS_REPLY_STRING ||
+               r->element[2]->type != REDIS_REPLY_STRING ||
+               r->element[3]->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "mapq recover: no execution '%s'\n", o->target);
+        rc = MAPQ_EXIT_FAILED;
+    } else if (strcmp(r->element[3]->str, "running") == 0 ||
+               strcmp(r->element[3]->str, "submitted") == 0) {
+        fprintf(stderr,
+                "mapq recover: execution %s is still %s; wait for it, or "
+                "mapq cancel it first\n",
+                o->target, r->element[3]->str);
+        rc = MAPQ_EXIT_USAGE;
+    } else {
+        *textlen = r->element[0]->len;
+        *text = mapq_xmemdup(r->element[0]->str, *textlen);
+        *wf = mapq_workflow_parse(*text, *textlen,
+                                  r->element[1]->type == REDIS_REPLY_STRING
+                                      ? r->element[1]->str
+                                      : "workflow",
+                                  &errors);
+        if (*wf == NULL) {
+            fprintf(stderr, "mapq recover: its workflow no longer parses: %s",
+                    errors.data ? errors.data : "\n");
+            rc = MAPQ_EXIT_FAILED;
+        } else {
+            mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
+        }
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+/* mapq submit: hands execution id to the schedulers (P:submitted). */
+static int
+submit(redisContext *c, const struct mapq_cli_opts *o, const char *id)
+{
+    redisReply *r = redisCommand(c, "RPUSH %s:submitted %s", o->ns, id);
+    int rc = MAPQ_EXIT_OK;
+
+    if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "mapq: cannot submit execution %s: %s\n", id,
+                r != NULL && r->str != NULL ? r->str : c->errstr);
+        rc = MAPQ_EXIT_INFRA;
+    } else {
+        printf("%s\n", id);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+enum run_mode {
+    RUN,     /* mapq run: create, drive and wait */
+    SUBMIT,  /* mapq submit: create and hand over */
+    RECOVER, /* mapq recover: create from an ended execution, drive, wait */
+};
+
+/* The one exit path releases everything the modes may have taken, in
+ * reverse order; the steps between are short and shared by the three. */
+static int
+run_mode(struct mapq_cli_opts *o, enum run_mode mode)
+{
+    struct mapq_workflow *wf = NULL;
+    struct mapq_buf inputs = MAPQ_BUF_INIT;
+    struct mapq_local *local = NULL;
+    struct mapq_exec_opts xo = {0};
+    struct run r;
+    char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
+    const char *redis = o->redis;
+    size_t textlen = 0, k;
+    redisContext *c = NULL;
+    int rc;
+
+    memset(&r, 0, sizeof(r));
+    r.o = o;
+    gettimeofday(&r.started, NULL);
+    rc = mode == RECOVER
+             ? MAPQ_EXIT_OK
+             : mapq_cli_load_workflow(o, &wf, &text, &textlen, &inputs);
+    if (rc != MAPQ_EXIT_OK)
+        goto out;
+    if (redis == NULL) {
+        if (mode != RUN) {
+            fprintf(stderr,
+                    "mapq %s: needs --redis URL or MAPQ_REDIS_URL (a shared "
+                    "Redis)\n",
+                    o->cmd);
+            rc = MAPQ_EXIT_USAGE;
+            goto out;
+        }
+        local = mapq_local_start(o->agents, 1, o->ns, local_url,
+                                 sizeof(local_url), err);
+        if (local == NULL) {
+            fprintf(stderr, "mapq: %s\n", err);
+            rc = MAPQ_EXIT_INFRA;
+            goto out;
+        }
+        redis = local_url;
+    }
+    c = mapq_cli_connect_url(redis, &r.url);
+    if (c == NULL) {
+        rc = MAPQ_EXIT_INFRA;
+        goto out;
+    }
+    if (mode == RECOVER) {
+        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs);
+        if (rc != MAPQ_EXIT_OK)
+            goto out;
+        xo.recover_from = o->target;
+    }
+    xo.lease_ms = o->lease_ms;
+    xo.overwrite_cache = o->overwrite_cache;
+    if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
+                         err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
+        rc = MAPQ_EXIT_INFRA;
+        goto out;
+    }
+    if (mode == SUBMIT) {
+        rc = submit(c, o, r.id);
+        goto out;
+    }
+    if (!o->quiet && !o->json)
+        fprintf(stderr, "mapq: execution %s\n", r.id);
+    rc = follow(&r, wf, &inputs, &xo, text, textlen);
+    wf = NULL; /* owned by the driver */
+out:
+    if (c != NULL)
+        redisFree(c);
+    mapq_local_stop(local);
+    mapq_workflow_free(wf);
+    mapq_buf_release(&inputs);
+    mapq_buf_release(&r.output);
+    for (k = 0; k < r.nfinal; k++)
+        free(r.final_names[k]);
+    free(r.error);
+    free(text);
+    return rc;
+}
+
+static int
+cmd_run(struct mapq_cli_opts *o)
+{
+    return run_mode(o, RUN);
+}
+
+static int
+cmd_submit(struct mapq_cli_opts *o)
+{
+    return run_mode(o, SUBMIT);
+}
+
+static int
+cmd_recover(struct mapq_cli_opts *o)
+{
+    return run_mode(o, RECOVER);
+}
+
+const struct mapq_cmd_entry mapq_cmd_run_entry = {
+    .name = "run",
+    .usage = "run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
+             "                [--agents N] [--lease DUR] [--overwrite-cache] "
+             "[--json]\n"
+             "                [--quiet]",
+    .operands = MAPQ_CMD_WORKFLOW,
+    .fn = cmd_run,
+};
+
+const struct mapq_cmd_entry mapq_cmd_submit_entry = {
+    .name = "submit",
+    .usage = "submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
+             "                [--overwrite-cache]",
+    .operands = MAPQ_CMD_WORKFLOW,
+    .fn = cmd_submit,
+};
+
+const struct mapq_cmd_entry mapq_cmd_recover_entry = {
+    .name = "recover",
+    .usage = "recover EXEC [--redis URL] [--json] [--quiet]",
+    .operands = MAPQ_CMD_EXEC,
+    .fn = cmd_recover,
+};

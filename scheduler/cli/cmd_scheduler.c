@@ -1,0 +1,59 @@
+/*
+ * cmd_scheduler.c - mapq scheduler: a driver in service mode on a loop of
+ * its own, taking submitted executions and adopting orphaned ones until
+ * SIGTERM or SIGINT.
+ *
+ * Owns the loop and the signal events; the driver owns the executions.
+ */
+#include <event2/event.h>
+#include <signal.h>
+
+#include "cli.h"
+#include "mapq_driver.h"
+#include "mapq_log.h"
+
+static void
+stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopexit(arg, NULL);
+}
+
+static int
+cmd_scheduler(struct mapq_cli_opts *o)
+{
+    struct mapq_redis_url url;
+    struct event_base *base;
+    struct mapq_driver *d;
+    struct event *ev_term, *ev_int;
+    redisContext *c;
+
+    /* A service logs its work at info level, with or without -v. */
+    mapq_log_threshold = MAPQ_LOG_INFO;
+    c = mapq_cli_connect(o, &url);
+    if (c == NULL)
+        return MAPQ_EXIT_INFRA;
+    redisFree(c);
+    base = event_base_new();
+    d = mapq_driver_new(base, &url, o->ns, o->lease_ms);
+    ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
+    ev_int = evsignal_new(base, SIGINT, stop_cb, base);
+    event_add(ev_term, NULL);
+    event_add(ev_int, NULL);
+    mapq_driver_serve(d);
+    mapq_log(MAPQ_LOG_INFO, "scheduler running");
+    event_base_dispatch(base);
+    mapq_driver_free(d);
+    event_free(ev_term);
+    event_free(ev_int);
+    event_base_free(base);
+    return MAPQ_EXIT_OK;
+}
+
+const struct mapq_cmd_entry mapq_cmd_scheduler_entry = {
+    .name = "scheduler",
+    .usage = "scheduler [--redis URL] [--lease DUR]",
+    .operands = MAPQ_CMD_NONE,
+    .fn = cmd_scheduler,
+};
