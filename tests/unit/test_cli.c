@@ -1,0 +1,247 @@
+/*
+ * test_cli.c - the mapq command line without Redis: the operands each kind
+ * of command takes, and the state table of a followed execution (mapq run)
+ * with the callbacks that move it.
+ *
+ * The command line is a program, not a library, so its files are compiled
+ * into this test; cli.c (main() and the table) is replaced by the two
+ * stubs below, and the run has no driver: the tests stay on the paths
+ * that do not ask it.
+ */
+#include "mapq_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../../scheduler/cli/cli_opts.c"
+#include "../../scheduler/cli/cli_util.c"
+#include "../../scheduler/cli/cmd_run.c"
+
+const struct mapq_cmd_entry *
+mapq_cli_find(const char *name)
+{
+    return strcmp(name, "run") == 0 ? &mapq_cmd_run_entry : NULL;
+}
+
+void
+mapq_cli_usage(FILE *out)
+{
+    fputs("usage\n", out);
+}
+
+/* Parses the operands in words (separated by spaces, at most 8) of a
+ * command taking what; argv points into a static copy of words. */
+static int
+operands(struct mapq_cli_opts *o, enum mapq_cmd_operands what,
+         const char *words)
+{
+    static char copy[256];
+    static char *argv[8];
+    char *p;
+    int argc = 0;
+
+    snprintf(copy, sizeof(copy), "%s", words);
+    for (p = copy; *p != '\0' && argc < 8;) {
+        argv[argc++] = p;
+        p += strcspn(p, " ");
+        if (*p == ' ')
+            *p++ = '\0';
+    }
+    memset(o, 0, sizeof(*o));
+    o->cmd = "test";
+    return parse_operands(o, what, argc, argv, 0);
+}
+
+static void
+test_cli_operands_one_target(void **state)
+{
+    struct mapq_cli_opts o;
+
+    (void)state;
+    assert_int_equal(operands(&o, MAPQ_CMD_EXEC, "a"), 0);
+    assert_string_equal(o.target, "a");
+    assert_int_equal(operands(&o, MAPQ_CMD_WORKFLOW, "a"), 0);
+    assert_string_equal(o.target, "a");
+    assert_int_equal(operands(&o, MAPQ_CMD_EXEC, ""), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_EXEC, "a b"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_WORKFLOW, "a b"), -1);
+}
+
+static void
+test_cli_operands_none(void **state)
+{
+    struct mapq_cli_opts o;
+
+    (void)state;
+    assert_int_equal(operands(&o, MAPQ_CMD_NONE, ""), 0);
+    assert_int_equal(operands(&o, MAPQ_CMD_NONE, "extra"), -1);
+}
+
+static void
+test_cli_operands_logs(void **state)
+{
+    struct mapq_cli_opts o;
+
+    (void)state;
+    assert_int_equal(operands(&o, MAPQ_CMD_LOGS, "x1 node"), 0);
+    assert_string_equal(o.target, "x1");
+    assert_string_equal(o.node, "node");
+    assert_null(o.index);
+    assert_int_equal(operands(&o, MAPQ_CMD_LOGS, "x1 node 7"), 0);
+    assert_string_equal(o.index, "7");
+    assert_int_equal(operands(&o, MAPQ_CMD_LOGS, "x1"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_LOGS, "x1 node 7 more"), -1);
+}
+
+static void
+test_cli_operands_cache(void **state)
+{
+    struct mapq_cli_opts o;
+
+    (void)state;
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "rm k1 k2"), 0);
+    assert_string_equal(o.target, "rm");
+    assert_int_equal(o.nkeys, 2);
+    assert_string_equal(o.keys[1], "k2");
+    /* rm needs keys; ls and clear take none. */
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "rm"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "ls"), 0);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "clear"), 0);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "ls k1"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "clear k1"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, "list"), -1);
+    assert_int_equal(operands(&o, MAPQ_CMD_CACHE, ""), -1);
+}
+
+static void
+test_cli_run_state_table(void **state)
+{
+    int s;
+
+    (void)state;
+    for (s = 0; s < RUN_NSTATES; s++) {
+        /* Nothing goes back to driving, stays put or leaves stopped. */
+        assert_false(legal[s][RUN_DRIVING]);
+        assert_false(legal[s][s]);
+        assert_false(legal[RUN_STOPPED][s]);
+    }
+    /* Every other state leads to stopped. */
+    assert_true(legal[RUN_CANCELLING][RUN_STOPPED]);
+    assert_true(legal[RUN_FINISHING][RUN_STOPPED]);
+    /* The loop stops only once the execution ended or was cancelled. */
+    assert_false(legal[RUN_DRIVING][RUN_STOPPED]);
+    assert_true(legal[RUN_DRIVING][RUN_FINISHING]);
+    assert_true(legal[RUN_DRIVING][RUN_CANCELLING]);
+    assert_true(legal[RUN_FINISHING][RUN_CANCELLING]);
+    assert_false(legal[RUN_CANCELLING][RUN_FINISHING]);
+}
+
+/* A followed execution with a loop of its own and no driver. */
+static int
+run_setup(void **state)
+{
+    struct run *r = mapq_xcalloc(1, sizeof(*r));
+
+    r->base = event_base_new();
+    *state = r;
+    return r->base != NULL ? 0 : -1;
+}
+
+static int
+run_teardown(void **state)
+{
+    struct run *r = *state;
+
+    event_base_free(r->base);
+    free(r);
+    return 0;
+}
+
+/* Whether the loop of r was told to stop: one pass of it says. */
+static bool
+told_to_stop(struct run *r)
+{
+    event_base_loop(r->base, EVLOOP_NONBLOCK);
+    return event_base_got_exit(r->base) != 0;
+}
+
+static void
+test_cli_run_second_ctrl_c_stops(void **state)
+{
+    struct run *r = *state;
+
+    run_set_state(r, RUN_CANCELLING);
+    interrupt_cb(-1, EV_SIGNAL, r);
+    assert_int_equal(r->state, RUN_STOPPED);
+    assert_int_equal(r->exit_code, MAPQ_EXIT_CANCELLED);
+    assert_true(told_to_stop(r));
+    /* A third one, in the same pass of the loop, changes nothing. */
+    interrupt_cb(-1, EV_SIGNAL, r);
+    assert_int_equal(r->state, RUN_STOPPED);
+}
+
+static void
+test_cli_run_cancel_answer_stops(void **state)
+{
+    struct run *r = *state;
+
+    run_set_state(r, RUN_CANCELLING);
+    cancelled_cb(true, NULL, r);
+    assert_int_equal(r->state, RUN_STOPPED);
+    assert_true(told_to_stop(r));
+    /* An answer after a second Ctrl-C stopped the loop is ignored. */
+    cancelled_cb(true, NULL, r);
+    assert_int_equal(r->state, RUN_STOPPED);
+}
+
+static void
+test_cli_run_idle_driver_stops_finishing(void **state)
+{
+    struct run *r = *state;
+
+    /* While it runs, an idle driver does not stop the loop. */
+    idle_cb(r);
+    assert_int_equal(r->state, RUN_DRIVING);
+    assert_false(told_to_stop(r));
+    run_set_state(r, RUN_FINISHING);
+    idle_cb(r);
+    assert_int_equal(r->state, RUN_STOPPED);
+    assert_true(told_to_stop(r));
+}
+
+static void
+test_cli_run_cancel_outlives_end_of_wait(void **state)
+{
+    struct run *r = *state;
+
+    /* Once Ctrl-C sent the cancel, only its answer (or a second Ctrl-C)
+     * stops the loop. */
+    run_set_state(r, RUN_FINISHING);
+    run_set_state(r, RUN_CANCELLING);
+    finish_cb(-1, EV_TIMEOUT, r);
+    idle_cb(r);
+    assert_int_equal(r->state, RUN_CANCELLING);
+    assert_false(told_to_stop(r));
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cli_operands_one_target),
+        cmocka_unit_test(test_cli_operands_none),
+        cmocka_unit_test(test_cli_operands_logs),
+        cmocka_unit_test(test_cli_operands_cache),
+        cmocka_unit_test(test_cli_run_state_table),
+        cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
+                                        run_setup, run_teardown),
+        cmocka_unit_test_setup_teardown(test_cli_run_cancel_answer_stops,
+                                        run_setup, run_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cli_run_idle_driver_stops_finishing, run_setup, run_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_cli_run_cancel_outlives_end_of_wait, run_setup, run_teardown),
+    };
+
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
