@@ -7,13 +7,14 @@
 # (default 60); MAPQ_FUZZ_TARGETS="msgpack proto" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/common.sh
 secs=${MAPQ_FUZZ_SECONDS:-60}
 jobs=$(nproc)
 out=build-fuzz/runs
 
-CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
-    -DMAPQ_SANITIZE=address,undefined -DMAPQ_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$jobs" --target mapq_fuzz >/dev/null
+CC=clang quiet cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug \
+    -DMAPQ_SANITIZE=address,undefined -DMAPQ_FUZZ=ON
+quiet cmake --build build-fuzz -j"$jobs" --target mapq_fuzz
 rm -rf "$out"
 mkdir -p "$out"
 

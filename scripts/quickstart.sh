@@ -4,7 +4,8 @@
 # agents, torn down afterwards).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/common.sh
 scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
+quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+quiet cmake --build build -j"$(nproc)"
 ./build/mapq run examples/anomalies.yaml

@@ -5,6 +5,7 @@
 # every libFuzzer target for a bounded time (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/common.sh
 scripts/deps.sh
 jobs=$(nproc)
 
@@ -13,8 +14,8 @@ files=$(git ls-files '*.c' '*.h' 2>/dev/null || find common agent scheduler test
 clang-format --dry-run --Werror $files
 
 echo "== release build: unit and integration tests"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$jobs" >/dev/null
+quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+quiet cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
 echo "== valgrind: unit tests"
@@ -27,9 +28,9 @@ for t in build/tests/test_*; do
 done
 
 echo "== ASan+UBSan build (clang): every test"
-CC=clang cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
-    -DMAPQ_SANITIZE=address,undefined >/dev/null
-cmake --build build-asan -j"$jobs" >/dev/null
+CC=clang quiet cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
+    -DMAPQ_SANITIZE=address,undefined
+quiet cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
 
 echo "== fuzzing (ASan+UBSan, libFuzzer)"
