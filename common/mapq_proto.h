@@ -1,6 +1,7 @@
 /*
  * mapq_proto.h - names and encodings shared by the scheduler and the agent:
- * subtask phases, refs, key names and the task spec message.
+ * subtask phases, refs, the namespace and the task spec message (the key
+ * names are mapq_keys.h's).
  *
  * docs/PROTOCOL.md is the reference for all of these; keep them in step.
  */
