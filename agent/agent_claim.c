@@ -10,6 +10,7 @@
  * the end of every claim reply.
  */
 #include "agent_int.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 #include "mapq_record.h"
 #include "mapq_value.h"
@@ -127,10 +128,11 @@ bell_wait(struct bell *b)
     mapq_argv_add(&cmd, "BLPOP");
     for (q = 0; q < a->cfg.nqueues; q++)
         for (c = 0; c < 2; c++) {
+            char cls[3] = {classes[c][0], b->kind, '\0'};
+
             if (a->cfg.interruptible && classes[c][0] == 'n')
                 continue;
-            mapq_argv_addf(&cmd, "%s:bell:%s:%s%c", a->ns, a->queues[q],
-                           classes[c], b->kind);
+            mapq_key_add(&cmd, mapq_key_bell(a->ns, a->queues[q], cls));
         }
     mapq_argv_addf(&cmd, "%d", BELL_BLOCK_S);
     b->inflight = true;

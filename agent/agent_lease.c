@@ -14,6 +14,7 @@
 
 #include "agent_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 
 static void
@@ -128,7 +129,7 @@ agent_lease_register(struct mapq_agent *a)
     gethostname(host, sizeof(host) - 1);
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HSET");
-    mapq_argv_addf(&cmd, "%s:agent:%s", a->ns, a->name);
+    mapq_key_add(&cmd, mapq_key_agent(a->ns, a->name));
     mapq_argv_add(&cmd, "host");
     mapq_argv_add(&cmd, host);
     mapq_argv_add(&cmd, "pid");
@@ -178,7 +179,7 @@ agent_lease_leave(struct mapq_agent *a)
     size_t lens[3];
     char *key;
 
-    key = mapq_xasprintf("%s:agents", a->ns);
+    key = mapq_key_agents(a->ns);
     argv[0] = "ZREM";
     argv[1] = key;
     argv[2] = a->name;
@@ -188,7 +189,7 @@ agent_lease_leave(struct mapq_agent *a)
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, ignore_reply, NULL, 3, argv,
                        lens);
     free(key);
-    key = mapq_xasprintf("%s:agent:%s", a->ns, a->name);
+    key = mapq_key_agent(a->ns, a->name);
     argv[0] = "DEL";
     argv[1] = key;
     lens[0] = 3;

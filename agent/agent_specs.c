@@ -13,6 +13,7 @@
 
 #include "agent_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 #include "mapq_taskspec.h"
 
@@ -86,7 +87,7 @@ agent_spec_fetch(struct mapq_agent *a, struct spec_entry *e,
     e->fetching = true;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", a->ns, job->r.exec);
+    mapq_key_add(&cmd, mapq_key_exec(a->ns, job->r.exec));
     mapq_argv_addf(&cmd, "t:%u", job->r.k);
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, spec_reply_cb, f, cmd.argc,
                        cmd.argv, cmd.lens);

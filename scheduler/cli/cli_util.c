@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "mapq_json.h"
+#include "mapq_keys.h"
 
 #define CONNECT_TIMEOUT_MS 3000
 #define REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
@@ -95,7 +96,11 @@ mapq_cli_print_value(const char *data, size_t len, int flags)
 redisReply *
 mapq_cli_hget(redisContext *c, const struct mapq_cli_opts *o, const char *field)
 {
-    return redisCommand(c, "HGET %s:x:%s %s", o->ns, o->target, field);
+    char *key = mapq_key_exec(o->ns, o->target);
+    redisReply *r = redisCommand(c, "HGET %s %s", key, field);
+
+    free(key);
+    return r;
 }
 
 int

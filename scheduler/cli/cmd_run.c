@@ -21,6 +21,7 @@
 #include "mapq_alloc.h"
 #include "mapq_driver.h"
 #include "mapq_json.h"
+#include "mapq_keys.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
 
@@ -376,8 +377,8 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                struct mapq_buf *inputs)
 {
     struct mapq_buf errors = MAPQ_BUF_INIT;
-    redisReply *r = redisCommand(c, "HMGET %s:x:%s workflow file inputs state",
-                                 o->ns, o->target);
+    char *key = mapq_key_exec(o->ns, o->target);
+    redisReply *r = redisCommand(c, "HMGET %s workflow file inputs state", key);
     int rc = MAPQ_EXIT_OK;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
@@ -415,6 +416,7 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
     if (r != NULL)
         freeReplyObject(r);
     mapq_buf_release(&errors);
+    free(key);
     return rc;
 }
 
@@ -422,7 +424,8 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
 static int
 submit(redisContext *c, const struct mapq_cli_opts *o, const char *id)
 {
-    redisReply *r = redisCommand(c, "RPUSH %s:submitted %s", o->ns, id);
+    char *key = mapq_key_submitted(o->ns);
+    redisReply *r = redisCommand(c, "RPUSH %s %s", key, id);
     int rc = MAPQ_EXIT_OK;
 
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
@@ -434,6 +437,7 @@ submit(redisContext *c, const struct mapq_cli_opts *o, const char *id)
     }
     if (r != NULL)
         freeReplyObject(r);
+    free(key);
     return rc;
 }
 

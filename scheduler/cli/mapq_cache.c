@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_value.h"
 
 #define SCAN_COUNT "1000"
@@ -61,7 +62,7 @@ scan_each(redisContext *c, const char *pattern, scan_fn *fn, void *arg,
 static char *
 entries_pattern(const char *ns, const char *task)
 {
-    return mapq_xasprintf("%s:c:%s:*", ns, task ? task : "*");
+    return mapq_key_cache(ns, task ? task : "*", "*");
 }
 
 /* ---- ls ---------------------------------------------------------------- */
@@ -74,22 +75,6 @@ struct ls {
     size_t count;
 };
 
-/* Splits "<ns>:c:<task>:<hex>" into task and hex (pointers into key). */
-static bool
-split_key(const char *ns, const char *key, const char **task, size_t *tlen,
-          const char **hex)
-{
-    size_t plen = strlen(ns) + 3;
-    const char *last = strrchr(key, ':');
-
-    if (strlen(key) <= plen || last == NULL || last < key + plen)
-        return false;
-    *task = key + plen;
-    *tlen = (size_t)(last - *task);
-    *hex = last + 1;
-    return true;
-}
-
 static void
 ls_show(struct ls *l, const char *key, long long bytes, long long ttl)
 {
@@ -97,7 +82,7 @@ ls_show(struct ls *l, const char *key, long long bytes, long long ttl)
     size_t tlen;
     json_t *o;
 
-    if (!split_key(l->ns, key, &task, &tlen, &hex))
+    if (!mapq_key_cache_split(l->ns, key, &task, &tlen, &hex))
         return;
     l->count++;
     if (!l->json) {
@@ -221,7 +206,7 @@ mapq_cache_rm(redisContext *c, const char *ns, const char *task,
                                 "mapq cache ls prints them)",
                                 keys[i]);
     for (i = 0; i < nkeys && rc == MAPQ_OK; i++) {
-        pattern = mapq_xasprintf("%s:c:%s:%s", ns, task ? task : "*", keys[i]);
+        pattern = mapq_key_cache(ns, task ? task : "*", keys[i]);
         rc = scan_each(c, pattern, unlink_batch, removed, err);
         free(pattern);
     }

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_proto.h"
 #include "mapq_record.h"
 #include "mapq_value.h"
@@ -209,7 +210,8 @@ static long
 find_node(redisContext *c, const char *ns, const char *exec, const char *node,
           char *err)
 {
-    redisReply *r = redisCommand(c, "HMGET %s:x:%s state nodes", ns, exec);
+    char *key = mapq_key_exec(ns, exec);
+    redisReply *r = redisCommand(c, "HMGET %s state nodes", key);
     long k = -1, n, i;
 
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
@@ -226,8 +228,7 @@ find_node(redisContext *c, const char *ns, const char *exec, const char *node,
             ? strtol(r->element[1]->str, NULL, 10)
             : 0;
     for (i = 0; i < n && k < 0; i++) {
-        redisReply *name =
-            redisCommand(c, "HGET %s:x:%s node:%ld", ns, exec, i);
+        redisReply *name = redisCommand(c, "HGET %s node:%ld", key, i);
 
         if (name != NULL && name->type == REDIS_REPLY_STRING &&
             strcmp(name->str, node) == 0)
@@ -239,6 +240,7 @@ find_node(redisContext *c, const char *ns, const char *exec, const char *node,
                      exec);
 out:
     reply_free(r);
+    free(key);
     return k;
 }
 
@@ -331,7 +333,7 @@ mapq_inspect_logs(redisContext *c, const char *ns, const char *exec,
 
     if (k < 0)
         return k == -2 ? MAPQ_EREDIS : MAPQ_EINVAL;
-    key = mapq_xasprintf("%s:log:%s", ns, exec);
+    key = mapq_key_log(ns, exec);
     rc = index ? collect_one(c, key, k, index, &v, &n, err)
                : collect_node(c, key, k, &v, &n, err);
     if (rc != MAPQ_OK)
@@ -416,11 +418,12 @@ mapq_inspect_agents(redisContext *c, const char *ns, bool json, FILE *out,
     int64_t now = server_ms(c);
     redisReply *r, *h;
     json_t *arr = json ? json_array() : NULL;
-    char *text;
+    char *text, *key = mapq_key_agents(ns);
     size_t i;
 
-    r = redisCommand(c, "ZRANGEBYSCORE %s:agents %lld +inf WITHSCORES", ns,
+    r = redisCommand(c, "ZRANGEBYSCORE %s %lld +inf WITHSCORES", key,
                      (long long)(now - MAPQ_AGENT_LIVE_MS));
+    free(key);
     if (now < 0 || r == NULL || r->type != REDIS_REPLY_ARRAY) {
         mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
                      r && r->str ? r->str : c->errstr);
@@ -435,10 +438,10 @@ mapq_inspect_agents(redisContext *c, const char *ns, bool json, FILE *out,
         const char *name = r->element[i]->str;
         int64_t age = now - strtoll(r->element[i + 1]->str, NULL, 10);
 
-        h = redisCommand(c,
-                         "HMGET %s:agent:%s host slots running queues "
-                         "interruptible",
-                         ns, name);
+        key = mapq_key_agent(ns, name);
+        h = redisCommand(c, "HMGET %s host slots running queues interruptible",
+                         key);
+        free(key);
         if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 5) {
             reply_free(h);
             continue;

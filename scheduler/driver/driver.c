@@ -33,6 +33,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 #include "mapq_value.h"
 
@@ -498,7 +499,7 @@ on_owned(struct exec *x, long long epoch)
         return;
     }
     free(x->evkey);
-    x->evkey = mapq_xasprintf("%s:ev:%s:%lld", x->d->ns, x->id, epoch);
+    x->evkey = mapq_key_events(x->d->ns, x->id, epoch);
     if (x->reconcile) {
         exec_set_state(x, EXEC_RECONCILING);
         reconcile(x);
@@ -759,7 +760,7 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
     d->ns = mapq_xstrdup(ns);
     d->lease_ms = lease_ms > 0 ? lease_ms : MAPQ_OWNER_LEASE_MS;
     drv_new_id(rnd);
-    d->wake_key = mapq_xasprintf("%s:wake:%s", ns, rnd);
+    d->wake_key = mapq_key_wake(ns, rnd);
     gethostname(host, sizeof(host) - 1);
     d->owner = mapq_xasprintf("%s/%ld/%s", host, (long)getpid(), rnd);
     mapq_buf_init(&d->wait_keys, 0);

@@ -14,6 +14,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_value.h"
 
 /* Counted from the records, not the events: an event without its record
@@ -85,7 +86,7 @@ drv_assemble_next(struct exec *x, size_t k)
     req->count = end - nr->asm_next;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HMGET");
-    mapq_argv_addf(&cmd, "%s:r:%s:%zu", x->d->ns, x->id, k);
+    mapq_key_add(&cmd, mapq_key_results(x->d->ns, x->id, k));
     for (i = nr->asm_next; i < end; i++) {
         mapq_buf_reset(&in);
         drv_subtask_inputs(nr, i, &in);

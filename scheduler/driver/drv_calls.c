@@ -13,6 +13,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 
 /* Whether a permanent refusal on the path ends the executions of mapq run:
@@ -73,12 +74,16 @@ describe_refusal(const struct mapq_driver *d, const char *what,
         fix = "the Redis user lacks a command mapq uses: grant it the "
               "command, or '+@all -@dangerous', on keys";
     }
-    if (keys)
-        snprintf(out, len, "%s refused by Redis: %.*s; %s '~%s:*'", what,
-                 (int)n, text, fix, d->ns);
-    else
+    if (keys) {
+        char *all = mapq_key_all(d->ns);
+
+        snprintf(out, len, "%s refused by Redis: %.*s; %s '~%s'", what, (int)n,
+                 text, fix, all);
+        free(all);
+    } else {
         snprintf(out, len, "%s refused by Redis: %.*s; %s", what, (int)n, text,
                  fix);
+    }
 }
 
 /* Logs a failure of path p once per cause; returns the wait before trying

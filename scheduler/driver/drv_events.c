@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "driver_int.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 
 static void
@@ -118,6 +119,17 @@ drv_events_lost(struct mapq_driver *d)
     d->waiting = false;
 }
 
+/* Whether list is the key P:submitted. */
+static bool
+is_submitted(const struct mapq_driver *d, const char *list)
+{
+    char *sub = mapq_key_submitted(d->ns);
+    bool yes = strcmp(list, sub) == 0;
+
+    free(sub);
+    return yes;
+}
+
 /*
  * BLMPOP's reply: [list, [entry...]] from the first list that had entries,
  * up to BATCH of them, so a trickle of events costs one call each.
@@ -128,7 +140,6 @@ wait_cb(redisReply *reply, const char *why, void *arg)
     struct mapq_driver *d = arg;
     redisReply *list, *items;
     struct exec *x;
-    char sub[128];
     size_t i;
 
     (void)why;
@@ -152,8 +163,7 @@ wait_cb(redisReply *reply, const char *why, void *arg)
         d->wake_sent = false;
         goto again;
     }
-    snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
-    if (strcmp(list->str, sub) == 0) {
+    if (is_submitted(d, list->str)) {
         for (i = 0; i < items->elements; i++)
             if (items->element[i]->type == REDIS_REPLY_STRING)
                 d->ops->submitted(d, items->element[i]->str,
@@ -237,7 +247,7 @@ drv_events_wait(struct mapq_driver *d)
     struct mapq_argv keys, call;
     struct exec *x;
     bool missing = false;
-    char sub[128];
+    char *sub;
     int j;
 
     if (d->stopping || !mapq_redis_ready(d->blk))
@@ -247,8 +257,9 @@ drv_events_wait(struct mapq_driver *d)
         if (drv_exec_owned(x) && !x->draining)
             want_key(d, &keys, x->evkey, &missing);
     if (d->serving) {
-        snprintf(sub, sizeof(sub), "%s:submitted", d->ns);
+        sub = mapq_key_submitted(d->ns);
         want_key(d, &keys, sub, &missing);
+        free(sub);
     }
     if (d->waiting) {
         if (missing)

@@ -13,6 +13,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 
 static void
@@ -168,7 +169,7 @@ drv_own_check(struct exec *x)
     x->checking = true;
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_key_add(&cmd, mapq_key_exec(x->d->ns, x->id));
     mapq_argv_add(&cmd, "state");
     drv_exec_send(x, PATH_STATE, &cmd, exec_state_cb, x);
 }

@@ -16,6 +16,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 #include "mapq_value.h"
 
@@ -138,7 +139,7 @@ read_nodes(struct exec *x, const char *exec_id, mapq_redis_reply_fn *fn)
 
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HMGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, exec_id);
+    mapq_key_add(&cmd, mapq_key_exec(x->d->ns, exec_id));
     mapq_argv_add(&cmd, "state");
     for (k = 0; k < x->wf->nnodes; k++) {
         mapq_argv_addf(&cmd, "o:%zu", k);

@@ -16,6 +16,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -78,14 +79,14 @@ drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1])
 /* Reads the replies of the three writes of mapq_exec_create(), up to the
  * first error. */
 static enum mapq_err
-create_replies(redisContext *c, const char *ns, const char *id, char *err)
+create_replies(redisContext *c, const char *ns, char *const keys[3], char *err)
 {
     redisReply *reply;
     enum mapq_err rc = MAPQ_OK;
     size_t k;
 
     for (k = 0; k < 3 && rc == MAPQ_OK; k++) {
-        char what[200];
+        char what[200], *all;
 
         if (redisGetReply(c, (void **)&reply) != REDIS_OK) {
             rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
@@ -93,19 +94,19 @@ create_replies(redisContext *c, const char *ns, const char *id, char *err)
         }
         /* Name the command and key: with an ACL user, that is what the
          * operator must grant. */
-        if (k == 0)
-            snprintf(what, sizeof(what), "HSET %s:x:%s", ns, id);
-        else
-            snprintf(what, sizeof(what), "ZADD %s:%s", ns,
-                     k == 1 ? "execs" : "owners");
+        snprintf(what, sizeof(what), "%s %s", k == 0 ? "HSET" : "ZADD",
+                 keys[k]);
         if (reply->type == REDIS_REPLY_ERROR &&
-            strncmp(reply->str, "NOPERM", 6) == 0)
+            strncmp(reply->str, "NOPERM", 6) == 0) {
+            all = mapq_key_all(ns);
             rc = mapq_err_set(err, MAPQ_EREDIS,
                               "%s: %s (the Redis user needs the commands mapq "
-                              "uses on keys '%s:*')",
-                              what, reply->str, ns);
-        else if (reply->type == REDIS_REPLY_ERROR)
+                              "uses on keys '%s')",
+                              what, reply->str, all);
+            free(all);
+        } else if (reply->type == REDIS_REPLY_ERROR) {
             rc = mapq_err_set(err, MAPQ_EREDIS, "%s: %s", what, reply->str);
+        }
         freeReplyObject(reply);
     }
     return rc;
@@ -123,14 +124,18 @@ mapq_exec_create(redisContext *c, const char *ns,
     struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
     enum mapq_err rc;
     int64_t now = drv_now_ms();
+    char *keys[3];
     size_t k;
 
     if (o == NULL)
         o = &defaults;
     drv_new_id(id);
+    keys[0] = mapq_key_exec(ns, id);
+    keys[1] = mapq_key_execs(ns);
+    keys[2] = mapq_key_owners(ns);
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HSET");
-    mapq_argv_addf(&cmd, "%s:x:%s", ns, id);
+    mapq_argv_add(&cmd, keys[0]);
     mapq_argv_add(&cmd, "state");
     mapq_argv_add(&cmd, "submitted");
     mapq_argv_add(&cmd, "name");
@@ -161,16 +166,18 @@ mapq_exec_create(redisContext *c, const char *ns,
         mapq_argv_add(&cmd, o->recover_from);
     }
     redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
-    redisAppendCommand(c, "ZADD %s:execs %lld %s", ns, (long long)now, id);
+    redisAppendCommand(c, "ZADD %s %lld %s", keys[1], (long long)now, id);
     redisAppendCommand(
-        c, "ZADD %s:owners %lld %s", ns,
+        c, "ZADD %s %lld %s", keys[2],
         (long long)(now +
                     (o->lease_ms > 0 ? o->lease_ms : MAPQ_OWNER_LEASE_MS)),
         id);
-    rc = create_replies(c, ns, id, err);
+    rc = create_replies(c, ns, keys, err);
     for (k = 0; k < wf->nnodes; k++)
         mapq_buf_release(&specs[k]);
     free(specs);
+    for (k = 0; k < 3; k++)
+        free(keys[k]);
     mapq_argv_release(&cmd);
     return rc;
 }
@@ -197,7 +204,7 @@ hset_node(struct exec *x, const char *field, const char *value, size_t len,
 
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HSET");
-    mapq_argv_addf(&cmd, "%s:x:%s", x->d->ns, x->id);
+    mapq_key_add(&cmd, mapq_key_exec(x->d->ns, x->id));
     mapq_argv_add(&cmd, field);
     mapq_argv_addlen(&cmd, value, len);
     c = drv_exec_send(x, PATH_RECORD, &cmd, record_done_cb, x);

@@ -13,6 +13,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_keys.h"
 #include "mapq_log.h"
 
 struct served {
@@ -128,7 +129,7 @@ load_exec(struct mapq_driver *d, const char *id, size_t len, bool adopted)
     }
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "HMGET");
-    mapq_argv_addf(&cmd, "%s:x:%s", d->ns, s->id);
+    mapq_key_add(&cmd, mapq_key_exec(d->ns, s->id));
     mapq_argv_add(&cmd, "workflow");
     mapq_argv_add(&cmd, "file");
     mapq_argv_add(&cmd, "inputs");
