@@ -34,6 +34,7 @@
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
 #include "mapq_driver.h"
+#include "mapq_keys.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
@@ -76,8 +77,8 @@ struct bench {
     struct event_base *base;
     struct mapq_driver *driver;
     redisContext *c;
-    struct event *settle_ev;
     bool ended, succeeded;
+    bool settled; /* the driver's last writes are acknowledged */
     char error[512];
     double t_end;
 };
@@ -174,29 +175,22 @@ exec_done(const struct mapq_exec_outcome *out, void *arg)
     event_base_loopbreak(b->base);
 }
 
+/* mapq_driver_on_idle(): the ended execution's records are written. */
 static void
-settle_cb(evutil_socket_t fd, short what, void *arg)
+settled_cb(void *arg)
 {
     struct bench *b = arg;
-    struct timeval tv = {0, 1000};
 
-    (void)fd;
-    (void)what;
-    if (mapq_driver_idle(b->driver))
-        event_base_loopbreak(b->base);
-    else
-        evtimer_add(b->settle_ev, &tv);
+    b->settled = true;
+    event_base_loopbreak(b->base);
 }
 
 /* Runs the loop until the driver's last writes are acknowledged. */
 static void
 settle(struct bench *b)
 {
-    struct timeval tv = {0, 0};
-
-    evtimer_add(b->settle_ev, &tv);
-    event_base_dispatch(b->base);
-    evtimer_del(b->settle_ev);
+    while (!b->settled)
+        event_base_dispatch(b->base);
 }
 
 /* Inputs {xs: [0, 1, ..., n-1]} as msgpack. */
@@ -237,6 +231,7 @@ run_once(struct bench *b, const char *yaml, long n, double *secs,
     }
     range_inputs(n, &inputs);
     b->ended = false;
+    b->settled = false;
     t0 = now_s();
     if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs, NULL,
                          id, err) != MAPQ_OK) {
@@ -268,13 +263,13 @@ out:
 static double
 payload_bytes(struct bench *b, const char *id)
 {
-    char key[256];
+    char *key = mapq_key_results(b->o->ns, id, 0);
     redisReply *r;
     double sum = 0;
     size_t i;
 
-    snprintf(key, sizeof(key), "%s:r:%s:0", b->o->ns, id);
     r = redisCommand(b->c, "HRANDFIELD %s 100 WITHVALUES", key);
+    free(key);
     if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements < 2) {
         if (r != NULL)
             freeReplyObject(r);
@@ -291,11 +286,11 @@ payload_bytes(struct bench *b, const char *id)
 static int
 verify(struct bench *b, const char *id, long n)
 {
-    char key[256];
+    char *key = mapq_key_results(b->o->ns, id, 0);
     long long got;
 
-    snprintf(key, sizeof(key), "%s:r:%s:0", b->o->ns, id);
     got = redis_integer(b->c, "HLEN %s", key, NULL);
+    free(key);
     if (got != n) {
         fprintf(stderr,
                 "mapq-bench: execution %s recorded %lld results, "
@@ -309,22 +304,24 @@ verify(struct bench *b, const char *id, long n)
 /*
  * Deletes what execution id left in Redis, so runs do not add up. DEL, not
  * UNLINK: a lazy free would still be returning memory during the next run
- * and make its bytes per subtask look smaller than they are.
+ * and make its bytes per subtask look smaller than they are. (Its event
+ * lists went when it finished, with its bodies.)
  */
 static void
 forget(struct bench *b, const char *id)
 {
-    static const char *const kinds[] = {"x", "r", "b", "ev"};
-    char key[256];
+    char *keys[4];
     size_t i;
 
-    for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        snprintf(key, sizeof(key), "%s:%s:%s%s", b->o->ns, kinds[i], id,
-                 strcmp(kinds[i], "r") == 0 ? ":0" : "");
-        redis_integer(b->c, "DEL %s", key, NULL); /* not UNLINK: see mem */
-    }
-    snprintf(key, sizeof(key), "%s:execs", b->o->ns);
-    redis_integer(b->c, "ZREM %s %s", key, id);
+    keys[0] = mapq_key_exec(b->o->ns, id);
+    keys[1] = mapq_key_results(b->o->ns, id, 0);
+    keys[2] = mapq_key_bodies(b->o->ns, id);
+    keys[3] = mapq_key_execs(b->o->ns);
+    for (i = 0; i < 3; i++)
+        redis_integer(b->c, "DEL %s", keys[i], NULL); /* not UNLINK: see mem */
+    redis_integer(b->c, "ZREM %s %s", keys[3], id);
+    for (i = 0; i < 4; i++)
+        free(keys[i]);
 }
 
 /* ---- figures ----------------------------------------------------------- */
@@ -562,7 +559,7 @@ main(int argc, char **argv)
     }
     b.base = event_base_new();
     b.driver = mapq_driver_new(b.base, &url, o.ns, MAPQ_OWNER_LEASE_MS);
-    b.settle_ev = evtimer_new(b.base, settle_cb, &b);
+    mapq_driver_on_idle(b.driver, settled_cb, &b);
     printf("mapq-bench: %d agents x %d slots, %ld CPUs, median of %d runs\n",
            o.agents, o.slots, sysconf(_SC_NPROCESSORS_ONLN), o.runs);
     fflush(stdout);
@@ -586,8 +583,6 @@ main(int argc, char **argv)
         goto out;
     rc = 0;
 out:
-    if (b.settle_ev != NULL)
-        event_free(b.settle_ev);
     mapq_driver_free(b.driver);
     if (b.base != NULL)
         event_base_free(b.base);
