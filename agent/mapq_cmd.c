@@ -186,6 +186,8 @@ static void
 cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mapq_cmd *cmd = arg;
+    struct timeval tv;
+    int64_t left;
 
     (void)fd;
     (void)what;
@@ -195,6 +197,15 @@ cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
         cmd_io_close(cmd, PIPE_ERR);
         cmd_io_close(cmd, PIPE_STATUS);
         maybe_finish(cmd);
+        return;
+    }
+    /* libevent's clock is coarse (a few ms): a timeout it ends early is
+     * waited out, so that no command is killed before its time. */
+    left = cmd->timeout_ms - elapsed_ms(&cmd->t0);
+    if (left > 0) {
+        tv.tv_sec = (time_t)(left / 1000);
+        tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+        evtimer_add(cmd->timer, &tv);
         return;
     }
     cmd->timed_out = true;
