@@ -80,7 +80,7 @@ claim_cb(redisReply *reply, const char *why, void *arg)
             got_c++;
         else
             got_p++;
-        agent_claimed(a, c.ref, c.body, c.ckpt);
+        a->ops->claimed(a, c.ref, c.body, c.ckpt);
     }
 out:
     msgpack_unpacked_destroy(&u);
@@ -88,7 +88,7 @@ out:
         bc->dry = true;
     if (agent_claim_dries(bp->asked, got_p, bp->heard, bp->heard_at_claim))
         bp->dry = true;
-    agent_claim_settled(a);
+    a->ops->claim_settled(a);
 }
 
 static void

@@ -135,6 +135,7 @@ struct bell {
 
 struct mapq_agent {
     struct event_base *base;
+    const struct agent_ops *ops; /* the controller's, for the leaves */
     struct mapq_agent_config cfg;
     char *ns, *name, *workroot;
     char **queues;
@@ -225,18 +226,7 @@ agent_ms_to_tv(int64_t ms, struct timeval *tv)
     tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
 }
 
-/* ---- agent.c: the controller; what the leaves report ---- */
-
-/* A claim reply held this subtask; ref, body and ckpt (a str, or false)
- * are borrowed from it. */
-void agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
-                   const msgpack_object *body, const msgpack_object *ckpt);
-
-/* A claim reply was handled (whatever it held). */
-void agent_claim_settled(struct mapq_agent *a);
-
-/* Entry e got its task spec, or the reason there is none. */
-void agent_spec_ready(struct mapq_agent *a, struct spec_entry *e);
+/* ---- what the leaves report to the controller ---- */
 
 enum reserve_verdict {
     RESERVE_RUN,       /* the key is this attempt's: run it */
@@ -245,20 +235,33 @@ enum reserve_verdict {
     RESERVE_MALFORMED, /* not a reply mapq1_reserve gives */
 };
 
-/* The reservation of job (in JOB_RESERVE*) was answered; cached (len
- * bytes, borrowed) is the record with RESERVE_CACHED, text the verdict. */
-void agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
-                    const char *cached, size_t len);
-
-/* A renewal said that the job with this ref lost its lease, or (stopped)
- * that its execution ended. */
-void agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped);
-
-/* A done call ended (applied or put back). */
-void agent_outbox_settled(struct mapq_agent *a);
-
-/* The agent's entry is gone: the loop may end. */
-void agent_left(struct mapq_agent *a);
+/*
+ * The controller (mapq_agent.c) sets a->ops; leaves report through it and
+ * never name the controller's functions, so that no leaf depends on the
+ * controller that calls it.
+ */
+struct agent_ops {
+    /* A claim reply held this subtask; ref, body and ckpt (a str, or
+     * false) are borrowed from it. */
+    void (*claimed)(struct mapq_agent *a, const msgpack_object *ref,
+                    const msgpack_object *body, const msgpack_object *ckpt);
+    /* A claim reply was handled (whatever it held). */
+    void (*claim_settled)(struct mapq_agent *a);
+    /* Entry e got its task spec, or the reason there is none. */
+    void (*spec_ready)(struct mapq_agent *a, struct spec_entry *e);
+    /* The reservation of job (in JOB_RESERVE*) was answered; cached (len
+     * bytes, borrowed) is the record with RESERVE_CACHED, text the
+     * verdict. */
+    void (*reserved)(struct job *job, enum reserve_verdict v, const char *text,
+                     const char *cached, size_t len);
+    /* A renewal said that the job with this ref lost its lease, or
+     * (stopped) that its execution ended. */
+    void (*lease_ended)(struct mapq_agent *a, const char *ref, bool stopped);
+    /* A done call ended (applied or put back). */
+    void (*outbox_settled)(struct mapq_agent *a);
+    /* The agent's entry is gone: the loop may end. */
+    void (*left)(struct mapq_agent *a);
+};
 
 /* ---- agent_claim.c ---- */
 
@@ -347,7 +350,7 @@ bool agent_plugin_run(struct job *job, struct mapq_plugin_outcome *out);
 /* The cache entry of job's task spec, created empty if missing. */
 struct spec_entry *agent_spec_get(struct mapq_agent *a, const struct job *job);
 
-/* Fetches e's spec (HGET); the reply goes to agent_spec_ready(). */
+/* Fetches e's spec (HGET); the reply goes to ops->spec_ready. */
 void agent_spec_fetch(struct mapq_agent *a, struct spec_entry *e,
                       const struct job *job);
 
@@ -360,7 +363,7 @@ void agent_specs_release(struct mapq_agent *a);
 /* ---- agent_reserve.c ---- */
 
 /* Asks for job's key (mapq1_reserve); the answer goes to
- * agent_reserved(), a failure marks it reserve_due. */
+ * ops->reserved, a failure marks it reserve_due. */
 void agent_reserve_send(struct job *job);
 
 /* ---- agent_lease.c ---- */
@@ -368,7 +371,7 @@ void agent_reserve_send(struct job *job);
 void agent_lease_renew(struct mapq_agent *a);
 void agent_lease_reap(struct mapq_agent *a);
 void agent_lease_register(struct mapq_agent *a);
-/* Leaves the list of live agents; agent_left() follows. */
+/* Leaves the list of live agents; ops->left follows. */
 void agent_lease_leave(struct mapq_agent *a);
 
 /* ---- agent_outbox.c ---- */

@@ -45,7 +45,7 @@ renew_cb(redisReply *reply, const char *why, void *arg)
             stop_part = true;
             continue;
         }
-        agent_lease_ended(a, ref, stop_part);
+        a->ops->lease_ended(a, ref, stop_part);
     }
 }
 
@@ -167,9 +167,11 @@ ignore_reply(redisReply *reply, const char *why, void *arg)
 static void
 unregister_cb(redisReply *reply, const char *why, void *arg)
 {
+    struct mapq_agent *a = arg;
+
     (void)reply;
     (void)why;
-    agent_left(arg);
+    a->ops->left(a);
 }
 
 void

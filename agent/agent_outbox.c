@@ -157,7 +157,7 @@ done_cb(redisReply *reply, const char *why, void *arg)
                               agent_failure_text(reply, why));
         /* Put the batch back in front of what accumulated since. */
         agent_outbox_putback(&a->outbox, &a->sending);
-        agent_outbox_settled(a);
+        a->ops->outbox_settled(a);
         return;
     }
     agent_retry_done(&a->done_retry, "FCALL mapq1_done");
@@ -169,7 +169,7 @@ done_cb(redisReply *reply, const char *why, void *arg)
     mapq_argv_reset(&a->sending);
     if (a->outbox.argc > 0)
         agent_outbox_flush(a);
-    agent_outbox_settled(a);
+    a->ops->outbox_settled(a);
 }
 
 /* Whole entries, at most DONE_BATCH_MAX of them and about DONE_BATCH_BYTES

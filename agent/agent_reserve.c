@@ -62,12 +62,12 @@ reserve_cb(redisReply *reply, const char *why, void *arg)
     agent_retry_done(&a->reserve_retry, "FCALL mapq1_reserve");
     v = verdict_of(reply);
     if (v == RESERVE_MALFORMED)
-        agent_reserved(job, v, NULL, NULL, 0);
+        a->ops->reserved(job, v, NULL, NULL, 0);
     else if (v == RESERVE_CACHED)
-        agent_reserved(job, v, reply->element[0]->str, reply->element[1]->str,
-                       reply->element[1]->len);
+        a->ops->reserved(job, v, reply->element[0]->str, reply->element[1]->str,
+                         reply->element[1]->len);
     else
-        agent_reserved(job, v, reply->element[0]->str, NULL, 0);
+        a->ops->reserved(job, v, reply->element[0]->str, NULL, 0);
 out:
     free(req->ref);
     free(req);

@@ -72,7 +72,7 @@ spec_reply_cb(redisReply *reply, const char *why, void *arg)
                  "no task spec for %s: the execution is gone", e->key);
     if (e->spec == NULL)
         mapq_log(MAPQ_LOG_WARN, "task spec %s unusable: %s", e->key, e->error);
-    agent_spec_ready(a, e);
+    a->ops->spec_ready(a, e);
 }
 
 void

@@ -221,7 +221,7 @@ job_start(struct job *job)
 
 /* ---- what the leaves report -------------------------------------------- */
 
-void
+static void
 agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
               const msgpack_object *body, const msgpack_object *ckpt)
 {
@@ -246,14 +246,14 @@ agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
         agent_spec_fetch(a, job->spec, job);
 }
 
-void
+static void
 agent_claim_settled(struct mapq_agent *a)
 {
     agent_outbox_flush(a);
     agent_claim_maybe(a);
 }
 
-void
+static void
 agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
 {
     struct job *job, *next;
@@ -267,7 +267,7 @@ agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
     agent_claim_maybe(a);
 }
 
-void
+static void
 agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
                const char *cached, size_t len)
 {
@@ -319,7 +319,7 @@ reserve_resend(struct mapq_agent *a)
     check_exit(a);
 }
 
-void
+static void
 agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
 {
     struct job *job = agent_job_find(a, ref);
@@ -334,17 +334,27 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
         mapq_cmd_kill(job->cmd, SIGKILL);
 }
 
-void
+static void
 agent_outbox_settled(struct mapq_agent *a)
 {
     check_exit(a);
 }
 
-void
+static void
 agent_left(struct mapq_agent *a)
 {
     event_base_loopexit(a->base, NULL);
 }
+
+static const struct agent_ops ops = {
+    .claimed = agent_claimed,
+    .claim_settled = agent_claim_settled,
+    .spec_ready = agent_spec_ready,
+    .reserved = agent_reserved,
+    .lease_ended = agent_lease_ended,
+    .outbox_settled = agent_outbox_settled,
+    .left = agent_left,
+};
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -579,6 +589,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     size_t q;
 
     a->base = base;
+    a->ops = &ops;
     a->cfg = *cfg;
     srandom(
         (unsigned)(agent_now_ms() ^ ((int64_t)getpid() << 16))); /* jitter */
