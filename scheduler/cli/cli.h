@@ -3,10 +3,10 @@
  * options, the exit statuses, the command entry each cmd_<name>.c exports,
  * and the few helpers every command uses (cli_util.c).
  *
- * cli.c owns the table of commands and main(); cli_opts.c reads argv into
- * a struct mapq_cli_opts; each cmd_<name>.c runs one subcommand and returns
- * its exit status to main(). No file outside scheduler/cli/ includes this
- * header.
+ * main.c runs main(), cli_table.c owns the table of commands; cli_opts.c reads
+ * argv into a struct mapq_cli_opts; each cmd_<name>.c runs one subcommand and
+ * returns its exit status to main(). No file outside scheduler/cli/ includes
+ * this header.
  */
 #ifndef MAPQ_CLI_H
 #define MAPQ_CLI_H
@@ -95,7 +95,7 @@ extern const struct mapq_cmd_entry mapq_cmd_agents_entry;
 extern const struct mapq_cmd_entry mapq_cmd_cache_entry;
 extern const struct mapq_cmd_entry mapq_cmd_validate_entry;
 
-/* ---- cli.c: the table ------------------------------------------------- */
+/* ---- cli_table.c: the table ------------------------------------------- */
 
 /* The entry of command name, or NULL when there is none. */
 const struct mapq_cmd_entry *mapq_cli_find(const char *name);

@@ -4,7 +4,7 @@
  * with the callbacks that move it.
  *
  * The command line is a program, not a library, so its files are compiled
- * into this test; cli.c (main() and the table) is replaced by the two
+ * into this test; cli_table.c (the table) is replaced by the two
  * stubs below, and the run has no driver: the tests stay on the paths
  * that do not ask it.
  */

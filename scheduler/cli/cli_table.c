@@ -1,17 +1,13 @@
 /*
- * cli.c - the mapq command line: main() and the table that maps each
- * subcommand to the cmd_<name>.c that runs it.
+ * cli_table.c - the table that maps each subcommand of mapq to the
+ * cmd_<name>.c that runs it, and the usage text made from it.
  *
- * Owns the table and the usage text made from it. It never runs a command
- * itself: main() parses (cli_opts.c), finds the entry, calls its function
- * and exits with the status it returns (enum mapq_exit, SPEC section 6).
+ * Owns the order and the lookup; it runs nothing.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-#include "mapq_log.h"
 
 /* In the order of the usage text. */
 static const struct mapq_cmd_entry *const table[] = {
@@ -57,26 +53,4 @@ mapq_cli_usage(FILE *out)
         fprintf(out, "mapq %s", e->usage);
     }
     fprintf(out, "\n%s", common_usage);
-}
-
-int
-main(int argc, char **argv)
-{
-    const struct mapq_cmd_entry *e = NULL;
-    struct mapq_cli_opts o;
-    int rc;
-
-    memset(&o, 0, sizeof(o));
-    mapq_log_init("mapq", MAPQ_LOG_WARN);
-    signal(SIGPIPE, SIG_IGN);
-    rc = mapq_cli_parse(argc, argv, &o, &e);
-    if (rc != 0)
-        return rc > 0 ? MAPQ_EXIT_OK : MAPQ_EXIT_USAGE;
-    mapq_cli_hide_password(&o, argc, argv);
-    if (e == NULL) {
-        fprintf(stderr, "mapq: unknown command '%s'\n", o.cmd);
-        mapq_cli_usage(stderr);
-        return MAPQ_EXIT_USAGE;
-    }
-    return e->fn(&o);
 }
