@@ -135,7 +135,8 @@ find_self_dir(char *dir, size_t len)
         *slash = '\0';
 }
 
-/* Returns 0, 1 (exit 0: help) or -1 (usage error). */
+/* Returns 0, 1 (exit 0: help) or -1 (usage error). Long because it is
+ * getopt's switch: one short case per option, read top to bottom. */
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
