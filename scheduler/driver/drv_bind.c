@@ -79,6 +79,10 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
     struct param_src *ps = &nr->params[j];
     const struct mapq_param *p = task_param(t, b->param);
     const msgpack_object *v = drv_resolve(x, b, &nr->literals[j]);
+    /* A literal was converted to the parameter's type (a list of it for
+     * 'over') by the workflow's parse: it is not checked again. Inputs
+     * and node outputs are, as they come from Redis and may be 'any'. */
+    bool checked = b->kind == MAPQ_REF_LITERAL;
     char err[MAPQ_ERR_LEN];
     uint32_t i;
 
@@ -91,13 +95,14 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
     ps->type = p->type;
     mapq_buf_init(&ps->bound, 0);
     if (over) {
+        mapq_assert(!checked || v->type == MSGPACK_OBJECT_ARRAY);
         if (v->type != MSGPACK_OBJECT_ARRAY) {
             snprintf(why, EXEC_ERROR_LEN,
                      "node '%s': 'over' input '%s' is not a list (%s)", n->name,
                      b->param, mapq_type_describe(v));
             return -1;
         }
-        for (i = 0; i < v->via.array.size; i++)
+        for (i = 0; !checked && i < v->via.array.size; i++)
             if (mapq_type_check(p->type, &v->via.array.ptr[i], err) !=
                 MAPQ_OK) {
                 snprintf(why, EXEC_ERROR_LEN,
@@ -108,7 +113,7 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
         ps->list = v;
         return 0;
     }
-    if (mapq_type_check(p->type, v, err) != MAPQ_OK) {
+    if (!checked && mapq_type_check(p->type, v, err) != MAPQ_OK) {
         snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s': %s", n->name,
                  b->param, err);
         return -1;
