@@ -68,6 +68,7 @@ struct run {
     bool redis_error; /* ended because of Redis: exits 3 */
     struct mapq_buf output;
     char *error;
+    char *workflow; /* its name, for --json: the driver owns the model */
     struct timeval started;
     struct mapq_redis_url url;
     struct event *finish_ev; /* FINISHING: the end of the wait */
@@ -259,7 +260,7 @@ interrupt_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-print_summary(struct run *r, struct mapq_workflow *wf)
+print_summary(struct run *r)
 {
     struct mapq_node_progress p[MAX_NODES_SHOWN];
     size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
@@ -280,7 +281,7 @@ print_summary(struct run *r, struct mapq_workflow *wf)
     gettimeofday(&now, NULL);
     printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
            "\"seconds\":%.3f,\"nodes\":{",
-           r->id, wf->name,
+           r->id, r->workflow,
            r->exit_code == MAPQ_EXIT_OK          ? "succeeded"
            : r->exit_code == MAPQ_EXIT_CANCELLED ? "cancelled"
                                                  : "failed",
@@ -309,16 +310,10 @@ print_summary(struct run *r, struct mapq_workflow *wf)
 
 /* Prints how execution r->id ended: its output, or why it did not. */
 static void
-report(struct run *r, const char *text, size_t textlen)
+report(struct run *r)
 {
     if (r->o->json) {
-        struct mapq_buf tmp = MAPQ_BUF_INIT;
-        struct mapq_workflow *shown =
-            mapq_workflow_parse(text, textlen, r->o->target, &tmp);
-
-        print_summary(r, shown);
-        mapq_workflow_free(shown);
-        mapq_buf_release(&tmp);
+        print_summary(r);
     } else if (r->exit_code == MAPQ_EXIT_OK) {
         r->exit_code = mapq_cli_print_value(r->output.data, r->output.len, 0);
     } else if (r->exit_code == MAPQ_EXIT_CANCELLED) {
@@ -341,7 +336,7 @@ report(struct run *r, const char *text, size_t textlen)
  */
 static int
 follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
-       const struct mapq_exec_opts *xo, const char *text, size_t textlen)
+       const struct mapq_exec_opts *xo)
 {
     struct timeval tick = {0, 200000};
     struct event *ev_int, *ev_tick;
@@ -355,10 +350,11 @@ follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
     event_add(ev_tick, &tick);
     r->finish_ev = evtimer_new(r->base, finish_cb, r);
     mapq_driver_on_idle(r->driver, idle_cb, r);
+    r->workflow = mapq_xstrdup(wf->name);
     mapq_driver_add(r->driver, r->id, wf, inputs, xo, run_done, r);
     event_base_dispatch(r->base);
     draw_progress(r, true);
-    report(r, text, textlen);
+    report(r);
     event_free(ev_tick);
     event_free(ev_int);
     event_free(r->finish_ev);
@@ -514,7 +510,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     }
     if (!o->quiet && !o->json)
         fprintf(stderr, "mapq: execution %s\n", r.id);
-    rc = follow(&r, wf, &inputs, &xo, text, textlen);
+    rc = follow(&r, wf, &inputs, &xo);
     wf = NULL; /* owned by the driver */
 out:
     if (c != NULL)
@@ -526,6 +522,7 @@ out:
     for (k = 0; k < r.nfinal; k++)
         free(r.final_names[k]);
     free(r.error);
+    free(r.workflow);
     free(text);
     return rc;
 }
