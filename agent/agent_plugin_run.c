@@ -20,14 +20,18 @@
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
+/*
+ * Writes len bytes at p to fd (out) or reads them from fd into p,
+ * retrying when a signal interrupts; false on an error or an early end.
+ */
 static bool
-write_all(int fd, const void *p, size_t len)
+move_all(int fd, void *p, size_t len, bool out)
 {
-    const char *c = p;
+    char *c = p;
     ssize_t n;
 
     while (len > 0) {
-        n = write(fd, c, len);
+        n = out ? write(fd, c, len) : read(fd, c, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -39,21 +43,15 @@ write_all(int fd, const void *p, size_t len)
 }
 
 static bool
+write_all(int fd, void *p, size_t len)
+{
+    return move_all(fd, p, len, true);
+}
+
+static bool
 read_all(int fd, void *p, size_t len)
 {
-    char *c = p;
-    ssize_t n;
-
-    while (len > 0) {
-        n = read(fd, c, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        c += n;
-        len -= (size_t)n;
-    }
-    return true;
+    return move_all(fd, p, len, false);
 }
 
 /* Reads n bytes from fd into b. */
