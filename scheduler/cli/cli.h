@@ -162,4 +162,25 @@ redisReply *mapq_cli_hget(redisContext *c, const struct mapq_cli_opts *o,
 int mapq_cli_exec_state(redisContext *c, const struct mapq_redis_url *url,
                         const struct mapq_cli_opts *o, char *state, size_t len);
 
+/*
+ * Connects (mapq_cli_connect()) and reads the state of execution
+ * o->target into state (len bytes). Returns the connection (caller frees
+ * with redisFree()), or NULL after saying why, with the exit status in *rc.
+ */
+redisContext *mapq_cli_open_exec(const struct mapq_cli_opts *o, char *state,
+                                 size_t len, int *rc);
+
+/* Reads something from Redis for a command and prints it; on failure
+ * fills err. */
+typedef enum mapq_err
+mapq_cli_read_fn(redisContext *c, const struct mapq_cli_opts *o, char *err);
+
+/*
+ * Connects, runs fn, and says why it failed as "mapq <command>: <err>".
+ * Returns what fn returned, or MAPQ_EREDIS when the connection failed
+ * (already said).
+ */
+enum mapq_err mapq_cli_read(const struct mapq_cli_opts *o,
+                            mapq_cli_read_fn *fn);
+
 #endif

@@ -126,3 +126,39 @@ mapq_cli_exec_state(redisContext *c, const struct mapq_redis_url *url,
         freeReplyObject(r);
     return rc;
 }
+
+redisContext *
+mapq_cli_open_exec(const struct mapq_cli_opts *o, char *state, size_t len,
+                   int *rc)
+{
+    struct mapq_redis_url url;
+    redisContext *c = mapq_cli_connect(o, &url);
+
+    if (c == NULL) {
+        *rc = MAPQ_EXIT_INFRA;
+        return NULL;
+    }
+    *rc = mapq_cli_exec_state(c, &url, o, state, len);
+    if (*rc != MAPQ_EXIT_OK) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+enum mapq_err
+mapq_cli_read(const struct mapq_cli_opts *o, mapq_cli_read_fn *fn)
+{
+    struct mapq_redis_url url;
+    redisContext *c = mapq_cli_connect(o, &url);
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+
+    if (c == NULL)
+        return MAPQ_EREDIS;
+    rc = fn(c, o, err);
+    redisFree(c);
+    if (rc != MAPQ_OK)
+        fprintf(stderr, "mapq %s: %s\n", o->cmd, err);
+    return rc;
+}

@@ -7,21 +7,17 @@
 #include "cli.h"
 #include "mapq_inspect.h"
 
+static enum mapq_err
+read_agents(redisContext *c, const struct mapq_cli_opts *o, char *err)
+{
+    return mapq_inspect_agents(c, o->ns, o->json, stdout, err);
+}
+
 static int
 cmd_agents(struct mapq_cli_opts *o)
 {
-    struct mapq_redis_url url;
-    redisContext *c = mapq_cli_connect(o, &url);
-    char err[MAPQ_ERR_LEN];
-    enum mapq_err rc;
-
-    if (c == NULL)
-        return MAPQ_EXIT_INFRA;
-    rc = mapq_inspect_agents(c, o->ns, o->json, stdout, err);
-    redisFree(c);
-    if (rc != MAPQ_OK)
-        fprintf(stderr, "mapq agents: %s\n", err);
-    return rc == MAPQ_OK ? MAPQ_EXIT_OK : MAPQ_EXIT_INFRA;
+    return mapq_cli_read(o, read_agents) == MAPQ_OK ? MAPQ_EXIT_OK
+                                                    : MAPQ_EXIT_INFRA;
 }
 
 const struct mapq_cmd_entry mapq_cmd_agents_entry = {

@@ -7,21 +7,18 @@
 #include "cli.h"
 #include "mapq_inspect.h"
 
+static enum mapq_err
+read_logs(redisContext *c, const struct mapq_cli_opts *o, char *err)
+{
+    return mapq_inspect_logs(c, o->ns, o->target, o->node, o->index, o->json,
+                             stdout, err);
+}
+
 static int
 cmd_logs(struct mapq_cli_opts *o)
 {
-    struct mapq_redis_url url;
-    redisContext *c = mapq_cli_connect(o, &url);
-    char err[MAPQ_ERR_LEN];
-    enum mapq_err rc;
+    enum mapq_err rc = mapq_cli_read(o, read_logs);
 
-    if (c == NULL)
-        return MAPQ_EXIT_INFRA;
-    rc = mapq_inspect_logs(c, o->ns, o->target, o->node, o->index, o->json,
-                           stdout, err);
-    redisFree(c);
-    if (rc != MAPQ_OK)
-        fprintf(stderr, "mapq logs: %s\n", err);
     return rc == MAPQ_OK       ? MAPQ_EXIT_OK
            : rc == MAPQ_EINVAL ? MAPQ_EXIT_FAILED
                                : MAPQ_EXIT_INFRA;

@@ -43,19 +43,13 @@ read_output(redisContext *c, const struct mapq_cli_opts *o, const char *state)
 static int
 cmd_result(struct mapq_cli_opts *o)
 {
-    struct mapq_redis_url url;
-    redisContext *c = mapq_cli_connect(o, &url);
     char state[32];
     redisReply *r;
     int rc;
+    redisContext *c = mapq_cli_open_exec(o, state, sizeof(state), &rc);
 
     if (c == NULL)
-        return MAPQ_EXIT_INFRA;
-    rc = mapq_cli_exec_state(c, &url, o, state, sizeof(state));
-    if (rc != MAPQ_EXIT_OK) {
-        redisFree(c);
         return rc;
-    }
     r = read_output(c, o, state);
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
         rc = mapq_cli_print_value(r->str, r->len,

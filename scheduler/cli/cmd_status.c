@@ -85,18 +85,12 @@ print_status(redisContext *c, const struct mapq_cli_opts *o, const char *state,
 static int
 cmd_status(struct mapq_cli_opts *o)
 {
-    struct mapq_redis_url url;
-    redisContext *c = mapq_cli_connect(o, &url);
     char state[32];
     int rc;
+    redisContext *c = mapq_cli_open_exec(o, state, sizeof(state), &rc);
 
     if (c == NULL)
-        return MAPQ_EXIT_INFRA;
-    rc = mapq_cli_exec_state(c, &url, o, state, sizeof(state));
-    if (rc != MAPQ_EXIT_OK) {
-        redisFree(c);
         return rc;
-    }
     print_status(c, o, state, stdout);
     redisFree(c);
     return MAPQ_EXIT_OK;
