@@ -1,13 +1,14 @@
 /*
- * agent_claim.c - claiming: how many subtasks of each kind to ask for,
- * the mapq1_claim call, and the doorbells (BLPOP) the agent waits on when
- * there is nothing it can claim.
+ * agent_claim.c - claiming: how many subtasks of each kind to ask for
+ * (with the prefetch that keeps busy slots fed), the claim's part of the
+ * agent's mapq1_step call, what its reply claimed, and the doorbells
+ * (BLPOP) the agent waits on when there is nothing it can claim.
  *
- * Owns its requests and the doorbell state (struct bell, one per kind of
- * list, each on its own connection so that the command wait can begin the
- * moment a slot frees even while a plugin wait is pending). Each subtask
- * a claim returns goes to the controller, which makes it a job; so does
- * the end of every claim reply.
+ * Owns the doorbell state (struct bell, one per kind of list, each on its
+ * own connection so that the command wait can begin the moment a slot
+ * frees even while a plugin wait is pending) and its BLPOP requests. Each
+ * subtask a reply holds goes to the controller, which makes it a job; a
+ * bell that rings wakes the controller.
  */
 #include "agent_int.h"
 #include "mapq_keys.h"
@@ -18,15 +19,25 @@
 void
 agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
 {
-    int free_slots = v->slots - v->running - v->waiting;
+    int held = v->running + v->waiting + v->queued;
+    int free_slots = v->slots - held;
+    int deficit;
 
     p->ncmd = v->dry_cmd || free_slots < 0 ? 0 : free_slots;
+    /* Prefetch: enough more to keep every slot busy until the next call,
+     * asked for along with a claim or once a batch has been used up, so
+     * that each finished subtask does not cost a call of its own. */
+    deficit = v->hold - held - p->ncmd;
+    p->prefetch = !v->dry_cmd && deficit > 0 &&
+                          (p->ncmd > 0 || deficit >= FLUSH_BATCH(v->slots))
+                      ? deficit
+                      : 0;
     p->nplugin =
         !v->dry_plugin && v->waiting < v->plugin_batch ? v->plugin_batch : 0;
     /* Wait for the kinds that ran dry, or for anything when nothing can be
      * claimed; command lists only while a slot is free. */
-    p->wait_plugin =
-        v->dry_cmd || v->dry_plugin || (p->ncmd == 0 && p->nplugin == 0);
+    p->wait_plugin = v->dry_cmd || v->dry_plugin ||
+                     (p->ncmd == 0 && p->nplugin == 0 && p->prefetch == 0);
     p->wait_cmd = p->wait_plugin && free_slots > 0;
 }
 
@@ -36,36 +47,46 @@ agent_claim_dries(int asked, int got, unsigned heard, unsigned heard_at_claim)
     return got < asked && heard == heard_at_claim;
 }
 
-static void
-claim_cb(redisReply *reply, const char *why, void *arg)
+void
+agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
+                 bool promote, struct mapq_argv *cmd)
 {
-    struct mapq_agent *a = arg;
     struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
-    msgpack_unpacked u;
+    char flags[3];
+    size_t q, n = 0;
+
+    if (a->cfg.interruptible)
+        flags[n++] = 'i';
+    if (promote)
+        flags[n++] = 'd';
+    flags[n] = '\0';
+    mapq_argv_addf(cmd, "%d", p->ncmd);
+    mapq_argv_addf(cmd, "%d", p->nplugin);
+    mapq_argv_addf(cmd, "%d", p->prefetch);
+    mapq_argv_add(cmd, flags);
+    mapq_argv_addf(cmd, "%zu", a->cfg.nqueues);
+    for (q = 0; q < a->cfg.nqueues; q++)
+        mapq_argv_add(cmd, a->queues[q]);
+    bc->asked = p->ncmd + p->prefetch;
+    bp->asked = p->nplugin;
+    bc->heard_at_claim = bc->heard;
+    bp->heard_at_claim = bp->heard;
+}
+
+void
+agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed)
+{
+    struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
     struct mapq_claimed c;
     enum mapq_claim_entry kind;
-    char err[MAPQ_ERR_LEN] = "not an array";
     uint32_t pos = 0;
     int got_c = 0, got_p = 0;
 
-    a->claim_inflight = false;
-    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
-        /* Lost connection: the state callback resumes claiming on
-         * reconnect. An error reply: claim again after the backoff. */
-        if (reply != NULL || mapq_redis_ready(a->cmd))
-            agent_retry_later(&a->claim_retry, a->claim_retry_ev,
-                              "FCALL mapq1_claim",
-                              agent_failure_text(reply, why));
+    if (claimed == NULL) {
+        bc->asked = bp->asked = 0;
         return;
     }
-    agent_retry_done(&a->claim_retry, "FCALL mapq1_claim");
-    msgpack_unpacked_init(&u);
-    if (mapq_value_unpack(reply->str, reply->len, &u, err) != MAPQ_OK ||
-        u.data.type != MSGPACK_OBJECT_ARRAY) {
-        mapq_log(MAPQ_LOG_ERROR, "malformed claim reply: %s", err);
-        goto out;
-    }
-    while ((kind = mapq_record_claim_next(&u.data, &pos, &c)) !=
+    while ((kind = mapq_record_claim_next(claimed, &pos, &c)) !=
            MAPQ_CLAIM_END) {
         if (kind == MAPQ_CLAIM_FOREIGN)
             mapq_log(
@@ -82,13 +103,11 @@ claim_cb(redisReply *reply, const char *why, void *arg)
             got_p++;
         a->ops->claimed(a, c.ref, c.body, c.ckpt);
     }
-out:
-    msgpack_unpacked_destroy(&u);
     if (agent_claim_dries(bc->asked, got_c, bc->heard, bc->heard_at_claim))
         bc->dry = true;
     if (agent_claim_dries(bp->asked, got_p, bp->heard, bp->heard_at_claim))
         bp->dry = true;
-    a->ops->claim_settled(a);
+    bc->asked = bp->asked = 0;
 }
 
 static void
@@ -100,8 +119,8 @@ bell_cb(redisReply *reply, const char *why, void *arg)
     (void)why;
     b->inflight = false;
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        agent_retry_later(&a->claim_retry, a->claim_retry_ev,
-                          "BLPOP (doorbells)", reply->str);
+        agent_retry_later(&a->step_retry, a->step_retry_ev, "BLPOP (doorbells)",
+                          reply->str);
         return;
     }
     /* Rung, or timed out: either way look again, so that a bell lost
@@ -109,7 +128,7 @@ bell_cb(redisReply *reply, const char *why, void *arg)
     if (reply != NULL) {
         b->dry = false;
         b->heard++;
-        agent_claim_maybe(a);
+        a->ops->wake(a);
     }
 }
 
@@ -142,46 +161,12 @@ bell_wait(struct bell *b)
 }
 
 void
-agent_claim_maybe(struct mapq_agent *a)
+agent_claim_wait(struct mapq_agent *a, const struct agent_claim_plan *p)
 {
-    struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
-    struct agent_claim_view v = {a->cfg.slots, a->running_cmds,
-                                 a->waiting,   a->cfg.plugin_batch,
-                                 bc->dry,      bp->dry};
-    struct agent_claim_plan p;
-    struct mapq_argv cmd;
-    size_t q;
-
-    if (a->stopping || a->claim_inflight || !mapq_redis_ready(a->cmd) ||
-        evtimer_pending(a->claim_retry_ev, NULL))
-        return;
-    agent_claim_plan(&v, &p);
-    if (p.wait_plugin)
-        bell_wait(bp);
-    if (p.wait_cmd)
-        bell_wait(bc);
-    if (p.ncmd == 0 && p.nplugin == 0)
-        return;
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "FCALL");
-    mapq_argv_add(&cmd, "mapq1_claim");
-    mapq_argv_add(&cmd, "0");
-    mapq_argv_add(&cmd, a->ns);
-    mapq_argv_add(&cmd, a->name);
-    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
-    mapq_argv_addf(&cmd, "%d", p.ncmd);
-    mapq_argv_addf(&cmd, "%d", p.nplugin);
-    mapq_argv_add(&cmd, a->cfg.interruptible ? "1" : "0");
-    for (q = 0; q < a->cfg.nqueues; q++)
-        mapq_argv_add(&cmd, a->queues[q]);
-    a->claim_inflight = true;
-    bc->asked = p.ncmd;
-    bp->asked = p.nplugin;
-    bc->heard_at_claim = bc->heard;
-    bp->heard_at_claim = bp->heard;
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, claim_cb, a, cmd.argc, cmd.argv,
-                       cmd.lens);
-    mapq_argv_release(&cmd);
+    if (p->wait_plugin)
+        bell_wait(&a->bells[BELL_PLUGIN]);
+    if (p->wait_cmd)
+        bell_wait(&a->bells[BELL_CMD]);
 }
 
 void
@@ -193,5 +178,5 @@ agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up)
         if (a->bells[i].conn == r)
             a->bells[i].inflight = false;
     if (up)
-        agent_claim_maybe(a);
+        a->ops->wake(a);
 }

@@ -42,6 +42,15 @@
 #define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
 #define RETRY_MIN_MS     100   /* first wait after a Redis error reply */
 #define RETRY_MAX_MS     2000  /* longest wait between tries */
+/* Prefetch: while the commands an agent runs are of tasks whose subtasks
+ * took less than PREFETCH_SHORT_US on average here, it holds more than its
+ * slots, so that a finished slot starts the next at once, and reports
+ * finished attempts in batches of FLUSH_BATCH(slots), waiting at most
+ * FLUSH_DEFER_MS. */
+#define PREFETCH_SHORT_US    50000
+#define FLUSH_DEFER_MS       20
+#define FLUSH_BATCH(slots)   ((slots)*2 > 4 ? (slots)*2 : 4)
+#define PREFETCH_HOLD(slots) ((slots)*2 + FLUSH_BATCH(slots))
 
 /*
  * A job's slot state: where it is (waiting for its task spec, waiting for
@@ -55,6 +64,7 @@ enum job_state {
     JOB_SPEC,            /* waiting for its task spec */
     JOB_SPEC_STOPPED,    /* ... and its execution ended meanwhile */
     JOB_SPEC_LOST,       /* ... and it lost its lease meanwhile */
+    JOB_QUEUED,          /* prefetched: waits for a free slot */
     JOB_RESERVE,         /* cache_serialize: asking for its key */
     JOB_RESERVE_STOPPED, /* ... and its execution ended meanwhile */
     JOB_RESERVE_LOST,    /* ... and it lost its lease meanwhile */
@@ -71,6 +81,8 @@ struct spec_entry {
     struct mapq_taskspec *spec;
     char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
     mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
+    int64_t avg_us;           /* its commands' mean run time (moving), -1:
+                                 none finished yet */
     bool fetching;
     LIST_ENTRY(spec_entry) entry;
 };
@@ -145,14 +157,20 @@ struct mapq_agent {
     struct job_list jobs; /* waiting for spec or reservation, or running */
     int running_cmds;     /* jobs in JOB_RUN* (kept by job_set_state) */
     int waiting;          /* jobs in JOB_SPEC* and JOB_RESERVE* (same) */
+    int queued;           /* jobs in JOB_QUEUED (same) */
     LIST_HEAD(, spec_entry) specs;
     int nspecs;
-    bool claim_inflight, done_inflight;
+    bool step_inflight;       /* a mapq1_step call is pending */
+    bool promote_due;         /* a delayed retry this agent parked is due */
+    bool promote_sent;        /* ... and the step in flight promotes */
+    int64_t sending_delay_ms; /* shortest retry delay in a->sending, or 0 */
     bool stopping;
     bool leaving;              /* drained: unregistering, then the loop ends */
     struct mapq_argv outbox;   /* done arguments (DONE_FIELDS per entry) */
     struct mapq_argv sending;  /* the entries of the done call in flight */
-    struct event *flush_ev;    /* zero-timeout: flush the outbox */
+    struct event *step_ev;     /* zero-timeout: call mapq1_step */
+    struct event *defer_ev;    /* end of an outbox flush's deferral */
+    struct event *promote_ev;  /* a delayed retry becomes due */
     struct event *renew_ev;    /* lease renewal */
     struct event *reap_ev;     /* opportunistic reaping */
     struct event *grace_ev;    /* end of drain grace */
@@ -161,10 +179,9 @@ struct mapq_agent {
     /* Redis error replies (OOM, BUSY, NOPERM, ...): each path waits out a
      * jittered backoff before it tries again, and says so once per cause.
      * Renewals and reaps have their own ticks, which are their retries. */
-    struct mapq_retry claim_retry, done_retry, renew_retry, reap_retry;
+    struct mapq_retry step_retry, renew_retry, reap_retry;
     struct mapq_retry spec_retry, reserve_retry, register_retry;
-    struct event *claim_retry_ev;    /* claims (and doorbells) resume */
-    struct event *done_retry_ev;     /* the outbox is sent again */
+    struct event *step_retry_ev;     /* steps (and doorbells) resume */
     struct event *spec_retry_ev;     /* task specs are fetched again */
     struct event *reserve_retry_ev;  /* reservations are asked again */
     struct event *register_retry_ev; /* the agent's entry is written again */
@@ -245,8 +262,9 @@ struct agent_ops {
      * false) are borrowed from it. */
     void (*claimed)(struct mapq_agent *a, const msgpack_object *ref,
                     const msgpack_object *body, const msgpack_object *ckpt);
-    /* A claim reply was handled (whatever it held). */
-    void (*claim_settled)(struct mapq_agent *a);
+    /* Something may be claimed now (a bell rang, a doorbell connection
+     * came up). */
+    void (*wake)(struct mapq_agent *a);
     /* Entry e got its task spec, or the reason there is none. */
     void (*spec_ready)(struct mapq_agent *a, struct spec_entry *e);
     /* The reservation of job (in JOB_RESERVE*) was answered; cached (len
@@ -257,22 +275,22 @@ struct agent_ops {
     /* A renewal said that the job with this ref lost its lease, or
      * (stopped) that its execution ended. */
     void (*lease_ended)(struct mapq_agent *a, const char *ref, bool stopped);
-    /* A done call ended (applied or put back). */
-    void (*outbox_settled)(struct mapq_agent *a);
     /* The agent's entry is gone: the loop may end. */
     void (*left)(struct mapq_agent *a);
 };
 
 /* ---- agent_claim.c ---- */
 
-/* What a claim asks for, from the agent's slots. */
+/* What a claim asks for, from the agent's slots: hold is how many command
+ * subtasks it keeps with prefetch (0: none beyond its slots). */
 struct agent_claim_view {
-    int slots, running, waiting, plugin_batch;
+    int slots, running, waiting, queued, hold, plugin_batch;
     bool dry_cmd, dry_plugin;
 };
 
 struct agent_claim_plan {
     int ncmd, nplugin;          /* subtasks of each kind to ask for */
+    int prefetch;               /* command subtasks more, if lists are long */
     bool wait_plugin, wait_cmd; /* doorbells to wait on */
 };
 
@@ -285,8 +303,19 @@ void agent_claim_plan(const struct agent_claim_view *v,
 bool agent_claim_dries(int asked, int got, unsigned heard,
                        unsigned heard_at_claim);
 
-/* Claims what the agent can take now, or waits on the doorbells. */
-void agent_claim_maybe(struct mapq_agent *a);
+/* Appends the claim's arguments of mapq1_step (ncmd nplugin prefetch
+ * flags nqueues queue...) to cmd, with flag 'd' when promote, and notes
+ * what was asked. */
+void agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
+                      bool promote, struct mapq_argv *cmd);
+
+/* Hands each subtask of a step reply's claimed array (borrowed; NULL: the
+ * call failed) to ops->claimed and marks the kinds that came back short
+ * as dry. */
+void agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed);
+
+/* Waits on the doorbells the plan names (BLPOP on their connections). */
+void agent_claim_wait(struct mapq_agent *a, const struct agent_claim_plan *p);
 
 /* A doorbell connection r went up or down. */
 void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
@@ -376,15 +405,20 @@ void agent_lease_leave(struct mapq_agent *a);
 
 /* ---- agent_outbox.c ---- */
 
-/* Appends job's finished attempt (end->kind != 0) and schedules a flush. */
+/* Appends job's finished attempt (end->kind != 0). */
 void agent_outbox_add(struct mapq_agent *a, const struct job *job,
                       const struct job_end *end);
 
-/* Schedules a flush on the next loop pass. */
-void agent_outbox_flush(struct mapq_agent *a);
+/* Moves the next batch of the outbox to a->sending and appends its
+ * entries to cmd; returns how many entries, and sets *delay_ms to the
+ * shortest retry_backoff delay among them (0: none). */
+int agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
+                      int64_t *delay_ms);
 
-/* Sends the next batch unless one is in flight or backing off. */
-void agent_outbox_send(struct mapq_agent *a);
+/* The step call that carried a->sending ended: refused (borrowed) is its
+ * array of refused refs, each logged, or NULL when the call failed and
+ * the batch goes back in front of the outbox. */
+void agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused);
 
 /* Entries of the outbox and the batch in flight, pure (no Redis): how
  * many arguments the next done call takes; moving n of them to sending;

@@ -24,10 +24,11 @@
 /* Legal moves of a job's state, by state moved from; see agent_int.h. */
 static const unsigned legal[JOB_NSTATES] = {
     [JOB_NEW] = BIT(JOB_SPEC) | BIT(JOB_DONE),
-    [JOB_SPEC] = BIT(JOB_RESERVE) | BIT(JOB_RUN) | BIT(JOB_SPEC_STOPPED) |
-                 BIT(JOB_SPEC_LOST) | BIT(JOB_DONE),
+    [JOB_SPEC] = BIT(JOB_QUEUED) | BIT(JOB_RESERVE) | BIT(JOB_RUN) |
+                 BIT(JOB_SPEC_STOPPED) | BIT(JOB_SPEC_LOST) | BIT(JOB_DONE),
     [JOB_SPEC_STOPPED] = BIT(JOB_DONE),
     [JOB_SPEC_LOST] = BIT(JOB_DONE),
+    [JOB_QUEUED] = BIT(JOB_RESERVE) | BIT(JOB_RUN) | BIT(JOB_DONE),
     [JOB_RESERVE] = BIT(JOB_RUN) | BIT(JOB_RESERVE_STOPPED) |
                     BIT(JOB_RESERVE_LOST) | BIT(JOB_DONE),
     [JOB_RESERVE_STOPPED] = BIT(JOB_DONE),
@@ -57,6 +58,7 @@ agent_job_state_name(enum job_state s)
         [JOB_SPEC] = "spec",
         [JOB_SPEC_STOPPED] = "spec-stopped",
         [JOB_SPEC_LOST] = "spec-lost",
+        [JOB_QUEUED] = "queued",
         [JOB_RESERVE] = "reserve",
         [JOB_RESERVE_STOPPED] = "reserve-stopped",
         [JOB_RESERVE_LOST] = "reserve-lost",
@@ -304,8 +306,8 @@ agent_job_interrupted(const struct job *job, struct job_end *end)
              "interrupted: its agent was stopping");
 }
 
-/* Kind S (a system retry) or I (handed back before it started): queued
- * again to the same list. */
+/* Kind S (a system retry), I (interrupted) or R (handed back before it
+ * started, costing nothing): queued again to the same list. */
 void
 agent_job_requeued(const struct job *job, char kind, const char *error,
                    struct job_end *end)

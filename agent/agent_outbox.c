@@ -1,13 +1,13 @@
 /*
- * agent_outbox.c - the results' outbox: finished attempts as arguments of
- * mapq1_done, flushed once per loop pass in batches that stay well under
- * Redis's query limit.
+ * agent_outbox.c - the results' outbox: finished attempts as the entries
+ * of the agent's mapq1_step call (the same as mapq1_done's), taken in
+ * batches that stay well under Redis's query limit.
  *
- * Owns the entries it packs (a->outbox, a->sending). If a flush fails its
+ * Owns the entries it packs (a->outbox, a->sending). If a call fails its
  * entries go back in front of the outbox and are sent again after a
- * backoff, or after reconnecting (done is fenced by ref, so a repeat is
- * refused harmlessly). Never decides what a job records (agent_job.c
- * does) and reports each ended call to the controller.
+ * backoff, or after reconnecting (finishing is fenced by ref, so a repeat
+ * is refused harmlessly). Never decides what a job records (agent_job.c
+ * does) nor when the outbox is sent (the controller does).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +17,6 @@
 #include "mapq_log.h"
 #include "mapq_record.h"
 #include "mapq_value.h"
-
-void
-agent_outbox_flush(struct mapq_agent *a)
-{
-    event_active(a->flush_ev, EV_TIMEOUT, 0);
-}
 
 /*
  * The attempt's log entry (docs/PROTOCOL.md, P:log): who ran it, when, for
@@ -101,7 +95,9 @@ agent_outbox_add(struct mapq_agent *a, const struct job *job,
     char kind = end->kind;
     int phase = end->phase;
 
-    if (!(kind == 'T' && phase == MAPQ_PHASE_SUCCEEDED && job->r.cls[1] == 'p'))
+    if (!(kind == 'T' && phase == MAPQ_PHASE_SUCCEEDED &&
+          job->r.cls[1] == 'p') &&
+        kind != 'R')
         pack_attempt(&log, job, kind, phase, end->error);
     mapq_argv_add(&a->outbox, job->ref);
     mapq_argv_add(&a->outbox, k);
@@ -119,7 +115,6 @@ agent_outbox_add(struct mapq_agent *a, const struct job *job,
                : job->ckpt_out;
     mapq_argv_addlen(&a->outbox, ckpt ? ckpt->data : "", ckpt ? ckpt->len : 0);
     mapq_buf_release(&log);
-    agent_outbox_flush(a);
 }
 
 void
@@ -132,44 +127,48 @@ agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending)
     for (j = 0; j < outbox->argc; j++)
         mapq_argv_addlen(&rest, outbox->argv[j], outbox->lens[j]);
     mapq_argv_reset(outbox);
-    for (j = 0; j < sending->argc; j++)
-        mapq_argv_addlen(outbox, sending->argv[j], sending->lens[j]);
+    /* A hand back (R) is never sent twice: if the first call was applied
+     * after all, its ref may be another agent's lease by now. Unsent, the
+     * lease expires and the subtask runs again. */
+    for (j = 0; j + DONE_FIELDS <= sending->argc; j += DONE_FIELDS) {
+        int f;
+
+        if (sending->argv[j + 1][0] == 'R')
+            continue;
+        for (f = j; f < j + DONE_FIELDS; f++)
+            mapq_argv_addlen(outbox, sending->argv[f], sending->lens[f]);
+    }
     for (j = 0; j < rest.argc; j++)
         mapq_argv_addlen(outbox, rest.argv[j], rest.lens[j]);
     mapq_argv_release(&rest);
     mapq_argv_reset(sending);
 }
 
-static void
-done_cb(redisReply *reply, const char *why, void *arg)
+void
+agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused)
 {
-    struct mapq_agent *a = arg;
-    size_t i;
+    uint32_t i;
 
-    a->done_inflight = false;
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    if (refused == NULL) {
         /* Sent again after a backoff (or on reconnect, when the connection
-         * went down); done is fenced by ref, so a batch that was applied
-         * after all is refused harmlessly the second time. */
-        if (reply != NULL || mapq_redis_ready(a->cmd))
-            agent_retry_later(&a->done_retry, a->done_retry_ev,
-                              "FCALL mapq1_done",
-                              agent_failure_text(reply, why));
-        /* Put the batch back in front of what accumulated since. */
+         * went down): finishing is fenced by ref, so a batch that was
+         * applied after all is refused harmlessly the second time. Put the
+         * batch back in front of what accumulated since. */
         agent_outbox_putback(&a->outbox, &a->sending);
-        a->ops->outbox_settled(a);
         return;
     }
-    agent_retry_done(&a->done_retry, "FCALL mapq1_done");
-    for (i = 0; i < reply->elements; i++)
-        mapq_log(MAPQ_LOG_WARN,
-                 "result of %s refused: its lease was lost, another attempt "
-                 "owns it",
-                 reply->element[i]->str);
+    for (i = 0;
+         refused->type == MSGPACK_OBJECT_ARRAY && i < refused->via.array.size;
+         i++) {
+        const msgpack_object *r = &refused->via.array.ptr[i];
+
+        if (r->type == MSGPACK_OBJECT_STR)
+            mapq_log(MAPQ_LOG_WARN,
+                     "result of %.*s refused: its lease was lost, another "
+                     "attempt owns it",
+                     (int)r->via.str.size, r->via.str.ptr);
+    }
     mapq_argv_reset(&a->sending);
-    if (a->outbox.argc > 0)
-        agent_outbox_flush(a);
-    a->ops->outbox_settled(a);
 }
 
 /* Whole entries, at most DONE_BATCH_MAX of them and about DONE_BATCH_BYTES
@@ -213,29 +212,28 @@ agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
     outbox->argc -= n;
 }
 
-void
-agent_outbox_send(struct mapq_agent *a)
+int
+agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
+                  int64_t *delay_ms)
 {
-    struct mapq_argv call;
     int j;
 
-    if (a->done_inflight || a->outbox.argc == 0 || !mapq_redis_ready(a->cmd) ||
-        evtimer_pending(a->done_retry_ev, NULL))
-        return;
     /* The batch in flight was settled before: sending holds only this one. */
     mapq_assert(a->sending.argc == 0);
     agent_outbox_take(&a->outbox, &a->sending,
                       agent_outbox_batch_len(&a->outbox));
-    mapq_argv_init(&call);
-    mapq_argv_add(&call, "FCALL");
-    mapq_argv_add(&call, "mapq1_done");
-    mapq_argv_add(&call, "0");
-    mapq_argv_add(&call, a->ns);
-    mapq_argv_add(&call, a->name);
     for (j = 0; j < a->sending.argc; j++)
-        mapq_argv_addlen(&call, a->sending.argv[j], a->sending.lens[j]);
-    a->done_inflight = true;
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, done_cb, a, call.argc,
-                       call.argv, call.lens);
-    mapq_argv_release(&call);
+        mapq_argv_addlen(cmd, a->sending.argv[j], a->sending.lens[j]);
+    /* A user retry's record is its delay in ms, when it has one. */
+    *delay_ms = 0;
+    for (j = 0; j + DONE_FIELDS <= a->sending.argc; j += DONE_FIELDS) {
+        long long ms;
+
+        if (a->sending.argv[j + 1][0] != 'U' || a->sending.lens[j + 4] == 0)
+            continue;
+        ms = strtoll(a->sending.argv[j + 4], NULL, 10);
+        if (ms > 0 && (*delay_ms == 0 || ms < *delay_ms))
+            *delay_ms = ms;
+    }
+    return a->sending.argc / DONE_FIELDS;
 }

@@ -121,6 +121,7 @@ agent_spec_get(struct mapq_agent *a, const struct job *job)
     if (a->nspecs >= SPEC_CACHE_MAX)
         spec_evict(a);
     e = mapq_xcalloc(1, sizeof(*e));
+    e->avg_us = -1;
     snprintf(e->key, sizeof(e->key), "%s", key);
     LIST_INSERT_HEAD(&a->specs, e, entry);
     a->nspecs++;

@@ -30,17 +30,23 @@
 #include "mapq_fs.h"
 #include "mapq_log.h"
 #include "mapq_taskspec.h"
+#include "mapq_value.h"
 
 static void check_exit(struct mapq_agent *a);
+static void step_soon(struct mapq_agent *a);
+static void job_start(struct job *job);
 
 /* ---- job state --------------------------------------------------------- */
 
-/* Which slot count a state is counted in: 1 waiting, 2 running, 0 none. */
+/* Which count a state is counted in: 1 waiting, 2 running, 3 queued, 0
+ * none. */
 static int
 slot_kind(enum job_state s)
 {
     if (s == JOB_NEW || s == JOB_DONE)
         return 0;
+    if (s == JOB_QUEUED)
+        return 3;
     return s >= JOB_RUN ? 2 : 1;
 }
 
@@ -58,6 +64,7 @@ job_set_state(struct job *job, enum job_state to)
     if (from_kind != to_kind) {
         a->waiting += (to_kind == 1) - (from_kind == 1);
         a->running_cmds += (to_kind == 2) - (from_kind == 2);
+        a->queued += (to_kind == 3) - (from_kind == 3);
     }
     job->state = to;
 }
@@ -99,6 +106,43 @@ job_drop(struct job *job)
 
 /* ---- running ----------------------------------------------------------- */
 
+/* Whether the subtasks of e's task took less than PREFETCH_SHORT_US here,
+ * on average: only those are prefetched. */
+static bool
+task_short(const struct spec_entry *e)
+{
+    return e != NULL && e->avg_us >= 0 && e->avg_us < PREFETCH_SHORT_US;
+}
+
+/* Whether a slot is free for one more command (self: a job counted as
+ * waiting that would take it). */
+static bool
+slot_free(const struct mapq_agent *a, const struct job *self)
+{
+    int busy = a->running_cmds + a->waiting;
+
+    if (self != NULL && slot_kind(self->state) == 1)
+        busy--;
+    return busy < a->cfg.slots;
+}
+
+/* Starts prefetched jobs, oldest first, while slots are free. */
+static void
+fill_slots(struct mapq_agent *a)
+{
+    struct job *job, *next;
+
+    for (job = TAILQ_FIRST(&a->jobs); job != NULL && a->queued > 0;
+         job = next) {
+        next = TAILQ_NEXT(job, entry);
+        if (job->state != JOB_QUEUED)
+            continue;
+        if (!slot_free(a, NULL))
+            break;
+        job_start(job);
+    }
+}
+
 static void
 cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
 {
@@ -108,6 +152,12 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
 
     job->res = res;
     job->ckpt_out = res->has_checkpoint ? &res->checkpoint : NULL;
+    if (res->status == MAPQ_CMD_SUCCEEDED || res->status == MAPQ_CMD_FAILED) {
+        struct spec_entry *e = job->spec;
+        int64_t us = res->duration_ms * 1000;
+
+        e->avg_us = e->avg_us < 0 ? us : e->avg_us + (us - e->avg_us) / 8;
+    }
     if (job->state == JOB_RUN_LOST) {
         /* nothing to record: the lease is gone */
     } else if (job->state == JOB_RUN_STOPPED) {
@@ -123,7 +173,8 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
     job->cmd = NULL; /* freed below, as the runner allows */
     job_leave(job, &end);
     mapq_cmd_free(cmd);
-    agent_claim_maybe(a);
+    fill_slots(a);
+    step_soon(a);
     check_exit(a);
 }
 
@@ -171,9 +222,10 @@ run_plugin(struct job *job)
 }
 
 /*
- * Decides what a job whose spec is known (or whose reservation came) does:
- * nothing (lost), record ABORTED (stopped), fail, ask for its key's
- * reservation, call its plugin, or run its command.
+ * Decides what a job whose spec is known (or whose reservation came, or
+ * whose turn came) does: nothing (lost), record ABORTED (stopped), fail,
+ * go back to its list (the agent is stopping), wait for a slot (queued),
+ * ask for its key's reservation, call its plugin, or run its command.
  */
 static void
 job_start(struct job *job)
@@ -202,7 +254,21 @@ job_start(struct job *job)
                  job->r.s, s->system_retries);
         /* final: no user retry either */
         agent_job_failed(job, MAPQ_PHASE_FAILED, msg, NULL, true, &end);
-    } else if (agent_job_needs_reservation(job) && job->state == JOB_SPEC) {
+    } else if (a->stopping && job->state != JOB_RESERVE) {
+        /* Never started, and the agent takes nothing new: handed back. */
+        agent_job_requeued(job, 'R', NULL, &end);
+    } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job) &&
+               !task_short(job->spec)) {
+        /* Prefetched, but its task is not known to be short here: another
+         * agent may be free for it now. */
+        agent_job_requeued(job, 'R', NULL, &end);
+    } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job)) {
+        /* Prefetched: it starts when a slot frees. */
+        TAILQ_INSERT_TAIL(&a->jobs, job, entry);
+        job_set_state(job, JOB_QUEUED);
+        return;
+    } else if (agent_job_needs_reservation(job) &&
+               (job->state == JOB_SPEC || job->state == JOB_QUEUED)) {
         /* One attempt per cache key at a time: ask first. */
         TAILQ_INSERT_TAIL(&a->jobs, job, entry);
         job_set_state(job, JOB_RESERVE);
@@ -247,13 +313,6 @@ agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
 }
 
 static void
-agent_claim_settled(struct mapq_agent *a)
-{
-    agent_outbox_flush(a);
-    agent_claim_maybe(a);
-}
-
-static void
 agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
 {
     struct job *job, *next;
@@ -263,8 +322,7 @@ agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
         if (job->spec == e && job_waits_spec(job))
             job_start(job);
     }
-    agent_outbox_flush(a);
-    agent_claim_maybe(a);
+    step_soon(a);
 }
 
 static void
@@ -294,7 +352,8 @@ agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
         job_drop(job);
         break;
     }
-    agent_claim_maybe(a);
+    fill_slots(a);
+    step_soon(a);
     check_exit(a);
 }
 
@@ -329,15 +388,29 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
     mapq_log(stopped ? MAPQ_LOG_INFO : MAPQ_LOG_WARN, "%s: %s, stopping it",
              ref,
              stopped ? "its execution is no longer running" : "lease lost");
+    if (job->state == JOB_QUEUED) {
+        /* Never started: lost, it is not ours; stopped, it is aborted. */
+        struct job_end end = JOB_END_NONE;
+
+        TAILQ_REMOVE(&a->jobs, job, entry);
+        if (stopped)
+            agent_job_failed(job, MAPQ_PHASE_ABORTED,
+                             "aborted: the execution was cancelled or failed",
+                             NULL, true, &end);
+        job_leave(job, &end);
+        step_soon(a);
+        check_exit(a);
+        return;
+    }
     job_set_state(job, ended_state(job, stopped));
     if (job->cmd != NULL)
         mapq_cmd_kill(job->cmd, SIGKILL);
 }
 
 static void
-agent_outbox_settled(struct mapq_agent *a)
+agent_wake(struct mapq_agent *a)
 {
-    check_exit(a);
+    step_soon(a);
 }
 
 static void
@@ -348,31 +421,200 @@ agent_left(struct mapq_agent *a)
 
 static const struct agent_ops ops = {
     .claimed = agent_claimed,
-    .claim_settled = agent_claim_settled,
+    .wake = agent_wake,
     .spec_ready = agent_spec_ready,
     .reserved = agent_reserved,
     .lease_ended = agent_lease_ended,
-    .outbox_settled = agent_outbox_settled,
     .left = agent_left,
 };
+
+/* ---- the step: finish and claim in one call --------------------------- */
+
+/* How many command subtasks the agent holds: with prefetch while every
+ * command it runs or holds is of a task known to be short, else one per
+ * slot (0). */
+static int
+prefetch_hold(const struct mapq_agent *a)
+{
+    const struct job *job;
+    bool any = false;
+
+    TAILQ_FOREACH (job, &a->jobs, entry) {
+        if (!job_running(job) && job->state != JOB_QUEUED)
+            continue;
+        if (!task_short(job->spec))
+            return 0;
+        any = true;
+    }
+    return any ? PREFETCH_HOLD(a->cfg.slots) : 0;
+}
+
+/* Finished attempts may wait for more to go in one call while every busy
+ * slot is fed from the prefetch, up to a batch and FLUSH_DEFER_MS. */
+static bool
+may_defer(const struct mapq_agent *a)
+{
+    return !a->stopping && prefetch_hold(a) > 0 && a->running_cmds > 0 &&
+           a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(a->cfg.slots);
+}
+
+/* Arms the promote timer to fire in ms (earlier wins). */
+static void
+promote_at(struct mapq_agent *a, int64_t ms)
+{
+    struct timeval tv, left;
+
+    if (evtimer_pending(a->promote_ev, &left)) {
+        struct timeval now;
+
+        event_base_gettimeofday_cached(a->base, &now);
+        if ((int64_t)(left.tv_sec - now.tv_sec) * 1000 +
+                (left.tv_usec - now.tv_usec) / 1000 <=
+            ms)
+            return;
+    }
+    agent_ms_to_tv(ms, &tv);
+    evtimer_add(a->promote_ev, &tv);
+}
+
+static void
+step_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_agent *a = arg;
+    msgpack_unpacked u;
+    char err[MAPQ_ERR_LEN] = "not a string";
+    const msgpack_object *parts = NULL;
+    bool promoted = a->promote_sent;
+
+    a->step_inflight = a->promote_sent = false;
+    msgpack_unpacked_init(&u);
+    if (reply != NULL && reply->type == REDIS_REPLY_STRING &&
+        mapq_value_unpack(reply->str, reply->len, &u, err) == MAPQ_OK &&
+        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 3)
+        parts = u.data.via.array.ptr;
+    if (parts == NULL) {
+        /* An error reply: again after the backoff. A lost connection: the
+         * state callback resumes on reconnect. */
+        if (reply != NULL && reply->type == REDIS_REPLY_STRING)
+            mapq_log(MAPQ_LOG_ERROR, "malformed step reply: %s", err);
+        if (reply != NULL || mapq_redis_ready(a->cmd))
+            agent_retry_later(&a->step_retry, a->step_retry_ev,
+                              "FCALL mapq1_step",
+                              agent_failure_text(reply, why));
+        agent_outbox_reply(a, NULL);
+        agent_claim_reply(a, NULL);
+        a->promote_due |= promoted;
+        goto out;
+    }
+    agent_retry_done(&a->step_retry, "FCALL mapq1_step");
+    if (a->sending_delay_ms > 0)
+        promote_at(a, a->sending_delay_ms + 1);
+    agent_outbox_reply(a, &parts[1]);
+    agent_claim_reply(a, &parts[0]);
+    if (parts[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        promote_at(a, (int64_t)parts[2].via.u64 + 1);
+    fill_slots(a);
+    step_soon(a);
+out:
+    a->sending_delay_ms = 0;
+    msgpack_unpacked_destroy(&u);
+    check_exit(a);
+}
+
+/*
+ * The agent's one call: finishes the outbox's next batch and claims what
+ * the slots and the prefetch want, in one mapq1_step. Finished attempts
+ * wait (may_defer) while no slot would idle for them; a claim goes at
+ * once and takes the outbox with it.
+ */
+static void
+step(struct mapq_agent *a, bool flush)
+{
+    struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
+    struct agent_claim_view v = {
+        a->cfg.slots,     a->running_cmds,     a->waiting, a->queued,
+        prefetch_hold(a), a->cfg.plugin_batch, bc->dry,    bp->dry};
+    struct agent_claim_plan p = {0, 0, 0, false, false};
+    struct mapq_argv cmd;
+    bool claiming, sending;
+
+    if (a->step_inflight || !mapq_redis_ready(a->cmd) ||
+        evtimer_pending(a->step_retry_ev, NULL))
+        return;
+    if (!a->stopping) {
+        agent_claim_plan(&v, &p);
+        agent_claim_wait(a, &p);
+    }
+    claiming = p.ncmd > 0 || p.nplugin > 0 || p.prefetch > 0 ||
+               (a->promote_due && !a->stopping);
+    sending = a->outbox.argc > 0 && (flush || claiming || !may_defer(a));
+    if (!claiming && !sending) {
+        if (a->outbox.argc > 0 && !evtimer_pending(a->defer_ev, NULL)) {
+            struct timeval tv;
+
+            agent_ms_to_tv(FLUSH_DEFER_MS, &tv);
+            evtimer_add(a->defer_ev, &tv);
+        }
+        return;
+    }
+    evtimer_del(a->defer_ev);
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_step");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, a->ns);
+    mapq_argv_add(&cmd, a->name);
+    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
+    a->promote_sent = claiming && a->promote_due;
+    a->promote_due = false;
+    agent_claim_args(a, &p, a->promote_sent, &cmd);
+    a->sending_delay_ms = 0;
+    if (a->outbox.argc > 0)
+        agent_outbox_args(a, &cmd, &a->sending_delay_ms);
+    a->step_inflight = true;
+    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, step_cb, a, cmd.argc, cmd.argv,
+                       cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+/* Steps on the next loop pass: what several events ask for goes in one
+ * call. */
+static void
+step_soon(struct mapq_agent *a)
+{
+    event_active(a->step_ev, EV_TIMEOUT, 0);
+}
 
 /* ---- events ------------------------------------------------------------ */
 
 static void
-flush_cb(evutil_socket_t fd, short what, void *arg)
+step_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    agent_outbox_send(arg);
+    step(arg, false);
 }
 
-/* The backoff after a failed claim or doorbell ran out: look again. */
+/* A deferred flush's time is up. */
 static void
-claim_retry_cb(evutil_socket_t fd, short what, void *arg)
+defer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    agent_claim_maybe(arg);
+    step(arg, true);
+}
+
+/* A delayed retry this agent parked (or saw parked) is due: the next step
+ * moves it to its list. */
+static void
+promote_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    a->promote_due = true;
+    step(a, false);
 }
 
 static void
@@ -436,8 +678,7 @@ cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
         agent_lease_register(a);
     agent_spec_refetch(a);
     reserve_resend(a);
-    agent_outbox_flush(a);
-    agent_claim_maybe(a);
+    step_soon(a);
 }
 
 /* Why the connection cannot be made or set up: each cause once. */
@@ -482,8 +723,8 @@ check_exit(struct mapq_agent *a)
 {
     if (!a->stopping || !TAILQ_EMPTY(&a->jobs) || a->leaving)
         return;
-    if (a->outbox.argc > 0 || a->done_inflight) {
-        agent_outbox_flush(a);
+    if (a->outbox.argc > 0 || a->step_inflight) {
+        step_soon(a);
         return;
     }
     mapq_log(MAPQ_LOG_INFO, "drained; exiting");
@@ -547,6 +788,8 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 void
 mapq_agent_shutdown(struct mapq_agent *a)
 {
+    struct job *job, *next;
+    struct job_end end;
     struct timeval tv;
 
     if (a->stopping) {
@@ -559,6 +802,16 @@ mapq_agent_shutdown(struct mapq_agent *a)
     mapq_log(MAPQ_LOG_INFO,
              "stopping: no new subtasks; %d running get %lld ms to finish",
              a->running_cmds, (long long)a->cfg.grace_ms);
+    /* Prefetched subtasks go back to the head of their lists at once. */
+    for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
+        next = TAILQ_NEXT(job, entry);
+        if (job->state != JOB_QUEUED)
+            continue;
+        TAILQ_REMOVE(&a->jobs, job, entry);
+        agent_job_requeued(job, 'R', NULL, &end);
+        job_leave(job, &end);
+    }
+    step_soon(a);
     agent_ms_to_tv(a->cfg.grace_ms, &tv);
     evtimer_add(a->grace_ev, &tv);
     check_exit(a);
@@ -611,14 +864,14 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     mapq_argv_init(&a->outbox);
     mapq_argv_init(&a->sending);
     a->plugins = mapq_plugin_host_new(cfg->self_dir);
-    a->flush_ev = evtimer_new(base, flush_cb, a);
-    a->done_retry_ev = evtimer_new(base, flush_cb, a);
-    a->claim_retry_ev = evtimer_new(base, claim_retry_cb, a);
+    a->step_ev = evtimer_new(base, step_ev_cb, a);
+    a->defer_ev = evtimer_new(base, defer_cb, a);
+    a->promote_ev = evtimer_new(base, promote_cb, a);
+    a->step_retry_ev = evtimer_new(base, step_ev_cb, a);
     a->spec_retry_ev = evtimer_new(base, spec_retry_cb, a);
     a->reserve_retry_ev = evtimer_new(base, reserve_retry_cb, a);
     a->register_retry_ev = evtimer_new(base, register_retry_cb, a);
-    mapq_retry_init(&a->claim_retry, RETRY_MIN_MS, RETRY_MAX_MS);
-    mapq_retry_init(&a->done_retry, RETRY_MIN_MS, RETRY_MAX_MS);
+    mapq_retry_init(&a->step_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->renew_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->reap_retry, RETRY_MIN_MS, RETRY_MAX_MS);
     mapq_retry_init(&a->spec_retry, RETRY_MIN_MS, RETRY_MAX_MS);
@@ -666,10 +919,11 @@ mapq_agent_free(struct mapq_agent *a)
         agent_job_free(job);
     }
     agent_specs_release(a);
-    if (a->flush_ev) {
-        event_free(a->flush_ev);
-        event_free(a->done_retry_ev);
-        event_free(a->claim_retry_ev);
+    if (a->step_ev) {
+        event_free(a->step_ev);
+        event_free(a->defer_ev);
+        event_free(a->promote_ev);
+        event_free(a->step_retry_ev);
         event_free(a->spec_retry_ev);
         event_free(a->reserve_retry_ev);
         event_free(a->register_retry_ev);

@@ -161,8 +161,9 @@ local function group_of(t, order, name)
 end
 
 -- Queues refs again, each on the list it names, ringing their bells: one
--- RPUSH per list. Refs that do not parse are dropped.
-local function queue_refs(P, refs)
+-- RPUSH per list (LPUSH with front: they go next). Refs that do not parse
+-- are dropped.
+local function queue_refs(P, refs, front)
     local lists, order = {}, {}
     for _, ref in ipairs(refs) do
         local r = parse_ref(ref)
@@ -173,19 +174,32 @@ local function queue_refs(P, refs)
     end
     for _, target in ipairs(order) do
         local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        call_many('RPUSH', P .. ':q:' .. q .. ':' .. c, lists[target].a)
+        call_many(front and 'LPUSH' or 'RPUSH', P .. ':q:' .. q .. ':' .. c,
+            lists[target].a)
         ring(P, q, c)
     end
 end
 
 -- Appends entries[m] to field fields[m] of the hash key, in order: one
--- HMGET and one HSET for the whole batch.
-local function append_logs(key, fields, entries)
-    local have = gather('HMGET', key, fields)
+-- HMGET and one HSET for the whole batch. With first given, a field whose
+-- first[m] is true is known to be new (a subtask's first attempt: nothing
+-- logged it before), and a batch of such fields needs no HMGET.
+local function append_logs(key, fields, entries, first)
+    local old = {}
+    for m, f in ipairs(fields) do
+        if not (first and first[m]) then
+            old[#old + 1] = f
+        end
+    end
+    local got = gather('HMGET', key, old)
+    local have = {}
+    for m, f in ipairs(old) do
+        have[f] = got[m]
+    end
     local merged, order = {}, {}
     for m, f in ipairs(fields) do
         if merged[f] == nil then
-            merged[f] = have[m] or ''
+            merged[f] = have[f] or ''
             order[#order + 1] = f
         end
         merged[f] = merged[f] .. entries[m]
@@ -486,74 +500,99 @@ local function checkpoints_of(P, e, fields, refs)
     return out
 end
 
--- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
--- Pops up to ncmd command and nplugin plugin subtasks, leases them and
--- returns one msgpack string: [ref1, body1, checkpoint1, ref2, ...], the
--- checkpoint false when there is none (always, for a first attempt). A
--- foreign message (not a ref, or naming no execution) comes back as
--- [msg, false, false], for the agent to log: it is set aside, not run.
-local function claim(keys, args)
-    local P, agent = args[1], args[2]
-    local lease, want = tonumber(args[3]), {c = tonumber(args[4]), p = tonumber(args[5])}
-    local only_interruptible = args[6] == '1'
-    local now = now_ms()
-    promote(P, now, 1000)
+-- Pops refs from one list for take(): up to n, plus up to extra more
+-- (prefetch) while the list keeps at least as many again for other agents
+-- and holds PREFETCH_MIN_LEFT or more, so that the end of a map and a small
+-- window are shared out, never held by an agent with no free slot while
+-- another waits. One LLEN and one LPOP; the bell is rung again when work
+-- is left.
+local PREFETCH_MIN_LEFT = 8
+local function pop(P, queue, cls, n, extra)
+    local list = P .. ':q:' .. queue .. ':' .. cls
+    local len = redis.call('LLEN', list)
+    if len == 0 then
+        return nil
+    end
+    local left = len - n
+    if extra > 0 and left >= PREFETCH_MIN_LEFT then
+        n = n + math.min(extra, math.floor(left / 2))
+    end
+    if len > n then
+        ring(P, queue, cls)
+    end
+    if n == 0 then
+        return nil
+    end
+    return redis.call('LPOP', list, n)
+end
+
+-- Leases refs popped from a list, appending [ref, body, checkpoint] to out
+-- and the leases to leases; returns how many became leases. Bodies are
+-- read with one HMGET per execution. A ref without a body belongs to an
+-- ended execution (its queued subtasks are dropped so) or is foreign.
+local function lease_refs(P, refs, deadline, out, leases)
+    local by_exec, order, got = {}, {}, 0
+    for _, ref in ipairs(refs) do
+        local r = parse_ref(ref)
+        if r then
+            local g = group_of(by_exec, order, r.exec)
+            g.a[#g.a + 1] = r.k .. '/' .. r.index
+            g.b[#g.b + 1] = ref
+        else
+            out[#out + 1] = ref
+            out[#out + 1] = false
+            out[#out + 1] = false
+        end
+    end
+    for _, e in ipairs(order) do
+        local g = by_exec[e]
+        local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
+        local ckpts = checkpoints_of(P, e, g.a, g.b)
+        local known = nil
+        for m = 1, #g.a do
+            if bodies[m] then
+                out[#out + 1] = g.b[m]
+                out[#out + 1] = bodies[m]
+                out[#out + 1] = ckpts[m] or false
+                leases[#leases + 1] = deadline
+                leases[#leases + 1] = g.b[m]
+                got = got + 1
+            else
+                if known == nil then
+                    known = redis.call('EXISTS', P .. ':x:' .. e) == 1
+                end
+                if not known then
+                    out[#out + 1] = g.b[m]
+                    out[#out + 1] = false
+                    out[#out + 1] = false
+                end
+            end
+        end
+    end
+    return got
+end
+
+-- The claim of claim and step: pops up to want.c command and want.p
+-- plugin subtasks (and up to extra more command subtasks, see pop) from
+-- the lists of queues, non-interruptible lists first unless
+-- only_interruptible, and leases them until now + lease. Returns the flat
+-- [ref, body, checkpoint, ...] array.
+local function take(P, now, lease, want, extra, only_interruptible, queues)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
     local out, leases = {}, {}
-    for qi = 7, #args do
-        local queue = args[qi]
+    for _, queue in ipairs(queues) do
         for _, kind in ipairs({'c', 'p'}) do
             for _, class in ipairs(only_interruptible and {'i'} or {'n', 'i'}) do
-                local cls = class .. kind
-                local list = P .. ':q:' .. queue .. ':' .. cls
                 local n = want[kind]
-                local refs = n > 0 and redis.call('LPOP', list, n)
+                local more = kind == 'c' and extra or 0
+                local refs = (n > 0 or more > 0) and
+                    pop(P, queue, class .. kind, n, more)
                 if refs then
-                    -- Bodies are read with one HMGET per execution. A ref
-                    -- without a body belongs to an ended execution (its
-                    -- queued subtasks are dropped so) or is foreign.
-                    local by_exec, order = {}, {}
-                    for _, ref in ipairs(refs) do
-                        local r = parse_ref(ref)
-                        if r then
-                            local g = group_of(by_exec, order, r.exec)
-                            g.a[#g.a + 1] = r.k .. '/' .. r.index
-                            g.b[#g.b + 1] = ref
-                        else
-                            out[#out + 1] = ref
-                            out[#out + 1] = false
-                            out[#out + 1] = false
-                        end
-                    end
-                    for _, e in ipairs(order) do
-                        local g = by_exec[e]
-                        local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
-                        local ckpts = checkpoints_of(P, e, g.a, g.b)
-                        local known = nil
-                        for m = 1, #g.a do
-                            if bodies[m] then
-                                out[#out + 1] = g.b[m]
-                                out[#out + 1] = bodies[m]
-                                out[#out + 1] = ckpts[m] or false
-                                leases[#leases + 1] = deadline
-                                leases[#leases + 1] = g.b[m]
-                                want[kind] = want[kind] - 1
-                            else
-                                if known == nil then
-                                    known = redis.call('EXISTS', P .. ':x:' .. e) == 1
-                                end
-                                if not known then
-                                    out[#out + 1] = g.b[m]
-                                    out[#out + 1] = false
-                                    out[#out + 1] = false
-                                end
-                            end
-                        end
-                    end
-                    -- A full pop may have left more behind: keep the bell.
-                    if #refs == n and redis.call('LLEN', list) > 0 then
-                        ring(P, queue, cls)
+                    local got = lease_refs(P, refs, deadline, out, leases)
+                    want[kind] = math.max(0, n - got)
+                    if kind == 'c' then
+                        extra = math.max(0, extra - math.max(0, got - n))
                     end
                 end
             end
@@ -562,6 +601,22 @@ local function claim(keys, args)
     if #leases > 0 then
         call_many('ZADD', P .. ':inflight', leases, 2000)
     end
+    return out
+end
+
+-- claim(P, agent, lease_ms, ncmd, nplugin, interruptible, queue...)
+-- Pops up to ncmd command and nplugin plugin subtasks, leases them and
+-- returns one msgpack string: [ref1, body1, checkpoint1, ref2, ...], the
+-- checkpoint false when there is none (always, for a first attempt). A
+-- foreign message (not a ref, or naming no execution) comes back as
+-- [msg, false, false], for the agent to log: it is set aside, not run.
+local function claim(keys, args)
+    local P, agent = args[1], args[2]
+    local want = {c = tonumber(args[4]), p = tonumber(args[5])}
+    local now = now_ms()
+    promote(P, now, 1000)
+    local out = take(P, now, tonumber(args[3]), want, 0, args[6] == '1',
+        {unpack(args, 7)})
     redis.call('ZADD', P .. ':agents', now, agent)
     return cmsgpack.pack(out)
 end
@@ -572,7 +627,7 @@ end
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
 local function new_batch(P)
     return {P = P, refused = {}, taken = {}, results = {}, rorder = {},
-        execs = {}, xorder = {}, requeue = {}, delayed = {},
+        execs = {}, xorder = {}, requeue = {}, front = {}, delayed = {},
         logs = {}, lorder = {}, ckpts = {}, korder = {}, leaders = {},
         corder = {}, cache_sets = {}, releases = {}}
 end
@@ -586,6 +641,8 @@ local function plan_side(b, args, j, e, k, index)
         local g = group_of(b.logs, b.lorder, e)
         g.a[#g.a + 1] = k .. '/' .. index
         g.b[#g.b + 1] = log
+        g.first = g.first or {}
+        g.first[#g.a] = not is_retry(args[j])
     end
     local p = tonumber(args[j + 2])
     local success = args[j + 1] == 'T' and (p == 3 or p == 4 or p == 5)
@@ -618,16 +675,18 @@ local function plan_terminal(b, args, j, e, k, index)
     x.a[#x.a + 1] = tonumber(index)
     x.a[#x.a + 1] = ph
     x.b[#x.b + 1] = k .. '/' .. index
-    if field == '' then
+    local ser, ttl, task = string.match(args[j + 5] or '', '^c(s?):(%d+):(.+)$')
+    -- Identical subtasks of a cached node may follow this one (P:f, made
+    -- by push_cached): looked up later. Only a cached node's task sends a
+    -- cache target with a success; a failure is looked up whatever it
+    -- sends (an agent that could not read the task spec sends none).
+    if field == '' or (not task and ph >= 3 and ph <= 5) then
         return
     end
-    -- Identical subtasks may follow this one, whatever target the agent
-    -- could send: looked up later.
     local g = group_of(b.leaders, b.corder, e .. ':' .. k)
     g.a[#g.a + 1] = field
     g.b[#g.b + 1] = ph
     g.e, g.k = e, tonumber(k)
-    local ser, ttl, task = string.match(args[j + 5] or '', '^c(s?):(%d+):(.+)$')
     if ser == 's' then
         b.releases[#b.releases + 1] = hex(field)
         b.releases[#b.releases + 1] = e .. '/' .. k .. '/' .. index
@@ -642,11 +701,17 @@ end
 
 -- A failed attempt that runs again: a new ref with u (U), s (S) or s and
 -- i (I) increased, on target's list, or for U with a record of ms in
--- P:delayed. Only a foreign ref that got a lease fails to parse here: its
+-- P:delayed; or (R) the same ref back at the head of its list. Only a foreign ref that got a lease fails to parse here: its
 -- attempt ends without a retry.
 local function plan_retry(b, args, j)
     local r, kind = parse_ref(args[j]), args[j + 1]
     if not r then
+        return
+    end
+    if kind == 'R' then
+        -- Handed back before it started (a prefetched subtask of an agent
+        -- that is stopping): the same ref, at the head of its list.
+        b.front[#b.front + 1] = args[j]
         return
     end
     if kind == 'U' then
@@ -744,11 +809,12 @@ local function write_rest(b)
         call_many('HDEL', P .. ':b:' .. e, b.execs[e].b)
     end
     queue_refs(P, b.requeue)
+    queue_refs(P, b.front, true)
     if #b.delayed > 0 then
         call_many('ZADD', P .. ':delayed', b.delayed, 2000)
     end
     for _, e in ipairs(b.lorder) do
-        append_logs(P .. ':log:' .. e, b.logs[e].a, b.logs[e].b)
+        append_logs(P .. ':log:' .. e, b.logs[e].a, b.logs[e].b, b.logs[e].first)
     end
     for _, e in ipairs(b.korder) do
         local g = b.ckpts[e]
@@ -765,7 +831,11 @@ end
 -- Finishes attempts. kind T: terminal, the record is stored under field in
 -- P:r:<exec>:<k> (first write wins) and an event is queued. kind U / S / I:
 -- the attempt failed and the subtask runs again (user retry, system
--- retry, interruption), queued on target ("<queue>/<cls>"); for U, a
+-- retry, interruption), queued on target ("<queue>/<cls>"); kind R: the
+-- attempt never started and its ref goes back to the head of its list,
+-- costing no budget (an agent hands back its prefetched subtasks so when
+-- it stops; it never sends such an entry twice, since by then the ref may
+-- be another agent's lease); for U, a
 -- record holding a number of ms (its retry_backoff) parks the new ref in
 -- P:delayed until then. For T, a target "c:<ttl ms>:<task>" marks a
 -- cached node: a success is also written to the cache (P:c, with PX ttl
@@ -780,10 +850,10 @@ end
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
 -- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
 -- one RPUSH of a single event entry and one HDEL of the bodies.
-local function done(keys, args)
-    local b = new_batch(args[1])
+local function finish(P, args, first)
+    local b = new_batch(P)
     local refs = {}
-    for j = 3, #args, 8 do
+    for j = first, #args, 8 do
         refs[#refs + 1] = args[j]
     end
     if #refs == 0 then
@@ -793,7 +863,7 @@ local function done(keys, args)
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
     -- ckpt (read in place: a table per entry would cost the fast path).
     for n, ref in ipairs(refs) do
-        local j = 3 + (n - 1) * 8
+        local j = first + (n - 1) * 8
         local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
         if not held[n] or not e then
             b.refused[#b.refused + 1] = ref
@@ -815,6 +885,47 @@ local function done(keys, args)
     write_rest(b)
     call_many('ZREM', b.P .. ':inflight', b.taken)
     return b.refused
+end
+
+local function done(keys, args)
+    return finish(args[1], args, 3)
+end
+
+-- step(P, agent, lease_ms, ncmd, nplugin, prefetch, flags, nqueues,
+--      queue..., ref, kind, phase, field, record, target, log, ckpt, ...)
+-- An agent's one call per loop pass: finishes the attempts that follow
+-- the queues (as done does), then claims as claim does, plus up to
+-- prefetch command subtasks more while their list keeps as many again
+-- for others. flags may hold 'i' (only interruptible lists) and 'd'
+-- (first move due delayed refs to their lists, as the agent that parked
+-- one asks when its delay is over). Unlike claim it records no heartbeat
+-- (renew does, every second) and promotes only when asked, so that a
+-- call costs a few commands whatever it carries. Returns one msgpack
+-- string: [[ref, body, checkpoint, ...], [refused ref, ...], due], due
+-- being the ms until the next delayed ref is due (with 'd'), else false.
+local function step(keys, args)
+    local P, lease = args[1], tonumber(args[3])
+    local want = {c = tonumber(args[4]), p = tonumber(args[5])}
+    local extra, flags, nq = tonumber(args[6]), args[7], tonumber(args[8])
+    local refused = finish(P, args, 9 + nq)
+    local promoting = string.find(flags, 'd', 1, true) ~= nil
+    local out, due = {}, false
+    local claiming = want.c > 0 or want.p > 0 or extra > 0
+    if claiming or promoting then
+        local now = now_ms()
+        if promoting then
+            promote(P, now, 1000)
+            local nxt = redis.call('ZRANGE', P .. ':delayed', 0, 0, 'WITHSCORES')
+            if nxt[2] then
+                due = math.max(0, tonumber(nxt[2]) - now)
+            end
+        end
+        if claiming then
+            out = take(P, now, lease, want, extra,
+                string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)})
+        end
+    end
+    return cmsgpack.pack({out, refused, due})
 end
 
 -- renew(P, agent, lease_ms, ref... [| key...])
@@ -1080,6 +1191,7 @@ redis.register_function('mapq1_push_recover', push_recover)
 redis.register_function('mapq1_reserve', reserve)
 redis.register_function('mapq1_claim', claim)
 redis.register_function('mapq1_done', done)
+redis.register_function('mapq1_step', step)
 redis.register_function('mapq1_renew', renew)
 redis.register_function('mapq1_reap', reap)
 redis.register_function('mapq1_cancel', cancel)

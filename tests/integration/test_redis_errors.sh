@@ -182,11 +182,11 @@ redis_cli ACL SETUSER default resetkeys '%R~*' "~$P:[^r]*" >/dev/null
 timeout -s KILL 60 "$MAPQ" run "$TMP/naps.yaml" --inputs "$TMP/in3.json" \
     >"$TMP/perm.out" 2>"$TMP/perm.err" &
 run_pid=$!
-refused='error .*FCALL mapq1_done refused by redis: .*user executing the script'
+refused='error .*FCALL mapq1_step refused by redis: .*user executing the script'
 wait_for 30 each_said "$start" "$refused"
 hold=$(loglines)
 if within 5 progressed "$before"; then stalled=no; else stalled=yes; fi
-tries=$(each "$hold" 1 4 'FCALL mapq1_done failed (.* in a row)')
+tries=$(each "$hold" 1 4 'FCALL mapq1_step failed (.* in a row)')
 redis_cli ACL SETUSER default allkeys >/dev/null
 wait_for 40 exited "$run_pid"
 wait "$run_pid"
@@ -201,7 +201,7 @@ check "NOPERM: the output is complete and in order" "$(upto $M)" \
     "$(tr -d ' \n' <"$TMP/perm.out")"
 check "NOPERM: each result recorded exactly once" "$((before + M))" "$(results)"
 check "NOPERM: each agent says when it works again" "yes" \
-    "$(each "$start" 1 1 'FCALL mapq1_done works again after')"
+    "$(each "$start" 1 1 'FCALL mapq1_step works again after')"
 
 # Figures: how often each agent said what.
 sort -u "$TMP/figures"

@@ -18,8 +18,8 @@ static struct agent_claim_plan
 plan(int slots, int running, int waiting, int batch, bool dry_cmd,
      bool dry_plugin)
 {
-    struct agent_claim_view v = {slots, running, waiting,
-                                 batch, dry_cmd, dry_plugin};
+    struct agent_claim_view v = {slots, running, waiting, 0,
+                                 0,     batch,   dry_cmd, dry_plugin};
     struct agent_claim_plan p;
 
     agent_claim_plan(&v, &p);
@@ -95,6 +95,52 @@ test_agent_claim_dry_kinds_left_out(void **state)
     assert_int_equal(p.nplugin, 0);
     assert_true(p.wait_plugin);
     assert_false(p.wait_cmd);
+}
+
+/* The plan of an agent holding up to hold command subtasks (prefetch). */
+static struct agent_claim_plan
+plan_hold(int slots, int running, int queued, int hold)
+{
+    struct agent_claim_view v = {slots, running, 0,     queued,
+                                 hold,  0,       false, false};
+    struct agent_claim_plan p;
+
+    agent_claim_plan(&v, &p);
+    return p;
+}
+
+static void
+test_agent_claim_prefetch_fills_the_hold(void **state)
+{
+    struct agent_claim_plan p;
+
+    (void)state;
+    /* Idle: a subtask per slot now, and the rest of the hold. */
+    p = plan_hold(4, 0, 0, PREFETCH_HOLD(4));
+    assert_int_equal(p.ncmd, 4);
+    assert_int_equal(p.prefetch, PREFETCH_HOLD(4) - 4);
+    assert_false(p.wait_cmd);
+    /* A slot free and nothing queued for it: claimed at once, with
+     * whatever the hold lacks. */
+    p = plan_hold(4, 3, 0, PREFETCH_HOLD(4));
+    assert_int_equal(p.ncmd, 1);
+    assert_int_equal(p.prefetch, PREFETCH_HOLD(4) - 4);
+    /* Every slot busy, a few used up from the prefetch: no call for so
+     * little (each finished subtask would cost a call). */
+    p = plan_hold(4, 4, PREFETCH_HOLD(4) - 4 - 1, PREFETCH_HOLD(4));
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.prefetch, 0);
+    /* A whole batch used up: topped up again. */
+    p = plan_hold(4, 4, PREFETCH_HOLD(4) - 4 - FLUSH_BATCH(4),
+                  PREFETCH_HOLD(4));
+    assert_int_equal(p.prefetch, FLUSH_BATCH(4));
+    /* Without prefetch (long commands), never more than the slots. */
+    p = plan_hold(4, 2, 0, 0);
+    assert_int_equal(p.ncmd, 2);
+    assert_int_equal(p.prefetch, 0);
+    /* Queued subtasks count as held: they fill the free slots. */
+    p = plan_hold(4, 2, 2, 0);
+    assert_int_equal(p.ncmd, 0);
 }
 
 static void
@@ -320,6 +366,7 @@ main(void)
         cmocka_unit_test(test_agent_claim_counts_running_and_waiting),
         cmocka_unit_test(test_agent_claim_full_slots_plugins_only),
         cmocka_unit_test(test_agent_claim_dry_kinds_left_out),
+        cmocka_unit_test(test_agent_claim_prefetch_fills_the_hold),
         cmocka_unit_test(test_agent_claim_short_reply_dries),
         cmocka_unit_test(test_agent_slot_states_legal_moves),
         cmocka_unit_test(test_agent_slot_states_done_is_final),

@@ -241,6 +241,22 @@ push(struct fx *f, int n, const char *cls)
     assert_int_equal(f->reply->integer, n);
 }
 
+/* Pushes subtasks from..to-1 of node 0 onto q, class nc. */
+static void
+push_more(struct fx *f, int from, int to)
+{
+    char idx[16], body[16];
+    int i;
+
+    for (i = from; i < to; i++) {
+        snprintf(idx, sizeof(idx), "%d", i);
+        snprintf(body, sizeof(body), "b%d", i);
+        assert_int_equal(integer(f, "FCALL", "mapq1_push", "0", f->ns, EXEC,
+                                 "0", "q", "nc", idx, body, NULL),
+                         1);
+    }
+}
+
 /*
  * Claims with the given lease, counts and class filter; returns the number
  * of (ref, body) pairs, which stay readable in f->u.
@@ -287,6 +303,65 @@ done1(struct fx *f, const char *ref, const char *kind, const char *field,
         record, target, "", "", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     return f->reply->elements;
+}
+
+/*
+ * Calls mapq1_step for agent-1 on queue q: finishes the attempts in
+ * entries (NULL-terminated, 8 strings each) and claims ncmd command
+ * subtasks plus up to prefetch more, with flags. Returns how many were
+ * claimed; the reply stays in f->u: [claimed, refused, due].
+ */
+static uint32_t
+step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
+     const char *const *entries)
+{
+    const char *argv[64];
+    char err[MAPQ_ERR_LEN];
+    const msgpack_object *c;
+    int argc = 0;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = "mapq1_step";
+    argv[argc++] = "0";
+    argv[argc++] = f->ns;
+    argv[argc++] = "agent-1";
+    argv[argc++] = "60000";
+    argv[argc++] = ncmd;
+    argv[argc++] = "0";
+    argv[argc++] = prefetch;
+    argv[argc++] = flags;
+    argv[argc++] = "1";
+    argv[argc++] = "q";
+    while (entries != NULL && *entries != NULL && argc < 64)
+        argv[argc++] = *entries++;
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    assert_non_null(f->reply);
+    if (f->reply->type == REDIS_REPLY_ERROR)
+        fail_msg("mapq1_step: %s", f->reply->str);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    msgpack_unpacked_destroy(&f->u);
+    msgpack_unpacked_init(&f->u);
+    assert_int_equal(
+        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
+    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(f->u.data.via.array.size, 3);
+    c = &f->u.data.via.array.ptr[0];
+    if (c->type == MSGPACK_OBJECT_MAP)
+        return 0; /* an empty Lua table */
+    assert_int_equal(c->type, MSGPACK_OBJECT_ARRAY);
+    return c->via.array.size / 3;
+}
+
+/* The i-th ref a step claimed, copied into out. */
+static void
+stepped(struct fx *f, uint32_t i, char *out, size_t len)
+{
+    const msgpack_object *o = &f->u.data.via.array.ptr[0].via.array.ptr[3 * i];
+
+    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
+    snprintf(out, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -962,12 +1037,109 @@ test_functions_push_cached_answers_a_leaders_followers(void **state)
     msgpack_unpacked_destroy(&ev);
 }
 
+static void
+test_functions_step_prefetch_leaves_half_for_others(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    push(f, 8, "nc");
+    push_more(f, 8, 20);
+    /* 2 now, and of the 18 left at most half more: 9. */
+    assert_int_equal(step(f, "2", "10", "", NULL), 11);
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:nc"), NULL), 9);
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 11);
+    /* Work is left: the bell stays rung for the next agent. */
+    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:nc"), NULL), 1);
+    /* Prefetch alone takes half of what is left while 8 or more are. */
+    assert_int_equal(step(f, "0", "10", "", NULL), 4);
+    assert_int_equal(step(f, "0", "10", "", NULL), 0);
+    assert_int_equal(integer(f, "LLEN", key(f, "q:q:nc"), NULL), 5);
+    /* Free slots take the rest, oldest first. */
+    assert_int_equal(step(f, "5", "10", "", NULL), 5);
+    stepped(f, 0, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/15/0/0/0/q/nc");
+}
+
+static void
+test_functions_step_finishes_then_claims(void **state)
+{
+    struct fx *f = *state;
+    char ref[128], again[128];
+    const msgpack_object *refused;
+
+    push(f, 3, "nc");
+    assert_int_equal(step(f, "2", "0", "", NULL), 2);
+    stepped(f, 0, ref, sizeof(ref));
+    stepped(f, 1, again, sizeof(again));
+    {
+        const char *const entries[] = {ref, "T", "3",   "key0", "rec0", "",
+                                       "",  "",  again, "R",    "0",    "",
+                                       "",  "",  "",    "",     NULL};
+
+        /* One finished, one handed back unstarted; then claims 2. */
+        assert_int_equal(step(f, "2", "0", "", entries), 2);
+    }
+    refused = &f->u.data.via.array.ptr[1];
+    assert_true(refused->type == MSGPACK_OBJECT_MAP ||
+                refused->via.array.size == 0);
+    /* The hand back is the same ref, at the head of its list, and costs
+     * no budget; the result was recorded. */
+    {
+        char first[128];
+
+        stepped(f, 0, first, sizeof(first));
+        assert_string_equal(first, again);
+    }
+    assert_int_equal(integer(f, "HLEN", key(f, "r:" EXEC ":0"), NULL), 1);
+    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 2);
+    /* A repeat of the finished entry is refused and changes nothing. */
+    {
+        const char *const entries[] = {ref, "T", "3", "key0", "other",
+                                       "",  "",  "",  NULL};
+
+        assert_int_equal(step(f, "0", "0", "", entries), 0);
+    }
+    refused = &f->u.data.via.array.ptr[1];
+    assert_int_equal(refused->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(refused->via.array.size, 1);
+}
+
+static void
+test_functions_step_promotes_when_asked(void **state)
+{
+    struct fx *f = *state;
+    const msgpack_object *due;
+
+    push(f, 1, "nc");
+    assert_int_equal(step(f, "1", "0", "", NULL), 1);
+    /* Two delayed retries: one due now, one in about a minute. */
+    run(f, "ZADD", key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/nc", NULL);
+    run(f, "ZADD", key(f, "delayed"), "99999999999999", EXEC "/0/5/1/0/0/q/nc",
+        NULL);
+    run(f, "HSET", key(f, "b:" EXEC), "0/5", "b5", NULL);
+    /* Without 'd' the due one stays parked. */
+    assert_int_equal(step(f, "1", "0", "", NULL), 0);
+    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 2);
+    due = &f->u.data.via.array.ptr[2];
+    assert_int_equal(due->type, MSGPACK_OBJECT_BOOLEAN);
+    /* With 'd' it is moved and claimed; due says when the next is. */
+    assert_int_equal(step(f, "1", "0", "d", NULL), 1);
+    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
+    due = &f->u.data.via.array.ptr[2];
+    assert_int_equal(due->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
+    assert_true(due->via.u64 > 1000000);
+}
+
 int
 main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_functions_push_then_claim_leases_in_order),
+        T(test_functions_step_prefetch_leaves_half_for_others),
+        T(test_functions_step_finishes_then_claims),
+        T(test_functions_step_promotes_when_asked),
         T(test_functions_claim_takes_only_what_is_asked),
         T(test_functions_interruptible_agent_takes_only_interruptible),
         T(test_functions_done_records_result_and_one_event),
