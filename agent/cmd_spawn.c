@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -425,10 +426,11 @@ spawn_posix(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3])
 }
 
 /* In the forked child: set up and exec, or report errno on status_w. Only
- * async-signal-safe calls, as the agent may have threads. */
+ * async-signal-safe calls, as the agent may have threads. parent is the
+ * agent's pid. */
 static _Noreturn void
 child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
-           const int child[3], int status_w)
+           const int child[3], int status_w, pid_t parent)
 {
     struct rlimit rl;
     struct sigaction sa;
@@ -436,6 +438,12 @@ child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
     int sig, i, e;
 
     setpgid(0, 0);
+    /* Dies with the agent even if its guardian is gone; the command's own
+     * children are the guardian's to kill, with the group. posix_spawn()
+     * has no such attribute, so only this path sets it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     for (sig = 1; sig < NSIG; sig++)
@@ -470,7 +478,7 @@ spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
            int status_w)
 {
     sigset_t all, old;
-    pid_t pid;
+    pid_t parent = getpid(), pid;
     int e;
 
     /* No inherited handler (libevent's) may run in the child before
@@ -479,7 +487,7 @@ spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
     sigprocmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0)
-        child_exec(cmd, argv, envp, child, status_w);
+        child_exec(cmd, argv, envp, child, status_w, parent);
     e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)

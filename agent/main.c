@@ -19,10 +19,12 @@
 #include "mapq_agent.h"
 #include "mapq_alloc.h"
 #include "mapq_cmd.h"
+#include "mapq_guard.h"
 #include "mapq_health.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
 #include "mapq_units.h"
+#include "mapq_worker.h"
 
 #define MAX_QUEUES         32
 #define MAX_AGE_DEFAULT_MS 10000
@@ -66,13 +68,20 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
     mapq_agent_shutdown(arg);
 }
 
+/* A reaped child that is no command's may be a persistent worker's. */
+static void
+worker_reaped(pid_t pid, int status)
+{
+    (void)mapq_worker_reaped(pid, status);
+}
+
 static void
 sigchld_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
     (void)arg;
-    mapq_cmd_reap();
+    mapq_cmd_reap(worker_reaped);
 }
 
 /* Touches the health file after a heartbeat; a failure is logged when it
@@ -488,10 +497,16 @@ main(int argc, char **argv)
         return check_health(&o);
     hide_secrets(&o);
     signal(SIGPIPE, SIG_IGN);
+    /* Before any connection or loop exists, so the guardian holds none. */
+    if (mapq_guard_start(err) != MAPQ_OK) {
+        mapq_log(MAPQ_LOG_ERROR, "%s", err);
+        return 3;
+    }
     event_set_log_callback(libevent_log);
     base = event_base_new();
     if (base == NULL) {
         mapq_log(MAPQ_LOG_ERROR, "cannot create the event loop");
+        mapq_guard_stop();
         return 3;
     }
     if (o.health_file != NULL) {
@@ -504,6 +519,7 @@ main(int argc, char **argv)
     if (agent == NULL) {
         mapq_log(MAPQ_LOG_ERROR, "%s", err);
         event_base_free(base);
+        mapq_guard_stop();
         return 3;
     }
     ev_term = evsignal_new(base, SIGTERM, signal_cb, agent);
@@ -523,5 +539,6 @@ main(int argc, char **argv)
     event_free(ev_int);
     event_free(ev_term);
     event_base_free(base);
+    mapq_guard_stop();
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "cmd_int.h"
 #include "mapq_alloc.h"
 #include "mapq_fs.h"
+#include "mapq_guard.h"
 #include "mapq_log.h"
 #include "mapq_value.h"
 
@@ -96,6 +97,9 @@ watch(struct mapq_cmd *cmd)
     }
     LIST_INSERT_HEAD(&live, cmd, entry);
     cmd->live = true;
+    /* Registered while live: the guardian kills the group if the agent
+     * dies first. */
+    mapq_guard_add(cmd->pid);
 }
 
 /* Schedules completion once the child is reaped and every pipe is done. */
@@ -223,6 +227,7 @@ exited(struct mapq_cmd *cmd, int wstatus)
     cmd->reaped = true;
     cmd->duration_ms = elapsed_ms(&cmd->t0);
     killpg(cmd->pid, SIGKILL);
+    mapq_guard_remove(cmd->pid);
     LIST_REMOVE(cmd, entry);
     cmd->live = false;
     cmd_io_close(cmd, PIPE_IN);
@@ -232,7 +237,7 @@ exited(struct mapq_cmd *cmd, int wstatus)
 }
 
 void
-mapq_cmd_reap(void)
+mapq_cmd_reap(mapq_cmd_other_fn *other)
 {
     struct mapq_cmd *cmd;
     pid_t pid;
@@ -250,6 +255,8 @@ mapq_cmd_reap(void)
         }
         if (cmd != NULL)
             exited(cmd, st);
+        else if (other != NULL)
+            other(pid, st);
     }
 }
 
@@ -301,6 +308,7 @@ mapq_cmd_free(struct mapq_cmd *cmd)
         /* Still running: kill the group; a later reap finds an unknown
          * pid and ignores it. */
         killpg(cmd->pid, SIGKILL);
+        mapq_guard_remove(cmd->pid);
         LIST_REMOVE(cmd, entry);
     }
     for (i = 0; i < NPIPES; i++)

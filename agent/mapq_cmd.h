@@ -112,8 +112,13 @@ pid_t mapq_cmd_pid(const struct mapq_cmd *cmd);
  * The done callback is not called. */
 void mapq_cmd_free(struct mapq_cmd *cmd);
 
-/* Reaps every exited child (waitpid WNOHANG loop) and completes the
- * matching commands. Call from the SIGCHLD handler on the loop. */
-void mapq_cmd_reap(void);
+/* What the reaper does with a child that is not a command's: its pid and
+ * wait status. */
+typedef void mapq_cmd_other_fn(pid_t pid, int status);
+
+/* Reaps every exited child (waitpid WNOHANG loop), completes the matching
+ * commands and hands any other child to other (NULL: ignored). Call from
+ * the SIGCHLD handler on the loop. */
+void mapq_cmd_reap(mapq_cmd_other_fn *other);
 
 #endif

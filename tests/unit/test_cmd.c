@@ -74,7 +74,7 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     (void)arg;
-    mapq_cmd_reap();
+    mapq_cmd_reap(NULL);
 }
 
 static void

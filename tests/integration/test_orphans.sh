@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Command processes die with their agent: a kill -9'd agent leaves none of
+# its subtask's processes running, children of the command included (its
+# guardian kills the command's process group), and the subtask runs again
+# on another agent once the lease expires, so nothing is lost. Signals
+# meant for the agent (INT, TERM, HUP) do not take the guardian away
+# first. Waits are bounded polls.
+. "$(dirname "$0")/harness.sh"
+
+start_redis
+
+# The first attempt starts two background sleeps, writes their pids and
+# its own to pids, touches ready and waits on them; a later attempt (ready
+# exists) writes again and exits at once. Output: 7.
+cat >"$TMP/orphans.yaml" <<'EOF'
+name: orphans
+inputs:
+  xs: {type: "list[int]", default: [0]}
+  dir: {type: str}
+tasks:
+  hold:
+    inputs: {x: int, dir: str}
+    output: int
+    command:
+      - sh
+      - -c
+      - |
+        d=$MAPQ_IN_dir
+        if [ -e "$d/ready" ]; then
+            echo "$$" >"$d/again"
+            echo 7
+            exit 0
+        fi
+        sleep 300 & echo $! >>"$d/pids"
+        sleep 300 & echo $! >>"$d/pids"
+        echo $$ >>"$d/pids"
+        touch "$d/ready"
+        wait
+nodes:
+  held: {map: hold, over: {x: $inputs.xs}, with: {dir: $inputs.dir}}
+output: $held
+EOF
+
+# dead PID: gone, or a zombie nobody reaped yet.
+dead() {
+    ! kill -0 "$1" 2>/dev/null ||
+        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+alive() { ! dead "$1"; }
+all_dead() {
+    local p
+    for p in "$@"; do dead "$p" || return 1; done
+}
+count_alive() {
+    local p n=0
+    for p in "$@"; do alive "$p" && n=$((n + 1)); done
+    echo "$n"
+}
+has_lines() { [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ]; }
+# the_guard AGENT: the agent's guardian, its one child that is no command.
+the_guard() { pgrep -P "$1" -x mapq-agent; }
+# stop_wait PID [SECS]: waits (bounded) for PID; its exit status in RC.
+stop_wait() {
+    if ! wait_for "${2:-10}" dead "$1"; then
+        kill -KILL "$1" 2>/dev/null
+        wait "$1" 2>/dev/null
+        RC="still running after ${2:-10} s"
+        return 0
+    fi
+    wait "$1"
+    RC=$?
+}
+
+D=$TMP/d
+mkdir -p "$D"
+# Started as start_agents does, but with SIGINT at its default: a
+# background job of a script inherits it ignored, which would hide a
+# guardian that does not ignore it itself.
+env --default-signal=INT "$AGENT" --name orphans-a --slots 2 --lease 1s \
+    >>"$TMP/agents.log" 2>&1 &
+PIDS+=($!)
+a=${PIDS[0]}
+"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D" \
+    >"$TMP/run.out" 2>"$TMP/run.err" &
+run_pid=$!
+
+wait_for 10 test -e "$D/ready"
+wait_for 5 has_lines "$D/pids" 3
+mapfile -t task < "$D/pids"
+check "the subtask's shell and its two sleeps run" "3" "$(count_alive "${task[@]}")"
+guard=$(the_guard "$a")
+check "the agent has a guardian process" "yes" \
+    "$([ -n "$guard" ] && alive "$guard" && echo yes || echo no)"
+
+# Signals meant for the agent: the guardian must still be there to act on
+# the kill below. Sent first, they reach it before it can see the agent die.
+kill -INT "$guard" 2>/dev/null
+kill -TERM "$guard" 2>/dev/null
+kill -HUP "$guard" 2>/dev/null
+{ # quietly: no "Killed" notice
+    kill -KILL "$a"
+    wait "$a"
+} 2>/dev/null
+wait_for 5 all_dead "${task[@]}"
+check "kill -9 of the agent: none of the subtask's processes is left" "0" \
+    "$(count_alive "${task[@]}")"
+# Whatever is left is the test's to remove: the shell leads the group.
+kill -KILL -- "-${task[2]}" 2>/dev/null
+wait_for 5 dead "$guard"
+check "the guardian exits once it has killed them" "yes" \
+    "$([ -n "$guard" ] && dead "$guard" && echo yes || echo no)"
+check "the guardian says what it killed" "1" \
+    "$(grep -c "mapq-guard\[$guard\].*agent $a is gone: killed 1 process groups" \
+        "$TMP/agents.log")"
+
+# A new agent takes the subtask back when the dead agent's lease expires.
+start_agents 1 --name orphans-b --lease 1s
+b=${PIDS[1]}
+stop_wait "$run_pid" 30
+check "the subtask runs again on the new agent and the run succeeds" "0 [7]" \
+    "$RC $(cat "$TMP/run.out")"
+check "...in a second attempt" "yes" "$([ -s "$D/again" ] && echo yes || echo no)"
+
+kill -TERM "$b"
+stop_wait "$b"
+check "the new agent exits 0 on SIGTERM" "0" "$RC"
+finish
