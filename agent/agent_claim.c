@@ -29,7 +29,7 @@ agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
      * that each finished subtask does not cost a call of its own. */
     deficit = v->hold - held - p->ncmd;
     p->prefetch = !v->dry_cmd && deficit > 0 &&
-                          (p->ncmd > 0 || deficit >= FLUSH_BATCH(v->slots))
+                          (p->ncmd > 0 || deficit >= FLUSH_BATCH(v->hold))
                       ? deficit
                       : 0;
     p->nplugin =
@@ -39,6 +39,21 @@ agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
     p->wait_plugin = v->dry_cmd || v->dry_plugin ||
                      (p->ncmd == 0 && p->nplugin == 0 && p->prefetch == 0);
     p->wait_cmd = p->wait_plugin && free_slots > 0;
+}
+
+int
+agent_claim_depth(int batch, int64_t avg_us)
+{
+    int64_t d;
+
+    if (batch > 0)
+        return batch;
+    if (avg_us < 0 || avg_us >= PREFETCH_SHORT_US)
+        return 1;
+    d = BATCH_WINDOW_US / (avg_us > 0 ? avg_us : 1);
+    if (d < BATCH_AUTO_MIN)
+        d = BATCH_AUTO_MIN;
+    return (int)(d > BATCH_AUTO_MAX ? BATCH_AUTO_MAX : d);
 }
 
 bool

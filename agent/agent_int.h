@@ -30,6 +30,7 @@
 #include "mapq_proto.h"
 #include "mapq_redis.h"
 #include "mapq_retry.h"
+#include "mapq_worker.h"
 
 #define SPEC_CACHE_MAX   128
 #define CALL_TIMEOUT_MS  10000
@@ -42,15 +43,18 @@
 #define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
 #define RETRY_MIN_MS     100   /* first wait after a Redis error reply */
 #define RETRY_MAX_MS     2000  /* longest wait between tries */
-/* Prefetch: while the commands an agent runs are of tasks whose subtasks
- * took less than PREFETCH_SHORT_US on average here, it holds more than its
- * slots, so that a finished slot starts the next at once, and reports
- * finished attempts in batches of FLUSH_BATCH(slots), waiting at most
- * FLUSH_DEFER_MS. */
-#define PREFETCH_SHORT_US    50000
-#define FLUSH_DEFER_MS       20
-#define FLUSH_BATCH(slots)   ((slots)*2 > 4 ? (slots)*2 : 4)
-#define PREFETCH_HOLD(slots) ((slots)*2 + FLUSH_BATCH(slots))
+/* Prefetch and batches: while the commands an agent runs are of tasks
+ * whose subtasks took less than PREFETCH_SHORT_US on average here, each
+ * slot holds a batch of them (agent_claim_depth(): the node's batch: N, or
+ * about BATCH_WINDOW_US of work), so that a finished slot starts the next
+ * at once; finished attempts are reported in batches of FLUSH_BATCH(hold),
+ * waiting at most FLUSH_DEFER_MS. */
+#define PREFETCH_SHORT_US 50000
+#define BATCH_WINDOW_US   20000
+#define BATCH_AUTO_MIN    3
+#define BATCH_AUTO_MAX    64
+#define FLUSH_DEFER_MS    20
+#define FLUSH_BATCH(hold) ((hold) / 2 > 1 ? (hold) / 2 : 1)
 
 /*
  * A job's slot state: where it is (waiting for its task spec, waiting for
@@ -98,7 +102,8 @@ struct job {
     const char *field; /* subtask key, points into body */
     size_t fieldlen;
     struct spec_entry *spec;
-    struct mapq_cmd *cmd; /* while its command runs (JOB_RUN*) */
+    struct mapq_cmd *cmd;        /* while its command runs (JOB_RUN*) */
+    struct agent_worker *worker; /* ... or its worker runs it (owned) */
     enum job_state state;
     /* Its reservation request failed: ask again (on the retry timer or on
      * reconnect). A note about the request, not about the slot. */
@@ -160,6 +165,8 @@ struct mapq_agent {
     int queued;           /* jobs in JOB_QUEUED (same) */
     LIST_HEAD(, spec_entry) specs;
     int nspecs;
+    TAILQ_HEAD(, agent_worker) idle_workers; /* least recently used first */
+    int nidle;
     bool step_inflight;       /* a mapq1_step call is pending */
     bool promote_due;         /* a delayed retry this agent parked is due */
     bool promote_sent;        /* ... and the step in flight promotes */
@@ -294,6 +301,12 @@ struct agent_claim_plan {
     bool wait_plugin, wait_cmd; /* doorbells to wait on */
 };
 
+/* How many subtasks of a task a slot holds: the node's batch (> 0), else
+ * from the mean run time of its subtasks here (avg_us, -1: none yet): 1
+ * (no prefetch) for unknown or slow ones, else BATCH_WINDOW_US of work,
+ * between BATCH_AUTO_MIN and BATCH_AUTO_MAX. Pure. */
+int agent_claim_depth(int batch, int64_t avg_us);
+
 /* The claim decision: pure, no Redis. */
 void agent_claim_plan(const struct agent_claim_view *v,
                       struct agent_claim_plan *p);
@@ -427,6 +440,30 @@ int agent_outbox_batch_len(const struct mapq_argv *outbox);
 void agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending,
                        int n);
 void agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending);
+
+/* ---- agent_workers.c ---- */
+
+struct agent_worker;
+
+/* Runs job (a worker: true task's, in JOB_RUN) on an idle worker of its
+ * node or a new one, which job->worker then holds; done runs once from
+ * the loop. MAPQ_EIO with err set when this host could not start one. */
+enum mapq_err agent_worker_start(struct job *job, mapq_worker_done_fn *done,
+                                 char *err);
+
+/* Sends sig to the process group of job's worker, if it has one. */
+void agent_worker_kill(struct job *job, int sig);
+
+/* Takes back a worker whose job ended (aw may be NULL): kept idle for the
+ * next subtask of its node, at most one per slot; ended when the agent is
+ * stopping. */
+void agent_worker_give(struct mapq_agent *a, struct agent_worker *aw);
+
+/* Ends a worker (its process group killed); NULL-safe. */
+void agent_worker_drop(struct agent_worker *aw);
+
+/* Ends every idle worker. */
+void agent_workers_release(struct mapq_agent *a);
 
 /* ---- agent_retry.c ---- */
 

@@ -80,6 +80,7 @@ agent_job_free(struct job *job)
     if (job == NULL)
         return;
     mapq_cmd_free(job->cmd);
+    agent_worker_drop(job->worker);
     msgpack_unpacked_destroy(&job->body_u);
     free(job->body);
     free(job->ckpt_in);

@@ -106,12 +106,13 @@ job_drop(struct job *job)
 
 /* ---- running ----------------------------------------------------------- */
 
-/* Whether the subtasks of e's task took less than PREFETCH_SHORT_US here,
- * on average: only those are prefetched. */
-static bool
-task_short(const struct spec_entry *e)
+/* How many subtasks of e's task a slot holds (1: no prefetch). */
+static int
+task_depth(const struct spec_entry *e)
 {
-    return e != NULL && e->avg_us >= 0 && e->avg_us < PREFETCH_SHORT_US;
+    if (e == NULL || e->spec == NULL)
+        return 1;
+    return agent_claim_depth(e->spec->batch, e->avg_us);
 }
 
 /* Whether a slot is free for one more command (self: a job counted as
@@ -143,10 +144,11 @@ fill_slots(struct mapq_agent *a)
     }
 }
 
+/* The end of job's attempt, run by its command or its worker: records
+ * what it did and starts what can start now. */
 static void
-cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
+job_ran(struct job *job, const struct mapq_cmd_result *res)
 {
-    struct job *job = arg;
     struct mapq_agent *a = job->a;
     struct job_end end = JOB_END_NONE;
 
@@ -170,12 +172,42 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
         agent_job_ran(job, res, &end);
     }
     TAILQ_REMOVE(&a->jobs, job, entry);
-    job->cmd = NULL; /* freed below, as the runner allows */
     job_leave(job, &end);
-    mapq_cmd_free(cmd);
     fill_slots(a);
     step_soon(a);
     check_exit(a);
+}
+
+static void
+cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
+{
+    struct job *job = arg;
+
+    job->cmd = NULL; /* freed below, as the runner allows */
+    job_ran(job, res);
+    mapq_cmd_free(cmd);
+}
+
+static void
+worker_done_cb(struct mapq_worker *w, const struct mapq_cmd_result *res,
+               void *arg)
+{
+    struct job *job = arg;
+    struct mapq_agent *a = job->a;
+    struct agent_worker *aw = job->worker;
+
+    (void)w;
+    job->worker = NULL;
+    if (a->stopping) {
+        job_ran(job, res);
+        agent_worker_give(a, aw); /* ends it: res is its own */
+        return;
+    }
+    /* Idle again before the record, so that the subtask that takes the
+     * slot reuses it (res stays readable until it is sent a subtask,
+     * which happens after the record is made). */
+    agent_worker_give(a, aw);
+    job_ran(job, res);
 }
 
 /* Starts job's command (job is on the list). */
@@ -186,7 +218,12 @@ run_command(struct job *job)
     char err[MAPQ_ERR_LEN];
 
     job_set_state(job, JOB_RUN);
-    job->cmd = agent_job_command(job, cmd_done_cb, err);
+    if (job->spec->spec->worker) {
+        if (agent_worker_start(job, worker_done_cb, err) == MAPQ_OK)
+            return;
+    } else {
+        job->cmd = agent_job_command(job, cmd_done_cb, err);
+    }
     if (job->cmd == NULL) {
         /* Could not start at all on this host: a system failure. */
         mapq_log(MAPQ_LOG_ERROR, "%s: cannot start command: %s", job->ref, err);
@@ -258,7 +295,7 @@ job_start(struct job *job)
         /* Never started, and the agent takes nothing new: handed back. */
         agent_job_requeued(job, 'R', NULL, &end);
     } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job) &&
-               !task_short(job->spec)) {
+               task_depth(job->spec) < 2) {
         /* Prefetched, but its task is not known to be short here: another
          * agent may be free for it now. */
         agent_job_requeued(job, 'R', NULL, &end);
@@ -405,6 +442,7 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
     job_set_state(job, ended_state(job, stopped));
     if (job->cmd != NULL)
         mapq_cmd_kill(job->cmd, SIGKILL);
+    agent_worker_kill(job, SIGKILL);
 }
 
 static void
@@ -430,23 +468,25 @@ static const struct agent_ops ops = {
 
 /* ---- the step: finish and claim in one call --------------------------- */
 
-/* How many command subtasks the agent holds: with prefetch while every
- * command it runs or holds is of a task known to be short, else one per
- * slot (0). */
+/* How many command subtasks the agent holds: a batch per slot while it
+ * runs or holds only tasks that are prefetched (the smallest batch of
+ * theirs), else one per slot (0). */
 static int
 prefetch_hold(const struct mapq_agent *a)
 {
     const struct job *job;
-    bool any = false;
+    int depth = 0, d;
 
     TAILQ_FOREACH (job, &a->jobs, entry) {
         if (!job_running(job) && job->state != JOB_QUEUED)
             continue;
-        if (!task_short(job->spec))
+        d = task_depth(job->spec);
+        if (d < 2)
             return 0;
-        any = true;
+        if (depth == 0 || d < depth)
+            depth = d;
     }
-    return any ? PREFETCH_HOLD(a->cfg.slots) : 0;
+    return depth * a->cfg.slots;
 }
 
 /* Finished attempts may wait for more to go in one call while every busy
@@ -454,8 +494,10 @@ prefetch_hold(const struct mapq_agent *a)
 static bool
 may_defer(const struct mapq_agent *a)
 {
-    return !a->stopping && prefetch_hold(a) > 0 && a->running_cmds > 0 &&
-           a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(a->cfg.slots);
+    int hold = prefetch_hold(a);
+
+    return !a->stopping && hold > 0 && a->running_cmds > 0 &&
+           a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(hold);
 }
 
 /* Arms the promote timer to fire in ms (earlier wins). */
@@ -749,11 +791,13 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
         next = TAILQ_NEXT(job, entry);
-        if (job->cmd != NULL && !job_lost(job)) {
+        if ((job->cmd != NULL || job->worker != NULL) && !job_lost(job)) {
             /* Handed back when it ends, unless its execution ended. */
             if (job->state == JOB_RUN)
                 job_set_state(job, JOB_RUN_INTERRUPTED);
-            mapq_cmd_kill(job->cmd, SIGKILL);
+            if (job->cmd != NULL)
+                mapq_cmd_kill(job->cmd, SIGKILL);
+            agent_worker_kill(job, SIGKILL);
         } else if (job_waits_spec(job) || job_waits_reserve(job)) {
             /* Never started (its task spec is still on the way): handed
              * back to the same list. */
@@ -811,6 +855,7 @@ mapq_agent_shutdown(struct mapq_agent *a)
         agent_job_requeued(job, 'R', NULL, &end);
         job_leave(job, &end);
     }
+    agent_workers_release(a); /* idle: nothing new will run */
     step_soon(a);
     agent_ms_to_tv(a->cfg.grace_ms, &tv);
     evtimer_add(a->grace_ev, &tv);
@@ -858,6 +903,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
         return NULL;
     }
     TAILQ_INIT(&a->jobs);
+    TAILQ_INIT(&a->idle_workers);
     LIST_INIT(&a->specs);
     a->bells[BELL_PLUGIN] = (struct bell){.a = a, .kind = 'p'};
     a->bells[BELL_CMD] = (struct bell){.a = a, .kind = 'c'};
@@ -918,6 +964,7 @@ mapq_agent_free(struct mapq_agent *a)
         TAILQ_REMOVE(&a->jobs, job, entry);
         agent_job_free(job);
     }
+    agent_workers_release(a);
     agent_specs_release(a);
     if (a->step_ev) {
         event_free(a->step_ev);

@@ -48,7 +48,7 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     size_t i;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 22);
+    msgpack_pack_map(&pk, 24);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -62,6 +62,8 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
                 s->output ? mapq_type_format(s->output, tbuf, sizeof(tbuf))
                           : NULL);
     pack_kv_bool(&pk, "text", s->output_text);
+    pack_kv_bool(&pk, "wk", s->worker);
+    pack_kv_int(&pk, "batch", s->batch);
     pack_kv_int(&pk, "retries", s->retries);
     pack_kv_int(&pk, "timeout", s->timeout_ms);
     pack_kv_int(&pk, "sysr", s->system_retries);
@@ -216,6 +218,10 @@ decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_int(m, "cttl", 0, INT64_MAX, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad cttl");
     s->cache_ttl_ms = v;
+    v = 0;
+    if (get_int(m, "batch", 0, MAPQ_BATCH_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad batch");
+    s->batch = (int)v;
     return MAPQ_OK;
 }
 
@@ -262,6 +268,8 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_bool(m, "text", &s->output_text) != 0)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "task spec: 'text' is not a bool");
+    if (get_bool(m, "wk", &s->worker) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: 'wk' is not a bool");
     if (get_bool(m, "intr", &s->interruptible) != 0)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "task spec: 'intr' is not a bool");

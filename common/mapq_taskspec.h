@@ -13,6 +13,9 @@
 #include "mapq_err.h"
 #include "mapq_type.h"
 
+/* The largest batch: N a node may set. */
+#define MAPQ_BATCH_MAX 1000
+
 struct mapq_taskspec {
     char *task;  /* task name */
     char *node;  /* node name */
@@ -23,6 +26,9 @@ struct mapq_taskspec {
     char *symbol;
     struct mapq_type *output; /* NULL: no output */
     bool output_text;
+    bool worker; /* command run as a persistent worker (SPEC section 9) */
+    int batch;   /* subtasks an agent's slot takes per claim (the node's
+                    batch: N); 0 = chosen from observed durations */
     int retries;
     int64_t timeout_ms;
     int system_retries;

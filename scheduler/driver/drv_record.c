@@ -39,6 +39,8 @@ build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
     s.symbol = t->plugin_symbol;
     s.output = t->output;
     s.output_text = t->output_text;
+    s.worker = t->worker;
+    s.batch = (int)n->batch;
     s.retries = n->opts.retries;
     s.timeout_ms = n->opts.timeout_ms;
     s.system_retries = n->system_retries;

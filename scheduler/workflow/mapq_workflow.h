@@ -129,6 +129,8 @@ struct mapq_task_def {
     char *plugin_library; /* plugin: absolute, or a bare name */
     char *plugin_symbol;
     bool output_text; /* output_format: text (output must be str) */
+    bool worker;      /* worker: true (command tasks): a persistent process
+                         per agent slot speaks the worker line protocol */
     struct mapq_task_opts opts;
     struct mapq_pos pos;
     struct mapq_name_ref *input_index; /* inputs by name; NULL: none built */
@@ -161,7 +163,8 @@ struct mapq_node {
     size_t nover;
     struct mapq_binding *with; /* bound inputs */
     size_t nwith;
-    int64_t concurrency;      /* 0 = unlimited */
+    int64_t concurrency; /* 0 = unlimited */
+    int64_t batch;       /* subtasks a slot takes per claim; 0 = automatic */
     double min_success_ratio; /* default 1.0 */
     int64_t min_successes;    /* -1 = unset; wins over the ratio */
     bool run_all;

@@ -47,7 +47,7 @@
 #define PROBLEMS_SHOWN 50
 #define SHOW_MAX       40
 #define EDIT_MAX       32
-#define MAX_FIELDS     16
+#define MAX_FIELDS     24
 
 /* ---- problems (wf_problems.c) ------------------------------------------ */
 

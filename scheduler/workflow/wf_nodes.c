@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_taskspec.h"
 #include "mapq_value.h"
 #include "wf_int.h"
 
@@ -37,6 +38,7 @@ enum {
     NF_CACHE,
     NF_RESOURCES,
     NF_QUEUE,
+    NF_BATCH,
     NF_N
 };
 static const char *const node_fields[NF_N] = {"map",
@@ -54,7 +56,8 @@ static const char *const node_fields[NF_N] = {"map",
                                               "interruptible",
                                               "cache",
                                               "resources",
-                                              "queue"};
+                                              "queue",
+                                              "batch"};
 
 /* Finds the node's task from `map:` or `task:`. */
 static void
@@ -117,6 +120,8 @@ node_map_settings(struct ctx *c, struct mapq_node *n, const struct fields *f)
     if (f->val[NF_CONCURRENCY] != NULL)
         wf_get_int(c, f->val[NF_CONCURRENCY], "concurrency", 1, INT64_MAX,
                    &n->concurrency);
+    if (map_only(c, n, f, NF_BATCH))
+        wf_get_int(c, f->val[NF_BATCH], "batch", 1, MAPQ_BATCH_MAX, &n->batch);
     if (map_only(c, n, f, NF_MIN_SUCCESS_RATIO))
         wf_get_real(c, f->val[NF_MIN_SUCCESS_RATIO], "min_success_ratio", 0,
                     false, 1, "a number between 0 and 1",

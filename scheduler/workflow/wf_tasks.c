@@ -34,6 +34,7 @@ enum {
     TF_QUEUE,
     TF_RETRY_BACKOFF,
     TF_SHELL_PLACEHOLDERS,
+    TF_WORKER,
     TF_N
 };
 static const char *const task_fields[TF_N] = {
@@ -43,7 +44,8 @@ static const char *const task_fields[TF_N] = {
     "timeout",       "interruptible",
     "cache",         "cache_serialize",
     "resources",     "queue",
-    "retry_backoff", "shell_placeholders"};
+    "retry_backoff", "shell_placeholders",
+    "worker"};
 
 enum { BF_INITIAL, BF_MAX, BF_FACTOR, BF_N };
 static const char *const backoff_fields[BF_N] = {"initial", "max", "factor"};
@@ -140,6 +142,45 @@ check_placeholders(struct ctx *c, const yaml_node_t *arg,
                                   sizeof(hint)));
         }
         p += n + 2;
+    }
+}
+
+/*
+ * worker: true: one process serves many subtasks, which get their inputs
+ * on its request lines, so its argv is fixed: no {name} placeholders, and
+ * the output comes from the reply line, so no output_format.
+ */
+static void
+parse_worker(struct ctx *c, const struct fields *f, struct mapq_task_def *t)
+{
+    size_t i;
+    const char *p;
+
+    if (!wf_get_bool(c, f->val[TF_WORKER], "worker", &t->worker) || !t->worker)
+        return;
+    if (t->kind != MAPQ_TASK_COMMAND) {
+        wf_perr(c, f->key[TF_WORKER], "'worker' applies to command tasks only");
+        t->worker = false;
+        return;
+    }
+    if (t->output_text)
+        wf_perr(c, f->key[TF_OUTPUT_FORMAT],
+                "'output_format: text' does not apply to 'worker: true': a "
+                "worker's output is the JSON value of its reply line");
+    for (i = 0; t->argv != NULL && i < t->argc; i++) {
+        for (p = strchr(t->argv[i], '{'); p != NULL; p = strchr(p + 1, '{')) {
+            size_t n = wf_ident_len(p + 1);
+
+            if (n > 0 && p[1 + n] == '}' && wf_find_param(t, p + 1, n) >= 0) {
+                wf_perr(c, f->key[TF_WORKER],
+                        "'worker: true' runs one process for many subtasks, "
+                        "so its command cannot hold the placeholder "
+                        "'{%.*s}': each subtask's inputs come on its request "
+                        "line (docs/PROTOCOL.md)",
+                        (int)n, p + 1);
+                return;
+            }
+        }
     }
 }
 
@@ -344,6 +385,8 @@ parse_task_fields(struct ctx *c, yaml_node_t *k, const struct fields *f,
                 "'shell_placeholders' applies to command tasks only");
     if (f->val[TF_OUTPUT_FORMAT] != NULL && !*out_bad)
         parse_output_format(c, f->val[TF_OUTPUT_FORMAT], t);
+    if (f->val[TF_WORKER] != NULL)
+        parse_worker(c, f, t);
     wf_parse_overridable(c, &on, &t->opts, owner);
     if (f->val[TF_CACHE_SERIALIZE] != NULL &&
         wf_get_bool(c, f->val[TF_CACHE_SERIALIZE], "cache_serialize",

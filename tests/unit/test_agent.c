@@ -116,24 +116,23 @@ test_agent_claim_prefetch_fills_the_hold(void **state)
 
     (void)state;
     /* Idle: a subtask per slot now, and the rest of the hold. */
-    p = plan_hold(4, 0, 0, PREFETCH_HOLD(4));
+    p = plan_hold(4, 0, 0, 16);
     assert_int_equal(p.ncmd, 4);
-    assert_int_equal(p.prefetch, PREFETCH_HOLD(4) - 4);
+    assert_int_equal(p.prefetch, 16 - 4);
     assert_false(p.wait_cmd);
     /* A slot free and nothing queued for it: claimed at once, with
      * whatever the hold lacks. */
-    p = plan_hold(4, 3, 0, PREFETCH_HOLD(4));
+    p = plan_hold(4, 3, 0, 16);
     assert_int_equal(p.ncmd, 1);
-    assert_int_equal(p.prefetch, PREFETCH_HOLD(4) - 4);
+    assert_int_equal(p.prefetch, 16 - 4);
     /* Every slot busy, a few used up from the prefetch: no call for so
      * little (each finished subtask would cost a call). */
-    p = plan_hold(4, 4, PREFETCH_HOLD(4) - 4 - 1, PREFETCH_HOLD(4));
+    p = plan_hold(4, 4, 16 - 4 - 1, 16);
     assert_int_equal(p.ncmd, 0);
     assert_int_equal(p.prefetch, 0);
     /* A whole batch used up: topped up again. */
-    p = plan_hold(4, 4, PREFETCH_HOLD(4) - 4 - FLUSH_BATCH(4),
-                  PREFETCH_HOLD(4));
-    assert_int_equal(p.prefetch, FLUSH_BATCH(4));
+    p = plan_hold(4, 4, 16 - 4 - FLUSH_BATCH(16), 16);
+    assert_int_equal(p.prefetch, FLUSH_BATCH(16));
     /* Without prefetch (long commands), never more than the slots. */
     p = plan_hold(4, 2, 0, 0);
     assert_int_equal(p.ncmd, 2);
@@ -141,6 +140,24 @@ test_agent_claim_prefetch_fills_the_hold(void **state)
     /* Queued subtasks count as held: they fill the free slots. */
     p = plan_hold(4, 2, 2, 0);
     assert_int_equal(p.ncmd, 0);
+}
+
+static void
+test_agent_claim_depth_from_batch_or_durations(void **state)
+{
+    (void)state;
+    /* Unknown or slow: one per slot, no prefetch. */
+    assert_int_equal(agent_claim_depth(0, -1), 1);
+    assert_int_equal(agent_claim_depth(0, PREFETCH_SHORT_US), 1);
+    /* Short: about BATCH_WINDOW_US of work, within the bounds. */
+    assert_int_equal(agent_claim_depth(0, 1000), BATCH_WINDOW_US / 1000);
+    assert_int_equal(agent_claim_depth(0, 10000), BATCH_AUTO_MIN);
+    assert_int_equal(agent_claim_depth(0, 50), BATCH_AUTO_MAX);
+    assert_int_equal(agent_claim_depth(0, 0), BATCH_AUTO_MAX);
+    /* The node's batch wins, whatever was seen. */
+    assert_int_equal(agent_claim_depth(5, -1), 5);
+    assert_int_equal(agent_claim_depth(1, 50), 1);
+    assert_int_equal(agent_claim_depth(200, 60000), 200);
 }
 
 static void
@@ -367,6 +384,7 @@ main(void)
         cmocka_unit_test(test_agent_claim_full_slots_plugins_only),
         cmocka_unit_test(test_agent_claim_dry_kinds_left_out),
         cmocka_unit_test(test_agent_claim_prefetch_fills_the_hold),
+        cmocka_unit_test(test_agent_claim_depth_from_batch_or_durations),
         cmocka_unit_test(test_agent_claim_short_reply_dries),
         cmocka_unit_test(test_agent_slot_states_legal_moves),
         cmocka_unit_test(test_agent_slot_states_done_is_final),

@@ -237,7 +237,7 @@ test_taskspec_encoding_matches_protocol(void **state)
     static const char *const keys[] = {
         "task",    "node",    "kind", "argv",  "lib",  "sym",   "out", "text",
         "retries", "timeout", "sysr", "intrf", "intr", "queue", "mem", "bo_i",
-        "bo_m",    "bo_f",    "c",    "cttl",  "cser", "ow"};
+        "bo_m",    "bo_f",    "c",    "cttl",  "cser", "ow",    "wk",  "batch"};
     static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "true";
     char *argv[] = {a0};
     struct fx *f = *state;
@@ -259,8 +259,8 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     m = &f->u.data;
     assert_int_equal(m->type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(m->via.map.size, 22);
-    for (i = 0; i < 22; i++)
+    assert_int_equal(m->via.map.size, 24);
+    for (i = 0; i < 24; i++)
         if (mapq_value_map_get(m, keys[i]) == NULL)
             fail_msg("encoded spec has no key '%s'", keys[i]);
     assert_true(mapq_value_str_eq(mapq_value_map_get(m, "kind"), "command"));

@@ -1518,6 +1518,58 @@ test_workflow_error_output_format(void **state)
 }
 
 static void
+test_workflow_worker_and_batch(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_workflow *wf;
+
+    wf = parse_ok(fx, "name: t\n"
+                      "inputs: {xs: {type: \"list[int]\"}}\n"
+                      "tasks:\n"
+                      "  sq:\n"
+                      "    inputs: {x: int}\n"
+                      "    output: int\n"
+                      "    worker: true\n"
+                      "    command: [python3, -m, mapq_worker, \"m:sq\"]\n"
+                      "nodes:\n"
+                      "  n: {map: sq, over: {x: $inputs.xs}, batch: 50}\n"
+                      "output: $n\n");
+    assert_true(wf->tasks[0].worker);
+    assert_int_equal(wf->nodes[0].batch, 50);
+}
+
+static void
+test_workflow_error_worker_and_batch(void **state)
+{
+    parse_fails(*state,
+                "name: t\n"
+                "tasks:\n"
+                "  a: {plugin: {library: l.so, symbol: f}, worker: true}\n"
+                "  b: {inputs: {x: int}, command: [w, \"{x}\"], worker: true}\n"
+                "  c: {command: [w], output: str, output_format: text, "
+                "worker: true}\n"
+                "  d: {command: [w], worker: maybe}\n"
+                "nodes:\n"
+                "  m: {map: d, over: {}, batch: 0}\n"
+                "  k: {task: d, batch: 5}\n",
+                "wf.yaml:3:43: 'worker' applies to command tasks only\n"
+                "wf.yaml:4:46: 'worker: true' runs one process for many "
+                "subtasks, so its command cannot hold the placeholder '{x}': "
+                "each subtask's inputs come on its request line "
+                "(docs/PROTOCOL.md)\n"
+                "wf.yaml:5:34: 'output_format: text' does not apply to "
+                "'worker: true': a worker's output is the JSON value of its "
+                "reply line\n"
+                "wf.yaml:6:29: 'worker' must be true or false, got "
+                "\"maybe\"\n"
+                "wf.yaml:8:15: map node 'm' needs at least one 'over' entry "
+                "(a list to map over)\n"
+                "wf.yaml:8:32: 'batch' must be an integer >= 1, got 0\n"
+                "wf.yaml:9:16: 'batch' is only allowed in map nodes; node 'k' "
+                "is a task node\n");
+}
+
+static void
 test_workflow_error_cache(void **state)
 {
     parse_fails(*state,
@@ -2170,6 +2222,8 @@ main(void)
         T(test_workflow_error_command_or_plugin),
         T(test_workflow_error_command_shape),
         T(test_workflow_error_placeholder),
+        T(test_workflow_worker_and_batch),
+        T(test_workflow_error_worker_and_batch),
         T(test_workflow_error_output_format),
         T(test_workflow_error_cache),
         T(test_workflow_error_resources_and_queue),
