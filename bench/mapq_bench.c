@@ -13,7 +13,11 @@
  *   - /bin/true command map: subtasks/s, beside a bare posix_spawn loop of
  *     /bin/true run in the same process with as many children at a time as
  *     the agents have slots;
- *   - one-element map: end-to-end latency, median and p99.
+ *   - one-element map: end-to-end latency, median and p99;
+ *   - a Python function (x * x) mapped through persistent workers, with
+ *     batch: 1 and with automatic batches, beside Celery running the same
+ *     function on the same Redis when Celery is installed
+ *     (bench_python.c).
  * This is a program, not a test: its numbers depend on the machine.
  */
 #include <errno.h>
@@ -31,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_python.h"
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
 #include "mapq_driver.h"
@@ -54,6 +59,20 @@ static const char plugin_yaml[] =
     "nodes:\n"
     "  all: {map: noop, over: {x: $inputs.xs}}\n";
 
+/* The Python function, through persistent workers: %s is the node's
+ * batch setting. */
+static const char python_yaml_fmt[] =
+    "name: bench_python\n"
+    "inputs: {xs: {type: \"list[int]\"}}\n"
+    "tasks:\n"
+    "  square:\n"
+    "    inputs: {x: int}\n"
+    "    output: int\n"
+    "    worker: true\n"
+    "    command: [python3, -m, mapq_worker, \"mapq_bench_fn:square\"]\n"
+    "nodes:\n"
+    "  all: {map: square, over: {x: $inputs.xs}%s}\n";
+
 static const char command_yaml[] =
     "name: bench_true\n"
     "inputs: {xs: {type: \"list[int]\"}}\n"
@@ -68,8 +87,8 @@ struct opts {
     const char *redis; /* NULL: local mode */
     const char *ns;
     int agents, slots, runs;
-    long plugin_n, command_n, latency_n;
-    bool plugin, command, latency;
+    long plugin_n, command_n, latency_n, python_n;
+    bool plugin, command, latency, python;
 };
 
 struct bench {
@@ -423,6 +442,43 @@ out:
     return rc;
 }
 
+/*
+ * The Python function through persistent workers, with batch: 1 and with
+ * automatic batches, then Celery's rate for it on the same Redis.
+ */
+static int
+python(struct bench *b, const char *dir)
+{
+    const struct opts *o = b->o;
+    char yaml[1024];
+    double one, autob, celery;
+    int conc = (int)sysconf(_SC_NPROCESSORS_ONLN), st;
+
+    snprintf(yaml, sizeof(yaml), python_yaml_fmt, ", batch: 1");
+    if (throughput(b, "python worker (batch: 1)", yaml, o->python_n, &one))
+        return -1;
+    snprintf(yaml, sizeof(yaml), python_yaml_fmt, "");
+    if (throughput(b, "python worker (automatic batches)", yaml, o->python_n,
+                   &autob))
+        return -1;
+    st = bench_python_celery(dir, o->redis, o->python_n, conc > 0 ? conc : 1,
+                             &celery);
+    if (st == 1) {
+        printf("%-14s Celery is not installed (Debian: python3-celery): no "
+               "figure to compare\n",
+               "celery");
+    } else if (st != 0) {
+        printf("%-14s Celery failed: no figure to compare\n", "celery");
+    } else {
+        printf("%-14s %8ld tasks     %9.0f tasks/s (prefork, %d processes, "
+               "same Redis): mapq workers %.1fx with batch: 1, %.1fx with "
+               "automatic batches\n",
+               "celery", o->python_n, celery, conc, one / celery,
+               autob / celery);
+    }
+    return 0;
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static void
@@ -430,8 +486,9 @@ usage(FILE *f)
 {
     fprintf(f, "usage: mapq-bench [--redis URL] [--agents N] [--slots N] "
                "[--runs N]\n"
-               "                  [--plugin N] [--command N] [--latency N] "
-               "[--only plugin|command|latency]\n"
+               "                  [--plugin N] [--command N] [--latency N]\n"
+               "                  [--python N] "
+               "[--only plugin|command|latency|python]\n"
                "Without --redis, starts a private redis-server and --agents "
                "local agents (default 2,\n"
                "each with --slots command slots, default 1); with --redis, "
@@ -463,6 +520,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"plugin", required_argument, NULL, 'p'},
         {"command", required_argument, NULL, 'c'},
         {"latency", required_argument, NULL, 'l'},
+        {"python", required_argument, NULL, 'y'},
         {"only", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -476,7 +534,8 @@ parse_opts(int argc, char **argv, struct opts *o)
     o->plugin_n = 100000;
     o->command_n = 2000;
     o->latency_n = 500;
-    o->plugin = o->command = o->latency = true;
+    o->python_n = 10000;
+    o->plugin = o->command = o->latency = o->python = true;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r':
@@ -500,11 +559,15 @@ parse_opts(int argc, char **argv, struct opts *o)
         case 'l':
             o->latency_n = parse_count(optarg, "--latency");
             break;
+        case 'y':
+            o->python_n = parse_count(optarg, "--python");
+            break;
         case 'o':
             o->plugin = strcmp(optarg, "plugin") == 0;
             o->command = strcmp(optarg, "command") == 0;
             o->latency = strcmp(optarg, "latency") == 0;
-            if (!o->plugin && !o->command && !o->latency) {
+            o->python = strcmp(optarg, "python") == 0;
+            if (!o->plugin && !o->command && !o->latency && !o->python) {
                 usage(stderr);
                 exit(2);
             }
@@ -531,7 +594,7 @@ main(int argc, char **argv)
     struct mapq_local *local = NULL;
     struct mapq_redis_url url;
     struct rusage ru;
-    char urlbuf[512], err[MAPQ_ERR_LEN];
+    char urlbuf[512], err[MAPQ_ERR_LEN], pydir[512] = "";
     double rate, bare;
     int rc = 1;
 
@@ -539,6 +602,9 @@ main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.o = &o;
     mapq_log_init("mapq-bench", MAPQ_LOG_WARN);
+    /* Before the local agents start: their workers import from there. */
+    if (o.python && bench_python_prepare(pydir, sizeof(pydir)) != 0)
+        return 3;
     if (o.redis == NULL) {
         local = mapq_local_start(o.agents, o.slots, o.ns, urlbuf,
                                  sizeof(urlbuf), err);
@@ -581,8 +647,11 @@ main(int argc, char **argv)
     }
     if (o.latency && latency(&b, o.latency_n) != 0)
         goto out;
+    if (o.python && python(&b, pydir) != 0)
+        goto out;
     rc = 0;
 out:
+    bench_python_cleanup(pydir);
     mapq_driver_free(b.driver);
     if (b.base != NULL)
         event_base_free(b.base);
