@@ -61,6 +61,7 @@ static const bool job_legal[WJOB_NSTATES][WJOB_NSTATES] = {
     [WJOB_NONE][WJOB_SENT] = true,   [WJOB_NONE][WJOB_DONE] = true,
     [WJOB_SENT][WJOB_ENDING] = true, [WJOB_SENT][WJOB_DONE] = true,
     [WJOB_ENDING][WJOB_DONE] = true, [WJOB_DONE][WJOB_NONE] = true,
+    [WJOB_ENDING][WJOB_SENT] = true, /* resent to a new process */
 };
 
 static void
@@ -218,12 +219,40 @@ finish_job(struct mapq_worker *w)
 
 /* ---- the end of a process --------------------------------------------- */
 
+/*
+ * Whether the job that waited for the ended process may go to a new one:
+ * once, when the process ended cleanly (exit status 0, or its stdin was
+ * closed before any byte of the request went in) and wrote nothing for
+ * it, as a worker that ends between two subtasks does.
+ */
+static bool
+may_resend(const struct mapq_worker *w)
+{
+    if (w->resent || w->timed_out || w->killed || w->garbage || w->line.len > 0)
+        return false;
+    return w->epipe || (w->status_known && WIFEXITED(w->wstatus) &&
+                        WEXITSTATUS(w->wstatus) == 0);
+}
+
+static void send_request(struct mapq_worker *w);
+
 /* The process is reaped and its pipes are closed: end the job that waited
- * for it, then forget it. */
+ * for it (or send it to a new process), then forget it. */
 static void
 proc_end(struct mapq_worker *w)
 {
     mapq_assert(w->job != WJOB_SENT);
+    if (w->job == WJOB_ENDING && may_resend(w)) {
+        mapq_log(MAPQ_LOG_INFO,
+                 "worker '%s' pid %d ended before taking its subtask; "
+                 "starting another",
+                 w->name, (int)w->pid);
+        drop_process(w);
+        set_proc(w, WPROC_NONE);
+        w->resent = true;
+        send_request(w);
+        return;
+    }
     if (w->job == WJOB_ENDING) {
         worker_result_init(w, &w->res);
         worker_result_ended(w, &w->res);
@@ -357,6 +386,7 @@ write_in(struct mapq_worker *w)
                   w->in.len - w->in_off);
         if (n > 0) {
             w->in_off += (size_t)n;
+            w->in_started = true;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -366,6 +396,7 @@ write_in(struct mapq_worker *w)
             return;
         }
         /* EPIPE: it closed its stdin, so it cannot take a job. */
+        w->epipe = !w->in_started;
         go_dying(w);
         return;
     }
@@ -615,6 +646,8 @@ mapq_worker_new(struct event_base *base, const struct mapq_worker_spec *spec)
     mapq_buf_init(&w->in, 0);
     mapq_buf_init(&w->line, w->output_max + MAPQ_WORKER_LINE_SLACK);
     mapq_buf_init(&w->err, 0);
+    mapq_buf_init(&w->head, 0);
+    mapq_buf_init(&w->ckpt, 0);
     return w;
 }
 
@@ -659,21 +692,18 @@ fail_early(struct mapq_worker *w)
     finish_job(w);
 }
 
-enum mapq_err
-mapq_worker_send(struct mapq_worker *w, const struct mapq_worker_job *job,
-                 mapq_worker_done_fn *done, void *arg, char *err)
+/*
+ * Starts a process when none runs and writes the job's request to it (its
+ * head and checkpoint are kept in w). MAPQ_OK once sent, or ended FAILED
+ * from the loop (the command cannot run); MAPQ_EIO with err set when this
+ * host cannot start anything or write the checkpoint.
+ */
+static enum mapq_err
+launch(struct mapq_worker *w, char *err)
 {
     struct mapq_buf line = MAPQ_BUF_INIT;
-    int64_t deadline = job->timeout_ms > 0 ? wall_ms() + job->timeout_ms : 0;
+    int64_t left;
 
-    mapq_assert(w->job == WJOB_NONE);
-    w->timed_out = w->killed = w->garbage = false;
-    w->kill_sig = 0;
-    w->why[0] = '\0';
-    w->timeout_ms = job->timeout_ms;
-    w->duration_ms = 0;
-    w->done = done;
-    w->arg = arg;
     if (w->proc == WPROC_DYING) {
         drop_process(w); /* it ended between jobs; no need to wait */
         set_proc(w, WPROC_NONE);
@@ -689,22 +719,64 @@ mapq_worker_send(struct mapq_worker *w, const struct mapq_worker_job *job,
             return MAPQ_EIO;
         }
     }
-    if (worker_ckpt_prepare(w, job, err) != MAPQ_OK)
+    if (worker_ckpt_prepare(w, w->has_ckpt ? w->ckpt.data : NULL, w->ckpt.len,
+                            err) != MAPQ_OK)
         return MAPQ_EIO;
-    if (worker_line_build(w, job, deadline, &line, w->why) != MAPQ_OK) {
-        mapq_buf_release(&line);
-        fail_early(w);
-        return MAPQ_OK;
-    }
+    mapq_buf_append(&line, w->head.data, w->head.len);
+    worker_line_tail(w, w->deadline_ms, &line);
     mapq_buf_release(&w->in);
     w->in = line;
     w->in_off = 0;
-    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    w->in_started = w->epipe = false;
     set_job(w, WJOB_SENT);
-    if (job->timeout_ms > 0)
-        add_ms(w->timer, job->timeout_ms);
+    if (w->timeout_ms > 0) {
+        /* A resent job keeps what is left of its time. */
+        left = w->timeout_ms - elapsed_ms(&w->t0);
+        add_ms(w->timer, left > 0 ? left : 1);
+    }
     write_in(w);
     return MAPQ_OK;
+}
+
+/* Sends the job whose process ended before taking it to a new one; ends
+ * it FAILED when none can start. */
+static void
+send_request(struct mapq_worker *w)
+{
+    char err[MAPQ_ERR_LEN];
+
+    if (launch(w, err) == MAPQ_OK)
+        return;
+    snprintf(w->why, sizeof(w->why),
+             "worker ended and cannot start again: %.*s",
+             (int)(sizeof(w->why) - 64), err);
+    fail_early(w);
+}
+
+enum mapq_err
+mapq_worker_send(struct mapq_worker *w, const struct mapq_worker_job *job,
+                 mapq_worker_done_fn *done, void *arg, char *err)
+{
+    mapq_assert(w->job == WJOB_NONE);
+    w->timed_out = w->killed = w->garbage = w->resent = false;
+    w->kill_sig = 0;
+    w->why[0] = '\0';
+    w->timeout_ms = job->timeout_ms;
+    w->deadline_ms = job->timeout_ms > 0 ? wall_ms() + job->timeout_ms : 0;
+    w->duration_ms = 0;
+    w->done = done;
+    w->arg = arg;
+    clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    mapq_buf_reset(&w->head);
+    if (worker_line_head(job, &w->head, w->why) != MAPQ_OK) {
+        fail_early(w);
+        return MAPQ_OK;
+    }
+    mapq_buf_reset(&w->ckpt);
+    w->has_ckpt = job->checkpoint_in != NULL;
+    if (w->has_ckpt)
+        mapq_buf_append(&w->ckpt, job->checkpoint_in, job->checkpoint_len);
+    return launch(w, err);
 }
 
 bool
@@ -722,8 +794,13 @@ mapq_worker_kill(struct mapq_worker *w, int sig)
         w->killed = true;
         w->kill_sig = sig;
         end_job(w);
+        killpg(w->pid, sig);
+        return;
     }
+    /* No job waits for it: it is gone for the next one, which gets a new
+     * process instead of this one's death. */
     killpg(w->pid, sig);
+    go_dying(w);
 }
 
 pid_t
@@ -746,6 +823,8 @@ mapq_worker_free(struct mapq_worker *w)
     mapq_buf_release(&w->in);
     mapq_buf_release(&w->line);
     mapq_buf_release(&w->err);
+    mapq_buf_release(&w->head);
+    mapq_buf_release(&w->ckpt);
     mapq_type_free(w->otype);
     free_strv(w->argv);
     free_strv(w->env);

@@ -70,6 +70,7 @@ struct mapq_worker {
     struct event *watch; /* while DYING: polls waitpid, then drain limit */
     struct mapq_buf in;  /* stdin bytes not written yet from in_off */
     size_t in_off;
+    bool in_started;               /* a byte of the job's request was written */
     struct mapq_buf line;          /* stdout since the last reply, capped */
     struct mapq_buf err;           /* stderr since the last reply, tail */
     unsigned char st[sizeof(int)]; /* exec errno from the fork path */
@@ -80,6 +81,12 @@ struct mapq_worker {
     int kill_sig;
     char why[MAPQ_ERR_LEN]; /* the garbage, or why a job could not run */
     int64_t timeout_ms;
+    /* What a job's request is rebuilt from when its process ended cleanly
+     * before taking it (resent once to a new process). */
+    struct mapq_buf head; /* the request line up to its checkpoint */
+    struct mapq_buf ckpt; /* its checkpoint_in bytes */
+    bool has_ckpt, resent, epipe;
+    int64_t deadline_ms; /* 0: none */
     struct timespec t0;
     int64_t duration_ms;
     struct event *timer;        /* the job's timeout */
@@ -122,19 +129,22 @@ worker_exec_error(const struct mapq_worker *w, int e, char *buf, size_t len)
 /* ---- worker_proto.c ---- */
 
 /*
- * Appends job's request line (with its newline) to out, naming w's
- * checkpoint path and the deadline (0: null). Inputs that cannot be
+ * Appends the head of job's request line to out: everything before its
+ * checkpoint path, which depends on the process. Inputs that cannot be
  * written as JSON are MAPQ_EINVAL with a one-line reason in why.
  */
-enum mapq_err worker_line_build(const struct mapq_worker *w,
-                                const struct mapq_worker_job *job,
-                                int64_t deadline_ms, struct mapq_buf *out,
-                                char *why);
+enum mapq_err worker_line_head(const struct mapq_worker_job *job,
+                               struct mapq_buf *out, char *why);
 
-/* Removes the checkpoint file of the last job, then writes job's (when it
- * has one). MAPQ_EIO with err set on failure. */
-enum mapq_err worker_ckpt_prepare(const struct mapq_worker *w,
-                                  const struct mapq_worker_job *job, char *err);
+/* Appends the rest of a request line after its head: w's checkpoint path,
+ * the deadline (0: null) and the newline. */
+void worker_line_tail(const struct mapq_worker *w, int64_t deadline_ms,
+                      struct mapq_buf *out);
+
+/* Removes the checkpoint file of the last job, then writes ckpt (len
+ * bytes) when it is not NULL. MAPQ_EIO with err set on failure. */
+enum mapq_err worker_ckpt_prepare(const struct mapq_worker *w, const char *ckpt,
+                                  size_t len, char *err);
 
 /* Empties res (caller releases with cmd_result_release()). */
 void worker_result_init(const struct mapq_worker *w,

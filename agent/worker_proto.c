@@ -173,14 +173,13 @@ write_file(const char *path, const char *data, size_t len)
 }
 
 enum mapq_err
-worker_ckpt_prepare(const struct mapq_worker *w,
-                    const struct mapq_worker_job *job, char *err)
+worker_ckpt_prepare(const struct mapq_worker *w, const char *ckpt, size_t len,
+                    char *err)
 {
     if (unlink(w->ckpt_path) != 0 && errno != ENOENT)
         return mapq_err_set(err, MAPQ_EIO, "cannot remove checkpoint '%s': %s",
                             w->ckpt_path, strerror(errno));
-    if (job->checkpoint_in != NULL &&
-        write_file(w->ckpt_path, job->checkpoint_in, job->checkpoint_len) != 0)
+    if (ckpt != NULL && write_file(w->ckpt_path, ckpt, len) != 0)
         return mapq_err_set(err, MAPQ_EIO, "cannot write checkpoint '%s': %s",
                             w->ckpt_path, strerror(errno));
     return MAPQ_OK;
@@ -205,9 +204,8 @@ put_inputs(const msgpack_object *inputs, struct mapq_buf *out, char *why)
 }
 
 enum mapq_err
-worker_line_build(const struct mapq_worker *w,
-                  const struct mapq_worker_job *job, int64_t deadline_ms,
-                  struct mapq_buf *out, char *why)
+worker_line_head(const struct mapq_worker_job *job, struct mapq_buf *out,
+                 char *why)
 {
     const char *exec = job->execution ? job->execution : "";
     const char *node = job->node ? job->node : "";
@@ -223,13 +221,19 @@ worker_line_build(const struct mapq_worker *w,
     mapq_json_append_text(out, node, strlen(node));
     mapq_buf_printf(out, ",\"index\":%" PRIu64 ",\"attempt\":%" PRIu32,
                     job->index, job->attempt);
+    return MAPQ_OK;
+}
+
+void
+worker_line_tail(const struct mapq_worker *w, int64_t deadline_ms,
+                 struct mapq_buf *out)
+{
     mapq_buf_appendstr(out, ",\"checkpoint\":");
     mapq_json_append_text(out, w->ckpt_path, strlen(w->ckpt_path));
     if (deadline_ms > 0)
         mapq_buf_printf(out, ",\"deadline_ms\":%" PRId64 "}\n", deadline_ms);
     else
         mapq_buf_appendstr(out, ",\"deadline_ms\":null}\n");
-    return MAPQ_OK;
 }
 
 /* ---- the reply -------------------------------------------------------- */
