@@ -3,14 +3,16 @@
  * the job (slot) state, and the calls between the controller and its
  * leaves.
  *
- * agent.c is the controller: it owns struct mapq_agent, every job and its
- * state, every event, and decides what happens next. The leaves do one
+ * mapq_agent.c is the controller: it owns struct mapq_agent, every job and
+ * its state, every event, and decides what happens next; its second file,
+ * mapq_agent_step.c, makes the agent's one call to Redis. The leaves do one
  * thing each and report back to it: agent_claim.c (claims and doorbells),
  * agent_job.c (a job's data and what its attempt records),
  * agent_plugin_run.c (plugin calls), agent_specs.c (the task spec cache),
  * agent_reserve.c (cache_serialize reservations), agent_lease.c (renewals,
- * reaping, the agent's entry), agent_outbox.c (the results' outbox) and
- * agent_retry.c (backoff after refused calls). Leaves read the agent's
+ * reaping, the agent's entry), agent_outbox.c (the results' outbox),
+ * agent_workers.c (persistent workers) and agent_retry.c (backoff after
+ * refused calls). Leaves read the agent's
  * state but never change a job's state and never call each other. Only
  * files of agent/ include this.
  */
@@ -34,7 +36,8 @@
 
 #define SPEC_CACHE_MAX   128
 #define CALL_TIMEOUT_MS  10000
-#define BELL_BLOCK_S     2
+#define BELL_BLOCK_S     5    /* a bell lost with a crashed agent costs this */
+#define IDLE_BEAT_MS     5000 /* heartbeat of an agent that holds nothing */
 #define DONE_BATCH_MAX   1000
 #define DONE_BATCH_BYTES (64 * 1024 * 1024)
 #define EXIT_DEADLINE_MS 5000
@@ -170,6 +173,8 @@ struct mapq_agent {
     bool step_inflight;       /* a mapq1_step call is pending */
     bool promote_due;         /* a delayed retry this agent parked is due */
     bool promote_sent;        /* ... and the step in flight promotes */
+    bool prefetch_paused;     /* a prefetched subtask went back: none until a
+                                 slot frees */
     int64_t sending_delay_ms; /* shortest retry delay in a->sending, or 0 */
     bool stopping;
     bool leaving;              /* drained: unregistering, then the loop ends */
@@ -179,6 +184,7 @@ struct mapq_agent {
     struct event *defer_ev;    /* end of an outbox flush's deferral */
     struct event *promote_ev;  /* a delayed retry becomes due */
     struct event *renew_ev;    /* lease renewal */
+    int64_t last_beat_ms;      /* when the last renewal was sent */
     struct event *reap_ev;     /* opportunistic reaping */
     struct event *grace_ev;    /* end of drain grace */
     struct event *deadline_ev; /* exit even if redis is gone */
@@ -285,6 +291,30 @@ struct agent_ops {
     /* The agent's entry is gone: the loop may end. */
     void (*left)(struct mapq_agent *a);
 };
+
+/* ---- the controller: mapq_agent.c and mapq_agent_step.c ---- */
+
+/* mapq_agent.c: starts prefetched jobs, oldest first, while slots are
+ * free. */
+void agent_fill_slots(struct mapq_agent *a);
+
+/* mapq_agent.c: exits once drained, leaving the list of live agents on the
+ * way; nothing while running. */
+void agent_check_exit(struct mapq_agent *a);
+
+/* mapq_agent_step.c: how many subtasks of e's task a slot holds (1: no
+ * prefetch); e may be NULL. */
+int agent_task_depth(const struct spec_entry *e);
+
+/* mapq_agent_step.c: calls mapq1_step on the next loop pass, so that what
+ * several events ask for goes in one call. */
+void agent_step_soon(struct mapq_agent *a);
+
+/* mapq_agent_step.c: the agent's step events (arg: the agent): the next
+ * loop pass, the end of a deferred flush, a delayed retry becoming due. */
+void agent_step_ev_cb(evutil_socket_t fd, short what, void *arg);
+void agent_defer_cb(evutil_socket_t fd, short what, void *arg);
+void agent_promote_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- agent_claim.c ---- */
 

@@ -32,8 +32,6 @@
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
-static void check_exit(struct mapq_agent *a);
-static void step_soon(struct mapq_agent *a);
 static void job_start(struct job *job);
 
 /* ---- job state --------------------------------------------------------- */
@@ -106,15 +104,6 @@ job_drop(struct job *job)
 
 /* ---- running ----------------------------------------------------------- */
 
-/* How many subtasks of e's task a slot holds (1: no prefetch). */
-static int
-task_depth(const struct spec_entry *e)
-{
-    if (e == NULL || e->spec == NULL)
-        return 1;
-    return agent_claim_depth(e->spec->batch, e->avg_us);
-}
-
 /* Whether a slot is free for one more command (self: a job counted as
  * waiting that would take it). */
 static bool
@@ -127,9 +116,8 @@ slot_free(const struct mapq_agent *a, const struct job *self)
     return busy < a->cfg.slots;
 }
 
-/* Starts prefetched jobs, oldest first, while slots are free. */
-static void
-fill_slots(struct mapq_agent *a)
+void
+agent_fill_slots(struct mapq_agent *a)
 {
     struct job *job, *next;
 
@@ -152,6 +140,7 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
     struct mapq_agent *a = job->a;
     struct job_end end = JOB_END_NONE;
 
+    a->prefetch_paused = false; /* a slot frees */
     job->res = res;
     job->ckpt_out = res->has_checkpoint ? &res->checkpoint : NULL;
     if (res->status == MAPQ_CMD_SUCCEEDED || res->status == MAPQ_CMD_FAILED) {
@@ -173,9 +162,9 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
     }
     TAILQ_REMOVE(&a->jobs, job, entry);
     job_leave(job, &end);
-    fill_slots(a);
-    step_soon(a);
-    check_exit(a);
+    agent_fill_slots(a);
+    agent_step_soon(a);
+    agent_check_exit(a);
 }
 
 static void
@@ -295,9 +284,11 @@ job_start(struct job *job)
         /* Never started, and the agent takes nothing new: handed back. */
         agent_job_requeued(job, 'R', NULL, &end);
     } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job) &&
-               task_depth(job->spec) < 2) {
+               agent_task_depth(job->spec) < 2) {
         /* Prefetched, but its task is not known to be short here: another
-         * agent may be free for it now. */
+         * agent may be free for it now. No more prefetch until a slot
+         * frees, or the same refs would come straight back. */
+        a->prefetch_paused = true;
         agent_job_requeued(job, 'R', NULL, &end);
     } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job)) {
         /* Prefetched: it starts when a slot frees. */
@@ -359,7 +350,7 @@ agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
         if (job->spec == e && job_waits_spec(job))
             job_start(job);
     }
-    step_soon(a);
+    agent_step_soon(a);
 }
 
 static void
@@ -389,9 +380,9 @@ agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
         job_drop(job);
         break;
     }
-    fill_slots(a);
-    step_soon(a);
-    check_exit(a);
+    agent_fill_slots(a);
+    agent_step_soon(a);
+    agent_check_exit(a);
 }
 
 /* Asks again for the reservations whose requests failed. */
@@ -412,7 +403,7 @@ reserve_resend(struct mapq_agent *a)
         else
             agent_reserve_send(job);
     }
-    check_exit(a);
+    agent_check_exit(a);
 }
 
 static void
@@ -435,8 +426,8 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
                              "aborted: the execution was cancelled or failed",
                              NULL, true, &end);
         job_leave(job, &end);
-        step_soon(a);
-        check_exit(a);
+        agent_step_soon(a);
+        agent_check_exit(a);
         return;
     }
     job_set_state(job, ended_state(job, stopped));
@@ -448,7 +439,7 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
 static void
 agent_wake(struct mapq_agent *a)
 {
-    step_soon(a);
+    agent_step_soon(a);
 }
 
 static void
@@ -466,198 +457,7 @@ static const struct agent_ops ops = {
     .left = agent_left,
 };
 
-/* ---- the step: finish and claim in one call --------------------------- */
-
-/* How many command subtasks the agent holds: a batch per slot while it
- * runs or holds only tasks that are prefetched (the smallest batch of
- * theirs), else one per slot (0). */
-static int
-prefetch_hold(const struct mapq_agent *a)
-{
-    const struct job *job;
-    int depth = 0, d;
-
-    TAILQ_FOREACH (job, &a->jobs, entry) {
-        if (!job_running(job) && job->state != JOB_QUEUED)
-            continue;
-        d = task_depth(job->spec);
-        if (d < 2)
-            return 0;
-        if (depth == 0 || d < depth)
-            depth = d;
-    }
-    return depth * a->cfg.slots;
-}
-
-/* Finished attempts may wait for more to go in one call while every busy
- * slot is fed from the prefetch, up to a batch and FLUSH_DEFER_MS. */
-static bool
-may_defer(const struct mapq_agent *a)
-{
-    int hold = prefetch_hold(a);
-
-    return !a->stopping && hold > 0 && a->running_cmds > 0 &&
-           a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(hold);
-}
-
-/* Arms the promote timer to fire in ms (earlier wins). */
-static void
-promote_at(struct mapq_agent *a, int64_t ms)
-{
-    struct timeval tv, left;
-
-    if (evtimer_pending(a->promote_ev, &left)) {
-        struct timeval now;
-
-        event_base_gettimeofday_cached(a->base, &now);
-        if ((int64_t)(left.tv_sec - now.tv_sec) * 1000 +
-                (left.tv_usec - now.tv_usec) / 1000 <=
-            ms)
-            return;
-    }
-    agent_ms_to_tv(ms, &tv);
-    evtimer_add(a->promote_ev, &tv);
-}
-
-static void
-step_cb(redisReply *reply, const char *why, void *arg)
-{
-    struct mapq_agent *a = arg;
-    msgpack_unpacked u;
-    char err[MAPQ_ERR_LEN] = "not a string";
-    const msgpack_object *parts = NULL;
-    bool promoted = a->promote_sent;
-
-    a->step_inflight = a->promote_sent = false;
-    msgpack_unpacked_init(&u);
-    if (reply != NULL && reply->type == REDIS_REPLY_STRING &&
-        mapq_value_unpack(reply->str, reply->len, &u, err) == MAPQ_OK &&
-        u.data.type == MSGPACK_OBJECT_ARRAY && u.data.via.array.size == 3)
-        parts = u.data.via.array.ptr;
-    if (parts == NULL) {
-        /* An error reply: again after the backoff. A lost connection: the
-         * state callback resumes on reconnect. */
-        if (reply != NULL && reply->type == REDIS_REPLY_STRING)
-            mapq_log(MAPQ_LOG_ERROR, "malformed step reply: %s", err);
-        if (reply != NULL || mapq_redis_ready(a->cmd))
-            agent_retry_later(&a->step_retry, a->step_retry_ev,
-                              "FCALL mapq1_step",
-                              agent_failure_text(reply, why));
-        agent_outbox_reply(a, NULL);
-        agent_claim_reply(a, NULL);
-        a->promote_due |= promoted;
-        goto out;
-    }
-    agent_retry_done(&a->step_retry, "FCALL mapq1_step");
-    if (a->sending_delay_ms > 0)
-        promote_at(a, a->sending_delay_ms + 1);
-    agent_outbox_reply(a, &parts[1]);
-    agent_claim_reply(a, &parts[0]);
-    if (parts[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        promote_at(a, (int64_t)parts[2].via.u64 + 1);
-    fill_slots(a);
-    step_soon(a);
-out:
-    a->sending_delay_ms = 0;
-    msgpack_unpacked_destroy(&u);
-    check_exit(a);
-}
-
-/*
- * The agent's one call: finishes the outbox's next batch and claims what
- * the slots and the prefetch want, in one mapq1_step. Finished attempts
- * wait (may_defer) while no slot would idle for them; a claim goes at
- * once and takes the outbox with it.
- */
-static void
-step(struct mapq_agent *a, bool flush)
-{
-    struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
-    struct agent_claim_view v = {
-        a->cfg.slots,     a->running_cmds,     a->waiting, a->queued,
-        prefetch_hold(a), a->cfg.plugin_batch, bc->dry,    bp->dry};
-    struct agent_claim_plan p = {0, 0, 0, false, false};
-    struct mapq_argv cmd;
-    bool claiming, sending;
-
-    if (a->step_inflight || !mapq_redis_ready(a->cmd) ||
-        evtimer_pending(a->step_retry_ev, NULL))
-        return;
-    if (!a->stopping) {
-        agent_claim_plan(&v, &p);
-        agent_claim_wait(a, &p);
-    }
-    claiming = p.ncmd > 0 || p.nplugin > 0 || p.prefetch > 0 ||
-               (a->promote_due && !a->stopping);
-    sending = a->outbox.argc > 0 && (flush || claiming || !may_defer(a));
-    if (!claiming && !sending) {
-        if (a->outbox.argc > 0 && !evtimer_pending(a->defer_ev, NULL)) {
-            struct timeval tv;
-
-            agent_ms_to_tv(FLUSH_DEFER_MS, &tv);
-            evtimer_add(a->defer_ev, &tv);
-        }
-        return;
-    }
-    evtimer_del(a->defer_ev);
-    mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "FCALL");
-    mapq_argv_add(&cmd, "mapq1_step");
-    mapq_argv_add(&cmd, "0");
-    mapq_argv_add(&cmd, a->ns);
-    mapq_argv_add(&cmd, a->name);
-    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
-    a->promote_sent = claiming && a->promote_due;
-    a->promote_due = false;
-    agent_claim_args(a, &p, a->promote_sent, &cmd);
-    a->sending_delay_ms = 0;
-    if (a->outbox.argc > 0)
-        agent_outbox_args(a, &cmd, &a->sending_delay_ms);
-    a->step_inflight = true;
-    mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, step_cb, a, cmd.argc, cmd.argv,
-                       cmd.lens);
-    mapq_argv_release(&cmd);
-}
-
-/* Steps on the next loop pass: what several events ask for goes in one
- * call. */
-static void
-step_soon(struct mapq_agent *a)
-{
-    event_active(a->step_ev, EV_TIMEOUT, 0);
-}
-
 /* ---- events ------------------------------------------------------------ */
-
-static void
-step_ev_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    step(arg, false);
-}
-
-/* A deferred flush's time is up. */
-static void
-defer_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    step(arg, true);
-}
-
-/* A delayed retry this agent parked (or saw parked) is due: the next step
- * moves it to its list. */
-static void
-promote_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct mapq_agent *a = arg;
-
-    (void)fd;
-    (void)what;
-    a->promote_due = true;
-    step(a, false);
-}
 
 static void
 spec_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -689,9 +489,17 @@ register_retry_cb(evutil_socket_t fd, short what, void *arg)
 static void
 renew_tick(evutil_socket_t fd, short what, void *arg)
 {
+    struct mapq_agent *a = arg;
+    int64_t now = agent_now_ms();
+
     (void)fd;
     (void)what;
-    agent_lease_renew(arg);
+    /* Leases need the tick; an idle agent's heartbeat can be slower, so
+     * that a large idle fleet costs Redis little. */
+    if (TAILQ_EMPTY(&a->jobs) && now - a->last_beat_ms < IDLE_BEAT_MS)
+        return;
+    a->last_beat_ms = now;
+    agent_lease_renew(a);
 }
 
 static void
@@ -720,7 +528,7 @@ cmd_state_cb(struct mapq_redis *r, bool up, void *arg)
         agent_lease_register(a);
     agent_spec_refetch(a);
     reserve_resend(a);
-    step_soon(a);
+    agent_step_soon(a);
 }
 
 /* Why the connection cannot be made or set up: each cause once. */
@@ -759,14 +567,13 @@ watch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- shutdown ---------------------------------------------------------- */
 
-/* Exits once drained, leaving the list of live agents on the way. */
-static void
-check_exit(struct mapq_agent *a)
+void
+agent_check_exit(struct mapq_agent *a)
 {
     if (!a->stopping || !TAILQ_EMPTY(&a->jobs) || a->leaving)
         return;
     if (a->outbox.argc > 0 || a->step_inflight) {
-        step_soon(a);
+        agent_step_soon(a);
         return;
     }
     mapq_log(MAPQ_LOG_INFO, "drained; exiting");
@@ -799,19 +606,16 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
                 mapq_cmd_kill(job->cmd, SIGKILL);
             agent_worker_kill(job, SIGKILL);
         } else if (job_waits_spec(job) || job_waits_reserve(job)) {
-            /* Never started (its task spec is still on the way): handed
-             * back to the same list. */
+            /* Never started (its task spec or its reservation is still on
+             * the way): handed back to the same list, costing nothing. */
             TAILQ_REMOVE(&a->jobs, job, entry);
-            agent_job_requeued(job, 'I',
-                               "interrupted before it started: its agent "
-                               "was stopping",
-                               &end);
+            agent_job_requeued(job, 'R', NULL, &end);
             job_leave(job, &end);
         }
     }
     agent_ms_to_tv(EXIT_DEADLINE_MS, &tv);
     evtimer_add(a->deadline_ev, &tv);
-    check_exit(a);
+    agent_check_exit(a);
 }
 
 static void
@@ -856,10 +660,10 @@ mapq_agent_shutdown(struct mapq_agent *a)
         job_leave(job, &end);
     }
     agent_workers_release(a); /* idle: nothing new will run */
-    step_soon(a);
+    agent_step_soon(a);
     agent_ms_to_tv(a->cfg.grace_ms, &tv);
     evtimer_add(a->grace_ev, &tv);
-    check_exit(a);
+    agent_check_exit(a);
 }
 
 static void
@@ -910,10 +714,10 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     mapq_argv_init(&a->outbox);
     mapq_argv_init(&a->sending);
     a->plugins = mapq_plugin_host_new(cfg->self_dir);
-    a->step_ev = evtimer_new(base, step_ev_cb, a);
-    a->defer_ev = evtimer_new(base, defer_cb, a);
-    a->promote_ev = evtimer_new(base, promote_cb, a);
-    a->step_retry_ev = evtimer_new(base, step_ev_cb, a);
+    a->step_ev = evtimer_new(base, agent_step_ev_cb, a);
+    a->defer_ev = evtimer_new(base, agent_defer_cb, a);
+    a->promote_ev = evtimer_new(base, agent_promote_cb, a);
+    a->step_retry_ev = evtimer_new(base, agent_step_ev_cb, a);
     a->spec_retry_ev = evtimer_new(base, spec_retry_cb, a);
     a->reserve_retry_ev = evtimer_new(base, reserve_retry_cb, a);
     a->register_retry_ev = evtimer_new(base, register_retry_cb, a);

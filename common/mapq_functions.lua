@@ -174,8 +174,17 @@ local function queue_refs(P, refs, front)
     end
     for _, target in ipairs(order) do
         local q, c = string.match(target, '^([^/]+)/(%a%a)$')
+        local refs = lists[target].a
+        if front then
+            -- LPUSH puts its last argument first: keep their order.
+            local rev = {}
+            for m = #refs, 1, -1 do
+                rev[#rev + 1] = refs[m]
+            end
+            refs = rev
+        end
         call_many(front and 'LPUSH' or 'RPUSH', P .. ':q:' .. q .. ':' .. c,
-            lists[target].a)
+            refs)
         ring(P, q, c)
     end
 end
@@ -628,6 +637,7 @@ end
 local function new_batch(P)
     return {P = P, refused = {}, taken = {}, results = {}, rorder = {},
         execs = {}, xorder = {}, requeue = {}, front = {}, delayed = {},
+        ended = {},
         logs = {}, lorder = {}, ckpts = {}, korder = {}, leaders = {},
         corder = {}, cache_sets = {}, releases = {}}
 end
@@ -805,6 +815,8 @@ local function write_rest(b)
         local rec = redis.call('HMGET', P .. ':x:' .. e, 'state', 'epoch')
         if not ENDED[rec[1]] then
             redis.call('RPUSH', events_key(P, e, rec[2]), cmsgpack.pack(b.execs[e].a))
+        else
+            b.ended[#b.ended + 1] = e
         end
         call_many('HDEL', P .. ':b:' .. e, b.execs[e].b)
     end
@@ -850,14 +862,14 @@ end
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
 -- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
 -- one RPUSH of a single event entry and one HDEL of the bodies.
-local function finish(P, args, first)
+local function finish_attempts(P, args, first)
     local b = new_batch(P)
     local refs = {}
     for j = first, #args, 8 do
         refs[#refs + 1] = args[j]
     end
     if #refs == 0 then
-        return {}
+        return {}, {}
     end
     local held = gather('ZMSCORE', b.P .. ':inflight', refs)
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
@@ -884,11 +896,11 @@ local function finish(P, args, first)
     answer_followers(b)
     write_rest(b)
     call_many('ZREM', b.P .. ':inflight', b.taken)
-    return b.refused
+    return b.refused, b.ended
 end
 
 local function done(keys, args)
-    return finish(args[1], args, 3)
+    return (finish_attempts(args[1], args, 3))
 end
 
 -- step(P, agent, lease_ms, ncmd, nplugin, prefetch, flags, nqueues,
@@ -901,13 +913,15 @@ end
 -- one asks when its delay is over). Unlike claim it records no heartbeat
 -- (renew does, every second) and promotes only when asked, so that a
 -- call costs a few commands whatever it carries. Returns one msgpack
--- string: [[ref, body, checkpoint, ...], [refused ref, ...], due], due
--- being the ms until the next delayed ref is due (with 'd'), else false.
+-- string: [[ref, body, checkpoint, ...], [refused ref, ...], due, [exec,
+-- ...]], due being the ms until the next delayed ref is due (with 'd'),
+-- else false, and the execs those of finished attempts that have ended
+-- (the agent stops what else it holds of them at once).
 local function step(keys, args)
     local P, lease = args[1], tonumber(args[3])
     local want = {c = tonumber(args[4]), p = tonumber(args[5])}
     local extra, flags, nq = tonumber(args[6]), args[7], tonumber(args[8])
-    local refused = finish(P, args, 9 + nq)
+    local refused, ended = finish_attempts(P, args, 9 + nq)
     local promoting = string.find(flags, 'd', 1, true) ~= nil
     local out, due = {}, false
     local claiming = want.c > 0 or want.p > 0 or extra > 0
@@ -925,7 +939,7 @@ local function step(keys, args)
                 string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)})
         end
     end
-    return cmsgpack.pack({out, refused, due})
+    return cmsgpack.pack({out, refused, due, ended})
 end
 
 -- renew(P, agent, lease_ms, ref... [| key...])

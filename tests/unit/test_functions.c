@@ -309,7 +309,7 @@ done1(struct fx *f, const char *ref, const char *kind, const char *field,
  * Calls mapq1_step for agent-1 on queue q: finishes the attempts in
  * entries (NULL-terminated, 8 strings each) and claims ncmd command
  * subtasks plus up to prefetch more, with flags. Returns how many were
- * claimed; the reply stays in f->u: [claimed, refused, due].
+ * claimed; the reply stays in f->u: [claimed, refused, due, ended].
  */
 static uint32_t
 step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
@@ -346,7 +346,7 @@ step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
     assert_int_equal(
         mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
     assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(f->u.data.via.array.size, 3);
+    assert_int_equal(f->u.data.via.array.size, 4);
     c = &f->u.data.via.array.ptr[0];
     if (c->type == MSGPACK_OBJECT_MAP)
         return 0; /* an empty Lua table */
@@ -1065,7 +1065,7 @@ static void
 test_functions_step_finishes_then_claims(void **state)
 {
     struct fx *f = *state;
-    char ref[128], again[128];
+    char ref[128], again[128], held[128];
     const msgpack_object *refused;
 
     push(f, 3, "nc");
@@ -1085,6 +1085,7 @@ test_functions_step_finishes_then_claims(void **state)
                 refused->via.array.size == 0);
     /* The hand back is the same ref, at the head of its list, and costs
      * no budget; the result was recorded. */
+    stepped(f, 1, held, sizeof(held));
     {
         char first[128];
 
@@ -1103,6 +1104,20 @@ test_functions_step_finishes_then_claims(void **state)
     refused = &f->u.data.via.array.ptr[1];
     assert_int_equal(refused->type, MSGPACK_OBJECT_ARRAY);
     assert_int_equal(refused->via.array.size, 1);
+    /* Once the execution ended, a step that finishes one of its attempts
+     * says so, for the agent to stop the rest at once. */
+    run(f, "HSET", key(f, "x:" EXEC), "state", "failed", NULL);
+    {
+        const char *const entries[] = {held, "T", "6", "key1", "rec1",
+                                       "",   "",  "",  NULL};
+        const msgpack_object *ended;
+
+        assert_int_equal(step(f, "0", "0", "", entries), 0);
+        ended = &f->u.data.via.array.ptr[3];
+        assert_int_equal(ended->type, MSGPACK_OBJECT_ARRAY);
+        assert_int_equal(ended->via.array.size, 1);
+        assert_int_equal(ended->via.array.ptr[0].via.str.size, strlen(EXEC));
+    }
 }
 
 static void
