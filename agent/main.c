@@ -43,7 +43,8 @@ static const char usage[] =
     "--health-file $MAPQ_HEALTH_FILE or none.\n"
     "\n"
     "With --health-file the agent touches PATH after every heartbeat Redis\n"
-    "answered (about once a second) and removes it when it exits.\n"
+    "answered (every second while it holds subtasks, every 5 s when idle)\n"
+    "and removes it when it exits.\n"
     "--check-health exits 0 when PATH was touched within --max-age (10s),\n"
     "else says why and exits 1.\n";
 

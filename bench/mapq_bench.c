@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_fleet.h"
 #include "bench_python.h"
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
@@ -89,6 +90,8 @@ struct opts {
     int agents, slots, runs;
     long plugin_n, command_n, latency_n, python_n;
     bool plugin, command, latency, python;
+    bool fleet; /* --fleet: only the figures of bench_fleet.c */
+    struct bench_fleet_opts fleet_o;
 };
 
 struct bench {
@@ -489,10 +492,16 @@ usage(FILE *f)
                "                  [--plugin N] [--command N] [--latency N]\n"
                "                  [--python N] "
                "[--only plugin|command|latency|python]\n"
+               "       mapq-bench --fleet [--fleet-shapes AxS,...] "
+               "[--fleet-subtasks N] [--fleet-idle N]\n"
                "Without --redis, starts a private redis-server and --agents "
                "local agents (default 2,\n"
                "each with --slots command slots, default 1); with --redis, "
-               "agents must run already.\n");
+               "agents must run already.\n"
+               "--fleet starts a private Redis and agents per configuration "
+               "(default 16x8,64x1:\n"
+               "agents x slots) for 2000 subtasks of sleep 0.05, then 100 "
+               "idle agents (0: none).\n");
 }
 
 static long
@@ -522,6 +531,10 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"latency", required_argument, NULL, 'l'},
         {"python", required_argument, NULL, 'y'},
         {"only", required_argument, NULL, 'o'},
+        {"fleet", no_argument, NULL, 'F'},
+        {"fleet-shapes", required_argument, NULL, 'S'},
+        {"fleet-subtasks", required_argument, NULL, 'N'},
+        {"fleet-idle", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int ch;
@@ -536,6 +549,8 @@ parse_opts(int argc, char **argv, struct opts *o)
     o->latency_n = 500;
     o->python_n = 10000;
     o->plugin = o->command = o->latency = o->python = true;
+    bench_fleet_opts_init(&o->fleet_o);
+    o->fleet_o.ns = o->ns;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (ch) {
         case 'r':
@@ -572,6 +587,21 @@ parse_opts(int argc, char **argv, struct opts *o)
                 exit(2);
             }
             break;
+        case 'F':
+            o->fleet = true;
+            break;
+        case 'S':
+            o->fleet_o.shapes = optarg;
+            break;
+        case 'N':
+            o->fleet_o.subtasks = parse_count(optarg, "--fleet-subtasks");
+            break;
+        case 'I':
+            o->fleet_o.idle_agents =
+                strcmp(optarg, "0") == 0
+                    ? 0
+                    : (int)parse_count(optarg, "--fleet-idle");
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -580,7 +610,7 @@ parse_opts(int argc, char **argv, struct opts *o)
             exit(2);
         }
     }
-    if (optind != argc) {
+    if (optind != argc || (o->fleet && o->redis != NULL)) {
         usage(stderr);
         exit(2);
     }
@@ -602,6 +632,8 @@ main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     b.o = &o;
     mapq_log_init("mapq-bench", MAPQ_LOG_WARN);
+    if (o.fleet)
+        return bench_fleet_run(&o.fleet_o);
     /* Before the local agents start: their workers import from there. */
     if (o.python && bench_python_prepare(pydir, sizeof(pydir)) != 0)
         return 3;

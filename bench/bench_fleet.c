@@ -1,0 +1,577 @@
+/*
+ * bench_fleet.c - mapq-bench --fleet: what many real agents cost one Redis.
+ *
+ * Each configuration gets its own private redis-server and agents (local
+ * mode), so one figure never pays for another's leftovers. The map is
+ * driven in-process with the scheduler's driver, as in mapq_bench.c, from
+ * its creation to its assembled output, and then checked: every subtask
+ * must have its result recorded. Redis cost is read with INFO before and
+ * after: CPU from used_cpu_user + used_cpu_sys, commands from the sum of
+ * commandstats calls (which counts the commands run inside functions).
+ * Every figure is printed as a number beside its bare limit (the ideal
+ * wall time, one Redis core), never as a pass or fail: on a small machine
+ * process creation, not Redis, sets the wall time.
+ */
+#include "bench_fleet.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_buf.h"
+#include "mapq_driver.h"
+#include "mapq_keys.h"
+#include "mapq_local.h"
+#include "mapq_redis.h"
+#include "mapq_value.h"
+#include "mapq_workflow.h"
+
+#define MAX_SHAPES       8
+#define MAX_AGENTS       1000
+#define MAX_SLOTS        1000
+#define REGISTER_TIMEOUT 60.0 /* s for every agent to send its heartbeat */
+#define SHAPE_SETTLE_S   1.0  /* quiet after registration, before a map */
+#define CONNS_PER_AGENT  3    /* Redis connections one agent may hold */
+
+struct shape {
+    int agents, slots;
+};
+
+/* One private Redis with its agents, and a driver when it runs maps. */
+struct fleet {
+    const struct bench_fleet_opts *o;
+    struct mapq_local *local;
+    struct mapq_redis_url url;
+    redisContext *c;
+    struct event_base *base;
+    struct mapq_driver *driver;
+    bool ended, succeeded;
+    bool settled; /* the driver's last writes are acknowledged */
+    char error[512];
+    double t_end;
+};
+
+/* Redis counters read with one INFO. */
+struct fleet_stats {
+    double cpu_s;
+    long long calls; /* sum of commandstats calls */
+};
+
+void
+bench_fleet_opts_init(struct bench_fleet_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ns = "mapqbench";
+    o->shapes = "16x8,64x1";
+    o->subtasks = 2000;
+    o->sleep_ms = 50;
+    o->idle_agents = 100;
+    o->idle_settle_ms = 3000;
+    o->idle_measure_ms = 5000;
+}
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+pause_s(double s)
+{
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Value of "name:" at the start of a line of an INFO reply, or 0. */
+static double
+info_field(const char *info, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = info;
+
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == info || p[-1] == '\n') && p[len] == ':')
+            return strtod(p + len + 1, NULL);
+        p += len;
+    }
+    return 0;
+}
+
+/* Sum of calls= over the cmdstat_ lines of an INFO reply. */
+static long long
+commandstats_calls(const char *info)
+{
+    const char *p = info, *calls, *eol;
+    long long sum = 0;
+
+    while ((p = strstr(p, "cmdstat_")) != NULL) {
+        calls = strstr(p, ":calls=");
+        eol = strchr(p, '\n');
+        if ((p == info || p[-1] == '\n') && calls != NULL &&
+            (eol == NULL || calls < eol))
+            sum += strtoll(calls + strlen(":calls="), NULL, 10);
+        p += strlen("cmdstat_");
+    }
+    return sum;
+}
+
+/* One INFO; its own call shows in the next reading, not in this one. */
+static int
+stats_read(redisContext *c, struct fleet_stats *st)
+{
+    redisReply *r = redisCommand(c, "INFO cpu commandstats");
+    int rc = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_STRING) {
+        st->cpu_s = info_field(r->str, "used_cpu_sys") +
+                    info_field(r->str, "used_cpu_user");
+        st->calls = commandstats_calls(r->str);
+        rc = 0;
+    } else {
+        fprintf(stderr, "mapq-bench: INFO failed: %s\n",
+                r != NULL && r->type == REDIS_REPLY_ERROR ? r->str : c->errstr);
+    }
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* Integer reply of a command with one string argument, or -1. */
+static long long
+redis_integer(redisContext *c, const char *fmt, const char *a)
+{
+    redisReply *r = redisCommand(c, fmt, a);
+    long long v = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
+        v = r->integer;
+    if (r != NULL)
+        freeReplyObject(r);
+    return v;
+}
+
+/* Parses "AxS,AxS" into sh; returns the count, or -1 with a message. */
+static int
+parse_shapes(const char *s, struct shape *sh)
+{
+    const char *p = s;
+    char *end;
+    long a, n;
+    int count = 0;
+
+    while (*p != '\0') {
+        if (count == MAX_SHAPES)
+            goto bad;
+        a = strtol(p, &end, 10);
+        if (end == p || *end != 'x' || a < 1 || a > MAX_AGENTS)
+            goto bad;
+        p = end + 1;
+        n = strtol(p, &end, 10);
+        if (end == p || (*end != ',' && *end != '\0') || n < 1 || n > MAX_SLOTS)
+            goto bad;
+        sh[count].agents = (int)a;
+        sh[count].slots = (int)n;
+        count++;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (count > 0)
+        return count;
+bad:
+    fprintf(stderr,
+            "mapq-bench: fleet shapes must be up to %d AGENTSxSLOTS "
+            "separated by commas (e.g. 16x8,64x1), got '%s'\n",
+            MAX_SHAPES, s);
+    return -1;
+}
+
+/* Raises the soft limit res to want (within the hard limit); -1 if it
+ * cannot reach it. */
+static int
+raise_limit(int res, const char *what, rlim_t want)
+{
+    struct rlimit rl;
+
+    if (getrlimit(res, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+        rl.rlim_cur >= want)
+        return 0;
+    if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+        fprintf(stderr,
+                "mapq-bench: the fleet needs %llu %s, the hard limit is "
+                "%llu (see ulimit)\n",
+                (unsigned long long)want, what,
+                (unsigned long long)rl.rlim_max);
+        return -1;
+    }
+    rl.rlim_cur = want;
+    if (setrlimit(res, &rl) != 0) {
+        fprintf(stderr,
+                "mapq-bench: cannot raise the limit of %s to %llu: "
+                "%s\n",
+                what, (unsigned long long)want, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Makes room for agents x slots: open files for Redis (it inherits ours
+ * and lowers maxclients to fit) and processes for agents and commands.
+ */
+static int
+raise_limits(int agents, int slots)
+{
+    rlim_t files = (rlim_t)agents * CONNS_PER_AGENT + 64;
+    rlim_t procs = (rlim_t)agents * (rlim_t)(1 + slots) + 64;
+
+    if (raise_limit(RLIMIT_NOFILE, "open files", files) != 0 ||
+        raise_limit(RLIMIT_NPROC, "processes", procs) != 0)
+        return -1;
+    return 0;
+}
+
+/* Checks that Redis takes every agent's connections (CONFIG maxclients). */
+static int
+check_maxclients(struct fleet *f, int agents)
+{
+    redisReply *r = redisCommand(f->c, "CONFIG GET maxclients");
+    long long max = -1;
+
+    if (r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING)
+        max = strtoll(r->element[1]->str, NULL, 10);
+    if (r != NULL)
+        freeReplyObject(r);
+    if (max >= 0 && max < (long long)agents * CONNS_PER_AGENT + 4) {
+        fprintf(stderr,
+                "mapq-bench: the local Redis takes %lld clients, %d agents "
+                "need up to %d\n",
+                max, agents, agents * CONNS_PER_AGENT);
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits, bounded, until n agents have sent a heartbeat (P:agents). */
+static int
+wait_agents(struct fleet *f, int n)
+{
+    char *key = mapq_key_agents(f->o->ns);
+    double t0 = now_s();
+    long long got = 0;
+    int rc = -1;
+
+    while (now_s() - t0 < REGISTER_TIMEOUT) {
+        got = redis_integer(f->c, "ZCARD %s", key);
+        if (got >= n) {
+            fprintf(stderr, "  %d agents registered in %.2f s\n", n,
+                    now_s() - t0);
+            rc = 0;
+            break;
+        }
+        pause_s(0.02);
+    }
+    if (rc != 0)
+        fprintf(stderr,
+                "mapq-bench: only %lld of %d agents registered within "
+                "%.0f s\n",
+                got, n, REGISTER_TIMEOUT);
+    free(key);
+    return rc;
+}
+
+static void
+fleet_stop(struct fleet *f)
+{
+    mapq_driver_free(f->driver);
+    if (f->base != NULL)
+        event_base_free(f->base);
+    if (f->c != NULL)
+        redisFree(f->c);
+    mapq_local_stop(f->local);
+    memset(f, 0, sizeof(*f));
+}
+
+static void
+settled_cb(void *arg)
+{
+    struct fleet *f = arg;
+
+    f->settled = true;
+    event_base_loopbreak(f->base);
+}
+
+/*
+ * Starts a private Redis and agents x slots agents and waits until all
+ * registered; with drive, also a driver on its own loop. On failure
+ * prints why and returns -1; fleet_stop() undoes either way.
+ */
+static int
+fleet_start(struct fleet *f, const struct bench_fleet_opts *o, int agents,
+            int slots, bool drive)
+{
+    char urlbuf[512], err[MAPQ_ERR_LEN];
+
+    memset(f, 0, sizeof(*f));
+    f->o = o;
+    if (raise_limits(agents, slots) != 0)
+        return -1;
+    f->local =
+        mapq_local_start(agents, slots, o->ns, urlbuf, sizeof(urlbuf), err);
+    if (f->local == NULL)
+        goto fail;
+    if (mapq_redis_url_parse(urlbuf, &f->url, err) != MAPQ_OK)
+        goto fail;
+    f->c = mapq_redis_connect_sync(&f->url, 3000, err);
+    if (f->c == NULL)
+        goto fail;
+    if (check_maxclients(f, agents) != 0 || wait_agents(f, agents) != 0)
+        return -1;
+    if (drive) {
+        f->base = event_base_new();
+        f->driver =
+            mapq_driver_new(f->base, &f->url, o->ns, MAPQ_OWNER_LEASE_MS);
+        mapq_driver_on_idle(f->driver, settled_cb, f);
+    }
+    return 0;
+fail:
+    fprintf(stderr, "mapq-bench: %s\n", err);
+    return -1;
+}
+
+/* ---- driving one execution (as in mapq_bench.c) ------------------------ */
+
+static void
+exec_done(const struct mapq_exec_outcome *out, void *arg)
+{
+    struct fleet *f = arg;
+
+    f->t_end = now_s();
+    f->ended = true;
+    f->succeeded = out->succeeded;
+    if (!out->succeeded)
+        snprintf(f->error, sizeof(f->error), "%s", out->error);
+    event_base_loopbreak(f->base);
+}
+
+/* Inputs {xs: [0, 1, ..., n-1]} as msgpack. */
+static void
+range_inputs(long n, struct mapq_buf *out)
+{
+    msgpack_packer pk;
+    long i;
+
+    mapq_buf_reset(out);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, 1);
+    mapq_value_pack_str(&pk, "xs");
+    msgpack_pack_array(&pk, (uint32_t)n);
+    for (i = 0; i < n; i++)
+        msgpack_pack_int64(&pk, i);
+}
+
+/*
+ * Creates and drives one execution of yaml over n elements, until its
+ * records are written. Writes the seconds from creation to the assembled
+ * output into secs and the id into id. Returns 0, or -1 with the reason
+ * printed.
+ */
+static int
+run_once(struct fleet *f, const char *yaml, long n, double *secs,
+         char id[MAPQ_EXEC_ID_LEN + 1])
+{
+    struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
+    struct mapq_workflow *wf;
+    char err[MAPQ_ERR_LEN];
+    double t0;
+    int rc = -1;
+
+    wf = mapq_workflow_parse(yaml, strlen(yaml), "fleet.yaml", &errors);
+    if (wf == NULL) {
+        fprintf(stderr, "mapq-bench: %.*s", (int)errors.len, errors.data);
+        goto out;
+    }
+    range_inputs(n, &inputs);
+    f->ended = false;
+    f->settled = false;
+    t0 = now_s();
+    if (mapq_exec_create(f->c, f->o->ns, wf, yaml, strlen(yaml), &inputs, NULL,
+                         id, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
+        goto out;
+    }
+    mapq_driver_add(f->driver, id, wf, &inputs, NULL, exec_done, f);
+    wf = NULL; /* owned by the driver */
+    while (!f->ended)
+        event_base_dispatch(f->base);
+    *secs = f->t_end - t0;
+    while (!f->settled)
+        event_base_dispatch(f->base);
+    if (!f->succeeded) {
+        fprintf(stderr, "mapq-bench: execution %s failed: %s\n", id, f->error);
+        goto out;
+    }
+    rc = 0;
+out:
+    mapq_workflow_free(wf);
+    mapq_buf_release(&inputs);
+    mapq_buf_release(&errors);
+    return rc;
+}
+
+/* Checks that node 0 of execution id recorded n results. */
+static int
+verify(struct fleet *f, const char *id, long n)
+{
+    char *key = mapq_key_results(f->o->ns, id, 0);
+    long long got = redis_integer(f->c, "HLEN %s", key);
+
+    free(key);
+    if (got != n) {
+        fprintf(stderr,
+                "mapq-bench: execution %s recorded %lld results, "
+                "expected %ld\n",
+                id, got, n);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- figures ----------------------------------------------------------- */
+
+/* The sleep map: one command subtask per element, each sleeping ms.
+ * Caller frees. */
+static char *
+sleep_yaml(int ms)
+{
+    static const char fmt[] = "name: bench_fleet\n"
+                              "inputs: {xs: {type: \"list[int]\"}}\n"
+                              "tasks:\n"
+                              "  nap:\n"
+                              "    inputs: {x: int}\n"
+                              "    command: [/bin/sleep, \"%d.%03d\"]\n"
+                              "nodes:\n"
+                              "  all: {map: nap, over: {x: $inputs.xs}}\n";
+    size_t len = sizeof(fmt) + 32;
+    char *s = mapq_xmalloc(len);
+
+    snprintf(s, len, fmt, ms / 1000, ms % 1000);
+    return s;
+}
+
+/* Runs the sleep map on agents x slots and prints its figures. */
+static int
+shape_run(const struct bench_fleet_opts *o, const struct shape *sh)
+{
+    char label[32], id[MAPQ_EXEC_ID_LEN + 1];
+    char *yaml = sleep_yaml(o->sleep_ms);
+    long n = o->subtasks, total = (long)sh->agents * sh->slots;
+    double secs, ideal, cpu_us, cmds;
+    struct fleet_stats s0, s1;
+    struct fleet f;
+    int rc = -1;
+
+    snprintf(label, sizeof(label), "fleet %dx%d", sh->agents, sh->slots);
+    fprintf(stderr, "  %s: starting %d agents x %d slots\n", label, sh->agents,
+            sh->slots);
+    if (fleet_start(&f, o, sh->agents, sh->slots, true) != 0)
+        goto out;
+    pause_s(SHAPE_SETTLE_S);
+    if (stats_read(f.c, &s0) != 0 || run_once(&f, yaml, n, &secs, id) != 0 ||
+        stats_read(f.c, &s1) != 0 || verify(&f, id, n) != 0)
+        goto out;
+    ideal = (double)n * o->sleep_ms / 1e3 / (double)total;
+    cpu_us = (s1.cpu_s - s0.cpu_s) * 1e6 / (double)n;
+    /* less the first INFO, counted in the second reading */
+    cmds = (double)(s1.calls - s0.calls - 1) / (double)n;
+    printf("%-14s %8ld subtasks  wall %.3f s, ideal %.3f s (%ld x %d ms / "
+           "%ld slots): %.2fx ideal, %.0f subtasks/s\n",
+           label, n, secs, ideal, n, o->sleep_ms, total, secs / ideal,
+           (double)n / secs);
+    printf("%-14s per subtask: redis %.1f us cpu, %.2f commands (counting "
+           "those inside functions); one redis core could serve %.0f "
+           "subtasks/s at that cost\n",
+           "", cpu_us, cmds, cpu_us > 0 ? 1e6 / cpu_us : 0);
+    fflush(stdout);
+    rc = 0;
+out:
+    fleet_stop(&f);
+    free(yaml);
+    return rc;
+}
+
+/* Starts idle agents, lets them settle, prints the Redis CPU they cost. */
+static int
+idle_run(const struct bench_fleet_opts *o)
+{
+    struct fleet_stats s0, s1;
+    struct fleet f;
+    double t0, dt, cpu;
+    int n = o->idle_agents, rc = -1;
+
+    fprintf(stderr, "  fleet idle: starting %d agents\n", n);
+    if (fleet_start(&f, o, n, 1, false) != 0)
+        goto out;
+    pause_s(o->idle_settle_ms / 1e3);
+    t0 = now_s();
+    if (stats_read(f.c, &s0) != 0)
+        goto out;
+    pause_s(o->idle_measure_ms / 1e3);
+    if (stats_read(f.c, &s1) != 0)
+        goto out;
+    dt = now_s() - t0;
+    cpu = (s1.cpu_s - s0.cpu_s) / dt;
+    printf("%-14s %8d agents    redis %.2f%% of a core (%.2f ms cpu/s, "
+           "%.1f us/s per agent), %.1f commands/s (%.2f per agent), "
+           "measured %.1f s after %.1f s to settle\n",
+           "fleet idle", n, cpu * 100, cpu * 1e3, cpu * 1e6 / n,
+           (double)(s1.calls - s0.calls - 1) / dt,
+           (double)(s1.calls - s0.calls - 1) / dt / n, dt,
+           o->idle_settle_ms / 1e3);
+    rc = 0;
+out:
+    fleet_stop(&f);
+    return rc;
+}
+
+int
+bench_fleet_run(const struct bench_fleet_opts *o)
+{
+    struct shape shapes[MAX_SHAPES];
+    int nshapes, i;
+
+    nshapes = parse_shapes(o->shapes, shapes);
+    if (nshapes < 0)
+        return 1;
+    if (o->subtasks < 1 || o->sleep_ms < 1 || o->idle_agents < 0 ||
+        o->idle_agents > MAX_AGENTS) {
+        fprintf(stderr, "mapq-bench: bad fleet sizes\n");
+        return 1;
+    }
+    printf("mapq-bench --fleet: %ld subtasks of sleep %d ms per "
+           "configuration, %ld CPUs, a private redis-server each\n",
+           o->subtasks, o->sleep_ms, sysconf(_SC_NPROCESSORS_ONLN));
+    fflush(stdout);
+    for (i = 0; i < nshapes; i++)
+        if (shape_run(o, &shapes[i]) != 0)
+            return 1;
+    if (o->idle_agents > 0 && idle_run(o) != 0)
+        return 1;
+    return 0;
+}
