@@ -52,9 +52,9 @@
  * about BATCH_WINDOW_US of work), so that a finished slot starts the next
  * at once; finished attempts are reported in batches of FLUSH_BATCH(hold),
  * waiting at most FLUSH_DEFER_MS. */
-#define PREFETCH_SHORT_US 50000
+#define PREFETCH_SHORT_US 1000000
 #define BATCH_WINDOW_US   20000
-#define BATCH_AUTO_MIN    3
+#define BATCH_AUTO_MIN    2
 #define BATCH_AUTO_MAX    64
 #define FLUSH_DEFER_MS    20
 #define FLUSH_BATCH(hold) ((hold) / 2 > 1 ? (hold) / 2 : 1)
