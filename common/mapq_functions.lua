@@ -997,9 +997,28 @@ local function renew(keys, args)
     return lost
 end
 
+-- The interruptible_failures of ref r's task (its spec's intrf, defaulting
+-- as agents do: sysr - 1, sysr being 3 when unset), read once per node and
+-- call into limits.
+local function interruptible_failures(P, limits, r)
+    local key = r.exec .. '/' .. r.k
+    if limits[key] == nil then
+        local n = 2
+        local spec = redis.call('HGET', P .. ':x:' .. r.exec, 't:' .. r.k)
+        local ok, t = pcall(cmsgpack.unpack, spec or '')
+        if ok and type(t) == 'table' then
+            local sysr = tonumber(t.sysr) or 3
+            n = tonumber(t.intrf) or math.max(sysr - 1, 0)
+        end
+        limits[key] = n
+    end
+    return limits[key]
+end
+
 -- reap(P, limit)
 -- Takes back up to limit attempts whose lease expired and queues each
--- again as a system failure. Returns how many were taken back.
+-- again as a system failure (and, from an interruptible list, as an
+-- interruption too). Returns how many were taken back.
 local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
     local now = now_ms()
@@ -1015,7 +1034,7 @@ local function reap(keys, args)
     end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
-    local again = {}
+    local again, limits = {}, {}
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
@@ -1025,6 +1044,16 @@ local function reap(keys, args)
                     e = 'lease expired: its agent stopped renewing it (killed, '
                         .. 'host lost or cut off)'})})
             r.s = r.s + 1
+            if string.sub(r.cls, 1, 1) == 'i' then
+                -- Lost with an interruptible host: an interruption, as a
+                -- drained attempt is, and after the task's
+                -- interruptible_failures its next attempt runs on a
+                -- non-interruptible agent.
+                r.i = r.i + 1
+                if r.i >= interruptible_failures(P, limits, r) then
+                    r.cls = 'n' .. string.sub(r.cls, 2)
+                end
+            end
             again[#again + 1] = make_ref(r)
         end
     end

@@ -560,6 +560,54 @@ test_functions_reap_requeues_expired_as_system_failure(void **state)
     assert_string_equal(f->reply->str, "fresh");
 }
 
+/* Reaps until one attempt was taken back (the server clock may not have
+ * ticked a millisecond past a lease of 0 ms yet). */
+static void
+reap_one(struct fx *f)
+{
+    int i;
+
+    for (i = 0; i < 1000; i++) {
+        if (integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
+            return;
+        pause_ms(1);
+    }
+    fail_msg("no lease expired");
+}
+
+static void
+test_functions_reap_counts_interruptions_and_demotes(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    /* A task with interruptible_failures 2 (its spec's intrf). */
+    run(f, "EVAL",
+        "return redis.call('HSET', KEYS[1], 't:0', "
+        "cmsgpack.pack({sysr = 5, intrf = 2}))",
+        "1", key(f, "x:" EXEC), NULL);
+    push(f, 1, "ic");
+    assert_int_equal(claim(f, "0", "1", "0", "1"), 1);
+    reap_one(f);
+    /* Lost once with an interruptible host: s and i both count it. */
+    assert_int_equal(claim(f, "0", "1", "0", "1"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/0/1/1/q/ic");
+    reap_one(f);
+    /* The second reaches intrf: the next attempt waits for a
+     * non-interruptible agent. */
+    assert_int_equal(claim(f, "60000", "1", "0", "1"), 0);
+    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/0/2/2/q/nc");
+    /* A non-interruptible list's loss is no interruption. */
+    run(f, "ZADD", key(f, "inflight"), "0", ref, NULL);
+    reap_one(f);
+    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
+    claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/0/3/2/q/nc");
+}
+
 static void
 test_functions_reap_leaves_live_leases(void **state)
 {
@@ -1162,6 +1210,7 @@ main(void)
         T(test_functions_first_write_wins),
         T(test_functions_retries_count_in_the_ref),
         T(test_functions_reap_requeues_expired_as_system_failure),
+        T(test_functions_reap_counts_interruptions_and_demotes),
         T(test_functions_reap_leaves_live_leases),
         T(test_functions_renew_reports_lost_and_stopped),
         T(test_functions_claim_drops_refs_without_body),
