@@ -107,6 +107,7 @@ struct job {
     struct spec_entry *spec;
     struct mapq_cmd *cmd;        /* while its command runs (JOB_RUN*) */
     struct agent_worker *worker; /* ... or its worker runs it (owned) */
+    struct plugin_child *child;  /* ... or a child calls its plugin (owned) */
     enum job_state state;
     /* Its reservation request failed: ask again (on the retry timer or on
      * reconnect). A note about the request, not about the slot. */
@@ -412,10 +413,40 @@ void agent_job_end_release(struct job_end *end);
 
 /* ---- agent_plugin_run.c ---- */
 
-/* Calls job's plugin (looked up once per spec) and fills out, which the
- * caller releases; a lookup failure or an output of the wrong type is a
- * MAPQ_PLUGIN_ERROR. False when the call crashed the child it ran in. */
-bool agent_plugin_run(struct job *job, struct mapq_plugin_outcome *out);
+/* Calls job's plugin (looked up once per spec) on the loop and fills out,
+ * which the caller releases; a lookup failure or an output of the wrong
+ * type is a MAPQ_PLUGIN_ERROR. */
+void agent_plugin_run(struct job *job, struct mapq_plugin_outcome *out);
+
+/* How a plugin call in a child ended. */
+enum agent_plugin_end {
+    AGENT_PLUGIN_DONE,      /* out holds its outcome */
+    AGENT_PLUGIN_CRASHED,   /* the child died before it wrote the outcome */
+    AGENT_PLUGIN_TIMED_OUT, /* the task's timeout passed: killed */
+    AGENT_PLUGIN_KILLED,    /* agent_plugin_kill() */
+};
+
+/* Called once from the loop when job's child ended; out is borrowed. */
+typedef void agent_plugin_done_fn(struct job *job, enum agent_plugin_end how,
+                                  const struct mapq_plugin_outcome *out);
+
+/* Calls job's plugin in a forked child, so that a crash costs only this
+ * attempt, read from the loop under the task's timeout: job->child holds
+ * it and done follows. False when it did not start: out (released by the
+ * caller) holds a lookup error (MAPQ_PLUGIN_ERROR), else the fork
+ * failed. */
+bool agent_plugin_start(struct job *job, agent_plugin_done_fn *done,
+                        struct mapq_plugin_outcome *out);
+
+/* Kills job's child, if any; done still follows (KILLED). */
+void agent_plugin_kill(struct job *job);
+
+/* Checks out's output against job's declared type (a mismatch becomes a
+ * MAPQ_PLUGIN_ERROR). */
+void agent_plugin_check(const struct job *job, struct mapq_plugin_outcome *out);
+
+/* Frees a child (killed if it still runs); NULL-safe. */
+void agent_plugin_child_free(struct plugin_child *ch);
 
 /* ---- agent_specs.c ---- */
 

@@ -81,6 +81,7 @@ agent_job_free(struct job *job)
         return;
     mapq_cmd_free(job->cmd);
     agent_worker_drop(job->worker);
+    agent_plugin_child_free(job->child);
     msgpack_unpacked_destroy(&job->body_u);
     free(job->body);
     free(job->ckpt_in);

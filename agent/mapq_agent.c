@@ -222,26 +222,81 @@ run_command(struct job *job)
     }
 }
 
-/* Runs job's plugin on the loop and records what it did (job is off the
- * list); its checkpoint lives in the outcome, so it is recorded here. */
+/* What a plugin call's outcome records (its checkpoint lives in the
+ * outcome, so the record is made before it is released). */
+static void
+plugin_outcome(struct job *job, const struct mapq_plugin_outcome *out,
+               struct job_end *end)
+{
+    job->ckpt_out = out->has_checkpoint ? &out->checkpoint : NULL;
+    if (out->status == MAPQ_PLUGIN_OK)
+        agent_job_succeeded(job, &out->output, end);
+    else
+        agent_job_failed(job, MAPQ_PHASE_FAILED, out->error, NULL, false, end);
+}
+
+/* The child calling job's plugin (job in JOB_RUN*) ended. */
+static void
+plugin_child_done(struct job *job, enum agent_plugin_end how,
+                  const struct mapq_plugin_outcome *out)
+{
+    struct mapq_agent *a = job->a;
+    struct mapq_plugin_outcome checked;
+    struct job_end end = JOB_END_NONE;
+
+    if (job->state == JOB_RUN_LOST) {
+        /* nothing to record: the lease is gone */
+    } else if (job->state == JOB_RUN_STOPPED) {
+        agent_job_failed(job, MAPQ_PHASE_ABORTED,
+                         "aborted: the execution was cancelled or failed", NULL,
+                         true, &end);
+    } else if (job->state == JOB_RUN_INTERRUPTED) {
+        agent_job_interrupted(job, &end);
+    } else if (how == AGENT_PLUGIN_CRASHED) {
+        /* It may have crashed the agent that ran it with its whole batch
+         * before: now it costs only its own attempt. */
+        agent_job_requeued(
+            job, 'S', "the plugin call crashed the process running it", &end);
+    } else if (how == AGENT_PLUGIN_TIMED_OUT) {
+        agent_job_failed(job, MAPQ_PHASE_TIMED_OUT,
+                         "timed out: the plugin call was killed", NULL, false,
+                         &end);
+    } else if (how == AGENT_PLUGIN_DONE) {
+        checked = *out; /* shallow: the check may rewrite status and error */
+        agent_plugin_check(job, &checked);
+        plugin_outcome(job, &checked, &end);
+    }
+    TAILQ_REMOVE(&a->jobs, job, entry);
+    job_leave(job, &end);
+    agent_fill_slots(a);
+    agent_step_soon(a);
+    agent_check_exit(a);
+}
+
+/* Runs job's plugin (job is off the list): on the loop, or for a subtask
+ * lost before, in a child watched from the loop. */
 static void
 run_plugin(struct job *job)
 {
     struct mapq_plugin_outcome out;
     struct job_end end = JOB_END_NONE;
 
-    if (!agent_plugin_run(job, &out)) {
-        /* Lost before, maybe because it crashed the agent that ran it
-         * with its whole batch: now it can cost only its own attempt. */
-        agent_job_requeued(
-            job, 'S', "the plugin call crashed the process running it", &end);
-    } else {
-        job->ckpt_out = out.has_checkpoint ? &out.checkpoint : NULL;
-        if (out.status == MAPQ_PLUGIN_OK)
-            agent_job_succeeded(job, &out.output, &end);
+    if (job->r.s > 0) {
+        TAILQ_INSERT_TAIL(&job->a->jobs, job, entry);
+        job_set_state(job, JOB_RUN);
+        if (agent_plugin_start(job, plugin_child_done, &out)) {
+            mapq_plugin_outcome_release(&out);
+            return;
+        }
+        TAILQ_REMOVE(&job->a->jobs, job, entry);
+        if (out.status == MAPQ_PLUGIN_ERROR)
+            plugin_outcome(job, &out, &end);
         else
-            agent_job_failed(job, MAPQ_PHASE_FAILED, out.error, NULL, false,
-                             &end);
+            agent_job_requeued(job, 'S', "cannot fork for the plugin call",
+                               &end);
+    } else {
+        agent_plugin_run(job, &out);
+        plugin_outcome(job, &out, &end);
     }
     job_leave(job, &end);
     mapq_plugin_outcome_release(&out);
@@ -434,6 +489,7 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
     if (job->cmd != NULL)
         mapq_cmd_kill(job->cmd, SIGKILL);
     agent_worker_kill(job, SIGKILL);
+    agent_plugin_kill(job);
 }
 
 static void
@@ -598,13 +654,15 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
         next = TAILQ_NEXT(job, entry);
-        if ((job->cmd != NULL || job->worker != NULL) && !job_lost(job)) {
+        if ((job->cmd != NULL || job->worker != NULL || job->child != NULL) &&
+            !job_lost(job)) {
             /* Handed back when it ends, unless its execution ended. */
             if (job->state == JOB_RUN)
                 job_set_state(job, JOB_RUN_INTERRUPTED);
             if (job->cmd != NULL)
                 mapq_cmd_kill(job->cmd, SIGKILL);
             agent_worker_kill(job, SIGKILL);
+            agent_plugin_kill(job);
         } else if (job_waits_spec(job) || job_waits_reserve(job)) {
             /* Never started (its task spec or its reservation is still on
              * the way): handed back to the same list, costing nothing. */

@@ -14,8 +14,9 @@
 
 #include "mapq_err.h"
 
-/* Agents whose last heartbeat is older than this are not listed. */
-#define MAPQ_AGENT_LIVE_MS 5000
+/* Agents whose last heartbeat is older than this are not listed: three
+ * heartbeats of an idle agent (every 5 s). */
+#define MAPQ_AGENT_LIVE_MS 15000
 
 /*
  * Prints every logged attempt of subtask index (a decimal string) of node

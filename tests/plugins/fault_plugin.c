@@ -10,6 +10,9 @@
  *   step {target: int} -> int            adds one to the number in its
  *                                        checkpoint and saves it; a user
  *                                        error until it reaches target
+ *   hang_on {x: int, bad: int} -> int    never returns when x == bad
+ *                                        (sleeps for good), otherwise
+ *                                        returns x
  *
  * It exists to prove that a poison subtask cannot bring the system down: it
  * is never loaded by anything but tests.
@@ -18,12 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mapq/plugin.h"
 
 MAPQ_PLUGIN_DEFINE();
 
-mapq_plugin_fn crash_on, count, step;
+mapq_plugin_fn crash_on, count, step, hang_on;
 
 /* Looks up a non-negative integer input; returns 0 when present. */
 static int
@@ -194,6 +198,34 @@ step(const struct mapq_plugin_call *call)
                                                        : MAPQ_PLUGIN_ERROR;
 out:
     msgpack_sbuffer_destroy(&sb);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int
+hang_on(const struct mapq_plugin_call *call)
+{
+    msgpack_unpacked u;
+    size_t off = 0;
+    uint64_t x, bad;
+    int rc = MAPQ_PLUGIN_ERROR;
+    char out[16];
+
+    msgpack_unpacked_init(&u);
+    if (msgpack_unpack_next(&u, call->input, call->input_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP || get_uint(&u.data, "x", &x) != 0 ||
+        get_uint(&u.data, "bad", &bad) != 0) {
+        call->set_error(call, "hang_on needs inputs x and bad (ints >= 0)");
+        goto out;
+    }
+    while (x == bad)
+        sleep(60);
+    /* x < 128: one msgpack positive fixint. */
+    out[0] = (char)(x & 0x7f);
+    rc = call->set_output(call, out, 1) == 0 ? MAPQ_PLUGIN_OK
+                                             : MAPQ_PLUGIN_ERROR;
+out:
     msgpack_unpacked_destroy(&u);
     return rc;
 }
