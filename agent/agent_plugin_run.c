@@ -62,9 +62,13 @@ struct plugin_child {
 static bool
 parse_outcome(const struct mapq_buf *b, struct mapq_plugin_outcome *out)
 {
-    const char *p = b->data, *end = b->data + b->len;
+    const char *p, *end;
     uint64_t n, c;
 
+    if (b->len == 0)
+        return false; /* nothing written (and no buffer) */
+    p = b->data;
+    end = b->data + b->len;
     if ((size_t)(end - p) <
         sizeof(out->status) + sizeof(out->error) + sizeof(n))
         return false;
