@@ -39,7 +39,7 @@
 
 /* Records per write or read: PIPE_BUF bytes, the atomic maximum. */
 #define RECS_PER_WRITE (PIPE_BUF / sizeof(int32_t))
-#define STOP_WAIT_MS   1000
+#define STOP_WAIT_MS   5000
 /* The guardian reads at most this often; see guard_main(). */
 #define BATCH_MS 20
 
@@ -203,6 +203,7 @@ guard_main(int fd, pid_t agent)
         ppoll(&pfd, 1, NULL, &wait_mask);
     }
     groups_kill(&s);
+    free(s.v);
     _exit(0);
 }
 
@@ -404,13 +405,23 @@ mapq_guard_stop(void)
     g.pending = NULL;
     g.npending = g.cap = g.nadds = 0;
     /* A pidfd turns readable when the guardian exits: a bounded wait
-     * without polling waitpid(). */
+     * without polling waitpid(). Where there is none (old kernels,
+     * valgrind), waitpid() is polled for as long. */
     pfd.fd = pidfd_open(g.pid, 0);
     pfd.events = POLLIN;
     if (pfd.fd >= 0) {
         while (poll(&pfd, 1, STOP_WAIT_MS) < 0 && errno == EINTR)
             ;
         close(pfd.fd);
+    } else {
+        struct timespec tick = {0, 10 * 1000000L};
+        int i;
+
+        for (i = 0; i < STOP_WAIT_MS / 10; i++) {
+            if (waitpid(g.pid, &st, WNOHANG) == g.pid)
+                break;
+            nanosleep(&tick, NULL);
+        }
     }
     while (waitpid(g.pid, &st, WNOHANG) < 0 && errno == EINTR)
         ;

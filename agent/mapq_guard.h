@@ -59,7 +59,7 @@ pid_t mapq_guard_pid(void);
 
 /*
  * Closes the pipe, which makes the guardian kill the groups still
- * registered and exit, and reaps it, waiting at most about a second (a
+ * registered and exit, and reaps it, waiting at most 5 s (a
  * stopped guardian is left to init). Call at exit, once the commands are
  * freed. No-op when no guardian runs.
  */
