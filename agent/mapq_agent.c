@@ -189,12 +189,12 @@ worker_done_cb(struct mapq_worker *w, const struct mapq_cmd_result *res,
     job->worker = NULL;
     if (a->stopping) {
         job_ran(job, res);
-        agent_worker_give(a, aw); /* ends it: res is its own */
+        agent_worker_give(a, aw); /* ends it */
         return;
     }
     /* Idle again before the record, so that the subtask that takes the
-     * slot reuses it (res stays readable until it is sent a subtask,
-     * which happens after the record is made). */
+     * slot reuses it. res is the callback's own copy for the whole call,
+     * whatever the worker does meanwhile. */
     agent_worker_give(a, aw);
     job_ran(job, res);
 }
