@@ -512,9 +512,8 @@ end
 -- Pops refs from one list for take(): up to n, plus up to extra more
 -- (prefetch) while the list keeps at least as many again for other agents
 -- and holds PREFETCH_MIN_LEFT or more, so that the end of a map and a small
--- window are shared out, never held by an agent with no free slot while
--- another waits. One LLEN and one LPOP; the bell is rung again when work
--- is left.
+-- window (under 9) are shared out between agents. One LLEN and one LPOP;
+-- the bell is rung again when work is left.
 local PREFETCH_MIN_LEFT = 8
 local function pop(P, queue, cls, n, extra)
     local list = P .. ':q:' .. queue .. ':' .. cls
