@@ -16,7 +16,9 @@
 #include <sys/wait.h>
 
 #include "cmd_int.h"
+#include "mapq_fs.h"
 #include "mapq_json.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 
 /* ---- messages --------------------------------------------------------- */
@@ -77,61 +79,7 @@ format_signal(char *buf, size_t len, int sig)
         snprintf(buf, len, "killed by signal %d", sig);
 }
 
-/* Writes ms as seconds without trailing zeros: "1.5s", "30s", "0.25s". */
-static void
-format_secs(char *buf, size_t len, int64_t ms)
-{
-    int n;
-
-    if (ms % 1000 == 0) {
-        snprintf(buf, len, "%" PRId64 "s", ms / 1000);
-        return;
-    }
-    n = snprintf(buf, len - 1, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
-    while (n > 0 && buf[n - 1] == '0')
-        n--;
-    buf[n++] = 's';
-    buf[n] = '\0';
-}
-
 /* ---- files ------------------------------------------------------------ */
-
-/*
- * Reads the regular file at path into b (capped by b->max). A missing file
- * is MAPQ_ENOENT; over the cap is MAPQ_ETOOBIG; other failures MAPQ_EIO.
- * O_NONBLOCK keeps a FIFO planted by the task from blocking the loop.
- */
-static enum mapq_err
-read_file(const char *path, struct mapq_buf *b, char *err)
-{
-    char chunk[READ_CHUNK];
-    struct stat sb;
-    enum mapq_err rc = MAPQ_OK;
-    ssize_t n;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT
-                   ? MAPQ_ENOENT
-                   : mapq_err_set(err, MAPQ_EIO, "%s", strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mapq_err_set(err, MAPQ_EIO, "not a regular file");
-    }
-    for (;;) {
-        n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = mapq_err_set(err, MAPQ_EIO, "%s", strerror(errno));
-        if (n <= 0 || rc != MAPQ_OK)
-            break;
-        rc = mapq_buf_append(b, chunk, (size_t)n);
-    }
-    close(fd);
-    return rc;
-}
 
 /* ---- completion ------------------------------------------------------- */
 
@@ -174,7 +122,7 @@ classify(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
     }
     if (cmd->timed_out) {
         res->status = MAPQ_CMD_TIMED_OUT;
-        format_secs(secs, sizeof(secs), cmd->timeout_ms);
+        mapq_proc_secs_text(secs, sizeof(secs), cmd->timeout_ms);
         snprintf(res->error, sizeof(res->error), "timed out after %s", secs);
         return false;
     }
@@ -292,7 +240,7 @@ read_output(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
         return;
     }
     mapq_buf_init(&file, cmd->output_max);
-    rc = read_file(cmd->output_path, &file, err);
+    rc = mapq_fs_read_file(cmd->output_path, &file, err);
     /* The file wins when it exists; then stdout does not matter. */
     if (rc == MAPQ_ETOOBIG || (rc == MAPQ_ENOENT && cmd->out_over))
         snprintf(res->error, sizeof(res->error),
@@ -326,7 +274,7 @@ read_checkpoint(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
 
     if (cmd->checkpoint_path == NULL)
         return;
-    rc = read_file(cmd->checkpoint_path, &res->checkpoint, err);
+    rc = mapq_fs_read_file(cmd->checkpoint_path, &res->checkpoint, err);
     res->has_checkpoint = rc == MAPQ_OK;
     if (rc == MAPQ_OK || rc == MAPQ_ENOENT)
         return;

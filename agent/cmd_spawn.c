@@ -19,7 +19,9 @@
 
 #include "cmd_int.h"
 #include "mapq_alloc.h"
+#include "mapq_fs.h"
 #include "mapq_json.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 
 /* Linux refuses a single environment string longer than this
@@ -36,69 +38,7 @@ struct input_var {
 
 /* ---- pipes ------------------------------------------------------------ */
 
-/* Moves fd above the standard descriptors, so that the child's dup2()
- * onto 0, 1 and 2 never clobbers another of its pipe ends. */
-static int
-fd_high(int fd)
-{
-    int nfd;
-
-    if (fd > 2)
-        return fd;
-    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return nfd;
-}
-
-/* A close-on-exec pipe whose parent end (0: read, 1: write) is
- * non-blocking. */
-static int
-make_pipe(int p[2], int parent_end)
-{
-    int flags;
-
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -1;
-    p[0] = fd_high(p[0]);
-    p[1] = fd_high(p[1]);
-    flags = p[0] < 0 || p[1] < 0 ? -1 : fcntl(p[parent_end], F_GETFL);
-    if (flags < 0 || fcntl(p[parent_end], F_SETFL, flags | O_NONBLOCK) != 0) {
-        if (p[0] >= 0)
-            close(p[0]);
-        if (p[1] >= 0)
-            close(p[1]);
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- working directory ------------------------------------------------ */
-
-/* Creates path exclusively holding (data, len). */
-static int
-write_file(const char *path, const char *data, size_t len)
-{
-    size_t off = 0;
-    ssize_t n;
-    int fd, e;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    while (off < len) {
-        n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return close(fd);
-}
 
 static enum mapq_err
 make_workdir(struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx, char *err)
@@ -116,8 +56,8 @@ make_workdir(struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx, char *err)
     cmd->output_path = mapq_xasprintf("%s/" OUTPUT_FILE, tmpl);
     cmd->checkpoint_path = mapq_xasprintf("%s/" CHECKPOINT_FILE, tmpl);
     if (ctx->checkpoint_in != NULL &&
-        write_file(cmd->checkpoint_path, ctx->checkpoint_in,
-                   ctx->checkpoint_len) != 0)
+        mapq_fs_write_new(cmd->checkpoint_path, ctx->checkpoint_in,
+                          ctx->checkpoint_len) != 0)
         return mapq_err_set(err, MAPQ_EIO, "cannot write checkpoint '%s': %s",
                             cmd->checkpoint_path, strerror(errno));
     return MAPQ_OK;
@@ -323,19 +263,6 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
 
 /* ---- spawning --------------------------------------------------------- */
 
-/* 0 when path is an executable regular file, else an errno. */
-static int
-check_exec(const char *path)
-{
-    struct stat sb;
-
-    if (stat(path, &sb) != 0)
-        return errno;
-    if (!S_ISREG(sb.st_mode) || access(path, X_OK) != 0)
-        return EACCES;
-    return 0;
-}
-
 /* A candidate for name in directory dir (relative: to the working
  * directory, where the child runs); caller frees. */
 static char *
@@ -365,7 +292,7 @@ resolve_command(struct mapq_cmd *cmd)
     if (strchr(cmd->name, '/') != NULL) {
         path = cmd->name[0] == '/' ? mapq_xstrdup(cmd->name)
                                    : candidate(cmd, "", 0, cmd->name);
-        rc = check_exec(path);
+        rc = mapq_proc_check_exec(path);
         if (rc == 0)
             cmd->path = path;
         else
@@ -377,7 +304,7 @@ resolve_command(struct mapq_cmd *cmd)
         if (end == NULL)
             end = p + strlen(p);
         path = candidate(cmd, p, (size_t)(end - p), cmd->name);
-        rc = check_exec(path);
+        rc = mapq_proc_check_exec(path);
         if (rc == 0) {
             cmd->path = path;
             return 0;
@@ -498,15 +425,6 @@ spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
     return 0;
 }
 
-/* True for spawn errors that are the command's fault, not the host's. */
-static bool
-command_errno(int e)
-{
-    return e == ENOENT || e == ENOTDIR || e == EACCES || e == ENOEXEC ||
-           e == E2BIG || e == ELOOP || e == ENAMETOOLONG || e == EISDIR ||
-           e == EPERM || e == ETXTBSY;
-}
-
 /* Creates the pipes and starts the child; CMD_UNRUNNABLE when the command
  * itself could not be executed (then it completes as FAILED). */
 static enum cmd_spawned
@@ -517,7 +435,7 @@ launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
     int npipes = fork_path ? NPIPES : PIPE_STATUS;
 
     for (i = 0; i < npipes; i++) {
-        if (make_pipe(p[i], i == PIPE_IN ? 1 : 0) != 0) {
+        if (mapq_proc_pipe(p[i], i == PIPE_IN ? 1 : 0) != 0) {
             e = errno;
             /* The parent ends are in cmd->fd, closed by mapq_cmd_free(). */
             while (i-- > 0)
@@ -546,7 +464,7 @@ launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
         return CMD_SPAWNED;
     for (i = 0; i < NPIPES; i++)
         cmd_close_fd(&cmd->fd[i]);
-    if (!command_errno(e)) {
+    if (!mapq_proc_command_errno(e)) {
         mapq_err_set(err, MAPQ_EIO, "cannot start '%s': %s", cmd->name,
                      strerror(e));
         return CMD_SPAWN_FAIL;

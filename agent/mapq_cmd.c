@@ -25,6 +25,7 @@
 #include "mapq_fs.h"
 #include "mapq_guard.h"
 #include "mapq_log.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 
 /* After the child is reaped and its group killed, how long to wait for
@@ -37,16 +38,6 @@ static void cmd_io_cb(evutil_socket_t fd, short what, void *arg);
 static void cmd_write_cb(evutil_socket_t fd, short what, void *arg);
 static void cmd_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void cmd_finish_cb(evutil_socket_t fd, short what, void *arg);
-
-static int64_t
-elapsed_ms(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 +
-           (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 /* Removes cmd's working directory recursively, never following links. */
 static void
@@ -205,7 +196,7 @@ cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     /* libevent's clock is coarse (a few ms): a timeout it ends early is
      * waited out, so that no command is killed before its time. */
-    left = cmd->timeout_ms - elapsed_ms(&cmd->t0);
+    left = cmd->timeout_ms - mapq_proc_elapsed_ms(&cmd->t0);
     if (left > 0) {
         tv.tv_sec = (time_t)(left / 1000);
         tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
@@ -225,7 +216,7 @@ exited(struct mapq_cmd *cmd, int wstatus)
 
     cmd->wstatus = wstatus;
     cmd->reaped = true;
-    cmd->duration_ms = elapsed_ms(&cmd->t0);
+    cmd->duration_ms = mapq_proc_elapsed_ms(&cmd->t0);
     killpg(cmd->pid, SIGKILL);
     mapq_guard_remove(cmd->pid);
     LIST_REMOVE(cmd, entry);

@@ -29,6 +29,7 @@
 #include "mapq_fs.h"
 #include "mapq_guard.h"
 #include "mapq_log.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 #include "worker_int.h"
 
@@ -87,16 +88,6 @@ set_job(struct mapq_worker *w, enum worker_job to)
 }
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static int64_t
-elapsed_ms(const struct timespec *t0)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 +
-           (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
 
 static int64_t
 wall_ms(void)
@@ -197,7 +188,7 @@ end_job(struct mapq_worker *w)
     if (w->job != WJOB_SENT)
         return;
     evtimer_del(w->timer);
-    w->duration_ms = elapsed_ms(&w->t0);
+    w->duration_ms = mapq_proc_elapsed_ms(&w->t0);
     set_job(w, WJOB_ENDING);
 }
 
@@ -444,7 +435,7 @@ got_line(struct mapq_worker *w)
         return;
     }
     evtimer_del(w->timer);
-    w->duration_ms = elapsed_ms(&w->t0);
+    w->duration_ms = mapq_proc_elapsed_ms(&w->t0);
     /* What it wrote to stderr before the reply is in the pipe by now. */
     if (w->fd[WPIPE_ERR] >= 0)
         worker_read_cb(w->fd[WPIPE_ERR], EV_READ, w);
@@ -570,7 +561,7 @@ worker_timer_cb(evutil_socket_t fd, short what, void *arg)
         return;
     /* libevent's clock is coarse (a few ms): a timeout it ends early is
      * waited out, so that no job is killed before its time. */
-    left = w->timeout_ms - elapsed_ms(&w->t0);
+    left = w->timeout_ms - mapq_proc_elapsed_ms(&w->t0);
     if (left > 0) {
         add_ms(w->timer, left);
         return;
@@ -731,7 +722,7 @@ launch(struct mapq_worker *w, char *err)
     set_job(w, WJOB_SENT);
     if (w->timeout_ms > 0) {
         /* A resent job keeps what is left of its time. */
-        left = w->timeout_ms - elapsed_ms(&w->t0);
+        left = w->timeout_ms - mapq_proc_elapsed_ms(&w->t0);
         add_ms(w->timer, left > 0 ? left : 1);
     }
     write_in(w);

@@ -11,9 +11,9 @@
  * process. JSON is never parsed or quoted by hand: jansson and mapq_json
  * do it.
  *
- * read_file(), write_file(), format_secs() and take_stderr() follow the
- * static helpers of the same names in cmd_result.c and cmd_spawn.c, which
- * work on a struct mapq_cmd.
+ * Files and durations go through the helpers command attempts use too
+ * (mapq_fs, mapq_proc); take_stderr() follows cmd_result.c's, which works
+ * on a struct mapq_cmd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,7 +26,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "mapq_fs.h"
 #include "mapq_json.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 #include "worker_int.h"
 
@@ -92,85 +94,7 @@ format_signal(char *buf, size_t len, const char *prefix, int sig)
         snprintf(buf, len, "%skilled by signal %d", prefix, sig);
 }
 
-/* Writes ms as seconds without trailing zeros: "1.5s", "30s", "0.25s". */
-static void
-format_secs(char *buf, size_t len, int64_t ms)
-{
-    int n;
-
-    if (ms % 1000 == 0) {
-        snprintf(buf, len, "%" PRId64 "s", ms / 1000);
-        return;
-    }
-    n = snprintf(buf, len - 1, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
-    while (n > 0 && buf[n - 1] == '0')
-        n--;
-    buf[n++] = 's';
-    buf[n] = '\0';
-}
-
 /* ---- files ------------------------------------------------------------ */
-
-/* Reads the regular file at path into b (capped by b->max): MAPQ_ENOENT
- * when missing, MAPQ_ETOOBIG over the cap, MAPQ_EIO otherwise. O_NONBLOCK
- * keeps a FIFO planted by the worker from blocking the loop. */
-static enum mapq_err
-read_file(const char *path, struct mapq_buf *b, char *err)
-{
-    char chunk[WORKER_READ_CHUNK];
-    struct stat sb;
-    enum mapq_err rc = MAPQ_OK;
-    ssize_t n;
-    int fd;
-
-    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT
-                   ? MAPQ_ENOENT
-                   : mapq_err_set(err, MAPQ_EIO, "%s", strerror(errno));
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return mapq_err_set(err, MAPQ_EIO, "not a regular file");
-    }
-    for (;;) {
-        n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            rc = mapq_err_set(err, MAPQ_EIO, "%s", strerror(errno));
-        if (n <= 0 || rc != MAPQ_OK)
-            break;
-        rc = mapq_buf_append(b, chunk, (size_t)n);
-    }
-    close(fd);
-    return rc;
-}
-
-/* Creates path exclusively holding (data, len); -1 with errno on error. */
-static int
-write_file(const char *path, const char *data, size_t len)
-{
-    size_t off = 0;
-    ssize_t n;
-    int fd, e;
-
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    while (off < len) {
-        n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        off += (size_t)n;
-    }
-    return close(fd);
-}
 
 enum mapq_err
 worker_ckpt_prepare(const struct mapq_worker *w, const char *ckpt, size_t len,
@@ -179,7 +103,7 @@ worker_ckpt_prepare(const struct mapq_worker *w, const char *ckpt, size_t len,
     if (unlink(w->ckpt_path) != 0 && errno != ENOENT)
         return mapq_err_set(err, MAPQ_EIO, "cannot remove checkpoint '%s': %s",
                             w->ckpt_path, strerror(errno));
-    if (ckpt != NULL && write_file(w->ckpt_path, ckpt, len) != 0)
+    if (ckpt != NULL && mapq_fs_write_new(w->ckpt_path, ckpt, len) != 0)
         return mapq_err_set(err, MAPQ_EIO, "cannot write checkpoint '%s': %s",
                             w->ckpt_path, strerror(errno));
     return MAPQ_OK;
@@ -381,7 +305,7 @@ worker_result_ended(const struct mapq_worker *w, struct mapq_cmd_result *res)
         format_signal(res->error, sizeof(res->error), "", w->kill_sig);
     } else if (w->timed_out) {
         res->status = MAPQ_CMD_TIMED_OUT;
-        format_secs(secs, sizeof(secs), w->timeout_ms);
+        mapq_proc_secs_text(secs, sizeof(secs), w->timeout_ms);
         snprintf(res->error, sizeof(res->error), "timed out after %s", secs);
     } else if (w->garbage) {
         snprintf(res->error, sizeof(res->error), "%s", w->why);
@@ -436,7 +360,7 @@ take_checkpoint(const struct mapq_worker *w, struct mapq_cmd_result *res)
 
     if (w->ckpt_path == NULL)
         return;
-    rc = read_file(w->ckpt_path, &res->checkpoint, err);
+    rc = mapq_fs_read_file(w->ckpt_path, &res->checkpoint, err);
     res->has_checkpoint = rc == MAPQ_OK;
     unlink(w->ckpt_path);
     if (rc == MAPQ_OK || rc == MAPQ_ENOENT)

@@ -8,10 +8,10 @@
  * touches the loop and never ends a job: it tells mapq_worker.c how the
  * start went.
  *
- * The pipe, PATH lookup and spawn helpers follow cmd_spawn.c's, whose
- * versions are static there and work on a struct mapq_cmd; they are
- * repeated here for a struct mapq_worker rather than shared, so that the
- * command runner stays untouched by the worker.
+ * Pipes and the command-or-host fault test are mapq_proc's, shared with
+ * command attempts. The PATH lookup, the environment and the spawn follow
+ * cmd_spawn.c's but differ in what they take (a struct mapq_worker, a
+ * fixed argv, MAPQ_WORKER=1), so they are this file's own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 
 #include "mapq_alloc.h"
+#include "mapq_fs.h"
+#include "mapq_proc.h"
 #include "worker_int.h"
 
 void
@@ -35,42 +37,6 @@ worker_close_fd(int *fd)
 }
 
 /* ---- pipes (as in cmd_spawn.c) ---------------------------------------- */
-
-/* Moves fd above the standard descriptors, so that the child's dup2()
- * onto 0, 1 and 2 never clobbers another of its pipe ends. */
-static int
-fd_high(int fd)
-{
-    int nfd;
-
-    if (fd > 2)
-        return fd;
-    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    close(fd);
-    return nfd;
-}
-
-/* A close-on-exec pipe whose parent end (0: read, 1: write) is
- * non-blocking. */
-static int
-make_pipe(int p[2], int parent_end)
-{
-    int flags;
-
-    if (pipe2(p, O_CLOEXEC) != 0)
-        return -1;
-    p[0] = fd_high(p[0]);
-    p[1] = fd_high(p[1]);
-    flags = p[0] < 0 || p[1] < 0 ? -1 : fcntl(p[parent_end], F_GETFL);
-    if (flags < 0 || fcntl(p[parent_end], F_SETFL, flags | O_NONBLOCK) != 0) {
-        if (p[0] >= 0)
-            close(p[0]);
-        if (p[1] >= 0)
-            close(p[1]);
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- environment ------------------------------------------------------ */
 
@@ -132,19 +98,6 @@ build_env(const struct mapq_worker *w)
 
 /* ---- finding the command (as in cmd_spawn.c) -------------------------- */
 
-/* 0 when path is an executable regular file, else an errno. */
-static int
-check_exec(const char *path)
-{
-    struct stat sb;
-
-    if (stat(path, &sb) != 0)
-        return errno;
-    if (!S_ISREG(sb.st_mode) || access(path, X_OK) != 0)
-        return EACCES;
-    return 0;
-}
-
 /* A candidate for name in directory dir (relative: to the working
  * directory, where the child runs); caller frees. */
 static char *
@@ -172,7 +125,7 @@ resolve_command(struct mapq_worker *w)
     if (strchr(w->name, '/') != NULL) {
         path = w->name[0] == '/' ? mapq_xstrdup(w->name)
                                  : candidate(w, "", 0, w->name);
-        rc = check_exec(path);
+        rc = mapq_proc_check_exec(path);
         if (rc == 0)
             w->path = path;
         else
@@ -184,7 +137,7 @@ resolve_command(struct mapq_worker *w)
         if (end == NULL)
             end = p + strlen(p);
         path = candidate(w, p, (size_t)(end - p), w->name);
-        rc = check_exec(path);
+        rc = mapq_proc_check_exec(path);
         if (rc == 0) {
             w->path = path;
             return 0;
@@ -195,15 +148,6 @@ resolve_command(struct mapq_worker *w)
         if (*end == '\0')
             return e;
     }
-}
-
-/* True for spawn errors that are the command's fault, not the host's. */
-static bool
-command_errno(int e)
-{
-    return e == ENOENT || e == ENOTDIR || e == EACCES || e == ENOEXEC ||
-           e == E2BIG || e == ELOOP || e == ENAMETOOLONG || e == EISDIR ||
-           e == EPERM || e == ETXTBSY;
 }
 
 /* ---- spawning (as in cmd_spawn.c) ------------------------------------- */
@@ -317,7 +261,7 @@ launch(struct mapq_worker *w, char **envp, char *why, char *err)
     int npipes = fork_path ? WNPIPES : WPIPE_STATUS;
 
     for (i = 0; i < npipes; i++) {
-        if (make_pipe(p[i], i == WPIPE_IN ? 1 : 0) != 0) {
+        if (mapq_proc_pipe(p[i], i == WPIPE_IN ? 1 : 0) != 0) {
             e = errno;
             while (i-- > 0) {
                 close(p[i][i == WPIPE_IN ? 0 : 1]);
@@ -346,7 +290,7 @@ launch(struct mapq_worker *w, char **envp, char *why, char *err)
         return WORKER_SPAWNED;
     for (i = 0; i < WNPIPES; i++)
         worker_close_fd(&w->fd[i]);
-    if (!command_errno(e)) {
+    if (!mapq_proc_command_errno(e)) {
         mapq_err_set(err, MAPQ_EIO, "cannot start '%s': %s", w->name,
                      strerror(e));
         return WORKER_SPAWN_FAIL;

@@ -4,6 +4,9 @@
 #ifndef MAPQ_FS_H
 #define MAPQ_FS_H
 
+#include <stddef.h>
+
+#include "mapq_buf.h"
 #include "mapq_err.h"
 
 /*
@@ -14,5 +17,18 @@
  * exist is 0.
  */
 int mapq_fs_rmtree(const char *path);
+
+/*
+ * Appends the regular file at path to b (capped by b->max): MAPQ_ENOENT
+ * when it is missing, MAPQ_ETOOBIG over the cap, MAPQ_EIO (reason in err)
+ * otherwise. Opened O_NONBLOCK, so that a FIFO planted in its place by a
+ * task cannot block the caller's loop.
+ */
+enum mapq_err mapq_fs_read_file(const char *path, struct mapq_buf *b,
+                                char *err);
+
+/* Creates path exclusively (mode 0600) holding len bytes at data; 0, or
+ * -1 with errno set. */
+int mapq_fs_write_new(const char *path, const char *data, size_t len);
 
 #endif
