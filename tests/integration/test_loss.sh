@@ -288,7 +288,9 @@ check "poison: all 20 results recorded, 19 SUCCEEDED and 1 FAILED" "20 19 1" \
     "$(redis_cli HLEN "$P:r:$id:0") $(phase_count "$id" 0 3) $(phase_count "$id" 0 6)"
 
 # With the default threshold the node fails, and the error names index 7
-# and how often it was lost.
+# and how often it was lost. It fails as soon as 7 does (SPEC section 3),
+# so how many others had succeeded by then depends on timing: the lost
+# ones run again in children, in parallel.
 sed 's/, min_success_ratio: 0.9}/}/' "$TMP/poison.yaml" >"$TMP/poison1.yaml"
 rm -f "$TMP/deaths"
 "$MAPQ" run "$TMP/poison1.yaml" --input "xs=[$(seq -s, 0 19)]" \
@@ -301,7 +303,7 @@ id=$(exec_of "$TMP/poison1.err")
 sed -n 's/^mapq: execution [0-9a-f]* failed: /# error: /p' "$TMP/poison1.err"
 check "poison: with ratio 1, mapq run exits 1" "1" "$rc"
 check "poison: the error names index 7, lost 3 times" "1" \
-    "$(grep -c "^mapq: execution $id failed: node 'crashes' failed: 19 of 20 subtasks succeeded, 20 needed: 7: lost 3 times: the agents running it died, were interrupted or lost their lease (system_retries: 2)$" "$TMP/poison1.err")"
+    "$(grep -c "^mapq: execution $id failed: node 'crashes' failed: [0-9]* of 20 subtasks succeeded, 20 needed: 7: lost 3 times: the agents running it died, were interrupted or lost their lease (system_retries: 2)$" "$TMP/poison1.err")"
 check "poison: the 19 others recorded SUCCEEDED" "19" "$(phase_count "$id" 0 3)"
 deaths=$(wc -l <"$TMP/deaths" 2>/dev/null || echo 0)
 check "poison: again 1 to 3 agents crashed, no more" "yes" \
