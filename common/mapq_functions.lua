@@ -5,8 +5,13 @@ atomic, batched function (Redis 7 Functions: persisted and replicated, so a
 restart or failover never loses them).
 
 Keys (P is the namespace prefix, passed as the first argument):
-  P:q:<queue>:<cls>    LIST  refs ready to run; cls is nc, np, ic or ip
-                             (normal/interruptible x command/plugin)
+  P:q:<queue>:<cls>:<exec>
+                       LIST  the execution's refs ready to run; cls is nc,
+                             np, ic or ip (normal/interruptible x
+                             command/plugin)
+  P:qx:<queue>:<cls>   ZSET  "<exec>/<priority>" -> pass: the executions
+                             whose list above is not empty, served lowest
+                             pass first (stride scheduling, see pop)
   P:bell:<queue>:<cls> LIST  doorbell of that list: one entry while it has work
   P:inflight           ZSET  ref -> lease deadline (ms, server time)
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
@@ -70,16 +75,19 @@ end
 
 -- Calls redis.call(cmd, key, [opt,] args...) in slices that stay within
 -- Lua's unpack limit; step must keep pairs together.
+-- Returns the reply of the last call.
 local function call_many(cmd, key, args, step, opt)
     step = step or 1000
+    local reply
     for j = 1, #args, step do
         local last = math.min(j + step - 1, #args)
         if opt then
-            redis.call(cmd, key, opt, unpack(args, j, last))
+            reply = redis.call(cmd, key, opt, unpack(args, j, last))
         else
-            redis.call(cmd, key, unpack(args, j, last))
+            reply = redis.call(cmd, key, unpack(args, j, last))
         end
     end
+    return reply
 end
 
 local function ring(P, queue, cls)
@@ -94,15 +102,84 @@ local function first_ref(exec, k, index, queue, cls)
     return exec .. '/' .. k .. '/' .. index .. '/0/0/0/' .. queue .. '/' .. cls
 end
 
+--[[
+Fair sharing. Each execution has a ready list of its own per queue and
+class, and P:qx:<queue>:<cls> holds the executions whose list is not
+empty, as "<exec>/<priority>", scored by a pass. A claim serves the lowest
+pass and advances it by PASS_UNIT / priority per subtask taken (stride
+scheduling), so executions sharing a queue take turns subtask by subtask,
+a priority-30 execution getting three turns for each of a priority-10 one.
+An execution whose list was empty joins at the lowest pass waiting, level
+with the others: a small run submitted after a large one starts at the
+next free slot. An execution alone on a queue keeps its pass untouched, so
+the common case costs one ZRANGE more than a single list.
+]]
+-- PRIORITY_DEFAULT and _MAX are MAPQ_PRIORITY_DEFAULT and _MAX of
+-- scheduler/driver/mapq_driver.h.
+local PASS_UNIT = 1000
+local PRIORITY_DEFAULT = 10
+local PRIORITY_MAX = 100
+
+local function ready_key(P, queue, cls, exec)
+    return P .. ':q:' .. queue .. ':' .. cls .. ':' .. exec
+end
+
+local function turns_key(P, queue, cls)
+    return P .. ':qx:' .. queue .. ':' .. cls
+end
+
+-- The execution and priority of a member of a turns set. A member that is
+-- not "<exec>/<priority>" (written by someone else) is read as an
+-- execution of the default priority, so its list is still drained.
+local function turn_of(member)
+    local e, w = string.match(member, '^([^/]+)/(%d+)$')
+    if not e then
+        return member, PRIORITY_DEFAULT
+    end
+    w = tonumber(w)
+    return e, math.max(1, math.min(PRIORITY_MAX, w))
+end
+
+-- Queues refs (all of exec, for queue and class cls) at the tail of the
+-- execution's list, or at its head in their order with front, and rings
+-- the bell. An execution whose list was empty joins the turns at the
+-- lowest pass waiting; its priority is read from its record then only.
+local function enqueue(P, queue, cls, exec, refs, front)
+    if #refs == 0 then
+        return
+    end
+    local len
+    if front then
+        -- LPUSH puts its last argument first: keep their order.
+        local rev = {}
+        for m = #refs, 1, -1 do
+            rev[#rev + 1] = refs[m]
+        end
+        len = call_many('LPUSH', ready_key(P, queue, cls, exec), rev)
+    else
+        len = call_many('RPUSH', ready_key(P, queue, cls, exec), refs)
+    end
+    if len == #refs then
+        local turns = turns_key(P, queue, cls)
+        local low = redis.call('ZRANGE', turns, 0, 0, 'WITHSCORES')
+        local w = tonumber(redis.call('HGET', P .. ':x:' .. exec, 'priority'))
+        if not w or w < 1 or w > PRIORITY_MAX then
+            w = PRIORITY_DEFAULT
+        end
+        redis.call('ZADD', turns, 'NX', low[2] or 0,
+            exec .. '/' .. string.format('%d', w))
+    end
+    ring(P, queue, cls)
+end
+
 -- Stores bodies (fields: "<k>/<index>", body, ...) and queues the refs of
--- their first attempts on one list, ringing its bell.
+-- their first attempts, ringing the bell.
 local function queue_new(P, exec, queue, cls, fields, refs)
     if #refs == 0 then
         return
     end
     call_many('HSET', P .. ':b:' .. exec, fields, 2000)
-    call_many('RPUSH', P .. ':q:' .. queue .. ':' .. cls, refs)
-    ring(P, queue, cls)
+    enqueue(P, queue, cls, exec, refs)
 end
 
 -- push(P, exec, k, queue, cls, index1, body1, index2, body2, ...)
@@ -161,31 +238,21 @@ local function group_of(t, order, name)
 end
 
 -- Queues refs again, each on the list it names, ringing their bells: one
--- RPUSH per list (LPUSH with front: they go next). Refs that do not parse
--- are dropped.
+-- push per execution's list (at the head with front: they go next). Refs
+-- that do not parse are dropped.
 local function queue_refs(P, refs, front)
     local lists, order = {}, {}
     for _, ref in ipairs(refs) do
         local r = parse_ref(ref)
         if r then
-            local g = group_of(lists, order, r.queue .. '/' .. r.cls)
+            local g = group_of(lists, order, r.queue .. '/' .. r.cls .. '/' ..
+                r.exec)
             g.a[#g.a + 1] = ref
         end
     end
     for _, target in ipairs(order) do
-        local q, c = string.match(target, '^([^/]+)/(%a%a)$')
-        local refs = lists[target].a
-        if front then
-            -- LPUSH puts its last argument first: keep their order.
-            local rev = {}
-            for m = #refs, 1, -1 do
-                rev[#rev + 1] = refs[m]
-            end
-            refs = rev
-        end
-        call_many(front and 'LPUSH' or 'RPUSH', P .. ':q:' .. q .. ':' .. c,
-            refs)
-        ring(P, q, c)
+        local q, c, e = string.match(target, '^([^/]+)/(%a%a)/(.+)$')
+        enqueue(P, q, c, e, lists[target].a, front)
     end
 end
 
@@ -509,29 +576,97 @@ local function checkpoints_of(P, e, fields, refs)
     return out
 end
 
--- Pops refs from one list for take(): up to n, plus up to extra more
--- (prefetch) while the list keeps at least as many again for other agents
--- and holds PREFETCH_MIN_LEFT or more, so that the end of a map and a small
--- window (under 9) are shared out between agents. One LLEN and one LPOP;
--- the bell is rung again when work is left.
+-- Pops refs for take() from the executions waiting on one queue and
+-- class: up to n, each to the lowest pass (see enqueue), plus up to extra
+-- more (prefetch) from the execution served next while its list keeps at
+-- least as many again for other agents and holds PREFETCH_MIN_LEFT or
+-- more, so that the end of a map and a small window (under 9) are shared
+-- out between agents. n turns can only serve the n lowest passes, so it
+-- reads n + 1 of them: one ZRANGE, then one LLEN and one LPOP per
+-- execution served, one ZADD of their new passes unless one execution
+-- waits alone, and one ZREM of those emptied. The bell is rung again when
+-- work is left.
 local PREFETCH_MIN_LEFT = 8
 local function pop(P, queue, cls, n, extra)
-    local list = P .. ':q:' .. queue .. ':' .. cls
-    local len = redis.call('LLEN', list)
-    if len == 0 then
+    local turns = turns_key(P, queue, cls)
+    local got = redis.call('ZRANGE', turns, 0, math.max(n, 1), 'WITHSCORES')
+    if #got == 0 then
         return nil
     end
-    local left = len - n
-    if extra > 0 and left >= PREFETCH_MIN_LEFT then
-        n = n + math.min(extra, math.floor(left / 2))
+    local ts = {}
+    for j = 1, #got, 2 do
+        local e, w = turn_of(got[j])
+        ts[#ts + 1] = {member = got[j], exec = e, w = w,
+            pass = tonumber(got[j + 1]), take = 0}
     end
-    if len > n then
+    local function left(t)
+        if not t.len then
+            t.len = redis.call('LLEN', ready_key(P, queue, cls, t.exec))
+        end
+        return t.len - t.take
+    end
+    -- The lowest pass with work left; a list is read when first served.
+    local function next_turn()
+        while true do
+            local best
+            for _, t in ipairs(ts) do
+                if not t.dry and (not best or t.pass < best.pass) then
+                    best = t
+                end
+            end
+            if not best or left(best) > 0 then
+                return best
+            end
+            best.dry = true
+        end
+    end
+    local function serve(t, count)
+        t.take = t.take + count
+        t.pass = t.pass + count * PASS_UNIT / t.w
+    end
+    for _ = 1, n do
+        local t = next_turn()
+        if not t then
+            break
+        end
+        serve(t, 1)
+    end
+    local t = extra > 0 and next_turn()
+    if t and left(t) >= PREFETCH_MIN_LEFT then
+        serve(t, math.min(extra, math.floor(left(t) / 2)))
+    end
+    local out, passes, emptied, work_left = {}, {}, {}, false
+    for _, t in ipairs(ts) do
+        if t.take > 0 then
+            local refs = redis.call('LPOP', ready_key(P, queue, cls, t.exec),
+                t.take)
+            for _, ref in ipairs(refs or {}) do
+                out[#out + 1] = ref
+            end
+        end
+        if t.len and t.len <= t.take then
+            emptied[#emptied + 1] = t.member
+        else
+            work_left = true
+            if t.take > 0 and #ts > 1 then
+                passes[#passes + 1] = string.format('%.17g', t.pass)
+                passes[#passes + 1] = t.member
+            end
+        end
+    end
+    if #passes > 0 then
+        redis.call('ZADD', turns, 'XX', unpack(passes))
+    end
+    if #emptied > 0 then
+        redis.call('ZREM', turns, unpack(emptied))
+    end
+    if work_left then
         ring(P, queue, cls)
     end
-    if n == 0 then
+    if #out == 0 then
         return nil
     end
-    return redis.call('LPOP', list, n)
+    return out
 end
 
 -- Leases refs popped from a list, appending [ref, body, checkpoint] to out

@@ -51,6 +51,7 @@ struct mapq_cli_opts {
     size_t nkeys;
     int agents;
     int lease_ms; /* owner lease of the executions this process drives */
+    int priority; /* --priority: share of a queue's slots; 0: the default */
     bool json, quiet;
     bool overwrite_cache;
 };

@@ -73,6 +73,15 @@ parse_option(struct mapq_cli_opts *o, int c)
         o->lease_ms = (int)ms;
         break;
     }
+    case 'P':
+        o->priority = (int)strtol(optarg, &end, 10);
+        if (*optarg == '\0' || *end != '\0' || o->priority < 1 ||
+            o->priority > MAPQ_PRIORITY_MAX) {
+            fprintf(stderr, "mapq: --priority must be 1 to %d, got '%s'\n",
+                    MAPQ_PRIORITY_MAX, optarg);
+            return -1;
+        }
+        break;
     case 'T':
         o->task = optarg;
         break;
@@ -177,6 +186,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"overwrite-cache", no_argument, NULL, 'o'},
+        {"priority", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};

@@ -23,7 +23,9 @@ static const char common_usage[] =
     "        -v for debug logs. Without a Redis URL, `run` starts a private\n"
     "        redis-server and --agents local agents (default: CPUs).\n"
     "        --lease: how long executions this process drives wait, should\n"
-    "        it die, before a `mapq scheduler` takes them over (10s).\n";
+    "        it die, before a `mapq scheduler` takes them over (10s).\n"
+    "        --priority N (1-100, default 10): executions sharing a queue\n"
+    "        take its free slots in turns, in proportion to their priority.\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

@@ -365,19 +365,21 @@ follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
 
 /*
  * mapq recover: the workflow and inputs of execution o->target, read back
- * from its record, which must have ended.
+ * from its record, which must have ended, and its priority (left alone
+ * when it had none).
  */
 static int
 load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                struct mapq_workflow **wf, char **text, size_t *textlen,
-               struct mapq_buf *inputs)
+               struct mapq_buf *inputs, int *priority)
 {
     struct mapq_buf errors = MAPQ_BUF_INIT;
     char *key = mapq_key_exec(o->ns, o->target);
-    redisReply *r = redisCommand(c, "HMGET %s workflow file inputs state", key);
+    redisReply *r =
+        redisCommand(c, "HMGET %s workflow file inputs state priority", key);
     int rc = MAPQ_EXIT_OK;
 
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
         fprintf(stderr, "mapq recover: redis: %s\n",
                 r && r->str ? r->str : c->errstr);
         rc = MAPQ_EXIT_INFRA;
@@ -407,6 +409,8 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
             rc = MAPQ_EXIT_FAILED;
         } else {
             mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
+            if (r->element[4]->type == REDIS_REPLY_STRING)
+                *priority = atoi(r->element[4]->str);
         }
     }
     if (r != NULL)
@@ -491,13 +495,15 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         goto out;
     }
     if (mode == RECOVER) {
-        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs);
+        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs, &xo.priority);
         if (rc != MAPQ_EXIT_OK)
             goto out;
         xo.recover_from = o->target;
     }
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
+    if (o->priority > 0)
+        xo.priority = o->priority;
     if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
                          err) != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
@@ -550,7 +556,7 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
     .usage = "run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
              "                [--agents N] [--lease DUR] [--overwrite-cache] "
              "[--json]\n"
-             "                [--quiet]",
+             "                [--quiet] [--priority N]",
     .operands = MAPQ_CMD_WORKFLOW,
     .fn = cmd_run,
 };
@@ -558,7 +564,7 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
 const struct mapq_cmd_entry mapq_cmd_submit_entry = {
     .name = "submit",
     .usage = "submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
-             "                [--overwrite-cache]",
+             "                [--overwrite-cache] [--priority N]",
     .operands = MAPQ_CMD_WORKFLOW,
     .fn = cmd_submit,
 };

@@ -163,6 +163,10 @@ mapq_exec_create(redisContext *c, const char *ns,
         mapq_argv_add(&cmd, "overwrite");
         mapq_argv_add(&cmd, "1");
     }
+    if (o->priority > 0) {
+        mapq_argv_add(&cmd, "priority");
+        mapq_argv_addf(&cmd, "%d", o->priority);
+    }
     if (o->recover_from != NULL) {
         mapq_argv_add(&cmd, "recover_from");
         mapq_argv_add(&cmd, o->recover_from);

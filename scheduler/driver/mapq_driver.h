@@ -41,10 +41,17 @@
 /* Default owner lease: how long an execution waits for its driver. */
 #define MAPQ_OWNER_LEASE_MS 10000
 
+/* Executions sharing a queue take its free slots in turns, priority
+ * turns each for as many of another's MAPQ_PRIORITY_DEFAULT. */
+#define MAPQ_PRIORITY_DEFAULT 10
+#define MAPQ_PRIORITY_MAX     100
+
 /* How an execution runs, beyond its workflow and inputs. */
 struct mapq_exec_opts {
     int lease_ms;         /* owner lease; 0: MAPQ_OWNER_LEASE_MS */
     bool overwrite_cache; /* --overwrite-cache: run all, replace entries */
+    int priority; /* its weight on shared queues, 1 to MAPQ_PRIORITY_MAX;
+                     0: MAPQ_PRIORITY_DEFAULT */
     const char
         *recover_from; /* mapq recover: the execution to reuse, or NULL */
 };

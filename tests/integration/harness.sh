@@ -140,6 +140,26 @@ start_agents() {
     done
 }
 
+# exited PID: whether process PID has ended (a zombie not yet waited for
+# counts as ended).
+exited() {
+    ! kill -0 "$1" 2>/dev/null ||
+        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
+# exec_of FILE: the execution id that mapq printed to FILE (its stderr).
+exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
+
+# queued_refs QUEUE CLS: the refs waiting on queue QUEUE, class CLS (nc,
+# np, ic or ip), of every execution, one per line (each execution's in
+# order); queue_len QUEUE CLS: how many.
+queued_refs() {
+    local l
+    redis_cli --scan --pattern "$MAPQ_NAMESPACE:q:$1:$2:*" |
+        while read -r l; do redis_cli LRANGE "$l" 0 -1; done
+}
+queue_len() { queued_refs "$1" "$2" | wc -l | tr -d ' '; }
+
 # check NAME EXPECTED ACTUAL
 check() {
     if [ "$2" = "$3" ]; then

@@ -9,10 +9,6 @@
 start_redis
 start_agents 1 --lease 60s
 
-exited() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
 exists() { [ -e "$1" ]; }
 
 # Attempt 1 waits for the file go, then fails; attempt 2 leaves a mark.

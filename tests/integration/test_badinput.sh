@@ -45,7 +45,6 @@ run() {
         2>"$TMP/$name.err"
     RC=$?
 }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 # stop_wait PID SECS: waits (bounded) for PID to exit; its exit status in
 # RC. One still running then is killed and RC says so.
 stop_wait() {
@@ -140,15 +139,22 @@ check "bad output: the wrong type is one clear error on its subtask" "1" \
 # Text, msgpack bytes, another queue's job id, and a well-formed ref of an
 # execution that does not exist, on the command and plugin lists.
 foreign=(garbage $'\x93\x01\xc0\xff' "foreign:job:42" 000000000000/0/0/0/0/0/default/nc)
-redis_cli RPUSH "$P:q:default:nc" "${foreign[@]}" >/dev/null
-redis_cli RPUSH "$P:q:default:np" "${foreign[@]}" >/dev/null
+# Written the way a ready list is (the list of an execution, and the
+# execution in the turns of its queue), plus a turn of nothing.
+for cls in nc np; do
+    redis_cli RPUSH "$P:q:default:$cls:000000000000" "${foreign[@]}" >/dev/null
+    redis_cli ZADD "$P:qx:default:$cls" 0 000000000000/10 0 garbage >/dev/null
+done
 redis_cli RPUSH "$P:bell:default:nc" 1 >/dev/null
 redis_cli RPUSH "$P:bell:default:np" 1 >/dev/null
-empty() { [ "$(redis_cli LLEN "$P:q:default:$1")" = 0 ]; }
+empty() {
+    [ "$(queue_len default "$1")" = 0 ] &&
+        [ "$(redis_cli ZCARD "$P:qx:default:$1")" = 0 ]
+}
 wait_for 10 empty nc
 wait_for 10 empty np
 check "foreign messages: taken off both lists" "0 0" \
-    "$(redis_cli LLEN "$P:q:default:nc") $(redis_cli LLEN "$P:q:default:np")"
+    "$(queue_len default nc) $(queue_len default np)"
 check "foreign messages: nothing was leased for them" "0" \
     "$(redis_cli ZCARD "$P:inflight")"
 check "foreign messages: the agents still run" "yes yes" "$(agents_alive)"
@@ -194,14 +200,14 @@ mkdir "$TMP/c"
     2>"$TMP/corrupt.err" &
 run_pid=$!
 running() { [ "$(ls "$TMP/c" | grep -c '^run\.')" -ge 4 ]; }
-queued() { [ "$(redis_cli LLEN "$P:q:default:nc")" = 2 ]; }
+queued() { [ "$(queue_len default nc)" = 2 ]; }
 wait_for 10 running
 wait_for 10 queued
-ref=$(redis_cli LINDEX "$P:q:default:nc" 0)
+ref=$(queued_refs default nc | head -n 1)
 x=${ref%%/*}
 idx=$(echo "$ref" | cut -d/ -f3)
 check "corrupt body: four subtasks run, two are queued" "4 2" \
-    "$(ls "$TMP/c" | grep -c '^run\.') $(redis_cli LLEN "$P:q:default:nc")"
+    "$(ls "$TMP/c" | grep -c '^run\.') $(queue_len default nc)"
 redis_cli HSET "$P:b:$x" "0/$idx" $'\xc1garbage' >/dev/null
 touch "$TMP/c/go"
 stop_wait "$run_pid" 40

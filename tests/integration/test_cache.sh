@@ -9,7 +9,6 @@
 start_redis
 start_agents 2
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 # The plugin appends each execution's x to $TMP/runs (the path is an
 # input, so it must stay the same for the keys to match); fresh() empties
 # it before a run, runs() counts the lines.

@@ -9,8 +9,6 @@
 start_redis
 start_agents 2
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 
 # Each attempt counts on from its checkpoint, `per` steps at most, saving
 # after each; it succeeds once the count reaches 10, fails (mode fail) or

@@ -18,7 +18,6 @@ if [ -n "${MAPQ_TEST_REDIS_URL:-}" ]; then
 fi
 start_redis --own # its CONFIG SET and restart are the server's
 NS=$MAPQ_NAMESPACE
-exited() { ! kill -0 "$1" 2>/dev/null; }
 
 cat >"$TMP/two.yaml" <<'EOF'
 name: two

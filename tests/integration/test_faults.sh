@@ -48,7 +48,6 @@ all_dead() {
     return 0
 }
 has_pids() { [ "$(count_pids "$1")" -ge "$2" ]; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 
 # ---- mapq cancel ----------------------------------------------------------
 mkdir "$TMP/c"

@@ -15,7 +15,6 @@ HF="$TMP/agent.health"
 # 5 s); output in $TMP/check.out.
 health() { "$AGENT" --check-health "${1:-$HF}" --max-age 7s >"$TMP/check.out" 2>&1; }
 stale() { ! health "$@"; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 mtime() { stat -c %y "$1" 2>/dev/null; }
 changed() { [ "$(mtime "$HF")" != "$1" ]; }
 # heartbeats N: waits until $HF has been touched N more times (bounded).

@@ -29,7 +29,6 @@ EOF
     PIDS+=($!)
 }
 listening() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 
 port=$(free_port)
 fake_redis "$port" '*2147483647\r\n'

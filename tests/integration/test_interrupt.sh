@@ -77,7 +77,6 @@ agent() {
     start_agents 1 --name "$name" "$@"
     AGENT_PID=${PIDS[${#PIDS[@]}-1]}
 }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 # stop_wait PID [SECS]: waits (bounded) for PID to exit; its exit status in
 # RC. One still running then is killed and RC says so. Not in $(...): only
 # this shell can wait for its children.
@@ -91,7 +90,7 @@ stop_wait() {
     wait "$1"
     RC=$?
 }
-qlen() { redis_cli LLEN "$P:q:default:$1"; }
+qlen() { queue_len default "$1"; }
 qlen_is() { [ "$(qlen "$1")" = "$2" ]; }
 claimed_once() { [ -n "$(redis_cli ZSCORE "$P:agents" "$1")" ]; }
 stopping() { grep -q "mapq-agent\[$1\].*stopping: no new subtasks" "$TMP/agents.log"; }
@@ -197,7 +196,7 @@ check "grace: the running subtasks' processes were killed" "yes" \
     "$(all_dead "$TMP/d3" && echo yes || echo no)"
 check "grace: both are handed back at once, as interrupted (u=0 s=1 i=1)" \
     "$grace_x/0/0/0/1/1/default/ic $grace_x/0/1/0/1/1/default/ic" \
-    "$(redis_cli LRANGE "$P:q:default:ic" 0 -1 | sort | tr '\n' ' ' | sed 's/ $//')"
+    "$(queued_refs default ic | sort | tr '\n' ' ' | sed 's/ $//')"
 check "grace: nothing is left in flight (no lease to expire)" "0" \
     "$(redis_cli ZCARD "$P:inflight")"
 touch "$TMP/d3/go"
@@ -238,7 +237,7 @@ check "second signal: its subtasks were killed" "yes" \
     "$(all_dead "$TMP/d4" && echo yes || echo no)"
 check "second signal: both are handed back as interrupted" \
     "$second_x/0/0/0/1/1/default/ic $second_x/0/1/0/1/1/default/ic" \
-    "$(redis_cli LRANGE "$P:q:default:ic" 0 -1 | sort | tr '\n' ' ' | sed 's/ $//')"
+    "$(queued_refs default ic | sort | tr '\n' ' ' | sed 's/ $//')"
 touch "$TMP/d4/go"
 agent normal-h
 h=$AGENT_PID
@@ -260,7 +259,7 @@ stop_wait "$i"
 check "interruptible_failures 1: the agent exits 0" "0" "$RC"
 check "interruptible_failures 1: the ref moved to the normal class" \
     "$dem1_x/0/0/0/1/1/default/nc 0" \
-    "$(redis_cli LRANGE "$P:q:default:nc" 0 -1) $(qlen ic)"
+    "$(queued_refs default nc) $(qlen ic)"
 agent spot-j --interruptible --grace 100ms
 j=$AGENT_PID
 wait_for 10 claimed_once spot-j
@@ -293,7 +292,7 @@ check "interruptible_failures 2: after one interruption another interruptible ag
 kill -TERM "$other"
 stop_wait "$other"
 check "interruptible_failures 2: after the second it is on the normal class" \
-    "$dem2_x/0/0/0/2/2/default/nc" "$(redis_cli LRANGE "$P:q:default:nc" 0 -1)"
+    "$dem2_x/0/0/0/2/2/default/nc" "$(queued_refs default nc)"
 touch "$TMP/d6/go"
 agent normal-m
 m=$AGENT_PID

@@ -12,11 +12,6 @@ start_agents 3 --lease 3s
 
 now_ms() { date +%s%3N; }
 # exited PID: gone, or a zombie not reaped yet.
-exited() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 hlen_at_least() { [ "$(redis_cli HLEN "$1")" -ge "$2" ]; }
 # phase_count EXEC K PHASE: result records of node K in that phase.
 phase_count() {
@@ -168,7 +163,7 @@ EOF
 id=$("$MAPQ" submit "$TMP/late.yaml")
 check "late result: mapq submit prints an execution id" "yes" \
     "$([[ "$id" =~ ^[0-9a-f]{12}$ ]] && echo yes || echo no)"
-q="$P:q:manual:nc"
+q="$P:q:manual:nc:$id"
 queued() { [ "$(redis_cli LLEN "$q")" -ge "$1" ]; }
 wait_for 10 queued 2
 ref0="$id/0/0/0/0/0/manual/nc"

@@ -27,7 +27,6 @@ run_pid=$!
 running() { [ "$(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")" -ge 1 ]; }
 wait_for 20 running
 redis_cli FLUSHALL >/dev/null
-exited() { ! kill -0 "$1" 2>/dev/null; }
 wait_for 20 exited "$run_pid"
 wait "$run_pid"
 check "lost record: mapq run exits 3" "3" "$?"

@@ -9,11 +9,6 @@
 P=$MAPQ_NAMESPACE
 start_redis
 
-exited() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 hlen_at_least() { [ "$(redis_cli HLEN "$1")" -ge "$2" ]; }
 leased_at_least() { [ "$(redis_cli ZCARD "$P:inflight")" -ge "$1" ]; }
 leased_exactly() { [ "$(redis_cli ZCARD "$P:inflight")" = "$1" ]; }
@@ -142,8 +137,11 @@ M=80
 run_pid=$!
 max=0
 while ! exited "$run_pid"; do
-    n=$(redis_cli EVAL "return redis.call('ZCARD', KEYS[1]) + redis.call('LLEN', KEYS[2])" \
-        2 "$P:inflight" "$P:q:default:nc")
+    n=$(redis_cli EVAL "local n = redis.call('ZCARD', KEYS[1])
+        for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+            n = n + redis.call('LLEN', ARGV[1] .. string.match(m, '^[^/]+'))
+        end
+        return n" 2 "$P:inflight" "$P:qx:default:nc" "$P:q:default:nc:")
     [ "$n" -gt "$max" ] && max=$n
 done
 wait "$run_pid"

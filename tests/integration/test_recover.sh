@@ -8,7 +8,6 @@
 start_redis
 start_agents 3
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 status_line() { "$MAPQ" status "$1" 2>&1 | sed -n "s/^  $2  *//p"; }
 count() { [ -f "$1" ] && wc -l <"$1" | tr -d ' ' || echo 0; }
 

@@ -38,8 +38,6 @@ expected() {
 results() { redis_cli HLEN "$MAPQ_NAMESPACE:r:$1:0"; }
 has_results() { [ "$(results "$1")" -ge "$2" ]; }
 state_is() { [ "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$1" state)" = "$2" ]; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 now_ms() { date +%s%3N; }
 
 # ---- scheduler loss ---------------------------------------------------------
@@ -74,7 +72,7 @@ check "scheduler loss: mapq result shows the full output" "$(expected 200)" \
 check "scheduler loss: each subtask's result is recorded once" "200" \
     "$(results "$id")"
 check "scheduler loss: nothing left queued or leased" "0 0" \
-    "$(redis_cli LLEN "$MAPQ_NAMESPACE:q:default:nc") $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
+    "$(queue_len default nc) $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
 check "scheduler loss: it is no longer owned" "0" \
     "$(redis_cli ZCARD "$MAPQ_NAMESPACE:owners")"
 
@@ -164,7 +162,7 @@ restart_during() {
     check "redis $how: the execution is recorded succeeded" "succeeded" \
         "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$id" state)"
     check "redis $how: nothing left queued or leased" "0 0" \
-        "$(redis_cli LLEN "$MAPQ_NAMESPACE:q:default:nc") $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
+        "$(queue_len default nc) $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
 }
 restart_during TERM 300
 restart_during KILL 300

@@ -42,7 +42,6 @@ results() {
 }
 some_results() { [ "$(results)" -ge "$1" ]; }
 progressed() { [ "$(results)" -gt "$1" ]; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 # within SECONDS COMMAND...: whether COMMAND succeeds within SECONDS of wall
 # time (wait_for counts polls, and results() makes slow ones).
 within() {

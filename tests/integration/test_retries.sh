@@ -8,13 +8,8 @@
 start_redis
 start_agents 3
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 # exited PID: gone, or a zombie (orphans are reparented to PID 1, which may
 # reap them late; a zombie has been killed all the same).
-exited() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
 alive() { ! exited "$1"; }
 now_ms() { date +%s%3N; }
 # lines FILE: the file's lines joined by spaces ("" when missing).

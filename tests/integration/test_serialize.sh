@@ -8,8 +8,6 @@
 start_redis
 start_agents 4 --lease 2s
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 count() { [ -f "$1" ] && wc -l <"$1" | tr -d ' ' || echo 0; }
 
 # Each execution maps over ten copies of one value: fifty subtasks of one

@@ -7,8 +7,6 @@
 start_redis
 start_agents 2 --lease 2s
 
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
-exited() { ! kill -0 "$1" 2>/dev/null; }
 
 # Attempt 1 of every element fails with a message on stderr and exit 3;
 # attempt 2 succeeds. Element 9 sleeps past its timeout on every attempt.

@@ -12,11 +12,6 @@
 P=$MAPQ_NAMESPACE
 start_redis
 
-exited() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-}
-exec_of() { sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$1" | head -n 1; }
 exists() { [ -e "$1" ]; }
 
 # A worker written by hand (no helper): it notes its pid when it starts and

@@ -113,6 +113,40 @@ test_cli_operands_cache(void **state)
     assert_int_equal(operands(&o, MAPQ_CMD_CACHE, ""), -1);
 }
 
+/* Runs mapq_cli_parse() on "mapq run w.yaml" and one more option. */
+static int
+parse_run_with(struct mapq_cli_opts *o, const char *opt)
+{
+    static char argv0[] = "mapq", cmd[] = "run", file[] = "w.yaml";
+    static char copy[64];
+    char *argv[] = {argv0, cmd, file, copy, NULL};
+    const struct mapq_cmd_entry *e;
+
+    snprintf(copy, sizeof(copy), "%s", opt);
+    memset(o, 0, sizeof(*o));
+    return mapq_cli_parse(4, argv, o, &e);
+}
+
+static void
+test_cli_priority_is_1_to_100(void **state)
+{
+    struct mapq_cli_opts o;
+
+    (void)state;
+    assert_int_equal(parse_run_with(&o, "--priority=30"), 0);
+    assert_int_equal(o.priority, 30);
+    assert_string_equal(o.target, "w.yaml");
+    assert_int_equal(parse_run_with(&o, "--priority=100"), 0);
+    assert_int_equal(o.priority, 100);
+    assert_int_equal(parse_run_with(&o, "--priority=0"), -1);
+    assert_int_equal(parse_run_with(&o, "--priority=101"), -1);
+    assert_int_equal(parse_run_with(&o, "--priority=ten"), -1);
+    assert_int_equal(parse_run_with(&o, "--priority="), -1);
+    /* Unset: 0, which the execution record leaves out (the default). */
+    assert_int_equal(parse_run_with(&o, "--quiet"), 0);
+    assert_int_equal(o.priority, 0);
+}
+
 static void
 test_cli_run_state_table(void **state)
 {
@@ -232,6 +266,7 @@ main(void)
         cmocka_unit_test(test_cli_operands_none),
         cmocka_unit_test(test_cli_operands_logs),
         cmocka_unit_test(test_cli_operands_cache),
+        cmocka_unit_test(test_cli_priority_is_1_to_100),
         cmocka_unit_test(test_cli_run_state_table),
         cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
                                         run_setup, run_teardown),

@@ -4,9 +4,8 @@
  * fencing that refuses a stale attempt, and the scheduler's side: owner
  * leases, adoption, the final write and the reconcile scan.
  *
- * The group starts redis-server on a unix socket in a temporary directory
- * (or uses $MAPQ_TEST_REDIS_URL); each test works in a namespace of its own
- * and deletes its keys afterwards.
+ * fixture_redis.c starts the group's redis-server and gives each test a
+ * namespace of its own; test_fair.c tests how executions share a queue.
  */
 #include "mapq_test.h"
 
@@ -20,349 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fixture_redis.h"
 #include "mapq_alloc.h"
 #include "mapq_err.h"
 #include "mapq_fs.h"
 #include "mapq_redis.h"
 #include "mapq_value.h"
-
-#define EXEC "0123456789ab"
-
-struct server {
-    char dir[64];
-    pid_t pid;
-    char url[160];
-};
-
-struct fx {
-    redisContext *c;
-    char ns[32];
-    redisReply *reply; /* last reply, freed by the next call and teardown */
-    msgpack_unpacked u;
-};
-
-static struct server srv;
-static int test_no;
-
-/* ---- redis-server ------------------------------------------------------ */
-
-static void
-pause_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
-static redisContext *
-connect_url(const char *url_s)
-{
-    struct mapq_redis_url url;
-    char err[MAPQ_ERR_LEN];
-
-    if (mapq_redis_url_parse(url_s, &url, err) != MAPQ_OK)
-        return NULL;
-    return mapq_redis_connect_sync(&url, 2000, err);
-}
-
-static int
-group_setup(void **state)
-{
-    const char *ext = getenv("MAPQ_TEST_REDIS_URL");
-    char sock[128];
-    redisContext *c = NULL;
-    int i;
-
-    (void)state;
-    if (ext != NULL && *ext != '\0') {
-        snprintf(srv.url, sizeof(srv.url), "%s", ext);
-        return 0;
-    }
-    snprintf(srv.dir, sizeof(srv.dir), "/tmp/mapq-test-fn-XXXXXX");
-    if (mkdtemp(srv.dir) == NULL)
-        return -1;
-    snprintf(sock, sizeof(sock), "%s/redis.sock", srv.dir);
-    snprintf(srv.url, sizeof(srv.url), "unix://%s", sock);
-    srv.pid = fork();
-    if (srv.pid == 0) {
-        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket",
-               sock, "--save", "", "--appendonly", "no", "--dir", srv.dir,
-               "--logfile", "redis.log", (char *)NULL);
-        _exit(127);
-    }
-    /* Bounded wait for the server to answer. */
-    for (i = 0; i < 500 && c == NULL; i++) {
-        c = connect_url(srv.url);
-        if (c == NULL)
-            pause_ms(10);
-    }
-    if (c == NULL)
-        return -1;
-    redisFree(c);
-    return 0;
-}
-
-static int
-group_teardown(void **state)
-{
-    int status;
-
-    (void)state;
-    if (srv.pid > 0) {
-        kill(srv.pid, SIGTERM);
-        waitpid(srv.pid, &status, 0);
-    }
-    if (srv.dir[0] != '\0')
-        mapq_fs_rmtree(srv.dir);
-    return 0;
-}
-
-static int
-setup(void **state)
-{
-    struct fx *f = mapq_xcalloc(1, sizeof(*f));
-
-    *state = f;
-    snprintf(f->ns, sizeof(f->ns), "tf%d-%d", (int)getpid(), ++test_no);
-    msgpack_unpacked_init(&f->u);
-    f->c = connect_url(srv.url);
-    return f->c == NULL ? -1 : 0;
-}
-
-static int
-teardown(void **state)
-{
-    struct fx *f = *state;
-    redisReply *keys;
-    size_t i;
-
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    msgpack_unpacked_destroy(&f->u);
-    if (f->c != NULL) {
-        keys = redisCommand(f->c, "KEYS %s:*", f->ns);
-        for (i = 0; keys != NULL && i < keys->elements; i++)
-            freeReplyObject(
-                redisCommand(f->c, "DEL %s", keys->element[i]->str));
-        if (keys != NULL)
-            freeReplyObject(keys);
-        redisFree(f->c);
-    }
-    free(f);
-    return 0;
-}
-
-/* ---- helpers ----------------------------------------------------------- */
-
-/* Sends the NULL-terminated argument list ap; keeps the reply in f. */
-static redisReply *
-vrun(struct fx *f, const char *first, va_list ap)
-{
-    const char *argv[64];
-    int argc = 0;
-
-    argv[argc++] = first;
-    while (argc < 64 && (argv[argc] = va_arg(ap, const char *)) != NULL)
-        argc++;
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
-    assert_non_null(f->reply);
-    if (f->reply->type == REDIS_REPLY_ERROR)
-        fail_msg("%s: %s", first, f->reply->str);
-    return f->reply;
-}
-
-/* Runs a command from NULL-terminated strings; keeps the reply in f. */
-static redisReply *
-run(struct fx *f, const char *first, ...)
-{
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, first);
-    r = vrun(f, first, ap);
-    va_end(ap);
-    return r;
-}
-
-/* Runs a command whose reply must be an integer, and returns it. */
-static long long
-integer(struct fx *f, const char *first, ...)
-{
-    redisReply *r;
-    va_list ap;
-
-    va_start(ap, first);
-    r = vrun(f, first, ap);
-    va_end(ap);
-    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
-    return r->integer;
-}
-
-static const char *
-key(struct fx *f, const char *suffix)
-{
-    static char buf[4][128];
-    static int n;
-
-    n = (n + 1) % 4;
-    snprintf(buf[n], sizeof(buf[n]), "%s:%s", f->ns, suffix);
-    return buf[n];
-}
-
-/* Pushes subtasks 0..n-1 of node 0 onto queue q, class cls, bodies "b<i>". */
-static void
-push(struct fx *f, int n, const char *cls)
-{
-    char idx[8][8], body[8][8];
-    const char *argv[32];
-    int argc = 0, i;
-
-    argv[argc++] = "FCALL";
-    argv[argc++] = "mapq1_push";
-    argv[argc++] = "0";
-    argv[argc++] = f->ns;
-    argv[argc++] = EXEC;
-    argv[argc++] = "0";
-    argv[argc++] = "q";
-    argv[argc++] = cls;
-    for (i = 0; i < n && i < 8; i++) {
-        snprintf(idx[i], sizeof(idx[i]), "%d", i);
-        snprintf(body[i], sizeof(body[i]), "b%d", i);
-        argv[argc++] = idx[i];
-        argv[argc++] = body[i];
-    }
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
-    assert_non_null(f->reply);
-    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(f->reply->integer, n);
-}
-
-/* Pushes subtasks from..to-1 of node 0 onto q, class nc. */
-static void
-push_more(struct fx *f, int from, int to)
-{
-    char idx[16], body[16];
-    int i;
-
-    for (i = from; i < to; i++) {
-        snprintf(idx, sizeof(idx), "%d", i);
-        snprintf(body, sizeof(body), "b%d", i);
-        assert_int_equal(integer(f, "FCALL", "mapq1_push", "0", f->ns, EXEC,
-                                 "0", "q", "nc", idx, body, NULL),
-                         1);
-    }
-}
-
-/*
- * Claims with the given lease, counts and class filter; returns the number
- * of (ref, body) pairs, which stay readable in f->u.
- */
-static uint32_t
-claim(struct fx *f, const char *lease, const char *ncmd, const char *nplug,
-      const char *intr)
-{
-    char err[MAPQ_ERR_LEN];
-
-    run(f, "FCALL", "mapq1_claim", "0", f->ns, "agent-1", lease, ncmd, nplug,
-        intr, "q", NULL);
-    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
-    msgpack_unpacked_destroy(&f->u);
-    msgpack_unpacked_init(&f->u);
-    assert_int_equal(
-        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
-    /* An empty Lua table packs as a map or an array: both mean nothing. */
-    if (f->u.data.type == MSGPACK_OBJECT_MAP) {
-        assert_int_equal(f->u.data.via.map.size, 0);
-        return 0;
-    }
-    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(f->u.data.via.array.size % 3, 0);
-    return f->u.data.via.array.size / 3;
-}
-
-/* The i-th claimed ref (or body when body is true), copied into out. */
-static void
-claimed(struct fx *f, uint32_t i, bool body, char *out, size_t len)
-{
-    const msgpack_object *o = &f->u.data.via.array.ptr[3 * i + (body ? 1 : 0)];
-
-    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
-    snprintf(out, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
-}
-
-/* Finishes one attempt; returns how many refs were refused. */
-static size_t
-done1(struct fx *f, const char *ref, const char *kind, const char *field,
-      const char *record, const char *target)
-{
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, kind, "3", field,
-        record, target, "", "", NULL);
-    assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
-    return f->reply->elements;
-}
-
-/*
- * Calls mapq1_step for agent-1 on queue q: finishes the attempts in
- * entries (NULL-terminated, 8 strings each) and claims ncmd command
- * subtasks plus up to prefetch more, with flags. Returns how many were
- * claimed; the reply stays in f->u: [claimed, refused, due, ended].
- */
-static uint32_t
-step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
-     const char *const *entries)
-{
-    const char *argv[64];
-    char err[MAPQ_ERR_LEN];
-    const msgpack_object *c;
-    int argc = 0;
-
-    argv[argc++] = "FCALL";
-    argv[argc++] = "mapq1_step";
-    argv[argc++] = "0";
-    argv[argc++] = f->ns;
-    argv[argc++] = "agent-1";
-    argv[argc++] = "60000";
-    argv[argc++] = ncmd;
-    argv[argc++] = "0";
-    argv[argc++] = prefetch;
-    argv[argc++] = flags;
-    argv[argc++] = "1";
-    argv[argc++] = "q";
-    while (entries != NULL && *entries != NULL && argc < 64)
-        argv[argc++] = *entries++;
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
-    assert_non_null(f->reply);
-    if (f->reply->type == REDIS_REPLY_ERROR)
-        fail_msg("mapq1_step: %s", f->reply->str);
-    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
-    msgpack_unpacked_destroy(&f->u);
-    msgpack_unpacked_init(&f->u);
-    assert_int_equal(
-        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
-    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(f->u.data.via.array.size, 4);
-    c = &f->u.data.via.array.ptr[0];
-    if (c->type == MSGPACK_OBJECT_MAP)
-        return 0; /* an empty Lua table */
-    assert_int_equal(c->type, MSGPACK_OBJECT_ARRAY);
-    return c->via.array.size / 3;
-}
-
-/* The i-th ref a step claimed, copied into out. */
-static void
-stepped(struct fx *f, uint32_t i, char *out, size_t len)
-{
-    const msgpack_object *o = &f->u.data.via.array.ptr[0].via.array.ptr[3 * i];
-
-    assert_int_equal(o->type, MSGPACK_OBJECT_STR);
-    snprintf(out, len, "%.*s", (int)o->via.str.size, o->via.str.ptr);
-}
 
 /* ---- tests ------------------------------------------------------------- */
 
@@ -373,23 +35,23 @@ test_functions_push_then_claim_leases_in_order(void **state)
     char ref[128], body[16];
     uint32_t i;
 
-    push(f, 3, "np");
-    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 3);
+    fx_push(f, 3, "np");
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:np"), NULL), 1);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 3);
     for (i = 0; i < 3; i++) {
         char want[128];
 
-        claimed(f, i, false, ref, sizeof(ref));
-        claimed(f, i, true, body, sizeof(body));
+        fx_claimed(f, i, false, ref, sizeof(ref));
+        fx_claimed(f, i, true, body, sizeof(body));
         snprintf(want, sizeof(want), EXEC "/0/%u/0/0/0/q/np", i);
         assert_string_equal(ref, want);
         snprintf(want, sizeof(want), "b%u", i);
         assert_string_equal(body, want);
     }
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 3);
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 3);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL), 0);
     /* The agent's heartbeat is taken with the claim. */
-    run(f, "ZSCORE", key(f, "agents"), "agent-1", NULL);
+    fx_run(f, "ZSCORE", fx_key(f, "agents"), "agent-1", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
 }
 
@@ -398,12 +60,13 @@ test_functions_claim_takes_only_what_is_asked(void **state)
 {
     struct fx *f = *state;
 
-    push(f, 5, "np");
-    assert_int_equal(claim(f, "60000", "4", "0", "0"), 0); /* commands only */
-    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
+    fx_push(f, 5, "np");
+    assert_int_equal(fx_claim(f, "60000", "4", "0", "0"),
+                     0); /* commands only */
+    assert_int_equal(fx_claim(f, "60000", "0", "2", "0"), 2);
     /* A full pop that leaves work behind keeps the doorbell ringing. */
-    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 3);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:np"), NULL), 1);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL), 3);
 }
 
 static void
@@ -412,13 +75,13 @@ test_functions_interruptible_agent_takes_only_interruptible(void **state)
     struct fx *f = *state;
     char ref[128];
 
-    push(f, 2, "np");
-    run(f, "FCALL", "mapq1_push", "0", f->ns, EXEC, "1", "q", "ip", "0", "x",
-        NULL);
-    assert_int_equal(claim(f, "60000", "0", "10", "1"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    fx_push(f, 2, "np");
+    fx_run(f, "FCALL", "mapq1_push", "0", f->ns, EXEC, "1", "q", "ip", "0", "x",
+           NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "1"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/1/0/0/0/0/q/ip");
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 2);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL), 2);
 }
 
 static void
@@ -429,22 +92,23 @@ test_functions_done_records_result_and_one_event(void **state)
     msgpack_unpacked ev;
     const msgpack_object *a;
 
-    push(f, 2, "np");
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
-        "rec0", "", "", "", r1, "T", "6", "k1", "rec1", "", "", "", NULL);
+    fx_push(f, 2, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
+           "rec0", "", "", "", r1, "T", "6", "k1", "rec1", "", "", "", NULL);
     assert_int_equal(f->reply->elements, 0);
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "k0", NULL);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "k0", NULL);
     assert_string_equal(f->reply->str, "rec0");
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "k1", NULL);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "k1", NULL);
     assert_string_equal(f->reply->str, "rec1");
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
-    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 0);
     /* One event entry for the call: [k, index, phase] triples. */
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":0"), NULL), 1);
-    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "ev:" EXEC ":0"), NULL),
+                     1);
+    fx_run(f, "LPOP", fx_key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -466,17 +130,18 @@ test_functions_stale_done_is_refused(void **state)
     struct fx *f = *state;
     char ref[128];
 
-    push(f, 1, "np");
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    assert_int_equal(done1(f, ref, "T", "k", "first", ""), 0);
+    fx_push(f, 1, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_done1(f, ref, "T", "k", "first", ""), 0);
     /* The same attempt again, and one never leased: both refused. */
-    assert_int_equal(done1(f, ref, "T", "k2", "second", ""), 1);
+    assert_int_equal(fx_done1(f, ref, "T", "k2", "second", ""), 1);
     assert_string_equal(f->reply->element[0]->str, ref);
-    assert_int_equal(done1(f, EXEC "/0/9/0/0/0/q/np", "T", "k3", "never", ""),
+    assert_int_equal(
+        fx_done1(f, EXEC "/0/9/0/0/0/q/np", "T", "k3", "never", ""), 1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 1);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "ev:" EXEC ":0"), NULL),
                      1);
-    assert_int_equal(integer(f, "HLEN", key(f, "r:" EXEC ":0"), NULL), 1);
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":0"), NULL), 1);
 }
 
 static void
@@ -485,19 +150,20 @@ test_functions_first_write_wins(void **state)
     struct fx *f = *state;
     char r0[128], r1[128], r2[128];
 
-    push(f, 3, "np");
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 3);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
-    claimed(f, 2, false, r2, sizeof(r2));
+    fx_push(f, 3, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 3);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
+    fx_claimed(f, 2, false, r2, sizeof(r2));
     /* Equal fields (equal inputs of a cached task) within one batch... */
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "same",
-        "one", "", "", "", r1, "T", "3", "same", "two", "", "", "", NULL);
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3",
+           "same", "one", "", "", "", r1, "T", "3", "same", "two", "", "", "",
+           NULL);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "same", NULL);
     assert_string_equal(f->reply->str, "one");
     /* ...and across calls. */
-    assert_int_equal(done1(f, r2, "T", "same", "three", ""), 0);
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "same", NULL);
+    assert_int_equal(fx_done1(f, r2, "T", "same", "three", ""), 0);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "same", NULL);
     assert_string_equal(f->reply->str, "one");
 }
 
@@ -507,25 +173,25 @@ test_functions_retries_count_in_the_ref(void **state)
     struct fx *f = *state;
     char ref[128];
 
-    push(f, 1, "np");
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    assert_int_equal(done1(f, ref, "U", "", "", "q/np"), 0);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    fx_push(f, 1, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_done1(f, ref, "U", "", "", "q/np"), 0);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/1/0/0/q/np");
-    assert_int_equal(done1(f, ref, "S", "", "", "q/np"), 0);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_done1(f, ref, "S", "", "", "q/np"), 0);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/1/1/0/q/np");
     /* An interruption counts as a system failure too, and may move the
      * subtask to another class. */
-    assert_int_equal(done1(f, ref, "I", "", "", "q/nc"), 0);
-    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_done1(f, ref, "I", "", "", "q/nc"), 0);
+    assert_int_equal(fx_claim(f, "60000", "1", "0", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/1/2/1/q/nc");
     /* The body stays until a terminal result. */
-    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 1);
 }
 
 static void
@@ -535,28 +201,28 @@ test_functions_reap_requeues_expired_as_system_failure(void **state)
     char ref[128], again[128];
     int i;
 
-    push(f, 1, "np");
+    fx_push(f, 1, "np");
     /* A lease of 0 ms has expired by the time reap runs. */
-    assert_int_equal(claim(f, "0", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_claim(f, "0", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     /* Bounded: the server clock may not have ticked a millisecond yet. */
     for (i = 0; i < 1000; i++) {
-        if (integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
+        if (fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
             break;
-        pause_ms(1);
+        fx_pause_ms(1);
     }
     assert_true(i < 1000);
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
     /* The lost attempt is in the subtask's log. */
-    assert_int_equal(integer(f, "HEXISTS", key(f, "log:" EXEC), "0/0", NULL),
-                     1);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, again, sizeof(again));
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "log:" EXEC), "0/0", NULL), 1);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, again, sizeof(again));
     assert_string_equal(again, EXEC "/0/0/0/1/0/q/np");
     /* The lost attempt can no longer record anything. */
-    assert_int_equal(done1(f, ref, "T", "k", "late", ""), 1);
-    assert_int_equal(done1(f, again, "T", "k", "fresh", ""), 0);
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "k", NULL);
+    assert_int_equal(fx_done1(f, ref, "T", "k", "late", ""), 1);
+    assert_int_equal(fx_done1(f, again, "T", "k", "fresh", ""), 0);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "k", NULL);
     assert_string_equal(f->reply->str, "fresh");
 }
 
@@ -568,9 +234,9 @@ reap_one(struct fx *f)
     int i;
 
     for (i = 0; i < 1000; i++) {
-        if (integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
+        if (fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL) == 1)
             return;
-        pause_ms(1);
+        fx_pause_ms(1);
     }
     fail_msg("no lease expired");
 }
@@ -582,29 +248,29 @@ test_functions_reap_counts_interruptions_and_demotes(void **state)
     char ref[128];
 
     /* A task with interruptible_failures 2 (its spec's intrf). */
-    run(f, "EVAL",
-        "return redis.call('HSET', KEYS[1], 't:0', "
-        "cmsgpack.pack({sysr = 5, intrf = 2}))",
-        "1", key(f, "x:" EXEC), NULL);
-    push(f, 1, "ic");
-    assert_int_equal(claim(f, "0", "1", "0", "1"), 1);
+    fx_run(f, "EVAL",
+           "return redis.call('HSET', KEYS[1], 't:0', "
+           "cmsgpack.pack({sysr = 5, intrf = 2}))",
+           "1", fx_key(f, "x:" EXEC), NULL);
+    fx_push(f, 1, "ic");
+    assert_int_equal(fx_claim(f, "0", "1", "0", "1"), 1);
     reap_one(f);
     /* Lost once with an interruptible host: s and i both count it. */
-    assert_int_equal(claim(f, "0", "1", "0", "1"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_claim(f, "0", "1", "0", "1"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/1/1/q/ic");
     reap_one(f);
     /* The second reaches intrf: the next attempt waits for a
      * non-interruptible agent. */
-    assert_int_equal(claim(f, "60000", "1", "0", "1"), 0);
-    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_claim(f, "60000", "1", "0", "1"), 0);
+    assert_int_equal(fx_claim(f, "60000", "1", "0", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/2/2/q/nc");
     /* A non-interruptible list's loss is no interruption. */
-    run(f, "ZADD", key(f, "inflight"), "0", ref, NULL);
+    fx_run(f, "ZADD", fx_key(f, "inflight"), "0", ref, NULL);
     reap_one(f);
-    assert_int_equal(claim(f, "60000", "1", "0", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_claim(f, "60000", "1", "0", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/3/2/q/nc");
 }
 
@@ -613,11 +279,11 @@ test_functions_reap_leaves_live_leases(void **state)
 {
     struct fx *f = *state;
 
-    push(f, 2, "np");
-    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
-    assert_int_equal(integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL),
-                     0);
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 2);
+    fx_push(f, 2, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "2", "0"), 2);
+    assert_int_equal(
+        fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
 }
 
 static void
@@ -626,20 +292,20 @@ test_functions_renew_reports_lost_and_stopped(void **state)
     struct fx *f = *state;
     char r0[128], r1[128];
 
-    push(f, 2, "np");
-    run(f, "HSET", key(f, "x:" EXEC), "state", "running", NULL);
-    assert_int_equal(claim(f, "60000", "0", "2", "0"), 2);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
-    assert_int_equal(done1(f, r1, "T", "k", "v", ""), 0);
-    run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, r1,
-        NULL);
+    fx_push(f, 2, "np");
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "2", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
+    assert_int_equal(fx_done1(f, r1, "T", "k", "v", ""), 0);
+    fx_run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, r1,
+           NULL);
     assert_int_equal(f->reply->elements, 2);
     assert_string_equal(f->reply->element[0]->str, r1); /* lost */
     assert_string_equal(f->reply->element[1]->str, "|");
     /* A cancelled execution: its running attempts are to be stopped. */
-    run(f, "HSET", key(f, "x:" EXEC), "state", "cancelled", NULL);
-    run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "cancelled", NULL);
+    fx_run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r0, NULL);
     assert_int_equal(f->reply->elements, 2);
     assert_string_equal(f->reply->element[0]->str, "|");
     assert_string_equal(f->reply->element[1]->str, r0);
@@ -652,31 +318,32 @@ test_functions_claim_drops_refs_without_body(void **state)
     char ref[128];
     const msgpack_object *a;
 
-    push(f, 1, "np");
+    fx_push(f, 1, "np");
     /* Foreign junk, a forged ref of a real subtask, a ref naming no
      * execution, and one of an ended execution whose bodies are gone. */
-    run(f, "HSET", key(f, "x:aaaaaaaaaaaa"), "state", "cancelled", NULL);
-    run(f, "RPUSH", key(f, "q:q:np"), "not a ref", EXEC "/0/0/forged",
-        "fedcba987654/0/0/0/0/0/q/np", "aaaaaaaaaaaa/0/0/0/0/0/q/np", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:aaaaaaaaaaaa"), "state", "cancelled", NULL);
+    fx_run(f, "RPUSH", fx_key(f, "q:q:np:" EXEC), "not a ref",
+           EXEC "/0/0/forged", "fedcba987654/0/0/0/0/0/q/np",
+           "aaaaaaaaaaaa/0/0/0/0/0/q/np", NULL);
     /* The foreign ones come back as [message, false] for the agent to log;
      * the one of the ended execution is dropped without a word. */
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 4);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 4);
     a = f->u.data.via.array.ptr;
     assert_int_equal(a[1].type, MSGPACK_OBJECT_BOOLEAN);
     assert_int_equal(a[4].type, MSGPACK_OBJECT_BOOLEAN);
-    claimed(f, 0, false, ref, sizeof(ref));
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, "not a ref");
-    claimed(f, 1, false, ref, sizeof(ref));
+    fx_claimed(f, 1, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/forged");
-    claimed(f, 2, false, ref, sizeof(ref));
+    fx_claimed(f, 2, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/0/0/q/np");
-    claimed(f, 3, false, ref, sizeof(ref));
+    fx_claimed(f, 3, false, ref, sizeof(ref));
     assert_string_equal(ref, "fedcba987654/0/0/0/0/0/q/np");
     assert_int_equal(a[10].type, MSGPACK_OBJECT_BOOLEAN);
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 0);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL), 0);
     /* Only the real subtask is leased; its body is untouched. */
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
-    assert_int_equal(integer(f, "HLEN", key(f, "b:" EXEC), NULL), 1);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 1);
 }
 
 static void
@@ -685,24 +352,25 @@ test_functions_done_logs_attempts_and_keyless_records(void **state)
     struct fx *f = *state;
     char r0[128], r1[128];
 
-    push(f, 2, "np");
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
+    fx_push(f, 2, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
     /* Attempt 1 of subtask 0 is retried, and logged; subtask 1's body was
      * unreadable, so its record has no key. */
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "U", "6", "", "",
-        "q/np", "L1", "", r1, "T", "6", "", "corrupt", "", "L2", "", NULL);
-    run(f, "HGET", key(f, "r:" EXEC ":0"), "#1", NULL);
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "U", "6", "",
+           "", "q/np", "L1", "", r1, "T", "6", "", "corrupt", "", "L2", "",
+           NULL);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), "#1", NULL);
     assert_string_equal(f->reply->str, "corrupt");
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
-    claimed(f, 0, false, r0, sizeof(r0));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
-        "ok", "", "L3", "", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 1);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", "k0",
+           "ok", "", "L3", "", NULL);
     /* Logs append, attempt after attempt. */
-    run(f, "HGET", key(f, "log:" EXEC), "0/0", NULL);
+    fx_run(f, "HGET", fx_key(f, "log:" EXEC), "0/0", NULL);
     assert_string_equal(f->reply->str, "L1L3");
-    run(f, "HGET", key(f, "log:" EXEC), "0/1", NULL);
+    fx_run(f, "HGET", fx_key(f, "log:" EXEC), "0/1", NULL);
     assert_string_equal(f->reply->str, "L2");
 }
 
@@ -710,7 +378,7 @@ test_functions_done_logs_attempts_and_keyless_records(void **state)
 static long long
 own1(struct fx *f, const char *owner, const char *lease)
 {
-    run(f, "FCALL", "mapq1_own", "0", f->ns, owner, lease, EXEC, NULL);
+    fx_run(f, "FCALL", "mapq1_own", "0", f->ns, owner, lease, EXEC, NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     assert_int_equal(f->reply->elements, 1);
     return f->reply->element[0]->integer;
@@ -722,22 +390,22 @@ test_functions_own_takes_free_keeps_own_refuses_live_other(void **state)
     struct fx *f = *state;
 
     assert_int_equal(own1(f, "s1", "60000"), -2); /* no such execution */
-    run(f, "HSET", key(f, "x:" EXEC), "state", "failed", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "failed", NULL);
     assert_int_equal(own1(f, "s1", "60000"), -1); /* ended */
-    run(f, "HSET", key(f, "x:" EXEC), "state", "submitted", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "submitted", NULL);
     assert_int_equal(own1(f, "s1", "60000"), 1);
-    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "state", NULL);
     assert_string_equal(f->reply->str, "running");
-    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "owner", NULL);
     assert_string_equal(f->reply->str, "s1");
     assert_int_equal(own1(f, "s1", "60000"), 1); /* a renewal */
     assert_int_equal(own1(f, "s2", "60000"), 0); /* s1's lease is live */
-    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "owner", NULL);
     assert_string_equal(f->reply->str, "s1");
     /* Once it ended, nobody owns it and it leaves P:owners. */
-    run(f, "HSET", key(f, "x:" EXEC), "state", "cancelled", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "cancelled", NULL);
     assert_int_equal(own1(f, "s1", "60000"), -1);
-    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "owners"), NULL), 0);
 }
 
 static void
@@ -746,24 +414,24 @@ test_functions_adopt_takes_only_expired_running(void **state)
     struct fx *f = *state;
     const char *other = "fedcba987654";
 
-    run(f, "HSET", key(f, "x:" EXEC), "state", "running", "owner", "dead",
-        NULL);
-    run(f, "HSET", key(f, "x:fedcba987654"), "state", "running", "owner",
-        "alive", NULL);
-    run(f, "HSET", key(f, "x:aaaaaaaaaaaa"), "state", "failed", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", "owner", "dead",
+           NULL);
+    fx_run(f, "HSET", fx_key(f, "x:fedcba987654"), "state", "running", "owner",
+           "alive", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:aaaaaaaaaaaa"), "state", "failed", NULL);
     /* EXEC's owner stopped renewing long ago; other's lease is live. */
-    run(f, "ZADD", key(f, "owners"), "1", EXEC, "1", "aaaaaaaaaaaa",
-        "99999999999999", other, NULL);
-    run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s2", "60000", "10", NULL);
+    fx_run(f, "ZADD", fx_key(f, "owners"), "1", EXEC, "1", "aaaaaaaaaaaa",
+           "99999999999999", other, NULL);
+    fx_run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s2", "60000", "10", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     assert_int_equal(f->reply->elements, 1);
     assert_string_equal(f->reply->element[0]->str, EXEC);
-    run(f, "HGET", key(f, "x:" EXEC), "owner", NULL);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "owner", NULL);
     assert_string_equal(f->reply->str, "s2");
     /* The ended one is forgotten, the live one kept; and the adopted
      * lease is now live, so a second scheduler adopts nothing. */
-    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 2);
-    run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s3", "60000", "10", NULL);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "owners"), NULL), 2);
+    fx_run(f, "FCALL", "mapq1_adopt", "0", f->ns, "s3", "60000", "10", NULL);
     assert_int_equal(f->reply->elements, 0);
     /* The old owner's renewal now fails. */
     assert_int_equal(own1(f, "dead", "60000"), 0);
@@ -774,32 +442,34 @@ test_functions_finish_records_once_and_cleans_up(void **state)
 {
     struct fx *f = *state;
 
-    push(f, 2, "np");
-    run(f, "HSET", key(f, "x:" EXEC), "state", "running", "owner", "s1", NULL);
-    run(f, "ZADD", key(f, "owners"), "99999999999999", EXEC, NULL);
-    run(f, "RPUSH", key(f, "ev:" EXEC ":0"), "e", NULL);
+    fx_push(f, 2, "np");
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", "owner", "s1",
+           NULL);
+    fx_run(f, "ZADD", fx_key(f, "owners"), "99999999999999", EXEC, NULL);
+    fx_run(f, "RPUSH", fx_key(f, "ev:" EXEC ":0"), "e", NULL);
     /* Another owner cannot write the end. */
-    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s2",
-                             "succeeded", "output", "v", NULL),
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s2", "succeeded", "output", "v", NULL),
                      -2);
-    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "state", NULL);
     assert_string_equal(f->reply->str, "running");
-    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s1",
-                             "succeeded", "output", "v", NULL),
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s1", "succeeded", "output", "v", NULL),
                      1);
-    run(f, "HMGET", key(f, "x:" EXEC), "state", "output", "finished", NULL);
+    fx_run(f, "HMGET", fx_key(f, "x:" EXEC), "state", "output", "finished",
+           NULL);
     assert_string_equal(f->reply->element[0]->str, "succeeded");
     assert_string_equal(f->reply->element[1]->str, "v");
     assert_int_equal(f->reply->element[2]->type, REDIS_REPLY_STRING);
-    assert_int_equal(
-        integer(f, "EXISTS", key(f, "b:" EXEC), key(f, "ev:" EXEC ":0"), NULL),
-        0);
-    assert_int_equal(integer(f, "ZCARD", key(f, "owners"), NULL), 0);
-    /* Written once: a repeat (a lost reply) changes nothing. */
-    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s1",
-                             "failed", "error", "late", NULL),
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "b:" EXEC),
+                                fx_key(f, "ev:" EXEC ":0"), NULL),
                      0);
-    run(f, "HGET", key(f, "x:" EXEC), "state", NULL);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "owners"), NULL), 0);
+    /* Written once: a repeat (a lost reply) changes nothing. */
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s1", "failed", "error", "late", NULL),
+                     0);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "state", NULL);
     assert_string_equal(f->reply->str, "succeeded");
 }
 
@@ -812,17 +482,17 @@ test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
     static const char ok[] = "\x82\xa1p\x03\xa1v\x01";
     static const char bad[] = "\x82\xa1p\x06\xa1\x65\xa1x";
 
-    push(f, 3, "np"); /* 0, 1, 2 pushed; 3 never */
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k0",
-        ok, "", "", "", NULL);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "6", "k1",
-        bad, "", "", "", NULL);
-    run(f, "FCALL", "mapq1_scan", "0", f->ns, EXEC, "0", "0", "k0", "1", "k1",
-        "2", "k2", "3", "k3", NULL);
+    fx_push(f, 3, "np"); /* 0, 1, 2 pushed; 3 never */
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k0",
+           ok, "", "", "", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "6", "k1",
+           bad, "", "", "", NULL);
+    fx_run(f, "FCALL", "mapq1_scan", "0", f->ns, EXEC, "0", "0", "k0", "1",
+           "k1", "2", "k2", "3", "k3", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
     assert_int_equal(f->reply->len, 4);
     assert_int_equal((unsigned char)f->reply->str[0], 3);   /* SUCCEEDED */
@@ -838,32 +508,32 @@ test_functions_backoff_parks_a_retry_until_due(void **state)
     char ref[128];
     int i;
 
-    push(f, 1, "np");
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    fx_push(f, 1, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     /* A user retry with a 60 s backoff: parked, not queued. */
-    assert_int_equal(done1(f, ref, "U", "", "60000", "q/np"), 0);
-    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 0);
-    assert_int_equal(integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL),
-                     0);
-    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
+    assert_int_equal(fx_done1(f, ref, "U", "", "60000", "q/np"), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "delayed"), NULL), 1);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 0);
+    assert_int_equal(
+        fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "delayed"), NULL), 1);
     /* Once due, a claim moves it to its list and takes it. */
-    run(f, "ZADD", key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/np", NULL);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "ZADD", fx_key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/np", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/1/0/0/q/np");
-    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "delayed"), NULL), 0);
     /* A short delay is taken by a reap once due (bounded wait). */
-    assert_int_equal(done1(f, ref, "U", "", "1", "q/np"), 0);
+    assert_int_equal(fx_done1(f, ref, "U", "", "1", "q/np"), 0);
     for (i = 0; i < 1000; i++) {
-        run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
-        if (integer(f, "LLEN", key(f, "q:q:np"), NULL) == 1)
+        fx_run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
+        if (fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL) == 1)
             break;
-        pause_ms(1);
+        fx_pause_ms(1);
     }
     assert_true(i < 1000);
-    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:np"), NULL), 1);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:np"), NULL), 1);
 }
 
 static void
@@ -877,16 +547,17 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
     static const char ka[] = "AAAAAAAAAAAAAAAA", kb[] = "BBBBBBBBBBBBBBBB";
     static const char rec[] = "\x82\xa1p\x03\xa1v\x01"; /* {p: 3, v: 1} */
 
-    run(f, "SET", key(f, "c:t:42424242424242424242424242424242"), rec, NULL);
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
-        "0", "0", ka, "b0", "1", ka, "b1", "2", kb, "b2", NULL);
+    fx_run(f, "SET", fx_key(f, "c:t:42424242424242424242424242424242"), rec,
+           NULL);
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
+           "t", "0", "0", ka, "b0", "1", ka, "b1", "2", kb, "b2", NULL);
     /* Queued, following, done at once. */
     assert_string_equal(f->reply->str, "qfd");
     /* B was answered from the cache at once, as CACHED. */
-    run(f, "HGET", key(f, "r:" EXEC ":0"), kb, NULL);
+    fx_run(f, "HGET", fx_key(f, "r:" EXEC ":0"), kb, NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
     assert_int_equal((unsigned char)f->reply->str[3], 4);
-    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
+    fx_run(f, "LPOP", fx_key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -896,20 +567,21 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
     assert_int_equal(a[2].via.u64, 4);
     msgpack_unpacked_destroy(&ev);
     /* A runs once: index 0 leads, index 1 follows. */
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:np"), NULL), 1);
-    run(f, "HGET", key(f, "f:" EXEC ":0"), ka, NULL);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:np:" EXEC), NULL), 1);
+    fx_run(f, "HGET", fx_key(f, "f:" EXEC ":0"), ka, NULL);
     assert_string_equal(f->reply->str, "0,1");
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", ka, rec,
-        "c:0:t", "", "", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", ka,
+           rec, "c:0:t", "", "", NULL);
     /* The success went to the cache; the follower got its event. */
-    assert_int_equal(integer(f, "EXISTS",
-                             key(f, "c:t:41414141414141414141414141414141"),
-                             NULL),
-                     1);
-    assert_int_equal(integer(f, "EXISTS", key(f, "f:" EXEC ":0"), NULL), 0);
-    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
+    assert_int_equal(
+        fx_integer(f, "EXISTS",
+                   fx_key(f, "c:t:41414141414141414141414141414141"), NULL),
+        1);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "f:" EXEC ":0"), NULL),
+                     0);
+    fx_run(f, "LPOP", fx_key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -921,8 +593,8 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
     assert_int_equal(a[5].via.u64, 4);
     msgpack_unpacked_destroy(&ev);
     /* Overwrite skips the lookup: B is queued this time. */
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0", "q",
-        "np", "t", "1", "0", kb, "b0", NULL);
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
+           "q", "np", "t", "1", "0", kb, "b0", NULL);
     assert_string_equal(f->reply->str, "q");
 }
 
@@ -933,30 +605,30 @@ test_functions_checkpoint_reaches_the_retry(void **state)
     char ref[128];
     const msgpack_object *c;
 
-    push(f, 1, "np");
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    fx_push(f, 1, "np");
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
     /* A first attempt never has one. */
     assert_int_equal(f->u.data.via.array.ptr[2].type, MSGPACK_OBJECT_BOOLEAN);
-    claimed(f, 0, false, ref, sizeof(ref));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "U", "6", "", "",
-        "q/np", "", "step 3", NULL);
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "U", "6", "",
+           "", "q/np", "", "step 3", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
     c = &f->u.data.via.array.ptr[2];
     assert_int_equal(c->type, MSGPACK_OBJECT_STR);
     assert_int_equal(c->via.str.size, 6);
     assert_memory_equal(c->via.str.ptr, "step 3", 6);
     /* The retry's success drops it. */
-    claimed(f, 0, false, ref, sizeof(ref));
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k",
-        "rec", "", "", "step 9", NULL);
-    assert_int_equal(integer(f, "EXISTS", key(f, "ck:" EXEC), NULL), 0);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", ref, "T", "3", "k",
+           "rec", "", "", "step 9", NULL);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "ck:" EXEC), NULL), 0);
 }
 
 /* FCALL mapq1_reserve for ref with key K; returns the verdict. */
 static const char *
 reserve1(struct fx *f, const char *ref, const char *k)
 {
-    run(f, "FCALL", "mapq1_reserve", "0", f->ns, ref, k, "60000", "t", NULL);
+    fx_run(f, "FCALL", "mapq1_reserve", "0", f->ns, ref, k, "60000", "t", NULL);
     assert_int_equal(f->reply->type, REDIS_REPLY_ARRAY);
     return f->reply->element[0]->str;
 }
@@ -970,31 +642,32 @@ test_functions_reserve_serializes_one_key(void **state)
     char r0[128], r1[128];
 
     /* Two executions, one subtask each, the same key. */
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
-        "0", "0", k, "b", NULL);
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0", "q",
-        "np", "t", "0", "0", k, "b", NULL);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
+           "t", "0", "0", k, "b", NULL);
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
+           "q", "np", "t", "0", "0", k, "b", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
     assert_string_equal(reserve1(f, r0, k), "run");
     assert_string_equal(reserve1(f, r0, k), "run"); /* its own: again */
     /* The other waits, parked off the leases. */
     assert_string_equal(reserve1(f, r1, k), "wait");
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 1);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 1);
     assert_int_equal(
-        integer(f, "LLEN", key(f, "cw:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL),
+        fx_integer(f, "LLEN", fx_key(f, "cw:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"),
+                   NULL),
         1);
     /* The holder succeeds: the entry is written, the reservation ends and
      * the parked ref is queued again, to find the entry. */
-    run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", k, rec,
-        "cs:0:t", "", "", NULL);
-    assert_int_equal(integer(f, "EXISTS",
-                             key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"),
-                             NULL),
-                     0);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
-    claimed(f, 0, false, r1, sizeof(r1));
+    fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", k,
+           rec, "cs:0:t", "", "", NULL);
+    assert_int_equal(
+        fx_integer(f, "EXISTS",
+                   fx_key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL),
+        0);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 1);
+    fx_claimed(f, 0, false, r1, sizeof(r1));
     assert_string_equal(reserve1(f, r1, k), "cached");
     assert_int_equal((unsigned char)f->reply->element[1]->str[3], 4);
     /* A ref no longer leased is told so. */
@@ -1008,22 +681,22 @@ test_functions_expired_reservation_wakes_the_parked(void **state)
     static const char k[] = "KKKKKKKKKKKKKKKK";
     char r0[128], r1[128];
 
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
-        "0", "0", k, "b", NULL);
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0", "q",
-        "np", "t", "0", "0", k, "b", NULL);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 2);
-    claimed(f, 0, false, r0, sizeof(r0));
-    claimed(f, 1, false, r1, sizeof(r1));
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
+           "t", "0", "0", k, "b", NULL);
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
+           "q", "np", "t", "0", "0", k, "b", NULL);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
     assert_string_equal(reserve1(f, r0, k), "run");
     assert_string_equal(reserve1(f, r1, k), "wait");
     /* The holder's agent dies: its reservation expires; a reap queues the
      * parked ref again, and it takes the reservation over. */
-    run(f, "DEL", key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL);
-    run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
-    assert_int_equal(integer(f, "SCARD", key(f, "cwait"), NULL), 0);
-    assert_int_equal(claim(f, "60000", "0", "10", "0"), 1);
-    claimed(f, 0, false, r1, sizeof(r1));
+    fx_run(f, "DEL", fx_key(f, "cr:4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b4b"), NULL);
+    fx_run(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL);
+    assert_int_equal(fx_integer(f, "SCARD", fx_key(f, "cwait"), NULL), 0);
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 1);
+    fx_claimed(f, 0, false, r1, sizeof(r1));
     assert_string_equal(reserve1(f, r1, k), "run");
 }
 
@@ -1033,27 +706,29 @@ test_functions_new_owner_new_epoch_for_events(void **state)
     struct fx *f = *state;
     char ref[128];
 
-    push(f, 1, "np");
-    run(f, "HSET", key(f, "x:" EXEC), "state", "running", NULL);
+    fx_push(f, 1, "np");
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", NULL);
     assert_int_equal(own1(f, "s1", "60000"), 1);
     /* s1 stalls past its lease; s2 takes over with the next epoch. */
-    run(f, "ZADD", key(f, "owners"), "1", EXEC, NULL);
+    fx_run(f, "ZADD", fx_key(f, "owners"), "1", EXEC, NULL);
     assert_int_equal(own1(f, "s2", "60000"), 2);
     assert_int_equal(own1(f, "s2", "60000"), 2); /* a renewal keeps it */
     assert_int_equal(own1(f, "s1", "60000"), 0);
     /* Events now go to epoch 2's list, which s1 never waits on. */
-    assert_int_equal(claim(f, "60000", "0", "1", "0"), 1);
-    claimed(f, 0, false, ref, sizeof(ref));
-    assert_int_equal(done1(f, ref, "T", "k", "rec", ""), 0);
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":2"), NULL), 1);
-    assert_int_equal(integer(f, "LLEN", key(f, "ev:" EXEC ":1"), NULL), 0);
-    /* The end deletes every epoch's list. */
-    run(f, "RPUSH", key(f, "ev:" EXEC ":1"), "stale", NULL);
-    assert_int_equal(integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC, "s2",
-                             "succeeded", "output", "v", NULL),
+    assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    assert_int_equal(fx_done1(f, ref, "T", "k", "rec", ""), 0);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "ev:" EXEC ":2"), NULL),
                      1);
-    assert_int_equal(integer(f, "EXISTS", key(f, "ev:" EXEC ":1"),
-                             key(f, "ev:" EXEC ":2"), NULL),
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "ev:" EXEC ":1"), NULL),
+                     0);
+    /* The end deletes every epoch's list. */
+    fx_run(f, "RPUSH", fx_key(f, "ev:" EXEC ":1"), "stale", NULL);
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s2", "succeeded", "output", "v", NULL),
+                     1);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "ev:" EXEC ":1"),
+                                fx_key(f, "ev:" EXEC ":2"), NULL),
                      0);
 }
 
@@ -1068,13 +743,15 @@ test_functions_push_cached_answers_a_leaders_followers(void **state)
 
     /* A leader (0) with a follower (1), whose push is made again (after a
      * reconcile) once its key is in the cache: both are answered. */
-    run(f, "HSET", key(f, "f:" EXEC ":0"), ka, "0,1", NULL);
-    run(f, "SET", key(f, "c:t:41414141414141414141414141414141"), rec, NULL);
-    run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np", "t",
-        "0", "0", ka, "b0", NULL);
+    fx_run(f, "HSET", fx_key(f, "f:" EXEC ":0"), ka, "0,1", NULL);
+    fx_run(f, "SET", fx_key(f, "c:t:41414141414141414141414141414141"), rec,
+           NULL);
+    fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
+           "t", "0", "0", ka, "b0", NULL);
     assert_string_equal(f->reply->str, "d");
-    assert_int_equal(integer(f, "EXISTS", key(f, "f:" EXEC ":0"), NULL), 0);
-    run(f, "LPOP", key(f, "ev:" EXEC ":0"), NULL);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "f:" EXEC ":0"), NULL),
+                     0);
+    fx_run(f, "LPOP", fx_key(f, "ev:" EXEC ":0"), NULL);
     msgpack_unpacked_init(&ev);
     assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &ev, err),
                      MAPQ_OK);
@@ -1091,21 +768,21 @@ test_functions_step_prefetch_leaves_half_for_others(void **state)
     struct fx *f = *state;
     char ref[128];
 
-    push(f, 8, "nc");
-    push_more(f, 8, 20);
+    fx_push(f, 8, "nc");
+    fx_push_more(f, 8, 20);
     /* 2 now, and of the 18 left at most half more: 9. */
-    assert_int_equal(step(f, "2", "10", "", NULL), 11);
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:nc"), NULL), 9);
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 11);
+    assert_int_equal(fx_step(f, "2", "10", "", NULL), 11);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:nc:" EXEC), NULL), 9);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 11);
     /* Work is left: the bell stays rung for the next agent. */
-    assert_int_equal(integer(f, "LLEN", key(f, "bell:q:nc"), NULL), 1);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:nc"), NULL), 1);
     /* Prefetch alone takes half of what is left while 8 or more are. */
-    assert_int_equal(step(f, "0", "10", "", NULL), 4);
-    assert_int_equal(step(f, "0", "10", "", NULL), 0);
-    assert_int_equal(integer(f, "LLEN", key(f, "q:q:nc"), NULL), 5);
+    assert_int_equal(fx_step(f, "0", "10", "", NULL), 4);
+    assert_int_equal(fx_step(f, "0", "10", "", NULL), 0);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:nc:" EXEC), NULL), 5);
     /* Free slots take the rest, oldest first. */
-    assert_int_equal(step(f, "5", "10", "", NULL), 5);
-    stepped(f, 0, ref, sizeof(ref));
+    assert_int_equal(fx_step(f, "5", "10", "", NULL), 5);
+    fx_stepped(f, 0, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/15/0/0/0/q/nc");
 }
 
@@ -1116,51 +793,51 @@ test_functions_step_finishes_then_claims(void **state)
     char ref[128], again[128], held[128];
     const msgpack_object *refused;
 
-    push(f, 3, "nc");
-    assert_int_equal(step(f, "2", "0", "", NULL), 2);
-    stepped(f, 0, ref, sizeof(ref));
-    stepped(f, 1, again, sizeof(again));
+    fx_push(f, 3, "nc");
+    assert_int_equal(fx_step(f, "2", "0", "", NULL), 2);
+    fx_stepped(f, 0, ref, sizeof(ref));
+    fx_stepped(f, 1, again, sizeof(again));
     {
         const char *const entries[] = {ref, "T", "3",   "key0", "rec0", "",
                                        "",  "",  again, "R",    "0",    "",
                                        "",  "",  "",    "",     NULL};
 
         /* One finished, one handed back unstarted; then claims 2. */
-        assert_int_equal(step(f, "2", "0", "", entries), 2);
+        assert_int_equal(fx_step(f, "2", "0", "", entries), 2);
     }
     refused = &f->u.data.via.array.ptr[1];
     assert_true(refused->type == MSGPACK_OBJECT_MAP ||
                 refused->via.array.size == 0);
     /* The hand back is the same ref, at the head of its list, and costs
      * no budget; the result was recorded. */
-    stepped(f, 1, held, sizeof(held));
+    fx_stepped(f, 1, held, sizeof(held));
     {
         char first[128];
 
-        stepped(f, 0, first, sizeof(first));
+        fx_stepped(f, 0, first, sizeof(first));
         assert_string_equal(first, again);
     }
-    assert_int_equal(integer(f, "HLEN", key(f, "r:" EXEC ":0"), NULL), 1);
-    assert_int_equal(integer(f, "ZCARD", key(f, "inflight"), NULL), 2);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 1);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
     /* A repeat of the finished entry is refused and changes nothing. */
     {
         const char *const entries[] = {ref, "T", "3", "key0", "other",
                                        "",  "",  "",  NULL};
 
-        assert_int_equal(step(f, "0", "0", "", entries), 0);
+        assert_int_equal(fx_step(f, "0", "0", "", entries), 0);
     }
     refused = &f->u.data.via.array.ptr[1];
     assert_int_equal(refused->type, MSGPACK_OBJECT_ARRAY);
     assert_int_equal(refused->via.array.size, 1);
     /* Once the execution ended, a step that finishes one of its attempts
      * says so, for the agent to stop the rest at once. */
-    run(f, "HSET", key(f, "x:" EXEC), "state", "failed", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "failed", NULL);
     {
         const char *const entries[] = {held, "T", "6", "key1", "rec1",
                                        "",   "",  "",  NULL};
         const msgpack_object *ended;
 
-        assert_int_equal(step(f, "0", "0", "", entries), 0);
+        assert_int_equal(fx_step(f, "0", "0", "", entries), 0);
         ended = &f->u.data.via.array.ptr[3];
         assert_int_equal(ended->type, MSGPACK_OBJECT_ARRAY);
         assert_int_equal(ended->via.array.size, 1);
@@ -1174,21 +851,21 @@ test_functions_step_promotes_when_asked(void **state)
     struct fx *f = *state;
     const msgpack_object *due;
 
-    push(f, 1, "nc");
-    assert_int_equal(step(f, "1", "0", "", NULL), 1);
+    fx_push(f, 1, "nc");
+    assert_int_equal(fx_step(f, "1", "0", "", NULL), 1);
     /* Two delayed retries: one due now, one in about a minute. */
-    run(f, "ZADD", key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/nc", NULL);
-    run(f, "ZADD", key(f, "delayed"), "99999999999999", EXEC "/0/5/1/0/0/q/nc",
-        NULL);
-    run(f, "HSET", key(f, "b:" EXEC), "0/5", "b5", NULL);
+    fx_run(f, "ZADD", fx_key(f, "delayed"), "1", EXEC "/0/0/1/0/0/q/nc", NULL);
+    fx_run(f, "ZADD", fx_key(f, "delayed"), "99999999999999",
+           EXEC "/0/5/1/0/0/q/nc", NULL);
+    fx_run(f, "HSET", fx_key(f, "b:" EXEC), "0/5", "b5", NULL);
     /* Without 'd' the due one stays parked. */
-    assert_int_equal(step(f, "1", "0", "", NULL), 0);
-    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 2);
+    assert_int_equal(fx_step(f, "1", "0", "", NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "delayed"), NULL), 2);
     due = &f->u.data.via.array.ptr[2];
     assert_int_equal(due->type, MSGPACK_OBJECT_BOOLEAN);
     /* With 'd' it is moved and claimed; due says when the next is. */
-    assert_int_equal(step(f, "1", "0", "d", NULL), 1);
-    assert_int_equal(integer(f, "ZCARD", key(f, "delayed"), NULL), 1);
+    assert_int_equal(fx_step(f, "1", "0", "d", NULL), 1);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "delayed"), NULL), 1);
     due = &f->u.data.via.array.ptr[2];
     assert_int_equal(due->type, MSGPACK_OBJECT_POSITIVE_INTEGER);
     assert_true(due->via.u64 > 1000000);
@@ -1197,7 +874,7 @@ test_functions_step_promotes_when_asked(void **state)
 int
 main(void)
 {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_functions_push_then_claim_leases_in_order),
         T(test_functions_step_prefetch_leaves_half_for_others),
@@ -1229,6 +906,6 @@ main(void)
     };
 #undef T
 
-    return cmocka_run_group_tests_name("functions", tests, group_setup,
-                                       group_teardown);
+    return cmocka_run_group_tests_name("functions", tests, fx_group_setup,
+                                       fx_group_teardown);
 }

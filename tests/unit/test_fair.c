@@ -1,0 +1,201 @@
+/*
+ * test_fair.c - how executions share a queue (common/mapq_functions.lua,
+ * enqueue and pop): each has its own ready list, and claims serve the
+ * lowest pass of P:qx:<queue>:<cls>, advanced by 1000 / priority per
+ * subtask, against a real redis-server (fixture_redis.c).
+ */
+#include "mapq_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "fixture_redis.h"
+
+#define EXEC_A "aaaaaaaaaaaa"
+#define EXEC_B "bbbbbbbbbbbb"
+
+/* Pushes subtasks 0..n-1 (n <= 60) of node 0 of exec onto queue q, class
+ * nc. */
+static void
+push_exec(struct fx *f, const char *exec, int n)
+{
+    char idx[60][8];
+    const char *argv[8 + 2 * 60];
+    int argc = 0, i;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = "mapq1_push";
+    argv[argc++] = "0";
+    argv[argc++] = f->ns;
+    argv[argc++] = exec;
+    argv[argc++] = "0";
+    argv[argc++] = "q";
+    argv[argc++] = "nc";
+    for (i = 0; i < n && i < 60; i++) {
+        snprintf(idx[i], sizeof(idx[i]), "%d", i);
+        argv[argc++] = idx[i];
+        argv[argc++] = "body";
+    }
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    assert_non_null(f->reply);
+    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(f->reply->integer, n);
+}
+
+/* Claims up to n command subtasks; returns the executions they belong to,
+ * one letter each ('a' or 'b'), in claim order. */
+static const char *
+claim_execs(struct fx *f, const char *n)
+{
+    static char out[64];
+    char ref[128];
+    uint32_t i, got;
+
+    got = fx_claim(f, "60000", n, "0", "0");
+    assert_true(got < sizeof(out));
+    for (i = 0; i < got; i++) {
+        fx_claimed(f, i, false, ref, sizeof(ref));
+        out[i] = ref[0];
+    }
+    out[got] = '\0';
+    return out;
+}
+
+static void
+test_fair_late_small_run_takes_turns(void **state)
+{
+    struct fx *f = *state;
+    char seq[16] = "";
+    int i;
+
+    push_exec(f, EXEC_A, 20);
+    assert_string_equal(claim_execs(f, "1"), "a");
+    /* B arrives while A has 19 waiting: it joins level with A. */
+    push_exec(f, EXEC_B, 2);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "qx:q:nc"), NULL), 2);
+    for (i = 0; i < 6; i++)
+        strcat(seq, claim_execs(f, "1"));
+    assert_string_equal(seq, "ababaa");
+    /* B's list is empty, so B left the turns; A waits alone. */
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "qx:q:nc"), NULL), 1);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "q:q:nc:" EXEC_B), NULL),
+                     0);
+}
+
+static void
+test_fair_one_claim_spreads_over_executions(void **state)
+{
+    struct fx *f = *state;
+    const char *got;
+
+    push_exec(f, EXEC_A, 10);
+    push_exec(f, EXEC_B, 10);
+    got = claim_execs(f, "6");
+    assert_int_equal(strlen(got), 6);
+    /* Bodies are read per execution, so refs come grouped: 3 of each. */
+    assert_string_equal(got, "aaabbb");
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:nc:" EXEC_A), NULL),
+                     7);
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:nc:" EXEC_B), NULL),
+                     7);
+}
+
+static void
+test_fair_priority_weights_turns(void **state)
+{
+    struct fx *f = *state;
+    int i, a = 0, b = 0;
+    const char *got;
+
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC_A), "priority", "10", NULL);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC_B), "priority", "30", NULL);
+    push_exec(f, EXEC_A, 40);
+    push_exec(f, EXEC_B, 40);
+    for (i = 0; i < 40; i++) {
+        got = claim_execs(f, "1");
+        assert_int_equal(strlen(got), 1);
+        if (got[0] == 'a')
+            a++;
+        else
+            b++;
+    }
+    /* Three turns of B for one of A: 10 and 30, give or take a tie. */
+    assert_in_range(a, 9, 11);
+    assert_int_equal(a + b, 40);
+}
+
+static void
+test_fair_out_of_range_priority_is_the_default(void **state)
+{
+    struct fx *f = *state;
+    char seq[8] = "";
+    int i;
+
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC_A), "priority", "100000", NULL);
+    push_exec(f, EXEC_A, 4);
+    push_exec(f, EXEC_B, 4);
+    assert_string_equal(
+        fx_run(f, "ZRANGE", fx_key(f, "qx:q:nc"), "0", "0", NULL)
+            ->element[0]
+            ->str,
+        EXEC_A "/10");
+    for (i = 0; i < 4; i++)
+        strcat(seq, claim_execs(f, "1"));
+    assert_string_equal(seq, "abab");
+}
+
+static void
+test_fair_bell_rings_only_while_work_is_left(void **state)
+{
+    struct fx *f = *state;
+
+    push_exec(f, EXEC_A, 2);
+    push_exec(f, EXEC_B, 1);
+    fx_run(f, "DEL", fx_key(f, "bell:q:nc"), NULL);
+    assert_string_equal(claim_execs(f, "2"), "ab");
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:nc"), NULL), 1);
+    fx_run(f, "DEL", fx_key(f, "bell:q:nc"), NULL);
+    assert_string_equal(claim_execs(f, "2"), "a");
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:nc"), NULL), 0);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "qx:q:nc"), NULL), 0);
+}
+
+static void
+test_fair_foreign_turn_is_drained_and_dropped(void **state)
+{
+    struct fx *f = *state;
+    char ref[128];
+
+    /* Someone else's member in the turns, and its list of junk. */
+    fx_run(f, "ZADD", fx_key(f, "qx:q:nc"), "0", "garbage", NULL);
+    fx_run(f, "RPUSH", fx_key(f, "q:q:nc:garbage"), "junk", NULL);
+    assert_int_equal(fx_claim(f, "60000", "4", "0", "0"), 1);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, "junk");
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "qx:q:nc"), NULL), 0);
+    /* A member whose list is gone is dropped without a claim. */
+    fx_run(f, "ZADD", fx_key(f, "qx:q:nc"), "0", EXEC_B "/10", NULL);
+    assert_int_equal(fx_claim(f, "60000", "4", "0", "0"), 0);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "qx:q:nc"), NULL), 0);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_fair_late_small_run_takes_turns),
+        T(test_fair_one_claim_spreads_over_executions),
+        T(test_fair_priority_weights_turns),
+        T(test_fair_out_of_range_priority_is_the_default),
+        T(test_fair_bell_rings_only_while_work_is_left),
+        T(test_fair_foreign_turn_is_drained_and_dropped),
+    };
+#undef T
+
+    return cmocka_run_group_tests_name("fair", tests, fx_group_setup,
+                                       fx_group_teardown);
+}
