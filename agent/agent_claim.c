@@ -23,12 +23,12 @@ agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
     int free_slots = v->slots - held;
     int deficit;
 
-    p->ncmd = v->dry_cmd || free_slots < 0 ? 0 : free_slots;
+    p->ncmd = v->dry_cmd || v->cmd_paused || free_slots < 0 ? 0 : free_slots;
     /* Prefetch: enough more to keep every slot busy until the next call,
      * asked for along with a claim or once a batch has been used up, so
      * that each finished subtask does not cost a call of its own. */
     deficit = v->hold - held - p->ncmd;
-    p->prefetch = !v->dry_cmd && deficit > 0 &&
+    p->prefetch = !v->dry_cmd && !v->cmd_paused && deficit > 0 &&
                           (p->ncmd > 0 || deficit >= FLUSH_BATCH(v->hold))
                       ? deficit
                       : 0;
@@ -38,7 +38,7 @@ agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
      * claimed; command lists only while a slot is free. */
     p->wait_plugin = v->dry_cmd || v->dry_plugin ||
                      (p->ncmd == 0 && p->nplugin == 0 && p->prefetch == 0);
-    p->wait_cmd = p->wait_plugin && free_slots > 0;
+    p->wait_cmd = p->wait_plugin && free_slots > 0 && !v->cmd_paused;
 }
 
 int

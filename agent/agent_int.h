@@ -10,11 +10,11 @@
  * agent_job.c (a job's data and what its attempt records),
  * agent_plugin_run.c (plugin calls), agent_specs.c (the task spec cache),
  * agent_reserve.c (cache_serialize reservations), agent_lease.c (renewals,
- * reaping, the agent's entry), agent_outbox.c (the results' outbox),
- * agent_workers.c (persistent workers) and agent_retry.c (backoff after
- * refused calls). Leaves read the agent's
- * state but never change a job's state and never call each other. Only
- * files of agent/ include this.
+ * reaping, the agent's entry), agent_resources.c (--cpus and --mem: what
+ * running commands declared, the CPUs they are pinned to), agent_outbox.c (the
+ * results' outbox), agent_workers.c (persistent workers) and agent_retry.c
+ * (backoff after refused calls). Leaves read the agent's state but never change
+ * a job's state and never call each other. Only files of agent/ include this.
  */
 #ifndef MAPQ_AGENT_INT_H
 #define MAPQ_AGENT_INT_H
@@ -58,6 +58,12 @@
 #define BATCH_AUTO_MAX    64
 #define FLUSH_DEFER_MS    20
 #define FLUSH_BATCH(hold) ((hold) / 2 > 1 ? (hold) / 2 : 1)
+/* A task that declares more resources than the agent has: command claims
+ * pause this long after it is handed back, so a larger agent takes it;
+ * whether any live agent could is asked again after UNFIT_RECHECK_MS. */
+#define CPU_IDS_MAX      1024 /* CPUs an agent pins commands to, at most */
+#define UNFIT_PAUSE_MS   1000
+#define UNFIT_RECHECK_MS 10000
 
 /*
  * A job's slot state: where it is (waiting for its task spec, waiting for
@@ -91,7 +97,30 @@ struct spec_entry {
     int64_t avg_us;           /* its commands' mean run time (moving), -1:
                                  none finished yet */
     bool fetching;
+    /* Its resources exceed this agent's: whether any live agent has them
+     * (mapq1_fits). unfit says why none does; empty: one does, or not
+     * asked yet (fit_checked_ms 0). */
+    bool fit_asking;
+    int64_t fit_checked_ms;
+    char unfit[MAPQ_ERR_LEN];
     LIST_ENTRY(spec_entry) entry;
+};
+
+/* What a running command declared and took (agent_res_take()). */
+struct job_res {
+    int64_t cpu_milli, mem_bytes;
+    int *cpus; /* CPU ids it is pinned to (owned), ncpus of them */
+    int ncpus;
+};
+
+/* What the agent has for commands (--cpus, --mem) and what the running
+ * ones declared; the CPUs that declared ones are pinned to. */
+struct agent_res {
+    int64_t cpu_milli, mem_bytes; /* capacity */
+    int64_t cpu_used, mem_used;   /* declared by running commands */
+    int *pool; /* CPU ids (owned), npool of them; none: no pinning */
+    int *load; /* per pool entry: commands pinned to it */
+    int npool;
 };
 
 struct job {
@@ -117,6 +146,7 @@ struct job {
     char *ckpt_in; /* the previous attempt's checkpoint (owned), or NULL */
     size_t ckpt_in_len;
     const struct mapq_buf *ckpt_out; /* this attempt's, while it is recorded */
+    struct job_res held;             /* while it runs (JOB_RUN*) */
     TAILQ_ENTRY(job) entry;
 };
 
@@ -176,6 +206,11 @@ struct mapq_agent {
     bool promote_sent;        /* ... and the step in flight promotes */
     bool prefetch_paused;     /* a prefetched subtask went back: none until a
                                  slot frees */
+    struct agent_res res;     /* --cpus, --mem and what running commands
+                                 declared */
+    bool admit_paused;        /* a subtask's resources did not fit: no command
+                                 claims until a command ends (or admit_ev) */
+    struct event *admit_ev;   /* ends admit_paused when nothing runs */
     int64_t sending_delay_ms; /* shortest retry delay in a->sending, or 0 */
     bool stopping;
     bool leaving;              /* drained: unregistering, then the loop ends */
@@ -324,6 +359,7 @@ void agent_promote_cb(evutil_socket_t fd, short what, void *arg);
 struct agent_claim_view {
     int slots, running, waiting, queued, hold, plugin_batch;
     bool dry_cmd, dry_plugin;
+    bool cmd_paused; /* resources: no command claims for now */
 };
 
 struct agent_claim_plan {
@@ -525,6 +561,37 @@ void agent_worker_drop(struct agent_worker *aw);
 
 /* Ends every idle worker. */
 void agent_workers_release(struct mapq_agent *a);
+
+/* ---- agent_resources.c ---- */
+
+/* Writes the ids of the CPUs this process may run on (at most max) to ids;
+ * returns how many. */
+int agent_res_cpus_allowed(int *ids, int max);
+
+/* Sets r up with the agent's capacity; the first whole CPUs of allowed
+ * (nallowed ids) become the pool that declared commands are pinned to,
+ * when the capacity's whole CPUs are that many or fewer. Pure. */
+void agent_res_init(struct agent_res *r, int64_t cpu_milli, int64_t mem_bytes,
+                    const int *allowed, int nallowed);
+void agent_res_release(struct agent_res *r);
+
+/* Whether cpu_milli and mem_bytes fit in what is free now; in the
+ * capacity at all. Pure. */
+bool agent_res_fits(const struct agent_res *r, int64_t cpu_milli,
+                    int64_t mem_bytes);
+bool agent_res_ever_fits(const struct agent_res *r, int64_t cpu_milli,
+                         int64_t mem_bytes);
+
+/* Counts a command's declared resources as used and, with a pool, picks
+ * the least loaded ceil(cpu) of its CPUs for it (jr, empty before);
+ * agent_res_give() gives them back and empties jr. Pure. */
+void agent_res_take(struct agent_res *r, int64_t cpu_milli, int64_t mem_bytes,
+                    struct job_res *jr);
+void agent_res_give(struct agent_res *r, struct job_res *jr);
+
+/* Asks Redis whether any live agent could take e's task (mapq1_fits),
+ * unless a question is pending; the answer goes to e->unfit. */
+void agent_res_ask(struct mapq_agent *a, struct spec_entry *e);
 
 /* ---- agent_retry.c ---- */
 

@@ -165,6 +165,8 @@ agent_job_command(struct job *job, mapq_cmd_done_fn *done, char *err)
     cs.output_text = s->output_text;
     cs.timeout_ms = s->timeout_ms;
     cs.mem_bytes = s->mem_bytes;
+    cs.cpus = job->held.cpus;
+    cs.ncpus = (size_t)job->held.ncpus;
     cs.output_max = MAPQ_VALUE_MAX;
     ctx.execution = job->r.exec;
     ctx.node = s->node;

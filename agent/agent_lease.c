@@ -149,6 +149,10 @@ agent_lease_register(struct mapq_agent *a)
         cmd.argv[cmd.argc - 1] = joined;
         cmd.lens[cmd.argc - 1] = strlen(joined);
     }
+    mapq_argv_add(&cmd, "cpus");
+    mapq_argv_addf(&cmd, "%lld", (long long)a->res.cpu_milli);
+    mapq_argv_add(&cmd, "mem");
+    mapq_argv_addf(&cmd, "%lld", (long long)a->res.mem_bytes);
     mapq_argv_add(&cmd, "started");
     mapq_argv_addf(&cmd, "%lld", (long long)agent_now_ms());
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, register_cb, a, cmd.argc,

@@ -10,6 +10,7 @@
  * recently used going first, so an agent that moves on to another node
  * ends the workers of the last one. Never decides what a job records.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "agent_int.h"
 #include "mapq_alloc.h"
 #include "mapq_log.h"
+#include "mapq_proc.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -85,6 +87,12 @@ agent_worker_start(struct job *job, mapq_worker_done_fn *done, char *err)
     if (rc != MAPQ_OK) {
         worker_free(job->worker);
         job->worker = NULL;
+    } else if (job->held.ncpus > 0 &&
+               mapq_proc_pin(mapq_worker_pid(job->worker->w), job->held.cpus,
+                             (size_t)job->held.ncpus) != 0) {
+        /* It runs unpinned: counted, not bounded. */
+        mapq_log_errno(MAPQ_LOG_WARN, errno, "%s: cannot pin its worker",
+                       job->ref);
     }
     return rc;
 }

@@ -38,6 +38,8 @@ struct mapq_cmd {
     bool output_text;
     size_t output_max;
     int64_t timeout_ms, mem_bytes;
+    int *cpus; /* pinned to these CPU ids (ncpus), or NULL */
+    size_t ncpus;
     char *name; /* argv[0], for messages */
     char *path; /* argv[0] found on PATH, as exec takes it */
     char *dir;  /* working directory, NULL once removed */

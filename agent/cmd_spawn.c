@@ -389,7 +389,9 @@ child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
         goto report_errno;
     rl.rlim_cur = (rlim_t)cmd->mem_bytes;
     rl.rlim_max = (rlim_t)cmd->mem_bytes;
-    if (setrlimit(RLIMIT_AS, &rl) != 0)
+    if (cmd->mem_bytes > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
+        goto report_errno;
+    if (cmd->ncpus > 0 && mapq_proc_pin_self(cmd->cpus, cmd->ncpus) != 0)
         goto report_errno;
     execve(cmd->path, argv, envp);
 report_errno:
@@ -399,7 +401,8 @@ report_errno:
     _exit(127);
 }
 
-/* fork+exec, for a memory limit set in the child; returns 0 or errno. */
+/* fork+exec, for a memory limit or CPU pinning set in the child; returns 0
+ * or errno. */
 static int
 spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
            int status_w)
@@ -431,7 +434,7 @@ static enum cmd_spawned
 launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
 {
     int p[NPIPES][2], child[3], status_w = -1, i, e = 0;
-    bool fork_path = cmd->mem_bytes > 0;
+    bool fork_path = cmd->mem_bytes > 0 || cmd->ncpus > 0;
     int npipes = fork_path ? NPIPES : PIPE_STATUS;
 
     for (i = 0; i < npipes; i++) {

@@ -6,6 +6,7 @@
 #include <event2/event.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,7 +41,12 @@ static const char usage[] =
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
     "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
     "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq,\n"
-    "--health-file $MAPQ_HEALTH_FILE or none.\n"
+    "--health-file $MAPQ_HEALTH_FILE or none, --cpus = CPUs online,\n"
+    "--mem = physical memory.\n"
+    "\n"
+    "A command whose task declares resources starts only when they fit in\n"
+    "what --cpus and --mem leave free; its declared CPUs are pinned to\n"
+    "CPUs of the agent's own (when --cpus is at most the CPUs it may use).\n"
     "\n"
     "With --health-file the agent touches PATH after every heartbeat Redis\n"
     "answered (every second while it holds subtasks, every 5 s when idle)\n"
@@ -171,7 +177,7 @@ parse_options(int argc, char **argv, struct options *o)
     const char *url = getenv("MAPQ_REDIS_URL");
     char err[MAPQ_ERR_LEN], host[256] = "host";
     int64_t ms, bytes;
-    int c, cpus = 0;
+    int c;
 
     o->cfg.ns = getenv("MAPQ_NAMESPACE");
     if (o->cfg.ns == NULL || *o->cfg.ns == '\0')
@@ -229,15 +235,31 @@ parse_options(int argc, char **argv, struct options *o)
         case 'n':
             snprintf(o->name, sizeof(o->name), "%s", optarg);
             break;
-        case 'c':
-            if (parse_count(optarg, "--cpus", 1, 100000, &cpus))
+        case 'c': {
+            char *end;
+            double cpus = strtod(optarg, &end);
+
+            if (*optarg == '\0' || *end != '\0' || !(cpus > 0) ||
+                cpus > 100000) {
+                fprintf(stderr,
+                        "mapq-agent: --cpus must be a number greater than 0 "
+                        "and at most 100000, got '%s'\n",
+                        optarg);
                 return -1;
+            }
+            o->cfg.cpu_milli = (int64_t)ceil(cpus * 1000);
             break;
+        }
         case 'm':
             if (mapq_size_parse(optarg, &bytes, err) != MAPQ_OK) {
                 fprintf(stderr, "mapq-agent: --mem: %s\n", err);
                 return -1;
             }
+            if (bytes == 0) {
+                fprintf(stderr, "mapq-agent: --mem must be more than 0\n");
+                return -1;
+            }
+            o->cfg.mem_bytes = bytes;
             break;
         case 'N':
             o->cfg.ns = optarg;

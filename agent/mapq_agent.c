@@ -49,7 +49,8 @@ slot_kind(enum job_state s)
 }
 
 /* The one place a job's state changes: asserts the move is legal and
- * keeps the agent's counts of waiting and running jobs. */
+ * keeps the agent's counts of waiting and running jobs, and what running
+ * commands declared of its CPUs and memory. */
 static void
 job_set_state(struct job *job, enum job_state to)
 {
@@ -63,6 +64,11 @@ job_set_state(struct job *job, enum job_state to)
         a->waiting += (to_kind == 1) - (from_kind == 1);
         a->running_cmds += (to_kind == 2) - (from_kind == 2);
         a->queued += (to_kind == 3) - (from_kind == 3);
+        if (to_kind == 2 && !job->spec->spec->plugin)
+            agent_res_take(&a->res, job->spec->spec->cpu_milli,
+                           job->spec->spec->mem_bytes, &job->held);
+        else if (from_kind == 2)
+            agent_res_give(&a->res, &job->held);
     }
     job->state = to;
 }
@@ -141,6 +147,7 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
     struct job_end end = JOB_END_NONE;
 
     a->prefetch_paused = false; /* a slot frees */
+    a->admit_paused = false;    /* and its resources */
     job->res = res;
     job->ckpt_out = res->has_checkpoint ? &res->checkpoint : NULL;
     if (res->status == MAPQ_CMD_SUCCEEDED || res->status == MAPQ_CMD_FAILED) {
@@ -303,6 +310,41 @@ run_plugin(struct job *job)
 }
 
 /*
+ * A command whose declared resources do not fit in what is free here. If
+ * running commands hold them, it goes back to its list and the agent
+ * claims no command until one ends. If it never fits here, it goes back
+ * too, and claims pause for UNFIT_PAUSE_MS so a larger agent takes it,
+ * while Redis is asked whether any live agent could; when none could, it
+ * fails (final) saying so. Fills end: the hand back or the failure.
+ */
+static void
+admit_or_fail(struct job *job, struct job_end *end)
+{
+    struct mapq_agent *a = job->a;
+    struct spec_entry *e = job->spec;
+    const struct mapq_taskspec *s = e->spec;
+    struct timeval tv;
+
+    if (agent_res_ever_fits(&a->res, s->cpu_milli, s->mem_bytes)) {
+        a->admit_paused = true;
+        agent_job_requeued(job, 'R', NULL, end);
+        return;
+    }
+    if (e->unfit[0] != '\0' &&
+        agent_now_ms() - e->fit_checked_ms < UNFIT_RECHECK_MS) {
+        agent_job_failed(job, MAPQ_PHASE_FAILED, e->unfit, NULL, true, end);
+        return;
+    }
+    if (e->fit_checked_ms == 0 ||
+        agent_now_ms() - e->fit_checked_ms >= UNFIT_RECHECK_MS)
+        agent_res_ask(a, e);
+    a->admit_paused = true;
+    agent_ms_to_tv(UNFIT_PAUSE_MS, &tv);
+    evtimer_add(a->admit_ev, &tv);
+    agent_job_requeued(job, 'R', NULL, end);
+}
+
+/*
  * Decides what a job whose spec is known (or whose reservation came, or
  * whose turn came) does: nothing (lost), record ABORTED (stopped), fail,
  * go back to its list (the agent is stopping), wait for a slot (queued),
@@ -338,6 +380,9 @@ job_start(struct job *job)
     } else if (a->stopping && job->state != JOB_RESERVE) {
         /* Never started, and the agent takes nothing new: handed back. */
         agent_job_requeued(job, 'R', NULL, &end);
+    } else if (!s->plugin && job->state != JOB_RESERVE &&
+               !agent_res_fits(&a->res, s->cpu_milli, s->mem_bytes)) {
+        admit_or_fail(job, &end);
     } else if (!s->plugin && job->state == JOB_SPEC && !slot_free(a, job) &&
                agent_task_depth(job->spec) < 2) {
         /* Prefetched, but its task is not known to be short here: another
@@ -724,6 +769,34 @@ mapq_agent_shutdown(struct mapq_agent *a)
     agent_check_exit(a);
 }
 
+/* The end of a pause for a task too large for this agent: claim again. */
+static void
+admit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_agent *a = arg;
+
+    (void)fd;
+    (void)what;
+    a->admit_paused = false;
+    agent_step_soon(a);
+}
+
+/* --cpus and --mem, or what the host has; the CPUs this process may use
+ * are the pool declared commands are pinned to. */
+static void
+init_resources(struct mapq_agent *a)
+{
+    int64_t cpu = a->cfg.cpu_milli, mem = a->cfg.mem_bytes;
+    int allowed[CPU_IDS_MAX];
+    int n = agent_res_cpus_allowed(allowed, CPU_IDS_MAX);
+
+    if (cpu <= 0)
+        cpu = (int64_t)sysconf(_SC_NPROCESSORS_ONLN) * 1000;
+    if (mem <= 0)
+        mem = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    agent_res_init(&a->res, cpu, mem, allowed, n);
+}
+
 static void
 make_workroot(struct mapq_agent *a, char *err)
 {
@@ -790,6 +863,8 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     a->grace_ev = evtimer_new(base, grace_cb, a);
     a->deadline_ev = evtimer_new(base, deadline_cb, a);
     a->watch_ev = event_new(base, -1, EV_PERSIST, watch_cb, a);
+    a->admit_ev = evtimer_new(base, admit_cb, a);
+    init_resources(a);
     agent_ms_to_tv(UNREACHABLE_MS, &tv);
     event_add(a->watch_ev, &tv);
     /* Renewals also tell agents which executions ended, so running
@@ -841,7 +916,9 @@ mapq_agent_free(struct mapq_agent *a)
         event_free(a->grace_ev);
         event_free(a->deadline_ev);
         event_free(a->watch_ev);
+        event_free(a->admit_ev);
     }
+    agent_res_release(&a->res);
     mapq_argv_release(&a->outbox);
     mapq_argv_release(&a->sending);
     mapq_plugin_host_free(a->plugins);

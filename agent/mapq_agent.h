@@ -25,6 +25,8 @@ struct mapq_agent_config {
     const char *ns;      /* key namespace */
     const char *name;    /* unique agent name */
     int slots;           /* concurrent command subtasks */
+    int64_t cpu_milli;   /* --cpus, in thousandths; 0: the CPUs online */
+    int64_t mem_bytes;   /* --mem; 0: the host's physical memory */
     const char **queues; /* queue names, nqueues >= 1 */
     size_t nqueues;
     bool interruptible;   /* take only interruptible subtasks */

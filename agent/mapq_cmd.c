@@ -18,6 +18,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "cmd_int.h"
@@ -119,6 +120,11 @@ cmd_new(struct event_base *base, const struct mapq_cmd_spec *spec,
     cmd->output_max = spec->output_max ? spec->output_max : MAPQ_VALUE_MAX;
     cmd->timeout_ms = spec->timeout_ms;
     cmd->mem_bytes = spec->mem_bytes;
+    if (spec->ncpus > 0) {
+        cmd->cpus = mapq_xcalloc(spec->ncpus, sizeof(*cmd->cpus));
+        memcpy(cmd->cpus, spec->cpus, spec->ncpus * sizeof(*cmd->cpus));
+        cmd->ncpus = spec->ncpus;
+    }
     cmd->name = mapq_xstrdup(spec->argv[0]);
     cmd->pid = -1;
     for (i = 0; i < NPIPES; i++)
@@ -314,5 +320,6 @@ mapq_cmd_free(struct mapq_cmd *cmd)
     free(cmd->checkpoint_path);
     free(cmd->name);
     free(cmd->path);
+    free(cmd->cpus);
     free(cmd);
 }

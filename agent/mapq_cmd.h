@@ -39,7 +39,9 @@ struct mapq_cmd_spec {
     bool output_text;               /* take trimmed stdout as the str */
     int64_t timeout_ms;             /* 0 = none */
     int64_t mem_bytes;              /* RLIMIT_AS when > 0 */
-    size_t output_max;              /* cap on the output value's bytes */
+    const int *cpus;   /* CPU ids to pin the command to (ncpus, copied) */
+    size_t ncpus;      /* 0: no pinning */
+    size_t output_max; /* cap on the output value's bytes */
 };
 
 /* Identity of the attempt, exported as MAPQ_* variables. Borrowed. */

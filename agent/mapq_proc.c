@@ -4,10 +4,13 @@
  */
 #include "mapq_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,4 +92,54 @@ mapq_proc_secs_text(char *buf, size_t len, int64_t ms)
         n--;
     buf[n++] = 's';
     buf[n] = '\0';
+}
+
+/* The set of the n CPU ids of cpus (those out of range left out). */
+static void
+cpu_set_of(cpu_set_t *set, const int *cpus, size_t n)
+{
+    size_t i;
+
+    CPU_ZERO(set);
+    for (i = 0; i < n; i++)
+        if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE)
+            CPU_SET(cpus[i], set);
+}
+
+int
+mapq_proc_pin_self(const int *cpus, size_t n)
+{
+    cpu_set_t set;
+
+    cpu_set_of(&set, cpus, n);
+    return sched_setaffinity(0, sizeof(set), &set);
+}
+
+int
+mapq_proc_pin(pid_t pid, const int *cpus, size_t n)
+{
+    char path[64];
+    cpu_set_t set;
+    struct dirent *d;
+    DIR *dir;
+    int rc = 0, e = 0;
+
+    cpu_set_of(&set, cpus, n);
+    snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+    dir = opendir(path);
+    if (dir == NULL)
+        return sched_setaffinity(pid, sizeof(set), &set);
+    while ((d = readdir(dir)) != NULL) {
+        long tid = strtol(d->d_name, NULL, 10);
+
+        /* A thread that ended meanwhile is no failure. */
+        if (tid > 0 && sched_setaffinity((pid_t)tid, sizeof(set), &set) != 0 &&
+            errno != ESRCH) {
+            rc = -1;
+            e = errno;
+        }
+    }
+    closedir(dir);
+    errno = e;
+    return rc;
 }

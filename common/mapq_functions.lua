@@ -36,6 +36,9 @@ Keys (P is the namespace prefix, passed as the first argument):
                              leader runs
   P:x:<exec>           HASH  the execution record
   P:agents             ZSET  agent name -> last heartbeat (ms)
+  P:agent:<name>       HASH  what the agent registered: host, pid, slots,
+                             interruptible, queues, cpus (thousandths),
+                             mem (bytes), started
   P:delayed            ZSET  ref -> time (ms) it may run: user retries
                              waiting out their retry_backoff
   P:owners             ZSET  exec -> deadline (ms) of its driver's lease;
@@ -1362,6 +1365,41 @@ local function scan(keys, args)
     return table.concat(out)
 end
 
+-- fits(P, queue, interruptible, cpu_milli, mem_bytes, live_ms)
+-- Whether any live agent (a heartbeat within live_ms) that serves queue,
+-- and may take the task's class (interruptible '1' or '0'), has the CPUs
+-- (thousandths) and memory (bytes) a task declares, as registered in
+-- P:agent:<name> (cpus, mem; an agent without them counts as fitting).
+-- One HMGET per live agent: asked only for a
+-- task that does not fit on the agent asking. Returns [serving, fitting,
+-- largest cpus, largest mem] of those agents.
+local function fits(keys, args)
+    local P, queue, intr = args[1], args[2], args[3] == '1'
+    local cpu, mem = tonumber(args[4]), tonumber(args[5])
+    local live = redis.call('ZRANGEBYSCORE', P .. ':agents',
+        now_ms() - tonumber(args[6]), '+inf')
+    local serving, fitting, best_cpu, best_mem = 0, 0, 0, 0
+    for _, name in ipairs(live) do
+        local h = redis.call('HMGET', P .. ':agent:' .. name, 'queues',
+            'interruptible', 'cpus', 'mem')
+        local serves = false
+        for q in string.gmatch(h[1] or '', '[^,]+') do
+            serves = serves or q == queue
+        end
+        if serves and (intr or h[2] ~= '1') then
+            local c, m = tonumber(h[3]) or 0, tonumber(h[4]) or 0
+            serving = serving + 1
+            -- An agent that registered no capacity may have any.
+            if not h[3] or (c >= cpu and m >= mem) then
+                fitting = fitting + 1
+            end
+            best_cpu = math.max(best_cpu, c)
+            best_mem = math.max(best_mem, m)
+        end
+    end
+    return {serving, fitting, best_cpu, best_mem}
+end
+
 redis.register_function('mapq1_push', push)
 redis.register_function('mapq1_push_cached', push_cached)
 redis.register_function('mapq1_push_recover', push_recover)
@@ -1376,3 +1414,4 @@ redis.register_function('mapq1_own', own)
 redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
 redis.register_function('mapq1_scan', scan)
+redis.register_function('mapq1_fits', fits)

@@ -62,6 +62,10 @@ uint32_t mapq_ref_attempt(const struct mapq_ref *ref);
 /* Default namespace: every key starts with "<ns>:". */
 #define MAPQ_NAMESPACE_DEFAULT "mapq"
 
+/* An agent whose last heartbeat is older than this is not live: three
+ * heartbeats of an idle agent (every 5 s). */
+#define MAPQ_AGENT_LIVE_MS 15000
+
 /* Length of execution ids (hex digits). */
 #define MAPQ_EXEC_ID_LEN 12
 

@@ -48,7 +48,7 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     size_t i;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 24);
+    msgpack_pack_map(&pk, 25);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -71,6 +71,7 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     pack_kv_bool(&pk, "intr", s->interruptible);
     pack_kv_str(&pk, "queue", s->queue);
     pack_kv_int(&pk, "mem", s->mem_bytes);
+    pack_kv_int(&pk, "cpu", s->cpu_milli);
     pack_kv_int(&pk, "bo_i", s->backoff_initial_ms);
     pack_kv_int(&pk, "bo_m", s->backoff_max_ms);
     pack_kv_int(&pk, "bo_f", s->backoff_factor_milli);
@@ -202,6 +203,10 @@ decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     if (get_int(m, "mem", 0, INT64_MAX, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad mem");
     s->mem_bytes = v;
+    v = 0;
+    if (get_int(m, "cpu", 0, MAPQ_CPU_MILLI_MAX, &v) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad cpu");
+    s->cpu_milli = v;
     v = 0;
     if (get_int(m, "bo_i", 0, INT64_MAX, &v) != 0)
         return mapq_err_set(err, MAPQ_EPROTO, "task spec: bad bo_i");

@@ -35,7 +35,8 @@ struct mapq_taskspec {
     int interruptible_failures;
     bool interruptible;
     char *queue;
-    int64_t mem_bytes;
+    int64_t mem_bytes; /* resources.mem; 0 = undeclared */
+    int64_t cpu_milli; /* resources.cpu in thousandths; 0 = undeclared */
     int64_t backoff_initial_ms; /* retry_backoff: 0 = user retries at once */
     int64_t backoff_max_ms;
     int backoff_factor_milli; /* growth per retry, in thousandths */
@@ -44,6 +45,9 @@ struct mapq_taskspec {
     bool cache_serialize;     /* one attempt per cache key at a time */
     bool overwrite;           /* --overwrite-cache: no lookups */
 };
+
+/* The most resources.cpu a task may declare, in thousandths. */
+#define MAPQ_CPU_MILLI_MAX (INT64_C(1000000) * 1000)
 
 /*
  * The delay before user retry number `failures` (1 for the first retry),

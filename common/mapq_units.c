@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Digits of a fraction kept; later ones are below a millisecond. */
@@ -156,4 +157,24 @@ bad:
                         "invalid size '%s' (expected a whole number of bytes "
                         "with an optional unit: 512Mi, 2Gi, 100M)",
                         s);
+}
+
+char *
+mapq_size_format(int64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    int u = -1;
+
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%lld bytes", (long long)bytes);
+    else if (v < 10 && v != (double)(int64_t)v)
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    else
+        snprintf(buf, len, "%.0f %s", v, units[u]);
+    return buf;
 }

@@ -5,6 +5,7 @@
 #ifndef MAPQ_UNITS_H
 #define MAPQ_UNITS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mapq_err.h"
@@ -21,5 +22,9 @@ enum mapq_err mapq_duration_parse(const char *s, int64_t *ms, char *err);
  * (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024). Writes bytes.
  */
 enum mapq_err mapq_size_parse(const char *s, int64_t *bytes, char *err);
+
+/* Writes bytes as people read it ("512 MiB", "3.8 GiB", "100 bytes") into
+ * buf (len bytes, 16 are enough); returns buf. */
+char *mapq_size_format(int64_t bytes, char *buf, size_t len);
 
 #endif

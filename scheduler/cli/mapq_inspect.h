@@ -13,10 +13,7 @@
 #include <stdio.h>
 
 #include "mapq_err.h"
-
-/* Agents whose last heartbeat is older than this are not listed: three
- * heartbeats of an idle agent (every 5 s). */
-#define MAPQ_AGENT_LIVE_MS 15000
+#include "mapq_proto.h"
 
 /*
  * Prints every logged attempt of subtask index (a decimal string) of node

@@ -48,6 +48,7 @@ build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
     s.interruptible = n->opts.interruptible;
     s.queue = n->opts.queue;
     s.mem_bytes = n->opts.mem_bytes;
+    s.cpu_milli = (int64_t)ceil(n->opts.cpu * 1000);
     s.backoff_initial_ms = n->opts.backoff_initial_ms;
     s.backoff_max_ms = n->opts.backoff_max_ms;
     s.backoff_factor_milli = (int)lround(n->opts.backoff_factor * 1000);

@@ -82,8 +82,8 @@ parse_resources(struct ctx *c, yaml_node_t *v, struct mapq_task_opts *o,
     snprintf(where, sizeof(where), "in 'resources' of %s", owner);
     wf_get_fields(c, v, resource_fields, RF_N, &f, where);
     if (f.val[RF_CPU] != NULL)
-        wf_get_real(c, f.val[RF_CPU], "cpu", 0, true, 1e9,
-                    "a number greater than 0", &o->cpu);
+        wf_get_real(c, f.val[RF_CPU], "cpu", 0, true, 1e6,
+                    "a number greater than 0 and at most 1000000", &o->cpu);
     if (f.val[RF_MEM] != NULL)
         wf_get_size(c, f.val[RF_MEM], "mem", &o->mem_bytes);
 }

@@ -1,8 +1,10 @@
 /*
  * test_agent.c - the agent's pure parts, without Redis: the claim decision
  * (how many subtasks of each kind to ask for, which doorbells to wait on,
- * when a kind runs dry), the table of a job's slot states, and the outbox
- * (batching, putting a refused batch back in front).
+ * when a kind runs dry, the pause while resources are short), the table
+ * of a job's slot states, the outbox (batching, putting a refused batch
+ * back in front), and the counting of declared resources with the CPUs
+ * they are pinned to.
  */
 #include "mapq_test.h"
 
@@ -18,8 +20,8 @@ static struct agent_claim_plan
 plan(int slots, int running, int waiting, int batch, bool dry_cmd,
      bool dry_plugin)
 {
-    struct agent_claim_view v = {slots, running, waiting, 0,
-                                 0,     batch,   dry_cmd, dry_plugin};
+    struct agent_claim_view v = {slots, running, waiting,    0,    0,
+                                 batch, dry_cmd, dry_plugin, false};
     struct agent_claim_plan p;
 
     agent_claim_plan(&v, &p);
@@ -97,12 +99,31 @@ test_agent_claim_dry_kinds_left_out(void **state)
     assert_false(p.wait_cmd);
 }
 
+static void
+test_agent_claim_paused_takes_no_command(void **state)
+{
+    struct agent_claim_view v = {4, 1, 0, 0, 8, 16, false, false, true};
+    struct agent_claim_plan p;
+
+    (void)state;
+    /* Resources short: free slots and a prefetch hold, yet no command is
+     * asked for or waited on; plugins still are. */
+    agent_claim_plan(&v, &p);
+    assert_int_equal(p.ncmd, 0);
+    assert_int_equal(p.prefetch, 0);
+    assert_int_equal(p.nplugin, 16);
+    assert_false(p.wait_cmd);
+    v.cmd_paused = false;
+    agent_claim_plan(&v, &p);
+    assert_int_equal(p.ncmd, 3);
+}
+
 /* The plan of an agent holding up to hold command subtasks (prefetch). */
 static struct agent_claim_plan
 plan_hold(int slots, int running, int queued, int hold)
 {
-    struct agent_claim_view v = {slots, running, 0,     queued,
-                                 hold,  0,       false, false};
+    struct agent_claim_view v = {slots, running, 0,     queued, hold,
+                                 0,     false,   false, false};
     struct agent_claim_plan p;
 
     agent_claim_plan(&v, &p);
@@ -375,6 +396,85 @@ test_agent_outbox_put_back_empty(void **state)
     assert_int_equal(f->sending.argc, 0);
 }
 
+/* ---- resources ---------------------------------------------------------- */
+
+#define GIB (INT64_C(1) << 30)
+
+static void
+test_agent_res_fits_what_is_free(void **state)
+{
+    static const int allowed[] = {0, 1, 2, 3};
+    struct agent_res r;
+    struct job_res a = {0}, b = {0};
+
+    (void)state;
+    agent_res_init(&r, 4000, 8 * GIB, allowed, 4);
+    assert_true(agent_res_fits(&r, 4000, 8 * GIB));
+    assert_false(agent_res_fits(&r, 4001, 0));
+    assert_false(agent_res_fits(&r, 0, 8 * GIB + 1));
+    agent_res_take(&r, 3000, 6 * GIB, &a);
+    assert_true(agent_res_fits(&r, 1000, 2 * GIB));
+    assert_false(agent_res_fits(&r, 1500, 0));
+    assert_false(agent_res_fits(&r, 0, 3 * GIB));
+    /* Undeclared resources always fit: slots bound those. */
+    assert_true(agent_res_fits(&r, 0, 0));
+    assert_true(agent_res_ever_fits(&r, 4000, 8 * GIB));
+    assert_false(agent_res_ever_fits(&r, 5000, 0));
+    agent_res_take(&r, 1000, 2 * GIB, &b);
+    assert_false(agent_res_fits(&r, 1, 0));
+    agent_res_give(&r, &a);
+    assert_true(agent_res_fits(&r, 3000, 6 * GIB));
+    assert_int_equal(a.cpu_milli, 0);
+    assert_null(a.cpus);
+    agent_res_give(&r, &b);
+    assert_int_equal(r.cpu_used, 0);
+    assert_int_equal(r.mem_used, 0);
+    agent_res_release(&r);
+}
+
+static void
+test_agent_res_pins_least_loaded_cpus(void **state)
+{
+    static const int allowed[] = {2, 5, 7, 9, 11};
+    struct agent_res r;
+    struct job_res a = {0}, b = {0}, c = {0}, d = {0};
+
+    (void)state;
+    /* 3 CPUs of the 5 allowed: the pool is the first three. */
+    agent_res_init(&r, 3000, GIB, allowed, 5);
+    assert_int_equal(r.npool, 3);
+    agent_res_take(&r, 2000, 0, &a);
+    assert_int_equal(a.ncpus, 2);
+    assert_int_equal(a.cpus[0], 2);
+    assert_int_equal(a.cpus[1], 5);
+    /* Half a CPU takes a whole one: the free one. */
+    agent_res_take(&r, 500, 0, &b);
+    assert_int_equal(b.ncpus, 1);
+    assert_int_equal(b.cpus[0], 7);
+    /* Another half shares the least loaded (the lowest of equals). */
+    agent_res_take(&r, 500, 0, &c);
+    assert_int_equal(c.ncpus, 1);
+    assert_int_equal(c.cpus[0], 2);
+    agent_res_give(&r, &a);
+    /* No CPU declared: not pinned. */
+    agent_res_take(&r, 0, 0, &d);
+    assert_int_equal(d.ncpus, 0);
+    assert_null(d.cpus);
+    agent_res_give(&r, &d);
+    agent_res_give(&r, &b);
+    agent_res_give(&r, &c);
+    assert_int_equal(r.load[0] + r.load[1] + r.load[2], 0);
+    agent_res_release(&r);
+    /* More CPUs than the agent may use: counted, never pinned. */
+    agent_res_init(&r, 8000, GIB, allowed, 5);
+    assert_int_equal(r.npool, 0);
+    agent_res_take(&r, 2000, 0, &a);
+    assert_int_equal(a.ncpus, 0);
+    assert_false(agent_res_fits(&r, 6001, 0));
+    agent_res_give(&r, &a);
+    agent_res_release(&r);
+}
+
 int
 main(void)
 {
@@ -384,6 +484,9 @@ main(void)
         cmocka_unit_test(test_agent_claim_full_slots_plugins_only),
         cmocka_unit_test(test_agent_claim_dry_kinds_left_out),
         cmocka_unit_test(test_agent_claim_prefetch_fills_the_hold),
+        cmocka_unit_test(test_agent_claim_paused_takes_no_command),
+        cmocka_unit_test(test_agent_res_fits_what_is_free),
+        cmocka_unit_test(test_agent_res_pins_least_loaded_cpus),
         cmocka_unit_test(test_agent_claim_depth_from_batch_or_durations),
         cmocka_unit_test(test_agent_claim_short_reply_dries),
         cmocka_unit_test(test_agent_slot_states_legal_moves),

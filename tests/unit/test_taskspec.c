@@ -235,9 +235,10 @@ static void
 test_taskspec_encoding_matches_protocol(void **state)
 {
     static const char *const keys[] = {
-        "task",    "node",    "kind", "argv",  "lib",  "sym",   "out", "text",
-        "retries", "timeout", "sysr", "intrf", "intr", "queue", "mem", "bo_i",
-        "bo_m",    "bo_f",    "c",    "cttl",  "cser", "ow",    "wk",  "batch"};
+        "task", "node",    "kind",    "argv", "lib",   "sym",  "out",
+        "text", "retries", "timeout", "sysr", "intrf", "intr", "queue",
+        "mem",  "bo_i",    "bo_m",    "bo_f", "c",     "cttl", "cser",
+        "ow",   "wk",      "batch",   "cpu"};
     static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "true";
     char *argv[] = {a0};
     struct fx *f = *state;
@@ -259,8 +260,8 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     m = &f->u.data;
     assert_int_equal(m->type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(m->via.map.size, 24);
-    for (i = 0; i < 24; i++)
+    assert_int_equal(m->via.map.size, 25);
+    for (i = 0; i < 25; i++)
         if (mapq_value_map_get(m, keys[i]) == NULL)
             fail_msg("encoded spec has no key '%s'", keys[i]);
     assert_true(mapq_value_str_eq(mapq_value_map_get(m, "kind"), "command"));
@@ -537,6 +538,9 @@ test_taskspec_bad_numbers_rejected(void **state)
     begin_spec(f, NULL, 1);
     pack_int(f, "mem", -5);
     decode_fails(f, "task spec: bad mem");
+    begin_spec(f, NULL, 1);
+    pack_int(f, "cpu", MAPQ_CPU_MILLI_MAX + 1);
+    decode_fails(f, "task spec: bad cpu");
 }
 
 static void
@@ -545,18 +549,20 @@ test_taskspec_number_limits_accepted(void **state)
     struct fx *f = *state;
     const struct mapq_taskspec *s;
 
-    begin_spec(f, NULL, 5);
+    begin_spec(f, NULL, 6);
     pack_int(f, "retries", 1000000);
     pack_int(f, "timeout", INT64_MAX);
     pack_int(f, "sysr", 1000000);
     pack_int(f, "intrf", 1000000);
     pack_int(f, "mem", INT64_MAX);
+    pack_int(f, "cpu", MAPQ_CPU_MILLI_MAX);
     s = decode(f);
     assert_int_equal(s->retries, 1000000);
     assert_int_equal(s->timeout_ms, INT64_MAX);
     assert_int_equal(s->system_retries, 1000000);
     assert_int_equal(s->interruptible_failures, 1000000);
     assert_int_equal(s->mem_bytes, INT64_MAX);
+    assert_int_equal(s->cpu_milli, MAPQ_CPU_MILLI_MAX);
 }
 
 static void

@@ -187,6 +187,25 @@ test_units_err_may_be_null(void **state)
     assert_int_equal(mapq_size_parse("x", &v, NULL), MAPQ_EINVAL);
 }
 
+static void
+test_units_size_format(void **state)
+{
+    char buf[32];
+
+    (void)state;
+    assert_string_equal(mapq_size_format(0, buf, sizeof(buf)), "0 bytes");
+    assert_string_equal(mapq_size_format(1023, buf, sizeof(buf)), "1023 bytes");
+    assert_string_equal(mapq_size_format(1024, buf, sizeof(buf)), "1 KiB");
+    assert_string_equal(mapq_size_format(600 << 20, buf, sizeof(buf)),
+                        "600 MiB");
+    assert_string_equal(mapq_size_format(INT64_C(3891) << 20, buf, sizeof(buf)),
+                        "3.8 GiB");
+    assert_string_equal(mapq_size_format(INT64_C(24) << 30, buf, sizeof(buf)),
+                        "24 GiB");
+    assert_string_equal(mapq_size_format(INT64_MAX, buf, sizeof(buf)),
+                        "8192 PiB");
+}
+
 int
 main(void)
 {
@@ -202,6 +221,7 @@ main(void)
         cmocka_unit_test(test_units_size_rejects_junk),
         cmocka_unit_test(test_units_size_rejects_overflow),
         cmocka_unit_test(test_units_err_may_be_null),
+        cmocka_unit_test(test_units_size_format),
     };
 
     return cmocka_run_group_tests_name("units", tests, NULL, NULL);

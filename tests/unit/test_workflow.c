@@ -1592,24 +1592,27 @@ test_workflow_error_cache(void **state)
 static void
 test_workflow_error_resources_and_queue(void **state)
 {
-    parse_fails(*state,
-                "name: t\n"
-                "tasks:\n"
-                "  a: {command: [x], resources: {cpu: 0, mem: lots}}\n"
-                "  b: {command: [x], resources: 2}\n"
-                "  c: {command: [x], queue: \"a b\"}\n"
-                "  d: {command: [x], resources: {cpu: .inf, mem: -1}}\n",
-                "wf.yaml:3:38: 'cpu' must be a number greater than 0, got 0\n"
-                "wf.yaml:3:46: 'mem' must be a size such as 512Mi, 2Gi or "
-                "100M, got \"lots\"\n"
-                "wf.yaml:4:32: 'resources' must be a mapping like {cpu: 2, "
-                "mem: 512Mi}, got 2\n"
-                "wf.yaml:5:28: 'queue' must be a name matching "
-                "[A-Za-z0-9_.-]+, got \"a b\"\n"
-                "wf.yaml:6:38: 'cpu' must be a number greater than 0, got "
-                ".inf\n"
-                "wf.yaml:6:49: 'mem' must be a size such as 512Mi, 2Gi or "
-                "100M, got -1\n");
+    parse_fails(
+        *state,
+        "name: t\n"
+        "tasks:\n"
+        "  a: {command: [x], resources: {cpu: 0, mem: lots}}\n"
+        "  b: {command: [x], resources: 2}\n"
+        "  c: {command: [x], queue: \"a b\"}\n"
+        "  d: {command: [x], resources: {cpu: .inf, mem: -1}}\n",
+        "wf.yaml:3:38: 'cpu' must be a number greater than 0 and at most "
+        "1000000, got 0\n"
+        "wf.yaml:3:46: 'mem' must be a size such as 512Mi, 2Gi or "
+        "100M, got \"lots\"\n"
+        "wf.yaml:4:32: 'resources' must be a mapping like {cpu: 2, "
+        "mem: 512Mi}, got 2\n"
+        "wf.yaml:5:28: 'queue' must be a name matching "
+        "[A-Za-z0-9_.-]+, got \"a b\"\n"
+        "wf.yaml:6:38: 'cpu' must be a number greater than 0 and at most "
+        "1000000, got "
+        ".inf\n"
+        "wf.yaml:6:49: 'mem' must be a size such as 512Mi, 2Gi or "
+        "100M, got -1\n");
 }
 
 static void
