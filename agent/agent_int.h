@@ -559,6 +559,12 @@ void agent_worker_give(struct mapq_agent *a, struct agent_worker *aw);
 /* Ends a worker (its process group killed); NULL-safe. */
 void agent_worker_drop(struct agent_worker *aw);
 
+/* Ends the idle workers of execution exec (it ended). */
+void agent_workers_end_exec(struct mapq_agent *a, const char *exec);
+
+/* Ends the workers idle for cfg.worker_idle_ms or more at now_ms. */
+void agent_workers_expire(struct mapq_agent *a, int64_t now_ms);
+
 /* Ends every idle worker. */
 void agent_workers_release(struct mapq_agent *a);
 

@@ -8,7 +8,9 @@
  * gives it back. At most one worker per slot is busy (one per running
  * job); at most as many as the agent has slots are kept idle, the least
  * recently used going first, so an agent that moves on to another node
- * ends the workers of the last one. Never decides what a job records.
+ * ends the workers of the last one. An idle worker also ends when its
+ * execution ends, or after --worker-idle without a subtask (its node is
+ * done here). Never decides what a job records.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 struct agent_worker {
     char key[96]; /* the spec entry's "<exec>/<k>": whose subtasks it runs */
     struct mapq_worker *w;
+    int64_t idle_since_ms; /* while on a->idle_workers */
     TAILQ_ENTRY(agent_worker) entry;
 };
 
@@ -116,6 +119,7 @@ agent_worker_give(struct mapq_agent *a, struct agent_worker *aw)
         worker_free(aw);
         return;
     }
+    aw->idle_since_ms = agent_now_ms();
     TAILQ_INSERT_TAIL(&a->idle_workers, aw, entry);
     a->nidle++;
     while (a->nidle > a->cfg.slots) {
@@ -131,6 +135,54 @@ void
 agent_worker_drop(struct agent_worker *aw)
 {
     worker_free(aw);
+}
+
+/* Ends the idle workers for which drop(aw, arg) says so. */
+static void
+drop_idle(struct mapq_agent *a,
+          bool (*drop)(const struct agent_worker *aw, const void *arg),
+          const void *arg)
+{
+    struct agent_worker *aw, *next;
+
+    for (aw = TAILQ_FIRST(&a->idle_workers); aw != NULL; aw = next) {
+        next = TAILQ_NEXT(aw, entry);
+        if (!drop(aw, arg))
+            continue;
+        TAILQ_REMOVE(&a->idle_workers, aw, entry);
+        a->nidle--;
+        mapq_log(MAPQ_LOG_DEBUG, "ending the idle worker of %s", aw->key);
+        worker_free(aw);
+    }
+}
+
+static bool
+of_exec(const struct agent_worker *aw, const void *arg)
+{
+    const char *exec = arg;
+    size_t n = strlen(exec);
+
+    return strncmp(aw->key, exec, n) == 0 && aw->key[n] == '/';
+}
+
+static bool
+idle_since_before(const struct agent_worker *aw, const void *arg)
+{
+    return aw->idle_since_ms < *(const int64_t *)arg;
+}
+
+void
+agent_workers_end_exec(struct mapq_agent *a, const char *exec)
+{
+    drop_idle(a, of_exec, exec);
+}
+
+void
+agent_workers_expire(struct mapq_agent *a, int64_t now_ms)
+{
+    int64_t before = now_ms - a->cfg.worker_idle_ms;
+
+    drop_idle(a, idle_since_before, &before);
 }
 
 void

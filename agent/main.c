@@ -35,6 +35,7 @@ static const char usage[] =
     "[--interruptible]\n"
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
+    "                  [--worker-idle DUR]\n"
     "                  [-v|--verbose] [-q]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
     "\n"
@@ -42,7 +43,8 @@ static const char usage[] =
     "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
     "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq,\n"
     "--health-file $MAPQ_HEALTH_FILE or none, --cpus = CPUs online,\n"
-    "--mem = physical memory.\n"
+    "--mem = physical memory, --worker-idle 30s (a persistent worker with\n"
+    "no subtask for that long ends).\n"
     "\n"
     "A command whose task declares resources starts only when they fit in\n"
     "what --cpus and --mem leave free; its declared CPUs are pinned to\n"
@@ -164,6 +166,7 @@ parse_options(int argc, char **argv, struct options *o)
         {"grace", required_argument, NULL, 'g'},
         {"name", required_argument, NULL, 'n'},
         {"cpus", required_argument, NULL, 'c'},
+        {"worker-idle", required_argument, NULL, 'W'},
         {"mem", required_argument, NULL, 'm'},
         {"namespace", required_argument, NULL, 'N'},
         {"lease", required_argument, NULL, 'l'},
@@ -185,6 +188,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     o->cfg.grace_ms = 30000;
     o->cfg.lease_ms = 30000;
+    o->cfg.worker_idle_ms = 30000;
     o->cfg.plugin_batch = 256;
     o->health_file = getenv("MAPQ_HEALTH_FILE");
     o->max_age_ms = MAX_AGE_DEFAULT_MS;
@@ -260,6 +264,16 @@ parse_options(int argc, char **argv, struct options *o)
                 return -1;
             }
             o->cfg.mem_bytes = bytes;
+            break;
+        case 'W':
+            if (mapq_duration_parse(optarg, &ms, err) != MAPQ_OK || ms < 100) {
+                fprintf(stderr,
+                        "mapq-agent: --worker-idle must be a duration of "
+                        "100ms or more, got '%s'\n",
+                        optarg);
+                return -1;
+            }
+            o->cfg.worker_idle_ms = ms;
             break;
         case 'N':
             o->cfg.ns = optarg;

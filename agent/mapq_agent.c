@@ -511,6 +511,8 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
 {
     struct job *job = agent_job_find(a, ref);
 
+    if (stopped && job != NULL)
+        agent_workers_end_exec(a, job->r.exec);
     if (job == NULL || job_lost(job) || job_stopped(job))
         return;
     mapq_log(stopped ? MAPQ_LOG_INFO : MAPQ_LOG_WARN, "%s: %s, stopping it",
@@ -595,6 +597,7 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    agent_workers_expire(a, now);
     /* Leases need the tick; an idle agent's heartbeat can be slower, so
      * that a large idle fleet costs Redis little. */
     if (TAILQ_EMPTY(&a->jobs) && now - a->last_beat_ms < IDLE_BEAT_MS)
@@ -832,6 +835,8 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     for (q = 0; q < cfg->nqueues; q++)
         a->queues[q] = mapq_xstrdup(cfg->queues[q]);
     a->cfg.queues = NULL;
+    if (a->cfg.worker_idle_ms <= 0)
+        a->cfg.worker_idle_ms = 30000;
     make_workroot(a, err);
     if (a->workroot == NULL) {
         mapq_agent_free(a);

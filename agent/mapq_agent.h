@@ -22,12 +22,14 @@
 
 struct mapq_agent_config {
     struct mapq_redis_url url;
-    const char *ns;      /* key namespace */
-    const char *name;    /* unique agent name */
-    int slots;           /* concurrent command subtasks */
-    int64_t cpu_milli;   /* --cpus, in thousandths; 0: the CPUs online */
-    int64_t mem_bytes;   /* --mem; 0: the host's physical memory */
-    const char **queues; /* queue names, nqueues >= 1 */
+    const char *ns;         /* key namespace */
+    const char *name;       /* unique agent name */
+    int slots;              /* concurrent command subtasks */
+    int64_t cpu_milli;      /* --cpus, in thousandths; 0: the CPUs online */
+    int64_t mem_bytes;      /* --mem; 0: the host's physical memory */
+    int64_t worker_idle_ms; /* a persistent worker idle this long ends; 0:
+                               30 s */
+    const char **queues;    /* queue names, nqueues >= 1 */
     size_t nqueues;
     bool interruptible;   /* take only interruptible subtasks */
     int64_t grace_ms;     /* drain time after SIGTERM */

@@ -40,8 +40,13 @@ execs_ended(struct mapq_agent *a, const msgpack_object *execs)
          i++) {
         const msgpack_object *e = &execs->via.array.ptr[i];
 
-        if (e->type != MSGPACK_OBJECT_STR)
+        char exec[MAPQ_EXEC_ID_LEN + 1];
+
+        if (e->type != MSGPACK_OBJECT_STR || e->via.str.size > MAPQ_EXEC_ID_LEN)
             continue;
+        memcpy(exec, e->via.str.ptr, e->via.str.size);
+        exec[e->via.str.size] = '\0';
+        agent_workers_end_exec(a, exec);
         for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
             next = TAILQ_NEXT(job, entry);
             if (strlen(job->r.exec) == e->via.str.size &&

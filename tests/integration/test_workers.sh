@@ -109,9 +109,54 @@ EOF
 check "example: the shell worker" "[9,0,144]" \
     "$(tail -n 1 "$TMP/shell.out" | tr -d ' ')"
 
-# ---- kill -9 of the agent leaves no worker -----------------------------------
 for p in "${PIDS[@]}"; do kill -TERM "$p"; wait "$p" 2>/dev/null; done
 PIDS=()
+
+# ---- idle workers end -------------------------------------------------------
+# After the run, the agent's two workers sit idle; with --worker-idle 1s
+# they end soon after, while the agent runs on.
+cat >"$TMP/idle.py" <<'EOF'
+import json, os, sys
+with open(os.environ["WK_IDLE"], "a") as f:
+    f.write("%d\n" % os.getpid())
+for line in sys.stdin:
+    x = json.loads(line)["inputs"]["x"]
+    print(json.dumps({"output": x * x}), flush=True)
+EOF
+cat >"$TMP/idle.yaml" <<EOF
+name: idle
+inputs: {xs: {type: "list[int]"}}
+tasks:
+  sq:
+    inputs: {x: int}
+    output: int
+    worker: true
+    command: [python3, "$TMP/idle.py"]
+nodes:
+  n: {map: sq, over: {x: \$inputs.xs}}
+output: \$n
+EOF
+export WK_IDLE="$TMP/idle.pids"
+"$AGENT" --name wk-idle --slots 2 --worker-idle 1s >>"$TMP/agents.log" 2>&1 &
+a=$!
+"$MAPQ" run "$TMP/idle.yaml" --input 'xs=[1, 2, 3, 4, 5, 6]' >"$TMP/idle.out" \
+    2>>"$TMP/agents.log"
+check "idle: the run through workers succeeds" "0 [1,4,9,16,25,36]" \
+    "$? $(tr -d ' \n' <"$TMP/idle.out")"
+alive_pids() {
+    local p
+    for p in $(cat "$WK_IDLE"); do kill -0 "$p" 2>/dev/null && echo "$p"; done
+}
+idle_gone() { [ -z "$(alive_pids)" ]; }
+check "idle: its workers were still there when it ended" "yes" \
+    "$([ -n "$(alive_pids)" ] && echo yes || echo no)"
+if wait_for 10 idle_gone; then gone=yes; else gone="no: $(alive_pids | tr '\n' ' ')"; fi
+check "idle: workers idle past --worker-idle end" "yes" "$gone"
+check "idle: the agent runs on" "yes" "$(kill -0 "$a" && echo yes)"
+kill -TERM "$a"
+wait "$a" 2>/dev/null
+
+# ---- kill -9 of the agent leaves no worker -----------------------------------
 cat >"$TMP/hang.py" <<'EOF'
 import json, os, sys, time
 with open(os.environ["WK_PIDS"], "a") as f:
