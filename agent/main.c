@@ -188,7 +188,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     o->cfg.grace_ms = 30000;
     o->cfg.lease_ms = 30000;
-    o->cfg.worker_idle_ms = 30000;
+    o->cfg.worker_idle_ms = MAPQ_WORKER_IDLE_DEFAULT_MS;
     o->cfg.plugin_batch = 256;
     o->health_file = getenv("MAPQ_HEALTH_FILE");
     o->max_age_ms = MAX_AGE_DEFAULT_MS;

@@ -836,7 +836,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
         a->queues[q] = mapq_xstrdup(cfg->queues[q]);
     a->cfg.queues = NULL;
     if (a->cfg.worker_idle_ms <= 0)
-        a->cfg.worker_idle_ms = 30000;
+        a->cfg.worker_idle_ms = MAPQ_WORKER_IDLE_DEFAULT_MS;
     make_workroot(a, err);
     if (a->workroot == NULL) {
         mapq_agent_free(a);

@@ -20,6 +20,9 @@
 #include "mapq_err.h"
 #include "mapq_redis.h"
 
+/* --worker-idle by default: how long an idle persistent worker is kept. */
+#define MAPQ_WORKER_IDLE_DEFAULT_MS 30000
+
 struct mapq_agent_config {
     struct mapq_redis_url url;
     const char *ns;         /* key namespace */
@@ -28,7 +31,7 @@ struct mapq_agent_config {
     int64_t cpu_milli;      /* --cpus, in thousandths; 0: the CPUs online */
     int64_t mem_bytes;      /* --mem; 0: the host's physical memory */
     int64_t worker_idle_ms; /* a persistent worker idle this long ends; 0:
-                               30 s */
+                               MAPQ_WORKER_IDLE_DEFAULT_MS */
     const char **queues;    /* queue names, nqueues >= 1 */
     size_t nqueues;
     bool interruptible;   /* take only interruptible subtasks */

@@ -39,7 +39,6 @@ execs_ended(struct mapq_agent *a, const msgpack_object *execs)
          execs->type == MSGPACK_OBJECT_ARRAY && i < execs->via.array.size;
          i++) {
         const msgpack_object *e = &execs->via.array.ptr[i];
-
         char exec[MAPQ_EXEC_ID_LEN + 1];
 
         if (e->type != MSGPACK_OBJECT_STR || e->via.str.size > MAPQ_EXEC_ID_LEN)
