@@ -19,6 +19,7 @@
 #include "mapq_keys.h"
 #include "mapq_proto.h"
 #include "mapq_record.h"
+#include "mapq_units.h"
 #include "mapq_value.h"
 
 #define SCAN_COUNT "1000"
@@ -386,6 +387,24 @@ field(const redisReply *r, size_t i, const char *dflt)
                                                      : dflt;
 }
 
+/* One line of the agents table; h is the HMGET of the agent's entry. */
+static void
+print_agent(FILE *out, const char *name, const redisReply *h, int64_t age)
+{
+    char cpus[16] = "?", mem[32] = "?";
+
+    if (h->element[5]->type == REDIS_REPLY_STRING)
+        snprintf(cpus, sizeof(cpus), "%g",
+                 (double)strtoll(h->element[5]->str, NULL, 10) / 1000);
+    if (h->element[6]->type == REDIS_REPLY_STRING)
+        mapq_size_format(strtoll(h->element[6]->str, NULL, 10), mem,
+                         sizeof(mem));
+    fprintf(out, "%-24s %-20s %5s %6s %9s %7s %-16s %-13s %.1fs ago\n", name,
+            field(h, 0, "?"), field(h, 1, "?"), cpus, mem, field(h, 2, "0"),
+            field(h, 3, "?"), strcmp(field(h, 4, "0"), "1") == 0 ? "yes" : "no",
+            (double)age / 1000);
+}
+
 static void
 add_agent_json(json_t *arr, const char *name, const redisReply *h, int64_t age)
 {
@@ -408,6 +427,11 @@ add_agent_json(json_t *arr, const char *name, const redisReply *h, int64_t age)
     json_object_set_new(o, "interruptible",
                         json_boolean(strcmp(field(h, 4, "0"), "1") == 0));
     json_object_set_new(o, "heartbeat_ms_ago", json_integer(age));
+    json_object_set_new(
+        o, "cpus",
+        json_real((double)strtoll(field(h, 5, "0"), NULL, 10) / 1000));
+    json_object_set_new(o, "mem_bytes",
+                        json_integer(strtoll(field(h, 6, "0"), NULL, 10)));
     json_array_append_new(arr, o);
 }
 
@@ -432,28 +456,26 @@ mapq_inspect_agents(redisContext *c, const char *ns, bool json, FILE *out,
         return MAPQ_EREDIS;
     }
     if (!json)
-        fprintf(out, "%-24s %-20s %5s %7s %-16s %-13s %s\n", "NAME", "HOST",
-                "SLOTS", "RUNNING", "QUEUES", "INTERRUPTIBLE", "HEARTBEAT");
+        fprintf(out, "%-24s %-20s %5s %6s %9s %7s %-16s %-13s %s\n", "NAME",
+                "HOST", "SLOTS", "CPUS", "MEM", "RUNNING", "QUEUES",
+                "INTERRUPTIBLE", "HEARTBEAT");
     for (i = 0; i + 1 < r->elements; i += 2) {
         const char *name = r->element[i]->str;
         int64_t age = now - strtoll(r->element[i + 1]->str, NULL, 10);
 
         key = mapq_key_agent(ns, name);
-        h = redisCommand(c, "HMGET %s host slots running queues interruptible",
-                         key);
+        h = redisCommand(
+            c, "HMGET %s host slots running queues interruptible cpus mem",
+            key);
         free(key);
-        if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 5) {
+        if (h == NULL || h->type != REDIS_REPLY_ARRAY || h->elements != 7) {
             reply_free(h);
             continue;
         }
         if (json)
             add_agent_json(arr, name, h, age < 0 ? 0 : age);
         else
-            fprintf(out, "%-24s %-20s %5s %7s %-16s %-13s %.1fs ago\n", name,
-                    field(h, 0, "?"), field(h, 1, "?"), field(h, 2, "0"),
-                    field(h, 3, "?"),
-                    strcmp(field(h, 4, "0"), "1") == 0 ? "yes" : "no",
-                    (double)(age < 0 ? 0 : age) / 1000);
+            print_agent(out, name, h, age < 0 ? 0 : age);
         reply_free(h);
     }
     if (json) {

@@ -143,16 +143,16 @@ check "a lost attempt: the reason" "1" "$(grep -c '^  error: lease expired' "$TM
 # killed agent leaves the list once its heartbeat is 15 s old; the others
 # report 0 subtasks held at their next heartbeat (within 5 s when idle).
 listed() { "$MAPQ" agents >"$TMP/agents" 2>&1 && [ "$(grep -c "$1" "$TMP/agents")" = "$2" ]; }
-idle_line='^it-agent-[0-9]  *[^ ]*  *2  *0  *default  *no  *[0-9.]*s ago$'
+idle_line='^it-agent-[0-9]  *[^ ]*  *2  *[0-9.]*  *[0-9.]* [KMGTP]iB  *0  *default  *no  *[0-9.]*s ago$'
 wait_for 25 listed '^it-agent-[0-9]  ' 2
 check "agents: the live ones are listed, the killed one is not" "2" \
     "$(grep -c '^it-agent-[0-9]  ' "$TMP/agents")"
 wait_for 8 listed "$idle_line" 2
-check "agents: slots, running, queues, interruptible, heartbeat" "2" \
+check "agents: slots, CPUs, memory, running, queues, interruptible, heartbeat" "2" \
     "$(grep -c "$idle_line" "$TMP/agents")"
 "$MAPQ" agents --json >"$TMP/agents.json" 2>&1
 check "agents --json" "0 2" \
-    "$? $(grep -o '"slots":2,"running":0,"queues":\["default"\],"interruptible":false' "$TMP/agents.json" | wc -l | tr -d ' ')"
+    "$? $(grep -o '"slots":2,"running":0,"queues":\["default"\],"interruptible":false,"heartbeat_ms_ago":[0-9]*,"cpus":[0-9.]*,"mem_bytes":[1-9][0-9]*' "$TMP/agents.json" | wc -l | tr -d ' ')"
 # An agent that stops leaves the list at once.
 for p in "${PIDS[@]}"; do
     if [ "$p" != "$killed" ] && kill -0 "$p" 2>/dev/null; then stop=$p; break; fi
