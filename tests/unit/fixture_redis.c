@@ -196,23 +196,28 @@ fx_key(struct fx *f, const char *suffix)
     return buf[n];
 }
 
-/* Pushes subtasks 0..n-1 of node 0 onto queue q, class cls, bodies "b<i>". */
 void
 fx_push(struct fx *f, int n, const char *cls)
 {
-    char idx[8][8], body[8][8];
-    const char *argv[32];
+    fx_push_exec(f, EXEC, n, cls);
+}
+
+void
+fx_push_exec(struct fx *f, const char *exec, int n, const char *cls)
+{
+    char idx[FX_PUSH_MAX][8], body[FX_PUSH_MAX][8];
+    const char *argv[8 + 2 * FX_PUSH_MAX];
     int argc = 0, i;
 
     argv[argc++] = "FCALL";
     argv[argc++] = "mapq1_push";
     argv[argc++] = "0";
     argv[argc++] = f->ns;
-    argv[argc++] = EXEC;
+    argv[argc++] = exec;
     argv[argc++] = "0";
     argv[argc++] = "q";
     argv[argc++] = cls;
-    for (i = 0; i < n && i < 8; i++) {
+    for (i = 0; i < n && i < FX_PUSH_MAX; i++) {
         snprintf(idx[i], sizeof(idx[i]), "%d", i);
         snprintf(body[i], sizeof(body[i]), "b%d", i);
         argv[argc++] = idx[i];

@@ -40,9 +40,11 @@ long long fx_integer(struct fx *f, const char *first, ...);
 /* "<namespace>:<suffix>", in one of four rotating static buffers. */
 const char *fx_key(struct fx *f, const char *suffix);
 
-/* Pushes subtasks 0..n-1 (n <= 8) of node 0 of EXEC onto queue q, class
- * cls, bodies "b<i>". */
+/* Pushes subtasks 0..n-1 (n <= FX_PUSH_MAX) of node 0 of exec (EXEC for
+ * fx_push()) onto queue q, class cls, bodies "b<i>". */
+#define FX_PUSH_MAX 64
 void fx_push(struct fx *f, int n, const char *cls);
+void fx_push_exec(struct fx *f, const char *exec, int n, const char *cls);
 /* Pushes subtasks from..to-1 of node 0 of EXEC onto q, class nc. */
 void fx_push_more(struct fx *f, int from, int to);
 /* Claims on queue q as agent-1; returns the number of claimed triples,

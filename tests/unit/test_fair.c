@@ -14,36 +14,6 @@
 #define EXEC_A "aaaaaaaaaaaa"
 #define EXEC_B "bbbbbbbbbbbb"
 
-/* Pushes subtasks 0..n-1 (n <= 60) of node 0 of exec onto queue q, class
- * nc. */
-static void
-push_exec(struct fx *f, const char *exec, int n)
-{
-    char idx[60][8];
-    const char *argv[8 + 2 * 60];
-    int argc = 0, i;
-
-    argv[argc++] = "FCALL";
-    argv[argc++] = "mapq1_push";
-    argv[argc++] = "0";
-    argv[argc++] = f->ns;
-    argv[argc++] = exec;
-    argv[argc++] = "0";
-    argv[argc++] = "q";
-    argv[argc++] = "nc";
-    for (i = 0; i < n && i < 60; i++) {
-        snprintf(idx[i], sizeof(idx[i]), "%d", i);
-        argv[argc++] = idx[i];
-        argv[argc++] = "body";
-    }
-    if (f->reply != NULL)
-        freeReplyObject(f->reply);
-    f->reply = redisCommandArgv(f->c, argc, argv, NULL);
-    assert_non_null(f->reply);
-    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
-    assert_int_equal(f->reply->integer, n);
-}
-
 /* Claims up to n command subtasks; returns the executions they belong to,
  * one letter each ('a' or 'b'), in claim order. */
 static const char *
@@ -70,10 +40,10 @@ test_fair_late_small_run_takes_turns(void **state)
     char seq[16] = "";
     int i;
 
-    push_exec(f, EXEC_A, 20);
+    fx_push_exec(f, EXEC_A, 20, "nc");
     assert_string_equal(claim_execs(f, "1"), "a");
     /* B arrives while A has 19 waiting: it joins level with A. */
-    push_exec(f, EXEC_B, 2);
+    fx_push_exec(f, EXEC_B, 2, "nc");
     assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "qx:q:nc"), NULL), 2);
     for (i = 0; i < 6; i++)
         strcat(seq, claim_execs(f, "1"));
@@ -90,8 +60,8 @@ test_fair_one_claim_spreads_over_executions(void **state)
     struct fx *f = *state;
     const char *got;
 
-    push_exec(f, EXEC_A, 10);
-    push_exec(f, EXEC_B, 10);
+    fx_push_exec(f, EXEC_A, 10, "nc");
+    fx_push_exec(f, EXEC_B, 10, "nc");
     got = claim_execs(f, "6");
     assert_int_equal(strlen(got), 6);
     /* Bodies are read per execution, so refs come grouped: 3 of each. */
@@ -111,8 +81,8 @@ test_fair_priority_weights_turns(void **state)
 
     fx_run(f, "HSET", fx_key(f, "x:" EXEC_A), "priority", "10", NULL);
     fx_run(f, "HSET", fx_key(f, "x:" EXEC_B), "priority", "30", NULL);
-    push_exec(f, EXEC_A, 40);
-    push_exec(f, EXEC_B, 40);
+    fx_push_exec(f, EXEC_A, 40, "nc");
+    fx_push_exec(f, EXEC_B, 40, "nc");
     for (i = 0; i < 40; i++) {
         got = claim_execs(f, "1");
         assert_int_equal(strlen(got), 1);
@@ -134,8 +104,8 @@ test_fair_out_of_range_priority_is_the_default(void **state)
     int i;
 
     fx_run(f, "HSET", fx_key(f, "x:" EXEC_A), "priority", "100000", NULL);
-    push_exec(f, EXEC_A, 4);
-    push_exec(f, EXEC_B, 4);
+    fx_push_exec(f, EXEC_A, 4, "nc");
+    fx_push_exec(f, EXEC_B, 4, "nc");
     assert_string_equal(
         fx_run(f, "ZRANGE", fx_key(f, "qx:q:nc"), "0", "0", NULL)
             ->element[0]
@@ -151,8 +121,8 @@ test_fair_bell_rings_only_while_work_is_left(void **state)
 {
     struct fx *f = *state;
 
-    push_exec(f, EXEC_A, 2);
-    push_exec(f, EXEC_B, 1);
+    fx_push_exec(f, EXEC_A, 2, "nc");
+    fx_push_exec(f, EXEC_B, 1, "nc");
     fx_run(f, "DEL", fx_key(f, "bell:q:nc"), NULL);
     assert_string_equal(claim_execs(f, "2"), "ab");
     assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "bell:q:nc"), NULL), 1);
