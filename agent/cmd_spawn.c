@@ -1,7 +1,8 @@
 /*
  * cmd_spawn.c - starting a command's child: its working directory, its
  * inputs as stdin JSON, MAPQ_IN_<name> variables and {name} placeholders,
- * its environment, and the spawn itself (SPEC section 2).
+ * its environment and its pipes (SPEC section 2); the PATH lookup and the
+ * spawn itself are mapq_proc's, shared with persistent workers.
  *
  * Owns nothing after cmd_spawn() returns: everything it makes is stored
  * in the struct mapq_cmd, which mapq_cmd.c owns and frees. Never touches
@@ -10,11 +11,7 @@
  */
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "cmd_int.h"
@@ -208,26 +205,6 @@ free_strv(char **v, size_t from)
     free(v);
 }
 
-/* True for an inherited variable that mapq sets itself, or one of the
- * agent's connection that a task must not see: the Redis URL holds the
- * password, and the namespace is of no use without it. */
-static bool
-env_is_ours(const char *entry)
-{
-    static const char *const names[] = {
-        "MAPQ_EXECUTION=", "MAPQ_NODE=",      "MAPQ_INDEX=",
-        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=",    "MAPQ_CHECKPOINT=",
-        "MAPQ_REDIS_URL=", "MAPQ_NAMESPACE=", "MAPQ_TEST_REDIS_URL="};
-    size_t i;
-
-    if (strncmp(entry, "MAPQ_IN_", 8) == 0)
-        return true;
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (strncmp(entry, names[i], strlen(names[i])) == 0)
-            return true;
-    return false;
-}
-
 /*
  * The agent's environment plus the MAPQ_* variables. Entries from *keep on
  * are owned (free with free_strv(env, *keep)); the ones before are
@@ -244,7 +221,7 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
         total++;
     env = mapq_xcalloc(total + n + 7, sizeof(char *));
     for (i = 0; i < total; i++)
-        if (!env_is_ours(environ[i]))
+        if (!mapq_proc_env_is_ours(environ[i]))
             env[k++] = environ[i];
     *keep = k;
     env[k++] = mapq_xasprintf("MAPQ_EXECUTION=%s",
@@ -263,178 +240,16 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
 
 /* ---- spawning --------------------------------------------------------- */
 
-/* A candidate for name in directory dir (relative: to the working
- * directory, where the child runs); caller frees. */
-static char *
-candidate(const struct mapq_cmd *cmd, const char *dir, size_t len,
-          const char *name)
-{
-    if (len > 0 && dir[0] == '/')
-        return mapq_xasprintf("%.*s/%s", (int)len, dir, name);
-    if (len > 0)
-        return mapq_xasprintf("%s/%.*s/%s", cmd->dir, (int)len, dir, name);
-    return mapq_xasprintf("%s/%s", cmd->dir, name);
-}
-
-/*
- * Finds argv[0] as execvp() would and sets cmd->path; returns 0 or an
- * errno (ENOENT: not found). Knowing this before spawning keeps "command
- * not found" exact even where the spawn cannot report exec errors (vfork
- * emulated as fork, as under valgrind).
- */
-static int
-resolve_command(struct mapq_cmd *cmd)
-{
-    const char *dirs = getenv("PATH"), *p, *end;
-    char *path;
-    int rc, e = ENOENT;
-
-    if (strchr(cmd->name, '/') != NULL) {
-        path = cmd->name[0] == '/' ? mapq_xstrdup(cmd->name)
-                                   : candidate(cmd, "", 0, cmd->name);
-        rc = mapq_proc_check_exec(path);
-        if (rc == 0)
-            cmd->path = path;
-        else
-            free(path);
-        return rc;
-    }
-    for (p = dirs != NULL ? dirs : "/bin:/usr/bin";; p = end + 1) {
-        end = strchr(p, ':');
-        if (end == NULL)
-            end = p + strlen(p);
-        path = candidate(cmd, p, (size_t)(end - p), cmd->name);
-        rc = mapq_proc_check_exec(path);
-        if (rc == 0) {
-            cmd->path = path;
-            return 0;
-        }
-        free(path);
-        if (rc == EACCES)
-            e = EACCES;
-        if (*end == '\0')
-            return e;
-    }
-}
-
-/* The fast path: vfork-style posix_spawn; returns 0 or an errno. */
-static int
-spawn_posix(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3])
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    int rc, i;
-
-    posix_spawn_file_actions_init(&fa);
-    for (i = 0; i < 3; i++)
-        posix_spawn_file_actions_adddup2(&fa, child[i], i);
-    /* Nothing else of the agent's: above all not its authenticated Redis
-     * connections, which a task could otherwise write commands to. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addchdir_np(&fa, cmd->dir);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, (short)(POSIX_SPAWN_SETPGROUP |
-                                          POSIX_SPAWN_SETSIGMASK |
-                                          POSIX_SPAWN_SETSIGDEF));
-    rc = posix_spawn(&cmd->pid, cmd->path, &fa, &at, argv, envp);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        cmd->pid = -1;
-    return rc;
-}
-
-/* In the forked child: set up and exec, or report errno on status_w. Only
- * async-signal-safe calls, as the agent may have threads. parent is the
- * agent's pid. */
-static _Noreturn void
-child_exec(const struct mapq_cmd *cmd, char **argv, char **envp,
-           const int child[3], int status_w, pid_t parent)
-{
-    struct rlimit rl;
-    struct sigaction sa;
-    sigset_t none;
-    int sig, i, e;
-
-    setpgid(0, 0);
-    /* Dies with the agent even if its guardian is gone; the command's own
-     * children are the guardian's to kill, with the group. posix_spawn()
-     * has no such attribute, so only this path sets it. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-        _exit(127);
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &sa, NULL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    for (i = 0; i < 3; i++)
-        if (dup2(child[i], i) < 0)
-            goto report_errno;
-    /* Only stdio and the status pipe (close-on-exec) stay open: none of
-     * the agent's Redis connections reach the task. */
-    if (status_w > 3)
-        close_range(3, (unsigned)status_w - 1, 0);
-    close_range((unsigned)status_w + 1, ~0U, 0);
-    if (chdir(cmd->dir) != 0)
-        goto report_errno;
-    rl.rlim_cur = (rlim_t)cmd->mem_bytes;
-    rl.rlim_max = (rlim_t)cmd->mem_bytes;
-    if (cmd->mem_bytes > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
-        goto report_errno;
-    if (cmd->ncpus > 0 && mapq_proc_pin_self(cmd->cpus, cmd->ncpus) != 0)
-        goto report_errno;
-    execve(cmd->path, argv, envp);
-report_errno:
-    e = errno;
-    if (write(status_w, &e, sizeof(e)) < 0)
-        _exit(126);
-    _exit(127);
-}
-
-/* fork+exec, for a memory limit or CPU pinning set in the child; returns 0
- * or errno. */
-static int
-spawn_fork(struct mapq_cmd *cmd, char **argv, char **envp, const int child[3],
-           int status_w)
-{
-    sigset_t all, old;
-    pid_t parent = getpid(), pid;
-    int e;
-
-    /* No inherited handler (libevent's) may run in the child before
-     * child_exec() resets them. */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0)
-        child_exec(cmd, argv, envp, child, status_w, parent);
-    e = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0)
-        return e;
-    /* Also here, so the group exists before we may signal it. */
-    setpgid(pid, pid);
-    cmd->pid = pid;
-    return 0;
-}
-
 /* Creates the pipes and starts the child; CMD_UNRUNNABLE when the command
  * itself could not be executed (then it completes as FAILED). */
 static enum cmd_spawned
 launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
 {
-    int p[NPIPES][2], child[3], status_w = -1, i, e = 0;
-    bool fork_path = cmd->mem_bytes > 0 || cmd->ncpus > 0;
+    int p[NPIPES][2], i, e = 0;
+    bool fork_path = mapq_proc_needs_fork(cmd->mem_bytes, cmd->ncpus);
+    struct mapq_proc_child c = {cmd->path, argv,         envp,
+                                cmd->dir,  {-1, -1, -1}, cmd->mem_bytes,
+                                cmd->cpus, cmd->ncpus,   -1};
     int npipes = fork_path ? NPIPES : PIPE_STATUS;
 
     for (i = 0; i < npipes; i++) {
@@ -449,20 +264,19 @@ launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
         }
         cmd->fd[i] = p[i][i == PIPE_IN ? 1 : 0];
     }
-    child[0] = p[PIPE_IN][0];
-    child[1] = p[PIPE_OUT][1];
-    child[2] = p[PIPE_ERR][1];
+    c.fds[0] = p[PIPE_IN][0];
+    c.fds[1] = p[PIPE_OUT][1];
+    c.fds[2] = p[PIPE_ERR][1];
     if (fork_path)
-        status_w = p[PIPE_STATUS][1];
+        c.status_w = p[PIPE_STATUS][1];
     clock_gettime(CLOCK_MONOTONIC, &cmd->t0);
-    if (fork_path)
-        e = spawn_fork(cmd, argv, envp, child, status_w);
-    else
-        e = spawn_posix(cmd, argv, envp, child);
+    e = mapq_proc_spawn(&c, &cmd->pid);
+    if (e != 0)
+        cmd->pid = -1;
     for (i = 0; i < 3; i++)
-        close(child[i]);
-    if (status_w >= 0)
-        close(status_w);
+        close(c.fds[i]);
+    if (c.status_w >= 0)
+        close(c.status_w);
     if (e == 0)
         return CMD_SPAWNED;
     for (i = 0; i < NPIPES; i++)
@@ -498,7 +312,7 @@ cmd_spawn(struct mapq_cmd *cmd, const struct mapq_cmd_spec *spec,
         argv = build_argv(spec, vars, nvars);
         free(cmd->name);
         cmd->name = mapq_xstrdup(argv[0]);
-        e = resolve_command(cmd);
+        e = mapq_proc_find(cmd->name, cmd->dir, &cmd->path);
         if (e != 0) {
             cmd_exec_error(cmd, e, cmd->early_error, sizeof(cmd->early_error));
             rc = CMD_UNRUNNABLE;

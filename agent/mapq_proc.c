@@ -9,10 +9,17 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "mapq_alloc.h"
 
 /* fd moved above stderr (a daemon started with stdio closed must not hand
  * a child's stream to the wrong number); -1 when that fails. */
@@ -142,4 +149,188 @@ mapq_proc_pin(pid_t pid, const int *cpus, size_t n)
     closedir(dir);
     errno = e;
     return rc;
+}
+
+bool
+mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus)
+{
+    return mem_bytes > 0 || ncpus > 0;
+}
+
+/* The fast path: vfork-style posix_spawn; returns 0 or an errno. */
+static int
+spawn_posix(const struct mapq_proc_child *c, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    int rc, i;
+
+    posix_spawn_file_actions_init(&fa);
+    for (i = 0; i < 3; i++)
+        posix_spawn_file_actions_adddup2(&fa, c->fds[i], i);
+    /* Nothing else of the agent's: above all not its authenticated Redis
+     * connections, which a child could otherwise write commands to. */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addchdir_np(&fa, c->dir);
+    posix_spawnattr_init(&at);
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, (short)(POSIX_SPAWN_SETPGROUP |
+                                          POSIX_SPAWN_SETSIGMASK |
+                                          POSIX_SPAWN_SETSIGDEF));
+    rc = posix_spawn(pid, c->path, &fa, &at, c->argv, c->envp);
+    posix_spawnattr_destroy(&at);
+    posix_spawn_file_actions_destroy(&fa);
+    return rc;
+}
+
+/* In the forked child: set up and exec, or report errno on status_w. Only
+ * async-signal-safe calls, as the agent may have threads. parent is the
+ * agent's pid. */
+static _Noreturn void
+child_exec(const struct mapq_proc_child *c, pid_t parent)
+{
+    struct rlimit rl;
+    struct sigaction sa;
+    sigset_t none;
+    int sig, i, e;
+
+    setpgid(0, 0);
+    /* Dies with the agent even if its guardian is gone; its own children
+     * are the guardian's to kill, with the group. posix_spawn() has no
+     * such attribute, so only this path sets it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (i = 0; i < 3; i++)
+        if (dup2(c->fds[i], i) < 0)
+            goto report_errno;
+    /* Only stdio and the status pipe (close-on-exec) stay open: none of
+     * the agent's Redis connections reach the child. */
+    if (c->status_w > 3)
+        close_range(3, (unsigned)c->status_w - 1, 0);
+    close_range((unsigned)c->status_w + 1, ~0U, 0);
+    if (chdir(c->dir) != 0)
+        goto report_errno;
+    rl.rlim_cur = (rlim_t)c->mem_bytes;
+    rl.rlim_max = (rlim_t)c->mem_bytes;
+    if (c->mem_bytes > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
+        goto report_errno;
+    if (c->ncpus > 0 && mapq_proc_pin_self(c->cpus, c->ncpus) != 0)
+        goto report_errno;
+    execve(c->path, c->argv, c->envp);
+report_errno:
+    e = errno;
+    if (write(c->status_w, &e, sizeof(e)) < 0)
+        _exit(126);
+    _exit(127);
+}
+
+/* fork+exec, for what only the child can set; returns 0 or an errno. */
+static int
+spawn_fork(const struct mapq_proc_child *c, pid_t *out)
+{
+    sigset_t all, old;
+    pid_t parent = getpid(), pid;
+    int e;
+
+    /* No inherited handler (libevent's) may run in the child before
+     * child_exec() resets them. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child_exec(c, parent);
+    e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return e;
+    /* Also here, so the group exists before we may signal it. */
+    setpgid(pid, pid);
+    *out = pid;
+    return 0;
+}
+
+int
+mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid)
+{
+    return c->status_w >= 0 ? spawn_fork(c, pid) : spawn_posix(c, pid);
+}
+
+/* A candidate for name in directory dir (len bytes; relative: to cwd,
+ * where the child runs); caller frees. */
+static char *
+candidate(const char *cwd, const char *dir, size_t len, const char *name)
+{
+    if (len > 0 && dir[0] == '/')
+        return mapq_xasprintf("%.*s/%s", (int)len, dir, name);
+    if (len > 0)
+        return mapq_xasprintf("%s/%.*s/%s", cwd, (int)len, dir, name);
+    return mapq_xasprintf("%s/%s", cwd, name);
+}
+
+int
+mapq_proc_find(const char *name, const char *dir, char **path)
+{
+    const char *dirs = getenv("PATH"), *p, *end;
+    char *cand;
+    int rc, e = ENOENT;
+
+    *path = NULL;
+    if (strchr(name, '/') != NULL) {
+        cand =
+            name[0] == '/' ? mapq_xstrdup(name) : candidate(dir, "", 0, name);
+        rc = mapq_proc_check_exec(cand);
+        if (rc == 0)
+            *path = cand;
+        else
+            free(cand);
+        return rc;
+    }
+    for (p = dirs != NULL ? dirs : "/bin:/usr/bin";; p = end + 1) {
+        end = strchr(p, ':');
+        if (end == NULL)
+            end = p + strlen(p);
+        cand = candidate(dir, p, (size_t)(end - p), name);
+        rc = mapq_proc_check_exec(cand);
+        if (rc == 0) {
+            *path = cand;
+            return 0;
+        }
+        free(cand);
+        if (rc == EACCES)
+            e = EACCES;
+        if (*end == '\0')
+            return e;
+    }
+}
+
+bool
+mapq_proc_env_is_ours(const char *entry)
+{
+    static const char *const names[] = {
+        "MAPQ_EXECUTION=", "MAPQ_NODE=",      "MAPQ_INDEX=",
+        "MAPQ_ATTEMPT=",   "MAPQ_OUTPUT=",    "MAPQ_CHECKPOINT=",
+        "MAPQ_REDIS_URL=", "MAPQ_NAMESPACE=", "MAPQ_TEST_REDIS_URL=",
+        "MAPQ_WORKER="};
+    size_t i;
+
+    if (strncmp(entry, "MAPQ_IN_", 8) == 0)
+        return true;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
 }

@@ -1,8 +1,10 @@
 /*
  * mapq_proc.h - what running a command attempt (mapq_cmd) and running a
- * persistent worker (mapq_worker) share: pipes for a child's standard
+ * persistent worker (mapq_worker) share: finding the program on PATH, the
+ * inherited environment's filter, spawning the child in its own process
+ * group (with a memory limit and CPU pinning), pipes for its standard
  * streams, telling a command's own faults from the host's, clocks and
- * durations as text. Pure helpers: no state, no logging.
+ * durations as text. Helpers: no state, no logging.
  */
 #ifndef MAPQ_PROC_H
 #define MAPQ_PROC_H
@@ -12,6 +14,42 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
+
+/* How a child starts: in its own process group, in dir, with fds as its
+ * stdin, stdout and stderr and nothing else of the agent's open. All
+ * borrowed. */
+struct mapq_proc_child {
+    const char *path; /* as mapq_proc_find() found it */
+    char *const *argv;
+    char *const *envp;
+    const char *dir; /* its working directory */
+    int fds[3];
+    int64_t mem_bytes; /* RLIMIT_AS when > 0 */
+    const int *cpus;   /* CPU ids to pin it to, ncpus of them (0: none) */
+    size_t ncpus;
+    int status_w; /* the fork path's status pipe (exec errno), or -1 */
+};
+
+/* Whether a child needs the fork path: a memory limit or CPU pinning,
+ * which only a forked child can set before exec. That path reports exec
+ * errors on a status pipe (close-on-exec) instead of from the spawn. */
+bool mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus);
+
+/* Starts c: posix_spawn() (vfork-style) when c->status_w < 0, else fork
+ * and exec. Writes its pid; returns 0 or an errno. */
+int mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid);
+
+/* Finds name as execvp() would, relative names against dir (where the
+ * child runs), and sets *path (caller frees); returns 0 or an errno
+ * (ENOENT: not found). Knowing this before spawning keeps "command not
+ * found" exact even where the spawn cannot report exec errors (vfork
+ * emulated as fork, as under valgrind). */
+int mapq_proc_find(const char *name, const char *dir, char **path);
+
+/* True for an inherited variable a child must not see: those mapq sets
+ * itself (MAPQ_IN_*, MAPQ_EXECUTION, ..., MAPQ_WORKER) and the agent's
+ * connection (the Redis URL holds the password). */
+bool mapq_proc_env_is_ours(const char *entry);
 
 /* A close-on-exec pipe with both ends above stderr, whose parent end (0:
  * read, 1: write) is non-blocking. 0, or -1 with errno set and nothing
