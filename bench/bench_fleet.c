@@ -13,6 +13,7 @@
  * process creation, not Redis, sets the wall time.
  */
 #include "bench_fleet.h"
+#include "bench_exec.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -54,10 +55,7 @@ struct fleet {
     redisContext *c;
     struct event_base *base;
     struct mapq_driver *driver;
-    bool ended, succeeded;
-    bool settled; /* the driver's last writes are acknowledged */
-    char error[512];
-    double t_end;
+    struct bench_exec run; /* the map being measured */
 };
 
 /* Redis counters read with one INFO. */
@@ -79,15 +77,6 @@ bench_fleet_opts_init(struct bench_fleet_opts *o)
     o->idle_measure_ms = 5000;
 }
 
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 pause_s(double s)
 {
@@ -97,21 +86,6 @@ pause_s(double s)
     ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-/* Value of "name:" at the start of a line of an INFO reply, or 0. */
-static double
-info_field(const char *info, const char *name)
-{
-    size_t len = strlen(name);
-    const char *p = info;
-
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == info || p[-1] == '\n') && p[len] == ':')
-            return strtod(p + len + 1, NULL);
-        p += len;
-    }
-    return 0;
 }
 
 /* Sum of calls= over the cmdstat_ lines of an INFO reply. */
@@ -140,8 +114,8 @@ stats_read(redisContext *c, struct fleet_stats *st)
     int rc = -1;
 
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        st->cpu_s = info_field(r->str, "used_cpu_sys") +
-                    info_field(r->str, "used_cpu_user");
+        st->cpu_s = bench_info_field(r->str, "used_cpu_sys") +
+                    bench_info_field(r->str, "used_cpu_user");
         st->calls = commandstats_calls(r->str);
         rc = 0;
     } else {
@@ -151,20 +125,6 @@ stats_read(redisContext *c, struct fleet_stats *st)
     if (r != NULL)
         freeReplyObject(r);
     return rc;
-}
-
-/* Integer reply of a command with one string argument, or -1. */
-static long long
-redis_integer(redisContext *c, const char *fmt, const char *a)
-{
-    redisReply *r = redisCommand(c, fmt, a);
-    long long v = -1;
-
-    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    if (r != NULL)
-        freeReplyObject(r);
-    return v;
 }
 
 /* Parses "AxS,AxS" into sh; returns the count, or -1 with a message. */
@@ -273,15 +233,15 @@ static int
 wait_agents(struct fleet *f, int n)
 {
     char *key = mapq_key_agents(f->o->ns);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     long long got = 0;
     int rc = -1;
 
-    while (now_s() - t0 < REGISTER_TIMEOUT) {
-        got = redis_integer(f->c, "ZCARD %s", key);
+    while (bench_now_s() - t0 < REGISTER_TIMEOUT) {
+        got = bench_redis_integer(f->c, "ZCARD %s", key, NULL);
         if (got >= n) {
             fprintf(stderr, "  %d agents registered in %.2f s\n", n,
-                    now_s() - t0);
+                    bench_now_s() - t0);
             rc = 0;
             break;
         }
@@ -306,15 +266,6 @@ fleet_stop(struct fleet *f)
         redisFree(f->c);
     mapq_local_stop(f->local);
     memset(f, 0, sizeof(*f));
-}
-
-static void
-settled_cb(void *arg)
-{
-    struct fleet *f = arg;
-
-    f->settled = true;
-    event_base_loopbreak(f->base);
 }
 
 /*
@@ -347,7 +298,9 @@ fleet_start(struct fleet *f, const struct bench_fleet_opts *o, int agents,
         f->base = event_base_new();
         f->driver =
             mapq_driver_new(f->base, &f->url, o->ns, MAPQ_OWNER_LEASE_MS);
-        mapq_driver_on_idle(f->driver, settled_cb, f);
+        f->run = (struct bench_exec){
+            .base = f->base, .c = f->c, .driver = f->driver, .ns = o->ns};
+        bench_exec_attach(&f->run);
     }
     return 0;
 fail:
@@ -355,92 +308,12 @@ fail:
     return -1;
 }
 
-/* ---- driving one execution (as in mapq_bench.c) ------------------------ */
-
-static void
-exec_done(const struct mapq_exec_outcome *out, void *arg)
-{
-    struct fleet *f = arg;
-
-    f->t_end = now_s();
-    f->ended = true;
-    f->succeeded = out->succeeded;
-    if (!out->succeeded)
-        snprintf(f->error, sizeof(f->error), "%s", out->error);
-    event_base_loopbreak(f->base);
-}
-
-/* Inputs {xs: [0, 1, ..., n-1]} as msgpack. */
-static void
-range_inputs(long n, struct mapq_buf *out)
-{
-    msgpack_packer pk;
-    long i;
-
-    mapq_buf_reset(out);
-    mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 1);
-    mapq_value_pack_str(&pk, "xs");
-    msgpack_pack_array(&pk, (uint32_t)n);
-    for (i = 0; i < n; i++)
-        msgpack_pack_int64(&pk, i);
-}
-
-/*
- * Creates and drives one execution of yaml over n elements, until its
- * records are written. Writes the seconds from creation to the assembled
- * output into secs and the id into id. Returns 0, or -1 with the reason
- * printed.
- */
-static int
-run_once(struct fleet *f, const char *yaml, long n, double *secs,
-         char id[MAPQ_EXEC_ID_LEN + 1])
-{
-    struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
-    struct mapq_workflow *wf;
-    char err[MAPQ_ERR_LEN];
-    double t0;
-    int rc = -1;
-
-    wf = mapq_workflow_parse(yaml, strlen(yaml), "fleet.yaml", &errors);
-    if (wf == NULL) {
-        fprintf(stderr, "mapq-bench: %.*s", (int)errors.len, errors.data);
-        goto out;
-    }
-    range_inputs(n, &inputs);
-    f->ended = false;
-    f->settled = false;
-    t0 = now_s();
-    if (mapq_exec_create(f->c, f->o->ns, wf, yaml, strlen(yaml), &inputs, NULL,
-                         id, err) != MAPQ_OK) {
-        fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
-        goto out;
-    }
-    mapq_driver_add(f->driver, id, wf, &inputs, NULL, exec_done, f);
-    wf = NULL; /* owned by the driver */
-    while (!f->ended)
-        event_base_dispatch(f->base);
-    *secs = f->t_end - t0;
-    while (!f->settled)
-        event_base_dispatch(f->base);
-    if (!f->succeeded) {
-        fprintf(stderr, "mapq-bench: execution %s failed: %s\n", id, f->error);
-        goto out;
-    }
-    rc = 0;
-out:
-    mapq_workflow_free(wf);
-    mapq_buf_release(&inputs);
-    mapq_buf_release(&errors);
-    return rc;
-}
-
 /* Checks that node 0 of execution id recorded n results. */
 static int
 verify(struct fleet *f, const char *id, long n)
 {
     char *key = mapq_key_results(f->o->ns, id, 0);
-    long long got = redis_integer(f->c, "HLEN %s", key);
+    long long got = bench_redis_integer(f->c, "HLEN %s", key, NULL);
 
     free(key);
     if (got != n) {
@@ -493,7 +366,8 @@ shape_run(const struct bench_fleet_opts *o, const struct shape *sh)
     if (fleet_start(&f, o, sh->agents, sh->slots, true) != 0)
         goto out;
     pause_s(SHAPE_SETTLE_S);
-    if (stats_read(f.c, &s0) != 0 || run_once(&f, yaml, n, &secs, id) != 0 ||
+    if (stats_read(f.c, &s0) != 0 ||
+        bench_exec_run(&f.run, yaml, "fleet.yaml", n, &secs, id) != 0 ||
         stats_read(f.c, &s1) != 0 || verify(&f, id, n) != 0)
         goto out;
     ideal = (double)n * o->sleep_ms / 1e3 / (double)total;
@@ -529,13 +403,13 @@ idle_run(const struct bench_fleet_opts *o)
     if (fleet_start(&f, o, n, 1, false) != 0)
         goto out;
     pause_s(o->idle_settle_ms / 1e3);
-    t0 = now_s();
+    t0 = bench_now_s();
     if (stats_read(f.c, &s0) != 0)
         goto out;
     pause_s(o->idle_measure_ms / 1e3);
     if (stats_read(f.c, &s1) != 0)
         goto out;
-    dt = now_s() - t0;
+    dt = bench_now_s() - t0;
     cpu = (s1.cpu_s - s0.cpu_s) / dt;
     printf("%-14s %8d agents    redis %.2f%% of a core (%.2f ms cpu/s, "
            "%.1f us/s per agent), %.1f commands/s (%.2f per agent), "

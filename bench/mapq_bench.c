@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_exec.h"
 #include "bench_fleet.h"
 #include "bench_python.h"
 #include "mapq_alloc.h"
@@ -113,10 +114,7 @@ struct bench {
     struct event_base *base;
     struct mapq_driver *driver;
     redisContext *c;
-    bool ended, succeeded;
-    bool settled; /* the driver's last writes are acknowledged */
-    char error[512];
-    double t_end;
+    struct bench_exec run; /* the execution being measured */
 };
 
 /* Redis counters read with INFO. */
@@ -125,15 +123,6 @@ struct redis_stats {
     long long commands;
     long long memory;
 };
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 cmp_double(const void *a, const void *b)
@@ -150,21 +139,6 @@ median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Value of "name:" in an INFO reply, or 0. */
-static double
-info_field(const char *info, const char *name)
-{
-    size_t len = strlen(name);
-    const char *p = info;
-
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == info || p[-1] == '\n') && p[len] == ':')
-            return strtod(p + len + 1, NULL);
-        p += len;
-    }
-    return 0;
-}
-
 static int
 redis_stats_read(redisContext *c, struct redis_stats *st)
 {
@@ -175,121 +149,13 @@ redis_stats_read(redisContext *c, struct redis_stats *st)
             freeReplyObject(r);
         return -1;
     }
-    st->cpu_s = info_field(r->str, "used_cpu_sys") +
-                info_field(r->str, "used_cpu_user");
-    st->commands = (long long)info_field(r->str, "total_commands_processed");
-    st->memory = (long long)info_field(r->str, "used_memory");
+    st->cpu_s = bench_info_field(r->str, "used_cpu_sys") +
+                bench_info_field(r->str, "used_cpu_user");
+    st->commands =
+        (long long)bench_info_field(r->str, "total_commands_processed");
+    st->memory = (long long)bench_info_field(r->str, "used_memory");
     freeReplyObject(r);
     return 0;
-}
-
-static long long
-redis_integer(redisContext *c, const char *fmt, const char *a, const char *b)
-{
-    redisReply *r = redisCommand(c, fmt, a, b);
-    long long v = -1;
-
-    if (r != NULL && r->type == REDIS_REPLY_INTEGER)
-        v = r->integer;
-    if (r != NULL)
-        freeReplyObject(r);
-    return v;
-}
-
-/* ---- driving one execution --------------------------------------------- */
-
-static void
-exec_done(const struct mapq_exec_outcome *out, void *arg)
-{
-    struct bench *b = arg;
-
-    b->t_end = now_s();
-    b->ended = true;
-    b->succeeded = out->succeeded;
-    if (!out->succeeded)
-        snprintf(b->error, sizeof(b->error), "%s", out->error);
-    event_base_loopbreak(b->base);
-}
-
-/* mapq_driver_on_idle(): the ended execution's records are written. */
-static void
-settled_cb(void *arg)
-{
-    struct bench *b = arg;
-
-    b->settled = true;
-    event_base_loopbreak(b->base);
-}
-
-/* Runs the loop until the driver's last writes are acknowledged. */
-static void
-settle(struct bench *b)
-{
-    while (!b->settled)
-        event_base_dispatch(b->base);
-}
-
-/* Inputs {xs: [0, 1, ..., n-1]} as msgpack. */
-static void
-range_inputs(long n, struct mapq_buf *out)
-{
-    msgpack_packer pk;
-    long i;
-
-    mapq_buf_reset(out);
-    mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 1);
-    mapq_value_pack_str(&pk, "xs");
-    msgpack_pack_array(&pk, (uint32_t)n);
-    for (i = 0; i < n; i++)
-        msgpack_pack_int64(&pk, i);
-}
-
-/*
- * Creates and drives one execution of yaml over n elements. On success
- * writes the seconds from creation to the recorded output into secs and
- * the execution id into id. Returns 0, or -1 with the reason printed.
- */
-static int
-run_once(struct bench *b, const char *yaml, long n, double *secs,
-         char id[MAPQ_EXEC_ID_LEN + 1])
-{
-    struct mapq_buf errors = MAPQ_BUF_INIT, inputs = MAPQ_BUF_INIT;
-    struct mapq_workflow *wf;
-    char err[MAPQ_ERR_LEN];
-    double t0;
-    int rc = -1;
-
-    wf = mapq_workflow_parse(yaml, strlen(yaml), "bench.yaml", &errors);
-    if (wf == NULL) {
-        fprintf(stderr, "mapq-bench: %.*s", (int)errors.len, errors.data);
-        goto out;
-    }
-    range_inputs(n, &inputs);
-    b->ended = false;
-    b->settled = false;
-    t0 = now_s();
-    if (mapq_exec_create(b->c, b->o->ns, wf, yaml, strlen(yaml), &inputs, NULL,
-                         id, err) != MAPQ_OK) {
-        fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);
-        goto out;
-    }
-    mapq_driver_add(b->driver, id, wf, &inputs, NULL, exec_done, b);
-    wf = NULL; /* owned by the driver */
-    while (!b->ended)
-        event_base_dispatch(b->base);
-    *secs = b->t_end - t0;
-    settle(b);
-    if (!b->succeeded) {
-        fprintf(stderr, "mapq-bench: execution %s failed: %s\n", id, b->error);
-        goto out;
-    }
-    rc = 0;
-out:
-    mapq_workflow_free(wf);
-    mapq_buf_release(&inputs);
-    mapq_buf_release(&errors);
-    return rc;
 }
 
 /*
@@ -325,7 +191,7 @@ verify(struct bench *b, const char *id, long n)
     char *key = mapq_key_results(b->o->ns, id, 0);
     long long got;
 
-    got = redis_integer(b->c, "HLEN %s", key, NULL);
+    got = bench_redis_integer(b->c, "HLEN %s", key, NULL);
     free(key);
     if (got != n) {
         fprintf(stderr,
@@ -354,8 +220,9 @@ forget(struct bench *b, const char *id)
     keys[2] = mapq_key_bodies(b->o->ns, id);
     keys[3] = mapq_key_execs(b->o->ns);
     for (i = 0; i < 3; i++)
-        redis_integer(b->c, "DEL %s", keys[i], NULL); /* not UNLINK: see mem */
-    redis_integer(b->c, "ZREM %s %s", keys[3], id);
+        bench_redis_integer(b->c, "DEL %s", keys[i],
+                            NULL); /* not UNLINK: see mem */
+    bench_redis_integer(b->c, "ZREM %s %s", keys[3], id);
     for (i = 0; i < 4; i++)
         free(keys[i]);
 }
@@ -382,8 +249,8 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
 
     for (i = 0; i < b->o->runs; i++) {
         if (redis_stats_read(b->c, &s0) != 0 ||
-            run_once(b, yaml, n, &secs, id) != 0 || verify(b, id, n) != 0 ||
-            redis_stats_read(b->c, &s1) != 0)
+            bench_exec_run(&b->run, yaml, "bench.yaml", n, &secs, id) != 0 ||
+            verify(b, id, n) != 0 || redis_stats_read(b->c, &s1) != 0)
             goto out;
         rates[i] = (double)n / secs;
         cpu[i] = (s1.cpu_s - s0.cpu_s) * 1e6 / (double)n;
@@ -417,7 +284,7 @@ spawn_loop(long n, int par)
     char prog[] = "/bin/true";
     char *argv[] = {prog, NULL};
     long started = 0, finished = 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int status;
     pid_t pid;
 
@@ -431,7 +298,7 @@ spawn_loop(long n, int par)
             return 0;
         finished++;
     }
-    return (double)n / (now_s() - t0);
+    return (double)n / (bench_now_s() - t0);
 }
 
 static int
@@ -443,7 +310,9 @@ latency(struct bench *b, long n)
     int rc = -1;
 
     for (i = -warmup; i < n; i++) {
-        if (run_once(b, plugin_yaml, 1, &secs, id) != 0 || verify(b, id, 1))
+        if (bench_exec_run(&b->run, plugin_yaml, "bench.yaml", 1, &secs, id) !=
+                0 ||
+            verify(b, id, 1))
             goto out;
         forget(b, id);
         if (i >= 0)
@@ -671,7 +540,9 @@ main(int argc, char **argv)
     }
     b.base = event_base_new();
     b.driver = mapq_driver_new(b.base, &url, o.ns, MAPQ_OWNER_LEASE_MS);
-    mapq_driver_on_idle(b.driver, settled_cb, &b);
+    b.run = (struct bench_exec){
+        .base = b.base, .c = b.c, .driver = b.driver, .ns = o.ns};
+    bench_exec_attach(&b.run);
     printf("mapq-bench: %d agents x %d slots, %ld CPUs, median of %d runs\n",
            o.agents, o.slots, sysconf(_SC_NPROCESSORS_ONLN), o.runs);
     fflush(stdout);
