@@ -3,7 +3,7 @@
  *
  * Each configuration gets its own private redis-server and agents (local
  * mode), so one figure never pays for another's leftovers. The map is
- * driven in-process with the scheduler's driver, as in mapq_bench.c, from
+ * driven in-process with the scheduler's driver (bench_exec.c), from
  * its creation to its assembled output, and then checked: every subtask
  * must have its result recorded. Redis cost is read with INFO before and
  * after: CPU from used_cpu_user + used_cpu_sys, commands from the sum of
