@@ -595,6 +595,24 @@ local function pop(P, queue, cls, n, extra)
     local got = redis.call('ZRANGE', turns, 0, math.max(n, 1), 'WITHSCORES')
     if #got == 0 then
         return nil
+    elseif #got == 2 then
+        -- One execution waits here: its list is the queue's, and its pass
+        -- stays as it is.
+        local list = ready_key(P, queue, cls, (turn_of(got[1])))
+        local len = redis.call('LLEN', list)
+        local left = len - n
+        if extra > 0 and left >= PREFETCH_MIN_LEFT then
+            n = n + math.min(extra, math.floor(left / 2))
+        end
+        if len > n then
+            ring(P, queue, cls)
+        else
+            redis.call('ZREM', turns, got[1])
+        end
+        if n == 0 or len == 0 then
+            return nil
+        end
+        return redis.call('LPOP', list, n)
     end
     local ts = {}
     for j = 1, #got, 2 do
