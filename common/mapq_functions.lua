@@ -1388,9 +1388,9 @@ end
 -- and may take the task's class (interruptible '1' or '0'), has the CPUs
 -- (thousandths) and memory (bytes) a task declares, as registered in
 -- P:agent:<name> (cpus, mem; an agent without them counts as fitting).
--- One HMGET per live agent: asked only for a
--- task that does not fit on the agent asking. Returns [serving, fitting,
--- largest cpus, largest mem] of those agents.
+-- One HMGET per live agent: it is asked only for a task that does not fit
+-- on the agent asking. Returns [serving, fitting, largest cpus, largest
+-- mem] of those agents.
 local function fits(keys, args)
     local P, queue, intr = args[1], args[2], args[3] == '1'
     local cpu, mem = tonumber(args[4]), tonumber(args[5])

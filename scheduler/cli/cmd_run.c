@@ -409,7 +409,9 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
             rc = MAPQ_EXIT_FAILED;
         } else {
             mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
-            if (r->element[4]->type == REDIS_REPLY_STRING)
+            if (r->element[4]->type == REDIS_REPLY_STRING &&
+                atoi(r->element[4]->str) >= 1 &&
+                atoi(r->element[4]->str) <= MAPQ_PRIORITY_MAX)
                 *priority = atoi(r->element[4]->str);
         }
     }
