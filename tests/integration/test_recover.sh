@@ -67,7 +67,8 @@ check "the old execution is left as it was" "failed" \
 sed 's/, run_all: true//' "$TMP/wf.yaml" >"$TMP/early.yaml"
 mkdir "$TMP/b"
 touch "$TMP/b/broken.3"
-"$MAPQ" run "$TMP/early.yaml" --input n=200 --input dir="$TMP/b" >/dev/null 2>"$TMP/b1.err"
+"$MAPQ" run "$TMP/early.yaml" --input n=200 --input dir="$TMP/b" --priority 30 \
+    >/dev/null 2>"$TMP/b1.err"
 check "early failure: the first execution fails" "1" "$?"
 first=$(exec_of "$TMP/b1.err")
 # Subtasks its agents had already taken (running or prefetched) end within
@@ -85,6 +86,8 @@ check "early failure: recover succeeds with the full output" "0 yes" \
     "$? $([ "$out" = "$(expected 200)" ] && echo yes || echo no)"
 check "early failure: recover ran exactly the ones without a success" \
     "$((200 - succeeded))" "$(count "$TMP/b/work.runs")"
+check "early failure: the recovery keeps the run's --priority" "30 30" \
+    "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$first" priority) $(redis_cli HGET "$MAPQ_NAMESPACE:x:$(exec_of "$TMP/b2.err")" priority)"
 echo "# early failure: $succeeded of 200 had succeeded before the abort"
 
 # ---- a node that succeeded under a threshold ---------------------------------------
