@@ -290,7 +290,8 @@ collect_node(redisContext *c, const char *key, long k, struct sublog **v,
         }
         reply_free(r);
     } while (strcmp(cursor, "0") != 0);
-    qsort(*v, *n, sizeof(**v), sublog_cmp);
+    if (*n > 0) /* qsort() takes no NULL, even for no element */
+        qsort(*v, *n, sizeof(**v), sublog_cmp);
     return MAPQ_OK;
 }
 
