@@ -320,6 +320,95 @@ mapq_json_from_bytes(const char *data, size_t len, struct mapq_buf *out,
     return rc;
 }
 
+/* The element count and header length of a msgpack array at data (fixarray,
+ * array 16 or array 32: the three forms of the format's header); false
+ * when data does not start with one. msgpack-c has no call that reads a
+ * header without the whole array, which is what this avoids. */
+static bool
+array_header(const unsigned char *data, size_t len, uint32_t *n, size_t *hlen)
+{
+    if (len >= 1 && (data[0] & 0xf0) == 0x90) {
+        *n = data[0] & 0x0f;
+        *hlen = 1;
+    } else if (len >= 3 && data[0] == 0xdc) {
+        *n = (uint32_t)data[1] << 8 | data[2];
+        *hlen = 3;
+    } else if (len >= 5 && data[0] == 0xdd) {
+        *n = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
+             (uint32_t)data[3] << 8 | data[4];
+        *hlen = 5;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* One pass over the n elements after the header (at off): checks each
+ * (out NULL), or writes each with w->precision digits. */
+static enum mapq_err
+write_elements(const char *data, size_t len, size_t off, uint32_t n,
+               struct walk *w, FILE *out)
+{
+    msgpack_unpacked u;
+    enum mapq_err rc = MAPQ_OK;
+    size_t flags = JSON_ENCODE_ANY | JSON_COMPACT;
+    uint32_t i;
+    json_t *j;
+
+    msgpack_unpacked_init(&u);
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        size_t base = path_index(w, i);
+
+        rc = mapq_value_unpack_next(data, len, &off, &u, w->err);
+        if (rc != MAPQ_OK)
+            break;
+        j = to_json(&u.data, w, 1);
+        w->path[base] = '\0';
+        if (j == NULL) {
+            rc = MAPQ_EINVAL;
+            break;
+        }
+        if (out != NULL &&
+            ((i > 0 && fputc(',', out) == EOF) ||
+             json_dumpf(j, out, flags | JSON_REAL_PRECISION(w->precision)) !=
+                 0))
+            rc = mapq_err_set(w->err, MAPQ_EIO, "cannot write the output");
+        json_decref(j);
+    }
+    if (rc == MAPQ_OK && out == NULL && off != len)
+        rc = mapq_err_set(w->err, MAPQ_EPROTO,
+                          "%zu trailing bytes after msgpack value", len - off);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+enum mapq_err
+mapq_json_write(const char *data, size_t len, FILE *out, char *err)
+{
+    struct walk w = {.path = "", .precision = 15, .err = err};
+    struct mapq_buf text = MAPQ_BUF_INIT;
+    enum mapq_err rc;
+    uint32_t n;
+    size_t hlen;
+
+    if (!array_header((const unsigned char *)data, len, &n, &hlen)) {
+        rc = mapq_json_from_bytes(data, len, &text, 0, err);
+        if (rc == MAPQ_OK && fprintf(out, "%s\n", text.data) < 0)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        mapq_buf_release(&text);
+        return rc;
+    }
+    rc = write_elements(data, len, hlen, n, &w, NULL);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (fputc('[', out) == EOF)
+        return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    rc = write_elements(data, len, hlen, n, &w, out);
+    if (rc == MAPQ_OK && fputs("]\n", out) == EOF)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    return rc;
+}
+
 /* ---- JSON -> msgpack ---- */
 
 static enum mapq_err pack_json(json_t *j, const struct mapq_type *t,

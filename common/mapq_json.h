@@ -19,6 +19,7 @@
 
 #include <msgpack.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "mapq_buf.h"
 #include "mapq_err.h"
@@ -36,6 +37,17 @@ enum mapq_err mapq_json_from_msgpack(const msgpack_object *o,
 /* Same, for a msgpack-encoded value in (data, len). */
 enum mapq_err mapq_json_from_bytes(const char *data, size_t len,
                                    struct mapq_buf *out, int flags, char *err);
+
+/*
+ * Writes the msgpack-encoded value in (data, len) to out as compact JSON
+ * text and a newline, as mapq_json_from_bytes() would make it, without
+ * holding its whole tree or text: a list goes element by element, in two
+ * passes, the first checking every element (and finding the digits its
+ * floats need), so that an error (the same as mapq_json_from_bytes()
+ * gives) comes before anything is written. MAPQ_EIO when out fails.
+ */
+enum mapq_err mapq_json_write(const char *data, size_t len, FILE *out,
+                              char *err);
 
 /*
  * Parses JSON text (len bytes, exactly one value; surrounding white space is

@@ -144,8 +144,9 @@ redisContext *mapq_cli_connect_url(const char *url_s,
 redisContext *mapq_cli_connect(const struct mapq_cli_opts *o,
                                struct mapq_redis_url *url);
 
-/* Prints a value (msgpack, borrowed) as JSON with flags (mapq_json.h);
- * one that cannot be is an error, never dropped silently:
+/* Prints a value (msgpack, borrowed) as JSON with flags (mapq_json.h),
+ * compact JSON element by element (mapq_json_write()); one that cannot be
+ * is an error before anything is printed, never dropped silently:
  * MAPQ_EXIT_FAILED. */
 int mapq_cli_print_value(const char *data, size_t len, int flags);
 

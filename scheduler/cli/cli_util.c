@@ -82,7 +82,14 @@ mapq_cli_print_value(const char *data, size_t len, int flags)
     char err[MAPQ_ERR_LEN];
     int rc = MAPQ_EXIT_OK;
 
-    if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK) {
+    if (!(flags & MAPQ_JSON_PRETTY)) {
+        /* A list of a million goes out element by element. */
+        if (mapq_json_write(data, len, stdout, err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
+                    err);
+            rc = MAPQ_EXIT_FAILED;
+        }
+    } else if (mapq_json_from_bytes(data, len, &out, flags, err) != MAPQ_OK) {
         fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
                 err);
         rc = MAPQ_EXIT_FAILED;

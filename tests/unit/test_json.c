@@ -7,6 +7,7 @@
 #include <math.h>
 #include <msgpack.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -783,6 +784,100 @@ test_json_append_text(void **state)
     assert_string_equal(f->out.data, "\"\"");
 }
 
+/* What mapq_json_write() wrote for the msgpack in f->mp, in f->json (its
+ * code returned); the text must be mapq_json_from_bytes()'s and a newline
+ * when it succeeds, and nothing, with the same error, when it fails. */
+static enum mapq_err
+write_stream(struct fx *f)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char err[MAPQ_ERR_LEN] = "";
+    enum mapq_err rc, whole;
+
+    assert_non_null(mem);
+    rc = mapq_json_write(f->mp.data, f->mp.len, mem, err);
+    assert_int_equal(fclose(mem), 0);
+    mapq_buf_reset(&f->json);
+    mapq_buf_append(&f->json, text, len);
+    mapq_buf_append(&f->json, "", 1);
+    whole = render_rc(f);
+    assert_int_equal(rc, whole);
+    if (rc == MAPQ_OK) {
+        assert_int_equal(len, f->out.len + 1);
+        assert_memory_equal(text, f->out.data, f->out.len);
+        assert_int_equal(text[len - 1], '\n');
+    } else {
+        assert_int_equal(len, 0);
+        assert_string_equal(err, f->err);
+    }
+    free(text);
+    return rc;
+}
+
+static void
+test_json_write_streams_lists_as_whole(void **state)
+{
+    struct fx *f = *state;
+    char whole_err[MAPQ_ERR_LEN];
+    int i;
+
+    /* A list whose later float needs 17 digits: every float of the
+     * whole is written with them, as when it is converted at once. */
+    msgpack_pack_array(&f->pk, 5);
+    msgpack_pack_double(&f->pk, 0.5);
+    msgpack_pack_int64(&f->pk, -3);
+    msgpack_pack_array(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a\"b");
+    msgpack_pack_nil(&f->pk);
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "k");
+    msgpack_pack_true(&f->pk);
+    msgpack_pack_double(&f->pk, 0.1 + 0.2);
+    assert_int_equal(write_stream(f), MAPQ_OK);
+    assert_string_equal(f->json.data, "[0.5,-3,[\"a\\\"b\",null],{\"k\":true},"
+                                      "0.30000000000000004]\n");
+    /* Empty, array 16, array 32 headers, and a value that is no list. */
+    reset(f);
+    msgpack_pack_array(&f->pk, 0);
+    assert_int_equal(write_stream(f), MAPQ_OK);
+    assert_string_equal(f->json.data, "[]\n");
+    reset(f);
+    msgpack_pack_array(&f->pk, 300);
+    for (i = 0; i < 300; i++)
+        msgpack_pack_int64(&f->pk, i);
+    assert_int_equal(write_stream(f), MAPQ_OK);
+    reset(f);
+    msgpack_pack_array(&f->pk, 70000);
+    for (i = 0; i < 70000; i++)
+        msgpack_pack_int64(&f->pk, i % 7);
+    assert_int_equal(write_stream(f), MAPQ_OK);
+    reset(f);
+    mapq_value_pack_str(&f->pk, "just text");
+    assert_int_equal(write_stream(f), MAPQ_OK);
+    assert_string_equal(f->json.data, "\"just text\"\n");
+    /* An element that cannot be JSON: the same error, nothing written. */
+    reset(f);
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_int64(&f->pk, 1);
+    msgpack_pack_int64(&f->pk, 2);
+    msgpack_pack_double(&f->pk, NAN);
+    assert_int_equal(write_stream(f), MAPQ_EINVAL);
+    snprintf(whole_err, sizeof(whole_err), "%s", f->err);
+    assert_string_equal(whole_err, "[2]: float NaN cannot be written as JSON");
+    /* Fewer elements than the header says, and bytes after the last. */
+    reset(f);
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_int64(&f->pk, 1);
+    assert_int_not_equal(write_stream(f), MAPQ_OK);
+    reset(f);
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_int64(&f->pk, 1);
+    msgpack_pack_int64(&f->pk, 2);
+    assert_int_not_equal(write_stream(f), MAPQ_OK);
+}
+
 int
 main(void)
 {
@@ -814,6 +909,7 @@ main(void)
         T(test_json_appends_to_out),
         T(test_json_truncated_msgpack_rejected),
         T(test_json_append_text),
+        T(test_json_write_streams_lists_as_whole),
 #undef T
     };
 
