@@ -320,29 +320,6 @@ mapq_json_from_bytes(const char *data, size_t len, struct mapq_buf *out,
     return rc;
 }
 
-/* The element count and header length of a msgpack array at data (fixarray,
- * array 16 or array 32: the three forms of the format's header); false
- * when data does not start with one. msgpack-c has no call that reads a
- * header without the whole array, which is what this avoids. */
-static bool
-array_header(const unsigned char *data, size_t len, uint32_t *n, size_t *hlen)
-{
-    if (len >= 1 && (data[0] & 0xf0) == 0x90) {
-        *n = data[0] & 0x0f;
-        *hlen = 1;
-    } else if (len >= 3 && data[0] == 0xdc) {
-        *n = (uint32_t)data[1] << 8 | data[2];
-        *hlen = 3;
-    } else if (len >= 5 && data[0] == 0xdd) {
-        *n = (uint32_t)data[1] << 24 | (uint32_t)data[2] << 16 |
-             (uint32_t)data[3] << 8 | data[4];
-        *hlen = 5;
-    } else {
-        return false;
-    }
-    return true;
-}
-
 /* One pass over the n elements after the header (at off): checks each
  * (out NULL), or writes each with w->precision digits. */
 static enum mapq_err
@@ -391,7 +368,7 @@ mapq_json_write(const char *data, size_t len, FILE *out, char *err)
     uint32_t n;
     size_t hlen;
 
-    if (!array_header((const unsigned char *)data, len, &n, &hlen)) {
+    if (!mapq_value_array_header(data, len, &n, &hlen)) {
         rc = mapq_json_from_bytes(data, len, &text, 0, err);
         if (rc == MAPQ_OK && fprintf(out, "%s\n", text.data) < 0)
             rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");

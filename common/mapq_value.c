@@ -231,6 +231,51 @@ mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
     return MAPQ_OK;
 }
 
+bool
+mapq_value_array_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
+{
+    const unsigned char *d = (const unsigned char *)data;
+
+    /* The format's three array headers: fixarray, array 16, array 32. */
+    if (len >= 1 && (d[0] & 0xf0) == 0x90) {
+        *n = d[0] & 0x0f;
+        *hlen = 1;
+    } else if (len >= 3 && d[0] == 0xdc) {
+        *n = (uint32_t)d[1] << 8 | d[2];
+        *hlen = 3;
+    } else if (len >= 5 && d[0] == 0xdd) {
+        *n = (uint32_t)d[1] << 24 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 8 |
+             d[4];
+        *hlen = 5;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+enum mapq_err
+mapq_value_check(const char *data, size_t len, char *err)
+{
+    msgpack_unpacked u;
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t n, i;
+    size_t off;
+
+    msgpack_unpacked_init(&u);
+    if (!mapq_value_array_header(data, len, &n, &off)) {
+        rc = mapq_value_unpack(data, len, &u, err);
+        goto out;
+    }
+    for (i = 0; i < n && rc == MAPQ_OK; i++)
+        rc = mapq_value_unpack_next(data, len, &off, &u, err);
+    if (rc == MAPQ_OK && off != len)
+        rc = mapq_err_set(err, MAPQ_EPROTO,
+                          "%zu trailing bytes after msgpack value", len - off);
+out:
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
 void
 mapq_value_packer_init(msgpack_packer *pk, struct mapq_buf *b)
 {

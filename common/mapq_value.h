@@ -11,7 +11,9 @@
 #define MAPQ_VALUE_H
 
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mapq_buf.h"
 #include "mapq_err.h"
@@ -51,6 +53,22 @@ enum mapq_err mapq_value_unpack(const char *data, size_t len,
  */
 enum mapq_err mapq_value_unpack_next(const char *data, size_t len, size_t *off,
                                      msgpack_unpacked *u, char *err);
+
+/*
+ * The element count of the msgpack array at the start of data (len bytes)
+ * and the length of its header; false when data does not start with one.
+ * msgpack-c reads an array only whole: this lets a list be read element by
+ * element (mapq_value_unpack_next()) without its whole tree.
+ */
+bool mapq_value_array_header(const char *data, size_t len, uint32_t *n,
+                             size_t *hlen);
+
+/*
+ * Checks that (data, len) is one value as mapq_value_unpack() would, with
+ * the same errors, without keeping its tree: a list is unpacked element
+ * by element.
+ */
+enum mapq_err mapq_value_check(const char *data, size_t len, char *err);
 
 /* Appends the canonical encoding of o (borrowed) to out. */
 enum mapq_err mapq_value_canonical(const msgpack_object *o,

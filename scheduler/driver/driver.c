@@ -289,8 +289,7 @@ node_set_output(struct exec *x, size_t k, struct mapq_buf *output)
 
     nr->output = *output;
     mapq_buf_init(output, 0);
-    if (mapq_value_unpack(nr->output.data, nr->output.len, &nr->output_u,
-                          err) != MAPQ_OK) {
+    if (mapq_value_check(nr->output.data, nr->output.len, err) != MAPQ_OK) {
         exec_fail(x, "node '%s': output unreadable: %s", x->wf->nodes[k].name,
                   err);
         return -1;
@@ -320,13 +319,16 @@ node_recover(struct exec *x, size_t k, struct mapq_buf *output)
 {
     struct node_run *nr = &x->nodes[k];
     char field[32];
+    uint32_t n;
+    size_t hlen;
 
     if (node_set_output(x, k, output) != 0)
         return -1;
-    nr->n =
-        x->wf->nodes[k].is_map && nr->output_u.data.type == MSGPACK_OBJECT_ARRAY
-            ? nr->output_u.data.via.array.size
-            : 1;
+    nr->n = x->wf->nodes[k].is_map &&
+                    mapq_value_array_header(nr->output.data, nr->output.len, &n,
+                                            &hlen)
+                ? n
+                : 1;
     nr->finished = nr->n;
     nr->counts[MAPQ_PHASE_RECOVERED] = nr->n;
     snprintf(field, sizeof(field), "o:%zu", k);

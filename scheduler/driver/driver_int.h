@@ -137,7 +137,10 @@ struct node_run {
     const char *queue;
     const char *cls;
     struct mapq_buf output; /* msgpack, once succeeded */
+    /* output's tree, made only when a binding reads it (drv_resolve()):
+     * a million-element list is not held twice for nothing */
     msgpack_unpacked output_u;
+    bool output_unpacked;
     uint64_t asm_next; /* assembly cursor */
     uint64_t asm_ok;   /* successes found by the assembly, record by record */
     struct mapq_buf asm_buf;

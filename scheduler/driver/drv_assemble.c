@@ -159,10 +159,18 @@ drv_assemble_workflow(struct exec *x)
     else if (wf->output_is_map)
         msgpack_pack_map(&pk, (uint32_t)wf->noutputs);
     for (i = 0; i < wf->noutputs; i++) {
-        const msgpack_object *v = drv_resolve(x, &wf->outputs[i], &lit);
+        const struct mapq_binding *b = &wf->outputs[i];
+        const msgpack_object *v;
 
         if (wf->output_is_map)
-            mapq_value_pack_str(&pk, wf->outputs[i].param);
+            mapq_value_pack_str(&pk, b->param);
+        if (b->kind == MAPQ_REF_NODE) {
+            /* A node's output as it is: no tree of a million elements. */
+            mapq_buf_append(&x->output, x->nodes[b->target].output.data,
+                            x->nodes[b->target].output.len);
+            continue;
+        }
+        v = drv_resolve(x, b, &lit);
         if (v == NULL)
             msgpack_pack_nil(&pk);
         else

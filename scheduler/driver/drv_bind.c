@@ -27,8 +27,16 @@ drv_resolve(struct exec *x, const struct mapq_binding *b, msgpack_unpacked *lit)
         return &lit->data;
     case MAPQ_REF_INPUT:
         return mapq_value_map_get(&x->inputs_u.data, b->ref);
-    case MAPQ_REF_NODE:
-        return &x->nodes[b->target].output_u.data;
+    case MAPQ_REF_NODE: {
+        struct node_run *nr = &x->nodes[b->target];
+
+        if (!nr->output_unpacked &&
+            mapq_value_unpack(nr->output.data, nr->output.len, &nr->output_u,
+                              err) != MAPQ_OK)
+            return NULL;
+        nr->output_unpacked = true;
+        return &nr->output_u.data;
+    }
     }
     return NULL;
 }

@@ -852,6 +852,66 @@ test_value_str_eq(void **state)
     assert_false(mapq_value_str_eq(&o[2], "abd"));
 }
 
+/* mapq_value_check() agrees with mapq_value_unpack(): code and message. */
+static enum mapq_err
+check_both(struct fx *f)
+{
+    char err[MAPQ_ERR_LEN] = "";
+    enum mapq_err rc = mapq_value_check(f->mp.data, f->mp.len, err);
+
+    assert_int_equal(rc,
+                     mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err));
+    if (rc != MAPQ_OK)
+        assert_string_equal(err, f->err);
+    return rc;
+}
+
+static void
+test_value_array_header_and_check(void **state)
+{
+    struct fx *f = *state;
+    uint32_t n;
+    size_t hlen;
+    int i;
+
+    /* The three header forms, and what is no list. */
+    msgpack_pack_array(&f->pk, 15);
+    assert_true(mapq_value_array_header(f->mp.data, f->mp.len, &n, &hlen));
+    assert_int_equal(n, 15);
+    assert_int_equal(hlen, 1);
+    reset(f);
+    msgpack_pack_array(&f->pk, 65535);
+    assert_true(mapq_value_array_header(f->mp.data, f->mp.len, &n, &hlen));
+    assert_int_equal(n, 65535);
+    assert_int_equal(hlen, 3);
+    reset(f);
+    msgpack_pack_array(&f->pk, 65536);
+    assert_true(mapq_value_array_header(f->mp.data, f->mp.len, &n, &hlen));
+    assert_int_equal(n, 65536);
+    assert_int_equal(hlen, 5);
+    assert_false(mapq_value_array_header(f->mp.data, 4, &n, &hlen));
+    reset(f);
+    msgpack_pack_map(&f->pk, 1);
+    assert_false(mapq_value_array_header(f->mp.data, f->mp.len, &n, &hlen));
+    assert_false(mapq_value_array_header(f->mp.data, 0, &n, &hlen));
+    /* A good list, a list cut short, one with more after it, a scalar. */
+    reset(f);
+    msgpack_pack_array(&f->pk, 3);
+    for (i = 0; i < 3; i++)
+        msgpack_pack_int(&f->pk, i);
+    assert_int_equal(check_both(f), MAPQ_OK);
+    f->mp.len--;
+    assert_int_equal(check_both(f), MAPQ_EPROTO);
+    reset(f);
+    msgpack_pack_array(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 2);
+    assert_int_equal(check_both(f), MAPQ_EPROTO);
+    reset(f);
+    msgpack_pack_nil(&f->pk);
+    assert_int_equal(check_both(f), MAPQ_OK);
+}
+
 int
 main(void)
 {
@@ -884,6 +944,7 @@ main(void)
         T(test_value_unpack_next_walks_a_stream),
         T(test_value_unpack_deep_nesting_refused),
         T(test_value_unpack_over_cap_refused),
+        T(test_value_array_header_and_check),
 #undef T
     };
 
