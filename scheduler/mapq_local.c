@@ -179,10 +179,20 @@ mapq_local_start(int nagents, int slots, const char *ns, char *url,
     snprintf(sock, sizeof(sock), "%s/redis.sock", l->dir);
     snprintf(log, sizeof(log), "%s/redis.log", l->dir);
     {
-        const char *argv[] = {redis,  "--port",           "0",   "--unixsocket",
-                              sock,   "--unixsocketperm", "700", "--save",
-                              "",     "--appendonly",     "no",  "--dir",
-                              l->dir, "--daemonize",      "no",  NULL};
+        /* hash-max-listpack-entries as deploy/redis.conf sets it. One
+         * option and its value per line: */
+        /* clang-format off */
+        const char *argv[] = {redis,
+                              "--port", "0",
+                              "--unixsocket", sock,
+                              "--unixsocketperm", "700",
+                              "--save", "",
+                              "--appendonly", "no",
+                              "--hash-max-listpack-entries", "16",
+                              "--dir", l->dir,
+                              "--daemonize", "no",
+                              NULL};
+        /* clang-format on */
 
         l->redis = spawnv(argv, log);
     }
