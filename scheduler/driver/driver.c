@@ -428,10 +428,7 @@ node_maybe_finish(struct exec *x, size_t k)
     if (nr->state == NODE_RUNNING && nr->finished == nr->n) {
         nr->state = NODE_ASSEMBLING;
         nr->scanning = false;
-        nr->asm_next = 0;
-        nr->asm_ok = 0;
-        mapq_buf_init(&nr->asm_buf, 0);
-        drv_assemble_next(x, k);
+        drv_assemble_start(x, k);
     }
 }
 

@@ -462,6 +462,9 @@ void drv_events_again_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- drv_assemble.c: outputs in input order ---------------------------- */
 
+/* Starts reading node k's result records, in input order, into its
+ * output (assembled reported at the end). */
+void drv_assemble_start(struct exec *x, size_t k);
 /* Reads the next result records of node k (assembled reported at the end). */
 void drv_assemble_next(struct exec *x, size_t k);
 /* The output of node k once read: 0, or -1 with why in err

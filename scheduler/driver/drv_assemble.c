@@ -26,7 +26,6 @@ drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out, char *why)
     struct node_run *nr = &x->nodes[k];
     struct mapq_buf sum = MAPQ_BUF_INIT;
     uint64_t ok = nr->asm_ok;
-    msgpack_packer pk;
 
     if (ok < nr->need) {
         drv_summarize_errors(nr, &sum);
@@ -42,14 +41,9 @@ drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out, char *why)
         mapq_buf_release(&sum);
         return -1;
     }
-    if (n->is_map) {
-        mapq_value_packer_init(&pk, out);
-        msgpack_pack_array(&pk, (uint32_t)nr->n);
-        mapq_buf_append(out, nr->asm_buf.data, nr->asm_buf.len);
-    } else {
-        *out = nr->asm_buf;
-        mapq_buf_init(&nr->asm_buf, 0);
-    }
+    /* A map's list was built in place behind its header: no copy. */
+    *out = nr->asm_buf;
+    mapq_buf_init(&nr->asm_buf, 0);
     return 0;
 }
 
@@ -62,6 +56,23 @@ struct asm_req {
     uint64_t from, count;
     uint64_t nfailed; /* FAILED subtasks: also asked for "#<index>" */
 };
+
+void
+drv_assemble_start(struct exec *x, size_t k)
+{
+    struct node_run *nr = &x->nodes[k];
+    msgpack_packer pk;
+
+    nr->asm_next = 0;
+    nr->asm_ok = 0;
+    mapq_buf_release(&nr->asm_buf);
+    mapq_buf_init(&nr->asm_buf, 0);
+    if (x->wf->nodes[k].is_map) {
+        mapq_value_packer_init(&pk, &nr->asm_buf);
+        msgpack_pack_array(&pk, (uint32_t)nr->n);
+    }
+    drv_assemble_next(x, k);
+}
 
 void
 drv_assemble_next(struct exec *x, size_t k)
