@@ -138,6 +138,20 @@ agent_fill_slots(struct mapq_agent *a)
     }
 }
 
+/* A running job's attempt is over (job is on the list): it leaves its slot
+ * with end recorded, and what can start now starts. */
+static void
+job_ran_out(struct job *job, struct job_end *end)
+{
+    struct mapq_agent *a = job->a;
+
+    TAILQ_REMOVE(&a->jobs, job, entry);
+    job_leave(job, end);
+    agent_fill_slots(a);
+    agent_step_soon(a);
+    agent_check_exit(a);
+}
+
 /* The end of job's attempt, run by its command or its worker: records
  * what it did and starts what can start now. */
 static void
@@ -167,11 +181,7 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
     } else {
         agent_job_ran(job, res, &end);
     }
-    TAILQ_REMOVE(&a->jobs, job, entry);
-    job_leave(job, &end);
-    agent_fill_slots(a);
-    agent_step_soon(a);
-    agent_check_exit(a);
+    job_ran_out(job, &end);
 }
 
 static void
@@ -247,7 +257,6 @@ static void
 plugin_child_done(struct job *job, enum agent_plugin_end how,
                   const struct mapq_plugin_outcome *out)
 {
-    struct mapq_agent *a = job->a;
     struct mapq_plugin_outcome checked;
     struct job_end end = JOB_END_NONE;
 
@@ -273,11 +282,7 @@ plugin_child_done(struct job *job, enum agent_plugin_end how,
         agent_plugin_check(job, &checked);
         plugin_outcome(job, &checked, &end);
     }
-    TAILQ_REMOVE(&a->jobs, job, entry);
-    job_leave(job, &end);
-    agent_fill_slots(a);
-    agent_step_soon(a);
-    agent_check_exit(a);
+    job_ran_out(job, &end);
 }
 
 /* Runs job's plugin (job is off the list): on the loop, or for a subtask

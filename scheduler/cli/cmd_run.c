@@ -408,11 +408,13 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                     errors.data ? errors.data : "\n");
             rc = MAPQ_EXIT_FAILED;
         } else {
+            int p = r->element[4]->type == REDIS_REPLY_STRING
+                        ? atoi(r->element[4]->str)
+                        : 0;
+
             mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
-            if (r->element[4]->type == REDIS_REPLY_STRING &&
-                atoi(r->element[4]->str) >= 1 &&
-                atoi(r->element[4]->str) <= MAPQ_PRIORITY_MAX)
-                *priority = atoi(r->element[4]->str);
+            if (p >= 1 && p <= MAPQ_PRIORITY_MAX)
+                *priority = p;
         }
     }
     if (r != NULL)
