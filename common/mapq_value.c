@@ -126,7 +126,7 @@ header_shape(unsigned char b, int *lenb, int *skip, uint64_t *fixed,
  * still to read at depth d, pending their sum.
  */
 static enum mapq_err
-check_lengths(const unsigned char *p, size_t len, char *err)
+check_lengths(const unsigned char *p, size_t len, size_t *end, char *err)
 {
     uint64_t left[MAPQ_VALUE_MAX_DEPTH + 1], pending = 1, n, fixed;
     size_t off = 0;
@@ -177,6 +177,7 @@ check_lengths(const unsigned char *p, size_t len, char *err)
                                 n, MAPQ_VALUE_MAX);
         left[++depth] = n;
     }
+    *end = off;
     return MAPQ_OK;
 }
 
@@ -187,10 +188,12 @@ unpack_at(const char *data, size_t len, size_t *off, msgpack_unpacked *u,
 {
     msgpack_unpack_return ret;
     enum mapq_err rc;
+    size_t end;
 
     if (*off >= len)
         return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-    rc = check_lengths((const unsigned char *)data + *off, len - *off, err);
+    rc = check_lengths((const unsigned char *)data + *off, len - *off, &end,
+                       err);
     if (rc != MAPQ_OK)
         return rc;
     ret = msgpack_unpack_next(u, data, len, off);
@@ -231,6 +234,94 @@ mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
     return MAPQ_OK;
 }
 
+enum mapq_err
+mapq_value_skip(const char *data, size_t len, size_t *off, char *err)
+{
+    size_t end;
+    enum mapq_err rc;
+
+    if (*off >= len)
+        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    rc = check_lengths((const unsigned char *)data + *off, len - *off, &end,
+                       err);
+    if (rc == MAPQ_OK)
+        *off += end;
+    return rc;
+}
+
+/* The str at data + *off: its bytes and length; advances *off past it.
+ * False when there is no whole str there. */
+static bool
+str_at(const char *data, size_t len, size_t *off, const char **s, size_t *n)
+{
+    const unsigned char *p = (const unsigned char *)data + *off;
+    int lenb, skip, per;
+    uint64_t fixed, sl;
+
+    if (*off >= len || header_shape(p[0], &lenb, &skip, &fixed, &per) != 0)
+        return false;
+    if (!((p[0] >= 0xa0 && p[0] <= 0xbf) || (p[0] >= 0xd9 && p[0] <= 0xdb)))
+        return false;
+    if ((size_t)lenb + 1 > len - *off)
+        return false;
+    sl = lenb > 0 ? be_len(p + 1, lenb) : fixed;
+    if (sl > len - *off - 1 - (size_t)lenb)
+        return false;
+    *s = data + *off + 1 + lenb;
+    *n = (size_t)sl;
+    *off += 1 + (size_t)lenb + (size_t)sl;
+    return true;
+}
+
+/* The entry count of the msgpack map at the start of data and the length
+ * of its header; false when data does not start with one. */
+static bool
+map_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
+{
+    const unsigned char *d = (const unsigned char *)data;
+
+    /* The format's three map headers: fixmap, map 16, map 32. */
+    if (len >= 1 && (d[0] & 0xf0) == 0x80) {
+        *n = d[0] & 0x0f;
+        *hlen = 1;
+    } else if (len >= 3 && d[0] == 0xde) {
+        *n = (uint32_t)be_len(d + 1, 2);
+        *hlen = 3;
+    } else if (len >= 5 && d[0] == 0xdf) {
+        *n = (uint32_t)be_len(d + 1, 4);
+        *hlen = 5;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+bool
+mapq_value_map_find(const char *data, size_t len, const char *name,
+                    const char **v, size_t *vlen)
+{
+    size_t off, at, klen, nlen = strlen(name);
+    const char *key;
+    char err[MAPQ_ERR_LEN];
+    uint32_t n, i;
+
+    if (!map_header(data, len, &n, &off))
+        return false;
+    for (i = 0; i < n; i++) {
+        if (!str_at(data, len, &off, &key, &klen))
+            return false;
+        at = off;
+        if (mapq_value_skip(data, len, &off, err) != MAPQ_OK)
+            return false;
+        if (klen == nlen && memcmp(key, name, nlen) == 0) {
+            *v = data + at;
+            *vlen = off - at;
+            return true;
+        }
+    }
+    return false;
+}
+
 bool
 mapq_value_array_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
 {
@@ -253,25 +344,47 @@ mapq_value_array_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
     return true;
 }
 
+/* Checks the value at data + *off and steps over it: a list element by
+ * element. */
+static enum mapq_err
+check_one(const char *data, size_t len, size_t *off, msgpack_unpacked *u,
+          char *err)
+{
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t n, i;
+    size_t hlen;
+
+    if (*off >= len ||
+        !mapq_value_array_header(data + *off, len - *off, &n, &hlen))
+        return mapq_value_unpack_next(data, len, off, u, err);
+    *off += hlen;
+    for (i = 0; i < n && rc == MAPQ_OK; i++)
+        rc = mapq_value_unpack_next(data, len, off, u, err);
+    return rc;
+}
+
 enum mapq_err
 mapq_value_check(const char *data, size_t len, char *err)
 {
     msgpack_unpacked u;
     enum mapq_err rc = MAPQ_OK;
     uint32_t n, i;
-    size_t off;
+    size_t off = 0;
 
     msgpack_unpacked_init(&u);
-    if (!mapq_value_array_header(data, len, &n, &off)) {
-        rc = mapq_value_unpack(data, len, &u, err);
-        goto out;
+    if (!map_header(data, len, &n, &off)) {
+        rc = check_one(data, len, &off, &u, err);
+    } else {
+        /* A map's values too: inputs are a map of lists. */
+        for (i = 0; i < n && rc == MAPQ_OK; i++) {
+            rc = mapq_value_unpack_next(data, len, &off, &u, err);
+            if (rc == MAPQ_OK)
+                rc = check_one(data, len, &off, &u, err);
+        }
     }
-    for (i = 0; i < n && rc == MAPQ_OK; i++)
-        rc = mapq_value_unpack_next(data, len, &off, &u, err);
     if (rc == MAPQ_OK && off != len)
         rc = mapq_err_set(err, MAPQ_EPROTO,
                           "%zu trailing bytes after msgpack value", len - off);
-out:
     msgpack_unpacked_destroy(&u);
     return rc;
 }

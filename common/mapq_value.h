@@ -64,9 +64,26 @@ bool mapq_value_array_header(const char *data, size_t len, uint32_t *n,
                              size_t *hlen);
 
 /*
+ * Steps *off over the msgpack value at data + *off (len bytes in all)
+ * without unpacking it: its lengths are checked as mapq_value_unpack()
+ * checks them (MAPQ_EPROTO, MAPQ_ETOOBIG; *off unchanged then), its
+ * scalars are not read.
+ */
+enum mapq_err mapq_value_skip(const char *data, size_t len, size_t *off,
+                              char *err);
+
+/*
+ * Finds the value of string key name in the msgpack map (data, len)
+ * without its tree: *v and *vlen are its bytes, borrowed from data. False
+ * when data is no map, is cut short before the key, or has no such key.
+ */
+bool mapq_value_map_find(const char *data, size_t len, const char *name,
+                         const char **v, size_t *vlen);
+
+/*
  * Checks that (data, len) is one value as mapq_value_unpack() would, with
- * the same errors, without keeping its tree: a list is unpacked element
- * by element.
+ * the same errors, without keeping its tree: a list, and each list in a
+ * map, is unpacked element by element.
  */
 enum mapq_err mapq_value_check(const char *data, size_t len, char *err);
 

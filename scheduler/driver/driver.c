@@ -123,23 +123,19 @@ node_reset(struct exec *x, size_t k)
     size_t j;
 
     free(nr->phases);
-    for (j = 0; j < nr->nparams; j++)
+    for (j = 0; j < nr->nparams; j++) {
         mapq_buf_release(&nr->params[j].bound);
+        free(nr->params[j].marks);
+    }
     free(nr->params);
-    if (nr->literals != NULL)
-        for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
-            msgpack_unpacked_destroy(&nr->literals[j]);
-    free(nr->literals);
     free(nr->iface);
     mapq_buf_release(&nr->output);
-    msgpack_unpacked_destroy(&nr->output_u);
     mapq_buf_release(&nr->asm_buf);
     for (j = 0; j < nr->ngroups; j++) {
         free(nr->groups[j].msg);
         mapq_buf_release(&nr->groups[j].ranges);
     }
     memset(nr, 0, sizeof(*nr));
-    msgpack_unpacked_init(&nr->output_u);
 }
 
 static void
@@ -150,7 +146,6 @@ exec_free(struct exec *x)
     for (k = 0; k < x->wf->nnodes; k++)
         node_reset(x, k);
     free(x->nodes);
-    msgpack_unpacked_destroy(&x->inputs_u);
     mapq_buf_release(&x->inputs);
     mapq_buf_release(&x->output);
     mapq_workflow_free(x->wf);
@@ -804,7 +799,6 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 {
     struct exec *x = mapq_xcalloc(1, sizeof(*x));
     char err[MAPQ_ERR_LEN];
-    size_t k;
 
     x->d = d;
     x->state = EXEC_PENDING;
@@ -820,15 +814,11 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     x->arg = arg;
     x->reconcile = reconcile;
     x->nodes = mapq_xcalloc(wf->nnodes + 1, sizeof(*x->nodes));
-    for (k = 0; k < wf->nnodes; k++)
-        msgpack_unpacked_init(&x->nodes[k].output_u);
     mapq_buf_init(&x->inputs, 0);
     mapq_buf_init(&x->output, 0);
     mapq_buf_append(&x->inputs, inputs->data, inputs->len);
-    msgpack_unpacked_init(&x->inputs_u);
     TAILQ_INSERT_TAIL(&d->execs, x, entry);
-    if (mapq_value_unpack(x->inputs.data, x->inputs.len, &x->inputs_u, err) !=
-        MAPQ_OK) {
+    if (mapq_value_check(x->inputs.data, x->inputs.len, err) != MAPQ_OK) {
         exec_fail(x, "inputs unreadable: %s", err);
         return;
     }

@@ -112,11 +112,26 @@ struct err_group {
     uint64_t start, last;   /* the open range */
 };
 
+/*
+ * One parameter of a node. An 'over' list is read from its msgpack bytes,
+ * never as a tree: marks[] holds the offset of every LIST_MARK-th element,
+ * and (at, at_off) the element last reached, so that the window, the scan
+ * and the assembly, which each go through the list in order, step over
+ * one element per subtask.
+ */
+#define LIST_MARK 256
 struct param_src {
     const char *name;
     const struct mapq_type *type;
-    const msgpack_object *list; /* over: the list */
-    struct mapq_buf bound;      /* with: canonical bytes of the value */
+    const char *list; /* over: the list's bytes, borrowed from the
+                         workflow (a literal), x->inputs or a node's
+                         output; NULL for 'with' */
+    size_t list_len;
+    uint64_t n;            /* elements in list */
+    size_t *marks;         /* offset of element j * LIST_MARK */
+    uint64_t at;           /* the element last reached */
+    size_t at_off;         /* and its offset in list */
+    struct mapq_buf bound; /* with: canonical bytes of the value */
 };
 
 /*
@@ -132,17 +147,13 @@ struct node_run {
     uint8_t *phases;          /* 4 bits per subtask */
     struct param_src *params; /* sorted by name */
     size_t nparams;
-    msgpack_unpacked *literals; /* one per binding, for literal sources */
-    char *iface;                /* "a:int,b:str->bool" */
+    char *iface; /* "a:int,b:str->bool" */
     const char *queue;
     const char *cls;
-    struct mapq_buf output; /* msgpack, once succeeded */
-    /* output's tree, made only when a binding reads it (drv_resolve()):
-     * a million-element list is not held twice for nothing */
-    msgpack_unpacked output_u;
-    bool output_unpacked;
-    uint64_t asm_next; /* assembly cursor */
-    uint64_t asm_ok;   /* successes found by the assembly, record by record */
+    struct mapq_buf output; /* msgpack, once succeeded; read as bytes
+                               by the nodes bound to it */
+    uint64_t asm_next;      /* assembly cursor */
+    uint64_t asm_ok; /* successes found by the assembly, record by record */
     struct mapq_buf asm_buf;
     struct err_group groups[ERROR_GROUPS_MAX];
     size_t ngroups;
@@ -164,8 +175,7 @@ struct exec {
     char id[MAPQ_EXEC_ID_LEN + 1];
     char *evkey;
     struct mapq_workflow *wf;
-    struct mapq_buf inputs;
-    msgpack_unpacked inputs_u;
+    struct mapq_buf inputs; /* {name: value}, read as bytes */
     struct node_run *nodes;
     enum exec_state state;
     char error[EXEC_ERROR_LEN];
@@ -405,15 +415,16 @@ void drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd);
 
 /* ---- drv_bind.c: node inputs and subtask keys -------------------------- */
 
-/* The value a binding refers to, or NULL; lit holds a literal's. */
-const msgpack_object *drv_resolve(struct exec *x, const struct mapq_binding *b,
-                                  msgpack_unpacked *lit);
+/* The msgpack bytes of the value a binding refers to, borrowed from the
+ * workflow, x's inputs or a node's output; false when it has none. */
+bool drv_resolve(const struct exec *x, const struct mapq_binding *b,
+                 const char **v, size_t *vlen);
 /* Resolves and checks the inputs of node k; sets its n. Returns -1 with
  * why (EXEC_ERROR_LEN bytes). */
 int drv_bind_node(struct exec *x, size_t k, char *why);
-/* Appends the canonical inputs map of subtask i to out. */
-void drv_subtask_inputs(const struct node_run *nr, uint64_t i,
-                        struct mapq_buf *out);
+/* Appends the canonical inputs map of subtask i to out; moves the
+ * parameters' list cursors to i. */
+void drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out);
 /* The key of subtask i of node k, in execution exec_id. */
 void drv_subtask_key_in(const struct exec *x, const char *exec_id, size_t k,
                         uint64_t i, const char *in, size_t inlen,

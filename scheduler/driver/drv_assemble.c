@@ -154,16 +154,16 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
     free(req);
 }
 
-/* Missing values (a node that never ran, an unknown input) are nil. */
+/* Missing values (a node that never ran, an unknown input) are nil. A
+ * value is copied as its bytes: no tree of a million elements. */
 void
 drv_assemble_workflow(struct exec *x)
 {
     const struct mapq_workflow *wf = x->wf;
     msgpack_packer pk;
-    msgpack_unpacked lit;
-    size_t i;
+    const char *v;
+    size_t i, vlen;
 
-    msgpack_unpacked_init(&lit);
     mapq_value_packer_init(&pk, &x->output);
     if (wf->noutputs == 0)
         msgpack_pack_nil(&pk);
@@ -171,23 +171,12 @@ drv_assemble_workflow(struct exec *x)
         msgpack_pack_map(&pk, (uint32_t)wf->noutputs);
     for (i = 0; i < wf->noutputs; i++) {
         const struct mapq_binding *b = &wf->outputs[i];
-        const msgpack_object *v;
 
         if (wf->output_is_map)
             mapq_value_pack_str(&pk, b->param);
-        if (b->kind == MAPQ_REF_NODE) {
-            /* A node's output as it is: no tree of a million elements. */
-            mapq_buf_append(&x->output, x->nodes[b->target].output.data,
-                            x->nodes[b->target].output.len);
-            continue;
-        }
-        v = drv_resolve(x, b, &lit);
-        if (v == NULL)
-            msgpack_pack_nil(&pk);
+        if (drv_resolve(x, b, &v, &vlen))
+            mapq_buf_append(&x->output, v, vlen);
         else
-            msgpack_pack_object(&pk, *v);
-        msgpack_unpacked_destroy(&lit);
-        msgpack_unpacked_init(&lit);
+            msgpack_pack_nil(&pk);
     }
-    msgpack_unpacked_destroy(&lit);
 }

@@ -2,7 +2,7 @@
  * drv_bind.c - a node's inputs: bindings resolved and checked into its
  * parameters, and the canonical inputs and key of each subtask.
  *
- * Owns the params, literals and iface of a node_run (node_reset() in
+ * Owns the params (and their marks) and iface of a node_run (node_reset() in
  * driver.c frees them). Never sends anything: a binding that does not
  * check is returned as a message for the controller to fail with.
  */
@@ -14,31 +14,27 @@
 #include "mapq_alloc.h"
 #include "mapq_value.h"
 
-const msgpack_object *
-drv_resolve(struct exec *x, const struct mapq_binding *b, msgpack_unpacked *lit)
+bool
+drv_resolve(const struct exec *x, const struct mapq_binding *b, const char **v,
+            size_t *vlen)
 {
-    char err[MAPQ_ERR_LEN];
+    const struct node_run *nr;
 
     switch (b->kind) {
     case MAPQ_REF_LITERAL:
-        if (mapq_value_unpack(b->literal.data, b->literal.len, lit, err) !=
-            MAPQ_OK)
-            return NULL;
-        return &lit->data;
+        *v = b->literal.data;
+        *vlen = b->literal.len;
+        return b->literal.len > 0;
     case MAPQ_REF_INPUT:
-        return mapq_value_map_get(&x->inputs_u.data, b->ref);
-    case MAPQ_REF_NODE: {
-        struct node_run *nr = &x->nodes[b->target];
-
-        if (!nr->output_unpacked &&
-            mapq_value_unpack(nr->output.data, nr->output.len, &nr->output_u,
-                              err) != MAPQ_OK)
-            return NULL;
-        nr->output_unpacked = true;
-        return &nr->output_u.data;
+        return mapq_value_map_find(x->inputs.data, x->inputs.len, b->ref, v,
+                                   vlen);
+    case MAPQ_REF_NODE:
+        nr = &x->nodes[b->target];
+        *v = nr->output.data;
+        *vlen = nr->output.len;
+        return nr->output.len > 0;
     }
-    }
-    return NULL;
+    return false;
 }
 
 static int
@@ -76,6 +72,58 @@ build_iface(struct node_run *nr, const struct mapq_task_def *t)
     nr->iface = mapq_buf_detach(&b, NULL);
 }
 
+/* Reads the 'over' list (v, vlen) into ps: checks each element against
+ * ps->type (unless checked) and marks every LIST_MARK-th; -1 with why. */
+static int
+bind_list(const struct mapq_node *n, const struct mapq_binding *b,
+          struct param_src *ps, const char *v, size_t vlen, bool checked,
+          char *why)
+{
+    msgpack_unpacked u;
+    char err[MAPQ_ERR_LEN];
+    size_t off;
+    uint32_t cnt, i;
+    enum mapq_err rc = MAPQ_OK;
+
+    if (!mapq_value_array_header(v, vlen, &cnt, &off)) {
+        mapq_assert(!checked);
+        msgpack_unpacked_init(&u);
+        if (mapq_value_unpack(v, vlen, &u, err) == MAPQ_OK)
+            snprintf(why, EXEC_ERROR_LEN,
+                     "node '%s': 'over' input '%s' is not a list (%s)", n->name,
+                     b->param, mapq_type_describe(&u.data));
+        else
+            snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s': %s", n->name,
+                     b->param, err);
+        msgpack_unpacked_destroy(&u);
+        return -1;
+    }
+    ps->list = v;
+    ps->list_len = vlen;
+    ps->n = cnt;
+    ps->marks = mapq_xcalloc(cnt / LIST_MARK + 1, sizeof(*ps->marks));
+    ps->at_off = off;
+    msgpack_unpacked_init(&u);
+    for (i = 0; i < cnt && rc == MAPQ_OK; i++) {
+        if (i % LIST_MARK == 0)
+            ps->marks[i / LIST_MARK] = off;
+        if (checked) {
+            rc = mapq_value_skip(v, vlen, &off, err);
+            continue;
+        }
+        rc = mapq_value_unpack_next(v, vlen, &off, &u, err);
+        if (rc == MAPQ_OK)
+            rc = mapq_type_check(ps->type, &u.data, err);
+    }
+    msgpack_unpacked_destroy(&u);
+    if (rc != MAPQ_OK) {
+        snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s' element %u: %s",
+                 n->name, b->param, i - 1, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Resolves and checks one binding into nr->params[j]; -1 with why. */
 static int
 bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
@@ -83,18 +131,19 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
 {
     const struct mapq_node *n = &x->wf->nodes[k];
     const struct mapq_task_def *t = &x->wf->tasks[n->task];
-    struct node_run *nr = &x->nodes[k];
-    struct param_src *ps = &nr->params[j];
+    struct param_src *ps = &x->nodes[k].params[j];
     const struct mapq_param *p = task_param(t, b->param);
-    const msgpack_object *v = drv_resolve(x, b, &nr->literals[j]);
     /* A literal was converted to the parameter's type (a list of it for
      * 'over') by the workflow's parse: it is not checked again. Inputs
      * and node outputs are, as they come from Redis and may be 'any'. */
     bool checked = b->kind == MAPQ_REF_LITERAL;
+    msgpack_unpacked u;
     char err[MAPQ_ERR_LEN];
-    uint32_t i;
+    const char *v;
+    size_t vlen;
+    enum mapq_err rc;
 
-    if (p == NULL || v == NULL) {
+    if (p == NULL || !drv_resolve(x, b, &v, &vlen)) {
         snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s' has no value",
                  n->name, b->param);
         return -1;
@@ -102,32 +151,19 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
     ps->name = p->name;
     ps->type = p->type;
     mapq_buf_init(&ps->bound, 0);
-    if (over) {
-        mapq_assert(!checked || v->type == MSGPACK_OBJECT_ARRAY);
-        if (v->type != MSGPACK_OBJECT_ARRAY) {
-            snprintf(why, EXEC_ERROR_LEN,
-                     "node '%s': 'over' input '%s' is not a list (%s)", n->name,
-                     b->param, mapq_type_describe(v));
-            return -1;
-        }
-        for (i = 0; !checked && i < v->via.array.size; i++)
-            if (mapq_type_check(p->type, &v->via.array.ptr[i], err) !=
-                MAPQ_OK) {
-                snprintf(why, EXEC_ERROR_LEN,
-                         "node '%s': input '%s' element %u: %s", n->name,
-                         b->param, i, err);
-                return -1;
-            }
-        ps->list = v;
-        return 0;
-    }
-    if (!checked && mapq_type_check(p->type, v, err) != MAPQ_OK) {
+    if (over)
+        return bind_list(n, b, ps, v, vlen, checked, why);
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(v, vlen, &u, err);
+    if (rc == MAPQ_OK && !checked)
+        rc = mapq_type_check(p->type, &u.data, err);
+    if (rc == MAPQ_OK)
+        mapq_value_canonical(&u.data, &ps->bound);
+    else
         snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s': %s", n->name,
                  b->param, err);
-        return -1;
-    }
-    mapq_value_canonical(v, &ps->bound);
-    return 0;
+    msgpack_unpacked_destroy(&u);
+    return rc == MAPQ_OK ? 0 : -1;
 }
 
 int
@@ -141,22 +177,19 @@ drv_bind_node(struct exec *x, size_t k, char *why)
 
     nr->nparams = nb;
     nr->params = mapq_xcalloc(nb + 1, sizeof(*nr->params));
-    nr->literals = mapq_xcalloc(nb + 1, sizeof(*nr->literals));
-    for (j = 0; j < nb; j++)
-        msgpack_unpacked_init(&nr->literals[j]);
     for (j = 0; j < n->nover; j++) {
         if (bind_param(x, k, &n->over[j], true, j, why) != 0)
             return -1;
-        if (first != NULL && nr->params[j].list->via.array.size != len) {
+        if (first != NULL && nr->params[j].n != len) {
             snprintf(why, EXEC_ERROR_LEN,
                      "node '%s': input lists have different lengths: '%s' "
-                     "has %llu, '%s' has %u",
+                     "has %llu, '%s' has %llu",
                      n->name, first, (unsigned long long)len, n->over[j].param,
-                     nr->params[j].list->via.array.size);
+                     (unsigned long long)nr->params[j].n);
             return -1;
         }
         first = n->over[j].param;
-        len = nr->params[j].list->via.array.size;
+        len = nr->params[j].n;
     }
     for (j = 0; j < n->nwith; j++)
         if (bind_param(x, k, &n->with[j], false, n->nover + j, why) != 0)
@@ -167,23 +200,53 @@ drv_bind_node(struct exec *x, size_t k, char *why)
     return 0;
 }
 
+/* The offset of element i of ps's list: from the element last reached
+ * when i is at most LIST_MARK past it, else from the mark before i. */
+static size_t
+list_seek(struct param_src *ps, uint64_t i)
+{
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+
+    mapq_assert(i < ps->n);
+    if (i < ps->at || i - ps->at > LIST_MARK) {
+        ps->at = i / LIST_MARK * LIST_MARK;
+        ps->at_off = ps->marks[i / LIST_MARK];
+    }
+    /* The list was read whole when the node was bound: it cannot fail. */
+    for (; ps->at < i; ps->at++) {
+        rc = mapq_value_skip(ps->list, ps->list_len, &ps->at_off, err);
+        mapq_assert(rc == MAPQ_OK);
+    }
+    return ps->at_off;
+}
+
 void
-drv_subtask_inputs(const struct node_run *nr, uint64_t i, struct mapq_buf *out)
+drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
 {
     msgpack_packer pk;
-    size_t j;
+    msgpack_unpacked u;
+    char err[MAPQ_ERR_LEN];
+    size_t j, off;
+    enum mapq_err rc;
 
     mapq_value_packer_init(&pk, out);
     msgpack_pack_map(&pk, (uint32_t)nr->nparams);
+    msgpack_unpacked_init(&u);
     for (j = 0; j < nr->nparams; j++) {
-        const struct param_src *ps = &nr->params[j];
+        struct param_src *ps = &nr->params[j];
 
         mapq_value_pack_str(&pk, ps->name);
-        if (ps->list != NULL)
-            mapq_value_canonical(&ps->list->via.array.ptr[i], out);
-        else
+        if (ps->list == NULL) {
             mapq_buf_append(out, ps->bound.data, ps->bound.len);
+            continue;
+        }
+        off = list_seek(ps, i);
+        rc = mapq_value_unpack_next(ps->list, ps->list_len, &off, &u, err);
+        mapq_assert(rc == MAPQ_OK);
+        mapq_value_canonical(&u.data, out);
     }
+    msgpack_unpacked_destroy(&u);
 }
 
 /*

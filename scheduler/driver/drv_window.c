@@ -198,7 +198,7 @@ push_header(struct exec *x, size_t k, struct mapq_argv *cmd)
     static const char *const fns[] = {"mapq1_push", "mapq1_push_cached",
                                       "mapq1_push_recover"};
     const struct mapq_node *n = &x->wf->nodes[k];
-    const struct node_run *nr = &x->nodes[k];
+    struct node_run *nr = &x->nodes[k];
     enum push_mode mode = push_mode(x, k);
 
     mapq_argv_add(cmd, "FCALL");
@@ -222,7 +222,7 @@ static void
 push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
              struct mapq_buf *in, struct mapq_buf *body)
 {
-    const struct node_run *nr = &x->nodes[k];
+    struct node_run *nr = &x->nodes[k];
     unsigned char key[MAPQ_KEY_LEN];
     msgpack_packer pk;
 

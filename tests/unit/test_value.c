@@ -912,6 +912,123 @@ test_value_array_header_and_check(void **state)
     assert_int_equal(check_both(f), MAPQ_OK);
 }
 
+static void
+test_value_skip_steps_over_one_value(void **state)
+{
+    struct fx *f = *state;
+    msgpack_unpacked u;
+    size_t off = 0, want = 0;
+    char err[MAPQ_ERR_LEN];
+    int i;
+
+    /* A stream: a nested map, a long string, a list, an int. skip ends
+     * where msgpack-c's own unpacking ends, object by object. */
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "a");
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_double(&f->pk, 1.5);
+    msgpack_pack_bin(&f->pk, 3);
+    msgpack_pack_bin_body(&f->pk, "xyz", 3);
+    mapq_value_pack_str(&f->pk, "b");
+    msgpack_pack_nil(&f->pk);
+    msgpack_pack_str(&f->pk, 300);
+    for (i = 0; i < 300; i++)
+        msgpack_pack_str_body(&f->pk, "s", 1);
+    msgpack_pack_array(&f->pk, 70000);
+    for (i = 0; i < 70000; i++)
+        msgpack_pack_int(&f->pk, i);
+    msgpack_pack_int64(&f->pk, -5);
+    msgpack_unpacked_init(&u);
+    for (i = 0; i < 4; i++) {
+        assert_int_equal(
+            mapq_value_unpack_next(f->mp.data, f->mp.len, &want, &u, err),
+            MAPQ_OK);
+        assert_int_equal(mapq_value_skip(f->mp.data, f->mp.len, &off, err),
+                         MAPQ_OK);
+        assert_int_equal(off, want);
+    }
+    msgpack_unpacked_destroy(&u);
+    assert_int_equal(off, f->mp.len);
+    /* At the end, and cut short: an error, *off unchanged. */
+    assert_int_equal(mapq_value_skip(f->mp.data, f->mp.len, &off, err),
+                     MAPQ_EPROTO);
+    off = 0;
+    assert_int_equal(mapq_value_skip(f->mp.data, 5, &off, err), MAPQ_EPROTO);
+    assert_int_equal(off, 0);
+}
+
+static void
+test_value_map_find_without_a_tree(void **state)
+{
+    struct fx *f = *state;
+    const char *v;
+    size_t vlen, off;
+    int i;
+
+    msgpack_pack_map(&f->pk, 3);
+    mapq_value_pack_str(&f->pk, "xs");
+    msgpack_pack_array(&f->pk, 1000);
+    for (i = 0; i < 1000; i++)
+        msgpack_pack_int(&f->pk, i);
+    mapq_value_pack_str(&f->pk, "n");
+    msgpack_pack_int(&f->pk, 7);
+    mapq_value_pack_str(&f->pk, "x");
+    mapq_value_pack_str(&f->pk, "last");
+    assert_true(mapq_value_map_find(f->mp.data, f->mp.len, "n", &v, &vlen));
+    assert_int_equal(vlen, 1);
+    assert_int_equal(v[0], 7);
+    assert_true(mapq_value_map_find(f->mp.data, f->mp.len, "xs", &v, &vlen));
+    assert_ptr_equal(v, f->mp.data + 4);
+    off = 0;
+    assert_int_equal(mapq_value_skip(v, vlen, &off, f->err), MAPQ_OK);
+    assert_int_equal(off, vlen);
+    assert_true(mapq_value_map_find(f->mp.data, f->mp.len, "x", &v, &vlen));
+    assert_int_equal(vlen, 5);
+    assert_memory_equal(v, "\xa4last", 5);
+    /* No such key, a prefix of one, no map, cut short before the key. */
+    assert_false(mapq_value_map_find(f->mp.data, f->mp.len, "y", &v, &vlen));
+    assert_false(mapq_value_map_find(f->mp.data, f->mp.len, "xss", &v, &vlen));
+    assert_false(mapq_value_map_find(f->mp.data + 4, vlen, "xs", &v, &vlen));
+    assert_false(mapq_value_map_find(f->mp.data, 100, "x", &v, &vlen));
+    /* A map whose key is no string is no map of names. */
+    reset(f);
+    msgpack_pack_map(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 1);
+    msgpack_pack_int(&f->pk, 2);
+    assert_false(mapq_value_map_find(f->mp.data, f->mp.len, "1", &v, &vlen));
+}
+
+static void
+test_value_check_map_of_lists(void **state)
+{
+    struct fx *f = *state;
+    int i;
+
+    /* Inputs: a map of lists, checked element by element. */
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "xs");
+    msgpack_pack_array(&f->pk, 3);
+    for (i = 0; i < 3; i++)
+        msgpack_pack_int(&f->pk, i);
+    mapq_value_pack_str(&f->pk, "y");
+    msgpack_pack_true(&f->pk);
+    assert_int_equal(check_both(f), MAPQ_OK);
+    f->mp.len--;
+    assert_int_equal(check_both(f), MAPQ_EPROTO);
+    /* A list in a map that declares more than it has. */
+    reset(f);
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "xs");
+    msgpack_pack_array(&f->pk, 3);
+    msgpack_pack_int(&f->pk, 1);
+    assert_int_equal(check_both(f), MAPQ_EPROTO);
+    /* More after the map. */
+    reset(f);
+    msgpack_pack_map(&f->pk, 0);
+    msgpack_pack_nil(&f->pk);
+    assert_int_equal(check_both(f), MAPQ_EPROTO);
+}
+
 int
 main(void)
 {
@@ -945,6 +1062,9 @@ main(void)
         T(test_value_unpack_deep_nesting_refused),
         T(test_value_unpack_over_cap_refused),
         T(test_value_array_header_and_check),
+        T(test_value_skip_steps_over_one_value),
+        T(test_value_map_find_without_a_tree),
+        T(test_value_check_map_of_lists),
 #undef T
     };
 
