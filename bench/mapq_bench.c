@@ -18,7 +18,10 @@
  *   - a Python function (x * x) mapped through persistent workers, with
  *     batch: 1 and with automatic batches, beside Celery running the same
  *     function on the same Redis when Celery is installed
- *     (bench_python.c).
+ *     (bench_python.c);
+ *   - `mapq run` of a million-element plugin map as a user runs it, in
+ *     its own process with a JSON inputs file: its rate and its own peak
+ *     RSS (bench_scale.c).
  * This is a program, not a test: its numbers depend on the machine.
  */
 #include <errno.h>
@@ -39,6 +42,7 @@
 #include "bench_exec.h"
 #include "bench_fleet.h"
 #include "bench_python.h"
+#include "bench_scale.h"
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
 #include "mapq_driver.h"
@@ -103,8 +107,8 @@ struct opts {
     const char *redis; /* NULL: local mode */
     const char *ns;
     int agents, slots, runs;
-    long plugin_n, command_n, latency_n, python_n;
-    bool plugin, command, latency, python;
+    long plugin_n, command_n, latency_n, python_n, scale_n;
+    bool plugin, command, latency, python, scale;
     bool fleet; /* --fleet: only the figures of bench_fleet.c */
     struct bench_fleet_opts fleet_o;
 };
@@ -370,21 +374,22 @@ python(struct bench *b, const char *dir)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: mapq-bench [--redis URL] [--agents N] [--slots N] "
-               "[--runs N]\n"
-               "                  [--plugin N] [--command N] [--latency N]\n"
-               "                  [--python N] "
-               "[--only plugin|command|latency|python]\n"
-               "       mapq-bench --fleet [--fleet-shapes AxS,...] "
-               "[--fleet-subtasks N] [--fleet-idle N]\n"
-               "Without --redis, starts a private redis-server and --agents "
-               "local agents (default 2,\n"
-               "each with --slots command slots, default 1); with --redis, "
-               "agents must run already.\n"
-               "--fleet starts a private Redis and agents per configuration "
-               "(default 16x8,64x1:\n"
-               "agents x slots) for 2000 subtasks of sleep 0.05, then 100 "
-               "idle agents (0: none).\n");
+    fprintf(f,
+            "usage: mapq-bench [--redis URL] [--agents N] [--slots N] "
+            "[--runs N]\n"
+            "                  [--plugin N] [--command N] [--latency N]\n"
+            "                  [--python N] [--scale N]\n"
+            "                  [--only plugin|command|latency|python|scale]\n"
+            "       mapq-bench --fleet [--fleet-shapes AxS,...] "
+            "[--fleet-subtasks N] [--fleet-idle N]\n"
+            "Without --redis, starts a private redis-server and --agents "
+            "local agents (default 2,\n"
+            "each with --slots command slots, default 1); with --redis, "
+            "agents must run already.\n"
+            "--fleet starts a private Redis and agents per configuration "
+            "(default 16x8,64x1:\n"
+            "agents x slots) for 2000 subtasks of sleep 0.05, then 100 "
+            "idle agents (0: none).\n");
 }
 
 static long
@@ -413,6 +418,7 @@ parse_opts(int argc, char **argv, struct opts *o)
         {"command", required_argument, NULL, 'c'},
         {"latency", required_argument, NULL, 'l'},
         {"python", required_argument, NULL, 'y'},
+        {"scale", required_argument, NULL, 'z'},
         {"only", required_argument, NULL, 'o'},
         {"fleet", no_argument, NULL, 'F'},
         {"fleet-shapes", required_argument, NULL, 'S'},
@@ -431,7 +437,8 @@ parse_opts(int argc, char **argv, struct opts *o)
     o->command_n = 2000;
     o->latency_n = 500;
     o->python_n = 10000;
-    o->plugin = o->command = o->latency = o->python = true;
+    o->scale_n = 1000000;
+    o->plugin = o->command = o->latency = o->python = o->scale = true;
     bench_fleet_opts_init(&o->fleet_o);
     o->fleet_o.ns = o->ns;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -460,12 +467,17 @@ parse_opts(int argc, char **argv, struct opts *o)
         case 'y':
             o->python_n = parse_count(optarg, "--python");
             break;
+        case 'z':
+            o->scale_n = parse_count(optarg, "--scale");
+            break;
         case 'o':
             o->plugin = strcmp(optarg, "plugin") == 0;
             o->command = strcmp(optarg, "command") == 0;
             o->latency = strcmp(optarg, "latency") == 0;
             o->python = strcmp(optarg, "python") == 0;
-            if (!o->plugin && !o->command && !o->latency && !o->python) {
+            o->scale = strcmp(optarg, "scale") == 0;
+            if (!o->plugin && !o->command && !o->latency && !o->python &&
+                !o->scale) {
                 usage(stderr);
                 exit(2);
             }
@@ -572,6 +584,8 @@ main(int argc, char **argv)
                "", rate > 0 ? 1e3 / rate : 0);
     }
     if (o.python && python(&b, pydir) != 0)
+        goto out;
+    if (o.scale && bench_scale_run(o.redis, o.ns, o.scale_n) != 0)
         goto out;
     rc = 0;
 out:

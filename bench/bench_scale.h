@@ -1,0 +1,19 @@
+/*
+ * bench_scale.h - mapq-bench's scale figure: `mapq run` of a big plugin
+ * map, run the way a user runs it (its own process, the list in a JSON
+ * inputs file, the output written to a file), with its own peak RSS.
+ */
+#ifndef MAPQ_BENCH_SCALE_H
+#define MAPQ_BENCH_SCALE_H
+
+/*
+ * Writes a workflow (square over $inputs.xs) and {"xs": [0, ..., n-1]}
+ * into a temporary directory, runs `mapq run` (the binary next to this
+ * one) on them against the Redis at url (borrowed) in namespace ns, whose
+ * agents must be running, and prints its rate, its peak RSS and the size
+ * of its output. Returns 0, or -1 with the reason printed (it could not
+ * run, it failed, or its output is not the n squares).
+ */
+int bench_scale_run(const char *url, const char *ns, long n);
+
+#endif
