@@ -331,11 +331,12 @@ report(struct run *r)
 }
 
 /*
- * Drives execution r->id of wf (taken) on a loop of its own until it ends,
- * with the progress bar and Ctrl-C, then reports. Returns the exit status.
+ * Drives execution r->id of wf and inputs (both taken) on a loop of its own
+ * until it ends, with the progress bar and Ctrl-C, then reports. Returns
+ * the exit status.
  */
 static int
-follow(struct run *r, struct mapq_workflow *wf, const struct mapq_buf *inputs,
+follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
        const struct mapq_exec_opts *xo)
 {
     struct timeval tick = {0, 200000};

@@ -586,14 +586,13 @@ on_read_back(struct exec *x)
 }
 
 static void exec_add(struct mapq_driver *d, const char *id,
-                     struct mapq_workflow *wf, const struct mapq_buf *inputs,
+                     struct mapq_workflow *wf, struct mapq_buf *inputs,
                      const struct mapq_exec_opts *o, bool reconcile,
                      mapq_exec_done_fn *done, void *arg);
 
 static void
 on_load(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-        const struct mapq_buf *inputs, const struct mapq_exec_opts *o,
-        bool adopted)
+        struct mapq_buf *inputs, const struct mapq_exec_opts *o, bool adopted)
 {
     exec_add(d, id, wf, inputs, o, adopted, drv_serve_done, NULL);
 }
@@ -794,7 +793,7 @@ mapq_driver_free(struct mapq_driver *d)
 /* Adds an execution to drive; reconcile: it may have run before (adopted). */
 static void
 exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-         const struct mapq_buf *inputs, const struct mapq_exec_opts *o,
+         struct mapq_buf *inputs, const struct mapq_exec_opts *o,
          bool reconcile, mapq_exec_done_fn *done, void *arg)
 {
     struct exec *x = mapq_xcalloc(1, sizeof(*x));
@@ -814,9 +813,10 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     x->arg = arg;
     x->reconcile = reconcile;
     x->nodes = mapq_xcalloc(wf->nnodes + 1, sizeof(*x->nodes));
-    mapq_buf_init(&x->inputs, 0);
+    /* Taken, not copied: a million-element list is held once. */
+    x->inputs = *inputs;
+    mapq_buf_init(inputs, 0);
     mapq_buf_init(&x->output, 0);
-    mapq_buf_append(&x->inputs, inputs->data, inputs->len);
     TAILQ_INSERT_TAIL(&d->execs, x, entry);
     if (mapq_value_check(x->inputs.data, x->inputs.len, err) != MAPQ_OK) {
         exec_fail(x, "inputs unreadable: %s", err);
@@ -829,7 +829,7 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 
 void
 mapq_driver_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
-                const struct mapq_buf *inputs, const struct mapq_exec_opts *o,
+                struct mapq_buf *inputs, const struct mapq_exec_opts *o,
                 mapq_exec_done_fn *done, void *arg)
 {
     exec_add(d, id, wf, inputs, o, false, done, arg);

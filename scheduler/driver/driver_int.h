@@ -228,9 +228,10 @@ struct drv_ops {
     void (*events_done)(struct exec *x);
     /* Serving: id was submitted (popped from P:submitted). */
     void (*submitted)(struct mapq_driver *d, const char *id, size_t len);
-    /* Serving: an execution loaded from Redis, to be driven (wf taken). */
+    /* Serving: an execution loaded from Redis, to be driven (wf and the
+     * bytes of inputs taken). */
     void (*load)(struct mapq_driver *d, const char *id,
-                 struct mapq_workflow *wf, const struct mapq_buf *inputs,
+                 struct mapq_workflow *wf, struct mapq_buf *inputs,
                  const struct mapq_exec_opts *o, bool adopted);
     /* Node k of x knows where its subtasks stand (its scan ended). */
     void (*scanned)(struct exec *x, size_t k);

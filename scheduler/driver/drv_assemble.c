@@ -160,10 +160,20 @@ void
 drv_assemble_workflow(struct exec *x)
 {
     const struct mapq_workflow *wf = x->wf;
+    const struct mapq_binding *one = wf->outputs;
     msgpack_packer pk;
     const char *v;
     size_t i, vlen;
 
+    /* The output is one node's: it is taken, as nothing reads the node's
+     * output once the execution ends. */
+    if (wf->noutputs == 1 && !wf->output_is_map && one->kind == MAPQ_REF_NODE &&
+        x->nodes[one->target].output.len > 0) {
+        mapq_buf_release(&x->output);
+        x->output = x->nodes[one->target].output;
+        mapq_buf_init(&x->nodes[one->target].output, 0);
+        return;
+    }
     mapq_value_packer_init(&pk, &x->output);
     if (wf->noutputs == 0)
         msgpack_pack_nil(&pk);

@@ -110,11 +110,12 @@ void mapq_driver_free(struct mapq_driver *d);
 
 /*
  * Starts driving execution id of workflow wf (takes ownership) with inputs
- * (msgpack map, copied) and the options it was created with (o borrowed,
- * may be NULL). done runs when it ends.
+ * (a msgpack map: its bytes are taken, inputs is left empty) and the
+ * options it was created with (o borrowed, may be NULL). done runs when it
+ * ends.
  */
 void mapq_driver_add(struct mapq_driver *d, const char *id,
-                     struct mapq_workflow *wf, const struct mapq_buf *inputs,
+                     struct mapq_workflow *wf, struct mapq_buf *inputs,
                      const struct mapq_exec_opts *o, mapq_exec_done_fn *done,
                      void *arg);
 
