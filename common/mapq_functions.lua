@@ -1321,9 +1321,12 @@ end
 -- finish(P, exec, owner, state, field, value)
 -- Records the end of an execution by its owner: state (succeeded or
 -- failed), finished, and field (output or error) = value; drops its queued
--- subtasks and events and its ownership. Returns 1, 0 if it had already
--- ended (cancelled), -1 if there is no such execution, or -2 if another
--- owner holds it (nothing is written).
+-- subtasks and events and its ownership. Field output_of names the field
+-- of the record that holds the output already (a node's o:<k>): it is
+-- copied here, so a big output crosses the network once. Returns 1, 0 if
+-- it had already ended (cancelled), -1 if there is no such execution, -2
+-- if another owner holds it, or -3 if the output_of field is not there
+-- (nothing is written).
 local function finish(keys, args)
     local P, exec, owner = args[1], args[2], args[3]
     local x = P .. ':x:' .. exec
@@ -1336,8 +1339,15 @@ local function finish(keys, args)
         if cur and cur ~= '' and cur ~= owner then
             return -2
         end
+        local field, value = args[5], args[6]
+        if field == 'output_of' then
+            field, value = 'output', redis.call('HGET', x, value)
+            if not value then
+                return -3
+            end
+        end
         redis.call('HSET', x, 'state', args[4], 'finished', string.format('%d', now_ms()),
-            args[5], args[6])
+            field, value)
     end
     redis.call('DEL', P .. ':b:' .. exec)
     local epochs = tonumber(redis.call('HGET', x, 'epoch')) or 0

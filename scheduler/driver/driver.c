@@ -153,6 +153,8 @@ exec_free(struct exec *x)
     free(x);
 }
 
+static void send_finish(struct exec *x);
+
 static void
 finish_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -176,6 +178,11 @@ finish_cb(redisReply *reply, const char *why, void *arg)
         mapq_log(MAPQ_LOG_WARN,
                  "execution %s: not recorded: another scheduler owns it now",
                  x->id);
+    } else if (reply->integer == -3 && x->output_of >= 0) {
+        /* The node's o:<k> is not written yet (refused, and parked to be
+         * sent again): the output goes whole. */
+        x->output_of = -1;
+        send_finish(x);
     }
 }
 
@@ -801,6 +808,7 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 
     x->d = d;
     x->state = EXEC_PENDING;
+    x->output_of = -1;
     snprintf(x->id, sizeof(x->id), "%s", id);
     if (o != NULL) {
         x->overwrite = o->overwrite_cache;

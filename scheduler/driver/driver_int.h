@@ -180,6 +180,8 @@ struct exec {
     enum exec_state state;
     char error[EXEC_ERROR_LEN];
     struct mapq_buf output;
+    long output_of; /* the node whose o:<k> holds output, for the final
+                       write to copy in Redis; -1: output is sent */
     mapq_exec_done_fn *done;
     void *arg;
     int calls;        /* requests in flight that point at this exec */

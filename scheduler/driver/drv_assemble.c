@@ -172,6 +172,7 @@ drv_assemble_workflow(struct exec *x)
         mapq_buf_release(&x->output);
         x->output = x->nodes[one->target].output;
         mapq_buf_init(&x->nodes[one->target].output, 0);
+        x->output_of = (long)one->target;
         return;
     }
     mapq_value_packer_init(&pk, &x->output);

@@ -266,7 +266,8 @@ drv_record_progress(struct exec *x)
 
 /*
  * The final write, one atomic mapq1_finish: state, finished time, output or
- * error, and the queued subtasks and events dropped. It does not overwrite
+ * error, and the queued subtasks and events dropped. An output that is one
+ * node's is copied by Redis from that node's o:<k>. It does not overwrite
  * an execution already ended (cancelled), nor one another driver owns.
  */
 void
@@ -279,9 +280,14 @@ drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd)
     mapq_argv_add(cmd, x->id);
     mapq_argv_add(cmd, x->d->owner);
     mapq_argv_add(cmd, x->ok ? "succeeded" : "failed");
-    mapq_argv_add(cmd, x->ok ? "output" : "error");
-    if (x->ok)
+    if (x->ok && x->output_of >= 0) {
+        mapq_argv_add(cmd, "output_of");
+        mapq_argv_addf(cmd, "o:%ld", x->output_of);
+    } else if (x->ok) {
+        mapq_argv_add(cmd, "output");
         mapq_argv_addlen(cmd, x->output.data, x->output.len);
-    else
+    } else {
+        mapq_argv_add(cmd, "error");
         mapq_argv_add(cmd, x->error);
+    }
 }

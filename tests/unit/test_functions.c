@@ -474,6 +474,33 @@ test_functions_finish_records_once_and_cleans_up(void **state)
 }
 
 static void
+test_functions_finish_copies_output_of_a_node(void **state)
+{
+    struct fx *f = *state;
+
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", "owner", "s1",
+           NULL);
+    /* The node's output is not written yet: nothing is. */
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s1", "succeeded", "output_of", "o:1", NULL),
+                     -3);
+    fx_run(f, "HMGET", fx_key(f, "x:" EXEC), "state", "output", NULL);
+    assert_string_equal(f->reply->element[0]->str, "running");
+    assert_int_equal(f->reply->element[1]->type, REDIS_REPLY_NIL);
+    /* Once it is, the output is a copy of it, bytes and all. */
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "o:1", "\x93\x01\x02\x03", NULL);
+    assert_int_equal(fx_integer(f, "FCALL", "mapq1_finish", "0", f->ns, EXEC,
+                                "s1", "succeeded", "output_of", "o:1", NULL),
+                     1);
+    fx_run(f, "HMGET", fx_key(f, "x:" EXEC), "state", "output", "output_of",
+           NULL);
+    assert_string_equal(f->reply->element[0]->str, "succeeded");
+    assert_int_equal(f->reply->element[1]->len, 4);
+    assert_memory_equal(f->reply->element[1]->str, "\x93\x01\x02\x03", 4);
+    assert_int_equal(f->reply->element[2]->type, REDIS_REPLY_NIL);
+}
+
+static void
 test_functions_scan_tells_finished_inflight_and_unpushed(void **state)
 {
     struct fx *f = *state;
@@ -896,6 +923,7 @@ main(void)
         T(test_functions_adopt_takes_only_expired_running),
         T(test_functions_new_owner_new_epoch_for_events),
         T(test_functions_finish_records_once_and_cleans_up),
+        T(test_functions_finish_copies_output_of_a_node),
         T(test_functions_scan_tells_finished_inflight_and_unpushed),
         T(test_functions_backoff_parks_a_retry_until_due),
         T(test_functions_push_cached_hits_follows_and_writes),
