@@ -67,6 +67,12 @@ mapq_key_cache(const char *ns, const char *task, const char *hex)
 }
 
 char *
+mapq_key_pages(const char *ns, const char *exec)
+{
+    return mapq_xasprintf("%s:pg:%s", ns, exec);
+}
+
+char *
 mapq_key_log(const char *ns, const char *exec)
 {
     return mapq_xasprintf("%s:log:%s", ns, exec);

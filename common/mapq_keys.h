@@ -38,6 +38,8 @@ char *mapq_key_events(const char *ns, const char *exec, long long epoch);
 /* P:c:<task>:<hex>: a cache entry (string). task or hex may be "*" to
  * build a SCAN pattern. */
 char *mapq_key_cache(const char *ns, const char *task, const char *hex);
+/* P:pg:<exec>: the pages of an execution's paged lists (hash). */
+char *mapq_key_pages(const char *ns, const char *exec);
 /* P:log:<exec>: the attempt logs of an execution's subtasks (hash). */
 char *mapq_key_log(const char *ns, const char *exec);
 /* P:wake:<id>: a scheduler's own list that ends its blocking wait. */

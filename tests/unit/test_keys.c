@@ -59,6 +59,7 @@ test_keys_execution_keys(void **state)
     expect(mapq_key_owners("mapq"), "mapq:owners");
     expect(mapq_key_bodies("mapq", EXEC), "mapq:b:" EXEC);
     expect(mapq_key_log("mapq", EXEC), "mapq:log:" EXEC);
+    expect(mapq_key_pages("mapq", EXEC), "mapq:pg:" EXEC);
 }
 
 static void
