@@ -273,10 +273,8 @@ str_at(const char *data, size_t len, size_t *off, const char **s, size_t *n)
     return true;
 }
 
-/* The entry count of the msgpack map at the start of data and the length
- * of its header; false when data does not start with one. */
-static bool
-map_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
+bool
+mapq_value_map_header(const char *data, size_t len, uint32_t *n, size_t *hlen)
 {
     const unsigned char *d = (const unsigned char *)data;
 
@@ -305,7 +303,7 @@ mapq_value_map_find(const char *data, size_t len, const char *name,
     char err[MAPQ_ERR_LEN];
     uint32_t n, i;
 
-    if (!map_header(data, len, &n, &off))
+    if (!mapq_value_map_header(data, len, &n, &off))
         return false;
     for (i = 0; i < n; i++) {
         if (!str_at(data, len, &off, &key, &klen))
@@ -372,7 +370,7 @@ mapq_value_check(const char *data, size_t len, char *err)
     size_t off = 0;
 
     msgpack_unpacked_init(&u);
-    if (!map_header(data, len, &n, &off)) {
+    if (!mapq_value_map_header(data, len, &n, &off)) {
         rc = check_one(data, len, &off, &u, err);
     } else {
         /* A map's values too: inputs are a map of lists. */

@@ -63,6 +63,10 @@ enum mapq_err mapq_value_unpack_next(const char *data, size_t len, size_t *off,
 bool mapq_value_array_header(const char *data, size_t len, uint32_t *n,
                              size_t *hlen);
 
+/* The same for a msgpack map: its entry count and header length. */
+bool mapq_value_map_header(const char *data, size_t len, uint32_t *n,
+                           size_t *hlen);
+
 /*
  * Steps *off over the msgpack value at data + *off (len bytes in all)
  * without unpacking it: its lengths are checked as mapq_value_unpack()

@@ -150,6 +150,25 @@ redisContext *mapq_cli_connect(const struct mapq_cli_opts *o,
  * MAPQ_EXIT_FAILED. */
 int mapq_cli_print_value(const char *data, size_t len, int flags);
 
+/*
+ * cli_pages.c: appends (data, len) to out with every paged list it holds
+ * (the whole value, or a value of a map) replaced by the list, read from
+ * the pages in Redis on c (borrowed) under namespace ns. MAPQ_EREDIS when
+ * a read fails, MAPQ_EPROTO when a page is missing or bad; err says which.
+ */
+enum mapq_err mapq_cli_expand_pages(redisContext *c, const char *ns,
+                                    const char *data, size_t len,
+                                    struct mapq_buf *out, char *err);
+
+/*
+ * Prints an output as mapq_cli_print_value() does, reading the paged lists
+ * it holds from c: a paged list that is the whole output goes to stdout
+ * page by page (checked whole first), never held. Returns the exit status
+ * (MAPQ_EXIT_INFRA when Redis fails).
+ */
+int mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
+                          size_t len, int flags);
+
 /* HGET of field in the record of execution o->target; the reply, or NULL
  * on a connection error. Caller frees with freeReplyObject(). */
 redisReply *mapq_cli_hget(redisContext *c, const struct mapq_cli_opts *o,

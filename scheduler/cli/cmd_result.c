@@ -52,8 +52,8 @@ cmd_result(struct mapq_cli_opts *o)
         return rc;
     r = read_output(c, o, state);
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
-        rc = mapq_cli_print_value(r->str, r->len,
-                                  o->json ? MAPQ_JSON_PRETTY : 0);
+        rc = mapq_cli_print_output(c, o->ns, r->str, r->len,
+                                   o->json ? MAPQ_JSON_PRETTY : 0);
     } else {
         redisReply *e = mapq_cli_hget(c, o, "error");
 

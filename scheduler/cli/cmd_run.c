@@ -67,6 +67,7 @@ struct run {
     bool detached;    /* another scheduler drives it now */
     bool redis_error; /* ended because of Redis: exits 3 */
     struct mapq_buf output;
+    redisContext *pages; /* reads the paged lists of output (run_pages()) */
     char *error;
     char *workflow; /* its name, for --json: the driver owns the model */
     struct timeval started;
@@ -259,12 +260,26 @@ interrupt_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A connection of its own to read the pages of the output, made when it
+ * is first needed (the one that created the execution may have been idle
+ * for the whole run); NULL when Redis cannot be reached, which the reads
+ * then report. */
+static redisContext *
+run_pages(struct run *r)
+{
+    char err[MAPQ_ERR_LEN];
+
+    if (r->pages == NULL)
+        r->pages = mapq_redis_connect_sync(&r->url, 5000, err);
+    return r->pages;
+}
+
 static void
 print_summary(struct run *r)
 {
     struct mapq_node_progress p[MAX_NODES_SHOWN];
     size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
-    struct mapq_buf out = MAPQ_BUF_INIT;
+    struct mapq_buf out = MAPQ_BUF_INIT, all = MAPQ_BUF_INIT;
     char err[MAPQ_ERR_LEN];
     struct timeval now;
     int ph;
@@ -272,12 +287,14 @@ print_summary(struct run *r)
     /* An output that cannot be written as JSON fails the run, never
      * reported as a success without its output. */
     if (r->exit_code == MAPQ_EXIT_OK &&
-        mapq_json_from_bytes(r->output.data, r->output.len, &out, 0, err) !=
-            MAPQ_OK) {
+        (mapq_cli_expand_pages(run_pages(r), r->o->ns, r->output.data,
+                               r->output.len, &all, err) != MAPQ_OK ||
+         mapq_json_from_bytes(all.data, all.len, &out, 0, err) != MAPQ_OK)) {
         r->exit_code = MAPQ_EXIT_FAILED;
         r->error =
             mapq_xasprintf("the output cannot be written as JSON: %s", err);
     }
+    mapq_buf_release(&all);
     gettimeofday(&now, NULL);
     printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
            "\"seconds\":%.3f,\"nodes\":{",
@@ -315,7 +332,8 @@ report(struct run *r)
     if (r->o->json) {
         print_summary(r);
     } else if (r->exit_code == MAPQ_EXIT_OK) {
-        r->exit_code = mapq_cli_print_value(r->output.data, r->output.len, 0);
+        r->exit_code = mapq_cli_print_output(run_pages(r), r->o->ns,
+                                             r->output.data, r->output.len, 0);
     } else if (r->exit_code == MAPQ_EXIT_CANCELLED) {
         fprintf(stderr, "mapq: execution %s cancelled\n", r->id);
     } else if (r->redis_error) {
@@ -530,6 +548,8 @@ out:
     mapq_workflow_free(wf);
     mapq_buf_release(&inputs);
     mapq_buf_release(&r.output);
+    if (r.pages != NULL)
+        redisFree(r.pages);
     for (k = 0; k < r.nfinal; k++)
         free(r.final_names[k]);
     free(r.error);

@@ -35,6 +35,7 @@
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
 #include "mapq_log.h"
+#include "mapq_pages.h"
 #include "mapq_value.h"
 
 /* Why a driver lets go of an execution whose record vanished. */
@@ -45,6 +46,7 @@
     "that had not received it)"
 
 static void advance(struct exec *x);
+static void node_run(struct exec *x, size_t k);
 static void exec_fail(struct exec *x, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static const struct drv_ops ops;
@@ -128,6 +130,10 @@ node_reset(struct exec *x, size_t k)
         free(nr->params[j].marks);
     }
     free(nr->params);
+    if (nr->loaded != NULL)
+        for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
+            mapq_buf_release(&nr->loaded[j]);
+    free(nr->loaded);
     free(nr->iface);
     mapq_buf_release(&nr->output);
     mapq_buf_release(&nr->asm_buf);
@@ -320,17 +326,24 @@ static int
 node_recover(struct exec *x, size_t k, struct mapq_buf *output)
 {
     struct node_run *nr = &x->nodes[k];
+    struct mapq_pages_ref ref;
     char field[32];
     uint32_t n;
     size_t hlen;
 
     if (node_set_output(x, k, output) != 0)
         return -1;
-    nr->n = x->wf->nodes[k].is_map &&
-                    mapq_value_array_header(nr->output.data, nr->output.len, &n,
-                                            &hlen)
-                ? n
-                : 1;
+    /* A paged output stays where it is: the reference names its
+     * execution. */
+    if (!x->wf->nodes[k].is_map)
+        nr->n = 1;
+    else if (mapq_value_array_header(nr->output.data, nr->output.len, &n,
+                                     &hlen))
+        nr->n = n;
+    else if (mapq_pages_ref_read(nr->output.data, nr->output.len, &ref))
+        nr->n = ref.n;
+    else
+        nr->n = 1;
     nr->finished = nr->n;
     nr->counts[MAPQ_PHASE_RECOVERED] = nr->n;
     snprintf(field, sizeof(field), "o:%zu", k);
@@ -351,15 +364,26 @@ node_bind(struct exec *x, size_t k)
     return -1;
 }
 
+/* Node k binds and runs; the paged lists it binds are read first. */
 static void
 node_start(struct exec *x, size_t k)
+{
+    x->nodes[k].state = NODE_RUNNING;
+    if (drv_pages_wanted(x, k)) {
+        drv_pages_load(x, k);
+        return;
+    }
+    node_run(x, k);
+}
+
+static void
+node_run(struct exec *x, size_t k)
 {
     const struct mapq_node *n = &x->wf->nodes[k];
     struct node_run *nr = &x->nodes[k];
     struct mapq_buf empty = MAPQ_BUF_INIT;
     msgpack_packer pk;
 
-    nr->state = NODE_RUNNING;
     if (node_bind(x, k) != 0)
         return;
     nr->queue = n->opts.queue;
@@ -573,6 +597,13 @@ on_assembled(struct exec *x, size_t k)
     mapq_buf_release(&out);
 }
 
+static void
+on_pages_loaded(struct exec *x, size_t k)
+{
+    if (!drv_exec_ended(x) && x->nodes[k].state == NODE_RUNNING)
+        node_run(x, k);
+}
+
 static int
 on_restore(struct exec *x, size_t k, struct mapq_buf *output, bool recovered)
 {
@@ -618,6 +649,7 @@ static const struct drv_ops ops = {
     .load = on_load,
     .scanned = on_scanned,
     .assembled = on_assembled,
+    .pages_loaded = on_pages_loaded,
     .restore = on_restore,
     .read_back = on_read_back,
 };

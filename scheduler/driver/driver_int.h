@@ -147,14 +147,20 @@ struct node_run {
     uint8_t *phases;          /* 4 bits per subtask */
     struct param_src *params; /* sorted by name */
     size_t nparams;
-    char *iface; /* "a:int,b:str->bool" */
+    /* drv_pages.c: the paged lists of its bindings (over first, then
+     * with), read whole before it binds; empty for the others */
+    struct mapq_buf *loaded;
+    size_t load_j;   /* the binding being read */
+    uint64_t load_p; /* its next page */
+    char *iface;     /* "a:int,b:str->bool" */
     const char *queue;
     const char *cls;
     struct mapq_buf output; /* msgpack, once succeeded; read as bytes
                                by the nodes bound to it */
     uint64_t asm_next;      /* assembly cursor */
     uint64_t asm_ok; /* successes found by the assembly, record by record */
-    struct mapq_buf asm_buf;
+    struct mapq_buf asm_buf; /* the output list; one page of it when paged */
+    bool asm_paged;          /* the output goes to P:pg, a page per read */
     struct err_group groups[ERROR_GROUPS_MAX];
     size_t ngroups;
     uint64_t ungrouped; /* failures whose message found no group */
@@ -239,6 +245,8 @@ struct drv_ops {
     void (*scanned)(struct exec *x, size_t k);
     /* Every result record of node k of x was read. */
     void (*assembled)(struct exec *x, size_t k);
+    /* The paged lists node k of x binds are read (drv_pages_load()). */
+    void (*pages_loaded)(struct exec *x, size_t k);
     /* Node k of x succeeded before, with output (taken): read back by a
      * reconcile, or taken whole from the execution recovered. Returns -1
      * after failing x. */
@@ -409,6 +417,10 @@ void drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1]);
 /* Writes field of x's record; sent again until Redis takes it. */
 void drv_record_hset(struct exec *x, const char *field, const char *value,
                      size_t len);
+/* Writes field of x's pages (P:pg:<exec>); sent again until Redis takes
+ * it. Sent after the pages before it on the same connection. */
+void drv_record_page(struct exec *x, const char *field, const char *value,
+                     size_t len);
 /* Writes p:<k>, the progress of node k. */
 void drv_record_node_progress(struct exec *x, size_t k);
 /* Writes the progress of every node whose progress this driver knows. */
@@ -487,6 +499,14 @@ int drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out,
                         char *err);
 /* The workflow's output, from its nodes' outputs, into x->output. */
 void drv_assemble_workflow(struct exec *x);
+
+/* ---- drv_pages.c: paged lists a node binds ----------------------------- */
+
+/* True when a binding of node k refers to a paged list. */
+bool drv_pages_wanted(const struct exec *x, size_t k);
+/* Reads the paged lists node k binds, whole, into its loaded[] (then
+ * pages_loaded reported). */
+void drv_pages_load(struct exec *x, size_t k);
 
 /* ---- drv_reconcile.c: rebuilding the view from Redis ------------------- */
 

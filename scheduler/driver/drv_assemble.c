@@ -1,7 +1,9 @@
 /*
  * drv_assemble.c - outputs in input order: a finished node's result
  * records read with HMGET, BATCH at a time, into its output list (or its
- * failure message), and the workflow's output from its nodes'.
+ * failure message), and the workflow's output from its nodes'. A list of
+ * more than MAPQ_PAGED_MIN elements is not held: each read becomes one
+ * page of it in P:pg:<exec>, and the output is a reference to them.
  *
  * Owns the assembly cursor and buffer of a node_run (asm_next, asm_buf).
  * Reports to the controller when every record is read (ops->assembled) or
@@ -15,7 +17,11 @@
 #include "driver_int.h"
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
+#include "mapq_pages.h"
 #include "mapq_value.h"
+
+/* One read of results is one page. */
+_Static_assert(BATCH == MAPQ_PAGE_LEN, "an assembly read is a page");
 
 /* Counted from the records, not the events: an event without its record
  * (a foreign client's) is no success. */
@@ -40,6 +46,17 @@ drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out, char *why)
                      sum.data ? sum.data + strcspn(sum.data, ":") + 2 : "");
         mapq_buf_release(&sum);
         return -1;
+    }
+    if (nr->asm_paged) {
+        struct mapq_pages_ref ref = {.n = nr->n, .page_len = MAPQ_PAGE_LEN};
+        msgpack_packer pk;
+
+        snprintf(ref.exec, sizeof(ref.exec), "%s", x->id);
+        snprintf(ref.list, sizeof(ref.list), "o:%zu", k);
+        mapq_buf_init(out, 0);
+        mapq_value_packer_init(&pk, out);
+        mapq_pages_ref_pack(&pk, &ref);
+        return 0;
     }
     /* A map's list was built in place behind its header: no copy. */
     *out = nr->asm_buf;
@@ -67,7 +84,8 @@ drv_assemble_start(struct exec *x, size_t k)
     nr->asm_ok = 0;
     mapq_buf_release(&nr->asm_buf);
     mapq_buf_init(&nr->asm_buf, 0);
-    if (x->wf->nodes[k].is_map) {
+    nr->asm_paged = x->wf->nodes[k].is_map && nr->n > MAPQ_PAGED_MIN;
+    if (x->wf->nodes[k].is_map && !nr->asm_paged) {
         mapq_value_packer_init(&pk, &nr->asm_buf);
         msgpack_pack_array(&pk, (uint32_t)nr->n);
     }
@@ -136,6 +154,10 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
                         reply->str ? reply->str : "bad reply");
     } else {
         mapq_value_packer_init(&pk, &nr->asm_buf);
+        if (nr->asm_paged) {
+            mapq_buf_reset(&nr->asm_buf);
+            msgpack_pack_array(&pk, (uint32_t)req->count);
+        }
         for (j = 0; j < req->count; j++) {
             uint64_t i = req->from + j;
             const redisReply *rec = reply->element[j];
@@ -148,6 +170,13 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
                 drv_take_record(nr, i, rec, &pk);
             else
                 msgpack_pack_nil(&pk); /* dropped after early failure */
+        }
+        if (nr->asm_paged) {
+            char field[64];
+
+            snprintf(field, sizeof(field), "o:%zu/%llu", req->k,
+                     (unsigned long long)(req->from / MAPQ_PAGE_LEN));
+            drv_record_page(x, field, nr->asm_buf.data, nr->asm_buf.len);
         }
         drv_assemble_next(x, req->k);
     }

@@ -12,6 +12,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_pages.h"
 #include "mapq_value.h"
 
 bool
@@ -139,6 +140,9 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
     bool checked = b->kind == MAPQ_REF_LITERAL;
     msgpack_unpacked u;
     char err[MAPQ_ERR_LEN];
+    const struct mapq_buf *loaded =
+        x->nodes[k].loaded ? &x->nodes[k].loaded[j] : NULL;
+    struct mapq_pages_ref ref;
     const char *v;
     size_t vlen;
     enum mapq_err rc;
@@ -147,6 +151,12 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
         snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s' has no value",
                  n->name, b->param);
         return -1;
+    }
+    /* A paged list was read whole before (drv_pages.c). */
+    if (mapq_pages_ref_read(v, vlen, &ref)) {
+        mapq_assert(loaded != NULL && loaded->len > 0);
+        v = loaded->data;
+        vlen = loaded->len;
     }
     ps->name = p->name;
     ps->type = p->type;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../../scheduler/cli/cli_opts.c"
+#include "../../scheduler/cli/cli_pages.c"
 #include "../../scheduler/cli/cli_util.c"
 #include "../../scheduler/cli/cmd_run.c"
 

@@ -1,0 +1,208 @@
+/*
+ * cli_pages.c - outputs that hold paged lists (a map node's output of more
+ * than MAPQ_PAGED_MIN elements, docs/PROTOCOL.md "Paged lists"), read back
+ * by the CLI: a list printed page by page, never whole, or every
+ * reference expanded into the list it stands for when the whole value is
+ * needed (--json).
+ *
+ * A reference is the whole output, or a value of an output that is a map
+ * (the workflow's named outputs): the driver makes no other. Pages are
+ * read with blocking HMGETs of PAGES_PER_READ pages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mapq_json.h"
+#include "mapq_keys.h"
+#include "mapq_pages.h"
+#include "mapq_value.h"
+
+#define PAGES_PER_READ 16
+
+/* Appends the elements of pages [from, from + count) of ref to out; an
+ * error says which page is missing or bad. */
+static enum mapq_err
+read_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
+           uint64_t from, uint64_t count, struct mapq_buf *out, char *err)
+{
+    const char **argv = calloc(count + 2, sizeof(*argv));
+    size_t *lens = calloc(count + 2, sizeof(*lens));
+    char *key = mapq_key_pages(ns, ref->exec), (*fields)[64];
+    enum mapq_err rc = MAPQ_OK;
+    redisReply *r = NULL;
+    uint64_t i;
+
+    fields = calloc(count, sizeof(*fields));
+    if (argv == NULL || lens == NULL || fields == NULL) {
+        rc = mapq_err_set(err, MAPQ_EIO, "out of memory");
+        goto out;
+    }
+    if (c == NULL) {
+        rc = mapq_err_set(err, MAPQ_EREDIS,
+                          "cannot read the pages of %s: not connected to "
+                          "Redis",
+                          ref->list);
+        goto out;
+    }
+    argv[0] = "HMGET";
+    argv[1] = key;
+    for (i = 0; i < count; i++) {
+        mapq_pages_field(ref, from + i, fields[i], sizeof(fields[i]));
+        argv[i + 2] = fields[i];
+    }
+    for (i = 0; i < count + 2; i++)
+        lens[i] = strlen(argv[i]);
+    r = redisCommandArgv(c, (int)count + 2, argv, lens);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != count) {
+        rc = mapq_err_set(err, MAPQ_EREDIS, "cannot read the pages of %s: %s",
+                          ref->list,
+                          r == NULL        ? c->errstr
+                          : r->str != NULL ? r->str
+                                           : "bad reply");
+        goto out;
+    }
+    for (i = 0; i < count && rc == MAPQ_OK; i++) {
+        const redisReply *e = r->element[i];
+
+        rc = mapq_pages_append(
+            ref, from + i, e->type == REDIS_REPLY_STRING ? e->str : NULL,
+            e->type == REDIS_REPLY_STRING ? e->len : 0, out, err);
+    }
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(fields);
+    free(key);
+    free(lens);
+    free(argv);
+    return rc;
+}
+
+/* Appends the list ref stands for (a msgpack array) to out. */
+static enum mapq_err
+expand_ref(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
+           struct mapq_buf *out, char *err)
+{
+    uint64_t p, pages = mapq_pages_count(ref);
+    msgpack_packer pk;
+    enum mapq_err rc = MAPQ_OK;
+
+    if (ref->n > UINT32_MAX)
+        return mapq_err_set(err, MAPQ_ETOOBIG, "%s is too long to expand",
+                            ref->list);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_array(&pk, (uint32_t)ref->n);
+    for (p = 0; p < pages && rc == MAPQ_OK; p += PAGES_PER_READ)
+        rc = read_pages(c, ns, ref, p,
+                        pages - p < PAGES_PER_READ ? pages - p : PAGES_PER_READ,
+                        out, err);
+    return rc;
+}
+
+enum mapq_err
+mapq_cli_expand_pages(redisContext *c, const char *ns, const char *data,
+                      size_t len, struct mapq_buf *out, char *err)
+{
+    struct mapq_pages_ref ref;
+    size_t off, at;
+    uint32_t n, i;
+    enum mapq_err rc = MAPQ_OK;
+
+    if (mapq_pages_ref_read(data, len, &ref))
+        return expand_ref(c, ns, &ref, out, err);
+    if (!mapq_value_map_header(data, len, &n, &off))
+        return mapq_buf_append(out, data, len);
+    mapq_buf_append(out, data, off);
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        at = off;
+        rc = mapq_value_skip(data, len, &off, err); /* the key */
+        if (rc == MAPQ_OK)
+            mapq_buf_append(out, data + at, off - at);
+        at = off;
+        if (rc == MAPQ_OK)
+            rc = mapq_value_skip(data, len, &off, err);
+        if (rc == MAPQ_OK && mapq_pages_ref_read(data + at, off - at, &ref))
+            rc = expand_ref(c, ns, &ref, out, err);
+        else if (rc == MAPQ_OK)
+            mapq_buf_append(out, data + at, off - at);
+    }
+    return rc;
+}
+
+/* One pass over the pages of ref: checks every element (out NULL) or
+ * writes each as JSON, comma separated. */
+static enum mapq_err
+write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
+            FILE *out, char *err)
+{
+    uint64_t p, pages = mapq_pages_count(ref), i = 0;
+    struct mapq_buf page = MAPQ_BUF_INIT, text = MAPQ_BUF_INIT;
+    msgpack_unpacked u;
+    enum mapq_err rc = MAPQ_OK;
+    size_t off;
+
+    msgpack_unpacked_init(&u);
+    for (p = 0; p < pages && rc == MAPQ_OK; p += PAGES_PER_READ) {
+        mapq_buf_reset(&page);
+        rc = read_pages(c, ns, ref, p,
+                        pages - p < PAGES_PER_READ ? pages - p : PAGES_PER_READ,
+                        &page, err);
+        for (off = 0; rc == MAPQ_OK && off < page.len; i++) {
+            rc = mapq_value_unpack_next(page.data, page.len, &off, &u, err);
+            mapq_buf_reset(&text);
+            if (rc == MAPQ_OK)
+                rc = mapq_json_from_msgpack(&u.data, &text, 0, err);
+            if (rc != MAPQ_OK) {
+                char at[MAPQ_ERR_LEN];
+
+                snprintf(at, sizeof(at), "[%llu]: %s", (unsigned long long)i,
+                         err);
+                snprintf(err, MAPQ_ERR_LEN, "%s", at);
+            } else if (out != NULL &&
+                       ((i > 0 && fputc(',', out) == EOF) ||
+                        fwrite(text.data, 1, text.len, out) != text.len)) {
+                rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&u);
+    mapq_buf_release(&text);
+    mapq_buf_release(&page);
+    return rc;
+}
+
+int
+mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
+                      size_t len, int flags)
+{
+    struct mapq_buf all = MAPQ_BUF_INIT;
+    struct mapq_pages_ref ref;
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+    int st;
+
+    if (!(flags & MAPQ_JSON_PRETTY) && mapq_pages_ref_read(data, len, &ref)) {
+        /* Checked whole first, so that an error comes before output. */
+        rc = write_pages(c, ns, &ref, NULL, err);
+        if (rc == MAPQ_OK && fputc('[', stdout) != EOF)
+            rc = write_pages(c, ns, &ref, stdout, err);
+        if (rc == MAPQ_OK && fputs("]\n", stdout) == EOF)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        if (rc == MAPQ_OK)
+            return MAPQ_EXIT_OK;
+        fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
+                err);
+        return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
+    }
+    rc = mapq_cli_expand_pages(c, ns, data, len, &all, err);
+    if (rc != MAPQ_OK) {
+        fprintf(stderr, "mapq: cannot read the output: %s\n", err);
+        mapq_buf_release(&all);
+        return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
+    }
+    st = mapq_cli_print_value(all.data, all.len, flags);
+    mapq_buf_release(&all);
+    return st;
+}
