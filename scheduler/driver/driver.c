@@ -128,6 +128,7 @@ node_reset(struct exec *x, size_t k)
     for (j = 0; j < nr->nparams; j++) {
         mapq_buf_release(&nr->params[j].bound);
         free(nr->params[j].marks);
+        drv_pages_release(&nr->params[j]);
     }
     free(nr->params);
     if (nr->loaded != NULL)
@@ -597,11 +598,24 @@ on_assembled(struct exec *x, size_t k)
     mapq_buf_release(&out);
 }
 
+/* Each step that waited for pages goes on, if it still has to. */
 static void
 on_pages_loaded(struct exec *x, size_t k)
 {
-    if (!drv_exec_ended(x) && x->nodes[k].state == NODE_RUNNING)
+    struct node_run *nr = &x->nodes[k];
+    unsigned w = nr->page_wait;
+
+    nr->page_wait = 0;
+    if (drv_exec_ended(x))
+        return;
+    if ((w & PAGE_WAIT_BIND) && nr->state == NODE_RUNNING)
         node_run(x, k);
+    if ((w & PAGE_WAIT_SCAN) && nr->scanning)
+        drv_scan_next(x, k);
+    if ((w & PAGE_WAIT_PUSH) && nr->state == NODE_RUNNING)
+        drv_window_push(x, k);
+    if ((w & PAGE_WAIT_ASM) && nr->state == NODE_ASSEMBLING)
+        drv_assemble_next(x, k);
 }
 
 static int

@@ -27,6 +27,7 @@
 #include <sys/time.h>
 
 #include "mapq_driver.h"
+#include "mapq_pages.h"
 #include "mapq_record.h"
 #include "mapq_retry.h"
 #include "mapq_value.h"
@@ -117,21 +118,41 @@ struct err_group {
  * never as a tree: marks[] holds the offset of every LIST_MARK-th element,
  * and (at, at_off) the element last reached, so that the window, the scan
  * and the assembly, which each go through the list in order, step over
- * one element per subtask.
+ * one element per subtask. A paged list (ref) is read a few pages at a
+ * time into pages[] (drv_pages.c); (at, at_off) are then in page cur.
  */
-#define LIST_MARK 256
+#define LIST_MARK  256
+#define PAGE_SLOTS 8
+struct page_slot {
+    bool used;
+    uint64_t p;           /* which page of the list */
+    uint64_t stamp;       /* last use, for eviction */
+    struct mapq_buf data; /* its elements, without the array header */
+};
 struct param_src {
     const char *name;
     const struct mapq_type *type;
     const char *list; /* over: the list's bytes, borrowed from the
                          workflow (a literal), x->inputs or a node's
-                         output; NULL for 'with' */
+                         output; NULL for 'with' and paged lists */
     size_t list_len;
-    uint64_t n;            /* elements in list */
-    size_t *marks;         /* offset of element j * LIST_MARK */
-    uint64_t at;           /* the element last reached */
-    size_t at_off;         /* and its offset in list */
-    struct mapq_buf bound; /* with: canonical bytes of the value */
+    uint64_t n;                /* elements in the list */
+    size_t *marks;             /* offset of element j * LIST_MARK */
+    uint64_t at;               /* the element last reached */
+    size_t at_off;             /* and its offset in list (or page cur) */
+    struct mapq_buf bound;     /* with: canonical bytes of the value */
+    struct mapq_pages_ref ref; /* a paged list: where its pages are */
+    struct page_slot *pages;   /* PAGE_SLOTS of them; NULL: not paged */
+    int cur;                   /* the slot of (at, at_off) */
+};
+
+/* What waits for pages of a node's paged lists (drv_pages_cover()), to
+ * be resumed when they are read. */
+enum page_wait {
+    PAGE_WAIT_PUSH = 1 << 0, /* drv_window_push() */
+    PAGE_WAIT_SCAN = 1 << 1, /* drv_scan_next() */
+    PAGE_WAIT_ASM = 1 << 2,  /* drv_assemble_next() */
+    PAGE_WAIT_BIND = 1 << 3, /* the node binds: its 'with' lists, whole */
 };
 
 /*
@@ -150,9 +171,12 @@ struct node_run {
     /* drv_pages.c: the paged lists of its bindings (over first, then
      * with), read whole before it binds; empty for the others */
     struct mapq_buf *loaded;
-    size_t load_j;   /* the binding being read */
-    uint64_t load_p; /* its next page */
-    char *iface;     /* "a:int,b:str->bool" */
+    size_t load_j;       /* the binding being read */
+    uint64_t load_p;     /* its next page */
+    unsigned page_wait;  /* enum page_wait: what to resume */
+    bool page_reading;   /* a read of pages is in flight */
+    uint64_t page_clock; /* stamps page_slot uses */
+    char *iface;         /* "a:int,b:str->bool" */
     const char *queue;
     const char *cls;
     struct mapq_buf output; /* msgpack, once succeeded; read as bytes
@@ -245,7 +269,8 @@ struct drv_ops {
     void (*scanned)(struct exec *x, size_t k);
     /* Every result record of node k of x was read. */
     void (*assembled)(struct exec *x, size_t k);
-    /* The paged lists node k of x binds are read (drv_pages_load()). */
+    /* Pages node k of x waited for are read: what waited (its
+     * page_wait) goes on. */
     void (*pages_loaded)(struct exec *x, size_t k);
     /* Node k of x succeeded before, with output (taken): read back by a
      * reconcile, or taken whole from the execution recovered. Returns -1
@@ -463,10 +488,10 @@ uint64_t drv_window_limit(int64_t concurrency);
 /* The successes a node of n subtasks needs. */
 uint64_t drv_window_need(int64_t min_successes, double min_success_ratio,
                          uint64_t n);
-/* Takes up to max pending subtasks into the window (QUEUED, in flight)
- * while it has room; their indices go to idx. Returns how many. */
-size_t drv_window_take(struct node_run *nr, uint64_t limit, uint64_t *idx,
-                       size_t max);
+/* Takes up to max pending subtasks below end into the window (QUEUED, in
+ * flight) while it has room; their indices go to idx. Returns how many. */
+size_t drv_window_take(struct node_run *nr, uint64_t limit, uint64_t end,
+                       uint64_t *idx, size_t max);
 /* Subtask i ended in phase: returns false when it had already. */
 bool drv_window_apply(struct node_run *nr, uint64_t i, int phase);
 /* True when the threshold is out of reach (nothing runs to no purpose). */
@@ -502,11 +527,23 @@ void drv_assemble_workflow(struct exec *x);
 
 /* ---- drv_pages.c: paged lists a node binds ----------------------------- */
 
-/* True when a binding of node k refers to a paged list. */
+/* True when a 'with' binding of node k refers to a paged list. */
 bool drv_pages_wanted(const struct exec *x, size_t k);
-/* Reads the paged lists node k binds, whole, into its loaded[] (then
- * pages_loaded reported). */
+/* Reads the paged lists node k binds with 'with', whole, into its
+ * loaded[] (then pages_loaded reported, PAGE_WAIT_BIND). */
 void drv_pages_load(struct exec *x, size_t k);
+/* True when node k's paged 'over' lists hold the pages of elements
+ * [from, end) (at most 2 * MAPQ_PAGE_LEN of them); else false: those
+ * pages are asked for (a few more ahead), and what (enum page_wait) is
+ * resumed once they are read. */
+bool drv_pages_cover(struct exec *x, size_t k, uint64_t from, uint64_t end,
+                     unsigned what);
+/* Element i of the paged list of ps (covered): the page's elements and
+ * the element's offset there. */
+void drv_pages_element(struct param_src *ps, uint64_t i, const char **data,
+                       size_t *len, size_t *off);
+/* Frees ps's pages. */
+void drv_pages_release(struct param_src *ps);
 
 /* ---- drv_reconcile.c: rebuilding the view from Redis ------------------- */
 

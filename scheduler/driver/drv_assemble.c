@@ -107,6 +107,8 @@ drv_assemble_next(struct exec *x, size_t k)
         return;
     }
     end = nr->asm_next + BATCH < nr->n ? nr->asm_next + BATCH : nr->n;
+    if (!drv_pages_cover(x, k, nr->asm_next, end, PAGE_WAIT_ASM))
+        return;
     req = mapq_xcalloc(1, sizeof(*req));
     req->x = x;
     req->k = k;

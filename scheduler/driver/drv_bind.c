@@ -152,7 +152,17 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
                  n->name, b->param);
         return -1;
     }
-    /* A paged list was read whole before (drv_pages.c). */
+    /* A paged 'over' list is read a few pages at a time, as subtasks
+     * reach them; a paged 'with' list was read whole (drv_pages.c). */
+    if (mapq_pages_ref_read(v, vlen, &ref) && over) {
+        ps->name = p->name;
+        ps->type = p->type;
+        ps->ref = ref;
+        ps->n = ref.n;
+        ps->pages = mapq_xcalloc(PAGE_SLOTS, sizeof(*ps->pages));
+        ps->cur = -1;
+        return 0;
+    }
     if (mapq_pages_ref_read(v, vlen, &ref)) {
         mapq_assert(loaded != NULL && loaded->len > 0);
         v = loaded->data;
@@ -237,7 +247,8 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
     msgpack_packer pk;
     msgpack_unpacked u;
     char err[MAPQ_ERR_LEN];
-    size_t j, off;
+    const char *data;
+    size_t j, len, off;
     enum mapq_err rc;
 
     mapq_value_packer_init(&pk, out);
@@ -247,12 +258,18 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
         struct param_src *ps = &nr->params[j];
 
         mapq_value_pack_str(&pk, ps->name);
-        if (ps->list == NULL) {
+        if (ps->list == NULL && ps->pages == NULL) {
             mapq_buf_append(out, ps->bound.data, ps->bound.len);
             continue;
         }
-        off = list_seek(ps, i);
-        rc = mapq_value_unpack_next(ps->list, ps->list_len, &off, &u, err);
+        if (ps->pages != NULL) {
+            drv_pages_element(ps, i, &data, &len, &off);
+        } else {
+            data = ps->list;
+            len = ps->list_len;
+            off = list_seek(ps, i);
+        }
+        rc = mapq_value_unpack_next(data, len, &off, &u, err);
         mapq_assert(rc == MAPQ_OK);
         mapq_value_canonical(&u.data, out);
     }

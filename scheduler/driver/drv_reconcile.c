@@ -95,13 +95,16 @@ void
 drv_scan_next(struct exec *x, size_t k)
 {
     struct node_run *nr = &x->nodes[k];
-    struct scan_req *req = mapq_xcalloc(1, sizeof(*req));
+    struct scan_req *req;
     struct mapq_buf in = MAPQ_BUF_INIT;
     unsigned char key[MAPQ_KEY_LEN];
     struct mapq_argv cmd;
     uint64_t i,
         end = nr->scan_next + BATCH < nr->n ? nr->scan_next + BATCH : nr->n;
 
+    if (!drv_pages_cover(x, k, nr->scan_next, end, PAGE_WAIT_SCAN))
+        return;
+    req = mapq_xcalloc(1, sizeof(*req));
     req->x = x;
     req->k = k;
     req->gen = x->gen;

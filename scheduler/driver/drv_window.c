@@ -40,12 +40,15 @@ drv_window_need(int64_t min_successes, double min_success_ratio, uint64_t n)
 /* After a reconcile, subtasks in flight or finished are skipped: only
  * those never pushed (PH_PENDING) are taken. */
 size_t
-drv_window_take(struct node_run *nr, uint64_t limit, uint64_t *idx, size_t max)
+drv_window_take(struct node_run *nr, uint64_t limit, uint64_t end,
+                uint64_t *idx, size_t max)
 {
     size_t taken = 0;
 
+    if (end > nr->n)
+        end = nr->n;
     while (taken < max && nr->state == NODE_RUNNING && !nr->scanning &&
-           nr->inflight < limit && nr->next < nr->n) {
+           nr->inflight < limit && nr->next < end) {
         uint64_t i = nr->next++;
 
         if (phase_get(nr, i) != PH_PENDING)
@@ -256,13 +259,24 @@ drv_window_push(struct exec *x, size_t k)
     struct node_run *nr = &x->nodes[k];
     uint64_t limit = drv_window_limit(x->wf->nodes[k].concurrency);
     struct mapq_buf body = MAPQ_BUF_INIT, in = MAPQ_BUF_INIT;
-    uint64_t idx[BATCH];
+    uint64_t idx[BATCH], before;
     struct push_req *req;
     struct mapq_argv cmd;
     size_t n, j;
 
     mapq_argv_init(&cmd);
-    while ((n = drv_window_take(nr, limit, idx, BATCH)) > 0) {
+    /* The pages of paged lists are read as the window reaches them; a
+     * batch that took nothing but went past subtasks already pushed (after
+     * a reconcile) is followed by the next. */
+    for (;;) {
+        if (!drv_pages_cover(x, k, nr->next, nr->next + BATCH, PAGE_WAIT_PUSH))
+            break;
+        before = nr->next;
+        n = drv_window_take(nr, limit, nr->next + BATCH, idx, BATCH);
+        if (n == 0 && nr->next == before)
+            break;
+        if (n == 0)
+            continue;
         req = mapq_xcalloc(1, sizeof(*req));
         req->x = x;
         req->k = k;

@@ -128,12 +128,58 @@ check "recover: chk read the old pages and failed on index 2" \
     "node 'chk' failed: N of 70000 subtasks succeeded, 70000 needed: 2: refusing x=4" \
     "$(redis_cli HGET "$P:x:$x2" error | sed 's/failed: [0-9]* of/failed: N of/')"
 
-# 6. A page gone from Redis: the output cannot be printed, and the error
-#    names the page.
+# 6. A page gone from Redis: a node that reads it fails naming it, and the
+#    output cannot be printed.
+redis_cli HDEL "$P:pg:$x1" o:0/5 >/dev/null
+"$MAPQ" recover "$x1" >/dev/null 2>"$TMP/err4"
+check "missing page: the node reading it fails" 1 $?
+check "missing page: the error names it" \
+    "node 'chk': input 'x': page 5 of o:0 is missing or is not a list of 1000 elements" \
+    "$(redis_cli HGET "$P:x:$(exec_of "$TMP/err4")" error)"
 redis_cli HDEL "$P:pg:$x" o:0/3 >/dev/null
 "$MAPQ" result "$x" >/dev/null 2>"$TMP/err3"
 check "missing page: mapq result fails" 1 $?
 check "missing page: named" \
     "mapq: the output cannot be written as JSON: page 3 of o:0 is missing or is not a list of 1000 elements" \
     "$(cat "$TMP/err3")"
+
+# 7. mapq run killed with -9 while a map over a paged list runs: the
+#    scheduler that adopts it rebuilds where each subtask stands (reading
+#    the pages again) and finishes it.
+cat >"$TMP/take.yaml" <<'EOF2'
+name: take
+inputs: {xs: {type: "list[int]"}}
+tasks:
+  square:
+    inputs: {x: int}
+    output: int
+    plugin: {library: mapq_example_plugin.so, symbol: square}
+  detect:
+    inputs: {data_point: int, threshold: int}
+    output: bool
+    plugin: {library: mapq_example_plugin.so, symbol: detect}
+nodes:
+  sq: {map: square, over: {x: $inputs.xs}}
+  big: {map: detect, over: {data_point: $sq}, with: {threshold: 100}, concurrency: 20}
+output: $big
+EOF2
+"$MAPQ" scheduler --lease 2s >"$TMP/scheduler.log" 2>&1 &
+PIDS+=($!)
+"$MAPQ" run "$TMP/take.yaml" --inputs "$TMP/xs.json" --lease 2s >/dev/null 2>"$TMP/err5" &
+run_pid=$!
+wait_for 10 grep -q "^mapq: execution" "$TMP/err5"
+x5=$(exec_of "$TMP/err5")
+has_results() { [ "$(redis_cli HLEN "$P:r:$1:1")" -ge "$2" ]; }
+state_is() { [ "$(redis_cli HGET "$P:x:$1" state)" = "$2" ]; }
+wait_for 60 has_results "$x5" 2000
+kill -9 "$run_pid"
+check "takeover: mapq run was killed while 'big' ran" yes \
+    "$([ "$(redis_cli HLEN "$P:r:$x5:1")" -lt $N ] && echo yes || echo no)"
+wait_for 30 grep -q "node 'big' reconciled" "$TMP/scheduler.log"
+check "takeover: the adopter scanned 'big' over the paged list" 1 \
+    "$(grep -c "execution $x5: node 'big' reconciled" "$TMP/scheduler.log")"
+wait_for 120 state_is "$x5" succeeded
+check "takeover: the output is whole" "$N 11" \
+    "$("$MAPQ" result "$x5" | python3 -c 'import json, sys; v = json.load(sys.stdin); print(len(v), v.index(True))')"
+check "takeover: each result recorded once" $N "$(redis_cli HLEN "$P:r:$x5:1")"
 finish

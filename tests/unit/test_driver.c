@@ -85,23 +85,31 @@ test_driver_window_takes_up_to_concurrency(void **state)
     struct fixture *f = *state;
     uint64_t idx[BATCH];
 
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 3);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 3);
     assert_int_equal(idx[0], 0);
     assert_int_equal(idx[2], 2);
     assert_int_equal(f->nr.inflight, 3);
     assert_int_equal(phase_get(&f->nr, 1), MAPQ_PHASE_QUEUED);
     /* Full: nothing more until a slot frees. */
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 0);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 0);
     assert_true(drv_window_apply(&f->nr, 1, MAPQ_PHASE_SUCCEEDED));
     assert_int_equal(f->nr.inflight, 2);
     assert_int_equal(f->nr.finished, 1);
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 1);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 1);
     assert_int_equal(idx[0], 3);
+    /* Nothing at or past end is taken (the pages read stop there). */
+    assert_int_equal(drv_window_take(&f->nr, UNLIMITED_WINDOW, 6, idx, BATCH),
+                     2);
+    assert_int_equal(idx[1], 5);
+    assert_int_equal(f->nr.next, 6);
     /* A larger window takes the rest, no more than max per call. */
-    assert_int_equal(drv_window_take(&f->nr, UNLIMITED_WINDOW, idx, 4), 4);
-    assert_int_equal(drv_window_take(&f->nr, UNLIMITED_WINDOW, idx, 4), 2);
+    assert_int_equal(
+        drv_window_take(&f->nr, UNLIMITED_WINDOW, UINT64_MAX, idx, 2), 2);
+    assert_int_equal(
+        drv_window_take(&f->nr, UNLIMITED_WINDOW, UINT64_MAX, idx, 4), 2);
     assert_int_equal(idx[1], 9);
-    assert_int_equal(drv_window_take(&f->nr, UNLIMITED_WINDOW, idx, 4), 0);
+    assert_int_equal(
+        drv_window_take(&f->nr, UNLIMITED_WINDOW, UINT64_MAX, idx, 4), 0);
     assert_int_equal(f->nr.inflight, 9);
 }
 
@@ -116,7 +124,7 @@ test_driver_window_skips_what_a_reconcile_found(void **state)
     phase_set(&f->nr, 1, MAPQ_PHASE_QUEUED);
     f->nr.inflight = 1;
     f->nr.finished = 1;
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 2);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 2);
     assert_int_equal(idx[0], 2);
     assert_int_equal(idx[1], 3);
     assert_int_equal(f->nr.inflight, 3);
@@ -129,10 +137,10 @@ test_driver_window_takes_nothing_unless_running(void **state)
     uint64_t idx[BATCH];
 
     f->nr.scanning = true;
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 0);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 0);
     f->nr.scanning = false;
     f->nr.state = NODE_ASSEMBLING;
-    assert_int_equal(drv_window_take(&f->nr, 3, idx, BATCH), 0);
+    assert_int_equal(drv_window_take(&f->nr, 3, UINT64_MAX, idx, BATCH), 0);
     assert_int_equal(f->nr.next, 0);
     /* Nor are its events counted. */
     assert_false(drv_window_apply(&f->nr, 0, MAPQ_PHASE_SUCCEEDED));
@@ -144,7 +152,7 @@ test_driver_window_apply_counts_once(void **state)
     struct fixture *f = *state;
     uint64_t idx[BATCH];
 
-    drv_window_take(&f->nr, 2, idx, BATCH);
+    drv_window_take(&f->nr, 2, UINT64_MAX, idx, BATCH);
     assert_true(drv_window_apply(&f->nr, 0, MAPQ_PHASE_FAILED));
     /* Repeated, or out of range: nothing changes. */
     assert_false(drv_window_apply(&f->nr, 0, MAPQ_PHASE_SUCCEEDED));
@@ -175,7 +183,7 @@ test_driver_window_runs_everything_once(void **state)
     size_t head = 0, tail = 0, n, j;
 
     for (;;) {
-        n = drv_window_take(&f->nr, 7, idx, BATCH);
+        n = drv_window_take(&f->nr, 7, UINT64_MAX, idx, BATCH);
         for (j = 0; j < n; j++) {
             pushed[idx[j]]++;
             queue[tail++] = idx[j];
@@ -200,7 +208,7 @@ test_driver_window_threshold(void **state)
     struct fixture *f = *state;
     uint64_t idx[BATCH], i;
 
-    drv_window_take(&f->nr, UNLIMITED_WINDOW, idx, BATCH);
+    drv_window_take(&f->nr, UNLIMITED_WINDOW, UINT64_MAX, idx, BATCH);
     for (i = 0; i < 20; i++)
         drv_window_apply(&f->nr, i, MAPQ_PHASE_FAILED);
     drv_window_apply(&f->nr, 20, MAPQ_PHASE_CACHED);
