@@ -1,10 +1,13 @@
 /*
  * mapq_json.c - converting values between msgpack and JSON (jansson).
  *
- * Both directions go through a jansson tree: msgpack -> json_t -> text, and
- * text -> json_t -> msgpack, so no JSON is parsed or quoted by hand. Errors
- * name the path of the offending element ("[2][\"k\"]: ..."). Pure: no I/O,
- * no logging.
+ * msgpack -> JSON goes through a jansson tree: msgpack -> json_t -> text,
+ * so no JSON is quoted by hand. JSON -> msgpack: mapq_json_read.c reads
+ * the text with yajl and builds jansson trees of at most one value (or
+ * one element of a list) at a time, which mapq_json_pack() here packs
+ * toward a type; every conversion rule lives in this file. Errors name the
+ * path of the offending element ("[2][\"k\"]: ..."). Pure: no I/O, no
+ * logging.
  *
  * Floats are written with the fewest of 15, 16 or 17 significant digits
  * that read back as the same double for every float of the value (one
@@ -22,25 +25,11 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_json_int.h"
 #include "mapq_value.h"
 
-/* msgpack-c's unpacker refuses values nested deeper than its fixed stack
- * (MSGPACK_EMBED_STACK_SIZE), so nothing deeper may be produced. */
-#define JSON_MAX_DEPTH 32
-
-#define PATH_LEN 256
-
-/* Walk state shared by both directions. */
-struct walk {
-    char path[PATH_LEN]; /* "[1][\"key\"]" of the current element */
-    int precision;       /* digits needed so far for the floats (15..17) */
-    size_t max;          /* the output buffer's cap, for messages */
-    char *err;
-};
-
-/* Appends "[i]" to the path; returns the old length to restore. */
-static size_t
-path_index(struct walk *w, uint32_t i)
+size_t
+mapq_json_walk_index(struct mapq_json_walk *w, uint32_t i)
 {
     size_t base = strlen(w->path);
 
@@ -51,14 +40,14 @@ path_index(struct walk *w, uint32_t i)
 /* Appends "[\"key\"]" (at most 40 bytes of the key, always valid UTF-8)
  * to the path. */
 static size_t
-path_key(struct walk *w, const char *key, size_t len)
+path_key(struct mapq_json_walk *w, const char *key, size_t len)
 {
     return mapq_type_path_key(w->path, sizeof(w->path), key, len);
 }
 
-/* Sets err to "<path>: <message>" (no prefix at the top level). */
-static enum mapq_err
-walk_fail(struct walk *w, enum mapq_err code, const char *msg)
+enum mapq_err
+mapq_json_walk_fail(struct mapq_json_walk *w, enum mapq_err code,
+                    const char *msg)
 {
     return mapq_err_set(w->err, code, "%s%s%s", w->path,
                         w->path[0] != '\0' ? ": " : "", msg);
@@ -75,7 +64,7 @@ float_round_trips(double d, int prec)
 }
 
 static void
-note_float(struct walk *w, double d)
+note_float(struct mapq_json_walk *w, double d)
 {
     while (w->precision < 17 && !float_round_trips(d, w->precision))
         w->precision++;
@@ -83,10 +72,11 @@ note_float(struct walk *w, double d)
 
 /* ---- msgpack -> JSON ---- */
 
-static json_t *to_json(const msgpack_object *o, struct walk *w, int depth);
+static json_t *to_json(const msgpack_object *o, struct mapq_json_walk *w,
+                       int depth);
 
 static json_t *
-bin_to_json(const msgpack_object *o, struct walk *w)
+bin_to_json(const msgpack_object *o, struct mapq_json_walk *w)
 {
     uint32_t n = o->via.bin.size;
     unsigned char *b64;
@@ -94,7 +84,8 @@ bin_to_json(const msgpack_object *o, struct walk *w)
     int len;
 
     if (n > (uint32_t)(INT_MAX / 4) * 3) {
-        walk_fail(w, MAPQ_ETOOBIG, "bytes value too large for base64");
+        mapq_json_walk_fail(w, MAPQ_ETOOBIG,
+                            "bytes value too large for base64");
         return NULL;
     }
     b64 = mapq_xmalloc((size_t)(n + 2) / 3 * 4 + 1);
@@ -105,7 +96,7 @@ bin_to_json(const msgpack_object *o, struct walk *w)
 }
 
 static json_t *
-str_to_json(const msgpack_object *o, struct walk *w)
+str_to_json(const msgpack_object *o, struct mapq_json_walk *w)
 {
     size_t good;
     char msg[80];
@@ -118,7 +109,7 @@ str_to_json(const msgpack_object *o, struct walk *w)
         snprintf(msg, sizeof(msg),
                  "string is not valid UTF-8 (byte 0x%02x at offset %zu)",
                  (unsigned char)o->via.str.ptr[good], good);
-        walk_fail(w, MAPQ_EINVAL, msg);
+        mapq_json_walk_fail(w, MAPQ_EINVAL, msg);
         return NULL;
     }
     /* Checked above; NUL bytes are kept (json_stringn allows them). */
@@ -126,14 +117,15 @@ str_to_json(const msgpack_object *o, struct walk *w)
 }
 
 static json_t *
-float_to_json(const msgpack_object *o, struct walk *w)
+float_to_json(const msgpack_object *o, struct mapq_json_walk *w)
 {
     double d = o->via.f64;
 
     if (isnan(d) || isinf(d)) {
-        walk_fail(w, MAPQ_EINVAL,
-                  isnan(d) ? "float NaN cannot be written as JSON"
-                           : "float infinity cannot be written as JSON");
+        mapq_json_walk_fail(w, MAPQ_EINVAL,
+                            isnan(d)
+                                ? "float NaN cannot be written as JSON"
+                                : "float infinity cannot be written as JSON");
         return NULL;
     }
     note_float(w, d);
@@ -141,28 +133,28 @@ float_to_json(const msgpack_object *o, struct walk *w)
 }
 
 static json_t *
-uint_to_json(const msgpack_object *o, struct walk *w)
+uint_to_json(const msgpack_object *o, struct mapq_json_walk *w)
 {
     char msg[96];
 
     if (o->via.u64 > (uint64_t)INT64_MAX) {
         snprintf(msg, sizeof(msg), "integer out of range: %llu",
                  (unsigned long long)o->via.u64);
-        walk_fail(w, MAPQ_EINVAL, msg);
+        mapq_json_walk_fail(w, MAPQ_EINVAL, msg);
         return NULL;
     }
     return json_integer((json_int_t)o->via.u64);
 }
 
 static json_t *
-array_to_json(const msgpack_object *o, struct walk *w, int depth)
+array_to_json(const msgpack_object *o, struct mapq_json_walk *w, int depth)
 {
     json_t *arr = json_array(), *elem;
     uint32_t i;
     size_t base;
 
     for (i = 0; i < o->via.array.size; i++) {
-        base = path_index(w, i);
+        base = mapq_json_walk_index(w, i);
         elem = to_json(&o->via.array.ptr[i], w, depth + 1);
         if (elem == NULL) {
             json_decref(arr);
@@ -175,7 +167,7 @@ array_to_json(const msgpack_object *o, struct walk *w, int depth)
 }
 
 static json_t *
-map_to_json(const msgpack_object *o, struct walk *w, int depth)
+map_to_json(const msgpack_object *o, struct mapq_json_walk *w, int depth)
 {
     json_t *obj = json_object(), *val;
     const msgpack_object_kv *kv;
@@ -223,18 +215,19 @@ map_to_json(const msgpack_object *o, struct walk *w, int depth)
     }
     return obj;
 out_free_obj:
-    walk_fail(w, MAPQ_EINVAL, msg);
+    mapq_json_walk_fail(w, MAPQ_EINVAL, msg);
     json_decref(obj);
     return NULL;
 }
 
 /* Builds the jansson tree of o; NULL with w->err set on failure. */
 static json_t *
-to_json(const msgpack_object *o, struct walk *w, int depth)
+to_json(const msgpack_object *o, struct mapq_json_walk *w, int depth)
 {
-    if (depth >= JSON_MAX_DEPTH &&
+    if (depth >= MAPQ_JSON_MAX_DEPTH &&
         (o->type == MSGPACK_OBJECT_ARRAY || o->type == MSGPACK_OBJECT_MAP)) {
-        walk_fail(w, MAPQ_EINVAL, "value nested more than 32 levels deep");
+        mapq_json_walk_fail(w, MAPQ_EINVAL,
+                            "value nested more than 32 levels deep");
         return NULL;
     }
     switch (o->type) {
@@ -260,7 +253,7 @@ to_json(const msgpack_object *o, struct walk *w, int depth)
     case MSGPACK_OBJECT_EXT:
         break;
     }
-    walk_fail(w, MAPQ_EINVAL, "ext values cannot be written as JSON");
+    mapq_json_walk_fail(w, MAPQ_EINVAL, "ext values cannot be written as JSON");
     return NULL;
 }
 
@@ -270,9 +263,8 @@ dump_cb(const char *buffer, size_t size, void *data)
     return mapq_buf_append(data, buffer, size) == MAPQ_OK ? 0 : -1;
 }
 
-/* Undoes a partial append so that out is unchanged on failure. */
-static void
-truncate_to(struct mapq_buf *out, size_t len)
+void
+mapq_json_truncate(struct mapq_buf *out, size_t len)
 {
     out->len = len;
     if (out->data != NULL)
@@ -283,7 +275,7 @@ enum mapq_err
 mapq_json_from_msgpack(const msgpack_object *o, struct mapq_buf *out, int flags,
                        char *err)
 {
-    struct walk w = {.path = "", .precision = 15, .err = err};
+    struct mapq_json_walk w = {.path = "", .precision = 15, .err = err};
     size_t before = out->len;
     size_t jflags;
     json_t *j;
@@ -297,7 +289,7 @@ mapq_json_from_msgpack(const msgpack_object *o, struct mapq_buf *out, int flags,
     rc = json_dump_callback(j, dump_cb, out, jflags);
     json_decref(j);
     if (rc != 0) {
-        truncate_to(out, before);
+        mapq_json_truncate(out, before);
         return mapq_err_set(err, MAPQ_ETOOBIG,
                             "JSON text over the size cap (%zu bytes)",
                             out->max);
@@ -324,7 +316,7 @@ mapq_json_from_bytes(const char *data, size_t len, struct mapq_buf *out,
  * (out NULL), or writes each with w->precision digits. */
 static enum mapq_err
 write_elements(const char *data, size_t len, size_t off, uint32_t n,
-               struct walk *w, FILE *out)
+               struct mapq_json_walk *w, FILE *out)
 {
     msgpack_unpacked u;
     enum mapq_err rc = MAPQ_OK;
@@ -334,7 +326,7 @@ write_elements(const char *data, size_t len, size_t off, uint32_t n,
 
     msgpack_unpacked_init(&u);
     for (i = 0; i < n && rc == MAPQ_OK; i++) {
-        size_t base = path_index(w, i);
+        size_t base = mapq_json_walk_index(w, i);
 
         rc = mapq_value_unpack_next(data, len, &off, &u, w->err);
         if (rc != MAPQ_OK)
@@ -362,7 +354,7 @@ write_elements(const char *data, size_t len, size_t off, uint32_t n,
 enum mapq_err
 mapq_json_write(const char *data, size_t len, FILE *out, char *err)
 {
-    struct walk w = {.path = "", .precision = 15, .err = err};
+    struct mapq_json_walk w = {.path = "", .precision = 15, .err = err};
     struct mapq_buf text = MAPQ_BUF_INIT;
     enum mapq_err rc;
     uint32_t n;
@@ -388,19 +380,15 @@ mapq_json_write(const char *data, size_t len, FILE *out, char *err)
 
 /* ---- JSON -> msgpack ---- */
 
-static enum mapq_err pack_json(json_t *j, const struct mapq_type *t,
-                               msgpack_packer *pk, struct walk *w, int depth);
-
-/* Packing fails only when the capped output buffer is full. */
-static enum mapq_err
-packed(struct walk *w, int rc)
+enum mapq_err
+mapq_json_packed(struct mapq_json_walk *w, int rc)
 {
     char msg[64];
 
     if (rc == 0)
         return MAPQ_OK;
     snprintf(msg, sizeof(msg), "value over the size cap (%zu bytes)", w->max);
-    return walk_fail(w, MAPQ_ETOOBIG, msg);
+    return mapq_json_walk_fail(w, MAPQ_ETOOBIG, msg);
 }
 
 static int
@@ -438,7 +426,7 @@ b64_decode(const char *s, size_t n, unsigned char **out)
 
 static enum mapq_err
 pack_string(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
-            struct walk *w)
+            struct mapq_json_walk *w)
 {
     const char *s = json_string_value(j);
     size_t n = json_string_length(j);
@@ -450,18 +438,19 @@ pack_string(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
         rc = msgpack_pack_str(pk, n);
         if (rc == 0)
             rc = msgpack_pack_str_body(pk, s, n);
-        return packed(w, rc);
+        return mapq_json_packed(w, rc);
     }
     len = b64_decode(s, n, &bin);
     if (len < 0)
-        return walk_fail(w, MAPQ_ETYPE,
-                         "expected bytes as base64, got a string that is not "
-                         "valid base64");
+        return mapq_json_walk_fail(
+            w, MAPQ_ETYPE,
+            "expected bytes as base64, got a string that is not "
+            "valid base64");
     rc = msgpack_pack_bin(pk, (size_t)len);
     if (rc == 0)
         rc = msgpack_pack_bin_body(pk, bin, (size_t)len);
     free(bin);
-    return packed(w, rc);
+    return mapq_json_packed(w, rc);
 }
 
 /* Element type of a list or dict type; NULL (natural) otherwise. */
@@ -473,18 +462,18 @@ elem_type(const struct mapq_type *t, enum mapq_type_kind kind)
 
 static enum mapq_err
 pack_array(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
-           struct walk *w, int depth)
+           struct mapq_json_walk *w, int depth)
 {
     const struct mapq_type *et = elem_type(t, MAPQ_T_LIST);
     size_t i, n = json_array_size(j), base;
     enum mapq_err rc;
 
     if (n > UINT32_MAX)
-        return walk_fail(w, MAPQ_ETOOBIG, "list too long");
-    rc = packed(w, msgpack_pack_array(pk, n));
+        return mapq_json_walk_fail(w, MAPQ_ETOOBIG, "list too long");
+    rc = mapq_json_packed(w, msgpack_pack_array(pk, n));
     for (i = 0; i < n && rc == MAPQ_OK; i++) {
-        base = path_index(w, (uint32_t)i);
-        rc = pack_json(json_array_get(j, i), et, pk, w, depth + 1);
+        base = mapq_json_walk_index(w, (uint32_t)i);
+        rc = mapq_json_pack(json_array_get(j, i), et, pk, w, depth + 1);
         if (rc == MAPQ_OK)
             w->path[base] = '\0';
     }
@@ -493,7 +482,7 @@ pack_array(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
 
 static enum mapq_err
 pack_object(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
-            struct walk *w, int depth)
+            struct mapq_json_walk *w, int depth)
 {
     const struct mapq_type *et = elem_type(t, MAPQ_T_DICT);
     const char *key;
@@ -502,19 +491,20 @@ pack_object(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
     enum mapq_err rc;
 
     if (json_object_size(j) > UINT32_MAX)
-        return walk_fail(w, MAPQ_ETOOBIG, "dict too large");
-    rc = packed(w, msgpack_pack_map(pk, json_object_size(j)));
+        return mapq_json_walk_fail(w, MAPQ_ETOOBIG, "dict too large");
+    rc = mapq_json_packed(w, msgpack_pack_map(pk, json_object_size(j)));
     /* jansson keeps insertion order, so keys come out as written. */
     it = json_object_iter(j);
     while (it != NULL && rc == MAPQ_OK) {
         key = json_object_iter_key(it);
         klen = json_object_iter_key_len(it);
-        rc = packed(w, msgpack_pack_str(pk, klen));
+        rc = mapq_json_packed(w, msgpack_pack_str(pk, klen));
         if (rc == MAPQ_OK)
-            rc = packed(w, msgpack_pack_str_body(pk, key, klen));
+            rc = mapq_json_packed(w, msgpack_pack_str_body(pk, key, klen));
         base = path_key(w, key, klen);
         if (rc == MAPQ_OK)
-            rc = pack_json(json_object_iter_value(it), et, pk, w, depth + 1);
+            rc = mapq_json_pack(json_object_iter_value(it), et, pk, w,
+                                depth + 1);
         if (rc == MAPQ_OK)
             w->path[base] = '\0';
         it = json_object_iter_next(j, it);
@@ -522,15 +512,13 @@ pack_object(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
     return rc;
 }
 
-/* Packs j converted toward t (NULL: natural); the type itself is checked
- * afterwards by mapq_type_check(). */
-static enum mapq_err
-pack_json(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
-          struct walk *w, int depth)
+enum mapq_err
+mapq_json_pack(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
+               struct mapq_json_walk *w, int depth)
 {
-    if (depth >= JSON_MAX_DEPTH && (json_is_array(j) || json_is_object(j)))
-        return walk_fail(w, MAPQ_EINVAL,
-                         "value nested more than 32 levels deep");
+    if (depth >= MAPQ_JSON_MAX_DEPTH && (json_is_array(j) || json_is_object(j)))
+        return mapq_json_walk_fail(w, MAPQ_EINVAL,
+                                   "value nested more than 32 levels deep");
     switch (json_typeof(j)) {
     case JSON_OBJECT:
         return pack_object(j, t, pk, w, depth);
@@ -540,67 +528,20 @@ pack_json(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
         return pack_string(j, t, pk, w);
     case JSON_INTEGER:
         if (t != NULL && t->kind == MAPQ_T_FLOAT)
-            return packed(
+            return mapq_json_packed(
                 w, msgpack_pack_double(pk, (double)json_integer_value(j)));
-        return packed(w, msgpack_pack_int64(pk, json_integer_value(j)));
+        return mapq_json_packed(w,
+                                msgpack_pack_int64(pk, json_integer_value(j)));
     case JSON_REAL:
-        return packed(w, msgpack_pack_double(pk, json_real_value(j)));
+        return mapq_json_packed(w, msgpack_pack_double(pk, json_real_value(j)));
     case JSON_TRUE:
-        return packed(w, msgpack_pack_true(pk));
+        return mapq_json_packed(w, msgpack_pack_true(pk));
     case JSON_FALSE:
-        return packed(w, msgpack_pack_false(pk));
+        return mapq_json_packed(w, msgpack_pack_false(pk));
     case JSON_NULL:
         break;
     }
-    return packed(w, msgpack_pack_nil(pk));
-}
-
-/* Checks the msgpack value at out[start..] against t. */
-static enum mapq_err
-check_packed(const struct mapq_buf *out, size_t start,
-             const struct mapq_type *t, char *err)
-{
-    msgpack_unpacked u;
-    enum mapq_err rc;
-
-    msgpack_unpacked_init(&u);
-    rc = mapq_value_unpack(out->data + start, out->len - start, &u, err);
-    if (rc == MAPQ_OK)
-        rc = mapq_type_check(t, &u.data, err);
-    msgpack_unpacked_destroy(&u);
-    return rc;
-}
-
-enum mapq_err
-mapq_json_to_msgpack(const char *text, size_t len, const struct mapq_type *type,
-                     struct mapq_buf *out, char *err)
-{
-    struct walk w = {.path = "", .precision = 15, .max = out->max, .err = err};
-    size_t before = out->len;
-    msgpack_packer pk;
-    json_error_t jerr;
-    enum mapq_err rc;
-    json_t *j;
-
-    j = json_loadb(text, len,
-                   JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                   &jerr);
-    if (j == NULL)
-        return mapq_err_set(err, MAPQ_EINVAL,
-                            "invalid JSON at line %d, column %d: %s%s",
-                            jerr.line, jerr.column,
-                            json_error_code(&jerr) == json_error_invalid_utf8
-                                ? "text is not valid UTF-8: "
-                                : "",
-                            jerr.text);
-    mapq_value_packer_init(&pk, out);
-    rc = pack_json(j, type, &pk, &w, 0);
-    json_decref(j);
-    if (rc == MAPQ_OK && type != NULL)
-        rc = check_packed(out, before, type, err);
-    if (rc != MAPQ_OK)
-        truncate_to(out, before);
-    return rc;
+    return mapq_json_packed(w, msgpack_pack_nil(pk));
 }
 
 void

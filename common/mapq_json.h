@@ -1,5 +1,6 @@
 /*
- * mapq_json.h - converting values between msgpack and JSON (jansson).
+ * mapq_json.h - converting values between msgpack and JSON (jansson, and
+ * yajl to read JSON text as a stream).
  *
  * Mapping: int <-> JSON integer, float <-> JSON real, bool, null, str <->
  * string, list <-> array, dict <-> object. bytes (msgpack bin) become
@@ -50,17 +51,93 @@ enum mapq_err mapq_json_write(const char *data, size_t len, FILE *out,
                               char *err);
 
 /*
- * Parses JSON text (len bytes, exactly one value; surrounding white space is
- * allowed) and appends its msgpack encoding to out, converted toward type
- * (NULL: the natural mapping): an integer where float is declared becomes a
- * float, a string where bytes is declared is decoded from base64. Then the
- * result is checked against type; a mismatch is MAPQ_ETYPE with the path in
- * err ("[2]: expected int, got str"). Malformed JSON is MAPQ_EINVAL with
- * jansson's line and column in err.
+ * Parses JSON text (len bytes, borrowed, exactly one value; surrounding white
+ * space is allowed; NULL when len is 0) and appends its msgpack encoding to
+ * out, converted toward type (NULL: the natural mapping): an integer where
+ * float is declared becomes a float, a string where bytes is declared is
+ * decoded from base64. Then the result is checked against type; a mismatch is
+ * MAPQ_ETYPE with the path in err ("[2]: expected int, got str"). On any
+ * failure out is left as it was.
+ *
+ * The text is JSON as RFC 8259 has it, read as jansson reads it with
+ * JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL: any value at
+ * the top, UTF-8 only, no duplicate keys in an object, "\u0000" allowed in
+ * strings but not in keys, surrogate pairs decoded and lone surrogates
+ * refused, integers within int64, finite numbers, at most 2048 levels of
+ * nesting. Malformed JSON is MAPQ_EINVAL with "invalid JSON at line L,
+ * column C: reason" (C counts characters), and comes before any
+ * conversion error wherever they are. A value nested more than 32 levels
+ * deep, which msgpack-c could not unpack, is MAPQ_EINVAL with its path.
+ * Past out's cap is MAPQ_ETOOBIG, naming where the cap was met.
+ *
+ * Memory: a list at the top of the value is converted element by element,
+ * so the cost is out plus the largest element; other values are built
+ * whole as a tree first.
  */
 enum mapq_err mapq_json_to_msgpack(const char *text, size_t len,
                                    const struct mapq_type *type,
                                    struct mapq_buf *out, char *err);
+
+/* A place in JSON text: 1-based line, and 1-based column in characters. */
+struct mapq_json_pos {
+    int line;
+    int col;
+};
+
+/* One member of the object mapq_json_read_members() reads. */
+struct mapq_json_member {
+    const char *name;         /* its key: UTF-8 without NUL, NUL-terminated;
+                                 borrowed for the callback */
+    size_t len;               /* bytes of name */
+    struct mapq_json_pos pos; /* where the key starts */
+};
+
+/*
+ * Called at each member's key, in text order. Returns the buffer its value
+ * is to be appended to (borrowed; it must stay valid until the member's
+ * done call), with *type set to convert it toward (it starts NULL: the
+ * natural mapping; borrowed likewise). Returns NULL to skip the value,
+ * which is then only read as JSON, and gets no done call.
+ */
+typedef struct mapq_buf *mapq_json_member_fn(void *arg,
+                                             const struct mapq_json_member *m,
+                                             const struct mapq_type **type);
+
+/*
+ * Called when the value of a member that was not skipped has been read:
+ * rc and err as mapq_json_to_msgpack() gives them for that value (appended
+ * to the buffer only when rc is MAPQ_OK; err is "" then). where is the
+ * element of a list at the top of the value where conversion failed, or
+ * the value itself.
+ */
+typedef void mapq_json_done_fn(void *arg, const struct mapq_json_member *m,
+                               enum mapq_err rc, const char *err,
+                               const struct mapq_json_pos *where);
+
+struct mapq_json_member_ops {
+    mapq_json_member_fn *member;
+    mapq_json_done_fn *done;
+};
+
+/*
+ * Reads JSON text (len bytes, borrowed) that must be one object, member by
+ * member, calling ops (borrowed) with arg as it goes: each member's value
+ * is converted as mapq_json_to_msgpack() would, streamed in the same way,
+ * straight into the buffer its member callback chose, so the object is
+ * never whole in memory. A member's failing value does not stop the read.
+ *
+ * Returns MAPQ_OK when the text is one well-formed object. MAPQ_EINVAL when
+ * it is not JSON (the same language as mapq_json_to_msgpack(); a key twice
+ * in the object is refused there, at the second one): the reason alone in
+ * err (MAPQ_ERR_LEN bytes) and where it was found in *pos; members before
+ * it have been reported, the one it interrupted has not and its buffer is
+ * as it was. MAPQ_ETYPE when the text is JSON but no object (*pos at the
+ * value; no callback made).
+ */
+enum mapq_err mapq_json_read_members(const char *text, size_t len,
+                                     const struct mapq_json_member_ops *ops,
+                                     void *arg, struct mapq_json_pos *pos,
+                                     char *err);
 
 /*
  * Appends text (len bytes, borrowed: an error message, a task's stderr) to

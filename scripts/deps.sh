@@ -4,7 +4,8 @@
 set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
-      libevent-dev libcmocka-dev libyaml-dev libjansson-dev libssl-dev
+      libevent-dev libcmocka-dev libyaml-dev libjansson-dev libyajl-dev
+      libssl-dev
       redis-server redis-tools python3 valgrind clang clang-format
       libclang-rt-14-dev procps)
 missing=()

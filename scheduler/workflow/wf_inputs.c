@@ -6,9 +6,9 @@
  * Fills c->wf->inputs during the parse, and the struct wf_bind of
  * mapq_workflow_bind_inputs() while binding. Values are converted to the
  * input's declared type as literals in a workflow file are; JSON files
- * are read with JSON's rules (mapq_json.h). Reads the files it is given.
+ * are read with JSON's rules and streamed (mapq_json.h), so a long list in
+ * one is never a tree. Reads the files it is given.
  */
-#include <jansson.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,23 +127,25 @@ is_json_path(const char *path)
     return n >= 5 && strcasecmp(path + n - 5, ".json") == 0;
 }
 
-/* Converts JSON text to type t into out, capped like YAML values. */
+/* The message of a JSON value over the cap, worded as for YAML values
+ * wherever in the value the cap was met. */
+static void
+json_too_big(char *msg)
+{
+    mapq_err_set(msg, MAPQ_ETOOBIG, "value is larger than the %u MiB cap",
+                 MAPQ_VALUE_MAX >> 20);
+}
+
+/* Converts JSON text to type t into out (empty, capped like YAML values),
+ * streamed: mapq_json.h. */
 static enum mapq_err
 json_value(const char *text, size_t len, const struct mapq_type *t,
            struct mapq_buf *out, char *msg)
 {
-    struct mapq_buf tmp;
-    enum mapq_err rc;
+    enum mapq_err rc = mapq_json_to_msgpack(text, len, t, out, msg);
 
-    mapq_buf_init(&tmp, MAPQ_VALUE_MAX);
-    rc = mapq_json_to_msgpack(text, len, t, &tmp, msg);
-    /* Worded as for YAML values, wherever in the value the cap was met. */
     if (rc == MAPQ_ETOOBIG)
-        mapq_err_set(msg, rc, "value is larger than the %u MiB cap",
-                     MAPQ_VALUE_MAX >> 20);
-    if (rc == MAPQ_OK && mapq_buf_append(out, tmp.data, tmp.len) != MAPQ_OK)
-        rc = mapq_err_set(msg, MAPQ_ETOOBIG, "value is too large");
-    mapq_buf_release(&tmp);
+        json_too_big(msg);
     return rc;
 }
 
@@ -254,51 +256,75 @@ bind_entry(struct wf_bind *bd, const char *path, yaml_document_t *doc,
     wf_prob_add(&bd->probs, path, p.line, p.col, "'%s': %s", stext(k), cv.msg);
 }
 
+/* Reading a JSON inputs file: where its members go. */
+struct json_bind {
+    struct wf_bind *bd;
+    const char *path;
+    long idx; /* the input of the member being read */
+};
+
+/* A member of a JSON inputs file: its input's buffer, or NULL to skip an
+ * unknown name (reported) or an input --input gave (it wins). */
+static struct mapq_buf *
+json_member(void *arg, const struct mapq_json_member *m,
+            const struct mapq_type **type)
+{
+    struct json_bind *jb = arg;
+    struct wf_bind *bd = jb->bd;
+    long idx = bind_key(bd, jb->path, m->pos.line, m->pos.col, m->name);
+
+    if (idx < 0 || bd->state[idx] != WF_IN_UNSET)
+        return NULL;
+    jb->idx = idx;
+    *type = bd->wf->inputs[idx].type;
+    return &bd->vals[idx];
+}
+
+/* A member's value has been converted, or has failed at where. */
+static void
+json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
+                 const char *err, const struct mapq_json_pos *where)
+{
+    struct json_bind *jb = arg;
+    char msg[MAPQ_ERR_LEN];
+
+    if (rc == MAPQ_OK) {
+        wf_input_set(jb->bd, (size_t)jb->idx, WF_IN_GIVEN);
+        return;
+    }
+    wf_input_set(jb->bd, (size_t)jb->idx, WF_IN_INVALID);
+    if (rc == MAPQ_ETOOBIG) {
+        json_too_big(msg);
+        err = msg;
+    }
+    wf_prob_add(&jb->bd->probs, jb->path, where->line, where->col, "'%s': %s",
+                m->name, err);
+}
+
 /* An --inputs file ending in .json: a JSON object of input name to value,
- * read by the JSON library. jansson keeps no positions for members, so
- * problems name the input and the path inside its value. */
+ * read member by member, each value streamed into its input's buffer, so
+ * that neither the object nor a long list is ever one tree. Problems give
+ * the line and column of the member's key, or of the element (of a list
+ * value) or value that did not convert. */
 static void
 bind_json_file(struct wf_bind *bd, const char *path,
                const struct mapq_buf *text)
 {
-    json_error_t jerr;
-    json_t *root, *v;
-    const char *key;
-    char msg[MAPQ_ERR_LEN], *vt;
-    long idx;
+    static const struct mapq_json_member_ops ops = {json_member,
+                                                    json_member_done};
+    struct json_bind jb = {bd, path, -1};
+    struct mapq_json_pos pos;
+    char msg[MAPQ_ERR_LEN];
+    enum mapq_err rc;
 
-    root = json_loadb(text->data != NULL ? text->data : "", text->len,
-                      JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-    if (root == NULL) {
-        wf_prob_add(&bd->probs, path, jerr.line > 0 ? jerr.line : 1,
-                    jerr.column > 0 ? jerr.column : 1, "invalid JSON: %s",
-                    jerr.text);
-        return;
-    }
-    if (!json_is_object(root)) {
-        wf_prob_add(&bd->probs, path, 1, 1,
+    rc = mapq_json_read_members(text->data, text->len, &ops, &jb, &pos, msg);
+    if (rc == MAPQ_ETYPE)
+        wf_prob_add(&bd->probs, path, pos.line, pos.col,
                     "an inputs file must be a JSON object of input name to "
                     "value");
-        json_decref(root);
-        return;
-    }
-    json_object_foreach(root, key, v)
-    {
-        idx = bind_key(bd, path, 1, 1, key);
-        if (idx < 0 || bd->state[idx] != WF_IN_UNSET)
-            continue; /* --input wins */
-        vt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
-                               JSON_REAL_PRECISION(17));
-        if (json_value(vt, strlen(vt), bd->wf->inputs[idx].type, &bd->vals[idx],
-                       msg) == MAPQ_OK) {
-            wf_input_set(bd, (size_t)idx, WF_IN_GIVEN);
-        } else {
-            wf_input_set(bd, (size_t)idx, WF_IN_INVALID);
-            wf_prob_add(&bd->probs, path, 1, 1, "'%s': %s", key, msg);
-        }
-        free(vt);
-    }
-    json_decref(root);
+    else if (rc != MAPQ_OK)
+        wf_prob_add(&bd->probs, path, pos.line, pos.col, "invalid JSON: %s",
+                    msg);
 }
 
 /* An --inputs file: a mapping of input name to value. */

@@ -418,8 +418,8 @@ test_cmd_invalid_json_output(void **state)
     set_output(f, "dict[int]");
     g = run(f);
     assert_int_equal(g->status, MAPQ_CMD_FAILED);
-    assert_string_equal(g->error, "output is not valid JSON: line 2, column 0: "
-                                  "unexpected token near end of file");
+    assert_string_equal(g->error, "output is not valid JSON: line 1, column 6: "
+                                  "premature end of input");
     assert_int_equal(g->output.len, 0);
 }
 

@@ -135,6 +135,27 @@ write_file(struct fx *fx, const char *name, const char *content)
     return path;
 }
 
+/* Writes {"a": [S, S]} to name in the test's directory, S a string of n
+ * bytes; returns its path. */
+static const char *
+big_list_file(struct fx *fx, const char *name, size_t n)
+{
+    char *path, *s = mapq_xmalloc(n + 1);
+    FILE *f;
+
+    memset(s, 'x', n);
+    s[n] = '\0';
+    assert_true(fx->nfiles < MAX_FILES);
+    path = fx->files[fx->nfiles++];
+    snprintf(path, PATH_MAX, "%s/%s", fx->dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"a\": [\"%s\", \"%s\"]}", s, s);
+    fclose(f);
+    free(s);
+    return path;
+}
+
 /* Converts YAML text with the type spelled ts (NULL: natural) into out. */
 static enum mapq_err
 value(struct fx *fx, const char *text, const char *ts, char *err)
@@ -2099,18 +2120,19 @@ test_workflow_bind_inputs_json_file(void **state)
     assert_string_equal(hexbuf(fx, &fx->out), "83a161920506"
                                               "a1629201"
                                               "02a173a4f09f9880");
-    /* Errors name the file and the input. */
+    /* Errors name the file, the input, and where: the element that does
+     * not convert, the unknown key. */
     file = write_file(fx, "bad.json", "{\"a\": [1, \"two\"], \"zzz\": 1}");
     assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
     snprintf(want, sizeof(want),
-             "%s:1:1: 'a': [1]: expected int, got str\n"
-             "%s:1:1: no such workflow input 'zzz' (inputs: a, b, s)\n",
+             "%s:1:11: 'a': [1]: expected int, got str\n"
+             "%s:1:19: no such workflow input 'zzz' (inputs: a, b, s)\n",
              file, file);
     assert_string_equal(fx->errors.data, want);
-    file = write_file(fx, "list.json", "[1]");
+    file = write_file(fx, "list.json", "\n [1]");
     assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
     snprintf(want, sizeof(want),
-             "%s:1:1: an inputs file must be a JSON object of input name to "
+             "%s:2:2: an inputs file must be a JSON object of input name to "
              "value\n"
              "wf.yaml:3:3: input 'a' is required; pass --input a=VALUE\n",
              file);
@@ -2118,6 +2140,39 @@ test_workflow_bind_inputs_json_file(void **state)
     file = write_file(fx, "trunc.json", "{\"a\": [1");
     assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
     assert_non_null(strstr(fx->errors.data, "trunc.json:1:8: invalid JSON:"));
+}
+
+/* A JSON inputs file is read member by member: a name twice is an error,
+ * --input still wins, a value over the cap is told where it was met. */
+static void
+test_workflow_bind_inputs_json_members(void **state)
+{
+    struct fx *fx = *state;
+    char want[2 * PATH_MAX];
+    const char *assigns[] = {"a=[5, 6]"};
+    const char *file;
+
+    parse_ok(fx, BIND_WF);
+    /* A name given twice is an error, at the second one. */
+    file = write_file(fx, "dup.json", "{\"a\": [1, 2],\n \"a\": [2]}");
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:2:4: invalid JSON: duplicate object key near '\"a\"'\n", file);
+    assert_string_equal(fx->errors.data, want);
+    /* --input wins over the file: its value there is not even read. */
+    file = write_file(fx, "both.json", "{\"a\": [1, \"x\"], \"b\": [3, 4]}");
+    assert_int_equal(bind_in(fx, assigns, 1, file), MAPQ_OK);
+    assert_string_equal(hexbuf(fx, &fx->out), "83a161920506"
+                                              "a1629203"
+                                              "04a173a178");
+    /* A value over the cap, worded as for YAML values, at the element
+     * where the cap was met. */
+    file = big_list_file(fx, "big.json", MAPQ_VALUE_MAX / 2);
+    assert_int_equal(bind_in(fx, NULL, 0, file), MAPQ_EINVAL);
+    snprintf(want, sizeof(want),
+             "%s:1:%d: 'a': value is larger than the 16 MiB cap\n", file,
+             (int)(MAPQ_VALUE_MAX / 2 + 12));
+    assert_string_equal(fx->errors.data, want);
 }
 
 static void
@@ -2252,6 +2307,7 @@ main(void)
         T(test_workflow_bind_malformed_assign),
         T(test_workflow_bind_inputs_file_errors),
         T(test_workflow_bind_inputs_json_file),
+        T(test_workflow_bind_inputs_json_members),
         T(test_workflow_bind_zip_lengths),
         T(test_workflow_bind_zip_with_literal),
     };
