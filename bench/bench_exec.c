@@ -117,6 +117,7 @@ bench_exec_run(struct bench_exec *e, const char *yaml, const char *file, long n,
     e->ended = false;
     e->settled = false;
     t0 = bench_now_s();
+    id[0] = '\0'; /* a new one */
     if (mapq_exec_create(e->c, e->ns, wf, yaml, strlen(yaml), &inputs, NULL, id,
                          err) != MAPQ_OK) {
         fprintf(stderr, "mapq-bench: cannot create an execution: %s\n", err);

@@ -128,11 +128,13 @@ void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
 /*
  * Reads, validates and binds the inputs of workflow o->target: *wf (caller
  * frees with mapq_workflow_free()), *text (caller frees) and the bound
- * inputs appended to inputs. Prints the problems; returns the exit status.
+ * inputs appended to inputs, long lists paged as pages (borrowed) says.
+ * Prints the problems; returns the exit status.
  */
 int mapq_cli_load_workflow(const struct mapq_cli_opts *o,
                            struct mapq_workflow **wf, char **text,
-                           size_t *textlen, struct mapq_buf *inputs);
+                           size_t *textlen, const struct mapq_bind_pages *pages,
+                           struct mapq_buf *inputs);
 
 /* Connects to Redis at url_s (parsed into url); NULL after saying why.
  * Caller frees with redisFree(). */

@@ -31,7 +31,9 @@ read_file(const char *path, size_t *len, char *err)
 
 int
 mapq_cli_load_workflow(const struct mapq_cli_opts *o, struct mapq_workflow **wf,
-                       char **text, size_t *textlen, struct mapq_buf *inputs)
+                       char **text, size_t *textlen,
+                       const struct mapq_bind_pages *pages,
+                       struct mapq_buf *inputs)
 {
     struct mapq_buf errors = MAPQ_BUF_INIT;
     char err[MAPQ_ERR_LEN];
@@ -43,9 +45,9 @@ mapq_cli_load_workflow(const struct mapq_cli_opts *o, struct mapq_workflow **wf,
         return MAPQ_EXIT_USAGE;
     }
     *wf = mapq_workflow_parse(*text, *textlen, o->target, &errors);
-    if (*wf == NULL ||
-        mapq_workflow_bind_inputs(*wf, o->assigns, o->nassigns, o->inputs_file,
-                                  inputs, &errors) != MAPQ_OK) {
+    if (*wf == NULL || mapq_workflow_bind_inputs_paged(
+                           *wf, o->assigns, o->nassigns, o->inputs_file, pages,
+                           inputs, &errors) != MAPQ_OK) {
         fputs(errors.data ? errors.data : "mapq: invalid workflow\n", stderr);
         rc = MAPQ_EXIT_USAGE;
     }

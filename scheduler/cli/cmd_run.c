@@ -24,6 +24,7 @@
 #include "mapq_keys.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
+#include "mapq_spool.h"
 
 /* Once the execution ended, how long the loop waits at most for its final
  * record writes: counted from the end, and again while Redis refuses one
@@ -479,6 +480,8 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     struct mapq_buf inputs = MAPQ_BUF_INIT;
     struct mapq_local *local = NULL;
     struct mapq_exec_opts xo = {0};
+    struct mapq_bind_pages pages;
+    struct mapq_spool *spool = NULL;
     struct run r;
     char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
     const char *redis = o->redis;
@@ -489,11 +492,22 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     memset(&r, 0, sizeof(r));
     r.o = o;
     gettimeofday(&r.started, NULL);
-    rc = mode == RECOVER
-             ? MAPQ_EXIT_OK
-             : mapq_cli_load_workflow(o, &wf, &text, &textlen, &inputs);
-    if (rc != MAPQ_EXIT_OK)
-        goto out;
+    if (mode != RECOVER) {
+        /* The id is chosen first: long input lists are spooled to disk as
+         * pages of it, and written to Redis with the execution. */
+        mapq_exec_new_id(r.id);
+        spool = mapq_spool_new(err);
+        if (spool == NULL) {
+            fprintf(stderr, "mapq: %s\n", err);
+            rc = MAPQ_EXIT_INFRA;
+            goto out;
+        }
+        pages.exec = r.id;
+        pages.spool = spool;
+        rc = mapq_cli_load_workflow(o, &wf, &text, &textlen, &pages, &inputs);
+        if (rc != MAPQ_EXIT_OK)
+            goto out;
+    }
     if (redis == NULL) {
         if (mode != RUN) {
             fprintf(stderr,
@@ -525,6 +539,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     }
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
+    xo.pages = spool;
     if (o->priority > 0)
         xo.priority = o->priority;
     if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
@@ -533,6 +548,10 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         rc = MAPQ_EXIT_INFRA;
         goto out;
     }
+    /* The pages are in Redis now. */
+    mapq_spool_free(spool);
+    spool = NULL;
+    xo.pages = NULL;
     if (mode == SUBMIT) {
         rc = submit(c, o, r.id);
         goto out;
@@ -544,6 +563,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
 out:
     if (c != NULL)
         redisFree(c);
+    mapq_spool_free(spool);
     mapq_local_stop(local);
     mapq_workflow_free(wf);
     mapq_buf_release(&inputs);

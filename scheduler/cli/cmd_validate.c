@@ -10,11 +10,13 @@
 static int
 cmd_validate(struct mapq_cli_opts *o)
 {
+    /* Long lists are checked a page at a time and dropped. */
+    static const struct mapq_bind_pages drop = {.exec = "", .spool = NULL};
     struct mapq_workflow *wf = NULL;
     struct mapq_buf inputs = MAPQ_BUF_INIT;
     char *text = NULL;
     size_t len;
-    int rc = mapq_cli_load_workflow(o, &wf, &text, &len, &inputs);
+    int rc = mapq_cli_load_workflow(o, &wf, &text, &len, &drop, &inputs);
 
     if (rc == MAPQ_EXIT_OK)
         printf("%s: workflow '%s' is valid (%zu tasks, %zu nodes)\n", o->target,

@@ -17,6 +17,7 @@
 #include "driver_int.h"
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
+#include "mapq_spool.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -79,6 +80,75 @@ drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1])
     id[MAPQ_EXEC_ID_LEN] = '\0';
 }
 
+void
+mapq_exec_new_id(char id[MAPQ_EXEC_ID_LEN + 1])
+{
+    drv_new_id(id);
+}
+
+/* Reads n replies, the first error (with what was sent) into err. */
+static enum mapq_err
+pages_replies(redisContext *c, const char *key, size_t n, char *err)
+{
+    redisReply *reply;
+    enum mapq_err rc = MAPQ_OK;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (redisGetReply(c, (void **)&reply) != REDIS_OK)
+            return mapq_err_set(err, MAPQ_EREDIS, "redis: %s", c->errstr);
+        if (reply->type == REDIS_REPLY_ERROR && rc == MAPQ_OK)
+            rc = mapq_err_set(err, MAPQ_EREDIS, "HSET %s: %s", key, reply->str);
+        freeReplyObject(reply);
+    }
+    return rc;
+}
+
+/* Writes the pages of s into P:pg:<id>, PAGES_PIPELINED HSETs per round
+ * trip. */
+#define PAGES_PIPELINED 64
+static enum mapq_err
+create_pages(redisContext *c, const char *ns, const char *id,
+             struct mapq_spool *s, char *err)
+{
+    char *key = mapq_key_pages(ns, id), field[64];
+    struct mapq_buf page = MAPQ_BUF_INIT;
+    size_t i, sent = 0, n = mapq_spool_count(s);
+    enum mapq_err rc = MAPQ_OK;
+    const char *argv[4], *list;
+    size_t lens[4];
+    uint64_t p;
+
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        rc = mapq_spool_read(s, i, &list, &p, &page, err);
+        if (rc != MAPQ_OK)
+            break;
+        snprintf(field, sizeof(field), "%s/%llu", list, (unsigned long long)p);
+        argv[0] = "HSET";
+        argv[1] = key;
+        argv[2] = field;
+        argv[3] = page.data;
+        lens[0] = 4;
+        lens[1] = strlen(key);
+        lens[2] = strlen(field);
+        lens[3] = page.len;
+        redisAppendCommandArgv(c, 4, argv, lens);
+        if (++sent == PAGES_PIPELINED) {
+            rc = pages_replies(c, key, sent, err);
+            sent = 0;
+        }
+    }
+    if (sent > 0) {
+        enum mapq_err rc2 = pages_replies(c, key, sent, err);
+
+        if (rc == MAPQ_OK)
+            rc = rc2;
+    }
+    mapq_buf_release(&page);
+    free(key);
+    return rc;
+}
+
 /* Reads the replies of the three writes of mapq_exec_create(), up to the
  * first error. */
 static enum mapq_err
@@ -132,7 +202,21 @@ mapq_exec_create(redisContext *c, const char *ns,
 
     if (o == NULL)
         o = &defaults;
-    drv_new_id(id);
+    if (id[0] == '\0')
+        drv_new_id(id);
+    if (mapq_spool_count(o->pages) > 0) {
+        rc = create_pages(c, ns, id, o->pages, err);
+        if (rc != MAPQ_OK) {
+            char *pk = mapq_key_pages(ns, id);
+            redisReply *r = redisCommand(c, "DEL %s", pk);
+
+            if (r != NULL)
+                freeReplyObject(r);
+            free(pk);
+            free(specs);
+            return rc;
+        }
+    }
     keys[0] = mapq_key_exec(ns, id);
     keys[1] = mapq_key_execs(ns);
     keys[2] = mapq_key_owners(ns);

@@ -54,15 +54,23 @@ struct mapq_exec_opts {
                      0: MAPQ_PRIORITY_DEFAULT */
     const char
         *recover_from; /* mapq recover: the execution to reuse, or NULL */
+    struct mapq_spool *pages; /* the pages of its inputs' paged lists
+                                 (mapq_workflow_bind_inputs_paged()), or
+                                 NULL */
 };
+
+/* A new random execution id, for mapq_exec_create(). */
+void mapq_exec_new_id(char id[MAPQ_EXEC_ID_LEN + 1]);
 
 /*
  * Creates execution records for wf with its bound inputs (msgpack map):
- * the record P:x:<id> holding the workflow text, the inputs, a task spec
- * per node and the options o (borrowed, may be NULL), and an entry in
+ * the pages of its inputs' paged lists first (o->pages, into P:pg:<id>),
+ * then the record P:x:<id> holding the workflow text, the inputs, a task
+ * spec per node and the options o (borrowed, may be NULL), and an entry in
  * P:owners due at the lease's end, so that a scheduler adopts the execution
- * should nobody start driving it. Writes the new id into id. MAPQ_EREDIS
- * with err on failure.
+ * should nobody start driving it. id is the id to create when it is not
+ * empty (the one the inputs' references name), else a new one is written
+ * into it. MAPQ_EREDIS with err on failure (pages written are deleted).
  */
 enum mapq_err mapq_exec_create(redisContext *c, const char *ns,
                                const struct mapq_workflow *wf, const char *text,

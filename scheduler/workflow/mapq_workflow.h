@@ -266,6 +266,28 @@ enum mapq_err mapq_workflow_bind_inputs(
     const struct mapq_workflow *wf, const char *const *assigns, size_t nassigns,
     const char *inputs_file, struct mapq_buf *out, struct mapq_buf *errors);
 
+struct mapq_spool;
+
+/*
+ * Where the long lists of a JSON inputs file go while it is read
+ * (docs/PROTOCOL.md "Paged lists"): a list input of more than
+ * MAPQ_PAGED_MIN elements (or 4 MiB) goes into spool a page at a time, and
+ * its bound value is a reference to list "i:<name>" of execution exec,
+ * whose P:pg mapq_exec_create() fills from the spool. spool NULL: the pages
+ * are checked and dropped (mapq validate).
+ */
+struct mapq_bind_pages {
+    const char *exec;         /* borrowed */
+    struct mapq_spool *spool; /* borrowed; may be NULL */
+};
+
+/* mapq_workflow_bind_inputs(), with long lists paged as pages (borrowed)
+ * says; pages NULL: every value is bound whole. */
+enum mapq_err mapq_workflow_bind_inputs_paged(
+    const struct mapq_workflow *wf, const char *const *assigns, size_t nassigns,
+    const char *inputs_file, const struct mapq_bind_pages *pages,
+    struct mapq_buf *out, struct mapq_buf *errors);
+
 /*
  * Converts YAML text (one document holding one value) to msgpack of type
  * `type` (NULL: the natural mapping), appended to out. Plain scalars are

@@ -373,6 +373,7 @@ struct wf_bind {
     struct mapq_buf *vals;      /* per input: its msgpack value when GIVEN or
                                    DEFAULT */
     enum wf_input_state *state; /* per input; changed by wf_input_set() */
+    const struct mapq_bind_pages *pages; /* long lists paged; NULL: not */
 };
 
 /* wf_inputs.c: whether an input may move from one state to the other. */

@@ -13,24 +13,25 @@
 #include <stdlib.h>
 
 #include "mapq_alloc.h"
+#include "mapq_pages.h"
+#include "mapq_value.h"
 #include "wf_int.h"
 
-/* Length of the msgpack array that data starts with; false if none. */
+/* Length of the list (data, len) is: a msgpack array or a paged list's
+ * reference; false if neither. */
 static bool
 array_len(const char *data, size_t len, size_t *n)
 {
-    const unsigned char *p = (const unsigned char *)data;
+    struct mapq_pages_ref ref;
+    uint32_t cnt;
+    size_t hlen;
 
-    if (len >= 1 && (p[0] & 0xf0) == 0x90) {
-        *n = p[0] & 0x0f;
+    if (mapq_value_array_header(data, len, &cnt, &hlen)) {
+        *n = cnt;
         return true;
     }
-    if (len >= 3 && p[0] == 0xdc) {
-        *n = (size_t)p[1] << 8 | p[2];
-        return true;
-    }
-    if (len >= 5 && p[0] == 0xdd) {
-        *n = (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4];
+    if (mapq_pages_ref_read(data, len, &ref)) {
+        *n = (size_t)ref.n;
         return true;
     }
     return false;

@@ -163,12 +163,24 @@ mapq_workflow_bind_inputs(const struct mapq_workflow *wf,
                           const char *inputs_file, struct mapq_buf *out,
                           struct mapq_buf *errors)
 {
+    return mapq_workflow_bind_inputs_paged(wf, assigns, nassigns, inputs_file,
+                                           NULL, out, errors);
+}
+
+enum mapq_err
+mapq_workflow_bind_inputs_paged(const struct mapq_workflow *wf,
+                                const char *const *assigns, size_t nassigns,
+                                const char *inputs_file,
+                                const struct mapq_bind_pages *pages,
+                                struct mapq_buf *out, struct mapq_buf *errors)
+{
     struct wf_bind bd;
     size_t i, n = wf->ninputs ? wf->ninputs : 1;
     enum mapq_err rc = MAPQ_OK;
 
     memset(&bd, 0, sizeof(bd));
     bd.wf = wf;
+    bd.pages = pages;
     bd.vals = mapq_xcalloc(n, sizeof(*bd.vals));
     bd.state = mapq_xcalloc(n, sizeof(*bd.state));
     for (i = 0; i < wf->ninputs; i++)
