@@ -220,6 +220,31 @@ mapq_value_unpack_next(const char *data, size_t len, size_t *off,
 }
 
 enum mapq_err
+mapq_value_unpack_zone(const char *data, size_t len, size_t *off,
+                       msgpack_zone *zone, msgpack_object *o, char *err)
+{
+    msgpack_unpack_return ret;
+    size_t at = *off, end;
+    enum mapq_err rc;
+
+    if (at >= len)
+        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    rc = check_lengths((const unsigned char *)data + at, len - at, &end, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    ret = msgpack_unpack(data, len, &at, zone, o);
+    if (ret == MSGPACK_UNPACK_CONTINUE)
+        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
+    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "out of memory unpacking a msgpack value");
+    if (ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES)
+        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
+    *off = at;
+    return MAPQ_OK;
+}
+
+enum mapq_err
 mapq_value_unpack(const char *data, size_t len, msgpack_unpacked *u, char *err)
 {
     size_t off = 0;

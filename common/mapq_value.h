@@ -55,6 +55,16 @@ enum mapq_err mapq_value_unpack_next(const char *data, size_t len, size_t *off,
                                      msgpack_unpacked *u, char *err);
 
 /*
+ * Unpacks the msgpack object at data + *off into *o, its containers
+ * allocated from zone (borrowed: the caller clears or frees it, which ends
+ * o), and advances *off past it: the checks and errors of
+ * mapq_value_unpack_next(), without a zone made per object.
+ */
+enum mapq_err mapq_value_unpack_zone(const char *data, size_t len, size_t *off,
+                                     msgpack_zone *zone, msgpack_object *o,
+                                     char *err);
+
+/*
  * The element count of the msgpack array at the start of data (len bytes)
  * and the length of its header; false when data does not start with one.
  * msgpack-c reads an array only whole: this lets a list be read element by

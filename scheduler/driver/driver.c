@@ -131,6 +131,8 @@ node_reset(struct exec *x, size_t k)
         drv_pages_release(&nr->params[j]);
     }
     free(nr->params);
+    if (nr->zone != NULL)
+        msgpack_zone_free(nr->zone);
     if (nr->loaded != NULL)
         for (j = 0; j < x->wf->nodes[k].nover + x->wf->nodes[k].nwith; j++)
             mapq_buf_release(&nr->loaded[j]);

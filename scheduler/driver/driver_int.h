@@ -173,6 +173,7 @@ struct node_run {
     struct mapq_buf *loaded;
     size_t load_j;       /* the binding being read */
     uint64_t load_p;     /* its next page */
+    msgpack_zone *zone;  /* drv_subtask_inputs(): elements unpack into it */
     unsigned page_wait;  /* enum page_wait: what to resume */
     bool page_reading;   /* a read of pages is in flight */
     uint64_t page_clock; /* stamps page_slot uses */

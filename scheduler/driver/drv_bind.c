@@ -245,7 +245,7 @@ void
 drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
 {
     msgpack_packer pk;
-    msgpack_unpacked u;
+    msgpack_object o;
     char err[MAPQ_ERR_LEN];
     const char *data;
     size_t j, len, off;
@@ -253,7 +253,10 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
 
     mapq_value_packer_init(&pk, out);
     msgpack_pack_map(&pk, (uint32_t)nr->nparams);
-    msgpack_unpacked_init(&u);
+    /* One zone for every element of the node: no allocation per
+     * element (scalars take none from it). */
+    if (nr->zone == NULL)
+        nr->zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
     for (j = 0; j < nr->nparams; j++) {
         struct param_src *ps = &nr->params[j];
 
@@ -269,11 +272,14 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
             len = ps->list_len;
             off = list_seek(ps, i);
         }
-        rc = mapq_value_unpack_next(data, len, &off, &u, err);
+        rc = mapq_value_unpack_zone(data, len, &off, nr->zone, &o, err);
         mapq_assert(rc == MAPQ_OK);
-        mapq_value_canonical(&u.data, out);
+        mapq_value_canonical(&o, out);
+        msgpack_zone_clear(nr->zone);
+        /* The next subtask usually takes the next element. */
+        ps->at = i + 1;
+        ps->at_off = off;
     }
-    msgpack_unpacked_destroy(&u);
 }
 
 /*

@@ -958,6 +958,54 @@ test_value_skip_steps_over_one_value(void **state)
 }
 
 static void
+test_value_unpack_zone_walks_a_stream(void **state)
+{
+    struct fx *f = *state;
+    msgpack_zone *zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+    msgpack_object o;
+    char err[MAPQ_ERR_LEN];
+    size_t off = 0;
+
+    /* An int, a list, a string: each read into the one zone, cleared in
+     * between; the offset ends past each. */
+    msgpack_pack_int(&f->pk, -3);
+    msgpack_pack_array(&f->pk, 2);
+    msgpack_pack_true(&f->pk);
+    msgpack_pack_nil(&f->pk);
+    mapq_value_pack_str(&f->pk, "ab");
+    assert_int_equal(
+        mapq_value_unpack_zone(f->mp.data, f->mp.len, &off, zone, &o, err),
+        MAPQ_OK);
+    assert_int_equal(o.type, MSGPACK_OBJECT_NEGATIVE_INTEGER);
+    assert_int_equal(o.via.i64, -3);
+    assert_int_equal(off, 1);
+    msgpack_zone_clear(zone);
+    assert_int_equal(
+        mapq_value_unpack_zone(f->mp.data, f->mp.len, &off, zone, &o, err),
+        MAPQ_OK);
+    assert_int_equal(o.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(o.via.array.size, 2);
+    assert_int_equal(o.via.array.ptr[0].type, MSGPACK_OBJECT_BOOLEAN);
+    assert_int_equal(off, 4);
+    msgpack_zone_clear(zone);
+    assert_int_equal(
+        mapq_value_unpack_zone(f->mp.data, f->mp.len, &off, zone, &o, err),
+        MAPQ_OK);
+    assert_true(mapq_value_str_eq(&o, "ab"));
+    assert_int_equal(off, f->mp.len);
+    /* At the end, and a value cut short: errors, the offset unchanged. */
+    assert_int_equal(
+        mapq_value_unpack_zone(f->mp.data, f->mp.len, &off, zone, &o, err),
+        MAPQ_EPROTO);
+    off = 1;
+    assert_int_equal(mapq_value_unpack_zone(f->mp.data, 3, &off, zone, &o, err),
+                     MAPQ_EPROTO);
+    assert_string_equal(err, "truncated msgpack value");
+    assert_int_equal(off, 1);
+    msgpack_zone_free(zone);
+}
+
+static void
 test_value_map_find_without_a_tree(void **state)
 {
     struct fx *f = *state;
@@ -1064,6 +1112,7 @@ main(void)
         T(test_value_array_header_and_check),
         T(test_value_skip_steps_over_one_value),
         T(test_value_map_find_without_a_tree),
+        T(test_value_unpack_zone_walks_a_stream),
         T(test_value_check_map_of_lists),
 #undef T
     };
