@@ -41,7 +41,7 @@
 
 /* msgpack-c's unpacker refuses containers nested deeper than 32. */
 #define CONV_MAX_DEPTH 32
-#define CONV_MAX_NODES 1000000
+#define CONV_MAX_NODES 1200000
 #define TEXT_MAX       (64u * 1024 * 1024) /* an inputs file */
 #define MSG_MAX        2048
 #define PROBLEMS_SHOWN 50
