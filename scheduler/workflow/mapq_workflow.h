@@ -23,7 +23,7 @@
  *   white space ignored); any takes the natural mapping. Explicit tags are
  *   ignored. Dict keys must be strings and unique.
  * - Caps: a value nests at most 32 containers deep (what msgpack-c can
- *   unpack; an alias cycle hits this), one parse converts at most 1,000,000
+ *   unpack; an alias cycle hits this), one parse converts at most 1,200,000
  *   value nodes in total (alias bombs), a value is at most MAPQ_VALUE_MAX
  *   bytes of msgpack. A workflow file is at most MAPQ_WORKFLOW_FILE_MAX
  *   bytes and an inputs file (or an --input @FILE) at most 64 MiB: data
