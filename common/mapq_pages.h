@@ -33,7 +33,7 @@
 
 struct mapq_pages_ref {
     char exec[64];     /* the execution whose P:pg holds the pages */
-    char list[32];     /* "o:<k>" */
+    char list[128];    /* "o:<k>", "i:<name>" */
     uint64_t n;        /* elements in the list */
     uint32_t page_len; /* elements per full page */
 };

@@ -29,7 +29,7 @@ read_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
 {
     const char **argv = calloc(count + 2, sizeof(*argv));
     size_t *lens = calloc(count + 2, sizeof(*lens));
-    char *key = mapq_key_pages(ns, ref->exec), (*fields)[64];
+    char *key = mapq_key_pages(ns, ref->exec), (*fields)[160];
     enum mapq_err rc = MAPQ_OK;
     redisReply *r = NULL;
     uint64_t i;

@@ -11,7 +11,7 @@ static int
 cmd_validate(struct mapq_cli_opts *o)
 {
     /* Long lists are checked a page at a time and dropped. */
-    static const struct mapq_bind_pages drop = {.exec = "", .spool = NULL};
+    static const struct mapq_bind_pages drop = {.exec = "-", .spool = NULL};
     struct mapq_workflow *wf = NULL;
     struct mapq_buf inputs = MAPQ_BUF_INIT;
     char *text = NULL;

@@ -174,7 +174,7 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
                 msgpack_pack_nil(&pk); /* dropped after early failure */
         }
         if (nr->asm_paged) {
-            char field[64];
+            char field[160];
 
             snprintf(field, sizeof(field), "o:%zu/%llu", req->k,
                      (unsigned long long)(req->from / MAPQ_PAGE_LEN));

@@ -77,7 +77,7 @@ drv_pages_load(struct exec *x, size_t k)
     size_t nb = n->nover + n->nwith;
     struct pages_req *req;
     struct mapq_argv cmd;
-    char field[64];
+    char field[160];
     uint64_t p, end;
 
     if (nr->loaded == NULL) {
@@ -204,7 +204,7 @@ read_slots(struct exec *x, size_t k, size_t j, uint64_t from)
     struct slot_req *req = mapq_xcalloc(1, sizeof(*req));
     uint64_t p, end = from + 1 + PAGES_AHEAD;
     struct mapq_argv cmd;
-    char field[64];
+    char field[160];
 
     if (end > mapq_pages_count(&ps->ref))
         end = mapq_pages_count(&ps->ref);

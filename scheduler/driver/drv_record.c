@@ -111,7 +111,7 @@ static enum mapq_err
 create_pages(redisContext *c, const char *ns, const char *id,
              struct mapq_spool *s, char *err)
 {
-    char *key = mapq_key_pages(ns, id), field[64];
+    char *key = mapq_key_pages(ns, id), field[160];
     struct mapq_buf page = MAPQ_BUF_INIT;
     size_t i, sent = 0, n = mapq_spool_count(s);
     enum mapq_err rc = MAPQ_OK;

@@ -376,6 +376,34 @@ struct wf_bind {
     const struct mapq_bind_pages *pages; /* long lists paged; NULL: not */
 };
 
+/*
+ * wf_pager.c: a list input read a page of MAPQ_PAGE_LEN elements at a time
+ * (every page full but the last): held while short, spooled once long.
+ */
+struct wf_pager {
+    const struct mapq_bind_pages *pages; /* borrowed; NULL: never paged */
+    char list[128];                      /* "i:<name>" */
+    struct mapq_buf held; /* the elements of the pages held, no header */
+    size_t *ends;         /* where each held page ends in held */
+    uint32_t *counts;     /* and how many elements it has */
+    size_t nheld;
+    uint64_t n, npages; /* elements and pages so far */
+    bool spilled;       /* pages go to the spool (or nowhere) */
+};
+/* Starts reading input name's list, paged as pages (borrowed) says. */
+void wf_pager_init(struct wf_pager *pg, const struct mapq_bind_pages *pages,
+                   const char *name);
+/* The next page: count elements, their msgpack bytes (borrowed). An error
+ * when the spool cannot be written. */
+enum mapq_err wf_pager_page(struct wf_pager *pg, const char *data, size_t len,
+                            uint32_t count, char *err);
+/* The list read: appends its value to val (the list, or a reference to
+ * its pages). */
+enum mapq_err wf_pager_finish(struct wf_pager *pg, struct mapq_buf *val,
+                              char *err);
+/* Frees what pg holds. */
+void wf_pager_release(struct wf_pager *pg);
+
 /* wf_inputs.c: whether an input may move from one state to the other. */
 bool wf_input_legal(enum wf_input_state from, enum wf_input_state to);
 /* wf_inputs.c: moves input k of bd to state to; aborts (mapq_assert) on a
