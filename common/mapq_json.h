@@ -90,6 +90,10 @@ struct mapq_json_member {
                                  borrowed for the callback */
     size_t len;               /* bytes of name */
     struct mapq_json_pos pos; /* where the key starts */
+    /* for the done call: the value was a list given away in pages (ops'
+     * page), of count elements; nothing of it is in the buffer */
+    bool paged;
+    uint64_t count;
 };
 
 /*
@@ -114,9 +118,32 @@ typedef void mapq_json_done_fn(void *arg, const struct mapq_json_member *m,
                                enum mapq_err rc, const char *err,
                                const struct mapq_json_pos *where);
 
+/*
+ * Optional: called with each page of page_len elements (the last may be
+ * short) of a member's value that is a list while its type (from the
+ * member call) is a list type: the elements, converted and checked, as
+ * msgpack without a list header (borrowed for the call). They are not
+ * appended to the member's buffer, which holds at most one page. An error
+ * returned (message in err, MAPQ_ERR_LEN bytes) ends that value with it.
+ */
+typedef enum mapq_err mapq_json_page_fn(void *arg,
+                                        const struct mapq_json_member *m,
+                                        const char *elems, size_t len,
+                                        uint32_t count, char *err);
+
+/*
+ * Optional: the text before off will not be read again, except to place
+ * an error: a caller that mapped a file may give those pages back. Called
+ * every few MiB.
+ */
+typedef void mapq_json_consumed_fn(void *arg, size_t off);
+
 struct mapq_json_member_ops {
     mapq_json_member_fn *member;
     mapq_json_done_fn *done;
+    mapq_json_page_fn *page; /* NULL: lists are appended whole */
+    uint32_t page_len;
+    mapq_json_consumed_fn *consumed; /* may be NULL */
 };
 
 /*

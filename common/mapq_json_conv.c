@@ -7,7 +7,9 @@
  * rule stays in mapq_json.c. A list at the top is never built whole: each
  * element is built, packed and checked against the element type alone,
  * behind a list header that grows with the count (msgpack's 1, 3, then 5
- * bytes), so that memory is the output plus the largest element. Never
+ * bytes), so that memory is the output plus the largest element; or, when
+ * the caller asks (mapq_json_conv_pages()), given away a page at a time
+ * with no header, so that memory is one page. Never
  * sees the text: the reader (mapq_json_read.c) checks it and gives each
  * event the offset of its token, for messages.
  */
@@ -69,6 +71,18 @@ mapq_json_conv_release(struct mapq_json_conv *c)
     conv_drop(c);
     free(c->stack);
     c->stack = NULL;
+}
+
+void
+mapq_json_conv_pages(struct mapq_json_conv *c, uint32_t page_len,
+                     enum mapq_err (*fn)(void *arg, const char *elems,
+                                         size_t len, uint32_t count, char *err),
+                     void *arg)
+{
+    mapq_assert(page_len > 0 && !c->started);
+    c->page = fn;
+    c->page_arg = arg;
+    c->page_len = page_len;
 }
 
 enum mapq_err
@@ -155,6 +169,12 @@ list_start(struct mapq_json_conv *c)
     }
     if (c->out == NULL)
         return;
+    if (c->page != NULL && t != NULL && t->kind == MAPQ_T_LIST) {
+        /* Pages carry no header: the list is never whole here. */
+        c->paged = true;
+        c->page_from = c->out->len;
+        return;
+    }
     c->hpos = c->out->len;
     rc = mapq_json_packed(&c->w, msgpack_pack_array(&c->pk, 0));
     if (rc != MAPQ_OK)
@@ -190,6 +210,22 @@ check_element(struct mapq_json_conv *c, size_t from)
     return rc;
 }
 
+/* The page being filled is full, or the list ended: it is given away
+ * (unless an element did not fit), then cut from out. */
+static void
+page_flush(struct mapq_json_conv *c)
+{
+    enum mapq_err rc = MAPQ_OK;
+
+    if (c->in_page > 0 && c->rc == MAPQ_OK && !c->stopped)
+        rc = c->page(c->page_arg, c->out->data + c->page_from,
+                     c->out->len - c->page_from, c->in_page, c->msg);
+    mapq_json_truncate(c->out, c->page_from);
+    c->in_page = 0;
+    if (rc != MAPQ_OK)
+        conv_stop(c, rc, c->tree_at);
+}
+
 /* Packs element c->count of the streamed list, then checks it. */
 static void
 element_done(struct mapq_json_conv *c, json_t *j)
@@ -199,9 +235,9 @@ element_done(struct mapq_json_conv *c, json_t *j)
 
     if (c->out == NULL || c->stopped)
         goto out_count;
-    if (c->count >= UINT32_MAX)
+    if (c->count >= UINT32_MAX && !c->paged)
         rc = mapq_json_walk_fail(&c->w, MAPQ_ETOOBIG, "list too long");
-    else if (header_len(c->count + 1) != c->hlen)
+    else if (!c->paged && header_len(c->count + 1) != c->hlen)
         rc = put_header(c, c->count + 1);
     else
         rc = MAPQ_OK;
@@ -219,6 +255,8 @@ element_done(struct mapq_json_conv *c, json_t *j)
         if (c->rc != MAPQ_OK)
             name_element(c);
     }
+    if (c->paged && ++c->in_page == c->page_len)
+        page_flush(c);
 out_count:
     c->count++;
 }
@@ -234,6 +272,10 @@ list_done(struct mapq_json_conv *c)
     c->done = true;
     if (c->out == NULL || c->stopped)
         return;
+    if (c->paged) {
+        page_flush(c);
+        return;
+    }
     rc = put_header(c, c->count);
     mapq_assert(rc == MAPQ_OK); /* the same length as the last one */
     if (c->misfit && c->rc == MAPQ_OK) {

@@ -90,6 +90,14 @@ struct mapq_json_conv {
     const struct mapq_type *etype;  /* elements are packed toward */
     const struct mapq_type *echeck; /* and checked against; NULL: not */
     bool misfit;                    /* type takes no list at all */
+    /* a streamed list given away in pages (mapq_json_conv_pages()) */
+    enum mapq_err (*page)(void *arg, const char *elems, size_t len,
+                          uint32_t count, char *err);
+    void *page_arg;
+    uint32_t page_len;
+    bool paged;       /* this value is such a list */
+    size_t page_from; /* where the page being filled starts in out */
+    uint32_t in_page; /* its elements so far */
     /* the tree being built: the value, or the current element */
     json_t **stack; /* open containers; stack[0] owns the tree */
     size_t depth, cap;
@@ -110,6 +118,21 @@ struct mapq_json_conv {
  */
 void mapq_json_conv_start(struct mapq_json_conv *c,
                           const struct mapq_type *type, struct mapq_buf *out);
+
+/*
+ * Asks c (just started) to give a list at the top of its value away in
+ * pages of page_len elements, when its type is a list type: each page's
+ * elements, checked, without a list header, go to fn (arg borrowed) and
+ * are then cut from out, so out never holds more than a page. The last
+ * page may be short; an empty list makes none. An error fn returns (with
+ * its message in err) stops the conversion with it. After the first
+ * element that does not fit its type, pages are cut but not given.
+ */
+void mapq_json_conv_pages(struct mapq_json_conv *c, uint32_t page_len,
+                          enum mapq_err (*fn)(void *arg, const char *elems,
+                                              size_t len, uint32_t count,
+                                              char *err),
+                          void *arg);
 
 /* The value's events; at is the offset of the token each comes from, kept
  * for the caller to place errors (c->at, c->err_at). A scalar's tree is

@@ -34,6 +34,8 @@
 
 /* jansson's parser refuses documents nested deeper. */
 #define PARSE_MAX_DEPTH 2048
+/* How much text is read between two ops->consumed calls. */
+#define CONSUMED_STEP (4u * 1024 * 1024)
 
 /* A token up to this long is quoted in a message, as jansson does. */
 #define NEAR_MAX 20
@@ -62,6 +64,8 @@ struct reader {
     /* lines and columns, counted forward from the last place asked for */
     size_t cur_off;
     int cur_line, cur_col;
+    /* text before it was reported consumed (ops->consumed) */
+    size_t consumed;
     /* mapq_json_read_members() */
     const struct mapq_json_member_ops *ops;
     void *arg;
@@ -241,9 +245,22 @@ member_done(struct reader *r)
     r->state = RD_MEMBERS;
     if (c->out == NULL)
         return; /* skipped */
+    r->m.paged = c->paged;
+    r->m.count = c->count;
     rc = mapq_json_conv_finish(c);
     where = pos_of(r, rc == MAPQ_OK ? c->at : c->err_at);
     r->ops->done(r->arg, &r->m, rc, rc == MAPQ_OK ? "" : c->msg, &where);
+}
+
+/* Tells the caller the text before off is read, every CONSUMED_STEP. */
+static void
+rd_consumed(struct reader *r, size_t off)
+{
+    if (r->ops == NULL || r->ops->consumed == NULL ||
+        off < r->consumed + CONSUMED_STEP)
+        return;
+    r->consumed = off;
+    r->ops->consumed(r->arg, off);
 }
 
 /* After a value event: reports a member whose value has ended. */
@@ -252,7 +269,18 @@ rd_after(struct reader *r)
 {
     if (r->state == RD_MEMBER && r->conv.done)
         member_done(r);
+    if (!r->finishing)
+        rd_consumed(r, r->last_end);
     return 1;
+}
+
+/* A page of the list a member's value is: to the caller. */
+static enum mapq_err
+member_page(void *arg, const char *elems, size_t len, uint32_t count, char *err)
+{
+    struct reader *r = arg;
+
+    return r->ops->page(r->arg, &r->m, elems, len, count, err);
 }
 
 /* A member's key, at text[start..end): the caller says where its value
@@ -274,8 +302,12 @@ member_start(struct reader *r, const char *key, size_t len, size_t start,
     r->m.name = r->name;
     r->m.len = len;
     r->m.pos = pos_of(r, start);
+    r->m.paged = false;
+    r->m.count = 0;
     out = r->ops->member(r->arg, &r->m, &type);
     mapq_json_conv_start(&r->conv, type, out);
+    if (out != NULL && r->ops->page != NULL && r->ops->page_len > 0)
+        mapq_json_conv_pages(&r->conv, r->ops->page_len, member_page, r);
     r->state = RD_MEMBER;
     return 1;
 }
@@ -554,10 +586,32 @@ yajl_failure(struct reader *r, struct mapq_json_pos *pos, char *why)
  * check lets overlong forms and surrogates through), and yajl reads only
  * the valid part, so that an error before the bad byte is the one told.
  */
+/* The length of the text's valid UTF-8 prefix, read CONSUMED_STEP at a
+ * time (a character cut by a step's end is read with the next). */
+static size_t
+utf8_good(struct reader *r)
+{
+    size_t off = 0, step, good;
+
+    while (off < r->len) {
+        step = r->len - off < CONSUMED_STEP ? r->len - off : CONSUMED_STEP;
+        good = mapq_type_utf8_prefix(r->text + off, step);
+        if (good < step && (off + step == r->len || good + 4 <= step)) {
+            off += good;
+            break;
+        }
+        off += good;
+        rd_consumed(r, off);
+    }
+    /* The parse reads the text again from its start. */
+    r->consumed = 0;
+    return off;
+}
+
 static enum mapq_err
 rd_run(struct reader *r, struct mapq_json_pos *pos, char *why)
 {
-    size_t good = mapq_type_utf8_prefix(r->text, r->len), tail;
+    size_t good = utf8_good(r), tail;
     char near[16];
     yajl_status st;
 

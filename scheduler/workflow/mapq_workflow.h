@@ -25,16 +25,18 @@
  * - Caps: a value nests at most 32 containers deep (what msgpack-c can
  *   unpack; an alias cycle hits this), one parse converts at most 1,200,000
  *   value nodes in total (alias bombs), a value is at most MAPQ_VALUE_MAX
- *   bytes of msgpack. A workflow file is at most MAPQ_WORKFLOW_FILE_MAX
- *   bytes and an inputs file (or an --input @FILE) at most 64 MiB: data
+ *   bytes of msgpack (a long list of a JSON inputs file is paged instead:
+ *   mapq_workflow_bind_inputs_paged()). A workflow file is at most
+ *   MAPQ_WORKFLOW_FILE_MAX bytes and a YAML inputs file, a JSON one that
+ *   is no regular file, or an --input @FILE at most 64 MiB: data
  *   belongs in inputs, and the cap keeps the check of any workflow file
  *   well under a second. Before a document is built its events are
  *   counted (mapq_yaml_guard.h): nesting, values, anchors and alias
  *   lookups are capped there, so costly YAML is refused cheaply.
  * - Files are read as YAML, except inputs files and @FILE values whose
- *   name ends in ".json" (any case): those are read by jansson with
- *   JSON's rules (surrogate-pair escapes, no YAML extras) and then typed
- *   as YAML values are.
+ *   name ends in ".json" (any case): those are read by yajl, streamed,
+ *   with JSON's rules (surrogate-pair escapes, no YAML extras) and then
+ *   typed as YAML values are.
  * - In `command`, "{name}" with name an identifier is a placeholder and
  *   must name an input of the task; every other '{' is literal text (there
  *   is no escape). A placeholder inside the script a shell runs (`sh -c

@@ -9,14 +9,19 @@
  * are read with JSON's rules and streamed (mapq_json.h), so a long list in
  * one is never a tree. Reads the files it is given.
  */
+#include <fcntl.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "mapq_alloc.h"
 #include "mapq_json.h"
+#include "mapq_pages.h"
 #include "mapq_value.h"
 #include "wf_int.h"
 
@@ -260,7 +265,9 @@ bind_entry(struct wf_bind *bd, const char *path, yaml_document_t *doc,
 struct json_bind {
     struct wf_bind *bd;
     const char *path;
-    long idx; /* the input of the member being read */
+    long idx;            /* the input of the member being read */
+    struct wf_pager pgr; /* its list, when it comes in pages */
+    const char *map;     /* the file, when it is mapped */
 };
 
 /* A member of a JSON inputs file: its input's buffer, or NULL to skip an
@@ -277,7 +284,32 @@ json_member(void *arg, const struct mapq_json_member *m,
         return NULL;
     jb->idx = idx;
     *type = bd->wf->inputs[idx].type;
+    wf_pager_release(&jb->pgr);
+    wf_pager_init(&jb->pgr, bd->pages, bd->wf->inputs[idx].name);
     return &bd->vals[idx];
+}
+
+/* A page of a member's list: held or spooled (wf_pager.c). */
+static enum mapq_err
+json_member_page(void *arg, const struct mapq_json_member *m, const char *elems,
+                 size_t len, uint32_t count, char *err)
+{
+    struct json_bind *jb = arg;
+
+    (void)m;
+    return wf_pager_page(&jb->pgr, elems, len, count, err);
+}
+
+/* The text before off is read: a mapped file gives its pages back, so
+ * that a file of any size costs a few MiB of memory. */
+static void
+json_consumed(void *arg, size_t off)
+{
+    struct json_bind *jb = arg;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+    if (jb->map != NULL && off / page > 0)
+        madvise((void *)(uintptr_t)jb->map, off / page * page, MADV_DONTNEED);
 }
 
 /* A member's value has been converted, or has failed at where. */
@@ -288,6 +320,8 @@ json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
     struct json_bind *jb = arg;
     char msg[MAPQ_ERR_LEN];
 
+    if (rc == MAPQ_OK && m->paged)
+        rc = wf_pager_finish(&jb->pgr, &jb->bd->vals[jb->idx], msg);
     if (rc == MAPQ_OK) {
         wf_input_set(jb->bd, (size_t)jb->idx, WF_IN_GIVEN);
         return;
@@ -307,17 +341,30 @@ json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
  * the line and column of the member's key, or of the element (of a list
  * value) or value that did not convert. */
 static void
-bind_json_file(struct wf_bind *bd, const char *path,
-               const struct mapq_buf *text)
+bind_json_file(struct wf_bind *bd, const char *path, const char *text,
+               size_t len, bool mapped)
 {
-    static const struct mapq_json_member_ops ops = {json_member,
-                                                    json_member_done};
-    struct json_bind jb = {bd, path, -1};
+    /* Lists come in pages when they may be paged. */
+    static const struct mapq_json_member_ops whole = {.member = json_member,
+                                                      .done = json_member_done,
+                                                      .consumed =
+                                                          json_consumed};
+    static const struct mapq_json_member_ops paged = {.member = json_member,
+                                                      .done = json_member_done,
+                                                      .page = json_member_page,
+                                                      .page_len = MAPQ_PAGE_LEN,
+                                                      .consumed =
+                                                          json_consumed};
+    struct json_bind jb = {.bd = bd, .path = path, .idx = -1};
     struct mapq_json_pos pos;
     char msg[MAPQ_ERR_LEN];
     enum mapq_err rc;
 
-    rc = mapq_json_read_members(text->data, text->len, &ops, &jb, &pos, msg);
+    jb.map = mapped ? text : NULL;
+    wf_pager_init(&jb.pgr, NULL, "");
+    rc = mapq_json_read_members(text, len, bd->pages ? &paged : &whole, &jb,
+                                &pos, msg);
+    wf_pager_release(&jb.pgr);
     if (rc == MAPQ_ETYPE)
         wf_prob_add(&bd->probs, path, pos.line, pos.col,
                     "an inputs file must be a JSON object of input name to "
@@ -325,6 +372,38 @@ bind_json_file(struct wf_bind *bd, const char *path,
     else if (rc != MAPQ_OK)
         wf_prob_add(&bd->probs, path, pos.line, pos.col, "invalid JSON: %s",
                     msg);
+}
+
+/*
+ * A JSON inputs file that is a regular file is mapped, not read: with its
+ * long lists paged, it is never in memory whole, whatever its size (a pipe
+ * is read whole, under the cap of other inputs files).
+ */
+static void
+json_file(struct wf_bind *bd, const char *path)
+{
+    struct mapq_buf text;
+    struct stat st;
+    char msg[MSG_MAX];
+    void *map = MAP_FAILED;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (fd >= 0)
+        close(fd);
+    if (map != MAP_FAILED) {
+        bind_json_file(bd, path, map, (size_t)st.st_size, true);
+        munmap(map, (size_t)st.st_size);
+        return;
+    }
+    if (wf_read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
+        return;
+    }
+    bind_json_file(bd, path, text.data != NULL ? text.data : "", text.len,
+                   false);
+    mapq_buf_release(&text);
 }
 
 /* An --inputs file: a mapping of input name to value. */
@@ -339,13 +418,12 @@ wf_bind_file(struct wf_bind *bd, const char *path)
     size_t i, n, budget = 0;
     bool *dup;
 
-    if (wf_read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
-        wf_prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
+    if (is_json_path(path)) {
+        json_file(bd, path);
         return;
     }
-    if (is_json_path(path)) {
-        bind_json_file(bd, path, &text);
-        mapq_buf_release(&text);
+    if (wf_read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
         return;
     }
     if (!wf_load_doc(text.data != NULL ? text.data : "", text.len, &doc, msg,

@@ -51,7 +51,8 @@ member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const struct mapq_json_member_ops ops = {member, member_done};
+    static const struct mapq_json_member_ops ops = {.member = member,
+                                                    .done = member_done};
     struct mapq_buf mp = MAPQ_BUF_INIT, back = MAPQ_BUF_INIT;
     struct members ms = {MAPQ_BUF_INIT, 0};
     struct mapq_json_pos pos;

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Paged lists (docs/PROTOCOL.md "Paged lists"): a map node's output of more
-# than 65,536 elements goes to P:pg:<exec> a page at a time and o:<k> holds
-# a reference. Real agents run a 70,000-element plugin map; its output is
-# printed page by page by mapq run and mapq result, bound by a later map
-# (over) and by a task that takes it whole (with), and reused by mapq
-# recover; each is checked exactly.
+# Paged lists (docs/PROTOCOL.md "Paged lists"): an input list of a JSON
+# inputs file and a map node's output of more than 65,536 elements go to
+# P:pg:<exec> a page at a time, and the values hold references. Real agents
+# run a 70,000-element plugin map over such an input; its output is printed
+# page by page by mapq run and mapq result, bound by a later map (over) and
+# by a task that takes it whole (with), and reused by mapq recover; each is
+# checked exactly.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
@@ -35,7 +36,11 @@ EOF2
 check "run: exits 0" 0 $?
 check "run: prints the $N squares, in order" "$(cat "$TMP/want.json")" "$(cat "$TMP/out.json")"
 x=$(exec_of "$TMP/err")
-check "pages: 70 pages of 1,000 in P:pg" 70 "$(redis_cli HLEN "$P:pg:$x")"
+fields() { redis_cli HKEYS "$P:pg:$1" | grep -c "^$2/"; }
+check "pages: the input list is 70 pages of 1,000 in P:pg" 70 "$(fields "$x" i:xs)"
+check "pages: the output list is 70 pages of 1,000 too" 70 "$(fields "$x" o:0)"
+check "pages: the record's inputs hold a reference, not the list" yes \
+    "$([ "$(redis_cli HSTRLEN "$P:x:$x" inputs)" -lt 100 ] && echo yes || echo no)"
 check "pages: a page holds its 1,000 elements" 1000 \
     "$(redis_cli --no-raw HGET "$P:pg:$x" o:0/69 | python3 -c '
 import sys
@@ -46,6 +51,27 @@ check "pages: o:0 is a reference (an ext of type 1), not the list" "c7 01" \
     "$(redis_cli HGET "$P:x:$x" o:0 | od -An -tx1 -N3 | awk '{ print $1, $3 }')"
 check "pages: output is the same reference" "$(redis_cli HGET "$P:x:$x" o:0 | od -An -tx1)" \
     "$(redis_cli HGET "$P:x:$x" output | od -An -tx1)"
+
+# 1b. Input pages are checked as they are read, before anything reaches
+#     Redis: mapq validate needs none, and an element that does not fit
+#     fails the run with its place, exit 2, nothing written.
+check "validate: a long input list is checked without Redis" \
+    "$TMP/sq.yaml: workflow 'paged' is valid (1 tasks, 1 nodes)" \
+    "$(MAPQ_REDIS_URL=unix:///nonexistent "$MAPQ" validate "$TMP/sq.yaml" --inputs "$TMP/xs.json" 2>&1)"
+python3 -c "
+import json
+xs = list(range($N)); xs[69000] = 'x'
+print(json.dumps({'xs': xs}))" >"$TMP/bad.json"
+before=$(redis_cli DBSIZE)
+"$MAPQ" run "$TMP/sq.yaml" --inputs "$TMP/bad.json" >/dev/null 2>"$TMP/bad.err"
+check "bad element: exit 2" 2 $?
+check "bad element: its place and index" \
+    "$TMP/bad.json:1:$(python3 -c "
+import json
+xs = list(range($N)); xs[69000] = 'x'
+print(json.dumps({'xs': xs}).index('\"x\"') + 1)"): 'xs': [69000]: expected int, got str" \
+    "$(cat "$TMP/bad.err")"
+check "bad element: nothing written to Redis" "$before" "$(redis_cli DBSIZE)"
 
 # 2. mapq result reads the pages, as a list and pretty-printed.
 check "result: the output" "$(cat "$TMP/want.json")" "$("$MAPQ" result "$x" 2>&1)"
@@ -84,16 +110,17 @@ nodes:
   sq: {map: square, over: {x: $inputs.xs}}
   big: {map: detect, over: {data_point: $sq}, with: {threshold: $inputs.t}}
   sum: {task: total, with: {all: $sq}}
-output: {big: $big, sum: $sum}
+  sumx: {task: total, with: {all: $inputs.xs}}
+output: {big: $big, sum: $sum, sumx: $sumx}
 EOF2
 "$MAPQ" run "$TMP/chain.yaml" --inputs "$TMP/xs.json" --input t=100 >"$TMP/chain.json" 2>"$TMP/err"
 check "chain: exits 0" 0 $?
-check "chain: over a paged list, with a paged list, both read whole" \
-    "$N 11 $N $(python3 -c "print(sum(x * x for x in range($N)))")" \
+check "chain: over a paged list, with paged lists (an output, an input)" \
+    "$N 11 $N $(python3 -c "print(sum(x * x for x in range($N)))") $N $((N * (N - 1) / 2))" \
     "$(python3 -c "
 import json
 o = json.load(open('$TMP/chain.json'))
-print(len(o['big']), o['big'].index(True), o['sum'])")"
+print(len(o['big']), o['big'].index(True), o['sum'], o['sumx'])")"
 
 # 5. mapq recover reuses the paged output of the execution it recovers: the
 #    node after it reads the old execution's pages and fails the same way.

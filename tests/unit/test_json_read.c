@@ -583,7 +583,8 @@ done_cb(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
                     where->line, where->col, err);
 }
 
-static const struct mapq_json_member_ops ops = {member_cb, done_cb};
+static const struct mapq_json_member_ops ops = {.member = member_cb,
+                                                .done = done_cb};
 
 static enum mapq_err
 read_members(struct fx *f, const char *text)
