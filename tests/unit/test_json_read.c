@@ -706,6 +706,180 @@ test_json_read_members_cut_short(void **state)
     assert_int_equal(f->vals[1].len, 2);
 }
 
+/* ---- pages ------------------------------------------------------------ */
+
+/* Each page of a member's list: logged, its bytes kept in f->mp, the
+ * member's buffer checked to hold no more than it; page fail_at (when not
+ * 0) is refused. */
+static int page_fail_at;
+static size_t pages_seen;
+
+static enum mapq_err
+page_cb(void *arg, const struct mapq_json_member *m, const char *elems,
+        size_t len, uint32_t count, char *err)
+{
+    struct fx *f = arg;
+
+    assert_true(f->vals[m->name[0] - 'a'].len <= len);
+    mapq_buf_printf(&f->log, "page %s %u\n", m->name, count);
+    if (page_fail_at > 0 && (int)++pages_seen == page_fail_at)
+        return mapq_err_set(err, MAPQ_EIO, "cannot keep page %d", page_fail_at);
+    mapq_buf_append(&f->mp, elems, len);
+    return MAPQ_OK;
+}
+
+static void
+done_paged_cb(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
+              const char *err, const struct mapq_json_pos *where)
+{
+    struct fx *f = arg;
+
+    mapq_buf_printf(&f->log, "done %s %d paged %d %llu %d:%d %s\n", m->name,
+                    (int)rc, m->paged, (unsigned long long)m->count,
+                    where->line, where->col, err);
+}
+
+static size_t consumed_last, consumed_calls;
+
+static void
+consumed_cb(void *arg, size_t off)
+{
+    (void)arg;
+    assert_true(off > consumed_last || consumed_calls == 0 || off > 0);
+    consumed_last = off;
+    consumed_calls++;
+}
+
+static const struct mapq_json_member_ops paged_ops = {.member = member_cb,
+                                                      .done = done_paged_cb,
+                                                      .page = page_cb,
+                                                      .page_len = 1000,
+                                                      .consumed = consumed_cb};
+
+/* {"a": [0, ..., n-1], "b": 5} with element bad (if < n) a string. */
+static void
+paged_text(struct fx *f, size_t n, size_t bad)
+{
+    size_t i;
+
+    mapq_buf_reset(&f->text);
+    mapq_buf_appendstr(&f->text, "{\"a\": [");
+    for (i = 0; i < n; i++)
+        if (i == bad)
+            mapq_buf_printf(&f->text, "%s\"x\"", i ? "," : "");
+        else
+            mapq_buf_printf(&f->text, "%s%zu", i ? "," : "", i);
+    mapq_buf_appendstr(&f->text, "], \"b\": 5}");
+}
+
+static enum mapq_err
+read_paged(struct fx *f)
+{
+    size_t i;
+
+    mapq_buf_reset(&f->log);
+    mapq_buf_reset(&f->mp);
+    for (i = 0; i < NMEMBER; i++)
+        mapq_buf_reset(&f->vals[i]);
+    pages_seen = 0;
+    return mapq_json_read_members(f->text.data, f->text.len, &paged_ops, f,
+                                  &f->pos, f->err);
+}
+
+static void
+test_json_read_members_in_pages(void **state)
+{
+    struct fx *f = *state;
+    struct mapq_buf want = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    size_t i;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    f->types[1] = mapq_type_parse("int", f->err);
+    page_fail_at = 0;
+    paged_text(f, 2500, SIZE_MAX);
+    assert_int_equal(read_paged(f), MAPQ_OK);
+    /* Three pages, the last short; the list is not in the buffer; a
+     * member that is no list is appended as always. */
+    assert_string_equal(f->log.data, "member a 1:2\n"
+                                     "page a 1000\n"
+                                     "page a 1000\n"
+                                     "page a 500\n"
+                                     "done a 0 paged 1 2500 1:7 \n"
+                                     "member b 1:11400\n"
+                                     "done b 0 paged 0 0 1:11405 \n");
+    mapq_value_packer_init(&pk, &want);
+    for (i = 0; i < 2500; i++)
+        msgpack_pack_int64(&pk, (int64_t)i);
+    assert_int_equal(f->mp.len, want.len);
+    assert_memory_equal(f->mp.data, want.data, want.len);
+    assert_int_equal(f->vals[0].len, 0);
+    assert_int_equal(f->vals[1].len, 1);
+    /* A list whose type is no list type is not paged. */
+    mapq_type_free(f->types[0]);
+    f->types[0] = mapq_type_parse("any", f->err);
+    assert_int_equal(read_paged(f), MAPQ_OK);
+    assert_null(strstr(f->log.data, "page a"));
+    assert_true(f->vals[0].len > 2500);
+    mapq_buf_release(&want);
+}
+
+static void
+test_json_read_pages_stop_at_a_misfit(void **state)
+{
+    struct fx *f = *state;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    f->types[1] = mapq_type_parse("int", f->err);
+    page_fail_at = 0;
+    paged_text(f, 2500, 1500);
+    assert_int_equal(read_paged(f), MAPQ_OK);
+    /* Page 0 went out before the bad element; none after it. */
+    assert_non_null(strstr(f->log.data, "member a 1:2\n"
+                                        "page a 1000\n"
+                                        "done a 8 paged 1 2500 "));
+    assert_non_null(strstr(f->log.data, " [1500]: expected int, got str\n"));
+    assert_int_equal(f->vals[0].len, 0);
+}
+
+static void
+test_json_read_page_refused_ends_the_value(void **state)
+{
+    struct fx *f = *state;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    f->types[1] = mapq_type_parse("int", f->err);
+    page_fail_at = 2;
+    paged_text(f, 2500, SIZE_MAX);
+    assert_int_equal(read_paged(f), MAPQ_OK);
+    assert_non_null(strstr(f->log.data, "page a 1000\n"
+                                        "page a 1000\n"
+                                        "done a 4 paged 1 "));
+    assert_non_null(strstr(f->log.data, "cannot keep page 2\n"));
+    /* The next member is read all the same. */
+    assert_non_null(strstr(f->log.data, "done b 0 "));
+    page_fail_at = 0;
+}
+
+static void
+test_json_read_consumed_every_few_mib(void **state)
+{
+    struct fx *f = *state;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    f->types[1] = mapq_type_parse("int", f->err);
+    page_fail_at = 0;
+    paged_text(f, 1300000, SIZE_MAX); /* about 9 MB */
+    consumed_last = consumed_calls = 0;
+    assert_int_equal(read_paged(f), MAPQ_OK);
+    /* Told during the UTF-8 check and again during the parse, a few
+     * MiB apart, never past the text. */
+    assert_true(consumed_calls >= 4);
+    assert_true(consumed_last <= f->text.len);
+    assert_true(consumed_last > f->text.len / 2);
+    assert_non_null(strstr(f->log.data, "done a 0 paged 1 1300000 "));
+}
+
 int
 main(void)
 {
@@ -732,6 +906,10 @@ main(void)
         T(test_json_read_members_duplicate_key),
         T(test_json_read_members_not_an_object),
         T(test_json_read_members_cut_short),
+        T(test_json_read_members_in_pages),
+        T(test_json_read_pages_stop_at_a_misfit),
+        T(test_json_read_page_refused_ends_the_value),
+        T(test_json_read_consumed_every_few_mib),
 #undef T
     };
 
