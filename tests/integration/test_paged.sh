@@ -17,15 +17,41 @@ python3 -c "import json; print(json.dumps({'xs': list(range($N))}))" >"$TMP/xs.j
 squares() { python3 -c "import json; print(json.dumps([x * x for x in range($N)], separators=(',', ':')))"; }
 squares >"$TMP/want.json"
 
-cat >"$TMP/sq.yaml" <<'EOF2'
-name: paged
-inputs: {xs: {type: "list[int]"}}
+# The tasks of every workflow here: plugins, and one command that takes a
+# list whole. wf FILE NAME: a workflow of them whose nodes and output are
+# read from stdin, over the input list xs (and a threshold t).
+tasks() {
+    cat <<'EOF2'
 tasks:
   square:
     inputs: {x: int}
     output: int
     plugin: {library: mapq_example_plugin.so, symbol: square}
-nodes:
+  detect:
+    inputs: {data_point: int, threshold: int}
+    output: bool
+    plugin: {library: mapq_example_plugin.so, symbol: detect}
+  fail_on:
+    inputs: {x: int, bad: int}
+    output: int
+    plugin: {library: mapq_example_plugin.so, symbol: fail_on}
+  total:
+    inputs: {all: "list[int]"}
+    output: str
+    command: [python3, -c, 'import json, sys; a = json.load(sys.stdin)["all"]; print(json.dumps("%d %d" % (len(a), sum(a))))']
+EOF2
+}
+wf() {
+    {
+        echo "name: $2"
+        echo 'inputs: {xs: {type: "list[int]"}, t: {type: int, default: 100}}'
+        tasks
+        echo "nodes:"
+        cat
+    } >"$1"
+}
+
+wf "$TMP/sq.yaml" paged <<'EOF2'
   sq: {map: square, over: {x: $inputs.xs}}
 output: $sq
 EOF2
@@ -56,7 +82,7 @@ check "pages: output is the same reference" "$(redis_cli HGET "$P:x:$x" o:0 | od
 #     Redis: mapq validate needs none, and an element that does not fit
 #     fails the run with its place, exit 2, nothing written.
 check "validate: a long input list is checked without Redis" \
-    "$TMP/sq.yaml: workflow 'paged' is valid (1 tasks, 1 nodes)" \
+    "$TMP/sq.yaml: workflow 'paged' is valid (4 tasks, 1 nodes)" \
     "$(MAPQ_REDIS_URL=unix:///nonexistent "$MAPQ" validate "$TMP/sq.yaml" --inputs "$TMP/xs.json" 2>&1)"
 python3 -c "
 import json
@@ -90,23 +116,7 @@ print(s['status'], len(s['output']), s['output'] == json.load(open('$TMP/want.js
 
 # 4. Later nodes bind the paged list: over (a map of its elements) and with
 #    (the whole list to one task), and a map output of two paged lists.
-cat >"$TMP/chain.yaml" <<'EOF2'
-name: chain
-inputs: {xs: {type: "list[int]"}, t: {type: int}}
-tasks:
-  square:
-    inputs: {x: int}
-    output: int
-    plugin: {library: mapq_example_plugin.so, symbol: square}
-  detect:
-    inputs: {data_point: int, threshold: int}
-    output: bool
-    plugin: {library: mapq_example_plugin.so, symbol: detect}
-  total:
-    inputs: {all: "list[int]"}
-    output: str
-    command: [python3, -c, 'import json, sys; a = json.load(sys.stdin)["all"]; print(json.dumps("%d %d" % (len(a), sum(a))))']
-nodes:
+wf "$TMP/chain.yaml" chain <<'EOF2'
   sq: {map: square, over: {x: $inputs.xs}}
   big: {map: detect, over: {data_point: $sq}, with: {threshold: $inputs.t}}
   sum: {task: total, with: {all: $sq}}
@@ -124,19 +134,7 @@ print(len(o['big']), o['big'].index(True), o['sum'], o['sumx'])")"
 
 # 5. mapq recover reuses the paged output of the execution it recovers: the
 #    node after it reads the old execution's pages and fails the same way.
-cat >"$TMP/fails.yaml" <<'EOF2'
-name: fails
-inputs: {xs: {type: "list[int]"}}
-tasks:
-  square:
-    inputs: {x: int}
-    output: int
-    plugin: {library: mapq_example_plugin.so, symbol: square}
-  fail_on:
-    inputs: {x: int, bad: int}
-    output: int
-    plugin: {library: mapq_example_plugin.so, symbol: fail_on}
-nodes:
+wf "$TMP/fails.yaml" fails <<'EOF2'
   sq: {map: square, over: {x: $inputs.xs}}
   chk: {map: fail_on, over: {x: $sq}, with: {bad: 4}}
 output: $chk
@@ -173,19 +171,7 @@ check "missing page: named" \
 # 7. mapq run killed with -9 while a map over a paged list runs: the
 #    scheduler that adopts it rebuilds where each subtask stands (reading
 #    the pages again) and finishes it.
-cat >"$TMP/take.yaml" <<'EOF2'
-name: take
-inputs: {xs: {type: "list[int]"}}
-tasks:
-  square:
-    inputs: {x: int}
-    output: int
-    plugin: {library: mapq_example_plugin.so, symbol: square}
-  detect:
-    inputs: {data_point: int, threshold: int}
-    output: bool
-    plugin: {library: mapq_example_plugin.so, symbol: detect}
-nodes:
+wf "$TMP/take.yaml" take <<'EOF2'
   sq: {map: square, over: {x: $inputs.xs}}
   big: {map: detect, over: {data_point: $sq}, with: {threshold: 100}, concurrency: 20}
 output: $big
