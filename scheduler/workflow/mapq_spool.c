@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mapq_alloc.h"
 #include "mapq_value.h"
@@ -33,16 +34,24 @@ struct mapq_spool {
 struct mapq_spool *
 mapq_spool_new(char *err)
 {
-    struct mapq_spool *s = mapq_xcalloc(1, sizeof(*s));
+    const char *dir = getenv("TMPDIR");
+    struct mapq_spool *s;
+    char path[4096];
+    int fd;
 
-    s->f = tmpfile();
-    if (s->f == NULL) {
-        mapq_err_set(err, MAPQ_EIO,
-                     "cannot create a temporary file for input pages: %s",
-                     strerror(errno));
-        free(s);
+    snprintf(path, sizeof(path), "%s/mapq-spool-XXXXXX",
+             dir != NULL && dir[0] != '\0' ? dir : "/tmp");
+    fd = mkstemp(path);
+    if (fd < 0) {
+        mapq_err_set(err, MAPQ_EIO, "cannot create '%s' for input pages: %s",
+                     path, strerror(errno));
         return NULL;
     }
+    /* Nameless from now on: gone with the process, however it ends. */
+    unlink(path);
+    s = mapq_xcalloc(1, sizeof(*s));
+    s->f = fdopen(fd, "w+");
+    mapq_assert(s->f != NULL);
     return s;
 }
 

@@ -3,10 +3,11 @@
  * binding of a workflow's inputs (before anything talks to Redis) and the
  * creation of its execution, which writes them to P:pg:<exec>.
  *
- * A spool is an anonymous temporary file (tmpfile(): gone when closed or
- * when the process dies) and an index of its pages in memory (a few words
- * per 1,000 elements), so a list of ten million elements costs the mapq
- * process one page at a time. Not thread-safe; one owner.
+ * A spool is an anonymous temporary file in $TMPDIR (or /tmp), unlinked
+ * once made, so gone when closed or when the process dies, and an index
+ * of its pages in memory (a few words per 1,000 elements), so a list of
+ * ten million elements costs the mapq process one page at a time. Not
+ * thread-safe; one owner.
  */
 #ifndef MAPQ_SPOOL_H
 #define MAPQ_SPOOL_H
