@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mapq_alloc.h"
 #include "mapq_json.h"
 #include "mapq_keys.h"
 #include "mapq_pages.h"
@@ -27,18 +28,14 @@ static enum mapq_err
 read_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
            uint64_t from, uint64_t count, struct mapq_buf *out, char *err)
 {
-    const char **argv = calloc(count + 2, sizeof(*argv));
-    size_t *lens = calloc(count + 2, sizeof(*lens));
+    const char **argv = mapq_xcalloc(count + 2, sizeof(*argv));
+    size_t *lens = mapq_xcalloc(count + 2, sizeof(*lens));
     char *key = mapq_key_pages(ns, ref->exec), (*fields)[160];
     enum mapq_err rc = MAPQ_OK;
     redisReply *r = NULL;
     uint64_t i;
 
-    fields = calloc(count, sizeof(*fields));
-    if (argv == NULL || lens == NULL || fields == NULL) {
-        rc = mapq_err_set(err, MAPQ_EIO, "out of memory");
-        goto out;
-    }
+    fields = mapq_xcalloc(count, sizeof(*fields));
     if (c == NULL) {
         rc = mapq_err_set(err, MAPQ_EREDIS,
                           "cannot read the pages of %s: not connected to "
@@ -180,10 +177,13 @@ mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
     struct mapq_buf all = MAPQ_BUF_INIT;
     struct mapq_pages_ref ref;
     char err[MAPQ_ERR_LEN];
+    bool is_ref = mapq_pages_ref_read(data, len, &ref);
     enum mapq_err rc;
+    uint32_t n;
+    size_t hlen;
     int st;
 
-    if (!(flags & MAPQ_JSON_PRETTY) && mapq_pages_ref_read(data, len, &ref)) {
+    if (is_ref && !(flags & MAPQ_JSON_PRETTY)) {
         /* Checked whole first, so that an error comes before output. */
         rc = write_pages(c, ns, &ref, NULL, err);
         if (rc == MAPQ_OK && fputc('[', stdout) != EOF)
@@ -196,6 +196,10 @@ mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
                 err);
         return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
     }
+    /* Only a map's values may be references besides: anything else is
+     * printed as it is, not copied. */
+    if (!is_ref && !mapq_value_map_header(data, len, &n, &hlen))
+        return mapq_cli_print_value(data, len, flags);
     rc = mapq_cli_expand_pages(c, ns, data, len, &all, err);
     if (rc != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot read the output: %s\n", err);
