@@ -6,12 +6,12 @@
  * P:pg:<exec> (mapq_key_pages()): field "<list>/<p>" holds elements
  * [p * page_len, (p + 1) * page_len) as one msgpack array; every page but
  * the last is full. <list> names the list within the execution ("o:<k>"
- * for node k's output). A reference is a msgpack ext of type
- * MAPQ_EXT_PAGES whose data is the msgpack array [exec, list, n,
- * page_len]: it says where the pages are, so a value copied into another
- * execution (mapq recover) still finds them. This module is pure: it
- * encodes and reads references and checks pages; the driver and the CLI
- * do the reading and writing.
+ * for node k's output, "i:<name>" for an input's list). A reference is a
+ * msgpack ext of type MAPQ_EXT_PAGES whose data is the msgpack array
+ * [exec, list, n, page_len]: it says where the pages are, so a value
+ * copied into another execution (mapq recover) still finds them. This
+ * module is pure: it encodes and reads references and checks pages; the
+ * driver and the CLI do the reading and writing.
  */
 #ifndef MAPQ_PAGES_H
 #define MAPQ_PAGES_H

@@ -152,11 +152,12 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
                  n->name, b->param);
         return -1;
     }
+    ps->name = p->name;
+    ps->type = p->type;
+    mapq_buf_init(&ps->bound, 0);
     /* A paged 'over' list is read a few pages at a time, as subtasks
      * reach them; a paged 'with' list was read whole (drv_pages.c). */
     if (mapq_pages_ref_read(v, vlen, &ref) && over) {
-        ps->name = p->name;
-        ps->type = p->type;
         ps->ref = ref;
         ps->n = ref.n;
         ps->pages = mapq_xcalloc(PAGE_SLOTS, sizeof(*ps->pages));
@@ -168,9 +169,6 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
         v = loaded->data;
         vlen = loaded->len;
     }
-    ps->name = p->name;
-    ps->type = p->type;
-    mapq_buf_init(&ps->bound, 0);
     if (over)
         return bind_list(n, b, ps, v, vlen, checked, why);
     msgpack_unpacked_init(&u);
