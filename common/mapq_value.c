@@ -181,30 +181,43 @@ check_lengths(const unsigned char *p, size_t len, size_t *end, char *err)
     return MAPQ_OK;
 }
 
-/* check_lengths(), then msgpack-c, at data + *off; advances *off. */
+/* check_lengths() of the value at data + off: it may be handed to
+ * msgpack-c. */
 static enum mapq_err
-unpack_at(const char *data, size_t len, size_t *off, msgpack_unpacked *u,
-          char *err)
+precheck(const char *data, size_t len, size_t off, char *err)
 {
-    msgpack_unpack_return ret;
-    enum mapq_err rc;
     size_t end;
 
-    if (*off >= len)
+    if (off >= len)
         return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-    rc = check_lengths((const unsigned char *)data + *off, len - *off, &end,
-                       err);
-    if (rc != MAPQ_OK)
-        return rc;
-    ret = msgpack_unpack_next(u, data, len, off);
+    return check_lengths((const unsigned char *)data + off, len - off, &end,
+                         err);
+}
+
+/* What msgpack-c's answer ret means (EXTRA_BYTES: the next objects). */
+static enum mapq_err
+unpacked(msgpack_unpack_return ret, char *err)
+{
     if (ret == MSGPACK_UNPACK_CONTINUE)
         return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
     if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "out of memory unpacking a msgpack value");
-    if (ret != MSGPACK_UNPACK_SUCCESS)
+    if (ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES)
         return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
     return MAPQ_OK;
+}
+
+/* precheck(), then msgpack-c, at data + *off; advances *off. */
+static enum mapq_err
+unpack_at(const char *data, size_t len, size_t *off, msgpack_unpacked *u,
+          char *err)
+{
+    enum mapq_err rc = precheck(data, len, *off, err);
+
+    if (rc != MAPQ_OK)
+        return rc;
+    return unpacked(msgpack_unpack_next(u, data, len, off), err);
 }
 
 enum mapq_err
@@ -223,25 +236,14 @@ enum mapq_err
 mapq_value_unpack_zone(const char *data, size_t len, size_t *off,
                        msgpack_zone *zone, msgpack_object *o, char *err)
 {
-    msgpack_unpack_return ret;
-    size_t at = *off, end;
-    enum mapq_err rc;
+    size_t at = *off;
+    enum mapq_err rc = precheck(data, len, at, err);
 
-    if (at >= len)
-        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-    rc = check_lengths((const unsigned char *)data + at, len - at, &end, err);
-    if (rc != MAPQ_OK)
-        return rc;
-    ret = msgpack_unpack(data, len, &at, zone, o);
-    if (ret == MSGPACK_UNPACK_CONTINUE)
-        return mapq_err_set(err, MAPQ_EPROTO, "truncated msgpack value");
-    if (ret == MSGPACK_UNPACK_NOMEM_ERROR)
-        return mapq_err_set(err, MAPQ_EPROTO,
-                            "out of memory unpacking a msgpack value");
-    if (ret != MSGPACK_UNPACK_SUCCESS && ret != MSGPACK_UNPACK_EXTRA_BYTES)
-        return mapq_err_set(err, MAPQ_EPROTO, "malformed msgpack value");
-    *off = at;
-    return MAPQ_OK;
+    if (rc == MAPQ_OK)
+        rc = unpacked(msgpack_unpack(data, len, &at, zone, o), err);
+    if (rc == MAPQ_OK)
+        *off = at;
+    return rc;
 }
 
 enum mapq_err
