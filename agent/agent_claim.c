@@ -64,16 +64,18 @@ agent_claim_dries(int asked, int got, unsigned heard, unsigned heard_at_claim)
 
 void
 agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
-                 bool promote, struct mapq_argv *cmd)
+                 bool promote, bool groups, struct mapq_argv *cmd)
 {
     struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
-    char flags[3];
+    char flags[4];
     size_t q, n = 0;
 
     if (a->cfg.interruptible)
         flags[n++] = 'i';
     if (promote)
         flags[n++] = 'd';
+    if (groups)
+        flags[n++] = 'g';
     flags[n] = '\0';
     mapq_argv_addf(cmd, "%d", p->ncmd);
     mapq_argv_addf(cmd, "%d", p->nplugin);

@@ -384,10 +384,11 @@ bool agent_claim_dries(int asked, int got, unsigned heard,
                        unsigned heard_at_claim);
 
 /* Appends the claim's arguments of mapq1_step (ncmd nplugin prefetch
- * flags nqueues queue...) to cmd, with flag 'd' when promote, and notes
- * what was asked. */
+ * flags nqueues queue...) to cmd, with flag 'd' when promote and 'g' when
+ * groups (agent_outbox_encode's arguments follow), and notes what was
+ * asked. */
 void agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
-                      bool promote, struct mapq_argv *cmd);
+                      bool promote, bool groups, struct mapq_argv *cmd);
 
 /* Hands each subtask of a step reply's claimed array (borrowed; NULL: the
  * call failed) to ops->claimed and marks the kinds that came back short
@@ -520,8 +521,9 @@ void agent_outbox_add(struct mapq_agent *a, const struct job *job,
                       const struct job_end *end);
 
 /* Moves the next batch of the outbox to a->sending and appends its
- * entries to cmd; returns how many entries, and sets *delay_ms to the
- * shortest retry_backoff delay among them (0: none). */
+ * entries to cmd as agent_outbox_encode() does (the caller sets flag g);
+ * returns how many entries, and sets *delay_ms to the shortest
+ * retry_backoff delay among them (0: none). */
 int agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
                       int64_t *delay_ms);
 
@@ -534,6 +536,12 @@ void agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused);
  * many arguments the next done call takes; moving n of them to sending;
  * putting sending back in front of the outbox. */
 int agent_outbox_batch_len(const struct mapq_argv *outbox);
+/* Appends the entries of sending (borrowed) to cmd as mapq1_step's flag g
+ * takes them: the number of groups, the groups of first-attempt successes
+ * (one per execution, node and logging, with distinct result fields),
+ * then every other entry as it is. */
+void agent_outbox_encode(const struct mapq_argv *sending,
+                         struct mapq_argv *cmd);
 void agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending,
                        int n);
 void agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending);

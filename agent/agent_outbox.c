@@ -9,6 +9,7 @@
  * is refused harmlessly). Never decides what a job records (agent_job.c
  * does) nor when the outbox is sent (the controller does).
  */
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,6 +213,151 @@ agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
     outbox->argc -= n;
 }
 
+/* A group of step's flag g: first-attempt successes of one node, with or
+ * without logs, entry numbers in at[]. */
+struct group {
+    struct mapq_ref r; /* the first member's ref */
+    bool logged;
+    int *at;
+    int n;
+};
+
+static bool
+arg_is(const struct mapq_argv *s, int j, const char *v)
+{
+    return s->lens[j] == strlen(v) && memcmp(s->argv[j], v, s->lens[j]) == 0;
+}
+
+/* Whether entry e of s may go in a group: a first attempt (u, s and i 0)
+ * that succeeded (T, SUCCEEDED), with a result field, no cache target and
+ * no checkpoint; *r is its ref. */
+static bool
+groupable(const struct mapq_argv *s, int e, struct mapq_ref *r)
+{
+    int j = e * DONE_FIELDS;
+
+    return arg_is(s, j + 1, "T") && arg_is(s, j + 2, "3") &&
+           s->lens[j + 3] > 0 && s->lens[j + 5] == 0 && s->lens[j + 7] == 0 &&
+           mapq_ref_parse(s->argv[j], s->lens[j], r) == MAPQ_OK && r->u == 0 &&
+           r->s == 0 && r->i == 0;
+}
+
+/* The group of g[0..*ng) entry e joins, a new one when none fits: same
+ * execution, node and logging, and a result field no member has (results
+ * are first-write-wins, which a group does not check within itself). */
+static struct group *
+group_for(struct group *g, int *ng, const struct mapq_argv *s, int e,
+          const struct mapq_ref *r)
+{
+    int j = e * DONE_FIELDS, n, m;
+    bool logged = s->lens[j + 6] > 0;
+
+    for (n = 0; n < *ng; n++) {
+        bool dup = false;
+
+        if (g[n].r.k != r->k || g[n].logged != logged ||
+            strcmp(g[n].r.exec, r->exec) != 0)
+            continue;
+        for (m = 0; m < g[n].n && !dup; m++) {
+            int o = g[n].at[m] * DONE_FIELDS + 3;
+
+            dup = s->lens[o] == s->lens[j + 3] &&
+                  memcmp(s->argv[o], s->argv[j + 3], s->lens[o]) == 0;
+        }
+        if (!dup)
+            return &g[n];
+    }
+    g[*ng].r = *r;
+    g[*ng].logged = logged;
+    g[*ng].at = mapq_xcalloc((size_t)(s->argc / DONE_FIELDS), sizeof(int));
+    g[*ng].n = 0;
+    return &g[(*ng)++];
+}
+
+/* Appends one group's arguments: exec k n logged events ref... field...
+ * record... bodyfield... [log...]. */
+static void
+group_args(const struct mapq_argv *s, const struct group *g,
+           struct mapq_argv *cmd)
+{
+    static const int cols[] = {0, 3, 4};
+    struct mapq_buf events = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    size_t c;
+    int m;
+
+    mapq_argv_add(cmd, g->r.exec);
+    mapq_argv_addf(cmd, "%" PRIu32, g->r.k);
+    mapq_argv_addf(cmd, "%d", g->n);
+    mapq_argv_add(cmd, g->logged ? "1" : "0");
+    mapq_value_packer_init(&pk, &events);
+    msgpack_pack_array(&pk, (uint32_t)(3 * g->n));
+    for (m = 0; m < g->n; m++) {
+        struct mapq_ref r;
+        int j = g->at[m] * DONE_FIELDS;
+
+        /* Parsed before, by groupable(). */
+        (void)mapq_ref_parse(s->argv[j], s->lens[j], &r);
+        msgpack_pack_uint32(&pk, r.k);
+        msgpack_pack_uint64(&pk, r.index);
+        msgpack_pack_int(&pk, MAPQ_PHASE_SUCCEEDED);
+    }
+    mapq_argv_addlen(cmd, events.data, events.len);
+    mapq_buf_release(&events);
+    for (c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+        for (m = 0; m < g->n; m++) {
+            int j = g->at[m] * DONE_FIELDS + cols[c];
+
+            mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
+        }
+    for (m = 0; m < g->n; m++) {
+        struct mapq_ref r;
+        int j = g->at[m] * DONE_FIELDS;
+
+        (void)mapq_ref_parse(s->argv[j], s->lens[j], &r);
+        mapq_argv_addf(cmd, "%" PRIu32 "/%" PRIu64, r.k, r.index);
+    }
+    for (m = 0; g->logged && m < g->n; m++) {
+        int j = g->at[m] * DONE_FIELDS + 6;
+
+        mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
+    }
+}
+
+void
+agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
+{
+    int ne = s->argc / DONE_FIELDS, ng = 0, e, n;
+    struct group *g = mapq_xcalloc((size_t)ne + 1, sizeof(*g));
+    bool *grouped = mapq_xcalloc((size_t)ne + 1, sizeof(bool));
+
+    for (e = 0; e < ne; e++) {
+        struct mapq_ref r;
+        struct group *to;
+
+        if (!groupable(s, e, &r))
+            continue;
+        to = group_for(g, &ng, s, e, &r);
+        to->at[to->n++] = e;
+        grouped[e] = true;
+    }
+    mapq_argv_addf(cmd, "%d", ng);
+    for (n = 0; n < ng; n++) {
+        group_args(s, &g[n], cmd);
+        free(g[n].at);
+    }
+    for (e = 0; e < ne; e++) {
+        int j;
+
+        if (grouped[e])
+            continue;
+        for (j = e * DONE_FIELDS; j < (e + 1) * DONE_FIELDS; j++)
+            mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
+    }
+    free(grouped);
+    free(g);
+}
+
 int
 agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
                   int64_t *delay_ms)
@@ -222,8 +368,7 @@ agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
     mapq_assert(a->sending.argc == 0);
     agent_outbox_take(&a->outbox, &a->sending,
                       agent_outbox_batch_len(&a->outbox));
-    for (j = 0; j < a->sending.argc; j++)
-        mapq_argv_addlen(cmd, a->sending.argv[j], a->sending.lens[j]);
+    agent_outbox_encode(&a->sending, cmd);
     /* A user retry's record is its delay in ms, when it has one. */
     *delay_ms = 0;
     for (j = 0; j + DONE_FIELDS <= a->sending.argc; j += DONE_FIELDS) {

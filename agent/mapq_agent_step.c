@@ -204,7 +204,7 @@ step(struct mapq_agent *a, bool flush)
     mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
     a->promote_sent = claiming && a->promote_due;
     a->promote_due = false;
-    agent_claim_args(a, &p, a->promote_sent, &cmd);
+    agent_claim_args(a, &p, a->promote_sent, a->outbox.argc > 0, &cmd);
     a->sending_delay_ms = 0;
     if (a->outbox.argc > 0)
         agent_outbox_args(a, &cmd, &a->sending_delay_ms);

@@ -93,6 +93,36 @@ local function call_many(cmd, key, args, step, opt)
     return reply
 end
 
+--[[
+A hash with a field per subtask (P:b, P:r, P:log) is made a hash table
+when it is created. Redis keeps a hash as a listpack up to
+hash-max-listpack-entries fields (512 in Debian's build), and a listpack
+lookup reads every field before it: written a subtask at a time, such a hash
+would cost O(n) per field up to that size. A value longer than
+hash-max-listpack-value (64 by default; this one is 8 KiB) converts a
+hash at once, and Redis never converts it back, so the first write
+sets the field TABLE_MARK, a field no subtask uses, and deletes it.
+]]
+local TABLE_MARK = '\0'
+local table_mark_value -- made at the first call: loading has no string
+
+-- HSET of kv (field, value, ...) into key, making key a hash table when
+-- this creates it.
+local function hset_many(key, kv)
+    if #kv == 0 then
+        return
+    end
+    local new = redis.call('EXISTS', key) == 0
+    if new then
+        table_mark_value = table_mark_value or string.rep('-', 8192)
+        redis.call('HSET', key, TABLE_MARK, table_mark_value)
+    end
+    call_many('HSET', key, kv, 2000)
+    if new then
+        redis.call('HDEL', key, TABLE_MARK)
+    end
+end
+
 local function ring(P, queue, cls)
     local bell = P .. ':bell:' .. queue .. ':' .. cls
     if redis.call('LLEN', bell) == 0 then
@@ -181,7 +211,7 @@ local function queue_new(P, exec, queue, cls, fields, refs)
     if #refs == 0 then
         return
     end
-    call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+    hset_many(P .. ':b:' .. exec, fields)
     enqueue(P, queue, cls, exec, refs)
 end
 
@@ -288,7 +318,7 @@ local function append_logs(key, fields, entries, first)
         kv[#kv + 1] = f
         kv[#kv + 1] = merged[f]
     end
-    call_many('HSET', key, kv, 2000)
+    hset_many(key, kv)
 end
 
 -- The event list of exec for its current owner.
@@ -444,7 +474,7 @@ local function push_cached(keys, args)
         kv[#kv + 1] = rec
     end
     if #kv > 0 then
-        call_many('HSET', rkey, kv, 2000)
+        hset_many(rkey, kv)
     end
     kv = {}
     for _, h in ipairs(lorder) do
@@ -503,7 +533,7 @@ local function push_recover(keys, args)
         end
     end
     if #kv > 0 then
-        call_many('HSET', P .. ':r:' .. exec .. ':' .. k, kv, 2000)
+        hset_many(P .. ':r:' .. exec .. ':' .. k, kv)
         redis.call('RPUSH', events_key(P, exec), cmsgpack.pack(triples))
     end
     queue_new(P, exec, queue, cls, fields, refs)
@@ -580,7 +610,7 @@ local function checkpoints_of(P, e, fields, refs)
 end
 
 -- Pops refs for take() from the executions waiting on one queue and
--- class: up to n, each to the lowest pass (see enqueue), plus up to extra
+-- class, as a list of {exec = e, refs = {...}}, one per list popped: up to n, each to the lowest pass (see enqueue), plus up to extra
 -- more (prefetch) from the execution served next while its list keeps at
 -- least as many again for other agents and holds PREFETCH_MIN_LEFT or
 -- more, so that the end of a map and a small window (under 9) are shared
@@ -592,10 +622,15 @@ end
 local PREFETCH_MIN_LEFT = 8
 local function pop(P, queue, cls, n, extra)
     local turns = turns_key(P, queue, cls)
-    local got = redis.call('ZRANGE', turns, 0, math.max(n, 1), 'WITHSCORES')
+    -- Passes are read (formatted and parsed again) only when two or more
+    -- executions wait: the arguments stay strings, which costs less.
+    local got = redis.call('ZRANGE', turns, '0', '1')
+    if #got == 2 then
+        got = redis.call('ZRANGE', turns, 0, math.max(n, 1), 'WITHSCORES')
+    end
     if #got == 0 then
         return nil
-    elseif #got == 2 then
+    elseif #got == 1 then
         -- One execution waits here: its list is the queue's, and its pass
         -- stays as it is.
         local list = ready_key(P, queue, cls, (turn_of(got[1])))
@@ -612,7 +647,7 @@ local function pop(P, queue, cls, n, extra)
         if n == 0 or len == 0 then
             return nil
         end
-        return redis.call('LPOP', list, n)
+        return {{exec = turn_of(got[1]), refs = redis.call('LPOP', list, n)}}
     end
     local ts = {}
     for j = 1, #got, 2 do
@@ -661,8 +696,8 @@ local function pop(P, queue, cls, n, extra)
         if t.take > 0 then
             local refs = redis.call('LPOP', ready_key(P, queue, cls, t.exec),
                 t.take)
-            for _, ref in ipairs(refs or {}) do
-                out[#out + 1] = ref
+            if refs then
+                out[#out + 1] = {exec = t.exec, refs = refs}
             end
         end
         if t.len and t.len <= t.take then
@@ -690,10 +725,39 @@ local function pop(P, queue, cls, n, extra)
     return out
 end
 
--- Leases refs popped from a list, appending [ref, body, checkpoint] to out
--- and the leases to leases; returns how many became leases. Bodies are
--- read with one HMGET per execution. A ref without a body belongs to an
--- ended execution (its queued subtasks are dropped so) or is foreign.
+-- Appends [ref, body, checkpoint] to out and the lease to leases for each
+-- of refs (all of execution e, their body fields in fields) whose body is
+-- still there, with one HMGET (and one more for checkpoints when some are
+-- retries); returns how many became leases. A ref without a body belongs
+-- to an ended execution (its queued subtasks are dropped so) and is
+-- dropped, or names no execution and goes back as foreign.
+local function lease_bodies(P, e, fields, refs, retries, deadline, out,
+                            leases)
+    local bodies = gather('HMGET', P .. ':b:' .. e, fields)
+    local ckpts = retries and checkpoints_of(P, e, fields, refs) or {}
+    -- Counted, not #t + 1: this loop runs once per subtask claimed.
+    local known, got, no, nl = nil, 0, #out, #leases
+    for m = 1, #refs do
+        if bodies[m] then
+            out[no + 1], out[no + 2], out[no + 3] =
+                refs[m], bodies[m], ckpts[m] or false
+            leases[nl + 1], leases[nl + 2] = deadline, refs[m]
+            no, nl, got = no + 3, nl + 2, got + 1
+        else
+            if known == nil then
+                known = redis.call('EXISTS', P .. ':x:' .. e) == 1
+            end
+            if not known then
+                out[no + 1], out[no + 2], out[no + 3] = refs[m], false, false
+                no = no + 3
+            end
+        end
+    end
+    return got
+end
+
+-- Leases refs of any execution (see lease_bodies), grouped by execution;
+-- a message that is not a ref goes back as foreign.
 local function lease_refs(P, refs, deadline, out, leases)
     local by_exec, order, got = {}, {}, 0
     for _, ref in ipairs(refs) do
@@ -710,28 +774,45 @@ local function lease_refs(P, refs, deadline, out, leases)
     end
     for _, e in ipairs(order) do
         local g = by_exec[e]
-        local bodies = gather('HMGET', P .. ':b:' .. e, g.a)
-        local ckpts = checkpoints_of(P, e, g.a, g.b)
-        local known = nil
-        for m = 1, #g.a do
-            if bodies[m] then
-                out[#out + 1] = g.b[m]
-                out[#out + 1] = bodies[m]
-                out[#out + 1] = ckpts[m] or false
-                leases[#leases + 1] = deadline
-                leases[#leases + 1] = g.b[m]
-                got = got + 1
-            else
-                if known == nil then
-                    known = redis.call('EXISTS', P .. ':x:' .. e) == 1
-                end
-                if not known then
-                    out[#out + 1] = g.b[m]
-                    out[#out + 1] = false
-                    out[#out + 1] = false
-                end
+        got = got + lease_bodies(P, e, g.a, g.b, true, deadline, out, leases)
+    end
+    return got
+end
+
+-- Leases refs popped from execution e's own list: one match per ref finds
+-- its body field and whether it is a retry (only retries may have a
+-- checkpoint). Anything else found there (a foreign message, a ref of
+-- another execution) goes through lease_refs.
+local function lease_list(P, e, refs, deadline, out, leases)
+    local fields, others, retries, foreign = {}, {}, false, nil
+    for m = 1, #refs do
+        local re, f, us = string.match(refs[m],
+            '^([^/]+)/(%d+/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
+        if re == e then
+            fields[#fields + 1] = f
+            retries = retries or us ~= '0/0'
+        else
+            others[#others + 1] = refs[m]
+            foreign = foreign or {}
+            foreign[m] = true
+        end
+    end
+    -- Usually every ref is of e: then the refs are leased as they came.
+    local mine = refs
+    if foreign then
+        mine = {}
+        for m = 1, #refs do
+            if not foreign[m] then
+                mine[#mine + 1] = refs[m]
             end
         end
+    end
+    local got = 0
+    if #mine > 0 then
+        got = lease_bodies(P, e, fields, mine, retries, deadline, out, leases)
+    end
+    if #others > 0 then
+        got = got + lease_refs(P, others, deadline, out, leases)
     end
     return got
 end
@@ -750,10 +831,16 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
             for _, class in ipairs(only_interruptible and {'i'} or {'n', 'i'}) do
                 local n = want[kind]
                 local more = kind == 'c' and extra or 0
-                local refs = (n > 0 or more > 0) and
+                local lists = (n > 0 or more > 0) and
                     pop(P, queue, class .. kind, n, more)
-                if refs then
-                    local got = lease_refs(P, refs, deadline, out, leases)
+                if lists then
+                    local got = 0
+                    for _, l in ipairs(lists) do
+                        if l.refs then
+                            got = got + lease_list(P, l.exec, l.refs,
+                                deadline, out, leases)
+                        end
+                    end
                     want[kind] = math.max(0, n - got)
                     if kind == 'c' then
                         extra = math.max(0, extra - math.max(0, got - n))
@@ -790,11 +877,15 @@ end
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
 local function new_batch(P)
-    return {P = P, refused = {}, taken = {}, results = {}, rorder = {},
-        execs = {}, xorder = {}, requeue = {}, front = {}, delayed = {},
-        ended = {},
-        logs = {}, lorder = {}, ckpts = {}, korder = {}, leaders = {},
-        corder = {}, cache_sets = {}, releases = {}}
+    return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
+        ended = {}}
+end
+
+-- What the entries (not the groups) of a batch need besides.
+local function batch_for_entries(b)
+    b.results, b.rorder, b.requeue, b.front, b.delayed = {}, {}, {}, {}, {}
+    b.logs, b.lorder, b.ckpts, b.korder, b.leaders = {}, {}, {}, {}, {}
+    b.corder, b.cache_sets, b.releases = {}, {}, {}
 end
 
 -- Logs and checkpoints of an attempt still leased: a success drops the
@@ -913,7 +1004,7 @@ local function write_results(b)
                 kv[#kv + 1] = res.b[m]
             end
         end
-        call_many('HSET', rk, kv, 2000)
+        hset_many(rk, kv)
     end
     for _, entry in ipairs(b.cache_sets) do
         if string.match(entry[3], '^0*$') then
@@ -963,18 +1054,28 @@ end
 
 -- One event entry per execution (none for an ended one: nobody follows
 -- it, and results of its aborted subtasks still arrive), its bodies
--- dropped, retries queued, logs and checkpoints written.
-local function write_rest(b)
+-- dropped.
+local function write_events(b)
     local P = b.P
     for _, e in ipairs(b.xorder) do
+        local x = b.execs[e]
         local rec = redis.call('HMGET', P .. ':x:' .. e, 'state', 'epoch')
         if not ENDED[rec[1]] then
-            redis.call('RPUSH', events_key(P, e, rec[2]), cmsgpack.pack(b.execs[e].a))
+            local entries = x.packed or {}
+            if #x.a > 0 then
+                entries[#entries + 1] = cmsgpack.pack(x.a)
+            end
+            redis.call('RPUSH', events_key(P, e, rec[2]), unpack(entries))
         else
             b.ended[#b.ended + 1] = e
         end
-        call_many('HDEL', P .. ':b:' .. e, b.execs[e].b)
+        call_many('HDEL', P .. ':b:' .. e, x.b)
     end
+end
+
+-- Retries queued, logs and checkpoints written.
+local function write_rest(b)
+    local P = b.P
     queue_refs(P, b.requeue)
     queue_refs(P, b.front, true)
     if #b.delayed > 0 then
@@ -992,6 +1093,88 @@ local function write_rest(b)
             call_many('HDEL', P .. ':ck:' .. e, g.b)
         end
     end
+end
+
+-- The groups of step's flag 'g': attempts that the agent found to be
+-- first attempts of one node that succeeded (kind T, phase SUCCEEDED),
+-- with no cache target and no checkpoint, and whose result fields differ.
+-- Each group is laid out so that every command takes a slice of the
+-- arguments as they came, with no work per attempt here:
+--   exec k n logged events ref... field... record... bodyfield... [log...]
+-- n of each; log only when logged is 1; events the msgpack array [k,
+-- index, 3, ...] of the n; bodyfield "<k>/<index>". A group whose refs are
+-- not all leased, or whose fields already hold a result, is finished
+-- entry by entry instead, as done's entries appended to rest. Returns the
+-- index of the first argument after the groups.
+local function finish_group(b, args, j, rest)
+    local P = b.P
+    local e, k, n = args[j], args[j + 1], tonumber(args[j + 2])
+    local logged, events = args[j + 3] == '1', args[j + 4]
+    if not n or n < 1 or n > 1000 or n ~= math.floor(n) then
+        error('ERR mapq1_step: bad group size')
+    end
+    local refs, fields = j + 5, j + 5 + n
+    local records, bodies, logs = j + 5 + 2 * n, j + 5 + 3 * n, j + 5 + 4 * n
+    local nxt = logs + (logged and n or 0)
+    if nxt - 1 > #args then
+        error('ERR mapq1_step: group past the arguments')
+    end
+    local fast = true
+    local held = redis.call('ZMSCORE', P .. ':inflight',
+        unpack(args, refs, refs + n - 1))
+    for m = 1, n do
+        if not held[m] then
+            fast = false
+            break
+        end
+    end
+    local rkey = P .. ':r:' .. e .. ':' .. k
+    if fast then
+        local have = redis.call('HMGET', rkey, unpack(args, fields,
+            fields + n - 1))
+        for m = 1, n do
+            if have[m] then
+                fast = false
+                break
+            end
+        end
+    end
+    if not fast then
+        for m = 0, n - 1 do
+            local entry = {args[refs + m], 'T', '3', args[fields + m],
+                args[records + m], '', logged and args[logs + m] or '', ''}
+            for _, v in ipairs(entry) do
+                rest[#rest + 1] = v
+            end
+        end
+        return nxt
+    end
+    local kv, lkv = {}, {}
+    local x = group_of(b.execs, b.xorder, e)
+    for m = 0, n - 1 do
+        kv[#kv + 1] = args[fields + m]
+        kv[#kv + 1] = args[records + m]
+        x.b[#x.b + 1] = args[bodies + m]
+        b.taken[#b.taken + 1] = args[refs + m]
+    end
+    hset_many(rkey, kv)
+    if logged then
+        for m = 0, n - 1 do
+            lkv[#lkv + 1] = args[bodies + m]
+            lkv[#lkv + 1] = args[logs + m]
+        end
+        hset_many(P .. ':log:' .. e, lkv)
+    end
+    x.packed = x.packed or {}
+    x.packed[#x.packed + 1] = events
+    return nxt
+end
+
+local function finish_groups(b, args, j, ngroups, rest)
+    for _ = 1, ngroups do
+        j = finish_group(b, args, j, rest)
+    end
+    return j
 end
 
 -- done(P, agent, ref, kind, phase, field, record, target, log, ckpt, ...)
@@ -1017,15 +1200,32 @@ end
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
 -- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
 -- one RPUSH of a single event entry and one HDEL of the bodies.
-local function finish_attempts(P, args, first)
+local function finish_attempts(P, args, first, ngroups)
+    if ngroups == 0 and first > #args then
+        return {}, {} -- a claim alone: no batch to make
+    end
     local b = new_batch(P)
+    if ngroups > 0 then
+        local rest = {}
+        first = finish_groups(b, args, first, ngroups, rest)
+        if #rest > 0 then
+            for j = first, #args do
+                rest[#rest + 1] = args[j]
+            end
+            args, first = rest, 1
+        end
+    end
     local refs = {}
     for j = first, #args, 8 do
         refs[#refs + 1] = args[j]
     end
     if #refs == 0 then
-        return {}, {}
+        -- Groups alone, the common case.
+        write_events(b)
+        call_many('ZREM', b.P .. ':inflight', b.taken)
+        return b.refused, b.ended
     end
+    batch_for_entries(b)
     local held = gather('ZMSCORE', b.P .. ':inflight', refs)
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
     -- ckpt (read in place: a table per entry would cost the fast path).
@@ -1049,23 +1249,26 @@ local function finish_attempts(P, args, first)
     -- refused; records are first-write-wins, so a repeat is harmless.
     write_results(b)
     answer_followers(b)
+    write_events(b)
     write_rest(b)
     call_many('ZREM', b.P .. ':inflight', b.taken)
     return b.refused, b.ended
 end
 
 local function done(keys, args)
-    return (finish_attempts(args[1], args, 3))
+    return (finish_attempts(args[1], args, 3, 0))
 end
 
 -- step(P, agent, lease_ms, ncmd, nplugin, prefetch, flags, nqueues,
---      queue..., ref, kind, phase, field, record, target, log, ckpt, ...)
+--      queue..., [ngroups, group...,] ref, kind, phase, field, record,
+--      target, log, ckpt, ...)
 -- An agent's one call per loop pass: finishes the attempts that follow
--- the queues (as done does), then claims as claim does, plus up to
+-- the queues (as done does; with flag 'g', the ngroups groups of
+-- finish_group first), then claims as claim does, plus up to
 -- prefetch command subtasks more while their list keeps as many again
--- for others. flags may hold 'i' (only interruptible lists) and 'd'
+-- for others. flags may hold 'i' (only interruptible lists), 'd'
 -- (first move due delayed refs to their lists, as the agent that parked
--- one asks when its delay is over). Unlike claim it records no heartbeat
+-- one asks when its delay is over) and 'g' (groups follow the queues). Unlike claim it records no heartbeat
 -- (renew does, every second) and promotes only when asked, so that a
 -- call costs a few commands whatever it carries. Returns one msgpack
 -- string: [[ref, body, checkpoint, ...], [refused ref, ...], due, [exec,
@@ -1076,7 +1279,11 @@ local function step(keys, args)
     local P, lease = args[1], tonumber(args[3])
     local want = {c = tonumber(args[4]), p = tonumber(args[5])}
     local extra, flags, nq = tonumber(args[6]), args[7], tonumber(args[8])
-    local refused, ended = finish_attempts(P, args, 9 + nq)
+    local first, ngroups = 9 + nq, 0
+    if string.find(flags, 'g', 1, true) then
+        ngroups, first = tonumber(args[first]) or 0, first + 1
+    end
+    local refused, ended = finish_attempts(P, args, first, ngroups)
     local promoting = string.find(flags, 'd', 1, true) ~= nil
     local out, due = {}, false
     local claiming = want.c > 0 or want.p > 0 or extra > 0

@@ -325,18 +325,19 @@ test_functions_claim_drops_refs_without_body(void **state)
     fx_run(f, "RPUSH", fx_key(f, "q:q:np:" EXEC), "not a ref",
            EXEC "/0/0/forged", "fedcba987654/0/0/0/0/0/q/np",
            "aaaaaaaaaaaa/0/0/0/0/0/q/np", NULL);
-    /* The foreign ones come back as [message, false] for the agent to log;
-     * the one of the ended execution is dropped without a word. */
+    /* The subtask comes first, then the foreign ones as [message, false]
+     * for the agent to log; the one of the ended execution is dropped
+     * without a word. */
     assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 4);
     a = f->u.data.via.array.ptr;
-    assert_int_equal(a[1].type, MSGPACK_OBJECT_BOOLEAN);
-    assert_int_equal(a[4].type, MSGPACK_OBJECT_BOOLEAN);
     fx_claimed(f, 0, false, ref, sizeof(ref));
-    assert_string_equal(ref, "not a ref");
-    fx_claimed(f, 1, false, ref, sizeof(ref));
-    assert_string_equal(ref, EXEC "/0/0/forged");
-    fx_claimed(f, 2, false, ref, sizeof(ref));
     assert_string_equal(ref, EXEC "/0/0/0/0/0/q/np");
+    fx_claimed(f, 1, false, ref, sizeof(ref));
+    assert_string_equal(ref, "not a ref");
+    assert_int_equal(a[4].type, MSGPACK_OBJECT_BOOLEAN);
+    fx_claimed(f, 2, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/0/forged");
+    assert_int_equal(a[7].type, MSGPACK_OBJECT_BOOLEAN);
     fx_claimed(f, 3, false, ref, sizeof(ref));
     assert_string_equal(ref, "fedcba987654/0/0/0/0/0/q/np");
     assert_int_equal(a[10].type, MSGPACK_OBJECT_BOOLEAN);

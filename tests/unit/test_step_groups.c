@@ -1,0 +1,333 @@
+/*
+ * test_step_groups.c - mapq1_step's groups (flag g) against a real
+ * redis-server, with the arguments made by the agent's own encoder
+ * (agent_outbox_encode): first-attempt successes of a node recorded as
+ * done records them, the fallback to entries when a lease was lost or a
+ * result is already there, other entries beside the groups, and the
+ * per-subtask hashes made hash tables when they are created.
+ *
+ * fixture_redis.c starts the group's redis-server and gives each test a
+ * namespace of its own.
+ */
+#include "mapq_test.h"
+
+#include <hiredis/hiredis.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_int.h"
+#include "fixture_redis.h"
+#include "mapq_err.h"
+#include "mapq_redis.h"
+#include "mapq_value.h"
+
+/* One outbox entry (DONE_FIELDS arguments), as agent_outbox_add makes it. */
+static void
+add_entry(struct mapq_argv *s, const char *ref, const char *kind,
+          const char *phase, const char *field, const char *record,
+          const char *log)
+{
+    mapq_argv_add(s, ref);
+    mapq_argv_add(s, kind);
+    mapq_argv_add(s, phase);
+    mapq_argv_add(s, field);
+    mapq_argv_add(s, record);
+    mapq_argv_add(s, "");
+    mapq_argv_add(s, log);
+    mapq_argv_add(s, "");
+}
+
+/*
+ * Sends the entries of sending with mapq1_step's flag g (claiming ncmd
+ * more) and returns the number of groups the encoder made; the reply
+ * stays in f->u.
+ */
+static int
+step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
+{
+    struct mapq_argv cmd;
+    char err[MAPQ_ERR_LEN];
+    int groups;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_step");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, f->ns);
+    mapq_argv_add(&cmd, "agent-1");
+    mapq_argv_add(&cmd, "60000");
+    mapq_argv_add(&cmd, ncmd);
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, "g");
+    mapq_argv_add(&cmd, "1");
+    mapq_argv_add(&cmd, "q");
+    agent_outbox_encode(sending, &cmd);
+    groups = atoi(cmd.argv[12]);
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, cmd.argc, cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+    assert_non_null(f->reply);
+    if (f->reply->type == REDIS_REPLY_ERROR)
+        fail_msg("mapq1_step: %s", f->reply->str);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    msgpack_unpacked_destroy(&f->u);
+    msgpack_unpacked_init(&f->u);
+    assert_int_equal(
+        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
+    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(f->u.data.via.array.size, 4);
+    return groups;
+}
+
+/* How many refs the last step refused (an empty Lua table packs as a map). */
+static uint32_t
+refused_count(struct fx *f)
+{
+    const msgpack_object *r = &f->u.data.via.array.ptr[1];
+
+    return r->type == MSGPACK_OBJECT_ARRAY ? r->via.array.size : 0;
+}
+
+/* Claims n subtasks of EXEC's node 0 and fills refs[i] with the i-th. */
+static void
+claim(struct fx *f, int n, char refs[][64])
+{
+    char count[8];
+    int i;
+
+    snprintf(count, sizeof(count), "%d", n);
+    assert_int_equal(fx_step(f, count, "0", "", NULL), n);
+    for (i = 0; i < n; i++)
+        fx_stepped(f, (uint32_t)i, refs[i], 64);
+}
+
+/* The (index, phase) pairs of every event entry of EXEC, as index * 10 +
+ * phase in out (at most max); returns how many. */
+static int
+events(struct fx *f, int *out, int max)
+{
+    redisReply *r;
+    size_t e;
+    int n = 0;
+
+    r = redisCommand(f->c, "LRANGE %s 0 -1", fx_key(f, "ev:" EXEC ":0"));
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (e = 0; e < r->elements; e++) {
+        msgpack_unpacked u;
+        char err[MAPQ_ERR_LEN];
+        uint32_t j;
+
+        msgpack_unpacked_init(&u);
+        assert_int_equal(
+            mapq_value_unpack(r->element[e]->str, r->element[e]->len, &u, err),
+            MAPQ_OK);
+        assert_int_equal(u.data.type, MSGPACK_OBJECT_ARRAY);
+        for (j = 0; j + 2 < u.data.via.array.size && n < max; j += 3)
+            out[n++] = (int)(u.data.via.array.ptr[j + 1].via.u64 * 10 +
+                             u.data.via.array.ptr[j + 2].via.u64);
+        msgpack_unpacked_destroy(&u);
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+static const char *
+hget(struct fx *f, const char *key, const char *field)
+{
+    fx_run(f, "HGET", key, field, NULL);
+    return f->reply->type == REDIS_REPLY_STRING ? f->reply->str : "(nil)";
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void
+test_step_groups_record_results_logs_and_events(void **state)
+{
+    struct fx *f = *state;
+    char refs[4][64];
+    struct mapq_argv s;
+    int ev[8], n, i;
+
+    fx_push(f, 4, "nc");
+    claim(f, 4, refs);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
+    add_entry(&s, refs[2], "T", "3", "key2", "rec2", "log2");
+    add_entry(&s, refs[3], "T", "3", "key3", "rec3", "log3");
+    assert_int_equal(step_groups(f, &s, "0"), 1);
+    mapq_argv_release(&s);
+    assert_int_equal(refused_count(f), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 4);
+    assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key2"), "rec2");
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 4);
+    assert_string_equal(hget(f, fx_key(f, "log:" EXEC), "0/3"), "log3");
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "b:" EXEC), NULL), 0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    n = events(f, ev, 8);
+    assert_int_equal(n, 4);
+    for (i = 0; i < 4; i++)
+        assert_int_equal(ev[i], i * 10 + 3);
+}
+
+static void
+test_step_groups_fall_back_when_a_lease_was_lost(void **state)
+{
+    struct fx *f = *state;
+    char refs[3][64];
+    struct mapq_argv s;
+    const msgpack_object *r;
+    int ev[8];
+
+    fx_push(f, 3, "nc");
+    claim(f, 3, refs);
+    /* Reaped meanwhile: its result must be refused, the others kept. */
+    fx_run(f, "ZREM", fx_key(f, "inflight"), refs[1], NULL);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
+    add_entry(&s, refs[2], "T", "3", "key2", "rec2", "log2");
+    assert_int_equal(step_groups(f, &s, "0"), 1);
+    mapq_argv_release(&s);
+    assert_int_equal(refused_count(f), 1);
+    r = &f->u.data.via.array.ptr[1].via.array.ptr[0];
+    assert_int_equal(r->via.str.size, strlen(refs[1]));
+    assert_memory_equal(r->via.str.ptr, refs[1], strlen(refs[1]));
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "r:" EXEC ":0"), "key1", NULL), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 1);
+    assert_int_equal(events(f, ev, 8), 2);
+    assert_int_equal(ev[0], 3);
+    assert_int_equal(ev[1], 23);
+}
+
+static void
+test_step_groups_keep_the_first_result(void **state)
+{
+    struct fx *f = *state;
+    char refs[2][64];
+    struct mapq_argv s;
+    int ev[8];
+
+    fx_push(f, 2, "nc");
+    claim(f, 2, refs);
+    fx_run(f, "HSET", fx_key(f, "r:" EXEC ":0"), "key1", "first", NULL);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
+    assert_int_equal(step_groups(f, &s, "0"), 1);
+    mapq_argv_release(&s);
+    assert_int_equal(refused_count(f), 0);
+    assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key1"), "first");
+    assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key0"), "rec0");
+    assert_int_equal(events(f, ev, 8), 2);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+}
+
+static void
+test_step_groups_leave_other_entries_as_they_are(void **state)
+{
+    struct fx *f = *state;
+    char refs[5][64];
+    struct mapq_argv s;
+    int ev[8], n;
+
+    fx_push(f, 5, "nc");
+    claim(f, 5, refs);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    /* A failure with retries left, a final failure, and two subtasks of
+     * equal inputs (one field): groups hold distinct fields only, so the
+     * first recorded wins as it would entry by entry. */
+    add_entry(&s, refs[1], "U", "2", "key1", "", "log1");
+    add_entry(&s, refs[2], "T", "6", "key2", "fail2", "log2");
+    add_entry(&s, refs[3], "T", "3", "same", "rec3", "log3");
+    add_entry(&s, refs[4], "T", "3", "same", "rec4", "log4");
+    assert_int_equal(step_groups(f, &s, "0"), 2);
+    mapq_argv_release(&s);
+    assert_int_equal(refused_count(f), 0);
+    assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "same"), "rec3");
+    assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key2"), "fail2");
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "r:" EXEC ":0"), "key1", NULL), 0);
+    /* The retry is queued as the next attempt, its body kept. */
+    assert_int_equal(fx_integer(f, "LLEN", fx_key(f, "q:q:nc:" EXEC), NULL), 1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 5);
+    n = events(f, ev, 8);
+    assert_int_equal(n, 4);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+}
+
+static void
+test_step_groups_say_an_execution_ended(void **state)
+{
+    struct fx *f = *state;
+    char refs[2][64];
+    struct mapq_argv s;
+    const msgpack_object *ended;
+    int ev[4];
+
+    fx_push(f, 2, "nc");
+    claim(f, 2, refs);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "failed", NULL);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
+    assert_int_equal(step_groups(f, &s, "0"), 1);
+    mapq_argv_release(&s);
+    ended = &f->u.data.via.array.ptr[3];
+    assert_int_equal(ended->type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(ended->via.array.size, 1);
+    assert_int_equal(events(f, ev, 4), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
+}
+
+static void
+test_step_groups_hashes_are_tables_from_the_start(void **state)
+{
+    struct fx *f = *state;
+    char refs[2][64];
+    struct mapq_argv s;
+
+    fx_push(f, 2, "nc");
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
+    assert_string_equal(f->reply->str, "hashtable");
+    claim(f, 2, refs);
+    mapq_argv_init(&s);
+    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
+    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
+    step_groups(f, &s, "0");
+    mapq_argv_release(&s);
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "r:" EXEC ":0"), NULL);
+    assert_string_equal(f->reply->str, "hashtable");
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "log:" EXEC), NULL);
+    assert_string_equal(f->reply->str, "hashtable");
+    /* The field that made them so is gone. */
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 2);
+}
+
+int
+main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_step_groups_record_results_logs_and_events),
+        T(test_step_groups_fall_back_when_a_lease_was_lost),
+        T(test_step_groups_keep_the_first_result),
+        T(test_step_groups_leave_other_entries_as_they_are),
+        T(test_step_groups_say_an_execution_ended),
+        T(test_step_groups_hashes_are_tables_from_the_start),
+    };
+#undef T
+
+    return cmocka_run_group_tests_name("step_groups", tests, fx_group_setup,
+                                       fx_group_teardown);
+}
