@@ -53,7 +53,7 @@
  * at once; finished attempts are reported in batches of FLUSH_BATCH(hold),
  * waiting at most FLUSH_DEFER_MS. */
 #define PREFETCH_SHORT_US 1000000
-#define BATCH_WINDOW_US   20000
+#define BATCH_WINDOW_US   50000
 #define BATCH_AUTO_MIN    2
 #define BATCH_AUTO_MAX    64
 #define FLUSH_DEFER_MS    20

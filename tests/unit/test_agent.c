@@ -172,7 +172,7 @@ test_agent_claim_depth_from_batch_or_durations(void **state)
     assert_int_equal(agent_claim_depth(0, PREFETCH_SHORT_US), 1);
     /* Short: about BATCH_WINDOW_US of work, within the bounds. */
     assert_int_equal(agent_claim_depth(0, 1000), BATCH_WINDOW_US / 1000);
-    assert_int_equal(agent_claim_depth(0, 10000), BATCH_AUTO_MIN);
+    assert_int_equal(agent_claim_depth(0, BATCH_WINDOW_US), BATCH_AUTO_MIN);
     assert_int_equal(agent_claim_depth(0, 50), BATCH_AUTO_MAX);
     assert_int_equal(agent_claim_depth(0, 0), BATCH_AUTO_MAX);
     /* The node's batch wins, whatever was seen. */
