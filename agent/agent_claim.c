@@ -22,16 +22,17 @@ agent_claim_plan(const struct agent_claim_view *v, struct agent_claim_plan *p)
     int held = v->running + v->waiting + v->queued;
     int free_slots = v->slots - held;
     int deficit;
+    bool asks;
 
     p->ncmd = v->dry_cmd || v->cmd_paused || free_slots < 0 ? 0 : free_slots;
     /* Prefetch: enough more to keep every slot busy until the next call,
-     * asked for along with a claim or once a batch has been used up, so
-     * that each finished subtask does not cost a call of its own. */
+     * asked for along with a claim, with finished attempts that go
+     * anyway, or once a batch has been used up, so that each finished
+     * subtask does not cost a call of its own. */
     deficit = v->hold - held - p->ncmd;
-    p->prefetch = !v->dry_cmd && !v->cmd_paused && deficit > 0 &&
-                          (p->ncmd > 0 || deficit >= FLUSH_BATCH(v->hold))
-                      ? deficit
-                      : 0;
+    asks = p->ncmd > 0 || v->flushing || deficit >= FLUSH_BATCH(v->hold);
+    p->prefetch =
+        !v->dry_cmd && !v->cmd_paused && deficit > 0 && asks ? deficit : 0;
     p->nplugin =
         !v->dry_plugin && v->waiting < v->plugin_batch ? v->plugin_batch : 0;
     /* Wait for the kinds that ran dry, or for anything when nothing can be

@@ -360,6 +360,7 @@ struct agent_claim_view {
     int slots, running, waiting, queued, hold, plugin_batch;
     bool dry_cmd, dry_plugin;
     bool cmd_paused; /* resources: no command claims for now */
+    bool flushing;   /* finished attempts go with this call anyway */
 };
 
 struct agent_claim_plan {

@@ -165,9 +165,11 @@ step(struct mapq_agent *a, bool flush)
 {
     struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
     struct agent_claim_view v = {
-        a->cfg.slots, a->running_cmds,  a->waiting,
-        a->queued,    prefetch_hold(a), a->cfg.plugin_batch,
-        bc->dry,      bp->dry,          a->admit_paused};
+        a->cfg.slots,     a->running_cmds,
+        a->waiting,       a->queued,
+        prefetch_hold(a), a->cfg.plugin_batch,
+        bc->dry,          bp->dry,
+        a->admit_paused,  a->outbox.argc > 0 && (flush || !may_defer(a))};
     struct agent_claim_plan p = {0, 0, 0, false, false};
     struct mapq_argv cmd;
     bool claiming, sending;

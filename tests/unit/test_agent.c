@@ -20,8 +20,8 @@ static struct agent_claim_plan
 plan(int slots, int running, int waiting, int batch, bool dry_cmd,
      bool dry_plugin)
 {
-    struct agent_claim_view v = {slots, running, waiting,    0,    0,
-                                 batch, dry_cmd, dry_plugin, false};
+    struct agent_claim_view v = {slots, running, waiting,    0,     0,
+                                 batch, dry_cmd, dry_plugin, false, false};
     struct agent_claim_plan p;
 
     agent_claim_plan(&v, &p);
@@ -102,7 +102,7 @@ test_agent_claim_dry_kinds_left_out(void **state)
 static void
 test_agent_claim_paused_takes_no_command(void **state)
 {
-    struct agent_claim_view v = {4, 1, 0, 0, 8, 16, false, false, true};
+    struct agent_claim_view v = {4, 1, 0, 0, 8, 16, false, false, true, false};
     struct agent_claim_plan p;
 
     (void)state;
@@ -123,7 +123,7 @@ static struct agent_claim_plan
 plan_hold(int slots, int running, int queued, int hold)
 {
     struct agent_claim_view v = {slots, running, 0,     queued, hold,
-                                 0,     false,   false, false};
+                                 0,     false,   false, false,  false};
     struct agent_claim_plan p;
 
     agent_claim_plan(&v, &p);
@@ -154,6 +154,19 @@ test_agent_claim_prefetch_fills_the_hold(void **state)
     /* A whole batch used up: topped up again. */
     p = plan_hold(4, 4, 16 - 4 - FLUSH_BATCH(16), 16);
     assert_int_equal(p.prefetch, FLUSH_BATCH(16));
+    /* Finished attempts that go anyway take what the hold lacks along,
+     * however little: one call instead of two. */
+    {
+        struct agent_claim_view v = {4, 4,     16 - 4 - 1, 0,     16,
+                                     0, false, false,      false, true};
+
+        agent_claim_plan(&v, &p);
+        assert_int_equal(p.ncmd, 0);
+        assert_int_equal(p.prefetch, 1);
+        v.dry_cmd = true;
+        agent_claim_plan(&v, &p);
+        assert_int_equal(p.prefetch, 0);
+    }
     /* Without prefetch (long commands), never more than the slots. */
     p = plan_hold(4, 2, 0, 0);
     assert_int_equal(p.ncmd, 2);
