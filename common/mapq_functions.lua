@@ -610,8 +610,9 @@ local function checkpoints_of(P, e, fields, refs)
 end
 
 -- Pops refs for take() from the executions waiting on one queue and
--- class, as a list of {exec = e, refs = {...}}, one per list popped: up to n, each to the lowest pass (see enqueue), plus up to extra
--- more (prefetch) from the execution served next while its list keeps at
+-- class, as a list of {exec = e, refs = {...}}, one per list popped: up
+-- to n, each to the lowest pass (see enqueue), plus up to extra more
+-- (prefetch) from the execution served next while its list keeps at
 -- least as many again for other agents and holds PREFETCH_MIN_LEFT or
 -- more, so that the end of a map and a small window (under 9) are shared
 -- out between agents. n turns can only serve the n lowest passes, so it
