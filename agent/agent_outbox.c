@@ -214,13 +214,17 @@ agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
 }
 
 /* A group of step's flag g: first-attempt successes of one node, with or
- * without logs, entry numbers in at[]. */
+ * without logs: entry numbers in at[], their element indices in idx[]. */
 struct group {
     struct mapq_ref r; /* the first member's ref */
     bool logged;
     int *at;
+    uint64_t *idx;
     int n;
 };
+
+/* The phase groups hold, as the entries spell it. */
+_Static_assert(MAPQ_PHASE_SUCCEEDED == 3, "groups are of phase \"3\"");
 
 static bool
 arg_is(const struct mapq_argv *s, int j, const char *v)
@@ -270,6 +274,8 @@ group_for(struct group *g, int *ng, const struct mapq_argv *s, int e,
     g[*ng].r = *r;
     g[*ng].logged = logged;
     g[*ng].at = mapq_xcalloc((size_t)(s->argc / DONE_FIELDS), sizeof(int));
+    g[*ng].idx =
+        mapq_xcalloc((size_t)(s->argc / DONE_FIELDS), sizeof(uint64_t));
     g[*ng].n = 0;
     return &g[(*ng)++];
 }
@@ -293,13 +299,8 @@ group_args(const struct mapq_argv *s, const struct group *g,
     mapq_value_packer_init(&pk, &events);
     msgpack_pack_array(&pk, (uint32_t)(3 * g->n));
     for (m = 0; m < g->n; m++) {
-        struct mapq_ref r;
-        int j = g->at[m] * DONE_FIELDS;
-
-        /* Parsed before, by groupable(). */
-        (void)mapq_ref_parse(s->argv[j], s->lens[j], &r);
-        msgpack_pack_uint32(&pk, r.k);
-        msgpack_pack_uint64(&pk, r.index);
+        msgpack_pack_uint32(&pk, g->r.k);
+        msgpack_pack_uint64(&pk, g->idx[m]);
         msgpack_pack_int(&pk, MAPQ_PHASE_SUCCEEDED);
     }
     mapq_argv_addlen(cmd, events.data, events.len);
@@ -310,13 +311,8 @@ group_args(const struct mapq_argv *s, const struct group *g,
 
             mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
         }
-    for (m = 0; m < g->n; m++) {
-        struct mapq_ref r;
-        int j = g->at[m] * DONE_FIELDS;
-
-        (void)mapq_ref_parse(s->argv[j], s->lens[j], &r);
-        mapq_argv_addf(cmd, "%" PRIu32 "/%" PRIu64, r.k, r.index);
-    }
+    for (m = 0; m < g->n; m++)
+        mapq_argv_addf(cmd, "%" PRIu32 "/%" PRIu64, g->r.k, g->idx[m]);
     for (m = 0; g->logged && m < g->n; m++) {
         int j = g->at[m] * DONE_FIELDS + 6;
 
@@ -338,13 +334,15 @@ agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
         if (!groupable(s, e, &r))
             continue;
         to = group_for(g, &ng, s, e, &r);
-        to->at[to->n++] = e;
+        to->at[to->n] = e;
+        to->idx[to->n++] = r.index;
         grouped[e] = true;
     }
     mapq_argv_addf(cmd, "%d", ng);
     for (n = 0; n < ng; n++) {
         group_args(s, &g[n], cmd);
         free(g[n].at);
+        free(g[n].idx);
     }
     for (e = 0; e < ne; e++) {
         int j;
