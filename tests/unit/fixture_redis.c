@@ -306,8 +306,6 @@ fx_step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
         const char *const *entries)
 {
     const char *argv[64];
-    char err[MAPQ_ERR_LEN];
-    const msgpack_object *c;
     int argc = 0;
 
     argv[argc++] = "FCALL";
@@ -327,6 +325,15 @@ fx_step(struct fx *f, const char *ncmd, const char *prefetch, const char *flags,
     if (f->reply != NULL)
         freeReplyObject(f->reply);
     f->reply = redisCommandArgv(f->c, argc, argv, NULL);
+    return fx_step_reply(f);
+}
+
+uint32_t
+fx_step_reply(struct fx *f)
+{
+    char err[MAPQ_ERR_LEN];
+    const msgpack_object *c;
+
     assert_non_null(f->reply);
     if (f->reply->type == REDIS_REPLY_ERROR)
         fail_msg("mapq1_step: %s", f->reply->str);

@@ -60,6 +60,9 @@ size_t fx_done1(struct fx *f, const char *ref, const char *kind,
  * how many were claimed; the reply stays in f->u. */
 uint32_t fx_step(struct fx *f, const char *ncmd, const char *prefetch,
                  const char *flags, const char *const *entries);
+/* Checks f->reply as mapq1_step's (one msgpack str of 4 elements) and
+ * unpacks it into f->u; returns how many were claimed. */
+uint32_t fx_step_reply(struct fx *f);
 /* The i-th ref a step claimed, copied into out. */
 void fx_stepped(struct fx *f, uint32_t i, char *out, size_t len);
 

@@ -48,7 +48,6 @@ static int
 step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
 {
     struct mapq_argv cmd;
-    char err[MAPQ_ERR_LEN];
     int groups;
 
     mapq_argv_init(&cmd);
@@ -70,16 +69,28 @@ step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
         freeReplyObject(f->reply);
     f->reply = redisCommandArgv(f->c, cmd.argc, cmd.argv, cmd.lens);
     mapq_argv_release(&cmd);
-    assert_non_null(f->reply);
-    if (f->reply->type == REDIS_REPLY_ERROR)
-        fail_msg("mapq1_step: %s", f->reply->str);
-    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
-    msgpack_unpacked_destroy(&f->u);
-    msgpack_unpacked_init(&f->u);
-    assert_int_equal(
-        mapq_value_unpack(f->reply->str, f->reply->len, &f->u, err), MAPQ_OK);
-    assert_int_equal(f->u.data.type, MSGPACK_OBJECT_ARRAY);
-    assert_int_equal(f->u.data.via.array.size, 4);
+    (void)fx_step_reply(f);
+    return groups;
+}
+
+/* Finishes refs[0..n) as first-attempt successes (field "key<i>", record
+ * "rec<i>", log "log<i>") with flag g; returns the number of groups. */
+static int
+finish_all(struct fx *f, char refs[][64], int n)
+{
+    struct mapq_argv s;
+    char field[16], record[16], log[16];
+    int i, groups;
+
+    mapq_argv_init(&s);
+    for (i = 0; i < n; i++) {
+        snprintf(field, sizeof(field), "key%d", i);
+        snprintf(record, sizeof(record), "rec%d", i);
+        snprintf(log, sizeof(log), "log%d", i);
+        add_entry(&s, refs[i], "T", "3", field, record, log);
+    }
+    groups = step_groups(f, &s, "0");
+    mapq_argv_release(&s);
     return groups;
 }
 
@@ -150,18 +161,11 @@ test_step_groups_record_results_logs_and_events(void **state)
 {
     struct fx *f = *state;
     char refs[4][64];
-    struct mapq_argv s;
     int ev[8], n, i;
 
     fx_push(f, 4, "nc");
     claim(f, 4, refs);
-    mapq_argv_init(&s);
-    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
-    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
-    add_entry(&s, refs[2], "T", "3", "key2", "rec2", "log2");
-    add_entry(&s, refs[3], "T", "3", "key3", "rec3", "log3");
-    assert_int_equal(step_groups(f, &s, "0"), 1);
-    mapq_argv_release(&s);
+    assert_int_equal(finish_all(f, refs, 4), 1);
     assert_int_equal(refused_count(f), 0);
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 4);
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key2"), "rec2");
@@ -180,7 +184,6 @@ test_step_groups_fall_back_when_a_lease_was_lost(void **state)
 {
     struct fx *f = *state;
     char refs[3][64];
-    struct mapq_argv s;
     const msgpack_object *r;
     int ev[8];
 
@@ -188,12 +191,7 @@ test_step_groups_fall_back_when_a_lease_was_lost(void **state)
     claim(f, 3, refs);
     /* Reaped meanwhile: its result must be refused, the others kept. */
     fx_run(f, "ZREM", fx_key(f, "inflight"), refs[1], NULL);
-    mapq_argv_init(&s);
-    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
-    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
-    add_entry(&s, refs[2], "T", "3", "key2", "rec2", "log2");
-    assert_int_equal(step_groups(f, &s, "0"), 1);
-    mapq_argv_release(&s);
+    assert_int_equal(finish_all(f, refs, 3), 1);
     assert_int_equal(refused_count(f), 1);
     r = &f->u.data.via.array.ptr[1].via.array.ptr[0];
     assert_int_equal(r->via.str.size, strlen(refs[1]));
@@ -212,17 +210,12 @@ test_step_groups_keep_the_first_result(void **state)
 {
     struct fx *f = *state;
     char refs[2][64];
-    struct mapq_argv s;
     int ev[8];
 
     fx_push(f, 2, "nc");
     claim(f, 2, refs);
     fx_run(f, "HSET", fx_key(f, "r:" EXEC ":0"), "key1", "first", NULL);
-    mapq_argv_init(&s);
-    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
-    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
-    assert_int_equal(step_groups(f, &s, "0"), 1);
-    mapq_argv_release(&s);
+    assert_int_equal(finish_all(f, refs, 2), 1);
     assert_int_equal(refused_count(f), 0);
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key1"), "first");
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key0"), "rec0");
@@ -270,18 +263,13 @@ test_step_groups_say_an_execution_ended(void **state)
 {
     struct fx *f = *state;
     char refs[2][64];
-    struct mapq_argv s;
     const msgpack_object *ended;
     int ev[4];
 
     fx_push(f, 2, "nc");
     claim(f, 2, refs);
     fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "failed", NULL);
-    mapq_argv_init(&s);
-    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
-    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
-    assert_int_equal(step_groups(f, &s, "0"), 1);
-    mapq_argv_release(&s);
+    assert_int_equal(finish_all(f, refs, 2), 1);
     ended = &f->u.data.via.array.ptr[3];
     assert_int_equal(ended->type, MSGPACK_OBJECT_ARRAY);
     assert_int_equal(ended->via.array.size, 1);
@@ -294,17 +282,12 @@ test_step_groups_hashes_are_tables_from_the_start(void **state)
 {
     struct fx *f = *state;
     char refs[2][64];
-    struct mapq_argv s;
 
     fx_push(f, 2, "nc");
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
     assert_string_equal(f->reply->str, "hashtable");
     claim(f, 2, refs);
-    mapq_argv_init(&s);
-    add_entry(&s, refs[0], "T", "3", "key0", "rec0", "log0");
-    add_entry(&s, refs[1], "T", "3", "key1", "rec1", "log1");
-    step_groups(f, &s, "0");
-    mapq_argv_release(&s);
+    finish_all(f, refs, 2);
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "r:" EXEC ":0"), NULL);
     assert_string_equal(f->reply->str, "hashtable");
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "log:" EXEC), NULL);
