@@ -73,6 +73,9 @@ watch(struct mapq_cmd *cmd)
     struct timeval tv;
     int i;
 
+    /* Most inputs fit in the pipe at once: then stdin needs no event. */
+    if (cmd->fd[PIPE_IN] >= 0)
+        cmd_io_write(cmd, cmd->fd[PIPE_IN]);
     for (i = 0; i < NPIPES; i++) {
         if (cmd->fd[i] < 0)
             continue;
