@@ -104,6 +104,7 @@ hash at once, and Redis never converts it back, so the first write
 sets the field TABLE_MARK, a field no subtask uses, and deletes it.
 ]]
 local TABLE_MARK = '\0'
+local BODIES_TABLE_MIN = 64
 local table_mark_value -- made at the first call: loading has no string
 
 -- HSET of kv (field, value, ...) into key, making key a hash table when
@@ -211,7 +212,14 @@ local function queue_new(P, exec, queue, cls, fields, refs)
     if #refs == 0 then
         return
     end
-    hset_many(P .. ':b:' .. exec, fields)
+    -- P:b holds the bodies queued or running: a push of fewer than
+    -- BODIES_TABLE_MIN (a small window's refill) keeps it small, and a
+    -- listpack serves a small hash well.
+    if #refs >= BODIES_TABLE_MIN then
+        hset_many(P .. ':b:' .. exec, fields)
+    else
+        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+    end
     enqueue(P, queue, cls, exec, refs)
 end
 

@@ -283,7 +283,12 @@ test_step_groups_hashes_are_tables_from_the_start(void **state)
     struct fx *f = *state;
     char refs[2][64];
 
-    fx_push(f, 2, "nc");
+    /* A push of 64 or more makes P:b a table; a smaller one (a window's
+     * refill) leaves it a listpack, cheap while it stays small. */
+    fx_push_exec(f, "fedcba987654", 2, "np");
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:fedcba987654"), NULL);
+    assert_string_equal(f->reply->str, "listpack");
+    fx_push(f, FX_PUSH_MAX, "nc");
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
     assert_string_equal(f->reply->str, "hashtable");
     claim(f, 2, refs);
