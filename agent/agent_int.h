@@ -32,20 +32,22 @@
 #include "mapq_proto.h"
 #include "mapq_redis.h"
 #include "mapq_retry.h"
+#include "mapq_workdirs.h"
 #include "mapq_worker.h"
 
-#define SPEC_CACHE_MAX   128
-#define CALL_TIMEOUT_MS  10000
-#define BELL_BLOCK_S     5    /* a bell lost with a crashed agent costs this */
-#define IDLE_BEAT_MS     5000 /* heartbeat of an agent that holds nothing */
-#define DONE_BATCH_MAX   1000
-#define DONE_BATCH_BYTES (64 * 1024 * 1024)
-#define EXIT_DEADLINE_MS 5000
-#define DONE_FIELDS      8     /* arguments of one attempt in mapq1_done */
-#define UNREACHABLE_MS   10000 /* warn this often while redis is away */
-#define LOG_TAIL_MAX     2048  /* stderr bytes kept in an attempt's log */
-#define RETRY_MIN_MS     100   /* first wait after a Redis error reply */
-#define RETRY_MAX_MS     2000  /* longest wait between tries */
+#define SPEC_CACHE_MAX     128
+#define CALL_TIMEOUT_MS    10000
+#define BELL_BLOCK_S       5 /* a bell lost with a crashed agent costs this */
+#define IDLE_BEAT_MS       5000 /* heartbeat of an agent that holds nothing */
+#define DONE_BATCH_MAX     1000
+#define DONE_BATCH_BYTES   (64 * 1024 * 1024)
+#define EXIT_DEADLINE_MS   5000
+#define DONE_FIELDS        8     /* arguments of one attempt in mapq1_done */
+#define UNREACHABLE_MS     10000 /* warn this often while redis is away */
+#define LOG_TAIL_MAX       2048  /* stderr bytes kept in an attempt's log */
+#define RETRY_MIN_MS       100   /* first wait after a Redis error reply */
+#define RETRY_MAX_MS       2000  /* longest wait between tries */
+#define WORKDIRS_AHEAD_MAX 64    /* empty working directories made ahead */
 /* Prefetch and batches: while the commands an agent runs are of tasks
  * whose subtasks took less than PREFETCH_SHORT_US on average here, each
  * slot holds a batch of them (agent_claim_depth(): the node's batch: N, or
@@ -189,6 +191,7 @@ struct mapq_agent {
     const struct agent_ops *ops; /* the controller's, for the leaves */
     struct mapq_agent_config cfg;
     char *ns, *name, *workroot;
+    struct mapq_workdirs *dirs; /* working directories under workroot */
     char **queues;
     struct mapq_redis *cmd;    /* functions */
     struct bell bells[NBELLS]; /* doorbell waits, one connection each */

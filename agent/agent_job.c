@@ -172,7 +172,7 @@ agent_job_command(struct job *job, mapq_cmd_done_fn *done, char *err)
     ctx.node = s->node;
     ctx.index = job->r.index;
     ctx.attempt = mapq_ref_attempt(&job->r);
-    ctx.workroot = a->workroot;
+    ctx.dirs = a->dirs;
     ctx.checkpoint_in = job->ckpt_in;
     ctx.checkpoint_len = job->ckpt_in_len;
     return mapq_cmd_start(a->base, &cs, &ctx, job->inputs, done, job, err);

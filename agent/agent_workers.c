@@ -60,7 +60,7 @@ worker_take(struct mapq_agent *a, const struct job *job)
     snprintf(aw->key, sizeof(aw->key), "%s", job->spec->key);
     ws.argv = s->argv;
     ws.argc = s->argc;
-    ws.workroot = a->workroot;
+    ws.dirs = a->dirs;
     ws.mem_bytes = s->mem_bytes;
     ws.output = s->output;
     ws.output_max = MAPQ_VALUE_MAX;

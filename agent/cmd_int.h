@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "mapq_cmd.h"
+#include "mapq_workdirs.h"
 
 #define OUTPUT_FILE     ".mapq_output"
 #define CHECKPOINT_FILE ".mapq_checkpoint"
@@ -42,7 +43,8 @@ struct mapq_cmd {
     size_t ncpus;
     char *name; /* argv[0], for messages */
     char *path; /* argv[0] found on PATH, as exec takes it */
-    char *dir;  /* working directory, NULL once removed */
+    char *dir;  /* working directory, NULL once handed back to dirs */
+    struct mapq_workdirs *dirs; /* borrowed from the context */
     char *output_path, *checkpoint_path;
     pid_t pid;      /* -1 when nothing was started */
     int fd[NPIPES]; /* parent ends, -1 when closed */

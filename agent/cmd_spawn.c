@@ -40,18 +40,12 @@ struct input_var {
 static enum mapq_err
 make_workdir(struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx, char *err)
 {
-    char *tmpl = mapq_xasprintf("%s/mapq-XXXXXX", ctx->workroot);
-
-    if (mkdtemp(tmpl) == NULL) {
-        mapq_err_set(err, MAPQ_EIO,
-                     "cannot create a working directory in '%s': %s",
-                     ctx->workroot, strerror(errno));
-        free(tmpl);
+    cmd->dirs = ctx->dirs;
+    cmd->dir = mapq_workdirs_take(ctx->dirs, err);
+    if (cmd->dir == NULL)
         return MAPQ_EIO;
-    }
-    cmd->dir = tmpl;
-    cmd->output_path = mapq_xasprintf("%s/" OUTPUT_FILE, tmpl);
-    cmd->checkpoint_path = mapq_xasprintf("%s/" CHECKPOINT_FILE, tmpl);
+    cmd->output_path = mapq_xasprintf("%s/" OUTPUT_FILE, cmd->dir);
+    cmd->checkpoint_path = mapq_xasprintf("%s/" CHECKPOINT_FILE, cmd->dir);
     if (ctx->checkpoint_in != NULL &&
         mapq_fs_write_new(cmd->checkpoint_path, ctx->checkpoint_in,
                           ctx->checkpoint_len) != 0)

@@ -821,6 +821,16 @@ make_workroot(struct mapq_agent *a, char *err)
     a->workroot = mapq_xstrdup(path);
 }
 
+/* Directories made ahead: one per command slot, so that slots finishing
+ * together each find one, and a few more for a slot's next attempt. */
+static size_t
+workdirs_ahead(const struct mapq_agent_config *cfg)
+{
+    size_t slots = cfg->slots > 0 ? (size_t)cfg->slots : 1;
+
+    return slots < WORKDIRS_AHEAD_MAX ? slots + 1 : WORKDIRS_AHEAD_MAX;
+}
+
 struct mapq_agent *
 mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
                char *err)
@@ -843,7 +853,9 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     if (a->cfg.worker_idle_ms <= 0)
         a->cfg.worker_idle_ms = MAPQ_WORKER_IDLE_DEFAULT_MS;
     make_workroot(a, err);
-    if (a->workroot == NULL) {
+    if (a->workroot != NULL)
+        a->dirs = mapq_workdirs_new(a->workroot, workdirs_ahead(cfg), err);
+    if (a->dirs == NULL) {
         mapq_agent_free(a);
         return NULL;
     }
@@ -932,6 +944,8 @@ mapq_agent_free(struct mapq_agent *a)
     mapq_argv_release(&a->outbox);
     mapq_argv_release(&a->sending);
     mapq_plugin_host_free(a->plugins);
+    /* After the jobs and workers, which hand their directories back. */
+    mapq_workdirs_free(a->dirs);
     if (a->workroot != NULL)
         mapq_fs_rmtree(a->workroot);
     free(a->workroot);

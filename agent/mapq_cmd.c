@@ -12,7 +12,8 @@
  * mapq_cmd_reap(), and the done callback always runs from a deferred event,
  * never from inside mapq_cmd_start(), mapq_cmd_kill() or mapq_cmd_reap().
  * The only synchronous file I/O is on small local files in the working
- * directory (the checkpoint, $MAPQ_OUTPUT) and its removal.
+ * directory (the checkpoint, $MAPQ_OUTPUT); the directory itself is made
+ * and removed by mapq_workdirs' thread.
  */
 #include "mapq_cmd.h"
 
@@ -23,7 +24,6 @@
 
 #include "cmd_int.h"
 #include "mapq_alloc.h"
-#include "mapq_fs.h"
 #include "mapq_guard.h"
 #include "mapq_log.h"
 #include "mapq_proc.h"
@@ -40,19 +40,11 @@ static void cmd_write_cb(evutil_socket_t fd, short what, void *arg);
 static void cmd_timer_cb(evutil_socket_t fd, short what, void *arg);
 static void cmd_finish_cb(evutil_socket_t fd, short what, void *arg);
 
-/* Removes cmd's working directory recursively, never following links. */
+/* Hands cmd's working directory over for removal (mapq_workdirs.h). */
 static void
 remove_dir(struct mapq_cmd *cmd)
 {
-    int e;
-
-    if (cmd->dir == NULL)
-        return;
-    e = mapq_fs_rmtree(cmd->dir);
-    if (e != 0)
-        mapq_log_errno(MAPQ_LOG_WARN, e, "cannot remove working directory '%s'",
-                       cmd->dir);
-    free(cmd->dir);
+    mapq_workdirs_drop(cmd->dirs, cmd->dir);
     cmd->dir = NULL;
 }
 

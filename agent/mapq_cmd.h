@@ -1,14 +1,14 @@
 /*
  * mapq_cmd.h - running one attempt of a command task (SPEC section 2).
  *
- * mapq_cmd_start() creates a fresh working directory, spawns argv in its
+ * mapq_cmd_start() takes a fresh working directory, spawns argv in its
  * own process group with inputs on stdin (a JSON object), in MAPQ_IN_<name>
  * variables and in {name} placeholders, and watches it on the caller's
  * libevent loop. When the process has exited and its stdout and stderr are
  * closed, the done callback runs once with the result: the output value
  * read from $MAPQ_OUTPUT or stdout and checked against the declared type,
- * or a one-line error. The working directory is removed before the
- * callback. Nothing here blocks the loop.
+ * or a one-line error. The working directory is handed back for removal
+ * (mapq_workdirs.h) before the callback. Nothing here blocks the loop.
  *
  * Child exits are delivered by the owner of SIGCHLD: the agent's signal
  * callback calls mapq_cmd_reap() which waits for every exited child and
@@ -26,6 +26,7 @@
 #include "mapq_buf.h"
 #include "mapq_err.h"
 #include "mapq_type.h"
+#include "mapq_workdirs.h"
 
 /* How much of stderr is kept, from the end. */
 #define MAPQ_CMD_STDERR_TAIL (64 * 1024)
@@ -50,8 +51,9 @@ struct mapq_cmd_ctx {
     const char *node;
     uint64_t index;
     uint32_t attempt;
-    const char *workroot;      /* parent of the fresh working directories */
-    const char *checkpoint_in; /* previous checkpoint bytes or NULL */
+    struct mapq_workdirs *dirs; /* gives the fresh working directory and
+                                   removes it; must outlive the command */
+    const char *checkpoint_in;  /* previous checkpoint bytes or NULL */
     size_t checkpoint_len;
 };
 

@@ -26,7 +26,6 @@
 #include <sys/wait.h>
 
 #include "mapq_alloc.h"
-#include "mapq_fs.h"
 #include "mapq_guard.h"
 #include "mapq_log.h"
 #include "mapq_proc.h"
@@ -108,18 +107,11 @@ add_ms(struct event *ev, int64_t ms)
     evtimer_add(ev, &tv);
 }
 
+/* Hands w's working directory over for removal (mapq_workdirs.h). */
 static void
 remove_dir(struct mapq_worker *w)
 {
-    int e;
-
-    if (w->dir == NULL)
-        return;
-    e = mapq_fs_rmtree(w->dir);
-    if (e != 0)
-        mapq_log_errno(MAPQ_LOG_WARN, e, "cannot remove working directory '%s'",
-                       w->dir);
-    free(w->dir);
+    mapq_workdirs_drop(w->dirs, w->dir);
     w->dir = NULL;
 }
 
@@ -618,12 +610,12 @@ mapq_worker_new(struct event_base *base, const struct mapq_worker_spec *spec)
     int i;
 
     mapq_assert(spec->argc > 0 && spec->argv[0] != NULL);
-    mapq_assert(spec->workroot != NULL);
+    mapq_assert(spec->dirs != NULL);
     w->base = base;
     w->argv = copy_strv(spec->argv, spec->argc);
     w->env = copy_strv(spec->env, spec->envc);
     w->envc = spec->envc;
-    w->workroot = mapq_xstrdup(spec->workroot);
+    w->dirs = spec->dirs;
     w->mem_bytes = spec->mem_bytes;
     w->otype = spec->output ? mapq_type_dup(spec->output) : NULL;
     w->output_max = spec->output_max ? spec->output_max : MAPQ_VALUE_MAX;
@@ -819,7 +811,6 @@ mapq_worker_free(struct mapq_worker *w)
     mapq_type_free(w->otype);
     free_strv(w->argv);
     free_strv(w->env);
-    free(w->workroot);
     free(w->name);
     free(w->path);
     free(w);

@@ -15,9 +15,9 @@
  *
  * The process is started lazily by the first mapq_worker_send() (and by
  * the first send after it died) in its own process group and in a fresh
- * working directory under the spec's workroot, removed when that process
- * is gone; its environment is the agent's (without the MAPQ_* variables
- * mapq sets for commands and without the agent's Redis URL), plus
+ * working directory from the spec's dirs, handed back for removal when
+ * that process is gone; its environment is the agent's (without the MAPQ_*
+ * variables mapq sets for commands and without the agent's Redis URL), plus
  * MAPQ_WORKER=1 and the spec's additions. A process that dies, writes a
  * line that is not a reply or one over the cap, outlives its timeout or
  * is killed fails only the subtask it was on; the next send starts a new
@@ -61,7 +61,8 @@ struct mapq_worker_spec {
     char *const *env; /* envc "NAME=VALUE" entries added to the environment
                          (they replace inherited ones of the same name) */
     size_t envc;
-    const char *workroot;           /* parent of the working directories */
+    struct mapq_workdirs *dirs;     /* gives and removes the working
+                                       directories; outlives the worker */
     int64_t mem_bytes;              /* RLIMIT_AS of the process when > 0 */
     const struct mapq_type *output; /* NULL: no output expected */
     size_t output_max; /* cap on the output value's bytes; 0: MAPQ_VALUE_MAX.

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mapq_buf.h"
+#include "mapq_workdirs.h"
 #include "mapq_worker.h"
 
 #define WORKER_CKPT_FILE  ".mapq_checkpoint"
@@ -50,7 +51,7 @@ struct mapq_worker {
     char **argv; /* NULL-terminated */
     char **env;  /* NULL-terminated additions */
     size_t envc;
-    char *workroot;
+    struct mapq_workdirs *dirs; /* borrowed from the spec */
     int64_t mem_bytes;
     struct mapq_type *otype; /* NULL: no output */
     size_t output_max;
@@ -106,10 +107,10 @@ enum worker_spawned {
 /* ---- worker_spawn.c ---- */
 
 /*
- * Creates w's working directory and starts its process in its own process
+ * Takes w's working directory and starts its process in its own process
  * group, with the parent pipe ends in w->fd (stdin's write end and the
  * read ends non-blocking). On WORKER_UNRUNNABLE and WORKER_SPAWN_FAIL no
- * process runs; w->dir may be set and is the caller's to remove.
+ * process runs; w->dir may be set and is the caller's to hand back.
  */
 enum worker_spawned worker_spawn(struct mapq_worker *w, char *why, char *err);
 

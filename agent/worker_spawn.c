@@ -122,20 +122,14 @@ launch(struct mapq_worker *w, char **envp, char *why, char *err)
 enum worker_spawned
 worker_spawn(struct mapq_worker *w, char *why, char *err)
 {
-    char *tmpl = mapq_xasprintf("%s/mapq-w-XXXXXX", w->workroot);
     enum worker_spawned rc;
     char **envp;
     int e;
 
-    if (mkdtemp(tmpl) == NULL) {
-        mapq_err_set(err, MAPQ_EIO,
-                     "cannot create a working directory in '%s': %s",
-                     w->workroot, strerror(errno));
-        free(tmpl);
+    w->dir = mapq_workdirs_take(w->dirs, err);
+    if (w->dir == NULL)
         return WORKER_SPAWN_FAIL;
-    }
-    w->dir = tmpl;
-    w->ckpt_path = mapq_xasprintf("%s/" WORKER_CKPT_FILE, tmpl);
+    w->ckpt_path = mapq_xasprintf("%s/" WORKER_CKPT_FILE, w->dir);
     free(w->path);
     e = mapq_proc_find(w->name, w->dir, &w->path);
     if (e != 0) {

@@ -50,6 +50,7 @@ struct fx {
     struct event *deadline;
     bool expired;
     char workroot[PATH_MAX];
+    struct mapq_workdirs *dirs;
     char *argv[MAX_ARGS];
     struct mapq_cmd_spec spec;
     struct mapq_cmd_ctx ctx;
@@ -125,7 +126,10 @@ setup(void **state)
     f->ctx.node = "node-a";
     f->ctx.index = 7;
     f->ctx.attempt = 2;
-    f->ctx.workroot = f->workroot;
+    f->dirs = mapq_workdirs_new(f->workroot, 0, f->err);
+    if (f->dirs == NULL)
+        return -1;
+    f->ctx.dirs = f->dirs;
     return 0;
 }
 
@@ -166,6 +170,7 @@ teardown(void **state)
         event_free(f->sigchld);
     if (f->base != NULL)
         event_base_free(f->base);
+    mapq_workdirs_free(f->dirs);
     if (f->workroot[0] != '\0')
         nftw(f->workroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     unsetenv("MAPQ_TEST_INHERITED");
@@ -324,7 +329,7 @@ wait_gone(struct fx *f, pid_t pid)
 
 /* Number of entries in the workroot. */
 static int
-workroot_entries(struct fx *f)
+count_entries(struct fx *f)
 {
     DIR *d = opendir(f->workroot);
     struct dirent *e;
@@ -336,6 +341,22 @@ workroot_entries(struct fx *f)
         if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
             n++;
     closedir(d);
+    return n;
+}
+
+/* Number of entries in the workroot once it is empty, or after
+ * GONE_POLLS polls: directories are removed by mapq_workdirs' thread,
+ * soon after their command is done. */
+static int
+workroot_entries(struct fx *f)
+{
+    struct timespec ts = {0, GONE_POLL_MS * 1000000L};
+    int i, n = count_entries(f);
+
+    for (i = 0; i < GONE_POLLS && n > 0; i++) {
+        nanosleep(&ts, NULL);
+        n = count_entries(f);
+    }
     return n;
 }
 
@@ -709,10 +730,10 @@ test_cmd_fresh_working_dir(void **state)
     assert_int_equal(strncmp(second, prefix, strlen(prefix)), 0);
     assert_null(strchr(first, '\n'));
     assert_string_not_equal(first, second);
+    assert_int_equal(workroot_entries(f), 0);
     assert_int_equal(stat(first, &sb), -1);
     assert_int_equal(errno, ENOENT);
     assert_int_equal(stat(second, &sb), -1);
-    assert_int_equal(workroot_entries(f), 0);
 }
 
 static void

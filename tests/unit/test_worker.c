@@ -59,6 +59,7 @@ struct fx {
     bool plain_reap;     /* SIGCHLD: mapq_cmd_reap() alone, no worker hook */
     char root[PATH_MAX]; /* scripts and scratch files */
     char workroot[PATH_MAX]; /* root/work */
+    struct mapq_workdirs *dirs;
     char script[PATH_MAX + 16];
     char reqlog[PATH_MAX + 16];
     char *argv[1];
@@ -153,7 +154,10 @@ setup(void **state)
     f->spec.argc = 1;
     f->spec.env = f->env;
     f->spec.envc = 1;
-    f->spec.workroot = f->workroot;
+    f->dirs = mapq_workdirs_new(f->workroot, 0, f->err);
+    if (f->dirs == NULL)
+        return -1;
+    f->spec.dirs = f->dirs;
     f->job.execution = "exec-1";
     f->job.node = "node-a";
     f->job.index = 0;
@@ -195,6 +199,7 @@ teardown(void **state)
         event_free(f->sigchld);
     if (f->base != NULL)
         event_base_free(f->base);
+    mapq_workdirs_free(f->dirs);
     if (f->root[0] != '\0')
         nftw(f->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     unsetenv("MAPQ_REDIS_URL");
@@ -351,7 +356,7 @@ wait_gone(struct fx *f, pid_t pid)
 
 /* Number of entries in the workroot. */
 static int
-workroot_entries(struct fx *f)
+count_entries(struct fx *f)
 {
     DIR *d = opendir(f->workroot);
     struct dirent *e;
@@ -364,6 +369,23 @@ workroot_entries(struct fx *f)
             n++;
     closedir(d);
     return n;
+}
+
+/* True once the workroot holds want entries, polled up to GONE_POLLS
+ * times: directories are removed by mapq_workdirs' thread, soon after
+ * their process is gone. */
+static bool
+workroot_holds(struct fx *f, int want)
+{
+    struct timespec ts = {0, GONE_POLL_MS * 1000000L};
+    int i;
+
+    for (i = 0; i < GONE_POLLS; i++) {
+        if (count_entries(f) == want)
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
 }
 
 /* The contents of path in f->text. */
@@ -442,7 +464,7 @@ test_worker_reply_output_and_request_line(void **state)
     snprintf(prefix, sizeof(prefix),
              "{\"inputs\":{\"x\":3},\"execution\":\"exec-1\",\"node\":"
              "\"node-a\",\"index\":7,\"attempt\":2,\"checkpoint\":\"%s/"
-             "mapq-w-",
+             "mapq-",
              f->workroot);
     req = slurp(f, f->reqlog);
     assert_true(starts_with(req, prefix));
@@ -846,7 +868,7 @@ test_worker_command_not_found(void **state)
     assert_int_equal(g->status, MAPQ_CMD_FAILED);
     assert_string_equal(g->error, "command not found: /nonexistent/worker");
     assert_int_equal(mapq_worker_pid(f->w), -1);
-    assert_int_equal(workroot_entries(f), 0);
+    assert_true(workroot_holds(f, 0));
 }
 
 /* ---- time and kills --------------------------------------------------- */
@@ -915,10 +937,10 @@ test_worker_free_with_job_pending(void **state)
     set_worker(f, "sleep 100");
     pid = send_job(f, 0);
     assert_true(pid > 0);
-    assert_int_equal(workroot_entries(f), 1);
+    assert_true(workroot_holds(f, 1));
     mapq_worker_free(f->w);
     f->w = NULL;
-    assert_int_equal(workroot_entries(f), 0);
+    assert_true(workroot_holds(f, 0));
     assert_true(wait_gone(f, pid));
     event_base_loopexit(f->base, &tv);
     event_base_dispatch(f->base);
@@ -990,13 +1012,12 @@ test_worker_environment_and_directory(void **state)
                   "echo '{\"output\": null}'");
     g = run(f, 0, NULL);
     assert_int_equal(g->status, MAPQ_CMD_SUCCEEDED);
-    snprintf(prefix, sizeof(prefix), "1|yes|unset|unset|%s/mapq-w-",
-             f->workroot);
+    snprintf(prefix, sizeof(prefix), "1|yes|unset|unset|%s/mapq-", f->workroot);
     assert_true(starts_with(g->stderr_tail.data, prefix));
-    assert_int_equal(workroot_entries(f), 1);
+    assert_true(workroot_holds(f, 1));
     mapq_worker_free(f->w);
     f->w = NULL;
-    assert_int_equal(workroot_entries(f), 0);
+    assert_true(workroot_holds(f, 0));
 }
 
 static void

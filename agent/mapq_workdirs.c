@@ -1,0 +1,206 @@
+/*
+ * mapq_workdirs.c - working directories made ahead and removed behind by
+ * one thread (see mapq_workdirs.h).
+ *
+ * The loop's thread and the worker thread share two lists under one
+ * mutex: ready (made, not yet taken, at most ahead) and doomed (dropped,
+ * not yet removed). The worker thread sleeps on the condition variable
+ * until either has work, refills ready first (a slot may be waiting for a
+ * directory), then removes what is doomed, never holding the mutex over a
+ * file system call. A failure to make a directory stops the making until
+ * the next take, which then reports the error itself, so a full disk is
+ * not retried in a busy loop.
+ */
+#include "mapq_workdirs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapq_alloc.h"
+#include "mapq_fs.h"
+#include "mapq_log.h"
+
+struct mapq_workdirs {
+    char *root;
+    size_t ahead;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    char **ready; /* nready of ahead, oldest first */
+    size_t nready;
+    char **doomed; /* ndoomed of cap */
+    size_t ndoomed, cap;
+    bool stopping;
+    bool make_failed; /* making stopped until the next take */
+};
+
+/* A new directory under root, or NULL with errno set. */
+static char *
+make_dir(const char *root)
+{
+    char *path = mapq_xasprintf("%s/mapq-XXXXXX", root);
+    int e;
+
+    if (mkdtemp(path) != NULL)
+        return path;
+    e = errno;
+    free(path);
+    errno = e;
+    return NULL;
+}
+
+static void
+remove_dir(char *path)
+{
+    int e = mapq_fs_rmtree(path);
+
+    if (e != 0)
+        mapq_log_errno(MAPQ_LOG_WARN, e, "cannot remove working directory '%s'",
+                       path);
+    free(path);
+}
+
+/* Removes the doomed directories taken out of d, unlocked. */
+static void
+remove_batch(struct mapq_workdirs *d, char **paths, size_t n)
+{
+    size_t i;
+
+    pthread_mutex_unlock(&d->mu);
+    for (i = 0; i < n; i++)
+        remove_dir(paths[i]);
+    free(paths);
+    pthread_mutex_lock(&d->mu);
+}
+
+static void *
+run(void *arg)
+{
+    struct mapq_workdirs *d = arg;
+    char **paths, *path;
+    size_t n;
+
+    pthread_mutex_lock(&d->mu);
+    for (;;) {
+        if (!d->stopping && !d->make_failed && d->nready < d->ahead) {
+            pthread_mutex_unlock(&d->mu);
+            path = make_dir(d->root);
+            pthread_mutex_lock(&d->mu);
+            if (path == NULL)
+                d->make_failed = true;
+            else
+                d->ready[d->nready++] = path;
+            continue;
+        }
+        if (d->ndoomed > 0) {
+            paths = d->doomed;
+            n = d->ndoomed;
+            d->doomed = NULL;
+            d->ndoomed = d->cap = 0;
+            remove_batch(d, paths, n);
+            continue;
+        }
+        if (d->stopping)
+            break;
+        pthread_cond_wait(&d->cv, &d->mu);
+    }
+    paths = d->ready;
+    n = d->nready;
+    d->ready = NULL;
+    d->nready = 0;
+    remove_batch(d, paths, n);
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+struct mapq_workdirs *
+mapq_workdirs_new(const char *root, size_t ahead, char *err)
+{
+    struct mapq_workdirs *d = mapq_xcalloc(1, sizeof(*d));
+    sigset_t all, old;
+    int e;
+
+    d->root = mapq_xstrdup(root);
+    d->ahead = ahead;
+    d->ready = mapq_xcalloc(ahead + 1, sizeof(char *));
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    /* Signals stay the loop's: the thread blocks them all. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&d->thread, NULL, run, d);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        mapq_err_set(err, MAPQ_EIO,
+                     "cannot start the working directory thread: %s",
+                     strerror(e));
+        pthread_cond_destroy(&d->cv);
+        pthread_mutex_destroy(&d->mu);
+        free(d->ready);
+        free(d->root);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+char *
+mapq_workdirs_take(struct mapq_workdirs *d, char *err)
+{
+    char *path = NULL;
+
+    pthread_mutex_lock(&d->mu);
+    if (d->nready > 0) {
+        path = d->ready[0];
+        d->nready--;
+        memmove(d->ready, d->ready + 1, d->nready * sizeof(char *));
+    }
+    d->make_failed = false;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    if (path == NULL) {
+        path = make_dir(d->root);
+        if (path == NULL)
+            mapq_err_set(err, MAPQ_EIO,
+                         "cannot create a working directory in '%s': %s",
+                         d->root, strerror(errno));
+    }
+    return path;
+}
+
+void
+mapq_workdirs_drop(struct mapq_workdirs *d, char *path)
+{
+    if (path == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (d->ndoomed == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->doomed = mapq_xrealloc(d->doomed, d->cap * sizeof(char *));
+    }
+    d->doomed[d->ndoomed++] = path;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void
+mapq_workdirs_free(struct mapq_workdirs *d)
+{
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->stopping = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    pthread_join(d->thread, NULL);
+    pthread_cond_destroy(&d->cv);
+    pthread_mutex_destroy(&d->mu);
+    free(d->ready);
+    free(d->doomed);
+    free(d->root);
+    free(d);
+}
