@@ -821,14 +821,16 @@ make_workroot(struct mapq_agent *a, char *err)
     a->workroot = mapq_xstrdup(path);
 }
 
-/* Directories made ahead: one per command slot, so that slots finishing
- * together each find one, and a few more for a slot's next attempt. */
+/* Directories made ahead: two per command slot and two more, so that
+ * slots finishing together each find one while the thread, woken once
+ * half are taken, makes the next ones in one go. */
 static size_t
 workdirs_ahead(const struct mapq_agent_config *cfg)
 {
     size_t slots = cfg->slots > 0 ? (size_t)cfg->slots : 1;
 
-    return slots < WORKDIRS_AHEAD_MAX ? slots + 1 : WORKDIRS_AHEAD_MAX;
+    return slots < WORKDIRS_AHEAD_MAX / 2 - 1 ? 2 * slots + 2
+                                              : WORKDIRS_AHEAD_MAX;
 }
 
 struct mapq_agent *

@@ -9,7 +9,8 @@
  * device, and a task that left a large tree behind would stop the loop for
  * as long as its removal takes, heartbeats and lease renewals included. So
  * one thread of this module does both: it keeps a few empty directories
- * made ahead, and removes the used ones handed to it, in order.
+ * made ahead, and removes the used ones handed to it, in order, in
+ * batches: a directory dropped is gone within about 50 ms.
  *
  * Directories are named root/mapq-XXXXXX (mkdtemp, mode 0700), each made
  * once and given out once. Ownership: mapq_workdirs_take() gives the
