@@ -95,13 +95,17 @@ end
 
 --[[
 A hash with a field per subtask (P:b, P:r, P:log) is made a hash table
-when it is created. Redis keeps a hash as a listpack up to
-hash-max-listpack-entries fields (512 in Debian's build), and a listpack
-lookup reads every field before it: written a subtask at a time, such a hash
-would cost O(n) per field up to that size. A value longer than
-hash-max-listpack-value (64 by default; this one is 8 KiB) converts a
-hash at once, and Redis never converts it back, so the first write
-sets the field TABLE_MARK, a field no subtask uses, and deletes it.
+when it is created, and the leases (P:inflight, a member per subtask) a
+skiplist. Redis keeps a hash as a listpack up to
+hash-max-listpack-entries fields (512 in Debian's build) and a sorted set
+up to zset-max-listpack-entries (128), and a listpack lookup reads every
+entry before it: written a subtask at a time, such a key would cost O(n)
+per entry up to that size (the leases' listpack inserts were a fifth of a
+command subtask's cost). A value longer than hash-max-listpack-value or
+zset-max-listpack-value (64 by default; this one is 8 KiB) converts the key
+at once, and Redis never converts it back, so the first write adds
+TABLE_MARK, a field or member no subtask uses, with that value, and
+deletes it.
 ]]
 local TABLE_MARK = '\0'
 local BODIES_TABLE_MIN = 64
@@ -121,6 +125,20 @@ local function hset_many(key, kv)
     call_many('HSET', key, kv, 2000)
     if new then
         redis.call('HDEL', key, TABLE_MARK)
+    end
+end
+
+-- ZADD of kv (score, member, ...) into key, making key a skiplist when
+-- this creates it.
+local function zadd_many(key, kv)
+    local new = redis.call('EXISTS', key) == 0
+    if new then
+        table_mark_value = table_mark_value or string.rep('-', 8192)
+        redis.call('ZADD', key, 0, TABLE_MARK .. table_mark_value)
+    end
+    call_many('ZADD', key, kv, 2000)
+    if new then
+        redis.call('ZREM', key, TABLE_MARK .. table_mark_value)
     end
 end
 
@@ -859,7 +877,7 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
         end
     end
     if #leases > 0 then
-        call_many('ZADD', P .. ':inflight', leases, 2000)
+        zadd_many(P .. ':inflight', leases)
     end
     return out
 end

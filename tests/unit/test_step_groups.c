@@ -278,7 +278,7 @@ test_step_groups_say_an_execution_ended(void **state)
 }
 
 static void
-test_step_groups_hashes_are_tables_from_the_start(void **state)
+test_step_groups_tables_from_the_start(void **state)
 {
     struct fx *f = *state;
     char refs[2][64];
@@ -291,7 +291,11 @@ test_step_groups_hashes_are_tables_from_the_start(void **state)
     fx_push(f, FX_PUSH_MAX, "nc");
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
     assert_string_equal(f->reply->str, "hashtable");
+    /* The leases are a skiplist from the first claim, holding only them. */
     claim(f, 2, refs);
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "inflight"), NULL);
+    assert_string_equal(f->reply->str, "skiplist");
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
     finish_all(f, refs, 2);
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "r:" EXEC ":0"), NULL);
     assert_string_equal(f->reply->str, "hashtable");
@@ -312,7 +316,7 @@ main(void)
         T(test_step_groups_keep_the_first_result),
         T(test_step_groups_leave_other_entries_as_they_are),
         T(test_step_groups_say_an_execution_ended),
-        T(test_step_groups_hashes_are_tables_from_the_start),
+        T(test_step_groups_tables_from_the_start),
     };
 #undef T
 
