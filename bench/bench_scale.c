@@ -1,8 +1,10 @@
 /*
  * bench_scale.c - `mapq run` of an n-element plugin map as a user runs it:
  * a child process given the list as a JSON inputs file, its output
- * redirected to a file. Its peak RSS is the kernel's count for that
- * process alone (wait4's ru_maxrss): with --redis it starts no children.
+ * redirected to a file; then again given the list as --input xs=@FILE.json
+ * (a bare JSON list) with --json, the output inside the summary document.
+ * Its peak RSS is the kernel's count for that process alone (wait4's
+ * ru_maxrss): with --redis it starts no children.
  */
 #include "bench_scale.h"
 
@@ -33,13 +35,32 @@ static const char scale_yaml[] =
     "  all: {map: square, over: {x: $inputs.xs}}\n"
     "output: $all\n";
 
-/* Writes the workflow and the inputs file; 0 or -1. */
+/* Writes the list 0..n-1 to path, as {"xs": [...]} with object; 0 or -1. */
 static int
-write_files(const char *wf, const char *inputs, long n)
+write_list(const char *path, long n, bool object)
 {
-    FILE *f;
+    FILE *f = fopen(path, "w");
     long i;
     int rc = 0;
+
+    if (f == NULL)
+        return -1;
+    fputs(object ? "{\"xs\": [" : "[", f);
+    for (i = 0; i < n; i++)
+        fprintf(f, "%s%ld", i ? ", " : "", i);
+    fputs(object ? "]}\n" : "]\n", f);
+    if (ferror(f))
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* Writes the workflow, the inputs file and the bare list; 0 or -1. */
+static int
+write_files(const char *wf, const char *inputs, const char *list, long n)
+{
+    FILE *f;
 
     f = fopen(wf, "w");
     if (f == NULL)
@@ -47,18 +68,9 @@ write_files(const char *wf, const char *inputs, long n)
     fputs(scale_yaml, f);
     if (fclose(f) != 0)
         return -1;
-    f = fopen(inputs, "w");
-    if (f == NULL)
-        return -1;
-    fputs("{\"xs\": [", f);
-    for (i = 0; i < n; i++)
-        fprintf(f, "%s%ld", i ? ", " : "", i);
-    fputs("]}\n", f);
-    if (ferror(f))
-        rc = -1;
-    if (fclose(f) != 0)
-        rc = -1;
-    return rc;
+    return write_list(inputs, n, true) == 0 && write_list(list, n, false) == 0
+               ? 0
+               : -1;
 }
 
 /* The path of prog next to this binary. */
@@ -106,9 +118,23 @@ run_to_file(char *const argv[], const char *path, int *status,
     return 0;
 }
 
-/* True when the file at path holds the JSON list of the n squares. */
+/* Reads f up to the end of "output": in a --json summary; false if absent. */
 static bool
-output_ok(const char *path, long n, long long *bytes)
+skip_to_output(FILE *f)
+{
+    static const char key[] = "\"output\":";
+    size_t at = 0;
+    int c;
+
+    while (key[at] != '\0' && (c = fgetc(f)) != EOF)
+        at = c == key[at] ? at + 1 : c == key[0] ? 1 : 0;
+    return key[at] == '\0';
+}
+
+/* True when the file at path holds the JSON list of the n squares (in a
+ * --json summary's "output" with summary). */
+static bool
+output_ok(const char *path, long n, bool summary, long long *bytes)
 {
     FILE *f = fopen(path, "r");
     long i = 0;
@@ -118,7 +144,7 @@ output_ok(const char *path, long n, long long *bytes)
 
     if (f == NULL)
         return false;
-    ok = fgetc(f) == '[';
+    ok = (!summary || skip_to_output(f)) && fgetc(f) == '[';
     while (ok && i < n && fscanf(f, "%lld", &v) == 1) {
         ok = v == (long long)i * i;
         i++;
@@ -131,20 +157,58 @@ output_ok(const char *path, long n, long long *bytes)
     return ok;
 }
 
+/* One shape: argv run with its output to out, checked and printed. */
+static int
+scale_once(char *const argv[], const char *out, long n, bool summary,
+           const char *label, const char *how)
+{
+    struct rusage ru;
+    long long bytes = 0;
+    double t0, secs;
+    int status;
+
+    t0 = bench_now_s();
+    if (run_to_file(argv, out, &status, &ru) != 0) {
+        fprintf(stderr, "mapq-bench: cannot run %s: %s\n", argv[0],
+                strerror(errno));
+        return -1;
+    }
+    secs = bench_now_s() - t0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "mapq-bench: %s of %ld elements failed (%s %d)\n",
+                label, n, WIFEXITED(status) ? "exit" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return -1;
+    }
+    if (!output_ok(out, n, summary, &bytes)) {
+        fprintf(stderr,
+                "mapq-bench: %s of %ld elements wrote an output that is not "
+                "their squares\n",
+                label, n);
+        return -1;
+    }
+    printf("%-14s %8ld subtasks  %9.0f subtasks/s  %s: %.1f MiB peak RSS of "
+           "its own (SPEC: <= 64), %.1f MB of output\n",
+           label, n, secs > 0 ? (double)n / secs : 0, how,
+           (double)ru.ru_maxrss / 1024, (double)bytes / 1e6);
+    return 0;
+}
+
 int
 bench_scale_run(const char *url, const char *ns, long n)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[PATH_MAX], mapq[PATH_MAX], wf[PATH_MAX + 16],
-        inputs[PATH_MAX + 16], out[PATH_MAX + 16], url_s[512], ns_s[256];
-    char run[] = "run", o_in[] = "--inputs", o_redis[] = "--redis",
-         o_ns[] = "--namespace", o_quiet[] = "--quiet";
+        inputs[PATH_MAX + 16], list[PATH_MAX + 16], assign[PATH_MAX + 32],
+        out[PATH_MAX + 16], url_s[512], ns_s[256];
+    char run[] = "run", o_in[] = "--inputs", o_input[] = "--input",
+         o_redis[] = "--redis", o_ns[] = "--namespace", o_quiet[] = "--quiet",
+         o_json[] = "--json";
     char *argv[] = {mapq,  run,  wf,   o_in,    inputs, o_redis,
                     url_s, o_ns, ns_s, o_quiet, NULL};
-    struct rusage ru;
-    long long bytes = 0;
-    double t0, secs;
-    int status, rc = -1;
+    char *argv_json[] = {mapq,  run,  wf,   o_input, assign, o_redis,
+                         url_s, o_ns, ns_s, o_json,  NULL};
+    int rc = -1;
 
     snprintf(url_s, sizeof(url_s), "%s", url);
     snprintf(ns_s, sizeof(ns_s), "%s", ns);
@@ -157,36 +221,18 @@ bench_scale_run(const char *url, const char *ns, long n)
     }
     snprintf(wf, sizeof(wf), "%s/scale.yaml", dir);
     snprintf(inputs, sizeof(inputs), "%s/xs.json", dir);
+    snprintf(list, sizeof(list), "%s/list.json", dir);
+    snprintf(assign, sizeof(assign), "xs=@%s", list);
     snprintf(out, sizeof(out), "%s/out.json", dir);
-    if (write_files(wf, inputs, n) != 0) {
+    if (write_files(wf, inputs, list, n) != 0) {
         fprintf(stderr, "mapq-bench: cannot write into %s\n", dir);
         goto out;
     }
-    t0 = bench_now_s();
-    if (run_to_file(argv, out, &status, &ru) != 0) {
-        fprintf(stderr, "mapq-bench: cannot run %s: %s\n", mapq,
-                strerror(errno));
+    if (scale_once(argv, out, n, false, "mapq run",
+                   "`mapq run` with a JSON inputs file") != 0 ||
+        scale_once(argv_json, out, n, true, "mapq run json",
+                   "`mapq run --input xs=@FILE.json --json`") != 0)
         goto out;
-    }
-    secs = bench_now_s() - t0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "mapq-bench: mapq run of %ld elements failed (%s %d)\n",
-                n, WIFEXITED(status) ? "exit" : "signal",
-                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        goto out;
-    }
-    if (!output_ok(out, n, &bytes)) {
-        fprintf(stderr,
-                "mapq-bench: mapq run of %ld elements wrote an output that "
-                "is not their squares\n",
-                n);
-        goto out;
-    }
-    printf("%-14s %8ld subtasks  %9.0f subtasks/s  `mapq run` with a JSON "
-           "inputs file: %.1f MiB peak RSS of its own (SPEC: <= 64), "
-           "%.1f MB of output\n",
-           "mapq run", n, secs > 0 ? (double)n / secs : 0,
-           (double)ru.ru_maxrss / 1024, (double)bytes / 1e6);
     rc = 0;
 out:
     mapq_fs_rmtree(dir);

@@ -167,6 +167,23 @@ enum mapq_err mapq_json_read_members(const char *text, size_t len,
                                      char *err);
 
 /*
+ * Reads JSON text (len bytes, borrowed) that must be exactly one value as
+ * mapq_json_read_members() reads the value of a member: as if the text were
+ * the value of the one member of an object, named name (borrowed; its
+ * position is line 1, column 1). ops' member call comes first, then its
+ * pages and its done call when the value was not skipped. Returns MAPQ_OK
+ * when the text is one JSON value (how its conversion went is the done
+ * call's), or MAPQ_EINVAL when it is not JSON: the reason in err and where
+ * in *pos (the done call has come only when the error follows a whole
+ * value: "[1] [2]").
+ */
+enum mapq_err mapq_json_read_value(const char *text, size_t len,
+                                   const char *name,
+                                   const struct mapq_json_member_ops *ops,
+                                   void *arg, struct mapq_json_pos *pos,
+                                   char *err);
+
+/*
  * Appends text (len bytes, borrowed: an error message, a task's stderr) to
  * out as a JSON string, quotes included. Bytes that are not UTF-8 become
  * U+FFFD, so that whatever a task wrote, the document stays valid JSON.

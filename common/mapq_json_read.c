@@ -693,3 +693,25 @@ mapq_json_read_members(const char *text, size_t len,
     rd_release(&r);
     return rc;
 }
+
+enum mapq_err
+mapq_json_read_value(const char *text, size_t len, const char *name,
+                     const struct mapq_json_member_ops *ops, void *arg,
+                     struct mapq_json_pos *pos, char *err)
+{
+    struct reader r;
+    enum mapq_err rc;
+
+    /* As if the text were the value of the one member of an object. */
+    rd_init(&r, text, len, RD_MEMBERS);
+    r.ops = ops;
+    r.arg = arg;
+    r.seen = json_object();
+    mapq_assert(r.seen != NULL);
+    member_start(&r, name, strlen(name), 0, 0);
+    rc = rd_run(&r, pos, err);
+    if (rc != MAPQ_OK && r.state == RD_MEMBER)
+        mapq_json_conv_abort(&r.conv);
+    rd_release(&r);
+    return rc;
+}

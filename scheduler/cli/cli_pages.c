@@ -3,7 +3,7 @@
  * than MAPQ_PAGED_MIN elements, docs/PROTOCOL.md "Paged lists"), read back
  * by the CLI: a list printed page by page, never whole, or every
  * reference expanded into the list it stands for when the whole value is
- * needed (--json).
+ * needed (mapq result --json, indented for people).
  *
  * A reference is the whole output, or a value of an output that is a map
  * (the workflow's named outputs): the driver makes no other. Pages are
@@ -170,6 +170,67 @@ write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
     return rc;
 }
 
+/* One value of an output as JSON to out (NULL: only checked): a paged
+ * list page by page, anything else whole (it is no larger than a value's
+ * cap). */
+static enum mapq_err
+write_value(redisContext *c, const char *ns, const char *data, size_t len,
+            FILE *out, char *err)
+{
+    struct mapq_buf text = MAPQ_BUF_INIT;
+    struct mapq_pages_ref ref;
+    enum mapq_err rc;
+
+    if (mapq_pages_ref_read(data, len, &ref)) {
+        if (out != NULL && fputc('[', out) == EOF)
+            return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        rc = write_pages(c, ns, &ref, out, err);
+        if (rc == MAPQ_OK && out != NULL && fputc(']', out) == EOF)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        return rc;
+    }
+    rc = mapq_json_from_bytes(data, len, &text, 0, err);
+    if (rc == MAPQ_OK && out != NULL &&
+        fwrite(text.data, 1, text.len, out) != text.len)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    mapq_buf_release(&text);
+    return rc;
+}
+
+enum mapq_err
+mapq_cli_write_output(redisContext *c, const char *ns, const char *data,
+                      size_t len, FILE *out, char *err)
+{
+    struct mapq_pages_ref ref;
+    enum mapq_err rc = MAPQ_OK;
+    size_t off, at;
+    uint32_t n, i;
+
+    if (mapq_pages_ref_read(data, len, &ref) ||
+        !mapq_value_map_header(data, len, &n, &off))
+        return write_value(c, ns, data, len, out, err);
+    if (out != NULL && fputc('{', out) == EOF)
+        return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        at = off;
+        rc = mapq_value_skip(data, len, &off, err); /* the key */
+        if (rc == MAPQ_OK && out != NULL && i > 0 && fputc(',', out) == EOF)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        if (rc == MAPQ_OK)
+            rc = write_value(c, ns, data + at, off - at, out, err);
+        if (rc == MAPQ_OK && out != NULL && fputc(':', out) == EOF)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        at = off;
+        if (rc == MAPQ_OK)
+            rc = mapq_value_skip(data, len, &off, err);
+        if (rc == MAPQ_OK)
+            rc = write_value(c, ns, data + at, off - at, out, err);
+    }
+    if (rc == MAPQ_OK && out != NULL && fputc('}', out) == EOF)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    return rc;
+}
+
 int
 mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
                       size_t len, int flags)
@@ -177,18 +238,22 @@ mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
     struct mapq_buf all = MAPQ_BUF_INIT;
     struct mapq_pages_ref ref;
     char err[MAPQ_ERR_LEN];
-    bool is_ref = mapq_pages_ref_read(data, len, &ref);
     enum mapq_err rc;
     uint32_t n;
     size_t hlen;
     int st;
 
-    if (is_ref && !(flags & MAPQ_JSON_PRETTY)) {
+    /* Only a map's values may be references besides the whole output:
+     * anything else is printed as it is, not copied. */
+    if (!mapq_pages_ref_read(data, len, &ref) &&
+        !mapq_value_map_header(data, len, &n, &hlen))
+        return mapq_cli_print_value(data, len, flags);
+    if (!(flags & MAPQ_JSON_PRETTY)) {
         /* Checked whole first, so that an error comes before output. */
-        rc = write_pages(c, ns, &ref, NULL, err);
-        if (rc == MAPQ_OK && fputc('[', stdout) != EOF)
-            rc = write_pages(c, ns, &ref, stdout, err);
-        if (rc == MAPQ_OK && fputs("]\n", stdout) == EOF)
+        rc = mapq_cli_write_output(c, ns, data, len, NULL, err);
+        if (rc == MAPQ_OK)
+            rc = mapq_cli_write_output(c, ns, data, len, stdout, err);
+        if (rc == MAPQ_OK && fputc('\n', stdout) == EOF)
             rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
         if (rc == MAPQ_OK)
             return MAPQ_EXIT_OK;
@@ -196,10 +261,7 @@ mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
                 err);
         return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
     }
-    /* Only a map's values may be references besides: anything else is
-     * printed as it is, not copied. */
-    if (!is_ref && !mapq_value_map_header(data, len, &n, &hlen))
-        return mapq_cli_print_value(data, len, flags);
+    /* Indented for people: the paged lists are read into the value. */
     rc = mapq_cli_expand_pages(c, ns, data, len, &all, err);
     if (rc != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot read the output: %s\n", err);

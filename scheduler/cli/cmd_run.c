@@ -280,22 +280,25 @@ print_summary(struct run *r)
 {
     struct mapq_node_progress p[MAX_NODES_SHOWN];
     size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
-    struct mapq_buf out = MAPQ_BUF_INIT, all = MAPQ_BUF_INIT;
+    struct mapq_buf out = MAPQ_BUF_INIT;
     char err[MAPQ_ERR_LEN];
     struct timeval now;
+    enum mapq_err rc;
     int ph;
 
     /* An output that cannot be written as JSON fails the run, never
-     * reported as a success without its output. */
-    if (r->exit_code == MAPQ_EXIT_OK &&
-        (mapq_cli_expand_pages(run_pages(r), r->o->ns, r->output.data,
-                               r->output.len, &all, err) != MAPQ_OK ||
-         mapq_json_from_bytes(all.data, all.len, &out, 0, err) != MAPQ_OK)) {
-        r->exit_code = MAPQ_EXIT_FAILED;
-        r->error =
-            mapq_xasprintf("the output cannot be written as JSON: %s", err);
+     * reported as a success without its output: it is checked whole
+     * before the document starts, then written page by page. */
+    if (r->exit_code == MAPQ_EXIT_OK) {
+        rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
+                                   r->output.len, NULL, err);
+        if (rc != MAPQ_OK) {
+            r->exit_code =
+                rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
+            r->error =
+                mapq_xasprintf("the output cannot be written as JSON: %s", err);
+        }
     }
-    mapq_buf_release(&all);
     gettimeofday(&now, NULL);
     printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
            "\"seconds\":%.3f,\"nodes\":{",
@@ -315,7 +318,16 @@ print_summary(struct run *r)
     }
     printf("}");
     if (r->exit_code == MAPQ_EXIT_OK) {
-        printf(",\"output\":%s", out.data);
+        printf(",\"output\":");
+        rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
+                                   r->output.len, stdout, err);
+        if (rc != MAPQ_OK) {
+            /* Checked a moment ago: Redis or stdout failed since. */
+            fprintf(stderr, "mapq: the output cannot be written: %s\n", err);
+            r->exit_code =
+                rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
+            return;
+        }
     } else if (r->error != NULL) {
         /* The error may quote a task's stderr: any bytes at all. */
         mapq_buf_reset(&out);

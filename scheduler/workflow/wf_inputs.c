@@ -141,20 +141,10 @@ json_too_big(char *msg)
                  MAPQ_VALUE_MAX >> 20);
 }
 
-/* Converts JSON text to type t into out (empty, capped like YAML values),
- * streamed: mapq_json.h. */
-static enum mapq_err
-json_value(const char *text, size_t len, const struct mapq_type *t,
-           struct mapq_buf *out, char *msg)
-{
-    enum mapq_err rc = mapq_json_to_msgpack(text, len, t, out, msg);
+static void json_assign_file(struct wf_bind *bd, long k, const char *path);
 
-    if (rc == MAPQ_ETOOBIG)
-        json_too_big(msg);
-    return rc;
-}
-
-/* One --input NAME=VALUE (VALUE may be @FILE). */
+/* One --input NAME=VALUE (VALUE may be @FILE: read as JSON when its name
+ * ends in .json, else as a YAML literal). */
 void
 wf_bind_assign(struct wf_bind *bd, const char *assign)
 {
@@ -181,6 +171,10 @@ wf_bind_assign(struct wf_bind *bd, const char *assign)
         return;
     }
     val = eq + 1;
+    if (val[0] == '@' && is_json_path(val + 1)) {
+        json_assign_file(bd, k, val + 1);
+        return;
+    }
     if (val[0] != '@') {
         rc = wf_text_value(val, strlen(val), bd->wf->inputs[k].type,
                            &bd->vals[k], msg);
@@ -191,9 +185,8 @@ wf_bind_assign(struct wf_bind *bd, const char *assign)
         wf_input_set(bd, (size_t)k, WF_IN_INVALID);
         return;
     } else {
-        rc = (is_json_path(val + 1) ? json_value : wf_text_value)(
-            file.data != NULL ? file.data : "", file.len,
-            bd->wf->inputs[k].type, &bd->vals[k], msg);
+        rc = wf_text_value(file.data != NULL ? file.data : "", file.len,
+                           bd->wf->inputs[k].type, &bd->vals[k], msg);
         if (rc != MAPQ_OK)
             wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s: %s", name,
                         val + 1, msg);
@@ -261,13 +254,15 @@ bind_entry(struct wf_bind *bd, const char *path, yaml_document_t *doc,
     wf_prob_add(&bd->probs, path, p.line, p.col, "'%s': %s", stext(k), cv.msg);
 }
 
-/* Reading a JSON inputs file: where its members go. */
+/* Reading a JSON inputs file, or the file of an --input NAME=@FILE.json:
+ * where its members (its one value) go. */
 struct json_bind {
     struct wf_bind *bd;
     const char *path;
     long idx;            /* the input of the member being read */
     struct wf_pager pgr; /* its list, when it comes in pages */
     const char *map;     /* the file, when it is mapped */
+    bool assign;         /* --input NAME=@FILE.json: problems say so */
 };
 
 /* A member of a JSON inputs file: its input's buffer, or NULL to skip an
@@ -331,8 +326,12 @@ json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
         json_too_big(msg);
         err = msg;
     }
-    wf_prob_add(&jb->bd->probs, jb->path, where->line, where->col, "'%s': %s",
-                m->name, err);
+    if (jb->assign)
+        wf_prob_add(&jb->bd->probs, NULL, 0, 0, "--input %s: %s: %s", m->name,
+                    jb->path, err);
+    else
+        wf_prob_add(&jb->bd->probs, jb->path, where->line, where->col,
+                    "'%s': %s", m->name, err);
 }
 
 /* An --inputs file ending in .json: a JSON object of input name to value,
@@ -340,11 +339,11 @@ json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
  * that neither the object nor a long list is ever one tree. Problems give
  * the line and column of the member's key, or of the element (of a list
  * value) or value that did not convert. */
-static void
-bind_json_file(struct wf_bind *bd, const char *path, const char *text,
-               size_t len, bool mapped)
+/* How a JSON file's values are read: lists in pages when they may be
+ * paged. */
+static const struct mapq_json_member_ops *
+json_ops(const struct wf_bind *bd)
 {
-    /* Lists come in pages when they may be paged. */
     static const struct mapq_json_member_ops whole = {.member = json_member,
                                                       .done = json_member_done,
                                                       .consumed =
@@ -355,6 +354,14 @@ bind_json_file(struct wf_bind *bd, const char *path, const char *text,
                                                       .page_len = MAPQ_PAGE_LEN,
                                                       .consumed =
                                                           json_consumed};
+
+    return bd->pages ? &paged : &whole;
+}
+
+static void
+bind_json_file(struct wf_bind *bd, const char *path, const char *text,
+               size_t len, bool mapped)
+{
     struct json_bind jb = {.bd = bd, .path = path, .idx = -1};
     struct mapq_json_pos pos;
     char msg[MAPQ_ERR_LEN];
@@ -362,8 +369,7 @@ bind_json_file(struct wf_bind *bd, const char *path, const char *text,
 
     jb.map = mapped ? text : NULL;
     wf_pager_init(&jb.pgr, NULL, "");
-    rc = mapq_json_read_members(text, len, bd->pages ? &paged : &whole, &jb,
-                                &pos, msg);
+    rc = mapq_json_read_members(text, len, json_ops(bd), &jb, &pos, msg);
     wf_pager_release(&jb.pgr);
     if (rc == MAPQ_ETYPE)
         wf_prob_add(&bd->probs, path, pos.line, pos.col,
@@ -375,35 +381,94 @@ bind_json_file(struct wf_bind *bd, const char *path, const char *text,
 }
 
 /*
- * A JSON inputs file that is a regular file is mapped, not read: with its
- * long lists paged, it is never in memory whole, whatever its size (a pipe
- * is read whole, under the cap of other inputs files).
+ * The text of a JSON file. A regular file is mapped, not read: with its
+ * long lists paged, it is never in memory whole, whatever its size. Other
+ * files (a pipe) are read whole, under the cap of other inputs files.
  */
+struct json_text {
+    const char *data;
+    size_t len;
+    void *map; /* MAP_FAILED when read into buf */
+    struct mapq_buf buf;
+};
+
+static enum mapq_err
+json_text_open(struct json_text *t, const char *path, char *msg)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    t->map = MAP_FAILED;
+    mapq_buf_init(&t->buf, 0);
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        t->map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (fd >= 0)
+        close(fd);
+    if (t->map != MAP_FAILED) {
+        t->data = t->map;
+        t->len = (size_t)st.st_size;
+        return MAPQ_OK;
+    }
+    if (wf_read_file(path, TEXT_MAX, &t->buf, msg) != MAPQ_OK)
+        return MAPQ_EIO;
+    t->data = t->buf.data != NULL ? t->buf.data : "";
+    t->len = t->buf.len;
+    return MAPQ_OK;
+}
+
+static void
+json_text_close(struct json_text *t)
+{
+    if (t->map != MAP_FAILED)
+        munmap(t->map, t->len);
+    mapq_buf_release(&t->buf);
+}
+
 static void
 json_file(struct wf_bind *bd, const char *path)
 {
-    struct mapq_buf text;
-    struct stat st;
+    struct json_text t;
     char msg[MSG_MAX];
-    void *map = MAP_FAILED;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
-        map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (fd >= 0)
-        close(fd);
-    if (map != MAP_FAILED) {
-        bind_json_file(bd, path, map, (size_t)st.st_size, true);
-        munmap(map, (size_t)st.st_size);
-        return;
-    }
-    if (wf_read_file(path, TEXT_MAX, &text, msg) != MAPQ_OK) {
+    if (json_text_open(&t, path, msg) != MAPQ_OK)
         wf_prob_add(&bd->probs, NULL, 0, 0, "--inputs: %s", msg);
+    else
+        bind_json_file(bd, path, t.data, t.len, t.map != MAP_FAILED);
+    json_text_close(&t);
+}
+
+/*
+ * --input NAME=@FILE.json, input k: the file is one JSON value, read as
+ * the value of NAME in a JSON inputs file is (mapped, streamed, a long list
+ * in pages), so that a list of any length costs a few MiB. Problems name
+ * the input and the file.
+ */
+static void
+json_assign_file(struct wf_bind *bd, long k, const char *path)
+{
+    struct json_bind jb = {.bd = bd, .path = path, .idx = -1, .assign = true};
+    const char *name = bd->wf->inputs[k].name;
+    struct mapq_json_pos pos;
+    struct json_text t;
+    char msg[MSG_MAX];
+
+    if (json_text_open(&t, path, msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
+        wf_input_set(bd, (size_t)k, WF_IN_INVALID);
+        json_text_close(&t);
         return;
     }
-    bind_json_file(bd, path, text.data != NULL ? text.data : "", text.len,
-                   false);
-    mapq_buf_release(&text);
+    jb.map = t.map != MAP_FAILED ? t.data : NULL;
+    wf_pager_init(&jb.pgr, NULL, "");
+    if (mapq_json_read_value(t.data, t.len, name, json_ops(bd), &jb, &pos,
+                             msg) != MAPQ_OK) {
+        wf_prob_add(&bd->probs, NULL, 0, 0,
+                    "--input %s: %s: invalid JSON at line %d, column %d: %s",
+                    name, path, pos.line, pos.col, msg);
+        wf_input_set(bd, (size_t)k, WF_IN_INVALID);
+    }
+    wf_pager_release(&jb.pgr);
+    json_text_close(&t);
 }
 
 /* An --inputs file: a mapping of input name to value. */

@@ -106,13 +106,23 @@ check "result --node: the node's output" "$(cat "$TMP/want.json")" \
 check "result --json: the whole list, pretty" "$N $((N - 1)) $(((N - 1) * (N - 1)))" \
     "$("$MAPQ" result "$x" --json | python3 -c 'import json, sys; v = json.load(sys.stdin); print(len(v), v.index(v[-1]), v[-1])')"
 
-# 3. run --json holds the output whole in its summary.
-"$MAPQ" run "$TMP/sq.yaml" --inputs "$TMP/xs.json" --json >"$TMP/sum.json" 2>/dev/null
+# 3. The list given as --input xs=@FILE.json (a bare JSON list) is paged as
+#    a list in an inputs file is, and run --json writes the paged output
+#    into its summary page by page.
+python3 -c "import json; print(json.dumps(list(range($N))))" >"$TMP/list.json"
+"$MAPQ" run "$TMP/sq.yaml" --input xs=@"$TMP/list.json" --json >"$TMP/sum.json" 2>/dev/null
 check "run --json: succeeded, with the whole output" "succeeded $N True" \
     "$(python3 -c "
 import json
 s = json.load(open('$TMP/sum.json'))
 print(s['status'], len(s['output']), s['output'] == json.load(open('$TMP/want.json')))")"
+x2=$(python3 -c "import json; print(json.load(open('$TMP/sum.json'))['execution'])")
+check "--input xs=@FILE.json: the list is 70 pages in P:pg" 70 "$(fields "$x2" i:xs)"
+printf '[1, "two"]' >"$TMP/badlist.json"
+"$MAPQ" run "$TMP/sq.yaml" --input xs=@"$TMP/badlist.json" >/dev/null 2>"$TMP/badlist.err"
+check "--input xs=@FILE.json: a misfit exits 2, naming the input, file and element" \
+    "2 --input xs: $TMP/badlist.json: [1]: expected int, got str" \
+    "$? $(cat "$TMP/badlist.err")"
 
 # 4. Later nodes bind the paged list: over (a map of its elements) and with
 #    (the whole list to one task), and a map output of two paged lists.

@@ -880,6 +880,90 @@ test_json_read_consumed_every_few_mib(void **state)
     assert_non_null(strstr(f->log.data, "done a 0 paged 1 1300000 "));
 }
 
+/* ---- mapq_json_read_value() -------------------------------------------- */
+
+static enum mapq_err
+read_value(struct fx *f, const char *name, const char *text, size_t len)
+{
+    size_t i;
+
+    mapq_buf_reset(&f->log);
+    mapq_buf_reset(&f->mp);
+    for (i = 0; i < NMEMBER; i++)
+        mapq_buf_reset(&f->vals[i]);
+    pages_seen = 0;
+    f->pos.line = f->pos.col = 0;
+    return mapq_json_read_value(text, len, name, &paged_ops, f, &f->pos,
+                                f->err);
+}
+
+static void
+test_json_read_value_as_one_member(void **state)
+{
+    struct fx *f = *state;
+    struct mapq_buf want = MAPQ_BUF_INIT;
+    msgpack_packer pk;
+    size_t i;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    f->types[1] = mapq_type_parse("int", f->err);
+    page_fail_at = 0;
+    /* A bare list, in pages, as member a's value would be. */
+    mapq_buf_reset(&f->text);
+    mapq_buf_appendstr(&f->text, " [");
+    for (i = 0; i < 2500; i++)
+        mapq_buf_printf(&f->text, "%s%zu", i ? "," : "", i);
+    mapq_buf_appendstr(&f->text, "]\n");
+    assert_int_equal(read_value(f, "a", f->text.data, f->text.len), MAPQ_OK);
+    assert_string_equal(f->log.data, "member a 1:1\n"
+                                     "page a 1000\n"
+                                     "page a 1000\n"
+                                     "page a 500\n"
+                                     "done a 0 paged 1 2500 1:2 \n");
+    mapq_value_packer_init(&pk, &want);
+    for (i = 0; i < 2500; i++)
+        msgpack_pack_int64(&pk, (int64_t)i);
+    assert_int_equal(f->mp.len, want.len);
+    assert_memory_equal(f->mp.data, want.data, want.len);
+    assert_int_equal(f->vals[0].len, 0);
+    /* A scalar goes to the buffer; a misfit is the done call's. */
+    assert_int_equal(read_value(f, "b", "7", 1), MAPQ_OK);
+    assert_string_equal(f->log.data, "member b 1:1\n"
+                                     "done b 0 paged 0 0 1:1 \n");
+    assert_int_equal(f->vals[1].len, 1);
+    assert_int_equal(read_value(f, "b", "\"x\"", 3), MAPQ_OK);
+    assert_non_null(strstr(f->log.data, "done b 8 paged 0 0 1:1 "));
+    assert_int_equal(f->vals[1].len, 0);
+    /* A name the caller skips: read, no done call. */
+    assert_int_equal(read_value(f, "zz", "[1, {}]", 7), MAPQ_OK);
+    assert_string_equal(f->log.data, "member zz 1:1\n");
+    mapq_buf_release(&want);
+}
+
+static void
+test_json_read_value_not_json(void **state)
+{
+    struct fx *f = *state;
+
+    f->types[0] = mapq_type_parse("list[int]", f->err);
+    page_fail_at = 0;
+    /* Two values: the first was read whole (and told), then the error
+     * with its place. */
+    assert_int_equal(read_value(f, "a", "[1] [2]", 7), MAPQ_EINVAL);
+    assert_string_equal(f->err, "end of input expected near '['");
+    assert_int_equal(f->pos.line, 1);
+    assert_int_equal(f->pos.col, 5);
+    assert_non_null(strstr(f->log.data, "done a 0 "));
+    /* A value cut short, nothing at all: no done call. */
+    assert_int_equal(read_value(f, "a", "[1,\n 2", 6), MAPQ_EINVAL);
+    assert_string_equal(f->err, "premature end of input");
+    assert_int_equal(f->pos.line, 2);
+    assert_null(strstr(f->log.data, "done"));
+    assert_int_equal(f->vals[0].len, 0);
+    assert_int_equal(read_value(f, "a", NULL, 0), MAPQ_EINVAL);
+    assert_null(strstr(f->log.data, "done"));
+}
+
 int
 main(void)
 {
@@ -910,6 +994,8 @@ main(void)
         T(test_json_read_pages_stop_at_a_misfit),
         T(test_json_read_page_refused_ends_the_value),
         T(test_json_read_consumed_every_few_mib),
+        T(test_json_read_value_as_one_member),
+        T(test_json_read_value_not_json),
 #undef T
     };
 
