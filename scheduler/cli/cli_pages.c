@@ -197,6 +197,45 @@ write_value(redisContext *c, const char *ns, const char *data, size_t len,
     return rc;
 }
 
+/*
+ * Whether the map (data, len), of n pairs from off, holds a paged list as
+ * a value; its keys are checked on the way as JSON would check them (str,
+ * UTF-8, no NUL, none twice), through a copy of the map whose values are
+ * all nil, so that the keys written one by one make a valid object.
+ */
+static enum mapq_err
+map_holds_pages(const char *data, size_t len, uint32_t n, size_t off,
+                bool *holds, char *err)
+{
+    struct mapq_buf keys = MAPQ_BUF_INIT, text = MAPQ_BUF_INIT;
+    struct mapq_pages_ref ref;
+    msgpack_packer pk;
+    enum mapq_err rc = MAPQ_OK;
+    size_t at;
+    uint32_t i;
+
+    *holds = false;
+    mapq_value_packer_init(&pk, &keys);
+    msgpack_pack_map(&pk, n);
+    for (i = 0; i < n && rc == MAPQ_OK; i++) {
+        at = off;
+        rc = mapq_value_skip(data, len, &off, err);
+        if (rc != MAPQ_OK)
+            break;
+        mapq_buf_append(&keys, data + at, off - at);
+        msgpack_pack_nil(&pk);
+        at = off;
+        rc = mapq_value_skip(data, len, &off, err);
+        if (rc == MAPQ_OK && mapq_pages_ref_read(data + at, off - at, &ref))
+            *holds = true;
+    }
+    if (rc == MAPQ_OK)
+        rc = mapq_json_from_bytes(keys.data, keys.len, &text, 0, err);
+    mapq_buf_release(&text);
+    mapq_buf_release(&keys);
+    return rc;
+}
+
 enum mapq_err
 mapq_cli_write_output(redisContext *c, const char *ns, const char *data,
                       size_t len, FILE *out, char *err)
@@ -205,10 +244,15 @@ mapq_cli_write_output(redisContext *c, const char *ns, const char *data,
     enum mapq_err rc = MAPQ_OK;
     size_t off, at;
     uint32_t n, i;
+    bool holds;
 
     if (mapq_pages_ref_read(data, len, &ref) ||
         !mapq_value_map_header(data, len, &n, &off))
         return write_value(c, ns, data, len, out, err);
+    /* A map without paged lists is written whole, as any other value. */
+    rc = map_holds_pages(data, len, n, off, &holds, err);
+    if (rc != MAPQ_OK || !holds)
+        return rc != MAPQ_OK ? rc : write_value(c, ns, data, len, out, err);
     if (out != NULL && fputc('{', out) == EOF)
         return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
     for (i = 0; i < n && rc == MAPQ_OK; i++) {

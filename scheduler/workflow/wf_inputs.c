@@ -334,11 +334,6 @@ json_member_done(void *arg, const struct mapq_json_member *m, enum mapq_err rc,
                     "'%s': %s", m->name, err);
 }
 
-/* An --inputs file ending in .json: a JSON object of input name to value,
- * read member by member, each value streamed into its input's buffer, so
- * that neither the object nor a long list is ever one tree. Problems give
- * the line and column of the member's key, or of the element (of a list
- * value) or value that did not convert. */
 /* How a JSON file's values are read: lists in pages when they may be
  * paged. */
 static const struct mapq_json_member_ops *
@@ -358,6 +353,11 @@ json_ops(const struct wf_bind *bd)
     return bd->pages ? &paged : &whole;
 }
 
+/* An --inputs file ending in .json: a JSON object of input name to value,
+ * read member by member, each value streamed into its input's buffer, so
+ * that neither the object nor a long list is ever one tree. Problems give
+ * the line and column of the member's key, or of the element (of a list
+ * value) or value that did not convert. */
 static void
 bind_json_file(struct wf_bind *bd, const char *path, const char *text,
                size_t len, bool mapped)

@@ -259,6 +259,77 @@ test_cli_run_cancel_outlives_end_of_wait(void **state)
     assert_false(told_to_stop(r));
 }
 
+/* ---- an output written as JSON (mapq_cli_write_output) --------------- */
+
+/* mapq_cli_write_output() of (data, len) into text (NUL-terminated), with
+ * no Redis: any page it would read fails. */
+static enum mapq_err
+write_output(const struct mapq_buf *v, char *text, size_t size, char *err)
+{
+    FILE *f = fmemopen(text, size, "w");
+    enum mapq_err rc;
+
+    assert_non_null(f);
+    memset(text, 0, size);
+    rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, NULL, err);
+    if (rc == MAPQ_OK)
+        rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, f, err);
+    fclose(f);
+    return rc;
+}
+
+static void
+test_cli_write_output_maps(void **state)
+{
+    struct mapq_buf v = MAPQ_BUF_INIT;
+    struct mapq_pages_ref ref = {
+        .exec = "e1", .list = "o:0", .n = 70000, .page_len = 1000};
+    msgpack_packer pk;
+    char text[256], err[MAPQ_ERR_LEN];
+
+    (void)state;
+    /* A map without paged lists: written whole, as before. */
+    mapq_value_packer_init(&pk, &v);
+    msgpack_pack_map(&pk, 2);
+    mapq_value_pack_str(&pk, "a");
+    msgpack_pack_array(&pk, 2);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, 2);
+    mapq_value_pack_str(&pk, "b");
+    mapq_value_pack_str(&pk, "x");
+    assert_int_equal(write_output(&v, text, sizeof(text), err), MAPQ_OK);
+    assert_string_equal(text, "{\"a\":[1,2],\"b\":\"x\"}");
+    /* A paged list among its values is read from Redis: none here. */
+    mapq_buf_reset(&v);
+    msgpack_pack_map(&pk, 2);
+    mapq_value_pack_str(&pk, "b");
+    mapq_value_pack_str(&pk, "x");
+    mapq_value_pack_str(&pk, "xs");
+    mapq_pages_ref_pack(&pk, &ref);
+    assert_int_equal(write_output(&v, text, sizeof(text), err), MAPQ_EREDIS);
+    assert_non_null(strstr(err, "cannot read the pages of o:0"));
+    assert_string_equal(text, "");
+    /* Keys are checked as JSON checks them before any page is read: an
+     * int key, a key twice. */
+    mapq_buf_reset(&v);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_int(&pk, 1);
+    mapq_value_pack_str(&pk, "x");
+    mapq_value_pack_str(&pk, "xs");
+    mapq_pages_ref_pack(&pk, &ref);
+    assert_int_equal(write_output(&v, text, sizeof(text), err), MAPQ_EINVAL);
+    assert_non_null(strstr(err, "dict keys must be str"));
+    mapq_buf_reset(&v);
+    msgpack_pack_map(&pk, 2);
+    mapq_value_pack_str(&pk, "xs");
+    mapq_pages_ref_pack(&pk, &ref);
+    mapq_value_pack_str(&pk, "xs");
+    mapq_value_pack_str(&pk, "x");
+    assert_int_equal(write_output(&v, text, sizeof(text), err), MAPQ_EINVAL);
+    assert_string_equal(text, "");
+    mapq_buf_release(&v);
+}
+
 int
 main(void)
 {
@@ -269,6 +340,7 @@ main(void)
         cmocka_unit_test(test_cli_operands_cache),
         cmocka_unit_test(test_cli_priority_is_1_to_100),
         cmocka_unit_test(test_cli_run_state_table),
+        cmocka_unit_test(test_cli_write_output_maps),
         cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
                                         run_setup, run_teardown),
         cmocka_unit_test_setup_teardown(test_cli_run_cancel_answer_stops,
