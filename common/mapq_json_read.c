@@ -670,6 +670,19 @@ mapq_json_to_msgpack(const char *text, size_t len, const struct mapq_type *type,
     return rc;
 }
 
+/* A reader of members (state RD_TOP, or RD_MEMBERS for one value). */
+static void
+rd_init_members(struct reader *r, const char *text, size_t len,
+                enum rd_state state, const struct mapq_json_member_ops *ops,
+                void *arg)
+{
+    rd_init(r, text, len, state);
+    r->ops = ops;
+    r->arg = arg;
+    r->seen = json_object();
+    mapq_assert(r->seen != NULL);
+}
+
 enum mapq_err
 mapq_json_read_members(const char *text, size_t len,
                        const struct mapq_json_member_ops *ops, void *arg,
@@ -678,11 +691,7 @@ mapq_json_read_members(const char *text, size_t len,
     struct reader r;
     enum mapq_err rc;
 
-    rd_init(&r, text, len, RD_TOP);
-    r.ops = ops;
-    r.arg = arg;
-    r.seen = json_object();
-    mapq_assert(r.seen != NULL);
+    rd_init_members(&r, text, len, RD_TOP, ops, arg);
     rc = rd_run(&r, pos, err);
     if (rc != MAPQ_OK && r.state == RD_MEMBER) {
         mapq_json_conv_abort(&r.conv);
@@ -703,11 +712,7 @@ mapq_json_read_value(const char *text, size_t len, const char *name,
     enum mapq_err rc;
 
     /* As if the text were the value of the one member of an object. */
-    rd_init(&r, text, len, RD_MEMBERS);
-    r.ops = ops;
-    r.arg = arg;
-    r.seen = json_object();
-    mapq_assert(r.seen != NULL);
+    rd_init_members(&r, text, len, RD_MEMBERS, ops, arg);
     member_start(&r, name, strlen(name), 0, 0);
     rc = rd_run(&r, pos, err);
     if (rc != MAPQ_OK && r.state == RD_MEMBER)
