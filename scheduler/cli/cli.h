@@ -153,33 +153,24 @@ redisContext *mapq_cli_connect(const struct mapq_cli_opts *o,
 int mapq_cli_print_value(const char *data, size_t len, int flags);
 
 /*
- * cli_pages.c: appends (data, len) to out with every paged list it holds
- * (the whole value, or a value of a map) replaced by the list, read from
- * the pages in Redis on c (borrowed) under namespace ns. MAPQ_EREDIS when
- * a read fails, MAPQ_EPROTO when a page is missing or bad; err says which.
- */
-enum mapq_err mapq_cli_expand_pages(redisContext *c, const char *ns,
-                                    const char *data, size_t len,
-                                    struct mapq_buf *out, char *err);
-
-/*
- * cli_pages.c: writes an output (data, len) to out as compact JSON, without
- * a newline, reading the paged lists it holds (the whole output, or values
- * of a map) from c page by page, never whole. With out NULL, only checks
- * that it can be written, so that a caller knows before writing anything.
- * MAPQ_EREDIS when a read fails, MAPQ_EPROTO when a page is missing or bad,
- * MAPQ_EINVAL with the element's path when a value is no JSON, MAPQ_EIO
- * when out fails; err says which.
+ * cli_pages.c: writes an output (data, len) to out as JSON, compact or
+ * indented (flags: MAPQ_JSON_PRETTY) as jansson writes it, without a
+ * newline, reading the paged lists it holds (the whole output, or values
+ * of a map) from c (borrowed) under namespace ns page by page, never
+ * whole. With out NULL, only checks that it can be written, so that a
+ * caller knows before writing anything. MAPQ_EREDIS when a read fails,
+ * MAPQ_EPROTO when a page is missing or bad, MAPQ_EINVAL with the
+ * element's path when a value is no JSON, MAPQ_EIO when out fails; err
+ * says which.
  */
 enum mapq_err mapq_cli_write_output(redisContext *c, const char *ns,
-                                    const char *data, size_t len, FILE *out,
-                                    char *err);
+                                    const char *data, size_t len, int flags,
+                                    FILE *out, char *err);
 
 /*
  * Prints an output as mapq_cli_print_value() does, reading the paged lists
- * it holds from c: compact, they go to stdout page by page (checked whole
- * first), never held; indented (MAPQ_JSON_PRETTY), they are read into the
- * value. Returns the exit status (MAPQ_EXIT_INFRA when Redis fails).
+ * it holds from c: they go to stdout page by page (checked whole first),
+ * never held. Returns the exit status (MAPQ_EXIT_INFRA when Redis fails).
  */
 int mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
                           size_t len, int flags);

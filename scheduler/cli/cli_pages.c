@@ -1,9 +1,9 @@
 /*
  * cli_pages.c - outputs that hold paged lists (a map node's output of more
  * than MAPQ_PAGED_MIN elements, docs/PROTOCOL.md "Paged lists"), read back
- * by the CLI: a list printed page by page, never whole, or every
- * reference expanded into the list it stands for when the whole value is
- * needed (mapq result --json, indented for people).
+ * by the CLI: a list printed page by page, never whole, compact or
+ * indented as jansson indents (mapq result --json), checked whole before
+ * anything is written.
  *
  * A reference is the whole output, or a value of an output that is a map
  * (the workflow's named outputs): the driver makes no other. Pages are
@@ -21,6 +21,8 @@
 #include "mapq_value.h"
 
 #define PAGES_PER_READ 16
+/* Deepest indent of a list written page by page: a map's value. */
+#define MAX_INDENT 2
 
 /* Appends the elements of pages [from, from + count) of ref to out; an
  * error says which page is missing or bad. */
@@ -77,69 +79,51 @@ out:
     return rc;
 }
 
-/* Appends the list ref stands for (a msgpack array) to out. */
+/* Writes text to out (when not NULL), with indent after each newline in
+ * it: a value indented by jansson at its own depth, placed deeper. */
 static enum mapq_err
-expand_ref(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
-           struct mapq_buf *out, char *err)
+put(FILE *out, const char *text, size_t len, const char *indent, char *err)
 {
-    uint64_t p, pages = mapq_pages_count(ref);
-    msgpack_packer pk;
-    enum mapq_err rc = MAPQ_OK;
+    const char *nl;
 
-    if (ref->n > UINT32_MAX)
-        return mapq_err_set(err, MAPQ_ETOOBIG, "%s is too long to expand",
-                            ref->list);
-    mapq_value_packer_init(&pk, out);
-    msgpack_pack_array(&pk, (uint32_t)ref->n);
-    for (p = 0; p < pages && rc == MAPQ_OK; p += PAGES_PER_READ)
-        rc = read_pages(c, ns, ref, p,
-                        pages - p < PAGES_PER_READ ? pages - p : PAGES_PER_READ,
-                        out, err);
-    return rc;
-}
-
-enum mapq_err
-mapq_cli_expand_pages(redisContext *c, const char *ns, const char *data,
-                      size_t len, struct mapq_buf *out, char *err)
-{
-    struct mapq_pages_ref ref;
-    size_t off, at;
-    uint32_t n, i;
-    enum mapq_err rc = MAPQ_OK;
-
-    if (mapq_pages_ref_read(data, len, &ref))
-        return expand_ref(c, ns, &ref, out, err);
-    if (!mapq_value_map_header(data, len, &n, &off))
-        return mapq_buf_append(out, data, len);
-    mapq_buf_append(out, data, off);
-    for (i = 0; i < n && rc == MAPQ_OK; i++) {
-        at = off;
-        rc = mapq_value_skip(data, len, &off, err); /* the key */
-        if (rc == MAPQ_OK)
-            mapq_buf_append(out, data + at, off - at);
-        at = off;
-        if (rc == MAPQ_OK)
-            rc = mapq_value_skip(data, len, &off, err);
-        if (rc == MAPQ_OK && mapq_pages_ref_read(data + at, off - at, &ref))
-            rc = expand_ref(c, ns, &ref, out, err);
-        else if (rc == MAPQ_OK)
-            mapq_buf_append(out, data + at, off - at);
+    if (out == NULL)
+        return MAPQ_OK;
+    while (indent != NULL && (nl = memchr(text, '\n', len)) != NULL) {
+        if (fwrite(text, 1, (size_t)(nl - text) + 1, out) !=
+                (size_t)(nl - text) + 1 ||
+            fputs(indent, out) == EOF)
+            return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        len -= (size_t)(nl - text) + 1;
+        text = nl + 1;
     }
-    return rc;
+    if (len > 0 && fwrite(text, 1, len, out) != len)
+        return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    return MAPQ_OK;
 }
 
-/* One pass over the pages of ref: checks every element (out NULL) or
- * writes each as JSON, comma separated. */
+static enum mapq_err
+puts_to(FILE *out, const char *text, char *err)
+{
+    return put(out, text, strlen(text), NULL, err);
+}
+
+/*
+ * One pass over the pages of ref: checks every element (out NULL) or
+ * writes each as JSON, comma separated; indented (indent: the depth of
+ * the list), each on a line of its own, as jansson would place it.
+ */
 static enum mapq_err
 write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
-            FILE *out, char *err)
+            FILE *out, const char *indent, char *err)
 {
     uint64_t p, pages = mapq_pages_count(ref), i = 0;
     struct mapq_buf page = MAPQ_BUF_INIT, text = MAPQ_BUF_INIT;
+    char inner[MAX_INDENT + 3];
     msgpack_unpacked u;
     enum mapq_err rc = MAPQ_OK;
     size_t off;
 
+    snprintf(inner, sizeof(inner), "%s  ", indent != NULL ? indent : "");
     msgpack_unpacked_init(&u);
     for (p = 0; p < pages && rc == MAPQ_OK; p += PAGES_PER_READ) {
         mapq_buf_reset(&page);
@@ -150,18 +134,26 @@ write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
             rc = mapq_value_unpack_next(page.data, page.len, &off, &u, err);
             mapq_buf_reset(&text);
             if (rc == MAPQ_OK)
-                rc = mapq_json_from_msgpack(&u.data, &text, 0, err);
+                rc = mapq_json_from_msgpack(
+                    &u.data, &text, indent != NULL ? MAPQ_JSON_PRETTY : 0, err);
             if (rc != MAPQ_OK) {
                 char at[MAPQ_ERR_LEN];
 
                 snprintf(at, sizeof(at), "[%llu]: %s", (unsigned long long)i,
                          err);
                 snprintf(err, MAPQ_ERR_LEN, "%s", at);
-            } else if (out != NULL &&
-                       ((i > 0 && fputc(',', out) == EOF) ||
-                        fwrite(text.data, 1, text.len, out) != text.len)) {
-                rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+                break;
             }
+            if (i > 0)
+                rc = puts_to(out, ",", err);
+            if (rc == MAPQ_OK && indent != NULL) {
+                rc = puts_to(out, "\n", err);
+                if (rc == MAPQ_OK)
+                    rc = puts_to(out, inner, err);
+            }
+            if (rc == MAPQ_OK)
+                rc = put(out, text.data, text.len,
+                         indent != NULL ? inner : NULL, err);
         }
     }
     msgpack_unpacked_destroy(&u);
@@ -170,29 +162,34 @@ write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
     return rc;
 }
 
-/* One value of an output as JSON to out (NULL: only checked): a paged
- * list page by page, anything else whole (it is no larger than a value's
- * cap). */
+/* One value of an output as JSON to out (NULL: only checked), indented
+ * at indent (NULL: compact): a paged list page by page, anything else
+ * whole (it is no larger than a value's cap). */
 static enum mapq_err
 write_value(redisContext *c, const char *ns, const char *data, size_t len,
-            FILE *out, char *err)
+            FILE *out, const char *indent, char *err)
 {
     struct mapq_buf text = MAPQ_BUF_INIT;
     struct mapq_pages_ref ref;
     enum mapq_err rc;
 
     if (mapq_pages_ref_read(data, len, &ref)) {
-        if (out != NULL && fputc('[', out) == EOF)
-            return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
-        rc = write_pages(c, ns, &ref, out, err);
-        if (rc == MAPQ_OK && out != NULL && fputc(']', out) == EOF)
-            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
-        return rc;
+        if (ref.n == 0)
+            return puts_to(out, "[]", err);
+        rc = puts_to(out, "[", err);
+        if (rc == MAPQ_OK)
+            rc = write_pages(c, ns, &ref, out, indent, err);
+        if (rc == MAPQ_OK && indent != NULL) {
+            rc = puts_to(out, "\n", err);
+            if (rc == MAPQ_OK)
+                rc = puts_to(out, indent, err);
+        }
+        return rc == MAPQ_OK ? puts_to(out, "]", err) : rc;
     }
-    rc = mapq_json_from_bytes(data, len, &text, 0, err);
-    if (rc == MAPQ_OK && out != NULL &&
-        fwrite(text.data, 1, text.len, out) != text.len)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    rc = mapq_json_from_bytes(data, len, &text,
+                              indent != NULL ? MAPQ_JSON_PRETTY : 0, err);
+    if (rc == MAPQ_OK)
+        rc = put(out, text.data, text.len, indent, err);
     mapq_buf_release(&text);
     return rc;
 }
@@ -238,8 +235,9 @@ map_holds_pages(const char *data, size_t len, uint32_t n, size_t off,
 
 enum mapq_err
 mapq_cli_write_output(redisContext *c, const char *ns, const char *data,
-                      size_t len, FILE *out, char *err)
+                      size_t len, int flags, FILE *out, char *err)
 {
+    const char *indent = (flags & MAPQ_JSON_PRETTY) ? "" : NULL;
     struct mapq_pages_ref ref;
     enum mapq_err rc = MAPQ_OK;
     size_t off, at;
@@ -248,71 +246,59 @@ mapq_cli_write_output(redisContext *c, const char *ns, const char *data,
 
     if (mapq_pages_ref_read(data, len, &ref) ||
         !mapq_value_map_header(data, len, &n, &off))
-        return write_value(c, ns, data, len, out, err);
+        return write_value(c, ns, data, len, out, indent, err);
     /* A map without paged lists is written whole, as any other value. */
     rc = map_holds_pages(data, len, n, off, &holds, err);
     if (rc != MAPQ_OK || !holds)
-        return rc != MAPQ_OK ? rc : write_value(c, ns, data, len, out, err);
-    if (out != NULL && fputc('{', out) == EOF)
-        return mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        return rc != MAPQ_OK ? rc
+                             : write_value(c, ns, data, len, out, indent, err);
+    rc = puts_to(out, "{", err);
     for (i = 0; i < n && rc == MAPQ_OK; i++) {
         at = off;
         rc = mapq_value_skip(data, len, &off, err); /* the key */
-        if (rc == MAPQ_OK && out != NULL && i > 0 && fputc(',', out) == EOF)
-            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+        if (rc == MAPQ_OK && i > 0)
+            rc = puts_to(out, ",", err);
+        if (rc == MAPQ_OK && indent != NULL)
+            rc = puts_to(out, "\n  ", err);
         if (rc == MAPQ_OK)
-            rc = write_value(c, ns, data + at, off - at, out, err);
-        if (rc == MAPQ_OK && out != NULL && fputc(':', out) == EOF)
-            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+            rc = write_value(c, ns, data + at, off - at, out, NULL, err);
+        if (rc == MAPQ_OK)
+            rc = puts_to(out, indent != NULL ? ": " : ":", err);
         at = off;
         if (rc == MAPQ_OK)
             rc = mapq_value_skip(data, len, &off, err);
         if (rc == MAPQ_OK)
-            rc = write_value(c, ns, data + at, off - at, out, err);
+            rc = write_value(c, ns, data + at, off - at, out,
+                             indent != NULL ? "  " : NULL, err);
     }
-    if (rc == MAPQ_OK && out != NULL && fputc('}', out) == EOF)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
-    return rc;
+    if (rc == MAPQ_OK && indent != NULL)
+        rc = puts_to(out, "\n", err);
+    return rc == MAPQ_OK ? puts_to(out, "}", err) : rc;
 }
 
 int
 mapq_cli_print_output(redisContext *c, const char *ns, const char *data,
                       size_t len, int flags)
 {
-    struct mapq_buf all = MAPQ_BUF_INIT;
     struct mapq_pages_ref ref;
     char err[MAPQ_ERR_LEN];
     enum mapq_err rc;
     uint32_t n;
     size_t hlen;
-    int st;
 
     /* Only a map's values may be references besides the whole output:
      * anything else is printed as it is, not copied. */
     if (!mapq_pages_ref_read(data, len, &ref) &&
         !mapq_value_map_header(data, len, &n, &hlen))
         return mapq_cli_print_value(data, len, flags);
-    if (!(flags & MAPQ_JSON_PRETTY)) {
-        /* Checked whole first, so that an error comes before output. */
-        rc = mapq_cli_write_output(c, ns, data, len, NULL, err);
-        if (rc == MAPQ_OK)
-            rc = mapq_cli_write_output(c, ns, data, len, stdout, err);
-        if (rc == MAPQ_OK && fputc('\n', stdout) == EOF)
-            rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
-        if (rc == MAPQ_OK)
-            return MAPQ_EXIT_OK;
-        fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n",
-                err);
-        return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
-    }
-    /* Indented for people: the paged lists are read into the value. */
-    rc = mapq_cli_expand_pages(c, ns, data, len, &all, err);
-    if (rc != MAPQ_OK) {
-        fprintf(stderr, "mapq: cannot read the output: %s\n", err);
-        mapq_buf_release(&all);
-        return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
-    }
-    st = mapq_cli_print_value(all.data, all.len, flags);
-    mapq_buf_release(&all);
-    return st;
+    /* Checked whole first, so that an error comes before output. */
+    rc = mapq_cli_write_output(c, ns, data, len, flags, NULL, err);
+    if (rc == MAPQ_OK)
+        rc = mapq_cli_write_output(c, ns, data, len, flags, stdout, err);
+    if (rc == MAPQ_OK && fputc('\n', stdout) == EOF)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write the output");
+    if (rc == MAPQ_OK)
+        return MAPQ_EXIT_OK;
+    fprintf(stderr, "mapq: the output cannot be written as JSON: %s\n", err);
+    return rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
 }

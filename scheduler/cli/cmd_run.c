@@ -291,7 +291,7 @@ print_summary(struct run *r)
      * before the document starts, then written page by page. */
     if (r->exit_code == MAPQ_EXIT_OK) {
         rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
-                                   r->output.len, NULL, err);
+                                   r->output.len, 0, NULL, err);
         if (rc != MAPQ_OK) {
             r->exit_code =
                 rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
@@ -320,7 +320,7 @@ print_summary(struct run *r)
     if (r->exit_code == MAPQ_EXIT_OK) {
         printf(",\"output\":");
         rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
-                                   r->output.len, stdout, err);
+                                   r->output.len, 0, stdout, err);
         if (rc != MAPQ_OK) {
             /* Checked a moment ago: Redis or stdout failed since. */
             fprintf(stderr, "mapq: the output cannot be written: %s\n", err);

@@ -105,6 +105,12 @@ check "result --node: the node's output" "$(cat "$TMP/want.json")" \
     "$("$MAPQ" result "$x" --node sq 2>&1)"
 check "result --json: the whole list, pretty" "$N $((N - 1)) $(((N - 1) * (N - 1)))" \
     "$("$MAPQ" result "$x" --json | python3 -c 'import json, sys; v = json.load(sys.stdin); print(len(v), v.index(v[-1]), v[-1])')"
+"$MAPQ" result "$x" --json >"$TMP/pretty.json"
+check "result --json: indented as json.dumps(indent=2) indents it, page by page" yes \
+    "$(python3 -c "
+import json
+want = json.dumps(json.load(open('$TMP/want.json')), indent=2) + '\\n'
+print('yes' if open('$TMP/pretty.json').read() == want else 'no')")"
 
 # 3. The list given as --input xs=@FILE.json (a bare JSON list) is paged as
 #    a list in an inputs file is, and run --json writes the paged output
@@ -135,6 +141,13 @@ output: {big: $big, sum: $sum, sumx: $sumx}
 EOF2
 "$MAPQ" run "$TMP/chain.yaml" --inputs "$TMP/xs.json" --input t=100 >"$TMP/chain.json" 2>"$TMP/err"
 check "chain: exits 0" 0 $?
+xc=$(exec_of "$TMP/err")
+"$MAPQ" result "$xc" --json >"$TMP/chain-pretty.json"
+check "chain: result --json indents a map of paged lists as json.dumps does" yes \
+    "$(python3 -c "
+import json
+want = json.dumps(json.load(open('$TMP/chain.json')), indent=2) + '\\n'
+print('yes' if open('$TMP/chain-pretty.json').read() == want else 'no')")"
 check "chain: over a paged list, with paged lists (an output, an input)" \
     "$N 11 $N $(python3 -c "print(sum(x * x for x in range($N)))") $N $((N * (N - 1) / 2))" \
     "$(python3 -c "

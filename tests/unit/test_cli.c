@@ -271,9 +271,9 @@ write_output(const struct mapq_buf *v, char *text, size_t size, char *err)
 
     assert_non_null(f);
     memset(text, 0, size);
-    rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, NULL, err);
+    rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, 0, NULL, err);
     if (rc == MAPQ_OK)
-        rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, f, err);
+        rc = mapq_cli_write_output(NULL, "ns", v->data, v->len, 0, f, err);
     fclose(f);
     return rc;
 }
