@@ -214,13 +214,18 @@ agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
 }
 
 /* A group of step's flag g: first-attempt successes of one node, with or
- * without logs: entry numbers in at[], their element indices in idx[]. */
+ * without logs: entry numbers in at[], their element indices in idx[],
+ * and their result fields in a hash table (open addressing, mask + 1
+ * slots, each an entry number + 1, 0 when empty), so that an outbox of
+ * a thousand entries is grouped in linear time. */
 struct group {
     struct mapq_ref r; /* the first member's ref */
     bool logged;
     int *at;
     uint64_t *idx;
     int n;
+    int *fields;
+    size_t mask;
 };
 
 /* The phase groups hold, as the entries spell it. */
@@ -246,6 +251,27 @@ groupable(const struct mapq_argv *s, int e, struct mapq_ref *r)
            r->s == 0 && r->i == 0;
 }
 
+/* The slot of entry e's result field in g's table: the slot holding an
+ * equal field, or the empty one where it would go (FNV-1a, then linear
+ * probing; the table is never more than half full). */
+static size_t
+field_slot(const struct group *g, const struct mapq_argv *s, int e)
+{
+    const unsigned char *f =
+        (const unsigned char *)s->argv[e * DONE_FIELDS + 3];
+    size_t len = s->lens[e * DONE_FIELDS + 3], i, o;
+    uint64_t h = 14695981039346656037ULL;
+
+    for (i = 0; i < len; i++)
+        h = (h ^ f[i]) * 1099511628211ULL;
+    for (i = (size_t)h & g->mask; g->fields[i] != 0; i = (i + 1) & g->mask) {
+        o = (size_t)(g->fields[i] - 1) * DONE_FIELDS + 3;
+        if (s->lens[o] == len && memcmp(s->argv[o], f, len) == 0)
+            break;
+    }
+    return i;
+}
+
 /* The group of g[0..*ng) entry e joins, a new one when none fits: same
  * execution, node and logging, and a result field no member has (results
  * are first-write-wins, which a group does not check within itself). */
@@ -253,31 +279,34 @@ static struct group *
 group_for(struct group *g, int *ng, const struct mapq_argv *s, int e,
           const struct mapq_ref *r)
 {
-    int j = e * DONE_FIELDS, n, m;
-    bool logged = s->lens[j + 6] > 0;
+    size_t ne = (size_t)(s->argc / DONE_FIELDS), size = 2;
+    bool logged = s->lens[e * DONE_FIELDS + 6] > 0;
+    int n;
 
-    for (n = 0; n < *ng; n++) {
-        bool dup = false;
-
-        if (g[n].r.k != r->k || g[n].logged != logged ||
-            strcmp(g[n].r.exec, r->exec) != 0)
-            continue;
-        for (m = 0; m < g[n].n && !dup; m++) {
-            int o = g[n].at[m] * DONE_FIELDS + 3;
-
-            dup = s->lens[o] == s->lens[j + 3] &&
-                  memcmp(s->argv[o], s->argv[j + 3], s->lens[o]) == 0;
-        }
-        if (!dup)
+    for (n = 0; n < *ng; n++)
+        if (g[n].r.k == r->k && g[n].logged == logged &&
+            strcmp(g[n].r.exec, r->exec) == 0 &&
+            g[n].fields[field_slot(&g[n], s, e)] == 0)
             return &g[n];
-    }
+    while (size < 2 * ne)
+        size *= 2;
     g[*ng].r = *r;
     g[*ng].logged = logged;
-    g[*ng].at = mapq_xcalloc((size_t)(s->argc / DONE_FIELDS), sizeof(int));
-    g[*ng].idx =
-        mapq_xcalloc((size_t)(s->argc / DONE_FIELDS), sizeof(uint64_t));
+    g[*ng].at = mapq_xcalloc(ne, sizeof(int));
+    g[*ng].idx = mapq_xcalloc(ne, sizeof(uint64_t));
     g[*ng].n = 0;
+    g[*ng].fields = mapq_xcalloc(size, sizeof(int));
+    g[*ng].mask = size - 1;
     return &g[(*ng)++];
+}
+
+/* Adds entry e (element index) to g. */
+static void
+group_add(struct group *g, const struct mapq_argv *s, int e, uint64_t index)
+{
+    g->fields[field_slot(g, s, e)] = e + 1;
+    g->at[g->n] = e;
+    g->idx[g->n++] = index;
 }
 
 /* Appends one group's arguments: exec k n logged events ref... field...
@@ -334,8 +363,7 @@ agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
         if (!groupable(s, e, &r))
             continue;
         to = group_for(g, &ng, s, e, &r);
-        to->at[to->n] = e;
-        to->idx[to->n++] = r.index;
+        group_add(to, s, e, r.index);
         grouped[e] = true;
     }
     mapq_argv_addf(cmd, "%d", ng);
@@ -343,6 +371,7 @@ agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
         group_args(s, &g[n], cmd);
         free(g[n].at);
         free(g[n].idx);
+        free(g[n].fields);
     }
     for (e = 0; e < ne; e++) {
         int j;
