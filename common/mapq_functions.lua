@@ -1295,9 +1295,10 @@ end
 -- prefetch command subtasks more while their list keeps as many again
 -- for others. flags may hold 'i' (only interruptible lists), 'd'
 -- (first move due delayed refs to their lists, as the agent that parked
--- one asks when its delay is over) and 'g' (groups follow the queues). Unlike claim it records no heartbeat
--- (renew does, every second) and promotes only when asked, so that a
--- call costs a few commands whatever it carries. Returns one msgpack
+-- one asks when its delay is over) and 'g' (groups follow the queues).
+-- Unlike claim it records no heartbeat (renew does, every second) and
+-- promotes only when asked, so that a call costs a few commands whatever
+-- it carries. Returns one msgpack
 -- string: [[ref, body, checkpoint, ...], [refused ref, ...], due, [exec,
 -- ...]], due being the ms until the next delayed ref is due (with 'd'),
 -- else false, and the execs those of finished attempts that have ended
@@ -1308,7 +1309,10 @@ local function step(keys, args)
     local extra, flags, nq = tonumber(args[6]), args[7], tonumber(args[8])
     local first, ngroups = 9 + nq, 0
     if string.find(flags, 'g', 1, true) then
-        ngroups, first = tonumber(args[first]) or 0, first + 1
+        ngroups, first = tonumber(args[first]), first + 1
+        if not ngroups or ngroups < 0 or ngroups ~= math.floor(ngroups) then
+            error('ERR mapq1_step: bad group count')
+        end
     end
     local refused, ended = finish_attempts(P, args, first, ngroups)
     local promoting = string.find(flags, 'd', 1, true) ~= nil

@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 #include <msgpack.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,55 @@ test_step_groups_say_an_execution_ended(void **state)
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
 }
 
+/* mapq1_step with flag g and the group arguments given (NULL-ended);
+ * asserts an error reply naming what, and that the leases and results are
+ * as they were. */
+static void
+assert_refused_groups(struct fx *f, const char *what, ...)
+{
+    const char *argv[32] = {"FCALL",   "mapq1_step", "0", f->ns,
+                            "agent-1", "60000",      "0", "0",
+                            "0",       "g",          "1", "q"};
+    size_t lens[32];
+    int argc = 12, i;
+    va_list ap;
+
+    va_start(ap, what);
+    while (argc < 32 && (argv[argc] = va_arg(ap, const char *)) != NULL)
+        argc++;
+    va_end(ap);
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, lens);
+    assert_non_null(f->reply);
+    assert_int_equal(f->reply->type, REDIS_REPLY_ERROR);
+    assert_non_null(strstr(f->reply->str, what));
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "r:" EXEC ":0"), NULL),
+                     0);
+}
+
+static void
+test_step_groups_refuse_malformed_groups(void **state)
+{
+    struct fx *f = *state;
+    char refs[2][64];
+
+    fx_push(f, 2, "nc");
+    claim(f, 2, refs);
+    /* A count that is no count, a group of no entries, a group longer
+     * than the call: one clear error, nothing written. */
+    assert_refused_groups(f, "bad group count", "x", NULL);
+    assert_refused_groups(f, "bad group count", "-1", NULL);
+    assert_refused_groups(f, "bad group size", "1", EXEC, "0", "0", "0", "",
+                          NULL);
+    assert_refused_groups(f, "group past the arguments", "1", EXEC, "0", "2",
+                          "0", "", refs[0], refs[1], "key0", "key1", "rec0",
+                          NULL);
+}
+
 static void
 test_step_groups_tables_from_the_start(void **state)
 {
@@ -316,6 +366,7 @@ main(void)
         T(test_step_groups_keep_the_first_result),
         T(test_step_groups_leave_other_entries_as_they_are),
         T(test_step_groups_say_an_execution_ended),
+        T(test_step_groups_refuse_malformed_groups),
         T(test_step_groups_tables_from_the_start),
     };
 #undef T
