@@ -58,9 +58,12 @@ agent_claim_depth(int batch, int64_t avg_us)
 }
 
 bool
-agent_claim_dries(int asked, int got, unsigned heard, unsigned heard_at_claim)
+agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
+                  unsigned heard_at_claim)
 {
-    return got < asked && heard == heard_at_claim;
+    /* A prefetch cut short is no sign of an empty list: Redis gives a
+     * part of what is left, and none only once too little is. */
+    return got < asked && got <= for_slots && heard == heard_at_claim;
 }
 
 void
@@ -86,7 +89,8 @@ agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
     for (q = 0; q < a->cfg.nqueues; q++)
         mapq_argv_add(cmd, a->queues[q]);
     bc->asked = p->ncmd + p->prefetch;
-    bp->asked = p->nplugin;
+    bc->for_slots = p->ncmd;
+    bp->asked = bp->for_slots = p->nplugin;
     bc->heard_at_claim = bc->heard;
     bp->heard_at_claim = bp->heard;
 }
@@ -121,9 +125,11 @@ agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed)
             got_p++;
         a->ops->claimed(a, c.ref, c.body, c.ckpt);
     }
-    if (agent_claim_dries(bc->asked, got_c, bc->heard, bc->heard_at_claim))
+    if (agent_claim_dries(bc->for_slots, bc->asked, got_c, bc->heard,
+                          bc->heard_at_claim))
         bc->dry = true;
-    if (agent_claim_dries(bp->asked, got_p, bp->heard, bp->heard_at_claim))
+    if (agent_claim_dries(bp->for_slots, bp->asked, got_p, bp->heard,
+                          bp->heard_at_claim))
         bp->dry = true;
     bc->asked = bp->asked = 0;
 }

@@ -177,10 +177,12 @@ struct bell {
     struct mapq_redis *conn; /* blocks in BLPOP on this kind's doorbells */
     char kind;               /* 'c' or 'p' */
     bool inflight;           /* a BLPOP is pending */
-    /* The last claim got less of this kind than it asked for: its lists
-     * are empty until their doorbell rings, so claims leave it out. */
+    /* The last claim got less of this kind than it asked for, and no
+     * prefetch: its lists are empty (or too short to share) until their
+     * doorbell rings, so claims leave it out. */
     bool dry;
-    int asked; /* by the claim in flight */
+    int asked;     /* by the claim in flight */
+    int for_slots; /* of which for free slots (the rest is prefetch) */
     /* Bells heard; a claim's short reply makes the kind dry only if no bell
      * rang while it was in flight (that work came later). */
     unsigned heard, heard_at_claim;
@@ -382,9 +384,10 @@ int agent_claim_depth(int batch, int64_t avg_us);
 void agent_claim_plan(const struct agent_claim_view *v,
                       struct agent_claim_plan *p);
 
-/* Whether a claim that asked for asked and got got makes the kind dry:
- * only when no bell rang since (heard == heard_at_claim). */
-bool agent_claim_dries(int asked, int got, unsigned heard,
+/* Whether a claim that asked for asked (for_slots of them for free slots,
+ * the rest prefetch) and got got makes the kind dry: when it got less and
+ * no prefetch, and no bell rang since (heard == heard_at_claim). */
+bool agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
                        unsigned heard_at_claim);
 
 /* Appends the claim's arguments of mapq1_step (ncmd nplugin prefetch

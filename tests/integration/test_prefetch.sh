@@ -57,7 +57,9 @@ start_run() {
 
 # ---- kill -9 of an agent holding prefetched subtasks ---------------------
 # One agent with one slot learns the task is short, then its next attempt
-# blocks while it holds prefetched subtasks: more leases than slots.
+# blocks while it holds prefetched subtasks: more leases than slots. How
+# many more depends on how fast this machine runs sh (a batch is about
+# 50 ms of work, at least 2), so the test asks for at least one more.
 N=60
 "$AGENT" --name pre-a --slots 1 --lease 2s >>"$TMP/agents.log" 2>&1 &
 a=$!
@@ -65,10 +67,10 @@ start_run kill $N
 wait_for 20 hlen_at_least "$P:r:$id:0" 8
 touch "$TMP/kill/block"
 wait_for 20 exists "$TMP/kill/blocked"
-wait_for 10 leased_at_least 3
+wait_for 10 leased_at_least 2
 held=$(redis_cli ZCARD "$P:inflight")
 check "kill -9: the agent holds prefetched subtasks beyond its one slot" \
-    "yes" "$([ "$held" -ge 3 ] && echo yes || echo "no: $held")"
+    "yes" "$([ "$held" -ge 2 ] && echo yes || echo "no: $held")"
 kill -9 "$a"
 wait "$a" 2>/dev/null
 touch "$TMP/kill/unblock"
@@ -95,7 +97,10 @@ start_run drain $N
 wait_for 20 hlen_at_least "$P:r:$id:0" 8
 touch "$TMP/drain/block"
 wait_for 20 exists "$TMP/drain/blocked"
-wait_for 10 leased_at_least 3
+wait_for 10 leased_at_least 2
+held=$(redis_cli ZCARD "$P:inflight")
+check "drain: the agent holds prefetched subtasks when it is stopped" \
+    "yes" "$([ "$held" -ge 2 ] && echo yes || echo "no: $held")"
 kill -TERM "$b"
 if wait_for 3 leased_exactly 1; then back=yes; else back="no: $(redis_cli ZCARD "$P:inflight") leased"; fi
 check "drain: the prefetched subtasks go back at once, the running one stays" \

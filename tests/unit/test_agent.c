@@ -198,13 +198,20 @@ static void
 test_agent_claim_short_reply_dries(void **state)
 {
     (void)state;
-    assert_true(agent_claim_dries(4, 2, 7, 7));
-    assert_true(agent_claim_dries(4, 0, 0, 0));
+    assert_true(agent_claim_dries(4, 4, 2, 7, 7));
+    assert_true(agent_claim_dries(4, 4, 0, 0, 0));
     /* Got all it asked for: more may be there. */
-    assert_false(agent_claim_dries(4, 4, 7, 7));
-    assert_false(agent_claim_dries(0, 0, 7, 7));
+    assert_false(agent_claim_dries(4, 4, 4, 7, 7));
+    assert_false(agent_claim_dries(0, 0, 0, 7, 7));
     /* A bell rang while the claim was in flight: that work came later. */
-    assert_false(agent_claim_dries(4, 2, 8, 7));
+    assert_false(agent_claim_dries(4, 4, 2, 8, 7));
+    /* Prefetch cut short (Redis gives a part of a list it shares): work
+     * is left; none at all, or free slots left unfilled: dry. */
+    assert_false(agent_claim_dries(1, 33, 15, 7, 7));
+    assert_false(agent_claim_dries(0, 32, 1, 7, 7));
+    assert_true(agent_claim_dries(1, 33, 1, 7, 7));
+    assert_true(agent_claim_dries(0, 32, 0, 7, 7));
+    assert_true(agent_claim_dries(2, 34, 1, 7, 7));
 }
 
 /* ---- slot states ------------------------------------------------------- */
