@@ -36,7 +36,7 @@ static const char usage[] =
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR]\n"
-    "                  [-v|--verbose] [-q]\n"
+    "                  [-v|--verbose] [-q] [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
     "\n"
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
@@ -176,6 +176,7 @@ parse_options(int argc, char **argv, struct options *o)
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL");
     char err[MAPQ_ERR_LEN], host[256] = "host";
@@ -304,6 +305,10 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case 'h':
             fputs(usage, stdout);
+            return 1;
+        case 'V':
+            printf("mapq-agent %s (protocol %d)\n", MAPQ_VERSION,
+                   MAPQ_PROTOCOL);
             return 1;
         default:
             fputs(usage, stderr);

@@ -20,6 +20,10 @@
 
 #include "mapq_err.h"
 
+/* The version of mapq's Redis protocol: its keys and its function library
+ * (named mapq<N>, functions mapq<N>_*), which every process loads. */
+#define MAPQ_PROTOCOL 1
+
 struct mapq_redis_url {
     char host[256]; /* empty for unix sockets */
     int port;

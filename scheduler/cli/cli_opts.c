@@ -20,6 +20,7 @@
 #include "mapq_driver.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
+#include "mapq_redis.h"
 #include "mapq_units.h"
 
 /* Applies option c (its argument in optarg); 1 after --help, -1 when
@@ -211,6 +212,10 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         mapq_cli_usage(stdout);
         return 1;
     }
+    if (strcmp(o->cmd, "--version") == 0 || strcmp(o->cmd, "version") == 0) {
+        printf("mapq %s (protocol %d)\n", MAPQ_VERSION, MAPQ_PROTOCOL);
+        return 1;
+    }
     *entry = mapq_cli_find(o->cmd);
     optind = 2;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
@@ -220,8 +225,22 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
     }
     /* An unknown command's operands are read as a workflow command's;
      * main() refuses the command itself once they are. */
-    return parse_operands(o, *entry ? (*entry)->operands : MAPQ_CMD_WORKFLOW,
-                          argc, argv, optind);
+    rc = parse_operands(o, *entry ? (*entry)->operands : MAPQ_CMD_WORKFLOW,
+                        argc, argv, optind);
+    if (rc == 0 && o->redis != NULL) {
+        /* A URL that cannot be read is a usage error, not Redis being
+         * unreachable; err hides its password. */
+        struct mapq_redis_url url;
+        char err[MAPQ_ERR_LEN];
+
+        if (mapq_redis_url_parse(o->redis, &url, err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: %s%s\n", err,
+                    o->redis == getenv("MAPQ_REDIS_URL") ? " (MAPQ_REDIS_URL)"
+                                                         : "");
+            return -1;
+        }
+    }
+    return rc;
 }
 
 /*

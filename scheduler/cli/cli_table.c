@@ -25,7 +25,9 @@ static const char common_usage[] =
     "        --lease: how long executions this process drives wait, should\n"
     "        it die, before a `mapq scheduler` takes them over (10s).\n"
     "        --priority N (1-100, default 10): executions sharing a queue\n"
-    "        take its free slots in turns, in proportion to their priority.\n";
+    "        take its free slots in turns, in proportion to their priority.\n"
+    "        Durations: 250ms, 30s, 1m30s, 2h. mapq --version prints the\n"
+    "        version and the Redis protocol it speaks.\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

@@ -328,7 +328,7 @@ wf_get_duration(struct ctx *c, yaml_node_t *v, const char *key, int64_t *ms)
         mapq_duration_parse(stext(v), ms, NULL) == MAPQ_OK)
         return true;
     wf_perr(c, v,
-            "'%s' must be a duration such as 500ms, 30s, 10m or 2h, got %s",
+            "'%s' must be a duration such as 500ms, 30s, 1m30s or 2h, got %s",
             key, wf_describe(v, d, sizeof(d)));
     return false;
 }
@@ -341,8 +341,8 @@ wf_get_size(struct ctx *c, yaml_node_t *v, const char *key, int64_t *bytes)
     if (v->type == YAML_SCALAR_NODE &&
         mapq_size_parse(stext(v), bytes, NULL) == MAPQ_OK)
         return true;
-    wf_perr(c, v, "'%s' must be a size such as 512Mi, 2Gi or 100M, got %s", key,
-            wf_describe(v, d, sizeof(d)));
+    wf_perr(c, v, "'%s' must be a size such as 512MiB, 4Gi or 100M, got %s",
+            key, wf_describe(v, d, sizeof(d)));
     return false;
 }
 

@@ -39,6 +39,60 @@ check "a wrong --input type exits 2 before connecting" "2" "$?"
 check "unreachable redis exits 3" "3" "$?"
 check "unreachable redis is one line" "1" "$(wc -l <"$TMP/err" | tr -d ' ')"
 
+# A Redis URL that cannot be read is a usage error (2), not an unreachable
+# Redis (3): one line, the password hidden, the environment named.
+"$MAPQ" status abcdef123456 --redis "redis://:hunter2@host:99999" >/dev/null 2>"$TMP/err"
+check "a malformed --redis URL exits 2" "2" "$?"
+check "the URL error is one line naming the URL, password hidden" \
+    "mapq: bad port in redis URL 'redis://:*******@host:99999'" "$(cat "$TMP/err")"
+MAPQ_REDIS_URL="redis://host:x" "$MAPQ" run "$ex/zip.yaml" >/dev/null 2>"$TMP/err"
+check "a malformed MAPQ_REDIS_URL exits 2" "2" "$?"
+check "the error says it came from MAPQ_REDIS_URL" "1" \
+    "$(grep -c "(MAPQ_REDIS_URL)$" "$TMP/err")"
+"$AGENT" --redis "redis://host:x" >/dev/null 2>"$TMP/err"
+check "mapq-agent: a malformed --redis URL exits 2" "2" "$?"
+
+# --version: the project's version and the Redis protocol, exit 0.
+version=$(sed -n 's/^project(mapq VERSION \([0-9.]*\) .*/\1/p' "$SRC/CMakeLists.txt")
+check "mapq --version" "mapq $version (protocol 1) 0" \
+    "$("$MAPQ" --version) $?"
+check "mapq-agent --version" "mapq-agent $version (protocol 1) 0" \
+    "$("$AGENT" --version) $?"
+
+# Durations and sizes as people write them: compound durations, a B after
+# a size unit, fractions that come to whole bytes. Accepted options get as
+# far as Redis (3, or 1 for a health file never touched); a wrong one is
+# refused first (2).
+"$MAPQ" run "$ex/zip.yaml" --lease 1m30s --redis unix://$TMP/none.sock >/dev/null 2>&1
+check "mapq run --lease 1m30s is accepted" "3" "$?"
+"$MAPQ" run "$ex/zip.yaml" --lease 1m30 --redis unix://$TMP/none.sock >/dev/null 2>"$TMP/err"
+check "mapq run --lease 1m30 is refused" "2" "$?"
+"$AGENT" --mem 4GiB --grace 1m30s --worker-idle 2m30s --check-health "$TMP/never" >/dev/null 2>&1
+check "mapq-agent --mem 4GiB --grace 1m30s are accepted" "1" "$?"
+"$AGENT" --mem 1.3Ki --check-health "$TMP/never" >/dev/null 2>"$TMP/err"
+check "mapq-agent --mem 1.3Ki is refused: not whole bytes" "2 1" \
+    "$? $(grep -c "size '1.3Ki' is not a whole number of bytes" "$TMP/err")"
+cat >"$TMP/units.yaml" <<'YAML'
+name: units
+tasks:
+  t:
+    inputs: {x: int}
+    output: int
+    command: [echo, "1"]
+    timeout: 1m30s
+    resources: {mem: 1.5GiB}
+    retry_backoff: {initial: 1s500ms, max: 2m}
+nodes:
+  n: {map: t, over: {x: [1, 2]}}
+output: $n
+YAML
+"$MAPQ" validate "$TMP/units.yaml" >/dev/null 2>"$TMP/err"
+check "a workflow with timeout 1m30s and mem 1.5GiB validates" "0" "$?"
+sed -i 's/timeout: 1m30s/timeout: 30s1m/' "$TMP/units.yaml"
+"$MAPQ" validate "$TMP/units.yaml" >/dev/null 2>"$TMP/err"
+check "timeout 30s1m (units out of order) is refused at its line" "2 1" \
+    "$? $(grep -c "units.yaml:7:14: 'timeout' must be a duration" "$TMP/err")"
+
 # Submit, a scheduler service, status and result.
 start_redis
 start_agents 2

@@ -60,6 +60,21 @@ assert_url(const struct mapq_redis_url *url, const char *host, int port,
     assert_int_equal(url->db, db);
 }
 
+/* The library every process loads is named after the protocol that
+ * --version prints: mapq<MAPQ_PROTOCOL>, its functions mapq<N>_*. */
+static void
+test_redis_library_named_after_protocol(void **state)
+{
+    char head[64], fn[64];
+
+    (void)state;
+    snprintf(head, sizeof(head), "#!lua name=mapq%d\n", MAPQ_PROTOCOL);
+    snprintf(fn, sizeof(fn), "register_function('mapq%d_step'", MAPQ_PROTOCOL);
+    assert_true(mapq_functions_lua_len > strlen(head));
+    assert_memory_equal(mapq_functions_lua, head, strlen(head));
+    assert_non_null(strstr(mapq_functions_lua, fn));
+}
+
 /* ---- URLs --------------------------------------------------------------- */
 
 static void
@@ -589,6 +604,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
 #define A(name) cmocka_unit_test_setup_teardown(name, argv_setup, argv_teardown)
+        cmocka_unit_test(test_redis_library_named_after_protocol),
         cmocka_unit_test(test_redis_url_defaults),
         cmocka_unit_test(test_redis_url_host_port_db),
         cmocka_unit_test(test_redis_url_user_and_password),

@@ -87,6 +87,18 @@ test_units_duration_decimal(void **state)
 }
 
 static void
+test_units_duration_compound(void **state)
+{
+    (void)state;
+    assert_int_equal(dur("1m30s"), 90000);
+    assert_int_equal(dur("2h45m"), 9900000);
+    assert_int_equal(dur("1h0m10s250ms"), 3610250);
+    assert_int_equal(dur("1m0.5s"), 60500);
+    assert_int_equal(dur("1.5h30m"), 7200000);
+    assert_int_equal(dur("10s500ms"), 10500);
+}
+
+static void
 test_units_duration_rejects_negative(void **state)
 {
     (void)state;
@@ -97,16 +109,17 @@ static void
 test_units_duration_rejects_junk(void **state)
 {
     static const char *const bad[] = {
-        "",    "s",   "5 s",    " 5s", "5s ", "5x", "5sec", "1e3s", "+5s",
-        ".5s", "5.s", "5.5.5s", "5S",  "5d",  "ms", "0x10", "5ms5"};
+        "",     "s",    "5 s",   " 5s",    "5s ",    "5x",     "5sec",  "1e3s",
+        "+5s",  ".5s",  "5.s",   "5.5.5s", "5S",     "5d",     "ms",    "0x10",
+        "5ms5", "1m30", "30s1m", "1h1h",   "1m 30s", "1m-30s", "1ms1s", "1hm"};
     char want[MAPQ_ERR_LEN];
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(want, sizeof(want),
-                 "invalid duration '%s' (expected a number and a unit: "
-                 "500ms, 30s, 10m, 2h)",
+                 "invalid duration '%s' (expected a number and a unit, "
+                 "or several largest first: 500ms, 30s, 1m30s, 2h)",
                  bad[i]);
         dur_fails(bad[i], want);
     }
@@ -124,6 +137,9 @@ test_units_duration_rejects_overflow(void **state)
     dur_fails("9223372036854775807.9ms",
               "duration '9223372036854775807.9ms' is too large");
     assert_int_equal(dur("2562047788015h"), (int64_t)2562047788015 * 3600000);
+    /* The sum of the parts too. */
+    dur_fails("2562047788015h9999999999m",
+              "duration '2562047788015h9999999999m' is too large");
 }
 
 static void
@@ -140,6 +156,32 @@ test_units_size_suffixes(void **state)
     assert_int_equal(size("512Mi"), 512 * 1024 * 1024);
     assert_int_equal(size("2Gi"), (int64_t)2 << 30);
     assert_int_equal(size("1Ti"), (int64_t)1 << 40);
+    /* A trailing B (bytes), and k for kilo. */
+    assert_int_equal(size("4GiB"), (int64_t)4 << 30);
+    assert_int_equal(size("512MiB"), 512 * 1024 * 1024);
+    assert_int_equal(size("512MB"), 512000000);
+    assert_int_equal(size("100KB"), 100000);
+    assert_int_equal(size("100kB"), 100000);
+    assert_int_equal(size("2k"), 2000);
+    assert_int_equal(size("512B"), 512);
+}
+
+static void
+test_units_size_fractions(void **state)
+{
+    (void)state;
+    assert_int_equal(size("1.5Gi"), (int64_t)3 << 29);
+    assert_int_equal(size("0.5K"), 500);
+    assert_int_equal(size("1.5G"), 1500000000);
+    assert_int_equal(size("2.0"), 2);
+    assert_int_equal(size("1.25KiB"), 1280);
+    assert_int_equal(size("1.0000001T"), 1000000100000);
+    assert_int_equal(size("1.000000000000Gi"), (int64_t)1 << 30);
+    size_fails("1.5", "size '1.5' is not a whole number of bytes");
+    size_fails("1.0001K", "size '1.0001K' is not a whole number of bytes");
+    size_fails("1.3Ki", "size '1.3Ki' is not a whole number of bytes");
+    size_fails("1.0000000001Ti",
+               "size '1.0000000001Ti' is not a whole number of bytes");
 }
 
 static void
@@ -152,16 +194,17 @@ test_units_size_rejects_negative(void **state)
 static void
 test_units_size_rejects_junk(void **state)
 {
-    static const char *const bad[] = {"",    "Mi",  "1.5Gi", "1 Gi", "1GiB",
-                                      "1mi", "1KB", "1k",    "0x10", "1e6"};
+    static const char *const bad[] = {"",     "Mi",    "1 Gi",  "1mi", "0x10",
+                                      "1e6",  "1GiBB", "1Bi",   "B",   "1.Gi",
+                                      ".5Gi", "1b",    "1KiB ", "1iB"};
     char want[MAPQ_ERR_LEN];
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(want, sizeof(want),
-                 "invalid size '%s' (expected a whole number of bytes with an "
-                 "optional unit: 512Mi, 2Gi, 100M)",
+                 "invalid size '%s' (expected a number of bytes and an "
+                 "optional unit: 512MiB, 4Gi, 100M, 1.5G)",
                  bad[i]);
         size_fails(bad[i], want);
     }
@@ -213,10 +256,12 @@ main(void)
         cmocka_unit_test(test_units_duration_suffixes),
         cmocka_unit_test(test_units_duration_bare_number_is_seconds),
         cmocka_unit_test(test_units_duration_decimal),
+        cmocka_unit_test(test_units_duration_compound),
         cmocka_unit_test(test_units_duration_rejects_negative),
         cmocka_unit_test(test_units_duration_rejects_junk),
         cmocka_unit_test(test_units_duration_rejects_overflow),
         cmocka_unit_test(test_units_size_suffixes),
+        cmocka_unit_test(test_units_size_fractions),
         cmocka_unit_test(test_units_size_rejects_negative),
         cmocka_unit_test(test_units_size_rejects_junk),
         cmocka_unit_test(test_units_size_rejects_overflow),
