@@ -1065,11 +1065,11 @@ test_workflow_error_wrong_type_names_expected(void **state)
                 "wf.yaml:6:20: 'interruptible' must be true or false, got "
                 "\"true\"\n"
                 "wf.yaml:7:14: 'timeout' must be a duration such as 500ms, "
-                "30s, 10m or 2h, got a list\n"
+                "30s, 1m30s or 2h, got a list\n"
                 "wf.yaml:10:14: 'retries' must be a non-negative integer, got "
                 "-1\n"
                 "wf.yaml:11:14: 'timeout' must be a duration such as 500ms, "
-                "30s, 10m or 2h, got \"5parsecs\"\n"
+                "30s, 1m30s or 2h, got \"5parsecs\"\n"
                 "wf.yaml:12:20: 'interruptible' must be true or false, got "
                 "\"yes\"\n");
 }
@@ -1603,7 +1603,7 @@ test_workflow_error_cache(void **state)
                 "wf.yaml:3:28: 'cache' must be true, false or {version: STR, "
                 "ttl: DURATION}, got \"maybe\"\n"
                 "wf.yaml:4:34: 'ttl' must be a duration such as 500ms, 30s, "
-                "10m or 2h, got \"soon\"\n"
+                "1m30s or 2h, got \"soon\"\n"
                 "wf.yaml:5:21: 'cache_serialize' needs 'cache' to be "
                 "enabled\n"
                 "wf.yaml:6:34: 'ttl' is at most 100 years (876000h), got "
@@ -1623,7 +1623,7 @@ test_workflow_error_resources_and_queue(void **state)
         "  d: {command: [x], resources: {cpu: .inf, mem: -1}}\n",
         "wf.yaml:3:38: 'cpu' must be a number greater than 0 and at most "
         "1000000, got 0\n"
-        "wf.yaml:3:46: 'mem' must be a size such as 512Mi, 2Gi or "
+        "wf.yaml:3:46: 'mem' must be a size such as 512MiB, 4Gi or "
         "100M, got \"lots\"\n"
         "wf.yaml:4:32: 'resources' must be a mapping like {cpu: 2, "
         "mem: 512Mi}, got 2\n"
@@ -1632,7 +1632,7 @@ test_workflow_error_resources_and_queue(void **state)
         "wf.yaml:6:38: 'cpu' must be a number greater than 0 and at most "
         "1000000, got "
         ".inf\n"
-        "wf.yaml:6:49: 'mem' must be a size such as 512Mi, 2Gi or "
+        "wf.yaml:6:49: 'mem' must be a size such as 512MiB, 4Gi or "
         "100M, got -1\n");
 }
 
