@@ -652,6 +652,19 @@ redis_fault_cb(struct mapq_redis *r, const char *cause, void *arg)
         mapq_log(MAPQ_LOG_INFO, "redis accepts the connection again");
 }
 
+/* Another revision of the function library was in Redis: said once per
+ * connect. */
+static void
+redis_library_cb(struct mapq_redis *r, int held, const char *refused, void *arg)
+{
+    char text[MAPQ_ERR_LEN + 256];
+    bool warn = mapq_redis_library_text(held, refused, text, sizeof(text));
+
+    (void)r;
+    (void)arg;
+    mapq_log(warn ? MAPQ_LOG_WARN : MAPQ_LOG_INFO, "%s", text);
+}
+
 static void
 blk_state_cb(struct mapq_redis *r, bool up, void *arg)
 {
@@ -899,6 +912,7 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     event_add(a->reap_ev, &tv);
     a->cmd = mapq_redis_new(base, &cfg->url, "agent", cmd_state_cb, a);
     mapq_redis_set_fault_cb(a->cmd, redis_fault_cb, a);
+    mapq_redis_set_library_cb(a->cmd, redis_library_cb, a);
     a->bells[BELL_PLUGIN].conn =
         mapq_redis_new(base, &cfg->url, "agent-wait", blk_state_cb, a);
     a->bells[BELL_CMD].conn =

@@ -52,7 +52,18 @@ token: an attempt may finish only while its ref is in P:inflight.
 
 Replies are flat arrays or one msgpack string (hiredis 0.14 limits nesting).
 docs/PROTOCOL.md describes all of this for other clients.
+
+Versions. The library is named after the protocol (keys, functions, their
+arguments and replies): mapq1. A change that breaks a caller of one
+protocol makes the next, loaded beside this one under its own name. Within
+a protocol the library has revisions, each compatible with every process of
+the protocol: REVISION goes up with every change of this file (with
+MAPQ_FUNCTIONS_REVISION and MAPQ_FUNCTIONS_SHA256 in mapq_redis.h), and a
+process replaces the library only when Redis holds an older revision
+(mapq1_version, below), never a newer one.
 ]]
+
+local REVISION = 1
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1666,6 +1677,9 @@ local function fits(keys, args)
     return {serving, fitting, best_cpu, best_mem}
 end
 
+-- version(): the revision of this library (see Versions, above).
+redis.register_function{function_name = 'mapq1_version',
+    callback = function() return REVISION end, flags = {'no-writes'}}
 redis.register_function('mapq1_push', push)
 redis.register_function('mapq1_push_cached', push_cached)
 redis.register_function('mapq1_push_recover', push_recover)

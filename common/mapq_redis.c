@@ -1,6 +1,7 @@
 /*
- * mapq_redis.c - Redis URLs, the blocking CLI connection and the async
- * connection with request timeouts and reconnect.
+ * mapq_redis.c - the blocking CLI connection and the async connection with
+ * request timeouts and reconnect, and the loading of the function library
+ * on both (URLs: mapq_redis_url.c).
  *
  * This is the only file that attaches hiredis to libevent. It never logs:
  * failures reach callers through reply callbacks and state callbacks.
@@ -9,10 +10,10 @@
  */
 #include "mapq_redis.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,7 @@
 #include "mapq_alloc.h"
 #include "mapq_retry.h"
 
-#define SETUP_MAX 3 /* PING or AUTH, SELECT, FUNCTION LOAD */
+#define SETUP_MAX 3 /* PING or AUTH, SELECT, FCALL_RO mapq1_version */
 
 struct request {
     struct mapq_redis *r;
@@ -51,6 +52,9 @@ struct mapq_redis {
     void *state_arg;
     mapq_redis_fault_fn *on_fault;
     void *fault_arg;
+    mapq_redis_library_fn *on_library;
+    void *library_arg;
+    int held_revision;                  /* of the library Redis held at setup */
     int setup_seen;                     /* setup replies read so far */
     const char *setup_names[SETUP_MAX]; /* the setup commands, in order */
     char fault[300];                    /* why setup failed, for teardown() */
@@ -104,200 +108,6 @@ cap_replies(redisReader *reader, struct mapq_redis *privdata)
     }
     reader->fn = &capped_fns;
     reader->privdata = privdata;
-}
-
-/* ---- URLs -------------------------------------------------------------- */
-
-/*
- * Writes s into buf (len bytes, truncated, terminated) with whatever may be
- * a password overwritten by '*', byte for byte, so that an error message
- * can quote a URL the parser refused. Wider than what the parser takes as
- * the password, since a refused URL may be mistyped: all of the part
- * before the last '@' but a user (what precedes a ':' that comes before
- * every '@'); and, with no '@', a port that is not all digits, as in
- * "redis://user:password" without its host.
- */
-static void
-show_url(const char *s, char *buf, size_t len)
-{
-    const char *a = strstr(s, "://"), *at, *colon, *end;
-    size_t n = strlen(s), from = 0, to = 0;
-
-    a = a ? a + 3 : s;
-    at = strrchr(a, '@');
-    if (at != NULL) {
-        /* A user is what comes before a ':' that precedes every '@'. */
-        colon = memchr(a, ':', strcspn(a, "@"));
-        from = (size_t)((colon ? colon + 1 : a) - s);
-        to = (size_t)(at - s);
-    } else {
-        end = a + strcspn(a, "/?");
-        colon = memchr(a, ':', (size_t)(end - a));
-        if (colon != NULL &&
-            strspn(colon + 1, "0123456789") != (size_t)(end - colon - 1)) {
-            from = (size_t)(colon + 1 - s);
-            to = (size_t)(end - s);
-        }
-    }
-    if (len == 0)
-        return;
-    if (n >= len)
-        n = len - 1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (to > n)
-        to = n;
-    if (from < to)
-        memset(buf + from, '*', to - from);
-}
-
-/* Sets err to "<before>redis URL '<s, password hidden>'<after>". */
-static enum mapq_err
-url_err(char *err, const char *s, const char *before, const char *after)
-{
-    char shown[MAPQ_ERR_LEN];
-
-    show_url(s, shown, sizeof(shown));
-    return mapq_err_set(err, MAPQ_EINVAL, "%sredis URL '%s'%s", before, shown,
-                        after);
-}
-
-static enum mapq_err
-copy_part(char *dst, size_t cap, const char *src, size_t n, const char *what,
-          const char *url, char *err)
-{
-    char shown[MAPQ_ERR_LEN];
-
-    if (n >= cap) {
-        show_url(url, shown, sizeof(shown));
-        return mapq_err_set(err, MAPQ_EINVAL, "%s too long in redis URL '%s'",
-                            what, shown);
-    }
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    return MAPQ_OK;
-}
-
-/* Parses n decimal digits (no sign, no blanks) as a number in [lo, hi]. */
-static enum mapq_err
-parse_int(const char *s, size_t n, int lo, int hi, int *out)
-{
-    char tmp[16], *end;
-    long v;
-
-    if (n == 0 || n >= sizeof(tmp))
-        return MAPQ_EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    /* strtol alone would take a sign and leading blanks. */
-    if (strspn(tmp, "0123456789") != n)
-        return MAPQ_EINVAL;
-    errno = 0;
-    v = strtol(tmp, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return MAPQ_EINVAL;
-    *out = (int)v;
-    return MAPQ_OK;
-}
-
-static enum mapq_err
-parse_unix(const char *s, struct mapq_redis_url *url, char *err)
-{
-    const char *path = s + strlen("unix://");
-    const char *q = strchr(path, '?');
-    size_t n = q ? (size_t)(q - path) : strlen(path);
-
-    if (n == 0 || path[0] != '/')
-        return url_err(err, s, "", " needs an absolute socket path");
-    if (copy_part(url->path, sizeof(url->path), path, n, "path", s, err))
-        return MAPQ_EINVAL;
-    if (q != NULL) {
-        if (strncmp(q, "?db=", 4) != 0 ||
-            parse_int(q + 4, strlen(q + 4), 0, 1 << 20, &url->db) != MAPQ_OK)
-            return url_err(err, s, "bad database in ", "");
-    }
-    return MAPQ_OK;
-}
-
-static enum mapq_err
-parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
-           char *err)
-{
-    const char *colon = memchr(a, ':', n);
-
-    if (colon == NULL)
-        return copy_part(url->password, sizeof(url->password), a, n, "password",
-                         s, err);
-    if (copy_part(url->user, sizeof(url->user), a, (size_t)(colon - a), "user",
-                  s, err))
-        return MAPQ_EINVAL;
-    return copy_part(url->password, sizeof(url->password), colon + 1,
-                     n - (size_t)(colon - a) - 1, "password", s, err);
-}
-
-enum mapq_err
-mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
-{
-    const char *p, *at, *slash, *colon, *hostend;
-
-    memset(url, 0, sizeof(*url));
-    url->port = 6379;
-    if (strncmp(s, "unix://", 7) == 0)
-        return parse_unix(s, url, err);
-    if (strncmp(s, "redis://", 8) != 0)
-        return url_err(err, s, "", " must start with redis:// or unix://");
-    p = s + 8;
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
-    if (at != NULL) {
-        if (parse_auth(p, (size_t)(at - p), url, s, err) != MAPQ_OK)
-            return MAPQ_EINVAL;
-        p = at + 1;
-    }
-    hostend = slash ? slash : p + strlen(p);
-    colon = memchr(p, ':', (size_t)(hostend - p));
-    if (copy_part(url->host, sizeof(url->host), p,
-                  (size_t)((colon ? colon : hostend) - p), "host", s, err))
-        return MAPQ_EINVAL;
-    if (url->host[0] == '\0')
-        return url_err(err, s, "", " has no host");
-    /* In "redis://a@b@h" no one can tell which '@' ends the password. */
-    if (strchr(url->host, '@') != NULL)
-        return url_err(err, s, "bad host in ", "");
-    if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
-                                   65535, &url->port) != MAPQ_OK)
-        return url_err(err, s, "bad port in ", "");
-    if (slash != NULL && slash[1] != '\0' &&
-        parse_int(slash + 1, strlen(slash + 1), 0, 1 << 20, &url->db) !=
-            MAPQ_OK)
-        return url_err(err, s, "bad database in ", "");
-    return MAPQ_OK;
-}
-
-void
-mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
-{
-    if (url->path[0] != '\0')
-        snprintf(buf, len, "unix://%s?db=%d", url->path, url->db);
-    else
-        snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
-}
-
-void
-mapq_redis_url_hide_password(char *s)
-{
-    char *p, *slash, *at, *colon, *start;
-
-    if (s == NULL || strncmp(s, "redis://", 8) != 0)
-        return;
-    p = s + 8;
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
-    if (at == NULL)
-        return;
-    colon = memchr(p, ':', (size_t)(at - p));
-    start = colon ? colon + 1 : p;
-    memset(start, '*', (size_t)(at - start));
 }
 
 /* ---- argument vectors -------------------------------------------------- */
@@ -396,14 +206,77 @@ setup_reason(char *out, size_t cap, const char *what, const char *text,
         out[k] = '\0';
 }
 
-/* Runs one setup command; returns 0 or -1 with err set. */
-static int
-sync_setup(redisContext *c, const char *what, char *err, int argc,
-           const char **argv, const size_t *lens)
+/* Whether reply is FUNCTION LOAD's refusal of a library that Redis holds
+ * already (loaded meanwhile by another process, or one older than
+ * revisions, which has no mapq1_version). */
+static bool
+library_exists(const redisReply *reply)
 {
-    redisReply *reply = redisCommandArgv(c, argc, argv, lens);
+    static const char prefix[] = "ERR Library 'mapq";
+    static const char suffix[] = "' already exists";
+
+    return reply->type == REDIS_REPLY_ERROR &&
+           reply->len > sizeof(prefix) + sizeof(suffix) - 2 &&
+           memcmp(reply->str, prefix, sizeof(prefix) - 1) == 0 &&
+           memcmp(reply->str + reply->len - (sizeof(suffix) - 1), suffix,
+                  sizeof(suffix) - 1) == 0;
+}
+
+/* What the reply of FCALL_RO mapq1_version says. */
+enum held {
+    HELD_REVISION, /* a library of that revision */
+    HELD_NOTHING,  /* no such function: no library, or one older than
+                      revisions */
+    HELD_REFUSED,  /* anything else: setup fails */
+};
+
+static enum held
+held_revision(const redisReply *reply, int *rev)
+{
+    static const char missing[] = "ERR Function not found";
+
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0 &&
+        reply->integer <= INT_MAX) {
+        *rev = (int)reply->integer;
+        return HELD_REVISION;
+    }
+    if (reply->type == REDIS_REPLY_ERROR && reply->len >= sizeof(missing) - 1 &&
+        memcmp(reply->str, missing, sizeof(missing) - 1) == 0)
+        return HELD_NOTHING;
+    return HELD_REFUSED;
+}
+
+/* Fills cmd with FCALL_RO mapq1_version. */
+static void
+version_command(struct mapq_argv *cmd)
+{
+    mapq_argv_init(cmd);
+    mapq_argv_add(cmd, "FCALL_RO");
+    mapq_argv_add(cmd, "mapq1_version");
+    mapq_argv_add(cmd, "0");
+}
+
+/* Fills cmd with FUNCTION LOAD [REPLACE] of the library. */
+static void
+load_command(struct mapq_argv *cmd, bool replace)
+{
+    mapq_argv_init(cmd);
+    mapq_argv_add(cmd, "FUNCTION");
+    mapq_argv_add(cmd, "LOAD");
+    if (replace)
+        mapq_argv_add(cmd, "REPLACE");
+    mapq_argv_addlen(cmd, mapq_functions_lua, mapq_functions_lua_len);
+}
+
+/* Runs one setup command; returns its reply (caller frees with
+ * freeReplyObject()), or NULL with err set when there is none or it is
+ * an error other than those ok_error accepts (may be NULL). */
+static redisReply *
+sync_setup(redisContext *c, const char *what, char *err,
+           bool (*ok_error)(const redisReply *), const struct mapq_argv *cmd)
+{
+    redisReply *reply = redisCommandArgv(c, cmd->argc, cmd->argv, cmd->lens);
     char why[MAPQ_ERR_LEN];
-    int rc = 0;
 
     if (reply == NULL) {
         /* The reader says OOM for a reply over the cap, too. */
@@ -412,19 +285,31 @@ sync_setup(redisContext *c, const char *what, char *err, int argc,
                          ? "cannot read redis's reply: too large, or out of "
                            "memory"
                          : c->errstr);
-        return -1;
+        return NULL;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (reply->type == REDIS_REPLY_ERROR &&
+        (ok_error == NULL || !ok_error(reply))) {
         setup_reason(why, sizeof(why), what, reply->str, reply->len);
         mapq_err_set(err, MAPQ_EREDIS, "%s", why);
-        rc = -1;
+        freeReplyObject(reply);
+        return NULL;
     }
-    freeReplyObject(reply);
-    return rc;
+    return reply;
+}
+
+/* Whether reply is an error that FCALL_RO mapq1_version may give during
+ * setup: the function is missing (the library then gets loaded). */
+static bool
+version_missing(const redisReply *reply)
+{
+    int rev;
+
+    return held_revision(reply, &rev) == HELD_NOTHING;
 }
 
 /* Fills cmds with the setup commands for url (PING or AUTH, SELECT,
- * FUNCTION LOAD), and names with what error messages call them. */
+ * FCALL_RO mapq1_version), and names with what error messages call them.
+ * The library is loaded after them only when Redis does not hold it. */
 static void
 setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
                const char **names, int *ncmds)
@@ -433,7 +318,7 @@ setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
 
     if (url->password[0] == '\0') {
         /* A small command first: without it a server that wants a
-         * password answers the large FUNCTION LOAD with "unauthenticated
+         * password answers a large FUNCTION LOAD with "unauthenticated
          * bulk length" and closes, hiding the NOAUTH. */
         mapq_argv_init(&cmds[n]);
         mapq_argv_add(&cmds[n], "PING");
@@ -452,13 +337,45 @@ setup_commands(const struct mapq_redis_url *url, struct mapq_argv *cmds,
         mapq_argv_addf(&cmds[n], "%d", url->db);
         names[n++] = "SELECT";
     }
-    mapq_argv_init(&cmds[n]);
-    mapq_argv_add(&cmds[n], "FUNCTION");
-    mapq_argv_add(&cmds[n], "LOAD");
-    mapq_argv_add(&cmds[n], "REPLACE");
-    mapq_argv_addlen(&cmds[n], mapq_functions_lua, mapq_functions_lua_len);
-    names[n++] = "FUNCTION LOAD";
+    version_command(&cmds[n]);
+    names[n++] = "FCALL_RO mapq1_version";
     *ncmds = n;
+}
+
+/* The blocking setup: the commands, then FUNCTION LOAD when Redis has no
+ * mapq1_version. Short-lived, this process uses whatever revision Redis
+ * holds and never replaces it. Returns 0 or -1 with why set. */
+static int
+sync_setup_all(redisContext *c, const struct mapq_redis_url *url, char *why)
+{
+    struct mapq_argv cmds[SETUP_MAX], load;
+    const char *names[SETUP_MAX];
+    redisReply *reply = NULL;
+    int n, i, rev, rc = 0;
+
+    setup_commands(url, cmds, names, &n);
+    for (i = 0; i < n && rc == 0; i++) {
+        reply = sync_setup(c, names[i], why,
+                           i == n - 1 ? version_missing : NULL, &cmds[i]);
+        if (reply == NULL)
+            rc = -1;
+        else if (i < n - 1)
+            freeReplyObject(reply);
+    }
+    for (i = 0; i < n; i++)
+        mapq_argv_release(&cmds[i]);
+    if (rc != 0 || reply == NULL)
+        return -1;
+    if (held_revision(reply, &rev) == HELD_NOTHING) {
+        load_command(&load, false);
+        freeReplyObject(reply);
+        reply = sync_setup(c, "FUNCTION LOAD", why, library_exists, &load);
+        rc = reply != NULL ? 0 : -1;
+        mapq_argv_release(&load);
+    }
+    if (reply != NULL)
+        freeReplyObject(reply);
+    return rc;
 }
 
 redisContext *
@@ -466,11 +383,8 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
                         char *err)
 {
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    struct mapq_argv cmds[SETUP_MAX];
-    const char *names[SETUP_MAX];
     char shown[300], why[MAPQ_ERR_LEN];
     redisContext *c;
-    int n, i, bad = 0;
 
     mapq_redis_url_format(url, shown, sizeof(shown));
     if (url->path[0] != '\0')
@@ -487,14 +401,7 @@ mapq_redis_connect_sync(const struct mapq_redis_url *url, int timeout_ms,
     fcntl(c->fd, F_SETFD, FD_CLOEXEC);
     cap_replies(c->reader, NULL);
     redisSetTimeout(c, tv);
-    setup_commands(url, cmds, names, &n);
-    for (i = 0; i < n; i++) {
-        if (!bad && sync_setup(c, names[i], why, cmds[i].argc, cmds[i].argv,
-                               cmds[i].lens) != 0)
-            bad = 1;
-        mapq_argv_release(&cmds[i]);
-    }
-    if (bad) {
+    if (sync_setup_all(c, url, why) != 0) {
         mapq_err_set(err, MAPQ_EREDIS, "cannot use redis '%s': %s", shown, why);
         redisFree(c);
         return NULL;
@@ -548,10 +455,12 @@ request_timeout_cb(evutil_socket_t fd, short what, void *arg)
     teardown(req->r, "request timed out");
 }
 
-void
-mapq_redis_command(struct mapq_redis *r, int timeout_ms,
-                   mapq_redis_reply_fn *fn, void *arg, int argc,
-                   const char **argv, const size_t *argvlen)
+/* Sends a command; one of setup goes while the connection is not ready
+ * yet. */
+static void
+send_command(struct mapq_redis *r, bool setup, int timeout_ms,
+             mapq_redis_reply_fn *fn, void *arg, int argc, const char **argv,
+             const size_t *argvlen)
 {
     struct request *req = mapq_xcalloc(1, sizeof(*req));
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -560,7 +469,7 @@ mapq_redis_command(struct mapq_redis *r, int timeout_ms,
     req->r = r;
     req->fn = fn;
     req->arg = arg;
-    if (!r->ready || r->ac == NULL ||
+    if ((!r->ready && !setup) || r->ac == NULL ||
         redisAsyncCommandArgv(r->ac, reply_cb, req, argc, argv, argvlen) !=
             REDIS_OK) {
         req->why = "not connected to redis";
@@ -571,6 +480,14 @@ mapq_redis_command(struct mapq_redis *r, int timeout_ms,
     TAILQ_INSERT_TAIL(&r->pending, req, entry);
     req->timer = evtimer_new(r->base, request_timeout_cb, req);
     evtimer_add(req->timer, &tv);
+}
+
+void
+mapq_redis_command(struct mapq_redis *r, int timeout_ms,
+                   mapq_redis_reply_fn *fn, void *arg, int argc,
+                   const char **argv, const size_t *argvlen)
+{
+    send_command(r, false, timeout_ms, fn, arg, argc, argv, argvlen);
 }
 
 /* Reconnects after a jittered, growing delay; a cause the connection did
@@ -638,7 +555,7 @@ setup_reply_cb(redisReply *reply, const char *why, void *arg)
 
     (void)why;
     /* Any failure here already tore the connection down, or will: the
-     * connection is only marked ready by the final setup reply. */
+     * connection is only marked ready at the end of setup. */
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
         setup_refused(r, reply);
         teardown(r, "redis refused the connection setup");
@@ -648,25 +565,140 @@ setup_reply_cb(redisReply *reply, const char *why, void *arg)
         r->setup_seen++;
 }
 
+/* The end of setup: the connection is ready and up. */
 static void
-library_loaded_cb(redisReply *reply, const char *why, void *arg)
+setup_done(struct mapq_redis *r, const char *refused)
+{
+    if (r->held_revision != MAPQ_FUNCTIONS_REVISION && r->on_library != NULL)
+        r->on_library(r, r->held_revision, refused, r->library_arg);
+    r->told[0] = '\0';
+    if (mapq_retry_ok(&r->retry) && r->on_fault != NULL)
+        r->on_fault(r, NULL, r->fault_arg);
+    r->ready = true;
+    r->up = true;
+    if (r->on_state != NULL)
+        r->on_state(r, true, r->state_arg);
+}
+
+/* Fails setup with "what: reply". */
+static void
+setup_failed(struct mapq_redis *r, const char *what, const redisReply *reply)
+{
+    setup_reason(r->fault, sizeof(r->fault), what, reply->str ? reply->str : "",
+                 reply->str ? reply->len : 0);
+    teardown(r, "redis refused the mapq function library");
+}
+
+/* The reply of FUNCTION LOAD REPLACE of an older library. A refusal is
+ * told, not fatal: every revision of the protocol serves this process. */
+static void
+replaced_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_redis *r = arg;
+    char reason[MAPQ_ERR_LEN];
+
+    (void)why;
+    if (reply == NULL)
+        return;
+    reason[0] = '\0';
+    if (reply->type == REDIS_REPLY_ERROR)
+        setup_reason(reason, sizeof(reason), "FUNCTION LOAD REPLACE",
+                     reply->str, reply->len);
+    setup_done(r, reason[0] != '\0' ? reason : NULL);
+}
+
+/* Sends FUNCTION LOAD [REPLACE] during setup, its reply to fn. */
+static void
+send_load(struct mapq_redis *r, bool replace, mapq_redis_reply_fn *fn)
+{
+    struct mapq_argv cmd;
+
+    load_command(&cmd, replace);
+    send_command(r, true, r->timing.connect_timeout_ms, fn, r, cmd.argc,
+                 cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+static void version_cb(redisReply *reply, const char *why, void *arg);
+
+/* Sends FCALL_RO mapq1_version during setup, its reply to fn. */
+static void
+send_version(struct mapq_redis *r, mapq_redis_reply_fn *fn)
+{
+    struct mapq_argv cmd;
+
+    version_command(&cmd);
+    send_command(r, true, r->timing.connect_timeout_ms, fn, r, cmd.argc,
+                 cmd.argv, cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
+/* The second reply of FCALL_RO mapq1_version, after FUNCTION LOAD found a
+ * library: another process loaded this revision or another meanwhile, or
+ * it is older than revisions (still no mapq1_version: revision 0). */
+static void
+reversion_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_redis *r = arg;
+    int rev;
+
+    if (reply != NULL && held_revision(reply, &rev) == HELD_NOTHING) {
+        r->held_revision = 0;
+        if (r->on_library != NULL)
+            send_load(r, true, replaced_cb);
+        else
+            setup_done(r, NULL);
+        return;
+    }
+    version_cb(reply, why, arg);
+}
+
+/* The reply of FUNCTION LOAD where Redis had no mapq1_version: loaded (it
+ * had no library), or a library is there: asked again which. */
+static void
+loaded_cb(redisReply *reply, const char *why, void *arg)
 {
     struct mapq_redis *r = arg;
 
     (void)why;
     if (reply == NULL)
         return;
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (library_exists(reply))
+        send_version(r, reversion_cb);
+    else if (reply->type == REDIS_REPLY_ERROR)
+        setup_failed(r, "FUNCTION LOAD", reply);
+    else
+        setup_done(r, NULL);
+}
+
+/* The revision of the library Redis holds: none is loaded; an older one
+ * is replaced by a connection that tells (on_library), used by others; a
+ * newer one is used as it is. */
+static void
+version_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_redis *r = arg;
+    int rev;
+
+    (void)why;
+    if (reply == NULL)
+        return;
+    switch (held_revision(reply, &rev)) {
+    case HELD_NOTHING:
+        send_load(r, false, loaded_cb);
+        break;
+    case HELD_REVISION:
+        r->held_revision = rev;
+        if (rev < MAPQ_FUNCTIONS_REVISION && r->on_library != NULL)
+            send_load(r, true, replaced_cb);
+        else
+            setup_done(r, NULL);
+        break;
+    case HELD_REFUSED:
         setup_refused(r, reply);
         teardown(r, "redis refused the mapq function library");
-        return;
+        break;
     }
-    r->told[0] = '\0';
-    if (mapq_retry_ok(&r->retry) && r->on_fault != NULL)
-        r->on_fault(r, NULL, r->fault_arg);
-    r->up = true;
-    if (r->on_state != NULL)
-        r->on_state(r, true, r->state_arg);
 }
 
 static void
@@ -688,13 +720,16 @@ connect_cb(const redisAsyncContext *ac, int status)
         return;
     }
     evtimer_del(r->connect_ev);
-    r->ready = true; /* setup commands are pipelined ahead of all others */
+    /* Not ready until setup is done: a request made meanwhile fails at
+     * once, as when disconnected, so none can reach Redis before the
+     * library it calls. */
     setup_commands(&r->url, cmds, r->setup_names, &n);
     r->setup_seen = 0;
+    r->held_revision = MAPQ_FUNCTIONS_REVISION;
     for (i = 0; i < n; i++) {
-        mapq_redis_command(r, r->timing.connect_timeout_ms,
-                           i == n - 1 ? library_loaded_cb : setup_reply_cb, r,
-                           cmds[i].argc, cmds[i].argv, cmds[i].lens);
+        send_command(r, true, r->timing.connect_timeout_ms,
+                     i == n - 1 ? version_cb : setup_reply_cb, r, cmds[i].argc,
+                     cmds[i].argv, cmds[i].lens);
         mapq_argv_release(&cmds[i]);
     }
 }
@@ -814,6 +849,39 @@ mapq_redis_set_fault_cb(struct mapq_redis *r, mapq_redis_fault_fn *fn,
 {
     r->on_fault = fn;
     r->fault_arg = arg;
+}
+
+void
+mapq_redis_set_library_cb(struct mapq_redis *r, mapq_redis_library_fn *fn,
+                          void *arg)
+{
+    r->on_library = fn;
+    r->library_arg = arg;
+}
+
+bool
+mapq_redis_library_text(int held, const char *refused, char *buf, size_t len)
+{
+    const int own = MAPQ_FUNCTIONS_REVISION, proto = MAPQ_PROTOCOL;
+
+    if (held > own)
+        snprintf(buf, len,
+                 "redis holds revision %d of the mapq%d functions, newer "
+                 "than this process's %d: using it",
+                 held, proto, own);
+    else if (refused != NULL)
+        snprintf(buf, len,
+                 "redis holds revision %d of the mapq%d functions, older "
+                 "than this process's %d, and did not replace it (%s): "
+                 "using it, as every revision of protocol %d serves this "
+                 "process",
+                 held, proto, own, refused, proto);
+    else
+        snprintf(buf, len,
+                 "redis held revision %d of the mapq%d functions: replaced "
+                 "it with this process's revision %d",
+                 held, proto, own);
+    return refused != NULL && held < own;
 }
 
 bool

@@ -1,14 +1,16 @@
 /*
- * mapq_redis.h - Redis connections: URL parsing, an async connection with
- * per-request timeouts and reconnect, and a blocking connect for the CLI.
+ * mapq_redis.h - Redis connections: an async connection with
+ * per-request timeouts and reconnect, and a blocking connect for the CLI
+ * (URLs: mapq_redis_url.h).
  *
  * hiredis 0.14.1 has no async timeouts, so every request carries its own
  * libevent timer: when one expires the connection is treated as dead, every
  * pending request fails (reply NULL) and the connection is rebuilt with
  * backoff. A reply that timed out may still have been applied by the server,
  * so every mapq function is safe to repeat. On each (re)connection the
- * connection authenticates, selects the database and loads the mapq
- * function library before any queued request runs.
+ * connection authenticates, selects the database and makes sure Redis
+ * holds the mapq function library (mapq_redis_set_library_cb()); it is
+ * not ready for requests until then.
  */
 #ifndef MAPQ_REDIS_H
 #define MAPQ_REDIS_H
@@ -19,45 +21,19 @@
 #include <stddef.h>
 
 #include "mapq_err.h"
+#include "mapq_redis_url.h"
 
 /* The version of mapq's Redis protocol: its keys and its function library
  * (named mapq<N>, functions mapq<N>_*), which every process loads. */
 #define MAPQ_PROTOCOL 1
 
-struct mapq_redis_url {
-    char host[256]; /* empty for unix sockets */
-    int port;
-    char path[256]; /* unix socket path, or empty */
-    char user[128];
-    char password[256];
-    int db;
-};
-
-/*
- * Parses redis://[user:password@]host[:port][/db] or
- * unix:///path/to/redis.sock[?db=N]. Returns MAPQ_EINVAL with err set;
- * err quotes s with its password (and anything that may be one in a
- * mistyped URL) overwritten by '*', so it is safe to print.
- */
-enum mapq_err mapq_redis_url_parse(const char *s, struct mapq_redis_url *url,
-                                   char *err);
-
-/*
- * Writes a printable form without user or password into buf (len bytes,
- * truncated and always terminated): redis://host:port/db or
- * unix:///path?db=N, the database always shown.
- */
-void mapq_redis_url_format(const struct mapq_redis_url *url, char *buf,
-                           size_t len);
-
-/*
- * Overwrites the password of the URL s in place with '*', byte for byte
- * (the password as mapq_redis_url_parse() reads it), so that a process
- * can hide it in its own command line or environment once it is parsed.
- * s may be NULL or hold no password; anything that is not a redis:// URL
- * is left as it is.
- */
-void mapq_redis_url_hide_password(char *s);
+/* The revision of that library (REVISION in mapq_functions.lua), and the
+ * SHA-256 of its text, which unit.redis checks so that no change of the
+ * library goes without a new revision. Every revision of a protocol serves
+ * every process of it: a change that would not makes a new protocol. */
+#define MAPQ_FUNCTIONS_REVISION 1
+#define MAPQ_FUNCTIONS_SHA256 \
+    "e7aaa3b83a0dc480b09d2c2630cf43765e5dbf4628cd0053099bee1b62e81235"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
@@ -66,8 +42,10 @@ extern const size_t mapq_functions_lua_len;
 /*
  * Blocking connection for short-lived commands: connects within timeout_ms,
  * sets the same socket timeout for replies, authenticates, selects the db
- * and loads the function library. Returns the context (caller frees with
- * redisFree()) or NULL with "cannot connect to redis 'URL': reason" in err.
+ * and loads the function library unless Redis holds one (of any revision:
+ * only long-lived processes replace an older one). Returns the context
+ * (caller frees with redisFree()) or NULL with "cannot connect to redis
+ * 'URL': reason" in err.
  */
 redisContext *mapq_redis_connect_sync(const struct mapq_redis_url *url,
                                       int timeout_ms, char *err);
@@ -81,7 +59,9 @@ struct mapq_redis;
 typedef void mapq_redis_reply_fn(redisReply *reply, const char *why, void *arg);
 
 /* Called on the loop when the connection becomes ready (up == true, after
- * the library is loaded) or is lost (up == false). */
+ * setup has loaded the library if Redis held none; see
+ * mapq_redis_set_library_cb() for other revisions) or is lost (up ==
+ * false). */
 typedef void mapq_redis_state_fn(struct mapq_redis *r, bool up, void *arg);
 
 /*
@@ -120,6 +100,27 @@ typedef void mapq_redis_fault_fn(struct mapq_redis *r, const char *cause,
                                  void *arg);
 void mapq_redis_set_fault_cb(struct mapq_redis *r, mapq_redis_fault_fn *fn,
                              void *arg);
+
+/*
+ * A connection with a library callback replaces an older revision of the
+ * library that it finds in Redis; one without uses it as it is (its
+ * process has another connection that replaces it, or is short-lived).
+ * The callback runs on the loop at the end of a setup that found another
+ * revision: held (0 for a library older than revisions); when held <
+ * MAPQ_FUNCTIONS_REVISION the setup replaced it, unless refused (borrowed:
+ * "FUNCTION LOAD REPLACE: reason") says Redis would not. The connection is
+ * up either way.
+ */
+typedef void mapq_redis_library_fn(struct mapq_redis *r, int held,
+                                   const char *refused, void *arg);
+void mapq_redis_set_library_cb(struct mapq_redis *r, mapq_redis_library_fn *fn,
+                               void *arg);
+
+/* Writes into buf (len bytes, truncated and terminated) what such a call
+ * means, one line for the caller to log; returns true when it is a
+ * warning (an older library that Redis did not let this process replace). */
+bool mapq_redis_library_text(int held, const char *refused, char *buf,
+                             size_t len);
 
 /* Connection timing, in ms (tests shorten them). Reconnects wait a jittered
  * delay growing from backoff_min_ms to backoff_max_ms. */

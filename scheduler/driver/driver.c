@@ -672,6 +672,19 @@ static const struct drv_ops ops = {
 
 /* ---- the driver --------------------------------------------------------- */
 
+/* Another revision of the function library was in Redis: said once per
+ * connect. */
+static void
+library_cb(struct mapq_redis *r, int held, const char *refused, void *arg)
+{
+    char text[MAPQ_ERR_LEN + 256];
+    bool warn = mapq_redis_library_text(held, refused, text, sizeof(text));
+
+    (void)r;
+    (void)arg;
+    mapq_log(warn ? MAPQ_LOG_WARN : MAPQ_LOG_INFO, "%s", text);
+}
+
 static void
 state_cb(struct mapq_redis *r, bool up, void *arg)
 {
@@ -814,6 +827,7 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
     mapq_buf_init(&d->wait_keys, 0);
     TAILQ_INIT(&d->execs);
     d->cmd = mapq_redis_new(base, url, "scheduler", state_cb, d);
+    mapq_redis_set_library_cb(d->cmd, library_cb, d);
     d->blk = mapq_redis_new(base, url, "scheduler-wait", state_cb, d);
     d->tick_ev = event_new(base, -1, EV_PERSIST, tick_cb, d);
     event_add(d->tick_ev, &tv);

@@ -71,6 +71,12 @@ check "NOPERM on keys: Redis's reason" "1" "$(has nokeys 'NOPERM this user has n
 check "NOPERM on keys: names the URL" "1" "$(has nokeys "redis 'redis://127.0.0.1:$P/0'")"
 check "NOPERM on keys: not taken for a missing execution" "0" "$(has nokeys 'no execution')"
 
+# Once the library is in Redis (loaded above), a user without FUNCTION gets
+# in: only a missing or older library needs FUNCTION LOAD.
+cli funcless "redis://nofunc:pw@127.0.0.1:$P"
+check "a user without FUNCTION, library loaded: gets in (no such execution: 1)" \
+    "1 0" "$RC $(has funcless 'cannot use redis')"
+
 # A server where FUNCTION does not exist: the library cannot be loaded.
 printf 'rename-command FUNCTION ""\n' >"$TMP/nofunction.conf"
 start_tcp_redis nf "$TMP/nofunction.conf" --requirepass secretpw
@@ -110,6 +116,8 @@ connections() {
     redis-cli -p "$1" -a secretpw --no-auth-warning INFO stats |
         sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'
 }
+# Without the library, a user who may not load it cannot work.
+rcli FUNCTION DELETE mapq1 >/dev/null
 base=$(connections "$P")
 base_nf=$(connections "$PORT_nf")
 agent a-wrongpass "redis://:Zq9wrong@127.0.0.1:$P"

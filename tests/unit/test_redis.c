@@ -1,11 +1,14 @@
 /*
- * test_redis.c - redis URLs and argument vectors; connects to no server.
+ * test_redis.c - redis URLs, argument vectors and the function library's
+ * name and revision; connects to no server.
  */
 #include "mapq_test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "mapq_alloc.h"
 #include "mapq_redis.h"
@@ -73,6 +76,30 @@ test_redis_library_named_after_protocol(void **state)
     assert_true(mapq_functions_lua_len > strlen(head));
     assert_memory_equal(mapq_functions_lua, head, strlen(head));
     assert_non_null(strstr(mapq_functions_lua, fn));
+}
+
+/* Every change of the library comes with a new revision: the text hashes
+ * to the SHA-256 recorded with MAPQ_FUNCTIONS_REVISION, and the library
+ * says that revision. When this fails after editing mapq_functions.lua,
+ * raise REVISION there and MAPQ_FUNCTIONS_REVISION, and record the new
+ * hash in MAPQ_FUNCTIONS_SHA256 (mapq_redis.h). */
+static void
+test_redis_library_revision_recorded(void **state)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0, i;
+    char hex[2 * EVP_MAX_MD_SIZE + 1], line[64];
+
+    (void)state;
+    assert_int_equal(EVP_Digest(mapq_functions_lua, mapq_functions_lua_len, md,
+                                &mdlen, EVP_sha256(), NULL),
+                     1);
+    for (i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    assert_string_equal(hex, MAPQ_FUNCTIONS_SHA256);
+    snprintf(line, sizeof(line), "\nlocal REVISION = %d\n",
+             MAPQ_FUNCTIONS_REVISION);
+    assert_non_null(strstr(mapq_functions_lua, line));
 }
 
 /* ---- URLs --------------------------------------------------------------- */
@@ -605,6 +632,7 @@ main(void)
     const struct CMUnitTest tests[] = {
 #define A(name) cmocka_unit_test_setup_teardown(name, argv_setup, argv_teardown)
         cmocka_unit_test(test_redis_library_named_after_protocol),
+        cmocka_unit_test(test_redis_library_revision_recorded),
         cmocka_unit_test(test_redis_url_defaults),
         cmocka_unit_test(test_redis_url_host_port_db),
         cmocka_unit_test(test_redis_url_user_and_password),

@@ -1,0 +1,206 @@
+/*
+ * mapq_redis_url.c - Redis URLs: parsing redis:// and unix:// URLs, the
+ * printable form without secrets, and hiding a password in place.
+ *
+ * Pure: no I/O, no logging. Every error quotes the URL with anything that
+ * may be a password overwritten.
+ */
+#include "mapq_redis_url.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Writes s into buf (len bytes, truncated, terminated) with whatever may be
+ * a password overwritten by '*', byte for byte, so that an error message
+ * can quote a URL the parser refused. Wider than what the parser takes as
+ * the password, since a refused URL may be mistyped: all of the part
+ * before the last '@' but a user (what precedes a ':' that comes before
+ * every '@'); and, with no '@', a port that is not all digits, as in
+ * "redis://user:password" without its host.
+ */
+static void
+show_url(const char *s, char *buf, size_t len)
+{
+    const char *a = strstr(s, "://"), *at, *colon, *end;
+    size_t n = strlen(s), from = 0, to = 0;
+
+    a = a ? a + 3 : s;
+    at = strrchr(a, '@');
+    if (at != NULL) {
+        /* A user is what comes before a ':' that precedes every '@'. */
+        colon = memchr(a, ':', strcspn(a, "@"));
+        from = (size_t)((colon ? colon + 1 : a) - s);
+        to = (size_t)(at - s);
+    } else {
+        end = a + strcspn(a, "/?");
+        colon = memchr(a, ':', (size_t)(end - a));
+        if (colon != NULL &&
+            strspn(colon + 1, "0123456789") != (size_t)(end - colon - 1)) {
+            from = (size_t)(colon + 1 - s);
+            to = (size_t)(end - s);
+        }
+    }
+    if (len == 0)
+        return;
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (to > n)
+        to = n;
+    if (from < to)
+        memset(buf + from, '*', to - from);
+}
+
+/* Sets err to "<before>redis URL '<s, password hidden>'<after>". */
+static enum mapq_err
+url_err(char *err, const char *s, const char *before, const char *after)
+{
+    char shown[MAPQ_ERR_LEN];
+
+    show_url(s, shown, sizeof(shown));
+    return mapq_err_set(err, MAPQ_EINVAL, "%sredis URL '%s'%s", before, shown,
+                        after);
+}
+
+static enum mapq_err
+copy_part(char *dst, size_t cap, const char *src, size_t n, const char *what,
+          const char *url, char *err)
+{
+    char shown[MAPQ_ERR_LEN];
+
+    if (n >= cap) {
+        show_url(url, shown, sizeof(shown));
+        return mapq_err_set(err, MAPQ_EINVAL, "%s too long in redis URL '%s'",
+                            what, shown);
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return MAPQ_OK;
+}
+
+/* Parses n decimal digits (no sign, no blanks) as a number in [lo, hi]. */
+static enum mapq_err
+parse_int(const char *s, size_t n, int lo, int hi, int *out)
+{
+    char tmp[16], *end;
+    long v;
+
+    if (n == 0 || n >= sizeof(tmp))
+        return MAPQ_EINVAL;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    /* strtol alone would take a sign and leading blanks. */
+    if (strspn(tmp, "0123456789") != n)
+        return MAPQ_EINVAL;
+    errno = 0;
+    v = strtol(tmp, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return MAPQ_EINVAL;
+    *out = (int)v;
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+parse_unix(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *path = s + strlen("unix://");
+    const char *q = strchr(path, '?');
+    size_t n = q ? (size_t)(q - path) : strlen(path);
+
+    if (n == 0 || path[0] != '/')
+        return url_err(err, s, "", " needs an absolute socket path");
+    if (copy_part(url->path, sizeof(url->path), path, n, "path", s, err))
+        return MAPQ_EINVAL;
+    if (q != NULL) {
+        if (strncmp(q, "?db=", 4) != 0 ||
+            parse_int(q + 4, strlen(q + 4), 0, 1 << 20, &url->db) != MAPQ_OK)
+            return url_err(err, s, "bad database in ", "");
+    }
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
+           char *err)
+{
+    const char *colon = memchr(a, ':', n);
+
+    if (colon == NULL)
+        return copy_part(url->password, sizeof(url->password), a, n, "password",
+                         s, err);
+    if (copy_part(url->user, sizeof(url->user), a, (size_t)(colon - a), "user",
+                  s, err))
+        return MAPQ_EINVAL;
+    return copy_part(url->password, sizeof(url->password), colon + 1,
+                     n - (size_t)(colon - a) - 1, "password", s, err);
+}
+
+enum mapq_err
+mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *p, *at, *slash, *colon, *hostend;
+
+    memset(url, 0, sizeof(*url));
+    url->port = 6379;
+    if (strncmp(s, "unix://", 7) == 0)
+        return parse_unix(s, url, err);
+    if (strncmp(s, "redis://", 8) != 0)
+        return url_err(err, s, "", " must start with redis:// or unix://");
+    p = s + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at != NULL) {
+        if (parse_auth(p, (size_t)(at - p), url, s, err) != MAPQ_OK)
+            return MAPQ_EINVAL;
+        p = at + 1;
+    }
+    hostend = slash ? slash : p + strlen(p);
+    colon = memchr(p, ':', (size_t)(hostend - p));
+    if (copy_part(url->host, sizeof(url->host), p,
+                  (size_t)((colon ? colon : hostend) - p), "host", s, err))
+        return MAPQ_EINVAL;
+    if (url->host[0] == '\0')
+        return url_err(err, s, "", " has no host");
+    /* In "redis://a@b@h" no one can tell which '@' ends the password. */
+    if (strchr(url->host, '@') != NULL)
+        return url_err(err, s, "bad host in ", "");
+    if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
+                                   65535, &url->port) != MAPQ_OK)
+        return url_err(err, s, "bad port in ", "");
+    if (slash != NULL && slash[1] != '\0' &&
+        parse_int(slash + 1, strlen(slash + 1), 0, 1 << 20, &url->db) !=
+            MAPQ_OK)
+        return url_err(err, s, "bad database in ", "");
+    return MAPQ_OK;
+}
+
+void
+mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
+{
+    if (url->path[0] != '\0')
+        snprintf(buf, len, "unix://%s?db=%d", url->path, url->db);
+    else
+        snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
+}
+
+void
+mapq_redis_url_hide_password(char *s)
+{
+    char *p, *slash, *at, *colon, *start;
+
+    if (s == NULL || strncmp(s, "redis://", 8) != 0)
+        return;
+    p = s + 8;
+    slash = strchr(p, '/');
+    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
+    if (at == NULL)
+        return;
+    colon = memchr(p, ':', (size_t)(at - p));
+    start = colon ? colon + 1 : p;
+    memset(start, '*', (size_t)(at - start));
+}

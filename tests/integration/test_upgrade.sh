@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Upgrades: the function library in Redis changes only forward. A process
+# loads it when Redis has none, replaces an older revision (saying so), and
+# uses a newer one as it is (saying so) instead of putting its own back; a
+# short-lived CLI command never replaces it. A rolling upgrade, agent by
+# agent, with a workflow running loses nothing. The newer release is the
+# same library with a higher REVISION: what a newer build loads. Waits are
+# bounded polls.
+. "$(dirname "$0")/harness.sh"
+
+start_redis --own
+LUA="$SRC/common/mapq_functions.lua"
+own=$(sed -n 's/^local REVISION = \([0-9]*\)$/\1/p' "$LUA")
+
+# revision_of: what FCALL_RO mapq1_version says ("missing" when Redis has
+# no such function).
+revision_of() {
+    local v
+    v=$(redis_cli FCALL_RO mapq1_version 0 2>&1)
+    case $v in
+    *"Function not found"*) echo missing ;;
+    *) echo "$v" ;;
+    esac
+}
+# load_revision N: loads the library as revision N; N "none" loads it as
+# it was before revisions (no REVISION, no mapq1_version).
+load_revision() {
+    if [ "$1" = none ]; then
+        sed -e '/^local REVISION = /d' \
+            -e "/^redis.register_function{function_name = 'mapq1_version',/,+1d" \
+            "$LUA" >"$TMP/lib.lua"
+    else
+        sed "s/^local REVISION = .*/local REVISION = $1/" "$LUA" >"$TMP/lib.lua"
+    fi
+    redis_cli -x FUNCTION LOAD REPLACE <"$TMP/lib.lua" >/dev/null
+}
+said() { grep -q -F -- "$2" "$1"; }
+
+check "the library source has a revision" "1" "$([ "$own" -ge 1 ] && echo 1)"
+
+# ---- a library older than revisions is replaced ----------------------------
+load_revision none
+check "the old library has no mapq1_version" "missing" "$(revision_of)"
+"$MAPQ" status 0123456789ab >/dev/null 2>&1
+check "a CLI command uses the old library and does not replace it" \
+    "missing" "$(revision_of)"
+"$AGENT" --name up-1 --slots 1 >"$TMP/up-1.log" 2>&1 &
+a=$!
+PIDS+=("$a")
+held0="redis held revision 0 of the mapq1 functions: replaced it with this process's revision $own"
+check "an agent replaces it and says so" "0" \
+    "$(wait_for 10 said "$TMP/up-1.log" "$held0"; echo $?)"
+check "Redis now holds this revision" "$own" "$(revision_of)"
+kill -TERM "$a"
+wait "$a" 2>/dev/null
+
+# ---- a newer library is used as it is ---------------------------------------
+newer=$((own + 1))
+load_revision "$newer"
+"$AGENT" --name up-2 --slots 2 >"$TMP/up-2.log" 2>&1 &
+PIDS+=($!)
+check "an older agent says it uses the newer library" "0" \
+    "$(wait_for 10 said "$TMP/up-2.log" "redis holds revision $newer of the mapq1 functions, newer than this process's $own: using it"; echo $?)"
+out=$("$MAPQ" run "$SRC/examples/zip.yaml" 2>"$TMP/run1.err")
+check "a workflow runs on the newer library" "0 [111,122,133]" \
+    "$? $(echo "$out" | tr -d ' \n')"
+check "and nobody put the older one back" "$newer" "$(revision_of)"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+
+# ---- a rolling upgrade with a workflow running ------------------------------
+# Agents on revision $own run a map; the first upgraded agent loads
+# revision $next as a newer build would; then each old agent is stopped
+# (it drains) and an upgraded one takes its place, one at a time.
+load_revision "$own"
+next=$((own + 2))
+# Every attempt logs "index attempt" to $TMP/attempts.
+cat >"$TMP/slow.yaml" <<'EOF'
+name: slow
+inputs:
+  xs: {type: "list[int]"}
+  dir: {type: str}
+tasks:
+  t:
+    inputs: {x: int, dir: str}
+    output: int
+    command:
+      - sh
+      - -c
+      - 'echo "$MAPQ_INDEX $MAPQ_ATTEMPT" >>"$MAPQ_IN_dir/attempts"; sleep 0.05; echo $MAPQ_IN_x'
+nodes:
+  n: {map: t, over: {x: $inputs.xs}, with: {dir: $inputs.dir}}
+output: $n
+EOF
+N=120
+"$MAPQ" run "$TMP/slow.yaml" --input "xs=[$(seq -s, 0 $((N - 1)))]" \
+    --input dir="$TMP" >"$TMP/roll.out" 2>"$TMP/roll.err" &
+run=$!
+old=()
+for i in 1 2 3; do
+    "$AGENT" --name old-$i --slots 2 >"$TMP/old-$i.log" 2>&1 &
+    old+=($!)
+done
+wait_for 10 test -s "$TMP/roll.err"
+id=$(exec_of "$TMP/roll.err")
+results() { redis_cli HLEN "$MAPQ_NAMESPACE:r:$id:0"; }
+at_least() { [ "$(results)" -ge "$1" ]; }
+wait_for 30 at_least 10
+load_revision "$next"
+new=()
+for i in 1 2 3; do
+    kill -TERM "${old[$((i - 1))]}"
+    wait "${old[$((i - 1))]}" 2>/dev/null
+    "$AGENT" --name new-$i --slots 2 >"$TMP/new-$i.log" 2>&1 &
+    new+=($!)
+    PIDS+=($!)
+done
+wait_for 120 exited "$run"
+wait "$run"
+check "rolling upgrade: the run succeeds" "0" "$?"
+check "rolling upgrade: the output is complete and in order" \
+    "[$(seq -s, 0 $((N - 1)))]" "$(tr -d ' \n' <"$TMP/roll.out")"
+check "rolling upgrade: each result recorded once" "$N" "$(results)"
+check "rolling upgrade: every subtask ran once, as its first attempt" \
+    "$N $N" "$(wc -l <"$TMP/attempts") $(awk '$2 == 1' "$TMP/attempts" | wc -l)"
+ran_by() { redis_cli HVALS "$MAPQ_NAMESPACE:log:$id" | grep -a -c "$1-[0-9]"; }
+check "rolling upgrade: old and upgraded agents both ran subtasks" "yes yes" \
+    "$([ "$(ran_by old)" -ge 10 ] && echo yes) $([ "$(ran_by new)" -ge 1 ] && echo yes)"
+check "rolling upgrade: the old agents drained" "3" \
+    "$(cat "$TMP"/old-*.log | grep -c 'drained; exiting')"
+check "rolling upgrade: Redis holds the newest revision" "$next" "$(revision_of)"
+
+finish
