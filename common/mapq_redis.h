@@ -77,6 +77,7 @@ struct mapq_redis *mapq_redis_new(struct event_base *base,
 /* Fails pending requests (callbacks run with NULL) and frees; NULL-safe. */
 void mapq_redis_free(struct mapq_redis *r);
 
+/* Whether requests may be sent: connected, and its setup done. */
 bool mapq_redis_ready(const struct mapq_redis *r);
 
 /*

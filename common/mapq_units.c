@@ -101,8 +101,8 @@ gcd(int64_t a, int64_t b)
     return a;
 }
 
-/* The index of the unit at *p, from first on (advancing *p past it), or
- * -1. "m" is taken for "ms" only when no 's' follows. */
+/* The index of the unit at *p among those from first on (advancing *p
+ * past it), or -1; the longest name that matches wins ("ms" over "m"). */
 static int
 read_duration_unit(const char **p, size_t first)
 {
