@@ -36,7 +36,8 @@ static const char usage[] =
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR]\n"
-    "                  [-v|--verbose] [-q] [--version]\n"
+    "                  [-v|--verbose] [-q] [--log-format text|json]\n"
+    "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
     "\n"
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
@@ -177,6 +178,7 @@ parse_options(int argc, char **argv, struct options *o)
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"log-format", required_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL");
     char err[MAPQ_ERR_LEN], host[256] = "host";
@@ -310,6 +312,15 @@ parse_options(int argc, char **argv, struct options *o)
             printf("mapq-agent %s (protocol %d)\n", MAPQ_VERSION,
                    MAPQ_PROTOCOL);
             return 1;
+        case 'F':
+            if (mapq_log_set_format(optarg) != 0) {
+                fprintf(stderr,
+                        "mapq-agent: --log-format must be text or json, got "
+                        "'%s'\n",
+                        optarg);
+                return -1;
+            }
+            break;
         default:
             fputs(usage, stderr);
             return -1;

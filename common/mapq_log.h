@@ -1,9 +1,11 @@
 /*
  * mapq_log.h - the process-wide log sink (stderr).
  *
- * Lines read: ISO time, component[pid], level, file.c:line, message. The
- * mapq_log() macro checks the level before evaluating its arguments. Only
- * programs log; library code in common/ returns errors instead.
+ * Lines read: ISO time, component[pid], level, file.c:line, message; or,
+ * in the JSON format, one object per line with the same fields (time,
+ * component, pid, level, file, line, msg). The mapq_log() macro checks the
+ * level before evaluating its arguments. Only programs log; library code
+ * in common/ returns errors instead.
  */
 #ifndef MAPQ_LOG_H
 #define MAPQ_LOG_H
@@ -20,6 +22,10 @@ extern enum mapq_log_level mapq_log_threshold;
 
 /* Sets the component name shown on each line (borrowed, must outlive use). */
 void mapq_log_init(const char *component, enum mapq_log_level level);
+
+/* Sets the format of the lines from name, "text" (the default) or "json";
+ * returns -1 for any other name, changing nothing. */
+int mapq_log_set_format(const char *name);
 
 void mapq_log_write(enum mapq_log_level level, const char *file, int line,
                     int errnum, const char *fmt, ...)

@@ -98,6 +98,14 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'v':
         mapq_log_threshold = MAPQ_LOG_DEBUG;
         break;
+    case 'F':
+        if (mapq_log_set_format(optarg) != 0) {
+            fprintf(stderr,
+                    "mapq: --log-format must be text or json, got '%s'\n",
+                    optarg);
+            return -1;
+        }
+        break;
     case 'h':
         mapq_cli_usage(stdout);
         return 1;
@@ -189,6 +197,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"overwrite-cache", no_argument, NULL, 'o'},
         {"priority", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
+        {"log-format", required_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;

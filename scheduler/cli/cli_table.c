@@ -20,7 +20,8 @@ static const struct mapq_cmd_entry *const table[] = {
 static const char common_usage[] =
     "Common: --namespace NS (or MAPQ_NAMESPACE), --redis URL (or "
     "MAPQ_REDIS_URL),\n"
-    "        -v for debug logs. Without a Redis URL, `run` starts a private\n"
+    "        -v for debug logs, --log-format json for a JSON object per log\n"
+    "        line. Without a Redis URL, `run` starts a private\n"
     "        redis-server and --agents local agents (default: CPUs).\n"
     "        --lease: how long executions this process drives wait, should\n"
     "        it die, before a `mapq scheduler` takes them over (10s).\n"

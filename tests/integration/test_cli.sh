@@ -59,6 +59,46 @@ check "mapq --version" "mapq $version (protocol 1) 0" \
 check "mapq-agent --version" "mapq-agent $version (protocol 1) 0" \
     "$("$AGENT" --version) $?"
 
+# --log-format json: every log line one JSON object with the same fields as
+# a text line, whatever bytes a message holds (the agent's name here holds
+# one that is not UTF-8); any other format is a usage error.
+json_lines() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+keys = {"time", "component", "pid", "level", "file", "line", "msg"}
+n, levels, msgs = 0, set(), []
+for raw in open(sys.argv[1], "rb"):
+    o = json.loads(raw)
+    assert set(o) == keys and o["component"] == sys.argv[2], o
+    assert isinstance(o["pid"], int) and isinstance(o["line"], int), o
+    n += 1
+    levels.add(o["level"])
+    msgs.append(o["msg"])
+print(n >= 2, "error" in levels,
+      any(m.startswith("cannot use redis (still trying): connect:") for m in msgs),
+      any("bad\ufffdname" in m for m in msgs))
+PY
+}
+"$AGENT" --log-format json --name $'bad\xffname' --redis unix://$TMP/none.sock \
+    2>"$TMP/agent.json" &
+lf=$!
+cannot() { grep -q "cannot use redis" "$TMP/agent.json"; }
+wait_for 10 cannot
+kill -TERM "$lf"
+wait "$lf"
+check "mapq-agent --log-format json: JSON lines, its error, its odd name" \
+    "True True True True" "$(json_lines "$TMP/agent.json" mapq-agent 2>&1)"
+"$MAPQ" run "$ex/zip.yaml" --agents 1 -v --quiet --log-format json \
+    >/dev/null 2>"$TMP/run.json"
+check "mapq run -v --log-format json: exit 0, every line JSON" "0 yes" \
+    "$? $(python3 -c 'import json,sys; ls = [json.loads(l) for l in open(sys.argv[1])]; print("yes" if ls else "none")' "$TMP/run.json" 2>&1)"
+"$AGENT" --log-format xml >/dev/null 2>"$TMP/err"
+check "mapq-agent --log-format xml exits 2" "2 1" \
+    "$? $(grep -c "must be text or json, got 'xml'" "$TMP/err")"
+"$MAPQ" status abcdef123456 --log-format yaml >/dev/null 2>"$TMP/err"
+check "mapq --log-format yaml exits 2" "2 1" \
+    "$? $(grep -c "must be text or json, got 'yaml'" "$TMP/err")"
+
 # Durations and sizes as people write them: compound durations, a B after
 # a size unit, fractions that come to whole bytes. Accepted options get as
 # far as Redis (3, or 1 for a health file never touched); a wrong one is
