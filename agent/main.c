@@ -65,6 +65,7 @@ struct options {
     char self_dir[PATH_MAX];
     const char *health_file; /* touched on heartbeats; NULL: none */
     bool health_failing;     /* the last touch failed (logged once) */
+    bool ready;              /* READY=1 sent to the service manager */
     const char *check_path;  /* --check-health: check this file, exit */
     int64_t max_age_ms;      /* for --check-health */
     bool max_age_set;
@@ -75,7 +76,19 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     mapq_log(MAPQ_LOG_INFO, "received %s", strsignal((int)sig));
+    mapq_health_notify("STOPPING=1");
     mapq_agent_shutdown(arg);
+}
+
+/* The loop turns: the service manager's watchdog is fed from it, not from
+ * Redis, so an agent waiting for Redis is not killed for it. */
+static void
+watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    mapq_health_notify("WATCHDOG=1");
 }
 
 /* A reaped child that is no command's may be a persistent worker's. */
@@ -94,14 +107,22 @@ sigchld_cb(evutil_socket_t sig, short what, void *arg)
     mapq_cmd_reap(worker_reaped);
 }
 
-/* Touches the health file after a heartbeat; a failure is logged when it
- * starts and when it ends, not every second. */
+/* After a heartbeat: the first tells the service manager the agent is
+ * ready (it reached Redis and registered); each touches the health file,
+ * if any, whose failure is logged when it starts and when it ends, not
+ * every second. */
 static void
 heartbeat_cb(void *arg)
 {
     struct options *o = arg;
     char err[MAPQ_ERR_LEN];
 
+    if (!o->ready) {
+        mapq_health_notify("READY=1");
+        o->ready = true;
+    }
+    if (o->health_file == NULL)
+        return;
     if (mapq_health_touch(o->health_file, err) != MAPQ_OK) {
         if (!o->health_failing)
             mapq_log(MAPQ_LOG_WARN, "%s", err);
@@ -536,7 +557,9 @@ main(int argc, char **argv)
 {
     struct options o;
     struct event_base *base = NULL;
-    struct event *ev_term = NULL, *ev_int = NULL, *ev_chld = NULL;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_chld = NULL,
+                 *ev_watchdog = NULL;
+    int64_t watchdog_ms;
     struct mapq_agent *agent = NULL;
     char err[MAPQ_ERR_LEN], shown[300];
     int rc;
@@ -562,12 +585,10 @@ main(int argc, char **argv)
         mapq_guard_stop();
         return 3;
     }
-    if (o.health_file != NULL) {
-        /* A file left by an agent that was killed must not look fresh. */
-        mapq_health_remove(o.health_file);
-        o.cfg.heartbeat_fn = heartbeat_cb;
-        o.cfg.heartbeat_arg = &o;
-    }
+    /* A file left by an agent that was killed must not look fresh. */
+    mapq_health_remove(o.health_file);
+    o.cfg.heartbeat_fn = heartbeat_cb;
+    o.cfg.heartbeat_arg = &o;
     agent = mapq_agent_new(base, &o.cfg, err);
     if (agent == NULL) {
         mapq_log(MAPQ_LOG_ERROR, "%s", err);
@@ -581,6 +602,14 @@ main(int argc, char **argv)
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_chld, NULL);
+    ev_watchdog = event_new(base, -1, EV_PERSIST, watchdog_cb, NULL);
+    watchdog_ms = mapq_health_watchdog_ms();
+    if (watchdog_ms > 0) {
+        struct timeval tv = {(time_t)(watchdog_ms / 2000),
+                             (suseconds_t)(watchdog_ms / 2 % 1000) * 1000};
+
+        event_add(ev_watchdog, &tv);
+    }
     mapq_redis_url_format(&o.cfg.url, shown, sizeof(shown));
     mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s, redis %s",
              o.cfg.name, o.cfg.slots, o.cfg.nqueues,
@@ -588,6 +617,7 @@ main(int argc, char **argv)
     event_base_dispatch(base);
     mapq_agent_free(agent);
     mapq_health_remove(o.health_file);
+    event_free(ev_watchdog);
     event_free(ev_chld);
     event_free(ev_int);
     event_free(ev_term);

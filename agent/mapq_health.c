@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 enum mapq_err
@@ -75,4 +76,20 @@ mapq_health_remove(const char *path)
 {
     if (path != NULL)
         unlink(path);
+}
+
+void
+mapq_health_notify(const char *state)
+{
+    (void)sd_notify(0, state);
+}
+
+int64_t
+mapq_health_watchdog_ms(void)
+{
+    uint64_t usec = 0;
+
+    if (sd_watchdog_enabled(0, &usec) <= 0)
+        return 0;
+    return (int64_t)(usec / 1000);
 }

@@ -7,8 +7,9 @@
  * reached Redis; the file is removed when the agent exits. `mapq-agent
  * --check-health` compares that time with the clock. The final component
  * of the path is never followed as a symbolic link, so a link planted in a
- * shared directory such as /tmp redirects nothing. Nothing here logs; each
- * call is one or two system calls on a local file, cheap enough for the
+ * shared directory such as /tmp redirects nothing. It also tells a service
+ * manager (systemd) that the agent is ready, alive and stopping. Nothing
+ * here logs; each call is one or two system calls, cheap enough for the
  * agent's loop.
  */
 #ifndef MAPQ_HEALTH_H
@@ -40,5 +41,17 @@ enum mapq_err mapq_health_check(const char *path, int64_t max_age_ms,
 
 /* Removes path if it exists; errors are ignored. path borrowed, NULL-safe. */
 void mapq_health_remove(const char *path);
+
+/*
+ * The service manager's view (systemd, Type=notify): tells it state, such
+ * as "READY=1", "WATCHDOG=1" or "STOPPING=1" (borrowed). A no-op when the
+ * process was not started with NOTIFY_SOCKET; errors are ignored, as the
+ * manager then acts on its own timeouts.
+ */
+void mapq_health_notify(const char *state);
+
+/* The interval at which the manager wants WATCHDOG=1, in ms, or 0 when it
+ * set no watchdog (WatchdogSec) for this process. */
+int64_t mapq_health_watchdog_ms(void);
 
 #endif
