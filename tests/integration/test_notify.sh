@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The agent under systemd (Type=notify): READY=1 once it has reached Redis,
 # WATCHDOG=1 from its loop at half the watchdog interval whether or not
-# Redis answers, STOPPING=1 when SIGTERM starts its drain; and the units in
-# deploy/ pass systemd-analyze verify. The service manager's side is a
+# Redis answers, STOPPING=1 when SIGTERM starts its drain; mapq scheduler
+# the same; and the units in deploy/ pass systemd-analyze verify. The service manager's side is a
 # datagram socket read by python3, as systemd reads NOTIFY_SOCKET. Waits
 # are bounded polls.
 . "$(dirname "$0")/harness.sh"
@@ -69,6 +69,21 @@ kill -TERM "$c"
 wait "$c"
 check "without NOTIFY_SOCKET: exits 0" "0" "$?"
 
+# ---- mapq scheduler -----------------------------------------------------------
+listen "$TMP/n4.sock" "$TMP/n4.out"
+NOTIFY_SOCKET="$TMP/n4.sock" WATCHDOG_USEC=400000 \
+    "$MAPQ" scheduler >"$TMP/s4.log" 2>&1 &
+s=$!
+PIDS+=("$s")
+check "scheduler: READY=1 once it serves" "0" \
+    "$(wait_for 10 has "$TMP/n4.out" READY=1; echo $?)"
+check "scheduler: WATCHDOG=1 again and again" "0" \
+    "$(wait_for 10 at_least "$TMP/n4.out" WATCHDOG=1 5; echo $?)"
+kill -TERM "$s"
+wait "$s"
+check "scheduler: SIGTERM, exit 0 and STOPPING=1" "0 0" \
+    "$? $(wait_for 5 has "$TMP/n4.out" STOPPING=1; echo $?)"
+
 # ---- the units -------------------------------------------------------------
 # As installed, the binaries are in /usr/local/bin; here, the build's.
 for u in mapq-agent mapq-scheduler; do
@@ -76,7 +91,10 @@ for u in mapq-agent mapq-scheduler; do
     out=$(systemd-analyze verify "$TMP/$u.service" 2>&1)
     check "systemd-analyze verify $u.service" "0 " "$? $out"
 done
-check "the agent's unit waits for READY=1 and keeps a watchdog" "notify main 1" \
-    "$(sed -n 's/^Type=//p' "$SRC/deploy/mapq-agent.service") $(sed -n 's/^NotifyAccess=//p' "$SRC/deploy/mapq-agent.service") $(grep -c '^WatchdogSec=' "$SRC/deploy/mapq-agent.service")"
+for u in mapq-agent mapq-scheduler; do
+    f="$SRC/deploy/$u.service"
+    check "$u.service waits for READY=1 and keeps a watchdog" "notify main 1" \
+        "$(sed -n 's/^Type=//p' "$f") $(sed -n 's/^NotifyAccess=//p' "$f") $(grep -c '^WatchdogSec=' "$f")"
+done
 
 finish
