@@ -695,8 +695,7 @@ version_cb(redisReply *reply, const char *why, void *arg)
             setup_done(r, NULL);
         break;
     case HELD_REFUSED:
-        setup_refused(r, reply);
-        teardown(r, "redis refused the mapq function library");
+        setup_failed(r, "FCALL_RO mapq1_version", reply);
         break;
     }
 }
