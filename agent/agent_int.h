@@ -239,6 +239,7 @@ struct mapq_agent {
     struct event *spec_retry_ev;     /* task specs are fetched again */
     struct event *reserve_retry_ev;  /* reservations are asked again */
     struct event *register_retry_ev; /* the agent's entry is written again */
+    struct agent_metrics *metrics;   /* --metrics; NULL: none */
 };
 
 /* ---- job state: what each state means to the leaves ---- */
@@ -454,6 +455,20 @@ void agent_job_requeued(const struct job *job, char kind, const char *error,
 void agent_job_cached(const struct job *job, const char *rec, size_t len,
                       struct job_end *end);
 void agent_job_end_release(struct job_end *end);
+
+/* ---- agent_metrics.c ---- */
+
+/* Serves the agent's metrics on addr (cfg.metrics_addr), read through
+ * a->cmd. Returns them (free with agent_metrics_free() after a->cmd), or
+ * NULL with err set when it cannot listen there. */
+struct agent_metrics *agent_metrics_new(struct mapq_agent *a, const char *addr,
+                                        char *err);
+void agent_metrics_free(struct agent_metrics *am);
+/* A claimed subtask; and how an attempt ended, as job_leave() records it.
+ * am may be NULL (no --metrics). */
+void agent_metrics_claimed(struct agent_metrics *am, const struct job *job);
+void agent_metrics_ended(struct agent_metrics *am, const struct job *job,
+                         const struct job_end *end);
 
 /* ---- agent_plugin_run.c ---- */
 

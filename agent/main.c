@@ -22,6 +22,7 @@
 #include "mapq_cmd.h"
 #include "mapq_guard.h"
 #include "mapq_health.h"
+#include "mapq_http.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
 #include "mapq_units.h"
@@ -35,7 +36,7 @@ static const char usage[] =
     "[--interruptible]\n"
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
-    "                  [--worker-idle DUR]\n"
+    "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
     "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
@@ -55,7 +56,10 @@ static const char usage[] =
     "answered (every second while it holds subtasks, every 5 s when idle)\n"
     "and removes it when it exits.\n"
     "--check-health exits 0 when PATH was touched within --max-age (10s),\n"
-    "else says why and exits 1.\n";
+    "else says why and exits 1.\n"
+    "\n"
+    "With --metrics the agent serves Prometheus metrics on\n"
+    "http://HOST:PORT/metrics (:PORT for every address).\n";
 
 struct options {
     struct mapq_agent_config cfg;
@@ -200,11 +204,12 @@ parse_options(int argc, char **argv, struct options *o)
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {"log-format", required_argument, NULL, 'F'},
+        {"metrics", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL");
     char err[MAPQ_ERR_LEN], host[256] = "host";
     int64_t ms, bytes;
-    int c;
+    int c, port;
 
     o->cfg.ns = getenv("MAPQ_NAMESPACE");
     if (o->cfg.ns == NULL || *o->cfg.ns == '\0')
@@ -333,6 +338,16 @@ parse_options(int argc, char **argv, struct options *o)
             printf("mapq-agent %s (protocol %d)\n", MAPQ_VERSION,
                    MAPQ_PROTOCOL);
             return 1;
+        case 'M':
+            if (!mapq_http_parse_addr(optarg, host, sizeof(host), &port)) {
+                fprintf(stderr,
+                        "mapq-agent: --metrics must be HOST:PORT (e.g. "
+                        "127.0.0.1:9100, :9100, [::1]:9100), got '%s'\n",
+                        optarg);
+                return -1;
+            }
+            o->cfg.metrics_addr = optarg;
+            break;
         case 'F':
             if (mapq_log_set_format(optarg) != 0) {
                 fprintf(stderr,
@@ -611,9 +626,11 @@ main(int argc, char **argv)
         event_add(ev_watchdog, &tv);
     }
     mapq_redis_url_format(&o.cfg.url, shown, sizeof(shown));
-    mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s, redis %s",
+    mapq_log(MAPQ_LOG_INFO, "agent %s: %d slots, %zu queues%s, redis %s%s%s",
              o.cfg.name, o.cfg.slots, o.cfg.nqueues,
-             o.cfg.interruptible ? ", interruptible" : "", shown);
+             o.cfg.interruptible ? ", interruptible" : "", shown,
+             o.cfg.metrics_addr ? ", metrics on " : "",
+             o.cfg.metrics_addr ? o.cfg.metrics_addr : "");
     event_base_dispatch(base);
     mapq_agent_free(agent);
     mapq_health_remove(o.health_file);

@@ -91,6 +91,7 @@ ended_state(const struct job *job, bool stopped)
 static void
 job_leave(struct job *job, struct job_end *end)
 {
+    agent_metrics_ended(job->a->metrics, job, end);
     if (end->kind != 0)
         agent_outbox_add(job->a, job, end);
     agent_job_end_release(end);
@@ -428,6 +429,7 @@ agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
     bool corrupt;
     struct job *job = agent_job_new(a, ref, body, ckpt, &corrupt);
 
+    agent_metrics_claimed(a->metrics, job);
     if (corrupt) {
         /* Record a failure so that nothing waits for it. */
         mapq_log(MAPQ_LOG_WARN, "corrupt subtask %s set aside", job->ref);
@@ -917,6 +919,13 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
         mapq_redis_new(base, &cfg->url, "agent-wait", blk_state_cb, a);
     a->bells[BELL_CMD].conn =
         mapq_redis_new(base, &cfg->url, "agent-waitc", blk_state_cb, a);
+    if (cfg->metrics_addr != NULL) {
+        a->metrics = agent_metrics_new(a, cfg->metrics_addr, err);
+        if (a->metrics == NULL) {
+            mapq_agent_free(a);
+            return NULL;
+        }
+    }
     return a;
 }
 
@@ -935,6 +944,7 @@ mapq_agent_free(struct mapq_agent *a)
     mapq_redis_free(a->cmd);
     mapq_redis_free(a->bells[BELL_PLUGIN].conn);
     mapq_redis_free(a->bells[BELL_CMD].conn);
+    agent_metrics_free(a->metrics);
     while ((job = TAILQ_FIRST(&a->jobs)) != NULL) {
         TAILQ_REMOVE(&a->jobs, job, entry);
         agent_job_free(job);

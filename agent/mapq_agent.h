@@ -39,6 +39,7 @@ struct mapq_agent_config {
     int lease_ms;         /* lease length; renewed every min(1 s, lease/3) */
     int plugin_batch;     /* plugin subtasks claimed per call */
     const char *self_dir; /* directory of the agent binary (plugin search) */
+    const char *metrics_addr; /* --metrics HOST:PORT; NULL: none */
     /* Called on the loop after every heartbeat Redis answered (about once a
      * second); must not block. NULL: none. */
     void (*heartbeat_fn)(void *arg);

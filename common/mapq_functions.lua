@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 1
+local REVISION = 2
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1677,6 +1677,52 @@ local function fits(keys, args)
     return {serving, fitting, best_cpu, best_mem}
 end
 
+-- queues(P, live_ms, queue1, queue2, ...)
+-- How much work waits, for metrics: the queues named, and with live_ms > 0
+-- also every queue a live agent (a heartbeat within live_ms) serves. Returns
+-- [held, delayed, [queue, nc, np, ic, ip], ...]: the refs leased to agents
+-- (P:inflight), the user retries waiting out their backoff (P:delayed), and
+-- per queue the refs ready on the lists of each class. Reads only: one
+-- ZRANGE per queue and class, one LLEN per execution waiting there.
+local function queues(keys, args)
+    local P, live_ms = args[1], tonumber(args[2]) or 0
+    local names, seen = {}, {}
+    local function add(q)
+        if q ~= '' and not seen[q] then
+            seen[q] = true
+            names[#names + 1] = q
+        end
+    end
+    for j = 3, #args do
+        add(args[j])
+    end
+    if live_ms > 0 then
+        local live = redis.call('ZRANGEBYSCORE', P .. ':agents',
+            now_ms() - live_ms, '+inf')
+        for _, name in ipairs(live) do
+            local qs = redis.call('HGET', P .. ':agent:' .. name, 'queues')
+            for q in string.gmatch(qs or '', '[^,]+') do
+                add(q)
+            end
+        end
+    end
+    local out = {redis.call('ZCARD', P .. ':inflight'),
+        redis.call('ZCARD', P .. ':delayed')}
+    for _, q in ipairs(names) do
+        local row = {q}
+        for _, cls in ipairs({'nc', 'np', 'ic', 'ip'}) do
+            local n = 0
+            for _, m in ipairs(redis.call('ZRANGE', turns_key(P, q, cls),
+                    0, -1)) do
+                n = n + redis.call('LLEN', ready_key(P, q, cls, turn_of(m)))
+            end
+            row[#row + 1] = n
+        end
+        out[#out + 1] = row
+    end
+    return out
+end
+
 -- version(): the revision of this library (see Versions, above).
 redis.register_function{function_name = 'mapq1_version',
     callback = function() return REVISION end, flags = {'no-writes'}}
@@ -1695,3 +1741,5 @@ redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
 redis.register_function('mapq1_scan', scan)
 redis.register_function('mapq1_fits', fits)
+redis.register_function{function_name = 'mapq1_queues', callback = queues,
+    flags = {'no-writes'}}

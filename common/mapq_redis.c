@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "mapq_alloc.h"
 #include "mapq_retry.h"
@@ -32,6 +33,7 @@ struct request {
     void *arg;
     struct event *timer;
     const char *why; /* set when failing without a reply */
+    int64_t sent_us; /* monotonic, when the connection has an rtt callback */
     TAILQ_ENTRY(request) entry;
 };
 
@@ -54,6 +56,8 @@ struct mapq_redis {
     void *fault_arg;
     mapq_redis_library_fn *on_library;
     void *library_arg;
+    mapq_redis_rtt_fn *on_rtt;
+    void *rtt_arg;
     int held_revision;                  /* of the library Redis held at setup */
     int setup_seen;                     /* setup replies read so far */
     const char *setup_names[SETUP_MAX]; /* the setup commands, in order */
@@ -431,6 +435,15 @@ request_fail_cb(evutil_socket_t fd, short what, void *arg)
     request_free(req);
 }
 
+static int64_t
+monotonic_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void
 reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 {
@@ -439,6 +452,8 @@ reply_cb(redisAsyncContext *ac, void *reply, void *privdata)
 
     (void)ac;
     TAILQ_REMOVE(&r->pending, req, entry);
+    if (reply != NULL && req->sent_us > 0)
+        r->on_rtt(r, monotonic_us() - req->sent_us, r->rtt_arg);
     req->fn(reply, reply ? NULL : (req->why ? req->why : "connection lost"),
             req->arg);
     request_free(req);
@@ -478,8 +493,17 @@ send_command(struct mapq_redis *r, bool setup, int timeout_ms,
         return;
     }
     TAILQ_INSERT_TAIL(&r->pending, req, entry);
+    if (r->on_rtt != NULL && !setup)
+        req->sent_us = monotonic_us();
     req->timer = evtimer_new(r->base, request_timeout_cb, req);
     evtimer_add(req->timer, &tv);
+}
+
+void
+mapq_redis_set_rtt_cb(struct mapq_redis *r, mapq_redis_rtt_fn *fn, void *arg)
+{
+    r->on_rtt = fn;
+    r->rtt_arg = arg;
 }
 
 void

@@ -19,6 +19,7 @@
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mapq_err.h"
 #include "mapq_redis_url.h"
@@ -31,9 +32,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 1
+#define MAPQ_FUNCTIONS_REVISION 2
 #define MAPQ_FUNCTIONS_SHA256 \
-    "e7aaa3b83a0dc480b09d2c2630cf43765e5dbf4628cd0053099bee1b62e81235"
+    "957ca7a2e734e281e36c9b1c7ad78c4a5ab4d14b77c8f34edc05c6cbabe5a533"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
@@ -88,6 +89,16 @@ bool mapq_redis_ready(const struct mapq_redis *r);
 void mapq_redis_command(struct mapq_redis *r, int timeout_ms,
                         mapq_redis_reply_fn *fn, void *arg, int argc,
                         const char **argv, const size_t *argvlen);
+
+/*
+ * Called on the loop with the round trip of each request that got a reply
+ * (microseconds from sending it to its reply, Redis's own time included),
+ * before the request's callback; not for the setup commands. For metrics:
+ * a connection that blocks in BLPOP should not have one.
+ */
+typedef void mapq_redis_rtt_fn(struct mapq_redis *r, int64_t us, void *arg);
+void mapq_redis_set_rtt_cb(struct mapq_redis *r, mapq_redis_rtt_fn *fn,
+                           void *arg);
 
 /*
  * Called on the loop when connecting or setting up the connection fails

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "mapq_alloc.h"
 #include "mapq_driver.h"
+#include "mapq_http.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
 #include "mapq_redis.h"
@@ -28,7 +29,8 @@
 static int
 parse_option(struct mapq_cli_opts *o, int c)
 {
-    char *end;
+    char *end, host[256];
+    int port;
 
     switch (c) {
     case 'i':
@@ -85,6 +87,16 @@ parse_option(struct mapq_cli_opts *o, int c)
         break;
     case 'T':
         o->task = optarg;
+        break;
+    case 'M':
+        if (!mapq_http_parse_addr(optarg, host, sizeof(host), &port)) {
+            fprintf(stderr,
+                    "mapq: --metrics must be HOST:PORT (e.g. 127.0.0.1:9101, "
+                    ":9101, [::1]:9101), got '%s'\n",
+                    optarg);
+            return -1;
+        }
+        o->metrics = optarg;
         break;
     case 'j':
         o->json = true;
@@ -198,6 +210,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"priority", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, 'F'},
+        {"metrics", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;
@@ -236,6 +249,10 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
      * main() refuses the command itself once they are. */
     rc = parse_operands(o, *entry ? (*entry)->operands : MAPQ_CMD_WORKFLOW,
                         argc, argv, optind);
+    if (rc == 0 && o->metrics != NULL && strcmp(o->cmd, "scheduler") != 0) {
+        fprintf(stderr, "mapq: --metrics goes with mapq scheduler\n");
+        return -1;
+    }
     if (rc == 0 && o->redis != NULL) {
         /* A URL that cannot be read is a usage error, not Redis being
          * unreachable; err hides its password. */

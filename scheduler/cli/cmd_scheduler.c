@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "mapq_driver.h"
 #include "mapq_log.h"
+#include "mapq_sched_metrics.h"
 
 static void
 stop_cb(evutil_socket_t fd, short what, void *arg)
@@ -41,6 +42,8 @@ cmd_scheduler(struct mapq_cli_opts *o)
     struct mapq_redis_url url;
     struct event_base *base;
     struct mapq_driver *d;
+    struct mapq_sched_metrics *sm = NULL;
+    char err[MAPQ_ERR_LEN];
     struct event *ev_term, *ev_int, *ev_watchdog;
     uint64_t watchdog_us = 0;
     redisContext *c;
@@ -53,6 +56,15 @@ cmd_scheduler(struct mapq_cli_opts *o)
     redisFree(c);
     base = event_base_new();
     d = mapq_driver_new(base, &url, o->ns, o->lease_ms);
+    if (o->metrics != NULL) {
+        sm = mapq_sched_metrics_new(base, d, o->ns, o->metrics, err);
+        if (sm == NULL) {
+            mapq_log(MAPQ_LOG_ERROR, "--metrics: %s", err);
+            mapq_driver_free(d);
+            event_base_free(base);
+            return MAPQ_EXIT_INFRA;
+        }
+    }
     ev_term = evsignal_new(base, SIGTERM, stop_cb, base);
     ev_int = evsignal_new(base, SIGINT, stop_cb, base);
     event_add(ev_term, NULL);
@@ -65,10 +77,12 @@ cmd_scheduler(struct mapq_cli_opts *o)
         event_add(ev_watchdog, &tv);
     }
     mapq_driver_serve(d);
-    mapq_log(MAPQ_LOG_INFO, "scheduler running");
+    mapq_log(MAPQ_LOG_INFO, "scheduler running%s%s",
+             o->metrics ? ", metrics on " : "", o->metrics ? o->metrics : "");
     (void)sd_notify(0, "READY=1");
     event_base_dispatch(base);
     mapq_driver_free(d);
+    mapq_sched_metrics_free(sm);
     event_free(ev_watchdog);
     event_free(ev_term);
     event_free(ev_int);
@@ -78,7 +92,7 @@ cmd_scheduler(struct mapq_cli_opts *o)
 
 const struct mapq_cmd_entry mapq_cmd_scheduler_entry = {
     .name = "scheduler",
-    .usage = "scheduler [--redis URL] [--lease DUR]",
+    .usage = "scheduler [--redis URL] [--lease DUR] [--metrics HOST:PORT]",
     .operands = MAPQ_CMD_NONE,
     .fn = cmd_scheduler,
 };

@@ -225,6 +225,8 @@ exec_end(struct exec *x, bool ok)
     out.redis_error = x->redis_error;
     out.error = ok ? NULL : x->error;
     out.output = ok ? &x->output : NULL;
+    if (x->d->obs != NULL)
+        x->d->obs->ended(&out, x->d->obs_arg);
     if (x->done != NULL)
         x->done(&out, x->arg);
 }
@@ -440,12 +442,32 @@ advance(struct exec *x)
     exec_end(x, true);
 }
 
+/* Tells the observer, if any, of count subtasks of node k ending in phase. */
+static void
+observe(struct exec *x, size_t k, int phase, uint64_t count)
+{
+    if (x->d->obs != NULL && count > 0)
+        x->d->obs->subtasks(x->wf->nodes[k].name, x->nodes[k].queue, phase,
+                            count, x->d->obs_arg);
+}
+
+/* drv_window_abort(), told to the observer. */
+static void
+abort_node(struct exec *x, size_t k)
+{
+    uint64_t was = x->nodes[k].counts[MAPQ_PHASE_ABORTED];
+
+    drv_window_abort(&x->nodes[k]);
+    observe(x, k, MAPQ_PHASE_ABORTED,
+            x->nodes[k].counts[MAPQ_PHASE_ABORTED] - was);
+}
+
 /* Fails the rest of node k at once if its threshold is out of reach. */
 static void
 check_threshold(struct exec *x, size_t k)
 {
     if (drv_window_hopeless(&x->nodes[k], x->wf->nodes[k].run_all))
-        drv_window_abort(&x->nodes[k]);
+        abort_node(x, k);
 }
 
 /* Every subtask of node k finished: its records are read. */
@@ -549,15 +571,17 @@ on_cancelled(struct exec *x)
     x->cancelled = true;
     for (k = 0; k < x->wf->nnodes; k++)
         if (x->nodes[k].state == NODE_RUNNING)
-            drv_window_abort(&x->nodes[k]);
+            abort_node(x, k);
     exec_fail(x, "cancelled (mapq cancel)");
 }
 
 static void
 on_event(struct exec *x, uint64_t k, uint64_t i, int phase)
 {
-    if (drv_window_apply(&x->nodes[k], i, phase))
-        check_threshold(x, k);
+    if (!drv_window_apply(&x->nodes[k], i, phase))
+        return;
+    observe(x, k, phase, 1);
+    check_threshold(x, k);
 }
 
 /* Refills the windows of the nodes that got events, and finishes nodes. */

@@ -321,6 +321,8 @@ struct mapq_driver {
     void *idle_arg;
     struct event *idle_ev;
     bool idle_armed;
+    const struct mapq_driver_observer *obs; /* mapq_driver_observe() */
+    void *obs_arg;
 };
 
 /*

@@ -182,3 +182,49 @@ drv_serve_adopt(struct mapq_driver *d)
     drv_call_send(d, NULL, PATH_ADOPT, d->cmd, CALL_TIMEOUT_MS, &cmd, adopt_cb,
                   d);
 }
+
+/* ---- what a service shows: its observer, executions and queues -------- */
+
+void
+mapq_driver_observe(struct mapq_driver *d,
+                    const struct mapq_driver_observer *obs, void *arg)
+{
+    d->obs = obs;
+    d->obs_arg = arg;
+}
+
+struct mapq_redis *
+mapq_driver_redis(struct mapq_driver *d)
+{
+    return d->cmd;
+}
+
+size_t
+mapq_driver_count(const struct mapq_driver *d)
+{
+    const struct exec *x;
+    size_t n = 0;
+
+    TAILQ_FOREACH (x, &d->execs, entry)
+        n++;
+    return n;
+}
+
+size_t
+mapq_driver_queues(const struct mapq_driver *d, const char **out, size_t max)
+{
+    const struct exec *x;
+    size_t n = 0, k, j;
+
+    TAILQ_FOREACH (x, &d->execs, entry) {
+        for (k = 0; k < x->wf->nnodes && x->nodes != NULL; k++) {
+            const char *q = x->nodes[k].queue;
+
+            for (j = 0; q != NULL && j < n && strcmp(out[j], q) != 0; j++)
+                ;
+            if (q != NULL && j == n && n < max)
+                out[n++] = q;
+        }
+    }
+    return n;
+}

@@ -146,6 +146,33 @@ typedef void mapq_cancel_done_fn(bool ok, const char *why, void *arg);
 void mapq_driver_cancel(struct mapq_driver *d, const char *id,
                         mapq_cancel_done_fn *done, void *arg);
 
+/*
+ * What a driver tells an observer (metrics): count subtasks of node (of
+ * queue) reached final phase; an execution it drove ended (outcome
+ * borrowed for the call). Both run on the loop and must not block.
+ */
+struct mapq_driver_observer {
+    void (*subtasks)(const char *node, const char *queue, int phase,
+                     uint64_t count, void *arg);
+    void (*ended)(const struct mapq_exec_outcome *outcome, void *arg);
+};
+
+/* Sets d's observer (borrowed; NULL: none) and its arg. */
+void mapq_driver_observe(struct mapq_driver *d,
+                         const struct mapq_driver_observer *obs, void *arg);
+
+/* d's command connection (borrowed), for an observer that times it. */
+struct mapq_redis *mapq_driver_redis(struct mapq_driver *d);
+
+/* The executions d drives now. */
+size_t mapq_driver_count(const struct mapq_driver *d);
+
+/* The queues of the nodes of the executions d drives now, each once, into
+ * out (borrowed from d: valid until the loop turns); returns how many, at
+ * most max. */
+size_t mapq_driver_queues(const struct mapq_driver *d, const char **out,
+                          size_t max);
+
 /* True when no request of an ended execution is still in flight: the
  * records are written and the loop may stop. */
 bool mapq_driver_idle(const struct mapq_driver *d);

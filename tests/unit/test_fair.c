@@ -152,6 +152,44 @@ test_fair_foreign_turn_is_drained_and_dropped(void **state)
     assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "qx:q:nc"), NULL), 0);
 }
 
+/* mapq1_queues (metrics): the refs ready per queue and class, summed over
+ * the executions waiting there, the refs leased, and the queues of live
+ * agents with live_ms > 0. */
+static void
+test_fair_queue_lengths_for_metrics(void **state)
+{
+    struct fx *f = *state;
+    const redisReply *r, *row;
+
+    fx_push_exec(f, EXEC_A, 5, "nc");
+    fx_push_exec(f, EXEC_B, 3, "nc");
+    fx_push_exec(f, EXEC_B, 2, "ip");
+    assert_int_equal(strlen(claim_execs(f, "2")), 2);
+    r = fx_run(f, "FCALL_RO", "mapq1_queues", "0", f->ns, "0", "q", "empty",
+               NULL);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 4);
+    assert_int_equal(r->element[0]->integer, 2); /* leased */
+    assert_int_equal(r->element[1]->integer, 0); /* delayed */
+    row = r->element[2];
+    assert_int_equal(row->elements, 5);
+    assert_string_equal(row->element[0]->str, "q");
+    assert_int_equal(row->element[1]->integer, 6); /* nc: 5 + 3 - 2 */
+    assert_int_equal(row->element[2]->integer, 0); /* np */
+    assert_int_equal(row->element[3]->integer, 0); /* ic */
+    assert_int_equal(row->element[4]->integer, 2); /* ip */
+    row = r->element[3];
+    assert_string_equal(row->element[0]->str, "empty");
+    assert_int_equal(row->element[1]->integer, 0);
+    /* agent-1 claimed, so it is live; it registered no queues. */
+    fx_run(f, "HSET", fx_key(f, "agent:agent-1"), "queues", "gpu,q", NULL);
+    r = fx_run(f, "FCALL_RO", "mapq1_queues", "0", f->ns, "60000", NULL);
+    assert_int_equal(r->elements, 4);
+    assert_string_equal(r->element[2]->element[0]->str, "gpu");
+    assert_string_equal(r->element[3]->element[0]->str, "q");
+    assert_int_equal(r->element[3]->element[1]->integer, 6);
+}
+
 int
 main(void)
 {
@@ -163,6 +201,7 @@ main(void)
         T(test_fair_out_of_range_priority_is_the_default),
         T(test_fair_bell_rings_only_while_work_is_left),
         T(test_fair_foreign_turn_is_drained_and_dropped),
+        T(test_fair_queue_lengths_for_metrics),
     };
 #undef T
 
