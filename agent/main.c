@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,8 +44,8 @@ static const char usage[] =
     "\n"
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
     "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
-    "--lease 30s, --name HOST-PID, --namespace $MAPQ_NAMESPACE or mapq,\n"
-    "--health-file $MAPQ_HEALTH_FILE or none, --cpus = CPUs online,\n"
+    "--lease 30s, --name HOST-PID-RANDOM, --namespace $MAPQ_NAMESPACE or\n"
+    "mapq, --health-file $MAPQ_HEALTH_FILE or none, --cpus = CPUs online,\n"
     "--mem = physical memory, --worker-idle 30s (a persistent worker with\n"
     "no subtask for that long ends).\n"
     "\n"
@@ -384,8 +385,15 @@ parse_options(int argc, char **argv, struct options *o)
         o->queues[o->cfg.nqueues++] = "default";
     o->cfg.queues = o->queues;
     if (o->name[0] == '\0') {
+        /* Agents in containers sharing the host's name (host networking)
+         * may have the same pid: the suffix keeps their names apart. */
+        unsigned short rnd = 0;
+
         gethostname(host, sizeof(host) - 1);
-        snprintf(o->name, sizeof(o->name), "%s-%ld", host, (long)getpid());
+        if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+            rnd = (unsigned short)(time(NULL) ^ getpid());
+        snprintf(o->name, sizeof(o->name), "%s-%ld-%04x", host, (long)getpid(),
+                 rnd);
     }
     o->cfg.name = o->name;
     find_self_dir(o->self_dir, sizeof(o->self_dir));
