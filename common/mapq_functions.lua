@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 2
+local REVISION = 3
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1567,15 +1567,28 @@ local function adopt(keys, args)
     return out
 end
 
--- finish(P, exec, owner, state, field, value)
+-- The keys an ended execution leaves: its record, results, attempt logs
+-- and pages (its bodies, events, checkpoints and followers are gone).
+local function kept_keys(P, exec)
+    local out = {P .. ':x:' .. exec, P .. ':log:' .. exec, P .. ':pg:' .. exec}
+    local nodes = tonumber(redis.call('HGET', out[1], 'nodes')) or 0
+    for k = 0, nodes - 1 do
+        out[#out + 1] = P .. ':r:' .. exec .. ':' .. k
+    end
+    return out
+end
+
+-- finish(P, exec, owner, state, field, value [, retention_ms])
 -- Records the end of an execution by its owner: state (succeeded or
 -- failed), finished, and field (output or error) = value; drops its queued
 -- subtasks and events and its ownership. Field output_of names the field
 -- of the record that holds the output already (a node's o:<k>): it is
--- copied here, so a big output crosses the network once. Returns 1, 0 if
--- it had already ended (cancelled), -1 if there is no such execution, -2
--- if another owner holds it, or -3 if the output_of field is not there
--- (nothing is written).
+-- copied here, so a big output crosses the network once. With
+-- retention_ms > 0, what the execution leaves expires that long after its
+-- end (field expires: when), also when it had already ended (cancelled).
+-- Returns 1, 0 if it had already ended (cancelled), -1 if there is no such
+-- execution, -2 if another owner holds it, or -3 if the output_of field is
+-- not there (nothing is written).
 local function finish(keys, args)
     local P, exec, owner = args[1], args[2], args[3]
     local x = P .. ':x:' .. exec
@@ -1605,7 +1618,59 @@ local function finish(keys, args)
     end
     drop_running_state(P, exec)
     redis.call('ZREM', P .. ':owners', exec)
+    local keep = tonumber(args[7])
+    if keep and keep > 0 and redis.call('HEXISTS', x, 'expires') == 0 then
+        redis.call('HSET', x, 'expires', string.format('%d', now_ms() + keep))
+        for _, key in ipairs(kept_keys(P, exec)) do
+            redis.call('PEXPIRE', key, keep)
+        end
+    end
     return ENDED[st] and 0 or 1
+end
+
+-- rm(P, exec)
+-- Deletes an ended execution and all it left (mapq rm). Returns 1, -1 if
+-- there is no such execution (its entry in P:execs goes), or -2 if it has
+-- not ended (nothing is deleted).
+local function rm(keys, args)
+    local P, exec = args[1], args[2]
+    local x = P .. ':x:' .. exec
+    local st = redis.call('HGET', x, 'state')
+    if st and not ENDED[st] then
+        return -2
+    end
+    redis.call('ZREM', P .. ':execs', exec)
+    if not st then
+        return -1
+    end
+    local keys_ = kept_keys(P, exec)
+    drop_running_state(P, exec)
+    redis.call('DEL', P .. ':b:' .. exec, unpack(keys_))
+    redis.call('ZREM', P .. ':owners', exec)
+    return 1
+end
+
+-- prune(P, start, count)
+-- Drops from P:execs up to count entries, from rank start on, whose record
+-- has expired (or was deleted). Returns the rank to start from next time,
+-- 0 once the end was reached.
+local function prune(keys, args)
+    local P, start = args[1], tonumber(args[2]) or 0
+    local count = math.max(1, math.min(10000, tonumber(args[3]) or 1000))
+    local ids = redis.call('ZRANGE', P .. ':execs', start, start + count - 1)
+    local gone = {}
+    for _, id in ipairs(ids) do
+        if redis.call('EXISTS', P .. ':x:' .. id) == 0 then
+            gone[#gone + 1] = id
+        end
+    end
+    if #gone > 0 then
+        redis.call('ZREM', P .. ':execs', unpack(gone))
+    end
+    if #ids < count then
+        return 0
+    end
+    return start + #ids - #gone
 end
 
 -- scan(P, exec, k, index1, key1, index2, key2, ...)
@@ -1741,5 +1806,7 @@ redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
 redis.register_function('mapq1_scan', scan)
 redis.register_function('mapq1_fits', fits)
+redis.register_function('mapq1_rm', rm)
+redis.register_function('mapq1_prune', prune)
 redis.register_function{function_name = 'mapq1_queues', callback = queues,
     flags = {'no-writes'}}

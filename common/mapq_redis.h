@@ -32,9 +32,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 2
+#define MAPQ_FUNCTIONS_REVISION 3
 #define MAPQ_FUNCTIONS_SHA256 \
-    "957ca7a2e734e281e36c9b1c7ad78c4a5ab4d14b77c8f34edc05c6cbabe5a533"
+    "0f9342d692aa7a3ff3891fcf50766494bdb7ffd68bd6da7aec1b95c438edd082"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

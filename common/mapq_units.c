@@ -49,6 +49,7 @@ static const struct {
     const char *name;
     int64_t ms;
 } duration_units[] = {
+    {"d", 24 * 60 * 60 * 1000},
     {"h", 60 * 60 * 1000},
     {"m", 60 * 1000},
     {"s", 1000},
@@ -154,7 +155,7 @@ mapq_duration_parse(const char *s, int64_t *ms, char *err)
             unit = duration_units[u].ms;
             next = (size_t)u + 1;
         }
-        /* frac < den <= 1e9 and unit <= 3.6e6: the product fits. */
+        /* frac < den <= 1e9 and unit <= 8.64e7: the product fits. */
         part = (frac * unit + den / 2) / den;
         if (whole > (INT64_MAX - part) / unit ||
             whole * unit + part > INT64_MAX - total)
@@ -168,7 +169,7 @@ too_large:
 bad:
     return mapq_err_set(err, MAPQ_EINVAL,
                         "invalid duration '%s' (expected a number and a unit, "
-                        "or several largest first: 500ms, 30s, 1m30s, 2h)",
+                        "or several largest first: 500ms, 30s, 1m30s, 2h, 3d)",
                         s);
 }
 

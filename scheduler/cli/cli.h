@@ -48,6 +48,7 @@ struct mapq_cli_opts {
     const char *index;       /* mapq logs: one subtask, or NULL for all */
     const char *task;        /* mapq cache --task */
     const char *metrics;     /* mapq scheduler --metrics HOST:PORT */
+    long long retention_ms;  /* run, scheduler --retention; 0: default */
     const char *const *keys; /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;
@@ -96,6 +97,8 @@ extern const struct mapq_cmd_entry mapq_cmd_logs_entry;
 extern const struct mapq_cmd_entry mapq_cmd_agents_entry;
 extern const struct mapq_cmd_entry mapq_cmd_cache_entry;
 extern const struct mapq_cmd_entry mapq_cmd_validate_entry;
+extern const struct mapq_cmd_entry mapq_cmd_ls_entry;
+extern const struct mapq_cmd_entry mapq_cmd_rm_entry;
 
 /* ---- cli_table.c: the table ------------------------------------------- */
 

@@ -88,6 +88,20 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'T':
         o->task = optarg;
         break;
+    case 'R': {
+        int64_t ms;
+        char derr[MAPQ_ERR_LEN];
+
+        if (mapq_duration_parse(optarg, &ms, derr) != MAPQ_OK || ms < 1000) {
+            fprintf(stderr,
+                    "mapq: --retention must be a duration of 1s or more, got "
+                    "'%s'\n",
+                    optarg);
+            return -1;
+        }
+        o->retention_ms = ms;
+        break;
+    }
     case 'M':
         if (!mapq_http_parse_addr(optarg, host, sizeof(host), &port)) {
             fprintf(stderr,
@@ -211,6 +225,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, 'F'},
         {"metrics", required_argument, NULL, 'M'},
+        {"retention", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;
@@ -251,6 +266,12 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
                         argc, argv, optind);
     if (rc == 0 && o->metrics != NULL && strcmp(o->cmd, "scheduler") != 0) {
         fprintf(stderr, "mapq: --metrics goes with mapq scheduler\n");
+        return -1;
+    }
+    if (rc == 0 && o->retention_ms > 0 && strcmp(o->cmd, "run") != 0 &&
+        strcmp(o->cmd, "scheduler") != 0 && strcmp(o->cmd, "recover") != 0) {
+        fprintf(stderr, "mapq: --retention goes with mapq run, recover or "
+                        "scheduler (or set retention: in the workflow)\n");
         return -1;
     }
     if (rc == 0 && o->redis != NULL) {

@@ -376,6 +376,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     r->tty = isatty(2) != 0;
     r->base = event_base_new();
     r->driver = mapq_driver_new(r->base, &r->url, r->o->ns, r->o->lease_ms);
+    mapq_driver_set_retention(r->driver, r->o->retention_ms);
     ev_int = evsignal_new(r->base, SIGINT, interrupt_cb, r);
     event_add(ev_int, NULL);
     ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
@@ -613,7 +614,7 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
     .usage = "run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
              "                [--agents N] [--lease DUR] [--overwrite-cache] "
              "[--json]\n"
-             "                [--quiet] [--priority N]",
+             "                [--quiet] [--priority N] [--retention DUR]",
     .operands = MAPQ_CMD_WORKFLOW,
     .fn = cmd_run,
 };
@@ -628,7 +629,7 @@ const struct mapq_cmd_entry mapq_cmd_submit_entry = {
 
 const struct mapq_cmd_entry mapq_cmd_recover_entry = {
     .name = "recover",
-    .usage = "recover EXEC [--redis URL] [--json] [--quiet]",
+    .usage = "recover EXEC [--redis URL] [--json] [--quiet] [--retention DUR]",
     .operands = MAPQ_CMD_EXEC,
     .fn = cmd_recover,
 };

@@ -56,6 +56,7 @@ cmd_scheduler(struct mapq_cli_opts *o)
     redisFree(c);
     base = event_base_new();
     d = mapq_driver_new(base, &url, o->ns, o->lease_ms);
+    mapq_driver_set_retention(d, o->retention_ms);
     if (o->metrics != NULL) {
         sm = mapq_sched_metrics_new(base, d, o->ns, o->metrics, err);
         if (sm == NULL) {
@@ -92,7 +93,8 @@ cmd_scheduler(struct mapq_cli_opts *o)
 
 const struct mapq_cmd_entry mapq_cmd_scheduler_entry = {
     .name = "scheduler",
-    .usage = "scheduler [--redis URL] [--lease DUR] [--metrics HOST:PORT]",
+    .usage = "scheduler [--redis URL] [--lease DUR] [--metrics HOST:PORT]\n"
+             "                [--retention DUR]",
     .operands = MAPQ_CMD_NONE,
     .fn = cmd_scheduler,
 };

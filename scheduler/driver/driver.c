@@ -844,6 +844,7 @@ mapq_driver_new(struct event_base *base, const struct mapq_redis_url *url,
     d->idle_ev = event_new(base, -1, 0, idle_cb, d);
     d->ns = mapq_xstrdup(ns);
     d->lease_ms = lease_ms > 0 ? lease_ms : MAPQ_OWNER_LEASE_MS;
+    d->retention_ms = MAPQ_RETENTION_DEFAULT_MS;
     drv_new_id(rnd);
     d->wake_key = mapq_key_wake(ns, rnd);
     gethostname(host, sizeof(host) - 1);

@@ -38,6 +38,8 @@
 #define WAIT_BLOCK_S     1
 #define ERROR_GROUPS_MAX 8
 #define ADOPT_EVERY_MS   1000
+#define PRUNE_EVERY      60   /* adoptions: P:execs is pruned every minute */
+#define PRUNE_COUNT      1000 /* entries of P:execs looked at per prune */
 #define ADOPT_MAX        16
 /* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
  * a subtask can have in Redis). */
@@ -321,6 +323,9 @@ struct mapq_driver {
     void *idle_arg;
     struct event *idle_ev;
     bool idle_armed;
+    int64_t retention_ms; /* mapq_driver_set_retention() */
+    long prune_cursor;    /* rank in P:execs the next prune starts at */
+    int adopts;           /* adoptions asked: every PRUNE_EVERY-th prunes */
     const struct mapq_driver_observer *obs; /* mapq_driver_observe() */
     void *obs_arg;
 };

@@ -381,4 +381,7 @@ drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd)
         mapq_argv_add(cmd, "error");
         mapq_argv_add(cmd, x->error);
     }
+    mapq_argv_addf(cmd, "%lld",
+                   (long long)(x->wf->retention_ms > 0 ? x->wf->retention_ms
+                                                       : x->d->retention_ms));
 }

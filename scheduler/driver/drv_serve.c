@@ -62,6 +62,7 @@ unloadable(struct mapq_driver *d, const char *id, const char *why)
     mapq_argv_add(&cmd, "failed");
     mapq_argv_add(&cmd, "error");
     mapq_argv_addf(&cmd, "the workflow cannot be driven: %.900s", why);
+    mapq_argv_addf(&cmd, "%lld", (long long)d->retention_ms);
     drv_call_send(d, NULL, PATH_FINISH, d->cmd, CALL_TIMEOUT_MS, &cmd,
                   unloadable_cb, NULL);
 }
@@ -163,11 +164,44 @@ adopt_cb(redisReply *reply, const char *why, void *arg)
             load_exec(d, reply->element[i]->str, reply->element[i]->len, true);
 }
 
+static void
+prune_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_driver *d = arg;
+
+    if (reply != NULL && reply->type == REDIS_REPLY_INTEGER)
+        d->prune_cursor = (long)reply->integer;
+    else
+        mapq_log(MAPQ_LOG_DEBUG, "pruning the executions' index: %s",
+                 reply ? reply->str : why);
+}
+
+/* Drops the entries of expired executions from P:execs, PRUNE_COUNT at a
+ * time (mapq1_prune); a failure waits for the next turn. */
+static void
+prune(struct mapq_driver *d)
+{
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_prune");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_addf(&cmd, "%ld", d->prune_cursor);
+    mapq_argv_addf(&cmd, "%d", PRUNE_COUNT);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, prune_cb, d, cmd.argc, cmd.argv,
+                       cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
 void
 drv_serve_adopt(struct mapq_driver *d)
 {
     struct mapq_argv cmd;
 
+    if (d->adopts++ % PRUNE_EVERY == 0)
+        prune(d);
     if (d->adopt_inflight)
         return;
     d->adopt_inflight = true;
@@ -191,6 +225,12 @@ mapq_driver_observe(struct mapq_driver *d,
 {
     d->obs = obs;
     d->obs_arg = arg;
+}
+
+void
+mapq_driver_set_retention(struct mapq_driver *d, int64_t ms)
+{
+    d->retention_ms = ms > 0 ? ms : MAPQ_RETENTION_DEFAULT_MS;
 }
 
 struct mapq_redis *

@@ -38,6 +38,10 @@
 #include "mapq_redis.h"
 #include "mapq_workflow.h"
 
+/* How long an ended execution stays in Redis (its record, results, logs
+ * and pages), unless its workflow or the driver (--retention) says. */
+#define MAPQ_RETENTION_DEFAULT_MS (3LL * 24 * 3600 * 1000)
+
 /* Default owner lease: how long an execution waits for its driver. */
 #define MAPQ_OWNER_LEASE_MS 10000
 
@@ -112,6 +116,10 @@ typedef void mapq_exec_done_fn(const struct mapq_exec_outcome *outcome,
 struct mapq_driver *mapq_driver_new(struct event_base *base,
                                     const struct mapq_redis_url *url,
                                     const char *ns, int lease_ms);
+
+/* How long the executions d ends stay in Redis when their workflow sets no
+ * retention; MAPQ_RETENTION_DEFAULT_MS unless set. */
+void mapq_driver_set_retention(struct mapq_driver *d, int64_t ms);
 
 /* Fails pending work and frees; NULL-safe. Call outside callbacks. */
 void mapq_driver_free(struct mapq_driver *d);

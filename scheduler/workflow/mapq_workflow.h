@@ -200,6 +200,8 @@ struct mapq_workflow {
                                      only (kind INPUT or NODE) */
     size_t noutputs;              /* 0: the workflow has no output */
     int system_retries;           /* workflow-level default, 3 */
+    int64_t retention_ms; /* how long it stays in Redis once ended; 0: the
+                             driver's (--retention) */
     /* inputs, tasks and nodes sorted by name, built by the parse (NULL: a
      * lookup searches the array) */
     struct mapq_name_ref *input_index;

@@ -20,9 +20,19 @@
 
 #define DEFAULT_SYSTEM_RETRIES 3
 
-enum { WF_NAME, WF_INPUTS, WF_TASKS, WF_NODES, WF_OUTPUT, WF_SYSRETRIES, WF_N };
+enum {
+    WF_NAME,
+    WF_INPUTS,
+    WF_TASKS,
+    WF_NODES,
+    WF_OUTPUT,
+    WF_SYSRETRIES,
+    WF_RETENTION,
+    WF_N
+};
 static const char *const top_fields[WF_N] = {
-    "name", "inputs", "tasks", "nodes", "output", "system_retries"};
+    "name",   "inputs",         "tasks",    "nodes",
+    "output", "system_retries", "retention"};
 
 static void
 parse_name(struct ctx *c, yaml_node_t *v)
@@ -58,6 +68,12 @@ parse_root(struct ctx *c, yaml_node_t *root)
     if (f.val[WF_SYSRETRIES] != NULL)
         wf_get_small(c, f.val[WF_SYSRETRIES], "system_retries",
                      &wf->system_retries);
+    if (f.val[WF_RETENTION] != NULL &&
+        wf_get_duration(c, f.val[WF_RETENTION], "retention",
+                        &wf->retention_ms) &&
+        wf->retention_ms < 1000) {
+        wf_perr(c, f.val[WF_RETENTION], "'retention' must be 1s or more");
+    }
     if (f.val[WF_INPUTS] != NULL)
         wf_parse_inputs(c, f.val[WF_INPUTS]);
     wf->input_index =

@@ -60,6 +60,8 @@ test_units_duration_suffixes(void **state)
     assert_int_equal(dur("30s"), 30000);
     assert_int_equal(dur("10m"), 600000);
     assert_int_equal(dur("2h"), 7200000);
+    assert_int_equal(dur("3d"), 259200000);
+    assert_int_equal(dur("1d12h"), 129600000);
     assert_int_equal(dur("0s"), 0);
     assert_int_equal(dur("0"), 0);
 }
@@ -110,7 +112,7 @@ test_units_duration_rejects_junk(void **state)
 {
     static const char *const bad[] = {
         "",     "s",    "5 s",   " 5s",    "5s ",    "5x",     "5sec",  "1e3s",
-        "+5s",  ".5s",  "5.s",   "5.5.5s", "5S",     "5d",     "ms",    "0x10",
+        "+5s",  ".5s",  "5.s",   "5.5.5s", "5S",     "5w",     "ms",    "0x10",
         "5ms5", "1m30", "30s1m", "1h1h",   "1m 30s", "1m-30s", "1ms1s", "1hm"};
     char want[MAPQ_ERR_LEN];
     size_t i;
@@ -119,7 +121,7 @@ test_units_duration_rejects_junk(void **state)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(want, sizeof(want),
                  "invalid duration '%s' (expected a number and a unit, "
-                 "or several largest first: 500ms, 30s, 1m30s, 2h)",
+                 "or several largest first: 500ms, 30s, 1m30s, 2h, 3d)",
                  bad[i]);
         dur_fails(bad[i], want);
     }
