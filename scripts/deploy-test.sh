@@ -11,7 +11,10 @@
 #   4. deploy/k8s/agent.yaml under `podman kube play` (the Deployment's
 #      pods, host networking, the same Redis): `podman pod stop` sends
 #      SIGTERM with terminationGracePeriodSeconds: the agents drain the same;
-#   5. down -v: nothing is left.
+#   5. deploy/mapq-agent.service and mapq-scheduler.service under a real
+#      systemd (PID 1 of a privileged container): start waits for READY=1,
+#      `systemctl stop` drains the agent, the unit ends with success;
+#   6. down -v: nothing is left.
 # Needs root (podman). Prints ok / not ok per check; exits 1 on a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +38,8 @@ export MAPQ_REDIS_IMAGE=localhost/mapq-dt-redis:$run_id
 export MAPQ_REDIS_PASSWORD
 MAPQ_REDIS_PASSWORD=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 PROJECT=mapqdt$run_id
+SD_IMAGE=localhost/mapq-dt-systemd:$run_id
+SD_CT=mapq-dt-systemd-$run_id
 service_pid=
 failed=0
 
@@ -47,7 +52,8 @@ cleanup() {
     [ -f "$TMP/agent.yaml" ] && podman kube down "$TMP/agent.yaml" >/dev/null 2>&1
 
     [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null
-    podman rmi -f "$MAPQ_IMAGE" "$MAPQ_REDIS_IMAGE" >/dev/null 2>&1 || true
+    podman rm -f -t 0 "$SD_CT" >/dev/null 2>&1 || true
+    podman rmi -f "$SD_IMAGE" "$MAPQ_IMAGE" "$MAPQ_REDIS_IMAGE" >/dev/null 2>&1 || true
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -270,6 +276,65 @@ CONTAINERS_CONF="$TMP/containers.conf" podman kube down "$TMP/agent.yaml" \
     >/dev/null 2>&1
 check "kube down: no pod is left" 0 \
     "$(podman pod ps --filter name=mapq-agent-pod -q | wc -l)"
+
+echo "== deploy/*.service under systemd: the agent drains on systemctl stop"
+# systemd as PID 1 of a container (privileged: the units' DynamicUser and
+# PrivateTmp need namespaces), the image's binaries, the units as shipped.
+podman_build -q -t "$SD_IMAGE" -f - . >/dev/null <<EOF
+FROM debian:bookworm-slim
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        systemd systemd-sysv libhiredis0.14 libmsgpackc2 libevent-2.1-7 \
+        libjansson4 libyajl2 libssl3 libyaml-0-2 libsystemd0 >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=$MAPQ_IMAGE /usr/local/bin/ /usr/local/bin/
+CMD ["/sbin/init"]
+EOF
+podman_run -d --privileged --systemd=always --network host --name "$SD_CT" \
+    "$SD_IMAGE" >/dev/null
+sd() { podman exec "$SD_CT" "$@"; }
+booted() { sd systemctl is-system-running | grep -q -E '^(running|degraded)$'; }
+wait_for 60 booted || true
+podman cp deploy/mapq-agent.service "$SD_CT:/etc/systemd/system/"
+podman cp deploy/mapq-scheduler.service "$SD_CT:/etc/systemd/system/"
+sd systemctl daemon-reload
+printf 'MAPQ_REDIS_URL=%s\nMAPQ_AGENT_ARGS=--slots 2 --name sd-agent\n' \
+    "$MAPQ_REDIS_URL" | podman exec -i "$SD_CT" sh -c 'cat >/etc/default/mapq-agent'
+printf 'MAPQ_REDIS_URL=%s\n' "$MAPQ_REDIS_URL" |
+    podman exec -i "$SD_CT" sh -c 'cat >/etc/default/mapq-scheduler'
+check "systemctl start mapq-agent returns once the agent is ready" 0 \
+    "$(timeout 60 podman exec "$SD_CT" systemctl start mapq-agent; echo $?)"
+check "... and it has registered by then (Type=notify)" 1 \
+    "$(./build/mapq agents 2>/dev/null | grep -c '^sd-agent ')"
+check "systemctl start mapq-scheduler: active" active \
+    "$(timeout 60 podman exec "$SD_CT" systemctl start mapq-scheduler; sd systemctl is-active mapq-scheduler)"
+timeout 180 ./build/mapq run "$TMP/slow.yaml" --input 'xs=[1,2]' \
+    >"$TMP/slow3.out" 2>"$TMP/slow3.err" &
+run_pid=$!
+leased2() {
+    [ "$(REDISCLI_AUTH=$MAPQ_REDIS_PASSWORD redis-cli -p "$MAPQ_REDIS_PORT" \
+        ZCARD mapq:inflight)" -ge 2 ]
+}
+check "both subtasks leased before the stop" 0 "$(wait_for 60 leased2; echo $?)"
+start=$(date +%s)
+sd systemctl stop mapq-agent
+check "systemctl stop: drained well within TimeoutStopSec" yes \
+    "$([ $(($(date +%s) - start)) -lt 30 ] && echo yes || echo no)"
+check "systemctl stop: the unit's result is success, exit status 0" \
+    "success 0" \
+    "$(sd systemctl show -p Result --value mapq-agent) $(sd systemctl show -p ExecMainStatus --value mapq-agent)"
+check "systemctl stop: the agent said it drained" 1 \
+    "$(sd journalctl -u mapq-agent --no-pager | grep -c 'drained; exiting')"
+rc=0
+wait "$run_pid" || rc=$?
+check "the run completes: exit 0" 0 "$rc"
+check "each subtask ran once and succeeded: nothing interrupted or retried" \
+    "2 2" "$(./build/mapq logs "$(sed -n 's/^mapq: execution //p' "$TMP/slow3.err" | head -1)" n 2>&1 |
+        awk '{ n++ } / attempt 1: .*, SUCCEEDED$/ { ok++ } END { print n + 0, ok + 0 }')"
+sd systemctl stop mapq-scheduler
+check "systemctl stop mapq-scheduler: success" success \
+    "$(sd systemctl show -p Result --value mapq-scheduler)"
+podman rm -f -t 0 "$SD_CT" >/dev/null
 
 echo "== down"
 compose down -v >"$TMP/down.log" 2>&1
