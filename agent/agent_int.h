@@ -149,6 +149,8 @@ struct job {
     size_t ckpt_in_len;
     const struct mapq_buf *ckpt_out; /* this attempt's, while it is recorded */
     struct job_res held;             /* while it runs (JOB_RUN*) */
+    bool live_followed; /* mapq logs -f follows it (agent_live.c) */
+    uint64_t live_sent; /* stderr bytes sent for it so far */
     TAILQ_ENTRY(job) entry;
 };
 
@@ -330,6 +332,9 @@ struct agent_ops {
     /* A renewal said that the job with this ref lost its lease, or
      * (stopped) that its execution ended. */
     void (*lease_ended)(struct mapq_agent *a, const char *ref, bool stopped);
+    /* A renewal said that someone follows the stderr of the job with this
+     * ref (mapq logs -f). */
+    void (*followed)(struct mapq_agent *a, const char *ref);
     /* The agent's entry is gone: the loop may end. */
     void (*left)(struct mapq_agent *a);
 };
@@ -455,6 +460,12 @@ void agent_job_requeued(const struct job *job, char kind, const char *error,
 void agent_job_cached(const struct job *job, const char *rec, size_t len,
                       struct job_end *end);
 void agent_job_end_release(struct job_end *end);
+
+/* ---- agent_live.c ---- */
+
+/* Sends the stderr job's command wrote since the last send to its live
+ * key: from the running command, or with res (its end) the rest. */
+void agent_live_send(struct job *job, const struct mapq_cmd_result *res);
 
 /* ---- agent_metrics.c ---- */
 

@@ -21,7 +21,7 @@ static void
 renew_cb(redisReply *reply, const char *why, void *arg)
 {
     struct mapq_agent *a = arg;
-    bool stop_part = false;
+    int part = 0;
     size_t i;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -35,17 +35,19 @@ renew_cb(redisReply *reply, const char *why, void *arg)
     agent_retry_done(&a->renew_retry, "FCALL mapq1_renew");
     if (a->cfg.heartbeat_fn != NULL)
         a->cfg.heartbeat_fn(a->cfg.heartbeat_arg);
-    /* Refs whose lease was lost, "|", then refs whose execution ended. */
+    /* Refs whose lease was lost, "|", refs whose execution ended, "|",
+     * then refs someone follows (mapq logs -f). */
     for (i = 0; i < reply->elements; i++) {
         const char *ref = reply->element[i]->str;
 
         if (ref == NULL)
             continue;
-        if (strcmp(ref, "|") == 0) {
-            stop_part = true;
-            continue;
-        }
-        a->ops->lease_ended(a, ref, stop_part);
+        if (strcmp(ref, "|") == 0)
+            part++;
+        else if (part < 2)
+            a->ops->lease_ended(a, ref, part == 1);
+        else
+            a->ops->followed(a, ref);
     }
 }
 
@@ -73,6 +75,9 @@ agent_lease_renew(struct mapq_agent *a)
     TAILQ_FOREACH (job, &a->jobs, entry)
         if (job_running(job) && agent_job_needs_reservation(job))
             mapq_argv_addlen(&cmd, job->field, job->fieldlen);
+    /* Last: ask which running jobs someone follows (a library that does
+     * not know it takes it for a reservation's key: harmless). */
+    mapq_argv_add(&cmd, "|f");
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, renew_cb, a, cmd.argc, cmd.argv,
                        cmd.lens);
     mapq_argv_release(&cmd);

@@ -55,6 +55,7 @@ struct mapq_cmd {
     size_t in_off;                 /* bytes of in already written */
     struct mapq_buf out;           /* stdout, capped at output_max */
     struct mapq_buf err;           /* stderr, trimmed to the tail */
+    uint64_t err_total;            /* stderr bytes read in all */
     unsigned char st[sizeof(int)]; /* exec errno from the fork path */
     size_t stlen;
     int wstatus, kill_sig;

@@ -35,6 +35,7 @@ keep(struct mapq_cmd *cmd, int i, const char *data, size_t n)
             mapq_buf_append(&cmd->out, data, n) != MAPQ_OK)
             cmd->out_over = true;
     } else if (i == PIPE_ERR) {
+        cmd->err_total += n;
         mapq_buf_append(&cmd->err, data, n);
         if (cmd->err.len > 2 * MAPQ_CMD_STDERR_TAIL) {
             memmove(cmd->err.data,

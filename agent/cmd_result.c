@@ -308,6 +308,7 @@ take_stderr(struct mapq_cmd *cmd, struct mapq_cmd_result *res)
         cmd->err.data[cmd->err.len] = '\0';
     }
     res->stderr_tail = cmd->err;
+    res->stderr_total = cmd->err_total;
     mapq_buf_init(&cmd->err, 0);
 }
 

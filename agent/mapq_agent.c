@@ -165,6 +165,8 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
     a->admit_paused = false;    /* and its resources */
     job->res = res;
     job->ckpt_out = res->has_checkpoint ? &res->checkpoint : NULL;
+    if (job->live_followed)
+        agent_live_send(job, res);
     if (res->status == MAPQ_CMD_SUCCEEDED || res->status == MAPQ_CMD_FAILED) {
         struct spec_entry *e = job->spec;
         int64_t us = res->duration_ms * 1000;
@@ -547,6 +549,15 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
 }
 
 static void
+agent_followed(struct mapq_agent *a, const char *ref)
+{
+    struct job *job = agent_job_find(a, ref);
+
+    if (job != NULL && job->state == JOB_RUN && job->cmd != NULL)
+        agent_live_send(job, NULL);
+}
+
+static void
 agent_wake(struct mapq_agent *a)
 {
     agent_step_soon(a);
@@ -564,6 +575,7 @@ static const struct agent_ops ops = {
     .spec_ready = agent_spec_ready,
     .reserved = agent_reserved,
     .lease_ended = agent_lease_ended,
+    .followed = agent_followed,
     .left = agent_left,
 };
 

@@ -274,6 +274,18 @@ cmd_finish_cb(evutil_socket_t fd, short what, void *arg)
 /* ---- public: control -------------------------------------------------- */
 
 void
+mapq_cmd_stderr_since(const struct mapq_cmd *cmd, uint64_t from, const char **p,
+                      size_t *n, uint64_t *skipped)
+{
+    uint64_t held_from = cmd->err_total - cmd->err.len;
+
+    *skipped = from < held_from ? held_from - from : 0;
+    from += *skipped;
+    *n = from < cmd->err_total ? (size_t)(cmd->err_total - from) : 0;
+    *p = *n > 0 ? cmd->err.data + (cmd->err.len - *n) : "";
+}
+
+void
 mapq_cmd_kill(struct mapq_cmd *cmd, int sig)
 {
     if (cmd->pid <= 0 || cmd->reaped || cmd->finishing)

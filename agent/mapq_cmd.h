@@ -71,6 +71,7 @@ struct mapq_cmd_result {
                                     the task has no output) */
     char error[512];             /* one line when not SUCCEEDED */
     struct mapq_buf stderr_tail; /* last MAPQ_CMD_STDERR_TAIL bytes */
+    uint64_t stderr_total;       /* bytes written to stderr in all */
     struct mapq_buf checkpoint;  /* $MAPQ_CHECKPOINT contents at the end */
     bool has_checkpoint;
     int exit_status; /* -1 when killed by a signal or never started */
@@ -103,6 +104,14 @@ struct mapq_cmd *mapq_cmd_start(struct event_base *base,
                                 const struct mapq_cmd_ctx *ctx,
                                 const msgpack_object *inputs,
                                 mapq_cmd_done_fn *done, void *arg, char *err);
+
+/*
+ * The stderr of the running command from byte offset from (counted from its
+ * start) on, as far as it is still held: *p and *n (borrowed until the loop
+ * turns), and in *skipped the bytes after from that are no longer held.
+ */
+void mapq_cmd_stderr_since(const struct mapq_cmd *cmd, uint64_t from,
+                           const char **p, size_t *n, uint64_t *skipped);
 
 /* Sends sig to the command's whole process group; its status becomes
  * MAPQ_CMD_KILLED ("killed by signal 15 (SIGTERM)") unless its process

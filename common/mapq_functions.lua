@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 3
+local REVISION = 4
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1346,20 +1346,44 @@ local function step(keys, args)
     return cmsgpack.pack({out, refused, due, ended})
 end
 
--- renew(P, agent, lease_ms, ref... [| key...])
+-- Appends to out those of refs (held[n]: still leased) whose subtask
+-- someone follows (P:follow: "<exec>/<k>/<index>" -> until when, ms).
+-- One EXISTS when nobody follows anything.
+local function followed(P, refs, held, now, out)
+    if #refs == 0 or redis.call('EXISTS', P .. ':follow') == 0 then
+        return
+    end
+    local subtasks = {}
+    for n, ref in ipairs(refs) do
+        local e, k, i = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
+        subtasks[n] = (e or '') .. '/' .. (k or '') .. '/' .. (i or '')
+    end
+    local until_ms = gather('ZMSCORE', P .. ':follow', subtasks)
+    for n, ref in ipairs(refs) do
+        if held[n] and until_ms[n] and tonumber(until_ms[n]) > now then
+            out[#out + 1] = ref
+        end
+    end
+end
+
+-- renew(P, agent, lease_ms, ref... [| key...] [|f])
 -- The agent's heartbeat (every second, with the refs it holds, if any).
 -- Extends the leases of refs still held and returns the ones that are not
 -- (lost: reaped or finished elsewhere) followed by "|" and the refs whose
--- execution is no longer running (to be killed).
+-- execution is no longer running (to be killed); with a last '|f', then
+-- "|" and the refs still held whose subtask someone follows (mapq logs -f).
 local function renew(keys, args)
     local P, agent, lease = args[1], args[2], tonumber(args[3])
     local now = now_ms()
     local deadline = string.format('%d', now + lease)
     local lost, stop, leases, state = {}, {}, {}, {}
     local refs, reserved = {}, {}
-    for j = 4, #args do
+    -- A last '|f': the agent asks which of its refs someone follows.
+    local asks = args[#args] == '|f'
+    local last = asks and #args - 1 or #args
+    for j = 4, last do
         if args[j] == '|' then
-            for m = j + 1, #args do
+            for m = j + 1, last do
                 reserved[#reserved + 1] = args[m]
             end
             break
@@ -1397,6 +1421,10 @@ local function renew(keys, args)
     lost[#lost + 1] = '|'
     for _, ref in ipairs(stop) do
         lost[#lost + 1] = ref
+    end
+    if asks then
+        lost[#lost + 1] = '|'
+        followed(P, refs, held, now, lost)
     end
     return lost
 end

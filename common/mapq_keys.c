@@ -6,6 +6,7 @@
  */
 #include "mapq_keys.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,20 @@ char *
 mapq_key_log(const char *ns, const char *exec)
 {
     return mapq_xasprintf("%s:log:%s", ns, exec);
+}
+
+char *
+mapq_key_live(const char *ns, const char *exec, uint32_t k, uint64_t index,
+              uint32_t attempt)
+{
+    return mapq_xasprintf("%s:live:%s:%" PRIu32 "/%" PRIu64 "/%" PRIu32, ns,
+                          exec, k, index, attempt);
+}
+
+char *
+mapq_key_follow(const char *ns)
+{
+    return mapq_xasprintf("%s:follow", ns);
 }
 
 char *

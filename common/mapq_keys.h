@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct mapq_argv;
 
@@ -42,6 +43,13 @@ char *mapq_key_cache(const char *ns, const char *task, const char *hex);
 char *mapq_key_pages(const char *ns, const char *exec);
 /* P:log:<exec>: the attempt logs of an execution's subtasks (hash). */
 char *mapq_key_log(const char *ns, const char *exec);
+/* P:live:<exec>:<k>/<index>/<attempt>: the stderr of a running attempt
+ * that someone follows (string, appended to, expires). */
+char *mapq_key_live(const char *ns, const char *exec, uint32_t k,
+                    uint64_t index, uint32_t attempt);
+/* P:follow: "<exec>/<k>/<index>" -> until when (ms) someone follows that
+ * subtask's stderr (zset). */
+char *mapq_key_follow(const char *ns);
 /* P:wake:<id>: a scheduler's own list that ends its blocking wait. */
 char *mapq_key_wake(const char *ns, const char *id);
 /* P:agents: agent name -> last heartbeat (zset). */

@@ -32,9 +32,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 3
+#define MAPQ_FUNCTIONS_REVISION 4
 #define MAPQ_FUNCTIONS_SHA256 \
-    "0f9342d692aa7a3ff3891fcf50766494bdb7ffd68bd6da7aec1b95c438edd082"
+    "37ef405382c38be2022174b9ca7b3d693d53172ef2f6e0f51193f2b7894c358a"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -55,6 +55,7 @@ struct mapq_cli_opts {
     int lease_ms; /* owner lease of the executions this process drives */
     int priority; /* --priority: share of a queue's slots; 0: the default */
     bool json, quiet;
+    bool follow; /* mapq logs -f */
     bool overwrite_cache;
 };
 

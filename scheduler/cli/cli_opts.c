@@ -118,6 +118,9 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'q':
         o->quiet = true;
         break;
+    case 'f':
+        o->follow = true;
+        break;
     case 'o':
         o->overwrite_cache = true;
         break;
@@ -220,6 +223,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"node", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
+        {"follow", no_argument, NULL, 'f'},
         {"overwrite-cache", no_argument, NULL, 'o'},
         {"priority", required_argument, NULL, 'P'},
         {"verbose", no_argument, NULL, 'v'},
@@ -255,7 +259,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
     }
     *entry = mapq_cli_find(o->cmd);
     optind = 2;
-    while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "vqhf", longopts, NULL)) != -1) {
         rc = parse_option(o, c);
         if (rc != 0)
             return rc;
@@ -266,6 +270,12 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
                         argc, argv, optind);
     if (rc == 0 && o->metrics != NULL && strcmp(o->cmd, "scheduler") != 0) {
         fprintf(stderr, "mapq: --metrics goes with mapq scheduler\n");
+        return -1;
+    }
+    if (rc == 0 && o->follow &&
+        (strcmp(o->cmd, "logs") != 0 || o->index == NULL || o->json)) {
+        fprintf(stderr, "mapq: -f goes with mapq logs EXEC NODE INDEX, "
+                        "without --json\n");
         return -1;
     }
     if (rc == 0 && o->retention_ms > 0 && strcmp(o->cmd, "run") != 0 &&

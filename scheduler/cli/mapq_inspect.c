@@ -78,7 +78,7 @@ format_time(int64_t ms, char *buf, size_t len)
 
 static void
 print_attempt_text(FILE *out, const char *node, uint64_t index,
-                   const struct mapq_attempt *a)
+                   const struct mapq_attempt *a, bool tail)
 {
     const char *p, *e, *nl;
     char when[48];
@@ -103,7 +103,7 @@ print_attempt_text(FILE *out, const char *node, uint64_t index,
     if (a->error != NULL)
         fprintf(out, "  error: %.*s\n", (int)a->error->via.str.size,
                 a->error->via.str.ptr);
-    if (a->tail == NULL)
+    if (a->tail == NULL || !tail)
         return;
     p = a->tail->via.str.ptr;
     e = p + a->tail->via.str.size;
@@ -199,17 +199,41 @@ show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
         if (arr != NULL)
             add_attempt_json(arr, node, s->index, &a);
         else
-            print_attempt_text(out, node, s->index, &a);
+            print_attempt_text(out, node, s->index, &a, true);
     }
     msgpack_unpacked_destroy(&u);
 }
 
+size_t
+mapq_inspect_print_attempts(FILE *out, const char *node, uint64_t index,
+                            const char *data, size_t len, size_t skip,
+                            bool tails, bool *final)
+{
+    msgpack_unpacked u;
+    struct mapq_attempt a;
+    char err[MAPQ_ERR_LEN];
+    size_t off = 0, n = 0;
+
+    *final = false;
+    msgpack_unpacked_init(&u);
+    while (off < len &&
+           mapq_value_unpack_next(data, len, &off, &u, err) == MAPQ_OK) {
+        if (u.data.type != MSGPACK_OBJECT_MAP)
+            continue;
+        mapq_record_attempt(&u.data, &a);
+        if (n++ >= skip)
+            print_attempt_text(out, node, index, &a, tails);
+        *final = a.kind == 'T';
+    }
+    msgpack_unpacked_destroy(&u);
+    return n;
+}
+
 /* ---- logs -------------------------------------------------------------- */
 
-/* Finds node's number in exec; -1 with err set when there is none. */
-static long
-find_node(redisContext *c, const char *ns, const char *exec, const char *node,
-          char *err)
+long
+mapq_inspect_node(redisContext *c, const char *ns, const char *exec,
+                  const char *node, char *err)
 {
     char *key = mapq_key_exec(ns, exec);
     redisReply *r = redisCommand(c, "HMGET %s state nodes", key);
@@ -331,7 +355,7 @@ mapq_inspect_logs(redisContext *c, const char *ns, const char *exec,
     json_t *arr = NULL;
     enum mapq_err rc;
     char *key, *text;
-    long k = find_node(c, ns, exec, node, err);
+    long k = mapq_inspect_node(c, ns, exec, node, err);
 
     if (k < 0)
         return k == -2 ? MAPQ_EREDIS : MAPQ_EINVAL;

@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mapq_err.h"
@@ -26,6 +27,21 @@ enum mapq_err mapq_inspect_logs(redisContext *c, const char *ns,
                                 const char *exec, const char *node,
                                 const char *index, bool json, FILE *out,
                                 char *err);
+
+/* The number of node in exec; -1 with err set when there is none, -2
+ * when Redis failed. */
+long mapq_inspect_node(redisContext *c, const char *ns, const char *exec,
+                       const char *node, char *err);
+
+/*
+ * Prints the attempts of one subtask's log (data, len bytes: attempt
+ * records one after another) after the first skip, one line each (with
+ * their stderr tails when tails); returns how many it holds, and in *final
+ * whether the last one ended the subtask.
+ */
+size_t mapq_inspect_print_attempts(FILE *out, const char *node, uint64_t index,
+                                   const char *data, size_t len, size_t skip,
+                                   bool tails, bool *final);
 
 /*
  * Prints the agents that sent a heartbeat in the last MAPQ_AGENT_LIVE_MS:

@@ -82,6 +82,8 @@ test_keys_agent_and_scheduler_keys(void **state)
     expect(mapq_key_agents("mapq"), "mapq:agents");
     expect(mapq_key_agent("mapq", "host-42"), "mapq:agent:host-42");
     expect(mapq_key_wake("mapq", EXEC), "mapq:wake:" EXEC);
+    expect(mapq_key_live("mapq", EXEC, 2, 17, 3), "mapq:live:" EXEC ":2/17/3");
+    expect(mapq_key_follow("mapq"), "mapq:follow");
 }
 
 static void
