@@ -28,5 +28,6 @@ const struct mapq_cmd_entry mapq_cmd_logs_entry = {
     .name = "logs",
     .usage = "logs EXEC NODE [INDEX] [--json]",
     .operands = MAPQ_CMD_LOGS,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_logs,
 };

@@ -196,12 +196,13 @@ mapq_exec_create(redisContext *c, const char *ns,
     struct mapq_argv cmd;
     struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
     enum mapq_err rc;
-    int64_t now = drv_now_ms();
+    int64_t now;
     char *keys[3];
     size_t k;
 
     if (o == NULL)
         o = &defaults;
+    now = o->created_ms > 0 ? o->created_ms : drv_now_ms();
     if (id[0] == '\0')
         drv_new_id(id);
     if (mapq_spool_count(o->pages) > 0) {

@@ -57,6 +57,8 @@ struct mapq_exec_opts {
     struct mapq_spool *pages; /* the pages of its inputs' paged lists
                                  (mapq_workflow_bind_inputs_paged()), or
                                  NULL */
+    int64_t created_ms;       /* mapq_exec_create(): the creation time recorded
+                                 (ms since the epoch); 0: now */
 };
 
 /* A new random execution id, for mapq_exec_create(). */

@@ -3,6 +3,8 @@
  * of command takes, and the state table of a followed execution (mapq run)
  * with the callbacks that move it.
  *
+ * Also the summary --json prints of an execution (cli_json.c).
+ *
  * The command line is a program, not a library, so its files are compiled
  * into this test; cli_table.c (the table) is replaced by the two
  * stubs below, and the run has no driver: the tests stay on the paths
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../scheduler/cli/cli_json.c"
 #include "../../scheduler/cli/cli_opts.c"
 #include "../../scheduler/cli/cli_pages.c"
 #include "../../scheduler/cli/cli_util.c"
@@ -330,6 +333,105 @@ test_cli_write_output_maps(void **state)
     mapq_buf_release(&v);
 }
 
+/* ---- the summary of --json (mapq_cli_write_summary) ------------------ */
+
+/* The summary s written as text (NUL-terminated), parsed back. */
+static json_t *
+summary_json(const struct mapq_cli_summary *s, char *text, size_t size)
+{
+    FILE *f = fmemopen(text, size, "w");
+    char err[MAPQ_ERR_LEN];
+    json_t *doc;
+
+    assert_non_null(f);
+    memset(text, 0, size);
+    assert_int_equal(mapq_cli_write_summary(NULL, "ns", s, NULL, err), MAPQ_OK);
+    assert_int_equal(mapq_cli_write_summary(NULL, "ns", s, f, err), MAPQ_OK);
+    fclose(f);
+    /* One line: the document and a newline. */
+    assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1);
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    return doc;
+}
+
+static void
+test_cli_summary_members(void **state)
+{
+    static const char *const keys[] = {
+        "execution",   "workflow",    "status", "created_ms",
+        "finished_ms", "duration_ms", "nodes",  "output"};
+    struct mapq_node_progress nodes[2] = {
+        {.name = "a", .state = "succeeded", .total = 3},
+        {.name = "b \"q\"\xff", .state = "waiting", .total = 0}};
+    struct mapq_buf v = MAPQ_BUF_INIT;
+    struct mapq_cli_summary s = {.execution = "0123456789ab",
+                                 .workflow = "w",
+                                 .status = "succeeded",
+                                 .created_ms = 1000,
+                                 .finished_ms = -1,
+                                 .duration_ms = 5,
+                                 .nodes = nodes,
+                                 .nnodes = 2};
+    msgpack_packer pk;
+    char text[2048];
+    const char *key;
+    json_t *doc, *n, *counts, *val;
+    size_t i = 0;
+    int ph;
+
+    (void)state;
+    nodes[0].counts[MAPQ_PHASE_SUCCEEDED] = 2;
+    nodes[0].counts[MAPQ_PHASE_TIMED_OUT] = 1;
+    mapq_value_packer_init(&pk, &v);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 7);
+    s.output = v.data;
+    s.output_len = v.len;
+    doc = summary_json(&s, text, sizeof(text));
+    /* Every member, in the documented order; output last. */
+    json_object_foreach(doc, key, val)
+    {
+        assert_true(i < sizeof(keys) / sizeof(keys[0]));
+        assert_string_equal(key, keys[i++]);
+    }
+    assert_int_equal(i, sizeof(keys) / sizeof(keys[0]));
+    assert_true(json_is_null(json_object_get(doc, "finished_ms")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "created_ms")),
+                     1000);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(doc, "output"), 0)),
+        7);
+    /* Nodes: a list in order, every phase counted by its JSON name. */
+    n = json_array_get(json_object_get(doc, "nodes"), 0);
+    assert_string_equal(json_string_value(json_object_get(n, "name")), "a");
+    assert_int_equal(json_integer_value(json_object_get(n, "total")), 3);
+    counts = json_object_get(n, "counts");
+    assert_int_equal(json_object_size(counts), MAPQ_PHASE_COUNT);
+    for (ph = 0; ph < MAPQ_PHASE_COUNT; ph++)
+        assert_non_null(json_object_get(counts, mapq_cli_phase_key(ph)));
+    assert_int_equal(json_integer_value(json_object_get(counts, "timed_out")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(counts, "succeeded")),
+                     2);
+    /* A name with a quote and a byte that is not UTF-8: escaped, U+FFFD. */
+    n = json_array_get(json_object_get(doc, "nodes"), 1);
+    assert_string_equal(json_string_value(json_object_get(n, "name")),
+                        "b \"q\"\xef\xbf\xbd");
+    assert_null(json_object_get(doc, "error"));
+    json_decref(doc);
+    /* A failure: an error, no output. */
+    s.status = "failed";
+    s.output = NULL;
+    s.error = "node 'a' failed: \t\"x\"";
+    doc = summary_json(&s, text, sizeof(text));
+    assert_string_equal(json_string_value(json_object_get(doc, "error")),
+                        s.error);
+    assert_null(json_object_get(doc, "output"));
+    json_decref(doc);
+    mapq_buf_release(&v);
+}
+
 int
 main(void)
 {
@@ -341,6 +443,7 @@ main(void)
         cmocka_unit_test(test_cli_priority_is_1_to_100),
         cmocka_unit_test(test_cli_run_state_table),
         cmocka_unit_test(test_cli_write_output_maps),
+        cmocka_unit_test(test_cli_summary_members),
         cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
                                         run_setup, run_teardown),
         cmocka_unit_test_setup_teardown(test_cli_run_cancel_answer_stops,
