@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 1
+local REVISION = 2
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -102,6 +102,41 @@ local function call_many(cmd, key, args, step, opt)
         end
     end
     return reply
+end
+
+--[[
+Held counts. Field h:<k> of P:x:<exec> counts the subtasks of node k that
+agents hold: leased in P:inflight (running, or prefetched to start on a
+free slot). Every path that adds a lease adds to it (take: claim and step)
+and every path that takes one away subtracts (finish_attempts: done and
+step; reserve parking a ref; reap), so that mapq status tells running
+subtasks from queued ones. A call gathers its changes per execution and
+node and makes one HINCRBY per pair, never one per subtask, after its
+leases changed (a call that fails before that leaves both as they were).
+]]
+local function held_new()
+    return {e = {}, k = {}, n = {}}
+end
+
+-- Adds n to the count of node k of execution e in h.
+local function held_add(h, e, k, n)
+    local m = #h.e
+    for j = m, 1, -1 do
+        if h.k[j] == k and h.e[j] == e then
+            h.n[j] = h.n[j] + n
+            return
+        end
+    end
+    h.e[m + 1], h.k[m + 1], h.n[m + 1] = e, k, n
+end
+
+-- Writes the changes gathered in h: one HINCRBY per execution and node.
+local function held_write(P, h)
+    for j = 1, #h.e do
+        if h.n[j] ~= 0 then
+            redis.call('HINCRBY', P .. ':x:' .. h.e[j], 'h:' .. h.k[j], h.n[j])
+        end
+    end
 end
 
 --[[
@@ -593,8 +628,9 @@ end
 -- as CACHED, for the agent to finish the attempt with), ["run"] when the
 -- key's reservation is free or already this subtask's (it is taken for
 -- lease_ms, renewed by renew), ["wait"] when another subtask holds it (the
--- ref leaves P:inflight and is parked until the holder ends or its
--- reservation expires), or ["lost"] when ref is no longer leased.
+-- ref leaves P:inflight and its node's held count, and is parked until the
+-- holder ends or its reservation expires), or ["lost"] when ref is no
+-- longer leased.
 local function reserve(keys, args)
     local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
     local r = parse_ref(ref)
@@ -614,6 +650,7 @@ local function reserve(keys, args)
         return {'run'}
     end
     redis.call('ZREM', P .. ':inflight', ref)
+    redis.call('HINCRBY', P .. ':x:' .. r.exec, 'h:' .. r.k, -1)
     redis.call('RPUSH', P .. ':cw:' .. h, ref)
     redis.call('SADD', P .. ':cwait', h)
     return {'wait'}
@@ -764,23 +801,32 @@ local function pop(P, queue, cls, n, extra)
 end
 
 -- Appends [ref, body, checkpoint] to out and the lease to leases for each
--- of refs (all of execution e, their body fields in fields) whose body is
--- still there, with one HMGET (and one more for checkpoints when some are
--- retries); returns how many became leases. A ref without a body belongs
--- to an ended execution (its queued subtasks are dropped so) and is
--- dropped, or names no execution and goes back as foreign.
-local function lease_bodies(P, e, fields, refs, retries, deadline, out,
-                            leases)
+-- of refs (all of execution e, their body fields in fields, their nodes in
+-- ks) whose body is still there, with one HMGET (and one more for
+-- checkpoints when some are retries), counting them per node in held;
+-- returns how many became leases. A ref without a body belongs to an
+-- ended execution (its queued subtasks are dropped so) and is dropped, or
+-- names no execution and goes back as foreign.
+local function lease_bodies(P, e, fields, refs, ks, retries, deadline, out,
+                            leases, held)
     local bodies = gather('HMGET', P .. ':b:' .. e, fields)
     local ckpts = retries and checkpoints_of(P, e, fields, refs) or {}
-    -- Counted, not #t + 1: this loop runs once per subtask claimed.
-    local known, got, no, nl = nil, 0, #out, #leases
+    -- Counted, not #t + 1: this loop runs once per subtask claimed. The
+    -- held count goes by runs of one node (usually one run).
+    local known, got, no, nl, hk, hn = nil, 0, #out, #leases, nil, 0
     for m = 1, #refs do
         if bodies[m] then
             out[no + 1], out[no + 2], out[no + 3] =
                 refs[m], bodies[m], ckpts[m] or false
             leases[nl + 1], leases[nl + 2] = deadline, refs[m]
             no, nl, got = no + 3, nl + 2, got + 1
+            if ks[m] ~= hk then
+                if hn > 0 then
+                    held_add(held, e, hk, hn)
+                end
+                hk, hn = ks[m], 0
+            end
+            hn = hn + 1
         else
             if known == nil then
                 known = redis.call('EXISTS', P .. ':x:' .. e) == 1
@@ -791,12 +837,15 @@ local function lease_bodies(P, e, fields, refs, retries, deadline, out,
             end
         end
     end
+    if hn > 0 then
+        held_add(held, e, hk, hn)
+    end
     return got
 end
 
 -- Leases refs of any execution (see lease_bodies), grouped by execution;
 -- a message that is not a ref goes back as foreign.
-local function lease_refs(P, refs, deadline, out, leases)
+local function lease_refs(P, refs, deadline, out, leases, held)
     local by_exec, order, got = {}, {}, 0
     for _, ref in ipairs(refs) do
         local r = parse_ref(ref)
@@ -804,6 +853,8 @@ local function lease_refs(P, refs, deadline, out, leases)
             local g = group_of(by_exec, order, r.exec)
             g.a[#g.a + 1] = r.k .. '/' .. r.index
             g.b[#g.b + 1] = ref
+            g.k = g.k or {}
+            g.k[#g.k + 1] = r.k
         else
             out[#out + 1] = ref
             out[#out + 1] = false
@@ -812,7 +863,8 @@ local function lease_refs(P, refs, deadline, out, leases)
     end
     for _, e in ipairs(order) do
         local g = by_exec[e]
-        got = got + lease_bodies(P, e, g.a, g.b, true, deadline, out, leases)
+        got = got + lease_bodies(P, e, g.a, g.b, g.k, true, deadline, out,
+            leases, held)
     end
     return got
 end
@@ -821,13 +873,14 @@ end
 -- its body field and whether it is a retry (only retries may have a
 -- checkpoint). Anything else found there (a foreign message, a ref of
 -- another execution) goes through lease_refs.
-local function lease_list(P, e, refs, deadline, out, leases)
-    local fields, others, retries, foreign = {}, {}, false, nil
+local function lease_list(P, e, refs, deadline, out, leases, held)
+    local fields, ks, others, retries, foreign = {}, {}, {}, false, nil
     for m = 1, #refs do
-        local re, f, us = string.match(refs[m],
-            '^([^/]+)/(%d+/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
+        local re, f, k, us = string.match(refs[m],
+            '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
         if re == e then
             fields[#fields + 1] = f
+            ks[#ks + 1] = k
             retries = retries or us ~= '0/0'
         else
             others[#others + 1] = refs[m]
@@ -847,10 +900,11 @@ local function lease_list(P, e, refs, deadline, out, leases)
     end
     local got = 0
     if #mine > 0 then
-        got = lease_bodies(P, e, fields, mine, retries, deadline, out, leases)
+        got = lease_bodies(P, e, fields, mine, ks, retries, deadline, out,
+            leases, held)
     end
     if #others > 0 then
-        got = got + lease_refs(P, others, deadline, out, leases)
+        got = got + lease_refs(P, others, deadline, out, leases, held)
     end
     return got
 end
@@ -858,12 +912,13 @@ end
 -- The claim of claim and step: pops up to want.c command and want.p
 -- plugin subtasks (and up to extra more command subtasks, see pop) from
 -- the lists of queues, non-interruptible lists first unless
--- only_interruptible, and leases them until now + lease. Returns the flat
--- [ref, body, checkpoint, ...] array.
+-- only_interruptible, and leases them until now + lease, adding them to
+-- the held counts of their nodes. Returns the flat [ref, body, checkpoint,
+-- ...] array.
 local function take(P, now, lease, want, extra, only_interruptible, queues)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
-    local out, leases = {}, {}
+    local out, leases, held = {}, {}, held_new()
     for _, queue in ipairs(queues) do
         for _, kind in ipairs({'c', 'p'}) do
             for _, class in ipairs(only_interruptible and {'i'} or {'n', 'i'}) do
@@ -876,7 +931,7 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
                     for _, l in ipairs(lists) do
                         if l.refs then
                             got = got + lease_list(P, l.exec, l.refs,
-                                deadline, out, leases)
+                                deadline, out, leases, held)
                         end
                     end
                     want[kind] = math.max(0, n - got)
@@ -889,6 +944,7 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
     end
     if #leases > 0 then
         zadd_many(P .. ':inflight', leases)
+        held_write(P, held)
     end
     return out
 end
@@ -913,10 +969,11 @@ end
 -- The steps of done, each over the whole batch. b holds what the entries
 -- asked for, grouped: b.results (result hash -> fields, records), b.execs
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
--- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
+-- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases;
+-- and b.taken, the leases that end, with b.held, their nodes' counts.
 local function new_batch(P)
     return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
-        ended = {}}
+        ended = {}, held = held_new()}
 end
 
 -- What the entries (not the groups) of a batch need besides.
@@ -1189,6 +1246,7 @@ local function finish_group(b, args, j, rest)
     end
     local kv, lkv = {}, {}
     local x = group_of(b.execs, b.xorder, e)
+    held_add(b.held, e, k, -n)
     for m = 0, n - 1 do
         kv[#kv + 1] = args[fields + m]
         kv[#kv + 1] = args[records + m]
@@ -1236,8 +1294,9 @@ end
 -- changes nothing. Returns the refused refs.
 --
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
--- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
--- one RPUSH of a single event entry and one HDEL of the bodies.
+-- fencing check, one ZREM, HMGET+HSET per result hash, per execution one
+-- RPUSH of a single event entry and one HDEL of the bodies, and per
+-- execution and node one HINCRBY of its held count.
 local function finish_attempts(P, args, first, ngroups)
     if ngroups == 0 and first > #args then
         return {}, {} -- a claim alone: no batch to make
@@ -1261,6 +1320,7 @@ local function finish_attempts(P, args, first, ngroups)
         -- Groups alone, the common case.
         write_events(b)
         call_many('ZREM', b.P .. ':inflight', b.taken)
+        held_write(b.P, b.held)
         return b.refused, b.ended
     end
     batch_for_entries(b)
@@ -1274,6 +1334,7 @@ local function finish_attempts(P, args, first, ngroups)
             b.refused[#b.refused + 1] = ref
         else
             b.taken[#b.taken + 1] = ref
+            held_add(b.held, e, k, -1)
             plan_side(b, args, j, e, k, index)
             if args[j + 1] == 'T' then
                 plan_terminal(b, args, j, e, k, index)
@@ -1290,6 +1351,7 @@ local function finish_attempts(P, args, first, ngroups)
     write_events(b)
     write_rest(b)
     call_many('ZREM', b.P .. ':inflight', b.taken)
+    held_write(b.P, b.held)
     return b.refused, b.ended
 end
 
@@ -1420,9 +1482,10 @@ local function interruptible_failures(P, limits, r)
 end
 
 -- reap(P, limit)
--- Takes back up to limit attempts whose lease expired and queues each
--- again as a system failure (and, from an interruptible list, as an
--- interruption too). Returns how many were taken back.
+-- Takes back up to limit attempts whose lease expired (they leave their
+-- nodes' held counts) and queues each again as a system failure (and,
+-- from an interruptible list, as an interruption too). Returns how many
+-- were taken back.
 local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
     local now = now_ms()
@@ -1438,11 +1501,12 @@ local function reap(keys, args)
     end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
-    local again, limits = {}, {}
+    local again, limits, held = {}, {}, held_new()
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
         if r then
+            held_add(held, r.exec, r.k, -1)
             append_logs(P .. ':log:' .. r.exec, {r.k .. '/' .. r.index},
                 {cmsgpack.pack({a = r.u + r.s + 1, k = 'L', p = 0,
                     e = 'lease expired: its agent stopped renewing it (killed, '
@@ -1461,6 +1525,7 @@ local function reap(keys, args)
             again[#again + 1] = make_ref(r)
         end
     end
+    held_write(P, held)
     queue_refs(P, again)
     return #expired
 end

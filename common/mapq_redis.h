@@ -31,9 +31,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 1
+#define MAPQ_FUNCTIONS_REVISION 2
 #define MAPQ_FUNCTIONS_SHA256 \
-    "e7aaa3b83a0dc480b09d2c2630cf43765e5dbf4628cd0053099bee1b62e81235"
+    "ec0527c9711895d1677e2fe31368f8834daa965b12921788eb40b398bc74010d"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
