@@ -33,7 +33,7 @@ enum head_field { H_STATE, H_NAME, H_CREATED, H_FINISHED, H_NODES, H_ERROR };
 /* One read of an execution's record. Strings point into the replies. */
 struct view {
     redisReply *head;  /* HMGET of HEAD_FIELDS */
-    redisReply *per;   /* HMGET node:<k> p:<k> for every node */
+    redisReply *per;   /* HMGET node:<k> p:<k> h:<k> for every node */
     redisReply *out;   /* HGET output, when asked for and succeeded */
     const char *state; /* in head */
     struct mapq_node_progress *nodes;
@@ -123,7 +123,11 @@ read_failed(redisContext *c, const struct mapq_redis_url *url,
     return MAPQ_EXIT_INFRA;
 }
 
-/* Reads node:<k> and p:<k> of every node into v. */
+/*
+ * Reads node:<k>, p:<k> and h:<k> of every node into v: its progress as
+ * its driver last wrote it, with RUNNING and QUEUED split again by its
+ * held count as Redis keeps it now (mapq_phase_split()).
+ */
 static int
 read_nodes(redisContext *c, const struct mapq_redis_url *url,
            const struct mapq_cli_opts *o, struct view *v)
@@ -137,23 +141,29 @@ read_nodes(redisContext *c, const struct mapq_redis_url *url,
     for (k = 0; k < v->nnodes; k++) {
         mapq_argv_addf(&cmd, "node:%zu", k);
         mapq_argv_addf(&cmd, "p:%zu", k);
+        mapq_argv_addf(&cmd, "h:%zu", k);
     }
     v->per = redisCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
     mapq_argv_release(&cmd);
     if (v->per == NULL || v->per->type != REDIS_REPLY_ARRAY ||
-        v->per->elements != 2 * v->nnodes)
+        v->per->elements != 3 * v->nnodes)
         return read_failed(c, url, v->per);
     v->nodes = mapq_xcalloc(v->nnodes + 1, sizeof(*v->nodes));
     v->known = mapq_xcalloc(v->nnodes + 1, sizeof(*v->known));
     for (k = 0; k < v->nnodes; k++) {
-        const redisReply *name = v->per->element[2 * k];
-        const redisReply *p = v->per->element[2 * k + 1];
+        const redisReply *name = v->per->element[3 * k];
+        const redisReply *p = v->per->element[3 * k + 1];
+        const redisReply *h = v->per->element[3 * k + 2];
 
         v->nodes[k].name = name->type == REDIS_REPLY_STRING ? name->str : "?";
         v->nodes[k].state = "waiting";
         v->known[k] =
             node_progress(p->type == REDIS_REPLY_STRING ? p->str : NULL, p->len,
                           &v->nodes[k]);
+        if (v->known[k])
+            mapq_phase_split(
+                v->nodes[k].counts, v->nodes[k].total,
+                h->type == REDIS_REPLY_STRING ? strtoll(h->str, NULL, 10) : 0);
     }
     return MAPQ_EXIT_OK;
 }
