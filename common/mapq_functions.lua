@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 2
+local REVISION = 3
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -111,30 +111,36 @@ free slot). Every path that adds a lease adds to it (take: claim and step)
 and every path that takes one away subtracts (finish_attempts: done and
 step; reserve parking a ref; reap), so that mapq status tells running
 subtasks from queued ones. A call gathers its changes per execution and
-node and makes one HINCRBY per pair, never one per subtask, after its
-leases changed (a call that fails before that leaves both as they were).
+node and makes one HINCRBY per pair whose count changed, never one per
+subtask, at its end, once its leases changed: a step that finishes as many
+of a node as it claims makes none. A call that fails part-way (a command
+the Redis user may not run) may leave a count off by what it changed;
+readers clamp it.
 ]]
+-- A list of changes to held counts, flat: e, k, n, e, k, n, ... Made with
+-- room for one change (the usual call makes one): filled from empty, a
+-- table would grow twice on the way.
 local function held_new()
-    return {e = {}, k = {}, n = {}}
+    return {nil, nil, nil}
 end
 
 -- Adds n to the count of node k of execution e in h.
 local function held_add(h, e, k, n)
-    local m = #h.e
-    for j = m, 1, -1 do
-        if h.k[j] == k and h.e[j] == e then
-            h.n[j] = h.n[j] + n
+    local m = #h
+    for j = m - 2, 1, -3 do
+        if h[j + 1] == k and h[j] == e then
+            h[j + 2] = h[j + 2] + n
             return
         end
     end
-    h.e[m + 1], h.k[m + 1], h.n[m + 1] = e, k, n
+    h[m + 1], h[m + 2], h[m + 3] = e, k, n
 end
 
 -- Writes the changes gathered in h: one HINCRBY per execution and node.
 local function held_write(P, h)
-    for j = 1, #h.e do
-        if h.n[j] ~= 0 then
-            redis.call('HINCRBY', P .. ':x:' .. h.e[j], 'h:' .. h.k[j], h.n[j])
+    for j = 1, #h, 3 do
+        if h[j + 2] ~= 0 then
+            redis.call('HINCRBY', P .. ':x:' .. h[j], 'h:' .. h[j + 1], h[j + 2])
         end
     end
 end
@@ -801,33 +807,26 @@ local function pop(P, queue, cls, n, extra)
 end
 
 -- Appends [ref, body, checkpoint] to out and the lease to leases for each
--- of refs (all of execution e, their body fields in fields, their nodes in
--- ks) whose body is still there, with one HMGET (and one more for
--- checkpoints when some are retries), counting them per node in held;
--- returns how many became leases. A ref without a body belongs to an
+-- of refs (all of execution e, their body fields in fields) whose body is
+-- still there, with one HMGET (and one more for checkpoints when some are
+-- retries); returns how many became leases. The caller added every ref to
+-- held: one without a body is taken off again. Such a ref belongs to an
 -- ended execution (its queued subtasks are dropped so) and is dropped, or
 -- names no execution and goes back as foreign.
-local function lease_bodies(P, e, fields, refs, ks, retries, deadline, out,
+local function lease_bodies(P, e, fields, refs, retries, deadline, out,
                             leases, held)
     local bodies = gather('HMGET', P .. ':b:' .. e, fields)
     local ckpts = retries and checkpoints_of(P, e, fields, refs) or {}
-    -- Counted, not #t + 1: this loop runs once per subtask claimed. The
-    -- held count goes by runs of one node (usually one run).
-    local known, got, no, nl, hk, hn = nil, 0, #out, #leases, nil, 0
+    -- Counted, not #t + 1: this loop runs once per subtask claimed.
+    local known, got, no, nl = nil, 0, #out, #leases
     for m = 1, #refs do
         if bodies[m] then
             out[no + 1], out[no + 2], out[no + 3] =
                 refs[m], bodies[m], ckpts[m] or false
             leases[nl + 1], leases[nl + 2] = deadline, refs[m]
             no, nl, got = no + 3, nl + 2, got + 1
-            if ks[m] ~= hk then
-                if hn > 0 then
-                    held_add(held, e, hk, hn)
-                end
-                hk, hn = ks[m], 0
-            end
-            hn = hn + 1
         else
+            held_add(held, e, string.match(fields[m], '^%d+'), -1)
             if known == nil then
                 known = redis.call('EXISTS', P .. ':x:' .. e) == 1
             end
@@ -836,9 +835,6 @@ local function lease_bodies(P, e, fields, refs, ks, retries, deadline, out,
                 no = no + 3
             end
         end
-    end
-    if hn > 0 then
-        held_add(held, e, hk, hn)
     end
     return got
 end
@@ -853,8 +849,7 @@ local function lease_refs(P, refs, deadline, out, leases, held)
             local g = group_of(by_exec, order, r.exec)
             g.a[#g.a + 1] = r.k .. '/' .. r.index
             g.b[#g.b + 1] = ref
-            g.k = g.k or {}
-            g.k[#g.k + 1] = r.k
+            held_add(held, r.exec, r.k, 1)
         else
             out[#out + 1] = ref
             out[#out + 1] = false
@@ -863,8 +858,8 @@ local function lease_refs(P, refs, deadline, out, leases, held)
     end
     for _, e in ipairs(order) do
         local g = by_exec[e]
-        got = got + lease_bodies(P, e, g.a, g.b, g.k, true, deadline, out,
-            leases, held)
+        got = got + lease_bodies(P, e, g.a, g.b, true, deadline, out, leases,
+            held)
     end
     return got
 end
@@ -874,19 +869,30 @@ end
 -- checkpoint). Anything else found there (a foreign message, a ref of
 -- another execution) goes through lease_refs.
 local function lease_list(P, e, refs, deadline, out, leases, held)
-    local fields, ks, others, retries, foreign = {}, {}, {}, false, nil
+    local fields, others, retries, foreign = {}, {}, false, nil
+    -- Counted into held by runs of one node (usually one run).
+    local rk, rn = nil, 0
     for m = 1, #refs do
         local re, f, k, us = string.match(refs[m],
             '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
         if re == e then
             fields[#fields + 1] = f
-            ks[#ks + 1] = k
+            if k ~= rk then
+                if rn > 0 then
+                    held_add(held, e, rk, rn)
+                end
+                rk, rn = k, 0
+            end
+            rn = rn + 1
             retries = retries or us ~= '0/0'
         else
             others[#others + 1] = refs[m]
             foreign = foreign or {}
             foreign[m] = true
         end
+    end
+    if rn > 0 then
+        held_add(held, e, rk, rn)
     end
     -- Usually every ref is of e: then the refs are leased as they came.
     local mine = refs
@@ -900,8 +906,8 @@ local function lease_list(P, e, refs, deadline, out, leases, held)
     end
     local got = 0
     if #mine > 0 then
-        got = lease_bodies(P, e, fields, mine, ks, retries, deadline, out,
-            leases, held)
+        got = lease_bodies(P, e, fields, mine, retries, deadline, out, leases,
+            held)
     end
     if #others > 0 then
         got = got + lease_refs(P, others, deadline, out, leases, held)
@@ -913,12 +919,13 @@ end
 -- plugin subtasks (and up to extra more command subtasks, see pop) from
 -- the lists of queues, non-interruptible lists first unless
 -- only_interruptible, and leases them until now + lease, adding them to
--- the held counts of their nodes. Returns the flat [ref, body, checkpoint,
--- ...] array.
-local function take(P, now, lease, want, extra, only_interruptible, queues)
+-- held (see held_new; the caller writes it). Returns the flat [ref, body,
+-- checkpoint, ...] array.
+local function take(P, now, lease, want, extra, only_interruptible, queues,
+                    held)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
-    local out, leases, held = {}, {}, held_new()
+    local out, leases = {}, {}
     for _, queue in ipairs(queues) do
         for _, kind in ipairs({'c', 'p'}) do
             for _, class in ipairs(only_interruptible and {'i'} or {'n', 'i'}) do
@@ -944,7 +951,6 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
     end
     if #leases > 0 then
         zadd_many(P .. ':inflight', leases)
-        held_write(P, held)
     end
     return out
 end
@@ -960,8 +966,10 @@ local function claim(keys, args)
     local want = {c = tonumber(args[4]), p = tonumber(args[5])}
     local now = now_ms()
     promote(P, now, 1000)
+    local held = held_new()
     local out = take(P, now, tonumber(args[3]), want, 0, args[6] == '1',
-        {unpack(args, 7)})
+        {unpack(args, 7)}, held)
+    held_write(P, held)
     redis.call('ZADD', P .. ':agents', now, agent)
     return cmsgpack.pack(out)
 end
@@ -970,10 +978,11 @@ end
 -- asked for, grouped: b.results (result hash -> fields, records), b.execs
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases;
--- and b.taken, the leases that end, with b.held, their nodes' counts.
-local function new_batch(P)
+-- and b.taken, the leases that end, subtracted from b.held, their nodes'
+-- counts (the caller's to write).
+local function new_batch(P, held)
     return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
-        ended = {}, held = held_new()}
+        ended = {}, held = held}
 end
 
 -- What the entries (not the groups) of a batch need besides.
@@ -1296,12 +1305,13 @@ end
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
 -- fencing check, one ZREM, HMGET+HSET per result hash, per execution one
 -- RPUSH of a single event entry and one HDEL of the bodies, and per
--- execution and node one HINCRBY of its held count.
-local function finish_attempts(P, args, first, ngroups)
+-- execution and node one HINCRBY of its held count, which the caller makes
+-- from held once its own leases changed too.
+local function finish_attempts(P, args, first, ngroups, held)
     if ngroups == 0 and first > #args then
         return {}, {} -- a claim alone: no batch to make
     end
-    local b = new_batch(P)
+    local b = new_batch(P, held)
     if ngroups > 0 then
         local rest = {}
         first = finish_groups(b, args, first, ngroups, rest)
@@ -1320,11 +1330,12 @@ local function finish_attempts(P, args, first, ngroups)
         -- Groups alone, the common case.
         write_events(b)
         call_many('ZREM', b.P .. ':inflight', b.taken)
-        held_write(b.P, b.held)
         return b.refused, b.ended
     end
     batch_for_entries(b)
     local held = gather('ZMSCORE', b.P .. ':inflight', refs)
+    -- The leases that end, counted by runs of one node.
+    local he, hk, hn = nil, nil, 0
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
     -- ckpt (read in place: a table per entry would cost the fast path).
     for n, ref in ipairs(refs) do
@@ -1334,7 +1345,13 @@ local function finish_attempts(P, args, first, ngroups)
             b.refused[#b.refused + 1] = ref
         else
             b.taken[#b.taken + 1] = ref
-            held_add(b.held, e, k, -1)
+            if k ~= hk or e ~= he then
+                if hn > 0 then
+                    held_add(b.held, he, hk, -hn)
+                end
+                he, hk, hn = e, k, 0
+            end
+            hn = hn + 1
             plan_side(b, args, j, e, k, index)
             if args[j + 1] == 'T' then
                 plan_terminal(b, args, j, e, k, index)
@@ -1342,6 +1359,9 @@ local function finish_attempts(P, args, first, ngroups)
                 plan_retry(b, args, j)
             end
         end
+    end
+    if hn > 0 then
+        held_add(b.held, he, hk, -hn)
     end
     -- The leases go last: a call that fails half-way (a write the Redis
     -- user may not make) leaves them, so that the agent's retry is not
@@ -1351,12 +1371,14 @@ local function finish_attempts(P, args, first, ngroups)
     write_events(b)
     write_rest(b)
     call_many('ZREM', b.P .. ':inflight', b.taken)
-    held_write(b.P, b.held)
     return b.refused, b.ended
 end
 
 local function done(keys, args)
-    return (finish_attempts(args[1], args, 3, 0))
+    local held = held_new()
+    local refused = finish_attempts(args[1], args, 3, 0, held)
+    held_write(args[1], held)
+    return refused
 end
 
 -- step(P, agent, lease_ms, ncmd, nplugin, prefetch, flags, nqueues,
@@ -1387,7 +1409,10 @@ local function step(keys, args)
             error('ERR mapq1_step: bad group count')
         end
     end
-    local refused, ended = finish_attempts(P, args, first, ngroups)
+    -- One list of held changes for both halves: what it finishes and
+    -- claims of the same node cancel out.
+    local held = held_new()
+    local refused, ended = finish_attempts(P, args, first, ngroups, held)
     local promoting = string.find(flags, 'd', 1, true) ~= nil
     local out, due = {}, false
     local claiming = want.c > 0 or want.p > 0 or extra > 0
@@ -1402,9 +1427,11 @@ local function step(keys, args)
         end
         if claiming then
             out = take(P, now, lease, want, extra,
-                string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)})
+                string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)},
+                held)
         end
     end
+    held_write(P, held)
     return cmsgpack.pack({out, refused, due, ended})
 end
 

@@ -31,9 +31,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 2
+#define MAPQ_FUNCTIONS_REVISION 3
 #define MAPQ_FUNCTIONS_SHA256 \
-    "ec0527c9711895d1677e2fe31368f8834daa965b12921788eb40b398bc74010d"
+    "fb1d2b64ca90454175a9b34997295875272dd7b4f529276efdec3714fd66029a"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

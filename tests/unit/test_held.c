@@ -5,8 +5,9 @@
  * P:inflight), goes up with every lease a claim or a step hands out and
  * down with every lease that ends: an attempt finished or handed back, a
  * ref parked for a cache_serialize reservation, a lease reaped. A refused
- * attempt changes nothing. mapq status and the driver's progress read it
- * as RUNNING.
+ * attempt changes nothing, and a call writes each node's count once, not
+ * once per subtask. mapq status and the driver's progress read it as
+ * RUNNING.
  *
  * fixture_redis.c starts the group's redis-server and gives each test a
  * namespace of its own; test_step_groups.c covers groups (flag g).
@@ -188,6 +189,56 @@ test_held_parked_for_a_reservation_is_not_held(void **state)
     assert_int_equal(held(f, EXEC, "0") + held(f, "fedcba987654", "0"), 1);
 }
 
+/* How many HINCRBY Redis ran since the last CONFIG RESETSTAT (those of
+ * functions included). */
+static long long
+hincrby_calls(struct fx *f)
+{
+    const char *at;
+
+    fx_run(f, "INFO", "commandstats", NULL);
+    assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
+    at = strstr(f->reply->str, "cmdstat_hincrby:calls=");
+    return at != NULL ? strtoll(at + strlen("cmdstat_hincrby:calls="), NULL, 10)
+                      : 0;
+}
+
+static void
+test_held_one_write_per_node_and_call(void **state)
+{
+    struct fx *f = *state;
+    char refs[4][128];
+    uint32_t i;
+
+    /* Command statistics are the server's: another client of a shared
+     * Redis would be counted too. */
+    if (getenv("MAPQ_TEST_REDIS_URL") != NULL)
+        skip();
+    fx_push(f, 20, "nc");
+    fx_run(f, "CONFIG", "RESETSTAT", NULL);
+    assert_int_equal(fx_step(f, "4", "0", "", NULL), 4);
+    for (i = 0; i < 4; i++)
+        fx_stepped(f, i, refs[i], sizeof(refs[i]));
+    /* Four leases of one node: one write, not four. */
+    assert_int_equal(hincrby_calls(f), 1);
+    assert_int_equal(held(f, EXEC, "0"), 4);
+    {
+        /* Four finished and four claimed of the same node in one step:
+         * the count does not change, and nothing is written. */
+        const char *const entries[] = {refs[0], "T", "3", "k0", "r", "", "", "",
+                                       refs[1], "T", "3", "k1", "r", "", "", "",
+                                       refs[2], "T", "3", "k2", "r", "", "", "",
+                                       refs[3], "T", "3", "k3", "r", "", "", "",
+                                       NULL};
+
+        fx_run(f, "CONFIG", "RESETSTAT", NULL);
+        assert_int_equal(fx_step(f, "4", "0", "", entries), 4);
+    }
+    assert_int_equal(hincrby_calls(f), 0);
+    assert_int_equal(held(f, EXEC, "0"), 4);
+    assert_held_is_inflight(f);
+}
+
 int
 main(void)
 {
@@ -198,6 +249,7 @@ main(void)
         T(test_held_step_claims_prefetch_and_hands_back),
         T(test_held_reap_takes_expired_leases_off),
         T(test_held_parked_for_a_reservation_is_not_held),
+        T(test_held_one_write_per_node_and_call),
     };
 #undef T
 
