@@ -264,4 +264,28 @@ int mapq_cli_print_json(json_t *doc);
 /* The JSON name of a phase: "queued", ..., "timed_out" (static). */
 const char *mapq_cli_phase_key(int phase);
 
+/* ---- cli_progress.c: mapq run's progress lines ------------------------- */
+
+/*
+ * Lays out the progress line of node p (borrowed) for a terminal width
+ * columns wide, into buf (size bytes, NUL-terminated; no newline, no
+ * escape sequence): "name [####....] done/total  running R  failed F
+ * cached C  state", done counting succeeded, cached and recovered subtasks
+ * and failed the failed, timed out and aborted ones. When that is wider
+ * than width, the bar shrinks (to 5), then the name is cut (to 4
+ * characters and ".."), then the state goes, the labels shorten
+ * ("r:R f:F c:C"), the bar goes, then cached, failed and running. Returns
+ * the line's length, which is never more than width (nor size - 1): names
+ * are ASCII, one column each.
+ */
+size_t mapq_cli_progress_line(const struct mapq_node_progress *p, int width,
+                              char *buf, size_t size);
+
+/* The columns of the terminal on fd: its size (TIOCGWINSZ), else
+ * $COLUMNS, else 80. */
+int mapq_cli_term_width(int fd);
+
+/* The rows of the terminal on fd: its size, else $LINES, else 24. */
+int mapq_cli_term_rows(int fd);
+
 #endif

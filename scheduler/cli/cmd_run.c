@@ -65,6 +65,8 @@ struct run {
     enum run_state state; /* changed by run_set_state() only */
     int exit_code;
     bool tty;
+    bool resized;     /* the terminal's size changed since the last draw */
+    size_t drawn;     /* lines of the last draw, to redraw over */
     bool ended;       /* final[] holds the nodes as the execution ended */
     bool detached;    /* another scheduler drives it now */
     bool redis_error; /* ended because of Redis: exits 3 */
@@ -199,46 +201,46 @@ idle_cb(void *arg)
         run_set_state(r, RUN_STOPPED);
 }
 
+/*
+ * Draws the progress on stderr, a terminal: a line per node, redrawn in
+ * place over the r->drawn lines of the last draw (final: left for what
+ * follows). A line takes at most the terminal's width less one column: one
+ * that fills the last column leaves the cursor there on some terminals and
+ * on the next row on others, which the redraw cannot tell. As many lines
+ * as the terminal has rows above the cursor, the rest counted in one.
+ * After a resize the old lines are cleared first: a terminal may have
+ * rewrapped them.
+ */
 static void
 draw_progress(struct run *r, bool final)
 {
     struct mapq_node_progress *p;
-    size_t n, k;
-    static size_t drawn;
+    size_t n, k, shown;
+    int width, rows;
+    char line[512];
 
     if (!r->tty || r->o->quiet)
         return;
     p = run_progress(r, &n);
-    if (n > MAX_NODES_SHOWN)
-        n = MAX_NODES_SHOWN;
-    if (drawn > 0)
-        fprintf(stderr, "\033[%zuA", drawn);
-    for (k = 0; k < n; k++) {
-        uint64_t done = p[k].counts[MAPQ_PHASE_SUCCEEDED] +
-                        p[k].counts[MAPQ_PHASE_CACHED] +
-                        p[k].counts[MAPQ_PHASE_RECOVERED];
-        uint64_t failed = p[k].counts[MAPQ_PHASE_FAILED] +
-                          p[k].counts[MAPQ_PHASE_TIMED_OUT] +
-                          p[k].counts[MAPQ_PHASE_ABORTED];
-        int width = 24,
-            fill = p[k].total
-                       ? (int)((done + failed) * (uint64_t)width / p[k].total)
-                       : (strcmp(p[k].state, "succeeded") == 0 ? width : 0);
-        char bar[32];
-
-        memset(bar, '#', (size_t)fill);
-        memset(bar + fill, '.', (size_t)(width - fill));
-        bar[width] = '\0';
-        fprintf(stderr,
-                "\033[2K%-16.16s [%s] %llu/%llu  running %llu  failed %llu  "
-                "cached %llu  %s\n",
-                p[k].name, bar, (unsigned long long)done,
-                (unsigned long long)p[k].total,
-                (unsigned long long)p[k].counts[MAPQ_PHASE_RUNNING],
-                (unsigned long long)failed,
-                (unsigned long long)p[k].counts[MAPQ_PHASE_CACHED], p[k].state);
+    width = mapq_cli_term_width(2) - 1;
+    rows = mapq_cli_term_rows(2) - 1;
+    shown = n < MAX_NODES_SHOWN ? n : MAX_NODES_SHOWN;
+    if (rows >= 2 && shown > (size_t)rows)
+        shown = (size_t)rows - 1;
+    if (r->drawn > 0)
+        fprintf(stderr, "\033[%zuA", r->drawn);
+    if (r->resized)
+        fputs("\033[J", stderr);
+    r->resized = false;
+    for (k = 0; k < shown; k++) {
+        mapq_cli_progress_line(&p[k], width, line, sizeof(line));
+        fprintf(stderr, "\033[2K%s\n", line);
     }
-    drawn = final ? 0 : n;
+    if (shown < n) {
+        snprintf(line, sizeof(line), "(%zu more nodes)", n - shown);
+        fprintf(stderr, "\033[2K%.*s\n", width > 0 ? width : 0, line);
+    }
+    r->drawn = final ? 0 : shown + (shown < n);
     free(p);
 }
 
@@ -248,6 +250,18 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     draw_progress(arg, false);
+}
+
+/* SIGWINCH: the terminal's size changed; the progress is laid out again. */
+static void
+winch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+
+    (void)fd;
+    (void)what;
+    r->resized = true;
+    draw_progress(r, false);
 }
 
 static void
@@ -411,7 +425,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
        const struct mapq_exec_opts *xo)
 {
     struct timeval tick = {0, 200000};
-    struct event *ev_int, *ev_tick;
+    struct event *ev_int, *ev_tick, *ev_winch;
 
     r->tty = isatty(2) != 0;
     r->base = event_base_new();
@@ -420,6 +434,8 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     event_add(ev_int, NULL);
     ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
     event_add(ev_tick, &tick);
+    ev_winch = evsignal_new(r->base, SIGWINCH, winch_cb, r);
+    event_add(ev_winch, NULL);
     r->finish_ev = evtimer_new(r->base, finish_cb, r);
     mapq_driver_on_idle(r->driver, idle_cb, r);
     r->workflow = mapq_xstrdup(wf->name);
@@ -427,6 +443,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     event_base_dispatch(r->base);
     draw_progress(r, true);
     report(r);
+    event_free(ev_winch);
     event_free(ev_tick);
     event_free(ev_int);
     event_free(r->finish_ev);

@@ -3,7 +3,8 @@
  * of command takes, and the state table of a followed execution (mapq run)
  * with the callbacks that move it.
  *
- * Also the summary --json prints of an execution (cli_json.c).
+ * Also the summary --json prints of an execution (cli_json.c), and mapq
+ * run's progress lines at every terminal width (cli_progress.c).
  *
  * The command line is a program, not a library, so its files are compiled
  * into this test; cli_table.c (the table) is replaced by the two
@@ -18,6 +19,7 @@
 #include "../../scheduler/cli/cli_json.c"
 #include "../../scheduler/cli/cli_opts.c"
 #include "../../scheduler/cli/cli_pages.c"
+#include "../../scheduler/cli/cli_progress.c"
 #include "../../scheduler/cli/cli_util.c"
 #include "../../scheduler/cli/cmd_run.c"
 
@@ -432,6 +434,108 @@ test_cli_summary_members(void **state)
     mapq_buf_release(&v);
 }
 
+/* ---- mapq run's progress lines (mapq_cli_progress_line) -------------- */
+
+/* A node of 6: 3 succeeded, 1 failed, 2 held by agents. */
+static void
+node6(struct mapq_node_progress *p, const char *name)
+{
+    memset(p, 0, sizeof(*p));
+    p->name = name;
+    p->state = "running";
+    p->total = 6;
+    p->counts[MAPQ_PHASE_SUCCEEDED] = 3;
+    p->counts[MAPQ_PHASE_FAILED] = 1;
+    p->counts[MAPQ_PHASE_RUNNING] = 2;
+}
+
+/* The line of p at width, checked to fit in it. */
+static const char *
+line_at(const struct mapq_node_progress *p, int width)
+{
+    static char line[512];
+    size_t len = mapq_cli_progress_line(p, width, line, sizeof(line));
+
+    assert_int_equal(len, strlen(line));
+    assert_true(len <= (size_t)(width > 0 ? width : 0));
+    assert_null(strchr(line, '\n'));
+    return line;
+}
+
+static void
+test_cli_progress_line_figures_by_width(void **state)
+{
+    struct mapq_node_progress p;
+
+    (void)state;
+    node6(&p, "anomalies");
+    /* Room for everything: the name's column, a full bar, every field. */
+    assert_string_equal(line_at(&p, 200),
+                        "anomalies        [################........] 3/6  "
+                        "running 2  failed 1  cached 0  running");
+    /* 80: the bar gives up room first; every field stays. */
+    assert_string_equal(line_at(&p, 80),
+                        "anomalies        [###########......] 3/6  running "
+                        "2  failed 1  cached 0  running");
+    /* 40: short labels, every figure. */
+    assert_string_equal(line_at(&p, 40),
+                        "anomalies        [###..] 3/6 r:2 f:1 c:0");
+    /* 20: the name cut, no bar; done/total, running and failed stay. */
+    assert_string_equal(line_at(&p, 20), "anomal.. 3/6 r:2 f:1");
+}
+
+/* Where the name before end in line was cut (its ".."), or 999. */
+static long
+cut_at(const char *line, const char *end)
+{
+    const char *c;
+
+    for (c = line; c + 1 < end; c++)
+        if (c[0] == '.' && c[1] == '.')
+            return c - line;
+    return 999;
+}
+
+static void
+test_cli_progress_line_never_wider(void **state)
+{
+    static const char *const names[] = {
+        "a", "exactly_16_chars", "a_node_name_much_longer_than_the_column"};
+    struct mapq_node_progress p;
+    const char *line, *open, *close;
+    size_t i;
+    int w, big;
+
+    (void)state;
+    for (big = 0; big < 2; big++)
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            node6(&p, names[i]);
+            if (big) {
+                p.total = 12345678901ULL;
+                p.counts[MAPQ_PHASE_SUCCEEDED] = 9876543210ULL;
+                p.counts[MAPQ_PHASE_RUNNING] = 1234567;
+                p.counts[MAPQ_PHASE_CACHED] = 7654321;
+            }
+            for (w = -1; w <= 240; w++) {
+                line = line_at(&p, w);
+                /* done/total goes last: it is there whenever it fits
+                 * beside the name cut as short as it goes (4 and ".."). */
+                if (w >= (strlen(names[i]) < 6 ? (int)strlen(names[i]) : 6) +
+                             (big ? 23 : 4))
+                    assert_non_null(strstr(line, big ? "/12345678901" : "/6"));
+                /* The bar shrank as far as it goes before the name was
+                 * cut below its column of 16 (to 14 and ".."). */
+                open = strchr(line, '[');
+                close = strchr(line, ']');
+                if (open != NULL && cut_at(line, open) < 14)
+                    assert_int_equal(close - open - 1, 5);
+            }
+        }
+    /* A long name is cut to its column even when there is room. */
+    node6(&p, names[2]);
+    assert_true(strncmp(line_at(&p, 200), "a_node_name_mu.. [", 18) == 0);
+}
+
 int
 main(void)
 {
@@ -444,6 +548,8 @@ main(void)
         cmocka_unit_test(test_cli_run_state_table),
         cmocka_unit_test(test_cli_write_output_maps),
         cmocka_unit_test(test_cli_summary_members),
+        cmocka_unit_test(test_cli_progress_line_figures_by_width),
+        cmocka_unit_test(test_cli_progress_line_never_wider),
         cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
                                         run_setup, run_teardown),
         cmocka_unit_test_setup_teardown(test_cli_run_cancel_answer_stops,
