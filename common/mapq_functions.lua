@@ -63,7 +63,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 4
+local REVISION = 5
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -102,6 +102,47 @@ local function call_many(cmd, key, args, step, opt)
         end
     end
     return reply
+end
+
+--[[
+Held counts. Field h:<k> of P:x:<exec> counts the subtasks of node k that
+agents hold: leased in P:inflight (running, or prefetched to start on a
+free slot). Every path that adds a lease adds to it (take: claim and step)
+and every path that takes one away subtracts (finish_attempts: done and
+step; reserve parking a ref; reap), so that mapq status tells running
+subtasks from queued ones. A call gathers its changes per execution and
+node and makes one HINCRBY per pair whose count changed, never one per
+subtask, at its end, once its leases changed: a step that finishes as many
+of a node as it claims makes none. A call that fails part-way (a command
+the Redis user may not run) may leave a count off by what it changed;
+readers clamp it.
+]]
+-- A list of changes to held counts, flat: e, k, n, e, k, n, ... Made with
+-- room for one change (the usual call makes one): filled from empty, a
+-- table would grow twice on the way.
+local function held_new()
+    return {nil, nil, nil}
+end
+
+-- Adds n to the count of node k of execution e in h.
+local function held_add(h, e, k, n)
+    local m = #h
+    for j = m - 2, 1, -3 do
+        if h[j + 1] == k and h[j] == e then
+            h[j + 2] = h[j + 2] + n
+            return
+        end
+    end
+    h[m + 1], h[m + 2], h[m + 3] = e, k, n
+end
+
+-- Writes the changes gathered in h: one HINCRBY per execution and node.
+local function held_write(P, h)
+    for j = 1, #h, 3 do
+        if h[j + 2] ~= 0 then
+            redis.call('HINCRBY', P .. ':x:' .. h[j], 'h:' .. h[j + 1], h[j + 2])
+        end
+    end
 end
 
 --[[
@@ -593,8 +634,9 @@ end
 -- as CACHED, for the agent to finish the attempt with), ["run"] when the
 -- key's reservation is free or already this subtask's (it is taken for
 -- lease_ms, renewed by renew), ["wait"] when another subtask holds it (the
--- ref leaves P:inflight and is parked until the holder ends or its
--- reservation expires), or ["lost"] when ref is no longer leased.
+-- ref leaves P:inflight and its node's held count, and is parked until the
+-- holder ends or its reservation expires), or ["lost"] when ref is no
+-- longer leased.
 local function reserve(keys, args)
     local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
     local r = parse_ref(ref)
@@ -614,6 +656,7 @@ local function reserve(keys, args)
         return {'run'}
     end
     redis.call('ZREM', P .. ':inflight', ref)
+    redis.call('HINCRBY', P .. ':x:' .. r.exec, 'h:' .. r.k, -1)
     redis.call('RPUSH', P .. ':cw:' .. h, ref)
     redis.call('SADD', P .. ':cwait', h)
     return {'wait'}
@@ -766,11 +809,12 @@ end
 -- Appends [ref, body, checkpoint] to out and the lease to leases for each
 -- of refs (all of execution e, their body fields in fields) whose body is
 -- still there, with one HMGET (and one more for checkpoints when some are
--- retries); returns how many became leases. A ref without a body belongs
--- to an ended execution (its queued subtasks are dropped so) and is
--- dropped, or names no execution and goes back as foreign.
+-- retries); returns how many became leases. The caller added every ref to
+-- held: one without a body is taken off again. Such a ref belongs to an
+-- ended execution (its queued subtasks are dropped so) and is dropped, or
+-- names no execution and goes back as foreign.
 local function lease_bodies(P, e, fields, refs, retries, deadline, out,
-                            leases)
+                            leases, held)
     local bodies = gather('HMGET', P .. ':b:' .. e, fields)
     local ckpts = retries and checkpoints_of(P, e, fields, refs) or {}
     -- Counted, not #t + 1: this loop runs once per subtask claimed.
@@ -782,6 +826,7 @@ local function lease_bodies(P, e, fields, refs, retries, deadline, out,
             leases[nl + 1], leases[nl + 2] = deadline, refs[m]
             no, nl, got = no + 3, nl + 2, got + 1
         else
+            held_add(held, e, string.match(fields[m], '^%d+'), -1)
             if known == nil then
                 known = redis.call('EXISTS', P .. ':x:' .. e) == 1
             end
@@ -796,7 +841,7 @@ end
 
 -- Leases refs of any execution (see lease_bodies), grouped by execution;
 -- a message that is not a ref goes back as foreign.
-local function lease_refs(P, refs, deadline, out, leases)
+local function lease_refs(P, refs, deadline, out, leases, held)
     local by_exec, order, got = {}, {}, 0
     for _, ref in ipairs(refs) do
         local r = parse_ref(ref)
@@ -804,6 +849,7 @@ local function lease_refs(P, refs, deadline, out, leases)
             local g = group_of(by_exec, order, r.exec)
             g.a[#g.a + 1] = r.k .. '/' .. r.index
             g.b[#g.b + 1] = ref
+            held_add(held, r.exec, r.k, 1)
         else
             out[#out + 1] = ref
             out[#out + 1] = false
@@ -812,7 +858,8 @@ local function lease_refs(P, refs, deadline, out, leases)
     end
     for _, e in ipairs(order) do
         local g = by_exec[e]
-        got = got + lease_bodies(P, e, g.a, g.b, true, deadline, out, leases)
+        got = got + lease_bodies(P, e, g.a, g.b, true, deadline, out, leases,
+            held)
     end
     return got
 end
@@ -821,19 +868,31 @@ end
 -- its body field and whether it is a retry (only retries may have a
 -- checkpoint). Anything else found there (a foreign message, a ref of
 -- another execution) goes through lease_refs.
-local function lease_list(P, e, refs, deadline, out, leases)
+local function lease_list(P, e, refs, deadline, out, leases, held)
     local fields, others, retries, foreign = {}, {}, false, nil
+    -- Counted into held by runs of one node (usually one run).
+    local rk, rn = nil, 0
     for m = 1, #refs do
-        local re, f, us = string.match(refs[m],
-            '^([^/]+)/(%d+/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
+        local re, f, k, us = string.match(refs[m],
+            '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
         if re == e then
             fields[#fields + 1] = f
+            if k ~= rk then
+                if rn > 0 then
+                    held_add(held, e, rk, rn)
+                end
+                rk, rn = k, 0
+            end
+            rn = rn + 1
             retries = retries or us ~= '0/0'
         else
             others[#others + 1] = refs[m]
             foreign = foreign or {}
             foreign[m] = true
         end
+    end
+    if rn > 0 then
+        held_add(held, e, rk, rn)
     end
     -- Usually every ref is of e: then the refs are leased as they came.
     local mine = refs
@@ -847,10 +906,11 @@ local function lease_list(P, e, refs, deadline, out, leases)
     end
     local got = 0
     if #mine > 0 then
-        got = lease_bodies(P, e, fields, mine, retries, deadline, out, leases)
+        got = lease_bodies(P, e, fields, mine, retries, deadline, out, leases,
+            held)
     end
     if #others > 0 then
-        got = got + lease_refs(P, others, deadline, out, leases)
+        got = got + lease_refs(P, others, deadline, out, leases, held)
     end
     return got
 end
@@ -858,9 +918,11 @@ end
 -- The claim of claim and step: pops up to want.c command and want.p
 -- plugin subtasks (and up to extra more command subtasks, see pop) from
 -- the lists of queues, non-interruptible lists first unless
--- only_interruptible, and leases them until now + lease. Returns the flat
--- [ref, body, checkpoint, ...] array.
-local function take(P, now, lease, want, extra, only_interruptible, queues)
+-- only_interruptible, and leases them until now + lease, adding them to
+-- held (see held_new; the caller writes it). Returns the flat [ref, body,
+-- checkpoint, ...] array.
+local function take(P, now, lease, want, extra, only_interruptible, queues,
+                    held)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
     local out, leases = {}, {}
@@ -876,7 +938,7 @@ local function take(P, now, lease, want, extra, only_interruptible, queues)
                     for _, l in ipairs(lists) do
                         if l.refs then
                             got = got + lease_list(P, l.exec, l.refs,
-                                deadline, out, leases)
+                                deadline, out, leases, held)
                         end
                     end
                     want[kind] = math.max(0, n - got)
@@ -904,8 +966,10 @@ local function claim(keys, args)
     local want = {c = tonumber(args[4]), p = tonumber(args[5])}
     local now = now_ms()
     promote(P, now, 1000)
+    local held = held_new()
     local out = take(P, now, tonumber(args[3]), want, 0, args[6] == '1',
-        {unpack(args, 7)})
+        {unpack(args, 7)}, held)
+    held_write(P, held)
     redis.call('ZADD', P .. ':agents', now, agent)
     return cmsgpack.pack(out)
 end
@@ -913,10 +977,12 @@ end
 -- The steps of done, each over the whole batch. b holds what the entries
 -- asked for, grouped: b.results (result hash -> fields, records), b.execs
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
--- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases.
-local function new_batch(P)
+-- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases;
+-- and b.taken, the leases that end, subtracted from b.held, their nodes'
+-- counts (the caller's to write).
+local function new_batch(P, held)
     return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
-        ended = {}}
+        ended = {}, held = held}
 end
 
 -- What the entries (not the groups) of a batch need besides.
@@ -1189,6 +1255,7 @@ local function finish_group(b, args, j, rest)
     end
     local kv, lkv = {}, {}
     local x = group_of(b.execs, b.xorder, e)
+    held_add(b.held, e, k, -n)
     for m = 0, n - 1 do
         kv[#kv + 1] = args[fields + m]
         kv[#kv + 1] = args[records + m]
@@ -1236,13 +1303,15 @@ end
 -- changes nothing. Returns the refused refs.
 --
 -- Every step is one command per batch, not per subtask: ZMSCORE for the
--- fencing check, one ZREM, HMGET+HSET per result hash, and per execution
--- one RPUSH of a single event entry and one HDEL of the bodies.
-local function finish_attempts(P, args, first, ngroups)
+-- fencing check, one ZREM, HMGET+HSET per result hash, per execution one
+-- RPUSH of a single event entry and one HDEL of the bodies, and per
+-- execution and node one HINCRBY of its held count, which the caller makes
+-- from held once its own leases changed too.
+local function finish_attempts(P, args, first, ngroups, held)
     if ngroups == 0 and first > #args then
         return {}, {} -- a claim alone: no batch to make
     end
-    local b = new_batch(P)
+    local b = new_batch(P, held)
     if ngroups > 0 then
         local rest = {}
         first = finish_groups(b, args, first, ngroups, rest)
@@ -1265,6 +1334,8 @@ local function finish_attempts(P, args, first, ngroups)
     end
     batch_for_entries(b)
     local held = gather('ZMSCORE', b.P .. ':inflight', refs)
+    -- The leases that end, counted by runs of one node.
+    local he, hk, hn = nil, nil, 0
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
     -- ckpt (read in place: a table per entry would cost the fast path).
     for n, ref in ipairs(refs) do
@@ -1274,6 +1345,13 @@ local function finish_attempts(P, args, first, ngroups)
             b.refused[#b.refused + 1] = ref
         else
             b.taken[#b.taken + 1] = ref
+            if k ~= hk or e ~= he then
+                if hn > 0 then
+                    held_add(b.held, he, hk, -hn)
+                end
+                he, hk, hn = e, k, 0
+            end
+            hn = hn + 1
             plan_side(b, args, j, e, k, index)
             if args[j + 1] == 'T' then
                 plan_terminal(b, args, j, e, k, index)
@@ -1281,6 +1359,9 @@ local function finish_attempts(P, args, first, ngroups)
                 plan_retry(b, args, j)
             end
         end
+    end
+    if hn > 0 then
+        held_add(b.held, he, hk, -hn)
     end
     -- The leases go last: a call that fails half-way (a write the Redis
     -- user may not make) leaves them, so that the agent's retry is not
@@ -1294,7 +1375,10 @@ local function finish_attempts(P, args, first, ngroups)
 end
 
 local function done(keys, args)
-    return (finish_attempts(args[1], args, 3, 0))
+    local held = held_new()
+    local refused = finish_attempts(args[1], args, 3, 0, held)
+    held_write(args[1], held)
+    return refused
 end
 
 -- step(P, agent, lease_ms, ncmd, nplugin, prefetch, flags, nqueues,
@@ -1325,7 +1409,10 @@ local function step(keys, args)
             error('ERR mapq1_step: bad group count')
         end
     end
-    local refused, ended = finish_attempts(P, args, first, ngroups)
+    -- One list of held changes for both halves: what it finishes and
+    -- claims of the same node cancel out.
+    local held = held_new()
+    local refused, ended = finish_attempts(P, args, first, ngroups, held)
     local promoting = string.find(flags, 'd', 1, true) ~= nil
     local out, due = {}, false
     local claiming = want.c > 0 or want.p > 0 or extra > 0
@@ -1340,9 +1427,11 @@ local function step(keys, args)
         end
         if claiming then
             out = take(P, now, lease, want, extra,
-                string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)})
+                string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)},
+                held)
         end
     end
+    held_write(P, held)
     return cmsgpack.pack({out, refused, due, ended})
 end
 
@@ -1448,9 +1537,10 @@ local function interruptible_failures(P, limits, r)
 end
 
 -- reap(P, limit)
--- Takes back up to limit attempts whose lease expired and queues each
--- again as a system failure (and, from an interruptible list, as an
--- interruption too). Returns how many were taken back.
+-- Takes back up to limit attempts whose lease expired (they leave their
+-- nodes' held counts) and queues each again as a system failure (and,
+-- from an interruptible list, as an interruption too). Returns how many
+-- were taken back.
 local function reap(keys, args)
     local P, limit = args[1], tonumber(args[2])
     local now = now_ms()
@@ -1466,11 +1556,12 @@ local function reap(keys, args)
     end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
-    local again, limits = {}, {}
+    local again, limits, held = {}, {}, held_new()
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
         if r then
+            held_add(held, r.exec, r.k, -1)
             append_logs(P .. ':log:' .. r.exec, {r.k .. '/' .. r.index},
                 {cmsgpack.pack({a = r.u + r.s + 1, k = 'L', p = 0,
                     e = 'lease expired: its agent stopped renewing it (killed, '
@@ -1489,6 +1580,7 @@ local function reap(keys, args)
             again[#again + 1] = make_ref(r)
         end
     end
+    held_write(P, held)
     queue_refs(P, again)
     return #expired
 end

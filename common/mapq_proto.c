@@ -1,5 +1,6 @@
 /*
- * mapq_proto.c - phase names and ref parsing.
+ * mapq_proto.c - phase names, the split of a node's open subtasks between
+ * RUNNING and QUEUED, and ref parsing.
  */
 #include "mapq_proto.h"
 
@@ -17,6 +18,21 @@ mapq_phase_name(int phase)
     if (phase < 0 || phase >= MAPQ_PHASE_COUNT)
         return "UNKNOWN";
     return phase_names[phase];
+}
+
+void
+mapq_phase_split(uint64_t *counts, uint64_t total, int64_t held)
+{
+    uint64_t ended = counts[MAPQ_PHASE_RETRYING], open;
+    int ph;
+
+    for (ph = MAPQ_PHASE_SUCCEEDED; ph < MAPQ_PHASE_COUNT; ph++)
+        ended += counts[ph];
+    open = ended < total ? total - ended : 0;
+    counts[MAPQ_PHASE_RUNNING] = held <= 0               ? 0
+                                 : (uint64_t)held < open ? (uint64_t)held
+                                                         : open;
+    counts[MAPQ_PHASE_QUEUED] = open - counts[MAPQ_PHASE_RUNNING];
 }
 
 const char *

@@ -32,6 +32,18 @@ enum mapq_phase {
 /* "SUCCEEDED", ...; "UNKNOWN" out of range. */
 const char *mapq_phase_name(int phase);
 
+/*
+ * Splits the subtasks of a node that have not ended between RUNNING and
+ * QUEUED, in counts (by phase, MAPQ_PHASE_COUNT of them, for a node of
+ * total subtasks): the ended phases (SUCCEEDED to ABORTED) and RETRYING
+ * are kept; RUNNING becomes held, the number of its subtasks that agents
+ * hold (field h:<k> of the execution record), and QUEUED the rest, so
+ * that the counts add up to total. held may be stale or below 0 (leases
+ * taken before Redis counted them): RUNNING is held clamped to 0 and to
+ * what has not ended.
+ */
+void mapq_phase_split(uint64_t *counts, uint64_t total, int64_t held);
+
 /* Upper bound on one ref's length. */
 #define MAPQ_REF_MAX 256
 

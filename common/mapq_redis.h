@@ -32,9 +32,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 4
+#define MAPQ_FUNCTIONS_REVISION 5
 #define MAPQ_FUNCTIONS_SHA256 \
-    "37ef405382c38be2022174b9ca7b3d693d53172ef2f6e0f51193f2b7894c358a"
+    "1260f4a5d849c21d32010c8b4c97dc953d432cf9de17d6adca32e3c7baa93cee"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -12,11 +12,14 @@
 #define MAPQ_CLI_H
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "mapq_buf.h"
+#include "mapq_driver.h"
 #include "mapq_redis.h"
 #include "mapq_workflow.h"
 
@@ -71,6 +74,9 @@ enum mapq_cmd_operands {
 enum mapq_cmd_flags {
     /* The usage of the command follows the previous one on its line. */
     MAPQ_CMD_USAGE_SAME_LINE = 1 << 0,
+    /* It takes --json: one JSON document on stdout (docs/JSON.md). main()
+     * refuses --json for a command without it. */
+    MAPQ_CMD_JSON = 1 << 1,
 };
 
 /* Runs the command on the parsed options (borrowed); returns the exit
@@ -214,5 +220,77 @@ mapq_cli_read_fn(redisContext *c, const struct mapq_cli_opts *o, char *err);
  */
 enum mapq_err mapq_cli_read(const struct mapq_cli_opts *o,
                             mapq_cli_read_fn *fn);
+
+/* ---- cli_json.c: the documents of --json (docs/JSON.md) ---------------- */
+
+/*
+ * An execution's summary: what run, recover, status and each line of watch
+ * print. Every pointer is borrowed for the call.
+ */
+struct mapq_cli_summary {
+    const char *execution;
+    const char *workflow; /* its name; NULL: null */
+    const char *status;   /* submitted, running, succeeded, failed,
+                             cancelled */
+    int64_t created_ms;   /* ms since the epoch; < 0: null */
+    int64_t finished_ms;  /* < 0: null (not ended) */
+    int64_t duration_ms;  /* < 0: null */
+    const struct mapq_node_progress *nodes;
+    size_t nnodes;
+    const char *output; /* msgpack; NULL: no "output" member */
+    size_t output_len;
+    const char *error; /* NULL: no "error" member */
+};
+
+/*
+ * Writes summary s as one line of compact JSON to out, its output last,
+ * the paged lists it holds read from c (borrowed) under ns page by page.
+ * With out NULL, only checks that the output can be written, so that a
+ * caller knows before anything is: call it so first. Errors as
+ * mapq_cli_write_output() has them (MAPQ_EIO when out fails), err saying
+ * which.
+ */
+enum mapq_err mapq_cli_write_summary(redisContext *c, const char *ns,
+                                     const struct mapq_cli_summary *s,
+                                     FILE *out, char *err);
+
+/* A JSON string of text (len bytes, borrowed), bytes that are not UTF-8
+ * made U+FFFD; never NULL. Caller owns the reference. */
+json_t *mapq_cli_json_text(const char *s, size_t len);
+
+/* mapq_cli_json_text() of a NUL-terminated s (borrowed), or null for
+ * NULL. */
+json_t *mapq_cli_json_str(const char *s);
+
+/* Prints doc (takes the reference) compact on one line of stdout.
+ * Returns MAPQ_EXIT_OK, or MAPQ_EXIT_INFRA after saying stdout failed. */
+int mapq_cli_print_json(json_t *doc);
+
+/* The JSON name of a phase: "queued", ..., "timed_out" (static). */
+const char *mapq_cli_phase_key(int phase);
+
+/* ---- cli_progress.c: mapq run's progress lines ------------------------- */
+
+/*
+ * Lays out the progress line of node p (borrowed) for a terminal width
+ * columns wide, into buf (size bytes, NUL-terminated; no newline, no
+ * escape sequence): "name [####....] done/total  running R  failed F
+ * cached C  state", done counting succeeded, cached and recovered subtasks
+ * and failed the failed, timed out and aborted ones. When that is wider
+ * than width, the bar shrinks (to 5), then the name is cut (to 4
+ * characters and ".."), then the state goes, the labels shorten
+ * ("r:R f:F c:C"), the bar goes, then cached, failed and running. Returns
+ * the line's length, which is never more than width (nor size - 1): names
+ * are ASCII, one column each.
+ */
+size_t mapq_cli_progress_line(const struct mapq_node_progress *p, int width,
+                              char *buf, size_t size);
+
+/* The columns of the terminal on fd: its size (TIOCGWINSZ), else
+ * $COLUMNS, else 80. */
+int mapq_cli_term_width(int fd);
+
+/* The rows of the terminal on fd: its size, else $LINES, else 24. */
+int mapq_cli_term_rows(int fd);
 
 #endif

@@ -29,7 +29,8 @@ static const char common_usage[] =
     "        --priority N (1-100, default 10): executions sharing a queue\n"
     "        take its free slots in turns, in proportion to their priority.\n"
     "        Durations: 250ms, 30s, 1m30s, 2h. mapq --version prints the\n"
-    "        version and the Redis protocol it speaks.\n";
+    "        version and the Redis protocol it speaks. --json: one JSON\n"
+    "        document on stdout, errors still on stderr (docs/JSON.md).\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

@@ -24,5 +24,6 @@ const struct mapq_cmd_entry mapq_cmd_agents_entry = {
     .name = "agents",
     .usage = "agents [--json]",
     .operands = MAPQ_CMD_NONE,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_agents,
 };

@@ -1,6 +1,7 @@
 /*
  * cmd_cache.c - mapq cache ls|rm|clear: lists or removes cache entries
- * (mapq_cache.c does the SCANs and removals) and says how many went.
+ * (mapq_cache.c does the SCANs and removals) and says how many went;
+ * with --json, ls prints a JSON array and rm and clear {"removed": N}.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,7 +31,15 @@ cmd_cache(struct mapq_cli_opts *o)
         fprintf(stderr, "mapq cache %s: %s\n", o->target, err);
         return rc == MAPQ_EINVAL ? MAPQ_EXIT_USAGE : MAPQ_EXIT_INFRA;
     }
-    if (strcmp(o->target, "ls") != 0 && !o->quiet)
+    if (strcmp(o->target, "ls") == 0)
+        return MAPQ_EXIT_OK;
+    if (o->json) {
+        json_t *doc = json_object();
+
+        json_object_set_new(doc, "removed", json_integer((json_int_t)removed));
+        return mapq_cli_print_json(doc);
+    }
+    if (!o->quiet)
         printf("removed %zu cache entr%s\n", removed,
                removed == 1 ? "y" : "ies");
     return MAPQ_EXIT_OK;
@@ -39,7 +48,8 @@ cmd_cache(struct mapq_cli_opts *o)
 const struct mapq_cmd_entry mapq_cmd_cache_entry = {
     .name = "cache",
     .usage = "cache ls|clear [--task NAME] [--json]\n"
-             "       mapq cache rm KEY... [--task NAME]",
+             "       mapq cache rm KEY... [--task NAME] [--json]",
     .operands = MAPQ_CMD_CACHE,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_cache,
 };

@@ -58,5 +58,6 @@ const struct mapq_cmd_entry mapq_cmd_logs_entry = {
     .usage =
         "logs EXEC NODE [INDEX] [--json]      mapq logs -f EXEC NODE INDEX",
     .operands = MAPQ_CMD_LOGS,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_logs,
 };

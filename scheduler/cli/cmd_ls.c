@@ -163,5 +163,6 @@ const struct mapq_cmd_entry mapq_cmd_ls_entry = {
     .name = "ls",
     .usage = "ls [--json]",
     .operands = MAPQ_CMD_NONE,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_ls,
 };

@@ -76,5 +76,6 @@ const struct mapq_cmd_entry mapq_cmd_result_entry = {
     .name = "result",
     .usage = "result EXEC [--node NODE] [--json]",
     .operands = MAPQ_CMD_EXEC,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_result,
 };

@@ -4,8 +4,10 @@
  * refused: cancel it first.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "mapq_json.h"
 
 static int
 cmd_rm(struct mapq_cli_opts *o)
@@ -30,9 +32,15 @@ cmd_rm(struct mapq_cli_opts *o)
                 o->target, o->target);
         rc = MAPQ_EXIT_FAILED;
     } else {
-        if (o->json)
-            printf("{\"execution\":\"%s\",\"removed\":true}\n", o->target);
-        else if (!o->quiet)
+        if (o->json) {
+            struct mapq_buf out = MAPQ_BUF_INIT;
+
+            mapq_buf_appendstr(&out, "{\"execution\":");
+            mapq_json_append_text(&out, o->target, strlen(o->target));
+            mapq_buf_appendstr(&out, ",\"removed\":true}\n");
+            fputs(out.data, stdout);
+            mapq_buf_release(&out);
+        } else if (!o->quiet)
             fprintf(stderr, "mapq: execution %s removed\n", o->target);
         rc = MAPQ_EXIT_OK;
     }
@@ -46,6 +54,6 @@ const struct mapq_cmd_entry mapq_cmd_rm_entry = {
     .name = "rm",
     .usage = "rm EXEC [--json]",
     .operands = MAPQ_CMD_EXEC,
-    .flags = MAPQ_CMD_USAGE_SAME_LINE,
+    .flags = MAPQ_CMD_USAGE_SAME_LINE | MAPQ_CMD_JSON,
     .fn = cmd_rm,
 };

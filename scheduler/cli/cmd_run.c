@@ -32,6 +32,7 @@
  * which finishes the record after the lease. */
 #define FINISH_WAIT_MS 5000
 
+/* The progress bar draws at most this many nodes. */
 #define MAX_NODES_SHOWN 64
 
 /*
@@ -64,21 +65,26 @@ struct run {
     enum run_state state; /* changed by run_set_state() only */
     int exit_code;
     bool tty;
+    bool resized;     /* the terminal's size changed since the last draw */
+    size_t drawn;     /* lines of the last draw, to redraw over */
     bool ended;       /* final[] holds the nodes as the execution ended */
     bool detached;    /* another scheduler drives it now */
     bool redis_error; /* ended because of Redis: exits 3 */
+    bool cancelled;   /* by mapq cancel (exits 1) or Ctrl-C (130) */
     struct mapq_buf output;
     redisContext *pages; /* reads the paged lists of output (run_pages()) */
     char *error;
     char *workflow; /* its name, for --json: the driver owns the model */
-    struct timeval started;
+    /* created as its record holds it, finished as this process saw it
+     * end; -1: not yet */
+    int64_t created_ms, finished_ms;
     struct mapq_redis_url url;
     struct event *finish_ev; /* FINISHING: the end of the wait */
     bool refused_seen;       /* Redis refused a write at the last check */
     /* The nodes as they ended, taken when the execution ended: the driver
      * may free the execution before the report is written. */
-    struct mapq_node_progress final[MAX_NODES_SHOWN];
-    char *final_names[MAX_NODES_SHOWN];
+    struct mapq_node_progress *final; /* nfinal of them */
+    char **final_names;               /* their names, owned */
     size_t nfinal;
 };
 
@@ -95,17 +101,30 @@ run_set_state(struct run *r, enum run_state to)
         event_base_loopexit(r->base, NULL);
 }
 
-/* Node progress of r: live while it runs, the copy taken at its end after. */
-static size_t
-run_progress(struct run *r, struct mapq_node_progress *p, size_t max)
+/* Milliseconds since the epoch, as records hold times. */
+static int64_t
+wall_ms(void)
 {
-    size_t k;
+    struct timeval tv;
 
-    if (!r->ended)
-        return mapq_driver_progress(r->driver, r->id, p, max);
-    for (k = 0; k < r->nfinal && k < max; k++)
-        p[k] = r->final[k];
-    return r->nfinal;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Node progress of r, *n nodes: live while it runs, the copy taken at its
+ * end after. Caller frees; the names are borrowed. */
+static struct mapq_node_progress *
+run_progress(struct run *r, size_t *n)
+{
+    struct mapq_node_progress *p;
+
+    *n = r->ended ? r->nfinal : mapq_driver_progress(r->driver, r->id, NULL, 0);
+    p = mapq_xcalloc(*n + 1, sizeof(*p));
+    if (r->ended)
+        memcpy(p, r->final, *n * sizeof(*p));
+    else
+        *n = mapq_driver_progress(r->driver, r->id, p, *n);
+    return p;
 }
 
 /* (Re)starts the wait for the final record writes: FINISH_WAIT_MS. */
@@ -124,15 +143,15 @@ run_done(const struct mapq_exec_outcome *out, void *arg)
     struct run *r = arg;
     size_t k;
 
-    r->nfinal =
-        mapq_driver_progress(r->driver, r->id, r->final, MAX_NODES_SHOWN);
-    if (r->nfinal > MAX_NODES_SHOWN)
-        r->nfinal = MAX_NODES_SHOWN;
+    r->final = run_progress(r, &r->nfinal);
+    r->final_names = mapq_xcalloc(r->nfinal + 1, sizeof(*r->final_names));
     for (k = 0; k < r->nfinal; k++) {
         r->final_names[k] = mapq_xstrdup(r->final[k].name);
         r->final[k].name = r->final_names[k];
     }
     r->ended = true;
+    r->finished_ms = wall_ms();
+    r->cancelled = r->cancelled || out->cancelled;
     if (r->state != RUN_DRIVING)
         return; /* cancelled by Ctrl-C: exits 130 once that is recorded */
     r->exit_code = out->succeeded                      ? MAPQ_EXIT_OK
@@ -182,43 +201,47 @@ idle_cb(void *arg)
         run_set_state(r, RUN_STOPPED);
 }
 
+/*
+ * Draws the progress on stderr, a terminal: a line per node, redrawn in
+ * place over the r->drawn lines of the last draw (final: left for what
+ * follows). A line takes at most the terminal's width less one column: one
+ * that fills the last column leaves the cursor there on some terminals and
+ * on the next row on others, which the redraw cannot tell. As many lines
+ * as the terminal has rows above the cursor, the rest counted in one.
+ * After a resize the old lines are cleared first: a terminal may have
+ * rewrapped them.
+ */
 static void
 draw_progress(struct run *r, bool final)
 {
-    struct mapq_node_progress p[MAX_NODES_SHOWN];
-    size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
-    static size_t drawn;
+    struct mapq_node_progress *p;
+    size_t n, k, shown;
+    int width, rows;
+    char line[512];
 
     if (!r->tty || r->o->quiet)
         return;
-    if (drawn > 0)
-        fprintf(stderr, "\033[%zuA", drawn);
-    for (k = 0; k < n && k < MAX_NODES_SHOWN; k++) {
-        uint64_t done = p[k].counts[MAPQ_PHASE_SUCCEEDED] +
-                        p[k].counts[MAPQ_PHASE_CACHED] +
-                        p[k].counts[MAPQ_PHASE_RECOVERED];
-        uint64_t failed = p[k].counts[MAPQ_PHASE_FAILED] +
-                          p[k].counts[MAPQ_PHASE_TIMED_OUT] +
-                          p[k].counts[MAPQ_PHASE_ABORTED];
-        int width = 24,
-            fill = p[k].total
-                       ? (int)((done + failed) * (uint64_t)width / p[k].total)
-                       : (strcmp(p[k].state, "succeeded") == 0 ? width : 0);
-        char bar[32];
-
-        memset(bar, '#', (size_t)fill);
-        memset(bar + fill, '.', (size_t)(width - fill));
-        bar[width] = '\0';
-        fprintf(stderr,
-                "\033[2K%-16.16s [%s] %llu/%llu  running %llu  failed %llu  "
-                "cached %llu  %s\n",
-                p[k].name, bar, (unsigned long long)done,
-                (unsigned long long)p[k].total,
-                (unsigned long long)p[k].counts[MAPQ_PHASE_RUNNING],
-                (unsigned long long)failed,
-                (unsigned long long)p[k].counts[MAPQ_PHASE_CACHED], p[k].state);
+    p = run_progress(r, &n);
+    width = mapq_cli_term_width(2) - 1;
+    rows = mapq_cli_term_rows(2) - 1;
+    shown = n < MAX_NODES_SHOWN ? n : MAX_NODES_SHOWN;
+    if (rows >= 2 && shown > (size_t)rows)
+        shown = (size_t)rows - 1;
+    if (r->drawn > 0)
+        fprintf(stderr, "\033[%zuA", r->drawn);
+    if (r->resized)
+        fputs("\033[J", stderr);
+    r->resized = false;
+    for (k = 0; k < shown; k++) {
+        mapq_cli_progress_line(&p[k], width, line, sizeof(line));
+        fprintf(stderr, "\033[2K%s\n", line);
     }
-    drawn = final ? 0 : n;
+    if (shown < n) {
+        snprintf(line, sizeof(line), "(%zu more nodes)", n - shown);
+        fprintf(stderr, "\033[2K%.*s\n", width > 0 ? width : 0, line);
+    }
+    r->drawn = final ? 0 : shown + (shown < n);
+    free(p);
 }
 
 static void
@@ -227,6 +250,18 @@ progress_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     draw_progress(arg, false);
+}
+
+/* SIGWINCH: the terminal's size changed; the progress is laid out again. */
+static void
+winch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct run *r = arg;
+
+    (void)fd;
+    (void)what;
+    r->resized = true;
+    draw_progress(r, false);
 }
 
 static void
@@ -275,78 +310,96 @@ run_pages(struct run *r)
     return r->pages;
 }
 
+/* What --json says the execution became. */
+static const char *
+run_status(const struct run *r)
+{
+    if (r->exit_code == MAPQ_EXIT_OK)
+        return "succeeded";
+    return r->exit_code == MAPQ_EXIT_CANCELLED || r->cancelled ? "cancelled"
+                                                               : "failed";
+}
+
+/*
+ * --json, before anything is printed: an output that cannot be written as
+ * JSON fails the run, never reported as a success without its output. It
+ * is checked whole here, then written page by page.
+ */
+static void
+check_output(struct run *r)
+{
+    struct mapq_cli_summary s = {.output = r->output.data,
+                                 .output_len = r->output.len};
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+
+    rc = mapq_cli_write_summary(run_pages(r), r->o->ns, &s, NULL, err);
+    if (rc == MAPQ_OK)
+        return;
+    r->exit_code = rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
+    r->redis_error = rc == MAPQ_EREDIS;
+    free(r->error);
+    r->error = mapq_xasprintf("the output cannot be written as JSON: %s", err);
+}
+
+/* --json: the execution's summary (cli_json.c) on one line of stdout. */
 static void
 print_summary(struct run *r)
 {
-    struct mapq_node_progress p[MAX_NODES_SHOWN];
-    size_t n = run_progress(r, p, MAX_NODES_SHOWN), k;
-    struct mapq_buf out = MAPQ_BUF_INIT;
+    size_t n;
+    struct mapq_node_progress *p = run_progress(r, &n);
+    struct mapq_cli_summary s;
     char err[MAPQ_ERR_LEN];
-    struct timeval now;
     enum mapq_err rc;
-    int ph;
 
-    /* An output that cannot be written as JSON fails the run, never
-     * reported as a success without its output: it is checked whole
-     * before the document starts, then written page by page. */
+    if (r->finished_ms < 0)
+        r->finished_ms = wall_ms();
+    memset(&s, 0, sizeof(s));
+    s.execution = r->id;
+    s.workflow = r->workflow;
+    s.status = run_status(r);
+    s.created_ms = r->created_ms;
+    s.finished_ms = r->finished_ms;
+    s.duration_ms = r->created_ms >= 0 && r->finished_ms > r->created_ms
+                        ? r->finished_ms - r->created_ms
+                        : 0;
+    s.nodes = p;
+    s.nnodes = n;
     if (r->exit_code == MAPQ_EXIT_OK) {
-        rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
-                                   r->output.len, 0, NULL, err);
-        if (rc != MAPQ_OK) {
-            r->exit_code =
-                rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
-            r->error =
-                mapq_xasprintf("the output cannot be written as JSON: %s", err);
-        }
+        s.output = r->output.data;
+        s.output_len = r->output.len;
+    } else {
+        s.error = r->error != NULL ? r->error : s.status;
     }
-    gettimeofday(&now, NULL);
-    printf("{\"execution\":\"%s\",\"workflow\":\"%s\",\"status\":\"%s\","
-           "\"seconds\":%.3f,\"nodes\":{",
-           r->id, r->workflow,
-           r->exit_code == MAPQ_EXIT_OK          ? "succeeded"
-           : r->exit_code == MAPQ_EXIT_CANCELLED ? "cancelled"
-                                                 : "failed",
-           (double)(now.tv_sec - r->started.tv_sec) +
-               (double)(now.tv_usec - r->started.tv_usec) / 1e6);
-    for (k = 0; k < n && k < MAX_NODES_SHOWN; k++) {
-        printf("%s\"%s\":{\"state\":\"%s\",\"total\":%llu", k ? "," : "",
-               p[k].name, p[k].state, (unsigned long long)p[k].total);
-        for (ph = MAPQ_PHASE_SUCCEEDED; ph < MAPQ_PHASE_COUNT; ph++)
-            printf(",\"%s\":%llu", mapq_phase_name(ph),
-                   (unsigned long long)p[k].counts[ph]);
-        printf("}");
+    rc = mapq_cli_write_summary(run_pages(r), r->o->ns, &s, stdout, err);
+    if (rc != MAPQ_OK) {
+        /* Checked a moment ago: Redis or stdout failed since. */
+        fprintf(stderr, "mapq: the output cannot be written: %s\n", err);
+        r->exit_code = rc == MAPQ_EREDIS || rc == MAPQ_EIO ? MAPQ_EXIT_INFRA
+                                                           : MAPQ_EXIT_FAILED;
     }
-    printf("}");
-    if (r->exit_code == MAPQ_EXIT_OK) {
-        printf(",\"output\":");
-        rc = mapq_cli_write_output(run_pages(r), r->o->ns, r->output.data,
-                                   r->output.len, 0, stdout, err);
-        if (rc != MAPQ_OK) {
-            /* Checked a moment ago: Redis or stdout failed since. */
-            fprintf(stderr, "mapq: the output cannot be written: %s\n", err);
-            r->exit_code =
-                rc == MAPQ_EREDIS ? MAPQ_EXIT_INFRA : MAPQ_EXIT_FAILED;
-            return;
-        }
-    } else if (r->error != NULL) {
-        /* The error may quote a task's stderr: any bytes at all. */
-        mapq_buf_reset(&out);
-        mapq_json_append_text(&out, r->error, strlen(r->error));
-        printf(",\"error\":%.*s", (int)out.len, out.data);
-    }
-    printf("}\n");
-    mapq_buf_release(&out);
+    free(p);
 }
 
-/* Prints how execution r->id ended: its output, or why it did not. */
+/*
+ * Prints how execution r->id ended: its output, or why it did not; with
+ * --json the summary instead of the output, and before the reason when
+ * the execution ended here (failed or cancelled). An infrastructure error
+ * (exit 3) prints nothing on stdout.
+ */
 static void
 report(struct run *r)
 {
-    if (r->o->json) {
+    if (r->o->json && r->exit_code == MAPQ_EXIT_OK)
+        check_output(r);
+    if (r->o->json && !r->detached && !r->redis_error &&
+        (r->exit_code == MAPQ_EXIT_OK || r->exit_code == MAPQ_EXIT_FAILED ||
+         r->exit_code == MAPQ_EXIT_CANCELLED))
         print_summary(r);
-    } else if (r->exit_code == MAPQ_EXIT_OK) {
-        r->exit_code = mapq_cli_print_output(run_pages(r), r->o->ns,
-                                             r->output.data, r->output.len, 0);
+    if (r->exit_code == MAPQ_EXIT_OK) {
+        if (!r->o->json)
+            r->exit_code = mapq_cli_print_output(
+                run_pages(r), r->o->ns, r->output.data, r->output.len, 0);
     } else if (r->exit_code == MAPQ_EXIT_CANCELLED) {
         fprintf(stderr, "mapq: execution %s cancelled\n", r->id);
     } else if (r->redis_error) {
@@ -357,7 +410,8 @@ report(struct run *r)
                 "status %s\n",
                 r->id, r->error, r->id);
     } else {
-        fprintf(stderr, "mapq: execution %s failed: %s\n", r->id, r->error);
+        fprintf(stderr, "mapq: execution %s failed: %s\n", r->id,
+                r->error != NULL ? r->error : "the output cannot be written");
     }
 }
 
@@ -371,7 +425,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
        const struct mapq_exec_opts *xo)
 {
     struct timeval tick = {0, 200000};
-    struct event *ev_int, *ev_tick;
+    struct event *ev_int, *ev_tick, *ev_winch;
 
     r->tty = isatty(2) != 0;
     r->base = event_base_new();
@@ -381,6 +435,8 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     event_add(ev_int, NULL);
     ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
     event_add(ev_tick, &tick);
+    ev_winch = evsignal_new(r->base, SIGWINCH, winch_cb, r);
+    event_add(ev_winch, NULL);
     r->finish_ev = evtimer_new(r->base, finish_cb, r);
     mapq_driver_on_idle(r->driver, idle_cb, r);
     r->workflow = mapq_xstrdup(wf->name);
@@ -388,6 +444,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     event_base_dispatch(r->base);
     draw_progress(r, true);
     report(r);
+    event_free(ev_winch);
     event_free(ev_tick);
     event_free(ev_int);
     event_free(r->finish_ev);
@@ -457,20 +514,56 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
     return rc;
 }
 
-/* mapq submit: hands execution id to the schedulers (P:submitted). */
+/* submit --json: the summary of execution r->id of wf, just submitted:
+ * every node waiting. */
 static int
-submit(redisContext *c, const struct mapq_cli_opts *o, const char *id)
+print_submitted(const struct run *r, const struct mapq_workflow *wf)
 {
+    struct mapq_node_progress *p = mapq_xcalloc(wf->nnodes + 1, sizeof(*p));
+    struct mapq_cli_summary s;
+    char err[MAPQ_ERR_LEN];
+    size_t k;
+    int rc = MAPQ_EXIT_OK;
+
+    for (k = 0; k < wf->nnodes; k++) {
+        p[k].name = wf->nodes[k].name;
+        p[k].state = "waiting";
+    }
+    memset(&s, 0, sizeof(s));
+    s.execution = r->id;
+    s.workflow = wf->name;
+    s.status = "submitted";
+    s.created_ms = r->created_ms;
+    s.finished_ms = -1;
+    s.duration_ms = 0;
+    s.nodes = p;
+    s.nnodes = wf->nnodes;
+    if (mapq_cli_write_summary(NULL, r->o->ns, &s, stdout, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s\n", err);
+        rc = MAPQ_EXIT_INFRA;
+    }
+    free(p);
+    return rc;
+}
+
+/* mapq submit: hands execution r->id of wf to the schedulers
+ * (P:submitted), and prints its id (--json: its summary). */
+static int
+submit(redisContext *c, const struct run *run, const struct mapq_workflow *wf)
+{
+    const struct mapq_cli_opts *o = run->o;
     char *key = mapq_key_submitted(o->ns);
-    redisReply *r = redisCommand(c, "RPUSH %s %s", key, id);
+    redisReply *r = redisCommand(c, "RPUSH %s %s", key, run->id);
     int rc = MAPQ_EXIT_OK;
 
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
-        fprintf(stderr, "mapq: cannot submit execution %s: %s\n", id,
+        fprintf(stderr, "mapq: cannot submit execution %s: %s\n", run->id,
                 r != NULL && r->str != NULL ? r->str : c->errstr);
         rc = MAPQ_EXIT_INFRA;
+    } else if (o->json) {
+        rc = print_submitted(run, wf);
     } else {
-        printf("%s\n", id);
+        printf("%s\n", run->id);
     }
     if (r != NULL)
         freeReplyObject(r);
@@ -504,7 +597,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
 
     memset(&r, 0, sizeof(r));
     r.o = o;
-    gettimeofday(&r.started, NULL);
+    r.created_ms = r.finished_ms = -1;
     if (mode != RECOVER) {
         /* The id is chosen first: long input lists are spooled to disk as
          * pages of it, and written to Redis with the execution. */
@@ -555,6 +648,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     xo.pages = spool;
     if (o->priority > 0)
         xo.priority = o->priority;
+    xo.created_ms = r.created_ms = wall_ms();
     if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
                          err) != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
@@ -566,7 +660,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     spool = NULL;
     xo.pages = NULL;
     if (mode == SUBMIT) {
-        rc = submit(c, o, r.id);
+        rc = submit(c, &r, wf);
         goto out;
     }
     if (!o->quiet && !o->json)
@@ -585,6 +679,8 @@ out:
         redisFree(r.pages);
     for (k = 0; k < r.nfinal; k++)
         free(r.final_names[k]);
+    free(r.final_names);
+    free(r.final);
     free(r.error);
     free(r.workflow);
     free(text);
@@ -616,14 +712,16 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
              "[--json]\n"
              "                [--quiet] [--priority N] [--retention DUR]",
     .operands = MAPQ_CMD_WORKFLOW,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_run,
 };
 
 const struct mapq_cmd_entry mapq_cmd_submit_entry = {
     .name = "submit",
     .usage = "submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
-             "                [--overwrite-cache] [--priority N]",
+             "                [--overwrite-cache] [--priority N] [--json]",
     .operands = MAPQ_CMD_WORKFLOW,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_submit,
 };
 
@@ -631,5 +729,6 @@ const struct mapq_cmd_entry mapq_cmd_recover_entry = {
     .name = "recover",
     .usage = "recover EXEC [--redis URL] [--json] [--quiet] [--retention DUR]",
     .operands = MAPQ_CMD_EXEC,
+    .flags = MAPQ_CMD_JSON,
     .fn = cmd_recover,
 };

@@ -2,7 +2,8 @@
  * main.c - the mapq command line: main() parses the options (cli_opts.c),
  * finds the subcommand's entry (cli_table.c), calls its function and exits
  * with the status it returns (enum mapq_exit, SPEC section 6). It never
- * runs a command itself.
+ * runs a command itself, and refuses --json for a command that prints no
+ * JSON document (mapq scheduler, a service).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,13 @@ main(int argc, char **argv)
     if (e == NULL) {
         fprintf(stderr, "mapq: unknown command '%s'\n", o.cmd);
         mapq_cli_usage(stderr);
+        return MAPQ_EXIT_USAGE;
+    }
+    if (o.json && !(e->flags & MAPQ_CMD_JSON)) {
+        fprintf(stderr,
+                "mapq %s: takes no --json (its logs are JSON lines with "
+                "--log-format json)\n",
+                o.cmd);
         return MAPQ_EXIT_USAGE;
     }
     return e->fn(&o);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
 #include "mapq_value.h"
@@ -95,7 +96,7 @@ ls_show(struct ls *l, const char *key, long long bytes, long long ttl)
         return;
     }
     o = json_object();
-    json_object_set_new(o, "task", json_stringn(task, tlen));
+    json_object_set_new(o, "task", mapq_cli_json_text(task, tlen));
     json_object_set_new(o, "key", json_string(hex));
     json_object_set_new(o, "bytes", json_integer(bytes));
     json_object_set_new(o, "ttl_ms",

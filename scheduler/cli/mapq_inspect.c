@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
 #include "mapq_proto.h"
@@ -114,24 +115,29 @@ print_attempt_text(FILE *out, const char *node, uint64_t index,
     }
 }
 
-/* A JSON string of o's bytes; bytes that are not valid UTF-8 (a stderr
- * tail cut inside a character) become '?'. */
+/* A JSON string of o's bytes (bytes that are not UTF-8, as in a stderr
+ * tail cut inside a character, become U+FFFD). */
 static json_t *
 json_str(const msgpack_object *o)
 {
-    json_t *j = json_stringn(o->via.str.ptr, o->via.str.size);
-    char *copy;
-    size_t i;
+    return mapq_cli_json_text(o->via.str.ptr, o->via.str.size);
+}
 
-    if (j != NULL)
-        return j;
-    copy = mapq_xmemdup(o->via.str.ptr, o->via.str.size);
-    for (i = 0; i < o->via.str.size; i++)
-        if ((unsigned char)copy[i] >= 0x80)
-            copy[i] = '?';
-    j = json_stringn(copy, o->via.str.size);
-    free(copy);
-    return j;
+/* What became of the attempt, as --json names it: a phase's JSON name,
+ * or system_error, interrupted, lost. */
+static const char *
+attempt_outcome_key(const struct mapq_attempt *a)
+{
+    switch (a->kind) {
+    case 'S':
+        return "system_error";
+    case 'I':
+        return "interrupted";
+    case 'L':
+        return "lost";
+    default:
+        return mapq_cli_phase_key((int)a->phase);
+    }
 }
 
 static void
@@ -140,7 +146,7 @@ add_attempt_json(json_t *arr, const char *node, uint64_t index,
 {
     json_t *o = json_object();
 
-    json_object_set_new(o, "node", json_string(node));
+    json_object_set_new(o, "node", mapq_cli_json_str(node));
     json_object_set_new(o, "index", json_integer((json_int_t)index));
     json_object_set_new(o, "attempt", json_integer(a->number));
     if (a->agent != NULL)
@@ -153,7 +159,7 @@ add_attempt_json(json_t *arr, const char *node, uint64_t index,
         json_object_set_new(o, "exit_status", json_integer(a->exit_status));
     if (a->signal > 0)
         json_object_set_new(o, "signal", json_integer(a->signal));
-    json_object_set_new(o, "phase", json_string(attempt_outcome(a)));
+    json_object_set_new(o, "phase", json_string(attempt_outcome_key(a)));
     json_object_set_new(o, "retried", json_boolean(a->kind == 'U'));
     if (a->error != NULL)
         json_object_set_new(o, "error", json_str(a->error));
@@ -186,7 +192,7 @@ show_sublog(FILE *out, json_t *arr, const char *node, const struct sublog *s)
             if (arr == NULL)
                 break;
             o = json_object();
-            json_object_set_new(o, "node", json_string(node));
+            json_object_set_new(o, "node", mapq_cli_json_str(node));
             json_object_set_new(o, "index", json_integer((json_int_t)s->index));
             json_object_set_new(o, "corrupt",
                                 json_integer((json_int_t)(s->len - off)));
@@ -439,11 +445,12 @@ add_agent_json(json_t *arr, const char *name, const redisReply *h, int64_t age)
     while (*q != '\0') {
         comma = strchr(q, ',');
         json_array_append_new(
-            queues, json_stringn(q, comma ? (size_t)(comma - q) : strlen(q)));
+            queues,
+            mapq_cli_json_text(q, comma ? (size_t)(comma - q) : strlen(q)));
         q = comma ? comma + 1 : q + strlen(q);
     }
-    json_object_set_new(o, "name", json_string(name));
-    json_object_set_new(o, "host", json_string(field(h, 0, "")));
+    json_object_set_new(o, "name", mapq_cli_json_str(name));
+    json_object_set_new(o, "host", mapq_cli_json_str(field(h, 0, "")));
     json_object_set_new(o, "slots",
                         json_integer(strtoll(field(h, 1, "0"), NULL, 10)));
     json_object_set_new(o, "running",

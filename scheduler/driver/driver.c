@@ -789,7 +789,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
             exec_free(x);
         } else if (drv_exec_owned(x)) {
             drv_record_progress(x);
-            drv_own_check(x); /* one at a time: x->checking */
+            drv_record_read_held(x); /* one at a time: x->counting */
+            drv_own_check(x);        /* one at a time: x->checking */
         }
     }
     if (!mapq_redis_ready(d->cmd))
@@ -969,7 +970,6 @@ mapq_driver_progress(struct mapq_driver *d, const char *id,
 {
     struct exec *x = drv_find_exec(d, id);
     size_t k;
-    int p;
 
     if (x == NULL)
         return 0;
@@ -979,9 +979,7 @@ mapq_driver_progress(struct mapq_driver *d, const char *id,
         out[k].name = x->wf->nodes[k].name;
         out[k].state = drv_node_state_name(nr->state);
         out[k].total = nr->n;
-        for (p = 0; p < MAPQ_PHASE_COUNT; p++)
-            out[k].counts[p] = nr->counts[p];
-        out[k].counts[MAPQ_PHASE_RUNNING] = nr->inflight;
+        drv_node_counts(nr, out[k].counts);
     }
     return x->wf->nnodes;
 }

@@ -69,6 +69,7 @@ enum path {
     PATH_REAP,   /* mapq1_reap */
     PATH_CANCEL, /* mapq1_cancel (Ctrl-C) */
     PATH_LOAD,   /* HMGET of a submitted or adopted execution */
+    PATH_HELD,   /* HMGET of an execution's held counts, for progress */
     PATH_COUNT,
 };
 
@@ -161,12 +162,15 @@ enum page_wait {
  * One node of an execution. The window: n subtasks, next the first not
  * considered yet, inflight those queued or running that hold a slot,
  * finished those in a final phase (counts[] by phase), need the successes
- * the node needs.
+ * the node needs. held: how many of its subtasks agents hold (h:<k>, as
+ * last read; the rest of those in flight wait in Redis), for progress
+ * only.
  */
 struct node_run {
     enum node_state state;
     uint64_t n, next, inflight, finished, need;
     uint64_t counts[MAPQ_PHASE_COUNT];
+    int64_t held;
     uint8_t *phases;          /* 4 bits per subtask */
     struct param_src *params; /* sorted by name */
     size_t nparams;
@@ -220,6 +224,7 @@ struct exec {
     int calls;        /* requests in flight that point at this exec */
     bool draining;    /* drv_events.c: an LPOP of its events in flight */
     bool checking;    /* drv_own.c: a state check in flight (or retrying) */
+    bool counting;    /* drv_record.c: a read of the held counts in flight */
     bool reconcile;   /* once owned, rebuild the view from Redis first */
     bool scan_starts; /* nodes start by scanning: they may have run before */
     unsigned gen;     /* bumped by each reconcile; stale replies ignored */
@@ -458,6 +463,13 @@ void drv_record_page(struct exec *x, const char *field, const char *value,
 void drv_record_node_progress(struct exec *x, size_t k);
 /* Writes the progress of every node whose progress this driver knows. */
 void drv_record_progress(struct exec *x);
+/* Reads the held counts of x's nodes (their h:<k>) into their held, one
+ * read at a time; for progress, so a failure only leaves them as they
+ * were. */
+void drv_record_read_held(struct exec *x);
+/* Node k's counts by phase into counts (MAPQ_PHASE_COUNT): the ended
+ * phases it knows, RUNNING and QUEUED split by its held count. */
+void drv_node_counts(const struct node_run *nr, uint64_t *counts);
 /* The final write of x (mapq1_finish) into cmd (initialised). */
 void drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd);
 

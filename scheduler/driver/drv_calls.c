@@ -17,13 +17,14 @@
 #include "mapq_log.h"
 
 /* Whether a permanent refusal on the path ends the executions of mapq run:
- * without it they cannot go on. A cancel refused is only reported. */
+ * without it they cannot go on. A cancel refused is only reported, and a
+ * read for progress leaves the progress as it was. */
 static const bool path_fatal[PATH_COUNT] = {
     [PATH_PUSH] = true,  [PATH_EVENTS] = true, [PATH_OWN] = true,
     [PATH_RENEW] = true, [PATH_ADOPT] = true,  [PATH_RECORD] = true,
     [PATH_SCAN] = true,  [PATH_READ] = true,   [PATH_FINISH] = true,
     [PATH_STATE] = true, [PATH_REAP] = true,   [PATH_CANCEL] = false,
-    [PATH_LOAD] = false,
+    [PATH_LOAD] = false, [PATH_HELD] = false,
 };
 
 static void call_cb(redisReply *reply, const char *why, void *arg);

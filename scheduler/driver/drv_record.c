@@ -1,7 +1,8 @@
 /*
- * drv_record.c - the execution record P:x:<id>: creating it, and the
- * writes a driver makes to it (node outputs, progress, the final write's
- * command).
+ * drv_record.c - the execution record P:x:<id>: creating it, the writes
+ * a driver makes to it (node outputs, progress, the final write's
+ * command), and the read of its held counts (h:<k>, kept by the function
+ * library) that the progress splits RUNNING from QUEUED by.
  *
  * Owns nothing but the contents of the writes; each write goes through
  * drv_calls.c and is sent again until Redis takes it. Never changes an
@@ -196,12 +197,13 @@ mapq_exec_create(redisContext *c, const char *ns,
     struct mapq_argv cmd;
     struct mapq_buf *specs = mapq_xcalloc(wf->nnodes + 1, sizeof(*specs));
     enum mapq_err rc;
-    int64_t now = drv_now_ms();
+    int64_t now;
     char *keys[3];
     size_t k;
 
     if (o == NULL)
         o = &defaults;
+    now = o->created_ms > 0 ? o->created_ms : drv_now_ms();
     if (id[0] == '\0')
         drv_new_id(id);
     if (mapq_spool_count(o->pages) > 0) {
@@ -320,28 +322,71 @@ drv_record_page(struct exec *x, const char *field, const char *value,
 }
 
 void
+drv_node_counts(const struct node_run *nr, uint64_t *counts)
+{
+    memcpy(counts, nr->counts, sizeof(nr->counts));
+    mapq_phase_split(counts, nr->n, nr->held);
+}
+
+void
 drv_record_node_progress(struct exec *x, size_t k)
 {
     struct node_run *nr = &x->nodes[k];
     struct mapq_buf b = MAPQ_BUF_INIT;
+    uint64_t counts[MAPQ_PHASE_COUNT];
     msgpack_packer pk;
     char field[32];
     int p;
 
+    drv_node_counts(nr, counts);
     mapq_value_packer_init(&pk, &b);
     msgpack_pack_array(&pk, 2 + MAPQ_PHASE_COUNT);
     mapq_value_pack_str(&pk, drv_node_state_name(nr->state));
     msgpack_pack_uint64(&pk, nr->n);
-    for (p = 0; p < MAPQ_PHASE_COUNT; p++) {
-        uint64_t c = nr->counts[p];
-
-        if (p == MAPQ_PHASE_QUEUED && nr->state == NODE_RUNNING)
-            c = nr->n - nr->finished;
-        msgpack_pack_uint64(&pk, c);
-    }
+    for (p = 0; p < MAPQ_PHASE_COUNT; p++)
+        msgpack_pack_uint64(&pk, counts[p]);
     snprintf(field, sizeof(field), "p:%zu", k);
     hset_node(x, mapq_key_exec(x->d->ns, x->id), field, b.data, b.len, (long)k);
     mapq_buf_release(&b);
+}
+
+/* The held counts read: each node's h:<k>, 0 when absent. A reply of
+ * another shape (an error, a record gone) changes nothing. */
+static void
+held_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+    size_t k;
+
+    (void)why;
+    x->calls--;
+    x->counting = false;
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != x->wf->nnodes)
+        return;
+    for (k = 0; k < x->wf->nnodes; k++) {
+        const redisReply *e = reply->element[k];
+
+        x->nodes[k].held =
+            e->type == REDIS_REPLY_STRING ? strtoll(e->str, NULL, 10) : 0;
+    }
+}
+
+void
+drv_record_read_held(struct exec *x)
+{
+    struct mapq_argv cmd;
+    size_t k;
+
+    if (x->counting || x->wf->nnodes == 0)
+        return;
+    x->counting = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HMGET");
+    mapq_key_add(&cmd, mapq_key_exec(x->d->ns, x->id));
+    for (k = 0; k < x->wf->nnodes; k++)
+        mapq_argv_addf(&cmd, "h:%zu", k);
+    drv_exec_send(x, PATH_HELD, &cmd, held_cb, x)->gen_check = true;
 }
 
 /* A node restored by a reconcile keeps what its first driver wrote. */

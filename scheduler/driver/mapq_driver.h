@@ -61,6 +61,8 @@ struct mapq_exec_opts {
     struct mapq_spool *pages; /* the pages of its inputs' paged lists
                                  (mapq_workflow_bind_inputs_paged()), or
                                  NULL */
+    int64_t created_ms;       /* mapq_exec_create(): the creation time recorded
+                                 (ms since the epoch); 0: now */
 };
 
 /* A new random execution id, for mapq_exec_create(). */
@@ -87,7 +89,10 @@ struct mapq_node_progress {
     const char *name;
     const char *state; /* waiting, running, succeeded, failed, skipped */
     uint64_t total;
-    uint64_t counts[MAPQ_PHASE_COUNT]; /* subtasks by phase */
+    /* Subtasks by phase; they add up to total. RUNNING: held by agents
+     * (running, or prefetched to start on a slot), as Redis counted them
+     * at the driver's last read; QUEUED: the rest of those not ended. */
+    uint64_t counts[MAPQ_PHASE_COUNT];
 };
 
 struct mapq_exec_outcome {
@@ -201,7 +206,9 @@ void mapq_driver_on_idle(struct mapq_driver *d, void (*fn)(void *), void *arg);
  * again: the loop must go on for the records to be written. */
 bool mapq_driver_refused(const struct mapq_driver *d);
 
-/* Fills up to max entries for execution id; returns the node count. */
+/* Fills up to max entries for execution id (out may be NULL when max is
+ * 0); returns the node count. Reads nothing: the held counts behind
+ * RUNNING are read on the driver's tick, every 500 ms. */
 size_t mapq_driver_progress(struct mapq_driver *d, const char *id,
                             struct mapq_node_progress *out, size_t max);
 

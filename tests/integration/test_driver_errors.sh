@@ -134,7 +134,7 @@ check "OOM lifted: mapq run exits 0" "0" "$?"
 check "OOM lifted: every output, in order" "ok" "$(python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-ok = d["output"] == list(range(2000)) and d["nodes"]["n"]["SUCCEEDED"] == 2000
+ok = d["output"] == list(range(2000)) and d["nodes"][0]["name"] == "n" and d["nodes"][0]["counts"]["succeeded"] == 2000
 print("ok" if ok else "bad: %s" % json.dumps(d)[:300])' "$TMP/big.out" 2>&1)"
 n_oom=$(grep -c "failed, retrying with backoff: OOM" "$TMP/big.err")
 check "OOM: each path logs the cause once (push, record, renewal, reap, wake: <= 6 lines in 6 s)" \

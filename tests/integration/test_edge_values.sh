@@ -99,7 +99,7 @@ print("same" if not bad else "differ in " + ",".join(bad) + ": " + json.dumps(go
 EOF
 }
 cached() {
-    python3 -c 'import json,sys; print(sum(n["CACHED"] for n in json.load(open(sys.argv[1]))["nodes"].values()))' "$1" 2>&1
+    python3 -c 'import json,sys; print(sum(n["counts"]["cached"] for n in json.load(open(sys.argv[1]))["nodes"]))' "$1" 2>&1
 }
 json_output() {
     python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["output"], separators=(",", ":"), ensure_ascii=False))' "$1" 2>&1

@@ -24,8 +24,14 @@ records() {
         table.sort(out)
         return out" 1 "$MAPQ_NAMESPACE:r:$1:$2" "$3" | tr '\n' ' ' | sed 's/ $//'
 }
-# status_of EXEC: mapq status --json, for grepping phase counts.
-status_of() { "$MAPQ" status "$1" --json 2>/dev/null; }
+# node_status EXEC NODE: "STATE TOTAL timed_out=N" of NODE, from mapq status
+# --json.
+node_status() {
+    "$MAPQ" status "$1" --json 2>/dev/null | python3 -c '
+import json, sys
+n = [n for n in json.load(sys.stdin)["nodes"] if n["name"] == sys.argv[1]][0]
+print(n["state"], n["total"], "timed_out=%d" % n["counts"]["timed_out"])' "$2" 2>&1
+}
 
 # ---- retries ----------------------------------------------------------------
 # Each attempt appends $MAPQ_ATTEMPT to a file of its element; the first
@@ -147,8 +153,8 @@ check "timeout, retries 0: the error says it timed out" "1" \
     "$(grep -c "^mapq: execution $id failed: node 'naps' failed: timed out after 1s$" "$TMP/t0.err")"
 check "timeout, retries 0: one attempt only (no system retry)" "1" "$(lines "$TMP/t0/attempts")"
 check "timeout, retries 0: recorded TIMED_OUT (phase 7)" "7" "$(records "$id" 0 p)"
-check "timeout, retries 0: mapq status counts it TIMED_OUT" "1" \
-    "$(status_of "$id" | grep -c '"naps":{"state":"failed","total":1,[^}]*"TIMED_OUT":1')"
+check "timeout, retries 0: mapq status counts it TIMED_OUT" "failed 1 timed_out=1" \
+    "$(node_status "$id" naps)"
 
 sed 's/with: {dir: $inputs.dir}}/with: {dir: $inputs.dir}, retries: 1}/' \
     "$TMP/slow.yaml" >"$TMP/slow1.yaml"

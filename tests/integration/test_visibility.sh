@@ -57,7 +57,7 @@ check "logs of a node: every attempt of every subtask, in index order" \
 "$MAPQ" logs "$id" m 1 --json >"$TMP/logs.json" 2>&1
 check "logs --json: one object per attempt" "2" "$(grep -o '"attempt":' "$TMP/logs.json" | wc -l | tr -d ' ')"
 check "logs --json: exit status and phase" "1" \
-    "$(grep -c '"attempt":1,"agent":"it-agent-[12]","started_ms":[0-9]*,"duration_ms":[0-9]*,"exit_status":3,"phase":"FAILED","retried":true' "$TMP/logs.json")"
+    "$(grep -c '"attempt":1,"agent":"it-agent-[12]","started_ms":[0-9]*,"duration_ms":[0-9]*,"exit_status":3,"phase":"failed","retried":true' "$TMP/logs.json")"
 
 "$MAPQ" logs "$id" nosuch 2>"$TMP/err" >/dev/null
 check "logs of an unknown node: exit 1 naming it" "1 1" "$? $(grep -c "no node 'nosuch'" "$TMP/err")"

@@ -3,6 +3,9 @@
  * of command takes, and the state table of a followed execution (mapq run)
  * with the callbacks that move it.
  *
+ * Also the summary --json prints of an execution (cli_json.c), and mapq
+ * run's progress lines at every terminal width (cli_progress.c).
+ *
  * The command line is a program, not a library, so its files are compiled
  * into this test; cli_table.c (the table) is replaced by the two
  * stubs below, and the run has no driver: the tests stay on the paths
@@ -13,8 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../scheduler/cli/cli_json.c"
 #include "../../scheduler/cli/cli_opts.c"
 #include "../../scheduler/cli/cli_pages.c"
+#include "../../scheduler/cli/cli_progress.c"
 #include "../../scheduler/cli/cli_util.c"
 #include "../../scheduler/cli/cmd_run.c"
 
@@ -330,6 +335,207 @@ test_cli_write_output_maps(void **state)
     mapq_buf_release(&v);
 }
 
+/* ---- the summary of --json (mapq_cli_write_summary) ------------------ */
+
+/* The summary s written as text (NUL-terminated), parsed back. */
+static json_t *
+summary_json(const struct mapq_cli_summary *s, char *text, size_t size)
+{
+    FILE *f = fmemopen(text, size, "w");
+    char err[MAPQ_ERR_LEN];
+    json_t *doc;
+
+    assert_non_null(f);
+    memset(text, 0, size);
+    assert_int_equal(mapq_cli_write_summary(NULL, "ns", s, NULL, err), MAPQ_OK);
+    assert_int_equal(mapq_cli_write_summary(NULL, "ns", s, f, err), MAPQ_OK);
+    fclose(f);
+    /* One line: the document and a newline. */
+    assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1);
+    doc = json_loads(text, 0, NULL);
+    assert_non_null(doc);
+    return doc;
+}
+
+static void
+test_cli_summary_members(void **state)
+{
+    static const char *const keys[] = {
+        "execution",   "workflow",    "status", "created_ms",
+        "finished_ms", "duration_ms", "nodes",  "output"};
+    struct mapq_node_progress nodes[2] = {
+        {.name = "a", .state = "succeeded", .total = 3},
+        {.name = "b \"q\"\xff", .state = "waiting", .total = 0}};
+    struct mapq_buf v = MAPQ_BUF_INIT;
+    struct mapq_cli_summary s = {.execution = "0123456789ab",
+                                 .workflow = "w",
+                                 .status = "succeeded",
+                                 .created_ms = 1000,
+                                 .finished_ms = -1,
+                                 .duration_ms = 5,
+                                 .nodes = nodes,
+                                 .nnodes = 2};
+    msgpack_packer pk;
+    char text[2048];
+    const char *key;
+    json_t *doc, *n, *counts, *val;
+    size_t i = 0;
+    int ph;
+
+    (void)state;
+    nodes[0].counts[MAPQ_PHASE_SUCCEEDED] = 2;
+    nodes[0].counts[MAPQ_PHASE_TIMED_OUT] = 1;
+    mapq_value_packer_init(&pk, &v);
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_int(&pk, 7);
+    s.output = v.data;
+    s.output_len = v.len;
+    doc = summary_json(&s, text, sizeof(text));
+    /* Every member, in the documented order; output last. */
+    json_object_foreach(doc, key, val)
+    {
+        assert_true(i < sizeof(keys) / sizeof(keys[0]));
+        assert_string_equal(key, keys[i++]);
+    }
+    assert_int_equal(i, sizeof(keys) / sizeof(keys[0]));
+    assert_true(json_is_null(json_object_get(doc, "finished_ms")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "created_ms")),
+                     1000);
+    assert_int_equal(
+        json_integer_value(json_array_get(json_object_get(doc, "output"), 0)),
+        7);
+    /* Nodes: a list in order, every phase counted by its JSON name. */
+    n = json_array_get(json_object_get(doc, "nodes"), 0);
+    assert_string_equal(json_string_value(json_object_get(n, "name")), "a");
+    assert_int_equal(json_integer_value(json_object_get(n, "total")), 3);
+    counts = json_object_get(n, "counts");
+    assert_int_equal(json_object_size(counts), MAPQ_PHASE_COUNT);
+    for (ph = 0; ph < MAPQ_PHASE_COUNT; ph++)
+        assert_non_null(json_object_get(counts, mapq_cli_phase_key(ph)));
+    assert_int_equal(json_integer_value(json_object_get(counts, "timed_out")),
+                     1);
+    assert_int_equal(json_integer_value(json_object_get(counts, "succeeded")),
+                     2);
+    /* A name with a quote and a byte that is not UTF-8: escaped, U+FFFD. */
+    n = json_array_get(json_object_get(doc, "nodes"), 1);
+    assert_string_equal(json_string_value(json_object_get(n, "name")),
+                        "b \"q\"\xef\xbf\xbd");
+    assert_null(json_object_get(doc, "error"));
+    json_decref(doc);
+    /* A failure: an error, no output. */
+    s.status = "failed";
+    s.output = NULL;
+    s.error = "node 'a' failed: \t\"x\"";
+    doc = summary_json(&s, text, sizeof(text));
+    assert_string_equal(json_string_value(json_object_get(doc, "error")),
+                        s.error);
+    assert_null(json_object_get(doc, "output"));
+    json_decref(doc);
+    mapq_buf_release(&v);
+}
+
+/* ---- mapq run's progress lines (mapq_cli_progress_line) -------------- */
+
+/* A node of 6: 3 succeeded, 1 failed, 2 held by agents. */
+static void
+node6(struct mapq_node_progress *p, const char *name)
+{
+    memset(p, 0, sizeof(*p));
+    p->name = name;
+    p->state = "running";
+    p->total = 6;
+    p->counts[MAPQ_PHASE_SUCCEEDED] = 3;
+    p->counts[MAPQ_PHASE_FAILED] = 1;
+    p->counts[MAPQ_PHASE_RUNNING] = 2;
+}
+
+/* The line of p at width, checked to fit in it. */
+static const char *
+line_at(const struct mapq_node_progress *p, int width)
+{
+    static char line[512];
+    size_t len = mapq_cli_progress_line(p, width, line, sizeof(line));
+
+    assert_int_equal(len, strlen(line));
+    assert_true(len <= (size_t)(width > 0 ? width : 0));
+    assert_null(strchr(line, '\n'));
+    return line;
+}
+
+static void
+test_cli_progress_line_figures_by_width(void **state)
+{
+    struct mapq_node_progress p;
+
+    (void)state;
+    node6(&p, "anomalies");
+    /* Room for everything: the name's column, a full bar, every field. */
+    assert_string_equal(line_at(&p, 200),
+                        "anomalies        [################........] 3/6  "
+                        "running 2  failed 1  cached 0  running");
+    /* 80: the bar gives up room first; every field stays. */
+    assert_string_equal(line_at(&p, 80),
+                        "anomalies        [###########......] 3/6  running "
+                        "2  failed 1  cached 0  running");
+    /* 40: short labels, every figure. */
+    assert_string_equal(line_at(&p, 40),
+                        "anomalies        [###..] 3/6 r:2 f:1 c:0");
+    /* 20: the name cut, no bar; done/total, running and failed stay. */
+    assert_string_equal(line_at(&p, 20), "anomal.. 3/6 r:2 f:1");
+}
+
+/* Where the name before end in line was cut (its ".."), or 999. */
+static long
+cut_at(const char *line, const char *end)
+{
+    const char *c;
+
+    for (c = line; c + 1 < end; c++)
+        if (c[0] == '.' && c[1] == '.')
+            return c - line;
+    return 999;
+}
+
+static void
+test_cli_progress_line_never_wider(void **state)
+{
+    static const char *const names[] = {
+        "a", "exactly_16_chars", "a_node_name_much_longer_than_the_column"};
+    struct mapq_node_progress p;
+    const char *line, *open, *close;
+    size_t i;
+    int w, big;
+
+    (void)state;
+    for (big = 0; big < 2; big++)
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+            node6(&p, names[i]);
+            if (big) {
+                p.total = 12345678901ULL;
+                p.counts[MAPQ_PHASE_SUCCEEDED] = 9876543210ULL;
+                p.counts[MAPQ_PHASE_RUNNING] = 1234567;
+                p.counts[MAPQ_PHASE_CACHED] = 7654321;
+            }
+            for (w = -1; w <= 240; w++) {
+                line = line_at(&p, w);
+                /* done/total goes last: it is there whenever it fits
+                 * beside the name cut as short as it goes (4 and ".."). */
+                if (w >= (strlen(names[i]) < 6 ? (int)strlen(names[i]) : 6) +
+                             (big ? 23 : 4))
+                    assert_non_null(strstr(line, big ? "/12345678901" : "/6"));
+                /* The bar shrank as far as it goes before the name was
+                 * cut below its column of 16 (to 14 and ".."). */
+                open = strchr(line, '[');
+                close = strchr(line, ']');
+                if (open != NULL && cut_at(line, open) < 14)
+                    assert_int_equal(close - open - 1, 5);
+            }
+        }
+    /* A long name is cut to its column even when there is room. */
+    node6(&p, names[2]);
+    assert_true(strncmp(line_at(&p, 200), "a_node_name_mu.. [", 18) == 0);
+}
+
 int
 main(void)
 {
@@ -341,6 +547,9 @@ main(void)
         cmocka_unit_test(test_cli_priority_is_1_to_100),
         cmocka_unit_test(test_cli_run_state_table),
         cmocka_unit_test(test_cli_write_output_maps),
+        cmocka_unit_test(test_cli_summary_members),
+        cmocka_unit_test(test_cli_progress_line_figures_by_width),
+        cmocka_unit_test(test_cli_progress_line_never_wider),
         cmocka_unit_test_setup_teardown(test_cli_run_second_ctrl_c_stops,
                                         run_setup, run_teardown),
         cmocka_unit_test_setup_teardown(test_cli_run_cancel_answer_stops,

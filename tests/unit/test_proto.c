@@ -75,6 +75,48 @@ test_proto_phase_name_out_of_range(void **state)
     assert_string_equal(mapq_phase_name(INT_MIN), "UNKNOWN");
 }
 
+/* Counts of a node of total 10: 3 succeeded, 1 failed, 1 retrying, and
+ * stale QUEUED and RUNNING figures the split replaces; then split with
+ * held. */
+static void
+split(uint64_t *c, int64_t held)
+{
+    memset(c, 0, MAPQ_PHASE_COUNT * sizeof(*c));
+    c[MAPQ_PHASE_SUCCEEDED] = 3;
+    c[MAPQ_PHASE_FAILED] = 1;
+    c[MAPQ_PHASE_RETRYING] = 1;
+    c[MAPQ_PHASE_QUEUED] = 99;
+    c[MAPQ_PHASE_RUNNING] = 99;
+    mapq_phase_split(c, 10, held);
+}
+
+static void
+test_proto_phase_split_running_and_queued(void **state)
+{
+    uint64_t c[MAPQ_PHASE_COUNT];
+
+    (void)state;
+    /* 5 open: 2 held by agents, 3 queued; ended phases kept. */
+    split(c, 2);
+    assert_int_equal(c[MAPQ_PHASE_RUNNING], 2);
+    assert_int_equal(c[MAPQ_PHASE_QUEUED], 3);
+    assert_int_equal(c[MAPQ_PHASE_SUCCEEDED], 3);
+    assert_int_equal(c[MAPQ_PHASE_RETRYING], 1);
+    /* Never more running than open, never below 0, never a negative
+     * queue: the counts always add up to the total. */
+    split(c, 7);
+    assert_int_equal(c[MAPQ_PHASE_RUNNING], 5);
+    assert_int_equal(c[MAPQ_PHASE_QUEUED], 0);
+    split(c, -4);
+    assert_int_equal(c[MAPQ_PHASE_RUNNING], 0);
+    assert_int_equal(c[MAPQ_PHASE_QUEUED], 5);
+    memset(c, 0, sizeof(c));
+    c[MAPQ_PHASE_ABORTED] = 12; /* more ended than total: a bad record */
+    mapq_phase_split(c, 10, 3);
+    assert_int_equal(c[MAPQ_PHASE_RUNNING], 0);
+    assert_int_equal(c[MAPQ_PHASE_QUEUED], 0);
+}
+
 static void
 test_proto_queue_class(void **state)
 {
@@ -358,6 +400,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proto_phase_names),
         cmocka_unit_test(test_proto_phase_name_out_of_range),
+        cmocka_unit_test(test_proto_phase_split_running_and_queued),
         cmocka_unit_test(test_proto_queue_class),
         cmocka_unit_test(test_proto_ref_parse_fields),
         cmocka_unit_test(test_proto_ref_round_trip),

@@ -166,8 +166,11 @@ test_step_groups_record_results_logs_and_events(void **state)
 
     fx_push(f, 4, "nc");
     claim(f, 4, refs);
+    assert_string_equal(hget(f, fx_key(f, "x:" EXEC), "h:0"), "4");
     assert_int_equal(finish_all(f, refs, 4), 1);
     assert_int_equal(refused_count(f), 0);
+    /* The group's leases leave the node's held count at once. */
+    assert_string_equal(hget(f, fx_key(f, "x:" EXEC), "h:0"), "0");
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 4);
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key2"), "rec2");
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 4);
