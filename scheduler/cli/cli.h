@@ -48,6 +48,7 @@ struct mapq_cli_opts {
     const char *index;       /* mapq logs: one subtask, or NULL for all */
     const char *task;        /* mapq cache --task */
     const char *metrics;     /* mapq scheduler --metrics HOST:PORT */
+    const char *http;        /* mapq scheduler --http HOST:PORT */
     const char *const *keys; /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;
