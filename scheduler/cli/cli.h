@@ -52,6 +52,7 @@ struct mapq_cli_opts {
     const char *task;        /* mapq cache --task */
     const char *metrics;     /* mapq scheduler --metrics HOST:PORT */
     long long retention_ms;  /* run, scheduler --retention; 0: default */
+    const char *http;        /* mapq scheduler --http HOST:PORT */
     const char *const *keys; /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;

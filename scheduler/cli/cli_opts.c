@@ -103,15 +103,24 @@ parse_option(struct mapq_cli_opts *o, int c)
         break;
     }
     case 'M':
+    case 'H': {
+        /* An example port for each: the metrics' and a web page's. */
+        const char *name = c == 'M' ? "metrics" : "http";
+        const char *ex = c == 'M' ? "9101" : "8080";
+
         if (!mapq_http_parse_addr(optarg, host, sizeof(host), &port)) {
             fprintf(stderr,
-                    "mapq: --metrics must be HOST:PORT (e.g. 127.0.0.1:9101, "
-                    ":9101, [::1]:9101), got '%s'\n",
-                    optarg);
+                    "mapq: --%s must be HOST:PORT (e.g. 127.0.0.1:%s, :%s, "
+                    "[::1]:%s), got '%s'\n",
+                    name, ex, ex, ex, optarg);
             return -1;
         }
-        o->metrics = optarg;
+        if (c == 'M')
+            o->metrics = optarg;
+        else
+            o->http = optarg;
         break;
+    }
     case 'j':
         o->json = true;
         break;
@@ -230,6 +239,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"log-format", required_argument, NULL, 'F'},
         {"metrics", required_argument, NULL, 'M'},
         {"retention", required_argument, NULL, 'R'},
+        {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;
@@ -268,8 +278,10 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
      * main() refuses the command itself once they are. */
     rc = parse_operands(o, *entry ? (*entry)->operands : MAPQ_CMD_WORKFLOW,
                         argc, argv, optind);
-    if (rc == 0 && o->metrics != NULL && strcmp(o->cmd, "scheduler") != 0) {
-        fprintf(stderr, "mapq: --metrics goes with mapq scheduler\n");
+    if (rc == 0 && (o->metrics != NULL || o->http != NULL) &&
+        strcmp(o->cmd, "scheduler") != 0) {
+        fprintf(stderr, "mapq: --%s goes with mapq scheduler\n",
+                o->metrics != NULL ? "metrics" : "http");
         return -1;
     }
     if (rc == 0 && o->follow &&

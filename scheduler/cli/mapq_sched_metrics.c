@@ -112,3 +112,9 @@ mapq_sched_metrics_free(struct mapq_sched_metrics *sm)
     free(sm->ns);
     free(sm);
 }
+
+struct mapq_http *
+mapq_sched_metrics_http(struct mapq_sched_metrics *sm)
+{
+    return mapq_observe_http(sm->obs);
+}

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "mapq_driver.h"
+#include "mapq_http.h"
 
 struct mapq_sched_metrics;
 
@@ -23,5 +24,8 @@ struct mapq_sched_metrics *mapq_sched_metrics_new(struct event_base *base,
                                                   const char *ns,
                                                   const char *addr, char *err);
 void mapq_sched_metrics_free(struct mapq_sched_metrics *sm);
+
+/* Its HTTP server (owned by sm), for more routes on the same address. */
+struct mapq_http *mapq_sched_metrics_http(struct mapq_sched_metrics *sm);
 
 #endif

@@ -87,6 +87,12 @@ fx_group_setup(void **state)
     return 0;
 }
 
+const char *
+fx_url(void)
+{
+    return srv.url;
+}
+
 int
 fx_group_teardown(void **state)
 {

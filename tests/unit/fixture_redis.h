@@ -28,6 +28,9 @@ struct fx {
 };
 
 int fx_group_setup(void **state);
+/* The URL of the group's Redis, for tests that open connections of their
+ * own. */
+const char *fx_url(void);
 int fx_group_teardown(void **state);
 int fx_setup(void **state);
 int fx_teardown(void **state);
