@@ -47,14 +47,17 @@ compose() {
     DOCKER_HOST="unix://$TMP/podman.sock" COMPOSE_PROJECT_NAME=$PROJECT \
         docker-compose -f deploy/compose.yaml "$@"
 }
+# Exits with the script's status, whatever the teardown meets.
 cleanup() {
-    compose down -v -t 1 >/dev/null 2>&1 || true
+    local rc=$?
+    set +e
+    compose down -v -t 1 >/dev/null 2>&1
     [ -f "$TMP/agent.yaml" ] && podman kube down "$TMP/agent.yaml" >/dev/null 2>&1
-
     [ -n "$service_pid" ] && kill "$service_pid" 2>/dev/null
     podman rm -f -t 0 "$SD_CT" >/dev/null 2>&1 || true
     podman rmi -f "$SD_IMAGE" "$MAPQ_IMAGE" "$MAPQ_REDIS_IMAGE" >/dev/null 2>&1 || true
     rm -rf "$TMP"
+    exit "$rc"
 }
 trap cleanup EXIT
 
