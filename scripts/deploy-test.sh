@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# deploy-test.sh - deploy/compose.yaml, as a user runs it: Debian's
+# deploy-test.sh - the package and the files of deploy/, as a user runs
+# them. First the .deb (cpack) installed with apt in the pristine Debian 12
+# image: its programs, pkg-config file, unit and a local-mode run. Then
+# deploy/compose.yaml, as a user runs it: Debian's
 # docker-compose driving podman (through `podman system service`), with
 # the images of ./Dockerfile and of Debian's redis-server:
 #   1. up with 2 agents: Redis with AOF and a password, the scheduler, the
@@ -29,7 +32,7 @@ fi
 base_image
 scripts/deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target mapq >/dev/null
+cmake --build build -j"$(nproc)" --target mapq mapq-agent >/dev/null
 
 run_id=$$
 TMP=$(mktemp -d /tmp/mapq-dt-XXXXXX)
@@ -96,6 +99,38 @@ USER redis
 WORKDIR /data
 CMD ["redis-server"]
 EOF
+
+echo "== the .deb in a pristine Debian 12"
+(cd build && cpack -G DEB >"$TMP/cpack.log" 2>&1) || { cat "$TMP/cpack.log"; exit 1; }
+deb=$(ls build/mapq_*_*.deb | head -n 1)
+check "cpack -G DEB builds a package" yes "$([ -s "$deb" ] && echo yes || echo no)"
+check "it holds the programs, man pages, units, header and pkg-config file" 7 \
+    "$(dpkg-deb -c "$deb" | grep -c -E '/usr/bin/mapq$|/usr/bin/mapq-agent$|man1/mapq.1$|man1/mapq-agent.1$|system/mapq-agent.service$|include/mapq/plugin.h$|pkgconfig/mapq-plugin.pc$')"
+check "and no test, benchmark or test plugin" 0 \
+    "$(dpkg-deb -c "$deb" | grep -c -E 'test_|mapq-bench|\.so$')"
+# The base image alone, as debootstrap made it: apt resolves the package's
+# dependencies from the Debian mirror, and its Recommends (redis-server).
+podman_run --rm --network host -v "$PWD/$deb:/tmp/mapq.deb:ro" \
+    -v "$PWD/examples:/examples:ro" "$BASE_IMAGE" bash -c '
+    set -e
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /tmp/mapq.deb \
+        pkg-config >/dev/null 2>&1
+    echo "version: $(mapq --version) / $(mapq-agent --version)"
+    echo "pkg-config: $(pkg-config --modversion mapq-plugin)" \
+        "$(pkg-config --variable=includedir mapq-plugin)"
+    echo "unit: $(grep "^ExecStart=" /usr/lib/systemd/system/mapq-agent.service)"
+    cd /tmp && echo "run: $(timeout 120 mapq run /examples/anomalies.yaml --agents 2 2>/tmp/run.err)"
+' >"$TMP/deb.out" 2>"$TMP/deb.err" || { tail -n 20 "$TMP/deb.err"; }
+check "apt installs it: both programs run" \
+    "version: mapq 0.1.0 (protocol 1) / mapq-agent 0.1.0 (protocol 1)" \
+    "$(grep '^version:' "$TMP/deb.out")"
+check "pkg-config finds mapq-plugin" "pkg-config: 0.1.0 /usr/share/pkgconfig/../../include" \
+    "$(grep '^pkg-config:' "$TMP/deb.out")"
+check "the installed unit starts /usr/bin/mapq-agent" \
+    'unit: ExecStart=/usr/bin/mapq-agent $MAPQ_AGENT_ARGS' "$(grep '^unit:' "$TMP/deb.out")"
+check "mapq run works there in local mode (redis-server came as recommended)" \
+    "run: 5" "$(grep '^run:' "$TMP/deb.out")"
 
 echo "== compose up"
 # The containers the service starts get what podman_run gives its own:

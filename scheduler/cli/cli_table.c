@@ -28,7 +28,9 @@ static const char common_usage[] =
     "        it die, before a `mapq scheduler` takes them over (10s).\n"
     "        --priority N (1-100, default 10): executions sharing a queue\n"
     "        take its free slots in turns, in proportion to their priority.\n"
-    "        Durations: 250ms, 30s, 1m30s, 2h. mapq --version prints the\n"
+    "        --retention DUR (run, recover, scheduler): how long an ended\n"
+    "        execution stays in Redis unless its workflow says (3d).\n"
+    "        Durations: 250ms, 30s, 1m30s, 2h, 3d. mapq --version prints the\n"
     "        version and the Redis protocol it speaks. --json: one JSON\n"
     "        document on stdout, errors still on stderr (docs/JSON.md).\n";
 
