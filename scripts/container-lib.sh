@@ -1,6 +1,6 @@
-# container-lib.sh - shared by fresh.sh and container-test.sh (sourced):
-# podman as root, and a debian:bookworm-slim image even where no image
-# registry is reachable.
+# container-lib.sh - shared by fresh.sh, container-test.sh and
+# deploy-test.sh (sourced): podman as root, a debian:bookworm-slim image
+# even where no image registry is reachable, and the checks of the tests.
 
 # need_podman: installs podman (and debootstrap, runc) when missing.
 need_podman() {
@@ -98,4 +98,45 @@ base_image() {
     tar -C "$root" -c . | podman import -q \
         --change 'CMD ["bash"]' - "$BASE_IMAGE" >/dev/null
     rm -rf "$root" "$root.log"
+}
+
+# redis_image TAG: an image of Debian's redis-server, run as redis in
+# /data (for AOF files), for where the official one is not at hand.
+redis_image() {
+    podman_build -q -t "$1" -f - . >/dev/null <<'EOF'
+FROM debian:bookworm-slim
+RUN apt-get update -qq \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && install -d -o redis -g redis /data
+USER redis
+WORKDIR /data
+CMD ["redis-server"]
+EOF
+}
+
+# ---- the tests' checks (they count failures in $failed) ----------------
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [ "$2" = "$3" ]; then
+        echo "ok - $1"
+    else
+        echo "not ok - $1"
+        echo "#   expected: $2"
+        echo "#   actual:   $3"
+        failed=$((failed + 1))
+    fi
+}
+# wait_for SECONDS COMMAND...: polls COMMAND every 100 ms.
+wait_for() {
+    local end=$(($(date +%s) + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -64,41 +64,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {
-    if [ "$2" = "$3" ]; then
-        echo "ok - $1"
-    else
-        echo "not ok - $1"
-        echo "#   expected: $2"
-        echo "#   actual:   $3"
-        failed=$((failed + 1))
-    fi
-}
-# wait_for SECONDS COMMAND...: polls COMMAND every 100 ms.
-wait_for() {
-    local end=$(($(date +%s) + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
-}
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 echo "== images"
 podman_build -q -t "$MAPQ_IMAGE" . >/dev/null
-podman_build -q -t "$MAPQ_REDIS_IMAGE" -f - . >/dev/null <<'EOF'
-FROM debian:bookworm-slim
-RUN apt-get update -qq \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null \
- && rm -rf /var/lib/apt/lists/* \
- && install -d -o redis -g redis /data
-USER redis
-WORKDIR /data
-CMD ["redis-server"]
-EOF
+redis_image "$MAPQ_REDIS_IMAGE"
 
 echo "== the .deb in a pristine Debian 12"
 (cd build && cpack -G DEB >"$TMP/cpack.log" 2>&1) || { cat "$TMP/cpack.log"; exit 1; }
