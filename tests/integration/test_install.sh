@@ -50,7 +50,11 @@ check "... and runs under the installed programs (local mode)" "[1,4,9,16,25]" \
         --agents 1 2>"$TMP/run.err" | tr -d ' \n')"
 
 # ---- the man pages ------------------------------------------------------
-if command -v groff >/dev/null; then
+if command -v groff >/dev/null && ! groff -Tutf8 -z </dev/null >/dev/null 2>&1; then
+    # A slim image (dpkg path-exclude /usr/share/groff) keeps the program
+    # but not its devices; container-test.sh runs this on the full host.
+    echo "ok - man pages render # SKIP groff's devices are not installed here"
+elif command -v groff >/dev/null; then
     for m in mapq mapq-agent; do
         check "$m.1 renders without a warning" "" \
             "$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$P/share/man/man1/$m.1" 2>&1 | head -3)"
