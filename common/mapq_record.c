@@ -158,3 +158,17 @@ out:
     msgpack_unpacked_destroy(&u);
     return rc;
 }
+
+void
+mapq_record_last_line(const char *s, size_t len, const char **p, size_t *n)
+{
+    const char *e = s + len, *b;
+
+    while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r'))
+        e--;
+    b = e;
+    while (b > s && b[-1] != '\n')
+        b--;
+    *p = b;
+    *n = (size_t)(e - b);
+}

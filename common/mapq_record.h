@@ -82,6 +82,11 @@ void mapq_record_result(const msgpack_object *o, struct mapq_result *out);
 /* Whether phase is a success: SUCCEEDED, CACHED or RECOVERED. */
 bool mapq_record_phase_ok(int phase);
 
+/* The last non-empty line of a stderr tail s (len bytes, borrowed): *p
+ * into s, *n bytes; how error groups quote a failure's output. */
+void mapq_record_last_line(const char *s, size_t len, const char **p,
+                           size_t *n);
+
 /* Whether phase is final: a result is recorded (SUCCEEDED..ABORTED). */
 bool mapq_record_phase_final(int phase);
 

@@ -393,21 +393,6 @@ st_fails_add(struct st_fails *f, uint32_t k, uint64_t index, const char *msg,
         g->nodes[g->nnodes++] = k;
 }
 
-/* The last non-empty line of a stderr tail (as drv_errors.c takes it). */
-static void
-last_line(const char *s, size_t len, const char **p, size_t *n)
-{
-    const char *e = s + len, *b;
-
-    while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r'))
-        e--;
-    b = e;
-    while (b > s && b[-1] != '\n')
-        b--;
-    *p = b;
-    *n = (size_t)(e - b);
-}
-
 /*
  * Reads one subtask's attempt log (a stream of attempt records) and, when
  * its last attempt failed for good, adds it under the message the driver
@@ -440,7 +425,8 @@ take_log(struct st_fails *f, uint32_t k, uint64_t index, const char *data,
                  a.error != NULL ? (int)a.error->via.str.size : 6,
                  a.error != NULL ? a.error->via.str.ptr : "failed");
         if (a.tail != NULL) {
-            last_line(a.tail->via.str.ptr, a.tail->via.str.size, &lp, &ln);
+            mapq_record_last_line(a.tail->via.str.ptr, a.tail->via.str.size,
+                                  &lp, &ln);
             if (ln > 0)
                 snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %.*s",
                          (int)(ln > 300 ? 300 : ln), lp);

@@ -12,6 +12,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_record.h"
 #include "mapq_value.h"
 
 /* Adds failed index i, with message msg, to its group. */
@@ -48,21 +49,6 @@ note_error(struct node_run *nr, uint64_t i, const char *msg, size_t len)
     g->start = g->last = i;
 }
 
-/* The last non-empty line of a stderr tail. */
-static void
-last_line(const char *s, size_t len, const char **p, size_t *n)
-{
-    const char *e = s + len, *b;
-
-    while (e > s && (e[-1] == '\n' || e[-1] == ' ' || e[-1] == '\r'))
-        e--;
-    b = e;
-    while (b > s && b[-1] != '\n')
-        b--;
-    *p = b;
-    *n = (size_t)(e - b);
-}
-
 /* Counts subtask i in asm_ok when its record says it succeeded. */
 void
 drv_take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
@@ -96,7 +82,7 @@ drv_take_record(struct node_run *nr, uint64_t i, const redisReply *rec,
              res.error != NULL ? (int)res.error_len : 7,
              res.error != NULL ? res.error : "failed");
     if (res.log != NULL) {
-        last_line(res.log, res.log_len, &lp, &ln);
+        mapq_record_last_line(res.log, res.log_len, &lp, &ln);
         if (ln > 0)
             snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ": %.*s",
                      (int)(ln > 300 ? 300 : ln), lp);

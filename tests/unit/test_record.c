@@ -378,6 +378,25 @@ test_record_events_malformed(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* Error groups quote a failure's last non-empty stderr line. */
+static void
+test_record_last_line(void **state)
+{
+    const char *p;
+    size_t n;
+
+    (void)state;
+    mapq_record_last_line("a\nboom: bad\n\n  \r\n", 17, &p, &n);
+    assert_int_equal(n, 9);
+    assert_memory_equal(p, "boom: bad", 9);
+    mapq_record_last_line("one line", 8, &p, &n);
+    assert_int_equal(n, 8);
+    mapq_record_last_line("\n\n", 2, &p, &n);
+    assert_int_equal(n, 0);
+    mapq_record_last_line("", 0, &p, &n);
+    assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -396,6 +415,7 @@ main(void)
         T(test_record_events),
         T(test_record_events_all_good),
         T(test_record_events_malformed),
+        T(test_record_last_line),
 #undef T
     };
 
