@@ -17,7 +17,9 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
   P:ev:<exec>:<epoch>  LIST  events for the scheduler: msgpack arrays
-                             [k, index, phase, k, index, phase, ...]; epoch
+                             [k, index, phase, k, index, phase, ...], or
+                             the end marker (the msgpack string "end",
+                             queued by abort and cancel); epoch
                              (field epoch of P:x:<exec>, 0 when unset) goes
                              up with every change of owner, so a driver
                              that lost the execution never takes events
@@ -63,9 +65,13 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 5
+local REVISION = 6
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
+
+-- What abort and cancel queue after the last event a driver counts: the
+-- msgpack string "end" (cmsgpack is not there while the library loads).
+local END_MARK = '\163end'
 
 local function now_ms()
     local t = redis.call('TIME')
@@ -982,7 +988,34 @@ end
 -- counts (the caller's to write).
 local function new_batch(P, held)
     return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
-        ended = {}, held = held}
+        ended = {}, held = held, states = {}}
+end
+
+-- What a batch needs of execution e, read once: whether it has ended,
+-- whether it is dead (ended, or aborted: abort), and its epoch.
+local function exec_of(b, e)
+    local s = b.states[e]
+    if not s then
+        local rec = redis.call('HMGET', b.P .. ':x:' .. e, 'state', 'epoch',
+            'aborted')
+        s = {ended = ENDED[rec[1]] == true, epoch = rec[2]}
+        s.dead = s.ended or rec[3] ~= false
+        b.states[e] = s
+    end
+    return s
+end
+
+-- The log entry of an attempt that ended once its execution was dead:
+-- ABORTED, as its driver counted the subtask, and saying why.
+local function aborted_entry(entry)
+    local ok, t = pcall(cmsgpack.unpack, entry)
+    if not ok or type(t) ~= 'table' or t.p == 8 then
+        return entry -- its agent stopped it: it says so already
+    end
+    t.p = 8
+    t.e = (type(t.e) == 'string' and t.e .. '; ' or '') ..
+        'it ended after its execution was aborted'
+    return cmsgpack.pack(t)
 end
 
 -- What the entries (not the groups) of a batch need besides.
@@ -997,6 +1030,9 @@ end
 -- saves its own.
 local function plan_side(b, args, j, e, k, index)
     local log, ckpt = args[j + 6] or '', args[j + 7] or ''
+    if log ~= '' and args[j + 1] == 'T' and exec_of(b, e).dead then
+        log = aborted_entry(log)
+    end
     if log ~= '' then
         local g = group_of(b.logs, b.lorder, e)
         g.a[#g.a + 1] = k .. '/' .. index
@@ -1022,18 +1058,22 @@ end
 local function plan_terminal(b, args, j, e, k, index)
     local P = b.P
     local field, record = args[j + 3] or '', args[j + 4] or ''
-    local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
-    res.a[#res.a + 1] = field ~= '' and field or '#' .. index
-    res.b[#res.b + 1] = record
     local ph = tonumber(args[j + 2])
     if not ph or ph < 3 or ph > 8 or ph ~= math.floor(ph) then
         ph = 6 -- a final phase, whatever a client sends
     end
+    local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
+    res.a[#res.a + 1] = field ~= '' and field or '#' .. index
+    -- After its execution's end (or its abort), a subtask that ends is
+    -- ABORTED, as its driver counted it; what its process made still goes
+    -- to the cache below, being a true result for its input.
+    local dead = exec_of(b, e).dead
+    res.b[#res.b + 1] = dead and with_phase(record, 8) or record
     -- Per execution: a = event triples, b = body fields.
     local x = group_of(b.execs, b.xorder, e)
     x.a[#x.a + 1] = tonumber(k)
     x.a[#x.a + 1] = tonumber(index)
-    x.a[#x.a + 1] = ph
+    x.a[#x.a + 1] = dead and 8 or ph
     x.b[#x.b + 1] = k .. '/' .. index
     local ser, ttl, task = string.match(args[j + 5] or '', '^c(s?):(%d+):(.+)$')
     -- Identical subtasks of a cached node may follow this one (P:f, made
@@ -1137,6 +1177,7 @@ local function answer_followers(b)
         local lists = redis.call('EXISTS', fkey) == 1 and
             gather('HMGET', fkey, g.a) or {}
         local x = b.execs[g.e]
+        local dead = exec_of(b, g.e).dead
         for m, list in ipairs(lists) do
             if list then
                 local first = true
@@ -1144,7 +1185,7 @@ local function answer_followers(b)
                     if not first then
                         x.a[#x.a + 1] = g.k
                         x.a[#x.a + 1] = tonumber(i)
-                        x.a[#x.a + 1] = taken_phase(g.b[m])
+                        x.a[#x.a + 1] = dead and 8 or taken_phase(g.b[m])
                     end
                     first = false
                 end
@@ -1158,18 +1199,19 @@ end
 
 -- One event entry per execution (none for an ended one: nobody follows
 -- it, and results of its aborted subtasks still arrive), its bodies
--- dropped.
+-- dropped. An aborted one's events say ABORTED: its driver takes none
+-- after the end marker, but a driver that takes it over counts them.
 local function write_events(b)
     local P = b.P
     for _, e in ipairs(b.xorder) do
         local x = b.execs[e]
-        local rec = redis.call('HMGET', P .. ':x:' .. e, 'state', 'epoch')
-        if not ENDED[rec[1]] then
+        local s = exec_of(b, e)
+        if not s.ended then
             local entries = x.packed or {}
             if #x.a > 0 then
                 entries[#entries + 1] = cmsgpack.pack(x.a)
             end
-            redis.call('RPUSH', events_key(P, e, rec[2]), unpack(entries))
+            redis.call('RPUSH', events_key(P, e, s.epoch), unpack(entries))
         else
             b.ended[#b.ended + 1] = e
         end
@@ -1223,13 +1265,16 @@ local function finish_group(b, args, j, rest)
     if nxt - 1 > #args then
         error('ERR mapq1_step: group past the arguments')
     end
-    local fast = true
-    local held = redis.call('ZMSCORE', P .. ':inflight',
-        unpack(args, refs, refs + n - 1))
-    for m = 1, n do
-        if not held[m] then
-            fast = false
-            break
+    -- A dead execution's results are rewritten, entry by entry.
+    local fast = not exec_of(b, e).dead
+    if fast then
+        local held = redis.call('ZMSCORE', P .. ':inflight',
+            unpack(args, refs, refs + n - 1))
+        for m = 1, n do
+            if not held[m] then
+                fast = false
+                break
+            end
         end
     end
     local rkey = P .. ':r:' .. e .. ':' .. k
@@ -1597,10 +1642,11 @@ local function drop_running_state(P, exec)
 end
 
 -- cancel(P, exec)
--- Cancels a running or submitted execution: marks it cancelled and drops
--- its queued subtasks (their bodies; claims discard refs without one).
--- Agents kill its running subtasks at their next renewal. Returns 1, 0 if
--- it had already ended, or -1 if there is no such execution.
+-- Cancels a running or submitted execution: marks it cancelled, queues
+-- the end marker for its driver (see abort) and drops its queued subtasks
+-- (their bodies; claims discard refs without one). Agents kill its
+-- running subtasks at their next renewal. Returns 1, 0 if it had already
+-- ended, or -1 if there is no such execution.
 local function cancel(keys, args)
     local P, exec = args[1], args[2]
     local x = P .. ':x:' .. exec
@@ -1613,9 +1659,37 @@ local function cancel(keys, args)
     end
     redis.call('HSET', x, 'state', 'cancelled', 'finished', string.format('%d', now_ms()),
         'error', 'cancelled')
+    redis.call('RPUSH', events_key(P, exec), END_MARK)
     redis.call('DEL', P .. ':b:' .. exec)
     drop_running_state(P, exec)
     redis.call('ZREM', P .. ':owners', exec)
+    return 1
+end
+
+-- abort(P, exec, owner, reason)
+-- Its owner's first step in failing a running execution (field aborted =
+-- reason): from here on an attempt of it that ends is recorded ABORTED,
+-- and its event says so. Queues the end marker on the owner's event list,
+-- after the events of every result recorded before: its driver counts
+-- the subtasks up to the marker and aborts the rest, so that its counts
+-- and the records agree. Returns 1, 0 if it has ended (a cancel queued
+-- the marker), -1 if there is no such execution, or -2 if another owner
+-- holds it. Doing it again queues the marker again.
+local function abort(keys, args)
+    local P, exec, owner = args[1], args[2], args[3]
+    local x = P .. ':x:' .. exec
+    local rec = redis.call('HMGET', x, 'state', 'owner', 'epoch')
+    if not rec[1] then
+        return -1
+    end
+    if ENDED[rec[1]] then
+        return 0
+    end
+    if rec[2] and rec[2] ~= '' and rec[2] ~= owner then
+        return -2
+    end
+    redis.call('HSET', x, 'aborted', args[4])
+    redis.call('RPUSH', events_key(P, exec, rec[3]), END_MARK)
     return 1
 end
 
@@ -1921,6 +1995,7 @@ redis.register_function('mapq1_step', step)
 redis.register_function('mapq1_renew', renew)
 redis.register_function('mapq1_reap', reap)
 redis.register_function('mapq1_cancel', cancel)
+redis.register_function('mapq1_abort', abort)
 redis.register_function('mapq1_own', own)
 redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)

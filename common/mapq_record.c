@@ -119,6 +119,13 @@ mapq_record_attempt(const msgpack_object *o, struct mapq_attempt *out)
     out->kind = k != NULL && k->via.str.size == 1 ? k->via.str.ptr[0] : 'T';
 }
 
+bool
+mapq_record_is_end(const char *data, size_t len)
+{
+    return len == MAPQ_EVENT_END_LEN &&
+           memcmp(data, MAPQ_EVENT_END, MAPQ_EVENT_END_LEN) == 0;
+}
+
 enum mapq_err
 mapq_record_events(const char *data, size_t len, uint64_t nnodes,
                    mapq_record_event_fn *fn, void *arg, uint32_t *bad)

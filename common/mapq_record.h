@@ -118,6 +118,14 @@ struct mapq_event {
 
 typedef void mapq_record_event_fn(const struct mapq_event *ev, void *arg);
 
+/* The end marker (the msgpack string "end"): what mapq1_abort and
+ * mapq1_cancel queue after the last event its driver counts. */
+#define MAPQ_EVENT_END     "\243end"
+#define MAPQ_EVENT_END_LEN 4
+
+/* True when the event entry (len bytes, borrowed) is the end marker. */
+bool mapq_record_is_end(const char *data, size_t len);
+
 /*
  * Reads one event entry (len bytes, borrowed): a flat msgpack array of
  * [node, index, phase] triples. Calls fn for each good triple, in order;

@@ -32,9 +32,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 5
+#define MAPQ_FUNCTIONS_REVISION 6
 #define MAPQ_FUNCTIONS_SHA256 \
-    "1260f4a5d849c21d32010c8b4c97dc953d432cf9de17d6adca32e3c7baa93cee"
+    "08e620caedbcc23a7584610511b2ebcd771b7d608eaf9b5bdaab38fe185535d5"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -21,7 +21,7 @@
  * reconnecting covers it.
  *
  * This file owns struct mapq_driver and struct exec, and is the only one
- * that changes an execution's state (exec_set_state()) or a node's life
+ * that changes an execution's state (drv_exec_set_state()) or a node's life
  * (start, success, failure). The leaves report to it through struct
  * drv_ops; it decides what happens next.
  */
@@ -38,17 +38,8 @@
 #include "mapq_pages.h"
 #include "mapq_value.h"
 
-/* Why a driver lets go of an execution whose record vanished. */
-#define RECORD_GONE                                                       \
-    "Redis no longer has this execution's record: its data was lost (a "  \
-    "Redis restart without persistence, a FLUSHALL, eviction under a "    \
-    "maxmemory policy other than noeviction, or a failover to a replica " \
-    "that had not received it)"
-
 static void advance(struct exec *x);
 static void node_run(struct exec *x, size_t k);
-static void exec_fail(struct exec *x, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 static const struct drv_ops ops;
 
 /* ---- the state of an execution ---------------------------------------- */
@@ -57,6 +48,8 @@ static const struct drv_ops ops;
 #define O EXEC_OWNING
 #define R EXEC_RECONCILING
 #define D EXEC_DRIVING
+#define A EXEC_ABORTING
+#define F EXEC_FAILING
 #define E EXEC_ENDED
 #define W EXEC_FINISH_WAIT
 #define X EXEC_DETACHED
@@ -64,13 +57,16 @@ static const struct drv_ops ops;
  * Every live state may end (ENDED) or be let go (DETACHED): a reply that
  * was in flight when the connection failed may still come. A reconnect
  * sends an owned execution back to PENDING, to be owned and reconciled
- * again.
+ * again. An owned execution fails through ABORTING (until the end marker)
+ * and FAILING (errors read).
  */
 const bool drv_exec_legal[EXEC_STATE_COUNT][EXEC_STATE_COUNT] = {
     [P] = {[O] = true, [E] = true, [X] = true},
     [O] = {[P] = true, [R] = true, [D] = true, [E] = true, [X] = true},
-    [R] = {[P] = true, [D] = true, [E] = true, [X] = true},
-    [D] = {[P] = true, [E] = true, [X] = true},
+    [R] = {[P] = true, [D] = true, [A] = true, [E] = true, [X] = true},
+    [D] = {[P] = true, [A] = true, [E] = true, [X] = true},
+    [A] = {[P] = true, [F] = true, [X] = true},
+    [F] = {[P] = true, [E] = true, [X] = true},
     [E] = {[W] = true},
     [W] = {[E] = true},
     [X] = {0},
@@ -79,6 +75,8 @@ const bool drv_exec_legal[EXEC_STATE_COUNT][EXEC_STATE_COUNT] = {
 #undef O
 #undef R
 #undef D
+#undef A
+#undef F
 #undef E
 #undef W
 #undef X
@@ -86,17 +84,17 @@ const bool drv_exec_legal[EXEC_STATE_COUNT][EXEC_STATE_COUNT] = {
 const char *
 drv_exec_state_name(enum exec_state s)
 {
-    static const char *const names[] = {"pending", "owning", "reconciling",
-                                        "driving", "ended",  "finish-wait",
-                                        "detached"};
+    static const char *const names[] = {"pending", "owning",      "reconciling",
+                                        "driving", "aborting",    "failing",
+                                        "ended",   "finish-wait", "detached"};
 
     return s < EXEC_STATE_COUNT ? names[s] : "?";
 }
 
 /* The one place an execution's state changes. An execution that ends
  * arms the idle callback: its last writes are on their way. */
-static void
-exec_set_state(struct exec *x, enum exec_state to)
+void
+drv_exec_set_state(struct exec *x, enum exec_state to)
 {
     struct mapq_driver *d = x->d;
 
@@ -162,135 +160,6 @@ exec_free(struct exec *x)
     free(x);
 }
 
-static void send_finish(struct exec *x);
-
-static void
-finish_cb(redisReply *reply, const char *why, void *arg)
-{
-    struct exec *x = arg;
-
-    x->calls--;
-    if (reply == NULL) {
-        if (x->d->stopping)
-            return;
-        /* Sent again once the connection is back. */
-        exec_set_state(x, EXEC_FINISH_WAIT);
-        mapq_log(MAPQ_LOG_WARN,
-                 "execution %s: cannot record its end yet: %s; will retry",
-                 x->id, why);
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        /* Refused for good: drv_refused() said so, or mapq run says why. */
-    } else if (reply->type != REDIS_REPLY_INTEGER) {
-        mapq_log(MAPQ_LOG_ERROR, "execution %s: cannot record its end: %s",
-                 x->id, "bad reply");
-    } else if (reply->integer == -2) {
-        mapq_log(MAPQ_LOG_WARN,
-                 "execution %s: not recorded: another scheduler owns it now",
-                 x->id);
-    } else if (reply->integer == -3 && x->output_of >= 0) {
-        /* The node's o:<k> is not written yet (refused, and parked to be
-         * sent again): the output goes whole. */
-        x->output_of = -1;
-        send_finish(x);
-    }
-}
-
-/* The final write (mapq1_finish), first or again after a lost reply. */
-static void
-send_finish(struct exec *x)
-{
-    struct mapq_argv cmd;
-
-    if (x->state == EXEC_FINISH_WAIT)
-        exec_set_state(x, EXEC_ENDED);
-    mapq_argv_init(&cmd);
-    drv_record_finish_cmd(x, &cmd);
-    drv_exec_send(x, PATH_FINISH, &cmd, finish_cb, x);
-}
-
-/* Ends x: records the outcome, tells the owner, frees when idle. */
-static void
-exec_end(struct exec *x, bool ok)
-{
-    struct mapq_exec_outcome out;
-
-    exec_set_state(x, EXEC_ENDED);
-    x->ok = ok;
-    drv_record_progress(x);
-    send_finish(x);
-    memset(&out, 0, sizeof(out));
-    out.id = x->id;
-    out.succeeded = ok;
-    out.cancelled = x->cancelled;
-    out.redis_error = x->redis_error;
-    out.error = ok ? NULL : x->error;
-    out.output = ok ? &x->output : NULL;
-    if (x->d->obs != NULL)
-        x->d->obs->ended(&out, x->d->obs_arg);
-    if (x->done != NULL)
-        x->done(&out, x->arg);
-}
-
-/*
- * Stops driving x without writing anything: another driver owns it, or it
- * ended elsewhere. why goes to the owner of this driver.
- */
-static void
-exec_detach(struct exec *x, const char *why)
-{
-    struct mapq_exec_outcome out;
-
-    if (drv_exec_ended(x))
-        return;
-    exec_set_state(x, EXEC_DETACHED);
-    snprintf(x->error, sizeof(x->error), "%s", why);
-    memset(&out, 0, sizeof(out));
-    out.id = x->id;
-    out.detached = !x->redis_error;
-    out.redis_error = x->redis_error;
-    out.error = x->error;
-    if (x->done != NULL)
-        x->done(&out, x->arg);
-}
-
-static void
-exec_fail(struct exec *x, const char *fmt, ...)
-{
-    va_list ap;
-    size_t k;
-
-    if (drv_exec_ended(x))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(x->error, sizeof(x->error), fmt, ap);
-    va_end(ap);
-    for (k = 0; k < x->wf->nnodes; k++)
-        if (x->nodes[k].state == NODE_WAITING)
-            x->nodes[k].state = NODE_SKIPPED;
-        else if (x->nodes[k].state == NODE_RUNNING ||
-                 x->nodes[k].state == NODE_ASSEMBLING)
-            x->nodes[k].state = NODE_FAILED;
-    exec_end(x, false);
-}
-
-/* Ends x because Redis refuses what it needs; mapq run exits 3. */
-static void
-exec_fail_redis(struct exec *x, const char *msg)
-{
-    if (drv_exec_ended(x))
-        return;
-    x->redis_error = true;
-    exec_fail(x, "%s", msg);
-}
-
-/* Lets go of x, whose record Redis lost: mapq run exits 3 saying so. */
-static void
-exec_lost(struct exec *x)
-{
-    x->redis_error = true;
-    exec_detach(x, RECORD_GONE);
-}
-
 /* ---- nodes -------------------------------------------------------------- */
 
 /* Node k succeeded with output (taken). Returns -1 after failing x. */
@@ -303,8 +172,8 @@ node_set_output(struct exec *x, size_t k, struct mapq_buf *output)
     nr->output = *output;
     mapq_buf_init(output, 0);
     if (mapq_value_check(nr->output.data, nr->output.len, err) != MAPQ_OK) {
-        exec_fail(x, "node '%s': output unreadable: %s", x->wf->nodes[k].name,
-                  err);
+        drv_end_fail(x, "node '%s': output unreadable: %s",
+                     x->wf->nodes[k].name, err);
         return -1;
     }
     nr->state = NODE_SUCCEEDED;
@@ -365,7 +234,7 @@ node_bind(struct exec *x, size_t k)
 
     if (drv_bind_node(x, k, why) == 0)
         return 0;
-    exec_fail(x, "%s", why);
+    drv_end_fail(x, "%s", why);
     return -1;
 }
 
@@ -411,6 +280,14 @@ node_run(struct exec *x, size_t k)
     drv_window_push(x, k);
 }
 
+/* True while x neither ended nor fails. */
+static bool
+exec_going(const struct exec *x)
+{
+    return !drv_exec_ended(x) && x->state != EXEC_ABORTING &&
+           x->state != EXEC_FAILING;
+}
+
 /* Starts whatever can start; ends the execution when everything ended. */
 static void
 advance(struct exec *x)
@@ -419,9 +296,12 @@ advance(struct exec *x)
     size_t o, k, j;
     bool all_done = true;
 
-    if (drv_exec_ended(x))
+    if (x->state == EXEC_FAILING)
+        drv_end_maybe(x); /* a node read its output: was it the last? */
+    if (drv_exec_ended(x) || x->state == EXEC_ABORTING ||
+        x->state == EXEC_FAILING)
         return;
-    for (o = 0; o < wf->nnodes && !drv_exec_ended(x); o++) {
+    for (o = 0; o < wf->nnodes && exec_going(x); o++) {
         const struct mapq_node *n;
 
         k = wf->order[o];
@@ -436,10 +316,10 @@ advance(struct exec *x)
         if (j == n->ndeps)
             node_start(x, k);
     }
-    if (!all_done || drv_exec_ended(x))
+    if (!all_done || !exec_going(x))
         return;
     drv_assemble_workflow(x);
-    exec_end(x, true);
+    drv_end(x, true);
 }
 
 /* Tells the observer, if any, of count subtasks of node k ending in phase. */
@@ -452,8 +332,8 @@ observe(struct exec *x, size_t k, int phase, uint64_t count)
 }
 
 /* drv_window_abort(), told to the observer. */
-static void
-abort_node(struct exec *x, size_t k)
+void
+drv_node_abort(struct exec *x, size_t k)
 {
     uint64_t was = x->nodes[k].counts[MAPQ_PHASE_ABORTED];
 
@@ -462,17 +342,19 @@ abort_node(struct exec *x, size_t k)
             x->nodes[k].counts[MAPQ_PHASE_ABORTED] - was);
 }
 
-/* Fails the rest of node k at once if its threshold is out of reach. */
+/* Fails x if the threshold of node k is out of reach: its errors are
+ * read once the rest of it is aborted. */
 static void
 check_threshold(struct exec *x, size_t k)
 {
-    if (drv_window_hopeless(&x->nodes[k], x->wf->nodes[k].run_all))
-        abort_node(x, k);
+    if (drv_exec_driving(x) &&
+        drv_window_hopeless(&x->nodes[k], x->wf->nodes[k].run_all))
+        drv_end_abort(x);
 }
 
 /* Every subtask of node k finished: its records are read. */
-static void
-node_maybe_finish(struct exec *x, size_t k)
+void
+drv_node_maybe_finish(struct exec *x, size_t k)
 {
     struct node_run *nr = &x->nodes[k];
 
@@ -512,7 +394,7 @@ start_pending(struct mapq_driver *d)
     TAILQ_FOREACH (x, &d->execs, entry) {
         if (x->state != EXEC_PENDING)
             continue;
-        exec_set_state(x, EXEC_OWNING);
+        drv_exec_set_state(x, EXEC_OWNING);
         drv_own_send(x);
     }
 }
@@ -525,11 +407,11 @@ on_refused(struct mapq_driver *d, struct exec *x, const char *msg)
     struct exec *e;
 
     if (x != NULL) {
-        exec_fail_redis(x, msg);
+        drv_end_fail_redis(x, msg);
         return;
     }
     TAILQ_FOREACH (e, &d->execs, entry)
-        exec_fail_redis(e, msg);
+        drv_end_fail_redis(e, msg);
 }
 
 static void
@@ -545,34 +427,22 @@ static void
 on_owned(struct exec *x, long long epoch)
 {
     if (epoch == 0) {
-        exec_set_state(x, EXEC_PENDING);
+        drv_exec_set_state(x, EXEC_PENDING);
         return;
     }
     free(x->evkey);
     x->evkey = mapq_key_events(x->d->ns, x->id, epoch);
     if (x->reconcile) {
-        exec_set_state(x, EXEC_RECONCILING);
+        drv_exec_set_state(x, EXEC_RECONCILING);
         reconcile(x);
     } else if (x->recover_from[0] != '\0') {
-        exec_set_state(x, EXEC_RECONCILING);
+        drv_exec_set_state(x, EXEC_RECONCILING);
         drv_recover_read(x);
     } else {
-        exec_set_state(x, EXEC_DRIVING);
+        drv_exec_set_state(x, EXEC_DRIVING);
         advance(x);
     }
     drv_events_wait(x->d);
-}
-
-static void
-on_cancelled(struct exec *x)
-{
-    size_t k;
-
-    x->cancelled = true;
-    for (k = 0; k < x->wf->nnodes; k++)
-        if (x->nodes[k].state == NODE_RUNNING)
-            abort_node(x, k);
-    exec_fail(x, "cancelled (mapq cancel)");
 }
 
 static void
@@ -590,23 +460,29 @@ on_events_done(struct exec *x)
 {
     size_t k;
 
-    for (k = 0; k < x->wf->nnodes && !drv_exec_ended(x); k++) {
+    for (k = 0; k < x->wf->nnodes && drv_exec_driving(x); k++) {
         struct node_run *nr = &x->nodes[k];
 
         if (!nr->touched)
             continue;
         nr->touched = false;
         drv_window_push(x, k);
-        node_maybe_finish(x, k);
+        drv_node_maybe_finish(x, k);
     }
 }
 
 static void
 on_scanned(struct exec *x, size_t k)
 {
+    if (x->state == EXEC_ABORTING) {
+        drv_end_counted(x); /* the marker may wait for this scan */
+        return;
+    }
+    if (!drv_exec_driving(x))
+        return;
     check_threshold(x, k);
     drv_window_push(x, k);
-    node_maybe_finish(x, k);
+    drv_node_maybe_finish(x, k);
 }
 
 static void
@@ -617,7 +493,7 @@ on_assembled(struct exec *x, size_t k)
 
     if (drv_assemble_output(x, k, &out, why) != 0) {
         x->nodes[k].state = NODE_FAILED;
-        exec_fail(x, "%s", why);
+        drv_end_fail(x, "%s", why);
         return;
     }
     node_succeed(x, k, &out);
@@ -659,7 +535,7 @@ static void
 on_read_back(struct exec *x)
 {
     if (x->state == EXEC_RECONCILING)
-        exec_set_state(x, EXEC_DRIVING);
+        drv_exec_set_state(x, EXEC_DRIVING);
     advance(x);
 }
 
@@ -676,13 +552,15 @@ on_load(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
 }
 
 static const struct drv_ops ops = {
-    .fail = exec_fail,
+    .fail = drv_end_fail,
     .refused = on_refused,
     .settled = on_settled,
-    .detach = exec_detach,
-    .lost = exec_lost,
+    .detach = drv_end_detach,
+    .lost = drv_end_lost,
     .owned = on_owned,
-    .cancelled = on_cancelled,
+    .cancelled = drv_end_cancelled,
+    .abort_replied = drv_end_abort_replied,
+    .end_marked = drv_end_marked,
     .event = on_event,
     .events_done = on_events_done,
     .submitted = drv_serve_one,
@@ -733,9 +611,9 @@ state_cb(struct mapq_redis *r, bool up, void *arg)
      * happened, or events taken but never seen: rebuild from Redis. */
     TAILQ_FOREACH (x, &d->execs, entry) {
         if (r == d->cmd && x->state == EXEC_FINISH_WAIT)
-            send_finish(x);
+            drv_end_send_finish(x);
         else if (again && drv_exec_owned(x)) {
-            exec_set_state(x, EXEC_PENDING);
+            drv_exec_set_state(x, EXEC_PENDING);
             x->reconcile = true;
         }
     }
@@ -791,6 +669,7 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
             drv_record_progress(x);
             drv_record_read_held(x); /* one at a time: x->counting */
             drv_own_check(x);        /* one at a time: x->checking */
+            drv_end_tick(x, now);    /* an abort's marker overdue? */
         }
     }
     if (!mapq_redis_ready(d->cmd))
@@ -915,7 +794,7 @@ exec_add(struct mapq_driver *d, const char *id, struct mapq_workflow *wf,
     mapq_buf_init(&x->output, 0);
     TAILQ_INSERT_TAIL(&d->execs, x, entry);
     if (mapq_value_check(x->inputs.data, x->inputs.len, err) != MAPQ_OK) {
-        exec_fail(x, "inputs unreadable: %s", err);
+        drv_end_fail(x, "inputs unreadable: %s", err);
         return;
     }
     start_pending(d);

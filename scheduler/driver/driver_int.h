@@ -4,9 +4,9 @@
  * the table through which leaves report to the controller.
  *
  * The folder has three layers, and calls go down only:
- *   - driver.c, the controller: owns struct mapq_driver and struct exec,
- *     changes an execution's state (exec_set_state() alone), and decides
- *     what happens next;
+ *   - driver.c and drv_end.c, the controller: own struct mapq_driver and
+ *     struct exec, change an execution's state (drv_exec_set_state()
+ *     alone), and decide what happens next; drv_end.c how it ends;
  *   - the leaves, one concept each (drv_window.c, drv_events.c,
  *     drv_assemble.c, drv_reconcile.c, drv_own.c, drv_serve.c): they do
  *     their part and report outcomes to the controller through struct
@@ -70,6 +70,7 @@ enum path {
     PATH_CANCEL, /* mapq1_cancel (Ctrl-C) */
     PATH_LOAD,   /* HMGET of a submitted or adopted execution */
     PATH_HELD,   /* HMGET of an execution's held counts, for progress */
+    PATH_ABORT,  /* mapq1_abort */
     PATH_COUNT,
 };
 
@@ -83,7 +84,7 @@ enum node_state {
 };
 
 /*
- * The life of an execution in a driver; changed by exec_set_state() only,
+ * The life of an execution in a driver; changed by drv_exec_set_state() only,
  * which checks each move against drv_exec_legal[][] (docs/ARCHITECTURE.md
  * has the table).
  */
@@ -94,6 +95,10 @@ enum exec_state {
                          adoption or a reconnect, or from the execution it
                          recovers) before nodes start */
     EXEC_DRIVING,     /* owned: nodes run */
+    EXEC_ABORTING,    /* owned, failing: mapq1_abort sent; events count up
+                         to its end marker; nothing is pushed or started */
+    EXEC_FAILING,     /* owned: past the marker, the rest is ABORTED; the
+                         nodes that failed read their errors, then it ends */
     EXEC_ENDED,       /* outcome out; the final write (mapq1_finish) sent */
     EXEC_FINISH_WAIT, /* ended; the final write was lost with the
                          connection and is sent again once it is back */
@@ -229,6 +234,9 @@ struct exec {
     bool scan_starts; /* nodes start by scanning: they may have run before */
     unsigned gen;     /* bumped by each reconcile; stale replies ignored */
     bool cancelled;   /* by mapq cancel: the record says so already */
+    bool abort_sent;  /* mapq1_abort was sent: a marker may be its own */
+    bool marked;      /* ABORTING: its end marker came */
+    int64_t abort_by; /* ABORTING: ends as it stands after this (ms) */
     bool redis_error; /* ended: Redis refuses what it needs, or lost it */
     bool ok;          /* how it ended, for a final write sent again */
     bool overwrite;   /* --overwrite-cache: cached nodes skip lookups */
@@ -262,6 +270,12 @@ struct drv_ops {
     void (*owned)(struct exec *x, long long epoch);
     /* The record says x was cancelled (mapq cancel). */
     void (*cancelled)(struct exec *x);
+    /* mapq1_abort's reply for x (see the function), or -3 when Redis
+     * refused it for good. */
+    void (*abort_replied)(struct exec *x, long long result);
+    /* The end marker came in x's events: every event before it is
+     * applied, and none follows. */
+    void (*end_marked)(struct exec *x);
     /* Subtask i of node k ended in phase (one event). */
     void (*event)(struct exec *x, uint64_t k, uint64_t i, int phase);
     /* A batch of events of x is applied: windows may refill. */
@@ -401,6 +415,14 @@ drv_exec_ended(const struct exec *x)
 /* True while x is ours: its events are read, its lease renewed. */
 static inline bool
 drv_exec_owned(const struct exec *x)
+{
+    return x->state == EXEC_RECONCILING || x->state == EXEC_DRIVING ||
+           x->state == EXEC_ABORTING || x->state == EXEC_FAILING;
+}
+
+/* True while x's nodes may start and push: owned and not failing. */
+static inline bool
+drv_exec_driving(const struct exec *x)
 {
     return x->state == EXEC_RECONCILING || x->state == EXEC_DRIVING;
 }
@@ -574,6 +596,46 @@ void drv_recover_read(struct exec *x);
 /* Asks where the next BATCH subtasks of node k stand (scanned reported). */
 void drv_scan_next(struct exec *x, size_t k);
 
+/* ---- driver.c: the controller, for drv_end.c --------------------------- */
+
+/* The one place an execution's state changes (drv_exec_legal[][]). */
+void drv_exec_set_state(struct exec *x, enum exec_state to);
+/* Every subtask of node k not finished is ABORTED (told the observer). */
+void drv_node_abort(struct exec *x, size_t k);
+/* Node k reads its records if every subtask of it finished. */
+void drv_node_maybe_finish(struct exec *x, size_t k);
+
+/* ---- drv_end.c: how an execution ends (the controller too) ------------- */
+
+/* Ends x (ENDED): its progress and final write sent, its owner told. */
+void drv_end(struct exec *x, bool ok);
+/* The final write (mapq1_finish), first or again after a lost reply. */
+void drv_end_send_finish(struct exec *x);
+/* Stops driving x without writing anything: another driver owns it, or
+ * it ended elsewhere. why goes to the owner of this driver. */
+void drv_end_detach(struct exec *x, const char *why);
+/* Fails x with the message (the first one stays); owned, through
+ * mapq1_abort and the end marker. No-op once ended. */
+void drv_end_fail(struct exec *x, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Ends x because Redis refuses what it needs; mapq run exits 3. */
+void drv_end_fail_redis(struct exec *x, const char *msg);
+/* Lets go of x, whose record Redis lost: mapq run exits 3 saying so. */
+void drv_end_lost(struct exec *x);
+/* Starts failing x, owned and driving: mapq1_abort (ABORTING). */
+void drv_end_abort(struct exec *x);
+/* FAILING: ends x once no node reads its errors any more. */
+void drv_end_maybe(struct exec *x);
+/* ABORTING: once past the end marker and any scan, every count is final
+ * (FAILING). */
+void drv_end_counted(struct exec *x);
+/* ops->cancelled, ops->abort_replied, ops->end_marked. */
+void drv_end_cancelled(struct exec *x);
+void drv_end_abort_replied(struct exec *x, long long result);
+void drv_end_marked(struct exec *x);
+/* From the tick: an abort whose marker is overdue ends with its counts. */
+void drv_end_tick(struct exec *x, int64_t now);
+
 /* ---- drv_own.c: ownership, leases, state checks, cancel ---------------- */
 
 /* Asks mapq1_own for x (owned reported). */
@@ -582,6 +644,8 @@ void drv_own_send(struct exec *x);
 void drv_own_renew(struct mapq_driver *d);
 /* Notices x cancelled (mapq cancel) or ended elsewhere. */
 void drv_own_check(struct exec *x);
+/* Sends mapq1_abort for x with its error (abort_replied reported). */
+void drv_own_abort(struct exec *x);
 
 /* ---- drv_serve.c: service mode ----------------------------------------- */
 

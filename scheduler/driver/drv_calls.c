@@ -17,14 +17,15 @@
 #include "mapq_log.h"
 
 /* Whether a permanent refusal on the path ends the executions of mapq run:
- * without it they cannot go on. A cancel refused is only reported, and a
- * read for progress leaves the progress as it was. */
+ * without it they cannot go on. A cancel refused is only reported, a read
+ * for progress leaves the progress as it was, and an execution whose abort
+ * is refused ends failed at once. */
 static const bool path_fatal[PATH_COUNT] = {
     [PATH_PUSH] = true,  [PATH_EVENTS] = true, [PATH_OWN] = true,
     [PATH_RENEW] = true, [PATH_ADOPT] = true,  [PATH_RECORD] = true,
     [PATH_SCAN] = true,  [PATH_READ] = true,   [PATH_FINISH] = true,
     [PATH_STATE] = true, [PATH_REAP] = true,   [PATH_CANCEL] = false,
-    [PATH_LOAD] = false, [PATH_HELD] = false,
+    [PATH_LOAD] = false, [PATH_HELD] = false,  [PATH_ABORT] = false,
 };
 
 static void call_cb(redisReply *reply, const char *why, void *arg);

@@ -27,8 +27,8 @@ event_cb(const struct mapq_event *ev, void *arg)
 
 /*
  * Applies one event entry: [k, index, phase] triples, one per subtask
- * recorded by one mapq1_done call. A bad triple is skipped alone: the
- * others are real subtasks. The windows are refilled afterwards, by
+ * recorded by one mapq1_done call, or the end marker. A bad triple is skipped
+ * alone: the others are real subtasks. The windows are refilled afterwards, by
  * ops->events_done, once per batch rather than per event.
  */
 static void
@@ -36,6 +36,10 @@ handle_event(struct exec *x, const char *data, size_t len)
 {
     uint32_t bad;
 
+    if (mapq_record_is_end(data, len)) {
+        x->d->ops->end_marked(x);
+        return;
+    }
     if (mapq_record_events(data, len, x->wf->nnodes, event_cb, x, &bad) !=
         MAPQ_OK)
         mapq_log(MAPQ_LOG_WARN, "execution %s: malformed event set aside",

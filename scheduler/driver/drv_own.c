@@ -1,11 +1,12 @@
 /*
  * drv_own.c - ownership: mapq1_own taking an execution and renewing the
  * leases of those owned, the state check that notices an execution
- * cancelled or ended elsewhere, and mapq_driver_cancel().
+ * cancelled or ended elsewhere, the owner's abort (mapq1_abort) and
+ * mapq_driver_cancel().
  *
  * Owns x->checking and the lease requests. What Redis answers is reported
- * to the controller (ops->owned, detach, lost, cancelled); this file never
- * changes an execution's state.
+ * to the controller (ops->owned, detach, lost, cancelled, abort_replied);
+ * this file never changes an execution's state.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,6 +157,38 @@ exec_state_cb(redisReply *reply, const char *why, void *arg)
     }
     if (strcmp(reply->str, "cancelled") == 0)
         x->d->ops->cancelled(x);
+}
+
+static void
+abort_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct exec *x = arg;
+
+    (void)why;
+    x->calls--;
+    if (drv_exec_ended(x) || reply == NULL)
+        return; /* lost with the connection: the reconcile redoes it */
+    if (reply->type == REDIS_REPLY_INTEGER)
+        x->d->ops->abort_replied(x, reply->integer);
+    else
+        x->d->ops->abort_replied(x, -3);
+}
+
+void
+drv_own_abort(struct exec *x)
+{
+    struct mapq_argv cmd;
+
+    x->abort_sent = true;
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_abort");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, x->d->ns);
+    mapq_argv_add(&cmd, x->id);
+    mapq_argv_add(&cmd, x->d->owner);
+    mapq_argv_add(&cmd, x->error[0] != '\0' ? x->error : "aborted");
+    drv_exec_send(x, PATH_ABORT, &cmd, abort_cb, x);
 }
 
 /* One at a time: x->checking. */

@@ -264,6 +264,8 @@ drv_window_push(struct exec *x, size_t k)
     struct mapq_argv cmd;
     size_t n, j;
 
+    if (!drv_exec_driving(x))
+        return; /* failing: nothing more runs */
     mapq_argv_init(&cmd);
     /* The pages of paged lists are read as the window reaches them; a
      * batch that took nothing but went past subtasks already pushed (after

@@ -279,6 +279,27 @@ test_driver_state_driving_needs_ownership(void **state)
 }
 
 static void
+test_driver_state_failing_goes_through_the_marker(void **state)
+{
+    int s;
+
+    (void)state;
+    /* An owned execution starts failing (ABORTING), reaches FAILING only
+     * past its end marker, and ends from there; both stay owned. */
+    for (s = 0; s < EXEC_STATE_COUNT; s++) {
+        assert_int_equal(drv_exec_legal[s][EXEC_ABORTING],
+                         s == EXEC_RECONCILING || s == EXEC_DRIVING);
+        assert_int_equal(drv_exec_legal[s][EXEC_FAILING], s == EXEC_ABORTING);
+    }
+    assert_false(drv_exec_legal[EXEC_ABORTING][EXEC_ENDED]);
+    assert_true(drv_exec_legal[EXEC_FAILING][EXEC_ENDED]);
+    assert_true(drv_exec_legal[EXEC_ABORTING][EXEC_PENDING]);
+    assert_true(drv_exec_legal[EXEC_FAILING][EXEC_PENDING]);
+    assert_true(drv_exec_legal[EXEC_ABORTING][EXEC_DETACHED]);
+    assert_false(drv_exec_legal[EXEC_FAILING][EXEC_DRIVING]);
+}
+
+static void
 test_driver_state_names(void **state)
 {
     int s, t;
@@ -315,6 +336,7 @@ main(void)
         cmocka_unit_test(test_driver_state_live_states_may_end),
         cmocka_unit_test(test_driver_state_ended_is_final),
         cmocka_unit_test(test_driver_state_driving_needs_ownership),
+        cmocka_unit_test(test_driver_state_failing_goes_through_the_marker),
         cmocka_unit_test(test_driver_state_names),
     };
 

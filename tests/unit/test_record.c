@@ -378,6 +378,28 @@ test_record_events_malformed(void **state)
     assert_int_equal(s.n, 0);
 }
 
+/* The end marker is the msgpack string "end" alone: not an event entry,
+ * and nothing else is taken for it. */
+static void
+test_record_end_marker(void **state)
+{
+    struct rec *r = *state;
+    struct seen s = {0};
+    uint32_t bad;
+
+    msgpack_pack_str(&r->pk, 3);
+    msgpack_pack_str_body(&r->pk, "end", 3);
+    assert_true(mapq_record_is_end(r->buf.data, r->buf.len));
+    assert_true(mapq_record_is_end(MAPQ_EVENT_END, MAPQ_EVENT_END_LEN));
+    assert_false(mapq_record_is_end("end", 3));
+    assert_false(mapq_record_is_end("\243ends", 5));
+    assert_false(mapq_record_is_end("", 0));
+    assert_int_equal(
+        mapq_record_events(r->buf.data, r->buf.len, 1, seen_cb, &s, &bad),
+        MAPQ_EPROTO);
+    assert_int_equal(s.n, 0);
+}
+
 /* Error groups quote a failure's last non-empty stderr line. */
 static void
 test_record_last_line(void **state)
@@ -415,6 +437,7 @@ main(void)
         T(test_record_events),
         T(test_record_events_all_good),
         T(test_record_events_malformed),
+        T(test_record_end_marker),
         T(test_record_last_line),
 #undef T
     };
