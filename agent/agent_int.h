@@ -150,6 +150,7 @@ struct job {
     const struct mapq_buf *ckpt_out; /* this attempt's, while it is recorded */
     struct job_res held;             /* while it runs (JOB_RUN*) */
     bool live_followed; /* mapq logs -f follows it (agent_live.c) */
+    bool claim_counted; /* agent_metrics_claimed() counted it */
     uint64_t live_sent; /* stderr bytes sent for it so far */
     TAILQ_ENTRY(job) entry;
 };
@@ -475,10 +476,12 @@ void agent_live_send(struct job *job, const struct mapq_cmd_result *res);
 struct agent_metrics *agent_metrics_new(struct mapq_agent *a, const char *addr,
                                         char *err);
 void agent_metrics_free(struct agent_metrics *am);
-/* A claimed subtask; and how an attempt ended, as job_leave() records it.
- * am may be NULL (no --metrics). */
-void agent_metrics_claimed(struct agent_metrics *am, const struct job *job);
-void agent_metrics_ended(struct agent_metrics *am, const struct job *job,
+/* A claimed subtask, counted once by node and queue: when its node is
+ * known (its spec came, or cannot), or else when it ends; and how an
+ * attempt ended, as job_leave() records it. am may be NULL (no
+ * --metrics). */
+void agent_metrics_claimed(struct agent_metrics *am, struct job *job);
+void agent_metrics_ended(struct agent_metrics *am, struct job *job,
                          const struct job_end *end);
 
 /* ---- agent_plugin_run.c ---- */

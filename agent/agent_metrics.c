@@ -83,7 +83,6 @@ queues_cb(const char **out, size_t max, void *arg)
 struct agent_metrics *
 agent_metrics_new(struct mapq_agent *a, const char *addr, char *err)
 {
-    static const char *const by_queue[] = {"queue", NULL};
     static const char *const by_outcome[] = {"outcome", "node", "queue", NULL};
     static const char *const by_node[] = {"node", "queue", NULL};
     static const char *const by_state[] = {"state", NULL};
@@ -102,7 +101,7 @@ agent_metrics_new(struct mapq_agent *a, const char *addr, char *err)
     am->claimed = mapq_metrics_declare(
         m, "mapq_subtasks_claimed_total",
         "Subtasks this agent claimed (to run now or prefetched).",
-        MAPQ_METRIC_COUNTER, by_queue, NULL, 0);
+        MAPQ_METRIC_COUNTER, by_node, NULL, 0);
     am->ended = mapq_metrics_declare(
         m, "mapq_subtasks_total",
         "Attempts this agent ended, by how: succeeded, cached, failed, "
@@ -140,26 +139,36 @@ agent_metrics_free(struct agent_metrics *am)
     free(am);
 }
 
-void
-agent_metrics_claimed(struct agent_metrics *am, const struct job *job)
+/* The node label of job: "_unknown" while its spec is not read. */
+static const char *
+node_of(const struct job *job)
 {
-    const char *labels[] = {job->r.queue};
+    const struct mapq_taskspec *spec = job->spec ? job->spec->spec : NULL;
 
-    if (am != NULL)
-        mapq_metrics_add(am->claimed, labels, 1);
+    return spec != NULL ? spec->node : "_unknown";
 }
 
 void
-agent_metrics_ended(struct agent_metrics *am, const struct job *job,
+agent_metrics_claimed(struct agent_metrics *am, struct job *job)
+{
+    const char *labels[] = {node_of(job), job->r.queue};
+
+    if (am == NULL || job->claim_counted)
+        return;
+    job->claim_counted = true;
+    mapq_metrics_add(am->claimed, labels, 1);
+}
+
+void
+agent_metrics_ended(struct agent_metrics *am, struct job *job,
                     const struct job_end *end)
 {
-    const struct mapq_taskspec *spec = job->spec ? job->spec->spec : NULL;
-    const char *node = spec != NULL ? spec->node : "_unknown";
-    const char *labels[] = {outcome(job, end), node, job->r.queue};
+    const char *labels[] = {outcome(job, end), node_of(job), job->r.queue};
     int64_t ms;
 
     if (am == NULL)
         return;
+    agent_metrics_claimed(am, job);
     mapq_metrics_add(am->ended, labels, 1);
     if (!job_running(job) || end->kind == 'R')
         return;

@@ -368,6 +368,7 @@ job_start(struct job *job)
 
     TAILQ_REMOVE(&a->jobs, job, entry);
     job->started_ms = agent_now_ms();
+    agent_metrics_claimed(a->metrics, job);
     if (job_lost(job)) {
         /* lost its lease while waiting (spec, reservation): not ours */
     } else if (job_stopped(job)) {
@@ -431,7 +432,6 @@ agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
     bool corrupt;
     struct job *job = agent_job_new(a, ref, body, ckpt, &corrupt);
 
-    agent_metrics_claimed(a->metrics, job);
     if (corrupt) {
         /* Record a failure so that nothing waits for it. */
         mapq_log(MAPQ_LOG_WARN, "corrupt subtask %s set aside", job->ref);

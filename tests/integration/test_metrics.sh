@@ -126,7 +126,8 @@ shows "agents: 3 retried (2 failures, 1 timeout)" 3 \
     'sum(mapq_subtasks_total{outcome="retried"})'
 shows "agents: 2 failed" 2 'sum(mapq_subtasks_total{outcome="failed"})'
 shows "agents: 1 timed out" 1 'sum(mapq_subtasks_total{outcome="timed_out"})'
-shows "agents: 13 claims" 13 'sum(mapq_subtasks_claimed_total{queue="default"})'
+shows "agents: 13 claims, by node and queue" 13 \
+    'sum(mapq_subtasks_claimed_total{node="sq",queue="default"})'
 shows "agents: 13 attempts ended, each once" 13 'sum(mapq_subtasks_total)'
 shows "agents: 13 attempts in the duration histogram" 13 \
     'sum(mapq_subtask_duration_seconds_count{node="sq"})'
