@@ -991,15 +991,19 @@ local function new_batch(P, held)
         ended = {}, held = held, states = {}}
 end
 
--- What a batch needs of execution e, read once: whether it has ended,
--- whether it is dead (ended, or aborted: abort), and its epoch.
+-- What a batch needs of execution e, read once: whether its record is
+-- gone (deleted by mapq rm or expired: nothing of it is written again),
+-- whether it has ended, whether it is dead (ended, or aborted: abort),
+-- its epoch, and once ended with a retention, when what it left expires
+-- (ms), which what is written late takes too.
 local function exec_of(b, e)
     local s = b.states[e]
     if not s then
         local rec = redis.call('HMGET', b.P .. ':x:' .. e, 'state', 'epoch',
-            'aborted')
-        s = {ended = ENDED[rec[1]] == true, epoch = rec[2]}
-        s.dead = s.ended or rec[3] ~= false
+            'aborted', 'expires')
+        s = {gone = not rec[1], ended = ENDED[rec[1]] == true, epoch = rec[2]}
+        s.dead = s.ended or s.gone or rec[3] ~= false
+        s.expires = s.ended and rec[4] or nil
         b.states[e] = s
     end
     return s
@@ -1045,7 +1049,7 @@ local function plan_side(b, args, j, e, k, index)
     if success and is_retry(args[j]) then
         local g = group_of(b.ckpts, b.korder, e)
         g.b[#g.b + 1] = k .. '/' .. index
-    elseif not success and ckpt ~= '' then
+    elseif not success and ckpt ~= '' and not exec_of(b, e).ended then
         local g = group_of(b.ckpts, b.korder, e)
         g.a[#g.a + 1] = k .. '/' .. index
         g.a[#g.a + 1] = ckpt
@@ -1063,6 +1067,7 @@ local function plan_terminal(b, args, j, e, k, index)
         ph = 6 -- a final phase, whatever a client sends
     end
     local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
+    res.expires = exec_of(b, e).expires
     res.a[#res.a + 1] = field ~= '' and field or '#' .. index
     -- After its execution's end (or its abort), a subtask that ends is
     -- ABORTED, as its driver counted it; what its process made still goes
@@ -1149,6 +1154,9 @@ local function write_results(b)
             end
         end
         hset_many(rk, kv)
+        if res.expires and #kv > 0 then
+            redis.call('PEXPIREAT', rk, res.expires)
+        end
     end
     for _, entry in ipairs(b.cache_sets) do
         if string.match(entry[3], '^0*$') then
@@ -1229,6 +1237,9 @@ local function write_rest(b)
     end
     for _, e in ipairs(b.lorder) do
         append_logs(P .. ':log:' .. e, b.logs[e].a, b.logs[e].b, b.logs[e].first)
+        if exec_of(b, e).expires then
+            redis.call('PEXPIREAT', P .. ':log:' .. e, exec_of(b, e).expires)
+        end
     end
     for _, e in ipairs(b.korder) do
         local g = b.ckpts[e]
@@ -1388,6 +1399,10 @@ local function finish_attempts(P, args, first, ngroups, held)
         local e, k, index = string.match(ref, '^([^/]+)/(%d+)/(%d+)/')
         if not held[n] or not e then
             b.refused[#b.refused + 1] = ref
+        elseif exec_of(b, e).gone then
+            -- Deleted (mapq rm, or its retention ran out): its lease ends,
+            -- and nothing of it is made again.
+            b.taken[#b.taken + 1] = ref
         else
             b.taken[#b.taken + 1] = ref
             if k ~= hk or e ~= he then
@@ -1400,8 +1415,8 @@ local function finish_attempts(P, args, first, ngroups, held)
             plan_side(b, args, j, e, k, index)
             if args[j + 1] == 'T' then
                 plan_terminal(b, args, j, e, k, index)
-            else
-                plan_retry(b, args, j)
+            elseif not exec_of(b, e).ended then
+                plan_retry(b, args, j) -- an ended one runs nothing more
             end
         end
     end
@@ -1601,11 +1616,18 @@ local function reap(keys, args)
     end
     local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
         'LIMIT', 0, limit)
-    local again, limits, held = {}, {}, held_new()
+    local again, limits, held, states = {}, {}, held_new(), {}
     for _, ref in ipairs(expired) do
         redis.call('ZREM', P .. ':inflight', ref)
         local r = parse_ref(ref)
-        if r then
+        local st = r and states[r.exec]
+        if r and not st then
+            st = redis.call('HGET', P .. ':x:' .. r.exec, 'state') or 'gone'
+            states[r.exec] = st
+        end
+        -- A deleted execution gets nothing written again, an ended one no
+        -- retry.
+        if r and st ~= 'gone' then
             held_add(held, r.exec, r.k, -1)
             append_logs(P .. ':log:' .. r.exec, {r.k .. '/' .. r.index},
                 {cmsgpack.pack({a = r.u + r.s + 1, k = 'L', p = 0,
@@ -1622,7 +1644,9 @@ local function reap(keys, args)
                     r.cls = 'n' .. string.sub(r.cls, 2)
                 end
             end
-            again[#again + 1] = make_ref(r)
+            if not ENDED[st] then
+                again[#again + 1] = make_ref(r)
+            end
         end
     end
     held_write(P, held)

@@ -34,7 +34,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 6
 #define MAPQ_FUNCTIONS_SHA256 \
-    "08e620caedbcc23a7584610511b2ebcd771b7d608eaf9b5bdaab38fe185535d5"
+    "b74787b404d798c734343dfe3bcd29107f6fe074dcd331dbf40666b6ee2a5eb2"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

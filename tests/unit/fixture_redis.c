@@ -203,6 +203,15 @@ fx_key(struct fx *f, const char *suffix)
 }
 
 void
+fx_exec_record(struct fx *f, const char *exec)
+{
+    char xkey[64];
+
+    snprintf(xkey, sizeof(xkey), "x:%s", exec);
+    fx_run(f, "HSETNX", fx_key(f, xkey), "state", "running", NULL);
+}
+
+void
 fx_push(struct fx *f, int n, const char *cls)
 {
     fx_push_exec(f, EXEC, n, cls);
@@ -214,6 +223,8 @@ fx_push_exec(struct fx *f, const char *exec, int n, const char *cls)
     char idx[FX_PUSH_MAX][8], body[FX_PUSH_MAX][8];
     const char *argv[8 + 2 * FX_PUSH_MAX];
     int argc = 0, i;
+
+    fx_exec_record(f, exec);
 
     argv[argc++] = "FCALL";
     argv[argc++] = "mapq1_push";

@@ -43,6 +43,10 @@ long long fx_integer(struct fx *f, const char *first, ...);
 /* "<namespace>:<suffix>", in one of four rotating static buffers. */
 const char *fx_key(struct fx *f, const char *suffix);
 
+/* Makes the record of exec (state running) unless it has one: as a driver
+ * does before it pushes; what ends of an execution without one (deleted)
+ * is not written. fx_push_exec() does it. */
+void fx_exec_record(struct fx *f, const char *exec);
 /* Pushes subtasks 0..n-1 (n <= FX_PUSH_MAX) of node 0 of exec (EXEC for
  * fx_push()) onto queue q, class cls, bodies "b<i>". */
 #define FX_PUSH_MAX 64

@@ -5,6 +5,8 @@
  * before; what ends after it is recorded ABORTED (result record, attempt
  * log and event), while a success still fills the cache; mapq1_cancel
  * queues the marker too, and after the end no event is queued at all.
+ * What ends of a deleted execution is not written; what ends of one that
+ * ended with a retention expires with it, and nothing of it runs again.
  *
  * fixture_redis.c starts the group's redis-server and gives each test a
  * namespace of its own.
@@ -198,6 +200,60 @@ test_abort_cancel_queues_the_marker_then_no_event(void **state)
                      0);
 }
 
+static void
+test_abort_nothing_made_again_for_a_deleted_execution(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128];
+
+    fx_push(f, 2, "nc");
+    assert_int_equal(fx_claim(f, "1", "2", "0", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
+    /* mapq rm, or its retention ran out, while both ran. */
+    fx_run(f, "DEL", fx_key(f, "x:" EXEC), fx_key(f, "b:" EXEC), NULL);
+    done_ok(f, r0, "k0", "");
+    fx_pause_ms(5); /* r1's lease (1 ms) has expired */
+    assert_int_equal(
+        fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL), 1);
+    assert_int_equal(
+        fx_integer(f, "EXISTS", fx_key(f, "x:" EXEC), fx_key(f, "r:" EXEC ":0"),
+                   fx_key(f, "log:" EXEC), fx_key(f, "ev:" EXEC ":0"),
+                   fx_key(f, "q:q:nc:" EXEC), NULL),
+        0);
+    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+}
+
+static void
+test_abort_late_writes_expire_with_the_execution(void **state)
+{
+    struct fx *f = *state;
+    char r0[128], r1[128], at[32];
+    long long ttl;
+
+    fx_push(f, 2, "nc");
+    assert_int_equal(fx_claim(f, "1", "2", "0", "0"), 2);
+    fx_claimed(f, 0, false, r0, sizeof(r0));
+    fx_claimed(f, 1, false, r1, sizeof(r1));
+    /* Ended with a retention of a minute; its results had expired. */
+    fx_run(f, "TIME", NULL);
+    snprintf(at, sizeof(at), "%lld",
+             atoll(f->reply->element[0]->str) * 1000 + 60000);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "failed", "expires", at,
+           NULL);
+    done_ok(f, r0, "k0", "");
+    ttl = fx_integer(f, "PTTL", fx_key(f, "r:" EXEC ":0"), NULL);
+    assert_true(ttl > 0 && ttl <= 61000);
+    ttl = fx_integer(f, "PTTL", fx_key(f, "log:" EXEC), NULL);
+    assert_true(ttl > 0 && ttl <= 61000);
+    /* A lease of it that expires is not run again. */
+    fx_pause_ms(5);
+    assert_int_equal(
+        fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL), 1);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "q:q:nc:" EXEC), NULL),
+                     0);
+}
+
 int
 main(void)
 {
@@ -205,6 +261,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_abort_marks_what_ends_after_it),
         T(test_abort_cancel_queues_the_marker_then_no_event),
+        T(test_abort_nothing_made_again_for_a_deleted_execution),
+        T(test_abort_late_writes_expire_with_the_execution),
     };
 #undef T
 

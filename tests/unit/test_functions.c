@@ -577,6 +577,8 @@ test_functions_push_cached_hits_follows_and_writes(void **state)
 
     fx_run(f, "SET", fx_key(f, "c:t:42424242424242424242424242424242"), rec,
            NULL);
+    fx_exec_record(f, EXEC);
+    fx_exec_record(f, "fedcba987654");
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
            "t", "0", "0", ka, "b0", "1", ka, "b1", "2", kb, "b2", NULL);
     /* Queued, following, done at once. */
@@ -670,6 +672,8 @@ test_functions_reserve_serializes_one_key(void **state)
     char r0[128], r1[128];
 
     /* Two executions, one subtask each, the same key. */
+    fx_exec_record(f, EXEC);
+    fx_exec_record(f, "fedcba987654");
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
            "t", "0", "0", k, "b", NULL);
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
@@ -709,6 +713,8 @@ test_functions_expired_reservation_wakes_the_parked(void **state)
     static const char k[] = "KKKKKKKKKKKKKKKK";
     char r0[128], r1[128];
 
+    fx_exec_record(f, EXEC);
+    fx_exec_record(f, "fedcba987654");
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
            "t", "0", "0", k, "b", NULL);
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
@@ -774,6 +780,8 @@ test_functions_push_cached_answers_a_leaders_followers(void **state)
     fx_run(f, "HSET", fx_key(f, "f:" EXEC ":0"), ka, "0,1", NULL);
     fx_run(f, "SET", fx_key(f, "c:t:41414141414141414141414141414141"), rec,
            NULL);
+    fx_exec_record(f, EXEC);
+    fx_exec_record(f, "fedcba987654");
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
            "t", "0", "0", ka, "b0", NULL);
     assert_string_equal(f->reply->str, "d");

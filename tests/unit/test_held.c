@@ -165,6 +165,8 @@ test_held_parked_for_a_reservation_is_not_held(void **state)
 
     /* Two subtasks of node 0 with the same cache key (two executions, so
      * that neither follows the other). */
+    fx_exec_record(f, EXEC);
+    fx_exec_record(f, "fedcba987654");
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, EXEC, "0", "q", "np",
            "t", "0", "0", k, "b", NULL);
     fx_run(f, "FCALL", "mapq1_push_cached", "0", f->ns, "fedcba987654", "0",
