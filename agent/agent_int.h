@@ -95,9 +95,10 @@ struct spec_entry {
     char key[96]; /* "<exec>/<k>" */
     struct mapq_taskspec *spec;
     char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
-    mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
-    int64_t avg_us;           /* its commands' mean run time (moving), -1:
-                                 none finished yet */
+    bool security;      /* because it is not signed with the agent's secret */
+    mapq_plugin_fn *fn; /* plugin tasks: looked up on first use */
+    int64_t avg_us;     /* its commands' mean run time (moving), -1:
+                           none finished yet */
     bool fetching;
     /* Its resources exceed this agent's: whether any live agent has them
      * (mapq1_fits). unfit says why none does; empty: one does, or not
@@ -417,11 +418,13 @@ void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
 
 /* ---- agent_job.c ---- */
 
-/* A claimed subtask in JOB_NEW (caller frees with agent_job_free()); with
- * *corrupt set its ref or body did not parse. Borrows its arguments. */
+/* A claimed subtask in JOB_NEW (caller frees with agent_job_free()). When
+ * its ref or body did not parse, or its body is not signed with the
+ * agent's secret, why (MAPQ_ERR_LEN bytes) says so ("corrupt subtask
+ * message", "security: ..."), else it is empty. Borrows its arguments. */
 struct job *agent_job_new(struct mapq_agent *a, const msgpack_object *ref,
                           const msgpack_object *body,
-                          const msgpack_object *ckpt, bool *corrupt);
+                          const msgpack_object *ckpt, char *why);
 
 /* Frees job and its command (killed if running); NULL-safe. */
 void agent_job_free(struct job *job);

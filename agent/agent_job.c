@@ -8,6 +8,7 @@
  * here build a job and the struct job_end of its attempt; they never add
  * to the outbox, start other work or change a job's state.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "mapq_alloc.h"
 #include "mapq_log.h"
 #include "mapq_record.h"
+#include "mapq_seal.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
 
@@ -89,14 +91,24 @@ agent_job_free(struct job *job)
     free(job);
 }
 
-/* Parses a body: {"i": index, "in": inputs, "h": key}. */
+/* Parses a body: {"i": index, "in": inputs, "h": key}, sealed for its
+ * subtask when the agent has a secret (MAPQ_ESEAL otherwise). */
 static enum mapq_err
 job_parse_body(struct job *job, char *err)
 {
     struct mapq_body body;
     enum mapq_err rc;
+    const char *msg;
+    size_t len;
+    char id[128];
 
-    rc = mapq_value_unpack(job->body, job->bodylen, &job->body_u, err);
+    snprintf(id, sizeof(id), "%s/%u/%" PRIu64, job->r.exec, job->r.k,
+             job->r.index);
+    rc = mapq_seal_open(job->a->cfg.seal, "body", id, job->body, job->bodylen,
+                        &msg, &len, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    rc = mapq_value_unpack(msg, len, &job->body_u, err);
     if (rc == MAPQ_OK)
         rc = mapq_record_body(&job->body_u.data, &body, err);
     if (rc != MAPQ_OK)
@@ -109,11 +121,11 @@ job_parse_body(struct job *job, char *err)
 
 struct job *
 agent_job_new(struct mapq_agent *a, const msgpack_object *ref,
-              const msgpack_object *body, const msgpack_object *ckpt,
-              bool *corrupt)
+              const msgpack_object *body, const msgpack_object *ckpt, char *why)
 {
     struct job *job = mapq_xcalloc(1, sizeof(*job));
     char err[MAPQ_ERR_LEN];
+    enum mapq_err rc;
 
     job->a = a;
     job->state = JOB_NEW;
@@ -126,8 +138,14 @@ agent_job_new(struct mapq_agent *a, const msgpack_object *ref,
         job->ckpt_in_len = ckpt->via.str.size;
     }
     msgpack_unpacked_init(&job->body_u);
-    *corrupt = mapq_ref_parse(job->ref, strlen(job->ref), &job->r) != MAPQ_OK ||
-               job_parse_body(job, err) != MAPQ_OK;
+    why[0] = '\0';
+    rc = mapq_ref_parse(job->ref, strlen(job->ref), &job->r);
+    if (rc == MAPQ_OK)
+        rc = job_parse_body(job, err);
+    if (rc == MAPQ_ESEAL)
+        snprintf(why, MAPQ_ERR_LEN, "security: %.480s", err);
+    else if (rc != MAPQ_OK)
+        snprintf(why, MAPQ_ERR_LEN, "corrupt subtask message");
     return job;
 }
 

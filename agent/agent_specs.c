@@ -15,6 +15,7 @@
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
 #include "mapq_log.h"
+#include "mapq_seal.h"
 #include "mapq_taskspec.h"
 
 static void
@@ -45,6 +46,26 @@ struct spec_fetch {
     struct spec_entry *e;
 };
 
+/* Decodes the spec read for e (data, len bytes), sealed for it when the
+ * agent has a secret: else e->error says why, and e->security is set (its
+ * jobs fail for good). */
+static void
+spec_open(struct mapq_agent *a, struct spec_entry *e, const char *data,
+          size_t len)
+{
+    char err[MAPQ_ERR_LEN];
+    const char *msg;
+    size_t mlen;
+
+    if (mapq_seal_open(a->cfg.seal, "spec", e->key, data, len, &msg, &mlen,
+                       err) != MAPQ_OK) {
+        snprintf(e->error, sizeof(e->error), "security: %.480s", err);
+        e->security = true;
+        return;
+    }
+    e->spec = mapq_taskspec_decode(msg, mlen, e->error);
+}
+
 static void
 spec_reply_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -66,7 +87,7 @@ spec_reply_cb(redisReply *reply, const char *why, void *arg)
     }
     agent_retry_done(&a->spec_retry, "HGET (task spec)");
     if (reply->type == REDIS_REPLY_STRING)
-        e->spec = mapq_taskspec_decode(reply->str, reply->len, e->error);
+        spec_open(a, e, reply->str, reply->len);
     else
         snprintf(e->error, sizeof(e->error),
                  "no task spec for %s: the execution is gone", e->key);

@@ -26,6 +26,7 @@
 #include "mapq_http.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
+#include "mapq_seal.h"
 #include "mapq_units.h"
 #include "mapq_worker.h"
 
@@ -38,6 +39,7 @@ static const char usage[] =
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
+    "                  [--secret-file PATH]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
     "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
@@ -60,7 +62,11 @@ static const char usage[] =
     "else says why and exits 1.\n"
     "\n"
     "With --metrics the agent serves Prometheus metrics on\n"
-    "http://HOST:PORT/metrics (:PORT for every address).\n";
+    "http://HOST:PORT/metrics (:PORT for every address).\n"
+    "\n"
+    "With --secret-file (or $MAPQ_SECRET_FILE) the agent runs only task\n"
+    "specs and subtasks signed with that secret by the scheduler; anything\n"
+    "else fails for good as a security error.\n";
 
 struct options {
     struct mapq_agent_config cfg;
@@ -72,6 +78,7 @@ struct options {
     bool health_failing;     /* the last touch failed (logged once) */
     bool ready;              /* READY=1 sent to the service manager */
     const char *check_path;  /* --check-health: check this file, exit */
+    struct mapq_seal *seal;  /* --secret-file, read; NULL: none */
     int64_t max_age_ms;      /* for --check-health */
     bool max_age_set;
 };
@@ -206,8 +213,9 @@ parse_options(int argc, char **argv, struct options *o)
         {"version", no_argument, NULL, 'V'},
         {"log-format", required_argument, NULL, 'F'},
         {"metrics", required_argument, NULL, 'M'},
+        {"secret-file", required_argument, NULL, 'S'},
         {NULL, 0, NULL, 0}};
-    const char *url = getenv("MAPQ_REDIS_URL");
+    const char *url = getenv("MAPQ_REDIS_URL"), *secret;
     char err[MAPQ_ERR_LEN], host[256] = "host";
     int64_t ms, bytes;
     int c, port;
@@ -221,6 +229,7 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.worker_idle_ms = MAPQ_WORKER_IDLE_DEFAULT_MS;
     o->cfg.plugin_batch = 256;
     o->health_file = getenv("MAPQ_HEALTH_FILE");
+    secret = getenv("MAPQ_SECRET_FILE");
     o->max_age_ms = MAX_AGE_DEFAULT_MS;
     while ((c = getopt_long(argc, argv, "vqh", longopts, NULL)) != -1) {
         switch (c) {
@@ -307,6 +316,9 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case 'N':
             o->cfg.ns = optarg;
+            break;
+        case 'S':
+            secret = optarg;
             break;
         case 'H':
             o->health_file = optarg;
@@ -398,6 +410,14 @@ parse_options(int argc, char **argv, struct options *o)
     o->cfg.name = o->name;
     find_self_dir(o->self_dir, sizeof(o->self_dir));
     o->cfg.self_dir = o->self_dir;
+    if (secret != NULL && secret[0] != '\0') {
+        o->seal = mapq_seal_load(secret, err);
+        if (o->seal == NULL) {
+            fprintf(stderr, "mapq-agent: %s\n", err);
+            return -1; /* the process exits */
+        }
+        o->cfg.seal = o->seal;
+    }
     return 0;
 }
 
@@ -569,6 +589,7 @@ hide_secrets(struct options *o)
     mapq_redis_url_hide_password(o->url_arg);
     mapq_redis_url_hide_password(getenv("MAPQ_REDIS_URL"));
     unsetenv("MAPQ_REDIS_URL");
+    unsetenv("MAPQ_SECRET_FILE"); /* read: tasks need not know where */
     drop_env_holding(o->cfg.url.password);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         mapq_log_errno(MAPQ_LOG_WARN, errno,
@@ -641,6 +662,7 @@ main(int argc, char **argv)
              o.cfg.metrics_addr ? o.cfg.metrics_addr : "");
     event_base_dispatch(base);
     mapq_agent_free(agent);
+    mapq_seal_free(o.seal);
     mapq_health_remove(o.health_file);
     event_free(ev_watchdog);
     event_free(ev_chld);

@@ -377,8 +377,9 @@ job_start(struct job *job)
                          "aborted: the execution was cancelled or failed", NULL,
                          true, &end);
     } else if (s == NULL) {
-        agent_job_failed(job, MAPQ_PHASE_FAILED, job->spec->error, NULL, false,
-                         &end);
+        /* Unreadable, or not signed: no retry (a security error). */
+        agent_job_failed(job, MAPQ_PHASE_FAILED, job->spec->error, NULL,
+                         job->spec->security, &end);
     } else if (job->r.s > (uint32_t)s->system_retries) {
         snprintf(msg, sizeof(msg),
                  "lost %u times: the agents running it died, were "
@@ -429,14 +430,13 @@ agent_claimed(struct mapq_agent *a, const msgpack_object *ref,
               const msgpack_object *body, const msgpack_object *ckpt)
 {
     struct job_end end = JOB_END_NONE;
-    bool corrupt;
-    struct job *job = agent_job_new(a, ref, body, ckpt, &corrupt);
+    char why[MAPQ_ERR_LEN];
+    struct job *job = agent_job_new(a, ref, body, ckpt, why);
 
-    if (corrupt) {
-        /* Record a failure so that nothing waits for it. */
-        mapq_log(MAPQ_LOG_WARN, "corrupt subtask %s set aside", job->ref);
-        agent_job_failed(job, MAPQ_PHASE_FAILED, "corrupt subtask message",
-                         NULL, true, &end);
+    if (why[0] != '\0') {
+        /* Nothing of it runs; a final failure, so that nothing waits. */
+        mapq_log(MAPQ_LOG_WARN, "subtask %s set aside: %s", job->ref, why);
+        agent_job_failed(job, MAPQ_PHASE_FAILED, why, NULL, true, &end);
         job_leave(job, &end);
         return;
     }

@@ -40,6 +40,10 @@ struct mapq_agent_config {
     int plugin_batch;     /* plugin subtasks claimed per call */
     const char *self_dir; /* directory of the agent binary (plugin search) */
     const char *metrics_addr; /* --metrics HOST:PORT; NULL: none */
+    /* --secret-file: task specs and bodies must be signed with it, else
+     * nothing of them runs (borrowed, outlives the agent); NULL: no
+     * secret, signatures are not checked. */
+    const struct mapq_seal *seal;
     /* Called on the loop after every heartbeat Redis answered (about once a
      * second); must not block. NULL: none. */
     void (*heartbeat_fn)(void *arg);
@@ -47,6 +51,7 @@ struct mapq_agent_config {
 };
 
 struct mapq_agent;
+struct mapq_seal;
 
 /*
  * Creates the agent on base and starts connecting; cfg is copied. Returns

@@ -28,6 +28,8 @@ mapq_strerror(enum mapq_err err)
         return "not found";
     case MAPQ_ETYPE:
         return "type mismatch";
+    case MAPQ_ESEAL:
+        return "bad or missing signature";
     }
     return "unknown error";
 }

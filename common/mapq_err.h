@@ -22,6 +22,7 @@ enum mapq_err {
     MAPQ_ETIMEDOUT, /* a deadline passed */
     MAPQ_ENOENT,    /* no such thing */
     MAPQ_ETYPE,     /* value does not match its declared type */
+    MAPQ_ESEAL,     /* unsigned, or not signed with our secret */
 };
 
 /* Returns a static lowercase description of err. */

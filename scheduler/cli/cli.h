@@ -53,6 +53,7 @@ struct mapq_cli_opts {
     const char *metrics;     /* mapq scheduler --metrics HOST:PORT */
     long long retention_ms;  /* run, scheduler --retention; 0: default */
     const char *http;        /* mapq scheduler --http HOST:PORT */
+    const char *secret_file; /* --secret-file or MAPQ_SECRET_FILE; NULL */
     const char *const *keys; /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;
@@ -150,6 +151,11 @@ int mapq_cli_load_workflow(const struct mapq_cli_opts *o,
 
 /* Connects to Redis at url_s (parsed into url); NULL after saying why.
  * Caller frees with redisFree(). */
+/* Reads o->secret_file, if any, into *seal (caller frees with
+ * mapq_seal_free(); NULL without a secret). Returns MAPQ_EXIT_OK, or
+ * MAPQ_EXIT_USAGE after saying why on stderr. */
+struct mapq_seal;
+int mapq_cli_seal(const struct mapq_cli_opts *o, struct mapq_seal **seal);
 redisContext *mapq_cli_connect_url(const char *url_s,
                                    struct mapq_redis_url *url);
 

@@ -133,6 +133,9 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'o':
         o->overwrite_cache = true;
         break;
+    case 'S':
+        o->secret_file = optarg;
+        break;
     case 'v':
         mapq_log_threshold = MAPQ_LOG_DEBUG;
         break;
@@ -240,6 +243,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"metrics", required_argument, NULL, 'M'},
         {"retention", required_argument, NULL, 'R'},
         {"http", required_argument, NULL, 'H'},
+        {"secret-file", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;
@@ -251,6 +255,9 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
     o->ns = getenv("MAPQ_NAMESPACE");
     if (o->ns == NULL || *o->ns == '\0')
         o->ns = MAPQ_NAMESPACE_DEFAULT;
+    o->secret_file = getenv("MAPQ_SECRET_FILE");
+    if (o->secret_file != NULL && *o->secret_file == '\0')
+        o->secret_file = NULL;
     o->agents = (int)sysconf(_SC_NPROCESSORS_ONLN);
     o->lease_ms = MAPQ_OWNER_LEASE_MS;
     if (argc < 2) {

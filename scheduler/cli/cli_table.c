@@ -32,7 +32,10 @@ static const char common_usage[] =
     "        execution stays in Redis unless its workflow says (3d).\n"
     "        Durations: 250ms, 30s, 1m30s, 2h, 3d. mapq --version prints the\n"
     "        version and the Redis protocol it speaks. --json: one JSON\n"
-    "        document on stdout, errors still on stderr (docs/JSON.md).\n";
+    "        document on stdout, errors still on stderr (docs/JSON.md).\n"
+    "        --secret-file PATH (or MAPQ_SECRET_FILE; run, submit, recover,\n"
+    "        scheduler): sign task specs and subtasks for agents that have\n"
+    "        the same secret (docs/OPERATIONS.md, \"Signed subtasks\").\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "mapq_json.h"
 #include "mapq_keys.h"
+#include "mapq_seal.h"
 
 #define CONNECT_TIMEOUT_MS 3000
 #define REDIS_DEFAULT_URL  "redis://127.0.0.1:6379"
@@ -69,6 +70,21 @@ mapq_cli_connect_url(const char *url_s, struct mapq_redis_url *url)
     if (c == NULL)
         fprintf(stderr, "mapq: %s\n", err);
     return c;
+}
+
+int
+mapq_cli_seal(const struct mapq_cli_opts *o, struct mapq_seal **seal)
+{
+    char err[MAPQ_ERR_LEN];
+
+    *seal = NULL;
+    if (o->secret_file == NULL)
+        return MAPQ_EXIT_OK;
+    *seal = mapq_seal_load(o->secret_file, err);
+    if (*seal != NULL)
+        return MAPQ_EXIT_OK;
+    fprintf(stderr, "mapq: %s\n", err);
+    return MAPQ_EXIT_USAGE;
 }
 
 redisContext *

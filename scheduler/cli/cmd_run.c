@@ -24,6 +24,7 @@
 #include "mapq_keys.h"
 #include "mapq_local.h"
 #include "mapq_log.h"
+#include "mapq_seal.h"
 #include "mapq_spool.h"
 
 /* Once the execution ended, how long the loop waits at most for its final
@@ -431,6 +432,7 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
     r->base = event_base_new();
     r->driver = mapq_driver_new(r->base, &r->url, r->o->ns, r->o->lease_ms);
     mapq_driver_set_retention(r->driver, r->o->retention_ms);
+    mapq_driver_set_seal(r->driver, xo->seal);
     ev_int = evsignal_new(r->base, SIGINT, interrupt_cb, r);
     event_add(ev_int, NULL);
     ev_tick = event_new(r->base, -1, EV_PERSIST, progress_cb, r);
@@ -588,6 +590,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     struct mapq_exec_opts xo = {0};
     struct mapq_bind_pages pages;
     struct mapq_spool *spool = NULL;
+    struct mapq_seal *seal = NULL;
     struct run r;
     char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
     const char *redis = o->redis;
@@ -598,6 +601,10 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     memset(&r, 0, sizeof(r));
     r.o = o;
     r.created_ms = r.finished_ms = -1;
+    rc = mapq_cli_seal(o, &seal);
+    if (rc != MAPQ_EXIT_OK)
+        goto out;
+    xo.seal = seal;
     if (mode != RECOVER) {
         /* The id is chosen first: long input lists are spooled to disk as
          * pages of it, and written to Redis with the execution. */
@@ -623,6 +630,9 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
             rc = MAPQ_EXIT_USAGE;
             goto out;
         }
+        /* The local agents check what this process signs. */
+        if (o->secret_file != NULL)
+            setenv("MAPQ_SECRET_FILE", o->secret_file, 1);
         local = mapq_local_start(o->agents, 1, o->ns, local_url,
                                  sizeof(local_url), err);
         if (local == NULL) {
@@ -672,6 +682,7 @@ out:
         redisFree(c);
     mapq_spool_free(spool);
     mapq_local_stop(local);
+    mapq_seal_free(seal);
     mapq_workflow_free(wf);
     mapq_buf_release(&inputs);
     mapq_buf_release(&r.output);

@@ -22,6 +22,7 @@
 #include "mapq_driver.h"
 #include "mapq_log.h"
 #include "mapq_sched_metrics.h"
+#include "mapq_seal.h"
 #include "mapq_status_page.h"
 
 static void
@@ -104,18 +105,25 @@ cmd_scheduler(struct mapq_cli_opts *o)
     struct mapq_http *http = NULL;
     struct event *ev_term, *ev_int, *ev_watchdog;
     uint64_t watchdog_us = 0;
+    struct mapq_seal *seal;
     redisContext *c;
     int rc;
 
     /* A service logs its work at info level, with or without -v. */
     mapq_log_threshold = MAPQ_LOG_INFO;
+    rc = mapq_cli_seal(o, &seal);
+    if (rc != MAPQ_EXIT_OK)
+        return rc;
     c = mapq_cli_connect(o, &url);
-    if (c == NULL)
+    if (c == NULL) {
+        mapq_seal_free(seal);
         return MAPQ_EXIT_INFRA;
+    }
     redisFree(c);
     base = event_base_new();
     d = mapq_driver_new(base, &url, o->ns, o->lease_ms);
     mapq_driver_set_retention(d, o->retention_ms);
+    mapq_driver_set_seal(d, seal);
     rc = serve_http(o, base, d, &sm, &http, &sp);
     if (rc != MAPQ_EXIT_OK)
         goto out_free_driver;
@@ -146,6 +154,7 @@ out_free_driver:
     mapq_http_free(http);
     mapq_sched_metrics_free(sm);
     event_base_free(base);
+    mapq_seal_free(seal);
     return rc;
 }
 

@@ -342,9 +342,10 @@ struct mapq_driver {
     void *idle_arg;
     struct event *idle_ev;
     bool idle_armed;
-    int64_t retention_ms; /* mapq_driver_set_retention() */
-    long prune_cursor;    /* rank in P:execs the next prune starts at */
-    int adopts;           /* adoptions asked: every PRUNE_EVERY-th prunes */
+    int64_t retention_ms;         /* mapq_driver_set_retention() */
+    const struct mapq_seal *seal; /* mapq_driver_set_seal(); NULL: none */
+    long prune_cursor;            /* rank in P:execs the next prune starts at */
+    int adopts; /* adoptions asked: every PRUNE_EVERY-th prunes */
     const struct mapq_driver_observer *obs; /* mapq_driver_observe() */
     void *obs_arg;
 };

@@ -18,9 +18,24 @@
 #include "driver_int.h"
 #include "mapq_alloc.h"
 #include "mapq_keys.h"
+#include "mapq_seal.h"
 #include "mapq_spool.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
+
+/* Replaces spec by its sealed form for node k of execution id. */
+static void
+seal_spec(const struct mapq_seal *seal, const char *id, size_t k,
+          struct mapq_buf *spec)
+{
+    struct mapq_buf sealed = MAPQ_BUF_INIT;
+    char sid[MAPQ_EXEC_ID_LEN + 32];
+
+    snprintf(sid, sizeof(sid), "%s/%zu", id, k);
+    mapq_seal_wrap(seal, "spec", sid, spec->data, spec->len, &sealed);
+    mapq_buf_release(spec);
+    *spec = sealed;
+}
 
 /* The task spec t:<k> of node k, as agents read it. */
 static void
@@ -241,6 +256,8 @@ mapq_exec_create(redisContext *c, const char *ns,
     mapq_argv_addf(&cmd, "%zu", wf->nnodes);
     for (k = 0; k < wf->nnodes; k++) {
         build_spec(wf, k, o->overwrite_cache, &specs[k]);
+        if (o->seal != NULL)
+            seal_spec(o->seal, id, k, &specs[k]);
         mapq_argv_addf(&cmd, "t:%zu", k);
         mapq_argv_addlen(&cmd, specs[k].data, specs[k].len);
         mapq_argv_addf(&cmd, "node:%zu", k);

@@ -233,6 +233,12 @@ mapq_driver_set_retention(struct mapq_driver *d, int64_t ms)
     d->retention_ms = ms > 0 ? ms : MAPQ_RETENTION_DEFAULT_MS;
 }
 
+void
+mapq_driver_set_seal(struct mapq_driver *d, const struct mapq_seal *seal)
+{
+    d->seal = seal;
+}
+
 struct mapq_redis *
 mapq_driver_redis(struct mapq_driver *d)
 {

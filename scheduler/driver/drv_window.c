@@ -15,6 +15,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_seal.h"
 #include "mapq_value.h"
 
 uint64_t
@@ -248,6 +249,18 @@ push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
     if (push_mode(x, k) == PUSH_RECOVER) {
         drv_subtask_key_in(x, x->recover_from, k, i, in->data, in->len, key);
         mapq_argv_addlen(cmd, key, MAPQ_KEY_LEN);
+    }
+    if (x->d->seal != NULL) {
+        /* Sealed for this execution, node and element (mapq_seal.h). */
+        struct mapq_buf sealed = MAPQ_BUF_INIT;
+        char id[MAPQ_EXEC_ID_LEN + 48];
+
+        snprintf(id, sizeof(id), "%s/%zu/%llu", x->id, k,
+                 (unsigned long long)i);
+        mapq_seal_wrap(x->d->seal, "body", id, body->data, body->len, &sealed);
+        mapq_argv_addlen(cmd, sealed.data, sealed.len);
+        mapq_buf_release(&sealed);
+        return;
     }
     mapq_argv_addlen(cmd, body->data, body->len);
 }

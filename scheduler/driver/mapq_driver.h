@@ -63,6 +63,8 @@ struct mapq_exec_opts {
                                  NULL */
     int64_t created_ms;       /* mapq_exec_create(): the creation time recorded
                                  (ms since the epoch); 0: now */
+    const struct mapq_seal *seal; /* signs its task specs (borrowed); NULL:
+                                     unsigned */
 };
 
 /* A new random execution id, for mapq_exec_create(). */
@@ -108,6 +110,7 @@ struct mapq_exec_outcome {
 };
 
 struct mapq_driver;
+struct mapq_seal;
 
 /* Called once when an execution ends; outcome is borrowed for the call. */
 typedef void mapq_exec_done_fn(const struct mapq_exec_outcome *outcome,
@@ -125,6 +128,10 @@ struct mapq_driver *mapq_driver_new(struct event_base *base,
 /* How long the executions d ends stay in Redis when their workflow sets no
  * retention; MAPQ_RETENTION_DEFAULT_MS unless set. */
 void mapq_driver_set_retention(struct mapq_driver *d, int64_t ms);
+
+/* Signs every subtask body d pushes with seal (borrowed: it outlives d);
+ * NULL: unsigned (the default). */
+void mapq_driver_set_seal(struct mapq_driver *d, const struct mapq_seal *seal);
 
 /* Fails pending work and frees; NULL-safe. Call outside callbacks. */
 void mapq_driver_free(struct mapq_driver *d);
