@@ -416,6 +416,14 @@ void agent_claim_wait(struct mapq_agent *a, const struct agent_claim_plan *p);
 /* A doorbell connection r went up or down. */
 void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
 
+/* ---- agent_allow.c ---- */
+
+/* Whether the program or plugin library of s lies under a directory of
+ * --allow-exec (always, without one); else false with err saying so
+ * (MAPQ_ERR_LEN bytes, "security: ..."). */
+bool agent_allow_spec(const struct mapq_agent_config *cfg,
+                      const struct mapq_taskspec *s, char *err);
+
 /* ---- agent_job.c ---- */
 
 /* A claimed subtask in JOB_NEW (caller frees with agent_job_free()). When

@@ -47,8 +47,8 @@ struct spec_fetch {
 };
 
 /* Decodes the spec read for e (data, len bytes), sealed for it when the
- * agent has a secret: else e->error says why, and e->security is set (its
- * jobs fail for good). */
+ * agent has a secret, and running what --allow-exec allows: else e->error
+ * says why, and e->security is set (its jobs fail for good). */
 static void
 spec_open(struct mapq_agent *a, struct spec_entry *e, const char *data,
           size_t len)
@@ -64,6 +64,11 @@ spec_open(struct mapq_agent *a, struct spec_entry *e, const char *data,
         return;
     }
     e->spec = mapq_taskspec_decode(msg, mlen, e->error);
+    if (e->spec != NULL && !agent_allow_spec(&a->cfg, e->spec, e->error)) {
+        mapq_taskspec_free(e->spec);
+        e->spec = NULL;
+        e->security = true;
+    }
 }
 
 static void

@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include "mapq_worker.h"
 
 #define MAX_QUEUES         32
+#define MAX_ALLOW          16
 #define MAX_AGE_DEFAULT_MS 10000
 
 static const char usage[] =
@@ -39,7 +41,7 @@ static const char usage[] =
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
-    "                  [--secret-file PATH]\n"
+    "                  [--secret-file PATH] [--allow-exec DIR]...\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
     "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
@@ -66,7 +68,8 @@ static const char usage[] =
     "\n"
     "With --secret-file (or $MAPQ_SECRET_FILE) the agent runs only task\n"
     "specs and subtasks signed with that secret by the scheduler; anything\n"
-    "else fails for good as a security error.\n";
+    "else fails for good as a security error. With --allow-exec it runs\n"
+    "only programs and plugin libraries under those directories.\n";
 
 struct options {
     struct mapq_agent_config cfg;
@@ -79,6 +82,7 @@ struct options {
     bool ready;              /* READY=1 sent to the service manager */
     const char *check_path;  /* --check-health: check this file, exit */
     struct mapq_seal *seal;  /* --secret-file, read; NULL: none */
+    char *allow[MAX_ALLOW];  /* --allow-exec, real paths (owned) */
     int64_t max_age_ms;      /* for --check-health */
     bool max_age_set;
 };
@@ -189,6 +193,31 @@ find_self_dir(char *dir, size_t len)
 
 /* Returns 0, 1 (exit 0: help) or -1 (usage error). Long because it is
  * getopt's switch: one short case per option, read top to bottom. */
+/* Adds the real path of dir, a directory, to --allow-exec; -1 after
+ * saying why. */
+static int
+add_allow(struct options *o, const char *dir)
+{
+    char *real;
+    struct stat st;
+
+    if (o->cfg.nallow == MAX_ALLOW) {
+        fprintf(stderr, "mapq-agent: at most %d --allow-exec options\n",
+                MAX_ALLOW);
+        return -1;
+    }
+    real = realpath(dir, NULL);
+    if (real == NULL || stat(real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "mapq-agent: --allow-exec '%s' is not a directory\n",
+                dir);
+        free(real);
+        return -1;
+    }
+    o->allow[o->cfg.nallow++] = real;
+    o->cfg.allow_exec = (const char *const *)o->allow;
+    return 0;
+}
+
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
@@ -214,6 +243,7 @@ parse_options(int argc, char **argv, struct options *o)
         {"log-format", required_argument, NULL, 'F'},
         {"metrics", required_argument, NULL, 'M'},
         {"secret-file", required_argument, NULL, 'S'},
+        {"allow-exec", required_argument, NULL, 'X'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL"), *secret;
     char err[MAPQ_ERR_LEN], host[256] = "host";
@@ -319,6 +349,10 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case 'S':
             secret = optarg;
+            break;
+        case 'X':
+            if (add_allow(o, optarg) != 0)
+                return -1;
             break;
         case 'H':
             o->health_file = optarg;
@@ -663,6 +697,8 @@ main(int argc, char **argv)
     event_base_dispatch(base);
     mapq_agent_free(agent);
     mapq_seal_free(o.seal);
+    while (o.cfg.nallow > 0)
+        free(o.allow[--o.cfg.nallow]);
     mapq_health_remove(o.health_file);
     event_free(ev_watchdog);
     event_free(ev_chld);

@@ -44,6 +44,10 @@ struct mapq_agent_config {
      * nothing of them runs (borrowed, outlives the agent); NULL: no
      * secret, signatures are not checked. */
     const struct mapq_seal *seal;
+    /* --allow-exec: real paths of the directories whose programs and
+     * plugin libraries it runs (borrowed); nallow 0: any. */
+    const char *const *allow_exec;
+    size_t nallow;
     /* Called on the loop after every heartbeat Redis answered (about once a
      * second); must not block. NULL: none. */
     void (*heartbeat_fn)(void *arg);
