@@ -27,6 +27,7 @@
 #include "mapq_http.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
+#include "mapq_redis.h"
 #include "mapq_seal.h"
 #include "mapq_units.h"
 #include "mapq_worker.h"
@@ -42,12 +43,14 @@ static const char usage[] =
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
     "                  [--secret-file PATH] [--allow-exec DIR]...\n"
+    "                  [--redis-password-file PATH]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
     "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
     "\n"
     "Runs mapq subtasks from Redis. Defaults: --redis $MAPQ_REDIS_URL or\n"
-    "redis://127.0.0.1:6379, --slots = CPUs, --queue default, --grace 30s,\n"
+    "redis://127.0.0.1:6379 (a password from --redis-password-file, or\n"
+    "$MAPQ_REDIS_PASSWORD when the URL has none), --slots = CPUs, --queue default, --grace 30s,\n"
     "--lease 30s, --name HOST-PID-RANDOM, --namespace $MAPQ_NAMESPACE or\n"
     "mapq, --health-file $MAPQ_HEALTH_FILE or none, --cpus = CPUs online,\n"
     "--mem = physical memory, --worker-idle 30s (a persistent worker with\n"
@@ -244,8 +247,10 @@ parse_options(int argc, char **argv, struct options *o)
         {"metrics", required_argument, NULL, 'M'},
         {"secret-file", required_argument, NULL, 'S'},
         {"allow-exec", required_argument, NULL, 'X'},
+        {"redis-password-file", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL"), *secret;
+    const char *password_file = NULL;
     char err[MAPQ_ERR_LEN], host[256] = "host";
     int64_t ms, bytes;
     int c, port;
@@ -354,6 +359,9 @@ parse_options(int argc, char **argv, struct options *o)
             if (add_allow(o, optarg) != 0)
                 return -1;
             break;
+        case 'p':
+            password_file = optarg;
+            break;
         case 'H':
             o->health_file = optarg;
             break;
@@ -423,7 +431,8 @@ parse_options(int argc, char **argv, struct options *o)
     if (o->health_file != NULL && o->health_file[0] == '\0')
         o->health_file = NULL;
     if (mapq_redis_url_parse(url ? url : "redis://127.0.0.1:6379", &o->cfg.url,
-                             err) != MAPQ_OK) {
+                             err) != MAPQ_OK ||
+        mapq_redis_url_password(&o->cfg.url, password_file, err) != MAPQ_OK) {
         fprintf(stderr, "mapq-agent: %s\n", err);
         return -1;
     }
@@ -624,6 +633,7 @@ hide_secrets(struct options *o)
     mapq_redis_url_hide_password(getenv("MAPQ_REDIS_URL"));
     unsetenv("MAPQ_REDIS_URL");
     unsetenv("MAPQ_SECRET_FILE"); /* read: tasks need not know where */
+    unsetenv("MAPQ_REDIS_PASSWORD");
     drop_env_holding(o->cfg.url.password);
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         mapq_log_errno(MAPQ_LOG_WARN, errno,

@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "mapq_alloc.h"
+#include "mapq_fs.h"
 #include "mapq_retry.h"
 
 #define SETUP_MAX 3 /* PING or AUTH, SELECT, FCALL_RO mapq1_version */
@@ -379,6 +380,41 @@ sync_setup_all(redisContext *c, const struct mapq_redis_url *url, char *why)
     }
     if (reply != NULL)
         freeReplyObject(reply);
+    return rc;
+}
+
+enum mapq_err
+mapq_redis_url_password(struct mapq_redis_url *url, const char *file, char *err)
+{
+    const char *env = getenv("MAPQ_REDIS_PASSWORD");
+    struct mapq_buf b;
+    enum mapq_err rc;
+    size_t n;
+
+    if (file == NULL) {
+        if (url->password[0] == '\0' && env != NULL && *env != '\0')
+            snprintf(url->password, sizeof(url->password), "%s", env);
+        return MAPQ_OK;
+    }
+    mapq_buf_init(&b, sizeof(url->password) + 2);
+    rc = mapq_fs_read_file(file, &b, err);
+    if (rc == MAPQ_OK) {
+        n = strcspn(b.data != NULL ? b.data : "", "\r\n");
+        if (n == 0 || n >= sizeof(url->password))
+            rc = mapq_err_set(err, MAPQ_EINVAL, "password file '%s' %s", file,
+                              n == 0 ? "is empty" : "holds over 255 bytes");
+        else {
+            memcpy(url->password, b.data, n);
+            url->password[n] = '\0';
+        }
+    } else if (rc == MAPQ_ENOENT || rc == MAPQ_ETOOBIG) {
+        mapq_err_set(err, rc, "password file '%s': %s", file,
+                     rc == MAPQ_ENOENT ? "no such file"
+                                       : "over 255 bytes: not a password");
+    }
+    if (b.data != NULL)
+        memset(b.data, 0, b.cap);
+    mapq_buf_release(&b);
     return rc;
 }
 

@@ -41,6 +41,16 @@ extern const char mapq_functions_lua[];
 extern const size_t mapq_functions_lua_len;
 
 /*
+ * Where a password may come from besides the URL, so that none need be
+ * given in argv: the file at file (its first line; --redis-password-file)
+ * replaces the URL's, and without a file the variable MAPQ_REDIS_PASSWORD
+ * fills a URL that has none. file may be NULL. Returns MAPQ_OK, or an
+ * error with err set (the file unreadable, empty or too long).
+ */
+enum mapq_err mapq_redis_url_password(struct mapq_redis_url *url,
+                                      const char *file, char *err);
+
+/*
  * Blocking connection for short-lived commands: connects within timeout_ms,
  * sets the same socket timeout for replies, authenticates, selects the db
  * and loads the function library unless Redis holds one (of any revision:

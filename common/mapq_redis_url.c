@@ -36,8 +36,12 @@ show_url(const char *s, char *buf, size_t len)
         from = (size_t)((colon ? colon + 1 : a) - s);
         to = (size_t)(at - s);
     } else {
+        const char *h = a; /* past an IPv6 literal's brackets */
+
         end = a + strcspn(a, "/?");
-        colon = memchr(a, ':', (size_t)(end - a));
+        if (*a == '[' && memchr(a, ']', (size_t)(end - a)) != NULL)
+            h = (const char *)memchr(a, ']', (size_t)(end - a)) + 1;
+        colon = memchr(h, ':', (size_t)(end - h));
         if (colon != NULL &&
             strspn(colon + 1, "0123456789") != (size_t)(end - colon - 1)) {
             from = (size_t)(colon + 1 - s);
@@ -124,6 +128,43 @@ parse_unix(const char *s, struct mapq_redis_url *url, char *err)
     return MAPQ_OK;
 }
 
+static int
+hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* copy_part() with %XX escapes decoded (a '@', '/' or ':' in a password
+ * is written %40, %2F, %3A); a bad escape or an escaped NUL is refused. */
+static enum mapq_err
+copy_decoded(char *dst, size_t cap, const char *src, size_t n, const char *what,
+             const char *url, char *err)
+{
+    char buf[512];
+    size_t i, o = 0;
+    int hi, lo;
+
+    for (i = 0; i < n && o < sizeof(buf); i++, o++) {
+        buf[o] = src[i];
+        if (src[i] != '%')
+            continue;
+        hi = i + 2 < n ? hex_digit(src[i + 1]) : -1;
+        lo = i + 2 < n ? hex_digit(src[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || hi + lo == 0)
+            return url_err(err, url, "bad %-escape in ", "");
+        buf[o] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    /* Past buf: longer than any part may be, as copy_part() says. */
+    return copy_part(dst, cap, buf, i < n ? cap : o, what, url, err);
+}
+
 static enum mapq_err
 parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
            char *err)
@@ -131,13 +172,13 @@ parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
     const char *colon = memchr(a, ':', n);
 
     if (colon == NULL)
-        return copy_part(url->password, sizeof(url->password), a, n, "password",
-                         s, err);
-    if (copy_part(url->user, sizeof(url->user), a, (size_t)(colon - a), "user",
-                  s, err))
+        return copy_decoded(url->password, sizeof(url->password), a, n,
+                            "password", s, err);
+    if (copy_decoded(url->user, sizeof(url->user), a, (size_t)(colon - a),
+                     "user", s, err))
         return MAPQ_EINVAL;
-    return copy_part(url->password, sizeof(url->password), colon + 1,
-                     n - (size_t)(colon - a) - 1, "password", s, err);
+    return copy_decoded(url->password, sizeof(url->password), colon + 1,
+                        n - (size_t)(colon - a) - 1, "password", s, err);
 }
 
 enum mapq_err
@@ -149,6 +190,12 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
     url->port = 6379;
     if (strncmp(s, "unix://", 7) == 0)
         return parse_unix(s, url, err);
+    if (strncmp(s, "rediss://", 9) == 0)
+        return url_err(err, s, "",
+                       " asks for TLS, which mapq cannot speak itself "
+                       "(Debian 12's hiredis has no TLS): run a local TLS "
+                       "tunnel such as stunnel and give its redis:// "
+                       "address (docs/OPERATIONS.md, \"TLS\")");
     if (strncmp(s, "redis://", 8) != 0)
         return url_err(err, s, "", " must start with redis:// or unix://");
     p = s + 8;
@@ -160,10 +207,22 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
         p = at + 1;
     }
     hostend = slash ? slash : p + strlen(p);
-    colon = memchr(p, ':', (size_t)(hostend - p));
-    if (copy_part(url->host, sizeof(url->host), p,
-                  (size_t)((colon ? colon : hostend) - p), "host", s, err))
-        return MAPQ_EINVAL;
+    if (p[0] == '[') {
+        /* An IPv6 literal: redis://[::1]:6379/0. */
+        const char *close = memchr(p, ']', (size_t)(hostend - p));
+
+        if (close == NULL || (close + 1 < hostend && close[1] != ':'))
+            return url_err(err, s, "bad host in ", "");
+        if (copy_part(url->host, sizeof(url->host), p + 1,
+                      (size_t)(close - p - 1), "host", s, err))
+            return MAPQ_EINVAL;
+        colon = close + 1 < hostend ? close + 1 : NULL;
+    } else {
+        colon = memchr(p, ':', (size_t)(hostend - p));
+        if (copy_part(url->host, sizeof(url->host), p,
+                      (size_t)((colon ? colon : hostend) - p), "host", s, err))
+            return MAPQ_EINVAL;
+    }
     if (url->host[0] == '\0')
         return url_err(err, s, "", " has no host");
     /* In "redis://a@b@h" no one can tell which '@' ends the password. */
@@ -184,6 +243,8 @@ mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
 {
     if (url->path[0] != '\0')
         snprintf(buf, len, "unix://%s?db=%d", url->path, url->db);
+    else if (strchr(url->host, ':') != NULL)
+        snprintf(buf, len, "redis://[%s]:%d/%d", url->host, url->port, url->db);
     else
         snprintf(buf, len, "redis://%s:%d/%d", url->host, url->port, url->db);
 }

@@ -1,6 +1,8 @@
 /*
  * mapq_redis_url.h - Redis URLs: redis://[user:password@]host[:port][/db]
- * and unix:///path/to/redis.sock[?db=N].
+ * (user and password %-escaped where needed, an IPv6 host in brackets)
+ * and unix:///path/to/redis.sock[?db=N]; rediss:// is answered with how
+ * to reach a TLS port.
  */
 #ifndef MAPQ_REDIS_URL_H
 #define MAPQ_REDIS_URL_H
@@ -19,7 +21,8 @@ struct mapq_redis_url {
 };
 
 /*
- * Parses redis://[user:password@]host[:port][/db] or
+ * Parses redis://[user:password@]host[:port][/db] (host a name, an IPv4
+ * address or [IPv6]; %XX escapes in user and password decoded) or
  * unix:///path/to/redis.sock[?db=N]. Returns MAPQ_EINVAL with err set;
  * err quotes s with its password (and anything that may be one in a
  * mistyped URL) overwritten by '*', so it is safe to print.

@@ -48,13 +48,14 @@ struct mapq_cli_opts {
     const char *redis;
     const char *ns;
     const char *node;
-    const char *index;       /* mapq logs: one subtask, or NULL for all */
-    const char *task;        /* mapq cache --task */
-    const char *metrics;     /* mapq scheduler --metrics HOST:PORT */
-    long long retention_ms;  /* run, scheduler --retention; 0: default */
-    const char *http;        /* mapq scheduler --http HOST:PORT */
-    const char *secret_file; /* --secret-file or MAPQ_SECRET_FILE; NULL */
-    const char *const *keys; /* mapq cache rm: the keys (in argv) */
+    const char *index;         /* mapq logs: one subtask, or NULL for all */
+    const char *task;          /* mapq cache --task */
+    const char *metrics;       /* mapq scheduler --metrics HOST:PORT */
+    long long retention_ms;    /* run, scheduler --retention; 0: default */
+    const char *http;          /* mapq scheduler --http HOST:PORT */
+    const char *secret_file;   /* --secret-file or MAPQ_SECRET_FILE; NULL */
+    const char *password_file; /* --redis-password-file, or NULL */
+    const char *const *keys;   /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;
     int lease_ms; /* owner lease of the executions this process drives */
@@ -156,7 +157,11 @@ int mapq_cli_load_workflow(const struct mapq_cli_opts *o,
  * MAPQ_EXIT_USAGE after saying why on stderr. */
 struct mapq_seal;
 int mapq_cli_seal(const struct mapq_cli_opts *o, struct mapq_seal **seal);
+/* Connects to url_s; with o, its password comes from o's password file
+ * or MAPQ_REDIS_PASSWORD as mapq_redis_url_password() says (o NULL: the
+ * URL alone, as for the private Redis of mapq run). */
 redisContext *mapq_cli_connect_url(const char *url_s,
+                                   const struct mapq_cli_opts *o,
                                    struct mapq_redis_url *url);
 
 /* Connects to the shared Redis of o (--redis, MAPQ_REDIS_URL, or the

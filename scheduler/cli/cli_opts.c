@@ -136,6 +136,9 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'S':
         o->secret_file = optarg;
         break;
+    case 'W':
+        o->password_file = optarg;
+        break;
     case 'v':
         mapq_log_threshold = MAPQ_LOG_DEBUG;
         break;
@@ -244,6 +247,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"retention", required_argument, NULL, 'R'},
         {"http", required_argument, NULL, 'H'},
         {"secret-file", required_argument, NULL, 'S'},
+        {"redis-password-file", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;
@@ -315,6 +319,18 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
                                                          : "");
             return -1;
         }
+    }
+    if (rc == 0 && o->password_file != NULL) {
+        /* Likewise a password file that cannot be read. */
+        struct mapq_redis_url url;
+        char err[MAPQ_ERR_LEN];
+
+        memset(&url, 0, sizeof(url));
+        if (mapq_redis_url_password(&url, o->password_file, err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: %s\n", err);
+            return -1;
+        }
+        memset(url.password, 0, sizeof(url.password));
     }
     return rc;
 }

@@ -35,7 +35,9 @@ static const char common_usage[] =
     "        document on stdout, errors still on stderr (docs/JSON.md).\n"
     "        --secret-file PATH (or MAPQ_SECRET_FILE; run, submit, recover,\n"
     "        scheduler): sign task specs and subtasks for agents that have\n"
-    "        the same secret (docs/OPERATIONS.md, \"Signed subtasks\").\n";
+    "        the same secret (docs/OPERATIONS.md, \"Signed subtasks\").\n"
+    "        --redis-password-file PATH: the Redis password, kept out of\n"
+    "        argv (or MAPQ_REDIS_PASSWORD, for a URL that has none).\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

@@ -57,12 +57,15 @@ mapq_cli_load_workflow(const struct mapq_cli_opts *o, struct mapq_workflow **wf,
 }
 
 redisContext *
-mapq_cli_connect_url(const char *url_s, struct mapq_redis_url *url)
+mapq_cli_connect_url(const char *url_s, const struct mapq_cli_opts *o,
+                     struct mapq_redis_url *url)
 {
     char err[MAPQ_ERR_LEN];
     redisContext *c;
 
-    if (mapq_redis_url_parse(url_s, url, err) != MAPQ_OK) {
+    if (mapq_redis_url_parse(url_s, url, err) != MAPQ_OK ||
+        (o != NULL &&
+         mapq_redis_url_password(url, o->password_file, err) != MAPQ_OK)) {
         fprintf(stderr, "mapq: %s\n", err);
         return NULL;
     }
@@ -90,7 +93,8 @@ mapq_cli_seal(const struct mapq_cli_opts *o, struct mapq_seal **seal)
 redisContext *
 mapq_cli_connect(const struct mapq_cli_opts *o, struct mapq_redis_url *url)
 {
-    return mapq_cli_connect_url(o->redis ? o->redis : REDIS_DEFAULT_URL, url);
+    return mapq_cli_connect_url(o->redis ? o->redis : REDIS_DEFAULT_URL, o,
+                                url);
 }
 
 int

@@ -630,9 +630,11 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
             rc = MAPQ_EXIT_USAGE;
             goto out;
         }
-        /* The local agents check what this process signs. */
+        /* The local agents check what this process signs, and their
+         * Redis has no password. */
         if (o->secret_file != NULL)
             setenv("MAPQ_SECRET_FILE", o->secret_file, 1);
+        unsetenv("MAPQ_REDIS_PASSWORD");
         local = mapq_local_start(o->agents, 1, o->ns, local_url,
                                  sizeof(local_url), err);
         if (local == NULL) {
@@ -642,7 +644,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         }
         redis = local_url;
     }
-    c = mapq_cli_connect_url(redis, &r.url);
+    c = mapq_cli_connect_url(redis, local != NULL ? NULL : o, &r.url);
     if (c == NULL) {
         rc = MAPQ_EXIT_INFRA;
         goto out;
