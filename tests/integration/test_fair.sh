@@ -50,8 +50,13 @@ positions() { grep -n "^$1 " "$TMP/order" | cut -d: -f1 | tr '\n' ' ' | sed 's/ 
 PIDS+=($!)
 start_run big 40
 wait_for 20 started big 3
-before=$(grep -c '' "$TMP/order")
 start_run small 2
+# It arrives once its execution exists (mapq run says its id just before
+# it pushes): how long mapq run itself takes to start (slow under ASan)
+# is not the queue's doing.
+small_created() { [ -n "$(exec_of "$TMP/small.err")" ]; }
+wait_for 30 small_created
+before=$(grep -c '' "$TMP/order")
 wait_for 30 exited "$pid_small"
 wait "$pid_small"
 check "small run: mapq run exits 0 with its output" "0 [0,1]" \
