@@ -109,6 +109,7 @@ extern const struct mapq_cmd_entry mapq_cmd_cache_entry;
 extern const struct mapq_cmd_entry mapq_cmd_validate_entry;
 extern const struct mapq_cmd_entry mapq_cmd_ls_entry;
 extern const struct mapq_cmd_entry mapq_cmd_rm_entry;
+extern const struct mapq_cmd_entry mapq_cmd_setup_entry;
 
 /* ---- cli_table.c: the table ------------------------------------------- */
 
