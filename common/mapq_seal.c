@@ -22,6 +22,8 @@
 struct mapq_seal {
     unsigned char *key;
     size_t len;
+    EVP_MAC *hmac; /* fetched once: a fetch per message would cost more
+                      than the MAC */
 };
 
 struct mapq_seal *
@@ -56,6 +58,8 @@ mapq_seal_load(const char *path, char *err)
     s->key = mapq_xmalloc(n);
     memcpy(s->key, b.data, n);
     s->len = n;
+    s->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    mapq_assert(s->hmac != NULL);
 out:
     if (b.data != NULL)
         OPENSSL_cleanse(b.data, b.cap);
@@ -70,6 +74,7 @@ mapq_seal_free(struct mapq_seal *s)
         return;
     OPENSSL_cleanse(s->key, s->len);
     free(s->key);
+    EVP_MAC_free(s->hmac);
     free(s);
 }
 
@@ -78,8 +83,7 @@ static void
 mac_of(const struct mapq_seal *s, const char *kind, const char *id,
        const char *msg, size_t len, unsigned char mac[MAPQ_SEAL_MAC_LEN])
 {
-    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = m != NULL ? EVP_MAC_CTX_new(m) : NULL;
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(s->hmac);
     OSSL_PARAM params[2];
     char digest[] = "SHA256"; /* the API takes a non-const string */
     size_t got = 0;
@@ -97,7 +101,6 @@ mac_of(const struct mapq_seal *s, const char *kind, const char *id,
     mapq_assert(EVP_MAC_final(ctx, mac, &got, MAPQ_SEAL_MAC_LEN) == 1 &&
                 got == MAPQ_SEAL_MAC_LEN);
     EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(m);
 }
 
 void
