@@ -92,9 +92,9 @@ redis_cli EVAL "redis.call('HSET', KEYS[1], 't:0', redis.call('HGET', KEYS[2], '
     2 "$P:x:$l3" "$P:x:$signed_evil" >/dev/null
 "$MAPQ" scheduler --secret-file "$TMP/secret" >>"$TMP/scheduler.log" 2>&1 &
 PIDS+=($!)
-for e in "$l1" "$l2" "$l3"; do
-    wait_for 60 ended "$e"
-done
+all_ended() { ended "$l1" && ended "$l2" && ended "$l3"; }
+wait_for 90 all_ended ||
+    sed 's/^/# scheduler: /' "$TMP/scheduler.log" | tail -20 # why not
 check "forged: unsigned, altered and replayed specs all fail" \
     "failed failed failed" "$(state "$l1") $(state "$l2") $(state "$l3")"
 check "forged: the unsigned spec is refused as such" "1" \
