@@ -95,10 +95,10 @@ struct spec_entry {
     char key[96]; /* "<exec>/<k>" */
     struct mapq_taskspec *spec;
     char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
-    bool security;      /* because it is not signed with the agent's secret */
-    mapq_plugin_fn *fn; /* plugin tasks: looked up on first use */
-    int64_t avg_us;     /* its commands' mean run time (moving), -1:
-                           none finished yet */
+    bool security;            /* a security error: unsigned, or not allowed */
+    mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
+    int64_t avg_us;           /* its commands' mean run time (moving), -1:
+                                 none finished yet */
     bool fetching;
     /* Its resources exceed this agent's: whether any live agent has them
      * (mapq1_fits). unfit says why none does; empty: one does, or not
