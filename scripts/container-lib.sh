@@ -2,16 +2,19 @@
 # deploy-test.sh (sourced): podman as root, a debian:bookworm-slim image
 # even where no image registry is reachable, and the checks of the tests.
 
-# need_podman: installs podman (and debootstrap, runc, and the CNI dnsname
-# plugin: without it, compose services cannot find each other by name)
-# when missing. Debian installs the plugin as podman's recommendation,
-# which a minimal install leaves out.
+# need_podman: installs podman (and debootstrap, runc, the CNI dnsname
+# plugin, without which compose services cannot find each other by name,
+# and catatonit, the init of the pause container `podman kube play`
+# builds) when missing. Debian brings the last two as podman's
+# recommendations, which a minimal install leaves out.
 need_podman() {
     local p missing=()
     for p in podman debootstrap runc; do
         command -v "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     [ -x /usr/lib/cni/dnsname ] || missing+=(dnsname)
+    command -v catatonit >/dev/null 2>&1 ||
+        [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         echo "containers: needs root to install ${missing[*]}" >&2
@@ -21,7 +24,7 @@ need_podman() {
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
         --no-install-recommends podman debootstrap runc uidmap \
-        fuse-overlayfs slirp4netns ca-certificates \
+        fuse-overlayfs slirp4netns ca-certificates catatonit \
         golang-github-containernetworking-plugin-dnsname >/dev/null
 }
 

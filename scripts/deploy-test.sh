@@ -145,12 +145,14 @@ wait_for 60 agents_are 3 || true
 check "scale: three agents" 3 "$(agents)"
 
 echo "== stop agent: they drain"
+# Each subtask sleeps 8 s: long enough to be running still when a loaded
+# host gets round to `compose stop`, well under the 45 s grace.
 cat >"$TMP/slow.yaml" <<'EOF'
 name: slow
 inputs:
   xs: {type: "list[int]"}
 tasks:
-  nap: {inputs: {x: int}, output: int, command: [sh, -c, 'sleep 3; echo "$MAPQ_IN_x"']}
+  nap: {inputs: {x: int}, output: int, command: [sh, -c, 'sleep 8; echo "$MAPQ_IN_x"']}
 nodes:
   n: {map: nap, over: {x: $inputs.xs}}
 output: $n
