@@ -43,7 +43,7 @@ static const char usage[] =
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
     "                  [--secret-file PATH] [--allow-exec DIR]...\n"
-    "                  [--redis-password-file PATH]\n"
+    "                  [--redis-password-file PATH] [--durable]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
     "                  [--version]\n"
     "       mapq-agent --check-health PATH [--max-age DUR]\n"
@@ -72,7 +72,11 @@ static const char usage[] =
     "With --secret-file (or $MAPQ_SECRET_FILE) the agent runs only task\n"
     "specs and subtasks signed with that secret by the scheduler; anything\n"
     "else fails for good as a security error. With --allow-exec it runs\n"
-    "only programs and plugin libraries under those directories.\n";
+    "only programs and plugin libraries under those directories.\n"
+    "\n"
+    "--redis redis+sentinel://H1:26379,H2:26379/NAME[/DB] finds the primary\n"
+    "through Sentinel, again after a failover. With --durable every write\n"
+    "(a result, a lease) counts only once a replica has it (WAIT).\n";
 
 struct options {
     struct mapq_agent_config cfg;
@@ -248,9 +252,11 @@ parse_options(int argc, char **argv, struct options *o)
         {"secret-file", required_argument, NULL, 'S'},
         {"allow-exec", required_argument, NULL, 'X'},
         {"redis-password-file", required_argument, NULL, 'p'},
+        {"durable", no_argument, NULL, 'D'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL"), *secret;
     const char *password_file = NULL;
+    bool durable = false;
     char err[MAPQ_ERR_LEN], host[256] = "host";
     int64_t ms, bytes;
     int c, port;
@@ -362,6 +368,9 @@ parse_options(int argc, char **argv, struct options *o)
         case 'p':
             password_file = optarg;
             break;
+        case 'D':
+            durable = true;
+            break;
         case 'H':
             o->health_file = optarg;
             break;
@@ -436,6 +445,7 @@ parse_options(int argc, char **argv, struct options *o)
         fprintf(stderr, "mapq-agent: %s\n", err);
         return -1;
     }
+    o->cfg.url.durable = durable ? 1 : 0;
     if (o->cfg.nqueues == 0)
         o->queues[o->cfg.nqueues++] = "default";
     o->cfg.queues = o->queues;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mapq_argv.h"
 #include "mapq_err.h"
 #include "mapq_redis_url.h"
 
@@ -61,7 +62,24 @@ enum mapq_err mapq_redis_url_password(struct mapq_redis_url *url,
 redisContext *mapq_redis_connect_sync(const struct mapq_redis_url *url,
                                       int timeout_ms, char *err);
 
-/* Async connection. */
+/*
+ * --durable on a blocking connection: waits until url->durable replicas
+ * hold every write c has made (WAIT), at most timeout_ms. Returns MAPQ_OK
+ * (at once when url->durable is 0), or MAPQ_EREDIS with err set when
+ * fewer confirmed it: the write may then be lost in a failover.
+ */
+enum mapq_err mapq_redis_wait_sync(redisContext *c,
+                                   const struct mapq_redis_url *url,
+                                   int timeout_ms, char *err);
+
+/*
+ * Async connection. With a Sentinel URL, every (re)connection asks the
+ * Sentinels for the primary and checks its ROLE; a READONLY reply (a
+ * primary demoted by a failover) fails the request as a lost connection
+ * and reconnects. With url->durable, each command is followed by WAIT and
+ * its reply is given only once that many replicas hold the write;
+ * otherwise the request fails as a lost connection.
+ */
 struct mapq_redis;
 
 /* Called with the reply (borrowed: freed by hiredis after the call; copy
@@ -153,25 +171,5 @@ struct mapq_redis_timing {
 };
 void mapq_redis_set_timing(struct mapq_redis *r,
                            const struct mapq_redis_timing *t);
-
-/*
- * An argument vector for commands: strings and byte strings are copied in.
- * Embedded: init/release.
- */
-struct mapq_argv {
-    int argc;
-    int cap;
-    const char **argv; /* views of owned, for hiredis */
-    size_t *lens;
-    char **owned;
-};
-
-void mapq_argv_init(struct mapq_argv *a);
-void mapq_argv_release(struct mapq_argv *a);
-void mapq_argv_reset(struct mapq_argv *a);
-void mapq_argv_add(struct mapq_argv *a, const char *s);
-void mapq_argv_addlen(struct mapq_argv *a, const void *p, size_t n);
-void mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * mapq_redis_url.c - Redis URLs: parsing redis:// and unix:// URLs, the
- * printable form without secrets, and hiding a password in place.
+ * mapq_redis_url.c - Redis URLs: parsing redis://, redis+sentinel:// and
+ * unix:// URLs, the printable form without secrets, and hiding a password
+ * in place.
  *
  * Pure: no I/O, no logging. Every error quotes the URL with anything that
  * may be a password overwritten.
@@ -38,7 +39,7 @@ show_url(const char *s, char *buf, size_t len)
     } else {
         const char *h = a; /* past an IPv6 literal's brackets */
 
-        end = a + strcspn(a, "/?");
+        end = a + strcspn(a, "/?,");
         if (*a == '[' && memchr(a, ']', (size_t)(end - a)) != NULL)
             h = (const char *)memchr(a, ']', (size_t)(end - a)) + 1;
         colon = memchr(h, ':', (size_t)(end - h));
@@ -181,56 +182,49 @@ parse_auth(const char *a, size_t n, struct mapq_redis_url *url, const char *s,
                         n - (size_t)(colon - a) - 1, "password", s, err);
 }
 
-enum mapq_err
-mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
+/*
+ * Parses a server, "host[:port]" or "[IPv6][:port]", from p to end into
+ * host (cap bytes) and *port (left as it is without ":port"). s is the
+ * whole URL, for errors.
+ */
+static enum mapq_err
+parse_server(const char *p, const char *end, char *host, size_t cap, int *port,
+             const char *s, char *err)
 {
-    const char *p, *at, *slash, *colon, *hostend;
+    const char *colon;
 
-    memset(url, 0, sizeof(*url));
-    url->port = 6379;
-    if (strncmp(s, "unix://", 7) == 0)
-        return parse_unix(s, url, err);
-    if (strncmp(s, "rediss://", 9) == 0)
-        return url_err(err, s, "",
-                       " asks for TLS, which mapq cannot speak itself "
-                       "(Debian 12's hiredis has no TLS): run a local TLS "
-                       "tunnel such as stunnel and give its redis:// "
-                       "address (docs/OPERATIONS.md, \"TLS\")");
-    if (strncmp(s, "redis://", 8) != 0)
-        return url_err(err, s, "", " must start with redis:// or unix://");
-    p = s + 8;
-    slash = strchr(p, '/');
-    at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
-    if (at != NULL) {
-        if (parse_auth(p, (size_t)(at - p), url, s, err) != MAPQ_OK)
-            return MAPQ_EINVAL;
-        p = at + 1;
-    }
-    hostend = slash ? slash : p + strlen(p);
     if (p[0] == '[') {
         /* An IPv6 literal: redis://[::1]:6379/0. */
-        const char *close = memchr(p, ']', (size_t)(hostend - p));
+        const char *close = memchr(p, ']', (size_t)(end - p));
 
-        if (close == NULL || (close + 1 < hostend && close[1] != ':'))
+        if (close == NULL || (close + 1 < end && close[1] != ':'))
             return url_err(err, s, "bad host in ", "");
-        if (copy_part(url->host, sizeof(url->host), p + 1,
-                      (size_t)(close - p - 1), "host", s, err))
+        if (copy_part(host, cap, p + 1, (size_t)(close - p - 1), "host", s,
+                      err))
             return MAPQ_EINVAL;
-        colon = close + 1 < hostend ? close + 1 : NULL;
+        colon = close + 1 < end ? close + 1 : NULL;
     } else {
-        colon = memchr(p, ':', (size_t)(hostend - p));
-        if (copy_part(url->host, sizeof(url->host), p,
-                      (size_t)((colon ? colon : hostend) - p), "host", s, err))
+        colon = memchr(p, ':', (size_t)(end - p));
+        if (copy_part(host, cap, p, (size_t)((colon ? colon : end) - p), "host",
+                      s, err))
             return MAPQ_EINVAL;
     }
-    if (url->host[0] == '\0')
+    if (host[0] == '\0')
         return url_err(err, s, "", " has no host");
     /* In "redis://a@b@h" no one can tell which '@' ends the password. */
-    if (strchr(url->host, '@') != NULL)
+    if (strchr(host, '@') != NULL)
         return url_err(err, s, "bad host in ", "");
-    if (colon != NULL && parse_int(colon + 1, (size_t)(hostend - colon - 1), 1,
-                                   65535, &url->port) != MAPQ_OK)
+    if (colon != NULL && parse_int(colon + 1, (size_t)(end - colon - 1), 1,
+                                   65535, port) != MAPQ_OK)
         return url_err(err, s, "bad port in ", "");
+    return MAPQ_OK;
+}
+
+/* Parses "/db" (or nothing, or "/") into url->db. */
+static enum mapq_err
+parse_db(const char *slash, struct mapq_redis_url *url, const char *s,
+         char *err)
+{
     if (slash != NULL && slash[1] != '\0' &&
         parse_int(slash + 1, strlen(slash + 1), 0, 1 << 20, &url->db) !=
             MAPQ_OK)
@@ -238,10 +232,128 @@ mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
     return MAPQ_OK;
 }
 
+/*
+ * Parses what follows the scheme up to the first '/': "[auth@]" into url
+ * and returns where the servers begin in *p, or fails.
+ */
+static enum mapq_err
+parse_userinfo(const char **p, const char *slash, struct mapq_redis_url *url,
+               const char *s, char *err)
+{
+    const char *at = memchr(*p, '@', slash ? (size_t)(slash - *p) : strlen(*p));
+
+    if (at == NULL)
+        return MAPQ_OK;
+    if (parse_auth(*p, (size_t)(at - *p), url, s, err) != MAPQ_OK)
+        return MAPQ_EINVAL;
+    *p = at + 1;
+    return MAPQ_OK;
+}
+
+/* redis+sentinel://[auth@]host[:port][,host[:port]]...'/'name[/db]. */
+static enum mapq_err
+parse_sentinel(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *p = s + strlen(MAPQ_SENTINEL_SCHEME), *slash, *end, *comma;
+    const char *name, *db;
+    struct mapq_redis_addr *a;
+
+    slash = strchr(p, '/');
+    if (parse_userinfo(&p, slash, url, s, err) != MAPQ_OK)
+        return MAPQ_EINVAL;
+    end = slash ? slash : p + strlen(p);
+    while (p < end) {
+        if (url->nsentinels == MAPQ_REDIS_SENTINELS_MAX)
+            return url_err(err, s, "", " names more than 8 sentinels");
+        comma = memchr(p, ',', (size_t)(end - p));
+        a = &url->sentinels[url->nsentinels++];
+        a->port = MAPQ_SENTINEL_PORT;
+        if (parse_server(p, comma ? comma : end, a->host, sizeof(a->host),
+                         &a->port, s, err) != MAPQ_OK)
+            return MAPQ_EINVAL;
+        p = comma ? comma + 1 : end;
+        if (comma != NULL && p == end)
+            return url_err(err, s, "", " has no host");
+    }
+    if (url->nsentinels == 0)
+        return url_err(err, s, "", " has no host");
+    name = slash ? slash + 1 : "";
+    db = strchr(name, '/');
+    if (copy_part(url->master, sizeof(url->master), name,
+                  db ? (size_t)(db - name) : strlen(name), "primary name", s,
+                  err))
+        return MAPQ_EINVAL;
+    if (url->master[0] == '\0')
+        return url_err(err, s, "",
+                       " names no primary: redis+sentinel://HOST[:PORT][,"
+                       "HOST[:PORT]]/NAME[/DB]");
+    return parse_db(db, url, s, err);
+}
+
+enum mapq_err
+mapq_redis_url_parse(const char *s, struct mapq_redis_url *url, char *err)
+{
+    const char *p, *slash;
+
+    memset(url, 0, sizeof(*url));
+    url->port = 6379;
+    if (strncmp(s, "unix://", 7) == 0)
+        return parse_unix(s, url, err);
+    if (strncmp(s, MAPQ_SENTINEL_SCHEME, strlen(MAPQ_SENTINEL_SCHEME)) == 0)
+        return parse_sentinel(s, url, err);
+    if (strncmp(s, "rediss://", 9) == 0)
+        return url_err(err, s, "",
+                       " asks for TLS, which mapq cannot speak itself "
+                       "(Debian 12's hiredis has no TLS): run a local TLS "
+                       "tunnel such as stunnel and give its redis:// "
+                       "address (docs/OPERATIONS.md, \"TLS\")");
+    if (strncmp(s, "redis://", 8) != 0)
+        return url_err(err, s, "",
+                       " must start with redis://, redis+sentinel:// or "
+                       "unix://");
+    p = s + 8;
+    slash = strchr(p, '/');
+    if (parse_userinfo(&p, slash, url, s, err) != MAPQ_OK ||
+        parse_server(p, slash ? slash : p + strlen(p), url->host,
+                     sizeof(url->host), &url->port, s, err) != MAPQ_OK)
+        return MAPQ_EINVAL;
+    return parse_db(slash, url, s, err);
+}
+
+/* Appends "host:port" ("[host]:port" for IPv6) at buf + *at. */
+static void
+format_server(const char *host, int port, char *buf, size_t len, size_t *at)
+{
+    int n;
+
+    if (*at >= len)
+        return;
+    n = snprintf(buf + *at, len - *at,
+                 strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
+    *at = n < 0 ? len : *at + (size_t)n;
+}
+
 void
 mapq_redis_url_format(const struct mapq_redis_url *url, char *buf, size_t len)
 {
-    if (url->path[0] != '\0')
+    size_t at = 0;
+    int i, n;
+
+    if (len == 0)
+        return;
+    if (url->master[0] != '\0') {
+        n = snprintf(buf, len, "%s", MAPQ_SENTINEL_SCHEME);
+        at = n < 0 ? len : (size_t)n;
+        for (i = 0; i < url->nsentinels; i++) {
+            if (i > 0 && at + 1 < len)
+                buf[at++] = ',';
+            format_server(url->sentinels[i].host, url->sentinels[i].port, buf,
+                          len, &at);
+        }
+        if (at < len)
+            snprintf(buf + at, len - at, "/%s/%d", url->master, url->db);
+        buf[len - 1] = '\0';
+    } else if (url->path[0] != '\0')
         snprintf(buf, len, "unix://%s?db=%d", url->path, url->db);
     else if (strchr(url->host, ':') != NULL)
         snprintf(buf, len, "redis://[%s]:%d/%d", url->host, url->port, url->db);
@@ -254,9 +366,13 @@ mapq_redis_url_hide_password(char *s)
 {
     char *p, *slash, *at, *colon, *start;
 
-    if (s == NULL || strncmp(s, "redis://", 8) != 0)
+    if (s != NULL && strncmp(s, "redis://", 8) == 0)
+        p = s + 8;
+    else if (s != NULL && strncmp(s, MAPQ_SENTINEL_SCHEME,
+                                  strlen(MAPQ_SENTINEL_SCHEME)) == 0)
+        p = s + strlen(MAPQ_SENTINEL_SCHEME);
+    else
         return;
-    p = s + 8;
     slash = strchr(p, '/');
     at = memchr(p, '@', slash ? (size_t)(slash - p) : strlen(p));
     if (at == NULL)

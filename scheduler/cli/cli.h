@@ -55,6 +55,7 @@ struct mapq_cli_opts {
     const char *http;          /* mapq scheduler --http HOST:PORT */
     const char *secret_file;   /* --secret-file or MAPQ_SECRET_FILE; NULL */
     const char *password_file; /* --redis-password-file, or NULL */
+    bool durable;              /* --durable: writes wait for a replica */
     const char *const *keys;   /* mapq cache rm: the keys (in argv) */
     size_t nkeys;
     int agents;

@@ -139,6 +139,9 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'W':
         o->password_file = optarg;
         break;
+    case 'D':
+        o->durable = true;
+        break;
     case 'v':
         mapq_log_threshold = MAPQ_LOG_DEBUG;
         break;
@@ -248,6 +251,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"http", required_argument, NULL, 'H'},
         {"secret-file", required_argument, NULL, 'S'},
         {"redis-password-file", required_argument, NULL, 'W'},
+        {"durable", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;

@@ -37,7 +37,10 @@ static const char common_usage[] =
     "        scheduler): sign task specs and subtasks for agents that have\n"
     "        the same secret (docs/OPERATIONS.md, \"Signed subtasks\").\n"
     "        --redis-password-file PATH: the Redis password, kept out of\n"
-    "        argv (or MAPQ_REDIS_PASSWORD, for a URL that has none).\n";
+    "        argv (or MAPQ_REDIS_PASSWORD, for a URL that has none).\n"
+    "        --redis redis+sentinel://H1:26379,H2:26379/NAME[/DB] finds the\n"
+    "        primary through Sentinel. --durable: every write waits until\n"
+    "        a replica has it (WAIT), so that a failover loses none.\n";
 
 const struct mapq_cmd_entry *
 mapq_cli_find(const char *name)

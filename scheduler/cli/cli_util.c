@@ -69,6 +69,8 @@ mapq_cli_connect_url(const char *url_s, const struct mapq_cli_opts *o,
         fprintf(stderr, "mapq: %s\n", err);
         return NULL;
     }
+    if (o != NULL && o->durable)
+        url->durable = 1;
     c = mapq_redis_connect_sync(url, CONNECT_TIMEOUT_MS, err);
     if (c == NULL)
         fprintf(stderr, "mapq: %s\n", err);

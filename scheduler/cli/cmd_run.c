@@ -32,6 +32,9 @@
  * (OOM, ...). Without a connection, the writes are left to a scheduler,
  * which finishes the record after the lease. */
 #define FINISH_WAIT_MS 5000
+/* --durable: how long the records of a new execution may wait for a
+ * replica. */
+#define DURABLE_WAIT_MS 5000
 
 /* The progress bar draws at most this many nodes. */
 #define MAX_NODES_SHOWN 64
@@ -556,11 +559,16 @@ submit(redisContext *c, const struct run *run, const struct mapq_workflow *wf)
     const struct mapq_cli_opts *o = run->o;
     char *key = mapq_key_submitted(o->ns);
     redisReply *r = redisCommand(c, "RPUSH %s %s", key, run->id);
+    char err[MAPQ_ERR_LEN];
     int rc = MAPQ_EXIT_OK;
 
     if (r == NULL || r->type != REDIS_REPLY_INTEGER) {
         fprintf(stderr, "mapq: cannot submit execution %s: %s\n", run->id,
                 r != NULL && r->str != NULL ? r->str : c->errstr);
+        rc = MAPQ_EXIT_INFRA;
+    } else if (mapq_redis_wait_sync(c, &run->url, DURABLE_WAIT_MS, err) !=
+               MAPQ_OK) {
+        fprintf(stderr, "mapq: cannot submit execution %s: %s\n", run->id, err);
         rc = MAPQ_EXIT_INFRA;
     } else if (o->json) {
         rc = print_submitted(run, wf);
@@ -662,7 +670,8 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         xo.priority = o->priority;
     xo.created_ms = r.created_ms = wall_ms();
     if (mapq_exec_create(c, o->ns, wf, text, textlen, &inputs, &xo, r.id,
-                         err) != MAPQ_OK) {
+                         err) != MAPQ_OK ||
+        mapq_redis_wait_sync(c, &r.url, DURABLE_WAIT_MS, err) != MAPQ_OK) {
         fprintf(stderr, "mapq: cannot create the execution: %s\n", err);
         rc = MAPQ_EXIT_INFRA;
         goto out;

@@ -230,9 +230,11 @@ test_redis_url_wrong_scheme_rejected(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        url_fails(bad[i], "redis URL '%s' must start with redis:// or unix://");
+        url_fails(bad[i], "redis URL '%s' must start with redis://, "
+                          "redis+sentinel:// or unix://");
     url_fails_shown("redis:h:6379", "redis:******",
-                    "redis URL '%s' must start with redis:// or unix://");
+                    "redis URL '%s' must start with redis://, "
+                    "redis+sentinel:// or unix://");
 }
 
 /* %-escapes in user and password, IPv6 literals, rediss:// answered. */
