@@ -65,7 +65,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 6
+local REVISION = 7
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1717,6 +1717,31 @@ local function abort(keys, args)
     return 1
 end
 
+-- record(P, exec, owner, field, value [, field, value]...)
+-- Writes fields of an execution's record (a node's output o:<k>, its
+-- progress p:<k>) for its driver, only while owner holds it: a driver that
+-- lost it (cut off while another scheduler adopted it), or a write the
+-- network delivers late, cannot overwrite what the new owner wrote.
+-- Returns 1, -1 if there is no such execution, or -2 if another owner
+-- holds it (nothing is written).
+local function record(keys, args)
+    local P, exec, owner = args[1], args[2], args[3]
+    local x = P .. ':x:' .. exec
+    local rec = redis.call('HMGET', x, 'state', 'owner')
+    if not rec[1] then
+        return -1
+    end
+    if rec[2] and rec[2] ~= '' and rec[2] ~= owner then
+        return -2
+    end
+    local kv = {}
+    for j = 4, #args do
+        kv[#kv + 1] = args[j]
+    end
+    hset_many(x, kv)
+    return 1
+end
+
 -- Takes or renews one execution for owner, if it is free, already its own
 -- or its owner's lease expired. Returns its epoch (>= 1; a new owner gets
 -- a new one), 0 if another owner holds it, -1 if it has ended, or -2 if
@@ -2021,6 +2046,7 @@ redis.register_function('mapq1_reap', reap)
 redis.register_function('mapq1_cancel', cancel)
 redis.register_function('mapq1_abort', abort)
 redis.register_function('mapq1_own', own)
+redis.register_function('mapq1_record', record)
 redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
 redis.register_function('mapq1_scan', scan)

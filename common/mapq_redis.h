@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 6
+#define MAPQ_FUNCTIONS_REVISION 7
 #define MAPQ_FUNCTIONS_SHA256 \
-    "b74787b404d798c734343dfe3bcd29107f6fe074dcd331dbf40666b6ee2a5eb2"
+    "54a47b09a09b0fbadb28a8b8f8f898ac98f45fa9d4769fc54995795859087b45"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -475,7 +475,8 @@ void drv_calls_drop(struct mapq_driver *d);
 
 /* A new random execution id. */
 void drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1]);
-/* Writes field of x's record; sent again until Redis takes it. */
+/* Writes field of x's record (mapq1_record: only while this driver owns
+ * x); sent again until Redis takes it. */
 void drv_record_hset(struct exec *x, const char *field, const char *value,
                      size_t len);
 /* Writes field of x's pages (P:pg:<exec>); sent again until Redis takes

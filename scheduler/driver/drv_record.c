@@ -303,18 +303,23 @@ record_done_cb(redisReply *reply, const char *why, void *arg)
     x->calls--;
 }
 
-/* Writes field of hash key (taken) of x; sent again until Redis takes
- * it. node: the progress record's node (p:<node>), or -1. */
+/* Writes field of x's record through mapq1_record, which writes only
+ * while this driver owns x; sent again until Redis takes it. node: the
+ * progress record's node (p:<node>), or -1. */
 static void
-hset_node(struct exec *x, char *key, const char *field, const char *value,
-          size_t len, long node)
+record_field(struct exec *x, const char *field, const char *value, size_t len,
+             long node)
 {
     struct mapq_argv cmd;
     struct call *c;
 
     mapq_argv_init(&cmd);
-    mapq_argv_add(&cmd, "HSET");
-    mapq_key_add(&cmd, key);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_record");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, x->d->ns);
+    mapq_argv_add(&cmd, x->id);
+    mapq_argv_add(&cmd, x->d->owner);
     mapq_argv_add(&cmd, field);
     mapq_argv_addlen(&cmd, value, len);
     c = drv_exec_send(x, PATH_RECORD, &cmd, record_done_cb, x);
@@ -328,14 +333,21 @@ void
 drv_record_hset(struct exec *x, const char *field, const char *value,
                 size_t len)
 {
-    hset_node(x, mapq_key_exec(x->d->ns, x->id), field, value, len, -1);
+    record_field(x, field, value, len, -1);
 }
 
 void
 drv_record_page(struct exec *x, const char *field, const char *value,
                 size_t len)
 {
-    hset_node(x, mapq_key_pages(x->d->ns, x->id), field, value, len, -1);
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "HSET");
+    mapq_key_add(&cmd, mapq_key_pages(x->d->ns, x->id));
+    mapq_argv_add(&cmd, field);
+    mapq_argv_addlen(&cmd, value, len);
+    drv_exec_send(x, PATH_RECORD, &cmd, record_done_cb, x);
 }
 
 void
@@ -363,7 +375,7 @@ drv_record_node_progress(struct exec *x, size_t k)
     for (p = 0; p < MAPQ_PHASE_COUNT; p++)
         msgpack_pack_uint64(&pk, counts[p]);
     snprintf(field, sizeof(field), "p:%zu", k);
-    hset_node(x, mapq_key_exec(x->d->ns, x->id), field, b.data, b.len, (long)k);
+    record_field(x, field, b.data, b.len, (long)k);
     mapq_buf_release(&b);
 }
 
