@@ -3,8 +3,11 @@
 # containers from the image of ./Dockerfile:
 #   1. builds the mapq image and a Redis image (debian:bookworm-slim and
 #      Debian's redis-server; the official redis:7 when it is at hand);
-#   2. starts Redis in a container with a password and runs the whole
-#      integration suite on this host against it (MAPQ_TEST_REDIS_URL);
+#   2. starts Redis in a container with a password, loads the function
+#      library as its admin (`mapq setup`) and runs the whole integration
+#      suite on this host against it (MAPQ_TEST_REDIS_URL) as the
+#      least-privilege user that docs/OPERATIONS.md ("Redis users") gives
+#      schedulers and agents, its ACL line read from that file;
 #   3. starts three agents in containers against the same Redis, runs the
 #      examples and a larger map from this host, checks the image's health
 #      check, its user, and that `podman stop` drains an agent (exit 0, its
@@ -66,17 +69,34 @@ pong() { [ "$(rcli PING 2>&1)" = PONG ]; }
 wait_for 30 pong || { podman logs "$REDIS_CT"; exit 1; }
 URL="redis://:$pass@127.0.0.1:$port"
 
-echo "== the integration suite against it"
+echo "== the integration suite against it, as the documented ACL user"
+# The documented line, for the suite's namespaces (it<pid>) and a
+# password of its own.
+upass=$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+acl=$(sed -n 's/^ *ACL SETUSER mapq-sched /mapq-sched /p' docs/OPERATIONS.md)
+check "docs/OPERATIONS.md gives the scheduler user's ACL line" "yes" \
+    "$([ -n "$acl" ] && echo yes || echo no)"
+acl=${acl//\~P:\*/\~it*}
+set -f # one argument per rule, as ACL SETUSER takes them, none a glob
+# shellcheck disable=SC2086
+rcli ACL SETUSER ${acl//SCHED-PASSWORD/$upass} >/dev/null
+set +f
+# mapq never sends MULTI; integration.loss does, to expire and reap a
+# lease in one step.
+rcli ACL SETUSER mapq-sched +multi +exec >/dev/null
+check "the user is made" "on" "$(rcli ACL GETUSER mapq-sched | sed -n '2p')"
+check "mapq setup as the admin loads the library" "0" \
+    "$(./build/mapq setup --redis "$URL/1" >/dev/null 2>&1; echo $?)"
 set +e
-(cd build && MAPQ_TEST_REDIS_URL="$URL/1" ctest -L integration -j"$jobs" \
-    --output-on-failure >"$TMP/ctest.log" 2>&1)
+(cd build && MAPQ_TEST_REDIS_URL="redis://mapq-sched:$upass@127.0.0.1:$port/1" \
+    ctest -L integration -j"$jobs" --output-on-failure >"$TMP/ctest.log" 2>&1)
 rc=$?
 set -e
 tail -n 4 "$TMP/ctest.log"
 [ "$rc" -eq 0 ] || grep -E 'not ok|Failed|\*\*\*' "$TMP/ctest.log" | head -40
 check "integration suite against redis in a container" "0" "$rc"
 check "the suite used it: a test says so" "yes" \
-    "$(grep -q "# redis: redis://:\*\*\*@127.0.0.1:$port/1 (shared)" build/Testing/Temporary/LastTest.log && echo yes || echo no)"
+    "$(grep -q "# redis: redis://mapq-sched:\*\*\*@127.0.0.1:$port/1 (shared)" build/Testing/Temporary/LastTest.log && echo yes || echo no)"
 check "no key left behind in db 1" "0" "$(rcli -n 1 DBSIZE)"
 
 echo "== agents in containers"
