@@ -1,7 +1,8 @@
 /*
- * mapq_redis.c - the blocking CLI connection and the async connection with
- * request timeouts and reconnect, and the loading of the function library
- * on both (URLs: mapq_redis_url.c; Sentinel lookups: mapq_sentinel.c).
+ * mapq_redis.c - the async connection: request timeouts, reconnects (through
+ * the Sentinels for a Sentinel URL), --durable's WAIT, and the loading of
+ * the function library on setup (the blocking connection:
+ * mapq_redis_sync.c; what setup sends: mapq_redis_setup.c).
  *
  * With mapq_sentinel.c, the only file that attaches hiredis to libevent. It
  * never logs: failures reach callers through reply callbacks and state
@@ -13,8 +14,6 @@
 #include <fcntl.h>
 #include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

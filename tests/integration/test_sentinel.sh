@@ -19,7 +19,8 @@ N=300
 MASTER=mq
 
 # start_cluster NAME REPLICAS: a primary ($P1), its replicas (ports in
-# REPLICAS), three Sentinels ($S1 $S2 $S3) watching it (quorum 2, down after 1 s);
+# REPLICAS), three Sentinels ($S1 $S2 $S3) watching it (quorum 2, down
+# after 1 s);
 # sets URL.
 start_cluster() {
     local d=$TMP/cluster.$1 i port
