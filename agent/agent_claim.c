@@ -134,6 +134,8 @@ agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed)
     bc->asked = bp->asked = 0;
 }
 
+static void bell_wait(struct bell *b);
+
 static void
 bell_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -147,13 +149,35 @@ bell_cb(redisReply *reply, const char *why, void *arg)
                           reply->str);
         return;
     }
+    if (reply == NULL)
+        return;
     /* Rung, or timed out: either way look again, so that a bell lost
-     * with a crashed agent delays work by one wait at most. */
-    if (reply != NULL) {
-        b->dry = false;
-        b->heard++;
-        a->ops->wake(a);
+     * with a crashed agent delays work by one wait at most. An idle agent
+     * that timed out listens again at once and looks with its next
+     * heartbeat (agent_claim_look()): on a quiet server each wake-up costs
+     * several times what the calls do, so one serves both. */
+    if (reply->type == REDIS_REPLY_NIL && TAILQ_EMPTY(&a->jobs) &&
+        !a->stopping) {
+        a->look_due = true;
+        bell_wait(b);
+        return;
     }
+    b->dry = false;
+    b->heard++;
+    a->ops->wake(a);
+}
+
+void
+agent_claim_look(struct mapq_agent *a)
+{
+    int i;
+
+    if (!a->look_due)
+        return;
+    a->look_due = false;
+    for (i = 0; i < NBELLS; i++)
+        a->bells[i].dry = false;
+    a->ops->wake(a);
 }
 
 /* Blocks on the doorbells of b's kind of list. */

@@ -37,7 +37,7 @@
 
 #define SPEC_CACHE_MAX     128
 #define CALL_TIMEOUT_MS    10000
-#define BELL_BLOCK_S       5 /* a bell lost with a crashed agent costs this */
+#define BELL_BLOCK_S       15 /* a bell lost with a crashed agent costs this */
 #define IDLE_BEAT_MS       5000 /* heartbeat of an agent that holds nothing */
 #define DONE_BATCH_MAX     1000
 #define DONE_BATCH_BYTES   (64 * 1024 * 1024)
@@ -230,6 +230,8 @@ struct mapq_agent {
     struct event *promote_ev;  /* a delayed retry becomes due */
     struct event *renew_ev;    /* lease renewal */
     int64_t last_beat_ms;      /* when the last renewal was sent */
+    bool reap_due;             /* idle: reap with the next heartbeat */
+    bool look_due;             /* idle: a bell timed out; look at next beat */
     struct event *reap_ev;     /* opportunistic reaping */
     struct event *grace_ev;    /* end of drain grace */
     struct event *deadline_ev; /* exit even if redis is gone */
@@ -413,6 +415,12 @@ void agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed);
 /* Waits on the doorbells the plan names (BLPOP on their connections). */
 void agent_claim_wait(struct mapq_agent *a, const struct agent_claim_plan *p);
 
+/* With the heartbeat: when a bell of the idle agent timed out since the
+ * last one (look_due), forgets which kinds were dry and wakes the
+ * controller to claim, which also covers a bell lost with a crashed
+ * agent. */
+void agent_claim_look(struct mapq_agent *a);
+
 /* A doorbell connection r went up or down. */
 void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
 
@@ -557,6 +565,12 @@ void agent_reserve_send(struct job *job);
 
 void agent_lease_renew(struct mapq_agent *a);
 void agent_lease_reap(struct mapq_agent *a);
+/* The renewal tick: renews (which is the heartbeat) at every tick while
+ * the agent holds jobs, every IDLE_BEAT_MS when it holds none, with a reap
+ * that came due meanwhile. Returns whether it renewed. */
+bool agent_lease_beat(struct mapq_agent *a, int64_t now);
+/* The reap tick: reaps now, or with the next heartbeat when idle. */
+void agent_lease_reap_tick(struct mapq_agent *a);
 void agent_lease_register(struct mapq_agent *a);
 /* Leaves the list of live agents; ops->left follows. */
 void agent_lease_leave(struct mapq_agent *a);

@@ -83,6 +83,24 @@ agent_lease_renew(struct mapq_agent *a)
     mapq_argv_release(&cmd);
 }
 
+bool
+agent_lease_beat(struct mapq_agent *a, int64_t now)
+{
+    /* Leases need the tick; an idle agent's heartbeat can be slower, so
+     * that a large idle fleet costs Redis little. */
+    if (TAILQ_EMPTY(&a->jobs) && now - a->last_beat_ms < IDLE_BEAT_MS)
+        return false;
+    a->last_beat_ms = now;
+    agent_lease_renew(a);
+    /* Sent together, one wake-up of Redis serves both: on a quiet server
+     * each wake-up costs several times what the calls do. */
+    if (a->reap_due) {
+        a->reap_due = false;
+        agent_lease_reap(a);
+    }
+    return true;
+}
+
 static void
 reap_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -108,6 +126,16 @@ agent_lease_reap(struct mapq_agent *a)
     for (i = 0; i < 5; i++)
         lens[i] = strlen(argv[i]);
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, reap_cb, a, 5, argv, lens);
+}
+
+void
+agent_lease_reap_tick(struct mapq_agent *a)
+{
+    /* An idle agent reaps with its next heartbeat (agent_lease_beat()). */
+    if (TAILQ_EMPTY(&a->jobs))
+        a->reap_due = true;
+    else
+        agent_lease_reap(a);
 }
 
 /* ---- the agent's entry ------------------------------------------------- */

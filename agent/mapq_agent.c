@@ -617,12 +617,8 @@ renew_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     agent_workers_expire(a, now);
-    /* Leases need the tick; an idle agent's heartbeat can be slower, so
-     * that a large idle fleet costs Redis little. */
-    if (TAILQ_EMPTY(&a->jobs) && now - a->last_beat_ms < IDLE_BEAT_MS)
-        return;
-    a->last_beat_ms = now;
-    agent_lease_renew(a);
+    if (agent_lease_beat(a, now))
+        agent_claim_look(a);
 }
 
 static void
@@ -630,7 +626,7 @@ reap_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    agent_lease_reap(arg);
+    agent_lease_reap_tick(arg);
 }
 
 static void

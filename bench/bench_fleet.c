@@ -62,7 +62,11 @@ struct fleet {
 struct fleet_stats {
     double cpu_s;
     long long calls; /* sum of commandstats calls */
+    char *info;      /* the INFO text itself, for stats_print_top() */
 };
+
+#define TOP_COMMANDS 6 /* commands named in "where the time went" */
+#define IDLE_FLOOR_S 5 /* Redis alone is measured this long */
 
 void
 bench_fleet_opts_init(struct bench_fleet_opts *o)
@@ -74,7 +78,9 @@ bench_fleet_opts_init(struct bench_fleet_opts *o)
     o->sleep_ms = 50;
     o->idle_agents = 100;
     o->idle_settle_ms = 3000;
-    o->idle_measure_ms = 5000;
+    /* One whole period of every idle agent's calls: heartbeats every 5 s,
+     * doorbell waits and reaps every 15 s. */
+    o->idle_measure_ms = 15000;
 }
 
 static void
@@ -117,6 +123,8 @@ stats_read(redisContext *c, struct fleet_stats *st)
         st->cpu_s = bench_info_field(r->str, "used_cpu_sys") +
                     bench_info_field(r->str, "used_cpu_user");
         st->calls = commandstats_calls(r->str);
+        free(st->info);
+        st->info = mapq_xstrdup(r->str);
         rc = 0;
     } else {
         fprintf(stderr, "mapq-bench: INFO failed: %s\n",
@@ -127,7 +135,80 @@ stats_read(redisContext *c, struct fleet_stats *st)
     return rc;
 }
 
-/* Parses "AxS,AxS" into sh; returns the count, or -1 with a message. */
+/* The calls= and usec= of command cmd (e.g. "fcall") in an INFO text, 0
+ * and 0 when it is not there. */
+static void
+command_cost(const char *info, const char *cmd, long long *calls, double *usec)
+{
+    char head[96];
+    const char *p;
+
+    *calls = 0;
+    *usec = 0;
+    snprintf(head, sizeof(head), "\ncmdstat_%s:calls=", cmd);
+    if (info == NULL || (p = strstr(info, head)) == NULL)
+        return;
+    *calls = strtoll(p + strlen(head), NULL, 10);
+    if ((p = strstr(p, ",usec=")) != NULL)
+        *usec = strtod(p + strlen(",usec="), NULL);
+}
+
+/*
+ * Prints, per unit (a subtask, or an agent-second), the commands that took
+ * most of Redis's command time between s0 and s1: where the time went.
+ * Command time excludes Redis's own event loop and network system calls,
+ * which the CPU figure includes.
+ */
+static void
+stats_print_top(const struct fleet_stats *s0, const struct fleet_stats *s1,
+                double units, const char *unit)
+{
+    struct {
+        char name[48];
+        long long calls;
+        double usec;
+    } top[TOP_COMMANDS];
+    const char *p = s1->info;
+    int ntop = 0, i, j;
+
+    memset(top, 0, sizeof(top));
+    while (p != NULL && (p = strstr(p, "\ncmdstat_")) != NULL) {
+        long long c1, c0;
+        double u1, u0;
+        char name[48];
+        size_t len;
+
+        p += strlen("\ncmdstat_");
+        len = strcspn(p, ":");
+        if (len == 0 || len >= sizeof(name))
+            continue;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        command_cost(s1->info, name, &c1, &u1);
+        command_cost(s0->info, name, &c0, &u0);
+        if (c1 - c0 <= 0 || strcmp(name, "info") == 0)
+            continue;
+        for (i = 0; i < ntop && top[i].usec >= u1 - u0; i++)
+            ;
+        if (i == TOP_COMMANDS)
+            continue;
+        for (j = (ntop < TOP_COMMANDS ? ntop : TOP_COMMANDS - 1); j > i; j--)
+            top[j] = top[j - 1];
+        snprintf(top[i].name, sizeof(top[i].name), "%s", name);
+        top[i].calls = c1 - c0;
+        top[i].usec = u1 - u0;
+        if (ntop < TOP_COMMANDS)
+            ntop++;
+    }
+    printf("%-14s where redis's command time went, per %s:", "", unit);
+    for (i = 0; i < ntop; i++)
+        printf("%s %s %.2f calls %.1f us", i ? "," : "", top[i].name,
+               (double)top[i].calls / units, top[i].usec / units);
+    printf("\n");
+}
+
+/* Parses "AxS,AxS" (or "none") into sh; returns the count, or -1 with a
+ * message. */
 static int
 parse_shapes(const char *s, struct shape *sh)
 {
@@ -136,6 +217,8 @@ parse_shapes(const char *s, struct shape *sh)
     long a, n;
     int count = 0;
 
+    if (strcmp(s, "none") == 0)
+        return 0;
     while (*p != '\0') {
         if (count == MAX_SHAPES)
             goto bad;
@@ -156,7 +239,7 @@ parse_shapes(const char *s, struct shape *sh)
 bad:
     fprintf(stderr,
             "mapq-bench: fleet shapes must be up to %d AGENTSxSLOTS "
-            "separated by commas (e.g. 16x8,64x1), got '%s'\n",
+            "separated by commas (e.g. 16x8,64x1), or none, got '%s'\n",
             MAX_SHAPES, s);
     return -1;
 }
@@ -356,7 +439,7 @@ shape_run(const struct bench_fleet_opts *o, const struct shape *sh)
     char *yaml = sleep_yaml(o->sleep_ms);
     long n = o->subtasks, total = (long)sh->agents * sh->slots;
     double secs, ideal, cpu_us, cmds;
-    struct fleet_stats s0, s1;
+    struct fleet_stats s0 = {0}, s1 = {0};
     struct fleet f;
     int rc = -1;
 
@@ -382,23 +465,59 @@ shape_run(const struct bench_fleet_opts *o, const struct shape *sh)
            "those inside functions); one redis core could serve %.0f "
            "subtasks/s at that cost\n",
            "", cpu_us, cmds, cpu_us > 0 ? 1e6 / cpu_us : 0);
+    stats_print_top(&s0, &s1, (double)n, "subtask");
     fflush(stdout);
     rc = 0;
 out:
     fleet_stop(&f);
+    free(s0.info);
+    free(s1.info);
     free(yaml);
     return rc;
 }
 
-/* Starts idle agents, lets them settle, prints the Redis CPU they cost. */
+/* Redis's own CPU per second (a share of a core) with no agent: its
+ * timers, the floor under any idle figure. */
+static int
+idle_floor(const struct bench_fleet_opts *o, double *cpu)
+{
+    struct fleet_stats s0 = {0}, s1 = {0};
+    struct fleet f;
+    double t0;
+    int rc = -1;
+
+    if (fleet_start(&f, o, 0, 1, false) != 0)
+        goto out;
+    pause_s(o->idle_settle_ms / 1e3);
+    t0 = bench_now_s();
+    if (stats_read(f.c, &s0) != 0)
+        goto out;
+    pause_s(IDLE_FLOOR_S);
+    if (stats_read(f.c, &s1) != 0)
+        goto out;
+    *cpu = (s1.cpu_s - s0.cpu_s) / (bench_now_s() - t0);
+    rc = 0;
+out:
+    fleet_stop(&f);
+    free(s0.info);
+    free(s1.info);
+    return rc;
+}
+
+/* Starts idle agents, lets them settle, prints the Redis CPU they cost:
+ * in all, and less what the same Redis spends with no agent. */
 static int
 idle_run(const struct bench_fleet_opts *o)
 {
-    struct fleet_stats s0, s1;
+    struct fleet_stats s0 = {0}, s1 = {0};
     struct fleet f;
-    double t0, dt, cpu;
+    double t0, dt, cpu, floor = 0;
     int n = o->idle_agents, rc = -1;
 
+    memset(&f, 0, sizeof(f));
+    fprintf(stderr, "  fleet idle: Redis alone for %d s\n", IDLE_FLOOR_S);
+    if (idle_floor(o, &floor) != 0)
+        goto out;
     fprintf(stderr, "  fleet idle: starting %d agents\n", n);
     if (fleet_start(&f, o, n, 1, false) != 0)
         goto out;
@@ -411,16 +530,20 @@ idle_run(const struct bench_fleet_opts *o)
         goto out;
     dt = bench_now_s() - t0;
     cpu = (s1.cpu_s - s0.cpu_s) / dt;
-    printf("%-14s %8d agents    redis %.2f%% of a core (%.2f ms cpu/s, "
-           "%.1f us/s per agent), %.1f commands/s (%.2f per agent), "
-           "measured %.1f s after %.1f s to settle\n",
-           "fleet idle", n, cpu * 100, cpu * 1e3, cpu * 1e6 / n,
-           (double)(s1.calls - s0.calls - 1) / dt,
+    printf("%-14s %8d agents    redis %.2f%% of a core in all, %.2f%% "
+           "alone: the agents cost %.2f%% (%.1f us/s per agent), %.1f "
+           "commands/s (%.2f per agent), measured %.1f s after %.1f s to "
+           "settle\n",
+           "fleet idle", n, cpu * 100, floor * 100, (cpu - floor) * 100,
+           (cpu - floor) * 1e6 / n, (double)(s1.calls - s0.calls - 1) / dt,
            (double)(s1.calls - s0.calls - 1) / dt / n, dt,
            o->idle_settle_ms / 1e3);
+    stats_print_top(&s0, &s1, dt * n, "agent-second");
     rc = 0;
 out:
     fleet_stop(&f);
+    free(s0.info);
+    free(s1.info);
     return rc;
 }
 

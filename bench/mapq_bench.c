@@ -388,8 +388,8 @@ usage(FILE *f)
             "agents must run already.\n"
             "--fleet starts a private Redis and agents per configuration "
             "(default 16x8,64x1:\n"
-            "agents x slots) for 2000 subtasks of sleep 0.05, then 100 "
-            "idle agents (0: none).\n");
+            "agents x slots; none: no map) for 2000 subtasks of sleep 0.05, "
+            "then 100 idle agents\n(0: none).\n");
 }
 
 static long
