@@ -502,6 +502,9 @@ void agent_metrics_free(struct agent_metrics *am);
 void agent_metrics_claimed(struct agent_metrics *am, struct job *job);
 void agent_metrics_ended(struct agent_metrics *am, struct job *job,
                          const struct job_end *end);
+/* n results Redis refused (fencing): counted apart, since each was
+ * already counted by how its attempt ended here. */
+void agent_metrics_refused(struct agent_metrics *am, int n);
 
 /* ---- agent_plugin_run.c ---- */
 
@@ -590,8 +593,9 @@ int agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
 
 /* The step call that carried a->sending ended: refused (borrowed) is its
  * array of refused refs, each logged, or NULL when the call failed and
- * the batch goes back in front of the outbox. */
-void agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused);
+ * the batch goes back in front of the outbox. Returns how many were
+ * refused. */
+int agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused);
 
 /* Entries of the outbox and the batch in flight, pure (no Redis): how
  * many arguments the next done call takes; moving n of them to sending;

@@ -15,7 +15,8 @@
 
 struct agent_metrics {
     struct mapq_observe *obs;
-    struct mapq_metric *claimed, *ended, *duration, *slots, *held, *draining;
+    struct mapq_metric *claimed, *ended, *refused, *duration, *slots, *held,
+        *draining;
 };
 
 /* How an attempt ended, as mapq_subtasks_total's outcome label (each
@@ -107,6 +108,13 @@ agent_metrics_new(struct mapq_agent *a, const char *addr, char *err)
         "Attempts this agent ended, by how: succeeded, cached, failed, "
         "timed_out, retried, interrupted, aborted, handed_back, lost.",
         MAPQ_METRIC_COUNTER, by_outcome, NULL, 0);
+    am->refused = mapq_metrics_declare(
+        m, "mapq_results_refused_total",
+        "Results of attempts that ended here which Redis refused: the "
+        "attempt no longer held its lease (another attempt owns the "
+        "subtask, or a batch sent again was recorded the first time).",
+        MAPQ_METRIC_COUNTER, NULL, NULL, 0);
+    mapq_metrics_add(am->refused, NULL, 0); /* served as 0 from the start */
     am->duration = mapq_metrics_declare(
         m, "mapq_subtask_duration_seconds",
         "How long the attempts that ran took, from start to end.",
@@ -174,4 +182,11 @@ agent_metrics_ended(struct agent_metrics *am, struct job *job,
         return;
     ms = job->res ? job->res->duration_ms : agent_now_ms() - job->started_ms;
     mapq_metrics_observe(am->duration, labels + 1, (double)ms / 1000.0);
+}
+
+void
+agent_metrics_refused(struct agent_metrics *am, int n)
+{
+    if (am != NULL && n > 0)
+        mapq_metrics_add(am->refused, NULL, n);
 }

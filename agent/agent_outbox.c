@@ -145,10 +145,11 @@ agent_outbox_putback(struct mapq_argv *outbox, struct mapq_argv *sending)
     mapq_argv_reset(sending);
 }
 
-void
+int
 agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused)
 {
     uint32_t i;
+    int n = 0;
 
     if (refused == NULL) {
         /* Sent again after a backoff (or on reconnect, when the connection
@@ -156,20 +157,27 @@ agent_outbox_reply(struct mapq_agent *a, const msgpack_object *refused)
          * applied after all is refused harmlessly the second time. Put the
          * batch back in front of what accumulated since. */
         agent_outbox_putback(&a->outbox, &a->sending);
-        return;
+        return 0;
     }
     for (i = 0;
          refused->type == MSGPACK_OBJECT_ARRAY && i < refused->via.array.size;
          i++) {
         const msgpack_object *r = &refused->via.array.ptr[i];
 
-        if (r->type == MSGPACK_OBJECT_STR)
-            mapq_log(MAPQ_LOG_WARN,
-                     "result of %.*s refused: its lease was lost, another "
-                     "attempt owns it",
-                     (int)r->via.str.size, r->via.str.ptr);
+        if (r->type != MSGPACK_OBJECT_STR)
+            continue;
+        /* Fencing cannot tell the two apart: a lease taken back while
+         * this agent was away, or the second sending of a batch whose
+         * reply was lost with the connection (recorded the first time). */
+        mapq_log(MAPQ_LOG_WARN,
+                 "result of %.*s refused: not this attempt's lease (lost "
+                 "to another attempt, or recorded already by a batch sent "
+                 "again)",
+                 (int)r->via.str.size, r->via.str.ptr);
+        n++;
     }
     mapq_argv_reset(&a->sending);
+    return n;
 }
 
 /* Whole entries, at most DONE_BATCH_MAX of them and about DONE_BATCH_BYTES

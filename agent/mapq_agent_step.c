@@ -140,7 +140,7 @@ step_cb(redisReply *reply, const char *why, void *arg)
     agent_retry_done(&a->step_retry, "FCALL mapq1_step");
     if (a->sending_delay_ms > 0)
         promote_at(a, a->sending_delay_ms + 1);
-    agent_outbox_reply(a, &parts[1]);
+    agent_metrics_refused(a->metrics, agent_outbox_reply(a, &parts[1]));
     agent_claim_reply(a, &parts[0]);
     if (parts[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
         promote_at(a, (int64_t)parts[2].via.u64 + 1);

@@ -129,6 +129,9 @@ shows "agents: 1 timed out" 1 'sum(mapq_subtasks_total{outcome="timed_out"})'
 shows "agents: 13 claims, by node and queue" 13 \
     'sum(mapq_subtasks_claimed_total{node="sq",queue="default"})'
 shows "agents: 13 attempts ended, each once" 13 'sum(mapq_subtasks_total)'
+shows "agents: each serves its count of refused results" 2 \
+    'count(mapq_results_refused_total)'
+shows "agents: no result refused" 0 'sum(mapq_results_refused_total)'
 shows "agents: 13 attempts in the duration histogram" 13 \
     'sum(mapq_subtask_duration_seconds_count{node="sq"})'
 shows "agents: 2 attempts over 0.5 s (the two that timed out)" 2 \

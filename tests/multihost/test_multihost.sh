@@ -8,9 +8,9 @@
 #   redis    10.231.0.1   redis-server (port 6379); the operator's mapq CLI
 #   sched1   10.231.0.11  mapq scheduler --lease 3s
 #   sched2   10.231.0.12  mapq scheduler --lease 3s
-#   agent1   10.231.0.21  mapq-agent --slots 2 --lease 3s
-#   agent2   10.231.0.22  mapq-agent --slots 2 --lease 3s
-#   agent3   10.231.0.23  mapq-agent --slots 2 --lease 3s
+#   agent1   10.231.0.21  mapq-agent --slots 2 --lease 3s --metrics
+#   agent2   10.231.0.22  mapq-agent --slots 2 --lease 3s --metrics
+#   agent3   10.231.0.23  mapq-agent --slots 2 --lease 3s --metrics
 #
 # all joined by veth pairs to a bridge in a "switch" namespace of their
 # own; the subnet 10.231.0.0/24 exists only inside these namespaces, and
@@ -89,6 +89,7 @@ done
 N=${MH_SUBTASKS:-2000}
 LEASE=3s         # agents' leases and the schedulers' owner lease
 AGENT_CUT_MS=12000 # how long agent1's link stays cut
+METRICS_PORT=9464  # each agent's --metrics, on its own namespace's loopback
 FAULT_AT=$((N / 5)) # results recorded before a fault is injected
 PORT=6379
 REDIS_URL="redis://$(mh_addr 1):$PORT"
@@ -245,8 +246,27 @@ start_scheduler() {
 }
 start_agent() {
     ip netns exec "$(mh_ns "$1")" "$AGENT" --redis "$REDIS_URL" --name "$1-$SCEN" --slots 2 \
-        --lease "$LEASE" --grace 2s >"$DIR/$1.log" 2>&1 &
+        --lease "$LEASE" --grace 2s --metrics "127.0.0.1:$METRICS_PORT" >"$DIR/$1.log" 2>&1 &
     PID_OF[$1]=$!
+}
+# refusals_counted: agent1's metric of refused results equals the
+# refusals its log shows, and is not 0.
+refusals_counted() {
+    local m
+    m=$(agent_metric agent1 mapq_results_refused_total 2>/dev/null) &&
+        [ "$m" != none ] && [ "$m" -gt 0 ] &&
+        [ "$m" = "$(grep -c "refused: not this attempt's lease" "$DIR/agent1.log")" ]
+}
+# agent_metric HOST NAME: the value of metric NAME (no labels) that HOST's
+# agent serves, from inside its namespace ("none" when it is not served).
+agent_metric() {
+    ip netns exec "$(mh_ns "$1")" python3 - "$2" "$METRICS_PORT" <<'PY'
+import sys, urllib.request
+name, port = sys.argv[1], sys.argv[2]
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % port, timeout=5).read().decode()
+vals = [l.split()[1] for l in text.splitlines() if l.startswith(name + " ")]
+print(int(float(vals[0])) if vals else "none")
+PY
 }
 connected() { grep -q "connected to redis" "$DIR/$1.log"; }
 sched_up() { grep -q "scheduler running" "$DIR/$1.log"; }
@@ -382,8 +402,8 @@ scenario_cut_link() {
     mh_restore agent1
     t_back=$(now_ms)
     # Back on the network, agent1 sends the results it kept: refused.
-    wait_for 15 grep -q "refused: its lease was lost" "$DIR/agent1.log"
-    refused=$(grep -c "refused: its lease was lost" "$DIR/agent1.log")
+    wait_for 15 grep -q "refused: not this attempt's lease" "$DIR/agent1.log"
+    refused=$(grep -c "refused: not this attempt's lease" "$DIR/agent1.log")
     verdict cut-link "recovered in $(secs $((t_taken - t_cut))) s (agent1's subtasks taken back; run ended $(ended_after "$t_cut") s after the cut; link cut for $(secs $((t_back - t_cut))) s, lease $LEASE)" \
         "${PID_OF[agent1]}" "agent1-$SCEN"
     echo "# cut-link: agent1 ran $UNRECORDED subtasks whose results were not recorded; it logged $refused refusals"
@@ -391,6 +411,8 @@ scenario_cut_link() {
         "$(yes_no [ "${LOST_ATTEMPTS:-0}" -gt 0 ])"
     check "cut-link: agent1's late results were refused (its log says so)" yes \
         "$(yes_no [ "$refused" -gt 0 ])"
+    check "cut-link: agent1's mapq_results_refused_total counts each refusal it logged" yes \
+        "$(yes_no wait_for 10 refusals_counted)"
     check "cut-link: agent1 is back (heartbeats again)" yes \
         "$(yes_no wait_for 10 live_agent "agent1-$SCEN")"
     scenario_end
