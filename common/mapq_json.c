@@ -502,9 +502,14 @@ pack_object(json_t *j, const struct mapq_type *t, msgpack_packer *pk,
         if (rc == MAPQ_OK)
             rc = mapq_json_packed(w, msgpack_pack_str_body(pk, key, klen));
         base = path_key(w, key, klen);
+        /* A record's members are packed as their types say; whether the
+         * members are right is mapq_type_check()'s to say. */
         if (rc == MAPQ_OK)
-            rc = mapq_json_pack(json_object_iter_value(it), et, pk, w,
-                                depth + 1);
+            rc = mapq_json_pack(json_object_iter_value(it),
+                                t != NULL && t->kind == MAPQ_T_RECORD
+                                    ? mapq_type_member(t, key, klen)
+                                    : et,
+                                pk, w, depth + 1);
         if (rc == MAPQ_OK)
             w->path[base] = '\0';
         it = json_object_iter_next(j, it);

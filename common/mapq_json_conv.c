@@ -22,7 +22,7 @@
 #include "mapq_value.h"
 
 /* What a list or dict type built with a NULL elem holds. */
-static const struct mapq_type any_type = {MAPQ_T_ANY, false, NULL};
+static const struct mapq_type any_type = {.kind = MAPQ_T_ANY};
 
 /* Frees the tree being built, if any. */
 static void

@@ -44,7 +44,7 @@ void
 mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
 {
     msgpack_packer pk;
-    char tbuf[256];
+    char *otype = s->output ? mapq_type_format_alloc(s->output) : NULL;
     size_t i;
 
     mapq_value_packer_init(&pk, out);
@@ -58,9 +58,8 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
         mapq_value_pack_str(&pk, s->argv[i]);
     pack_kv_str(&pk, "lib", s->library);
     pack_kv_str(&pk, "sym", s->symbol);
-    pack_kv_str(&pk, "out",
-                s->output ? mapq_type_format(s->output, tbuf, sizeof(tbuf))
-                          : NULL);
+    pack_kv_str(&pk, "out", otype);
+    free(otype);
     pack_kv_bool(&pk, "text", s->output_text);
     pack_kv_bool(&pk, "wk", s->worker);
     pack_kv_int(&pk, "batch", s->batch);

@@ -23,11 +23,13 @@
 /* Guards the stack against hand-built objects; msgpack-c unpacks <= 32. */
 #define VALUE_MAX_DEPTH 64
 
+/* Spelled words, in enum order (a record is spelled with braces). */
 static const char *const kind_names[] = {"int",   "float", "bool", "str",
                                          "bytes", "any",   "list", "dict"};
+#define NWORDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 /* What a list or dict built with a NULL elem holds: any. */
-static const struct mapq_type any_type = {MAPQ_T_ANY, false, NULL};
+static const struct mapq_type any_type = {.kind = MAPQ_T_ANY};
 
 static const struct mapq_type *
 elem_of(const struct mapq_type *t)
@@ -46,21 +48,136 @@ mapq_type_new(enum mapq_type_kind kind, bool optional, struct mapq_type *elem)
     return t;
 }
 
+static void
+members_free(struct mapq_member *m, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(m[i].name);
+        mapq_type_free(m[i].type);
+    }
+    free(m);
+}
+
 void
 mapq_type_free(struct mapq_type *t)
 {
     if (t == NULL)
         return;
     mapq_type_free(t->elem);
+    members_free(t->members, t->nmembers);
     free(t);
+}
+
+static int
+member_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct mapq_member *)a)->name,
+                  ((const struct mapq_member *)b)->name);
+}
+
+/* Whether name is [A-Za-z_][A-Za-z0-9_]* of at most MAPQ_TYPE_NAME_MAX. */
+static bool
+member_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 0 && n <= MAPQ_TYPE_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_") == n &&
+           !(name[0] >= '0' && name[0] <= '9');
+}
+
+struct mapq_type *
+mapq_type_record(struct mapq_member *members, size_t n, bool optional,
+                 char *err)
+{
+    struct mapq_type *t;
+    size_t i;
+
+    if (n == 0 || n > MAPQ_TYPE_MEMBERS_MAX) {
+        mapq_err_set(err, MAPQ_EINVAL, "a record has 1 to %d members, not %zu",
+                     MAPQ_TYPE_MEMBERS_MAX, n);
+        goto fail;
+    }
+    for (i = 0; i < n; i++)
+        if (!member_name_ok(members[i].name)) {
+            mapq_err_set(err, MAPQ_EINVAL,
+                         "bad member name '%.*s' (letters, digits and _, "
+                         "not first a digit, at most %d)",
+                         MAPQ_TYPE_NAME_MAX, members[i].name,
+                         MAPQ_TYPE_NAME_MAX);
+            goto fail;
+        }
+    qsort(members, n, sizeof(*members), member_cmp);
+    for (i = 1; i < n; i++)
+        if (strcmp(members[i - 1].name, members[i].name) == 0) {
+            mapq_err_set(err, MAPQ_EINVAL, "member '%s' declared twice",
+                         members[i].name);
+            goto fail;
+        }
+    t = mapq_type_new(MAPQ_T_RECORD, optional, NULL);
+    t->members = members;
+    t->nmembers = n;
+    return t;
+fail:
+    members_free(members, n);
+    return NULL;
+}
+
+/* The position of record t's member name (len bytes), or -1. */
+static long
+member_index(const struct mapq_type *t, const char *name, size_t len)
+{
+    size_t lo = 0, hi = t->nmembers, mid, mlen;
+    int c;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+        mlen = strlen(t->members[mid].name);
+        c = memcmp(t->members[mid].name, name, mlen < len ? mlen : len);
+        if (c == 0)
+            c = mlen < len ? -1 : mlen > len;
+        if (c == 0)
+            return (long)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+const struct mapq_type *
+mapq_type_member(const struct mapq_type *t, const char *name, size_t len)
+{
+    long j;
+
+    if (t == NULL || t->kind != MAPQ_T_RECORD)
+        return NULL;
+    j = member_index(t, name, len);
+    return j < 0 ? NULL : t->members[j].type;
 }
 
 struct mapq_type *
 mapq_type_dup(const struct mapq_type *t)
 {
+    struct mapq_type *d;
+    size_t i;
+
     if (t == NULL)
         return NULL;
-    return mapq_type_new(t->kind, t->optional, mapq_type_dup(t->elem));
+    d = mapq_type_new(t->kind, t->optional, mapq_type_dup(t->elem));
+    if (t->nmembers > 0) {
+        d->members = mapq_xcalloc(t->nmembers, sizeof(*d->members));
+        d->nmembers = t->nmembers;
+        for (i = 0; i < t->nmembers; i++) {
+            d->members[i].name = mapq_xstrdup(t->members[i].name);
+            d->members[i].type = mapq_type_dup(t->members[i].type);
+        }
+    }
+    return d;
 }
 
 static void
@@ -82,13 +199,81 @@ unknown_type(const char *p, const char *whole, char *err)
     else if (n == strlen(whole))
         mapq_err_set(err, MAPQ_EINVAL,
                      "unknown type '%s' (expected int, float, bool, str, "
-                     "bytes, any, list[T], dict[T] or T?)",
+                     "bytes, any, list[T], dict[T], {name: T, ...} or T?)",
                      whole);
     else
         mapq_err_set(err, MAPQ_EINVAL,
                      "unknown type '%.*s' in '%s' (expected int, float, "
-                     "bool, str, bytes, any, list[T], dict[T] or T?)",
+                     "bool, str, bytes, any, list[T], dict[T], {name: T, "
+                     "...} or T?)",
                      (int)n, p, whole);
+}
+
+static struct mapq_type *parse_at(const char **p, int depth, const char *whole,
+                                  char *err);
+
+/* Parses the members of a record at *p (past its '{') and its '}'; NULL
+ * and err on failure. */
+static struct mapq_type *
+parse_record(const char **p, int depth, const char *whole, char *err)
+{
+    struct mapq_member *m = NULL;
+    struct mapq_type *t;
+    char sub[MAPQ_ERR_LEN];
+    size_t n = 0, len;
+
+    for (;;) {
+        skip_space(p);
+        len = strspn(*p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                         "0123456789_");
+        if (len == 0 || n == MAPQ_TYPE_MEMBERS_MAX ||
+            len > MAPQ_TYPE_NAME_MAX) {
+            if (n == MAPQ_TYPE_MEMBERS_MAX)
+                mapq_err_set(err, MAPQ_EINVAL,
+                             "a record has at most %d members, in type '%s'",
+                             MAPQ_TYPE_MEMBERS_MAX, whole);
+            else
+                mapq_err_set(err, MAPQ_EINVAL,
+                             "malformed type '%s' (a record is {name: T, "
+                             "...})",
+                             whole);
+            goto fail;
+        }
+        m = mapq_xrealloc(m, (n + 1) * sizeof(*m));
+        m[n].name = mapq_xstrndup(*p, len);
+        m[n].type = NULL;
+        n++;
+        *p += len;
+        skip_space(p);
+        if (**p != ':') {
+            mapq_err_set(err, MAPQ_EINVAL,
+                         "malformed type '%s' (a record is {name: T, ...})",
+                         whole);
+            goto fail;
+        }
+        (*p)++;
+        m[n - 1].type = parse_at(p, depth + 1, whole, err);
+        if (m[n - 1].type == NULL)
+            goto fail;
+        skip_space(p);
+        if (**p == '}')
+            break;
+        if (**p != ',') {
+            mapq_err_set(err, MAPQ_EINVAL,
+                         "malformed type '%s' (a record is {name: T, ...})",
+                         whole);
+            goto fail;
+        }
+        (*p)++;
+    }
+    (*p)++;
+    t = mapq_type_record(m, n, false, sub);
+    if (t == NULL)
+        mapq_err_set(err, MAPQ_EINVAL, "type '%s': %s", whole, sub);
+    return t;
+fail:
+    members_free(m, n);
+    return NULL;
 }
 
 /* Parses one type at *p, advancing it; NULL and err on failure. */
@@ -104,11 +289,18 @@ parse_at(const char **p, int depth, const char *whole, char *err)
         mapq_err_set(err, MAPQ_EINVAL, "type '%s' is nested too deeply", whole);
         return NULL;
     }
+    if (**p == '{') {
+        (*p)++;
+        t = parse_record(p, depth, whole, err);
+        if (t == NULL)
+            return NULL;
+        goto optional;
+    }
     n = strspn(*p, "abcdefghijklmnopqrstuvwxyz");
-    for (k = 0; k < (int)(sizeof(kind_names) / sizeof(kind_names[0])); k++)
+    for (k = 0; k < (int)NWORDS; k++)
         if (strlen(kind_names[k]) == n && strncmp(*p, kind_names[k], n) == 0)
             break;
-    if (n == 0 || k == (int)(sizeof(kind_names) / sizeof(kind_names[0]))) {
+    if (n == 0 || k == (int)NWORDS) {
         unknown_type(*p, whole, err);
         return NULL;
     }
@@ -127,6 +319,7 @@ parse_at(const char **p, int depth, const char *whole, char *err)
         (*p)++;
     }
     t = mapq_type_new((enum mapq_type_kind)k, false, elem);
+optional:
     skip_space(p);
     if (**p == '?') {
         t->optional = true;
@@ -169,9 +362,18 @@ advance(size_t *off, int n, size_t len)
 static void
 format_into(const struct mapq_type *t, char *buf, size_t len, size_t *off)
 {
+    size_t i;
     int n;
 
-    if (t->kind == MAPQ_T_LIST || t->kind == MAPQ_T_DICT) {
+    if (t->kind == MAPQ_T_RECORD) {
+        for (i = 0; i < t->nmembers; i++) {
+            n = snprintf(buf + *off, len - *off, "%s%s: ", i ? ", " : "{",
+                         t->members[i].name);
+            advance(off, n, len);
+            format_into(t->members[i].type, buf, len, off);
+        }
+        n = snprintf(buf + *off, len - *off, "}%s", t->optional ? "?" : "");
+    } else if (t->kind == MAPQ_T_LIST || t->kind == MAPQ_T_DICT) {
         n = snprintf(buf + *off, len - *off, "%s[", kind_names[t->kind]);
         advance(off, n, len);
         format_into(elem_of(t), buf, len, off);
@@ -198,13 +400,36 @@ mapq_type_format(const struct mapq_type *t, char *buf, size_t len)
     return buf;
 }
 
+char *
+mapq_type_format_alloc(const struct mapq_type *t)
+{
+    size_t len = 256;
+    char *buf = NULL;
+
+    /* A spelling that fills the buffer may have been cut: try a larger. */
+    do {
+        len *= 2;
+        buf = mapq_xrealloc(buf, len);
+        mapq_type_format(t, buf, len);
+    } while (strlen(buf) == len - 1);
+    return buf;
+}
+
 bool
 mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b)
 {
+    size_t i;
+
     if (a == NULL || b == NULL)
         return a == b;
-    return a->kind == b->kind && a->optional == b->optional &&
-           mapq_type_equal(a->elem, b->elem);
+    if (a->kind != b->kind || a->optional != b->optional ||
+        !mapq_type_equal(a->elem, b->elem) || a->nmembers != b->nmembers)
+        return false;
+    for (i = 0; i < a->nmembers; i++)
+        if (strcmp(a->members[i].name, b->members[i].name) != 0 ||
+            !mapq_type_equal(a->members[i].type, b->members[i].type))
+            return false;
+    return true;
 }
 
 bool
@@ -220,6 +445,17 @@ mapq_type_assignable(const struct mapq_type *src, const struct mapq_type *dst)
         return false;
     if (src->kind == MAPQ_T_LIST || src->kind == MAPQ_T_DICT)
         return mapq_type_assignable(elem_of(src), elem_of(dst));
+    if (src->kind == MAPQ_T_RECORD) {
+        size_t i;
+
+        if (src->nmembers != dst->nmembers)
+            return false;
+        for (i = 0; i < src->nmembers; i++)
+            if (strcmp(src->members[i].name, dst->members[i].name) != 0 ||
+                !mapq_type_assignable(src->members[i].type,
+                                      dst->members[i].type))
+                return false;
+    }
     return true;
 }
 
@@ -407,6 +643,7 @@ scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
     case MAPQ_T_LIST:
         return o->type == MSGPACK_OBJECT_ARRAY;
     case MAPQ_T_DICT:
+    case MAPQ_T_RECORD:
         return o->type == MSGPACK_OBJECT_MAP;
     }
     return false;
@@ -419,6 +656,9 @@ child_of(const struct mapq_type *t)
     return t->kind == MAPQ_T_ANY ? &any_type : elem_of(t);
 }
 
+/* For a record: whether member j of t was seen (a bit per member). */
+#define SEEN_WORDS ((MAPQ_TYPE_MEMBERS_MAX + 63) / 64)
+
 static enum mapq_err check_at(const struct mapq_type *t,
                               const msgpack_object *o, char *path, size_t plen,
                               int depth, char *err);
@@ -429,7 +669,11 @@ check_map(const struct mapq_type *t, const msgpack_object *o, char *path,
           size_t plen, int depth, char *err)
 {
     size_t base = strlen(path);
+    uint64_t seen[SEEN_WORDS] = {0};
+    char tname[160];
+    const struct mapq_type *vt;
     uint32_t i;
+    size_t j;
     enum mapq_err rc;
 
     for (i = 0; i < o->via.map.size; i++) {
@@ -449,12 +693,32 @@ check_map(const struct mapq_type *t, const msgpack_object *o, char *path,
             memchr(k->via.str.ptr, '\0', k->via.str.size) != NULL)
             return mapq_err_set(err, MAPQ_ETYPE,
                                 "%s: dict key holds a NUL byte", path);
-        rc = check_at(child_of(t), &o->via.map.ptr[i].val, path, plen,
-                      depth + 1, err);
+        vt = child_of(t);
+        if (t->kind == MAPQ_T_RECORD) {
+            long at = member_index(t, k->via.str.ptr, k->via.str.size);
+
+            if (at < 0)
+                return mapq_err_set(err, MAPQ_ETYPE, "%s: not a member of %s",
+                                    path,
+                                    mapq_type_format(t, tname, sizeof(tname)));
+            j = (size_t)at;
+            vt = t->members[j].type;
+            if (seen[j / 64] & (UINT64_C(1) << (j % 64)))
+                return mapq_err_set(err, MAPQ_ETYPE, "%s: member given twice",
+                                    path);
+            seen[j / 64] |= UINT64_C(1) << (j % 64);
+        }
+        rc = check_at(vt, &o->via.map.ptr[i].val, path, plen, depth + 1, err);
         if (rc != MAPQ_OK)
             return rc;
     }
     path[base] = '\0';
+    for (j = 0; t->kind == MAPQ_T_RECORD && j < t->nmembers; j++)
+        if (!(seen[j / 64] & (UINT64_C(1) << (j % 64))))
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%smissing member '%s' of %s", path,
+                                base ? ": " : "", t->members[j].name,
+                                mapq_type_format(t, tname, sizeof(tname)));
     return MAPQ_OK;
 }
 

@@ -1,12 +1,14 @@
 /*
  * mapq_type.h - workflow value types: int, float, bool, str, bytes, any,
- * list[T], dict[T] and T? (optional).
+ * list[T], dict[T], records {name: T, ...} and T? (optional).
  *
  * A type is a small tree owned by whoever parsed or built it. Values are
  * msgpack objects; mapq_type_check() says whether one fits. The wire mapping:
  * int = msgpack int, float = msgpack float (an int is accepted), bool =
  * bool, str = str, bytes = bin, list = array, dict = map with str keys,
- * null = nil (only for T? and any).
+ * record = map with exactly the record's members as str keys (a member of
+ * type T? may hold null but is not left out), null = nil (only for T? and
+ * any).
  */
 #ifndef MAPQ_TYPE_H
 #define MAPQ_TYPE_H
@@ -26,33 +28,65 @@ enum mapq_type_kind {
     MAPQ_T_ANY,
     MAPQ_T_LIST,
     MAPQ_T_DICT,
+    MAPQ_T_RECORD,
+};
+
+/* Members of a record: at most MAPQ_TYPE_MEMBERS_MAX, names matching
+ * [A-Za-z_][A-Za-z0-9_]* of at most MAPQ_TYPE_NAME_MAX bytes. */
+#define MAPQ_TYPE_MEMBERS_MAX 64
+#define MAPQ_TYPE_NAME_MAX    64
+
+struct mapq_member {
+    char *name;             /* owned */
+    struct mapq_type *type; /* owned */
 };
 
 struct mapq_type {
     enum mapq_type_kind kind;
     bool optional;          /* T?: null allowed */
     struct mapq_type *elem; /* LIST and DICT only; owned */
+    /* RECORD only: owned, sorted by name, names distinct */
+    struct mapq_member *members;
+    size_t nmembers;
 };
 
 /*
- * Parses a type string such as "list[int?]". Returns a new type (caller
- * frees with mapq_type_free()), or NULL with a message in err.
+ * Parses a type string such as "list[int?]" or "{count: int, names:
+ * list[str]}". Returns a new type (caller frees with mapq_type_free()), or
+ * NULL with a message in err.
  */
 struct mapq_type *mapq_type_parse(const char *s, char *err);
 
 /* Builds a type; takes ownership of elem (NULL for scalars). */
 struct mapq_type *mapq_type_new(enum mapq_type_kind kind, bool optional,
                                 struct mapq_type *elem);
+/*
+ * Builds a record type of the n members (n >= 1), taking ownership of
+ * members (an array from malloc) and what it holds; sorts them by name.
+ * Two members of one name, a bad name or too many members: frees it all
+ * and returns NULL with a message in err.
+ */
+struct mapq_type *mapq_type_record(struct mapq_member *members, size_t n,
+                                   bool optional, char *err);
+/* The type of record t's member name (borrowed), or NULL when t is no
+ * record or has no such member. */
+const struct mapq_type *mapq_type_member(const struct mapq_type *t,
+                                         const char *name, size_t len);
+
 /* Deep copy; caller frees with mapq_type_free(). */
 struct mapq_type *mapq_type_dup(const struct mapq_type *t);
 /* NULL-safe. */
 void mapq_type_free(struct mapq_type *t);
 
 /*
- * Writes the canonical spelling ("list[int?]") into buf, truncated to len
- * bytes with the NUL; t NULL writes "none". Returns buf.
+ * Writes the canonical spelling ("list[int?]", "{a: int, b: str}" with
+ * members by name) into buf, truncated to len bytes with the NUL; t NULL
+ * writes "none". Returns buf.
  */
 char *mapq_type_format(const struct mapq_type *t, char *buf, size_t len);
+/* The whole canonical spelling, however long (a record of many members);
+ * the caller frees it. */
+char *mapq_type_format_alloc(const struct mapq_type *t);
 
 bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
 
@@ -60,7 +94,8 @@ bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
  * True when every value of type src is a valid value of type dst, so that
  * feeding src into dst is safe at validation time. any on either side is
  * accepted (checked at run time); int fits float; T fits T?; T? does not
- * fit T, so list[T?] does not fit list[T].
+ * fit T, so list[T?] does not fit list[T]; a record fits a record of the
+ * same member names whose member types each fit.
  */
 bool mapq_type_assignable(const struct mapq_type *src,
                           const struct mapq_type *dst);

@@ -61,15 +61,18 @@ static void
 build_iface(struct node_run *nr, const struct mapq_task_def *t)
 {
     struct mapq_buf b = MAPQ_BUF_INIT;
-    char tb[256];
+    char *tb;
     size_t i;
 
-    for (i = 0; i < nr->nparams; i++)
-        mapq_buf_printf(&b, "%s%s:%s", i ? "," : "", nr->params[i].name,
-                        mapq_type_format(nr->params[i].type, tb, sizeof(tb)));
-    mapq_buf_printf(&b, "->%s",
-                    t->output ? mapq_type_format(t->output, tb, sizeof(tb))
-                              : "none");
+    /* Part of the cache key: each type spelled whole. */
+    for (i = 0; i < nr->nparams; i++) {
+        tb = mapq_type_format_alloc(nr->params[i].type);
+        mapq_buf_printf(&b, "%s%s:%s", i ? "," : "", nr->params[i].name, tb);
+        free(tb);
+    }
+    tb = t->output ? mapq_type_format_alloc(t->output) : NULL;
+    mapq_buf_printf(&b, "->%s", tb ? tb : "none");
+    free(tb);
     nr->iface = mapq_buf_detach(&b, NULL);
 }
 

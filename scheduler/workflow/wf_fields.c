@@ -346,15 +346,67 @@ wf_get_size(struct ctx *c, yaml_node_t *v, const char *key, int64_t *bytes)
     return false;
 }
 
-/* Parses a type string at v; NULL (reported) on failure. */
-struct mapq_type *
-wf_get_type(struct ctx *c, yaml_node_t *v, const char *what)
+static struct mapq_type *get_type_at(struct ctx *c, yaml_node_t *v,
+                                     const char *what, int depth);
+
+/* A record written as a YAML mapping of member names to types. */
+static struct mapq_type *
+get_record(struct ctx *c, yaml_node_t *v, const char *what, int depth)
+{
+    size_t n = npairs(v), i;
+    struct mapq_member *m;
+    struct mapq_type *t;
+    char err[MAPQ_ERR_LEN], d[96];
+    bool ok = true;
+
+    if (n == 0 || n > MAPQ_TYPE_MEMBERS_MAX) {
+        wf_perr(c, v, "%s: a record has 1 to %d members, not %zu", what,
+                MAPQ_TYPE_MEMBERS_MAX, n);
+        return NULL;
+    }
+    m = mapq_xcalloc(n, sizeof(*m));
+    for (i = 0; i < n; i++) {
+        yaml_node_t *k = node_of(c->doc, v->data.mapping.pairs.start[i].key);
+
+        if (k->type != YAML_SCALAR_NODE) {
+            wf_perr(c, k, "%s: a member's name must be a string, got %s", what,
+                    wf_describe(k, d, sizeof(d)));
+            ok = false;
+            m[i].name = mapq_xstrdup("");
+            continue;
+        }
+        m[i].name = mapq_xstrdup(stext(k));
+        m[i].type = get_type_at(
+            c, node_of(c->doc, v->data.mapping.pairs.start[i].value), what,
+            depth + 1);
+        ok = ok && m[i].type != NULL;
+    }
+    if (!ok) {
+        for (i = 0; i < n; i++) {
+            free(m[i].name);
+            mapq_type_free(m[i].type);
+        }
+        free(m);
+        return NULL;
+    }
+    t = mapq_type_record(m, n, false, err);
+    if (t == NULL)
+        wf_perr(c, v, "%s: %s", what, err);
+    return t;
+}
+
+static struct mapq_type *
+get_type_at(struct ctx *c, yaml_node_t *v, const char *what, int depth)
 {
     char err[MAPQ_ERR_LEN], d[96];
     struct mapq_type *t;
 
+    if (v->type == YAML_MAPPING_NODE && depth < 32)
+        return get_record(c, v, what, depth);
     if (v->type != YAML_SCALAR_NODE) {
-        wf_perr(c, v, "%s must be a type such as int or \"list[int]\", got %s",
+        wf_perr(c, v,
+                "%s must be a type such as int, \"list[int]\" or {name: "
+                "str, size: int}, got %s",
                 what, wf_describe(v, d, sizeof(d)));
         return NULL;
     }
@@ -362,4 +414,12 @@ wf_get_type(struct ctx *c, yaml_node_t *v, const char *what)
     if (t == NULL)
         wf_perr(c, v, "%s: %s", what, err);
     return t;
+}
+
+/* Parses the type at v: a type string, or a mapping of member names to
+ * types for a record; NULL (reported) on failure. */
+struct mapq_type *
+wf_get_type(struct ctx *c, yaml_node_t *v, const char *what)
+{
+    return get_type_at(c, v, what, 0);
 }

@@ -301,7 +301,8 @@ bool wf_get_duration(struct ctx *c, yaml_node_t *v, const char *key,
                      int64_t *ms);
 bool wf_get_size(struct ctx *c, yaml_node_t *v, const char *key,
                  int64_t *bytes);
-/* Parses a type string at v; the caller frees it, or NULL (reported). */
+/* Parses the type at v (a type string, or a mapping of member names to
+ * types: a record); the caller frees it, or NULL (reported). */
 struct mapq_type *wf_get_type(struct ctx *c, yaml_node_t *v, const char *what);
 /* Length of the identifier [A-Za-z_][A-Za-z0-9_]* at s; 0 if none. */
 size_t wf_ident_len(const char *s);

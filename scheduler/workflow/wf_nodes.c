@@ -316,12 +316,13 @@ ref_type(struct ctx *c, yaml_node_t *v, const struct mapq_binding *b)
     return src->output_type;
 }
 
-/* Not a list, dict or any: int, float, bool, str, bytes (optional or not). */
+/* Not a list, dict, record or any: int, float, bool, str, bytes (optional
+ * or not). */
 static bool
 is_scalar_type(const struct mapq_type *t)
 {
     return t->kind != MAPQ_T_LIST && t->kind != MAPQ_T_DICT &&
-           t->kind != MAPQ_T_ANY;
+           t->kind != MAPQ_T_RECORD && t->kind != MAPQ_T_ANY;
 }
 
 static void
@@ -376,7 +377,7 @@ make_binding(struct ctx *c, size_t i, const struct mapq_param *p,
              yaml_node_t *v, bool over, struct mapq_binding *b)
 {
     struct mapq_node *n = &c->wf->nodes[i];
-    struct mapq_type lt = {MAPQ_T_LIST, false, p->type};
+    struct mapq_type lt = {.kind = MAPQ_T_LIST, .elem = p->type};
     const struct mapq_type *src;
     char subject[256];
 

@@ -22,7 +22,7 @@
 #include "mapq_value.h"
 #include "wf_int.h"
 
-static const struct mapq_type any_type = {MAPQ_T_ANY, false, NULL};
+static const struct mapq_type any_type = {.kind = MAPQ_T_ANY};
 
 void
 wf_conv_init(struct conv *cv, yaml_document_t *doc, size_t *budget,
@@ -222,6 +222,7 @@ wf_conv_scalar(struct conv *cv, yaml_mark_t mark, const char *s, size_t len,
         break;
     case MAPQ_T_LIST:
     case MAPQ_T_DICT:
+    case MAPQ_T_RECORD:
         break;
     }
     return cv_fail(cv, mark, MAPQ_ETYPE, "expected %s%s, got %s",
@@ -299,6 +300,37 @@ check_dict_keys(struct conv *cv, yaml_node_t *n)
     return rc;
 }
 
+/* Checks that mapping n (its keys unique strings) has exactly the members
+ * of record t: an unknown one at its key, a missing one at n. */
+static enum mapq_err
+check_members(struct conv *cv, yaml_node_t *n, const struct mapq_type *t)
+{
+    size_t cnt = npairs(n), i, j;
+    const yaml_node_t *k;
+    char tn[256];
+
+    for (i = 0; i < cnt; i++) {
+        k = node_of(cv->doc, n->data.mapping.pairs.start[i].key);
+        if (mapq_type_member(t, stext(k), slen(k)) == NULL)
+            return cv_fail(cv, k->start_mark, MAPQ_ETYPE,
+                           "unknown member '%.*s' of %s", SHOW_MAX, stext(k),
+                           fmt_type(t, tn, sizeof(tn)));
+    }
+    /* The keys are distinct and each a member: fewer means one is missing. */
+    for (j = 0; cnt < t->nmembers && j < t->nmembers; j++) {
+        for (i = 0; i < cnt; i++) {
+            k = node_of(cv->doc, n->data.mapping.pairs.start[i].key);
+            if (strcmp(stext(k), t->members[j].name) == 0)
+                break;
+        }
+        if (i == cnt)
+            return cv_fail(cv, n->start_mark, MAPQ_ETYPE,
+                           "missing member '%s' of %s", t->members[j].name,
+                           fmt_type(t, tn, sizeof(tn)));
+    }
+    return MAPQ_OK;
+}
+
 static enum mapq_err
 conv_map(struct conv *cv, yaml_node_t *n, const struct mapq_type *t, int depth,
          msgpack_packer *pk)
@@ -308,22 +340,29 @@ conv_map(struct conv *cv, yaml_node_t *n, const struct mapq_type *t, int depth,
     const yaml_node_t *k;
     enum mapq_err rc;
 
-    if (t->kind != MAPQ_T_DICT && t->kind != MAPQ_T_ANY)
+    if (t->kind != MAPQ_T_DICT && t->kind != MAPQ_T_RECORD &&
+        t->kind != MAPQ_T_ANY)
         return mismatch(cv, n, t);
     if (depth >= CONV_MAX_DEPTH)
         return too_deep(cv, n);
     rc = check_dict_keys(cv, n);
+    if (rc == MAPQ_OK && t->kind == MAPQ_T_RECORD)
+        rc = check_members(cv, n, t);
     if (rc == MAPQ_OK)
         rc = packed(cv, msgpack_pack_map(pk, cnt));
     for (i = 0; i < cnt && rc == MAPQ_OK; i++) {
+        const struct mapq_type *vt = wf_child_type(t);
+
         p = &n->data.mapping.pairs.start[i];
         k = node_of(cv->doc, p->key);
+        if (t->kind == MAPQ_T_RECORD)
+            vt = mapq_type_member(t, stext(k), slen(k));
         rc = pack_text(cv, pk, stext(k), slen(k));
         snprintf(cv->path + base, sizeof(cv->path) - base, "[\"%.*s\"]",
                  SHOW_MAX, stext(k));
         if (rc == MAPQ_OK)
-            rc = wf_conv_value(cv, node_of(cv->doc, p->value), wf_child_type(t),
-                               depth + 1, pk);
+            rc = wf_conv_value(cv, node_of(cv->doc, p->value), vt, depth + 1,
+                               pk);
     }
     if (rc == MAPQ_OK)
         cv->path[base] = '\0';

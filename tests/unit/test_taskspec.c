@@ -498,7 +498,8 @@ test_taskspec_bad_output_type_rejected(void **state)
     begin_spec(f, NULL, 1);
     pack_str(f, "out", "lsit[int]");
     decode_fails(f, "unknown type 'lsit' in 'lsit[int]' (expected int, "
-                    "float, bool, str, bytes, any, list[T], dict[T] or T?)");
+                    "float, bool, str, bytes, any, list[T], dict[T], {name: "
+                    "T, ...} or T?)");
     begin_spec(f, NULL, 1);
     pack_str(f, "out", "list[int");
     decode_fails(f, "malformed type 'list[int'");

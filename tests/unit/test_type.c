@@ -13,7 +13,7 @@
 #include "mapq_type.h"
 #include "mapq_value.h"
 
-#define NTYPES 16
+#define NTYPES 24
 
 struct fx {
     struct mapq_type *t[NTYPES];
@@ -153,12 +153,13 @@ test_type_parse_errors(void **state)
 {
     (void)state;
     parse_fails("integer", "unknown type 'integer' (expected int, float, "
-                           "bool, str, bytes, any, list[T], dict[T] or T?)");
+                           "bool, str, bytes, any, list[T], dict[T], {name: "
+                           "T, ...} or T?)");
     parse_fails("Int", "unknown type 'Int' (expected int, float, bool, str, "
-                       "bytes, any, list[T], dict[T] or T?)");
+                       "bytes, any, list[T], dict[T], {name: T, ...} or T?)");
     parse_fails("list[foo]", "unknown type 'foo' in 'list[foo]' (expected "
                              "int, float, bool, str, bytes, any, list[T], "
-                             "dict[T] or T?)");
+                             "dict[T], {name: T, ...} or T?)");
     parse_fails("list", "malformed type 'list'");
     parse_fails("list[int", "malformed type 'list[int'");
     parse_fails("list[]", "malformed type 'list[]'");
@@ -531,6 +532,164 @@ test_type_dup_is_deep(void **state)
 }
 
 static void
+test_type_record_parse_format(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *t = T(fx, " { size:int, name : str?, tags: list[str] }?");
+    char buf[64];
+
+    assert_int_equal(t->kind, MAPQ_T_RECORD);
+    assert_true(t->optional);
+    assert_int_equal(t->nmembers, 3);
+    /* Members by name, whatever the order written. */
+    assert_format(t, "{name: str?, size: int, tags: list[str]}?");
+    assert_format(T(fx, "list[{b: int, a: {y: float, x: float}}]"),
+                  "list[{a: {x: float, y: float}, b: int}]");
+    assert_int_equal(mapq_type_member(t, "size", 4)->kind, MAPQ_T_INT);
+    assert_int_equal(mapq_type_member(t, "tagsX", 4)->kind, MAPQ_T_LIST);
+    assert_null(mapq_type_member(t, "siz", 3));
+    assert_null(mapq_type_member(t, "sizes", 5));
+    assert_null(mapq_type_member(T(fx, "dict[int]"), "a", 1));
+    /* The canonical spelling parses back to the same type. */
+    mapq_type_format(t, buf, sizeof(buf));
+    assert_true(mapq_type_equal(T(fx, buf), t));
+}
+
+static void
+test_type_record_long_spelling(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_buf b = MAPQ_BUF_INIT;
+    struct mapq_type *t;
+    char *whole, cut[256], err[MAPQ_ERR_LEN];
+    int i;
+
+    /* 64 members of long names: far past a fixed buffer. */
+    mapq_buf_printf(&b, "{");
+    for (i = 0; i < MAPQ_TYPE_MEMBERS_MAX; i++)
+        mapq_buf_printf(&b, "%smember_with_a_long_name_%02d: list[str?]",
+                        i ? ", " : "", i);
+    mapq_buf_printf(&b, "}");
+    t = T(fx, b.data);
+    whole = mapq_type_format_alloc(t);
+    assert_string_equal(whole, b.data);
+    assert_true(mapq_type_equal(T(fx, whole), t));
+    /* The fixed-size one cuts it. */
+    assert_int_equal(strlen(mapq_type_format(t, cut, sizeof(cut))), 255);
+    free(whole);
+    mapq_buf_release(&b);
+    /* One member more is refused. */
+    mapq_buf_init(&b, 0);
+    mapq_buf_printf(&b, "{");
+    for (i = 0; i <= MAPQ_TYPE_MEMBERS_MAX; i++)
+        mapq_buf_printf(&b, "%sm%d: int", i ? ", " : "", i);
+    mapq_buf_printf(&b, "}");
+    assert_null(mapq_type_parse(b.data, err));
+    assert_non_null(strstr(err, "a record has at most 64 members"));
+    mapq_buf_release(&b);
+}
+
+static void
+test_type_record_parse_errors(void **state)
+{
+    (void)state;
+    parse_fails("{}", "malformed type '{}' (a record is {name: T, ...})");
+    parse_fails("{a int}", "malformed type '{a int}' (a record is {name: T, "
+                           "...})");
+    parse_fails("{a: int", "malformed type '{a: int' (a record is {name: T, "
+                           "...})");
+    parse_fails("{a: int,}", "malformed type '{a: int,}' (a record is {name: "
+                             "T, ...})");
+    parse_fails("{a: int, a: str}",
+                "type '{a: int, a: str}': member 'a' declared twice");
+    parse_fails("{1a: int}", "type '{1a: int}': bad member name '1a' "
+                             "(letters, digits and _, not first a digit, at "
+                             "most 64)");
+    parse_fails("{a: intt}", "unknown type 'intt' in '{a: intt}' (expected "
+                             "int, float, bool, str, bytes, any, list[T], "
+                             "dict[T], {name: T, ...} or T?)");
+}
+
+static void
+test_type_record_equal_assignable_dup(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *a = T(fx, "{x: int, y: str}");
+
+    assert_true(mapq_type_equal(a, T(fx, "{y: str, x: int}")));
+    assert_false(mapq_type_equal(a, T(fx, "{x: int, y: str?}")));
+    assert_false(mapq_type_equal(a, T(fx, "{x: int}")));
+    assert_false(mapq_type_equal(a, T(fx, "dict[int]")));
+    assert_true(mapq_type_assignable(a, T(fx, "{x: float, y: str?}")));
+    assert_false(mapq_type_assignable(T(fx, "{x: float, y: str}"), a));
+    assert_false(mapq_type_assignable(a, T(fx, "{x: int, z: str}")));
+    assert_false(mapq_type_assignable(a, T(fx, "{x: int}")));
+    assert_true(mapq_type_assignable(a, T(fx, "any")));
+    assert_true(mapq_type_equal(keep(fx, mapq_type_dup(a)), a));
+}
+
+static void
+test_type_record_check(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *t = T(fx, "{n: int, tag: str?}");
+    char err[MAPQ_ERR_LEN];
+
+    /* {"tag": null, "n": 1}: members in any order, null for T?. */
+    msgpack_pack_map(&fx->pk, 2);
+    mapq_value_pack_str(&fx->pk, "tag");
+    msgpack_pack_nil(&fx->pk);
+    mapq_value_pack_str(&fx->pk, "n");
+    msgpack_pack_int(&fx->pk, 1);
+    assert_int_equal(mapq_type_check(t, packed(fx), err), MAPQ_OK);
+
+    /* [{"n": 1}]: a member left out, even of type T?. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 1);
+    msgpack_pack_map(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "n");
+    msgpack_pack_int(&fx->pk, 1);
+    check_fails(T(fx, "list[{n: int, tag: str?}]"), packed(fx),
+                "[0]: missing member 'tag' of {n: int, tag: str?}");
+
+    /* {"n": 1, "tag": "a", "x": 2}: a member it does not have. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "n");
+    msgpack_pack_int(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "tag");
+    mapq_value_pack_str(&fx->pk, "a");
+    mapq_value_pack_str(&fx->pk, "x");
+    msgpack_pack_int(&fx->pk, 2);
+    check_fails(t, packed(fx), "[\"x\"]: not a member of {n: int, tag: str?}");
+
+    /* {"n": 1, "n": 2, "tag": "a"}: a member given twice. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "n");
+    msgpack_pack_int(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "n");
+    msgpack_pack_int(&fx->pk, 2);
+    mapq_value_pack_str(&fx->pk, "tag");
+    mapq_value_pack_str(&fx->pk, "a");
+    check_fails(t, packed(fx), "[\"n\"]: member given twice");
+
+    /* {"n": "1", "tag": "a"}: a member of the wrong type. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 2);
+    mapq_value_pack_str(&fx->pk, "n");
+    mapq_value_pack_str(&fx->pk, "1");
+    mapq_value_pack_str(&fx->pk, "tag");
+    mapq_value_pack_str(&fx->pk, "a");
+    check_fails(t, packed(fx), "[\"n\"]: expected int, got str");
+
+    /* A list is no record. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 0);
+    check_fails(t, packed(fx), "expected {n: int, tag: str?}, got list");
+}
+
+static void
 test_type_describe(void **state)
 {
     struct fx *fx = *state;
@@ -586,6 +745,15 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_check_unrepresentable_refused,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_record_parse_format, setup,
+                                        teardown),
+        cmocka_unit_test(test_type_record_parse_errors),
+        cmocka_unit_test_setup_teardown(test_type_record_long_spelling, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_record_equal_assignable_dup,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_record_check, setup,
+                                        teardown),
         cmocka_unit_test(test_type_utf8_prefix),
         cmocka_unit_test(test_type_path_key),
         cmocka_unit_test_setup_teardown(test_type_null_elem_is_any, setup,

@@ -1666,9 +1666,9 @@ test_workflow_error_bad_type(void **state)
                 "wf.yaml:2:30: type of input 'y': malformed type 'list['\n"
                 "wf.yaml:5:17: type of input 'a' of task 't': unknown type "
                 "'lst' in 'lst[int]' (expected int, float, bool, str, bytes, "
-                "any, list[T], dict[T] or T?)\n"
+                "any, list[T], dict[T], {name: T, ...} or T?)\n"
                 "wf.yaml:6:13: 'output' of task 't' must be a type such as "
-                "int or \"list[int]\", got a list\n");
+                "int, \"list[int]\" or {name: str, size: int}, got a list\n");
 }
 
 /* ---- literal values ---------------------------------------------------- */
@@ -2218,6 +2218,52 @@ test_workflow_bind_zip_with_literal(void **state)
                         "not a list\n");
 }
 
+static void
+test_workflow_record_types(void **state)
+{
+    struct fx *fx = *state;
+    const struct mapq_workflow *wf;
+
+    /* A record as a YAML mapping of member types, or as a type string. */
+    wf = parse_ok(fx, "name: w\n"
+                      "inputs:\n"
+                      "  p: {type: {x: int, y: float}, default: {y: 2, x: 1}}\n"
+                      "tasks:\n"
+                      "  t:\n"
+                      "    inputs: {p: \"{x: int, y: float}\"}\n"
+                      "    output: {sum: float, parts: \"list[int]\"}\n"
+                      "    command: [sh, -c, 'true']\n"
+                      "nodes:\n"
+                      "  n: {task: t, with: {p: $inputs.p}}\n"
+                      "output: $n\n");
+    assert_type(wf->inputs[0].type, "{x: int, y: float}");
+    assert_type(wf->tasks[0].output, "{parts: list[int], sum: float}");
+    /* The default as written, y converted to the member's float. */
+    assert_string_equal(hexbuf(fx, &wf->inputs[0].value),
+                        "82a179cb4000000000000000a17801");
+    /* Values: members converted by their types, exactly the members. */
+    assert_string_equal(value_hex(fx, "{a: 1}", "{a: float}"),
+                        "81a161cb3ff0000000000000");
+    value_fails(fx, "{a: 1, b: 2}", "{a: int}",
+                "--input v: unknown member 'b' of {a: int}");
+    value_fails(fx, "{b: 1}", "{a: int, b: int}",
+                "--input v: missing member 'a' of {a: int, b: int}");
+    value_fails(fx, "[1]", "{a: int}",
+                "--input v: expected {a: int}, got a list");
+    /* Bad record types are reported where they are written. */
+    parse_fails(
+        fx,
+        "name: w\n"
+        "tasks:\n"
+        "  t:\n"
+        "    inputs: {p: {x: int, x: str}}\n"
+        "    command: [sh, -c, 'true']\n"
+        "nodes:\n"
+        "  n: {task: t, with: {p: {x: 1}}}\n",
+        "wf.yaml:4:17: type of input 'p' of task 't': member 'x' declared "
+        "twice\n");
+}
+
 int
 main(void)
 {
@@ -2230,6 +2276,7 @@ main(void)
         T(test_workflow_model_task_defaults),
         T(test_workflow_model_literal_bytes),
         T(test_workflow_model_output_types),
+        T(test_workflow_record_types),
         T(test_workflow_model_order_and_deps),
         T(test_workflow_model_output_map),
         T(test_workflow_model_plugin_library_path),
