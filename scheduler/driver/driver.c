@@ -125,6 +125,7 @@ node_reset(struct exec *x, size_t k)
     free(nr->phases);
     for (j = 0; j < nr->nparams; j++) {
         mapq_buf_release(&nr->params[j].bound);
+        mapq_buf_release(&nr->params[j].proj);
         free(nr->params[j].marks);
         drv_pages_release(&nr->params[j]);
     }
@@ -293,6 +294,7 @@ static void
 advance(struct exec *x)
 {
     const struct mapq_workflow *wf = x->wf;
+    char why[EXEC_ERROR_LEN];
     size_t o, k, j;
     bool all_done = true;
 
@@ -318,7 +320,10 @@ advance(struct exec *x)
     }
     if (!all_done || !exec_going(x))
         return;
-    drv_assemble_workflow(x);
+    if (drv_assemble_workflow(x, why) != 0) {
+        drv_end_fail(x, "%s", why);
+        return;
+    }
     drv_end(x, true);
 }
 

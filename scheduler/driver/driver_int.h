@@ -149,6 +149,8 @@ struct param_src {
     uint64_t at;               /* the element last reached */
     size_t at_off;             /* and its offset in list (or page cur) */
     struct mapq_buf bound;     /* with: canonical bytes of the value */
+    struct mapq_buf proj;      /* $NODE.MEMBER: the member taken out of
+                                  the node's output (drv_project()) */
     struct mapq_pages_ref ref; /* a paged list: where its pages are */
     struct page_slot *pages;   /* PAGE_SLOTS of them; NULL: not paged */
     int cur;                   /* the slot of (at, at_off) */
@@ -501,6 +503,13 @@ void drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd);
 
 /* The msgpack bytes of the value a binding refers to, borrowed from the
  * workflow, x's inputs or a node's output; false when it has none. */
+/* Appends to out the member of the value (v, vlen): of a map (a record),
+ * its value, null when absent; of a list (a map node's output), the list
+ * of each element's member, a null element giving null. -1 with why
+ * (whylen bytes) when v is malformed. */
+int drv_project(const char *v, size_t vlen, const char *member,
+                struct mapq_buf *out, char *why, size_t whylen);
+
 bool drv_resolve(const struct exec *x, const struct mapq_binding *b,
                  const char **v, size_t *vlen);
 /* Resolves and checks the inputs of node k; sets its n. Returns -1 with
@@ -566,8 +575,9 @@ void drv_assemble_next(struct exec *x, size_t k);
  * (EXEC_ERROR_LEN bytes). out is the caller's to release. */
 int drv_assemble_output(struct exec *x, size_t k, struct mapq_buf *out,
                         char *err);
-/* The workflow's output, from its nodes' outputs, into x->output. */
-void drv_assemble_workflow(struct exec *x);
+/* The workflow's output, from its nodes' outputs, into x->output: 0, or
+ * -1 with why (EXEC_ERROR_LEN bytes) when a member cannot be taken. */
+int drv_assemble_workflow(struct exec *x, char *why);
 
 /* ---- drv_pages.c: paged lists a node binds ----------------------------- */
 

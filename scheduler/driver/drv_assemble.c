@@ -187,24 +187,26 @@ assemble_reply(redisReply *reply, const char *why, void *arg)
 
 /* Missing values (a node that never ran, an unknown input) are nil. A
  * value is copied as its bytes: no tree of a million elements. */
-void
-drv_assemble_workflow(struct exec *x)
+int
+drv_assemble_workflow(struct exec *x, char *why)
 {
     const struct mapq_workflow *wf = x->wf;
     const struct mapq_binding *one = wf->outputs;
+    struct mapq_pages_ref ref;
     msgpack_packer pk;
     const char *v;
+    char perr[MAPQ_ERR_LEN + 16];
     size_t i, vlen;
 
     /* The output is one node's: it is taken, as nothing reads the node's
      * output once the execution ends. */
     if (wf->noutputs == 1 && !wf->output_is_map && one->kind == MAPQ_REF_NODE &&
-        x->nodes[one->target].output.len > 0) {
+        one->member == NULL && x->nodes[one->target].output.len > 0) {
         mapq_buf_release(&x->output);
         x->output = x->nodes[one->target].output;
         mapq_buf_init(&x->nodes[one->target].output, 0);
         x->output_of = (long)one->target;
-        return;
+        return 0;
     }
     mapq_value_packer_init(&pk, &x->output);
     if (wf->noutputs == 0)
@@ -216,9 +218,23 @@ drv_assemble_workflow(struct exec *x)
 
         if (wf->output_is_map)
             mapq_value_pack_str(&pk, b->param);
-        if (drv_resolve(x, b, &v, &vlen))
-            mapq_buf_append(&x->output, v, vlen);
-        else
+        if (!drv_resolve(x, b, &v, &vlen)) {
             msgpack_pack_nil(&pk);
+        } else if (b->member == NULL) {
+            mapq_buf_append(&x->output, v, vlen);
+        } else if (mapq_pages_ref_read(v, vlen, &ref)) {
+            snprintf(why, EXEC_ERROR_LEN,
+                     "output: $%s.%s: an output of more than %d elements is "
+                     "kept in pages, and a member of it cannot be the "
+                     "workflow's output yet: output $%s",
+                     b->ref, b->member, MAPQ_PAGED_MIN, b->ref);
+            return -1;
+        } else if (drv_project(v, vlen, b->member, &x->output, perr,
+                               sizeof(perr)) != 0) {
+            snprintf(why, EXEC_ERROR_LEN, "output: $%s.%s: %.*s", b->ref,
+                     b->member, 600, perr);
+            return -1;
+        }
     }
+    return 0;
 }

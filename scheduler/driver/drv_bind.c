@@ -38,6 +38,39 @@ drv_resolve(const struct exec *x, const struct mapq_binding *b, const char **v,
     return false;
 }
 
+int
+drv_project(const char *v, size_t vlen, const char *member,
+            struct mapq_buf *out, char *why, size_t whylen)
+{
+    msgpack_packer pk;
+    char err[MAPQ_ERR_LEN];
+    const char *mv;
+    size_t mlen, off, start;
+    uint32_t n, i;
+
+    mapq_value_packer_init(&pk, out);
+    if (!mapq_value_array_header(v, vlen, &n, &off)) {
+        if (mapq_value_map_find(v, vlen, member, &mv, &mlen))
+            mapq_buf_append(out, mv, mlen);
+        else
+            msgpack_pack_nil(&pk);
+        return 0;
+    }
+    msgpack_pack_array(&pk, n);
+    for (i = 0; i < n; i++) {
+        start = off;
+        if (mapq_value_skip(v, vlen, &off, err) != MAPQ_OK) {
+            snprintf(why, whylen, "[%u]: %s", i, err);
+            return -1;
+        }
+        if (mapq_value_map_find(v + start, off - start, member, &mv, &mlen))
+            mapq_buf_append(out, mv, mlen);
+        else
+            msgpack_pack_nil(&pk);
+    }
+    return 0;
+}
+
 static int
 param_cmp(const void *a, const void *b)
 {
@@ -158,6 +191,15 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
     ps->name = p->name;
     ps->type = p->type;
     mapq_buf_init(&ps->bound, 0);
+    mapq_buf_init(&ps->proj, 0);
+    if (b->member != NULL && over && mapq_pages_ref_read(v, vlen, &ref)) {
+        snprintf(why, EXEC_ERROR_LEN,
+                 "node '%s': input '%s': $%s.%s: an output of more than %d "
+                 "elements is kept in pages, and mapping over a member of "
+                 "it is not supported yet: map over $%s",
+                 n->name, b->param, b->ref, b->member, MAPQ_PAGED_MIN, b->ref);
+        return -1;
+    }
     /* A paged 'over' list is read a few pages at a time, as subtasks
      * reach them; a paged 'with' list was read whole (drv_pages.c). */
     if (mapq_pages_ref_read(v, vlen, &ref) && over) {
@@ -171,6 +213,18 @@ bind_param(struct exec *x, size_t k, const struct mapq_binding *b, bool over,
         mapq_assert(loaded != NULL && loaded->len > 0);
         v = loaded->data;
         vlen = loaded->len;
+    }
+    if (b->member != NULL) {
+        char perr[MAPQ_ERR_LEN + 16];
+
+        if (drv_project(v, vlen, b->member, &ps->proj, perr, sizeof(perr)) !=
+            0) {
+            snprintf(why, EXEC_ERROR_LEN, "node '%s': input '%s': %.*s",
+                     n->name, b->param, 600, perr);
+            return -1;
+        }
+        v = ps->proj.data;
+        vlen = ps->proj.len;
     }
     if (over)
         return bind_list(n, b, ps, v, vlen, checked, why);

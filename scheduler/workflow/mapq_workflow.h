@@ -141,7 +141,7 @@ struct mapq_task_def {
 enum mapq_ref_kind {
     MAPQ_REF_LITERAL, /* a value written in the file */
     MAPQ_REF_INPUT,   /* $inputs.NAME */
-    MAPQ_REF_NODE,    /* $NODE */
+    MAPQ_REF_NODE,    /* $NODE, or $NODE.MEMBER */
 };
 
 /* One input of a node: `over` or `with` entry, or one workflow output. */
@@ -152,6 +152,11 @@ struct mapq_binding {
     enum mapq_ref_kind kind;
     char *ref;     /* input or node name; NULL for literals */
     size_t target; /* index into wf->inputs or wf->nodes; 0 for literals */
+    /* $NODE.MEMBER: the member of the node's record output (of each
+     * element, for a map node: a list of them); NULL for the whole
+     * output. member_type is what the reference holds. Both owned. */
+    char *member;
+    struct mapq_type *member_type;
     struct mapq_buf literal; /* msgpack, converted to the param's type (for
                                 `over`, to list of it); empty for refs */
     struct mapq_pos pos;     /* of the value */

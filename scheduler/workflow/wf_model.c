@@ -49,6 +49,8 @@ binding_release(struct mapq_binding *b)
 {
     free(b->param);
     free(b->ref);
+    free(b->member);
+    mapq_type_free(b->member_type);
     mapq_buf_release(&b->literal);
 }
 

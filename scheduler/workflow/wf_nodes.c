@@ -244,7 +244,18 @@ is_ref(const yaml_node_t *v)
     return wf_is_string(v) && stext(v)[0] == '$';
 }
 
-/* Resolves $inputs.NAME or $NODE at v into b; false (reported) if bad. */
+/* Whether s is NODE or NODE.MEMBER, both identifiers. */
+static bool
+node_ref_ok(const char *s)
+{
+    size_t n = wf_ident_len(s);
+
+    return n > 0 &&
+           (s[n] == '\0' || (s[n] == '.' && wf_valid_ident(s + n + 1)));
+}
+
+/* Resolves $inputs.NAME, $NODE or $NODE.MEMBER at v into b; false
+ * (reported) if bad. */
 static bool
 resolve_ref(struct ctx *c, yaml_node_t *v, struct mapq_binding *b)
 {
@@ -264,22 +275,27 @@ resolve_ref(struct ctx *c, yaml_node_t *v, struct mapq_binding *b)
         }
         b->kind = MAPQ_REF_INPUT;
         b->ref = mapq_xstrdup(s + 7);
-    } else if (wf_valid_ident(s) && strcmp(s, "inputs") != 0) {
-        k = mapq_workflow_find_node(wf, s);
+    } else if (node_ref_ok(s) &&
+               !(wf_ident_len(s) == 6 && strncmp(s, "inputs", 6) == 0)) {
+        size_t n = wf_ident_len(s);
+
+        b->ref = mapq_xstrndup(s, n);
+        k = mapq_workflow_find_node(wf, b->ref);
         if (k < 0) {
-            wf_perr(c, v, "unknown node '%s'%s", s,
+            wf_perr(c, v, "unknown node '%s'%s", b->ref,
                     c->probs.n < PROBLEMS_SHOWN
-                        ? wf_suggest_in(s, wf->nodes, wf->nnodes,
+                        ? wf_suggest_in(b->ref, wf->nodes, wf->nnodes,
                                         sizeof(*wf->nodes), hint, sizeof(hint))
                         : "");
             return false;
         }
         b->kind = MAPQ_REF_NODE;
-        b->ref = mapq_xstrdup(s);
+        if (s[n] == '.')
+            b->member = mapq_xstrdup(s + n + 1);
     } else {
         wf_perr(c, v,
-                "malformed reference '%s' (expected $inputs.NAME or $NODE; "
-                "write $$ for a literal $)",
+                "malformed reference '%s' (expected $inputs.NAME, $NODE or "
+                "$NODE.OUTPUT; write $$ for a literal $)",
                 stext(v));
         return false;
     }
@@ -299,9 +315,37 @@ add_dep(struct mapq_node *n, size_t j)
     n->deps[n->ndeps++] = j;
 }
 
+/*
+ * The type of $NODE.MEMBER, given the node's output type out: the
+ * member's type for a record, a list of it for a list of records (a map
+ * node), optional where the record may be null. NULL (reported) when out
+ * has no such member.
+ */
+static struct mapq_type *
+member_type(struct ctx *c, yaml_node_t *v, const struct mapq_node *src,
+            const struct mapq_type *out, const char *member)
+{
+    const struct mapq_type *rec = out->kind == MAPQ_T_LIST ? out->elem : out;
+    const struct mapq_type *mt = mapq_type_member(rec, member, strlen(member));
+    struct mapq_type *t;
+    char tn[256];
+
+    if (mt == NULL) {
+        wf_perr(c, v, "node '%s' has no output '%s' (its output is %s)",
+                src->name, member, fmt_type(out, tn, sizeof(tn)));
+        return NULL;
+    }
+    t = mapq_type_dup(mt);
+    if (rec->optional && t->kind != MAPQ_T_ANY)
+        t->optional = true; /* a null record has a null member */
+    if (out->kind == MAPQ_T_LIST)
+        t = mapq_type_new(MAPQ_T_LIST, out->optional, t);
+    return t;
+}
+
 /* The type of what reference b names; NULL when unknown (or reported). */
 static const struct mapq_type *
-ref_type(struct ctx *c, yaml_node_t *v, const struct mapq_binding *b)
+ref_type(struct ctx *c, yaml_node_t *v, struct mapq_binding *b)
 {
     const struct mapq_node *src;
 
@@ -310,10 +354,16 @@ ref_type(struct ctx *c, yaml_node_t *v, const struct mapq_binding *b)
     src = &c->wf->nodes[b->target];
     if (!c->ni[b->target].task_ok || c->task_out_bad[src->task])
         return NULL;
-    if (src->output_type == NULL)
+    if (src->output_type == NULL) {
         wf_perr(c, v, "node '%s' has no output (task '%s' declares none)",
                 src->name, c->wf->tasks[src->task].name);
-    return src->output_type;
+        return NULL;
+    }
+    if (b->member == NULL)
+        return src->output_type;
+    if (b->member_type == NULL)
+        b->member_type = member_type(c, v, src, src->output_type, b->member);
+    return b->member_type;
 }
 
 /* Not a list, dict, record or any: int, float, bool, str, bytes (optional

@@ -35,6 +35,7 @@ enum {
     TF_RETRY_BACKOFF,
     TF_SHELL_PLACEHOLDERS,
     TF_WORKER,
+    TF_OUTPUTS,
     TF_N
 };
 static const char *const task_fields[TF_N] = {
@@ -45,7 +46,7 @@ static const char *const task_fields[TF_N] = {
     "cache",         "cache_serialize",
     "resources",     "queue",
     "retry_backoff", "shell_placeholders",
-    "worker"};
+    "worker",        "outputs"};
 
 enum { BF_INITIAL, BF_MAX, BF_FACTOR, BF_N };
 static const char *const backoff_fields[BF_N] = {"initial", "max", "factor"};
@@ -371,9 +372,26 @@ parse_task_fields(struct ctx *c, yaml_node_t *k, const struct fields *f,
     if (f->val[TF_INPUTS] != NULL)
         parse_task_inputs(c, f->val[TF_INPUTS], t);
     t->input_index = wf_index_names(t->inputs, t->ninputs, sizeof(*t->inputs));
-    if (f->val[TF_OUTPUT] != NULL) {
+    if (f->val[TF_OUTPUT] != NULL && f->val[TF_OUTPUTS] != NULL) {
+        wf_perr(c, f->key[TF_OUTPUTS],
+                "task '%s' has 'output' and 'outputs': give one (several "
+                "named outputs are 'outputs: {name: type, ...}')",
+                t->name);
+        *out_bad = true;
+    } else if (f->val[TF_OUTPUT] != NULL) {
         snprintf(what, sizeof(what), "'output' of task '%s'", t->name);
         t->output = wf_get_type(c, f->val[TF_OUTPUT], what);
+        *out_bad = t->output == NULL;
+    } else if (f->val[TF_OUTPUTS] != NULL) {
+        /* Named outputs are one record output: $NODE.NAME takes one. */
+        snprintf(what, sizeof(what), "'outputs' of task '%s'", t->name);
+        if (f->val[TF_OUTPUTS]->type != YAML_MAPPING_NODE)
+            wf_perr(c, f->val[TF_OUTPUTS],
+                    "%s must be a mapping of names to types, such as "
+                    "{count: int, names: \"list[str]\"}",
+                    what);
+        else
+            t->output = wf_get_type(c, f->val[TF_OUTPUTS], what);
         *out_bad = t->output == NULL;
     }
     parse_body(c, k, f, t);

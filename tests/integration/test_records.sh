@@ -2,7 +2,9 @@
 # Records: a task's output declared as a record ({sum: float, ...}) is
 # checked member by member on the agent, a record input reaches the task as
 # a JSON object, and records in a JSON inputs file are typed like the rest.
-# Real processes; waits are bounded.
+# Named outputs (outputs: {...}) are taken one by one with $NODE.NAME: a
+# list of them from a map node, null where a subtask failed. Real
+# processes; waits are bounded.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
@@ -57,4 +59,31 @@ timeout -s KILL 60 "$MAPQ" run "$TMP/rec.yaml" --inputs "$TMP/short.json" >/dev/
 check "an input record without a member is refused before anything runs" \
     "2 $TMP/short.json:1:10: 'pts': [0]: missing member 'y' of {x: int, y: float}" \
     "$? $(grep -v '^mapq: execution' "$TMP/short.err")"
+cat >"$TMP/named.yaml" <<'YAML'
+name: named
+inputs:
+  xs: {type: "list[int]", default: [1, 2, 3, 4]}
+tasks:
+  stats:
+    inputs: {x: int}
+    outputs: {sq: int, name: str}
+    command: [sh, -c, 'test "$MAPQ_IN_x" -ne 3 && echo "{\"sq\": $((MAPQ_IN_x * MAPQ_IN_x)), \"name\": \"n$MAPQ_IN_x\"}"']
+  total:
+    inputs: {vals: "list[int?]"}
+    outputs: {sum: int, count: int}
+    command: [python3, -c, 'import json,sys; v=[x for x in json.load(sys.stdin)["vals"] if x is not None]; print(json.dumps({"sum": sum(v), "count": len(v)}))']
+  shout:
+    inputs: {name: str?}
+    output: str
+    command: [sh, -c, 'echo "\"$MAPQ_IN_name!\""']
+nodes:
+  m: {map: stats, over: {x: $inputs.xs}, min_success_ratio: 0.5}
+  t: {task: total, with: {vals: $m.sq}}
+  s: {map: shout, over: {name: $m.name}}
+output: {sum: $t.sum, count: $t.count, names: $s, squares: $m.sq}
+YAML
+out=$(timeout -s KILL 60 "$MAPQ" run "$TMP/named.yaml" 2>"$TMP/named.err")
+check "named outputs, taken one by one (null where a subtask failed)" \
+    '0 {"sum":21,"count":3,"names":["n1!","n2!","!","n4!"],"squares":[1,4,null,16]}' \
+    "$? $(echo "$out" | tr -d ' \n')"
 finish

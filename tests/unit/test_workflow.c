@@ -1196,11 +1196,13 @@ test_workflow_error_malformed_reference(void **state)
                 BASE "  n:\n"
                      "    map: detect\n"
                      "    over: {data_point: $inputs.}\n"
-                     "    with: {threshold: \"$a.b\"}\n",
+                     "    with: {threshold: \"$a.b.c\"}\n",
                 "wf.yaml:17:24: malformed reference '$inputs.' (expected "
-                "$inputs.NAME or $NODE; write $$ for a literal $)\n"
-                "wf.yaml:18:23: malformed reference '$a.b' (expected "
-                "$inputs.NAME or $NODE; write $$ for a literal $)\n");
+                "$inputs.NAME, $NODE or $NODE.OUTPUT; write $$ for a literal "
+                "$)\n"
+                "wf.yaml:18:23: malformed reference '$a.b.c' (expected "
+                "$inputs.NAME, $NODE or $NODE.OUTPUT; write $$ for a literal "
+                "$)\n");
 }
 
 static void
@@ -2264,6 +2266,102 @@ test_workflow_record_types(void **state)
         "twice\n");
 }
 
+static void
+test_workflow_named_outputs(void **state)
+{
+    struct fx *fx = *state;
+    const struct mapq_workflow *wf;
+    static const char head[] =
+        "name: w\n"
+        "inputs: {xs: {type: \"list[int]\", default: [1]}}\n"
+        "tasks:\n"
+        "  s:\n"
+        "    inputs: {x: int}\n"
+        "    outputs: {sq: int, tag: str?}\n"
+        "    command: [sh, -c, 'true']\n"
+        "  sum:\n"
+        "    inputs: {v: \"list[int]\"}\n"
+        "    output: int\n"
+        "    command: [sh, -c, 'true']\n"
+        "nodes:\n";
+
+    /* outputs: is a record output; $NODE.NAME takes one member, a list of
+     * it from a map node. */
+    wf = parse_ok(fx, "name: w\n"
+                      "inputs: {xs: {type: \"list[int]\", default: [1]}}\n"
+                      "tasks:\n"
+                      "  s:\n"
+                      "    inputs: {x: int}\n"
+                      "    outputs: {sq: int, tag: str?}\n"
+                      "    command: [sh, -c, 'true']\n"
+                      "  sum:\n"
+                      "    inputs: {v: \"list[int]\"}\n"
+                      "    output: int\n"
+                      "    command: [sh, -c, 'true']\n"
+                      "nodes:\n"
+                      "  m: {map: s, over: {x: $inputs.xs}}\n"
+                      "  t: {task: sum, with: {v: $m.sq}}\n"
+                      "output: {tags: $m.tag, total: $t}\n");
+    assert_type(wf->tasks[0].output, "{sq: int, tag: str?}");
+    assert_string_equal(wf->nodes[1].with[0].ref, "m");
+    assert_string_equal(wf->nodes[1].with[0].member, "sq");
+    assert_type(wf->nodes[1].with[0].member_type, "list[int]");
+    assert_string_equal(wf->outputs[0].member, "tag");
+    assert_type(wf->outputs[0].member_type, "list[str?]");
+    assert_null(wf->outputs[1].member);
+    assert_int_equal(wf->nodes[1].ndeps, 1);
+
+    /* A member that is not there; a map node that may leave nulls gives a
+     * list of optional members; a node whose output is no record. */
+    {
+        char text[2048];
+
+        snprintf(text, sizeof(text),
+                 "%s"
+                 "  m: {map: s, over: {x: $inputs.xs}, min_success_ratio: "
+                 "0.5}\n"
+                 "  t: {task: sum, with: {v: $m.sq}}\n"
+                 "  u: {task: sum, with: {v: $m.count}}\n"
+                 "  w: {task: sum, with: {v: $t.x}}\n",
+                 head);
+        parse_fails(fx, text,
+                    "wf.yaml:14:28: cannot bind $m.sq (list[int?]) to "
+                    "parameter 'v' (list[int])\n"
+                    "wf.yaml:15:28: node 'm' has no output 'count' (its "
+                    "output is list[{sq: int, tag: str?}?])\n"
+                    "wf.yaml:16:28: node 't' has no output 'x' (its output "
+                    "is int)\n");
+    }
+    /* output and outputs together; outputs that is no mapping. */
+    parse_fails(fx,
+                "name: w\n"
+                "tasks:\n"
+                "  s:\n"
+                "    output: int\n"
+                "    outputs: {a: int}\n"
+                "    command: [sh, -c, 'true']\n"
+                "  r:\n"
+                "    outputs: int\n"
+                "    command: [sh, -c, 'true']\n"
+                "nodes:\n"
+                "  n: {task: s}\n",
+                "wf.yaml:5:5: task 's' has 'output' and 'outputs': give one "
+                "(several named outputs are 'outputs: {name: type, ...}')\n"
+                "wf.yaml:8:14: 'outputs' of task 'r' must be a mapping of "
+                "names to types, such as {count: int, names: "
+                "\"list[str]\"}\n");
+    parse_fails(fx,
+                "name: w\n"
+                "tasks:\n"
+                "  s: {output: int, command: [x]}\n"
+                "nodes:\n"
+                "  n: {task: s}\n"
+                "output: $n.a.b\n",
+                "wf.yaml:6:9: malformed reference '$n.a.b' (expected "
+                "$inputs.NAME, $NODE or $NODE.OUTPUT; write $$ for a literal "
+                "$)\n");
+}
+
 int
 main(void)
 {
@@ -2277,6 +2375,7 @@ main(void)
         T(test_workflow_model_literal_bytes),
         T(test_workflow_model_output_types),
         T(test_workflow_record_types),
+        T(test_workflow_named_outputs),
         T(test_workflow_model_order_and_deps),
         T(test_workflow_model_output_map),
         T(test_workflow_model_plugin_library_path),
