@@ -476,6 +476,25 @@ out:
     return rc;
 }
 
+/* Lets f settle, then reads Redis's counters into s0 and, ms later, s1;
+ * *dt is the span between them (s). */
+static int
+measure_quiet(struct fleet *f, const struct bench_fleet_opts *o, int ms,
+              struct fleet_stats *s0, struct fleet_stats *s1, double *dt)
+{
+    double t0;
+
+    pause_s(o->idle_settle_ms / 1e3);
+    t0 = bench_now_s();
+    if (stats_read(f->c, s0) != 0)
+        return -1;
+    pause_s(ms / 1e3);
+    if (stats_read(f->c, s1) != 0)
+        return -1;
+    *dt = bench_now_s() - t0;
+    return 0;
+}
+
 /* Redis's own CPU per second (a share of a core) with no agent: its
  * timers, the floor under any idle figure. */
 static int
@@ -483,19 +502,13 @@ idle_floor(const struct bench_fleet_opts *o, double *cpu)
 {
     struct fleet_stats s0 = {0}, s1 = {0};
     struct fleet f;
-    double t0;
+    double dt;
     int rc = -1;
 
-    if (fleet_start(&f, o, 0, 1, false) != 0)
+    if (fleet_start(&f, o, 0, 1, false) != 0 ||
+        measure_quiet(&f, o, IDLE_FLOOR_S * 1000, &s0, &s1, &dt) != 0)
         goto out;
-    pause_s(o->idle_settle_ms / 1e3);
-    t0 = bench_now_s();
-    if (stats_read(f.c, &s0) != 0)
-        goto out;
-    pause_s(IDLE_FLOOR_S);
-    if (stats_read(f.c, &s1) != 0)
-        goto out;
-    *cpu = (s1.cpu_s - s0.cpu_s) / (bench_now_s() - t0);
+    *cpu = (s1.cpu_s - s0.cpu_s) / dt;
     rc = 0;
 out:
     fleet_stop(&f);
@@ -511,7 +524,7 @@ idle_run(const struct bench_fleet_opts *o)
 {
     struct fleet_stats s0 = {0}, s1 = {0};
     struct fleet f;
-    double t0, dt, cpu, floor = 0;
+    double dt, cpu, floor = 0;
     int n = o->idle_agents, rc = -1;
 
     memset(&f, 0, sizeof(f));
@@ -519,16 +532,9 @@ idle_run(const struct bench_fleet_opts *o)
     if (idle_floor(o, &floor) != 0)
         goto out;
     fprintf(stderr, "  fleet idle: starting %d agents\n", n);
-    if (fleet_start(&f, o, n, 1, false) != 0)
+    if (fleet_start(&f, o, n, 1, false) != 0 ||
+        measure_quiet(&f, o, o->idle_measure_ms, &s0, &s1, &dt) != 0)
         goto out;
-    pause_s(o->idle_settle_ms / 1e3);
-    t0 = bench_now_s();
-    if (stats_read(f.c, &s0) != 0)
-        goto out;
-    pause_s(o->idle_measure_ms / 1e3);
-    if (stats_read(f.c, &s1) != 0)
-        goto out;
-    dt = bench_now_s() - t0;
     cpu = (s1.cpu_s - s0.cpu_s) / dt;
     printf("%-14s %8d agents    redis %.2f%% of a core in all, %.2f%% "
            "alone: the agents cost %.2f%% (%.1f us/s per agent), %.1f "

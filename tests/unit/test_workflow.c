@@ -2266,42 +2266,32 @@ test_workflow_record_types(void **state)
         "twice\n");
 }
 
+/* Tasks with named outputs, then "nodes:" to follow. */
+#define NAMED_HEAD                                        \
+    "name: w\n"                                           \
+    "inputs: {xs: {type: \"list[int]\", default: [1]}}\n" \
+    "tasks:\n"                                            \
+    "  s:\n"                                              \
+    "    inputs: {x: int}\n"                              \
+    "    outputs: {sq: int, tag: str?}\n"                 \
+    "    command: [sh, -c, 'true']\n"                     \
+    "  sum:\n"                                            \
+    "    inputs: {v: \"list[int]\"}\n"                    \
+    "    output: int\n"                                   \
+    "    command: [sh, -c, 'true']\n"                     \
+    "nodes:\n"
+
 static void
 test_workflow_named_outputs(void **state)
 {
     struct fx *fx = *state;
     const struct mapq_workflow *wf;
-    static const char head[] =
-        "name: w\n"
-        "inputs: {xs: {type: \"list[int]\", default: [1]}}\n"
-        "tasks:\n"
-        "  s:\n"
-        "    inputs: {x: int}\n"
-        "    outputs: {sq: int, tag: str?}\n"
-        "    command: [sh, -c, 'true']\n"
-        "  sum:\n"
-        "    inputs: {v: \"list[int]\"}\n"
-        "    output: int\n"
-        "    command: [sh, -c, 'true']\n"
-        "nodes:\n";
 
     /* outputs: is a record output; $NODE.NAME takes one member, a list of
      * it from a map node. */
-    wf = parse_ok(fx, "name: w\n"
-                      "inputs: {xs: {type: \"list[int]\", default: [1]}}\n"
-                      "tasks:\n"
-                      "  s:\n"
-                      "    inputs: {x: int}\n"
-                      "    outputs: {sq: int, tag: str?}\n"
-                      "    command: [sh, -c, 'true']\n"
-                      "  sum:\n"
-                      "    inputs: {v: \"list[int]\"}\n"
-                      "    output: int\n"
-                      "    command: [sh, -c, 'true']\n"
-                      "nodes:\n"
-                      "  m: {map: s, over: {x: $inputs.xs}}\n"
-                      "  t: {task: sum, with: {v: $m.sq}}\n"
-                      "output: {tags: $m.tag, total: $t}\n");
+    wf = parse_ok(fx, NAMED_HEAD "  m: {map: s, over: {x: $inputs.xs}}\n"
+                                 "  t: {task: sum, with: {v: $m.sq}}\n"
+                                 "output: {tags: $m.tag, total: $t}\n");
     assert_type(wf->tasks[0].output, "{sq: int, tag: str?}");
     assert_string_equal(wf->nodes[1].with[0].ref, "m");
     assert_string_equal(wf->nodes[1].with[0].member, "sq");
@@ -2313,25 +2303,18 @@ test_workflow_named_outputs(void **state)
 
     /* A member that is not there; a map node that may leave nulls gives a
      * list of optional members; a node whose output is no record. */
-    {
-        char text[2048];
-
-        snprintf(text, sizeof(text),
-                 "%s"
-                 "  m: {map: s, over: {x: $inputs.xs}, min_success_ratio: "
-                 "0.5}\n"
-                 "  t: {task: sum, with: {v: $m.sq}}\n"
-                 "  u: {task: sum, with: {v: $m.count}}\n"
-                 "  w: {task: sum, with: {v: $t.x}}\n",
-                 head);
-        parse_fails(fx, text,
-                    "wf.yaml:14:28: cannot bind $m.sq (list[int?]) to "
-                    "parameter 'v' (list[int])\n"
-                    "wf.yaml:15:28: node 'm' has no output 'count' (its "
-                    "output is list[{sq: int, tag: str?}?])\n"
-                    "wf.yaml:16:28: node 't' has no output 'x' (its output "
-                    "is int)\n");
-    }
+    parse_fails(fx,
+                NAMED_HEAD "  m: {map: s, over: {x: $inputs.xs}, "
+                           "min_success_ratio: 0.5}\n"
+                           "  t: {task: sum, with: {v: $m.sq}}\n"
+                           "  u: {task: sum, with: {v: $m.count}}\n"
+                           "  w: {task: sum, with: {v: $t.x}}\n",
+                "wf.yaml:14:28: cannot bind $m.sq (list[int?]) to "
+                "parameter 'v' (list[int])\n"
+                "wf.yaml:15:28: node 'm' has no output 'count' (its "
+                "output is list[{sq: int, tag: str?}?])\n"
+                "wf.yaml:16:28: node 't' has no output 'x' (its output "
+                "is int)\n");
     /* output and outputs together; outputs that is no mapping. */
     parse_fails(fx,
                 "name: w\n"
