@@ -502,16 +502,16 @@ void drv_record_finish_cmd(const struct exec *x, struct mapq_argv *cmd);
 /* ---- drv_bind.c: node inputs and subtask keys -------------------------- */
 
 /* The msgpack bytes of the value a binding refers to, borrowed from the
- * workflow, x's inputs or a node's output; false when it has none. */
+ * workflow, x's inputs or a node's output (the whole output: see
+ * drv_project() for $NODE.MEMBER); false when it has none. */
+bool drv_resolve(const struct exec *x, const struct mapq_binding *b,
+                 const char **v, size_t *vlen);
 /* Appends to out the member of the value (v, vlen): of a map (a record),
  * its value, null when absent; of a list (a map node's output), the list
  * of each element's member, a null element giving null. -1 with why
  * (whylen bytes) when v is malformed. */
 int drv_project(const char *v, size_t vlen, const char *member,
                 struct mapq_buf *out, char *why, size_t whylen);
-
-bool drv_resolve(const struct exec *x, const struct mapq_binding *b,
-                 const char **v, size_t *vlen);
 /* Resolves and checks the inputs of node k; sets its n. Returns -1 with
  * why (EXEC_ERROR_LEN bytes). */
 int drv_bind_node(struct exec *x, size_t k, char *why);
