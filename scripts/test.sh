@@ -20,12 +20,24 @@ quiet cmake --build build -j"$jobs"
 
 echo "== valgrind: unit tests"
 export MAPQ_SOURCE_DIR="$PWD" MAPQ_BUILD_DIR="$PWD/build"
-for t in build/tests/test_*; do
-    [ -x "$t" ] || continue
-    valgrind -q --error-exitcode=99 --leak-check=full --trace-children=no \
-        "$t" >/dev/null 2>build/valgrind.log || { cat build/valgrind.log; exit 1; }
-    echo "clean: $(basename "$t")"
-done
+# valgrind_one TEST: runs one unit test under valgrind; its report, if
+# any, is printed whole. The tests run $jobs at a time, as ctest runs them.
+valgrind_one() {
+    local log
+    log="build/valgrind-$(basename "$1").log"
+    if valgrind -q --error-exitcode=99 --leak-check=full --trace-children=no \
+        "$1" >/dev/null 2>"$log"; then
+        echo "clean: $(basename "$1")"
+    else
+        cat "$log"
+        echo "not clean: $(basename "$1")"
+        return 1
+    fi
+}
+export -f valgrind_one
+find build/tests -maxdepth 1 -name 'test_*' -type f -perm -u+x | sort |
+    xargs -n 1 -P "$jobs" bash -c 'valgrind_one "$0"' ||
+    { echo "valgrind: a unit test is not clean (above)"; exit 1; }
 
 echo "== ASan+UBSan build (clang): every test"
 CC=clang quiet cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
