@@ -160,18 +160,8 @@ queued_refs() {
 }
 queue_len() { queued_refs "$1" "$2" | wc -l | tr -d ' '; }
 
-# check NAME EXPECTED ACTUAL
-check() {
-    if [ "$2" = "$3" ]; then
-        echo "ok - $1"
-        PASSED=$((PASSED + 1))
-    else
-        echo "not ok - $1"
-        echo "#   expected: $2"
-        echo "#   actual:   $3"
-        FAILED=$((FAILED + 1))
-    fi
-}
+# shellcheck source=../check.sh
+. "$SRC/tests/check.sh"
 
 finish() {
     echo "$PASSED passed, $FAILED failed"

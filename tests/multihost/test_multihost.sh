@@ -134,19 +134,8 @@ wait_for() {
     done
 }
 
-# check NAME EXPECTED ACTUAL
-check() {
-    if [ "$2" = "$3" ]; then
-        echo "ok - $1"
-        PASSED=$((PASSED + 1))
-    else
-        echo "not ok - $1"
-        echo "#   expected: $2"
-        echo "#   actual:   $3"
-        FAILED=$((FAILED + 1))
-        DIRTY=1
-    fi
-}
+# shellcheck source=../check.sh
+. "$MAPQ_SOURCE_DIR/tests/check.sh"
 yes_no() { if "$@"; then echo yes; else echo no; fi; }
 
 # The operator's tools, run on the Redis host.
@@ -237,7 +226,7 @@ EOF
 # ---- each scenario's processes ------------------------------------------------
 declare -A PID_OF # host -> the pid of what it runs in this scenario
 DIR=              # the scenario's directory (logs, runs)
-DIRTY=0           # a check of this scenario failed: show its logs
+FAILED_BEFORE=0   # FAILED when the scenario began: more, show its logs
 
 start_scheduler() {
     ip netns exec "$(mh_ns "$1")" "$MAPQ" scheduler --redis "$REDIS_URL" --lease "$LEASE" \
@@ -276,7 +265,7 @@ scenario_start() {
     local h
     SCEN=$1
     DIR="$TMP/$SCEN"
-    DIRTY=0
+    FAILED_BEFORE=$FAILED
     mkdir -p "$DIR"
     : >"$DIR/runs"
     start_scheduler sched1
@@ -307,7 +296,7 @@ scenario_end() {
     local h
     for h in "${!PID_OF[@]}"; do stop "${PID_OF[$h]}"; done
     PID_OF=()
-    if [ "$DIRTY" = 1 ]; then
+    if [ "$FAILED" -gt "$FAILED_BEFORE" ]; then
         for h in sched1 sched2 agent1 agent2 agent3; do
             [ -f "$DIR/$h.log" ] || continue
             echo "# $SCEN: $h log (tail):"
@@ -368,6 +357,17 @@ print(n["state"], c["succeeded"], c["queued"], c["running"])' "$DIR/status.json"
 # ---- cut-link: an agent host cut off longer than the lease ----------------------------
 # none_held REF...: none of the refs holds a lease any more.
 none_held() { ! rcli ZMSCORE "$P:inflight" "$@" | grep -q '[0-9]'; }
+# taken_back HOST T0 REF...: waits until none of the refs (what was leased
+# when HOST failed at T0) is leased, sets T_TAKEN to when, and checks that
+# it took at most the lease + 5 s.
+taken_back() {
+    local host=$1 t0=$2
+    shift 2
+    wait_for 20 none_held "$@"
+    T_TAKEN=$(now_ms)
+    check "$SCEN: $host's subtasks are taken back within the lease + 5 s" yes \
+        "$(yes_no [ $((T_TAKEN - t0)) -le 8000 ])"
+}
 # leases: every ref leased now, one per line.
 leases() { rcli ZRANGE "$P:inflight" 0 -1; }
 # live_agent NAME: NAME's heartbeat is under 2 s old.
@@ -392,10 +392,8 @@ scenario_cut_link() {
     # others', which end within milliseconds.
     mapfile -t held < <(leases)
     echo "# cut-link: agent1 cut off with $(results) of $N results in"
-    wait_for 20 none_held "${held[@]}"
-    t_taken=$(now_ms)
-    check "cut-link: agent1's subtasks are taken back within the lease + 5 s" yes \
-        "$(yes_no [ $((t_taken - t_cut)) -le 8000 ])"
+    taken_back agent1 "$t_cut" "${held[@]}"
+    t_taken=$T_TAKEN
     check "cut-link: the execution ends without agent1" yes "$(yes_no wait_for 60 ended)"
     # The rest of the outage.
     sleep "$(awk -v ms=$((AGENT_CUT_MS - ($(now_ms) - t_cut))) 'BEGIN { printf "%.3f", (ms > 0 ? ms : 0) / 1000 }')"
@@ -434,10 +432,8 @@ scenario_kill_agent() {
     unset 'PID_OF[agent2]'
     mapfile -t held < <(leases)
     echo "# kill-agent: agent2 killed with $(results) of $N results in"
-    wait_for 20 none_held "${held[@]}"
-    t_taken=$(now_ms)
-    check "kill-agent: agent2's subtasks are taken back within the lease + 5 s" yes \
-        "$(yes_no [ $((t_taken - t_kill)) -le 8000 ])"
+    taken_back agent2 "$t_kill" "${held[@]}"
+    t_taken=$T_TAKEN
     check "kill-agent: the execution ends" yes "$(yes_no wait_for 60 ended)"
     verdict kill-agent "recovered in $(secs $((t_taken - t_kill))) s (agent2's subtasks taken back; run ended $(ended_after "$t_kill") s after the kill; lease $LEASE)"
     scenario_end
