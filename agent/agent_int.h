@@ -345,6 +345,19 @@ struct agent_ops {
 
 /* ---- the controller: mapq_agent.c and mapq_agent_step.c ---- */
 
+/* mapq_agent.c: the controller's answers to the leaves; agent_new.c sets
+ * a->ops to it. */
+extern const struct agent_ops agent_controller_ops;
+
+/* mapq_agent.c: asks again for the reservations whose requests failed (on
+ * the retry timer, and on reconnect). */
+void agent_reserve_resend(struct mapq_agent *a);
+
+/* mapq_agent.c: the shutdown timers (a->grace_ev, a->deadline_ev): the
+ * grace period ended, then the deadline to record what ran. */
+void agent_grace_cb(evutil_socket_t fd, short what, void *arg);
+void agent_deadline_cb(evutil_socket_t fd, short what, void *arg);
+
 /* mapq_agent.c: starts prefetched jobs, oldest first, while slots are
  * free. */
 void agent_fill_slots(struct mapq_agent *a);
