@@ -112,6 +112,18 @@ mapq_key_agent(const char *ns, const char *name)
 }
 
 char *
+mapq_key_blob(const char *ns, const char *hex)
+{
+    return mapq_xasprintf("%s:blob:%s", ns, hex);
+}
+
+char *
+mapq_key_blob_tmp(const char *ns, const char *rnd)
+{
+    return mapq_xasprintf("%s:blobtmp:%s", ns, rnd);
+}
+
+char *
 mapq_key_all(const char *ns)
 {
     return mapq_xasprintf("%s:*", ns);

@@ -56,6 +56,12 @@ char *mapq_key_wake(const char *ns, const char *id);
 char *mapq_key_agents(const char *ns);
 /* P:agent:<name>: what an agent registered about itself (hash). */
 char *mapq_key_agent(const char *ns, const char *name);
+/* P:blob:<hex>: a blob of the embedded store, hex the SHA-256 of its
+ * content (string; docs/ARCHITECTURE.md, "Stores"; mapq_blob.h). */
+char *mapq_key_blob(const char *ns, const char *hex);
+/* P:blobtmp:<rnd>: a blob being written, renamed to P:blob:<hex> once
+ * whole (string, expires). */
+char *mapq_key_blob_tmp(const char *ns, const char *rnd);
 /* P:*: the pattern of every key of the namespace (what an ACL user needs). */
 char *mapq_key_all(const char *ns);
 

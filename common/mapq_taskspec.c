@@ -45,10 +45,11 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
 {
     msgpack_packer pk;
     char *otype = s->output ? mapq_type_format_alloc(s->output) : NULL;
+    char *ftype = s->files ? mapq_type_format_alloc(s->files) : NULL;
     size_t i;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 25);
+    msgpack_pack_map(&pk, 26);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -60,6 +61,8 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     pack_kv_str(&pk, "sym", s->symbol);
     pack_kv_str(&pk, "out", otype);
     free(otype);
+    pack_kv_str(&pk, "fin", ftype);
+    free(ftype);
     pack_kv_bool(&pk, "text", s->output_text);
     pack_kv_bool(&pk, "wk", s->worker);
     pack_kv_int(&pk, "batch", s->batch);
@@ -229,6 +232,26 @@ decode_numbers(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     return MAPQ_OK;
 }
 
+/* Decodes "fin", the record of the inputs that hold files, if any. */
+static enum mapq_err
+decode_files(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+{
+    char *fin;
+
+    if (get_opt_str(m, "fin", &fin) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'fin' is not a string or nil");
+    if (fin == NULL)
+        return MAPQ_OK;
+    s->files = mapq_type_parse(fin, err);
+    free(fin);
+    if (s->files == NULL)
+        return MAPQ_EPROTO;
+    if (s->files->kind != MAPQ_T_RECORD)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: 'fin' is no record");
+    return MAPQ_OK;
+}
+
 /* Decodes every known field of spec map m into s, checking its type. */
 static enum mapq_err
 decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
@@ -269,6 +292,8 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
         if (s->output == NULL)
             return MAPQ_EPROTO;
     }
+    if (decode_files(s, m, err) != MAPQ_OK)
+        return MAPQ_EPROTO;
     if (get_bool(m, "text", &s->output_text) != 0)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "task spec: 'text' is not a bool");
@@ -321,6 +346,7 @@ mapq_taskspec_free(struct mapq_taskspec *s)
     free(s->library);
     free(s->symbol);
     mapq_type_free(s->output);
+    mapq_type_free(s->files);
     free(s->queue);
     free(s);
 }

@@ -25,6 +25,10 @@ struct mapq_taskspec {
     char *library; /* plugin */
     char *symbol;
     struct mapq_type *output; /* NULL: no output */
+    /* The inputs that hold files or directories, as a record of their
+     * types: the agent fetches them before the attempt starts. NULL: none
+     * (then mapq_type_has_file() is false for every input). */
+    struct mapq_type *files;
     bool output_text;
     bool worker; /* command run as a persistent worker (SPEC section 9) */
     int batch;   /* subtasks an agent's slot takes per claim (the node's
@@ -67,7 +71,7 @@ void mapq_taskspec_encode(const struct mapq_taskspec *spec,
 struct mapq_taskspec *mapq_taskspec_decode(const char *data, size_t len,
                                            char *err);
 
-/* NULL-safe; frees every owned string, the argv and the output type. */
+/* NULL-safe; frees every owned string, the argv and the types. */
 void mapq_taskspec_free(struct mapq_taskspec *spec);
 
 #endif

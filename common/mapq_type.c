@@ -23,10 +23,17 @@
 /* Guards the stack against hand-built objects; msgpack-c unpacks <= 32. */
 #define VALUE_MAX_DEPTH 64
 
-/* Spelled words, in enum order (a record is spelled with braces). */
-static const char *const kind_names[] = {"int",   "float", "bool", "str",
-                                         "bytes", "any",   "list", "dict"};
+/* Spelled words by kind; a record, spelled with braces, has none. */
+static const char *const kind_names[] = {
+    [MAPQ_T_INT] = "int",   [MAPQ_T_FLOAT] = "float", [MAPQ_T_BOOL] = "bool",
+    [MAPQ_T_STR] = "str",   [MAPQ_T_BYTES] = "bytes", [MAPQ_T_ANY] = "any",
+    [MAPQ_T_LIST] = "list", [MAPQ_T_DICT] = "dict",   [MAPQ_T_RECORD] = NULL,
+    [MAPQ_T_FILE] = "file"};
 #define NWORDS (sizeof(kind_names) / sizeof(kind_names[0]))
+
+/* A file's members, sorted by name; FILE_SHA256... index them. */
+static const char *const file_members[] = {"sha256", "size", "uri"};
+enum { FILE_SHA256, FILE_SIZE, FILE_URI, NFILE_MEMBERS };
 
 /* What a list or dict built with a NULL elem holds: any. */
 static const struct mapq_type any_type = {.kind = MAPQ_T_ANY};
@@ -180,6 +187,30 @@ mapq_type_dup(const struct mapq_type *t)
     return d;
 }
 
+struct mapq_type *
+mapq_type_file_paths(const struct mapq_type *t)
+{
+    struct mapq_type *d;
+    size_t i;
+
+    if (!mapq_type_has_file(t))
+        return NULL;
+    if (t->kind == MAPQ_T_FILE)
+        return mapq_type_new(MAPQ_T_ANY, t->optional, NULL);
+    d = mapq_type_dup(t);
+    if (d->elem != NULL && mapq_type_has_file(d->elem)) {
+        mapq_type_free(d->elem);
+        d->elem = mapq_type_file_paths(t->elem);
+    }
+    for (i = 0; i < d->nmembers; i++) {
+        if (!mapq_type_has_file(d->members[i].type))
+            continue;
+        mapq_type_free(d->members[i].type);
+        d->members[i].type = mapq_type_file_paths(t->members[i].type);
+    }
+    return d;
+}
+
 static void
 skip_space(const char **p)
 {
@@ -197,14 +228,15 @@ unknown_type(const char *p, const char *whole, char *err)
     if (n == 0)
         mapq_err_set(err, MAPQ_EINVAL, "malformed type '%s'", whole);
     else if (n == strlen(whole))
-        mapq_err_set(err, MAPQ_EINVAL,
-                     "unknown type '%s' (expected int, float, bool, str, "
-                     "bytes, any, list[T], dict[T], {name: T, ...} or T?)",
-                     whole);
+        mapq_err_set(
+            err, MAPQ_EINVAL,
+            "unknown type '%s' (expected int, float, bool, str, "
+            "bytes, any, file, list[T], dict[T], {name: T, ...} or T?)",
+            whole);
     else
         mapq_err_set(err, MAPQ_EINVAL,
                      "unknown type '%.*s' in '%s' (expected int, float, "
-                     "bool, str, bytes, any, list[T], dict[T], {name: T, "
+                     "bool, str, bytes, any, file, list[T], dict[T], {name: T, "
                      "...} or T?)",
                      (int)n, p, whole);
 }
@@ -298,7 +330,8 @@ parse_at(const char **p, int depth, const char *whole, char *err)
     }
     n = strspn(*p, "abcdefghijklmnopqrstuvwxyz");
     for (k = 0; k < (int)NWORDS; k++)
-        if (strlen(kind_names[k]) == n && strncmp(*p, kind_names[k], n) == 0)
+        if (kind_names[k] != NULL && strlen(kind_names[k]) == n &&
+            strncmp(*p, kind_names[k], n) == 0)
             break;
     if (n == 0 || k == (int)NWORDS) {
         unknown_type(*p, whole, err);
@@ -463,6 +496,21 @@ bool
 mapq_type_is_list(const struct mapq_type *t)
 {
     return t->kind == MAPQ_T_LIST;
+}
+
+bool
+mapq_type_has_file(const struct mapq_type *t)
+{
+    size_t i;
+
+    if (t == NULL)
+        return false;
+    if (t->kind == MAPQ_T_FILE)
+        return true;
+    for (i = 0; i < t->nmembers; i++)
+        if (mapq_type_has_file(t->members[i].type))
+            return true;
+    return mapq_type_has_file(t->elem);
 }
 
 const char *
@@ -644,6 +692,7 @@ scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
         return o->type == MSGPACK_OBJECT_ARRAY;
     case MAPQ_T_DICT:
     case MAPQ_T_RECORD:
+    case MAPQ_T_FILE:
         return o->type == MSGPACK_OBJECT_MAP;
     }
     return false;
@@ -722,6 +771,112 @@ check_map(const struct mapq_type *t, const msgpack_object *o, char *path,
     return MAPQ_OK;
 }
 
+/* Whether s (n bytes) is MAPQ_TYPE_SHA256_HEX lowercase hex digits. */
+static bool
+sha256_hex_ok(const char *s, size_t n)
+{
+    size_t i;
+
+    if (n != MAPQ_TYPE_SHA256_HEX)
+        return false;
+    for (i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Checks v, the value of member j of a file, at path. */
+static enum mapq_err
+check_file_member(size_t j, const msgpack_object *v, const char *path,
+                  char *err)
+{
+    bool str = v->type == MSGPACK_OBJECT_STR;
+
+    switch (j) {
+    case FILE_SIZE:
+        if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            v->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: expected int, got %s",
+                                path, mapq_type_describe(v));
+        if (v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER && v->via.i64 < 0)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s: expected an int >= 0, got %" PRId64, path,
+                                v->via.i64);
+        break;
+    case FILE_SHA256:
+        if (!str)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: expected str, got %s",
+                                path, mapq_type_describe(v));
+        if (!sha256_hex_ok(v->via.str.ptr, v->via.str.size))
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s: expected %d lowercase hex digits", path,
+                                MAPQ_TYPE_SHA256_HEX);
+        break;
+    default: /* FILE_URI */
+        if (!str)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: expected str, got %s",
+                                path, mapq_type_describe(v));
+        if (v->via.str.size == 0)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: URI is empty", path);
+        if (v->via.str.size > MAPQ_TYPE_URI_MAX)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s: URI of %" PRIu32
+                                " bytes is over the %d-byte cap",
+                                path, v->via.str.size, MAPQ_TYPE_URI_MAX);
+        if (memchr(v->via.str.ptr, '\0', v->via.str.size) != NULL)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: URI holds a NUL byte",
+                                path);
+        break;
+    }
+    /* A size past INT64_MAX, a URI that is not UTF-8. */
+    return check_representable(v, path, err);
+}
+
+/*
+ * Checks map o against file: each of its members once, no other, each of
+ * its shape. Reports as a record's check does, the type named "file".
+ */
+static enum mapq_err
+check_file(const msgpack_object *o, char *path, size_t plen, char *err)
+{
+    size_t base = strlen(path), j;
+    bool seen[NFILE_MEMBERS] = {false};
+    enum mapq_err rc;
+    uint32_t i;
+
+    for (i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key;
+
+        if (k->type != MSGPACK_OBJECT_STR)
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%sdict keys must be str, got %s", path,
+                                base ? ": " : "", mapq_type_describe(k));
+        path[base] = '\0';
+        mapq_type_path_key(path, plen, k->via.str.ptr, k->via.str.size);
+        for (j = 0; j < NFILE_MEMBERS; j++)
+            if (strlen(file_members[j]) == k->via.str.size &&
+                memcmp(file_members[j], k->via.str.ptr, k->via.str.size) == 0)
+                break;
+        if (j == NFILE_MEMBERS)
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: not a member of file",
+                                path);
+        if (seen[j])
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: member given twice",
+                                path);
+        seen[j] = true;
+        rc = check_file_member(j, &o->via.map.ptr[i].val, path, err);
+        if (rc != MAPQ_OK)
+            return rc;
+    }
+    path[base] = '\0';
+    for (j = 0; j < NFILE_MEMBERS; j++)
+        if (!seen[j])
+            return mapq_err_set(err, MAPQ_ETYPE,
+                                "%s%smissing member '%s' of file", path,
+                                base ? ": " : "", file_members[j]);
+    return MAPQ_OK;
+}
+
 /*
  * Checks o against t, recursing into lists and dicts (also under any, where
  * nested values must still be representable: no ext, str keys only).
@@ -750,6 +905,8 @@ check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
         return mapq_err_set(
             err, MAPQ_ETYPE, "%s%sexpected %s, got %s", path, base ? ": " : "",
             mapq_type_format(t, tname, sizeof(tname)), mapq_type_describe(o));
+    if (t->kind == MAPQ_T_FILE)
+        return check_file(o, path, plen, err);
     if (o->type == MSGPACK_OBJECT_MAP)
         return check_map(t, o, path, plen, depth, err);
     if (o->type != MSGPACK_OBJECT_ARRAY)

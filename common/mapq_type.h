@@ -1,6 +1,6 @@
 /*
- * mapq_type.h - workflow value types: int, float, bool, str, bytes, any,
- * list[T], dict[T], records {name: T, ...} and T? (optional).
+ * mapq_type.h - workflow value types: int, float, bool, str, bytes, file,
+ * any, list[T], dict[T], records {name: T, ...} and T? (optional).
  *
  * A type is a small tree owned by whoever parsed or built it. Values are
  * msgpack objects; mapq_type_check() says whether one fits. The wire mapping:
@@ -8,7 +8,10 @@
  * bool, str = str, bytes = bin, list = array, dict = map with str keys,
  * record = map with exactly the record's members as str keys (a member of
  * type T? may hold null but is not left out), null = nil (only for T? and
- * any).
+ * any). A file is a reference to content, never the bytes: a map of
+ * exactly "uri" (str), "sha256" (the content's hash, 64 lowercase hex
+ * digits) and "size" (int >= 0, bytes) (docs/ARCHITECTURE.md, "Files and
+ * directories").
  */
 #ifndef MAPQ_TYPE_H
 #define MAPQ_TYPE_H
@@ -29,12 +32,18 @@ enum mapq_type_kind {
     MAPQ_T_LIST,
     MAPQ_T_DICT,
     MAPQ_T_RECORD,
+    MAPQ_T_FILE,
 };
 
 /* Members of a record: at most MAPQ_TYPE_MEMBERS_MAX, names matching
  * [A-Za-z_][A-Za-z0-9_]* of at most MAPQ_TYPE_NAME_MAX bytes. */
 #define MAPQ_TYPE_MEMBERS_MAX 64
 #define MAPQ_TYPE_NAME_MAX    64
+
+/* A file's "uri": 1 to MAPQ_TYPE_URI_MAX bytes of UTF-8 without NUL. Its
+ * "sha256": MAPQ_TYPE_SHA256_HEX lowercase hex digits. */
+#define MAPQ_TYPE_URI_MAX    4096
+#define MAPQ_TYPE_SHA256_HEX 64
 
 struct mapq_member {
     char *name;             /* owned */
@@ -79,6 +88,14 @@ struct mapq_type *mapq_type_dup(const struct mapq_type *t);
 void mapq_type_free(struct mapq_type *t);
 
 /*
+ * What a value of t may be given as before its files are stored: a copy of
+ * t in which each file is any, so that a local path (a str) or a reference
+ * both bind (caller frees with mapq_type_free()); NULL when t holds no
+ * file. The value is checked against t once its paths are references.
+ */
+struct mapq_type *mapq_type_file_paths(const struct mapq_type *t);
+
+/*
  * Writes the canonical spelling ("list[int?]", "{a: int, b: str}" with
  * members by name) into buf, truncated to len bytes with the NUL; t NULL
  * writes "none". Returns buf.
@@ -95,13 +112,18 @@ bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
  * feeding src into dst is safe at validation time. any on either side is
  * accepted (checked at run time); int fits float; T fits T?; T? does not
  * fit T, so list[T?] does not fit list[T]; a record fits a record of the
- * same member names whose member types each fit.
+ * same member names whose member types each fit; file fits only file (not
+ * str, nor a record of its members, either way).
  */
 bool mapq_type_assignable(const struct mapq_type *src,
                           const struct mapq_type *dst);
 
 /* True for list[...] (optional or not). */
 bool mapq_type_is_list(const struct mapq_type *t);
+
+/* True when t (borrowed) is file or holds file anywhere: a list or dict
+ * element, a record member, at any depth. NULL-safe (false). */
+bool mapq_type_has_file(const struct mapq_type *t);
 
 /*
  * Checks that o (borrowed) is a value of type t. On mismatch returns
@@ -110,7 +132,9 @@ bool mapq_type_is_list(const struct mapq_type *t);
  * non-str keys, since they could not travel as JSON. Every scalar must also
  * be representable (above): an int past INT64_MAX, a NaN or infinite float,
  * a str or dict key that is not UTF-8 is MAPQ_ETYPE too. A list or dict
- * type built with a NULL elem is taken as list[any] / dict[any].
+ * type built with a NULL elem is taken as list[any] / dict[any]. A file
+ * must have its three members, no other, each of its shape (above), e.g.
+ * "[3][\"sha256\"]: expected 64 lowercase hex digits".
  */
 enum mapq_err mapq_type_check(const struct mapq_type *t,
                               const msgpack_object *o, char *err);

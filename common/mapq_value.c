@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_type.h"
 
 /* Reads an n-byte big-endian length at p. */
 static uint64_t
@@ -432,6 +433,7 @@ mapq_value_pack_str(msgpack_packer *pk, const char *s)
 struct keyed {
     struct mapq_buf key; /* canonical key bytes */
     const msgpack_object *val;
+    const struct mapq_type *type; /* val's; NULL: any */
 };
 
 static int
@@ -446,11 +448,26 @@ keyed_cmp(const void *a, const void *b)
     return (x->key.len > y->key.len) - (x->key.len < y->key.len);
 }
 
-static enum mapq_err canonical_into(const msgpack_object *o, msgpack_packer *pk,
-                                    struct mapq_buf *out);
+static enum mapq_err canonical_into(const msgpack_object *o,
+                                    const struct mapq_type *t,
+                                    msgpack_packer *pk, struct mapq_buf *out);
+
+/* The type of the value under key k of a map of type t; NULL: any. */
+static const struct mapq_type *
+value_type(const struct mapq_type *t, const msgpack_object *k)
+{
+    if (t == NULL)
+        return NULL;
+    if (t->kind == MAPQ_T_DICT)
+        return t->elem;
+    if (t->kind == MAPQ_T_RECORD && k->type == MSGPACK_OBJECT_STR)
+        return mapq_type_member(t, k->via.str.ptr, k->via.str.size);
+    return NULL;
+}
 
 static enum mapq_err
-canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
+canonical_map(const msgpack_object *o, const struct mapq_type *t,
+              msgpack_packer *pk, struct mapq_buf *out)
 {
     uint32_t n = o->via.map.size, i;
     struct keyed *ks = mapq_xcalloc(n ? n : 1, sizeof(*ks));
@@ -460,8 +477,9 @@ canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
     for (i = 0; i < n && rc == MAPQ_OK; i++) {
         mapq_buf_init(&ks[i].key, 0);
         mapq_value_packer_init(&kpk, &ks[i].key);
-        rc = canonical_into(&o->via.map.ptr[i].key, &kpk, &ks[i].key);
+        rc = canonical_into(&o->via.map.ptr[i].key, NULL, &kpk, &ks[i].key);
         ks[i].val = &o->via.map.ptr[i].val;
+        ks[i].type = value_type(t, &o->via.map.ptr[i].key);
     }
     if (rc == MAPQ_OK) {
         qsort(ks, n, sizeof(*ks), keyed_cmp);
@@ -470,7 +488,7 @@ canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
         for (i = 0; i < n && rc == MAPQ_OK; i++) {
             rc = mapq_buf_append(out, ks[i].key.data, ks[i].key.len);
             if (rc == MAPQ_OK)
-                rc = canonical_into(ks[i].val, pk, out);
+                rc = canonical_into(ks[i].val, ks[i].type, pk, out);
         }
     }
     for (i = 0; i < n; i++)
@@ -479,10 +497,33 @@ canonical_map(const msgpack_object *o, msgpack_packer *pk, struct mapq_buf *out)
     return rc;
 }
 
+/*
+ * Writes file reference o (a map) as [sha256, size]: its content, not
+ * where it is. A map without a str sha256 and an int size is written whole.
+ */
 static enum mapq_err
-canonical_into(const msgpack_object *o, msgpack_packer *pk,
+canonical_file(const msgpack_object *o, msgpack_packer *pk,
                struct mapq_buf *out)
 {
+    const msgpack_object *sha = mapq_value_map_get(o, "sha256");
+    const msgpack_object *size = mapq_value_map_get(o, "size");
+
+    if (sha == NULL || sha->type != MSGPACK_OBJECT_STR || size == NULL ||
+        (size->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
+         size->type != MSGPACK_OBJECT_NEGATIVE_INTEGER))
+        return canonical_map(o, NULL, pk, out);
+    if (msgpack_pack_array(pk, 2) != 0 || msgpack_pack_object(pk, *sha) != 0 ||
+        msgpack_pack_object(pk, *size) != 0)
+        return MAPQ_ETOOBIG;
+    return MAPQ_OK;
+}
+
+/* Writes o canonically; t (NULL: any) says where files are. */
+static enum mapq_err
+canonical_into(const msgpack_object *o, const struct mapq_type *t,
+               msgpack_packer *pk, struct mapq_buf *out)
+{
+    const struct mapq_type *et;
     uint32_t i;
     enum mapq_err rc = MAPQ_OK;
 
@@ -495,13 +536,16 @@ canonical_into(const msgpack_object *o, msgpack_packer *pk,
             return MAPQ_ETOOBIG;
         return MAPQ_OK;
     case MSGPACK_OBJECT_ARRAY:
+        et = t != NULL && t->kind == MAPQ_T_LIST ? t->elem : NULL;
         if (msgpack_pack_array(pk, o->via.array.size) != 0)
             return MAPQ_ETOOBIG;
         for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
-            rc = canonical_into(&o->via.array.ptr[i], pk, out);
+            rc = canonical_into(&o->via.array.ptr[i], et, pk, out);
         return rc;
     case MSGPACK_OBJECT_MAP:
-        return canonical_map(o, pk, out);
+        if (t != NULL && t->kind == MAPQ_T_FILE)
+            return canonical_file(o, pk, out);
+        return canonical_map(o, t, pk, out);
     default:
         if (msgpack_pack_object(pk, *o) != 0)
             return MAPQ_ETOOBIG;
@@ -515,7 +559,17 @@ mapq_value_canonical(const msgpack_object *o, struct mapq_buf *out)
     msgpack_packer pk;
 
     mapq_value_packer_init(&pk, out);
-    return canonical_into(o, &pk, out);
+    return canonical_into(o, NULL, &pk, out);
+}
+
+enum mapq_err
+mapq_value_canonical_typed(const msgpack_object *o, const struct mapq_type *t,
+                           struct mapq_buf *out)
+{
+    msgpack_packer pk;
+
+    mapq_value_packer_init(&pk, out);
+    return canonical_into(o, t, &pk, out);
 }
 
 void

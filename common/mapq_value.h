@@ -18,6 +18,8 @@
 #include "mapq_buf.h"
 #include "mapq_err.h"
 
+struct mapq_type;
+
 /* Default cap on one value (an input, an output, a bound value): 16 MiB. */
 #define MAPQ_VALUE_MAX (16u * 1024 * 1024)
 
@@ -104,6 +106,21 @@ enum mapq_err mapq_value_check(const char *data, size_t len, char *err);
 /* Appends the canonical encoding of o (borrowed) to out. */
 enum mapq_err mapq_value_canonical(const msgpack_object *o,
                                    struct mapq_buf *out);
+
+/*
+ * Appends the canonical encoding of o (borrowed), a value of type t
+ * (borrowed; NULL is any), to out, as a cache key sees it: as
+ * mapq_value_canonical() writes it, except that where t says file
+ * (through lists, dicts, record members and T?) a map is written as the
+ * array [sha256, size] of its members, without its URI, so that the same
+ * content anywhere has the same bytes. A map there that is no reference
+ * (no str sha256 or int size; mapq_type_check() refuses it) is written
+ * whole. With t NULL or any, the same bytes as mapq_value_canonical().
+ * Returns MAPQ_ETOOBIG when out's cap is met (out then holds a prefix).
+ */
+enum mapq_err mapq_value_canonical_typed(const msgpack_object *o,
+                                         const struct mapq_type *t,
+                                         struct mapq_buf *out);
 
 /* SHA-256 of data, truncated to MAPQ_KEY_LEN bytes, into key. */
 void mapq_value_hash(const void *data, size_t len,

@@ -97,6 +97,16 @@ test_keys_cache_keys_and_patterns(void **state)
 }
 
 static void
+test_keys_blob_keys(void **state)
+{
+    (void)state;
+    expect(mapq_key_blob("mapq", HEX HEX), "mapq:blob:" HEX HEX);
+    expect(mapq_key_blob_tmp("mapq", "0123456789abcdef"),
+           "mapq:blobtmp:0123456789abcdef");
+    expect(mapq_key_blob("tenant7", HEX HEX), "tenant7:blob:" HEX HEX);
+}
+
+static void
 test_keys_namespace_is_the_prefix(void **state)
 {
     (void)state;
@@ -157,6 +167,7 @@ main(void)
         cmocka_unit_test(test_keys_node_and_epoch_numbers),
         cmocka_unit_test(test_keys_agent_and_scheduler_keys),
         cmocka_unit_test(test_keys_cache_keys_and_patterns),
+        cmocka_unit_test(test_keys_blob_keys),
         cmocka_unit_test(test_keys_namespace_is_the_prefix),
         cmocka_unit_test(test_keys_cache_split_gives_task_and_hex),
         cmocka_unit_test(test_keys_cache_split_refuses_short_keys),

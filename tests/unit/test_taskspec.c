@@ -238,7 +238,7 @@ test_taskspec_encoding_matches_protocol(void **state)
         "task", "node",    "kind",    "argv", "lib",   "sym",  "out",
         "text", "retries", "timeout", "sysr", "intrf", "intr", "queue",
         "mem",  "bo_i",    "bo_m",    "bo_f", "c",     "cttl", "cser",
-        "ow",   "wk",      "batch",   "cpu"};
+        "ow",   "wk",      "batch",   "cpu",  "fin"};
     static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "true";
     char *argv[] = {a0};
     struct fx *f = *state;
@@ -260,8 +260,8 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     m = &f->u.data;
     assert_int_equal(m->type, MSGPACK_OBJECT_MAP);
-    assert_int_equal(m->via.map.size, 25);
-    for (i = 0; i < 25; i++)
+    assert_int_equal(m->via.map.size, 26);
+    for (i = 0; i < 26; i++)
         if (mapq_value_map_get(m, keys[i]) == NULL)
             fail_msg("encoded spec has no key '%s'", keys[i]);
     assert_true(mapq_value_str_eq(mapq_value_map_get(m, "kind"), "command"));
@@ -286,6 +286,35 @@ test_taskspec_encoding_matches_protocol(void **state)
                      MAPQ_OK);
     assert_int_equal(mapq_value_map_get(&f->u.data, "out")->type,
                      MSGPACK_OBJECT_NIL);
+    assert_int_equal(mapq_value_map_get(&f->u.data, "fin")->type,
+                     MSGPACK_OBJECT_NIL);
+}
+
+/* The inputs that hold files travel as a record of their types. */
+static void
+test_taskspec_file_inputs_round_trip(void **state)
+{
+    static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "cat";
+    char *argv[] = {a0};
+    struct fx *f = *state;
+    struct mapq_taskspec in = {0}, *out;
+    char buf[128];
+
+    f->type = mapq_type_parse("{doc: file, pages: list[file?]}", f->err);
+    assert_non_null(f->type);
+    in.task = task;
+    in.node = node;
+    in.argv = argv;
+    in.argc = 1;
+    in.files = f->type;
+    in.queue = queue;
+    mapq_taskspec_encode(&in, &f->mp);
+    out = mapq_taskspec_decode(f->mp.data, f->mp.len, f->err);
+    assert_non_null(out);
+    assert_non_null(out->files);
+    assert_string_equal(mapq_type_format(out->files, buf, sizeof(buf)),
+                        "{doc: file, pages: list[file?]}");
+    mapq_taskspec_free(out);
 }
 
 static void
@@ -497,12 +526,16 @@ test_taskspec_bad_output_type_rejected(void **state)
 
     begin_spec(f, NULL, 1);
     pack_str(f, "out", "lsit[int]");
-    decode_fails(f, "unknown type 'lsit' in 'lsit[int]' (expected int, "
-                    "float, bool, str, bytes, any, list[T], dict[T], {name: "
-                    "T, ...} or T?)");
+    decode_fails(f,
+                 "unknown type 'lsit' in 'lsit[int]' (expected int, "
+                 "float, bool, str, bytes, any, file, list[T], dict[T], {name: "
+                 "T, ...} or T?)");
     begin_spec(f, NULL, 1);
     pack_str(f, "out", "list[int");
     decode_fails(f, "malformed type 'list[int'");
+    begin_spec(f, NULL, 1);
+    pack_str(f, "fin", "file");
+    decode_fails(f, "task spec: 'fin' is no record");
 }
 
 static void
@@ -668,6 +701,7 @@ main(void)
         T(test_taskspec_backoff_grows_caps_and_jitters),
         T(test_taskspec_round_trip_plugin),
         T(test_taskspec_encoding_matches_protocol),
+        T(test_taskspec_file_inputs_round_trip),
         T(test_taskspec_decode_defaults),
         T(test_taskspec_unknown_keys_ignored),
         T(test_taskspec_not_msgpack_rejected),

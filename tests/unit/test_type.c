@@ -13,7 +13,7 @@
 #include "mapq_type.h"
 #include "mapq_value.h"
 
-#define NTYPES 24
+#define NTYPES 32
 
 struct fx {
     struct mapq_type *t[NTYPES];
@@ -152,14 +152,17 @@ static void
 test_type_parse_errors(void **state)
 {
     (void)state;
-    parse_fails("integer", "unknown type 'integer' (expected int, float, "
-                           "bool, str, bytes, any, list[T], dict[T], {name: "
-                           "T, ...} or T?)");
-    parse_fails("Int", "unknown type 'Int' (expected int, float, bool, str, "
-                       "bytes, any, list[T], dict[T], {name: T, ...} or T?)");
-    parse_fails("list[foo]", "unknown type 'foo' in 'list[foo]' (expected "
-                             "int, float, bool, str, bytes, any, list[T], "
-                             "dict[T], {name: T, ...} or T?)");
+    parse_fails("integer",
+                "unknown type 'integer' (expected int, float, "
+                "bool, str, bytes, any, file, list[T], dict[T], {name: "
+                "T, ...} or T?)");
+    parse_fails("Int",
+                "unknown type 'Int' (expected int, float, bool, str, "
+                "bytes, any, file, list[T], dict[T], {name: T, ...} or T?)");
+    parse_fails("list[foo]",
+                "unknown type 'foo' in 'list[foo]' (expected "
+                "int, float, bool, str, bytes, any, file, list[T], "
+                "dict[T], {name: T, ...} or T?)");
     parse_fails("list", "malformed type 'list'");
     parse_fails("list[int", "malformed type 'list[int'");
     parse_fails("list[]", "malformed type 'list[]'");
@@ -605,9 +608,10 @@ test_type_record_parse_errors(void **state)
     parse_fails("{1a: int}", "type '{1a: int}': bad member name '1a' "
                              "(letters, digits and _, not first a digit, at "
                              "most 64)");
-    parse_fails("{a: intt}", "unknown type 'intt' in '{a: intt}' (expected "
-                             "int, float, bool, str, bytes, any, list[T], "
-                             "dict[T], {name: T, ...} or T?)");
+    parse_fails("{a: intt}",
+                "unknown type 'intt' in '{a: intt}' (expected "
+                "int, float, bool, str, bytes, any, file, list[T], "
+                "dict[T], {name: T, ...} or T?)");
 }
 
 static void
@@ -689,6 +693,343 @@ test_type_record_check(void **state)
     check_fails(t, packed(fx), "expected {n: int, tag: str?}, got list");
 }
 
+/* ---- file ---------------------------------------------------------------- */
+
+/* The SHA-256 of no bytes. */
+#define SHA_EMPTY \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+static void
+pack_kv_str(struct fx *fx, const char *k, const char *v)
+{
+    mapq_value_pack_str(&fx->pk, k);
+    mapq_value_pack_str(&fx->pk, v);
+}
+
+static void
+pack_kv_int(struct fx *fx, const char *k, int64_t v)
+{
+    mapq_value_pack_str(&fx->pk, k);
+    msgpack_pack_int64(&fx->pk, v);
+}
+
+/* Packs {"uri": uri, "sha256": sha, "size": size}. */
+static void
+pack_ref(struct fx *fx, const char *uri, const char *sha, int64_t size)
+{
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", uri);
+    pack_kv_str(fx, "sha256", sha);
+    pack_kv_int(fx, "size", size);
+}
+
+/* Starts over with a list of one element, which the caller packs. */
+static void
+one_of(struct fx *fx)
+{
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 1);
+}
+
+static void
+test_type_file_parse_format(void **state)
+{
+    static const char *const spellings[] = {"file",
+                                            "file?",
+                                            "list[file]",
+                                            "dict[file?]",
+                                            "list[dict[file]]?",
+                                            "{img: file, n: int}"};
+    struct fx *fx = *state;
+    struct mapq_type *t;
+    size_t i;
+
+    t = T(fx, "file");
+    assert_int_equal(t->kind, MAPQ_T_FILE);
+    assert_false(t->optional);
+    assert_null(t->elem);
+    t = T(fx, " file ? ");
+    assert_int_equal(t->kind, MAPQ_T_FILE);
+    assert_true(t->optional);
+    assert_format(t, "file?");
+    t = T(fx, "list[file]");
+    assert_int_equal(t->elem->kind, MAPQ_T_FILE);
+    t = T(fx, "{n: int, img: file}");
+    assert_int_equal(mapq_type_member(t, "img", 3)->kind, MAPQ_T_FILE);
+    assert_format(t, "{img: file, n: int}");
+    for (i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+        char buf[64];
+
+        t = mapq_type_parse(spellings[i], NULL);
+        assert_non_null(t);
+        keep(fx, t);
+        assert_string_equal(mapq_type_format(t, buf, sizeof(buf)),
+                            spellings[i]);
+        assert_true(mapq_type_equal(keep(fx, mapq_type_dup(t)), t));
+    }
+    assert_false(mapq_type_equal(T(fx, "file"), T(fx, "file?")));
+    assert_false(mapq_type_equal(T(fx, "file"), T(fx, "str")));
+    parse_fails("files",
+                "unknown type 'files' (expected int, float, bool, "
+                "str, bytes, any, file, list[T], dict[T], {name: T, ...} "
+                "or T?)");
+    parse_fails("file[int]", "malformed type 'file[int]'");
+}
+
+static void
+test_type_file_assignable(void **state)
+{
+    static const struct {
+        const char *src, *dst;
+        bool ok;
+    } cases[] = {
+        {"file", "file", true},
+        {"file", "file?", true},
+        {"file?", "file", false},
+        {"file", "any", true},
+        {"any", "file", true},
+        {"list[file]", "list[file?]", true},
+        {"list[file]", "list[any]", true},
+        {"dict[file]", "dict[file]", true},
+        {"{img: file, n: int}", "{img: file, n: float}", true},
+        {"str", "file", false},
+        {"file", "str", false},
+        {"bytes", "file", false},
+        {"file", "dict[str]", false},
+        {"dict[str]", "file", false},
+        {"{sha256: str, size: int, uri: str}", "file", false},
+        {"file", "{sha256: str, size: int, uri: str}", false},
+        {"list[str]", "list[file]", false},
+        {"{img: str}", "{img: file}", false},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mapq_type *s = mapq_type_parse(cases[i].src, NULL);
+        struct mapq_type *d = mapq_type_parse(cases[i].dst, NULL);
+        bool ok = mapq_type_assignable(s, d);
+
+        mapq_type_free(s);
+        mapq_type_free(d);
+        if (ok != cases[i].ok)
+            fail_msg("%s -> %s: expected %d", cases[i].src, cases[i].dst,
+                     cases[i].ok);
+    }
+}
+
+static void
+test_type_has_file(void **state)
+{
+    struct fx *fx = *state;
+
+    assert_true(mapq_type_has_file(T(fx, "file")));
+    assert_true(mapq_type_has_file(T(fx, "file?")));
+    assert_true(mapq_type_has_file(T(fx, "list[file]")));
+    assert_true(mapq_type_has_file(T(fx, "dict[list[file?]]?")));
+    assert_true(mapq_type_has_file(T(fx, "{a: int, z: {img: file}}")));
+    assert_true(mapq_type_has_file(T(fx, "list[{a: int, b: dict[file]}]")));
+    assert_false(mapq_type_has_file(T(fx, "str")));
+    assert_false(mapq_type_has_file(T(fx, "any")));
+    assert_false(mapq_type_has_file(T(fx, "list[dict[bytes]]")));
+    assert_false(mapq_type_has_file(T(fx, "{sha256: str, size: int, uri: "
+                                          "str}")));
+    assert_false(
+        mapq_type_has_file(keep(fx, mapq_type_new(MAPQ_T_LIST, false, NULL))));
+    assert_false(mapq_type_has_file(NULL));
+}
+
+static void
+test_type_file_check_accepts(void **state)
+{
+    struct fx *fx = *state;
+    char err[MAPQ_ERR_LEN];
+    char uri[MAPQ_TYPE_URI_MAX + 1];
+
+    /* Members in any order; size 0; a URI of any scheme, UTF-8. */
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_int(fx, "size", 0);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_str(fx, "uri", "mapq:sha256/" SHA_EMPTY);
+    assert_int_equal(mapq_type_check(T(fx, "file"), packed(fx), err), MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "file?"), packed(fx), err), MAPQ_OK);
+    assert_int_equal(mapq_type_check(T(fx, "any"), packed(fx), err), MAPQ_OK);
+
+    /* [ref, null] fits list[file?]; {"img": ref, "n": 1} the record. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_array(&fx->pk, 2);
+    pack_ref(fx, "file:///srv/caf\xc3\xa9.png", SHA_EMPTY, INT64_MAX);
+    msgpack_pack_nil(&fx->pk);
+    assert_int_equal(mapq_type_check(T(fx, "list[file?]"), packed(fx), err),
+                     MAPQ_OK);
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 2);
+    pack_kv_int(fx, "n", 1);
+    mapq_value_pack_str(&fx->pk, "img");
+    pack_ref(fx, "s3://b/k", SHA_EMPTY, 12);
+    assert_int_equal(
+        mapq_type_check(T(fx, "{img: file, n: int}"), packed(fx), err),
+        MAPQ_OK);
+
+    /* A URI of exactly the cap. */
+    memset(uri, 'u', MAPQ_TYPE_URI_MAX);
+    uri[MAPQ_TYPE_URI_MAX] = '\0';
+    mapq_buf_reset(&fx->buf);
+    pack_ref(fx, uri, SHA_EMPTY, 1);
+    assert_int_equal(mapq_type_check(T(fx, "file"), packed(fx), err), MAPQ_OK);
+}
+
+static void
+test_type_file_check_refuses(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *lf = T(fx, "list[file]");
+    char uri[MAPQ_TYPE_URI_MAX + 2];
+
+    /* Not a map at all, or null. */
+    one_of(fx);
+    mapq_value_pack_str(&fx->pk, "./a.png");
+    check_fails(lf, packed(fx), "[0]: expected file, got str");
+    one_of(fx);
+    msgpack_pack_nil(&fx->pk);
+    check_fails(lf, packed(fx), "[0]: expected file, got null");
+
+    /* A member missing, one extra, one twice, a key that is no str. */
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 2);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    check_fails(lf, packed(fx), "[0]: missing member 'size' of file");
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 0);
+    check_fails(T(fx, "file"), packed(fx), "missing member 'sha256' of file");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 4);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    pack_kv_str(fx, "name", "k");
+    check_fails(lf, packed(fx), "[0][\"name\"]: not a member of file");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "uri", "s3://b/j");
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx), "[0][\"uri\"]: member given twice");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 1);
+    msgpack_pack_int(&fx->pk, 2);
+    check_fails(lf, packed(fx), "[0]: dict keys must be str, got int");
+
+    /* sha256: upper case, 63 digits, 65, not hex, no str. */
+    one_of(fx);
+    pack_ref(fx, "s3://b/k",
+             "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+             0);
+    check_fails(lf, packed(fx),
+                "[0][\"sha256\"]: expected 64 lowercase hex digits");
+    one_of(fx);
+    pack_ref(fx, "s3://b/k",
+             "3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+             0);
+    check_fails(lf, packed(fx),
+                "[0][\"sha256\"]: expected 64 lowercase hex digits");
+    one_of(fx);
+    pack_ref(fx, "s3://b/k", SHA_EMPTY "0", 0);
+    check_fails(lf, packed(fx),
+                "[0][\"sha256\"]: expected 64 lowercase hex digits");
+    one_of(fx);
+    pack_ref(fx, "s3://b/k",
+             "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+             0);
+    check_fails(lf, packed(fx),
+                "[0][\"sha256\"]: expected 64 lowercase hex digits");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_int(fx, "sha256", 1);
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx), "[0][\"sha256\"]: expected str, got int");
+
+    /* size: negative, a str, a float, past INT64_MAX. */
+    one_of(fx);
+    pack_ref(fx, "s3://b/k", SHA_EMPTY, -1);
+    check_fails(lf, packed(fx), "[0][\"size\"]: expected an int >= 0, got -1");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_str(fx, "size", "12");
+    check_fails(lf, packed(fx), "[0][\"size\"]: expected int, got str");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    mapq_value_pack_str(&fx->pk, "size");
+    msgpack_pack_double(&fx->pk, 12.0);
+    check_fails(lf, packed(fx), "[0][\"size\"]: expected int, got float");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_str(fx, "uri", "s3://b/k");
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    mapq_value_pack_str(&fx->pk, "size");
+    msgpack_pack_uint64(&fx->pk, (uint64_t)INT64_MAX + 1);
+    check_fails(lf, packed(fx),
+                "[0][\"size\"]: integer out of range: 9223372036854775808");
+
+    /* uri: empty, over the cap, holding NUL, not UTF-8, no str. */
+    one_of(fx);
+    pack_ref(fx, "", SHA_EMPTY, 0);
+    check_fails(lf, packed(fx), "[0][\"uri\"]: URI is empty");
+    memset(uri, 'u', MAPQ_TYPE_URI_MAX + 1);
+    uri[MAPQ_TYPE_URI_MAX + 1] = '\0';
+    one_of(fx);
+    pack_ref(fx, uri, SHA_EMPTY, 0);
+    check_fails(lf, packed(fx),
+                "[0][\"uri\"]: URI of 4097 bytes is over the 4096-byte cap");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "uri");
+    pack_bytes_str(fx, "a\0b", 3);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx), "[0][\"uri\"]: URI holds a NUL byte");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "uri");
+    pack_bytes_str(fx, "caf\xe9", 4);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx),
+                "[0][\"uri\"]: string is not valid UTF-8 (byte 0xe9 at offset "
+                "3)");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    pack_kv_int(fx, "uri", 7);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx), "[0][\"uri\"]: expected str, got int");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 3);
+    mapq_value_pack_str(&fx->pk, "uri");
+    msgpack_pack_nil(&fx->pk);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    check_fails(lf, packed(fx), "[0][\"uri\"]: expected str, got null");
+
+    /* Within a record, and a reference is no record of its members. */
+    mapq_buf_reset(&fx->buf);
+    msgpack_pack_map(&fx->pk, 1);
+    mapq_value_pack_str(&fx->pk, "img");
+    pack_ref(fx, "s3://b/k", SHA_EMPTY, -5);
+    check_fails(T(fx, "{img: file}"), packed(fx),
+                "[\"img\"][\"size\"]: expected an int >= 0, got -5");
+    mapq_buf_reset(&fx->buf);
+    pack_ref(fx, "s3://b/k", SHA_EMPTY, 1);
+    check_fails(T(fx, "str"), packed(fx), "expected str, got dict");
+}
+
 static void
 test_type_describe(void **state)
 {
@@ -760,6 +1101,14 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_type_dup_is_deep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_describe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_file_parse_format, setup,
+                                        teardown),
+        cmocka_unit_test(test_type_file_assignable),
+        cmocka_unit_test_setup_teardown(test_type_has_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_type_file_check_accepts, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_type_file_check_refuses, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests_name("type", tests, NULL, NULL);

@@ -10,6 +10,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
+#include "mapq_type.h"
 #include "mapq_value.h"
 
 /*
@@ -33,6 +34,8 @@ struct fx {
     msgpack_packer pk;   /* appends to mp */
     msgpack_unpacked u;
     msgpack_unpacked u2;
+    struct mapq_type *types[8]; /* parsed by type(), freed by teardown */
+    size_t ntypes;
     char err[MAPQ_ERR_LEN];
 };
 
@@ -56,7 +59,10 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
+    size_t i;
 
+    for (i = 0; i < f->ntypes; i++)
+        mapq_type_free(f->types[i]);
     msgpack_unpacked_destroy(&f->u2);
     msgpack_unpacked_destroy(&f->u);
     mapq_buf_release(&f->key);
@@ -85,6 +91,28 @@ canon(struct fx *f, const void *data, size_t len, struct mapq_buf *out)
     assert_int_equal(mapq_value_unpack(data, len, &f->u, f->err), MAPQ_OK);
     mapq_buf_reset(out);
     assert_int_equal(mapq_value_canonical(&f->u.data, out), MAPQ_OK);
+}
+
+/* Parses type s, which must be valid; the fixture frees it. */
+static const struct mapq_type *
+type(struct fx *f, const char *s)
+{
+    struct mapq_type *t = mapq_type_parse(s, f->err);
+
+    assert_non_null(t);
+    assert_true(f->ntypes < sizeof(f->types) / sizeof(f->types[0]));
+    f->types[f->ntypes++] = t;
+    return t;
+}
+
+/* Replaces out with the canonical encoding under type t of what mp holds. */
+static void
+canon_typed(struct fx *f, const struct mapq_type *t, struct mapq_buf *out)
+{
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    mapq_buf_reset(out);
+    assert_int_equal(mapq_value_canonical_typed(&f->u.data, t, out), MAPQ_OK);
 }
 
 /* Asserts that out holds exactly the len bytes of want. */
@@ -1077,6 +1105,213 @@ test_value_check_map_of_lists(void **state)
     assert_int_equal(check_both(f), MAPQ_EPROTO);
 }
 
+/* ---- canonical encoding by type: files by content --------------------- */
+
+#define SHA_A "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SHA_B "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+
+/* Packs the reference {"uri": uri, "sha256": sha, "size": size}, its
+ * members in the order given by uri_first. */
+static void
+pack_ref(struct fx *f, const char *uri, const char *sha, int64_t size,
+         bool uri_first)
+{
+    msgpack_pack_map(&f->pk, 3);
+    if (uri_first) {
+        mapq_value_pack_str(&f->pk, "uri");
+        mapq_value_pack_str(&f->pk, uri);
+    }
+    mapq_value_pack_str(&f->pk, "size");
+    msgpack_pack_int64(&f->pk, size);
+    mapq_value_pack_str(&f->pk, "sha256");
+    mapq_value_pack_str(&f->pk, sha);
+    if (!uri_first) {
+        mapq_value_pack_str(&f->pk, "uri");
+        mapq_value_pack_str(&f->pk, uri);
+    }
+}
+
+static void
+test_value_canonical_typed_file_by_content(void **state)
+{
+    /* [sha256, size]: fixarray 2, str8 of 64, the size as the shortest
+     * int. */
+    static const char want[] = "\x92\xd9\x40" SHA_A "\xcd\x01\x2c";
+    struct fx *f = *state;
+    const struct mapq_type *t = type(f, "file");
+
+    pack_ref(f, "mapq:sha256/" SHA_A, SHA_A, 300, true);
+    canon_typed(f, t, &f->out);
+    assert_bytes(&f->out, want, sizeof(want) - 1);
+    /* Another URI, members in another order: the same bytes. */
+    mapq_buf_reset(&f->mp);
+    pack_ref(f, "s3://bucket/renamed.png", SHA_A, 300, false);
+    canon_typed(f, t, &f->alt);
+    assert_bytes(&f->alt, f->out.data, f->out.len);
+    /* Another hash or another size: other bytes. */
+    mapq_buf_reset(&f->mp);
+    pack_ref(f, "mapq:sha256/" SHA_A, SHA_B, 300, true);
+    canon_typed(f, t, &f->alt);
+    assert_false(f->alt.len == f->out.len &&
+                 memcmp(f->alt.data, f->out.data, f->out.len) == 0);
+    mapq_buf_reset(&f->mp);
+    pack_ref(f, "mapq:sha256/" SHA_A, SHA_A, 301, true);
+    canon_typed(f, t, &f->alt);
+    assert_false(f->alt.len == f->out.len &&
+                 memcmp(f->alt.data, f->out.data, f->out.len) == 0);
+    /* Untyped, the URI is part of the value. */
+    mapq_buf_reset(&f->mp);
+    pack_ref(f, "s3://bucket/renamed.png", SHA_A, 300, false);
+    canon(f, f->mp.data, f->mp.len, &f->alt);
+    assert_int_equal((unsigned char)f->alt.data[0], 0x83);
+}
+
+/* Packs {"n": 2, "imgs": [ref a, null, ref b], "by": {"k": ref c},
+ * "meta": {"uri": meta}}, the references' URIs under prefix. */
+static void
+pack_nested(struct fx *f, const char *prefix, const char *meta)
+{
+    char uri[64];
+
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_map(&f->pk, 4);
+    mapq_value_pack_str(&f->pk, "n");
+    msgpack_pack_int(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "imgs");
+    msgpack_pack_array(&f->pk, 3);
+    snprintf(uri, sizeof(uri), "%s/a", prefix);
+    pack_ref(f, uri, SHA_A, 1, true);
+    msgpack_pack_nil(&f->pk);
+    snprintf(uri, sizeof(uri), "%s/b", prefix);
+    pack_ref(f, uri, SHA_B, 2, false);
+    mapq_value_pack_str(&f->pk, "by");
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "k");
+    snprintf(uri, sizeof(uri), "%s/c", prefix);
+    pack_ref(f, uri, SHA_A, 1, true);
+    mapq_value_pack_str(&f->pk, "meta");
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "uri");
+    mapq_value_pack_str(&f->pk, meta);
+}
+
+/* Whether two buffers hold the same bytes. */
+static bool
+same_bytes(const struct mapq_buf *a, const struct mapq_buf *b)
+{
+    return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static void
+test_value_canonical_typed_nested(void **state)
+{
+    struct fx *f = *state;
+    const struct mapq_type *t =
+        type(f, "{by: dict[file], imgs: list[file?], meta: any, n: float}?");
+    const msgpack_object *imgs;
+
+    /* Through a record, a list, T? and a dict: files by content; the map
+     * under any is kept whole. */
+    pack_nested(f, "s3://one", "m");
+    canon_typed(f, t, &f->out);
+    assert_int_equal(mapq_value_unpack(f->out.data, f->out.len, &f->u2, f->err),
+                     MAPQ_OK);
+    imgs = mapq_value_map_get(&f->u2.data, "imgs");
+    assert_int_equal(imgs->via.array.ptr[0].type, MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(imgs->via.array.ptr[1].type, MSGPACK_OBJECT_NIL);
+    assert_true(
+        mapq_value_str_eq(&imgs->via.array.ptr[2].via.array.ptr[0], SHA_B));
+    assert_int_equal(imgs->via.array.ptr[2].via.array.ptr[1].via.i64, 2);
+    assert_int_equal(
+        mapq_value_map_get(mapq_value_map_get(&f->u2.data, "by"), "k")->type,
+        MSGPACK_OBJECT_ARRAY);
+    assert_int_equal(mapq_value_map_get(&f->u2.data, "meta")->type,
+                     MSGPACK_OBJECT_MAP);
+    /* Files elsewhere: the same bytes typed, other bytes untyped. */
+    pack_nested(f, "file:///mnt/two", "m");
+    canon_typed(f, t, &f->alt);
+    assert_true(same_bytes(&f->alt, &f->out));
+    canon(f, f->mp.data, f->mp.len, &f->alt);
+    pack_nested(f, "s3://one", "m");
+    canon(f, f->mp.data, f->mp.len, &f->key);
+    assert_false(same_bytes(&f->alt, &f->key));
+    /* What is not a file still counts. */
+    pack_nested(f, "s3://one", "x");
+    canon_typed(f, t, &f->alt);
+    assert_false(same_bytes(&f->alt, &f->out));
+}
+
+static void
+test_value_canonical_typed_without_file_is_canonical(void **state)
+{
+    static const char *const types[] = {
+        "{by: dict[any], imgs: list[any], meta: any, n: float}",
+        "{by: dict[dict[any]], imgs: list[any?], meta: dict[str], n: int}",
+        "any",
+        "dict[any]",
+    };
+    struct fx *f = *state;
+    struct mapq_type *bare;
+    size_t i;
+
+    pack_nested(f, "s3://one", "m");
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    canon_typed(f, NULL, &f->alt);
+    assert_true(same_bytes(&f->alt, &f->out));
+    for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        canon_typed(f, type(f, types[i]), &f->alt);
+        assert_true(same_bytes(&f->alt, &f->out));
+    }
+    /* A list type built without an element type holds any. */
+    assert_true(f->ntypes < sizeof(f->types) / sizeof(f->types[0]));
+    bare = mapq_type_new(MAPQ_T_LIST, false, NULL);
+    f->types[f->ntypes++] = bare;
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_array(&f->pk, 1);
+    pack_ref(f, "s3://one/a", SHA_A, 1, false);
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    canon_typed(f, bare, &f->alt);
+    assert_true(same_bytes(&f->alt, &f->out));
+}
+
+static void
+test_value_canonical_typed_file_edges(void **state)
+{
+    static const char want[] = "AB\x92\xd9\x40" SHA_A "\x01";
+    struct fx *f = *state;
+    const struct mapq_type *t = type(f, "file");
+
+    /* null under file? stays null. */
+    msgpack_pack_nil(&f->pk);
+    canon_typed(f, type(f, "file?"), &f->out);
+    assert_bytes(&f->out, "\xc0", 1);
+    /* A map that is no reference is written whole, as untyped. */
+    mapq_buf_reset(&f->mp);
+    msgpack_pack_map(&f->pk, 2);
+    mapq_value_pack_str(&f->pk, "uri");
+    mapq_value_pack_str(&f->pk, "s3://one/a");
+    mapq_value_pack_str(&f->pk, "sha256");
+    mapq_value_pack_str(&f->pk, SHA_A);
+    canon(f, f->mp.data, f->mp.len, &f->out);
+    canon_typed(f, t, &f->alt);
+    assert_true(same_bytes(&f->alt, &f->out));
+    /* Appends to out, and meets its cap as mapq_value_canonical() does. */
+    mapq_buf_reset(&f->mp);
+    pack_ref(f, "s3://one/a", SHA_A, 1, true);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    mapq_buf_reset(&f->out);
+    assert_int_equal(mapq_buf_appendstr(&f->out, "AB"), MAPQ_OK);
+    assert_int_equal(mapq_value_canonical_typed(&f->u.data, t, &f->out),
+                     MAPQ_OK);
+    assert_bytes(&f->out, want, sizeof(want) - 1);
+    mapq_buf_release(&f->alt);
+    mapq_buf_init(&f->alt, 10);
+    assert_int_equal(mapq_value_canonical_typed(&f->u.data, t, &f->alt),
+                     MAPQ_ETOOBIG);
+    assert_true(f->alt.len <= 10);
+}
+
 int
 main(void)
 {
@@ -1114,6 +1349,10 @@ main(void)
         T(test_value_map_find_without_a_tree),
         T(test_value_unpack_zone_walks_a_stream),
         T(test_value_check_map_of_lists),
+        T(test_value_canonical_typed_file_by_content),
+        T(test_value_canonical_typed_nested),
+        T(test_value_canonical_typed_without_file_is_canonical),
+        T(test_value_canonical_typed_file_edges),
 #undef T
     };
 

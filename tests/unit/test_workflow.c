@@ -1668,7 +1668,7 @@ test_workflow_error_bad_type(void **state)
                 "wf.yaml:2:30: type of input 'y': malformed type 'list['\n"
                 "wf.yaml:5:17: type of input 'a' of task 't': unknown type "
                 "'lst' in 'lst[int]' (expected int, float, bool, str, bytes, "
-                "any, list[T], dict[T], {name: T, ...} or T?)\n"
+                "any, file, list[T], dict[T], {name: T, ...} or T?)\n"
                 "wf.yaml:6:13: 'output' of task 't' must be a type such as "
                 "int, \"list[int]\" or {name: str, size: int}, got a list\n");
 }

@@ -1,0 +1,642 @@
+/*
+ * mapq_blob.c - the embedded store's blobs: files hashed, uploaded to and
+ * read back from Redis in pieces (see mapq_blob.h).
+ *
+ * Owns the write protocol of P:blob:<hex>: content goes to a temporary key
+ * that expires on its own, and only a transaction that renames it (and
+ * drops its TTL) makes a blob, so a reader never sees half of one. Reads
+ * are checked byte for byte against the hash they were asked for. Blocking
+ * I/O only; never logs.
+ */
+#include "mapq_blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_keys.h"
+
+#define URI_PREFIX "mapq:sha256/"
+#define TMP_TTL    "3600" /* seconds a temporary key outlives its writer */
+#define RND_BYTES  8      /* of a temporary key's name: 16 hex digits */
+
+/* A regular file open for reading, and the size fstat gave it. */
+struct src {
+    const char *path;
+    int fd;
+    int64_t size;
+};
+
+/* Called with each piece of a file as it is read (n == 0 once for an
+ * empty file); returns MAPQ_OK or an error with err set. */
+typedef enum mapq_err piece_fn(const unsigned char *p, size_t n, int64_t off,
+                               void *arg, char *err);
+
+/* Where the pieces of an upload go: the temporary key. */
+struct sink {
+    redisContext *c;
+    char *tmp;
+    bool written; /* the key may exist */
+};
+
+/* ---- hashing and files ------------------------------------------------ */
+
+/* Writes the n bytes at p as lowercase hex into hex (2n + 1 bytes). */
+static void
+to_hex(const unsigned char *p, size_t n, char *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        hex[2 * i] = digits[p[i] >> 4];
+        hex[2 * i + 1] = digits[p[i] & 0xf];
+    }
+    hex[2 * n] = '\0';
+}
+
+/* A SHA-256 context; allocation failure aborts like mapq_xmalloc. */
+static EVP_MD_CTX *
+md_new(void)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+    mapq_assert(md != NULL);
+    mapq_assert(EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1);
+    return md;
+}
+
+/* Finishes md into hex and frees it. */
+static void
+md_final(EVP_MD_CTX *md, char hex[MAPQ_BLOB_HEX_LEN + 1])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    mapq_assert(EVP_DigestFinal_ex(md, d, &n) == 1 && n * 2 == 64);
+    to_hex(d, n, hex);
+    EVP_MD_CTX_free(md);
+}
+
+/* Reads up to n bytes, retrying short reads; the count, or -1 (errno). */
+static ssize_t
+read_full(int fd, unsigned char *p, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < n) {
+        r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Writes n bytes; 0, or -1 (errno). */
+static int
+write_full(int fd, const char *p, size_t n)
+{
+    ssize_t r;
+
+    while (n > 0) {
+        r = write(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Opens the regular file at path. O_NONBLOCK so that a FIFO in its place
+ * cannot block the open; it changes nothing for a regular file. */
+static enum mapq_err
+src_open(struct src *s, const char *path, char *err)
+{
+    struct stat st;
+    int e;
+
+    s->path = path;
+    s->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (s->fd < 0) {
+        e = errno;
+        if (e == ENOENT)
+            return mapq_err_set(err, MAPQ_ENOENT, "no such file: %s", path);
+        return mapq_err_set(err, MAPQ_EIO, "cannot open '%s': %s", path,
+                            strerror(e));
+    }
+    if (fstat(s->fd, &st) != 0) {
+        e = errno;
+        close(s->fd);
+        return mapq_err_set(err, MAPQ_EIO, "cannot stat '%s': %s", path,
+                            strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(s->fd);
+        return mapq_err_set(err, MAPQ_EINVAL, "'%s' is not a regular file",
+                            path);
+    }
+    s->size = (int64_t)st.st_size;
+    return MAPQ_OK;
+}
+
+/*
+ * Reads s from its start in MAPQ_BLOB_PIECE pieces through buf, hashing
+ * them into hex and handing each to fn (may be NULL). Exactly s->size
+ * bytes must be there: fewer or more means the file changed while read.
+ */
+static enum mapq_err
+src_read(struct src *s, unsigned char *buf, piece_fn *fn, void *arg,
+         char hex[MAPQ_BLOB_HEX_LEN + 1], char *err)
+{
+    EVP_MD_CTX *md = md_new();
+    enum mapq_err rc = MAPQ_OK;
+    int64_t off = 0;
+    size_t want;
+    ssize_t got;
+
+    if (lseek(s->fd, 0, SEEK_SET) != 0)
+        goto out_io;
+    do {
+        want = (size_t)(s->size - off < MAPQ_BLOB_PIECE ? s->size - off
+                                                        : MAPQ_BLOB_PIECE);
+        got = read_full(s->fd, buf, want);
+        if (got < 0)
+            goto out_io;
+        if ((size_t)got != want)
+            goto out_changed;
+        EVP_DigestUpdate(md, buf, want);
+        if (fn != NULL)
+            rc = fn(buf, want, off, arg, err);
+        off += (int64_t)want;
+    } while (rc == MAPQ_OK && off < s->size);
+    if (rc == MAPQ_OK) {
+        got = read_full(s->fd, buf, 1);
+        if (got < 0)
+            goto out_io;
+        if (got > 0)
+            goto out_changed;
+    }
+    md_final(md, hex);
+    return rc;
+
+out_io:
+    rc = mapq_err_set(err, MAPQ_EIO, "cannot read '%s': %s", s->path,
+                      strerror(errno));
+    goto out_free;
+out_changed:
+    rc = mapq_err_set(err, MAPQ_EIO, "'%s' changed while read", s->path);
+out_free:
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+enum mapq_err
+mapq_blob_hash_file(const char *path, char hex[MAPQ_BLOB_HEX_LEN + 1],
+                    int64_t *size, char *err)
+{
+    unsigned char *buf;
+    struct src s;
+    enum mapq_err rc;
+
+    rc = src_open(&s, path, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    buf = mapq_xmalloc(MAPQ_BLOB_PIECE);
+    rc = src_read(&s, buf, NULL, NULL, hex, err);
+    if (rc == MAPQ_OK)
+        *size = s.size;
+    free(buf);
+    close(s.fd);
+    return rc;
+}
+
+/* ---- URIs ------------------------------------------------------------- */
+
+void
+mapq_blob_uri(const char *hex, char *uri, size_t len)
+{
+    snprintf(uri, len, URI_PREFIX "%s", hex);
+}
+
+/* Whether name can be the last component of a blob's URI. */
+static bool
+name_ok(const char *name)
+{
+    size_t n = strlen(name);
+
+    return n > 0 && n <= MAPQ_BLOB_NAME_MAX && strchr(name, '/') == NULL &&
+           strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+void
+mapq_blob_uri_named(const char *hex, const char *name, char *uri, size_t len)
+{
+    if (name == NULL || !name_ok(name))
+        mapq_blob_uri(hex, uri, len);
+    else
+        snprintf(uri, len, URI_PREFIX "%s/%s", hex, name);
+}
+
+bool
+mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1])
+{
+    size_t plen = strlen(URI_PREFIX);
+    const char *h;
+    size_t i;
+
+    if (strncmp(uri, URI_PREFIX, plen) != 0)
+        return false;
+    h = uri + plen;
+    for (i = 0; i < MAPQ_BLOB_HEX_LEN; i++) {
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
+            return false;
+    }
+    /* Then nothing, or "/" and the file's name: one component. */
+    if (h[MAPQ_BLOB_HEX_LEN] != '\0' &&
+        (h[MAPQ_BLOB_HEX_LEN] != '/' || !name_ok(h + MAPQ_BLOB_HEX_LEN + 1)))
+        return false;
+    memcpy(hex, h, MAPQ_BLOB_HEX_LEN);
+    hex[MAPQ_BLOB_HEX_LEN] = '\0';
+    return true;
+}
+
+/* ---- Redis ------------------------------------------------------------ */
+
+/* Sets err for a missing reply or an error reply of command cmd on key. */
+static enum mapq_err
+redis_fail(redisContext *c, const redisReply *r, const char *cmd,
+           const char *key, char *err)
+{
+    if (r == NULL)
+        return mapq_err_set(err, MAPQ_EREDIS, "redis %s '%s': %s", cmd, key,
+                            c->errstr);
+    return mapq_err_set(err, MAPQ_EREDIS, "redis %s '%s': %.*s", cmd, key,
+                        (int)r->len, r->str);
+}
+
+/*
+ * Runs the command argv (argv[1] its key) and stores its reply in *out
+ * (caller frees with freeReplyObject()) when it has type want; else an
+ * error naming the command: MAPQ_EREDIS for no reply or an error reply,
+ * MAPQ_EPROTO for another type.
+ */
+static enum mapq_err
+run(redisContext *c, int want, redisReply **out, char *err, int argc,
+    const char **argv, const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+    enum mapq_err rc;
+
+    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+        rc = redis_fail(c, r, argv[0], argv[1], err);
+        goto out_free;
+    }
+    if (r->type != want) {
+        rc = mapq_err_set(err, MAPQ_EPROTO,
+                          "redis %s '%s': unexpected reply of type %d", argv[0],
+                          argv[1], r->type);
+        goto out_free;
+    }
+    *out = r;
+    return MAPQ_OK;
+
+out_free:
+    if (r != NULL)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* Runs a command of string arguments whose reply is an integer. */
+static enum mapq_err
+run_int(redisContext *c, long long *n, char *err, int argc, const char **argv)
+{
+    redisReply *r = NULL;
+    enum mapq_err rc = run(c, REDIS_REPLY_INTEGER, &r, err, argc, argv, NULL);
+
+    if (rc == MAPQ_OK) {
+        *n = r->integer;
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+/* APPENDs one piece to the temporary key; the first also sets its TTL.
+ * APPEND's length tells whether the key expired meanwhile. */
+static enum mapq_err
+append_piece(const unsigned char *p, size_t n, int64_t off, void *arg,
+             char *err)
+{
+    struct sink *k = arg;
+    const char *append[] = {"APPEND", k->tmp, (const char *)p};
+    const size_t lens[] = {6, strlen(k->tmp), n};
+    const char *expire[] = {"EXPIRE", k->tmp, TMP_TTL};
+    redisReply *r = NULL;
+    enum mapq_err rc;
+    long long set;
+
+    k->written = true;
+    rc = run(k->c, REDIS_REPLY_INTEGER, &r, err, 3, append, lens);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (r->integer != off + (int64_t)n)
+        rc = mapq_err_set(err, MAPQ_EREDIS,
+                          "redis APPEND '%s': holds %lld bytes, not %" PRId64
+                          " (expired while written?)",
+                          k->tmp, r->integer, off + (int64_t)n);
+    freeReplyObject(r);
+    if (rc == MAPQ_OK && off == 0)
+        rc = run_int(k->c, &set, err, 3, expire);
+    return rc;
+}
+
+/*
+ * Makes tmp the blob key in one transaction: RENAMENX (a no-op when the
+ * blob exists, written meanwhile by someone else), PERSIST (RENAME keeps
+ * the TTL), and DEL of tmp, which is left only when the blob existed.
+ * Sent as one pipeline, so no error leaves the connection inside MULTI.
+ */
+static enum mapq_err
+commit(redisContext *c, const char *tmp, const char *key, char *err)
+{
+    const char *argv[][3] = {{"MULTI"},
+                             {"RENAMENX", tmp, key},
+                             {"PERSIST", key},
+                             {"DEL", tmp},
+                             {"EXEC"}};
+    const int argc[] = {1, 3, 2, 2, 1};
+    redisReply *r[5] = {NULL};
+    enum mapq_err rc = MAPQ_OK;
+    const redisReply *e;
+    int i, ok;
+
+    for (i = 0; i < 5; i++) {
+        /* Fails only out of memory, which aborts as mapq_xmalloc does. */
+        ok = redisAppendCommandArgv(c, argc[i], argv[i], NULL);
+        mapq_assert(ok == REDIS_OK);
+    }
+    for (i = 0; i < 5 && rc == MAPQ_OK; i++) {
+        if (redisGetReply(c, (void **)&r[i]) != REDIS_OK)
+            rc = redis_fail(c, NULL, argv[i][0], key, err);
+    }
+    if (rc != MAPQ_OK)
+        goto out_free;
+    e = r[4];
+    if (e->type == REDIS_REPLY_ARRAY && e->elements == 3)
+        e = e->element[0]; /* RENAMENX's, the one that can fail */
+    if (e->type == REDIS_REPLY_ERROR)
+        rc = redis_fail(c, e, e == r[4] ? "EXEC" : "RENAMENX", key, err);
+    else if (e->type != REDIS_REPLY_INTEGER)
+        rc = mapq_err_set(err, MAPQ_EPROTO,
+                          "redis EXEC '%s': unexpected reply of type %d", key,
+                          e->type);
+out_free:
+    for (i = 0; i < 5; i++) {
+        if (r[i] != NULL)
+            freeReplyObject(r[i]);
+    }
+    return rc;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+/* Fills rnd with RND_BYTES random bytes in hex. */
+static enum mapq_err
+random_hex(char rnd[2 * RND_BYTES + 1], char *err)
+{
+    unsigned char b[RND_BYTES];
+
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        return mapq_err_set(err, MAPQ_EIO,
+                            "cannot draw random bytes for a temporary key");
+    to_hex(b, sizeof(b), rnd);
+    return MAPQ_OK;
+}
+
+/*
+ * Reads s again into a temporary key of ns and makes it key, the blob of
+ * hex (what the first reading hashed): content that hashes otherwise now
+ * changed in between, and is not stored.
+ */
+static enum mapq_err
+upload(redisContext *c, const char *ns, struct src *s, unsigned char *buf,
+       const char *hex, const char *key, char *err)
+{
+    char rnd[2 * RND_BYTES + 1], again[MAPQ_BLOB_HEX_LEN + 1];
+    struct sink k = {c, NULL, false};
+    const char *del[2];
+    enum mapq_err rc;
+    long long n;
+
+    rc = random_hex(rnd, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    k.tmp = mapq_key_blob_tmp(ns, rnd);
+    rc = src_read(s, buf, append_piece, &k, again, err);
+    if (rc == MAPQ_OK && strcmp(again, hex) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "'%s' changed while read", s->path);
+    if (rc == MAPQ_OK)
+        rc = commit(c, k.tmp, key, err);
+    if (rc != MAPQ_OK && k.written && c->err == 0) {
+        /* Best effort, err keeps the first failure: the TTL removes
+         * whatever this leaves. */
+        del[0] = "DEL";
+        del[1] = k.tmp;
+        (void)run_int(c, &n, NULL, 2, del);
+    }
+    free(k.tmp);
+    return rc;
+}
+
+enum mapq_err
+mapq_blob_put_file(redisContext *c, const char *ns, const char *path,
+                   int64_t max, struct mapq_blob_ref *ref, char *err)
+{
+    char hex[MAPQ_BLOB_HEX_LEN + 1];
+    const char *exists[2];
+    unsigned char *buf;
+    struct src s;
+    enum mapq_err rc;
+    long long n = 0;
+    char *key;
+
+    mapq_assert(max >= 0 && max <= MAPQ_BLOB_MAX_LIMIT);
+    rc = src_open(&s, path, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (s.size > max) {
+        rc = mapq_err_set(err, MAPQ_ETOOBIG,
+                          "%s: %" PRId64
+                          " bytes, over the store's cap of %" PRId64 " bytes",
+                          path, s.size, max);
+        goto out_close;
+    }
+    buf = mapq_xmalloc(MAPQ_BLOB_PIECE);
+    /* Hashed before anything is sent: the same input is often submitted
+     * again, and content stored already needs no upload. */
+    rc = src_read(&s, buf, NULL, NULL, hex, err);
+    if (rc != MAPQ_OK)
+        goto out_free_buf;
+    key = mapq_key_blob(ns, hex);
+    exists[0] = "EXISTS";
+    exists[1] = key;
+    rc = run_int(c, &n, err, 2, exists);
+    if (rc == MAPQ_OK && n == 0)
+        rc = upload(c, ns, &s, buf, hex, key, err);
+    if (rc == MAPQ_OK) {
+        mapq_blob_uri(hex, ref->uri, sizeof(ref->uri));
+        memcpy(ref->sha256, hex, sizeof(ref->sha256));
+        ref->size = s.size;
+    }
+    free(key);
+out_free_buf:
+    free(buf);
+out_close:
+    close(s.fd);
+    return rc;
+}
+
+/* ---- reading ---------------------------------------------------------- */
+
+/* The refusal of content that is not what ref says. */
+static enum mapq_err
+mismatch(const struct mapq_blob_ref *ref, char *err)
+{
+    return mapq_err_set(err, MAPQ_EPROTO,
+                        "content of %s does not match its sha256/size",
+                        ref->uri);
+}
+
+/* The length of the blob of hex at key; MAPQ_ENOENT when it is absent. */
+static enum mapq_err
+stored_len(redisContext *c, const char *key, const char *hex, long long *len,
+           char *err)
+{
+    const char *exists[] = {"EXISTS", key};
+    const char *strlen_argv[] = {"STRLEN", key};
+    enum mapq_err rc;
+    long long n;
+
+    rc = run_int(c, &n, err, 2, exists);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (n == 0)
+        return mapq_err_set(err, MAPQ_ENOENT, "blob %s is not in the store",
+                            hex);
+    return run_int(c, len, err, 2, strlen_argv);
+}
+
+/* Copies the ref->size bytes of key into fd (the file tmp) in GETRANGE
+ * pieces, hashing them into hex. */
+static enum mapq_err
+copy_pieces(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
+            int fd, const char *tmp, char hex[MAPQ_BLOB_HEX_LEN + 1], char *err)
+{
+    EVP_MD_CTX *md = md_new();
+    char from[24], to[24];
+    const char *argv[] = {"GETRANGE", key, from, to};
+    enum mapq_err rc = MAPQ_OK;
+    redisReply *r = NULL;
+    int64_t off, want;
+
+    for (off = 0; rc == MAPQ_OK && off < ref->size; off += want) {
+        want = ref->size - off < MAPQ_BLOB_PIECE ? ref->size - off
+                                                 : MAPQ_BLOB_PIECE;
+        snprintf(from, sizeof(from), "%" PRId64, off);
+        snprintf(to, sizeof(to), "%" PRId64, off + want - 1);
+        rc = run(c, REDIS_REPLY_STRING, &r, err, 4, argv, NULL);
+        if (rc != MAPQ_OK)
+            break;
+        /* Shorter than asked: the blob changed since STRLEN. */
+        if ((int64_t)r->len != want)
+            rc = mismatch(ref, err);
+        else if (write_full(fd, r->str, r->len) != 0)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
+                              strerror(errno));
+        else
+            EVP_DigestUpdate(md, r->str, r->len);
+        freeReplyObject(r);
+    }
+    md_final(md, hex);
+    return rc;
+}
+
+/* Writes the blob at key to dest through dest.tmp.<pid>, checked against
+ * ref; the temporary file is removed on failure. */
+static enum mapq_err
+fetch_to(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
+         const char *dest, char *err)
+{
+    char *tmp = mapq_xasprintf("%s.tmp.%ld", dest, (long)getpid());
+    char hex[MAPQ_BLOB_HEX_LEN + 1];
+    enum mapq_err rc = MAPQ_OK;
+    int fd;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", tmp,
+                          strerror(errno));
+        goto out_free;
+    }
+    /* 0644 whatever the umask, or the mode of a stale file, says. */
+    if (fchmod(fd, 0644) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", tmp,
+                          strerror(errno));
+    if (rc == MAPQ_OK)
+        rc = copy_pieces(c, key, ref, fd, tmp, hex, err);
+    if (rc == MAPQ_OK && strcmp(hex, ref->sha256) != 0)
+        rc = mismatch(ref, err);
+    if (close(fd) != 0 && rc == MAPQ_OK)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
+                          strerror(errno));
+    if (rc == MAPQ_OK && rename(tmp, dest) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                          dest, strerror(errno));
+    if (rc != MAPQ_OK)
+        unlink(tmp);
+out_free:
+    free(tmp);
+    return rc;
+}
+
+enum mapq_err
+mapq_blob_get_file(redisContext *c, const char *ns,
+                   const struct mapq_blob_ref *ref, const char *dest, char *err)
+{
+    char hex[MAPQ_BLOB_HEX_LEN + 1];
+    enum mapq_err rc;
+    long long len = 0;
+    char *key;
+
+    if (!mapq_blob_uri_parse(ref->uri, hex))
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "'%s' is not a blob of the embedded store",
+                            ref->uri);
+    if (strcmp(hex, ref->sha256) != 0)
+        return mapq_err_set(err, MAPQ_EINVAL, "'%s' does not name sha256 %.64s",
+                            ref->uri, ref->sha256);
+    key = mapq_key_blob(ns, hex);
+    rc = stored_len(c, key, hex, &len, err);
+    if (rc == MAPQ_OK && len != ref->size)
+        rc = mismatch(ref, err);
+    if (rc == MAPQ_OK)
+        rc = fetch_to(c, key, ref, dest, err);
+    free(key);
+    return rc;
+}

@@ -1,0 +1,108 @@
+/*
+ * mapq_blob.h - content-addressed blobs of the embedded store: files kept
+ * in Redis under the SHA-256 of their content (docs/ARCHITECTURE.md,
+ * "Files and directories").
+ *
+ * A blob is P:blob:<hex> (a string), named by the URI "mapq:sha256/<hex>".
+ * It is built under a temporary key, P:blobtmp:<random> (1 h TTL), in
+ * MAPQ_BLOB_PIECE APPENDs and renamed once whole, so a blob is whole or
+ * absent, and writing one that exists is a no-op. It is read back in
+ * GETRANGE pieces, every byte hashed and checked.
+ *
+ * Every call here blocks: it is for a transfer thread or for a command
+ * before its event loop starts, never for a loop's thread. The
+ * redisContext is the caller's (mapq_redis_connect_sync()), borrowed; a
+ * call that fails on a lost connection leaves it unusable, as hiredis
+ * does. Nothing here logs.
+ */
+#ifndef MAPQ_BLOB_H
+#define MAPQ_BLOB_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mapq_err.h"
+
+#define MAPQ_BLOB_HEX_LEN     64
+#define MAPQ_BLOB_URI_MAX     4096
+#define MAPQ_BLOB_NAME_MAX    255           /* the name a blob's URI may keep */
+#define MAPQ_BLOB_PIECE       (1024 * 1024) /* bytes per APPEND / GETRANGE */
+#define MAPQ_BLOB_MAX_DEFAULT (64LL << 20)  /* embedded store cap */
+#define MAPQ_BLOB_MAX_LIMIT   (512LL << 20) /* Redis's bulk string limit */
+
+/* What a file value holds: where its content is, its hash and size. */
+struct mapq_blob_ref {
+    char uri[MAPQ_BLOB_URI_MAX + 1];
+    char sha256[MAPQ_BLOB_HEX_LEN + 1]; /* lowercase hex */
+    int64_t size;
+};
+
+/*
+ * Hashes the regular file at path (SHA-256, read in pieces): fills hex
+ * (lowercase, NUL-terminated) and *size. Returns MAPQ_OK; MAPQ_ENOENT
+ * "no such file: <path>"; MAPQ_EINVAL when path is not a regular file;
+ * MAPQ_EIO naming path and the reason, also when the file changed size
+ * while read. Borrows path.
+ */
+enum mapq_err mapq_blob_hash_file(const char *path,
+                                  char hex[MAPQ_BLOB_HEX_LEN + 1],
+                                  int64_t *size, char *err);
+
+/* Writes "mapq:sha256/<hex>" into uri (len bytes, truncated like
+ * snprintf). Borrows hex. */
+void mapq_blob_uri(const char *hex, char *uri, size_t len);
+
+/* Writes "mapq:sha256/<hex>/<name>", the URI of a blob that keeps the
+ * name of the file it came from, so that a task gets its input under that
+ * name; without a usable name (NULL, empty, ".", "..", a '/' or over
+ * MAPQ_BLOB_NAME_MAX bytes), what mapq_blob_uri() writes. Borrows both. */
+void mapq_blob_uri_named(const char *hex, const char *name, char *uri,
+                         size_t len);
+
+/*
+ * Whether uri is "mapq:sha256/" followed by exactly 64 lowercase hex
+ * digits, and optionally "/" and a name; if so, copies the digits into
+ * hex. False for anything else (hex is then unchanged). Borrows uri.
+ */
+bool mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1]);
+
+/*
+ * Stores the regular file at path as a blob of namespace ns and fills ref
+ * (uri from mapq_blob_uri()). The file is hashed first, and nothing is
+ * uploaded when the blob exists; otherwise it is read again and APPENDed
+ * to a temporary key, which a transaction renames to P:blob:<hex> (or
+ * drops, if another writer got there first) once the second reading hashed
+ * the same. max (0..MAPQ_BLOB_MAX_LIMIT) is the store's cap: a larger file
+ * is refused before anything is written.
+ *
+ * Returns MAPQ_OK; MAPQ_ETOOBIG "<path>: N bytes, over the store's cap of
+ * M bytes"; MAPQ_ENOENT "no such file: <path>"; MAPQ_EINVAL when path is
+ * not a regular file; MAPQ_EIO naming path (also "changed while read");
+ * MAPQ_EREDIS or MAPQ_EPROTO naming the Redis command. On failure the
+ * temporary key is deleted when the connection still works (else its TTL
+ * removes it) and ref is left unspecified. Borrows c, ns and path.
+ */
+enum mapq_err mapq_blob_put_file(redisContext *c, const char *ns,
+                                 const char *path, int64_t max,
+                                 struct mapq_blob_ref *ref, char *err);
+
+/*
+ * Writes the blob ref names (ref->uri a mapq: URI, ref->sha256 its hex)
+ * from namespace ns to dest: into dest.tmp.<pid> (mode 0644), hashing as
+ * it goes, checked against ref's sha256 and size, then renamed to dest,
+ * which it replaces. No fsync: a crash loses the file, never half of it.
+ *
+ * Returns MAPQ_OK; MAPQ_EINVAL when ref->uri is not a mapq: URI or names
+ * another hash than ref->sha256; MAPQ_ENOENT "blob <hex> is not in the
+ * store"; MAPQ_EPROTO "content of <uri> does not match its sha256/size";
+ * MAPQ_EIO naming the file; MAPQ_EREDIS or MAPQ_EPROTO naming the Redis
+ * command. On failure dest is untouched and the temporary file removed.
+ * Borrows c, ns, ref and dest.
+ */
+enum mapq_err mapq_blob_get_file(redisContext *c, const char *ns,
+                                 const struct mapq_blob_ref *ref,
+                                 const char *dest, char *err);
+
+#endif
