@@ -34,6 +34,7 @@
 #include "mapq_retry.h"
 #include "mapq_workdirs.h"
 #include "mapq_worker.h"
+#include "mapq_xfer.h"
 
 #define SPEC_CACHE_MAX     128
 #define CALL_TIMEOUT_MS    10000
@@ -69,7 +70,8 @@
 
 /*
  * A job's slot state: where it is (waiting for its task spec, waiting for
- * its cache key's reservation, running its command) and what ended it
+ * its file inputs, waiting for its cache key's reservation, running its
+ * command) and what ended it
  * early (its execution ended: STOPPED, its lease was lost: LOST, the drain
  * killed it: INTERRUPTED). Changed only by job_set_state() in agent.c,
  * which asserts the move is in the table of agent_job_state_legal().
@@ -83,6 +85,9 @@ enum job_state {
     JOB_RESERVE,         /* cache_serialize: asking for its key */
     JOB_RESERVE_STOPPED, /* ... and its execution ended meanwhile */
     JOB_RESERVE_LOST,    /* ... and it lost its lease meanwhile */
+    JOB_FETCH,           /* its file inputs are being fetched */
+    JOB_FETCH_STOPPED,   /* ... and its execution ended meanwhile */
+    JOB_FETCH_LOST,      /* ... and it lost its lease meanwhile */
     JOB_RUN,             /* its command runs */
     JOB_RUN_INTERRUPTED, /* killed by the drain: handed back */
     JOB_RUN_STOPPED,     /* killed, its execution ended: ABORTED */
@@ -153,6 +158,15 @@ struct job {
     bool live_followed; /* mapq logs -f follows it (agent_live.c) */
     bool claim_counted; /* agent_metrics_claimed() counted it */
     uint64_t live_sent; /* stderr bytes sent for it so far */
+    /* Its file inputs (agent_files.c): the directory they are fetched into
+     * (owned, from a->dirs), the request while they come, and the inputs
+     * the task sees, with local paths in place of references (inputs then
+     * points into files_u). */
+    char *files_dir;
+    struct mapq_xfer_req *files_req;
+    struct mapq_buf files_inputs;
+    msgpack_unpacked files_u;
+    bool files_ready;
     TAILQ_ENTRY(job) entry;
 };
 
@@ -198,6 +212,7 @@ struct mapq_agent {
     struct mapq_agent_config cfg;
     char *ns, *name, *workroot;
     struct mapq_workdirs *dirs; /* working directories under workroot */
+    struct mapq_xfer *xfer;     /* file transfers; NULL until the first */
     char **queues;
     struct mapq_redis *cmd;    /* functions */
     struct bell bells[NBELLS]; /* doorbell waits, one connection each */
@@ -265,6 +280,13 @@ job_waits_reserve(const struct job *job)
 }
 
 static inline bool
+job_waits_fetch(const struct job *job)
+{
+    return job->state == JOB_FETCH || job->state == JOB_FETCH_STOPPED ||
+           job->state == JOB_FETCH_LOST;
+}
+
+static inline bool
 job_running(const struct job *job)
 {
     return job->state >= JOB_RUN && job->state <= JOB_RUN_LOST;
@@ -274,7 +296,7 @@ job_running(const struct job *job)
 static inline bool
 job_stopped(const struct job *job)
 {
-    return job->state == JOB_SPEC_STOPPED ||
+    return job->state == JOB_SPEC_STOPPED || job->state == JOB_FETCH_STOPPED ||
            job->state == JOB_RESERVE_STOPPED || job->state == JOB_RUN_STOPPED;
 }
 
@@ -282,8 +304,8 @@ job_stopped(const struct job *job)
 static inline bool
 job_lost(const struct job *job)
 {
-    return job->state == JOB_SPEC_LOST || job->state == JOB_RESERVE_LOST ||
-           job->state == JOB_RUN_LOST;
+    return job->state == JOB_SPEC_LOST || job->state == JOB_FETCH_LOST ||
+           job->state == JOB_RESERVE_LOST || job->state == JOB_RUN_LOST;
 }
 
 /* ---- time ---- */
@@ -333,6 +355,9 @@ struct agent_ops {
      * verdict. */
     void (*reserved)(struct job *job, enum reserve_verdict v, const char *text,
                      const char *cached, size_t len);
+    /* The file inputs of job (in JOB_FETCH*) are here (rc MAPQ_OK), or
+     * could not be fetched: err says which and why. */
+    void (*fetched)(struct job *job, enum mapq_err rc, const char *err);
     /* A renewal said that the job with this ref lost its lease, or
      * (stopped) that its execution ended. */
     void (*lease_ended)(struct mapq_agent *a, const char *ref, bool stopped);
@@ -436,6 +461,26 @@ void agent_claim_look(struct mapq_agent *a);
 
 /* A doorbell connection r went up or down. */
 void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
+
+/* ---- agent_files.c ---- */
+
+/* Whether job's task takes files that are not fetched yet. */
+bool agent_files_wanted(const struct job *job);
+
+/* Starts fetching job's file inputs on the transfer thread (made on first
+ * use) into a directory of its own; ops->fetched reports the end. Until
+ * then job->inputs holds local paths where the references were. Returns
+ * MAPQ_OK, else nothing started and err says why: MAPQ_ETYPE for a value
+ * that is no file reference (a user error), anything else a failure of
+ * this host. */
+enum mapq_err agent_files_fetch(struct job *job, char *err);
+
+/* Stops waiting for job's files: ops->fetched will not be called. Returns
+ * whether a fetch was under way. */
+bool agent_files_cancel(struct job *job);
+
+/* Cancels job's fetch and hands its directory back; from agent_job_free(). */
+void agent_files_release(struct job *job);
 
 /* ---- agent_allow.c ---- */
 

@@ -26,11 +26,17 @@
 /* Legal moves of a job's state, by state moved from; see agent_int.h. */
 static const unsigned legal[JOB_NSTATES] = {
     [JOB_NEW] = BIT(JOB_SPEC) | BIT(JOB_DONE),
-    [JOB_SPEC] = BIT(JOB_QUEUED) | BIT(JOB_RESERVE) | BIT(JOB_RUN) |
-                 BIT(JOB_SPEC_STOPPED) | BIT(JOB_SPEC_LOST) | BIT(JOB_DONE),
+    [JOB_SPEC] = BIT(JOB_QUEUED) | BIT(JOB_FETCH) | BIT(JOB_RESERVE) |
+                 BIT(JOB_RUN) | BIT(JOB_SPEC_STOPPED) | BIT(JOB_SPEC_LOST) |
+                 BIT(JOB_DONE),
     [JOB_SPEC_STOPPED] = BIT(JOB_DONE),
     [JOB_SPEC_LOST] = BIT(JOB_DONE),
-    [JOB_QUEUED] = BIT(JOB_RESERVE) | BIT(JOB_RUN) | BIT(JOB_DONE),
+    [JOB_QUEUED] =
+        BIT(JOB_FETCH) | BIT(JOB_RESERVE) | BIT(JOB_RUN) | BIT(JOB_DONE),
+    [JOB_FETCH] = BIT(JOB_RESERVE) | BIT(JOB_RUN) | BIT(JOB_FETCH_STOPPED) |
+                  BIT(JOB_FETCH_LOST) | BIT(JOB_DONE),
+    [JOB_FETCH_STOPPED] = BIT(JOB_DONE),
+    [JOB_FETCH_LOST] = BIT(JOB_DONE),
     [JOB_RESERVE] = BIT(JOB_RUN) | BIT(JOB_RESERVE_STOPPED) |
                     BIT(JOB_RESERVE_LOST) | BIT(JOB_DONE),
     [JOB_RESERVE_STOPPED] = BIT(JOB_DONE),
@@ -61,6 +67,9 @@ agent_job_state_name(enum job_state s)
         [JOB_SPEC_STOPPED] = "spec-stopped",
         [JOB_SPEC_LOST] = "spec-lost",
         [JOB_QUEUED] = "queued",
+        [JOB_FETCH] = "fetch",
+        [JOB_FETCH_STOPPED] = "fetch-stopped",
+        [JOB_FETCH_LOST] = "fetch-lost",
         [JOB_RESERVE] = "reserve",
         [JOB_RESERVE_STOPPED] = "reserve-stopped",
         [JOB_RESERVE_LOST] = "reserve-lost",
@@ -82,6 +91,7 @@ agent_job_free(struct job *job)
     if (job == NULL)
         return;
     mapq_cmd_free(job->cmd);
+    agent_files_release(job);
     agent_worker_drop(job->worker);
     agent_plugin_child_free(job->child);
     msgpack_unpacked_destroy(&job->body_u);

@@ -216,7 +216,13 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
     make_workroot(a, err);
     if (a->workroot != NULL)
         a->dirs = mapq_workdirs_new(a->workroot, workdirs_ahead(cfg), err);
-    if (a->dirs == NULL) {
+    /* A cache the operator named is checked now, not at the first file. */
+    if (a->dirs != NULL && cfg->file_cache != NULL)
+        a->xfer = mapq_xfer_new(base, &cfg->url, cfg->ns, cfg->file_cache,
+                                cfg->file_cache_max > 0 ? cfg->file_cache_max
+                                                        : MAPQ_FILE_CACHE_MAX,
+                                err);
+    if (a->dirs == NULL || (cfg->file_cache != NULL && a->xfer == NULL)) {
         mapq_agent_free(a);
         return NULL;
     }
@@ -295,6 +301,7 @@ mapq_agent_free(struct mapq_agent *a)
     }
     agent_workers_release(a);
     agent_specs_release(a);
+    mapq_xfer_free(a->xfer); /* after the jobs, which cancel their fetches */
     if (a->step_ev) {
         event_free(a->step_ev);
         event_free(a->defer_ev);

@@ -42,6 +42,7 @@ static const char usage[] =
     "                  [--grace DUR] [--name NAME] [--cpus N] [--mem SIZE]\n"
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
+    "                  [--file-cache DIR] [--file-cache-max SIZE]\n"
     "                  [--secret-file PATH] [--allow-exec DIR]...\n"
     "                  [--redis-password-file PATH] [--durable]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
@@ -65,6 +66,11 @@ static const char usage[] =
     "and removes it when it exits.\n"
     "--check-health exits 0 when PATH was touched within --max-age (10s),\n"
     "else says why and exits 1.\n"
+    "\n"
+    "Inputs of type file are fetched before a subtask starts; their content\n"
+    "is kept by hash in --file-cache (default: under the agent's working\n"
+    "directory, removed when it exits), at most --file-cache-max (1G),\n"
+    "least recently used first out.\n"
     "\n"
     "With --metrics the agent serves Prometheus metrics on\n"
     "http://HOST:PORT/metrics (:PORT for every address).\n"
@@ -253,6 +259,8 @@ parse_options(int argc, char **argv, struct options *o)
         {"allow-exec", required_argument, NULL, 'X'},
         {"redis-password-file", required_argument, NULL, 'p'},
         {"durable", no_argument, NULL, 'D'},
+        {"file-cache", required_argument, NULL, 'f'},
+        {"file-cache-max", required_argument, NULL, 'z'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL"), *secret;
     const char *password_file = NULL;
@@ -357,6 +365,25 @@ parse_options(int argc, char **argv, struct options *o)
             break;
         case 'N':
             o->cfg.ns = optarg;
+            break;
+        case 'f':
+            if (optarg[0] == '\0') {
+                fprintf(stderr, "mapq-agent: --file-cache needs a directory\n");
+                return -1;
+            }
+            o->cfg.file_cache = optarg;
+            break;
+        case 'z':
+            if (mapq_size_parse(optarg, &bytes, err) != MAPQ_OK) {
+                fprintf(stderr, "mapq-agent: --file-cache-max: %s\n", err);
+                return -1;
+            }
+            if (bytes == 0) {
+                fprintf(stderr,
+                        "mapq-agent: --file-cache-max must be more than 0\n");
+                return -1;
+            }
+            o->cfg.file_cache_max = bytes;
             break;
         case 'S':
             secret = optarg;

@@ -78,6 +78,8 @@ ended_state(const struct job *job, bool stopped)
 {
     if (job_waits_spec(job))
         return stopped ? JOB_SPEC_STOPPED : JOB_SPEC_LOST;
+    if (job_waits_fetch(job))
+        return stopped ? JOB_FETCH_STOPPED : JOB_FETCH_LOST;
     if (job_waits_reserve(job))
         return stopped ? JOB_RESERVE_STOPPED : JOB_RESERVE_LOST;
     mapq_assert(job_running(job));
@@ -350,11 +352,28 @@ admit_or_fail(struct job *job, struct job_end *end)
     agent_job_requeued(job, 'R', NULL, end);
 }
 
+/* job's file inputs could not be fetched (rc, err): a reference that is
+ * none fails it for good; anything else is a system failure, and the
+ * subtask runs again while system_retries last, then fails saying why
+ * (the last attempt's error names the file). Fills end. */
+static void
+files_failed(struct job *job, enum mapq_err rc, const char *err,
+             struct job_end *end)
+{
+    mapq_log(MAPQ_LOG_WARN, "%s: %s", job->ref, err);
+    if (rc == MAPQ_ETYPE ||
+        job->r.s >= (uint32_t)job->spec->spec->system_retries)
+        agent_job_failed(job, MAPQ_PHASE_FAILED, err, NULL, true, end);
+    else
+        agent_job_requeued(job, 'S', err, end);
+}
+
 /*
- * Decides what a job whose spec is known (or whose reservation came, or
- * whose turn came) does: nothing (lost), record ABORTED (stopped), fail,
- * go back to its list (the agent is stopping), wait for a slot (queued),
- * ask for its key's reservation, call its plugin, or run its command.
+ * Decides what a job whose spec is known (or whose files, reservation or
+ * turn came) does: nothing (lost), record ABORTED (stopped), fail, go back
+ * to its list (the agent is stopping), wait for a slot (queued), fetch its
+ * files, ask for its key's reservation, call its plugin, or run its
+ * command.
  */
 static void
 job_start(struct job *job)
@@ -362,7 +381,8 @@ job_start(struct job *job)
     struct mapq_agent *a = job->a;
     const struct mapq_taskspec *s = job->spec->spec;
     struct job_end end = JOB_END_NONE;
-    char msg[256];
+    char msg[MAPQ_ERR_LEN];
+    enum mapq_err rc;
 
     TAILQ_REMOVE(&a->jobs, job, entry);
     job->started_ms = agent_now_ms();
@@ -403,8 +423,19 @@ job_start(struct job *job)
         TAILQ_INSERT_TAIL(&a->jobs, job, entry);
         job_set_state(job, JOB_QUEUED);
         return;
+    } else if (agent_files_wanted(job)) {
+        /* Its files first, on the transfer thread (a slot waits for
+         * them); then it comes back here. */
+        TAILQ_INSERT_TAIL(&a->jobs, job, entry);
+        job_set_state(job, JOB_FETCH);
+        rc = agent_files_fetch(job, msg);
+        if (rc == MAPQ_OK)
+            return;
+        TAILQ_REMOVE(&a->jobs, job, entry);
+        files_failed(job, rc, msg, &end);
     } else if (agent_job_needs_reservation(job) &&
-               (job->state == JOB_SPEC || job->state == JOB_QUEUED)) {
+               (job->state == JOB_SPEC || job->state == JOB_QUEUED ||
+                job->state == JOB_FETCH)) {
         /* One attempt per cache key at a time: ask first. */
         TAILQ_INSERT_TAIL(&a->jobs, job, entry);
         job_set_state(job, JOB_RESERVE);
@@ -458,6 +489,24 @@ agent_spec_ready(struct mapq_agent *a, struct spec_entry *e)
             job_start(job);
     }
     agent_step_soon(a);
+}
+
+static void
+agent_fetched(struct job *job, enum mapq_err rc, const char *err)
+{
+    struct mapq_agent *a = job->a;
+    struct job_end end = JOB_END_NONE;
+
+    if (rc == MAPQ_OK) {
+        job_start(job);
+        return;
+    }
+    TAILQ_REMOVE(&a->jobs, job, entry);
+    files_failed(job, rc, err, &end);
+    job_leave(job, &end);
+    agent_fill_slots(a);
+    agent_step_soon(a);
+    agent_check_exit(a);
 }
 
 static void
@@ -539,6 +588,14 @@ agent_lease_ended(struct mapq_agent *a, const char *ref, bool stopped)
         return;
     }
     job_set_state(job, ended_state(job, stopped));
+    if (agent_files_cancel(job)) {
+        /* Its files are not needed now: it ends at once. */
+        job_start(job);
+        agent_fill_slots(a);
+        agent_step_soon(a);
+        agent_check_exit(a);
+        return;
+    }
     if (job->cmd != NULL)
         mapq_cmd_kill(job->cmd, SIGKILL);
     agent_worker_kill(job, SIGKILL);
@@ -570,6 +627,7 @@ const struct agent_ops agent_controller_ops = {
     .claimed = agent_claimed,
     .wake = agent_wake,
     .spec_ready = agent_spec_ready,
+    .fetched = agent_fetched,
     .reserved = agent_reserved,
     .lease_ended = agent_lease_ended,
     .followed = agent_followed,
@@ -618,9 +676,12 @@ agent_grace_cb(evutil_socket_t fd, short what, void *arg)
                 mapq_cmd_kill(job->cmd, SIGKILL);
             agent_worker_kill(job, SIGKILL);
             agent_plugin_kill(job);
-        } else if (job_waits_spec(job) || job_waits_reserve(job)) {
-            /* Never started (its task spec or its reservation is still on
-             * the way): handed back to the same list, costing nothing. */
+        } else if (job_waits_spec(job) || job_waits_fetch(job) ||
+                   job_waits_reserve(job)) {
+            /* Never started (its task spec, its files or its reservation
+             * is still on the way): handed back to the same list, costing
+             * nothing. */
+            agent_files_cancel(job);
             TAILQ_REMOVE(&a->jobs, job, entry);
             agent_job_requeued(job, 'R', NULL, &end);
             job_leave(job, &end);

@@ -22,6 +22,8 @@
 
 /* --worker-idle by default: how long an idle persistent worker is kept. */
 #define MAPQ_WORKER_IDLE_DEFAULT_MS 30000
+/* --file-cache-max by default: 1 GiB of fetched file content. */
+#define MAPQ_FILE_CACHE_MAX (INT64_C(1) << 30)
 
 struct mapq_agent_config {
     struct mapq_redis_url url;
@@ -40,6 +42,10 @@ struct mapq_agent_config {
     int plugin_batch;     /* plugin subtasks claimed per call */
     const char *self_dir; /* directory of the agent binary (plugin search) */
     const char *metrics_addr; /* --metrics HOST:PORT; NULL: none */
+    /* --file-cache: where fetched file content is kept, by hash (borrowed);
+     * NULL: under the agent's working directory, gone when it exits. */
+    const char *file_cache;
+    int64_t file_cache_max; /* --file-cache-max; 0: MAPQ_FILE_CACHE_MAX */
     /* --secret-file: task specs and bodies must be signed with it, else
      * nothing of them runs (borrowed, outlives the agent); NULL: no
      * secret, signatures are not checked. */

@@ -139,6 +139,20 @@ int mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
  */
 void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
 
+/* ---- cli_files.c: files named by inputs -------------------------------- */
+
+/*
+ * Stores the files that the inputs of wf (msgpack map of name to value,
+ * rewritten in place) name by local path where a type says file, in the
+ * embedded store of namespace ns on c, and puts their references in place
+ * of the paths. Prints a problem once, naming the input and element
+ * ("$inputs.images[3]: no such file: img/3.png"); returns the exit
+ * status. Borrows c, ns and wf.
+ */
+int mapq_cli_store_files(redisContext *c, const char *ns,
+                         const struct mapq_workflow *wf,
+                         struct mapq_buf *inputs);
+
 /* ---- cli_util.c: shared steps ----------------------------------------- */
 
 /*

@@ -663,6 +663,11 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
             goto out;
         xo.recover_from = o->target;
     }
+    if (mode != RECOVER) {
+        rc = mapq_cli_store_files(c, o->ns, wf, &inputs);
+        if (rc != MAPQ_EXIT_OK)
+            goto out;
+    }
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
     xo.pages = spool;

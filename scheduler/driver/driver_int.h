@@ -191,6 +191,7 @@ struct node_run {
     bool page_reading;   /* a read of pages is in flight */
     uint64_t page_clock; /* stamps page_slot uses */
     char *iface;         /* "a:int,b:str->bool" */
+    bool files;          /* a parameter holds files: keys take their content */
     const char *queue;
     const char *cls;
     struct mapq_buf output; /* msgpack, once succeeded; read as bytes

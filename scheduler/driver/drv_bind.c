@@ -102,6 +102,7 @@ build_iface(struct node_run *nr, const struct mapq_task_def *t)
         tb = mapq_type_format_alloc(nr->params[i].type);
         mapq_buf_printf(&b, "%s%s:%s", i ? "," : "", nr->params[i].name, tb);
         free(tb);
+        nr->files = nr->files || mapq_type_has_file(nr->params[i].type);
     }
     tb = t->output ? mapq_type_format_alloc(t->output) : NULL;
     mapq_buf_printf(&b, "->%s", tb ? tb : "none");
@@ -337,6 +338,48 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
     }
 }
 
+/* The type of input name (len bytes) of task t, or NULL. */
+static const struct mapq_type *
+task_input_type(const struct mapq_task_def *t, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < t->ninputs; i++)
+        if (strlen(t->inputs[i].name) == len &&
+            memcmp(t->inputs[i].name, name, len) == 0)
+            return t->inputs[i].type;
+    return NULL;
+}
+
+/* Appends the inputs in (canonical, inlen bytes) of a task with file inputs
+ * as its key sees them: each file by its content ([sha256, size]), not by
+ * where it is. */
+static void
+key_inputs(const struct mapq_task_def *t, const char *in, size_t inlen,
+           struct mapq_buf *out)
+{
+    char err[MAPQ_ERR_LEN];
+    msgpack_unpacked u;
+    msgpack_packer pk;
+    uint32_t i;
+
+    msgpack_unpacked_init(&u);
+    /* Made by drv_subtask_inputs(): it unpacks. */
+    mapq_assert(mapq_value_unpack(in, inlen, &u, err) == MAPQ_OK &&
+                u.data.type == MSGPACK_OBJECT_MAP);
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, u.data.via.map.size);
+    for (i = 0; i < u.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+
+        msgpack_pack_object(&pk, kv->key);
+        mapq_value_canonical_typed(
+            &kv->val,
+            task_input_type(t, kv->key.via.str.ptr, kv->key.via.str.size), out);
+    }
+    msgpack_unpacked_destroy(&u);
+}
+
 /*
  * The subtask key: hash of [task, cache version, interface, inputs, scope]
  * where scope is nil for cached tasks and [exec, node, index] otherwise, so
@@ -359,7 +402,10 @@ drv_subtask_key_in(const struct exec *x, const char *exec_id, size_t k,
                                  ? n->opts.cache_version
                                  : "");
     mapq_value_pack_str(&pk, nr->iface);
-    mapq_buf_append(&m, in, inlen);
+    if (nr->files)
+        key_inputs(&x->wf->tasks[n->task], in, inlen, &m);
+    else
+        mapq_buf_append(&m, in, inlen);
     if (n->opts.cache) {
         msgpack_pack_nil(&pk);
     } else {

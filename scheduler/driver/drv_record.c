@@ -37,6 +37,32 @@ seal_spec(const struct mapq_seal *seal, const char *id, size_t k,
     *spec = sealed;
 }
 
+/* The record of t's inputs that hold files (caller frees), or NULL when
+ * none does. The workflow checker keeps them within a record's bounds. */
+static struct mapq_type *
+file_inputs(const struct mapq_task_def *t)
+{
+    struct mapq_member *m = mapq_xcalloc(t->ninputs + 1, sizeof(*m));
+    struct mapq_type *rec;
+    char err[MAPQ_ERR_LEN];
+    size_t i, n = 0;
+
+    for (i = 0; i < t->ninputs; i++) {
+        if (!mapq_type_has_file(t->inputs[i].type))
+            continue;
+        m[n].name = mapq_xstrdup(t->inputs[i].name);
+        m[n].type = mapq_type_dup(t->inputs[i].type);
+        n++;
+    }
+    if (n == 0) {
+        free(m);
+        return NULL;
+    }
+    rec = mapq_type_record(m, n, false, err);
+    mapq_assert(rec != NULL);
+    return rec;
+}
+
 /* The task spec t:<k> of node k, as agents read it. */
 static void
 build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
@@ -55,6 +81,7 @@ build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
     s.library = t->plugin_library;
     s.symbol = t->plugin_symbol;
     s.output = t->output;
+    s.files = file_inputs(t);
     s.output_text = t->output_text;
     s.worker = t->worker;
     s.batch = (int)n->batch;
@@ -74,6 +101,7 @@ build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
     s.cache_serialize = n->opts.cache && n->opts.cache_serialize;
     s.overwrite = overwrite;
     mapq_taskspec_encode(&s, out);
+    mapq_type_free(s.files);
 }
 
 /* 12 hex digits from getrandom(), or from the clock and pid without it. */

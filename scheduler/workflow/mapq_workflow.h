@@ -87,6 +87,10 @@ struct mapq_name_ref {
 struct mapq_param {
     char *name;
     struct mapq_type *type;
+    /* Workflow inputs that hold files: what a value binds to before its
+     * files are stored (mapq_type_file_paths(type): a file may be given
+     * as a local path). NULL: type. Owned. */
+    struct mapq_type *given;
     bool has_default;      /* workflow inputs only */
     struct mapq_buf value; /* the default, msgpack, when has_default */
     struct mapq_pos pos;   /* of the name */

@@ -25,6 +25,9 @@
 #include "mapq_value.h"
 #include "wf_int.h"
 
+/* What a value of input p binds to: files may be local paths. */
+#define GIVEN(p) ((p)->given != NULL ? (p)->given : (p)->type)
+
 /* ---- declarations ------------------------------------------------------ */
 
 enum { IF_TYPE, IF_DEFAULT, IF_N };
@@ -51,10 +54,11 @@ parse_input(struct ctx *c, yaml_node_t *k, yaml_node_t *v, struct mapq_param *p)
     snprintf(where, sizeof(where), "type of input '%s'", p->name);
     if (tnode != NULL)
         p->type = wf_get_type(c, tnode, where);
+    p->given = mapq_type_file_paths(p->type);
     if (dnode == NULL || p->type == NULL)
         return;
     snprintf(subject, sizeof(subject), "default of '%s'", p->name);
-    p->has_default = wf_conv_literal(c, dnode, p->type, &p->value, subject);
+    p->has_default = wf_conv_literal(c, dnode, GIVEN(p), &p->value, subject);
 }
 
 void
@@ -176,7 +180,7 @@ wf_bind_assign(struct wf_bind *bd, const char *assign)
         return;
     }
     if (val[0] != '@') {
-        rc = wf_text_value(val, strlen(val), bd->wf->inputs[k].type,
+        rc = wf_text_value(val, strlen(val), GIVEN(&bd->wf->inputs[k]),
                            &bd->vals[k], msg);
         if (rc != MAPQ_OK)
             wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s", name, msg);
@@ -186,7 +190,7 @@ wf_bind_assign(struct wf_bind *bd, const char *assign)
         return;
     } else {
         rc = wf_text_value(file.data != NULL ? file.data : "", file.len,
-                           bd->wf->inputs[k].type, &bd->vals[k], msg);
+                           GIVEN(&bd->wf->inputs[k]), &bd->vals[k], msg);
         if (rc != MAPQ_OK)
             wf_prob_add(&bd->probs, NULL, 0, 0, "--input %s: %s: %s", name,
                         val + 1, msg);
@@ -245,7 +249,7 @@ bind_entry(struct wf_bind *bd, const char *path, yaml_document_t *doc,
         return; /* --input wins */
     wf_conv_init(&cv, doc, budget, v->start_mark);
     mapq_value_packer_init(&pk, &bd->vals[idx]);
-    if (wf_conv_value(&cv, v, bd->wf->inputs[idx].type, 0, &pk) == MAPQ_OK) {
+    if (wf_conv_value(&cv, v, GIVEN(&bd->wf->inputs[idx]), 0, &pk) == MAPQ_OK) {
         wf_input_set(bd, (size_t)idx, WF_IN_GIVEN);
         return;
     }
@@ -278,7 +282,7 @@ json_member(void *arg, const struct mapq_json_member *m,
     if (idx < 0 || bd->state[idx] != WF_IN_UNSET)
         return NULL;
     jb->idx = idx;
-    *type = bd->wf->inputs[idx].type;
+    *type = GIVEN(&bd->wf->inputs[idx]);
     wf_pager_release(&jb->pgr);
     wf_pager_init(&jb->pgr, bd->pages, bd->wf->inputs[idx].name);
     return &bd->vals[idx];

@@ -41,6 +41,7 @@ param_release(struct mapq_param *p)
 {
     free(p->name);
     mapq_type_free(p->type);
+    mapq_type_free(p->given);
     mapq_buf_release(&p->value);
 }
 

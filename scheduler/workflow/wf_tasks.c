@@ -88,6 +88,22 @@ parse_backoff(struct ctx *c, yaml_node_t *k, yaml_node_t *v,
         wf_perr(c, f.val[BF_MAX], "'max' must not be less than 'initial'");
 }
 
+/* The inputs that hold files travel to agents as a record of their types
+ * (mapq_taskspec files), within a record's bounds: k names the nth. */
+static void
+check_file_input(struct ctx *c, yaml_node_t *k, const struct mapq_task_def *t,
+                 size_t n)
+{
+    if (slen(k) > MAPQ_TYPE_NAME_MAX)
+        wf_perr(c, k,
+                "input '%s' of task '%s' holds files: its name must be at "
+                "most %d bytes",
+                stext(k), t->name, MAPQ_TYPE_NAME_MAX);
+    else if (n == MAPQ_TYPE_MEMBERS_MAX + 1)
+        wf_perr(c, k, "task '%s' has more than %d inputs that hold files",
+                t->name, MAPQ_TYPE_MEMBERS_MAX);
+}
+
 static void
 parse_task_inputs(struct ctx *c, yaml_node_t *map, struct mapq_task_def *t)
 {
@@ -96,6 +112,7 @@ parse_task_inputs(struct ctx *c, yaml_node_t *map, struct mapq_task_def *t)
     yaml_node_t *k;
     struct mapq_param *p;
     char what[256];
+    size_t nfiles = 0;
 
     if (!wf_expect_map(c, map, "'inputs' must be a mapping of name to type"))
         return;
@@ -114,6 +131,8 @@ parse_task_inputs(struct ctx *c, yaml_node_t *map, struct mapq_task_def *t)
                  t->name);
         p->type = wf_get_type(
             c, cnode(c, map->data.mapping.pairs.start[i].value), what);
+        if (mapq_type_has_file(p->type))
+            check_file_input(c, k, t, ++nfiles);
     }
     free(skip);
 }

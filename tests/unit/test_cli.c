@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../scheduler/cli/cli_files.c"
 #include "../../scheduler/cli/cli_json.c"
 #include "../../scheduler/cli/cli_opts.c"
 #include "../../scheduler/cli/cli_pages.c"

@@ -1,0 +1,277 @@
+/*
+ * agent_files.c - the file inputs of an attempt: which blobs it needs,
+ * where they go, and the inputs its task sees.
+ *
+ * A task whose spec names inputs that hold files (spec->files, a record of
+ * their types) gets them before it starts: each file reference in those
+ * inputs, found by walking the value with its type, is fetched by the
+ * transfer thread (mapq_xfer.c) into a directory of the attempt's own,
+ * <dir>/<input>/<n>/<name>, n counting the input's files from 0 and name
+ * the last component of the reference's URI. The task then sees that path
+ * where the reference was (environment, stdin, placeholders, the worker
+ * protocol, plugins): job->inputs is rewritten once, here.
+ *
+ * This file reports to the controller through ops->fetched and never
+ * changes a job's state. Making the few subdirectories is the only file
+ * system call on the loop: the directory itself comes made ahead
+ * (mapq_workdirs.h), and the content arrives on the transfer thread.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent_int.h"
+#include "mapq_alloc.h"
+#include "mapq_blob.h"
+#include "mapq_log.h"
+#include "mapq_taskspec.h"
+#include "mapq_value.h"
+
+/* What a walk of one input collects. */
+struct walk {
+    struct job *job;
+    const char *input; /* its name */
+    size_t n;          /* its files so far */
+    struct mapq_xfer_item *items;
+    size_t nitems, cap;
+    char *err;
+};
+
+bool
+agent_files_wanted(const struct job *job)
+{
+    const struct mapq_taskspec *s = job->spec->spec;
+
+    return s != NULL && s->files != NULL && !job->files_ready;
+}
+
+/* The last component of uri: the name a fetched file gets. */
+static const char *
+uri_name(const char *uri)
+{
+    const char *slash = strrchr(uri, '/');
+    const char *name = slash != NULL ? slash + 1 : uri;
+
+    if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return "file";
+    return name;
+}
+
+/* Copies a str member of map o into out (size bytes); false when it is
+ * missing, no str or too long. */
+static bool
+get_str(const msgpack_object *o, const char *key, char *out, size_t size)
+{
+    const msgpack_object *v = mapq_value_map_get(o, key);
+
+    if (v == NULL || v->type != MSGPACK_OBJECT_STR || v->via.str.size >= size)
+        return false;
+    memcpy(out, v->via.str.ptr, v->via.str.size);
+    out[v->via.str.size] = '\0';
+    return true;
+}
+
+/* Makes <files_dir>/<input>/<n> (the first exists once the input had a
+ * file) into sub (PATH_MAX bytes); errno set on failure. */
+static int
+make_sub(const struct walk *w, char *sub)
+{
+    snprintf(sub, PATH_MAX, "%s/%s", w->job->files_dir, w->input);
+    if (w->n == 0 && mkdir(sub, 0700) != 0)
+        return -1;
+    snprintf(sub, PATH_MAX, "%s/%s/%zu", w->job->files_dir, w->input, w->n);
+    return mkdir(sub, 0700);
+}
+
+/* Adds the file reference o to w's items and packs the path it will have. */
+static enum mapq_err
+add_file(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
+{
+    struct mapq_xfer_item *it;
+    const msgpack_object *size = mapq_value_map_get(o, "size");
+    char sub[PATH_MAX];
+
+    if (w->nitems == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 8;
+        w->items = mapq_xrealloc(w->items, w->cap * sizeof(*w->items));
+    }
+    it = &w->items[w->nitems];
+    memset(it, 0, sizeof(*it));
+    if (!get_str(o, "uri", it->ref.uri, sizeof(it->ref.uri)) ||
+        !get_str(o, "sha256", it->ref.sha256, sizeof(it->ref.sha256)) ||
+        size == NULL || size->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+        return mapq_err_set(w->err, MAPQ_ETYPE,
+                            "input '%s': file %zu is no file reference",
+                            w->input, w->n);
+    it->ref.size = (int64_t)size->via.u64;
+    if (make_sub(w, sub) != 0)
+        return mapq_err_set(w->err, MAPQ_EIO, "cannot create '%s': %s", sub,
+                            strerror(errno));
+    it->dest = mapq_xasprintf("%s/%s", sub, uri_name(it->ref.uri));
+    mapq_value_pack_str(pk, it->dest);
+    w->nitems++;
+    w->n++;
+    return MAPQ_OK;
+}
+
+/* Packs o (of type t) with a path in place of each file reference. */
+static enum mapq_err
+walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
+           msgpack_packer *pk)
+{
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t i;
+
+    if (o->type == MSGPACK_OBJECT_NIL || !mapq_type_has_file(t)) {
+        msgpack_pack_object(pk, *o);
+        return MAPQ_OK;
+    }
+    if (t->kind == MAPQ_T_FILE && o->type == MSGPACK_OBJECT_MAP)
+        return add_file(w, o, pk);
+    if (t->kind == MAPQ_T_LIST && o->type == MSGPACK_OBJECT_ARRAY) {
+        msgpack_pack_array(pk, o->via.array.size);
+        for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
+            rc = walk_value(w, &o->via.array.ptr[i], t->elem, pk);
+        return rc;
+    }
+    if ((t->kind == MAPQ_T_DICT || t->kind == MAPQ_T_RECORD) &&
+        o->type == MSGPACK_OBJECT_MAP) {
+        msgpack_pack_map(pk, o->via.map.size);
+        for (i = 0; i < o->via.map.size && rc == MAPQ_OK; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            const struct mapq_type *et = t->elem;
+
+            if (t->kind == MAPQ_T_RECORD && kv->key.type == MSGPACK_OBJECT_STR)
+                et = mapq_type_member(t, kv->key.via.str.ptr,
+                                      kv->key.via.str.size);
+            msgpack_pack_object(pk, kv->key);
+            rc = et != NULL ? walk_value(w, &kv->val, et, pk)
+                            : (msgpack_pack_object(pk, kv->val), MAPQ_OK);
+        }
+        return rc;
+    }
+    return mapq_err_set(w->err, MAPQ_ETYPE,
+                        "input '%s' does not hold what its type says",
+                        w->input);
+}
+
+/* Rewrites job->inputs into job->files_inputs, collecting what to fetch
+ * into w. */
+static enum mapq_err
+rewrite_inputs(struct job *job, struct walk *w)
+{
+    const struct mapq_type *files = job->spec->spec->files;
+    const msgpack_object *in = job->inputs;
+    enum mapq_err rc = MAPQ_OK;
+    msgpack_packer pk;
+    char name[MAPQ_TYPE_NAME_MAX + 1];
+    uint32_t i;
+
+    if (in->type != MSGPACK_OBJECT_MAP)
+        return mapq_err_set(w->err, MAPQ_ETYPE, "inputs are no map");
+    mapq_value_packer_init(&pk, &job->files_inputs);
+    msgpack_pack_map(&pk, in->via.map.size);
+    for (i = 0; i < in->via.map.size && rc == MAPQ_OK; i++) {
+        const msgpack_object_kv *kv = &in->via.map.ptr[i];
+        const struct mapq_type *t = NULL;
+
+        if (kv->key.type == MSGPACK_OBJECT_STR)
+            t = mapq_type_member(files, kv->key.via.str.ptr,
+                                 kv->key.via.str.size);
+        msgpack_pack_object(&pk, kv->key);
+        if (t == NULL) {
+            msgpack_pack_object(&pk, kv->val);
+            continue;
+        }
+        snprintf(name, sizeof(name), "%.*s", (int)kv->key.via.str.size,
+                 kv->key.via.str.ptr);
+        w->input = name;
+        w->n = 0;
+        rc = walk_value(w, &kv->val, t, &pk);
+    }
+    return rc;
+}
+
+static void
+fetched_cb(enum mapq_err rc, const char *err, void *arg)
+{
+    struct job *job = arg;
+
+    job->files_req = NULL;
+    job->files_ready = rc == MAPQ_OK;
+    job->a->ops->fetched(job, rc, err);
+}
+
+/* The transfer thread, made on first use. */
+static struct mapq_xfer *
+xfer_of(struct mapq_agent *a, char *err)
+{
+    char *dir = NULL;
+    int64_t max =
+        a->cfg.file_cache_max > 0 ? a->cfg.file_cache_max : MAPQ_FILE_CACHE_MAX;
+
+    if (a->xfer != NULL)
+        return a->xfer;
+    if (a->cfg.file_cache == NULL)
+        dir = mapq_xasprintf("%s/files", a->workroot);
+    a->xfer = mapq_xfer_new(a->base, &a->cfg.url, a->ns,
+                            dir != NULL ? dir : a->cfg.file_cache, max, err);
+    free(dir);
+    return a->xfer;
+}
+
+enum mapq_err
+agent_files_fetch(struct job *job, char *err)
+{
+    struct walk w = {.job = job, .err = err};
+    struct mapq_xfer *x;
+    enum mapq_err rc;
+    size_t i;
+
+    x = xfer_of(job->a, err);
+    if (x == NULL)
+        return MAPQ_EIO;
+    job->files_dir = mapq_workdirs_take(job->a->dirs, err);
+    if (job->files_dir == NULL)
+        return MAPQ_EIO;
+    mapq_buf_init(&job->files_inputs, 0);
+    msgpack_unpacked_init(&job->files_u);
+    rc = rewrite_inputs(job, &w);
+    if (rc == MAPQ_OK)
+        rc = mapq_value_unpack(job->files_inputs.data, job->files_inputs.len,
+                               &job->files_u, err);
+    if (rc != MAPQ_OK) {
+        for (i = 0; i < w.nitems; i++)
+            free(w.items[i].dest);
+        free(w.items);
+        return rc;
+    }
+    job->inputs = &job->files_u.data;
+    job->files_req = mapq_xfer_fetch(x, w.items, w.nitems, fetched_cb, job);
+    return MAPQ_OK;
+}
+
+bool
+agent_files_cancel(struct job *job)
+{
+    if (job->files_req == NULL)
+        return false;
+    mapq_xfer_cancel(job->files_req);
+    job->files_req = NULL;
+    return true;
+}
+
+void
+agent_files_release(struct job *job)
+{
+    agent_files_cancel(job);
+    if (job->files_dir == NULL)
+        return;
+    mapq_workdirs_drop(job->a->dirs, job->files_dir);
+    job->files_dir = NULL;
+    msgpack_unpacked_destroy(&job->files_u);
+    mapq_buf_release(&job->files_inputs);
+}

@@ -1,0 +1,502 @@
+/*
+ * mapq_xfer.c - the transfer thread: blob fetches and the content cache
+ * (see mapq_xfer.h).
+ *
+ * The loop's thread and the transfer thread share two lists under one
+ * mutex, queue (not started, oldest first) and done (finished, not yet
+ * reported); a request's state says where it is: queued, running (the
+ * thread's, in no list) or done (in done, or in the batch being reported).
+ * The mutex is never held over Redis or the file system. The thread writes
+ * a byte to the pipe when done stops being empty; the loop drains the pipe
+ * before it takes the list, so no request is left unreported. The
+ * connection and the cache's total are the thread's alone.
+ */
+#include "mapq_xfer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+#include "mapq_log.h"
+#include "mapq_redis.h"
+
+#define CONNECT_MS 5000
+
+enum req_state { REQ_QUEUED, REQ_RUNNING, REQ_DONE };
+
+struct mapq_xfer_req {
+    TAILQ_ENTRY(mapq_xfer_req) entry;
+    struct mapq_xfer *x;
+    struct mapq_xfer_item *items;
+    size_t n;
+    mapq_xfer_done_fn *done;
+    void *arg;
+    enum req_state state; /* under x->mu */
+    bool cancelled;       /* under x->mu */
+    enum mapq_err rc;     /* written by the thread while running */
+    char err[MAPQ_ERR_LEN];
+};
+
+TAILQ_HEAD(req_list, mapq_xfer_req);
+
+struct mapq_xfer {
+    struct mapq_redis_url url;
+    char *ns;
+    char *cache_dir; /* NULL: no cache */
+    int64_t cache_max;
+    int64_t total;   /* bytes in the cache; the thread's */
+    redisContext *c; /* the thread's; NULL until needed */
+    int pipe[2];     /* the thread writes [1], the loop reads [0] */
+    struct event *ev;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    struct req_list queue; /* under mu */
+    struct req_list done;  /* under mu */
+    bool stopping;         /* under mu */
+    bool delivering;       /* the loop is running done callbacks */
+    bool closing;          /* freed during delivering: finish after it */
+};
+
+/* One file of the cache, as listed for eviction. */
+struct entry {
+    char name[MAPQ_BLOB_HEX_LEN + 1];
+    int64_t mtime; /* ns since the epoch */
+    int64_t size;
+};
+
+static void
+req_free(struct mapq_xfer_req *req)
+{
+    size_t i;
+
+    for (i = 0; i < req->n; i++)
+        free(req->items[i].dest);
+    free(req->items);
+    free(req);
+}
+
+/* Whether s is 64 lowercase hex digits, the name of a cache entry. */
+static bool
+is_hex(const char *s)
+{
+    return strspn(s, "0123456789abcdef") == MAPQ_BLOB_HEX_LEN &&
+           s[MAPQ_BLOB_HEX_LEN] == '\0';
+}
+
+/* Oldest mtime first. */
+static int
+by_mtime(const void *a, const void *b)
+{
+    const struct entry *ea = a, *eb = b;
+
+    return (ea->mtime > eb->mtime) - (ea->mtime < eb->mtime);
+}
+
+/*
+ * Recounts the cache, removing the names that are not entries (temporary
+ * files left by a crash: the thread writes one at a time, never while
+ * here), then removes its least recently used entries but keep (NULL:
+ * none) until its total is within the bound. Failures are logged: they
+ * leave the cache over its bound, nothing worse.
+ */
+static void
+evict(struct mapq_xfer *x, const char *keep)
+{
+    DIR *d = opendir(x->cache_dir);
+    struct entry *ents = NULL, *e;
+    size_t i, n = 0, cap = 0;
+    struct dirent *de;
+    struct stat st;
+
+    if (d == NULL) {
+        mapq_log_errno(MAPQ_LOG_WARN, errno, "cannot list file cache '%s'",
+                       x->cache_dir);
+        return;
+    }
+    x->total = 0;
+    for (de = readdir(d); de != NULL; de = readdir(d)) {
+        if (!is_hex(de->d_name)) {
+            if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+                unlinkat(dirfd(d), de->d_name, 0);
+            continue;
+        }
+        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            ents = mapq_xrealloc(ents, cap * sizeof(*ents));
+        }
+        e = &ents[n++];
+        memcpy(e->name, de->d_name, sizeof(e->name));
+        e->mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        e->size = st.st_size;
+        x->total += st.st_size;
+    }
+    if (n > 0)
+        qsort(ents, n, sizeof(*ents), by_mtime);
+    for (i = 0; i < n && x->total > x->cache_max; i++) {
+        if (keep != NULL && strcmp(ents[i].name, keep) == 0)
+            continue;
+        if (unlinkat(dirfd(d), ents[i].name, 0) == 0 || errno == ENOENT)
+            x->total -= ents[i].size;
+        else
+            mapq_log_errno(MAPQ_LOG_WARN, errno,
+                           "cannot evict %s from file cache '%s'", ents[i].name,
+                           x->cache_dir);
+    }
+    closedir(d);
+    free(ents);
+}
+
+/* Copies the file from to to, a new file (mode 0644). Returns 0 or the
+ * errno of the failure, after which to is gone. */
+static int
+copy_file(const char *from, const char *to)
+{
+    int in, out, e = 0;
+    ssize_t r;
+
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return errno;
+    out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (out < 0) {
+        e = errno;
+        goto out_close_in;
+    }
+    /* 0644 whatever the umask says, as mapq_blob_get_file() writes. */
+    if (fchmod(out, 0644) != 0)
+        e = errno;
+    while (e == 0) {
+        r = sendfile(out, in, NULL, (size_t)MAPQ_BLOB_PIECE);
+        if (r == 0)
+            break;
+        if (r < 0)
+            e = errno;
+    }
+    if (close(out) != 0 && e == 0)
+        e = errno;
+    if (e != 0)
+        unlink(to);
+out_close_in:
+    close(in);
+    return e;
+}
+
+/* Fetches ref's blob to dest, connecting when there is no connection. A
+ * broken one is dropped, and an item it failed with MAPQ_EREDIS retried. */
+static enum mapq_err
+get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
+         char *err)
+{
+    enum mapq_err rc = MAPQ_EREDIS;
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        if (x->c == NULL)
+            x->c = mapq_redis_connect_sync(&x->url, CONNECT_MS, err);
+        if (x->c == NULL)
+            return MAPQ_EREDIS;
+        rc = mapq_blob_get_file(x->c, x->ns, ref, dest, err);
+        if (x->c->err == 0)
+            return rc;
+        redisFree(x->c);
+        x->c = NULL;
+        if (rc != MAPQ_EREDIS)
+            return rc;
+    }
+    return rc;
+}
+
+/* Fetches the item through the cache: a miss is fetched into it first,
+ * then dest is a hard link to the entry, or a copy of it. */
+static enum mapq_err
+get_cached(struct mapq_xfer *x, const struct mapq_xfer_item *it, char *err)
+{
+    const struct mapq_blob_ref *ref = &it->ref;
+    enum mapq_err rc = MAPQ_OK;
+    struct stat st;
+    char *path;
+    bool found;
+    int e;
+
+    if (!is_hex(ref->sha256))
+        return mapq_err_set(err, MAPQ_EINVAL, "bad sha256 '%.64s'",
+                            ref->sha256);
+    path = mapq_xasprintf("%s/%s", x->cache_dir, ref->sha256);
+    found = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+    if (found && st.st_size == ref->size) {
+        /* A hit: renewed in the least recently used order. */
+        utimensat(AT_FDCWD, path, NULL, 0);
+    } else {
+        if (found && unlink(path) == 0)
+            x->total -= st.st_size;
+        rc = get_blob(x, ref, path, err);
+        if (rc != MAPQ_OK)
+            goto out_free;
+        /* Read-only guards the entry against writes through a link. */
+        chmod(path, 0444);
+        x->total += ref->size;
+        if (x->total > x->cache_max)
+            evict(x, ref->sha256);
+    }
+    /* A new name, never a write into the file there, which may be a link
+     * to another entry. */
+    unlink(it->dest);
+    if (link(path, it->dest) != 0) {
+        e = copy_file(path, it->dest);
+        if (e != 0)
+            rc = mapq_err_set(err, MAPQ_EIO, "cannot copy '%s' to '%s': %s",
+                              path, it->dest, strerror(e));
+    }
+out_free:
+    free(path);
+    return rc;
+}
+
+/* Fetches req's items in order, stopping at the first failure, or before
+ * the next item once req is cancelled or the module stopping. */
+static void
+work(struct mapq_xfer *x, struct mapq_xfer_req *req)
+{
+    const struct mapq_xfer_item *it;
+    char reason[MAPQ_ERR_LEN];
+    bool drop;
+    size_t i;
+
+    for (i = 0; i < req->n; i++) {
+        pthread_mutex_lock(&x->mu);
+        drop = req->cancelled || x->stopping;
+        pthread_mutex_unlock(&x->mu);
+        if (drop)
+            return;
+        it = &req->items[i];
+        if (x->cache_dir != NULL)
+            req->rc = get_cached(x, it, reason);
+        else
+            req->rc = get_blob(x, &it->ref, it->dest, reason);
+        if (req->rc != MAPQ_OK) {
+            mapq_err_set(req->err, req->rc, "cannot fetch %s: %s", it->ref.uri,
+                         reason);
+            return;
+        }
+    }
+}
+
+static void *
+run(void *arg)
+{
+    struct mapq_xfer *x = arg;
+    struct mapq_xfer_req *req;
+    bool wake;
+
+    if (x->cache_dir != NULL)
+        evict(x, NULL);
+    pthread_mutex_lock(&x->mu);
+    while (!x->stopping) {
+        req = TAILQ_FIRST(&x->queue);
+        if (req == NULL) {
+            pthread_cond_wait(&x->cv, &x->mu);
+            continue;
+        }
+        TAILQ_REMOVE(&x->queue, req, entry);
+        req->state = REQ_RUNNING;
+        pthread_mutex_unlock(&x->mu);
+        work(x, req);
+        pthread_mutex_lock(&x->mu);
+        wake = TAILQ_EMPTY(&x->done);
+        req->state = REQ_DONE;
+        TAILQ_INSERT_TAIL(&x->done, req, entry);
+        pthread_mutex_unlock(&x->mu);
+        /* A full pipe already holds a wake-up. */
+        if (wake && write(x->pipe[1], "", 1) < 0)
+            mapq_assert(errno == EAGAIN);
+        pthread_mutex_lock(&x->mu);
+    }
+    pthread_mutex_unlock(&x->mu);
+    if (x->c != NULL)
+        redisFree(x->c);
+    return NULL;
+}
+
+/* Frees x once the thread is joined (or never started) and no callback of
+ * it is running. */
+static void
+destroy(struct mapq_xfer *x)
+{
+    struct mapq_xfer_req *req;
+
+    TAILQ_CONCAT(&x->queue, &x->done, entry);
+    for (req = TAILQ_FIRST(&x->queue); req != NULL;
+         req = TAILQ_FIRST(&x->queue)) {
+        TAILQ_REMOVE(&x->queue, req, entry);
+        req_free(req);
+    }
+    if (x->ev != NULL)
+        event_free(x->ev);
+    if (x->pipe[0] >= 0) {
+        close(x->pipe[0]);
+        close(x->pipe[1]);
+    }
+    pthread_cond_destroy(&x->cv);
+    pthread_mutex_destroy(&x->mu);
+    free(x->cache_dir);
+    free(x->ns);
+    free(x);
+}
+
+/* The thread finished requests: report them, then free them. */
+static void
+xfer_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct mapq_xfer *x = arg;
+    struct mapq_xfer_req *req;
+    struct req_list batch;
+    char buf[64];
+
+    (void)what;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    TAILQ_INIT(&batch);
+    pthread_mutex_lock(&x->mu);
+    TAILQ_CONCAT(&batch, &x->done, entry);
+    pthread_mutex_unlock(&x->mu);
+    /* A done callback may cancel the requests of this batch or free x. */
+    x->delivering = true;
+    for (req = TAILQ_FIRST(&batch); req != NULL; req = TAILQ_FIRST(&batch)) {
+        TAILQ_REMOVE(&batch, req, entry);
+        if (!req->cancelled && !x->closing)
+            req->done(req->rc, req->err, req->arg);
+        req_free(req);
+    }
+    x->delivering = false;
+    if (x->closing)
+        destroy(x);
+}
+
+struct mapq_xfer *
+mapq_xfer_new(struct event_base *base, const struct mapq_redis_url *url,
+              const char *ns, const char *cache_dir, int64_t cache_max,
+              char *err)
+{
+    struct mapq_xfer *x = mapq_xcalloc(1, sizeof(*x));
+    sigset_t all, old;
+    struct stat st;
+    int e;
+
+    x->url = *url;
+    x->ns = mapq_xstrdup(ns);
+    x->cache_dir = cache_dir != NULL ? mapq_xstrdup(cache_dir) : NULL;
+    x->cache_max = cache_max;
+    x->pipe[0] = x->pipe[1] = -1;
+    TAILQ_INIT(&x->queue);
+    TAILQ_INIT(&x->done);
+    pthread_mutex_init(&x->mu, NULL);
+    pthread_cond_init(&x->cv, NULL);
+    if (cache_dir != NULL &&
+        ((mkdir(cache_dir, 0700) != 0 && errno != EEXIST) ||
+         stat(cache_dir, &st) != 0)) {
+        mapq_err_set(err, MAPQ_EIO, "cannot create file cache '%s': %s",
+                     cache_dir, strerror(errno));
+        goto out_destroy;
+    }
+    if (cache_dir != NULL && !S_ISDIR(st.st_mode)) {
+        mapq_err_set(err, MAPQ_EINVAL,
+                     "file cache '%s' exists and is not a directory",
+                     cache_dir);
+        goto out_destroy;
+    }
+    if (pipe2(x->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+        mapq_err_set(err, MAPQ_EIO, "cannot create a pipe: %s",
+                     strerror(errno));
+        goto out_destroy;
+    }
+    x->ev = event_new(base, x->pipe[0], EV_READ | EV_PERSIST, xfer_wake_cb, x);
+    if (x->ev == NULL || event_add(x->ev, NULL) != 0) {
+        mapq_err_set(err, MAPQ_EIO, "cannot watch the transfer pipe");
+        goto out_destroy;
+    }
+    /* Signals stay the loop's: the thread blocks them all. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    e = pthread_create(&x->thread, NULL, run, x);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (e != 0) {
+        mapq_err_set(err, MAPQ_EIO, "cannot start the transfer thread: %s",
+                     strerror(e));
+        goto out_destroy;
+    }
+    return x;
+
+out_destroy:
+    destroy(x);
+    return NULL;
+}
+
+struct mapq_xfer_req *
+mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
+                mapq_xfer_done_fn *done, void *arg)
+{
+    struct mapq_xfer_req *req = mapq_xcalloc(1, sizeof(*req));
+
+    req->x = x;
+    req->items = items;
+    req->n = n;
+    req->done = done;
+    req->arg = arg;
+    pthread_mutex_lock(&x->mu);
+    req->state = REQ_QUEUED;
+    TAILQ_INSERT_TAIL(&x->queue, req, entry);
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    return req;
+}
+
+void
+mapq_xfer_cancel(struct mapq_xfer_req *req)
+{
+    struct mapq_xfer *x;
+    bool queued;
+
+    if (req == NULL)
+        return;
+    x = req->x;
+    pthread_mutex_lock(&x->mu);
+    queued = req->state == REQ_QUEUED;
+    if (queued)
+        TAILQ_REMOVE(&x->queue, req, entry);
+    else
+        req->cancelled = true;
+    pthread_mutex_unlock(&x->mu);
+    if (queued)
+        req_free(req);
+}
+
+void
+mapq_xfer_free(struct mapq_xfer *x)
+{
+    if (x == NULL)
+        return;
+    pthread_mutex_lock(&x->mu);
+    x->stopping = true;
+    pthread_cond_signal(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    pthread_join(x->thread, NULL);
+    if (x->delivering)
+        x->closing = true;
+    else
+        destroy(x);
+}

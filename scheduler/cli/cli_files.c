@@ -1,0 +1,253 @@
+/*
+ * cli_files.c - the files a run's inputs name, stored before it is
+ * submitted.
+ *
+ * Where an input's type says file, the value given (--input, an inputs
+ * file, a default) is a local path, relative to the current directory, a
+ * file:// URI, or a reference already ({uri, sha256, size}). A path is
+ * stored as a blob of the embedded store (mapq_blob.h) and replaced by its
+ * reference, whose URI keeps the file's name; a reference is kept as it
+ * is. So what reaches Redis, agents and cache keys is always a reference.
+ *
+ * Blocking, like every command before its loop: it runs on the command's
+ * own connection, before the execution is created.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mapq_alloc.h"
+#include "mapq_blob.h"
+#include "mapq_pages.h"
+#include "mapq_value.h"
+
+#define PATH_TEXT_MAX 256
+
+/* One walk over the inputs. */
+struct walk {
+    redisContext *c;
+    const char *ns;
+    char path[PATH_TEXT_MAX]; /* where in the inputs, for messages */
+    char *err;
+    size_t stored; /* files stored */
+};
+
+/* Packs the reference of the file at the path in o (a str). */
+static enum mapq_err
+store(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
+{
+    struct mapq_blob_ref ref;
+    char file[PATH_MAX], why[MAPQ_ERR_LEN];
+    const char *name;
+    size_t len = o->via.str.size, skip = 0;
+    enum mapq_err rc;
+
+    if (len > 7 && memcmp(o->via.str.ptr, "file://", 7) == 0)
+        skip = 7;
+    if (len - skip == 0 || len - skip >= sizeof(file) ||
+        memchr(o->via.str.ptr, '\0', len) != NULL)
+        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: not a file path",
+                            w->path);
+    if (skip == 0 && memchr(o->via.str.ptr, ':', len) != NULL &&
+        memchr(o->via.str.ptr, '/', len) != NULL &&
+        memchr(o->via.str.ptr, ':', len) < memchr(o->via.str.ptr, '/', len))
+        return mapq_err_set(w->err, MAPQ_EINVAL,
+                            "%s: '%.*s': only local paths and file:// URIs "
+                            "are stored at submit",
+                            w->path, (int)len, o->via.str.ptr);
+    memcpy(file, o->via.str.ptr + skip, len - skip);
+    file[len - skip] = '\0';
+    rc =
+        mapq_blob_put_file(w->c, w->ns, file, MAPQ_BLOB_MAX_DEFAULT, &ref, why);
+    if (rc != MAPQ_OK)
+        return mapq_err_set(w->err, rc, "%s: %s", w->path, why);
+    name = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
+    mapq_blob_uri_named(ref.sha256, name, ref.uri, sizeof(ref.uri));
+    msgpack_pack_map(pk, 3);
+    mapq_value_pack_str(pk, "sha256");
+    mapq_value_pack_str(pk, ref.sha256);
+    mapq_value_pack_str(pk, "size");
+    msgpack_pack_int64(pk, ref.size);
+    mapq_value_pack_str(pk, "uri");
+    mapq_value_pack_str(pk, ref.uri);
+    w->stored++;
+    return MAPQ_OK;
+}
+
+static enum mapq_err walk_value(struct walk *w, const msgpack_object *o,
+                                const struct mapq_type *t, msgpack_packer *pk);
+
+/* Walks the elements of a list or the values of a dict or record. */
+static enum mapq_err
+walk_children(struct walk *w, const msgpack_object *o,
+              const struct mapq_type *t, msgpack_packer *pk)
+{
+    size_t plen = strlen(w->path);
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t i;
+
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        msgpack_pack_array(pk, o->via.array.size);
+        for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++) {
+            snprintf(w->path + plen, sizeof(w->path) - plen, "[%u]", i);
+            rc = walk_value(w, &o->via.array.ptr[i], t->elem, pk);
+        }
+    } else {
+        msgpack_pack_map(pk, o->via.map.size);
+        for (i = 0; i < o->via.map.size && rc == MAPQ_OK; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            const struct mapq_type *et = t->elem;
+
+            if (kv->key.type != MSGPACK_OBJECT_STR)
+                return mapq_err_set(w->err, MAPQ_ETYPE, "%s: a key is no str",
+                                    w->path);
+            if (t->kind == MAPQ_T_RECORD)
+                et = mapq_type_member(t, kv->key.via.str.ptr,
+                                      kv->key.via.str.size);
+            mapq_type_path_key(w->path, sizeof(w->path), kv->key.via.str.ptr,
+                               kv->key.via.str.size);
+            msgpack_pack_object(pk, kv->key);
+            if (et == NULL)
+                msgpack_pack_object(pk, kv->val);
+            else
+                rc = walk_value(w, &kv->val, et, pk);
+            w->path[plen] = '\0';
+        }
+    }
+    w->path[plen] = '\0';
+    return rc;
+}
+
+/* Packs o (of type t) with references in place of the paths of files. */
+static enum mapq_err
+walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
+           msgpack_packer *pk)
+{
+    if (!mapq_type_has_file(t) || o->type == MSGPACK_OBJECT_NIL) {
+        msgpack_pack_object(pk, *o);
+        return MAPQ_OK;
+    }
+    if (t->kind == MAPQ_T_FILE) {
+        if (o->type == MSGPACK_OBJECT_STR)
+            return store(w, o, pk);
+        msgpack_pack_object(pk, *o); /* a reference: checked as a value */
+        return MAPQ_OK;
+    }
+    if ((t->kind == MAPQ_T_LIST && o->type == MSGPACK_OBJECT_ARRAY) ||
+        ((t->kind == MAPQ_T_DICT || t->kind == MAPQ_T_RECORD) &&
+         o->type == MSGPACK_OBJECT_MAP))
+        return walk_children(w, o, t, pk);
+    /* What binding checked and left as it is: a list long enough to be
+     * paged (mapq_pages.h). */
+    return mapq_err_set(w->err, MAPQ_EINVAL,
+                        "%s: a list of files of more than %d elements is not "
+                        "supported yet",
+                        w->path, MAPQ_PAGED_MIN);
+}
+
+/* The declared type of workflow input name (len bytes), or NULL. */
+static const struct mapq_type *
+input_type(const struct mapq_workflow *wf, const char *name, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < wf->ninputs; i++)
+        if (strlen(wf->inputs[i].name) == len &&
+            memcmp(wf->inputs[i].name, name, len) == 0)
+            return wf->inputs[i].type;
+    return NULL;
+}
+
+/* Checks the inputs holding files (map in) against their types, now that
+ * paths are references: a value given as something else is refused. */
+static enum mapq_err
+check_files(const struct mapq_workflow *wf, const msgpack_object *in, char *err)
+{
+    char why[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+    uint32_t i;
+
+    for (i = 0; i < in->via.map.size; i++) {
+        const msgpack_object_kv *kv = &in->via.map.ptr[i];
+        const struct mapq_type *t =
+            input_type(wf, kv->key.via.str.ptr, kv->key.via.str.size);
+
+        if (!mapq_type_has_file(t))
+            continue;
+        rc = mapq_type_check(t, &kv->val, why);
+        if (rc != MAPQ_OK)
+            return mapq_err_set(err, rc, "$inputs.%.*s%s%s",
+                                (int)kv->key.via.str.size, kv->key.via.str.ptr,
+                                why[0] == '[' ? "" : ": ", why);
+    }
+    return MAPQ_OK;
+}
+
+/* Rewrites the inputs map in into out. */
+static enum mapq_err
+rewrite(struct walk *w, const struct mapq_workflow *wf,
+        const msgpack_object *in, struct mapq_buf *out)
+{
+    enum mapq_err rc = MAPQ_OK;
+    msgpack_packer pk;
+    uint32_t i;
+
+    mapq_value_packer_init(&pk, out);
+    msgpack_pack_map(&pk, in->via.map.size);
+    for (i = 0; i < in->via.map.size && rc == MAPQ_OK; i++) {
+        const msgpack_object_kv *kv = &in->via.map.ptr[i];
+        const struct mapq_type *t = NULL;
+
+        if (kv->key.type == MSGPACK_OBJECT_STR)
+            t = input_type(wf, kv->key.via.str.ptr, kv->key.via.str.size);
+        msgpack_pack_object(&pk, kv->key);
+        if (t == NULL) {
+            msgpack_pack_object(&pk, kv->val);
+            continue;
+        }
+        snprintf(w->path, sizeof(w->path), "$inputs.%.*s",
+                 (int)kv->key.via.str.size, kv->key.via.str.ptr);
+        rc = walk_value(w, &kv->val, t, &pk);
+    }
+    return rc;
+}
+
+int
+mapq_cli_store_files(redisContext *c, const char *ns,
+                     const struct mapq_workflow *wf, struct mapq_buf *inputs)
+{
+    struct mapq_buf out = MAPQ_BUF_INIT;
+    struct walk w = {.c = c, .ns = ns};
+    char err[MAPQ_ERR_LEN];
+    msgpack_unpacked u;
+    enum mapq_err rc;
+    size_t i;
+    bool any = false;
+
+    for (i = 0; i < wf->ninputs; i++)
+        any = any || mapq_type_has_file(wf->inputs[i].type);
+    if (!any || inputs->len == 0)
+        return MAPQ_EXIT_OK;
+    w.err = err;
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(inputs->data, inputs->len, &u, err);
+    if (rc == MAPQ_OK && u.data.type == MSGPACK_OBJECT_MAP)
+        rc = rewrite(&w, wf, &u.data, &out);
+    msgpack_unpacked_destroy(&u);
+    msgpack_unpacked_init(&u);
+    if (rc == MAPQ_OK)
+        rc = mapq_value_unpack(out.data, out.len, &u, err);
+    if (rc == MAPQ_OK)
+        rc = check_files(wf, &u.data, err);
+    msgpack_unpacked_destroy(&u);
+    if (rc != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s\n", err);
+        mapq_buf_release(&out);
+        return rc == MAPQ_EREDIS || rc == MAPQ_EPROTO ? MAPQ_EXIT_INFRA
+                                                      : MAPQ_EXIT_USAGE;
+    }
+    mapq_buf_release(inputs);
+    *inputs = out;
+    return MAPQ_EXIT_OK;
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Files as values: a map over list[file] given as local paths. mapq run
+# stores each file in Redis (the embedded store) and submits references;
+# agents that share nothing with it but Redis (their own working
+# directories) fetch each into a directory of the attempt's own and the
+# task sees a local path with the file's name. Cache keys take a file's
+# content, not its name. A missing path is refused before anything is
+# submitted; a blob that is gone fails its subtask naming the URI, after
+# system retries. Real processes; waits are bounded.
+. "$(dirname "$0")/harness.sh"
+
+start_redis
+start_agents 2
+
+P=$MAPQ_NAMESPACE
+mkdir -p "$TMP/in" "$TMP/other"
+printf 'alpha\n' >"$TMP/in/a.txt"
+printf 'beta\n' >"$TMP/in/b.txt"
+printf 'alpha\n' >"$TMP/in/c.txt" # same content as a.txt
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+cat >"$TMP/files.yaml" <<YAML
+name: files
+inputs:
+  docs: {type: "list[file]"}
+tasks:
+  look:
+    inputs: {doc: file}
+    output: str
+    cache: {version: "1"}
+    command:
+      - sh
+      - -c
+      - |
+        echo "\$MAPQ_IN_doc" >>"$TMP/ran.log"
+        case "\$MAPQ_IN_doc" in "$TMP/in/"*) echo "the submitter's path" >&2; exit 1;; esac
+        echo "\"\$(basename "\$MAPQ_IN_doc") \$(sha256sum <"\$MAPQ_IN_doc" | cut -d' ' -f1)\""
+nodes:
+  m: {map: look, over: {doc: \$inputs.docs}, system_retries: 1}
+output: \$m
+YAML
+inputs() { # inputs FILE PATH...: {"docs": [PATH, ...]}
+    local f=$1
+    shift
+    python3 -c 'import json, sys; json.dump({"docs": sys.argv[2:]}, open(sys.argv[1], "w"))' "$f" "$@"
+}
+ran() { [ -f "$TMP/ran.log" ] && wc -l <"$TMP/ran.log" | tr -d ' ' || echo 0; }
+
+# ---- local paths in, content seen by the task -----------------------------------
+inputs "$TMP/in.json" "$TMP/in/a.txt" "$TMP/in/b.txt" "$TMP/in/c.txt"
+out=$(cd "$TMP" && timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/in.json" 2>"$TMP/run1.err")
+rc=$?
+want=$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:], separators=(",", ":")))' \
+    "a.txt $(sha "$TMP/in/a.txt")" "b.txt $(sha "$TMP/in/b.txt")" "a.txt $(sha "$TMP/in/c.txt")")
+# c.txt holds what a.txt holds: same key, so it takes a.txt's result.
+check "each task reads its file by a path of its own, with the file's name" \
+    "0 $want" "$rc $(echo "$out" | tr -d '\n' | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')"
+check "the content is stored once per hash (two blobs for three files)" \
+    "2" "$(redis_cli --scan --pattern "$P:blob:*" | wc -l | tr -d ' ')"
+check "no temporary blob is left" \
+    "0" "$(redis_cli --scan --pattern "$P:blobtmp:*" | wc -l | tr -d ' ')"
+check "a.txt and c.txt (same content) ran once: the second was a cache hit or follower" \
+    "2" "$(ran)"
+
+# ---- cache keys take content, not names -----------------------------------------
+cp "$TMP/in/a.txt" "$TMP/other/renamed.txt"
+cp "$TMP/in/b.txt" "$TMP/other/b.txt"
+inputs "$TMP/in2.json" "$TMP/other/renamed.txt" "$TMP/other/b.txt"
+before=$(ran)
+timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/in2.json" >"$TMP/run2.out" 2>"$TMP/run2.err"
+check "the same content under other names is all cache hits" \
+    "0 $before" "$? $(ran)"
+printf 'alpha, changed\n' >"$TMP/other/renamed.txt"
+timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/in2.json" >"$TMP/run3.out" 2>"$TMP/run3.err"
+check "a changed file is a miss (one more run)" \
+    "0 $((before + 1))" "$? $(ran)"
+
+# ---- bad input ------------------------------------------------------------------------
+execs_before=$(redis_cli ZCARD "$P:execs")
+inputs "$TMP/missing.json" "$TMP/in/a.txt" "$TMP/in/nope.txt"
+timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/missing.json" >/dev/null 2>"$TMP/missing.err"
+check "a missing local file is refused, naming the element" \
+    "2 mapq: \$inputs.docs[1]: no such file: $TMP/in/nope.txt" "$? $(cat "$TMP/missing.err")"
+check "... and nothing is submitted" "$execs_before" "$(redis_cli ZCARD "$P:execs")"
+
+# An agent whose --file-cache cannot be a directory does not start.
+: >"$TMP/plain"
+timeout -s KILL 10 "$AGENT" --file-cache "$TMP/plain" >/dev/null 2>"$TMP/fc.err"
+rc=$?
+check "an agent refuses a --file-cache that is no directory, saying why" \
+    "3 yes" "$rc $(grep -q "file cache '$TMP/plain' exists and is not a directory" "$TMP/fc.err" && echo yes || cat "$TMP/fc.err")"
+
+# A blob gone from the store: the fetch fails, is retried once
+# (system_retries: 1), then the subtask fails naming the URI.
+sed 's/version: "1"/version: "2"/' "$TMP/files.yaml" >"$TMP/files2.yaml"
+printf 'gamma\n' >"$TMP/in/g.txt"
+inputs "$TMP/g.json" "$TMP/in/g.txt"
+gsha=$(sha "$TMP/in/g.txt")
+execs=$(redis_cli ZCARD "$P:execs")
+kill -STOP "${PIDS[@]}"
+timeout -s KILL 60 "$MAPQ" run "$TMP/files2.yaml" --inputs "$TMP/g.json" >"$TMP/g.out" 2>"$TMP/g.err" &
+run_pid=$!
+created() { [ "$(redis_cli ZCARD "$P:execs")" -gt "$execs" ]; }
+wait_for 30 created
+redis_cli DEL "$P:blob:$gsha" >/dev/null
+kill -CONT "${PIDS[@]}"
+wait_for 60 exited "$run_pid"
+wait "$run_pid"
+rc=$?
+uri="mapq:sha256/$gsha/g.txt"
+check "a blob that is gone fails its subtask (exit 1), naming the URI" \
+    "1 yes" "$rc $(grep -q "0: cannot fetch $uri: blob $gsha is not in the store" "$TMP/g.err" && echo yes || cat "$TMP/g.err")"
+x=$(exec_of "$TMP/g.err")
+phases=$("$MAPQ" logs "$x" m --json | python3 -c '
+import json, sys
+print(" ".join(e["phase"] for e in json.load(sys.stdin)))')
+check "... after one system retry (system_retries: 1)" "system_error failed" "$phases"
+
+finish
