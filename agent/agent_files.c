@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent_int.h"
 #include "mapq_alloc.h"
@@ -196,10 +197,13 @@ rewrite_inputs(struct job *job, struct walk *w)
 }
 
 static void
-fetched_cb(enum mapq_err rc, const char *err, void *arg)
+fetched_cb(enum mapq_err rc, const char *err,
+           const struct mapq_xfer_item *items, size_t n, void *arg)
 {
     struct job *job = arg;
 
+    (void)items;
+    (void)n;
     job->files_req = NULL;
     job->files_ready = rc == MAPQ_OK;
     job->a->ops->fetched(job, rc, err);
@@ -268,10 +272,254 @@ void
 agent_files_release(struct job *job)
 {
     agent_files_cancel(job);
+    mapq_xfer_cancel(job->store_req);
+    job->store_req = NULL;
+    mapq_buf_release(&job->store_value);
+    if (job->kept != NULL) {
+        mapq_buf_release(&job->kept->stderr_tail);
+        mapq_buf_release(&job->kept->checkpoint);
+        free(job->kept);
+        job->kept = NULL;
+    }
     if (job->files_dir == NULL)
         return;
     mapq_workdirs_drop(job->a->dirs, job->files_dir);
     job->files_dir = NULL;
     msgpack_unpacked_destroy(&job->files_u);
     mapq_buf_release(&job->files_inputs);
+}
+
+/* ---- outputs ----------------------------------------------------------- */
+
+/* One walk over an output: collecting the files to store (got NULL), or
+ * packing the output again with the references got back. */
+struct out_walk {
+    struct job *job;
+    char dir[PATH_MAX];   /* where the command ran, resolved */
+    char files[PATH_MAX]; /* the job's directory, resolved */
+    char path[256];       /* where in the output, for messages */
+    struct mapq_xfer_item *items;
+    size_t nitems, cap;
+    const struct mapq_xfer_item *got;
+    char *err;
+};
+
+bool
+agent_files_output(const struct job *job)
+{
+    const struct mapq_taskspec *s = job->spec->spec;
+
+    return s != NULL && mapq_type_has_file(s->output);
+}
+
+/* Whether real (resolved) lies under root (resolved). */
+static bool
+inside(const char *real, const char *root)
+{
+    size_t n = strlen(root);
+
+    return root[0] != '\0' && strncmp(real, root, n) == 0 &&
+           (real[n] == '/' || real[n] == '\0');
+}
+
+/* Checks the path the task gave (o, a str) and links the file into the
+ * job's directory as the next item. */
+static enum mapq_err
+take_file(struct out_walk *w, const msgpack_object *o)
+{
+    char given[PATH_MAX], full[PATH_MAX], real[PATH_MAX], sub[PATH_MAX];
+    struct mapq_xfer_item *it;
+    const char *name;
+    struct stat st;
+
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
+        o->via.str.size >= sizeof(given) ||
+        memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
+        return mapq_err_set(w->err, MAPQ_ETYPE,
+                            "%s: expected the path of a file", w->path);
+    memcpy(given, o->via.str.ptr, o->via.str.size);
+    given[o->via.str.size] = '\0';
+    if (snprintf(full, sizeof(full), "%s%s%s", given[0] == '/' ? "" : w->dir,
+                 given[0] == '/' ? "" : "/", given) >= (int)sizeof(full) ||
+        realpath(full, real) == NULL || stat(real, &st) != 0)
+        return mapq_err_set(w->err, MAPQ_ENOENT, "%s: no such file: %s",
+                            w->path, given);
+    if (!inside(real, w->dir) && !inside(real, w->files))
+        return mapq_err_set(w->err, MAPQ_EINVAL,
+                            "%s: %s is outside the task's working directory",
+                            w->path, given);
+    if (!S_ISREG(st.st_mode))
+        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: %s is not a regular file",
+                            w->path, given);
+    snprintf(sub, sizeof(sub), "%s/out-%zu", w->job->files_dir, w->nitems);
+    name = strrchr(real, '/') + 1;
+    if (w->nitems == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 8;
+        w->items = mapq_xrealloc(w->items, w->cap * sizeof(*w->items));
+    }
+    it = &w->items[w->nitems];
+    memset(it, 0, sizeof(*it));
+    it->dest = mapq_xasprintf("%s/%s", sub, name);
+    if (mkdir(sub, 0700) != 0 || link(real, it->dest) != 0) {
+        free(it->dest);
+        return mapq_err_set(w->err, MAPQ_EIO, "%s: cannot keep %s: %s", w->path,
+                            given, strerror(errno));
+    }
+    snprintf(it->ref.uri, sizeof(it->ref.uri), "%s", given);
+    w->nitems++;
+    return MAPQ_OK;
+}
+
+/* Packs the reference got back for the next file. */
+static void
+pack_ref(struct out_walk *w, msgpack_packer *pk)
+{
+    const struct mapq_blob_ref *ref = &w->got[w->nitems++].ref;
+
+    msgpack_pack_map(pk, 3);
+    mapq_value_pack_str(pk, "sha256");
+    mapq_value_pack_str(pk, ref->sha256);
+    mapq_value_pack_str(pk, "size");
+    msgpack_pack_int64(pk, ref->size);
+    mapq_value_pack_str(pk, "uri");
+    mapq_value_pack_str(pk, ref->uri);
+}
+
+/* Walks output value o of type t: collects its files, or (w->got) packs it
+ * with references in their place. */
+static enum mapq_err
+walk_out(struct out_walk *w, const msgpack_object *o, const struct mapq_type *t,
+         msgpack_packer *pk)
+{
+    size_t plen = strlen(w->path);
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t i;
+
+    if (o->type == MSGPACK_OBJECT_NIL || !mapq_type_has_file(t)) {
+        if (pk != NULL)
+            msgpack_pack_object(pk, *o);
+        return MAPQ_OK;
+    }
+    if (t->kind == MAPQ_T_FILE) {
+        if (w->got == NULL)
+            return take_file(w, o);
+        pack_ref(w, pk);
+        return MAPQ_OK;
+    }
+    if (o->type == MSGPACK_OBJECT_ARRAY) {
+        if (pk != NULL)
+            msgpack_pack_array(pk, o->via.array.size);
+        for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++) {
+            snprintf(w->path + plen, sizeof(w->path) - plen, "[%u]", i);
+            rc = walk_out(w, &o->via.array.ptr[i], t->elem, pk);
+        }
+    } else if (o->type == MSGPACK_OBJECT_MAP) {
+        if (pk != NULL)
+            msgpack_pack_map(pk, o->via.map.size);
+        for (i = 0; i < o->via.map.size && rc == MAPQ_OK; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            const struct mapq_type *et = t->elem;
+
+            if (t->kind == MAPQ_T_RECORD)
+                et = mapq_type_member(t, kv->key.via.str.ptr,
+                                      kv->key.via.str.size);
+            mapq_type_path_key(w->path, sizeof(w->path), kv->key.via.str.ptr,
+                               kv->key.via.str.size);
+            if (pk != NULL)
+                msgpack_pack_object(pk, kv->key);
+            rc = walk_out(w, &kv->val, et, pk);
+            w->path[plen] = '\0';
+        }
+    }
+    w->path[plen] = '\0';
+    return rc;
+}
+
+/* What the record of the attempt needs of its command's end. */
+static struct mapq_cmd_result *
+keep_result(const struct mapq_cmd_result *res)
+{
+    struct mapq_cmd_result *k = mapq_xcalloc(1, sizeof(*k));
+
+    *k = *res;
+    mapq_buf_init(&k->output, 0);
+    mapq_buf_init(&k->stderr_tail, 0);
+    mapq_buf_append(&k->stderr_tail, res->stderr_tail.data,
+                    res->stderr_tail.len);
+    mapq_buf_init(&k->checkpoint, 0);
+    k->has_checkpoint = false; /* a success drops it */
+    return k;
+}
+
+static void
+stored_cb(enum mapq_err rc, const char *err, const struct mapq_xfer_item *items,
+          size_t n, void *arg)
+{
+    struct job *job = arg;
+    struct out_walk w = {.job = job, .got = items};
+    struct mapq_buf value = MAPQ_BUF_INIT;
+    char why[MAPQ_ERR_LEN];
+    msgpack_unpacked u;
+    msgpack_packer pk;
+
+    (void)n;
+    job->store_req = NULL;
+    job->res = job->kept;
+    if (rc == MAPQ_OK) {
+        /* The output was walked once already: it unpacks. */
+        msgpack_unpacked_init(&u);
+        mapq_assert(mapq_value_unpack(job->store_value.data,
+                                      job->store_value.len, &u,
+                                      why) == MAPQ_OK);
+        w.err = why;
+        mapq_value_packer_init(&pk, &value);
+        snprintf(w.path, sizeof(w.path), "output");
+        walk_out(&w, &u.data, job->spec->spec->output, &pk);
+        msgpack_unpacked_destroy(&u);
+    }
+    job->a->ops->stored(job, rc, err, &value);
+    mapq_buf_release(&value);
+}
+
+enum mapq_err
+agent_files_store(struct job *job, const struct mapq_cmd_result *res,
+                  const char *dir, char *err)
+{
+    struct out_walk w = {.job = job, .err = err};
+    struct mapq_xfer *x = xfer_of(job->a, err);
+    char why[MAPQ_ERR_LEN];
+    msgpack_unpacked u;
+    enum mapq_err rc;
+    size_t i;
+
+    if (x == NULL)
+        return MAPQ_EIO;
+    if (job->files_dir == NULL)
+        job->files_dir = mapq_workdirs_take(job->a->dirs, err);
+    if (job->files_dir == NULL)
+        return MAPQ_EIO;
+    if (dir == NULL || realpath(dir, w.dir) == NULL)
+        w.dir[0] = '\0';
+    if (realpath(job->files_dir, w.files) == NULL)
+        w.files[0] = '\0';
+    snprintf(w.path, sizeof(w.path), "output");
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(res->output.data, res->output.len, &u, why);
+    if (rc == MAPQ_OK)
+        rc = walk_out(&w, &u.data, job->spec->spec->output, NULL);
+    else
+        mapq_err_set(err, rc, "output: %s", why);
+    msgpack_unpacked_destroy(&u);
+    if (rc != MAPQ_OK) {
+        for (i = 0; i < w.nitems; i++)
+            free(w.items[i].dest);
+        free(w.items);
+        return rc;
+    }
+    mapq_buf_init(&job->store_value, 0);
+    mapq_buf_append(&job->store_value, res->output.data, res->output.len);
+    job->kept = keep_result(res);
+    job->store_req = mapq_xfer_store(x, w.items, w.nitems,
+                                     MAPQ_BLOB_MAX_DEFAULT, stored_cb, job);
+    return MAPQ_OK;
 }

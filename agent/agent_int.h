@@ -92,6 +92,7 @@ enum job_state {
     JOB_RUN_INTERRUPTED, /* killed by the drain: handed back */
     JOB_RUN_STOPPED,     /* killed, its execution ended: ABORTED */
     JOB_RUN_LOST,        /* killed, its lease lost: nothing recorded */
+    JOB_UPLOAD,          /* succeeded: its output's files are being stored */
     JOB_DONE,            /* left its slot: recorded or dropped */
     JOB_NSTATES
 };
@@ -167,6 +168,12 @@ struct job {
     struct mapq_buf files_inputs;
     msgpack_unpacked files_u;
     bool files_ready;
+    /* Its output's files, while they are stored (JOB_UPLOAD): the request,
+     * the output with the paths its task gave, and what its command's end
+     * left for the record (owned; job->res points to it then). */
+    struct mapq_xfer_req *store_req;
+    struct mapq_buf store_value;
+    struct mapq_cmd_result *kept;
     TAILQ_ENTRY(job) entry;
 };
 
@@ -289,7 +296,7 @@ job_waits_fetch(const struct job *job)
 static inline bool
 job_running(const struct job *job)
 {
-    return job->state >= JOB_RUN && job->state <= JOB_RUN_LOST;
+    return job->state >= JOB_RUN && job->state <= JOB_UPLOAD;
 }
 
 /* Its execution ended: never run it, or record it ABORTED. */
@@ -358,6 +365,11 @@ struct agent_ops {
     /* The file inputs of job (in JOB_FETCH*) are here (rc MAPQ_OK), or
      * could not be fetched: err says which and why. */
     void (*fetched)(struct job *job, enum mapq_err rc, const char *err);
+    /* The files of job's output (in JOB_UPLOAD, or ended meanwhile) are
+     * stored: value (borrowed) is the output with their references; else
+     * rc and err say why not. */
+    void (*stored)(struct job *job, enum mapq_err rc, const char *err,
+                   const struct mapq_buf *value);
     /* A renewal said that the job with this ref lost its lease, or
      * (stopped) that its execution ended. */
     void (*lease_ended)(struct mapq_agent *a, const char *ref, bool stopped);
@@ -478,6 +490,23 @@ enum mapq_err agent_files_fetch(struct job *job, char *err);
 /* Stops waiting for job's files: ops->fetched will not be called. Returns
  * whether a fetch was under way. */
 bool agent_files_cancel(struct job *job);
+
+/* Whether job's output holds files, which are stored before it is
+ * recorded. */
+bool agent_files_output(const struct job *job);
+
+/*
+ * Starts storing the files of job's successful output (res, borrowed; its
+ * command ran in dir): each path the output gives where its type says file,
+ * relative to dir or absolute, must be a regular file inside dir (or one of
+ * the job's fetched inputs); it is linked into the job's directory at once,
+ * so dir may go, and stored on the transfer thread; ops->stored reports the
+ * end. Keeps what the record needs of res. Returns MAPQ_OK, or a user
+ * error (MAPQ_ETYPE, MAPQ_ENOENT, MAPQ_EINVAL) with err naming the path.
+ */
+enum mapq_err agent_files_store(struct job *job,
+                                const struct mapq_cmd_result *res,
+                                const char *dir, char *err);
 
 /* Cancels job's fetch and hands its directory back; from agent_job_free(). */
 void agent_files_release(struct job *job);

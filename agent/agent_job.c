@@ -42,7 +42,8 @@ static const unsigned legal[JOB_NSTATES] = {
     [JOB_RESERVE_STOPPED] = BIT(JOB_DONE),
     [JOB_RESERVE_LOST] = BIT(JOB_DONE),
     [JOB_RUN] = BIT(JOB_RUN_INTERRUPTED) | BIT(JOB_RUN_STOPPED) |
-                BIT(JOB_RUN_LOST) | BIT(JOB_DONE),
+                BIT(JOB_RUN_LOST) | BIT(JOB_UPLOAD) | BIT(JOB_DONE),
+    [JOB_UPLOAD] = BIT(JOB_RUN_STOPPED) | BIT(JOB_RUN_LOST) | BIT(JOB_DONE),
     [JOB_RUN_INTERRUPTED] =
         BIT(JOB_RUN_STOPPED) | BIT(JOB_RUN_LOST) | BIT(JOB_DONE),
     [JOB_RUN_STOPPED] = BIT(JOB_DONE),
@@ -77,6 +78,7 @@ agent_job_state_name(enum job_state s)
         [JOB_RUN_INTERRUPTED] = "run-interrupted",
         [JOB_RUN_STOPPED] = "run-stopped",
         [JOB_RUN_LOST] = "run-lost",
+        [JOB_UPLOAD] = "upload",
         [JOB_DONE] = "done",
     };
 
@@ -189,7 +191,7 @@ agent_job_command(struct job *job, mapq_cmd_done_fn *done, char *err)
 
     cs.argv = s->argv;
     cs.argc = s->argc;
-    cs.output = s->output;
+    cs.output = s->output_written ? s->output_written : s->output;
     cs.output_text = s->output_text;
     cs.timeout_ms = s->timeout_ms;
     cs.mem_bytes = s->mem_bytes;

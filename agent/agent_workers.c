@@ -62,7 +62,7 @@ worker_take(struct mapq_agent *a, const struct job *job)
     ws.argc = s->argc;
     ws.dirs = a->dirs;
     ws.mem_bytes = s->mem_bytes;
-    ws.output = s->output;
+    ws.output = s->output_written ? s->output_written : s->output;
     ws.output_max = MAPQ_VALUE_MAX;
     aw->w = mapq_worker_new(a->base, &ws);
     return aw;

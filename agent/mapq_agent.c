@@ -153,10 +153,38 @@ job_ran_out(struct job *job, struct job_end *end)
     agent_check_exit(a);
 }
 
-/* The end of job's attempt, run by its command or its worker: records
- * what it did and starts what can start now. */
+static void files_failed(struct job *job, enum mapq_err rc, const char *err,
+                         struct job_end *end);
+
+/* job succeeded and its output holds files: they are stored first (it
+ * stays on the list, in JOB_UPLOAD), unless the output names no file of
+ * its own (its failure) or this host cannot keep them (a system
+ * failure), which fills end. Returns whether they are being stored. */
+static bool
+store_files(struct job *job, const struct mapq_cmd_result *res, const char *dir,
+            struct job_end *end)
+{
+    char err[MAPQ_ERR_LEN];
+    enum mapq_err rc = agent_files_store(job, res, dir, err);
+
+    if (rc == MAPQ_OK) {
+        job_set_state(job, JOB_UPLOAD);
+        job->res = NULL; /* res goes when this returns: the kept copy */
+        job->ckpt_out = NULL;
+        return true;
+    }
+    if (rc == MAPQ_EIO)
+        files_failed(job, rc, err, end);
+    else
+        agent_job_failed(job, MAPQ_PHASE_FAILED, err, &res->stderr_tail, false,
+                         end);
+    return false;
+}
+
+/* The end of job's attempt, run by its command or its worker in dir:
+ * records what it did and starts what can start now. */
 static void
-job_ran(struct job *job, const struct mapq_cmd_result *res)
+job_ran(struct job *job, const struct mapq_cmd_result *res, const char *dir)
 {
     struct mapq_agent *a = job->a;
     struct job_end end = JOB_END_NONE;
@@ -181,6 +209,9 @@ job_ran(struct job *job, const struct mapq_cmd_result *res)
                          true, &end);
     } else if (job->state == JOB_RUN_INTERRUPTED) {
         agent_job_interrupted(job, &end);
+    } else if (res->status == MAPQ_CMD_SUCCEEDED && agent_files_output(job)) {
+        if (store_files(job, res, dir, &end))
+            return;
     } else {
         agent_job_ran(job, res, &end);
     }
@@ -193,7 +224,7 @@ cmd_done_cb(struct mapq_cmd *cmd, const struct mapq_cmd_result *res, void *arg)
     struct job *job = arg;
 
     job->cmd = NULL; /* freed below, as the runner allows */
-    job_ran(job, res);
+    job_ran(job, res, mapq_cmd_dir(cmd));
     mapq_cmd_free(cmd);
 }
 
@@ -205,18 +236,18 @@ worker_done_cb(struct mapq_worker *w, const struct mapq_cmd_result *res,
     struct mapq_agent *a = job->a;
     struct agent_worker *aw = job->worker;
 
-    (void)w;
     job->worker = NULL;
     if (a->stopping) {
-        job_ran(job, res);
+        job_ran(job, res, mapq_worker_dir(w));
         agent_worker_give(a, aw); /* ends it */
         return;
     }
     /* Idle again before the record, so that the subtask that takes the
-     * slot reuses it. res is the callback's own copy for the whole call,
-     * whatever the worker does meanwhile. */
+     * slot reuses it; w lives on, the newest idle worker, and takes
+     * nothing before this returns. res is the callback's own copy for the
+     * whole call, whatever the worker does meanwhile. */
     agent_worker_give(a, aw);
-    job_ran(job, res);
+    job_ran(job, res, mapq_worker_dir(w));
 }
 
 /* Starts job's command (job is on the list). */
@@ -510,6 +541,30 @@ agent_fetched(struct job *job, enum mapq_err rc, const char *err)
 }
 
 static void
+agent_stored(struct job *job, enum mapq_err rc, const char *err,
+             const struct mapq_buf *value)
+{
+    struct job_end end = JOB_END_NONE;
+
+    if (job->state == JOB_RUN_LOST) {
+        /* nothing to record: the lease is gone */
+    } else if (job->state == JOB_RUN_STOPPED) {
+        agent_job_failed(job, MAPQ_PHASE_ABORTED,
+                         "aborted: the execution was cancelled or failed", NULL,
+                         true, &end);
+    } else if (rc == MAPQ_OK) {
+        agent_job_succeeded(job, value, &end);
+    } else if (rc == MAPQ_ETOOBIG) {
+        /* Too large for the store: the task's failure. */
+        mapq_log(MAPQ_LOG_WARN, "%s: %s", job->ref, err);
+        agent_job_failed(job, MAPQ_PHASE_FAILED, err, NULL, false, &end);
+    } else {
+        files_failed(job, rc, err, &end);
+    }
+    job_ran_out(job, &end);
+}
+
+static void
 agent_reserved(struct job *job, enum reserve_verdict v, const char *text,
                const char *cached, size_t len)
 {
@@ -628,6 +683,7 @@ const struct agent_ops agent_controller_ops = {
     .wake = agent_wake,
     .spec_ready = agent_spec_ready,
     .fetched = agent_fetched,
+    .stored = agent_stored,
     .reserved = agent_reserved,
     .lease_ended = agent_lease_ended,
     .followed = agent_followed,

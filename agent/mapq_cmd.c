@@ -265,8 +265,9 @@ cmd_finish_cb(evutil_socket_t fd, short what, void *arg)
     for (i = 0; i < NPIPES; i++)
         cmd_io_close(cmd, i);
     evtimer_del(cmd->timer);
-    remove_dir(cmd);
-    /* res lives on this stack: the callback may free cmd. */
+    /* The directory goes with cmd (mapq_cmd_free()): the callback may read
+     * the files the task left there. res lives on this stack: the callback
+     * may free cmd. */
     cmd->done(cmd, &res, cmd->arg);
     cmd_result_release(&res);
 }
@@ -299,6 +300,12 @@ pid_t
 mapq_cmd_pid(const struct mapq_cmd *cmd)
 {
     return cmd->pid;
+}
+
+const char *
+mapq_cmd_dir(const struct mapq_cmd *cmd)
+{
+    return cmd->dir;
 }
 
 void

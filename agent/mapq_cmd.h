@@ -8,7 +8,8 @@
  * closed, the done callback runs once with the result: the output value
  * read from $MAPQ_OUTPUT or stdout and checked against the declared type,
  * or a one-line error. The working directory is handed back for removal
- * (mapq_workdirs.h) before the callback. Nothing here blocks the loop.
+ * (mapq_workdirs.h) when the command is freed, after the callback. Nothing here
+ * blocks the loop.
  *
  * Child exits are delivered by the owner of SIGCHLD: the agent's signal
  * callback calls mapq_cmd_reap() which waits for every exited child and
@@ -120,6 +121,10 @@ void mapq_cmd_kill(struct mapq_cmd *cmd, int sig);
 
 /* The child's pid, which is also its process group; -1 if none started. */
 pid_t mapq_cmd_pid(const struct mapq_cmd *cmd);
+
+/* The attempt's working directory (borrowed), valid until the command is
+ * freed: a done callback may still read what the task left there. */
+const char *mapq_cmd_dir(const struct mapq_cmd *cmd);
 
 /* Kills a still-running command's process group and frees it; NULL-safe.
  * The done callback is not called. */

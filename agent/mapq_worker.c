@@ -792,6 +792,12 @@ mapq_worker_pid(const struct mapq_worker *w)
     return w->pid;
 }
 
+const char *
+mapq_worker_dir(const struct mapq_worker *w)
+{
+    return w->dir;
+}
+
 void
 mapq_worker_free(struct mapq_worker *w)
 {

@@ -146,6 +146,9 @@ void mapq_worker_kill(struct mapq_worker *w, int sig);
 /* The process's pid, which is also its process group; -1 when none. */
 pid_t mapq_worker_pid(const struct mapq_worker *w);
 
+/* Its working directory (borrowed, lives as long as w), or NULL. */
+const char *mapq_worker_dir(const struct mapq_worker *w);
+
 /*
  * Closes the process's stdin, kills its group with SIGKILL and removes its
  * working directory, then frees the worker; NULL-safe. A pending done

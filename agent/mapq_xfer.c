@@ -42,6 +42,8 @@ struct mapq_xfer_req {
     size_t n;
     mapq_xfer_done_fn *done;
     void *arg;
+    bool store;           /* store the items' files, else fetch */
+    int64_t max;          /* storing: the store's cap */
     enum req_state state; /* under x->mu */
     bool cancelled;       /* under x->mu */
     enum mapq_err rc;     /* written by the thread while running */
@@ -267,13 +269,54 @@ out_free:
     return rc;
 }
 
-/* Fetches req's items in order, stopping at the first failure, or before
- * the next item once req is cancelled or the module stopping. */
+/* Stores the file at path, filling ref; reconnects as get_blob() does. */
+static enum mapq_err
+put_blob(struct mapq_xfer *x, const char *path, int64_t max,
+         struct mapq_blob_ref *ref, char *err)
+{
+    enum mapq_err rc = MAPQ_EREDIS;
+    const char *name = strrchr(path, '/');
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        if (x->c == NULL)
+            x->c = mapq_redis_connect_sync(&x->url, CONNECT_MS, err);
+        if (x->c == NULL)
+            return MAPQ_EREDIS;
+        rc = mapq_blob_put_file(x->c, x->ns, path, max, ref, err);
+        if (x->c->err == 0)
+            break;
+        redisFree(x->c);
+        x->c = NULL;
+        if (rc != MAPQ_EREDIS)
+            break;
+    }
+    if (rc == MAPQ_OK)
+        mapq_blob_uri_named(ref->sha256, name ? name + 1 : path, ref->uri,
+                            sizeof(ref->uri));
+    return rc;
+}
+
+/* Stores item it, or fetches it through the cache or not; reason says why
+ * it failed. */
+static enum mapq_err
+work_item(struct mapq_xfer *x, const struct mapq_xfer_req *req,
+          struct mapq_xfer_item *it, char *reason)
+{
+    if (req->store)
+        return put_blob(x, it->dest, req->max, &it->ref, reason);
+    if (x->cache_dir != NULL)
+        return get_cached(x, it, reason);
+    return get_blob(x, &it->ref, it->dest, reason);
+}
+
+/* Works through req's items in order, stopping at the first failure, or
+ * before the next item once req is cancelled or the module stopping. */
 static void
 work(struct mapq_xfer *x, struct mapq_xfer_req *req)
 {
-    const struct mapq_xfer_item *it;
-    char reason[MAPQ_ERR_LEN];
+    struct mapq_xfer_item *it;
+    char reason[MAPQ_ERR_LEN], label[MAPQ_BLOB_URI_MAX + 1];
     bool drop;
     size_t i;
 
@@ -284,13 +327,11 @@ work(struct mapq_xfer *x, struct mapq_xfer_req *req)
         if (drop)
             return;
         it = &req->items[i];
-        if (x->cache_dir != NULL)
-            req->rc = get_cached(x, it, reason);
-        else
-            req->rc = get_blob(x, &it->ref, it->dest, reason);
+        memcpy(label, it->ref.uri, sizeof(label));
+        req->rc = work_item(x, req, it, reason);
         if (req->rc != MAPQ_OK) {
-            mapq_err_set(req->err, req->rc, "cannot fetch %s: %s", it->ref.uri,
-                         reason);
+            mapq_err_set(req->err, req->rc, "cannot %s %s: %s",
+                         req->store ? "store" : "fetch", label, reason);
             return;
         }
     }
@@ -379,7 +420,7 @@ xfer_wake_cb(evutil_socket_t fd, short what, void *arg)
     for (req = TAILQ_FIRST(&batch); req != NULL; req = TAILQ_FIRST(&batch)) {
         TAILQ_REMOVE(&batch, req, entry);
         if (!req->cancelled && !x->closing)
-            req->done(req->rc, req->err, req->arg);
+            req->done(req->rc, req->err, req->items, req->n, req->arg);
         req_free(req);
     }
     x->delivering = false;
@@ -446,15 +487,18 @@ out_destroy:
     return NULL;
 }
 
-struct mapq_xfer_req *
-mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
-                mapq_xfer_done_fn *done, void *arg)
+/* A new request of the n items (owned), queued for the thread. */
+static struct mapq_xfer_req *
+enqueue(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n, bool store,
+        int64_t max, mapq_xfer_done_fn *done, void *arg)
 {
     struct mapq_xfer_req *req = mapq_xcalloc(1, sizeof(*req));
 
     req->x = x;
     req->items = items;
     req->n = n;
+    req->store = store;
+    req->max = max;
     req->done = done;
     req->arg = arg;
     pthread_mutex_lock(&x->mu);
@@ -463,6 +507,20 @@ mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
     pthread_cond_signal(&x->cv);
     pthread_mutex_unlock(&x->mu);
     return req;
+}
+
+struct mapq_xfer_req *
+mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
+                mapq_xfer_done_fn *done, void *arg)
+{
+    return enqueue(x, items, n, false, 0, done, arg);
+}
+
+struct mapq_xfer_req *
+mapq_xfer_store(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
+                int64_t max, mapq_xfer_done_fn *done, void *arg)
+{
+    return enqueue(x, items, n, true, max, done, arg);
 }
 
 void

@@ -49,7 +49,9 @@ struct mapq_xfer_item {
  * (borrowed for the call). The request is freed when it returns; the
  * callback may queue, cancel other requests or free the module.
  */
-typedef void mapq_xfer_done_fn(enum mapq_err rc, const char *err, void *arg);
+typedef void mapq_xfer_done_fn(enum mapq_err rc, const char *err,
+                               const struct mapq_xfer_item *items, size_t n,
+                               void *arg);
 
 /*
  * Starts the thread, reporting to base (borrowed; it must outlive the
@@ -73,6 +75,18 @@ struct mapq_xfer *mapq_xfer_new(struct event_base *base,
 struct mapq_xfer_req *mapq_xfer_fetch(struct mapq_xfer *x,
                                       struct mapq_xfer_item *items, size_t n,
                                       mapq_xfer_done_fn *done, void *arg);
+
+/*
+ * Queues the storing of items[0..n): each item's dest names a local file
+ * (ref.uri, for messages, what its task called it), stored as a blob of the
+ * embedded store of at most max bytes; the thread fills each ref, whose URI
+ * keeps the file's name. Ownership and done as for mapq_xfer_fetch(); done
+ * gets the items with their refs, err "cannot store <ref.uri>: <reason>".
+ */
+struct mapq_xfer_req *mapq_xfer_store(struct mapq_xfer *x,
+                                      struct mapq_xfer_item *items, size_t n,
+                                      int64_t max, mapq_xfer_done_fn *done,
+                                      void *arg);
 
 /*
  * Gives up req (the attempt lost its lease or its execution ended): its

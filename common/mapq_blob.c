@@ -367,51 +367,20 @@ append_piece(const unsigned char *p, size_t n, int64_t off, void *arg,
 }
 
 /*
- * Makes tmp the blob key in one transaction: RENAMENX (a no-op when the
- * blob exists, written meanwhile by someone else), PERSIST (RENAME keeps
- * the TTL), and DEL of tmp, which is left only when the blob existed.
- * Sent as one pipeline, so no error leaves the connection inside MULTI.
+ * Makes the temporary key rnd the blob of hex in one step, the library's
+ * mapq1_blob_keep: RENAMENX (a no-op when the blob exists, written
+ * meanwhile by someone else), PERSIST (a rename keeps the TTL), or DEL of
+ * the temporary key when the blob existed. A function, not MULTI, so
+ * that the documented ACL (+@scripting, no @transaction) allows it.
  */
 static enum mapq_err
-commit(redisContext *c, const char *tmp, const char *key, char *err)
+commit(redisContext *c, const char *ns, const char *rnd, const char *hex,
+       char *err)
 {
-    const char *argv[][3] = {{"MULTI"},
-                             {"RENAMENX", tmp, key},
-                             {"PERSIST", key},
-                             {"DEL", tmp},
-                             {"EXEC"}};
-    const int argc[] = {1, 3, 2, 2, 1};
-    redisReply *r[5] = {NULL};
-    enum mapq_err rc = MAPQ_OK;
-    const redisReply *e;
-    int i, ok;
+    const char *argv[] = {"FCALL", "mapq1_blob_keep", "0", ns, rnd, hex};
+    long long n;
 
-    for (i = 0; i < 5; i++) {
-        /* Fails only out of memory, which aborts as mapq_xmalloc does. */
-        ok = redisAppendCommandArgv(c, argc[i], argv[i], NULL);
-        mapq_assert(ok == REDIS_OK);
-    }
-    for (i = 0; i < 5 && rc == MAPQ_OK; i++) {
-        if (redisGetReply(c, (void **)&r[i]) != REDIS_OK)
-            rc = redis_fail(c, NULL, argv[i][0], key, err);
-    }
-    if (rc != MAPQ_OK)
-        goto out_free;
-    e = r[4];
-    if (e->type == REDIS_REPLY_ARRAY && e->elements == 3)
-        e = e->element[0]; /* RENAMENX's, the one that can fail */
-    if (e->type == REDIS_REPLY_ERROR)
-        rc = redis_fail(c, e, e == r[4] ? "EXEC" : "RENAMENX", key, err);
-    else if (e->type != REDIS_REPLY_INTEGER)
-        rc = mapq_err_set(err, MAPQ_EPROTO,
-                          "redis EXEC '%s': unexpected reply of type %d", key,
-                          e->type);
-out_free:
-    for (i = 0; i < 5; i++) {
-        if (r[i] != NULL)
-            freeReplyObject(r[i]);
-    }
-    return rc;
+    return run_int(c, &n, err, 6, argv);
 }
 
 /* ---- writing ---------------------------------------------------------- */
@@ -430,13 +399,13 @@ random_hex(char rnd[2 * RND_BYTES + 1], char *err)
 }
 
 /*
- * Reads s again into a temporary key of ns and makes it key, the blob of
+ * Reads s again into a temporary key of ns and makes it the blob of
  * hex (what the first reading hashed): content that hashes otherwise now
  * changed in between, and is not stored.
  */
 static enum mapq_err
 upload(redisContext *c, const char *ns, struct src *s, unsigned char *buf,
-       const char *hex, const char *key, char *err)
+       const char *hex, char *err)
 {
     char rnd[2 * RND_BYTES + 1], again[MAPQ_BLOB_HEX_LEN + 1];
     struct sink k = {c, NULL, false};
@@ -452,7 +421,7 @@ upload(redisContext *c, const char *ns, struct src *s, unsigned char *buf,
     if (rc == MAPQ_OK && strcmp(again, hex) != 0)
         rc = mapq_err_set(err, MAPQ_EIO, "'%s' changed while read", s->path);
     if (rc == MAPQ_OK)
-        rc = commit(c, k.tmp, key, err);
+        rc = commit(c, ns, rnd, hex, err);
     if (rc != MAPQ_OK && k.written && c->err == 0) {
         /* Best effort, err keeps the first failure: the TTL removes
          * whatever this leaves. */
@@ -498,7 +467,7 @@ mapq_blob_put_file(redisContext *c, const char *ns, const char *path,
     exists[1] = key;
     rc = run_int(c, &n, err, 2, exists);
     if (rc == MAPQ_OK && n == 0)
-        rc = upload(c, ns, &s, buf, hex, key, err);
+        rc = upload(c, ns, &s, buf, hex, err);
     if (rc == MAPQ_OK) {
         mapq_blob_uri(hex, ref->uri, sizeof(ref->uri));
         memcpy(ref->sha256, hex, sizeof(ref->sha256));

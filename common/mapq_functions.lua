@@ -65,7 +65,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 7
+local REVISION = 8
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -2031,6 +2031,25 @@ local function queues(keys, args)
     return out
 end
 
+-- blob_keep(P, rnd, hex): the blob just written under P:blobtmp:<rnd>
+-- becomes P:blob:<hex>, whole and without the temporary key's TTL, unless
+-- that blob exists (written meanwhile by another writer): then the
+-- temporary key goes. 1: kept, 0: there already. A temporary key that
+-- expired while written is an error: nothing was kept.
+local function blob_keep(keys, args)
+    local P, rnd, hex = args[1], args[2], args[3]
+    local tmp, blob = P .. ':blobtmp:' .. rnd, P .. ':blob:' .. hex
+    if redis.call('EXISTS', tmp) == 0 then
+        return redis.error_reply('ERR blob ' .. hex .. ': its temporary key expired while written')
+    end
+    if redis.call('RENAMENX', tmp, blob) == 1 then
+        redis.call('PERSIST', blob)
+        return 1
+    end
+    redis.call('DEL', tmp)
+    return 0
+end
+
 -- version(): the revision of this library (see Versions, above).
 redis.register_function{function_name = 'mapq1_version',
     callback = function() return REVISION end, flags = {'no-writes'}}
@@ -2049,6 +2068,7 @@ redis.register_function('mapq1_own', own)
 redis.register_function('mapq1_record', record)
 redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
+redis.register_function('mapq1_blob_keep', blob_keep)
 redis.register_function('mapq1_scan', scan)
 redis.register_function('mapq1_fits', fits)
 redis.register_function('mapq1_rm', rm)

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 7
+#define MAPQ_FUNCTIONS_REVISION 8
 #define MAPQ_FUNCTIONS_SHA256 \
-    "54a47b09a09b0fbadb28a8b8f8f898ac98f45fa9d4769fc54995795859087b45"
+    "c383cc2a749bd58de1bf7cfce8401e8ba70d6815a6c8e825edebb2272b126795"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -291,6 +291,7 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
         free(out);
         if (s->output == NULL)
             return MAPQ_EPROTO;
+        s->output_written = mapq_type_file_paths(s->output);
     }
     if (decode_files(s, m, err) != MAPQ_OK)
         return MAPQ_EPROTO;
@@ -347,6 +348,7 @@ mapq_taskspec_free(struct mapq_taskspec *s)
     free(s->symbol);
     mapq_type_free(s->output);
     mapq_type_free(s->files);
+    mapq_type_free(s->output_written);
     free(s->queue);
     free(s);
 }

@@ -29,6 +29,10 @@ struct mapq_taskspec {
      * types: the agent fetches them before the attempt starts. NULL: none
      * (then mapq_type_has_file() is false for every input). */
     struct mapq_type *files;
+    /* What the task writes as its output: the output type with each file
+     * a local path (mapq_type_file_paths()), made by the decoder; NULL:
+     * output. The agent stores the files, then the output has references. */
+    struct mapq_type *output_written;
     bool output_text;
     bool worker; /* command run as a persistent worker (SPEC section 9) */
     int batch;   /* subtasks an agent's slot takes per claim (the node's

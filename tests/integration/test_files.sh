@@ -75,6 +75,87 @@ timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/in2.json" >"$TMP
 check "a changed file is a miss (one more run)" \
     "0 $((before + 1))" "$? $(ran)"
 
+# ---- files out: stored by the agent, then the input of the next task --------
+cat >"$TMP/outs.yaml" <<'YAML'
+name: outs
+inputs:
+  docs: {type: "list[file]"}
+tasks:
+  twice:
+    inputs: {doc: file}
+    outputs: {copies: "list[file]", n: int}
+    command:
+      - sh
+      - -c
+      - |
+        b=$(basename "$MAPQ_IN_doc")
+        mkdir out
+        for i in 1 2; do { cat "$MAPQ_IN_doc"; echo "copy $i"; } >"out/$i-$b"; done
+        echo "{\"copies\": [\"out/1-$b\", \"$PWD/out/2-$b\"], \"n\": 2}"
+  join:
+    inputs: {lists: "list[list[file]]"}
+    output: str
+    command:
+      - python3
+      - -c
+      - |
+        import json, sys
+        a = json.load(sys.stdin)
+        print(json.dumps("".join(open(p).read() for l in a["lists"] for p in l)))
+nodes:
+  t: {map: twice, over: {doc: $inputs.docs}}
+  j: {task: join, with: {lists: $t.copies}}
+output: {files: $t.copies, joined: $j}
+YAML
+inputs "$TMP/outs.json" "$TMP/in/a.txt" "$TMP/in/b.txt"
+timeout -s KILL 60 "$MAPQ" run "$TMP/outs.yaml" --inputs "$TMP/outs.json" >"$TMP/outs.out" 2>"$TMP/outs.err"
+rc=$?
+verdict=$(python3 - "$TMP/outs.out" <<'PY'
+import hashlib, json, sys
+out = json.load(open(sys.argv[1]))
+want = []
+for name, text in (("a.txt", "alpha\n"), ("b.txt", "beta\n")):
+    want.append([(f"{i}-{name}", (text + f"copy {i}\n").encode()) for i in (1, 2)])
+bad = [] if len(out["files"]) == 2 else ["files: " + str(out["files"])]
+for got_l, want_l in zip(out["files"], want):
+    for got, (name, data) in zip(got_l, want_l):
+        h = hashlib.sha256(data).hexdigest()
+        if got != {"uri": f"mapq:sha256/{h}/{name}", "sha256": h, "size": len(data)}:
+            bad.append(f"{name}: {got}")
+joined = "".join(d.decode() for l in want for _, d in l)
+print("files:" + ("yes" if not bad else "no: " + "; ".join(bad)))
+print("joined:" + ("yes" if out["joined"] == joined else repr(out["joined"])))
+PY
+)
+check "files a task writes come back as references to what it wrote, with their names" \
+    "0 files:yes" "$rc $(echo "$verdict" | grep '^files:')"
+check "... and the next task reads them (on whichever agent)" \
+    "joined:yes" "$(echo "$verdict" | grep '^joined:')"
+
+cat >"$TMP/badout.yaml" <<'YAML'
+name: badout
+inputs:
+  paths: {type: "list[str]"}
+tasks:
+  give:
+    inputs: {p: str}
+    output: file
+    command: [sh, -c, 'echo x >here.txt; echo "\"$MAPQ_IN_p\""']
+nodes:
+  g: {map: give, over: {p: $inputs.paths}, min_success_ratio: 0.1}
+output: $g
+YAML
+timeout -s KILL 60 "$MAPQ" run "$TMP/badout.yaml" --input 'paths=[here.txt, nope.txt, /etc/hostname, .]' \
+    >"$TMP/badout.out" 2>"$TMP/badout.err"
+rc=$?
+x=$(exec_of "$TMP/badout.err")
+errors=$("$MAPQ" logs "$x" g --json | python3 -c '
+import json, sys
+print(" | ".join(sorted(set(e["error"] for e in json.load(sys.stdin) if e.get("error")))))')
+check "an output path that is missing, outside the working directory or no file fails only its subtask" \
+    "0 output: . is not a regular file | output: /etc/hostname is outside the task's working directory | output: no such file: nope.txt" \
+    "$rc $errors"
+
 # ---- bad input ------------------------------------------------------------------------
 execs_before=$(redis_cli ZCARD "$P:execs")
 inputs "$TMP/missing.json" "$TMP/in/a.txt" "$TMP/in/nope.txt"

@@ -40,7 +40,9 @@ struct t {
     char path[16][256]; /* rotating buffers of at() */
     int next_path;
     struct mapq_xfer *x;
-    int ndone; /* calls of record_done */
+    int ndone;                   /* calls of record_done */
+    struct mapq_blob_ref got[4]; /* the refs a store gave back */
+    size_t ngot;
     enum mapq_err rc;
     char err[MAPQ_ERR_LEN];
     int stray; /* calls of a done that must not run */
@@ -173,11 +175,14 @@ age(const char *path, time_t secs)
 }
 
 static void
-record_done(enum mapq_err rc, const char *err, void *arg)
+record_done(enum mapq_err rc, const char *err,
+            const struct mapq_xfer_item *items, size_t n, void *arg)
 {
     struct t *t = arg;
 
     t->ndone++;
+    for (t->ngot = 0; t->ngot < n && t->ngot < 4; t->ngot++)
+        t->got[t->ngot] = items[t->ngot].ref;
     t->rc = rc;
     snprintf(t->err, sizeof(t->err), "%s", err);
     if (t->free_in_done) {
@@ -187,12 +192,15 @@ record_done(enum mapq_err rc, const char *err, void *arg)
 }
 
 static void
-stray_done(enum mapq_err rc, const char *err, void *arg)
+stray_done(enum mapq_err rc, const char *err,
+           const struct mapq_xfer_item *items, size_t n, void *arg)
 {
     struct t *t = arg;
 
     (void)rc;
     (void)err;
+    (void)items;
+    (void)n;
     t->stray++;
 }
 
@@ -547,12 +555,56 @@ test_xfer_free_in_done(void **state)
     assert_int_equal(t->ndone, 1);
 }
 
+/* Storing: each file becomes a blob whose URI keeps its name, the refs come
+ * back with done, and they fetch what was stored; a file over the cap
+ * fails, named as its task called it. */
+static void
+test_xfer_stores_items(void **state)
+{
+    struct t *t = *state;
+    static const char a[] = "stored alpha\n";
+    struct mapq_xfer_item *items = mapq_xcalloc(2, sizeof(*items));
+    char want[MAPQ_BLOB_URI_MAX + 1];
+    struct mapq_blob_ref ra;
+    const struct mapq_blob_ref *refs[] = {&ra};
+    const char *names[] = {"back"};
+
+    write_file(at(t, "src/a.png"), a, sizeof(a) - 1);
+    write_file(at(t, "src/empty"), "", 0);
+    items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
+    items[1].dest = mapq_xstrdup(at(t, "src/empty"));
+    start(t, false, 0);
+    mapq_xfer_store(t->x, items, 2, MAPQ_BLOB_MAX_DEFAULT, record_done, t);
+    wait_done(t, 1);
+    assert_int_equal(t->rc, MAPQ_OK);
+    assert_int_equal(t->ngot, 2);
+    assert_int_equal(t->got[0].size, sizeof(a) - 1);
+    mapq_blob_uri_named(t->got[0].sha256, "a.png", want, sizeof(want));
+    assert_string_equal(t->got[0].uri, want);
+    assert_int_equal(t->got[1].size, 0);
+    ra = t->got[0];
+    fetch(t, refs, names, 1, record_done);
+    wait_done(t, 2);
+    assert_int_equal(t->rc, MAPQ_OK);
+    assert_file(at(t, "out/back"), a, sizeof(a) - 1);
+
+    items = mapq_xcalloc(1, sizeof(*items));
+    snprintf(items[0].ref.uri, sizeof(items[0].ref.uri), "out/a.png");
+    items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
+    mapq_xfer_store(t->x, items, 1, 4, record_done, t);
+    wait_done(t, 3);
+    assert_int_equal(t->rc, MAPQ_ETOOBIG);
+    assert_non_null(strstr(t->err, "cannot store out/a.png: "));
+    assert_non_null(strstr(t->err, "over the store's cap of 4 bytes"));
+}
+
 int
 main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_xfer_fetches_items),
+        T(test_xfer_stores_items),
         T(test_xfer_cache_hit_is_a_link),
         T(test_xfer_cache_copies_across_file_systems),
         T(test_xfer_missing_blob),
