@@ -8,7 +8,7 @@ PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
       libssl-dev libsystemd-dev systemd
       redis-server redis-tools python3 valgrind clang clang-format
       libclang-rt-14-dev procps prometheus python3-yaml chromium groff-base
-      dpkg-dev stunnel4 openssl iproute2)
+      dpkg-dev stunnel4 openssl iproute2 imagemagick)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
