@@ -156,6 +156,26 @@ job_ran_out(struct job *job, struct job_end *end)
 static void files_failed(struct job *job, enum mapq_err rc, const char *err,
                          struct job_end *end);
 
+/* What a running job records when it was ended early, whatever its run
+ * did: nothing (its lease was lost), ABORTED (its execution ended), a
+ * hand back (the drain interrupted it). Fills end; false when it was
+ * not ended early. */
+static bool
+ended_early(const struct job *job, struct job_end *end)
+{
+    if (job->state == JOB_RUN_LOST)
+        return true;
+    if (job->state == JOB_RUN_STOPPED)
+        agent_job_failed(job, MAPQ_PHASE_ABORTED,
+                         "aborted: the execution was cancelled or failed", NULL,
+                         true, end);
+    else if (job->state == JOB_RUN_INTERRUPTED)
+        agent_job_interrupted(job, end);
+    else
+        return false;
+    return true;
+}
+
 /* job succeeded and its output holds files: they are stored first (it
  * stays on the list, in JOB_UPLOAD), unless the output names no file of
  * its own (its failure) or this host cannot keep them (a system
@@ -201,14 +221,8 @@ job_ran(struct job *job, const struct mapq_cmd_result *res, const char *dir)
 
         e->avg_us = e->avg_us < 0 ? us : e->avg_us + (us - e->avg_us) / 8;
     }
-    if (job->state == JOB_RUN_LOST) {
-        /* nothing to record: the lease is gone */
-    } else if (job->state == JOB_RUN_STOPPED) {
-        agent_job_failed(job, MAPQ_PHASE_ABORTED,
-                         "aborted: the execution was cancelled or failed", NULL,
-                         true, &end);
-    } else if (job->state == JOB_RUN_INTERRUPTED) {
-        agent_job_interrupted(job, &end);
+    if (ended_early(job, &end)) {
+        /* recorded as it ended */
     } else if (res->status == MAPQ_CMD_SUCCEEDED && agent_files_output(job)) {
         if (store_files(job, res, dir, &end))
             return;
@@ -294,14 +308,8 @@ plugin_child_done(struct job *job, enum agent_plugin_end how,
     struct mapq_plugin_outcome checked;
     struct job_end end = JOB_END_NONE;
 
-    if (job->state == JOB_RUN_LOST) {
-        /* nothing to record: the lease is gone */
-    } else if (job->state == JOB_RUN_STOPPED) {
-        agent_job_failed(job, MAPQ_PHASE_ABORTED,
-                         "aborted: the execution was cancelled or failed", NULL,
-                         true, &end);
-    } else if (job->state == JOB_RUN_INTERRUPTED) {
-        agent_job_interrupted(job, &end);
+    if (ended_early(job, &end)) {
+        /* recorded as it ended */
     } else if (how == AGENT_PLUGIN_CRASHED) {
         /* It may have crashed the agent that ran it with its whole batch
          * before: now it costs only its own attempt. */
@@ -546,12 +554,8 @@ agent_stored(struct job *job, enum mapq_err rc, const char *err,
 {
     struct job_end end = JOB_END_NONE;
 
-    if (job->state == JOB_RUN_LOST) {
-        /* nothing to record: the lease is gone */
-    } else if (job->state == JOB_RUN_STOPPED) {
-        agent_job_failed(job, MAPQ_PHASE_ABORTED,
-                         "aborted: the execution was cancelled or failed", NULL,
-                         true, &end);
+    if (ended_early(job, &end)) {
+        /* recorded as it ended */
     } else if (rc == MAPQ_OK) {
         agent_job_succeeded(job, value, &end);
     } else if (rc == MAPQ_ETOOBIG) {

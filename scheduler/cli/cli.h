@@ -50,6 +50,7 @@ struct mapq_cli_opts {
     const char *node;
     const char *index;         /* mapq logs: one subtask, or NULL for all */
     const char *task;          /* mapq cache --task */
+    const char *fetch_dir;     /* mapq result --fetch DIR, or NULL */
     const char *metrics;       /* mapq scheduler --metrics HOST:PORT */
     long long retention_ms;    /* run, scheduler --retention; 0: default */
     const char *http;          /* mapq scheduler --http HOST:PORT */
@@ -152,6 +153,17 @@ void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
 int mapq_cli_store_files(redisContext *c, const char *ns,
                          const struct mapq_workflow *wf,
                          struct mapq_buf *inputs);
+
+/*
+ * Writes every file the value (msgpack, len bytes) refers to, each
+ * reference of the embedded store found by its shape ({uri, sha256, size}),
+ * into directory dir (made if missing) under the name its URI keeps (a
+ * second file of one name gets "<n>-" before it), each checked against
+ * its hash. Prints a problem once, or how many it wrote; returns the exit
+ * status. Borrows everything.
+ */
+int mapq_cli_fetch_files(redisContext *c, const char *ns, const char *data,
+                         size_t len, const char *dir);
 
 /* ---- cli_util.c: shared steps ----------------------------------------- */
 

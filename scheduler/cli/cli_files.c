@@ -9,12 +9,19 @@
  * reference, whose URI keeps the file's name; a reference is kept as it
  * is. So what reaches Redis, agents and cache keys is always a reference.
  *
+ * mapq result --fetch writes the files an output refers to into a
+ * directory.
+ *
  * Blocking, like every command before its loop: it runs on the command's
  * own connection, before the execution is created.
  */
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "mapq_alloc.h"
@@ -249,5 +256,111 @@ mapq_cli_store_files(redisContext *c, const char *ns,
     }
     mapq_buf_release(inputs);
     *inputs = out;
+    return MAPQ_EXIT_OK;
+}
+
+/* ---- mapq result --fetch ----------------------------------------------- */
+
+/* One walk over an output, writing its files. */
+struct fetch {
+    redisContext *c;
+    const char *ns, *dir;
+    size_t written;
+    char *err;
+};
+
+/* Whether o is a file reference of the embedded store; fills ref. */
+static bool
+as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
+{
+    const struct mapq_type file = {.kind = MAPQ_T_FILE};
+    const msgpack_object *v;
+    char hex[MAPQ_BLOB_HEX_LEN + 1], err[MAPQ_ERR_LEN];
+
+    if (o->type != MSGPACK_OBJECT_MAP ||
+        mapq_type_check(&file, o, err) != MAPQ_OK)
+        return false;
+    v = mapq_value_map_get(o, "uri");
+    snprintf(ref->uri, sizeof(ref->uri), "%.*s", (int)v->via.str.size,
+             v->via.str.ptr);
+    v = mapq_value_map_get(o, "sha256");
+    snprintf(ref->sha256, sizeof(ref->sha256), "%.*s", (int)v->via.str.size,
+             v->via.str.ptr);
+    ref->size = mapq_value_map_get(o, "size")->via.i64;
+    return mapq_blob_uri_parse(ref->uri, hex);
+}
+
+/* Writes ref's file into f->dir under its name, or "<n>-name" when a file
+ * of other content has that name. */
+static enum mapq_err
+fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
+{
+    /* The name the URI keeps, else its hash. */
+    const char *name = strrchr(ref->uri, '/') + 1;
+    char path[PATH_MAX], hex[MAPQ_BLOB_HEX_LEN + 1], why[MAPQ_ERR_LEN];
+    int64_t size;
+    int n;
+
+    for (n = 1;; n++) {
+        if (n == 1)
+            snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+        else
+            snprintf(path, sizeof(path), "%s/%d-%s", f->dir, n, name);
+        if (access(path, F_OK) != 0)
+            break;
+        /* Written already (the same file twice in the output). */
+        if (mapq_blob_hash_file(path, hex, &size, why) == MAPQ_OK &&
+            strcmp(hex, ref->sha256) == 0)
+            return MAPQ_OK;
+    }
+    if (mapq_blob_get_file(f->c, f->ns, ref, path, why) != MAPQ_OK)
+        return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
+                            why);
+    f->written++;
+    return MAPQ_OK;
+}
+
+static enum mapq_err
+fetch_walk(struct fetch *f, const msgpack_object *o)
+{
+    struct mapq_blob_ref ref;
+    enum mapq_err rc = MAPQ_OK;
+    uint32_t i;
+
+    if (as_ref(o, &ref))
+        return fetch_one(f, &ref);
+    if (o->type == MSGPACK_OBJECT_ARRAY)
+        for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
+            rc = fetch_walk(f, &o->via.array.ptr[i]);
+    else if (o->type == MSGPACK_OBJECT_MAP)
+        for (i = 0; i < o->via.map.size && rc == MAPQ_OK; i++)
+            rc = fetch_walk(f, &o->via.map.ptr[i].val);
+    return rc;
+}
+
+int
+mapq_cli_fetch_files(redisContext *c, const char *ns, const char *data,
+                     size_t len, const char *dir)
+{
+    struct fetch f = {.c = c, .ns = ns, .dir = dir};
+    char err[MAPQ_ERR_LEN];
+    msgpack_unpacked u;
+    enum mapq_err rc;
+
+    f.err = err;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "mapq: cannot create '%s': %s\n", dir, strerror(errno));
+        return MAPQ_EXIT_USAGE;
+    }
+    msgpack_unpacked_init(&u);
+    rc = mapq_value_unpack(data, len, &u, err);
+    if (rc == MAPQ_OK)
+        rc = fetch_walk(&f, &u.data);
+    msgpack_unpacked_destroy(&u);
+    if (rc != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s\n", err);
+        return MAPQ_EXIT_INFRA;
+    }
+    fprintf(stderr, "mapq: %zu files written to %s\n", f.written, dir);
     return MAPQ_EXIT_OK;
 }

@@ -88,6 +88,13 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'T':
         o->task = optarg;
         break;
+    case 'G':
+        if (*optarg == '\0') {
+            fprintf(stderr, "mapq: --fetch needs a directory\n");
+            return -1;
+        }
+        o->fetch_dir = optarg;
+        break;
     case 'R': {
         int64_t ms;
         char derr[MAPQ_ERR_LEN];
@@ -252,6 +259,7 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"secret-file", required_argument, NULL, 'S'},
         {"redis-password-file", required_argument, NULL, 'W'},
         {"durable", no_argument, NULL, 'D'},
+        {"fetch", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     int c, rc;

@@ -1,7 +1,8 @@
 /*
- * cmd_result.c - mapq result EXEC [--node NODE]: prints the output of a
- * succeeded execution, or of one of its nodes, as JSON; otherwise says why
- * there is none. Nothing is written.
+ * cmd_result.c - mapq result EXEC [--node NODE] [--fetch DIR]: prints the
+ * output of a succeeded execution, or of one of its nodes, as JSON;
+ * otherwise says why there is none. With --fetch, the files the output
+ * refers to are written into DIR.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,8 @@ cmd_result(struct mapq_cli_opts *o)
     if (r != NULL && r->type == REDIS_REPLY_STRING) {
         rc = mapq_cli_print_output(c, o->ns, r->str, r->len,
                                    o->json ? MAPQ_JSON_PRETTY : 0);
+        if (rc == MAPQ_EXIT_OK && o->fetch_dir != NULL)
+            rc = mapq_cli_fetch_files(c, o->ns, r->str, r->len, o->fetch_dir);
     } else {
         redisReply *e = mapq_cli_hget(c, o, "error");
 
@@ -74,7 +77,7 @@ cmd_result(struct mapq_cli_opts *o)
 
 const struct mapq_cmd_entry mapq_cmd_result_entry = {
     .name = "result",
-    .usage = "result EXEC [--node NODE] [--json]",
+    .usage = "result EXEC [--node NODE] [--fetch DIR] [--json]",
     .operands = MAPQ_CMD_EXEC,
     .flags = MAPQ_CMD_JSON,
     .fn = cmd_result,

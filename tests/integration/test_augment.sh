@@ -10,7 +10,6 @@
 
 start_redis
 start_agents 2
-P=$MAPQ_NAMESPACE
 ex="$SRC/examples/augment.yaml"
 mkdir -p "$TMP/elsewhere"
 
@@ -20,13 +19,14 @@ check "augment runs with agents that share only Redis" "0" "$?"
 check "4 images drawn, 12 augmented" "4 12" \
     "$(python3 -c 'import json, sys; o = json.load(open(sys.argv[1]))["output"]; print(len(o["images"]), len(o["augmented"]))' "$TMP/run1.json")"
 
-# Each blob, read back through redis-cli into a file.
-fetch() { # fetch SHA256 FILE
-    redis_cli --raw GET "$P:blob:$1" >"$2.raw"
-    head -c -1 "$2.raw" >"$2" # --raw adds a newline
-    rm -f "$2.raw"
-}
-mkdir -p "$TMP/got"
+# The files, written out by mapq result --fetch.
+x1=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/run1.json")
+"$MAPQ" result "$x1" --fetch "$TMP/got" >/dev/null 2>"$TMP/fetch.err"
+check "mapq result --fetch writes the 16 files" "0 mapq: 16 files written to $TMP/got" \
+    "$? $(cat "$TMP/fetch.err")"
+"$MAPQ" result "$x1" --fetch "$TMP/got" >/dev/null 2>"$TMP/fetch2.err"
+check "... and, run again, finds them there" "0 mapq: 0 files written to $TMP/got" \
+    "$? $(cat "$TMP/fetch2.err")"
 python3 -c '
 import json, sys
 out = json.load(open(sys.argv[1]))["output"]
@@ -35,7 +35,6 @@ for r in out["images"] + out["augmented"]:
 ' "$TMP/run1.json" >"$TMP/refs"
 ok=yes
 while read -r sha size name; do
-    fetch "$sha" "$TMP/got/$name"
     [ "$(sha256sum <"$TMP/got/$name" | cut -d' ' -f1)" = "$sha" ] || ok="no: $name hash"
     [ "$(stat -c %s "$TMP/got/$name")" = "$size" ] || ok="no: $name size"
     [ "$(identify -format '%m %wx%h' "$TMP/got/$name" 2>/dev/null)" = "PNG 96x96" ] || ok="no: $name is no 96x96 PNG"

@@ -156,6 +156,26 @@ check "an output path that is missing, outside the working directory or no file 
     "0 output: . is not a regular file | output: /etc/hostname is outside the task's working directory | output: no such file: nope.txt" \
     "$rc $errors"
 
+# Two files of one name but other content, written out side by side.
+cat >"$TMP/same.yaml" <<'YAML'
+name: same
+inputs:
+  xs: {type: "list[int]"}
+tasks:
+  write:
+    inputs: {x: int}
+    output: file
+    command: [sh, -c, 'echo "number $MAPQ_IN_x" >out.txt; echo "\"out.txt\""']
+nodes:
+  w: {map: write, over: {x: $inputs.xs}}
+output: $w
+YAML
+timeout -s KILL 60 "$MAPQ" run "$TMP/same.yaml" --input 'xs=[1, 2]' >/dev/null 2>"$TMP/same.err"
+x=$(exec_of "$TMP/same.err")
+"$MAPQ" result "$x" --fetch "$TMP/same" >/dev/null 2>&1
+check "mapq result --fetch keeps two files of one name apart" "number 1|number 2" \
+    "$(cat "$TMP/same/out.txt")|$(cat "$TMP/same/2-out.txt")"
+
 # ---- bad input ------------------------------------------------------------------------
 execs_before=$(redis_cli ZCARD "$P:execs")
 inputs "$TMP/missing.json" "$TMP/in/a.txt" "$TMP/in/nope.txt"
