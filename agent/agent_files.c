@@ -1,6 +1,7 @@
 /*
- * agent_files.c - the file inputs of an attempt: which blobs it needs,
- * where they go, and the inputs its task sees.
+ * agent_files.c - the files of an attempt: which blobs its inputs need,
+ * where they go and the inputs its task sees; the files its output names,
+ * stored before the output is recorded.
  *
  * A task whose spec names inputs that hold files (spec->files, a record of
  * their types) gets them before it starts: each file reference in those
@@ -11,10 +12,19 @@
  * where the reference was (environment, stdin, placeholders, the worker
  * protocol, plugins): job->inputs is rewritten once, here.
  *
- * This file reports to the controller through ops->fetched and never
- * changes a job's state. Making the few subdirectories is the only file
- * system call on the loop: the directory itself comes made ahead
- * (mapq_workdirs.h), and the content arrives on the transfer thread.
+ * A task whose output type holds files returns the paths of files it
+ * wrote (agent_files_store()): each must be a regular file inside its
+ * working directory (or one of its fetched inputs); it is hard-linked into
+ * the job's directory at once, so that the working directory may go, and
+ * stored by the transfer thread; the output is then packed again with a
+ * reference in place of each path.
+ *
+ * This file reports to the controller through ops->fetched and
+ * ops->stored and never changes a job's state. Making a few
+ * subdirectories, resolving and linking the paths an output gives are
+ * the only file system calls on the loop (metadata only): the directory
+ * itself comes made ahead (mapq_workdirs.h), and content moves on the
+ * transfer thread.
  */
 #include <errno.h>
 #include <limits.h>

@@ -10,6 +10,19 @@
 . "$(dirname "$0")/harness.sh"
 
 start_redis
+# The persistent workers below serve fileops.py through the Python SDK.
+mkdir -p "$TMP/py"
+cat >"$TMP/py/fileops.py" <<'PY'
+import os
+
+
+def shout(doc):
+    name = "loud-" + os.path.basename(doc)
+    with open(doc) as f, open(name, "w") as out:
+        out.write(f.read().upper())
+    return name
+PY
+export PYTHONPATH="$SRC/sdk/python:$TMP/py"
 start_agents 2
 
 P=$MAPQ_NAMESPACE
@@ -175,6 +188,29 @@ x=$(exec_of "$TMP/same.err")
 "$MAPQ" result "$x" --fetch "$TMP/same" >/dev/null 2>&1
 check "mapq result --fetch keeps two files of one name apart" "number 1|number 2" \
     "$(cat "$TMP/same/out.txt")|$(cat "$TMP/same/2-out.txt")"
+
+# A persistent worker (the Python SDK) reads a file and returns one.
+cat >"$TMP/shout.yaml" <<'YAML'
+name: shout
+inputs:
+  docs: {type: "list[file]"}
+tasks:
+  shout:
+    inputs: {doc: file}
+    output: file
+    worker: true
+    command: [python3, -m, mapq_worker, "fileops:shout"]
+nodes:
+  s: {map: shout, over: {doc: $inputs.docs}}
+output: $s
+YAML
+inputs "$TMP/shout.json" "$TMP/in/a.txt" "$TMP/in/b.txt"
+timeout -s KILL 60 "$MAPQ" run "$TMP/shout.yaml" --inputs "$TMP/shout.json" >/dev/null 2>"$TMP/shout.err"
+rc=$?
+x=$(exec_of "$TMP/shout.err")
+"$MAPQ" result "$x" --fetch "$TMP/shout" >/dev/null 2>&1
+check "a persistent worker takes files and returns files" "0 ALPHA|BETA" \
+    "$rc $(cat "$TMP/shout/loud-a.txt")|$(cat "$TMP/shout/loud-b.txt")"
 
 # ---- bad input ------------------------------------------------------------------------
 execs_before=$(redis_cli ZCARD "$P:execs")
