@@ -219,6 +219,13 @@ timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/missing.json" >/
 check "a missing local file is refused, naming the element" \
     "2 mapq: \$inputs.docs[1]: no such file: $TMP/in/nope.txt" "$? $(cat "$TMP/missing.err")"
 check "... and nothing is submitted" "$execs_before" "$(redis_cli ZCARD "$P:execs")"
+truncate -s $((64 * 1024 * 1024 + 1)) "$TMP/in/huge.bin" # sparse: no disk
+inputs "$TMP/huge.json" "$TMP/in/a.txt" "$TMP/in/huge.bin"
+timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/huge.json" >/dev/null 2>"$TMP/huge.err"
+check "a file over the store's cap is refused, naming the element and the sizes" \
+    "2 mapq: \$inputs.docs[1]: $TMP/in/huge.bin: 67108865 bytes, over the store's cap of 67108864 bytes" \
+    "$? $(cat "$TMP/huge.err")"
+check "... and nothing of that run is submitted" "$execs_before" "$(redis_cli ZCARD "$P:execs")"
 
 # An agent whose --file-cache cannot be a directory does not start.
 : >"$TMP/plain"
