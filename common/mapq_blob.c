@@ -212,7 +212,7 @@ mapq_blob_hash_file(const char *path, char hex[MAPQ_BLOB_HEX_LEN + 1],
                     int64_t *size, char *err)
 {
     unsigned char *buf;
-    struct src s;
+    struct src s = {.fd = -1};
     enum mapq_err rc;
 
     rc = src_open(&s, path, err);
@@ -330,7 +330,8 @@ run_int(redisContext *c, long long *n, char *err, int argc, const char **argv)
     redisReply *r = NULL;
     enum mapq_err rc = run(c, REDIS_REPLY_INTEGER, &r, err, argc, argv, NULL);
 
-    if (rc == MAPQ_OK) {
+    /* run() gives a reply with MAPQ_OK; said again for the compiler. */
+    if (rc == MAPQ_OK && r != NULL) {
         *n = r->integer;
         freeReplyObject(r);
     }
@@ -353,7 +354,7 @@ append_piece(const unsigned char *p, size_t n, int64_t off, void *arg,
 
     k->written = true;
     rc = run(k->c, REDIS_REPLY_INTEGER, &r, err, 3, append, lens);
-    if (rc != MAPQ_OK)
+    if (rc != MAPQ_OK || r == NULL)
         return rc;
     if (r->integer != off + (int64_t)n)
         rc = mapq_err_set(err, MAPQ_EREDIS,
@@ -440,7 +441,7 @@ mapq_blob_put_file(redisContext *c, const char *ns, const char *path,
     char hex[MAPQ_BLOB_HEX_LEN + 1];
     const char *exists[2];
     unsigned char *buf;
-    struct src s;
+    struct src s = {.fd = -1};
     enum mapq_err rc;
     long long n = 0;
     char *key;
