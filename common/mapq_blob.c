@@ -331,6 +331,7 @@ run_int(redisContext *c, long long *n, char *err, int argc, const char **argv)
     enum mapq_err rc = run(c, REDIS_REPLY_INTEGER, &r, err, argc, argv, NULL);
 
     /* run() gives a reply with MAPQ_OK; said again for the compiler. */
+    *n = 0;
     if (rc == MAPQ_OK && r != NULL) {
         *n = r->integer;
         freeReplyObject(r);
