@@ -198,11 +198,15 @@ out_close_in:
     return e;
 }
 
-/* Fetches ref's blob to dest, connecting when there is no connection. A
- * broken one is dropped, and an item it failed with MAPQ_EREDIS retried. */
+/*
+ * One call of the blob store on the thread's connection, made when there
+ * is none: stores the file at path as out (out not NULL, at most max
+ * bytes), else fetches in to path. A broken connection is dropped, and a
+ * call it failed with MAPQ_EREDIS made again once.
+ */
 static enum mapq_err
-get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
-         char *err)
+blob_call(struct mapq_xfer *x, const struct mapq_blob_ref *in,
+          struct mapq_blob_ref *out, const char *path, int64_t max, char *err)
 {
     enum mapq_err rc = MAPQ_EREDIS;
     int tries;
@@ -212,7 +216,8 @@ get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
             x->c = mapq_redis_connect_sync(&x->url, CONNECT_MS, err);
         if (x->c == NULL)
             return MAPQ_EREDIS;
-        rc = mapq_blob_get_file(x->c, x->ns, ref, dest, err);
+        rc = out != NULL ? mapq_blob_put_file(x->c, x->ns, path, max, out, err)
+                         : mapq_blob_get_file(x->c, x->ns, in, path, err);
         if (x->c->err == 0)
             return rc;
         redisFree(x->c);
@@ -221,6 +226,14 @@ get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
             return rc;
     }
     return rc;
+}
+
+/* Fetches ref's blob to dest. */
+static enum mapq_err
+get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
+         char *err)
+{
+    return blob_call(x, ref, NULL, dest, 0, err);
 }
 
 /* Fetches the item through the cache: a miss is fetched into it first,
@@ -269,28 +282,14 @@ out_free:
     return rc;
 }
 
-/* Stores the file at path, filling ref; reconnects as get_blob() does. */
+/* Stores the file at path, filling ref; its URI keeps the file's name. */
 static enum mapq_err
 put_blob(struct mapq_xfer *x, const char *path, int64_t max,
          struct mapq_blob_ref *ref, char *err)
 {
-    enum mapq_err rc = MAPQ_EREDIS;
     const char *name = strrchr(path, '/');
-    int tries;
+    enum mapq_err rc = blob_call(x, NULL, ref, path, max, err);
 
-    for (tries = 0; tries < 2; tries++) {
-        if (x->c == NULL)
-            x->c = mapq_redis_connect_sync(&x->url, CONNECT_MS, err);
-        if (x->c == NULL)
-            return MAPQ_EREDIS;
-        rc = mapq_blob_put_file(x->c, x->ns, path, max, ref, err);
-        if (x->c->err == 0)
-            break;
-        redisFree(x->c);
-        x->c = NULL;
-        if (rc != MAPQ_EREDIS)
-            break;
-    }
     if (rc == MAPQ_OK)
         mapq_blob_uri_named(ref->sha256, name ? name + 1 : path, ref->uri,
                             sizeof(ref->uri));

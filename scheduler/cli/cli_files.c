@@ -37,7 +37,6 @@ struct walk {
     const char *ns;
     char path[PATH_TEXT_MAX]; /* where in the inputs, for messages */
     char *err;
-    size_t stored; /* files stored */
 };
 
 /* Packs the reference of the file at the path in o (a str). */
@@ -78,7 +77,6 @@ store(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
     msgpack_pack_int64(pk, ref.size);
     mapq_value_pack_str(pk, "uri");
     mapq_value_pack_str(pk, ref.uri);
-    w->stored++;
     return MAPQ_OK;
 }
 
@@ -157,13 +155,15 @@ walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
 static const struct mapq_type *
 input_type(const struct mapq_workflow *wf, const char *name, size_t len)
 {
-    size_t i;
+    char key[256];
+    long k;
 
-    for (i = 0; i < wf->ninputs; i++)
-        if (strlen(wf->inputs[i].name) == len &&
-            memcmp(wf->inputs[i].name, name, len) == 0)
-            return wf->inputs[i].type;
-    return NULL;
+    if (len >= sizeof(key))
+        return NULL; /* longer than any input's name */
+    memcpy(key, name, len);
+    key[len] = '\0';
+    k = mapq_workflow_find_input(wf, key);
+    return k >= 0 ? wf->inputs[k].type : NULL;
 }
 
 /* Checks the inputs holding files (map in) against their types, now that

@@ -338,19 +338,6 @@ drv_subtask_inputs(struct node_run *nr, uint64_t i, struct mapq_buf *out)
     }
 }
 
-/* The type of input name (len bytes) of task t, or NULL. */
-static const struct mapq_type *
-task_input_type(const struct mapq_task_def *t, const char *name, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < t->ninputs; i++)
-        if (strlen(t->inputs[i].name) == len &&
-            memcmp(t->inputs[i].name, name, len) == 0)
-            return t->inputs[i].type;
-    return NULL;
-}
-
 /* Appends the inputs in (canonical, inlen bytes) of a task with file inputs
  * as its key sees them: each file by its content ([sha256, size]), not by
  * where it is. */
@@ -371,11 +358,12 @@ key_inputs(const struct mapq_task_def *t, const char *in, size_t inlen,
     msgpack_pack_map(&pk, u.data.via.map.size);
     for (i = 0; i < u.data.via.map.size; i++) {
         const msgpack_object_kv *kv = &u.data.via.map.ptr[i];
+        long p = mapq_workflow_find_param(t, kv->key.via.str.ptr,
+                                          kv->key.via.str.size);
 
         msgpack_pack_object(&pk, kv->key);
-        mapq_value_canonical_typed(
-            &kv->val,
-            task_input_type(t, kv->key.via.str.ptr, kv->key.via.str.size), out);
+        mapq_value_canonical_typed(&kv->val, p >= 0 ? t->inputs[p].type : NULL,
+                                   out);
     }
     msgpack_unpacked_destroy(&u);
 }

@@ -258,6 +258,9 @@ void mapq_workflow_free(struct mapq_workflow *wf);
 long mapq_workflow_find_node(const struct mapq_workflow *wf, const char *name);
 long mapq_workflow_find_task(const struct mapq_workflow *wf, const char *name);
 long mapq_workflow_find_input(const struct mapq_workflow *wf, const char *name);
+/* The index of task t's input name (len bytes), or -1. */
+long mapq_workflow_find_param(const struct mapq_task_def *t, const char *name,
+                              size_t len);
 
 /*
  * Resolves the workflow's inputs into one msgpack map (name -> value, every

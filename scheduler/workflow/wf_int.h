@@ -317,8 +317,6 @@ void wf_opts_copy(struct mapq_task_opts *dst, const struct mapq_task_opts *src);
 /* An index by name of n structs of size bytes at arr (each starting with
  * its char *name); the caller frees it with free(). */
 struct mapq_name_ref *wf_index_names(const void *arr, size_t n, size_t size);
-/* The index of task t's input name (len bytes), or -1. */
-long wf_find_param(const struct mapq_task_def *t, const char *name, size_t len);
 
 /* ---- settings a node may override (wf_opts.c) -------------------------- */
 

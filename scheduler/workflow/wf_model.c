@@ -220,7 +220,8 @@ mapq_workflow_find_input(const struct mapq_workflow *wf, const char *name)
 }
 
 long
-wf_find_param(const struct mapq_task_def *t, const char *name, size_t len)
+mapq_workflow_find_param(const struct mapq_task_def *t, const char *name,
+                         size_t len)
 {
     return find_name(t->input_index, t->inputs, t->ninputs, sizeof(*t->inputs),
                      name, len);

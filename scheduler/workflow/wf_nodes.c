@@ -491,7 +491,7 @@ bind_map(struct ctx *c, size_t i, yaml_node_t *map, bool over, char *bound)
         k = cnode(c, map->data.mapping.pairs.start[j].key);
         if (skip[j])
             continue;
-        idx = wf_find_param(t, stext(k), slen(k));
+        idx = mapq_workflow_find_param(t, stext(k), slen(k));
         if (idx < 0) {
             wf_perr(c, k, "task '%s' has no input '%s'%s", t->name, stext(k),
                     wf_hint_names(&c->probs, stext(k), t->inputs, t->ninputs,

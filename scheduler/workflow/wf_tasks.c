@@ -152,7 +152,7 @@ check_placeholders(struct ctx *c, const yaml_node_t *arg,
             p++;
             continue;
         }
-        if (wf_find_param(t, p + 1, n) < 0) {
+        if (mapq_workflow_find_param(t, p + 1, n) < 0) {
             snprintf(name, sizeof(name), "%.*s", (int)n, p + 1);
             wf_perr(c, arg,
                     "placeholder '{%.*s}' names no input of task '%s'%s",
@@ -191,7 +191,8 @@ parse_worker(struct ctx *c, const struct fields *f, struct mapq_task_def *t)
         for (p = strchr(t->argv[i], '{'); p != NULL; p = strchr(p + 1, '{')) {
             size_t n = wf_ident_len(p + 1);
 
-            if (n > 0 && p[1 + n] == '}' && wf_find_param(t, p + 1, n) >= 0) {
+            if (n > 0 && p[1 + n] == '}' &&
+                mapq_workflow_find_param(t, p + 1, n) >= 0) {
                 wf_perr(c, f->key[TF_WORKER],
                         "'worker: true' runs one process for many subtasks, "
                         "so its command cannot hold the placeholder "
@@ -239,7 +240,8 @@ check_shell_placeholders(struct ctx *c, yaml_node_t *v, yaml_node_t *setting,
     arg = cnode(c, v->data.sequence.items.start[script]);
     for (p = strchr(t->argv[script], '{'); p != NULL; p = strchr(p + 1, '{')) {
         n = wf_ident_len(p + 1);
-        if (n == 0 || p[1 + n] != '}' || wf_find_param(t, p + 1, n) < 0)
+        if (n == 0 || p[1 + n] != '}' ||
+            mapq_workflow_find_param(t, p + 1, n) < 0)
             continue;
         wf_perr(
             c, arg,
