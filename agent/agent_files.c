@@ -59,14 +59,13 @@ agent_files_wanted(const struct job *job)
     return s != NULL && s->files != NULL && !job->files_ready;
 }
 
-/* The last component of uri: the name a fetched file gets. */
+/* The name a fetched file gets (mapq_store_uri_name()), into buf. */
 static const char *
-uri_name(const char *uri)
+uri_name(const char *uri, char buf[MAPQ_BLOB_NAME_MAX + 1])
 {
-    const char *slash = strrchr(uri, '/');
-    const char *name = slash != NULL ? slash + 1 : uri;
+    const char *name = mapq_store_uri_name(uri, buf, MAPQ_BLOB_NAME_MAX + 1);
 
-    if (*name == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+    if (!mapq_blob_name_ok(name))
         return "file";
     return name;
 }
@@ -103,7 +102,7 @@ add_file(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
 {
     struct mapq_xfer_item *it;
     const msgpack_object *size = mapq_value_map_get(o, "size");
-    char sub[PATH_MAX];
+    char sub[PATH_MAX], name[MAPQ_BLOB_NAME_MAX + 1];
 
     if (w->nitems == w->cap) {
         w->cap = w->cap ? 2 * w->cap : 8;
@@ -121,7 +120,7 @@ add_file(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
     if (make_sub(w, sub) != 0)
         return mapq_err_set(w->err, MAPQ_EIO, "cannot create '%s': %s", sub,
                             strerror(errno));
-    it->dest = mapq_xasprintf("%s/%s", sub, uri_name(it->ref.uri));
+    it->dest = mapq_xasprintf("%s/%s", sub, uri_name(it->ref.uri, name));
     mapq_value_pack_str(pk, it->dest);
     w->nitems++;
     w->n++;
@@ -231,7 +230,8 @@ xfer_of(struct mapq_agent *a, char *err)
         return a->xfer;
     if (a->cfg.file_cache == NULL)
         dir = mapq_xasprintf("%s/files", a->workroot);
-    a->xfer = mapq_xfer_new(a->base, &a->cfg.url, a->ns,
+    a->xfer = mapq_xfer_new(a->base, &a->cfg.url, a->ns, a->cfg.stores,
+                            a->cfg.nstores,
                             dir != NULL ? dir : a->cfg.file_cache, max, err);
     free(dir);
     return a->xfer;
@@ -529,7 +529,10 @@ agent_files_store(struct job *job, const struct mapq_cmd_result *res,
     mapq_buf_init(&job->store_value, 0);
     mapq_buf_append(&job->store_value, res->output.data, res->output.len);
     job->kept = keep_result(res);
-    job->store_req = mapq_xfer_store(x, w.items, w.nitems,
-                                     MAPQ_BLOB_MAX_DEFAULT, stored_cb, job);
+    job->store_req =
+        mapq_xfer_store(x, &job->spec->spec->store, w.items, w.nitems,
+                        job->a->cfg.store_max > 0 ? job->a->cfg.store_max
+                                                  : MAPQ_BLOB_MAX_DEFAULT,
+                        stored_cb, job);
     return MAPQ_OK;
 }

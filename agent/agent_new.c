@@ -218,7 +218,8 @@ mapq_agent_new(struct event_base *base, const struct mapq_agent_config *cfg,
         a->dirs = mapq_workdirs_new(a->workroot, workdirs_ahead(cfg), err);
     /* A cache the operator named is checked now, not at the first file. */
     if (a->dirs != NULL && cfg->file_cache != NULL)
-        a->xfer = mapq_xfer_new(base, &cfg->url, cfg->ns, cfg->file_cache,
+        a->xfer = mapq_xfer_new(base, &cfg->url, cfg->ns, cfg->stores,
+                                cfg->nstores, cfg->file_cache,
                                 cfg->file_cache_max > 0 ? cfg->file_cache_max
                                                         : MAPQ_FILE_CACHE_MAX,
                                 err);

@@ -34,6 +34,7 @@
 
 #define MAX_QUEUES         32
 #define MAX_ALLOW          16
+#define MAX_STORES         8
 #define MAX_AGE_DEFAULT_MS 10000
 
 static const char usage[] =
@@ -43,6 +44,7 @@ static const char usage[] =
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
     "                  [--file-cache DIR] [--file-cache-max SIZE]\n"
+    "                  [--store file:///DIR]... [--store-max SIZE]\n"
     "                  [--secret-file PATH] [--allow-exec DIR]...\n"
     "                  [--redis-password-file PATH] [--durable]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
@@ -70,7 +72,10 @@ static const char usage[] =
     "Inputs of type file are fetched before a subtask starts; their content\n"
     "is kept by hash in --file-cache (default: under the agent's working\n"
     "directory, removed when it exits), at most --file-cache-max (1G),\n"
-    "least recently used first out.\n"
+    "least recently used first out. --store file:///DIR (or $MAPQ_STORE)\n"
+    "names a shared directory, mounted at that path, whose files it may\n"
+    "read and where it stores a task's output files when the run says so;\n"
+    "else they go to Redis, at most --store-max (64M) each.\n"
     "\n"
     "With --metrics the agent serves Prometheus metrics on\n"
     "http://HOST:PORT/metrics (:PORT for every address).\n"
@@ -96,7 +101,8 @@ struct options {
     const char *check_path;  /* --check-health: check this file, exit */
     struct mapq_seal *seal;  /* --secret-file, read; NULL: none */
     char *allow[MAX_ALLOW];  /* --allow-exec, real paths (owned) */
-    int64_t max_age_ms;      /* for --check-health */
+    struct mapq_store stores[MAX_STORES]; /* --store */
+    int64_t max_age_ms;                   /* for --check-health */
     bool max_age_set;
 };
 
@@ -231,6 +237,34 @@ add_allow(struct options *o, const char *dir)
     return 0;
 }
 
+/* Adds the store uri (from what) to --store; -1 after saying why. A
+ * shared directory that is missing now is only warned of: its mount may
+ * come later, and until then storing there fails (and is retried). */
+static int
+add_store(struct options *o, const char *uri, const char *what)
+{
+    struct mapq_store *st = &o->stores[o->cfg.nstores];
+    char err[MAPQ_ERR_LEN];
+    struct stat sb;
+
+    if (o->cfg.nstores == MAX_STORES) {
+        fprintf(stderr, "mapq-agent: at most %d --store options\n", MAX_STORES);
+        return -1;
+    }
+    if (mapq_store_parse(uri, st, err) != MAPQ_OK) {
+        fprintf(stderr, "mapq-agent: %s: %s\n", what, err);
+        return -1;
+    }
+    if (st->kind != MAPQ_STORE_DIR)
+        return 0; /* the embedded store needs no naming */
+    if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        mapq_log(MAPQ_LOG_WARN, "store directory '%s' is missing (%s)", st->dir,
+                 what);
+    o->cfg.nstores++;
+    o->cfg.stores = o->stores;
+    return 0;
+}
+
 static int
 parse_options(int argc, char **argv, struct options *o)
 {
@@ -261,6 +295,8 @@ parse_options(int argc, char **argv, struct options *o)
         {"durable", no_argument, NULL, 'D'},
         {"file-cache", required_argument, NULL, 'f'},
         {"file-cache-max", required_argument, NULL, 'z'},
+        {"store", required_argument, NULL, 'o'},
+        {"store-max", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0}};
     const char *url = getenv("MAPQ_REDIS_URL"), *secret;
     const char *password_file = NULL;
@@ -385,6 +421,24 @@ parse_options(int argc, char **argv, struct options *o)
             }
             o->cfg.file_cache_max = bytes;
             break;
+        case 'o':
+            if (add_store(o, optarg, "--store") != 0)
+                return -1;
+            break;
+        case 'O':
+            if (mapq_size_parse(optarg, &bytes, err) != MAPQ_OK) {
+                fprintf(stderr, "mapq-agent: --store-max: %s\n", err);
+                return -1;
+            }
+            if (bytes > MAPQ_BLOB_MAX_LIMIT) {
+                fprintf(stderr,
+                        "mapq-agent: --store-max: at most 512Mi (Redis's "
+                        "largest string), got '%s'\n",
+                        optarg);
+                return -1;
+            }
+            o->cfg.store_max = bytes;
+            break;
         case 'S':
             secret = optarg;
             break;
@@ -488,6 +542,10 @@ parse_options(int argc, char **argv, struct options *o)
                  rnd);
     }
     o->cfg.name = o->name;
+    if (o->cfg.nstores == 0 && getenv("MAPQ_STORE") != NULL &&
+        getenv("MAPQ_STORE")[0] != '\0' &&
+        add_store(o, getenv("MAPQ_STORE"), "MAPQ_STORE") != 0)
+        return -1;
     find_self_dir(o->self_dir, sizeof(o->self_dir));
     o->cfg.self_dir = o->self_dir;
     if (secret != NULL && secret[0] != '\0') {

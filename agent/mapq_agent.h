@@ -19,6 +19,7 @@
 
 #include "mapq_err.h"
 #include "mapq_redis.h"
+#include "mapq_store.h"
 
 /* --worker-idle by default: how long an idle persistent worker is kept. */
 #define MAPQ_WORKER_IDLE_DEFAULT_MS 30000
@@ -46,6 +47,13 @@ struct mapq_agent_config {
      * NULL: under the agent's working directory, gone when it exits. */
     const char *file_cache;
     int64_t file_cache_max; /* --file-cache-max; 0: MAPQ_FILE_CACHE_MAX */
+    /* --store: the shared directories whose blobs it reads and where it
+     * stores what a task's spec sends there (borrowed); nstores 0: none,
+     * only the embedded store. */
+    const struct mapq_store *stores;
+    size_t nstores;
+    int64_t store_max; /* --store-max: the embedded store's cap for the
+                          files it stores; 0: MAPQ_BLOB_MAX_DEFAULT */
     /* --secret-file: task specs and bodies must be signed with it, else
      * nothing of them runs (borrowed, outlives the agent); NULL: no
      * secret, signatures are not checked. */

@@ -43,7 +43,8 @@ struct mapq_xfer_req {
     mapq_xfer_done_fn *done;
     void *arg;
     bool store;           /* store the items' files, else fetch */
-    int64_t max;          /* storing: the store's cap */
+    struct mapq_store to; /* storing: where */
+    int64_t max;          /* storing: the embedded store's cap */
     enum req_state state; /* under x->mu */
     bool cancelled;       /* under x->mu */
     enum mapq_err rc;     /* written by the thread while running */
@@ -55,6 +56,8 @@ TAILQ_HEAD(req_list, mapq_xfer_req);
 struct mapq_xfer {
     struct mapq_redis_url url;
     char *ns;
+    struct mapq_store *stores; /* the shared directories it may use */
+    size_t nstores;
     char *cache_dir; /* NULL: no cache */
     int64_t cache_max;
     int64_t total;   /* bytes in the cache; the thread's */
@@ -228,12 +231,34 @@ blob_call(struct mapq_xfer *x, const struct mapq_blob_ref *in,
     return rc;
 }
 
-/* Fetches ref's blob to dest. */
+/* The shared directory of x that is dir, or holds path; else NULL. */
+static const struct mapq_store *
+find_store(const struct mapq_xfer *x, const char *dir, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < x->nstores; i++)
+        if ((dir != NULL && strcmp(x->stores[i].dir, dir) == 0) ||
+            (path != NULL && mapq_store_dir_has(&x->stores[i], path)))
+            return &x->stores[i];
+    return NULL;
+}
+
+/* Fetches ref's blob to dest: from Redis, or from a shared directory the
+ * agent was given. */
 static enum mapq_err
 get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
          char *err)
 {
-    return blob_call(x, ref, NULL, dest, 0, err);
+    char path[MAPQ_BLOB_URI_MAX + 1];
+
+    if (!mapq_store_uri_path(ref->uri, path, sizeof(path)))
+        return blob_call(x, ref, NULL, dest, 0, err);
+    if (find_store(x, NULL, path) == NULL)
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "'%s' is in none of this agent's stores (--store)",
+                            path);
+    return mapq_store_dir_get(ref, dest, err);
 }
 
 /* Fetches the item through the cache: a miss is fetched into it first,
@@ -282,17 +307,25 @@ out_free:
     return rc;
 }
 
-/* Stores the file at path, filling ref; its URI keeps the file's name. */
+/* Stores the file at path in req's store, filling ref; its URI keeps the
+ * file's name. */
 static enum mapq_err
-put_blob(struct mapq_xfer *x, const char *path, int64_t max,
+put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
          struct mapq_blob_ref *ref, char *err)
 {
-    const char *name = strrchr(path, '/');
-    enum mapq_err rc = blob_call(x, NULL, ref, path, max, err);
+    const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+    enum mapq_err rc;
 
+    if (req->to.kind == MAPQ_STORE_DIR) {
+        if (find_store(x, req->to.dir, NULL) == NULL)
+            return mapq_err_set(err, MAPQ_EINVAL,
+                                "this agent was not given --store file://%s",
+                                req->to.dir);
+        return mapq_store_dir_put(&req->to, path, name, ref, err);
+    }
+    rc = blob_call(x, NULL, ref, path, req->max, err);
     if (rc == MAPQ_OK)
-        mapq_blob_uri_named(ref->sha256, name ? name + 1 : path, ref->uri,
-                            sizeof(ref->uri));
+        mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
     return rc;
 }
 
@@ -303,7 +336,7 @@ work_item(struct mapq_xfer *x, const struct mapq_xfer_req *req,
           struct mapq_xfer_item *it, char *reason)
 {
     if (req->store)
-        return put_blob(x, it->dest, req->max, &it->ref, reason);
+        return put_blob(x, req, it->dest, &it->ref, reason);
     if (x->cache_dir != NULL)
         return get_cached(x, it, reason);
     return get_blob(x, &it->ref, it->dest, reason);
@@ -394,6 +427,7 @@ destroy(struct mapq_xfer *x)
     pthread_cond_destroy(&x->cv);
     pthread_mutex_destroy(&x->mu);
     free(x->cache_dir);
+    free(x->stores);
     free(x->ns);
     free(x);
 }
@@ -429,8 +463,8 @@ xfer_wake_cb(evutil_socket_t fd, short what, void *arg)
 
 struct mapq_xfer *
 mapq_xfer_new(struct event_base *base, const struct mapq_redis_url *url,
-              const char *ns, const char *cache_dir, int64_t cache_max,
-              char *err)
+              const char *ns, const struct mapq_store *stores, size_t nstores,
+              const char *cache_dir, int64_t cache_max, char *err)
 {
     struct mapq_xfer *x = mapq_xcalloc(1, sizeof(*x));
     sigset_t all, old;
@@ -439,6 +473,11 @@ mapq_xfer_new(struct event_base *base, const struct mapq_redis_url *url,
 
     x->url = *url;
     x->ns = mapq_xstrdup(ns);
+    if (nstores > 0) {
+        x->stores = mapq_xcalloc(nstores, sizeof(*x->stores));
+        memcpy(x->stores, stores, nstores * sizeof(*x->stores));
+        x->nstores = nstores;
+    }
     x->cache_dir = cache_dir != NULL ? mapq_xstrdup(cache_dir) : NULL;
     x->cache_max = cache_max;
     x->pipe[0] = x->pipe[1] = -1;
@@ -488,15 +527,18 @@ out_destroy:
 
 /* A new request of the n items (owned), queued for the thread. */
 static struct mapq_xfer_req *
-enqueue(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n, bool store,
-        int64_t max, mapq_xfer_done_fn *done, void *arg)
+enqueue(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
+        const struct mapq_store *to, int64_t max, mapq_xfer_done_fn *done,
+        void *arg)
 {
     struct mapq_xfer_req *req = mapq_xcalloc(1, sizeof(*req));
 
     req->x = x;
     req->items = items;
     req->n = n;
-    req->store = store;
+    req->store = to != NULL;
+    if (to != NULL)
+        req->to = *to;
     req->max = max;
     req->done = done;
     req->arg = arg;
@@ -512,14 +554,15 @@ struct mapq_xfer_req *
 mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
                 mapq_xfer_done_fn *done, void *arg)
 {
-    return enqueue(x, items, n, false, 0, done, arg);
+    return enqueue(x, items, n, NULL, 0, done, arg);
 }
 
 struct mapq_xfer_req *
-mapq_xfer_store(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
-                int64_t max, mapq_xfer_done_fn *done, void *arg)
+mapq_xfer_store(struct mapq_xfer *x, const struct mapq_store *store,
+                struct mapq_xfer_item *items, size_t n, int64_t max,
+                mapq_xfer_done_fn *done, void *arg)
 {
-    return enqueue(x, items, n, true, max, done, arg);
+    return enqueue(x, items, n, store, max, done, arg);
 }
 
 void

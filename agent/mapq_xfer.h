@@ -3,7 +3,9 @@
  * attempt's file inputs to local paths, off the event loop
  * (docs/ARCHITECTURE.md, "Files and directories", data flow 2 and 3).
  *
- * Reading a blob is a series of blocking Redis calls and file writes, so
+ * A blob of the embedded store is read and written over Redis, one of a
+ * shared directory (mapq_store.h) on the file system. Either is a series
+ * of blocking calls, so
  * one thread of this module does them, one request at a time in the order
  * they were queued, one item at a time within a request; it has a blocking
  * Redis connection of its own, made when first needed and made again once
@@ -31,6 +33,7 @@
 #include "mapq_blob.h"
 #include "mapq_err.h"
 #include "mapq_redis_url.h"
+#include "mapq_store.h"
 
 struct event_base;
 struct mapq_xfer;
@@ -55,14 +58,17 @@ typedef void mapq_xfer_done_fn(enum mapq_err rc, const char *err,
 
 /*
  * Starts the thread, reporting to base (borrowed; it must outlive the
- * result). url and ns are copied. cache_dir: the content cache's directory,
- * created (mode 0700) if missing, its parent must exist; or NULL for no
- * cache. cache_max: the cache's bound in bytes. Returns the module (caller
+ * result). url and ns are copied; so are stores[0..nstores), the shared
+ * directories (MAPQ_STORE_DIR) the agent was given: the only ones whose
+ * file:// blobs it reads or where it stores. cache_dir: the content cache's
+ * directory, created (mode 0700) if missing, its parent must exist; or NULL for
+ * no cache. cache_max: the cache's bound in bytes. Returns the module (caller
  * frees with mapq_xfer_free()) or NULL with err set.
  */
 struct mapq_xfer *mapq_xfer_new(struct event_base *base,
                                 const struct mapq_redis_url *url,
-                                const char *ns, const char *cache_dir,
+                                const char *ns, const struct mapq_store *stores,
+                                size_t nstores, const char *cache_dir,
                                 int64_t cache_max, char *err);
 
 /*
@@ -78,12 +84,15 @@ struct mapq_xfer_req *mapq_xfer_fetch(struct mapq_xfer *x,
 
 /*
  * Queues the storing of items[0..n): each item's dest names a local file
- * (ref.uri, for messages, what its task called it), stored as a blob of the
- * embedded store of at most max bytes; the thread fills each ref, whose URI
- * keeps the file's name. Ownership and done as for mapq_xfer_fetch(); done
- * gets the items with their refs, err "cannot store <ref.uri>: <reason>".
+ * (ref.uri, for messages, what its task called it), stored as a blob of
+ * store (copied): the embedded one, where a blob is at most max bytes, or
+ * a shared directory, which must be one the module was given. The thread
+ * fills each ref, whose URI keeps the file's name. Ownership and done as
+ * for mapq_xfer_fetch(); done gets the items with their refs, err "cannot
+ * store <ref.uri>: <reason>".
  */
 struct mapq_xfer_req *mapq_xfer_store(struct mapq_xfer *x,
+                                      const struct mapq_store *store,
                                       struct mapq_xfer_item *items, size_t n,
                                       int64_t max, mapq_xfer_done_fn *done,
                                       void *arg);

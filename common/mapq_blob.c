@@ -235,9 +235,8 @@ mapq_blob_uri(const char *hex, char *uri, size_t len)
     snprintf(uri, len, URI_PREFIX "%s", hex);
 }
 
-/* Whether name can be the last component of a blob's URI. */
-static bool
-name_ok(const char *name)
+bool
+mapq_blob_name_ok(const char *name)
 {
     size_t n = strlen(name);
 
@@ -248,7 +247,7 @@ name_ok(const char *name)
 void
 mapq_blob_uri_named(const char *hex, const char *name, char *uri, size_t len)
 {
-    if (name == NULL || !name_ok(name))
+    if (name == NULL || !mapq_blob_name_ok(name))
         mapq_blob_uri(hex, uri, len);
     else
         snprintf(uri, len, URI_PREFIX "%s/%s", hex, name);
@@ -270,7 +269,8 @@ mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1])
     }
     /* Then nothing, or "/" and the file's name: one component. */
     if (h[MAPQ_BLOB_HEX_LEN] != '\0' &&
-        (h[MAPQ_BLOB_HEX_LEN] != '/' || !name_ok(h + MAPQ_BLOB_HEX_LEN + 1)))
+        (h[MAPQ_BLOB_HEX_LEN] != '/' ||
+         !mapq_blob_name_ok(h + MAPQ_BLOB_HEX_LEN + 1)))
         return false;
     memcpy(hex, h, MAPQ_BLOB_HEX_LEN);
     hex[MAPQ_BLOB_HEX_LEN] = '\0';
@@ -483,7 +483,7 @@ out_close:
     return rc;
 }
 
-/* ---- reading ---------------------------------------------------------- */
+/* ---- copying ---------------------------------------------------------- */
 
 /* The refusal of content that is not what ref says. */
 static enum mapq_err
@@ -493,6 +493,88 @@ mismatch(const struct mapq_blob_ref *ref, char *err)
                         "content of %s does not match its sha256/size",
                         ref->uri);
 }
+
+/* Where the pieces of a copy go: the temporary file. */
+struct copy_sink {
+    int fd;
+    const char *tmp;
+};
+
+static enum mapq_err
+write_piece(const unsigned char *p, size_t n, int64_t off, void *arg, char *err)
+{
+    struct copy_sink *k = arg;
+
+    (void)off;
+    if (write_full(k->fd, (const char *)p, n) != 0)
+        return mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", k->tmp,
+                            strerror(errno));
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_blob_copy_file(const char *from, const char *dest, mode_t mode, bool sync,
+                    const struct mapq_blob_ref *want,
+                    char hex[MAPQ_BLOB_HEX_LEN + 1], int64_t *size, char *err)
+{
+    char rnd[2 * RND_BYTES + 1];
+    struct src s = {.fd = -1};
+    struct copy_sink k = {-1, NULL};
+    unsigned char *buf = NULL;
+    char *tmp = NULL;
+    enum mapq_err rc;
+
+    rc = src_open(&s, from, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (want != NULL && s.size != want->size) {
+        rc = mismatch(want, err);
+        goto out_close;
+    }
+    rc = random_hex(rnd, err);
+    if (rc != MAPQ_OK)
+        goto out_close;
+    /* A random name: writers on other hosts may share the directory. */
+    tmp = mapq_xasprintf("%s.tmp.%s", dest, rnd);
+    k.tmp = tmp;
+    k.fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+    if (k.fd < 0) {
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", tmp,
+                          strerror(errno));
+        goto out_free;
+    }
+    buf = mapq_xmalloc(MAPQ_BLOB_PIECE);
+    /* The mode asked for, whatever the umask says. */
+    if (fchmod(k.fd, mode) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", tmp,
+                          strerror(errno));
+    if (rc == MAPQ_OK)
+        rc = src_read(&s, buf, write_piece, &k, hex, err);
+    if (rc == MAPQ_OK && want != NULL && strcmp(hex, want->sha256) != 0)
+        rc = mismatch(want, err);
+    if (rc == MAPQ_OK && sync && fsync(k.fd) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot sync '%s': %s", tmp,
+                          strerror(errno));
+    if (close(k.fd) != 0 && rc == MAPQ_OK)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
+                          strerror(errno));
+    if (rc == MAPQ_OK && rename(tmp, dest) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                          dest, strerror(errno));
+    if (rc != MAPQ_OK)
+        unlink(tmp);
+    else if (size != NULL)
+        *size = s.size;
+out_free:
+    free(buf);
+    free(tmp);
+out_close:
+    close(s.fd);
+    return rc;
+}
+
+/* ---- reading ---------------------------------------------------------- */
 
 /* The length of the blob of hex at key; MAPQ_ENOENT when it is absent. */
 static enum mapq_err

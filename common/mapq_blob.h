@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mapq_err.h"
 
@@ -53,6 +54,10 @@ enum mapq_err mapq_blob_hash_file(const char *path,
 /* Writes "mapq:sha256/<hex>" into uri (len bytes, truncated like
  * snprintf). Borrows hex. */
 void mapq_blob_uri(const char *hex, char *uri, size_t len);
+
+/* Whether name can be the name a blob's URI keeps: 1 to
+ * MAPQ_BLOB_NAME_MAX bytes, no '/', not "." or "..". Borrows name. */
+bool mapq_blob_name_ok(const char *name);
 
 /* Writes "mapq:sha256/<hex>/<name>", the URI of a blob that keeps the
  * name of the file it came from, so that a task gets its input under that
@@ -104,5 +109,25 @@ enum mapq_err mapq_blob_put_file(redisContext *c, const char *ns,
 enum mapq_err mapq_blob_get_file(redisContext *c, const char *ns,
                                  const struct mapq_blob_ref *ref,
                                  const char *dest, char *err);
+
+/*
+ * Copies the regular file at from to dest, hashing it as it goes: into a
+ * new file beside dest (dest.tmp.<random>, so writers on several hosts
+ * may share a directory) of the given mode, flushed to disk first when
+ * sync, then renamed to dest, which it replaces. Fills hex (lowercase)
+ * and *size (NULL: not wanted) with what was copied. want, when not NULL,
+ * is what the content must be (sha256 and size; its uri names it in
+ * messages).
+ *
+ * Returns MAPQ_OK; what mapq_blob_hash_file() returns for from; MAPQ_EPROTO
+ * "content of <want->uri> does not match its sha256/size"; MAPQ_EIO naming
+ * the temporary file (also when from changed while read). On failure dest
+ * is untouched and the temporary file removed. Borrows every argument.
+ */
+enum mapq_err mapq_blob_copy_file(const char *from, const char *dest,
+                                  mode_t mode, bool sync,
+                                  const struct mapq_blob_ref *want,
+                                  char hex[MAPQ_BLOB_HEX_LEN + 1],
+                                  int64_t *size, char *err);
 
 #endif

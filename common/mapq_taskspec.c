@@ -48,8 +48,11 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     char *ftype = s->files ? mapq_type_format_alloc(s->files) : NULL;
     size_t i;
 
+    char store[MAPQ_STORE_URI_MAX + 1];
+    bool has_store = s->store.kind != MAPQ_STORE_REDIS;
+
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, 26);
+    msgpack_pack_map(&pk, 26 + has_store);
     pack_kv_str(&pk, "task", s->task);
     pack_kv_str(&pk, "node", s->node);
     pack_kv_str(&pk, "kind", s->plugin ? "plugin" : "command");
@@ -81,6 +84,10 @@ mapq_taskspec_encode(const struct mapq_taskspec *s, struct mapq_buf *out)
     pack_kv_int(&pk, "cttl", s->cache_ttl_ms);
     pack_kv_bool(&pk, "cser", s->cache_serialize);
     pack_kv_bool(&pk, "ow", s->overwrite);
+    if (has_store) {
+        mapq_store_format(&s->store, store, sizeof(store));
+        pack_kv_str(&pk, "st", store);
+    }
 }
 
 int64_t
@@ -252,6 +259,26 @@ decode_files(struct mapq_taskspec *s, const msgpack_object *m, char *err)
     return MAPQ_OK;
 }
 
+/* The store its outputs go to: "st", absent for the embedded one. */
+static enum mapq_err
+decode_store(struct mapq_taskspec *s, const msgpack_object *m, char *err)
+{
+    char why[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+    char *st;
+
+    if (get_opt_str(m, "st", &st) != 0)
+        return mapq_err_set(err, MAPQ_EPROTO,
+                            "task spec: 'st' is not a string or nil");
+    if (st == NULL)
+        return MAPQ_OK;
+    rc = mapq_store_parse(st, &s->store, why);
+    free(st);
+    if (rc != MAPQ_OK)
+        return mapq_err_set(err, MAPQ_EPROTO, "task spec: %s", why);
+    return MAPQ_OK;
+}
+
 /* Decodes every known field of spec map m into s, checking its type. */
 static enum mapq_err
 decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
@@ -308,6 +335,8 @@ decode_fields(struct mapq_taskspec *s, const msgpack_object *m, char *err)
         get_bool(m, "ow", &s->overwrite) != 0)
         return mapq_err_set(err, MAPQ_EPROTO,
                             "task spec: 'c', 'cser' or 'ow' is not a bool");
+    if (decode_store(s, m, err) != MAPQ_OK)
+        return MAPQ_EPROTO;
     return decode_numbers(s, m, err);
 }
 

@@ -11,6 +11,7 @@
 
 #include "mapq_buf.h"
 #include "mapq_err.h"
+#include "mapq_store.h"
 #include "mapq_type.h"
 
 /* The largest batch: N a node may set. */
@@ -52,6 +53,7 @@ struct mapq_taskspec {
     int64_t cache_ttl_ms;     /* their lifetime; 0 = no expiry */
     bool cache_serialize;     /* one attempt per cache key at a time */
     bool overwrite;           /* --overwrite-cache: no lookups */
+    struct mapq_store store;  /* where the files it outputs are stored */
 };
 
 /* The most resources.cpu a task may declare, in thousandths. */

@@ -21,6 +21,7 @@
 #include "mapq_buf.h"
 #include "mapq_driver.h"
 #include "mapq_redis.h"
+#include "mapq_store.h"
 #include "mapq_workflow.h"
 
 /* Exit statuses (SPEC section 6). */
@@ -65,6 +66,11 @@ struct mapq_cli_opts {
     bool json, quiet;
     bool follow; /* mapq logs -f */
     bool overwrite_cache;
+    struct mapq_store store; /* --store or MAPQ_STORE: where a run's files go
+                                (run, submit); redis by default */
+    bool store_set;          /* store was given (recover keeps the first
+                                run's otherwise) */
+    int64_t store_max;       /* --store-max: the embedded store's cap */
 };
 
 /* What a command takes after its options, checked by cli_opts.c. */
@@ -144,19 +150,21 @@ void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
 
 /*
  * Stores the files that the inputs of wf (msgpack map of name to value,
- * rewritten in place) name by local path where a type says file, in the
- * embedded store of namespace ns on c, and puts their references in place
- * of the paths. Prints a problem once, naming the input and element
- * ("$inputs.images[3]: no such file: img/3.png"); returns the exit
- * status. Borrows c, ns and wf.
+ * rewritten in place) name by local path where a type says file, in
+ * o->store (the embedded store of namespace o->ns on c, at most
+ * o->store_max bytes a file, or a shared directory), and puts their
+ * references in place of the paths. Prints a problem once, naming the
+ * input and element ("$inputs.images[3]: no such file: img/3.png");
+ * returns the exit status. Borrows c, o and wf.
  */
-int mapq_cli_store_files(redisContext *c, const char *ns,
+int mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
                          const struct mapq_workflow *wf,
                          struct mapq_buf *inputs);
 
 /*
  * Writes every file the value (msgpack, len bytes) refers to, each
- * reference of the embedded store found by its shape ({uri, sha256, size}),
+ * reference found by its shape ({uri, sha256, size}) whose URI names a
+ * blob of the embedded store or a local file (file://),
  * into directory dir (made if missing) under the name its URI keeps (a
  * second file of one name gets "<n>-" before it), each checked against
  * its hash. Prints a problem once, or how many it wrote; returns the exit

@@ -5,7 +5,8 @@
  * Where an input's type says file, the value given (--input, an inputs
  * file, a default) is a local path, relative to the current directory, a
  * file:// URI, or a reference already ({uri, sha256, size}). A path is
- * stored as a blob of the embedded store (mapq_blob.h) and replaced by its
+ * stored as a blob of the run's store (--store: the embedded one,
+ * mapq_blob.h, or a shared directory, mapq_store.h) and replaced by its
  * reference, whose URI keeps the file's name; a reference is kept as it
  * is. So what reaches Redis, agents and cache keys is always a reference.
  *
@@ -27,6 +28,7 @@
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
 #include "mapq_pages.h"
+#include "mapq_store.h"
 #include "mapq_value.h"
 
 #define PATH_TEXT_MAX 256
@@ -35,6 +37,8 @@
 struct walk {
     redisContext *c;
     const char *ns;
+    const struct mapq_store *store;
+    int64_t max;              /* the embedded store's cap */
     char path[PATH_TEXT_MAX]; /* where in the inputs, for messages */
     char *err;
 };
@@ -64,12 +68,15 @@ store(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
                             w->path, (int)len, o->via.str.ptr);
     memcpy(file, o->via.str.ptr + skip, len - skip);
     file[len - skip] = '\0';
-    rc =
-        mapq_blob_put_file(w->c, w->ns, file, MAPQ_BLOB_MAX_DEFAULT, &ref, why);
+    name = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
+    if (w->store->kind == MAPQ_STORE_DIR)
+        rc = mapq_store_dir_put(w->store, file, name, &ref, why);
+    else
+        rc = mapq_blob_put_file(w->c, w->ns, file, w->max, &ref, why);
     if (rc != MAPQ_OK)
         return mapq_err_set(w->err, rc, "%s: %s", w->path, why);
-    name = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
-    mapq_blob_uri_named(ref.sha256, name, ref.uri, sizeof(ref.uri));
+    if (w->store->kind != MAPQ_STORE_DIR)
+        mapq_blob_uri_named(ref.sha256, name, ref.uri, sizeof(ref.uri));
     msgpack_pack_map(pk, 3);
     mapq_value_pack_str(pk, "sha256");
     mapq_value_pack_str(pk, ref.sha256);
@@ -221,11 +228,12 @@ rewrite(struct walk *w, const struct mapq_workflow *wf,
 }
 
 int
-mapq_cli_store_files(redisContext *c, const char *ns,
+mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
                      const struct mapq_workflow *wf, struct mapq_buf *inputs)
 {
     struct mapq_buf out = MAPQ_BUF_INIT;
-    struct walk w = {.c = c, .ns = ns};
+    struct walk w = {
+        .c = c, .ns = o->ns, .store = &o->store, .max = o->store_max};
     char err[MAPQ_ERR_LEN];
     msgpack_unpacked u;
     enum mapq_err rc;
@@ -269,13 +277,14 @@ struct fetch {
     char *err;
 };
 
-/* Whether o is a file reference of the embedded store; fills ref. */
+/* Whether o is a file reference of the embedded store or of a local
+ * file; fills ref. */
 static bool
 as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
 {
     const struct mapq_type file = {.kind = MAPQ_T_FILE};
     const msgpack_object *v;
-    char hex[MAPQ_BLOB_HEX_LEN + 1], err[MAPQ_ERR_LEN];
+    char hex[MAPQ_BLOB_HEX_LEN + 1], err[MAPQ_ERR_LEN], path[PATH_MAX];
 
     if (o->type != MSGPACK_OBJECT_MAP ||
         mapq_type_check(&file, o, err) != MAPQ_OK)
@@ -287,7 +296,8 @@ as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
     snprintf(ref->sha256, sizeof(ref->sha256), "%.*s", (int)v->via.str.size,
              v->via.str.ptr);
     ref->size = mapq_value_map_get(o, "size")->via.i64;
-    return mapq_blob_uri_parse(ref->uri, hex);
+    return mapq_blob_uri_parse(ref->uri, hex) ||
+           mapq_store_uri_path(ref->uri, path, sizeof(path));
 }
 
 /* Writes ref's file into f->dir under its name, or "<n>-name" when a file
@@ -295,12 +305,16 @@ as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
 static enum mapq_err
 fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
 {
+    char path[PATH_MAX], hex[MAPQ_BLOB_HEX_LEN + 1], why[MAPQ_ERR_LEN],
+        buf[MAPQ_BLOB_NAME_MAX + 1];
     /* The name the URI keeps, else its hash. */
-    const char *name = strrchr(ref->uri, '/') + 1;
-    char path[PATH_MAX], hex[MAPQ_BLOB_HEX_LEN + 1], why[MAPQ_ERR_LEN];
+    const char *name = mapq_store_uri_name(ref->uri, buf, sizeof(buf));
+    enum mapq_err rc;
     int64_t size;
     int n;
 
+    if (!mapq_blob_name_ok(name))
+        name = ref->sha256;
     for (n = 1;; n++) {
         if (n == 1)
             snprintf(path, sizeof(path), "%s/%s", f->dir, name);
@@ -313,7 +327,13 @@ fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
             strcmp(hex, ref->sha256) == 0)
             return MAPQ_OK;
     }
-    if (mapq_blob_get_file(f->c, f->ns, ref, path, why) != MAPQ_OK)
+    /* A file:// URI is read as whoever runs this command: the content
+     * must still hash as the reference says. */
+    if (strncmp(ref->uri, "file://", 7) == 0)
+        rc = mapq_store_dir_get(ref, path, why);
+    else
+        rc = mapq_blob_get_file(f->c, f->ns, ref, path, why);
+    if (rc != MAPQ_OK)
         return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
                             why);
     f->written++;

@@ -140,6 +140,34 @@ parse_option(struct mapq_cli_opts *o, int c)
     case 'o':
         o->overwrite_cache = true;
         break;
+    case 'B': {
+        char err[MAPQ_ERR_LEN];
+
+        if (mapq_store_parse(optarg, &o->store, err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: --store: %s\n", err);
+            return -1;
+        }
+        o->store_set = true;
+        break;
+    }
+    case 'X': {
+        char err[MAPQ_ERR_LEN];
+        int64_t bytes;
+
+        if (mapq_size_parse(optarg, &bytes, err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: --store-max: %s\n", err);
+            return -1;
+        }
+        if (bytes > MAPQ_BLOB_MAX_LIMIT) {
+            fprintf(stderr,
+                    "mapq: --store-max: at most 512Mi (Redis's "
+                    "largest string), got '%s'\n",
+                    optarg);
+            return -1;
+        }
+        o->store_max = bytes;
+        break;
+    }
     case 'S':
         o->secret_file = optarg;
         break;
@@ -260,8 +288,12 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
         {"redis-password-file", required_argument, NULL, 'W'},
         {"durable", no_argument, NULL, 'D'},
         {"fetch", required_argument, NULL, 'G'},
+        {"store", required_argument, NULL, 'B'},
+        {"store-max", required_argument, NULL, 'X'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    char serr[MAPQ_ERR_LEN];
+    const char *env;
     int c, rc;
 
     *entry = NULL;
@@ -274,6 +306,14 @@ mapq_cli_parse(int argc, char **argv, struct mapq_cli_opts *o,
     o->secret_file = getenv("MAPQ_SECRET_FILE");
     if (o->secret_file != NULL && *o->secret_file == '\0')
         o->secret_file = NULL;
+    env = getenv("MAPQ_STORE");
+    if (env != NULL && *env != '\0' &&
+        mapq_store_parse(env, &o->store, serr) != MAPQ_OK) {
+        fprintf(stderr, "mapq: %s (MAPQ_STORE)\n", serr);
+        return -1;
+    }
+    o->store_set = env != NULL && *env != '\0';
+    o->store_max = MAPQ_BLOB_MAX_DEFAULT;
     o->agents = (int)sysconf(_SC_NPROCESSORS_ONLN);
     o->lease_ms = MAPQ_OWNER_LEASE_MS;
     if (argc < 2) {

@@ -460,21 +460,22 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
 
 /*
  * mapq recover: the workflow and inputs of execution o->target, read back
- * from its record, which must have ended, and its priority (left alone
- * when it had none).
+ * from its record, which must have ended, and its priority and store
+ * (each left alone when it had none).
  */
 static int
 load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                struct mapq_workflow **wf, char **text, size_t *textlen,
-               struct mapq_buf *inputs, int *priority)
+               struct mapq_buf *inputs, int *priority, struct mapq_store *store)
 {
     struct mapq_buf errors = MAPQ_BUF_INIT;
     char *key = mapq_key_exec(o->ns, o->target);
-    redisReply *r =
-        redisCommand(c, "HMGET %s workflow file inputs state priority", key);
+    redisReply *r = redisCommand(
+        c, "HMGET %s workflow file inputs state priority store", key);
+    char err[MAPQ_ERR_LEN];
     int rc = MAPQ_EXIT_OK;
 
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
         fprintf(stderr, "mapq recover: redis: %s\n",
                 r && r->str ? r->str : c->errstr);
         rc = MAPQ_EXIT_INFRA;
@@ -510,6 +511,11 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
             mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
             if (p >= 1 && p <= MAPQ_PRIORITY_MAX)
                 *priority = p;
+            /* Its files go where the first run's went. */
+            if (r->element[5]->type == REDIS_REPLY_STRING &&
+                mapq_store_parse(r->element[5]->str, store, err) != MAPQ_OK)
+                mapq_log(MAPQ_LOG_WARN, "execution %s: %s; files go to Redis",
+                         o->target, err);
         }
     }
     if (r != NULL)
@@ -599,6 +605,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     struct mapq_bind_pages pages;
     struct mapq_spool *spool = NULL;
     struct mapq_seal *seal = NULL;
+    struct mapq_store recovered_store = {MAPQ_STORE_REDIS, ""};
     struct run r;
     char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
     const char *redis = o->redis;
@@ -642,6 +649,13 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
          * Redis has no password. */
         if (o->secret_file != NULL)
             setenv("MAPQ_SECRET_FILE", o->secret_file, 1);
+        /* ... and may use the run's shared directory. */
+        if (o->store.kind == MAPQ_STORE_DIR) {
+            char store[MAPQ_STORE_URI_MAX + 1];
+
+            mapq_store_format(&o->store, store, sizeof(store));
+            setenv("MAPQ_STORE", store, 1);
+        }
         unsetenv("MAPQ_REDIS_PASSWORD");
         local = mapq_local_start(o->agents, 1, o->ns, local_url,
                                  sizeof(local_url), err);
@@ -658,18 +672,20 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         goto out;
     }
     if (mode == RECOVER) {
-        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs, &xo.priority);
+        rc = load_recovered(o, c, &wf, &text, &textlen, &inputs, &xo.priority,
+                            &recovered_store);
         if (rc != MAPQ_EXIT_OK)
             goto out;
         xo.recover_from = o->target;
     }
     if (mode != RECOVER) {
-        rc = mapq_cli_store_files(c, o->ns, wf, &inputs);
+        rc = mapq_cli_store_files(c, o, wf, &inputs);
         if (rc != MAPQ_EXIT_OK)
             goto out;
     }
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
+    xo.store = mode == RECOVER && !o->store_set ? &recovered_store : &o->store;
     xo.pages = spool;
     if (o->priority > 0)
         xo.priority = o->priority;
@@ -737,7 +753,8 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
     .usage = "run WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
              "                [--agents N] [--lease DUR] [--overwrite-cache] "
              "[--json]\n"
-             "                [--quiet] [--priority N] [--retention DUR]",
+             "                [--quiet] [--priority N] [--retention DUR]\n"
+             "                [--store URI] [--store-max SIZE]",
     .operands = MAPQ_CMD_WORKFLOW,
     .flags = MAPQ_CMD_JSON,
     .fn = cmd_run,
@@ -746,7 +763,8 @@ const struct mapq_cmd_entry mapq_cmd_run_entry = {
 const struct mapq_cmd_entry mapq_cmd_submit_entry = {
     .name = "submit",
     .usage = "submit WORKFLOW [--input N=V]... [--inputs FILE] [--redis URL]\n"
-             "                [--overwrite-cache] [--priority N] [--json]",
+             "                [--overwrite-cache] [--priority N] [--json]\n"
+             "                [--store URI] [--store-max SIZE]",
     .operands = MAPQ_CMD_WORKFLOW,
     .flags = MAPQ_CMD_JSON,
     .fn = cmd_submit,

@@ -65,8 +65,8 @@ file_inputs(const struct mapq_task_def *t)
 
 /* The task spec t:<k> of node k, as agents read it. */
 static void
-build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
-           struct mapq_buf *out)
+build_spec(const struct mapq_workflow *wf, size_t k,
+           const struct mapq_exec_opts *o, struct mapq_buf *out)
 {
     const struct mapq_node *n = &wf->nodes[k];
     const struct mapq_task_def *t = &wf->tasks[n->task];
@@ -99,7 +99,9 @@ build_spec(const struct mapq_workflow *wf, size_t k, bool overwrite,
     s.cache = n->opts.cache;
     s.cache_ttl_ms = n->opts.cache_ttl_ms;
     s.cache_serialize = n->opts.cache && n->opts.cache_serialize;
-    s.overwrite = overwrite;
+    s.overwrite = o->overwrite_cache;
+    if (o->store != NULL)
+        s.store = *o->store;
     mapq_taskspec_encode(&s, out);
     mapq_type_free(s.files);
 }
@@ -283,7 +285,7 @@ mapq_exec_create(redisContext *c, const char *ns,
     mapq_argv_add(&cmd, "nodes");
     mapq_argv_addf(&cmd, "%zu", wf->nnodes);
     for (k = 0; k < wf->nnodes; k++) {
-        build_spec(wf, k, o->overwrite_cache, &specs[k]);
+        build_spec(wf, k, o, &specs[k]);
         if (o->seal != NULL)
             seal_spec(o->seal, id, k, &specs[k]);
         mapq_argv_addf(&cmd, "t:%zu", k);
@@ -294,6 +296,13 @@ mapq_exec_create(redisContext *c, const char *ns,
     if (o->overwrite_cache) {
         mapq_argv_add(&cmd, "overwrite");
         mapq_argv_add(&cmd, "1");
+    }
+    if (o->store != NULL && o->store->kind != MAPQ_STORE_REDIS) {
+        char store[MAPQ_STORE_URI_MAX + 1];
+
+        mapq_store_format(o->store, store, sizeof(store));
+        mapq_argv_add(&cmd, "store");
+        mapq_argv_add(&cmd, store);
     }
     if (o->priority > 0) {
         mapq_argv_add(&cmd, "priority");

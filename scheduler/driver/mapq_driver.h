@@ -63,8 +63,11 @@ struct mapq_exec_opts {
                                  NULL */
     int64_t created_ms;       /* mapq_exec_create(): the creation time recorded
                                  (ms since the epoch); 0: now */
-    const struct mapq_seal *seal; /* signs its task specs (borrowed); NULL:
-                                     unsigned */
+    const struct mapq_seal *seal;   /* signs its task specs (borrowed); NULL:
+                                       unsigned */
+    const struct mapq_store *store; /* where its tasks' output files go
+                                       (borrowed); NULL: the embedded
+                                       store */
 };
 
 /* A new random execution id, for mapq_exec_create(). */
@@ -111,6 +114,7 @@ struct mapq_exec_outcome {
 
 struct mapq_driver;
 struct mapq_seal;
+struct mapq_store;
 
 /* Called once when an execution ends; outcome is borrowed for the call. */
 typedef void mapq_exec_done_fn(const struct mapq_exec_outcome *outcome,

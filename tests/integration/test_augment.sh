@@ -71,4 +71,85 @@ rc=$?
 check "in local mode, one command gives the same images" "0 yes" \
     "$rc $(python3 -c 'import json, sys; a, b = (json.load(open(p))["output"] for p in sys.argv[1:]); print("yes" if a == b else "no")' "$TMP/run1.json" "$TMP/local.json" 2>&1)"
 
+# The shared-directory store: two more agents, each in a working directory
+# of its own and in a namespace of their own, share Redis and a directory
+# (as NFS would give them). The files go there, none into Redis.
+shared="$TMP/shared"
+mkdir -p "$shared" "$TMP/a3" "$TMP/a4"
+for i in 3 4; do
+    (cd "$TMP/a$i" && exec "$AGENT" --name "it-agent-$i" --slots 2 --namespace shared \
+        --store "file://$shared" >>"$TMP/agents.log" 2>&1) &
+    PIDS+=($!)
+done
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+    --store "file://$shared" --json >"$TMP/shared1.json" 2>"$TMP/shared1.err")
+check "augment runs on the shared-directory store" "0" "$?"
+python3 -c '
+import json, sys
+out = json.load(open(sys.argv[1]))["output"]
+for r in out["images"] + out["augmented"]:
+    print(r["sha256"], r["size"], r["uri"])
+' "$TMP/shared1.json" >"$TMP/srefs"
+ok=yes
+n=0
+while read -r sha size uri; do
+    n=$((n + 1))
+    path=${uri#file://}
+    path=${path%%#*}
+    case "$uri" in
+    "file://$shared/sha256/${sha:0:2}/$sha#image-"*.png) ;;
+    *) ok="no: $uri is not a blob of $shared" ;;
+    esac
+    [ "$(sha256sum <"$path" | cut -d' ' -f1)" = "$sha" ] || ok="no: $path hash"
+    [ "$(stat -c %s "$path")" = "$size" ] || ok="no: $path size"
+    [ "$(stat -c %a "$path")" = 444 ] || ok="no: $path is writable"
+    [ "$(identify -format '%m %wx%h' "$path" 2>/dev/null)" = "PNG 96x96" ] || ok="no: $path is no 96x96 PNG"
+done <"$TMP/srefs"
+check "its 16 images are whole, read-only blobs of the shared directory" "16 yes" "$n $ok"
+check "... and no file went into Redis" "0" \
+    "$(redis_cli --scan --pattern 'shared:blob*' | wc -l)"
+check "... the same images as through Redis" "yes" \
+    "$(python3 -c '
+import json, sys
+a, b = (json.load(open(p))["output"] for p in sys.argv[1:])
+key = lambda o: [(r["sha256"], r["size"]) for r in o["images"] + o["augmented"]]
+print("yes" if key(a) == key(b) else "no")' "$TMP/run1.json" "$TMP/shared1.json")"
+differs=yes
+while read -r sha size uri; do
+    name=${uri##*#}
+    case "$name" in
+    image-*-*.png) base=${name%-*.png} ;;
+    *) continue ;;
+    esac
+    orig=$(grep "#$base.png\$" "$TMP/srefs" | cut -d' ' -f1)
+    [ -n "$orig" ] && [ "$orig" != "$sha" ] || differs="no: $name"
+done <"$TMP/srefs"
+check "every augmented image differs from its input" "yes" "$differs"
+MAPQ_NAMESPACE=shared "$MAPQ" result "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/shared1.json")" \
+    --fetch "$TMP/sgot" >/dev/null 2>"$TMP/sfetch.err"
+check "mapq result --fetch reads them from the shared directory" \
+    "0 mapq: 16 files written to $TMP/sgot $(sha256sum <"$TMP/got/image-2-blur.png")" \
+    "$? $(cat "$TMP/sfetch.err") $(sha256sum <"$TMP/sgot/image-2-blur.png" 2>&1)"
+
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+    --store "file://$shared" --json >"$TMP/shared2.json" 2>"$TMP/shared2.err")
+rc=$?
+x=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/shared2.json")
+counts=$(MAPQ_NAMESPACE=shared "$MAPQ" status "$x" --json | python3 -c '
+import json, sys
+doc = json.load(sys.stdin)
+print(" ".join("%s:%d/%d" % (n["name"], n["counts"]["cached"], n["total"]) for n in doc["nodes"]))')
+check "a second run on the shared directory is all cache hits" \
+    "0 images:4/4 augmented:4/4 all:0/1" "$rc $counts"
+
+# An agent not given the run's directory stores nothing there: the
+# subtask fails as a system failure, and the message says why.
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+    --store "file://$TMP/elsewhere" --overwrite-cache --json >"$TMP/other.json" 2>"$TMP/other.err")
+rc=$?
+check "a store the agents were not given fails the run, saying why" "1 yes" \
+    "$rc $(grep -q "was not given --store file://$TMP/elsewhere" "$TMP/other.err" "$TMP/other.json" && echo yes)"
+check "... and nothing was written there" "no" \
+    "$([ -e "$TMP/elsewhere/sha256" ] && echo yes || echo no)"
+
 finish

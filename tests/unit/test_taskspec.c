@@ -317,6 +317,50 @@ test_taskspec_file_inputs_round_trip(void **state)
     mapq_taskspec_free(out);
 }
 
+/* The run's store travels as its URI, absent for the embedded one; a
+ * store the agent cannot read is a malformed spec. */
+static void
+test_taskspec_store_round_trip(void **state)
+{
+    static char task[] = "t", node[] = "n", queue[] = "q", a0[] = "cat";
+    char *argv[] = {a0};
+    struct fx *f = *state;
+    struct mapq_taskspec in = {0}, *out;
+
+    in.task = task;
+    in.node = node;
+    in.argv = argv;
+    in.argc = 1;
+    in.queue = queue;
+    mapq_taskspec_encode(&in, &f->mp);
+    assert_int_equal(mapq_value_unpack(f->mp.data, f->mp.len, &f->u, f->err),
+                     MAPQ_OK);
+    assert_null(mapq_value_map_get(&f->u.data, "st"));
+    out = mapq_taskspec_decode(f->mp.data, f->mp.len, f->err);
+    assert_non_null(out);
+    assert_int_equal(out->store.kind, MAPQ_STORE_REDIS);
+    mapq_taskspec_free(out);
+
+    assert_int_equal(mapq_store_parse("file:///mnt/shared/", &in.store, f->err),
+                     MAPQ_OK);
+    mapq_buf_reset(&f->mp);
+    mapq_taskspec_encode(&in, &f->mp);
+    out = mapq_taskspec_decode(f->mp.data, f->mp.len, f->err);
+    assert_non_null(out);
+    assert_int_equal(out->store.kind, MAPQ_STORE_DIR);
+    assert_string_equal(out->store.dir, "/mnt/shared");
+    mapq_taskspec_free(out);
+    mapq_buf_reset(&f->mp);
+
+    begin_spec(f, NULL, 1);
+    pack_str(f, "st", "s3://bucket");
+    decode_fails(f, "task spec: store 's3://bucket': not 'redis' or "
+                    "file:///DIR");
+    begin_spec(f, NULL, 1);
+    pack_int(f, "st", 1);
+    decode_fails(f, "task spec: 'st' is not a string or nil");
+}
+
 static void
 test_taskspec_decode_defaults(void **state)
 {
@@ -702,6 +746,7 @@ main(void)
         T(test_taskspec_round_trip_plugin),
         T(test_taskspec_encoding_matches_protocol),
         T(test_taskspec_file_inputs_round_trip),
+        T(test_taskspec_store_round_trip),
         T(test_taskspec_decode_defaults),
         T(test_taskspec_unknown_keys_ignored),
         T(test_taskspec_not_msgpack_rejected),

@@ -26,6 +26,7 @@
 #include "mapq_fs.h"
 #include "mapq_keys.h"
 #include "mapq_redis_url.h"
+#include "mapq_store.h"
 #include "mapq_xfer.h"
 
 #define WAIT_S 10
@@ -48,6 +49,8 @@ struct t {
     int stray; /* calls of a done that must not run */
     bool timed_out;
     bool free_in_done;
+    struct mapq_store stores[1]; /* the shared directories x is given */
+    size_t nstores;
 };
 
 static int
@@ -236,8 +239,8 @@ start(struct t *t, bool cache, int64_t max)
     struct fx *f = t->fx;
     char err[MAPQ_ERR_LEN];
 
-    t->x = mapq_xfer_new(t->base, &t->url, f->ns, cache ? at(t, "cache") : NULL,
-                         max, err);
+    t->x = mapq_xfer_new(t->base, &t->url, f->ns, t->stores, t->nstores,
+                         cache ? at(t, "cache") : NULL, max, err);
     assert_non_null(t->x);
 }
 
@@ -563,6 +566,7 @@ test_xfer_stores_items(void **state)
 {
     struct t *t = *state;
     static const char a[] = "stored alpha\n";
+    const struct mapq_store redis = {MAPQ_STORE_REDIS, ""};
     struct mapq_xfer_item *items = mapq_xcalloc(2, sizeof(*items));
     char want[MAPQ_BLOB_URI_MAX + 1];
     struct mapq_blob_ref ra;
@@ -574,7 +578,8 @@ test_xfer_stores_items(void **state)
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
     items[1].dest = mapq_xstrdup(at(t, "src/empty"));
     start(t, false, 0);
-    mapq_xfer_store(t->x, items, 2, MAPQ_BLOB_MAX_DEFAULT, record_done, t);
+    mapq_xfer_store(t->x, &redis, items, 2, MAPQ_BLOB_MAX_DEFAULT, record_done,
+                    t);
     wait_done(t, 1);
     assert_int_equal(t->rc, MAPQ_OK);
     assert_int_equal(t->ngot, 2);
@@ -591,11 +596,88 @@ test_xfer_stores_items(void **state)
     items = mapq_xcalloc(1, sizeof(*items));
     snprintf(items[0].ref.uri, sizeof(items[0].ref.uri), "out/a.png");
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
-    mapq_xfer_store(t->x, items, 1, 4, record_done, t);
+    mapq_xfer_store(t->x, &redis, items, 1, 4, record_done, t);
     wait_done(t, 3);
     assert_int_equal(t->rc, MAPQ_ETOOBIG);
     assert_non_null(strstr(t->err, "cannot store out/a.png: "));
     assert_non_null(strstr(t->err, "over the store's cap of 4 bytes"));
+}
+
+/* A shared directory the module was given: a stored file lands there
+ * (read-only, its URI keeps its name), is fetched back through the cache
+ * under that name's content, and a ref with another hash is refused. A
+ * file:// URI outside the given directories is neither read nor written,
+ * even with the right hash. */
+static void
+test_xfer_shared_directory(void **state)
+{
+    struct t *t = *state;
+    static const char a[] = "shared alpha\n";
+    struct mapq_xfer_item *items = mapq_xcalloc(1, sizeof(*items));
+    const struct mapq_blob_ref *refs[1];
+    const char *names[] = {"back.png"};
+    struct mapq_store other;
+    struct mapq_blob_ref ra, bad;
+    char uri[MAPQ_STORE_URI_MAX + 1], path[512], err[MAPQ_ERR_LEN];
+    struct stat st;
+
+    mkdir(at(t, "shared"), 0755);
+    snprintf(uri, sizeof(uri), "file://%s", at(t, "shared"));
+    assert_int_equal(mapq_store_parse(uri, &t->stores[0], err), MAPQ_OK);
+    t->nstores = 1;
+    write_file(at(t, "src/a.png"), a, sizeof(a) - 1);
+    items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
+    start(t, true, 1 << 20);
+    mapq_xfer_store(t->x, &t->stores[0], items, 1, 4, record_done, t);
+    wait_done(t, 1);
+    /* The embedded store's cap does not apply to a shared directory. */
+    assert_int_equal(t->rc, MAPQ_OK);
+    ra = t->got[0];
+    snprintf(path, sizeof(path), "%s/sha256/%.2s/%s", at(t, "shared"),
+             ra.sha256, ra.sha256);
+    snprintf(uri, sizeof(uri), "file://%s#a.png", path);
+    assert_string_equal(ra.uri, uri);
+    assert_int_equal(ra.size, sizeof(a) - 1);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0444);
+    assert_file(path, a, sizeof(a) - 1);
+
+    refs[0] = &ra;
+    fetch(t, refs, names, 1, record_done);
+    wait_done(t, 2);
+    assert_int_equal(t->rc, MAPQ_OK);
+    assert_file(at(t, "out/back.png"), a, sizeof(a) - 1);
+
+    bad = ra;
+    bad.sha256[0] = bad.sha256[0] == '0' ? '1' : '0';
+    refs[0] = &bad;
+    fetch(t, refs, names, 1, record_done);
+    wait_done(t, 3);
+    assert_int_equal(t->rc, MAPQ_EPROTO);
+    assert_non_null(strstr(t->err, "does not match its sha256/size"));
+
+    /* A file with its right hash, not in the cache, outside the store. */
+    write_file(at(t, "src/b.png"), "beta\n", 5);
+    assert_int_equal(
+        mapq_blob_hash_file(at(t, "src/b.png"), bad.sha256, &bad.size, err),
+        MAPQ_OK);
+    snprintf(bad.uri, sizeof(bad.uri), "file://%s", at(t, "src/b.png"));
+    refs[0] = &bad;
+    fetch(t, refs, names, 1, record_done);
+    wait_done(t, 4);
+    assert_int_equal(t->rc, MAPQ_EINVAL);
+    assert_non_null(strstr(t->err, "is in none of this agent's stores"));
+
+    snprintf(uri, sizeof(uri), "file://%s", at(t, "out"));
+    assert_int_equal(mapq_store_parse(uri, &other, err), MAPQ_OK);
+    items = mapq_xcalloc(1, sizeof(*items));
+    items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
+    mapq_xfer_store(t->x, &other, items, 1, 0, record_done, t);
+    wait_done(t, 5);
+    assert_int_equal(t->rc, MAPQ_EINVAL);
+    assert_non_null(strstr(t->err, "was not given --store file://"));
+    snprintf(path, sizeof(path), "%s/sha256", at(t, "out"));
+    assert_int_not_equal(access(path, F_OK), 0);
 }
 
 int
@@ -605,6 +687,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         T(test_xfer_fetches_items),
         T(test_xfer_stores_items),
+        T(test_xfer_shared_directory),
         T(test_xfer_cache_hit_is_a_link),
         T(test_xfer_cache_copies_across_file_systems),
         T(test_xfer_missing_blob),

@@ -1,0 +1,223 @@
+/*
+ * mapq_store.c - store URIs, and the blobs of a shared directory (see
+ * mapq_store.h).
+ *
+ * Owns the layout of a shared directory: DIR/sha256/<h2>/<hex>, written
+ * only through mapq_blob_copy_file() (a temporary file, fsync, rename) and
+ * made read-only, and the file:// URIs that name its blobs. Blocking file
+ * system calls only; never logs.
+ */
+#include "mapq_store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mapq_alloc.h"
+
+#define FILE_SCHEME "file://"
+
+/*
+ * Whether the n bytes at p are an absolute path whose components are
+ * neither empty (save a trailing '/' when trailing_ok) nor "." or "..".
+ */
+static bool
+path_ok(const char *p, size_t n, bool trailing_ok)
+{
+    size_t i = 0, start, len;
+
+    if (n == 0 || p[0] != '/')
+        return false;
+    while (i < n) {
+        start = ++i; /* past the '/' */
+        while (i < n && p[i] != '/')
+            i++;
+        len = i - start;
+        if (len == 0 && !(trailing_ok && i == n && n > 1))
+            return false;
+        if ((len == 1 && p[start] == '.') ||
+            (len == 2 && p[start] == '.' && p[start + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+enum mapq_err
+mapq_store_parse(const char *uri, struct mapq_store *st, char *err)
+{
+    const size_t plen = strlen(FILE_SCHEME);
+    const char *p;
+    size_t n;
+
+    memset(st, 0, sizeof(*st));
+    if (strcmp(uri, "redis") == 0) {
+        st->kind = MAPQ_STORE_REDIS;
+        return MAPQ_OK;
+    }
+    if (strncmp(uri, FILE_SCHEME, plen) != 0)
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "store '%s': not 'redis' or file:///DIR", uri);
+    p = uri + plen;
+    n = strlen(p);
+    if (n > 1 && p[n - 1] == '/')
+        n--;
+    if (strcspn(p, "#?%") < n || !path_ok(p, n, false) ||
+        (n == 1 && p[0] == '/'))
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "store '%s': file:// takes an absolute directory "
+                            "(no '.', '..', '#', '?' or '%%', not '/')",
+                            uri);
+    if (n > MAPQ_STORE_DIR_MAX)
+        return mapq_err_set(err, MAPQ_EINVAL, "store '%.64s...': over %d bytes",
+                            uri, MAPQ_STORE_DIR_MAX);
+    st->kind = MAPQ_STORE_DIR;
+    memcpy(st->dir, p, n);
+    st->dir[n] = '\0';
+    return MAPQ_OK;
+}
+
+void
+mapq_store_format(const struct mapq_store *st, char *buf, size_t len)
+{
+    if (st->kind == MAPQ_STORE_DIR)
+        snprintf(buf, len, FILE_SCHEME "%s", st->dir);
+    else
+        snprintf(buf, len, "redis");
+}
+
+bool
+mapq_store_uri_path(const char *uri, char *path, size_t len)
+{
+    const size_t plen = strlen(FILE_SCHEME);
+    const char *p, *hash;
+    size_t n;
+
+    if (strncmp(uri, FILE_SCHEME, plen) != 0)
+        return false;
+    p = uri + plen;
+    hash = strchr(p, '#');
+    n = hash != NULL ? (size_t)(hash - p) : strlen(p);
+    if (!path_ok(p, n, false) || n >= len)
+        return false;
+    memcpy(path, p, n);
+    path[n] = '\0';
+    return true;
+}
+
+bool
+mapq_store_dir_has(const struct mapq_store *st, const char *path)
+{
+    size_t n = strlen(st->dir);
+
+    return st->kind == MAPQ_STORE_DIR && strncmp(path, st->dir, n) == 0 &&
+           path[n] == '/';
+}
+
+const char *
+mapq_store_uri_name(const char *uri, char *buf, size_t len)
+{
+    const char *hash = strncmp(uri, FILE_SCHEME, strlen(FILE_SCHEME)) == 0
+                           ? strchr(uri, '#')
+                           : NULL;
+    const char *end = hash != NULL ? hash : uri + strlen(uri), *slash;
+
+    if (hash != NULL && mapq_blob_name_ok(hash + 1)) {
+        snprintf(buf, len, "%s", hash + 1);
+        return buf;
+    }
+    for (slash = end; slash > uri && slash[-1] != '/'; slash--)
+        ;
+    snprintf(buf, len, "%.*s", (int)(end - slash), slash);
+    return buf;
+}
+
+/* Flushes dir's entries (a rename or a new directory in it) to disk. */
+static enum mapq_err
+sync_dir(const char *dir, char *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    enum mapq_err rc = MAPQ_OK;
+
+    if (fd < 0 || fsync(fd) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot sync '%s': %s", dir,
+                          strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Makes parent/name (mode 0755) unless it exists; a new one is flushed to
+ * disk in parent, so that a blob renamed into it outlives a crash. */
+static enum mapq_err
+make_dir(const char *parent, const char *dir, char *err)
+{
+    if (mkdir(dir, 0755) == 0)
+        return sync_dir(parent, err);
+    if (errno != EEXIST)
+        return mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", dir,
+                            strerror(errno));
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_store_dir_put(const struct mapq_store *st, const char *path,
+                   const char *name, struct mapq_blob_ref *ref, char *err)
+{
+    char hex[MAPQ_BLOB_HEX_LEN + 1], top[MAPQ_STORE_DIR_MAX + 16],
+        dir[MAPQ_STORE_DIR_MAX + 24], blob[MAPQ_STORE_DIR_MAX + 96];
+    struct mapq_blob_ref want;
+    struct stat sb;
+    enum mapq_err rc;
+    int64_t size;
+
+    mapq_assert(st->kind == MAPQ_STORE_DIR);
+    rc = mapq_blob_hash_file(path, hex, &size, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return mapq_err_set(err, MAPQ_ENOENT, "store directory '%s' is missing",
+                            st->dir);
+    snprintf(top, sizeof(top), "%s/sha256", st->dir);
+    rc = make_dir(st->dir, top, err);
+    snprintf(dir, sizeof(dir), "%s/%.2s", top, hex);
+    if (rc == MAPQ_OK)
+        rc = make_dir(top, dir, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    snprintf(blob, sizeof(blob), "%s/%s", dir, hex);
+    if (lstat(blob, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != size) {
+        /* Absent (or not what its name says): copied in, and refused if
+         * the file changed since it was hashed. */
+        snprintf(want.uri, sizeof(want.uri), "%s", path);
+        memcpy(want.sha256, hex, sizeof(hex));
+        want.size = size;
+        rc = mapq_blob_copy_file(path, blob, 0444, true, &want, hex, NULL, err);
+        if (rc == MAPQ_EPROTO)
+            rc = mapq_err_set(err, MAPQ_EIO, "'%s' changed while read", path);
+        if (rc == MAPQ_OK)
+            rc = sync_dir(dir, err);
+        if (rc != MAPQ_OK)
+            return rc;
+    }
+    if (name != NULL && mapq_blob_name_ok(name))
+        snprintf(ref->uri, sizeof(ref->uri), FILE_SCHEME "%s#%s", blob, name);
+    else
+        snprintf(ref->uri, sizeof(ref->uri), FILE_SCHEME "%s", blob);
+    memcpy(ref->sha256, hex, sizeof(hex));
+    ref->size = size;
+    return MAPQ_OK;
+}
+
+enum mapq_err
+mapq_store_dir_get(const struct mapq_blob_ref *ref, const char *dest, char *err)
+{
+    char path[MAPQ_BLOB_URI_MAX + 1], hex[MAPQ_BLOB_HEX_LEN + 1];
+
+    if (!mapq_store_uri_path(ref->uri, path, sizeof(path)))
+        return mapq_err_set(err, MAPQ_EINVAL, "'%s' is not a file:// URI",
+                            ref->uri);
+    return mapq_blob_copy_file(path, dest, 0644, false, ref, hex, NULL, err);
+}
