@@ -26,6 +26,7 @@
  * itself comes made ahead (mapq_workdirs.h), and content moves on the
  * transfer thread.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include "agent_int.h"
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
+#include "mapq_fs.h"
 #include "mapq_log.h"
 #include "mapq_taskspec.h"
 #include "mapq_value.h"
@@ -96,9 +98,10 @@ make_sub(const struct walk *w, char *sub)
     return mkdir(sub, 0700);
 }
 
-/* Adds the file reference o to w's items and packs the path it will have. */
+/* Adds the file (or dir, when dir) reference o to w's items and packs the
+ * path it will have. */
 static enum mapq_err
-add_file(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
+add_file(struct walk *w, const msgpack_object *o, bool dir, msgpack_packer *pk)
 {
     struct mapq_xfer_item *it;
     const msgpack_object *size = mapq_value_map_get(o, "size");
@@ -114,9 +117,10 @@ add_file(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
         !get_str(o, "sha256", it->ref.sha256, sizeof(it->ref.sha256)) ||
         size == NULL || size->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
         return mapq_err_set(w->err, MAPQ_ETYPE,
-                            "input '%s': file %zu is no file reference",
-                            w->input, w->n);
+                            "input '%s': %s %zu is no %s reference", w->input,
+                            dir ? "dir" : "file", w->n, dir ? "dir" : "file");
     it->ref.size = (int64_t)size->via.u64;
+    it->dir = dir;
     if (make_sub(w, sub) != 0)
         return mapq_err_set(w->err, MAPQ_EIO, "cannot create '%s': %s", sub,
                             strerror(errno));
@@ -139,8 +143,9 @@ walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
         msgpack_pack_object(pk, *o);
         return MAPQ_OK;
     }
-    if (t->kind == MAPQ_T_FILE && o->type == MSGPACK_OBJECT_MAP)
-        return add_file(w, o, pk);
+    if ((t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR) &&
+        o->type == MSGPACK_OBJECT_MAP)
+        return add_file(w, o, t->kind == MAPQ_T_DIR, pk);
     if (t->kind == MAPQ_T_LIST && o->type == MSGPACK_OBJECT_ARRAY) {
         msgpack_pack_array(pk, o->via.array.size);
         for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
@@ -332,10 +337,54 @@ inside(const char *real, const char *root)
            (real[n] == '/' || real[n] == '\0');
 }
 
-/* Checks the path the task gave (o, a str) and links the file into the
- * job's directory as the next item. */
+/*
+ * Hard-links the tree at from (a directory) as to, a new directory: its
+ * subdirectories made, its regular files linked. Anything else in it (a
+ * symlink, a device) is refused, named by given, the task's path for it.
+ */
 static enum mapq_err
-take_file(struct out_walk *w, const msgpack_object *o)
+link_tree(struct out_walk *w, const char *from, const char *to,
+          const char *given)
+{
+    enum mapq_err rc = MAPQ_OK;
+    char *src, *dst, *g;
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+
+    if (mkdir(to, 0700) != 0 || (d = opendir(from)) == NULL)
+        return mapq_err_set(w->err, MAPQ_EIO, "%s: cannot keep %s: %s", w->path,
+                            given, strerror(errno));
+    while (rc == MAPQ_OK && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        src = mapq_xasprintf("%s/%s", from, de->d_name);
+        dst = mapq_xasprintf("%s/%s", to, de->d_name);
+        g = mapq_xasprintf("%s/%s", given, de->d_name);
+        if (lstat(src, &st) != 0)
+            rc = mapq_err_set(w->err, MAPQ_EIO, "%s: cannot keep %s: %s",
+                              w->path, g, strerror(errno));
+        else if (S_ISDIR(st.st_mode))
+            rc = link_tree(w, src, dst, g);
+        else if (!S_ISREG(st.st_mode))
+            rc = mapq_err_set(w->err, MAPQ_EINVAL,
+                              "%s: %s is not a regular file or directory",
+                              w->path, g);
+        else if (link(src, dst) != 0)
+            rc = mapq_err_set(w->err, MAPQ_EIO, "%s: cannot keep %s: %s",
+                              w->path, g, strerror(errno));
+        free(g);
+        free(dst);
+        free(src);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Checks the path the task gave (o, a str) and links the file (or the
+ * directory's tree, when dir) into the job's directory as the next item. */
+static enum mapq_err
+take_file(struct out_walk *w, const msgpack_object *o, bool dir)
 {
     char given[PATH_MAX], full[PATH_MAX], real[PATH_MAX], sub[PATH_MAX];
     struct mapq_xfer_item *it;
@@ -345,8 +394,8 @@ take_file(struct out_walk *w, const msgpack_object *o)
     if (o->type != MSGPACK_OBJECT_STR || o->via.str.size == 0 ||
         o->via.str.size >= sizeof(given) ||
         memchr(o->via.str.ptr, '\0', o->via.str.size) != NULL)
-        return mapq_err_set(w->err, MAPQ_ETYPE,
-                            "%s: expected the path of a file", w->path);
+        return mapq_err_set(w->err, MAPQ_ETYPE, "%s: expected the path of a %s",
+                            w->path, dir ? "directory" : "file");
     memcpy(given, o->via.str.ptr, o->via.str.size);
     given[o->via.str.size] = '\0';
     if (snprintf(full, sizeof(full), "%s%s%s", given[0] == '/' ? "" : w->dir,
@@ -358,9 +407,9 @@ take_file(struct out_walk *w, const msgpack_object *o)
         return mapq_err_set(w->err, MAPQ_EINVAL,
                             "%s: %s is outside the task's working directory",
                             w->path, given);
-    if (!S_ISREG(st.st_mode))
-        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: %s is not a regular file",
-                            w->path, given);
+    if (dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: %s is not a %s", w->path,
+                            given, dir ? "directory" : "regular file");
     snprintf(sub, sizeof(sub), "%s/out-%zu", w->job->files_dir, w->nitems);
     name = strrchr(real, '/') + 1;
     if (w->nitems == w->cap) {
@@ -370,29 +419,34 @@ take_file(struct out_walk *w, const msgpack_object *o)
     it = &w->items[w->nitems];
     memset(it, 0, sizeof(*it));
     it->dest = mapq_xasprintf("%s/%s", sub, name);
-    if (mkdir(sub, 0700) != 0 || link(real, it->dest) != 0) {
+    it->dir = dir;
+    if (mkdir(sub, 0700) != 0 || (!dir && link(real, it->dest) != 0)) {
         free(it->dest);
         return mapq_err_set(w->err, MAPQ_EIO, "%s: cannot keep %s: %s", w->path,
                             given, strerror(errno));
+    }
+    if (dir) {
+        enum mapq_err rc = link_tree(w, real, it->dest, given);
+
+        if (rc != MAPQ_OK) {
+            mapq_fs_rmtree(sub);
+            free(it->dest);
+            return rc;
+        }
     }
     snprintf(it->ref.uri, sizeof(it->ref.uri), "%s", given);
     w->nitems++;
     return MAPQ_OK;
 }
 
-/* Packs the reference got back for the next file. */
+/* Packs the reference got back for the next file or dir. */
 static void
 pack_ref(struct out_walk *w, msgpack_packer *pk)
 {
-    const struct mapq_blob_ref *ref = &w->got[w->nitems++].ref;
+    const struct mapq_xfer_item *it = &w->got[w->nitems++];
 
-    msgpack_pack_map(pk, 3);
-    mapq_value_pack_str(pk, "sha256");
-    mapq_value_pack_str(pk, ref->sha256);
-    mapq_value_pack_str(pk, "size");
-    msgpack_pack_int64(pk, ref->size);
-    mapq_value_pack_str(pk, "uri");
-    mapq_value_pack_str(pk, ref->uri);
+    mapq_value_pack_fileref(pk, it->ref.uri, it->ref.sha256, it->ref.size,
+                            it->dir ? it->files : -1);
 }
 
 /* Walks output value o of type t: collects its files, or (w->got) packs it
@@ -410,9 +464,9 @@ walk_out(struct out_walk *w, const msgpack_object *o, const struct mapq_type *t,
             msgpack_pack_object(pk, *o);
         return MAPQ_OK;
     }
-    if (t->kind == MAPQ_T_FILE) {
+    if (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR) {
         if (w->got == NULL)
-            return take_file(w, o);
+            return take_file(w, o, t->kind == MAPQ_T_DIR);
         pack_ref(w, pk);
         return MAPQ_OK;
     }

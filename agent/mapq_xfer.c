@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_dirval.h"
 #include "mapq_log.h"
 #include "mapq_redis.h"
 
@@ -261,12 +262,12 @@ get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
     return mapq_store_dir_get(ref, dest, err);
 }
 
-/* Fetches the item through the cache: a miss is fetched into it first,
- * then dest is a hard link to the entry, or a copy of it. */
+/* Fetches ref's blob to dest through the cache: a miss is fetched into it
+ * first, then dest is a hard link to the entry, or a copy of it. */
 static enum mapq_err
-get_cached(struct mapq_xfer *x, const struct mapq_xfer_item *it, char *err)
+get_cached(struct mapq_xfer *x, const struct mapq_blob_ref *ref,
+           const char *dest, char *err)
 {
-    const struct mapq_blob_ref *ref = &it->ref;
     enum mapq_err rc = MAPQ_OK;
     struct stat st;
     char *path;
@@ -295,25 +296,24 @@ get_cached(struct mapq_xfer *x, const struct mapq_xfer_item *it, char *err)
     }
     /* A new name, never a write into the file there, which may be a link
      * to another entry. */
-    unlink(it->dest);
-    if (link(path, it->dest) != 0) {
-        e = copy_file(path, it->dest);
+    unlink(dest);
+    if (link(path, dest) != 0) {
+        e = copy_file(path, dest);
         if (e != 0)
             rc = mapq_err_set(err, MAPQ_EIO, "cannot copy '%s' to '%s': %s",
-                              path, it->dest, strerror(e));
+                              path, dest, strerror(e));
     }
 out_free:
     free(path);
     return rc;
 }
 
-/* Stores the file at path in req's store, filling ref; its URI keeps the
- * file's name. */
+/* Stores the file at path in req's store, filling ref; its URI keeps
+ * name (NULL: none). */
 static enum mapq_err
 put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
-         struct mapq_blob_ref *ref, char *err)
+         const char *name, struct mapq_blob_ref *ref, char *err)
 {
-    const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
     enum mapq_err rc;
 
     if (req->to.kind == MAPQ_STORE_DIR) {
@@ -324,9 +324,52 @@ put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
         return mapq_store_dir_put(&req->to, path, name, ref, err);
     }
     rc = blob_call(x, NULL, ref, path, req->max, err);
-    if (rc == MAPQ_OK)
+    if (rc == MAPQ_OK && name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
     return rc;
+}
+
+/* A directory's blobs go through the same calls as a file's, one at a
+ * time; a request given up stops between two of them. */
+struct dir_io {
+    struct mapq_xfer *x;
+    const struct mapq_xfer_req *req;
+};
+
+static bool
+given_up(const struct dir_io *d, char *err)
+{
+    bool drop;
+
+    pthread_mutex_lock(&d->x->mu);
+    drop = d->req->cancelled || d->x->stopping;
+    pthread_mutex_unlock(&d->x->mu);
+    if (drop)
+        mapq_err_set(err, MAPQ_EIO, "given up");
+    return drop;
+}
+
+static enum mapq_err
+dir_put(void *arg, const char *path, const char *name,
+        struct mapq_blob_ref *ref, char *err)
+{
+    struct dir_io *d = arg;
+
+    if (given_up(d, err))
+        return MAPQ_EIO;
+    return put_blob(d->x, d->req, path, name, ref, err);
+}
+
+static enum mapq_err
+dir_get(void *arg, const struct mapq_blob_ref *ref, const char *dest, char *err)
+{
+    struct dir_io *d = arg;
+
+    if (given_up(d, err))
+        return MAPQ_EIO;
+    if (d->x->cache_dir != NULL)
+        return get_cached(d->x, ref, dest, err);
+    return get_blob(d->x, ref, dest, err);
 }
 
 /* Stores item it, or fetches it through the cache or not; reason says why
@@ -335,10 +378,20 @@ static enum mapq_err
 work_item(struct mapq_xfer *x, const struct mapq_xfer_req *req,
           struct mapq_xfer_item *it, char *reason)
 {
+    struct dir_io d = {x, req};
+    const struct mapq_dirval_io io = {dir_put, dir_get, &d};
+    const char *slash = strrchr(it->dest, '/');
+    const char *name = slash != NULL ? slash + 1 : it->dest;
+
+    if (it->dir && req->store)
+        return mapq_dirval_put(&io, it->dest, name, &it->ref, &it->files,
+                               reason);
+    if (it->dir)
+        return mapq_dirval_get(&io, &it->ref, it->dest, reason);
     if (req->store)
-        return put_blob(x, req, it->dest, &it->ref, reason);
+        return put_blob(x, req, it->dest, name, &it->ref, reason);
     if (x->cache_dir != NULL)
-        return get_cached(x, it, reason);
+        return get_cached(x, &it->ref, it->dest, reason);
     return get_blob(x, &it->ref, it->dest, reason);
 }
 

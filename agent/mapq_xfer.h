@@ -27,6 +27,7 @@
 #ifndef MAPQ_XFER_H
 #define MAPQ_XFER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,10 +40,14 @@ struct event_base;
 struct mapq_xfer;
 struct mapq_xfer_req;
 
-/* One blob to fetch and where to put it. */
+/* One blob to fetch and where to put it; or a directory (a dir value:
+ * its manifest's blob and the blobs of its files, mapq_dirval.h). */
 struct mapq_xfer_item {
     struct mapq_blob_ref ref; /* what to fetch */
-    char *dest; /* where (absolute path; its directory exists); owned */
+    char *dest;    /* where (absolute path; its directory exists); owned */
+    bool dir;      /* a directory: fetched as a new directory dest, or the
+                      directory dest stored */
+    int64_t files; /* a directory stored: how many files it holds */
 };
 
 /*

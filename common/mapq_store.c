@@ -116,6 +116,28 @@ mapq_store_dir_has(const struct mapq_store *st, const char *path)
            path[n] == '/';
 }
 
+bool
+mapq_store_sibling_uri(const char *uri, const char *hex, char *out, size_t len)
+{
+    char path[MAPQ_BLOB_URI_MAX + 1], h[MAPQ_BLOB_HEX_LEN + 1];
+    /* "/sha256/<h2>/<hex>" ends a blob's path in a shared directory. */
+    const size_t tail = 8 + 3 + MAPQ_BLOB_HEX_LEN;
+    size_t n;
+    int w;
+
+    if (mapq_blob_uri_parse(uri, h))
+        w = snprintf(out, len, "mapq:sha256/%s", hex);
+    else if (mapq_store_uri_path(uri, path, sizeof(path)) &&
+             (n = strlen(path)) > tail &&
+             strncmp(path + n - tail, "/sha256/", 8) == 0 &&
+             path[n - tail + 10] == '/')
+        w = snprintf(out, len, FILE_SCHEME "%.*s/sha256/%.2s/%s",
+                     (int)(n - tail), path, hex, hex);
+    else
+        return false;
+    return w >= 0 && (size_t)w < len;
+}
+
 const char *
 mapq_store_uri_name(const char *uri, char *buf, size_t len)
 {

@@ -68,6 +68,15 @@ bool mapq_store_uri_path(const char *uri, char *path, size_t len);
 bool mapq_store_dir_has(const struct mapq_store *st, const char *path);
 
 /*
+ * Writes into out (len bytes) the URI of the blob of hex (64 lowercase hex
+ * digits) in the store that holds the blob uri names: "mapq:sha256/<hex>",
+ * or "file://DIR/sha256/<h2>/<hex>" for uri "file://DIR/sha256/...".
+ * False when uri is neither, or out is too small. Borrows uri and hex.
+ */
+bool mapq_store_sibling_uri(const char *uri, const char *hex, char *out,
+                            size_t len);
+
+/*
  * The name a fetched copy of uri's content takes, written into buf (len
  * bytes): a file:// URI's fragment when it is a usable name, else the
  * last component of its path; a mapq: URI's last component. Returns buf.

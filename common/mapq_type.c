@@ -28,12 +28,13 @@ static const char *const kind_names[] = {
     [MAPQ_T_INT] = "int",   [MAPQ_T_FLOAT] = "float", [MAPQ_T_BOOL] = "bool",
     [MAPQ_T_STR] = "str",   [MAPQ_T_BYTES] = "bytes", [MAPQ_T_ANY] = "any",
     [MAPQ_T_LIST] = "list", [MAPQ_T_DICT] = "dict",   [MAPQ_T_RECORD] = NULL,
-    [MAPQ_T_FILE] = "file"};
+    [MAPQ_T_FILE] = "file", [MAPQ_T_DIR] = "dir"};
 #define NWORDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
-/* A file's members, sorted by name; FILE_SHA256... index them. */
-static const char *const file_members[] = {"sha256", "size", "uri"};
-enum { FILE_SHA256, FILE_SIZE, FILE_URI, NFILE_MEMBERS };
+/* A file's members and a dir's, sorted by name; FILE_FILES... index them
+ * (a file has no "files"). */
+static const char *const file_members[] = {"files", "sha256", "size", "uri"};
+enum { FILE_FILES, FILE_SHA256, FILE_SIZE, FILE_URI, NFILE_MEMBERS };
 
 /* What a list or dict built with a NULL elem holds: any. */
 static const struct mapq_type any_type = {.kind = MAPQ_T_ANY};
@@ -195,7 +196,7 @@ mapq_type_file_paths(const struct mapq_type *t)
 
     if (!mapq_type_has_file(t))
         return NULL;
-    if (t->kind == MAPQ_T_FILE)
+    if (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR)
         return mapq_type_new(MAPQ_T_ANY, t->optional, NULL);
     d = mapq_type_dup(t);
     if (d->elem != NULL && mapq_type_has_file(d->elem)) {
@@ -505,7 +506,7 @@ mapq_type_has_file(const struct mapq_type *t)
 
     if (t == NULL)
         return false;
-    if (t->kind == MAPQ_T_FILE)
+    if (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR)
         return true;
     for (i = 0; i < t->nmembers; i++)
         if (mapq_type_has_file(t->members[i].type))
@@ -693,6 +694,7 @@ scalar_fits(enum mapq_type_kind kind, const msgpack_object *o)
     case MAPQ_T_DICT:
     case MAPQ_T_RECORD:
     case MAPQ_T_FILE:
+    case MAPQ_T_DIR:
         return o->type == MSGPACK_OBJECT_MAP;
     }
     return false;
@@ -793,6 +795,7 @@ check_file_member(size_t j, const msgpack_object *v, const char *path,
     bool str = v->type == MSGPACK_OBJECT_STR;
 
     switch (j) {
+    case FILE_FILES:
     case FILE_SIZE:
         if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER &&
             v->type != MSGPACK_OBJECT_NEGATIVE_INTEGER)
@@ -833,12 +836,15 @@ check_file_member(size_t j, const msgpack_object *v, const char *path,
 }
 
 /*
- * Checks map o against file: each of its members once, no other, each of
- * its shape. Reports as a record's check does, the type named "file".
+ * Checks map o against file (or dir): each of its members once, no other,
+ * each of its shape. Reports as a record's check does, the type named
+ * "file" (or "dir").
  */
 static enum mapq_err
-check_file(const msgpack_object *o, char *path, size_t plen, char *err)
+check_file(const msgpack_object *o, bool dir, char *path, size_t plen,
+           char *err)
 {
+    const char *what = dir ? "dir" : "file";
     size_t base = strlen(path), j;
     bool seen[NFILE_MEMBERS] = {false};
     enum mapq_err rc;
@@ -857,9 +863,9 @@ check_file(const msgpack_object *o, char *path, size_t plen, char *err)
             if (strlen(file_members[j]) == k->via.str.size &&
                 memcmp(file_members[j], k->via.str.ptr, k->via.str.size) == 0)
                 break;
-        if (j == NFILE_MEMBERS)
-            return mapq_err_set(err, MAPQ_ETYPE, "%s: not a member of file",
-                                path);
+        if (j == NFILE_MEMBERS || (j == FILE_FILES && !dir))
+            return mapq_err_set(err, MAPQ_ETYPE, "%s: not a member of %s", path,
+                                what);
         if (seen[j])
             return mapq_err_set(err, MAPQ_ETYPE, "%s: member given twice",
                                 path);
@@ -869,11 +875,11 @@ check_file(const msgpack_object *o, char *path, size_t plen, char *err)
             return rc;
     }
     path[base] = '\0';
-    for (j = 0; j < NFILE_MEMBERS; j++)
+    for (j = dir ? 0 : FILE_FILES + 1; j < NFILE_MEMBERS; j++)
         if (!seen[j])
             return mapq_err_set(err, MAPQ_ETYPE,
-                                "%s%smissing member '%s' of file", path,
-                                base ? ": " : "", file_members[j]);
+                                "%s%smissing member '%s' of %s", path,
+                                base ? ": " : "", file_members[j], what);
     return MAPQ_OK;
 }
 
@@ -905,8 +911,8 @@ check_at(const struct mapq_type *t, const msgpack_object *o, char *path,
         return mapq_err_set(
             err, MAPQ_ETYPE, "%s%sexpected %s, got %s", path, base ? ": " : "",
             mapq_type_format(t, tname, sizeof(tname)), mapq_type_describe(o));
-    if (t->kind == MAPQ_T_FILE)
-        return check_file(o, path, plen, err);
+    if (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR)
+        return check_file(o, t->kind == MAPQ_T_DIR, path, plen, err);
     if (o->type == MSGPACK_OBJECT_MAP)
         return check_map(t, o, path, plen, depth, err);
     if (o->type != MSGPACK_OBJECT_ARRAY)

@@ -1,6 +1,6 @@
 /*
  * mapq_type.h - workflow value types: int, float, bool, str, bytes, file,
- * any, list[T], dict[T], records {name: T, ...} and T? (optional).
+ * dir, any, list[T], dict[T], records {name: T, ...} and T? (optional).
  *
  * A type is a small tree owned by whoever parsed or built it. Values are
  * msgpack objects; mapq_type_check() says whether one fits. The wire mapping:
@@ -11,7 +11,9 @@
  * any). A file is a reference to content, never the bytes: a map of
  * exactly "uri" (str), "sha256" (the content's hash, 64 lowercase hex
  * digits) and "size" (int >= 0, bytes) (docs/ARCHITECTURE.md, "Files and
- * directories").
+ * directories"). A dir is the same reference to its manifest
+ * (mapq_manifest.h), with a fourth member, "files" (int >= 0): how many
+ * files the manifest lists.
  */
 #ifndef MAPQ_TYPE_H
 #define MAPQ_TYPE_H
@@ -33,6 +35,7 @@ enum mapq_type_kind {
     MAPQ_T_DICT,
     MAPQ_T_RECORD,
     MAPQ_T_FILE,
+    MAPQ_T_DIR,
 };
 
 /* Members of a record: at most MAPQ_TYPE_MEMBERS_MAX, names matching
@@ -112,8 +115,8 @@ bool mapq_type_equal(const struct mapq_type *a, const struct mapq_type *b);
  * feeding src into dst is safe at validation time. any on either side is
  * accepted (checked at run time); int fits float; T fits T?; T? does not
  * fit T, so list[T?] does not fit list[T]; a record fits a record of the
- * same member names whose member types each fit; file fits only file (not
- * str, nor a record of its members, either way).
+ * same member names whose member types each fit; file fits only file, and
+ * dir only dir (not str, nor a record of their members, either way).
  */
 bool mapq_type_assignable(const struct mapq_type *src,
                           const struct mapq_type *dst);
@@ -121,8 +124,8 @@ bool mapq_type_assignable(const struct mapq_type *src,
 /* True for list[...] (optional or not). */
 bool mapq_type_is_list(const struct mapq_type *t);
 
-/* True when t (borrowed) is file or holds file anywhere: a list or dict
- * element, a record member, at any depth. NULL-safe (false). */
+/* True when t (borrowed) is file or dir or holds one anywhere: a list or
+ * dict element, a record member, at any depth. NULL-safe (false). */
 bool mapq_type_has_file(const struct mapq_type *t);
 
 /*
@@ -133,7 +136,8 @@ bool mapq_type_has_file(const struct mapq_type *t);
  * be representable (above): an int past INT64_MAX, a NaN or infinite float,
  * a str or dict key that is not UTF-8 is MAPQ_ETYPE too. A list or dict
  * type built with a NULL elem is taken as list[any] / dict[any]. A file
- * must have its three members, no other, each of its shape (above), e.g.
+ * must have its three members (a dir its four), no other, each of its
+ * shape (above), e.g.
  * "[3][\"sha256\"]: expected 64 lowercase hex digits".
  */
 enum mapq_err mapq_type_check(const struct mapq_type *t,

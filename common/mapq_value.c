@@ -430,6 +430,23 @@ mapq_value_pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+void
+mapq_value_pack_fileref(msgpack_packer *pk, const char *uri, const char *sha256,
+                        int64_t size, int64_t files)
+{
+    msgpack_pack_map(pk, files >= 0 ? 4 : 3);
+    if (files >= 0) {
+        mapq_value_pack_str(pk, "files");
+        msgpack_pack_int64(pk, files);
+    }
+    mapq_value_pack_str(pk, "sha256");
+    mapq_value_pack_str(pk, sha256);
+    mapq_value_pack_str(pk, "size");
+    msgpack_pack_int64(pk, size);
+    mapq_value_pack_str(pk, "uri");
+    mapq_value_pack_str(pk, uri);
+}
+
 struct keyed {
     struct mapq_buf key; /* canonical key bytes */
     const msgpack_object *val;
@@ -543,7 +560,9 @@ canonical_into(const msgpack_object *o, const struct mapq_type *t,
             rc = canonical_into(&o->via.array.ptr[i], et, pk, out);
         return rc;
     case MSGPACK_OBJECT_MAP:
-        if (t != NULL && t->kind == MAPQ_T_FILE)
+        /* A dir's sha256 and size are its manifest's, which names every
+         * file's content, mode and path. */
+        if (t != NULL && (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR))
             return canonical_file(o, pk, out);
         return canonical_map(o, t, pk, out);
     default:

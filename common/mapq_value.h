@@ -136,6 +136,12 @@ void mapq_value_packer_init(msgpack_packer *pk, struct mapq_buf *b);
 /* Packs a C string as msgpack str. */
 void mapq_value_pack_str(msgpack_packer *pk, const char *s);
 
+/* Packs a file value {sha256, size, uri} (members in that order), or with
+ * files >= 0 a dir value {files, sha256, size, uri}. Borrows its
+ * arguments. */
+void mapq_value_pack_fileref(msgpack_packer *pk, const char *uri,
+                             const char *sha256, int64_t size, int64_t files);
+
 /*
  * Finds the value for string key name in map o; NULL if o is not a map or
  * has no such key. The result is borrowed from o.

@@ -27,6 +27,7 @@
 #include "cli.h"
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
+#include "mapq_dirval.h"
 #include "mapq_pages.h"
 #include "mapq_store.h"
 #include "mapq_value.h"
@@ -43,22 +44,42 @@ struct walk {
     char *err;
 };
 
-/* Packs the reference of the file at the path in o (a str). */
+/* Stores the file at path in the run's store (mapq_dirval's put); its
+ * URI keeps name (NULL: none). */
 static enum mapq_err
-store(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
+put_blob(void *arg, const char *path, const char *name,
+         struct mapq_blob_ref *ref, char *err)
 {
+    const struct walk *w = arg;
+    enum mapq_err rc;
+
+    if (w->store->kind == MAPQ_STORE_DIR)
+        return mapq_store_dir_put(w->store, path, name, ref, err);
+    rc = mapq_blob_put_file(w->c, w->ns, path, w->max, ref, err);
+    if (rc == MAPQ_OK && name != NULL)
+        mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
+    return rc;
+}
+
+/* Packs the reference of the file (or, when dir, the directory) at the
+ * path in o (a str). */
+static enum mapq_err
+store(struct walk *w, const msgpack_object *o, bool dir, msgpack_packer *pk)
+{
+    const struct mapq_dirval_io io = {put_blob, NULL, w};
     struct mapq_blob_ref ref;
     char file[PATH_MAX], why[MAPQ_ERR_LEN];
     const char *name;
     size_t len = o->via.str.size, skip = 0;
+    int64_t files = -1;
     enum mapq_err rc;
 
     if (len > 7 && memcmp(o->via.str.ptr, "file://", 7) == 0)
         skip = 7;
     if (len - skip == 0 || len - skip >= sizeof(file) ||
         memchr(o->via.str.ptr, '\0', len) != NULL)
-        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: not a file path",
-                            w->path);
+        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: not a %s path", w->path,
+                            dir ? "directory" : "file");
     if (skip == 0 && memchr(o->via.str.ptr, ':', len) != NULL &&
         memchr(o->via.str.ptr, '/', len) != NULL &&
         memchr(o->via.str.ptr, ':', len) < memchr(o->via.str.ptr, '/', len))
@@ -68,22 +89,17 @@ store(struct walk *w, const msgpack_object *o, msgpack_packer *pk)
                             w->path, (int)len, o->via.str.ptr);
     memcpy(file, o->via.str.ptr + skip, len - skip);
     file[len - skip] = '\0';
+    /* "photos/" names the directory photos. */
+    while (len - skip > 1 && file[len - skip - 1] == '/')
+        file[--len - skip] = '\0';
     name = strrchr(file, '/') != NULL ? strrchr(file, '/') + 1 : file;
-    if (w->store->kind == MAPQ_STORE_DIR)
-        rc = mapq_store_dir_put(w->store, file, name, &ref, why);
+    if (dir)
+        rc = mapq_dirval_put(&io, file, name, &ref, &files, why);
     else
-        rc = mapq_blob_put_file(w->c, w->ns, file, w->max, &ref, why);
+        rc = put_blob(w, file, name, &ref, why);
     if (rc != MAPQ_OK)
         return mapq_err_set(w->err, rc, "%s: %s", w->path, why);
-    if (w->store->kind != MAPQ_STORE_DIR)
-        mapq_blob_uri_named(ref.sha256, name, ref.uri, sizeof(ref.uri));
-    msgpack_pack_map(pk, 3);
-    mapq_value_pack_str(pk, "sha256");
-    mapq_value_pack_str(pk, ref.sha256);
-    mapq_value_pack_str(pk, "size");
-    msgpack_pack_int64(pk, ref.size);
-    mapq_value_pack_str(pk, "uri");
-    mapq_value_pack_str(pk, ref.uri);
+    mapq_value_pack_fileref(pk, ref.uri, ref.sha256, ref.size, files);
     return MAPQ_OK;
 }
 
@@ -140,9 +156,9 @@ walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
         msgpack_pack_object(pk, *o);
         return MAPQ_OK;
     }
-    if (t->kind == MAPQ_T_FILE) {
+    if (t->kind == MAPQ_T_FILE || t->kind == MAPQ_T_DIR) {
         if (o->type == MSGPACK_OBJECT_STR)
-            return store(w, o, pk);
+            return store(w, o, t->kind == MAPQ_T_DIR, pk);
         msgpack_pack_object(pk, *o); /* a reference: checked as a value */
         return MAPQ_OK;
     }
@@ -277,17 +293,23 @@ struct fetch {
     char *err;
 };
 
-/* Whether o is a file reference of the embedded store or of a local
- * file; fills ref. */
+/* Whether o is a file (or dir) reference of the embedded store or of a
+ * local file; fills ref and *files (-1 for a file). */
 static bool
-as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
+as_ref(const msgpack_object *o, struct mapq_blob_ref *ref, int64_t *files)
 {
     const struct mapq_type file = {.kind = MAPQ_T_FILE};
+    const struct mapq_type dir = {.kind = MAPQ_T_DIR};
     const msgpack_object *v;
     char hex[MAPQ_BLOB_HEX_LEN + 1], err[MAPQ_ERR_LEN], path[PATH_MAX];
 
-    if (o->type != MSGPACK_OBJECT_MAP ||
-        mapq_type_check(&file, o, err) != MAPQ_OK)
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return false;
+    if (mapq_type_check(&file, o, err) == MAPQ_OK)
+        *files = -1;
+    else if (mapq_type_check(&dir, o, err) == MAPQ_OK)
+        *files = mapq_value_map_get(o, "files")->via.i64;
+    else
         return false;
     v = mapq_value_map_get(o, "uri");
     snprintf(ref->uri, sizeof(ref->uri), "%.*s", (int)v->via.str.size,
@@ -298,6 +320,47 @@ as_ref(const msgpack_object *o, struct mapq_blob_ref *ref)
     ref->size = mapq_value_map_get(o, "size")->via.i64;
     return mapq_blob_uri_parse(ref->uri, hex) ||
            mapq_store_uri_path(ref->uri, path, sizeof(path));
+}
+
+/* Writes ref's content to dest (mapq_dirval's get). A file:// URI is read
+ * as whoever runs this command: the content must still hash as the
+ * reference says. */
+static enum mapq_err
+get_blob(void *arg, const struct mapq_blob_ref *ref, const char *dest,
+         char *err)
+{
+    const struct fetch *f = arg;
+
+    if (strncmp(ref->uri, "file://", 7) == 0)
+        return mapq_store_dir_get(ref, dest, err);
+    return mapq_blob_get_file(f->c, f->ns, ref, dest, err);
+}
+
+/* Writes ref's directory of files files into f->dir under its name, or
+ * "<n>-name" when that name is taken. */
+static enum mapq_err
+fetch_dir(struct fetch *f, const struct mapq_blob_ref *ref, int64_t files)
+{
+    const struct mapq_dirval_io io = {NULL, get_blob, f};
+    char path[PATH_MAX], why[MAPQ_ERR_LEN], buf[MAPQ_BLOB_NAME_MAX + 1];
+    const char *name = mapq_store_uri_name(ref->uri, buf, sizeof(buf));
+    int n;
+
+    if (!mapq_blob_name_ok(name))
+        name = ref->sha256;
+    for (n = 1;; n++) {
+        if (n == 1)
+            snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+        else
+            snprintf(path, sizeof(path), "%s/%d-%s", f->dir, n, name);
+        if (access(path, F_OK) != 0)
+            break;
+    }
+    if (mapq_dirval_get(&io, ref, path, why) != MAPQ_OK)
+        return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
+                            why);
+    f->written += (size_t)files;
+    return MAPQ_OK;
 }
 
 /* Writes ref's file into f->dir under its name, or "<n>-name" when a file
@@ -327,12 +390,7 @@ fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
             strcmp(hex, ref->sha256) == 0)
             return MAPQ_OK;
     }
-    /* A file:// URI is read as whoever runs this command: the content
-     * must still hash as the reference says. */
-    if (strncmp(ref->uri, "file://", 7) == 0)
-        rc = mapq_store_dir_get(ref, path, why);
-    else
-        rc = mapq_blob_get_file(f->c, f->ns, ref, path, why);
+    rc = get_blob(f, ref, path, why);
     if (rc != MAPQ_OK)
         return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
                             why);
@@ -345,10 +403,11 @@ fetch_walk(struct fetch *f, const msgpack_object *o)
 {
     struct mapq_blob_ref ref;
     enum mapq_err rc = MAPQ_OK;
+    int64_t files;
     uint32_t i;
 
-    if (as_ref(o, &ref))
-        return fetch_one(f, &ref);
+    if (as_ref(o, &ref, &files))
+        return files >= 0 ? fetch_dir(f, &ref, files) : fetch_one(f, &ref);
     if (o->type == MSGPACK_OBJECT_ARRAY)
         for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
             rc = fetch_walk(f, &o->via.array.ptr[i]);

@@ -224,6 +224,7 @@ wf_conv_scalar(struct conv *cv, yaml_mark_t mark, const char *s, size_t len,
     case MAPQ_T_DICT:
     case MAPQ_T_RECORD:
     case MAPQ_T_FILE:
+    case MAPQ_T_DIR:
         break;
     }
     return cv_fail(cv, mark, MAPQ_ETYPE, "expected %s%s, got %s",

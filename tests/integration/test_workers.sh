@@ -46,7 +46,9 @@ tasks:
     output: int
     worker: true
     retries: 1
-    timeout: 2s
+    # Room for a worker's start on a loaded machine: the first subtask a
+    # new worker takes waits for its interpreter.
+    timeout: 6s
     command: [python3, "$TMP/worker.py"]
 nodes:
   n: {map: sq, over: {x: \$inputs.xs}, min_successes: 39}

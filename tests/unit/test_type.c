@@ -1056,6 +1056,50 @@ test_type_describe(void **state)
     assert_string_equal(mapq_type_describe(&o->via.array.ptr[6]), "dict");
 }
 
+/* dir: a file reference with "files" too; the two never fit each other,
+ * and a dir counts as holding files. */
+static void
+test_type_dir(void **state)
+{
+    struct fx *fx = *state;
+    struct mapq_type *ld = T(fx, "list[dir]");
+    char err[MAPQ_ERR_LEN], buf[64];
+
+    assert_int_equal(T(fx, "dir")->kind, MAPQ_T_DIR);
+    assert_string_equal(
+        mapq_type_format(T(fx, "{d: dir?, ds: list[dir]}"), buf, sizeof(buf)),
+        "{d: dir?, ds: list[dir]}");
+    assert_true(mapq_type_has_file(T(fx, "dict[dir]")));
+    assert_true(mapq_type_assignable(T(fx, "dir"), T(fx, "dir?")));
+    assert_false(mapq_type_assignable(T(fx, "dir"), T(fx, "file")));
+    assert_false(mapq_type_assignable(T(fx, "file"), T(fx, "dir")));
+    assert_false(mapq_type_assignable(T(fx, "str"), T(fx, "dir")));
+
+    /* {files, sha256, size, uri}, in any order. */
+    msgpack_pack_map(&fx->pk, 4);
+    pack_kv_str(fx, "uri", "mapq:sha256/" SHA_EMPTY "/photos");
+    pack_kv_int(fx, "files", 0);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    assert_int_equal(mapq_type_check(T(fx, "dir"), packed(fx), err), MAPQ_OK);
+    check_fails(T(fx, "file"), packed(fx), "[\"files\"]: not a member of file");
+
+    /* A file reference is no dir: "files" is missing. */
+    one_of(fx);
+    pack_ref(fx, "mapq:sha256/" SHA_EMPTY, SHA_EMPTY, 0);
+    check_fails(ld, packed(fx), "[0]: missing member 'files' of dir");
+    one_of(fx);
+    msgpack_pack_map(&fx->pk, 4);
+    pack_kv_str(fx, "uri", "mapq:sha256/" SHA_EMPTY);
+    pack_kv_int(fx, "files", -1);
+    pack_kv_str(fx, "sha256", SHA_EMPTY);
+    pack_kv_int(fx, "size", 0);
+    check_fails(ld, packed(fx), "[0][\"files\"]: expected an int >= 0, got -1");
+    one_of(fx);
+    mapq_value_pack_str(&fx->pk, "./photos");
+    check_fails(ld, packed(fx), "[0]: expected dir, got str");
+}
+
 int
 main(void)
 {
@@ -1109,6 +1153,7 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_type_file_check_refuses, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_type_dir, setup, teardown),
     };
 
     return cmocka_run_group_tests_name("type", tests, NULL, NULL);
