@@ -17,6 +17,7 @@ RUN apt-get update \
         build-essential cmake pkg-config \
         libhiredis-dev libmsgpack-dev libevent-dev libyaml-dev \
         libjansson-dev libyajl-dev libssl-dev libsystemd-dev \
+        libcurl4-openssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -54,7 +55,7 @@ RUN printf '%s\n' \
  && apt-get update \
  && apt-get install -y --no-install-recommends \
         libhiredis0.14 libmsgpackc2 libevent-2.1-7 libjansson4 libyajl2 \
-        libssl3 libyaml-0-2 libsystemd0 tini \
+        libssl3 libyaml-0-2 libsystemd0 libcurl4 tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
         /var/cache/apt/archives/*.deb /var/cache/debconf/*-old \
         /var/lib/dpkg/*-old /var/log/apt /var/log/dpkg.log \

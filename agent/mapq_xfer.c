@@ -29,6 +29,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_dirval.h"
+#include "mapq_http_get.h"
 #include "mapq_log.h"
 #include "mapq_redis.h"
 
@@ -245,14 +246,17 @@ find_store(const struct mapq_xfer *x, const char *dir, const char *path)
     return NULL;
 }
 
-/* Fetches ref's blob to dest: from Redis, or from a shared directory the
- * agent was given. */
+/* Fetches ref's blob to dest: from Redis, from a shared directory the
+ * agent was given, or from an http(s):// URL. */
 static enum mapq_err
 get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
          char *err)
 {
-    char path[MAPQ_BLOB_URI_MAX + 1];
+    char path[MAPQ_BLOB_URI_MAX + 1], hex[MAPQ_BLOB_HEX_LEN + 1];
+    int64_t size;
 
+    if (mapq_http_get_is_url(ref->uri))
+        return mapq_http_get(ref->uri, dest, ref, hex, &size, err);
     if (!mapq_store_uri_path(ref->uri, path, sizeof(path)))
         return blob_call(x, ref, NULL, dest, 0, err);
     if (find_store(x, NULL, path) == NULL)

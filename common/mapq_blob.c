@@ -49,9 +49,8 @@ struct sink {
 
 /* ---- hashing and files ------------------------------------------------ */
 
-/* Writes the n bytes at p as lowercase hex into hex (2n + 1 bytes). */
-static void
-to_hex(const unsigned char *p, size_t n, char *hex)
+void
+mapq_blob_hex(const unsigned char *p, size_t n, char *hex)
 {
     static const char digits[] = "0123456789abcdef";
     size_t i;
@@ -82,7 +81,7 @@ md_final(EVP_MD_CTX *md, char hex[MAPQ_BLOB_HEX_LEN + 1])
     unsigned int n = 0;
 
     mapq_assert(EVP_DigestFinal_ex(md, d, &n) == 1 && n * 2 == 64);
-    to_hex(d, n, hex);
+    mapq_blob_hex(d, n, hex);
     EVP_MD_CTX_free(md);
 }
 
@@ -396,7 +395,7 @@ random_hex(char rnd[2 * RND_BYTES + 1], char *err)
     if (RAND_bytes(b, sizeof(b)) != 1)
         return mapq_err_set(err, MAPQ_EIO,
                             "cannot draw random bytes for a temporary key");
-    to_hex(b, sizeof(b), rnd);
+    mapq_blob_hex(b, sizeof(b), rnd);
     return MAPQ_OK;
 }
 

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,11 +142,16 @@ mapq_store_sibling_uri(const char *uri, const char *hex, char *out, size_t len)
 const char *
 mapq_store_uri_name(const char *uri, char *buf, size_t len)
 {
+    bool http = strncasecmp(uri, "http://", 7) == 0 ||
+                strncasecmp(uri, "https://", 8) == 0;
     const char *hash = strncmp(uri, FILE_SCHEME, strlen(FILE_SCHEME)) == 0
                            ? strchr(uri, '#')
                            : NULL;
     const char *end = hash != NULL ? hash : uri + strlen(uri), *slash;
 
+    /* A URL's path ends at its query or fragment. */
+    if (http)
+        end = uri + strcspn(uri, "?#");
     if (hash != NULL && mapq_blob_name_ok(hash + 1)) {
         snprintf(buf, len, "%s", hash + 1);
         return buf;

@@ -79,7 +79,8 @@ bool mapq_store_sibling_uri(const char *uri, const char *hex, char *out,
 /*
  * The name a fetched copy of uri's content takes, written into buf (len
  * bytes): a file:// URI's fragment when it is a usable name, else the
- * last component of its path; a mapq: URI's last component. Returns buf.
+ * last component of its path; a mapq: URI's last component; an http(s)
+ * URL's last path component, before its query. Returns buf.
  * Borrows uri.
  */
 const char *mapq_store_uri_name(const char *uri, char *buf, size_t len);

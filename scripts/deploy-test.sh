@@ -293,7 +293,7 @@ FROM debian:bookworm-slim
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         systemd systemd-sysv libhiredis0.14 libmsgpackc2 libevent-2.1-7 \
-        libjansson4 libyajl2 libssl3 libyaml-0-2 libsystemd0 >/dev/null \
+        libjansson4 libyajl2 libssl3 libyaml-0-2 libsystemd0 libcurl4 >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=$MAPQ_IMAGE /usr/local/bin/ /usr/local/bin/
 CMD ["/sbin/init"]

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
       libevent-dev libcmocka-dev libyaml-dev libjansson-dev libyajl-dev
-      libssl-dev libsystemd-dev systemd
+      libssl-dev libsystemd-dev libcurl4-openssl-dev systemd
       redis-server redis-tools python3 valgrind clang clang-format
       libclang-rt-14-dev procps prometheus python3-yaml chromium groff-base
       dpkg-dev stunnel4 openssl iproute2 imagemagick)

@@ -28,6 +28,7 @@
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
 #include "mapq_dirval.h"
+#include "mapq_http_get.h"
 #include "mapq_pages.h"
 #include "mapq_store.h"
 #include "mapq_value.h"
@@ -61,6 +62,31 @@ put_blob(void *arg, const char *path, const char *name,
     return rc;
 }
 
+/* Packs the reference of the file at url, read once to learn its hash and
+ * size; the reference keeps url, where agents read it again. */
+static enum mapq_err
+read_url(struct walk *w, const char *url, bool dir, msgpack_packer *pk)
+{
+    char hex[MAPQ_BLOB_HEX_LEN + 1], why[MAPQ_ERR_LEN];
+    enum mapq_err rc;
+    int64_t size;
+
+    if (dir)
+        return mapq_err_set(w->err, MAPQ_EINVAL,
+                            "%s: '%s': a dir is given as a local directory, "
+                            "not a URL",
+                            w->path, url);
+    if (strlen(url) > MAPQ_TYPE_URI_MAX)
+        return mapq_err_set(w->err, MAPQ_EINVAL, "%s: URL over %d bytes",
+                            w->path, MAPQ_TYPE_URI_MAX);
+    rc = mapq_http_get(url, NULL, NULL, hex, &size, why);
+    if (rc != MAPQ_OK)
+        return mapq_err_set(w->err, rc == MAPQ_ENOENT ? MAPQ_EINVAL : rc,
+                            "%s: %s", w->path, why);
+    mapq_value_pack_fileref(pk, url, hex, size, -1);
+    return MAPQ_OK;
+}
+
 /* Packs the reference of the file (or, when dir, the directory) at the
  * path in o (a str). */
 static enum mapq_err
@@ -76,6 +102,12 @@ store(struct walk *w, const msgpack_object *o, bool dir, msgpack_packer *pk)
 
     if (len > 7 && memcmp(o->via.str.ptr, "file://", 7) == 0)
         skip = 7;
+    else if (len < sizeof(file) && memchr(o->via.str.ptr, '\0', len) == NULL) {
+        memcpy(file, o->via.str.ptr, len);
+        file[len] = '\0';
+        if (mapq_http_get_is_url(file))
+            return read_url(w, file, dir, pk);
+    }
     if (len - skip == 0 || len - skip >= sizeof(file) ||
         memchr(o->via.str.ptr, '\0', len) != NULL)
         return mapq_err_set(w->err, MAPQ_EINVAL, "%s: not a %s path", w->path,
@@ -84,8 +116,8 @@ store(struct walk *w, const msgpack_object *o, bool dir, msgpack_packer *pk)
         memchr(o->via.str.ptr, '/', len) != NULL &&
         memchr(o->via.str.ptr, ':', len) < memchr(o->via.str.ptr, '/', len))
         return mapq_err_set(w->err, MAPQ_EINVAL,
-                            "%s: '%.*s': only local paths and file:// URIs "
-                            "are stored at submit",
+                            "%s: '%.*s': only local paths, file:// and "
+                            "http(s):// URIs are taken at submit",
                             w->path, (int)len, o->via.str.ptr);
     memcpy(file, o->via.str.ptr + skip, len - skip);
     file[len - skip] = '\0';
@@ -319,7 +351,8 @@ as_ref(const msgpack_object *o, struct mapq_blob_ref *ref, int64_t *files)
              v->via.str.ptr);
     ref->size = mapq_value_map_get(o, "size")->via.i64;
     return mapq_blob_uri_parse(ref->uri, hex) ||
-           mapq_store_uri_path(ref->uri, path, sizeof(path));
+           mapq_store_uri_path(ref->uri, path, sizeof(path)) ||
+           (*files < 0 && mapq_http_get_is_url(ref->uri));
 }
 
 /* Writes ref's content to dest (mapq_dirval's get). A file:// URI is read
@@ -330,9 +363,13 @@ get_blob(void *arg, const struct mapq_blob_ref *ref, const char *dest,
          char *err)
 {
     const struct fetch *f = arg;
+    char hex[MAPQ_BLOB_HEX_LEN + 1];
+    int64_t size;
 
     if (strncmp(ref->uri, "file://", 7) == 0)
         return mapq_store_dir_get(ref, dest, err);
+    if (mapq_http_get_is_url(ref->uri))
+        return mapq_http_get(ref->uri, dest, ref, hex, &size, err);
     return mapq_blob_get_file(f->c, f->ns, ref, dest, err);
 }
 

@@ -436,6 +436,12 @@ test_store_uri_name(void **state)
     char longname[MAPQ_BLOB_NAME_MAX + 2], uri[512];
 
     (void)state;
+    /* A URL's last path component, before its query or fragment. */
+    assert_string_equal(mapq_store_uri_name("https://h:8443/img/cat.png?v=2#x",
+                                            buf, sizeof(buf)),
+                        "cat.png");
+    assert_string_equal(
+        mapq_store_uri_name("HTTP://h/a/b.txt", buf, sizeof(buf)), "b.txt");
     /* The fragment, when usable. */
     assert_string_equal(mapq_store_uri_name("file:///s/sha256/ba/" ABC_SHA256
                                             "#a.png",
