@@ -1,12 +1,14 @@
 /*
  * mapq_xfer.h - the agent's transfer thread: fetches the blobs of an
- * attempt's file inputs to local paths, off the event loop
- * (docs/ARCHITECTURE.md, "Files and directories", data flow 2 and 3).
+ * attempt's file and dir inputs to local paths, and stores the files and
+ * directories its task returns, off the event loop (docs/ARCHITECTURE.md,
+ * "Files and directories", data flow 2, 3 and 5).
  *
  * A blob of the embedded store is read and written over Redis, one of a
- * shared directory (mapq_store.h) on the file system. Either is a series
- * of blocking calls, so
- * one thread of this module does them, one request at a time in the order
+ * shared directory (mapq_store.h) on the file system, an http(s):// input
+ * through libcurl (mapq_http_get.h); a dir is its manifest and its files
+ * (mapq_dirval.h), one item. Each is a series of blocking calls, so one
+ * thread of this module does them, one request at a time in the order
  * they were queued, one item at a time within a request; it has a blocking
  * Redis connection of its own, made when first needed and made again once
  * when it breaks. It reports a finished request back on the loop through a

@@ -212,6 +212,18 @@ redisContext *mapq_cli_connect(const struct mapq_cli_opts *o,
 int mapq_cli_print_value(const char *data, size_t len, int flags);
 
 /*
+ * cli_pages.c: appends the elements of pages [from, from + count) of the
+ * paged list ref (of namespace ns, on c) to out, each a msgpack value,
+ * without an array header; MAPQ_EREDIS or MAPQ_EPROTO saying which page
+ * is missing or bad. Borrows everything.
+ */
+struct mapq_pages_ref;
+enum mapq_err mapq_cli_read_pages(redisContext *c, const char *ns,
+                                  const struct mapq_pages_ref *ref,
+                                  uint64_t from, uint64_t count,
+                                  struct mapq_buf *out, char *err);
+
+/*
  * cli_pages.c: writes an output (data, len) to out as JSON, compact or
  * indented (flags: MAPQ_JSON_PRETTY) as jansson writes it, without a
  * newline, reading the paged lists it holds (the whole output, or values

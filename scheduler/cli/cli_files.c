@@ -33,7 +33,8 @@
 #include "mapq_store.h"
 #include "mapq_value.h"
 
-#define PATH_TEXT_MAX 256
+#define PATH_TEXT_MAX  256
+#define PAGES_PER_READ 16 /* pages of a paged list read at once */
 
 /* One walk over the inputs. */
 struct walk {
@@ -435,6 +436,45 @@ fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
     return MAPQ_OK;
 }
 
+static enum mapq_err fetch_walk(struct fetch *f, const msgpack_object *o);
+
+/* Walks the elements of the paged list o (a reference), PAGES_PER_READ
+ * pages at a time. */
+static enum mapq_err
+fetch_paged(struct fetch *f, const msgpack_object *o)
+{
+    struct mapq_buf packed = MAPQ_BUF_INIT, page = MAPQ_BUF_INIT;
+    struct mapq_pages_ref ref;
+    enum mapq_err rc = MAPQ_OK;
+    msgpack_packer pk;
+    msgpack_unpacked u;
+    uint64_t p, n, pages;
+    size_t off;
+
+    mapq_value_packer_init(&pk, &packed);
+    msgpack_pack_object(&pk, *o);
+    if (!mapq_pages_ref_read(packed.data, packed.len, &ref)) {
+        rc = mapq_err_set(f->err, MAPQ_EPROTO, "a malformed paged list");
+        goto out;
+    }
+    pages = mapq_pages_count(&ref);
+    msgpack_unpacked_init(&u);
+    for (p = 0; p < pages && rc == MAPQ_OK; p += n) {
+        n = pages - p < PAGES_PER_READ ? pages - p : PAGES_PER_READ;
+        mapq_buf_reset(&page);
+        rc = mapq_cli_read_pages(f->c, f->ns, &ref, p, n, &page, f->err);
+        for (off = 0; rc == MAPQ_OK && off < page.len &&
+                      msgpack_unpack_next(&u, page.data, page.len, &off) ==
+                          MSGPACK_UNPACK_SUCCESS;)
+            rc = fetch_walk(f, &u.data);
+    }
+    msgpack_unpacked_destroy(&u);
+out:
+    mapq_buf_release(&page);
+    mapq_buf_release(&packed);
+    return rc;
+}
+
 static enum mapq_err
 fetch_walk(struct fetch *f, const msgpack_object *o)
 {
@@ -445,6 +485,8 @@ fetch_walk(struct fetch *f, const msgpack_object *o)
 
     if (as_ref(o, &ref, &files))
         return files >= 0 ? fetch_dir(f, &ref, files) : fetch_one(f, &ref);
+    if (mapq_pages_is_ref(o))
+        return fetch_paged(f, o);
     if (o->type == MSGPACK_OBJECT_ARRAY)
         for (i = 0; i < o->via.array.size && rc == MAPQ_OK; i++)
             rc = fetch_walk(f, &o->via.array.ptr[i]);

@@ -24,11 +24,10 @@
 /* Deepest indent of a list written page by page: a map's value. */
 #define MAX_INDENT 2
 
-/* Appends the elements of pages [from, from + count) of ref to out; an
- * error says which page is missing or bad. */
-static enum mapq_err
-read_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
-           uint64_t from, uint64_t count, struct mapq_buf *out, char *err)
+enum mapq_err
+mapq_cli_read_pages(redisContext *c, const char *ns,
+                    const struct mapq_pages_ref *ref, uint64_t from,
+                    uint64_t count, struct mapq_buf *out, char *err)
 {
     const char **argv = mapq_xcalloc(count + 2, sizeof(*argv));
     size_t *lens = mapq_xcalloc(count + 2, sizeof(*lens));
@@ -127,9 +126,10 @@ write_pages(redisContext *c, const char *ns, const struct mapq_pages_ref *ref,
     msgpack_unpacked_init(&u);
     for (p = 0; p < pages && rc == MAPQ_OK; p += PAGES_PER_READ) {
         mapq_buf_reset(&page);
-        rc = read_pages(c, ns, ref, p,
-                        pages - p < PAGES_PER_READ ? pages - p : PAGES_PER_READ,
-                        &page, err);
+        rc = mapq_cli_read_pages(c, ns, ref, p,
+                                 pages - p < PAGES_PER_READ ? pages - p
+                                                            : PAGES_PER_READ,
+                                 &page, err);
         for (off = 0; rc == MAPQ_OK && off < page.len; i++) {
             rc = mapq_value_unpack_next(page.data, page.len, &off, &u, err);
             mapq_buf_reset(&text);

@@ -212,6 +212,33 @@ x=$(exec_of "$TMP/shout.err")
 check "a persistent worker takes files and returns files" "0 ALPHA|BETA" \
     "$rc $(cat "$TMP/shout/loud-a.txt")|$(cat "$TMP/shout/loud-b.txt")"
 
+# A map's output long enough to be paged (65,537 elements): --fetch reads
+# it page by page. The test plugin's echo hands back each reference given.
+ref=$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["output"][0]))' \
+    <(timeout -s KILL 60 "$MAPQ" run "$TMP/shout.yaml" --inputs "$TMP/shout.json" --json 2>/dev/null))
+python3 -c 'import json, sys; json.dump({"refs": [json.loads(sys.argv[2])] * 65537}, open(sys.argv[1], "w"))' \
+    "$TMP/many.json" "$ref"
+cat >"$TMP/many.yaml" <<'YAML'
+name: many
+inputs:
+  refs: {type: "list[any]"}
+tasks:
+  echo:
+    inputs: {v: any}
+    output: any
+    plugin: {library: mapq_fault_plugin.so, symbol: echo}
+nodes:
+  e: {map: echo, over: {v: $inputs.refs}}
+output: $e
+YAML
+timeout -s KILL 120 "$MAPQ" run "$TMP/many.yaml" --inputs "$TMP/many.json" >/dev/null 2>"$TMP/many.err"
+rc=$?
+x=$(exec_of "$TMP/many.err")
+"$MAPQ" result "$x" --node e --fetch "$TMP/many" >/dev/null 2>"$TMP/manyfetch.err"
+check "mapq result --fetch reads a paged output's references, page by page" \
+    "0 0 mapq: 1 files written to $TMP/many ALPHA" \
+    "$rc $? $(cat "$TMP/manyfetch.err") $(cat "$TMP/many/loud-a.txt" 2>&1)"
+
 # ---- bad input ------------------------------------------------------------------------
 execs_before=$(redis_cli ZCARD "$P:execs")
 inputs "$TMP/missing.json" "$TMP/in/a.txt" "$TMP/in/nope.txt"

@@ -27,7 +27,7 @@
 
 MAPQ_PLUGIN_DEFINE();
 
-mapq_plugin_fn crash_on, count, step, hang_on;
+mapq_plugin_fn crash_on, count, step, hang_on, echo;
 
 /* Looks up a non-negative integer input; returns 0 when present. */
 static int
@@ -226,6 +226,41 @@ hang_on(const struct mapq_plugin_call *call)
     rc = call->set_output(call, out, 1) == 0 ? MAPQ_PLUGIN_OK
                                              : MAPQ_PLUGIN_ERROR;
 out:
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+/* Returns its input "v" as it is: any value, e.g. a file reference. */
+int
+echo(const struct mapq_plugin_call *call)
+{
+    msgpack_unpacked u;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    size_t off = 0;
+    uint32_t i;
+    int rc = MAPQ_PLUGIN_ERROR;
+
+    msgpack_unpacked_init(&u);
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (msgpack_unpack_next(&u, call->input, call->input_len, &off) !=
+            MSGPACK_UNPACK_SUCCESS ||
+        u.data.type != MSGPACK_OBJECT_MAP)
+        goto out;
+    for (i = 0; i < u.data.via.map.size; i++) {
+        const msgpack_object *k = &u.data.via.map.ptr[i].key;
+
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 1 &&
+            k->via.str.ptr[0] == 'v') {
+            msgpack_pack_object(&pk, u.data.via.map.ptr[i].val);
+            rc = call->set_output(call, sb.data, sb.size) == 0
+                     ? MAPQ_PLUGIN_OK
+                     : MAPQ_PLUGIN_ERROR;
+        }
+    }
+out:
+    msgpack_sbuffer_destroy(&sb);
     msgpack_unpacked_destroy(&u);
     return rc;
 }
