@@ -374,26 +374,48 @@ get_blob(void *arg, const struct mapq_blob_ref *ref, const char *dest,
     return mapq_blob_get_file(f->c, f->ns, ref, dest, err);
 }
 
-/* Writes ref's directory of files files into f->dir under its name, or
- * "<n>-name" when that name is taken. */
-static enum mapq_err
-fetch_dir(struct fetch *f, const struct mapq_blob_ref *ref, int64_t files)
+/*
+ * Writes into path (PATH_MAX bytes) where ref's content goes in f->dir:
+ * the name its URI keeps (else its hash), or "<n>-name" for the first n
+ * not taken. Returns true when a file of that content is there already
+ * (same_file: a file, compared by hash), path then naming it.
+ */
+static bool
+pick_path(const struct fetch *f, const struct mapq_blob_ref *ref,
+          bool same_file, char *path)
 {
-    const struct mapq_dirval_io io = {NULL, get_blob, f};
-    char path[PATH_MAX], why[MAPQ_ERR_LEN], buf[MAPQ_BLOB_NAME_MAX + 1];
+    char buf[MAPQ_BLOB_NAME_MAX + 1], hex[MAPQ_BLOB_HEX_LEN + 1],
+        why[MAPQ_ERR_LEN];
     const char *name = mapq_store_uri_name(ref->uri, buf, sizeof(buf));
+    int64_t size;
     int n;
 
     if (!mapq_blob_name_ok(name))
         name = ref->sha256;
     for (n = 1;; n++) {
         if (n == 1)
-            snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+            snprintf(path, PATH_MAX, "%s/%s", f->dir, name);
         else
-            snprintf(path, sizeof(path), "%s/%d-%s", f->dir, n, name);
+            snprintf(path, PATH_MAX, "%s/%d-%s", f->dir, n, name);
         if (access(path, F_OK) != 0)
-            break;
+            return false;
+        /* Written already (the same file twice in the output). */
+        if (same_file &&
+            mapq_blob_hash_file(path, hex, &size, why) == MAPQ_OK &&
+            strcmp(hex, ref->sha256) == 0)
+            return true;
     }
+}
+
+/* Writes ref's directory of files files into f->dir under its name, or
+ * "<n>-name" when that name is taken. */
+static enum mapq_err
+fetch_dir(struct fetch *f, const struct mapq_blob_ref *ref, int64_t files)
+{
+    const struct mapq_dirval_io io = {NULL, get_blob, f};
+    char path[PATH_MAX], why[MAPQ_ERR_LEN];
+
+    pick_path(f, ref, false, path);
     if (mapq_dirval_get(&io, ref, path, why) != MAPQ_OK)
         return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
                             why);
@@ -406,28 +428,11 @@ fetch_dir(struct fetch *f, const struct mapq_blob_ref *ref, int64_t files)
 static enum mapq_err
 fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
 {
-    char path[PATH_MAX], hex[MAPQ_BLOB_HEX_LEN + 1], why[MAPQ_ERR_LEN],
-        buf[MAPQ_BLOB_NAME_MAX + 1];
-    /* The name the URI keeps, else its hash. */
-    const char *name = mapq_store_uri_name(ref->uri, buf, sizeof(buf));
+    char path[PATH_MAX], why[MAPQ_ERR_LEN];
     enum mapq_err rc;
-    int64_t size;
-    int n;
 
-    if (!mapq_blob_name_ok(name))
-        name = ref->sha256;
-    for (n = 1;; n++) {
-        if (n == 1)
-            snprintf(path, sizeof(path), "%s/%s", f->dir, name);
-        else
-            snprintf(path, sizeof(path), "%s/%d-%s", f->dir, n, name);
-        if (access(path, F_OK) != 0)
-            break;
-        /* Written already (the same file twice in the output). */
-        if (mapq_blob_hash_file(path, hex, &size, why) == MAPQ_OK &&
-            strcmp(hex, ref->sha256) == 0)
-            return MAPQ_OK;
-    }
+    if (pick_path(f, ref, true, path))
+        return MAPQ_OK;
     rc = get_blob(f, ref, path, why);
     if (rc != MAPQ_OK)
         return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
