@@ -44,7 +44,7 @@ static const char usage[] =
     "                  [--namespace NS] [--lease DUR] [--health-file PATH]\n"
     "                  [--worker-idle DUR] [--metrics HOST:PORT]\n"
     "                  [--file-cache DIR] [--file-cache-max SIZE]\n"
-    "                  [--store file:///DIR]... [--store-max SIZE]\n"
+    "                  [--store URI]... [--store-max SIZE]\n"
     "                  [--secret-file PATH] [--allow-exec DIR]...\n"
     "                  [--redis-password-file PATH] [--durable]\n"
     "                  [-v|--verbose] [-q] [--log-format text|json]\n"
@@ -72,10 +72,11 @@ static const char usage[] =
     "Inputs of type file are fetched before a subtask starts; their content\n"
     "is kept by hash in --file-cache (default: under the agent's working\n"
     "directory, removed when it exits), at most --file-cache-max (1G),\n"
-    "least recently used first out. --store file:///DIR (or $MAPQ_STORE)\n"
-    "names a shared directory, mounted at that path, whose files it may\n"
-    "read and where it stores a task's output files when the run says so;\n"
-    "else they go to Redis, at most --store-max (64M) each.\n"
+    "least recently used first out. --store file:///DIR (a shared directory\n"
+    "mounted at that path) or s3://BUCKET[/PREFIX] (or $MAPQ_STORE) names a\n"
+    "store whose files it may read and where it stores a task's output\n"
+    "files when the run says so; else they go to Redis, at most --store-max\n"
+    "(64M) each.\n"
     "\n"
     "With --metrics the agent serves Prometheus metrics on\n"
     "http://HOST:PORT/metrics (:PORT for every address).\n"
@@ -255,9 +256,10 @@ add_store(struct options *o, const char *uri, const char *what)
         fprintf(stderr, "mapq-agent: %s: %s\n", what, err);
         return -1;
     }
-    if (st->kind != MAPQ_STORE_DIR)
+    if (st->kind == MAPQ_STORE_REDIS)
         return 0; /* the embedded store needs no naming */
-    if (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+    if (st->kind == MAPQ_STORE_DIR &&
+        (stat(st->dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
         mapq_log(MAPQ_LOG_WARN, "store directory '%s' is missing (%s)", st->dir,
                  what);
     o->cfg.nstores++;

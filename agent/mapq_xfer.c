@@ -32,6 +32,7 @@
 #include "mapq_http_get.h"
 #include "mapq_log.h"
 #include "mapq_redis.h"
+#include "mapq_s3.h"
 
 #define CONNECT_MS 5000
 
@@ -233,21 +234,34 @@ blob_call(struct mapq_xfer *x, const struct mapq_blob_ref *in,
     return rc;
 }
 
-/* The shared directory of x that is dir, or holds path; else NULL. */
-static const struct mapq_store *
-find_store(const struct mapq_xfer *x, const char *dir, const char *path)
+/* Whether x was given store st (--store). */
+static bool
+given(const struct mapq_xfer *x, const struct mapq_store *st)
 {
     size_t i;
 
     for (i = 0; i < x->nstores; i++)
-        if ((dir != NULL && strcmp(x->stores[i].dir, dir) == 0) ||
-            (path != NULL && mapq_store_dir_has(&x->stores[i], path)))
-            return &x->stores[i];
-    return NULL;
+        if (mapq_store_equal(&x->stores[i], st))
+            return true;
+    return false;
 }
 
-/* Fetches ref's blob to dest: from Redis, from a shared directory the
- * agent was given, or from an http(s):// URL. */
+/* Whether a store x was given holds uri (path: its file path, or NULL
+ * for an s3:// URI). */
+static bool
+may_read(const struct mapq_xfer *x, const char *uri, const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < x->nstores; i++)
+        if (path != NULL ? mapq_store_dir_has(&x->stores[i], path)
+                         : mapq_store_s3_has(&x->stores[i], uri))
+            return true;
+    return false;
+}
+
+/* Fetches ref's blob to dest: from Redis, from a shared directory or a
+ * bucket the agent was given, or from an http(s):// URL. */
 static enum mapq_err
 get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
          char *err)
@@ -256,10 +270,18 @@ get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
     int64_t size;
 
     if (mapq_http_get_is_url(ref->uri))
-        return mapq_http_get(ref->uri, dest, ref, hex, &size, err);
+        return mapq_http_get(ref->uri, NULL, dest, ref, hex, &size, err);
+    if (mapq_s3_is_uri(ref->uri)) {
+        if (!may_read(x, ref->uri, NULL))
+            return mapq_err_set(err, MAPQ_EINVAL,
+                                "'%.*s' is in none of this agent's stores "
+                                "(--store)",
+                                (int)strcspn(ref->uri, "#"), ref->uri);
+        return mapq_s3_get(ref, dest, err);
+    }
     if (!mapq_store_uri_path(ref->uri, path, sizeof(path)))
         return blob_call(x, ref, NULL, dest, 0, err);
-    if (find_store(x, NULL, path) == NULL)
+    if (!may_read(x, ref->uri, path))
         return mapq_err_set(err, MAPQ_EINVAL,
                             "'%s' is in none of this agent's stores (--store)",
                             path);
@@ -320,13 +342,17 @@ put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
 {
     enum mapq_err rc;
 
-    if (req->to.kind == MAPQ_STORE_DIR) {
-        if (find_store(x, req->to.dir, NULL) == NULL)
-            return mapq_err_set(err, MAPQ_EINVAL,
-                                "this agent was not given --store file://%s",
-                                req->to.dir);
-        return mapq_store_dir_put(&req->to, path, name, ref, err);
+    if (req->to.kind != MAPQ_STORE_REDIS && !given(x, &req->to)) {
+        char uri[MAPQ_STORE_URI_MAX + 1];
+
+        mapq_store_format(&req->to, uri, sizeof(uri));
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "this agent was not given --store %s", uri);
     }
+    if (req->to.kind == MAPQ_STORE_DIR)
+        return mapq_store_dir_put(&req->to, path, name, ref, err);
+    if (req->to.kind == MAPQ_STORE_S3)
+        return mapq_s3_put(&req->to, path, name, ref, err);
     rc = blob_call(x, NULL, ref, path, req->max, err);
     if (rc == MAPQ_OK && name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));

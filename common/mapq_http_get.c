@@ -83,24 +83,31 @@ on_body(char *p, size_t one, size_t n, void *arg)
     return n;
 }
 
-/* Runs the transfer of url into g; MAPQ_OK or an error naming url. */
-static enum mapq_err
-transfer(const char *url, struct get *g, char *err)
+/* The SHA-256 of an empty body: a signed request without one says so. */
+#define EMPTY_SHA256 \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+CURL *
+mapq_http_handle(const char *url, const struct mapq_http_auth *auth,
+                 const char *content_sha256, struct curl_slist **headers,
+                 char *why, char *err)
 {
-    char why[CURL_ERROR_SIZE] = "";
     const char *ca = getenv("CURL_CA_BUNDLE");
-    enum mapq_err rc = MAPQ_OK;
-    long status = 0;
-    CURLcode cc;
+    char line[160];
     CURL *h;
 
     pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return mapq_err_set(err, MAPQ_EIO, "%s: cannot set up libcurl: %s", url,
-                            curl_easy_strerror(curl_init_rc));
+    if (curl_init_rc != CURLE_OK) {
+        mapq_err_set(err, MAPQ_EIO, "%s: cannot set up libcurl: %s", url,
+                     curl_easy_strerror(curl_init_rc));
+        return NULL;
+    }
     h = curl_easy_init();
-    if (h == NULL)
-        return mapq_err_set(err, MAPQ_EIO, "%s: cannot set up libcurl", url);
+    if (h == NULL) {
+        mapq_err_set(err, MAPQ_EIO, "%s: cannot set up libcurl", url);
+        return NULL;
+    }
+    why[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -112,10 +119,43 @@ transfer(const char *url, struct get *g, char *err)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM */
     curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, why);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, g);
     if (ca != NULL && *ca != '\0')
         curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+    if (auth != NULL) {
+        curl_easy_setopt(h, CURLOPT_AWS_SIGV4, auth->sigv4);
+        curl_easy_setopt(h, CURLOPT_USERPWD, auth->userpwd);
+        /* S3 asks for the body's hash, and checks the body against it. */
+        snprintf(line, sizeof(line), "x-amz-content-sha256: %s",
+                 content_sha256 != NULL ? content_sha256 : EMPTY_SHA256);
+        *headers = curl_slist_append(*headers, line);
+        if (auth->token != NULL && *auth->token != '\0') {
+            char *tok = mapq_xasprintf("x-amz-security-token: %s", auth->token);
+
+            *headers = curl_slist_append(*headers, tok);
+            free(tok);
+        }
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, *headers);
+    }
+    return h;
+}
+
+/* Runs the transfer of url into g; MAPQ_OK or an error naming url. */
+static enum mapq_err
+transfer(const char *url, const struct mapq_http_auth *auth, struct get *g,
+         char *err)
+{
+    char why[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = NULL;
+    enum mapq_err rc = MAPQ_OK;
+    long status = 0;
+    CURLcode cc;
+    CURL *h;
+
+    h = mapq_http_handle(url, auth, NULL, &headers, why, err);
+    if (h == NULL)
+        return MAPQ_EIO;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, g);
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     if (cc == CURLE_OK && status >= 400)
@@ -129,13 +169,14 @@ transfer(const char *url, struct get *g, char *err)
         rc = mapq_err_set(err, MAPQ_EIO, "%s: %s", url,
                           why[0] != '\0' ? why : curl_easy_strerror(cc));
     curl_easy_cleanup(h);
+    curl_slist_free_all(headers);
     return rc;
 }
 
 enum mapq_err
-mapq_http_get(const char *url, const char *dest,
-              const struct mapq_blob_ref *want, char hex[MAPQ_BLOB_HEX_LEN + 1],
-              int64_t *size, char *err)
+mapq_http_get(const char *url, const struct mapq_http_auth *auth,
+              const char *dest, const struct mapq_blob_ref *want,
+              char hex[MAPQ_BLOB_HEX_LEN + 1], int64_t *size, char *err)
 {
     struct get g = {NULL, -1, NULL, 0, want != NULL ? want->size : -1, 0};
     unsigned char d[EVP_MAX_MD_SIZE], rnd[RND_BYTES];
@@ -163,7 +204,7 @@ mapq_http_get(const char *url, const char *dest,
             goto out;
         }
     }
-    rc = transfer(url, &g, err);
+    rc = transfer(url, auth, &g, err);
     mapq_assert(EVP_DigestFinal_ex(g.md, d, &dn) == 1 && dn * 2 == 64);
     mapq_blob_hex(d, dn, hex);
     *size = g.size;

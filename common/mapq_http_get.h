@@ -19,20 +19,42 @@
 #ifndef MAPQ_HTTP_GET_H
 #define MAPQ_HTTP_GET_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "mapq_blob.h"
 #include "mapq_err.h"
 
+/* How a request is signed: AWS Signature Version 4, for S3 (mapq_s3.h).
+ * Borrowed strings. */
+struct mapq_http_auth {
+    const char *sigv4;   /* libcurl's CURLOPT_AWS_SIGV4: "aws:amz:REGION:s3" */
+    const char *userpwd; /* "<access key id>:<secret access key>" */
+    const char *token;   /* a session token (x-amz-security-token), or NULL */
+};
+
 /* Whether uri begins with http:// or https://. Borrows uri. */
 bool mapq_http_get_is_url(const char *uri);
 
 /*
- * Reads url. With dest, writes the body to a new file beside it
- * (dest.tmp.<random>, mode 0644) and renames it to dest once whole, and
- * refuses a body that is not what want (not NULL) says: its sha256 and
- * size (want->uri names it in messages). Without dest the body is only
+ * A libcurl easy handle for url with the options of every request here
+ * (above), signed with auth when not NULL, its x-amz-content-sha256 being
+ * content_sha256 (hex; NULL: the empty body's): the headers it adds go to
+ * *headers, which the caller frees (curl_slist_free_all()) after the
+ * request, with the handle (curl_easy_cleanup()). libcurl's reason for a
+ * failure is written into why (CURL_ERROR_SIZE bytes). NULL with err set
+ * when libcurl cannot be set up. Borrows everything until the cleanup.
+ */
+CURL *mapq_http_handle(const char *url, const struct mapq_http_auth *auth,
+                       const char *content_sha256, struct curl_slist **headers,
+                       char *why, char *err);
+
+/*
+ * Reads url, signed with auth (NULL: not). With dest, writes the body to a new
+ * file beside it (dest.tmp.<random>, mode 0644) and renames it to dest once
+ * whole, and refuses a body that is not what want (not NULL) says: its sha256
+ * and size (want->uri names it in messages). Without dest the body is only
  * hashed. Fills hex and *size with what arrived.
  *
  * Returns MAPQ_OK; MAPQ_ENOENT "<url>: HTTP 404" and the like for a status
@@ -40,8 +62,8 @@ bool mapq_http_get_is_url(const char *uri);
  * sha256/size"; MAPQ_EIO naming the URL and libcurl's reason, or the
  * temporary file. On failure dest is untouched. Borrows everything.
  */
-enum mapq_err mapq_http_get(const char *url, const char *dest,
-                            const struct mapq_blob_ref *want,
+enum mapq_err mapq_http_get(const char *url, const struct mapq_http_auth *auth,
+                            const char *dest, const struct mapq_blob_ref *want,
                             char hex[MAPQ_BLOB_HEX_LEN + 1], int64_t *size,
                             char *err);
 

@@ -20,6 +20,7 @@
 #include "mapq_alloc.h"
 
 #define FILE_SCHEME "file://"
+#define S3_SCHEME   "s3://"
 
 /*
  * Whether the n bytes at p are an absolute path whose components are
@@ -46,6 +47,43 @@ path_ok(const char *p, size_t n, bool trailing_ok)
     return true;
 }
 
+/* Parses "s3://BUCKET[/PREFIX[/]]" into *st. */
+static enum mapq_err
+parse_s3(const char *uri, struct mapq_store *st, char *err)
+{
+    const char *b = uri + strlen(S3_SCHEME), *slash = strchr(b, '/');
+    size_t blen = slash != NULL ? (size_t)(slash - b) : strlen(b), n;
+
+    if (blen < 3 || blen > MAPQ_STORE_BUCKET_MAX ||
+        strspn(b, "abcdefghijklmnopqrstuvwxyz0123456789.-") < blen ||
+        b[0] == '.' || b[0] == '-' || b[blen - 1] == '.' || b[blen - 1] == '-')
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "store '%s': a bucket is 3 to 63 of a-z, 0-9, "
+                            "'.' and '-'",
+                            uri);
+    memcpy(st->bucket, b, blen);
+    st->bucket[blen] = '\0';
+    st->kind = MAPQ_STORE_S3;
+    if (slash == NULL)
+        return MAPQ_OK;
+    n = strlen(slash);
+    if (n > 1 && slash[n - 1] == '/')
+        n--;
+    if (n == 1)
+        return MAPQ_OK; /* "s3://bucket/" */
+    if (strcspn(slash, "#?%") < n || !path_ok(slash, n, false))
+        return mapq_err_set(err, MAPQ_EINVAL,
+                            "store '%s': a prefix has no empty, '.' or '..' "
+                            "part, nor '#', '?' or '%%'",
+                            uri);
+    if (n - 1 > MAPQ_STORE_DIR_MAX)
+        return mapq_err_set(err, MAPQ_EINVAL, "store '%.64s...': over %d bytes",
+                            uri, MAPQ_STORE_DIR_MAX);
+    memcpy(st->dir, slash + 1, n - 1);
+    st->dir[n - 1] = '\0';
+    return MAPQ_OK;
+}
+
 enum mapq_err
 mapq_store_parse(const char *uri, struct mapq_store *st, char *err)
 {
@@ -58,9 +96,13 @@ mapq_store_parse(const char *uri, struct mapq_store *st, char *err)
         st->kind = MAPQ_STORE_REDIS;
         return MAPQ_OK;
     }
+    if (strncmp(uri, S3_SCHEME, strlen(S3_SCHEME)) == 0)
+        return parse_s3(uri, st, err);
     if (strncmp(uri, FILE_SCHEME, plen) != 0)
         return mapq_err_set(err, MAPQ_EINVAL,
-                            "store '%s': not 'redis' or file:///DIR", uri);
+                            "store '%s': not 'redis', file:///DIR or "
+                            "s3://BUCKET[/PREFIX]",
+                            uri);
     p = uri + plen;
     n = strlen(p);
     if (n > 1 && p[n - 1] == '/')
@@ -85,6 +127,9 @@ mapq_store_format(const struct mapq_store *st, char *buf, size_t len)
 {
     if (st->kind == MAPQ_STORE_DIR)
         snprintf(buf, len, FILE_SCHEME "%s", st->dir);
+    else if (st->kind == MAPQ_STORE_S3)
+        snprintf(buf, len, S3_SCHEME "%s%s%s", st->bucket,
+                 st->dir[0] != '\0' ? "/" : "", st->dir);
     else
         snprintf(buf, len, "redis");
 }
@@ -128,6 +173,11 @@ mapq_store_sibling_uri(const char *uri, const char *hex, char *out, size_t len)
 
     if (mapq_blob_uri_parse(uri, h))
         w = snprintf(out, len, "mapq:sha256/%s", hex);
+    else if (strncmp(uri, S3_SCHEME, strlen(S3_SCHEME)) == 0 &&
+             (n = strcspn(uri, "#")) > 8 + MAPQ_BLOB_HEX_LEN &&
+             strncmp(uri + n - 8 - MAPQ_BLOB_HEX_LEN, "/sha256/", 8) == 0)
+        w = snprintf(out, len, "%.*s/sha256/%s",
+                     (int)(n - 8 - MAPQ_BLOB_HEX_LEN), uri, hex);
     else if (mapq_store_uri_path(uri, path, sizeof(path)) &&
              (n = strlen(path)) > tail &&
              strncmp(path + n - tail, "/sha256/", 8) == 0 &&
@@ -139,12 +189,37 @@ mapq_store_sibling_uri(const char *uri, const char *hex, char *out, size_t len)
     return w >= 0 && (size_t)w < len;
 }
 
+bool
+mapq_store_s3_has(const struct mapq_store *st, const char *uri)
+{
+    const char *b = uri + strlen(S3_SCHEME), *key;
+    size_t blen = strlen(st->bucket), plen = strlen(st->dir), n;
+
+    if (st->kind != MAPQ_STORE_S3 || strncmp(uri, S3_SCHEME, 5) != 0 ||
+        strncmp(b, st->bucket, blen) != 0 || b[blen] != '/')
+        return false;
+    key = b + blen; /* "/PREFIX/..." */
+    n = strcspn(key, "#");
+    if (!path_ok(key, n, false) || strcspn(key, "?% ") < n)
+        return false;
+    return plen == 0 ||
+           (strncmp(key + 1, st->dir, plen) == 0 && key[1 + plen] == '/');
+}
+
+bool
+mapq_store_equal(const struct mapq_store *a, const struct mapq_store *b)
+{
+    return a->kind == b->kind && strcmp(a->dir, b->dir) == 0 &&
+           strcmp(a->bucket, b->bucket) == 0;
+}
+
 const char *
 mapq_store_uri_name(const char *uri, char *buf, size_t len)
 {
     bool http = strncasecmp(uri, "http://", 7) == 0 ||
                 strncasecmp(uri, "https://", 8) == 0;
-    const char *hash = strncmp(uri, FILE_SCHEME, strlen(FILE_SCHEME)) == 0
+    const char *hash = strncmp(uri, FILE_SCHEME, strlen(FILE_SCHEME)) == 0 ||
+                               strncmp(uri, S3_SCHEME, strlen(S3_SCHEME)) == 0
                            ? strchr(uri, '#')
                            : NULL;
     const char *end = hash != NULL ? hash : uri + strlen(uri), *slash;

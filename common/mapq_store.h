@@ -28,26 +28,33 @@
 #include "mapq_err.h"
 
 #define MAPQ_STORE_DIR_MAX 1024 /* bytes of a shared directory's path */
-#define MAPQ_STORE_URI_MAX (MAPQ_STORE_DIR_MAX + 7)
+#define MAPQ_STORE_URI_MAX (MAPQ_STORE_DIR_MAX + 70) /* s3://BUCKET/PREFIX */
 
 enum mapq_store_kind {
     MAPQ_STORE_REDIS, /* the embedded store, the default */
     MAPQ_STORE_DIR,   /* a shared directory */
+    MAPQ_STORE_S3,    /* an S3-compatible bucket (mapq_s3.h) */
 };
+
+#define MAPQ_STORE_BUCKET_MAX 63
 
 /* A store, as parsed from its URI: a value, copied freely. */
 struct mapq_store {
     enum mapq_store_kind kind;
     char dir[MAPQ_STORE_DIR_MAX + 1]; /* MAPQ_STORE_DIR: absolute, without a
-                                         trailing '/'; else "" */
+                                         trailing '/'; MAPQ_STORE_S3: the
+                                         key prefix, without a leading or
+                                         trailing '/' (may be ""); else "" */
+    char bucket[MAPQ_STORE_BUCKET_MAX + 1]; /* MAPQ_STORE_S3; else "" */
 };
 
 /*
- * Parses a store's URI into *st: "redis", or "file://" and an absolute
- * path (a trailing '/' dropped) without empty, "." or ".." components
- * and without '#', '?' or '%'. Returns MAPQ_OK or MAPQ_EINVAL, err saying
- * what is wrong with it (*st is then cleared: the embedded store, which the
- * caller must not take for an answer). Borrows uri.
+ * Parses a store's URI into *st: "redis"; "file://" and an absolute path
+ * (a trailing '/' dropped) without empty, "." or ".." components and
+ * without '#', '?' or '%'; or "s3://BUCKET[/PREFIX]", BUCKET 3 to 63 of
+ * [a-z0-9.-] and PREFIX as such a path without its leading '/'. Returns MAPQ_OK
+ * or MAPQ_EINVAL, err saying what is wrong with it (*st is then cleared: the
+ * embedded store, which the caller must not take for an answer). Borrows uri.
  */
 enum mapq_err mapq_store_parse(const char *uri, struct mapq_store *st,
                                char *err);
@@ -67,10 +74,19 @@ bool mapq_store_uri_path(const char *uri, char *path, size_t len);
  * shared directory. False for the embedded store. */
 bool mapq_store_dir_has(const struct mapq_store *st, const char *path);
 
+/* Whether uri is an s3:// URI of a blob below st, an S3 store: its bucket
+ * and under its prefix, without "." or ".." components, '?', '%' or
+ * spaces. Borrows both. */
+bool mapq_store_s3_has(const struct mapq_store *st, const char *uri);
+
+/* Whether two stores are the same one. */
+bool mapq_store_equal(const struct mapq_store *a, const struct mapq_store *b);
+
 /*
  * Writes into out (len bytes) the URI of the blob of hex (64 lowercase hex
  * digits) in the store that holds the blob uri names: "mapq:sha256/<hex>",
- * or "file://DIR/sha256/<h2>/<hex>" for uri "file://DIR/sha256/...".
+ * "file://DIR/sha256/<h2>/<hex>" for uri "file://DIR/sha256/...", or
+ * "s3://BUCKET/PREFIX/sha256/<hex>" for uri "s3://BUCKET/PREFIX/sha256/...".
  * False when uri is neither, or out is too small. Borrows uri and hex.
  */
 bool mapq_store_sibling_uri(const char *uri, const char *hex, char *out,
@@ -78,8 +94,8 @@ bool mapq_store_sibling_uri(const char *uri, const char *hex, char *out,
 
 /*
  * The name a fetched copy of uri's content takes, written into buf (len
- * bytes): a file:// URI's fragment when it is a usable name, else the
- * last component of its path; a mapq: URI's last component; an http(s)
+ * bytes): a file:// or s3:// URI's fragment when it is a usable name, else
+ * the last component of its path; a mapq: URI's last component; an http(s)
  * URL's last path component, before its query. Returns buf.
  * Borrows uri.
  */

@@ -9,6 +9,10 @@ PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
       redis-server redis-tools python3 valgrind clang clang-format
       libclang-rt-14-dev procps prometheus python3-yaml chromium groff-base
       dpkg-dev stunnel4 openssl iproute2 imagemagick)
+# node and npm run the S3-protocol server of the S3 test (s3rver, from
+# npm); a node that is there already (another build of it) is kept.
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs)
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -30,6 +30,7 @@
 #include "mapq_dirval.h"
 #include "mapq_http_get.h"
 #include "mapq_pages.h"
+#include "mapq_s3.h"
 #include "mapq_store.h"
 #include "mapq_value.h"
 
@@ -57,6 +58,8 @@ put_blob(void *arg, const char *path, const char *name,
 
     if (w->store->kind == MAPQ_STORE_DIR)
         return mapq_store_dir_put(w->store, path, name, ref, err);
+    if (w->store->kind == MAPQ_STORE_S3)
+        return mapq_s3_put(w->store, path, name, ref, err);
     rc = mapq_blob_put_file(w->c, w->ns, path, w->max, ref, err);
     if (rc == MAPQ_OK && name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
@@ -80,7 +83,7 @@ read_url(struct walk *w, const char *url, bool dir, msgpack_packer *pk)
     if (strlen(url) > MAPQ_TYPE_URI_MAX)
         return mapq_err_set(w->err, MAPQ_EINVAL, "%s: URL over %d bytes",
                             w->path, MAPQ_TYPE_URI_MAX);
-    rc = mapq_http_get(url, NULL, NULL, hex, &size, why);
+    rc = mapq_http_get(url, NULL, NULL, NULL, hex, &size, why);
     if (rc != MAPQ_OK)
         return mapq_err_set(w->err, rc == MAPQ_ENOENT ? MAPQ_EINVAL : rc,
                             "%s: %s", w->path, why);
@@ -353,6 +356,7 @@ as_ref(const msgpack_object *o, struct mapq_blob_ref *ref, int64_t *files)
     ref->size = mapq_value_map_get(o, "size")->via.i64;
     return mapq_blob_uri_parse(ref->uri, hex) ||
            mapq_store_uri_path(ref->uri, path, sizeof(path)) ||
+           mapq_s3_is_uri(ref->uri) ||
            (*files < 0 && mapq_http_get_is_url(ref->uri));
 }
 
@@ -370,7 +374,9 @@ get_blob(void *arg, const struct mapq_blob_ref *ref, const char *dest,
     if (strncmp(ref->uri, "file://", 7) == 0)
         return mapq_store_dir_get(ref, dest, err);
     if (mapq_http_get_is_url(ref->uri))
-        return mapq_http_get(ref->uri, dest, ref, hex, &size, err);
+        return mapq_http_get(ref->uri, NULL, dest, ref, hex, &size, err);
+    if (mapq_s3_is_uri(ref->uri))
+        return mapq_s3_get(ref, dest, err);
     return mapq_blob_get_file(f->c, f->ns, ref, dest, err);
 }
 

@@ -605,7 +605,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     struct mapq_bind_pages pages;
     struct mapq_spool *spool = NULL;
     struct mapq_seal *seal = NULL;
-    struct mapq_store recovered_store = {MAPQ_STORE_REDIS, ""};
+    struct mapq_store recovered_store = {MAPQ_STORE_REDIS, "", ""};
     struct run r;
     char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
     const char *redis = o->redis;
@@ -650,7 +650,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         if (o->secret_file != NULL)
             setenv("MAPQ_SECRET_FILE", o->secret_file, 1);
         /* ... and may use the run's shared directory. */
-        if (o->store.kind == MAPQ_STORE_DIR) {
+        if (o->store.kind != MAPQ_STORE_REDIS) {
             char store[MAPQ_STORE_URI_MAX + 1];
 
             mapq_store_format(&o->store, store, sizeof(store));

@@ -19,12 +19,15 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/mapq-it-XXXXXX")
 # test kills with -9 go with the rest.
 export TMPDIR="$TMP"
 export MAPQ_NAMESPACE="it$$"
+# A second namespace a test may use (agents and runs apart from its
+# first): within the test ACL's key pattern, and cleaned up too.
+NS2="${MAPQ_NAMESPACE}b"
 PIDS=()
 PASSED=0
 FAILED=0
 
 cleanup() {
-    local rc=$? p left
+    local rc=$? p left ns
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     if [ -n "${REDIS_PID:-}" ]; then
@@ -32,14 +35,16 @@ cleanup() {
         wait "$REDIS_PID" 2>/dev/null
     elif [ "${REDIS_SHARED:-0}" = 1 ]; then
         # The test's keys go; any left is a failure of the run.
-        redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" |
-            xargs -r -d '\n' -n 500 redis-cli --no-auth-warning \
-                "${REDIS_CLI_ARGS[@]}" DEL >/dev/null
-        left=$(redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" | wc -l)
-        if [ "$left" -ne 0 ]; then
-            echo "not ok - $left keys of $MAPQ_NAMESPACE left in the shared redis"
-            rc=1
-        fi
+        for ns in "$MAPQ_NAMESPACE" ${NS2:+"$NS2"}; do
+            redis_cli --scan --pattern "$ns:*" |
+                xargs -r -d '\n' -n 500 redis-cli --no-auth-warning \
+                    "${REDIS_CLI_ARGS[@]}" DEL >/dev/null
+            left=$(redis_cli --scan --pattern "$ns:*" | wc -l)
+            if [ "$left" -ne 0 ]; then
+                echo "not ok - $left keys of $ns left in the shared redis"
+                rc=1
+            fi
+        done
     fi
     rm -rf "$TMP"
     exit "$rc"

@@ -77,11 +77,11 @@ check "in local mode, one command gives the same images" "0 yes" \
 shared="$TMP/shared"
 mkdir -p "$shared" "$TMP/a3" "$TMP/a4"
 for i in 3 4; do
-    (cd "$TMP/a$i" && exec "$AGENT" --name "it-agent-$i" --slots 2 --namespace shared \
+    (cd "$TMP/a$i" && exec "$AGENT" --name "it-agent-$i" --slots 2 --namespace "$NS2" \
         --store "file://$shared" >>"$TMP/agents.log" 2>&1) &
     PIDS+=($!)
 done
-(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE="$NS2" timeout -s KILL 120 "$MAPQ" run "$ex" \
     --store "file://$shared" --json >"$TMP/shared1.json" 2>"$TMP/shared1.err")
 check "augment runs on the shared-directory store" "0" "$?"
 python3 -c '
@@ -107,7 +107,7 @@ while read -r sha size uri; do
 done <"$TMP/srefs"
 check "its 16 images are whole, read-only blobs of the shared directory" "16 yes" "$n $ok"
 check "... and no file went into Redis" "0" \
-    "$(redis_cli --scan --pattern 'shared:blob*' | wc -l)"
+    "$(redis_cli --scan --pattern "$NS2:blob*" | wc -l)"
 check "... the same images as through Redis" "yes" \
     "$(python3 -c '
 import json, sys
@@ -125,17 +125,17 @@ while read -r sha size uri; do
     [ -n "$orig" ] && [ "$orig" != "$sha" ] || differs="no: $name"
 done <"$TMP/srefs"
 check "every augmented image differs from its input" "yes" "$differs"
-MAPQ_NAMESPACE=shared "$MAPQ" result "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/shared1.json")" \
+MAPQ_NAMESPACE="$NS2" "$MAPQ" result "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/shared1.json")" \
     --fetch "$TMP/sgot" >/dev/null 2>"$TMP/sfetch.err"
 check "mapq result --fetch reads them from the shared directory" \
     "0 mapq: 16 files written to $TMP/sgot $(sha256sum <"$TMP/got/image-2-blur.png")" \
     "$? $(cat "$TMP/sfetch.err") $(sha256sum <"$TMP/sgot/image-2-blur.png" 2>&1)"
 
-(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE="$NS2" timeout -s KILL 120 "$MAPQ" run "$ex" \
     --store "file://$shared" --json >"$TMP/shared2.json" 2>"$TMP/shared2.err")
 rc=$?
 x=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["execution"])' "$TMP/shared2.json")
-counts=$(MAPQ_NAMESPACE=shared "$MAPQ" status "$x" --json | python3 -c '
+counts=$(MAPQ_NAMESPACE="$NS2" "$MAPQ" status "$x" --json | python3 -c '
 import json, sys
 doc = json.load(sys.stdin)
 print(" ".join("%s:%d/%d" % (n["name"], n["counts"]["cached"], n["total"]) for n in doc["nodes"]))')
@@ -144,7 +144,7 @@ check "a second run on the shared directory is all cache hits" \
 
 # An agent not given the run's directory stores nothing there: the
 # subtask fails as a system failure, and the message says why.
-(cd "$TMP/elsewhere" && MAPQ_NAMESPACE=shared timeout -s KILL 120 "$MAPQ" run "$ex" \
+(cd "$TMP/elsewhere" && MAPQ_NAMESPACE="$NS2" timeout -s KILL 120 "$MAPQ" run "$ex" \
     --store "file://$TMP/elsewhere" --overwrite-cache --json >"$TMP/other.json" 2>"$TMP/other.err")
 rc=$?
 check "a store the agents were not given fails the run, saying why" "1 yes" \

@@ -159,10 +159,10 @@ check "an output that is no directory, or holds a symlink, fails only its subtas
 
 # ---- through a shared directory ------------------------------------------------
 mkdir -p "$TMP/share" "$TMP/a3"
-(cd "$TMP/a3" && exec "$AGENT" --name it-agent-share --slots 2 --namespace sh \
+(cd "$TMP/a3" && exec "$AGENT" --name it-agent-share --slots 2 --namespace "$NS2" \
     --store "file://$TMP/share" >>"$TMP/agents.log" 2>&1) &
 PIDS+=($!)
-(cd "$TMP" && MAPQ_NAMESPACE=sh timeout -s KILL 60 "$MAPQ" run "$TMP/dirs.yaml" \
+(cd "$TMP" && MAPQ_NAMESPACE="$NS2" timeout -s KILL 60 "$MAPQ" run "$TMP/dirs.yaml" \
     --store "file://$TMP/share" --inputs "$TMP/in.json" --json >"$TMP/share.json" 2>"$TMP/share.err")
 rc=$?
 check "directories through a shared directory: the same listing and merge" "0 yes" \
@@ -178,6 +178,6 @@ ok = all(o["uri"].startswith("file://%s/sha256/" % sys.argv[2]) and o["uri"].end
          and os.path.isfile(o["uri"][7:].split("#")[0]) for o in outs)
 print("yes" if ok else outs)
 PY
-) $(redis_cli --scan --pattern 'sh:blob*' | wc -l | tr -d ' ')"
+) $(redis_cli --scan --pattern "$NS2:blob*" | wc -l | tr -d ' ')"
 
 finish

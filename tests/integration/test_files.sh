@@ -263,44 +263,44 @@ check "--store-max lowers the cap" \
 # copied into the directory at submit, never into Redis, and the task
 # reads them under their names. An agent not given it reads nothing there.
 mkdir -p "$TMP/share"
-(cd "$TMP/other" && exec "$AGENT" --name it-agent-share --slots 2 --namespace sh \
+(cd "$TMP/other" && exec "$AGENT" --name it-agent-share --slots 2 --namespace "$NS2" \
     --store "file://$TMP/share/" >>"$TMP/agents.log" 2>&1) &
 PIDS+=($!)
-out=$(cd "$TMP" && MAPQ_NAMESPACE=sh MAPQ_STORE="file://$TMP/share" timeout -s KILL 60 \
+out=$(cd "$TMP" && MAPQ_NAMESPACE="$NS2" MAPQ_STORE="file://$TMP/share" timeout -s KILL 60 \
     "$MAPQ" run "$TMP/files.yaml" --inputs "$TMP/in.json" 2>"$TMP/share.err")
 check "inputs in a shared directory: each task reads its file, with the file's name" \
     "0 $want" "$? $(echo "$out" | tr -d '\n' | python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin), separators=(",", ":")))')"
 a=$(sha "$TMP/in/a.txt")
 check "... stored there once per hash, read-only, and not in Redis" \
     "2 444 alpha 0" \
-    "$(find "$TMP/share/sha256" -type f | wc -l | tr -d ' ') $(stat -c %a "$TMP/share/sha256/${a:0:2}/$a") $(cat "$TMP/share/sha256/${a:0:2}/$a") $(redis_cli --scan --pattern 'sh:blob*' | wc -l | tr -d ' ')"
+    "$(find "$TMP/share/sha256" -type f | wc -l | tr -d ' ') $(stat -c %a "$TMP/share/sha256/${a:0:2}/$a") $(cat "$TMP/share/sha256/${a:0:2}/$a") $(redis_cli --scan --pattern "$NS2:blob*" | wc -l | tr -d ' ')"
 xs=$(exec_of "$TMP/share.err")
-check "the execution names its store" "file://$TMP/share" "$(redis_cli HGET "sh:x:$xs" store)"
-MAPQ_NAMESPACE=sh timeout -s KILL 60 "$MAPQ" recover "$xs" >/dev/null 2>"$TMP/recover.err"
+check "the execution names its store" "file://$TMP/share" "$(redis_cli HGET "$NS2:x:$xs" store)"
+MAPQ_NAMESPACE="$NS2" timeout -s KILL 60 "$MAPQ" recover "$xs" >/dev/null 2>"$TMP/recover.err"
 check "mapq recover keeps the first run's store" "0 file://$TMP/share" \
-    "$? $(redis_cli HGET "sh:x:$(exec_of "$TMP/recover.err")" store)"
+    "$? $(redis_cli HGET "$NS2:x:$(exec_of "$TMP/recover.err")" store)"
 kill "${PIDS[-1]}"
 wait_for 30 exited "${PIDS[-1]}"
 unset 'PIDS[-1]'
-(cd "$TMP/other" && exec "$AGENT" --name it-agent-noshare --slots 1 --namespace sh \
+(cd "$TMP/other" && exec "$AGENT" --name it-agent-noshare --slots 1 --namespace "$NS2" \
     >>"$TMP/agents.log" 2>&1) &
 PIDS+=($!)
 printf 'delta\n' >"$TMP/in/d.txt"
 inputs "$TMP/d.json" "$TMP/in/d.txt"
-(cd "$TMP" && MAPQ_NAMESPACE=sh timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" \
+(cd "$TMP" && MAPQ_NAMESPACE="$NS2" timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" \
     --store "file://$TMP/share" --inputs "$TMP/d.json" >/dev/null 2>"$TMP/noshare.err")
 check "an agent not given the directory refuses to read from it, saying so" \
     "1 yes" "$? $(grep -q "cannot fetch file://$TMP/share/sha256/.*#d.txt: '$TMP/share/sha256/.*' is in none of this agent's stores (--store)" "$TMP/noshare.err" && echo yes || cat "$TMP/noshare.err")"
 kill "${PIDS[-1]}"
 wait_for 30 exited "${PIDS[-1]}"
 unset 'PIDS[-1]'
-MAPQ_NAMESPACE=sh timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --store "file://$TMP/nowhere" \
+MAPQ_NAMESPACE="$NS2" timeout -s KILL 60 "$MAPQ" run "$TMP/files.yaml" --store "file://$TMP/nowhere" \
     --inputs "$TMP/d.json" >/dev/null 2>"$TMP/nowhere.err"
 check "a store directory that is missing is refused at submit" \
     "2 mapq: \$inputs.docs[0]: store directory '$TMP/nowhere' is missing" "$? $(cat "$TMP/nowhere.err")"
-"$MAPQ" run "$TMP/files.yaml" --store "s3://bucket" --inputs "$TMP/d.json" >/dev/null 2>"$TMP/s3.err"
+"$MAPQ" run "$TMP/files.yaml" --store "ftp://bucket" --inputs "$TMP/d.json" >/dev/null 2>"$TMP/s3.err"
 check "a store URI mapq cannot use is a usage error" \
-    "2 mapq: --store: store 's3://bucket': not 'redis' or file:///DIR" "$? $(cat "$TMP/s3.err")"
+    "2 mapq: --store: store 'ftp://bucket': not 'redis', file:///DIR or s3://BUCKET[/PREFIX]" "$? $(cat "$TMP/s3.err")"
 
 # An agent whose --file-cache cannot be a directory does not start.
 : >"$TMP/plain"

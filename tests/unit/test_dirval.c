@@ -227,11 +227,14 @@ test_dirval_sibling_uris(void **state)
     assert_true(mapq_store_sibling_uri(
         "file:///srv/s/sha256/ab/" HEX_A "#photos", HEX_A, out, sizeof(out)));
     assert_string_equal(out, "file:///srv/s/sha256/ca/" HEX_A);
+    assert_true(mapq_store_sibling_uri("s3://b/p/q/sha256/" HEX_A "#photos",
+                                       HEX_A, out, sizeof(out)));
+    assert_string_equal(out, "s3://b/p/q/sha256/" HEX_A);
     /* A file:// URI outside a store's layout, another scheme, too small. */
     assert_false(mapq_store_sibling_uri("file:///srv/photos.txt", HEX_A, out,
                                         sizeof(out)));
     assert_false(
-        mapq_store_sibling_uri("s3://b/k/" HEX_A, HEX_A, out, sizeof(out)));
+        mapq_store_sibling_uri("gs://b/k/" HEX_A, HEX_A, out, sizeof(out)));
     assert_false(mapq_store_sibling_uri("mapq:sha256/" HEX_A, HEX_A, out, 20));
 }
 

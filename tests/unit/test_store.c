@@ -282,6 +282,50 @@ test_store_parse_redis_and_directories(void **state)
     assert_string_equal(st.dir, "/m");
 }
 
+/* s3://BUCKET[/PREFIX]: parsed, printed back, and what lies below it. */
+static void
+test_store_s3(void **state)
+{
+    static const char *const bad[] = {"s3://ab",          "s3://Bucket",
+                                      "s3://-bucket",     "s3://bucket-",
+                                      "s3://b_ucket",     "s3://bucket//p",
+                                      "s3://bucket/../p", "s3://bucket/p#x",
+                                      "s3://bucket/p?x",  "s3://bucket/./p"};
+    struct mapq_store st, other;
+    char err[MAPQ_ERR_LEN], buf[128];
+    size_t i;
+
+    (void)state;
+    expect_rc(mapq_store_parse("s3://my.bucket-1/runs/x/", &st, err), MAPQ_OK,
+              err);
+    assert_int_equal(st.kind, MAPQ_STORE_S3);
+    assert_string_equal(st.bucket, "my.bucket-1");
+    assert_string_equal(st.dir, "runs/x");
+    mapq_store_format(&st, buf, sizeof(buf));
+    assert_string_equal(buf, "s3://my.bucket-1/runs/x");
+    assert_true(mapq_store_s3_has(&st, "s3://my.bucket-1/runs/x/sha256/"
+                                       "ab#a.png"));
+    assert_false(mapq_store_s3_has(&st, "s3://my.bucket-1/runs/xy/sha256/ab"));
+    assert_false(mapq_store_s3_has(&st, "s3://my.bucket-1/runs/x/../y/ab"));
+    assert_false(mapq_store_s3_has(&st, "s3://other/runs/x/sha256/ab"));
+    assert_false(mapq_store_s3_has(&st, "file:///my.bucket-1/runs/x/ab"));
+
+    expect_rc(mapq_store_parse("s3://bkt", &other, err), MAPQ_OK, err);
+    assert_string_equal(other.dir, "");
+    mapq_store_format(&other, buf, sizeof(buf));
+    assert_string_equal(buf, "s3://bkt");
+    assert_true(mapq_store_s3_has(&other, "s3://bkt/sha256/ab"));
+    assert_false(mapq_store_equal(&st, &other));
+    assert_true(mapq_store_equal(&st, &st));
+    assert_string_equal(
+        mapq_store_uri_name("s3://bkt/sha256/ab#cat.png", buf, sizeof(buf)),
+        "cat.png");
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (mapq_store_parse(bad[i], &st, err) != MAPQ_EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+}
+
 static void
 test_store_parse_refuses_the_rest(void **state)
 {
@@ -871,6 +915,7 @@ main(void)
         cmocka_unit_test(test_store_uri_path),
         cmocka_unit_test(test_store_dir_has),
         cmocka_unit_test(test_store_uri_name),
+        cmocka_unit_test(test_store_s3),
         T(test_store_dir_put_stores_a_read_only_blob),
         T(test_store_dir_put_same_content_twice_is_one_blob),
         T(test_store_dir_put_replaces_a_blob_of_another_size),

@@ -353,9 +353,9 @@ test_taskspec_store_round_trip(void **state)
     mapq_buf_reset(&f->mp);
 
     begin_spec(f, NULL, 1);
-    pack_str(f, "st", "s3://bucket");
-    decode_fails(f, "task spec: store 's3://bucket': not 'redis' or "
-                    "file:///DIR");
+    pack_str(f, "st", "ftp://bucket");
+    decode_fails(f, "task spec: store 'ftp://bucket': not 'redis', "
+                    "file:///DIR or s3://BUCKET[/PREFIX]");
     begin_spec(f, NULL, 1);
     pack_int(f, "st", 1);
     decode_fails(f, "task spec: 'st' is not a string or nil");

@@ -566,7 +566,7 @@ test_xfer_stores_items(void **state)
 {
     struct t *t = *state;
     static const char a[] = "stored alpha\n";
-    const struct mapq_store redis = {MAPQ_STORE_REDIS, ""};
+    const struct mapq_store redis = {MAPQ_STORE_REDIS, "", ""};
     struct mapq_xfer_item *items = mapq_xcalloc(2, sizeof(*items));
     char want[MAPQ_BLOB_URI_MAX + 1];
     struct mapq_blob_ref ra;
