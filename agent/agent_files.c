@@ -212,12 +212,14 @@ rewrite_inputs(struct job *job, struct walk *w)
 
 static void
 fetched_cb(enum mapq_err rc, const char *err,
-           const struct mapq_xfer_item *items, size_t n, void *arg)
+           const struct mapq_xfer_item *items, size_t n,
+           const struct mapq_buf *held, void *arg)
 {
     struct job *job = arg;
 
     (void)items;
     (void)n;
+    (void)held;
     job->files_req = NULL;
     job->files_ready = rc == MAPQ_OK;
     job->a->ops->fetched(job, rc, err);
@@ -290,6 +292,7 @@ agent_files_release(struct job *job)
     mapq_xfer_cancel(job->store_req);
     job->store_req = NULL;
     mapq_buf_release(&job->store_value);
+    mapq_buf_release(&job->store_held);
     if (job->kept != NULL) {
         mapq_buf_release(&job->kept->stderr_tail);
         mapq_buf_release(&job->kept->checkpoint);
@@ -517,7 +520,7 @@ keep_result(const struct mapq_cmd_result *res)
 
 static void
 stored_cb(enum mapq_err rc, const char *err, const struct mapq_xfer_item *items,
-          size_t n, void *arg)
+          size_t n, const struct mapq_buf *held, void *arg)
 {
     struct job *job = arg;
     struct out_walk w = {.job = job, .got = items};
@@ -530,6 +533,8 @@ stored_cb(enum mapq_err rc, const char *err, const struct mapq_xfer_item *items,
     job->store_req = NULL;
     job->res = job->kept;
     if (rc == MAPQ_OK) {
+        /* What its record holds (its field b). */
+        mapq_buf_append(&job->store_held, held->data, held->len);
         /* The output was walked once already: it unpacks. */
         msgpack_unpacked_init(&u);
         mapq_assert(mapq_value_unpack(job->store_value.data,
@@ -551,7 +556,7 @@ agent_files_store(struct job *job, const struct mapq_cmd_result *res,
 {
     struct out_walk w = {.job = job, .err = err};
     struct mapq_xfer *x = xfer_of(job->a, err);
-    char why[MAPQ_ERR_LEN];
+    char why[MAPQ_ERR_LEN], holder[sizeof(job->r.exec) + 2];
     msgpack_unpacked u;
     enum mapq_err rc;
     size_t i;
@@ -582,9 +587,11 @@ agent_files_store(struct job *job, const struct mapq_cmd_result *res,
     }
     mapq_buf_init(&job->store_value, 0);
     mapq_buf_append(&job->store_value, res->output.data, res->output.len);
+    mapq_buf_init(&job->store_held, 0);
     job->kept = keep_result(res);
+    snprintf(holder, sizeof(holder), "x:%s", job->r.exec);
     job->store_req =
-        mapq_xfer_store(x, &job->spec->spec->store, w.items, w.nitems,
+        mapq_xfer_store(x, &job->spec->spec->store, holder, w.items, w.nitems,
                         job->a->cfg.store_max > 0 ? job->a->cfg.store_max
                                                   : MAPQ_BLOB_MAX_DEFAULT,
                         stored_cb, job);

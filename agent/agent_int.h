@@ -170,9 +170,11 @@ struct job {
     bool files_ready;
     /* Its output's files, while they are stored (JOB_UPLOAD): the request,
      * the output with the paths its task gave, and what its command's end
-     * left for the record (owned; job->res points to it then). */
+     * left for the record (owned; job->res points to it then); once
+     * stored, the raw SHA-256 of the blobs its record holds (field b). */
     struct mapq_xfer_req *store_req;
     struct mapq_buf store_value;
+    struct mapq_buf store_held;
     struct mapq_cmd_result *kept;
     TAILQ_ENTRY(job) entry;
 };

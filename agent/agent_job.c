@@ -231,17 +231,27 @@ agent_job_end_release(struct job_end *end)
     end->kind = 0;
 }
 
+/* A result record: {"p": phase, "v": value} for a success, "b" between
+ * them when it holds blobs (held, their raw SHA-256; right after "p",
+ * where mapq1_done finds it); else {"p", "e", "a"[, "l"]}. */
 static void
 pack_record(struct mapq_buf *out, int phase, const struct mapq_buf *value,
-            const char *error, const struct mapq_buf *tail, uint32_t attempt)
+            const struct mapq_buf *held, const char *error,
+            const struct mapq_buf *tail, uint32_t attempt)
 {
     msgpack_packer pk;
     size_t tlen = tail ? tail->len : 0;
+    bool has_b = value != NULL && held != NULL && held->len > 0;
 
     mapq_value_packer_init(&pk, out);
-    msgpack_pack_map(&pk, value ? 2 : (tlen ? 4 : 3));
+    msgpack_pack_map(&pk, value ? (has_b ? 3 : 2) : (tlen ? 4 : 3));
     mapq_value_pack_str(&pk, "p");
     msgpack_pack_int(&pk, phase);
+    if (has_b) {
+        mapq_value_pack_str(&pk, "b");
+        msgpack_pack_bin(&pk, held->len);
+        msgpack_pack_bin_body(&pk, held->data, held->len);
+    }
     if (value != NULL) {
         mapq_value_pack_str(&pk, "v");
         mapq_buf_append(out, value->data, value->len);
@@ -280,7 +290,8 @@ agent_job_succeeded(const struct job *job, const struct mapq_buf *value,
                     struct job_end *end)
 {
     end_init(end, 'T', MAPQ_PHASE_SUCCEEDED, result_target(job), NULL);
-    pack_record(&end->record, MAPQ_PHASE_SUCCEEDED, value, NULL, NULL, 0);
+    pack_record(&end->record, MAPQ_PHASE_SUCCEEDED, value, &job->store_held,
+                NULL, NULL, 0);
 }
 
 /* A user error: retried while the task's retries last, unless final. */
@@ -307,7 +318,7 @@ agent_job_failed(const struct job *job, int phase, const char *error,
         return;
     }
     end_init(end, 'T', phase, result_target(job), error);
-    pack_record(&end->record, phase, NULL, error, tail,
+    pack_record(&end->record, phase, NULL, NULL, error, tail,
                 mapq_ref_attempt(&job->r));
 }
 

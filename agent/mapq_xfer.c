@@ -48,6 +48,10 @@ struct mapq_xfer_req {
     bool store;           /* store the items' files, else fetch */
     struct mapq_store to; /* storing: where */
     int64_t max;          /* storing: the embedded store's cap */
+    char *holder;         /* storing: who holds what is stored (owned) */
+    struct mapq_buf held; /* storing: the raw SHA-256 of each blob stored
+                             in the embedded store; the thread's while it
+                             runs */
     enum req_state state; /* under x->mu */
     bool cancelled;       /* under x->mu */
     enum mapq_err rc;     /* written by the thread while running */
@@ -92,6 +96,8 @@ req_free(struct mapq_xfer_req *req)
     for (i = 0; i < req->n; i++)
         free(req->items[i].dest);
     free(req->items);
+    free(req->holder);
+    mapq_buf_release(&req->held);
     free(req);
 }
 
@@ -207,12 +213,13 @@ out_close_in:
 /*
  * One call of the blob store on the thread's connection, made when there
  * is none: stores the file at path as out (out not NULL, at most max
- * bytes), else fetches in to path. A broken connection is dropped, and a
- * call it failed with MAPQ_EREDIS made again once.
+ * bytes, held for holder), else fetches in to path. A broken connection is
+ * dropped, and a call it failed with MAPQ_EREDIS made again once.
  */
 static enum mapq_err
 blob_call(struct mapq_xfer *x, const struct mapq_blob_ref *in,
-          struct mapq_blob_ref *out, const char *path, int64_t max, char *err)
+          struct mapq_blob_ref *out, const char *path, int64_t max,
+          const char *holder, char *err)
 {
     enum mapq_err rc = MAPQ_EREDIS;
     int tries;
@@ -222,7 +229,8 @@ blob_call(struct mapq_xfer *x, const struct mapq_blob_ref *in,
             x->c = mapq_redis_connect_sync(&x->url, CONNECT_MS, err);
         if (x->c == NULL)
             return MAPQ_EREDIS;
-        rc = out != NULL ? mapq_blob_put_file(x->c, x->ns, path, max, out, err)
+        rc = out != NULL ? mapq_blob_put_file(x->c, x->ns, path, max, holder, 0,
+                                              out, err)
                          : mapq_blob_get_file(x->c, x->ns, in, path, err);
         if (x->c->err == 0)
             return rc;
@@ -280,7 +288,7 @@ get_blob(struct mapq_xfer *x, const struct mapq_blob_ref *ref, const char *dest,
         return mapq_s3_get(ref, dest, err);
     }
     if (!mapq_store_uri_path(ref->uri, path, sizeof(path)))
-        return blob_call(x, ref, NULL, dest, 0, err);
+        return blob_call(x, ref, NULL, dest, 0, NULL, err);
     if (!may_read(x, ref->uri, path))
         return mapq_err_set(err, MAPQ_EINVAL,
                             "'%s' is in none of this agent's stores (--store)",
@@ -337,9 +345,10 @@ out_free:
 /* Stores the file at path in req's store, filling ref; its URI keeps
  * name (NULL: none). */
 static enum mapq_err
-put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
+put_blob(struct mapq_xfer *x, struct mapq_xfer_req *req, const char *path,
          const char *name, struct mapq_blob_ref *ref, char *err)
 {
+    unsigned char raw[MAPQ_BLOB_RAW_LEN];
     enum mapq_err rc;
 
     if (req->to.kind != MAPQ_STORE_REDIS && !given(x, &req->to)) {
@@ -353,17 +362,21 @@ put_blob(struct mapq_xfer *x, const struct mapq_xfer_req *req, const char *path,
         return mapq_store_dir_put(&req->to, path, name, ref, err);
     if (req->to.kind == MAPQ_STORE_S3)
         return mapq_s3_put(&req->to, path, name, ref, err);
-    rc = blob_call(x, NULL, ref, path, req->max, err);
-    if (rc == MAPQ_OK && name != NULL)
+    rc = blob_call(x, NULL, ref, path, req->max, req->holder, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
-    return rc;
+    mapq_assert(mapq_blob_unhex(ref->sha256, raw));
+    mapq_buf_append(&req->held, (const char *)raw, sizeof(raw));
+    return MAPQ_OK;
 }
 
 /* A directory's blobs go through the same calls as a file's, one at a
  * time; a request given up stops between two of them. */
 struct dir_io {
     struct mapq_xfer *x;
-    const struct mapq_xfer_req *req;
+    struct mapq_xfer_req *req;
 };
 
 static bool
@@ -405,7 +418,7 @@ dir_get(void *arg, const struct mapq_blob_ref *ref, const char *dest, char *err)
 /* Stores item it, or fetches it through the cache or not; reason says why
  * it failed. */
 static enum mapq_err
-work_item(struct mapq_xfer *x, const struct mapq_xfer_req *req,
+work_item(struct mapq_xfer *x, struct mapq_xfer_req *req,
           struct mapq_xfer_item *it, char *reason)
 {
     struct dir_io d = {x, req};
@@ -536,7 +549,8 @@ xfer_wake_cb(evutil_socket_t fd, short what, void *arg)
     for (req = TAILQ_FIRST(&batch); req != NULL; req = TAILQ_FIRST(&batch)) {
         TAILQ_REMOVE(&batch, req, entry);
         if (!req->cancelled && !x->closing)
-            req->done(req->rc, req->err, req->items, req->n, req->arg);
+            req->done(req->rc, req->err, req->items, req->n,
+                      req->store ? &req->held : NULL, req->arg);
         req_free(req);
     }
     x->delivering = false;
@@ -611,8 +625,8 @@ out_destroy:
 /* A new request of the n items (owned), queued for the thread. */
 static struct mapq_xfer_req *
 enqueue(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
-        const struct mapq_store *to, int64_t max, mapq_xfer_done_fn *done,
-        void *arg)
+        const struct mapq_store *to, const char *holder, int64_t max,
+        mapq_xfer_done_fn *done, void *arg)
 {
     struct mapq_xfer_req *req = mapq_xcalloc(1, sizeof(*req));
 
@@ -622,6 +636,8 @@ enqueue(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
     req->store = to != NULL;
     if (to != NULL)
         req->to = *to;
+    req->holder = holder != NULL ? mapq_xstrdup(holder) : NULL;
+    mapq_buf_init(&req->held, 0);
     req->max = max;
     req->done = done;
     req->arg = arg;
@@ -637,15 +653,16 @@ struct mapq_xfer_req *
 mapq_xfer_fetch(struct mapq_xfer *x, struct mapq_xfer_item *items, size_t n,
                 mapq_xfer_done_fn *done, void *arg)
 {
-    return enqueue(x, items, n, NULL, 0, done, arg);
+    return enqueue(x, items, n, NULL, NULL, 0, done, arg);
 }
 
 struct mapq_xfer_req *
 mapq_xfer_store(struct mapq_xfer *x, const struct mapq_store *store,
-                struct mapq_xfer_item *items, size_t n, int64_t max,
-                mapq_xfer_done_fn *done, void *arg)
+                const char *holder, struct mapq_xfer_item *items, size_t n,
+                int64_t max, mapq_xfer_done_fn *done, void *arg)
 {
-    return enqueue(x, items, n, store, max, done, arg);
+    mapq_assert(holder != NULL);
+    return enqueue(x, items, n, store, holder, max, done, arg);
 }
 
 void

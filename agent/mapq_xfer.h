@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #include "mapq_blob.h"
+#include "mapq_buf.h"
 #include "mapq_err.h"
 #include "mapq_redis_url.h"
 #include "mapq_store.h"
@@ -56,12 +57,15 @@ struct mapq_xfer_item {
  * Runs on the loop's thread, once per request not cancelled, when all of
  * its items are fetched or one failed. rc is MAPQ_OK (err "") or the error
  * of the first item that failed, with err "cannot fetch <uri>: <reason>"
- * (borrowed for the call). The request is freed when it returns; the
- * callback may queue, cancel other requests or free the module.
+ * (borrowed for the call). held: for a store, the raw SHA-256
+ * (MAPQ_BLOB_RAW_LEN bytes each) of every blob stored in the embedded
+ * store, a dir's files and manifest among them; NULL for a fetch. The
+ * request is freed when it returns; the callback may queue, cancel other
+ * requests or free the module.
  */
 typedef void mapq_xfer_done_fn(enum mapq_err rc, const char *err,
                                const struct mapq_xfer_item *items, size_t n,
-                               void *arg);
+                               const struct mapq_buf *held, void *arg);
 
 /*
  * Starts the thread, reporting to base (borrowed; it must outlive the
@@ -92,17 +96,18 @@ struct mapq_xfer_req *mapq_xfer_fetch(struct mapq_xfer *x,
 /*
  * Queues the storing of items[0..n): each item's dest names a local file
  * (ref.uri, for messages, what its task called it), stored as a blob of
- * store (copied): the embedded one, where a blob is at most max bytes, or
- * a shared directory, which must be one the module was given. The thread
+ * store (copied): the embedded one, where a blob is at most max bytes and
+ * held for holder (copied; "x:<exec>", see mapq_blob_hold()) before it is
+ * looked for, or a shared directory, which must be one the module was
+ * given. The thread
  * fills each ref, whose URI keeps the file's name. Ownership and done as
  * for mapq_xfer_fetch(); done gets the items with their refs, err "cannot
  * store <ref.uri>: <reason>".
  */
-struct mapq_xfer_req *mapq_xfer_store(struct mapq_xfer *x,
-                                      const struct mapq_store *store,
-                                      struct mapq_xfer_item *items, size_t n,
-                                      int64_t max, mapq_xfer_done_fn *done,
-                                      void *arg);
+struct mapq_xfer_req *
+mapq_xfer_store(struct mapq_xfer *x, const struct mapq_store *store,
+                const char *holder, struct mapq_xfer_item *items, size_t n,
+                int64_t max, mapq_xfer_done_fn *done, void *arg);
 
 /*
  * Gives up req (the attempt lost its lease or its execution ended): its

@@ -10,6 +10,7 @@
  */
 #include "mapq_blob.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -384,6 +385,87 @@ commit(redisContext *c, const char *ns, const char *rnd, const char *hex,
     return run_int(c, &n, err, 6, argv);
 }
 
+/* ---- holding ---------------------------------------------------------- */
+
+#define HOLD_PER_CALL 256 /* hashes per mapq1_blob_hold */
+
+bool
+mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN])
+{
+    unsigned int v;
+    size_t i;
+
+    if (strlen(hex) != MAPQ_BLOB_HEX_LEN)
+        return false;
+    for (i = 0; i < MAPQ_BLOB_RAW_LEN; i++) {
+        if (!isxdigit((unsigned char)hex[2 * i]) ||
+            !isxdigit((unsigned char)hex[2 * i + 1]) ||
+            sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return false;
+        raw[i] = (unsigned char)v;
+    }
+    return true;
+}
+
+/* One mapq1_blob_hold of hexes[0..n) (64 hex digits and a NUL each); the
+ * reply, one '0' or '1' per hash, goes into there when not NULL. */
+static enum mapq_err
+hold(redisContext *c, const char *ns, const char *holder, int64_t grace_ms,
+     char (*hexes)[MAPQ_BLOB_HEX_LEN + 1], size_t n, char *there, char *err)
+{
+    const char **argv = mapq_xcalloc(n + 6, sizeof(*argv));
+    char grace[24];
+    redisReply *r = NULL;
+    enum mapq_err rc;
+    size_t i;
+
+    snprintf(grace, sizeof(grace), "%" PRId64, grace_ms);
+    argv[0] = "FCALL";
+    argv[1] = "mapq1_blob_hold";
+    argv[2] = "0";
+    argv[3] = ns;
+    argv[4] = holder;
+    argv[5] = grace;
+    for (i = 0; i < n; i++)
+        argv[6 + i] = hexes[i];
+    rc = run(c, REDIS_REPLY_STRING, &r, err, (int)(n + 6), argv, NULL);
+    if (rc == MAPQ_OK && r->len != n)
+        rc = mapq_err_set(err, MAPQ_EPROTO,
+                          "redis FCALL 'mapq1_blob_hold': %zu answers for "
+                          "%zu blobs",
+                          r->len, n);
+    if (rc == MAPQ_OK && there != NULL)
+        memcpy(there, r->str, n);
+    if (r != NULL)
+        freeReplyObject(r);
+    free(argv);
+    return rc;
+}
+
+enum mapq_err
+mapq_blob_hold(redisContext *c, const char *ns, const char *holder,
+               int64_t grace_ms, const unsigned char *raw, size_t n,
+               char *there, char *err)
+{
+    char(*hexes)[MAPQ_BLOB_HEX_LEN + 1] = NULL;
+    enum mapq_err rc = MAPQ_OK;
+    size_t i, j, m;
+
+    if (n > 0)
+        hexes =
+            mapq_xcalloc(n < HOLD_PER_CALL ? n : HOLD_PER_CALL, sizeof(*hexes));
+    for (i = 0; i < n && rc == MAPQ_OK; i += m) {
+        m = n - i < HOLD_PER_CALL ? n - i : HOLD_PER_CALL;
+        for (j = 0; j < m; j++)
+            mapq_blob_hex(raw + (i + j) * MAPQ_BLOB_RAW_LEN, MAPQ_BLOB_RAW_LEN,
+                          hexes[j]);
+        rc = hold(c, ns, holder, grace_ms, hexes, m,
+                  there != NULL ? there + i : NULL, err);
+    }
+    free(hexes);
+    return rc;
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 /* Fills rnd with RND_BYTES random bytes in hex. */
@@ -436,15 +518,13 @@ upload(redisContext *c, const char *ns, struct src *s, unsigned char *buf,
 
 enum mapq_err
 mapq_blob_put_file(redisContext *c, const char *ns, const char *path,
-                   int64_t max, struct mapq_blob_ref *ref, char *err)
+                   int64_t max, const char *holder, int64_t grace_ms,
+                   struct mapq_blob_ref *ref, char *err)
 {
-    char hex[MAPQ_BLOB_HEX_LEN + 1];
-    const char *exists[2];
+    char hex[1][MAPQ_BLOB_HEX_LEN + 1], there = '0';
     unsigned char *buf;
     struct src s = {.fd = -1};
     enum mapq_err rc;
-    long long n = 0;
-    char *key;
 
     mapq_assert(max >= 0 && max <= MAPQ_BLOB_MAX_LIMIT);
     rc = src_open(&s, path, err);
@@ -460,21 +540,18 @@ mapq_blob_put_file(redisContext *c, const char *ns, const char *path,
     buf = mapq_xmalloc(MAPQ_BLOB_PIECE);
     /* Hashed before anything is sent: the same input is often submitted
      * again, and content stored already needs no upload. */
-    rc = src_read(&s, buf, NULL, NULL, hex, err);
+    rc = src_read(&s, buf, NULL, NULL, hex[0], err);
     if (rc != MAPQ_OK)
         goto out_free_buf;
-    key = mapq_key_blob(ns, hex);
-    exists[0] = "EXISTS";
-    exists[1] = key;
-    rc = run_int(c, &n, err, 2, exists);
-    if (rc == MAPQ_OK && n == 0)
-        rc = upload(c, ns, &s, buf, hex, err);
+    /* Held before it is looked for: from here no sweep takes it. */
+    rc = hold(c, ns, holder, grace_ms, hex, 1, &there, err);
+    if (rc == MAPQ_OK && there == '0')
+        rc = upload(c, ns, &s, buf, hex[0], err);
     if (rc == MAPQ_OK) {
-        mapq_blob_uri(hex, ref->uri, sizeof(ref->uri));
-        memcpy(ref->sha256, hex, sizeof(ref->sha256));
+        mapq_blob_uri(hex[0], ref->uri, sizeof(ref->uri));
+        memcpy(ref->sha256, hex[0], sizeof(ref->sha256));
         ref->size = s.size;
     }
-    free(key);
 out_free_buf:
     free(buf);
 out_close:

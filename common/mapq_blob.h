@@ -27,6 +27,8 @@
 #include "mapq_err.h"
 
 #define MAPQ_BLOB_HEX_LEN     64
+#define MAPQ_BLOB_RAW_LEN     32        /* bytes of a SHA-256 */
+#define MAPQ_BLOB_GRACE_MS    3600000LL /* a hold before its holder exists */
 #define MAPQ_BLOB_URI_MAX     4096
 #define MAPQ_BLOB_NAME_MAX    255           /* the name a blob's URI may keep */
 #define MAPQ_BLOB_PIECE       (1024 * 1024) /* bytes per APPEND / GETRANGE */
@@ -77,12 +79,34 @@ void mapq_blob_uri_named(const char *hex, const char *name, char *uri,
  */
 bool mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1]);
 
+/* Whether hex is 64 hex digits; if so, writes the 32 bytes they spell
+ * into raw. */
+bool mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN]);
+
+/*
+ * Makes holder hold the n blobs whose raw SHA-256 (MAPQ_BLOB_RAW_LEN bytes
+ * each) follow one another at raw (mapq1_blob_hold, docs/ARCHITECTURE.md,
+ * "Garbage collection"): a blob is kept while one of its holders does. A
+ * holder is the name of a key without its namespace, "x:<exec>" (an
+ * execution) or "c:<task>:<hex key>" (a cache entry), and holds while that
+ * key exists; with grace_ms > 0 also for that long from now whether it
+ * exists or not (an execution created after its inputs are stored).
+ * there, when not NULL (n bytes, no NUL), gets '1' for each blob that is
+ * in the store and '0' for one that is not. Returns MAPQ_OK, or
+ * MAPQ_EREDIS / MAPQ_EPROTO naming the call. Borrows everything.
+ */
+enum mapq_err mapq_blob_hold(redisContext *c, const char *ns,
+                             const char *holder, int64_t grace_ms,
+                             const unsigned char *raw, size_t n, char *there,
+                             char *err);
+
 /*
  * Stores the regular file at path as a blob of namespace ns and fills ref
- * (uri from mapq_blob_uri()). The file is hashed first, and nothing is
- * uploaded when the blob exists; otherwise it is read again and APPENDed
- * to a temporary key, which a transaction renames to P:blob:<hex> (or
- * drops, if another writer got there first) once the second reading hashed
+ * (uri from mapq_blob_uri()). The file is hashed first and the blob held
+ * for holder, as mapq_blob_hold() does, so that no sweep deletes it from
+ * then on; nothing is uploaded when the blob exists; otherwise it is read again
+ * and APPENDed to a temporary key, which a transaction renames to P:blob:<hex>
+ * (or drops, if another writer got there first) once the second reading hashed
  * the same. max (0..MAPQ_BLOB_MAX_LIMIT) is the store's cap: a larger file
  * is refused before anything is written.
  *
@@ -95,6 +119,7 @@ bool mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1]);
  */
 enum mapq_err mapq_blob_put_file(redisContext *c, const char *ns,
                                  const char *path, int64_t max,
+                                 const char *holder, int64_t grace_ms,
                                  struct mapq_blob_ref *ref, char *err);
 
 /*

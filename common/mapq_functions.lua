@@ -45,6 +45,13 @@ Keys (P is the namespace prefix, passed as the first argument):
                              waiting out their retry_backoff
   P:owners             ZSET  exec -> deadline (ms) of its driver's lease;
                              the owner's name is the field owner of P:x:<exec>
+  P:blob:<hex>         STRING a blob of the embedded store (mapq_blob.h)
+  P:bh:<hex>           ZSET  the blob's holders: the name of a key without P:
+                             ('x:<exec>' or 'c:<task>:<hex key>') -> until
+                             when (ms) it holds the blob whether its key
+                             exists or not (0: while its key exists)
+  P:bx                 ZSET  hex -> when (ms) the sweep next looks at the
+                             blob: every blob with holders is in it
 
 A ref names one attempt of one subtask:
   <exec>/<k>/<index>/<u>/<s>/<i>/<queue>/<cls>
@@ -65,7 +72,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 8
+local REVISION = 9
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -450,6 +457,71 @@ local function with_phase(rec, phase)
     return rec
 end
 
+--[[
+Blobs. A blob of the embedded store is kept while something holds it: an
+execution whose inputs, results or output name it, or a cache entry whose
+record does (docs/ARCHITECTURE.md, "Garbage collection"). Whoever stores a
+blob holds it first (blob_hold: the blob's holder set P:bh:<hex> and the
+sweep's queue P:bx), so a sweep never takes a blob on its way in. Every
+path that copies a result record to a new holder holds the blobs the record
+names: its field b, the raw SHA-256 of each blob, which a record has right
+after its phase ({"p": phase, "b": bin, "v": value}). The sweep
+(blob_sweep) looks at the blobs whose time came, drops the holders that
+ended (a key gone and its grace over) and deletes a blob that none holds.
+]]
+local BLOB_RECHECK_MS = 3600000
+
+-- The hex hashes of the blobs a record holds (its field b, after "p"
+-- and its fixint), or nil.
+local function record_blobs(rec)
+    if string.sub(rec, 2, 3) ~= '\161p' or string.sub(rec, 5, 6) ~= '\161b' then
+        return nil
+    end
+    local t, n, off = string.byte(rec, 7), nil, nil
+    if t == 0xc4 then
+        n, off = string.byte(rec, 8), 9
+    elseif t == 0xc5 then
+        local b1, b2 = string.byte(rec, 8, 9)
+        n, off = b1 * 256 + b2, 10
+    elseif t == 0xc6 then
+        local b1, b2, b3, b4 = string.byte(rec, 8, 11)
+        n, off = ((b1 * 256 + b2) * 256 + b3) * 256 + b4, 12
+    end
+    if not n or n % 32 ~= 0 or off + n - 1 > #rec then
+        return nil
+    end
+    local out = {}
+    for j = off, off + n - 1, 32 do
+        out[#out + 1] = hex(string.sub(rec, j, j + 31))
+    end
+    return out
+end
+
+-- Makes holder (a key's name without P:) hold each blob of hexes: until
+-- it ends when grace_ms is 0, else also for grace_ms from now (a holder
+-- whose key is yet to be written). Returns a string of '1' (the blob is
+-- there) or '0' per hash.
+local function hold_blobs(P, holder, grace_ms, hexes)
+    local out = {}
+    local now = now_ms()
+    local until_ = grace_ms > 0 and string.format('%d', now + grace_ms) or '0'
+    local due = string.format('%d', now + BLOB_RECHECK_MS)
+    for j, h in ipairs(hexes) do
+        redis.call('ZADD', P .. ':bh:' .. h, until_, holder)
+        redis.call('ZADD', P .. ':bx', 'NX', due, h)
+        out[j] = redis.call('EXISTS', P .. ':blob:' .. h) == 1 and '1' or '0'
+    end
+    return table.concat(out)
+end
+
+-- Makes holder hold the blobs record names, if any.
+local function hold_record(P, holder, rec)
+    local hexes = rec and record_blobs(rec)
+    if hexes then
+        hold_blobs(P, holder, 0, hexes)
+    end
+end
+
 -- The phase a subtask that took another's result gets: CACHED for a
 -- success, the same phase for a failure.
 local function taken_phase(phase)
@@ -529,6 +601,7 @@ local function push_cached(keys, args)
             status[m] = 'f'
         elseif cached[m] then
             results[h] = with_phase(cached[m], 4)
+            hold_record(P, 'x:' .. exec, cached[m])
             -- Its own followers too, should it be a leader pushed again.
             for i in string.gmatch(lead[h] or leaders[m] or idx[m], '%d+') do
                 triples[#triples + 1] = kn
@@ -607,6 +680,7 @@ local function push_recover(keys, args)
         if ph == 3 or ph == 4 or ph == 5 then
             kv[#kv + 1] = nkeys[m]
             kv[#kv + 1] = with_phase(rec, 5)
+            hold_record(P, 'x:' .. exec, rec)
             triples[#triples + 1] = kn
             triples[#triples + 1] = tonumber(idx[m])
             triples[#triples + 1] = 5
@@ -652,6 +726,8 @@ local function reserve(keys, args)
     local h = hex(key)
     local entry = redis.call('GET', P .. ':c:' .. task .. ':' .. h)
     if entry then
+        -- Held now: the entry may expire before the attempt records it.
+        hold_record(P, 'x:' .. r.exec, entry)
         return {'cached', with_phase(entry, 4)}
     end
     local me = r.exec .. '/' .. r.k .. '/' .. r.index
@@ -1068,6 +1144,7 @@ local function plan_terminal(b, args, j, e, k, index)
     end
     local res = group_of(b.results, b.rorder, P .. ':r:' .. e .. ':' .. k)
     res.expires = exec_of(b, e).expires
+    res.e = e
     res.a[#res.a + 1] = field ~= '' and field or '#' .. index
     -- After its execution's end (or its abort), a subtask that ends is
     -- ABORTED, as its driver counted it; what its process made still goes
@@ -1157,12 +1234,22 @@ local function write_results(b)
         if res.expires and #kv > 0 then
             redis.call('PEXPIREAT', rk, res.expires)
         end
+        for m = 2, #kv, 2 do
+            hold_record(b.P, 'x:' .. res.e, kv[m])
+        end
     end
     for _, entry in ipairs(b.cache_sets) do
-        if string.match(entry[3], '^0*$') then
-            redis.call('SET', entry[1], entry[2])
-        else
-            redis.call('SET', entry[1], entry[2], 'PX', entry[3])
+        -- Held by the entry first; a result whose blobs are gone (its
+        -- execution was removed, and they reclaimed, while they were
+        -- stored) is not cached.
+        local hexes = record_blobs(entry[2])
+        if not hexes or not string.find(hold_blobs(b.P,
+            string.sub(entry[1], #b.P + 2), 0, hexes), '0', 1, true) then
+            if string.match(entry[3], '^0*$') then
+                redis.call('SET', entry[1], entry[2])
+            else
+                redis.call('SET', entry[1], entry[2], 'PX', entry[3])
+            end
         end
     end
     -- The parked refs go back to their lists after the cache write, so
@@ -2050,6 +2137,88 @@ local function blob_keep(keys, args)
     return 0
 end
 
+-- blob_hold(P, holder, grace_ms, hex1, hex2, ...)
+-- Makes holder ('x:<exec>' or 'c:<task>:<hex key>') hold the blobs of
+-- those hashes (see Blobs, above), before they are stored or referred to:
+-- while its key exists, and with grace_ms > 0 also that long from now
+-- whether it exists or not (an execution still to be created). Returns a
+-- string of '1' (the blob is there) or '0' per hash.
+local function blob_hold(keys, args)
+    local P, holder, grace = args[1], args[2], tonumber(args[3])
+    if not string.match(holder or '', '^[xc]:') or not grace or grace < 0 then
+        return redis.error_reply('ERR mapq1_blob_hold: bad holder or grace')
+    end
+    local hexes = {}
+    for j = 4, #args do
+        if not string.match(args[j], '^' .. string.rep('%x', 64) .. '$') then
+            return redis.error_reply('ERR mapq1_blob_hold: bad hash ' .. args[j])
+        end
+        hexes[#hexes + 1] = args[j]
+    end
+    return hold_blobs(P, holder, grace, hexes)
+end
+
+-- blob_sweep(P, all, start, count)
+-- Looks at up to count blobs (1 to 1000) of P:bx: those whose time came,
+-- or with all = '1' every blob from rank start on. A holder ends once its
+-- grace is over and its key is gone; a blob without holders is deleted
+-- (with its holder set). A blob still held is looked at again once its
+-- last holder's key expires (PTTL), or in BLOB_RECHECK_MS when one has no
+-- expiry (all = '1' leaves its time alone). Returns {looked at, deleted,
+-- bytes deleted, the rank to start from next (all = '1' and more left),
+-- else 0}.
+local function blob_sweep(keys, args)
+    local P, all = args[1], args[2] == '1'
+    local start = math.max(0, tonumber(args[3]) or 0)
+    local count = math.max(1, math.min(1000, tonumber(args[4]) or 100))
+    local now = now_ms()
+    local bx = P .. ':bx'
+    local hexes
+    if all then
+        hexes = redis.call('ZRANGE', bx, start, start + count - 1)
+    else
+        hexes = redis.call('ZRANGEBYSCORE', bx, '-inf', now, 'LIMIT', 0, count)
+    end
+    local gone, bytes = 0, 0
+    for _, h in ipairs(hexes) do
+        local hk, blob = P .. ':bh:' .. h, P .. ':blob:' .. h
+        local hs = redis.call('ZRANGE', hk, 0, -1, 'WITHSCORES')
+        local ended, live, nxt = {}, false, now + BLOB_RECHECK_MS
+        for j = 1, #hs, 2 do
+            local until_ = tonumber(hs[j + 1]) or 0
+            local ttl = redis.call('PTTL', P .. ':' .. hs[j])
+            if until_ > now then
+                live, nxt = true, math.max(nxt, until_)
+            end
+            if ttl >= 0 then
+                live, nxt = true, math.max(nxt, now + ttl)
+            elseif ttl == -1 then
+                live = true
+            elseif until_ <= now then
+                ended[#ended + 1] = hs[j]
+            end
+        end
+        if not live then
+            bytes = bytes + redis.call('STRLEN', blob)
+            redis.call('DEL', blob, hk)
+            redis.call('ZREM', bx, h)
+            gone = gone + 1
+        else
+            if #ended > 0 then
+                call_many('ZREM', hk, ended)
+            end
+            if not all then
+                redis.call('ZADD', bx, string.format('%d', nxt), h)
+            end
+        end
+    end
+    local next_start = 0
+    if all and #hexes == count then
+        next_start = start + #hexes - gone
+    end
+    return {#hexes, gone, bytes, next_start}
+end
+
 -- version(): the revision of this library (see Versions, above).
 redis.register_function{function_name = 'mapq1_version',
     callback = function() return REVISION end, flags = {'no-writes'}}
@@ -2069,6 +2238,8 @@ redis.register_function('mapq1_record', record)
 redis.register_function('mapq1_adopt', adopt)
 redis.register_function('mapq1_finish', finish)
 redis.register_function('mapq1_blob_keep', blob_keep)
+redis.register_function('mapq1_blob_hold', blob_hold)
+redis.register_function('mapq1_blob_sweep', blob_sweep)
 redis.register_function('mapq1_scan', scan)
 redis.register_function('mapq1_fits', fits)
 redis.register_function('mapq1_rm', rm)

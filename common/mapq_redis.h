@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 8
+#define MAPQ_FUNCTIONS_REVISION 9
 #define MAPQ_FUNCTIONS_SHA256 \
-    "c383cc2a749bd58de1bf7cfce8401e8ba70d6815a6c8e825edebb2272b126795"
+    "d60fe4e53f8c4cfb3416722d8686f5b628da5dca23402e0970b1f9e8090da180"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

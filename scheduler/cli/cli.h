@@ -117,6 +117,7 @@ extern const struct mapq_cmd_entry mapq_cmd_cache_entry;
 extern const struct mapq_cmd_entry mapq_cmd_validate_entry;
 extern const struct mapq_cmd_entry mapq_cmd_ls_entry;
 extern const struct mapq_cmd_entry mapq_cmd_rm_entry;
+extern const struct mapq_cmd_entry mapq_cmd_gc_entry;
 extern const struct mapq_cmd_entry mapq_cmd_setup_entry;
 
 /* ---- cli_table.c: the table ------------------------------------------- */
@@ -153,13 +154,17 @@ void mapq_cli_hide_password(struct mapq_cli_opts *o, int argc, char **argv);
  * rewritten in place) name by local path where a type says file, in
  * o->store (the embedded store of namespace o->ns on c, at most
  * o->store_max bytes a file, or a shared directory), and puts their
- * references in place of the paths. Prints a problem once, naming the
- * input and element ("$inputs.images[3]: no such file: img/3.png");
- * returns the exit status. Borrows c, o and wf.
+ * references in place of the paths. Every blob of the embedded store the
+ * inputs name, stored or given as a reference (which must still be
+ * there), is held for execution exec, still to be created
+ * (mapq_blob_hold() with MAPQ_BLOB_GRACE_MS), and its raw SHA-256 appended
+ * to held. Prints a problem once, naming the input and element
+ * ("$inputs.images[3]: no such file: img/3.png"); returns the exit
+ * status. Borrows c, o, wf and exec.
  */
 int mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
-                         const struct mapq_workflow *wf,
-                         struct mapq_buf *inputs);
+                         const struct mapq_workflow *wf, const char *exec,
+                         struct mapq_buf *inputs, struct mapq_buf *held);
 
 /*
  * Writes every file the value (msgpack, len bytes) refers to, each

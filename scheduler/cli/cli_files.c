@@ -29,6 +29,8 @@
 #include "mapq_blob.h"
 #include "mapq_dirval.h"
 #include "mapq_http_get.h"
+#include "mapq_keys.h"
+#include "mapq_manifest.h"
 #include "mapq_pages.h"
 #include "mapq_s3.h"
 #include "mapq_store.h"
@@ -42,13 +44,26 @@ struct walk {
     redisContext *c;
     const char *ns;
     const struct mapq_store *store;
-    int64_t max;              /* the embedded store's cap */
+    int64_t max;                       /* the embedded store's cap */
+    char holder[MAPQ_EXEC_ID_LEN + 3]; /* "x:<exec>" */
+    struct mapq_buf *held;    /* the raw SHA-256 of each blob it holds */
     char path[PATH_TEXT_MAX]; /* where in the inputs, for messages */
     char *err;
 };
 
+/* Appends the hash hex (of a blob w holds) to w->held. */
+static void
+held_add(const struct walk *w, const char *hex)
+{
+    unsigned char d[MAPQ_BLOB_RAW_LEN];
+
+    mapq_assert(mapq_blob_unhex(hex, d));
+    mapq_buf_append(w->held, (const char *)d, sizeof(d));
+}
+
 /* Stores the file at path in the run's store (mapq_dirval's put); its
- * URI keeps name (NULL: none). */
+ * URI keeps name (NULL: none); a blob of the embedded store is held for
+ * the run from before it is looked for. */
 static enum mapq_err
 put_blob(void *arg, const char *path, const char *name,
          struct mapq_blob_ref *ref, char *err)
@@ -60,10 +75,91 @@ put_blob(void *arg, const char *path, const char *name,
         return mapq_store_dir_put(w->store, path, name, ref, err);
     if (w->store->kind == MAPQ_STORE_S3)
         return mapq_s3_put(w->store, path, name, ref, err);
-    rc = mapq_blob_put_file(w->c, w->ns, path, w->max, ref, err);
-    if (rc == MAPQ_OK && name != NULL)
+    rc = mapq_blob_put_file(w->c, w->ns, path, w->max, w->holder,
+                            MAPQ_BLOB_GRACE_MS, ref, err);
+    if (rc != MAPQ_OK)
+        return rc;
+    if (name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
+    held_add(w, ref->sha256);
+    return MAPQ_OK;
+}
+
+/* Holds the files of the dir whose manifest is the blob hex (there), and
+ * appends their hashes to w->held. */
+static enum mapq_err
+hold_manifest(struct walk *w, const char *hex)
+{
+    struct mapq_manifest m = {NULL, 0};
+    struct mapq_buf raw = MAPQ_BUF_INIT;
+    char *key = mapq_key_blob(w->ns, hex);
+    char why[MAPQ_ERR_LEN];
+    redisReply *r = redisCommand(w->c, "GET %s", key);
+    enum mapq_err rc;
+    size_t i;
+
+    if (r == NULL || r->type != REDIS_REPLY_STRING) {
+        rc = mapq_err_set(w->err, MAPQ_EREDIS, "%s: redis GET %s: %s", w->path,
+                          key, r && r->str ? r->str : w->c->errstr);
+        goto out;
+    }
+    rc = mapq_manifest_parse(r->str, r->len, &m, why);
+    if (rc != MAPQ_OK) {
+        mapq_err_set(w->err, MAPQ_EINVAL, "%s: its manifest: %s", w->path, why);
+        goto out;
+    }
+    for (i = 0; i < m.n; i++) {
+        unsigned char d[MAPQ_BLOB_RAW_LEN];
+
+        mapq_assert(mapq_blob_unhex(m.entries[i].sha256, d));
+        mapq_buf_append(&raw, (const char *)d, sizeof(d));
+    }
+    rc = mapq_blob_hold(w->c, w->ns, w->holder, MAPQ_BLOB_GRACE_MS,
+                        (const unsigned char *)raw.data, m.n, NULL, why);
+    if (rc != MAPQ_OK)
+        mapq_err_set(w->err, rc, "%s: %s", w->path, why);
+    else
+        mapq_buf_append(w->held, raw.data, raw.len);
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    mapq_manifest_release(&m);
+    mapq_buf_release(&raw);
+    free(key);
     return rc;
+}
+
+/* A reference given as a value (o, a map): one of the embedded store is
+ * held for the run, and must still be there (its dir's files held too). */
+static enum mapq_err
+keep_ref(struct walk *w, const msgpack_object *o, bool dir)
+{
+    const msgpack_object *u = mapq_value_map_get(o, "uri");
+    char uri[MAPQ_BLOB_URI_MAX + 1], hex[MAPQ_BLOB_HEX_LEN + 1],
+        why[MAPQ_ERR_LEN];
+    unsigned char d[MAPQ_BLOB_RAW_LEN];
+    char there = '0';
+    enum mapq_err rc;
+
+    if (u == NULL || u->type != MSGPACK_OBJECT_STR ||
+        u->via.str.size >= sizeof(uri))
+        return MAPQ_OK; /* checked as a value, later */
+    memcpy(uri, u->via.str.ptr, u->via.str.size);
+    uri[u->via.str.size] = '\0';
+    if (!mapq_blob_uri_parse(uri, hex))
+        return MAPQ_OK; /* not held: another store */
+    mapq_assert(mapq_blob_unhex(hex, d));
+    rc = mapq_blob_hold(w->c, w->ns, w->holder, MAPQ_BLOB_GRACE_MS, d, 1,
+                        &there, why);
+    if (rc != MAPQ_OK)
+        return mapq_err_set(w->err, rc, "%s: %s", w->path, why);
+    if (there != '1')
+        return mapq_err_set(w->err, MAPQ_EINVAL,
+                            "%s: %s is no longer in the store (its executions "
+                            "and cache entries are gone)",
+                            w->path, uri);
+    mapq_buf_append(w->held, (const char *)d, sizeof(d));
+    return dir ? hold_manifest(w, hex) : MAPQ_OK;
 }
 
 /* Packs the reference of the file at url, read once to learn its hash and
@@ -196,7 +292,9 @@ walk_value(struct walk *w, const msgpack_object *o, const struct mapq_type *t,
         if (o->type == MSGPACK_OBJECT_STR)
             return store(w, o, t->kind == MAPQ_T_DIR, pk);
         msgpack_pack_object(pk, *o); /* a reference: checked as a value */
-        return MAPQ_OK;
+        return o->type == MSGPACK_OBJECT_MAP
+                   ? keep_ref(w, o, t->kind == MAPQ_T_DIR)
+                   : MAPQ_OK;
     }
     if ((t->kind == MAPQ_T_LIST && o->type == MSGPACK_OBJECT_ARRAY) ||
         ((t->kind == MAPQ_T_DICT || t->kind == MAPQ_T_RECORD) &&
@@ -281,11 +379,15 @@ rewrite(struct walk *w, const struct mapq_workflow *wf,
 
 int
 mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
-                     const struct mapq_workflow *wf, struct mapq_buf *inputs)
+                     const struct mapq_workflow *wf, const char *exec,
+                     struct mapq_buf *inputs, struct mapq_buf *held)
 {
     struct mapq_buf out = MAPQ_BUF_INIT;
-    struct walk w = {
-        .c = c, .ns = o->ns, .store = &o->store, .max = o->store_max};
+    struct walk w = {.c = c,
+                     .ns = o->ns,
+                     .store = &o->store,
+                     .max = o->store_max,
+                     .held = held};
     char err[MAPQ_ERR_LEN];
     msgpack_unpacked u;
     enum mapq_err rc;
@@ -297,6 +399,7 @@ mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
     if (!any || inputs->len == 0)
         return MAPQ_EXIT_OK;
     w.err = err;
+    snprintf(w.holder, sizeof(w.holder), "x:%s", exec);
     msgpack_unpacked_init(&u);
     rc = mapq_value_unpack(inputs->data, inputs->len, &u, err);
     if (rc == MAPQ_OK && u.data.type == MSGPACK_OBJECT_MAP)

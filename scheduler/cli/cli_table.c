@@ -15,7 +15,8 @@ static const struct mapq_cmd_entry *const table[] = {
     &mapq_cmd_status_entry, &mapq_cmd_watch_entry,   &mapq_cmd_result_entry,
     &mapq_cmd_cancel_entry, &mapq_cmd_recover_entry, &mapq_cmd_logs_entry,
     &mapq_cmd_agents_entry, &mapq_cmd_cache_entry,   &mapq_cmd_validate_entry,
-    &mapq_cmd_ls_entry,     &mapq_cmd_rm_entry,      &mapq_cmd_setup_entry,
+    &mapq_cmd_ls_entry,     &mapq_cmd_rm_entry,      &mapq_cmd_gc_entry,
+    &mapq_cmd_setup_entry,
 };
 
 static const char common_usage[] =

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "mapq_alloc.h"
+#include "mapq_blob.h"
 #include "mapq_driver.h"
 #include "mapq_json.h"
 #include "mapq_keys.h"
@@ -460,22 +461,23 @@ follow(struct run *r, struct mapq_workflow *wf, struct mapq_buf *inputs,
 
 /*
  * mapq recover: the workflow and inputs of execution o->target, read back
- * from its record, which must have ended, and its priority and store
- * (each left alone when it had none).
+ * from its record, which must have ended, its priority and store (each
+ * left alone when it had none), and the blobs its inputs name.
  */
 static int
 load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                struct mapq_workflow **wf, char **text, size_t *textlen,
-               struct mapq_buf *inputs, int *priority, struct mapq_store *store)
+               struct mapq_buf *inputs, int *priority, struct mapq_store *store,
+               struct mapq_buf *blobs)
 {
     struct mapq_buf errors = MAPQ_BUF_INIT;
     char *key = mapq_key_exec(o->ns, o->target);
     redisReply *r = redisCommand(
-        c, "HMGET %s workflow file inputs state priority store", key);
+        c, "HMGET %s workflow file inputs state priority store blobs", key);
     char err[MAPQ_ERR_LEN];
     int rc = MAPQ_EXIT_OK;
 
-    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 7) {
         fprintf(stderr, "mapq recover: redis: %s\n",
                 r && r->str ? r->str : c->errstr);
         rc = MAPQ_EXIT_INFRA;
@@ -509,6 +511,9 @@ load_recovered(const struct mapq_cli_opts *o, redisContext *c,
                         : 0;
 
             mapq_buf_append(inputs, r->element[2]->str, r->element[2]->len);
+            if (r->element[6]->type == REDIS_REPLY_STRING &&
+                r->element[6]->len % MAPQ_BLOB_RAW_LEN == 0)
+                mapq_buf_append(blobs, r->element[6]->str, r->element[6]->len);
             if (p >= 1 && p <= MAPQ_PRIORITY_MAX)
                 *priority = p;
             /* Its files go where the first run's went. */
@@ -599,7 +604,7 @@ static int
 run_mode(struct mapq_cli_opts *o, enum run_mode mode)
 {
     struct mapq_workflow *wf = NULL;
-    struct mapq_buf inputs = MAPQ_BUF_INIT;
+    struct mapq_buf inputs = MAPQ_BUF_INIT, held = MAPQ_BUF_INIT;
     struct mapq_local *local = NULL;
     struct mapq_exec_opts xo = {0};
     struct mapq_bind_pages pages;
@@ -608,6 +613,7 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     struct mapq_store recovered_store = {MAPQ_STORE_REDIS, "", ""};
     struct run r;
     char *text = NULL, local_url[512], err[MAPQ_ERR_LEN];
+    char holder[MAPQ_EXEC_ID_LEN + 3];
     const char *redis = o->redis;
     size_t textlen = 0, k;
     redisContext *c = NULL;
@@ -620,10 +626,12 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     if (rc != MAPQ_EXIT_OK)
         goto out;
     xo.seal = seal;
+    /* The id is chosen first: the blobs of its inputs are held for it, and
+     * long input lists are spooled to disk as pages of it, written to Redis
+     * with the execution. */
+    mapq_exec_new_id(r.id);
+    snprintf(holder, sizeof(holder), "x:%s", r.id);
     if (mode != RECOVER) {
-        /* The id is chosen first: long input lists are spooled to disk as
-         * pages of it, and written to Redis with the execution. */
-        mapq_exec_new_id(r.id);
         spool = mapq_spool_new(err);
         if (spool == NULL) {
             fprintf(stderr, "mapq: %s\n", err);
@@ -673,16 +681,25 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
     }
     if (mode == RECOVER) {
         rc = load_recovered(o, c, &wf, &text, &textlen, &inputs, &xo.priority,
-                            &recovered_store);
+                            &recovered_store, &held);
         if (rc != MAPQ_EXIT_OK)
             goto out;
         xo.recover_from = o->target;
+        if (mapq_blob_hold(c, o->ns, holder, MAPQ_BLOB_GRACE_MS,
+                           (const unsigned char *)held.data,
+                           held.len / MAPQ_BLOB_RAW_LEN, NULL,
+                           err) != MAPQ_OK) {
+            fprintf(stderr, "mapq: cannot hold the inputs' files: %s\n", err);
+            rc = MAPQ_EXIT_INFRA;
+            goto out;
+        }
     }
     if (mode != RECOVER) {
-        rc = mapq_cli_store_files(c, o, wf, &inputs);
+        rc = mapq_cli_store_files(c, o, wf, r.id, &inputs, &held);
         if (rc != MAPQ_EXIT_OK)
             goto out;
     }
+    xo.blobs = &held;
     xo.lease_ms = o->lease_ms;
     xo.overwrite_cache = o->overwrite_cache;
     xo.store = mode == RECOVER && !o->store_set ? &recovered_store : &o->store;
@@ -697,6 +714,12 @@ run_mode(struct mapq_cli_opts *o, enum run_mode mode)
         rc = MAPQ_EXIT_INFRA;
         goto out;
     }
+    /* Held while the execution exists from now on, not for the grace
+     * beyond: should this fail, they are kept that much longer. */
+    if (held.len > 0 &&
+        mapq_blob_hold(c, o->ns, holder, 0, (const unsigned char *)held.data,
+                       held.len / MAPQ_BLOB_RAW_LEN, NULL, err) != MAPQ_OK)
+        mapq_log(MAPQ_LOG_WARN, "execution %s: %s", r.id, err);
     /* The pages are in Redis now. */
     mapq_spool_free(spool);
     spool = NULL;
@@ -717,6 +740,7 @@ out:
     mapq_seal_free(seal);
     mapq_workflow_free(wf);
     mapq_buf_release(&inputs);
+    mapq_buf_release(&held);
     mapq_buf_release(&r.output);
     if (r.pages != NULL)
         redisFree(r.pages);

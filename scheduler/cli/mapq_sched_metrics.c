@@ -18,6 +18,7 @@ struct mapq_sched_metrics {
     struct mapq_driver *d;
     char *ns;
     struct mapq_metric *driving, *ended, *finished;
+    struct mapq_metric *reclaimed, *reclaimed_bytes;
 };
 
 static void
@@ -48,7 +49,17 @@ ended_cb(const struct mapq_exec_outcome *out, void *arg)
     mapq_metrics_add(sm->ended, status, 1);
 }
 
-static const struct mapq_driver_observer observer = {subtasks_cb, ended_cb};
+static void
+reclaimed_cb(uint64_t blobs, uint64_t bytes, void *arg)
+{
+    struct mapq_sched_metrics *sm = arg;
+
+    mapq_metrics_add(sm->reclaimed, NULL, (double)blobs);
+    mapq_metrics_add(sm->reclaimed_bytes, NULL, (double)bytes);
+}
+
+static const struct mapq_driver_observer observer = {subtasks_cb, ended_cb,
+                                                     reclaimed_cb};
 
 static void
 scrape_cb(struct mapq_metrics *m, void *arg)
@@ -96,6 +107,15 @@ mapq_sched_metrics_new(struct event_base *base, struct mapq_driver *d,
         "Subtasks of the executions this scheduler drives that reached a "
         "final phase: succeeded, cached, failed, timed_out, aborted.",
         MAPQ_METRIC_COUNTER, by_phase, NULL, 0);
+    sm->reclaimed = mapq_metrics_declare(
+        m, "mapq_blobs_reclaimed_total",
+        "Blobs of the embedded store this scheduler's sweeps deleted once "
+        "nothing held them.",
+        MAPQ_METRIC_COUNTER, NULL, NULL, 0);
+    sm->reclaimed_bytes = mapq_metrics_declare(
+        m, "mapq_blob_bytes_reclaimed_total",
+        "Bytes of the blobs this scheduler's sweeps deleted.",
+        MAPQ_METRIC_COUNTER, NULL, NULL, 0);
     mapq_observe_set_scrape_cb(obs, scrape_cb, sm);
     mapq_observe_redis(obs, mapq_driver_redis(d), sm->ns, MAPQ_AGENT_LIVE_MS,
                        queues_cb, sm);

@@ -40,6 +40,8 @@
 #define ADOPT_EVERY_MS   1000
 #define PRUNE_EVERY      60   /* adoptions: P:execs is pruned every minute */
 #define PRUNE_COUNT      1000 /* entries of P:execs looked at per prune */
+#define SWEEP_COUNT      500  /* blobs looked at per mapq1_blob_sweep */
+#define SWEEP_CALLS      20 /* calls per prune while each finds a full batch */
 #define ADOPT_MAX        16
 /* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
  * a subtask can have in Redis). */
@@ -349,6 +351,7 @@ struct mapq_driver {
     const struct mapq_seal *seal; /* mapq_driver_set_seal(); NULL: none */
     long prune_cursor;            /* rank in P:execs the next prune starts at */
     int adopts; /* adoptions asked: every PRUNE_EVERY-th prunes */
+    int sweeps; /* mapq1_blob_sweep calls of this prune */
     const struct mapq_driver_observer *obs; /* mapq_driver_observe() */
     void *obs_arg;
 };

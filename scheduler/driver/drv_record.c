@@ -312,6 +312,10 @@ mapq_exec_create(redisContext *c, const char *ns,
         mapq_argv_add(&cmd, "recover_from");
         mapq_argv_add(&cmd, o->recover_from);
     }
+    if (o->blobs != NULL && o->blobs->len > 0) {
+        mapq_argv_add(&cmd, "blobs");
+        mapq_argv_addlen(&cmd, o->blobs->data, o->blobs->len);
+    }
     redisAppendCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
     redisAppendCommand(c, "ZADD %s %lld %s", keys[1], (long long)now, id);
     redisAppendCommand(

@@ -176,12 +176,69 @@ prune_cb(redisReply *reply, const char *why, void *arg)
                  reply ? reply->str : why);
 }
 
+static void sweep(struct mapq_driver *d);
+
+/* What a sweep reclaimed; another follows while each finds a full batch,
+ * up to SWEEP_CALLS a prune. */
+static void
+sweep_cb(redisReply *reply, const char *why, void *arg)
+{
+    struct mapq_driver *d = arg;
+    long long v[4];
+    size_t i;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != 4) {
+        mapq_log(MAPQ_LOG_WARN, "cannot reclaim blobs: %s",
+                 reply && reply->str ? reply->str
+                 : why               ? why
+                                     : "bad reply");
+        return;
+    }
+    for (i = 0; i < 4; i++)
+        v[i] = reply->element[i]->type == REDIS_REPLY_INTEGER
+                   ? reply->element[i]->integer
+                   : 0;
+    if (v[1] > 0) {
+        mapq_log(MAPQ_LOG_INFO,
+                 "reclaimed %lld blobs (%lld bytes) nothing holds any more",
+                 v[1], v[2]);
+        if (d->obs != NULL && d->obs->reclaimed != NULL)
+            d->obs->reclaimed((uint64_t)v[1], (uint64_t)v[2], d->obs_arg);
+    }
+    if (v[0] >= SWEEP_COUNT && ++d->sweeps < SWEEP_CALLS)
+        sweep(d);
+}
+
+/* Reclaims the blobs whose holders ended (mapq1_blob_sweep, those due). */
+static void
+sweep(struct mapq_driver *d)
+{
+    struct mapq_argv cmd;
+
+    mapq_argv_init(&cmd);
+    mapq_argv_add(&cmd, "FCALL");
+    mapq_argv_add(&cmd, "mapq1_blob_sweep");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, d->ns);
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_add(&cmd, "0");
+    mapq_argv_addf(&cmd, "%d", SWEEP_COUNT);
+    mapq_redis_command(d->cmd, CALL_TIMEOUT_MS, sweep_cb, d, cmd.argc, cmd.argv,
+                       cmd.lens);
+    mapq_argv_release(&cmd);
+}
+
 /* Drops the entries of expired executions from P:execs, PRUNE_COUNT at a
- * time (mapq1_prune); a failure waits for the next turn. */
+ * time (mapq1_prune), and reclaims blobs; a failure waits for the next
+ * turn. */
 static void
 prune(struct mapq_driver *d)
 {
     struct mapq_argv cmd;
+
+    d->sweeps = 0;
+    sweep(d);
 
     mapq_argv_init(&cmd);
     mapq_argv_add(&cmd, "FCALL");

@@ -68,6 +68,10 @@ struct mapq_exec_opts {
     const struct mapq_store *store; /* where its tasks' output files go
                                        (borrowed); NULL: the embedded
                                        store */
+    const struct mapq_buf *blobs;   /* the raw SHA-256 of the embedded
+                                       store's blobs its inputs name
+                                       (field blobs, what mapq recover
+                                       holds again; borrowed); NULL: none */
 };
 
 /* A new random execution id, for mapq_exec_create(). */
@@ -173,12 +177,14 @@ void mapq_driver_cancel(struct mapq_driver *d, const char *id,
 /*
  * What a driver tells an observer (metrics): count subtasks of node (of
  * queue) reached final phase; an execution it drove ended (outcome
- * borrowed for the call). Both run on the loop and must not block.
+ * borrowed for the call); a sweep reclaimed blobs of the embedded store
+ * (how many, their bytes). All run on the loop and must not block.
  */
 struct mapq_driver_observer {
     void (*subtasks)(const char *node, const char *queue, int phase,
                      uint64_t count, void *arg);
     void (*ended)(const struct mapq_exec_outcome *outcome, void *arg);
+    void (*reclaimed)(uint64_t blobs, uint64_t bytes, void *arg);
 };
 
 /* Sets d's observer (borrowed; NULL: none) and its arg. */

@@ -418,8 +418,9 @@ parse_task_fields(struct ctx *c, yaml_node_t *k, const struct fields *f,
     parse_body(c, k, f, t);
     if (t->kind == MAPQ_TASK_PLUGIN && mapq_type_has_file(t->output))
         wf_perr(c, f->val[TF_OUTPUT] ? f->val[TF_OUTPUT] : f->val[TF_OUTPUTS],
-                "task '%s': a plugin cannot output files yet (a command "
-                "task can)",
+                "task '%s': a plugin cannot output files: it runs on the "
+                "agent's event loop, for small in-process work; a command "
+                "or worker task can",
                 t->name);
     if (t->kind == MAPQ_TASK_COMMAND && t->argv != NULL)
         check_shell_placeholders(c, f->val[TF_COMMAND],

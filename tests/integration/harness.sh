@@ -165,6 +165,12 @@ queued_refs() {
 }
 queue_len() { queued_refs "$1" "$2" | wc -l | tr -d ' '; }
 
+# list_input FILE NAME VALUE...: writes the inputs file {"NAME": [VALUE,
+# ...]} (each VALUE a string: a path, a URL) to FILE.
+list_input() {
+    python3 -c 'import json, sys; json.dump({sys.argv[2]: sys.argv[3:]}, open(sys.argv[1], "w"))' "$@"
+}
+
 # shellcheck source=../check.sh
 . "$SRC/tests/check.sh"
 

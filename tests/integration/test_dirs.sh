@@ -63,11 +63,7 @@ nodes:
   m: {task: merge, with: {outs: \$i.out}}
 output: {listing: \$i.listing, merged: \$m, outs: \$i.out}
 YAML
-inputs() { # inputs FILE PATH...: {"sets": [PATH, ...]}
-    local f=$1
-    shift
-    python3 -c 'import json, sys; json.dump({"sets": sys.argv[2:]}, open(sys.argv[1], "w"))' "$f" "$@"
-}
+inputs() { list_input "$1" sets "${@:2}"; } # inputs FILE PATH...
 ran() { [ -f "$TMP/ran.log" ] && wc -l <"$TMP/ran.log" | tr -d ' ' || echo 0; }
 
 # ---- directories in and out ------------------------------------------------------

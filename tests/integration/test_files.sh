@@ -52,11 +52,7 @@ nodes:
   m: {map: look, over: {doc: \$inputs.docs}, system_retries: 1}
 output: \$m
 YAML
-inputs() { # inputs FILE PATH...: {"docs": [PATH, ...]}
-    local f=$1
-    shift
-    python3 -c 'import json, sys; json.dump({"docs": sys.argv[2:]}, open(sys.argv[1], "w"))' "$f" "$@"
-}
+inputs() { list_input "$1" docs "${@:2}"; } # inputs FILE PATH...
 ran() { [ -f "$TMP/ran.log" ] && wc -l <"$TMP/ran.log" | tr -d ' ' || echo 0; }
 
 # ---- local paths in, content seen by the task -----------------------------------

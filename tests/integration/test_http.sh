@@ -64,11 +64,7 @@ nodes:
   m: {map: look, over: {doc: \$inputs.docs}, system_retries: 1}
 output: {seen: \$m, docs: \$inputs.docs}
 YAML
-inputs() { # inputs FILE URL...: {"docs": [URL, ...]}
-    local f=$1
-    shift
-    python3 -c 'import json, sys; json.dump({"docs": sys.argv[2:]}, open(sys.argv[1], "w"))' "$f" "$@"
-}
+inputs() { list_input "$1" docs "${@:2}"; } # inputs FILE URL...
 ran() { [ -f "$TMP/ran.log" ] && wc -l <"$TMP/ran.log" | tr -d ' ' || echo 0; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 

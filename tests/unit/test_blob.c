@@ -35,6 +35,7 @@
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define BIG_LEN (5 * MAPQ_BLOB_PIECE / 2) /* 2.5 MiB: three pieces */
 #define MON_MAX 32
+#define HOLDER  "x:" EXEC /* the execution the blobs are held for */
 
 struct t {
     struct fx *f;
@@ -195,7 +196,7 @@ round_trip(struct t *t, const char *name, const void *data, size_t len,
 
     snprintf(out, sizeof(out), "%s.out", name);
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, MAPQ_BLOB_MAX_DEFAULT,
-                                 &ref, err),
+                                 HOLDER, 0, &ref, err),
               MAPQ_OK, err);
     assert_string_equal(ref.sha256, want_hex);
     assert_int_equal(ref.size, len);
@@ -333,21 +334,26 @@ test_blob_writes_through_a_temporary_key_with_a_ttl(void **state)
 
     monitor_start(t);
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, MAPQ_BLOB_MAX_DEFAULT,
-                                 &ref, err),
+                                 HOLDER, 0, &ref, err),
               MAPQ_OK, err);
-    /* The function's own commands show too (MONITOR lists them). */
-    assert_string_equal(monitor_take(t), "EXISTS APPEND EXPIRE FCALL EXISTS "
-                                         "RENAMENX PERSIST");
+    /* The functions' own commands show too (MONITOR lists them): held
+     * first (P:bh, P:bx), then looked for, written and renamed. */
+    assert_string_equal(monitor_take(t), "FCALL TIME ZADD ZADD EXISTS APPEND "
+                                         "EXPIRE FCALL EXISTS RENAMENX "
+                                         "PERSIST");
+    snprintf(want, sizeof(want), "\"ZADD\" \"%s:bh:%s\" \"0\" \"%s\"", t->f->ns,
+             ABC_SHA256, HOLDER);
+    assert_string_equal(t->mon_lines[2], want);
     /* APPEND "<ns>:blobtmp:<16 hex>" "abc", then its 1 h TTL. */
     snprintf(want, sizeof(want), "\"APPEND\" \"%s:blobtmp:", t->f->ns);
-    assert_memory_equal(t->mon_lines[1], want, strlen(want));
-    q = t->mon_lines[1] + strlen("\"APPEND\" \"");
+    assert_memory_equal(t->mon_lines[5], want, strlen(want));
+    q = t->mon_lines[5] + strlen("\"APPEND\" \"");
     snprintf(tmp, sizeof(tmp), "%.*s", (int)(strchr(q, '"') - q), q);
     assert_int_equal(strlen(tmp), strlen(t->f->ns) + strlen(":blobtmp:") + 16);
     snprintf(want, sizeof(want), "\"APPEND\" \"%s\" \"abc\"", tmp);
-    assert_string_equal(t->mon_lines[1], want);
+    assert_string_equal(t->mon_lines[5], want);
     snprintf(want, sizeof(want), "\"EXPIRE\" \"%s\" \"3600\"", tmp);
-    assert_string_equal(t->mon_lines[2], want);
+    assert_string_equal(t->mon_lines[6], want);
     /* The blob keeps no TTL of its temporary key. */
     assert_int_equal(
         fx_integer(t->f, "TTL", fx_key(t->f, "blob:" ABC_SHA256), NULL), -1);
@@ -364,14 +370,14 @@ test_blob_same_content_twice_is_one_blob_sent_once(void **state)
     const char *p2 = put_file(t, "two", "abc", 3);
 
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, p1, MAPQ_BLOB_MAX_DEFAULT,
-                                 &a, err),
+                                 HOLDER, 0, &a, err),
               MAPQ_OK, err);
     monitor_start(t);
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, p2, MAPQ_BLOB_MAX_DEFAULT,
-                                 &b, err),
+                                 HOLDER, 0, &b, err),
               MAPQ_OK, err);
-    /* Hashed first, found, not sent again. */
-    assert_string_equal(monitor_take(t), "EXISTS");
+    /* Hashed first, held, found, not sent again. */
+    assert_string_equal(monitor_take(t), "FCALL TIME ZADD ZADD EXISTS");
     assert_string_equal(a.uri, b.uri);
     assert_string_equal(a.sha256, b.sha256);
     assert_int_equal(a.size, b.size);
@@ -387,18 +393,23 @@ test_blob_over_the_cap_writes_nothing(void **state)
     char err[MAPQ_ERR_LEN], want[256];
     const char *path = put_file(t, "eleven", "0123456789a", 11);
 
-    expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, 10, &ref, err),
-              MAPQ_ETOOBIG, err);
+    expect_rc(
+        mapq_blob_put_file(t->f->c, t->f->ns, path, 10, HOLDER, 0, &ref, err),
+        MAPQ_ETOOBIG, err);
     snprintf(want, sizeof(want),
              "%s: 11 bytes, over the store's cap of 10 bytes", path);
     assert_string_equal(err, want);
-    expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, 0, &ref, err),
-              MAPQ_ETOOBIG, err);
+    expect_rc(
+        mapq_blob_put_file(t->f->c, t->f->ns, path, 0, HOLDER, 0, &ref, err),
+        MAPQ_ETOOBIG, err);
     assert_int_equal(count_keys(t, "*"), 0);
     /* At the cap is under it. */
-    expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, 11, &ref, err),
-              MAPQ_OK, err);
-    assert_int_equal(count_keys(t, "*"), 1);
+    expect_rc(
+        mapq_blob_put_file(t->f->c, t->f->ns, path, 11, HOLDER, 0, &ref, err),
+        MAPQ_OK, err);
+    /* The blob, its holders (P:bh) and the sweep's queue (P:bx). */
+    assert_int_equal(count_keys(t, "*"), 3);
+    assert_int_equal(count_keys(t, "blob:*"), 1);
 }
 
 static void
@@ -411,7 +422,7 @@ test_blob_missing_file_is_enoent(void **state)
     int64_t size;
 
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, path, MAPQ_BLOB_MAX_DEFAULT,
-                                 &ref, err),
+                                 HOLDER, 0, &ref, err),
               MAPQ_ENOENT, err);
     snprintf(want, sizeof(want), "no such file: %s", path);
     assert_string_equal(err, want);
@@ -419,7 +430,7 @@ test_blob_missing_file_is_enoent(void **state)
     assert_string_equal(err, want);
     /* A directory is not a file either. */
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns, t->dir,
-                                 MAPQ_BLOB_MAX_DEFAULT, &ref, err),
+                                 MAPQ_BLOB_MAX_DEFAULT, HOLDER, 0, &ref, err),
               MAPQ_EINVAL, err);
     assert_int_equal(count_keys(t, "*"), 0);
 }
@@ -453,7 +464,7 @@ test_blob_get_refuses_tampered_content(void **state)
 
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns,
                                  put_file(t, "abc", "abc", 3),
-                                 MAPQ_BLOB_MAX_DEFAULT, &ref, err),
+                                 MAPQ_BLOB_MAX_DEFAULT, HOLDER, 0, &ref, err),
               MAPQ_OK, err);
     /* Other bytes of the same length: caught by the hash. */
     fx_run(t->f, "SET", key, "abd", NULL);
@@ -487,7 +498,7 @@ test_blob_get_replaces_dest_with_mode_0644(void **state)
     assert_int_equal(chmod(out, 0600), 0);
     expect_rc(mapq_blob_put_file(t->f->c, t->f->ns,
                                  put_file(t, "abc", "abc", 3),
-                                 MAPQ_BLOB_MAX_DEFAULT, &ref, err),
+                                 MAPQ_BLOB_MAX_DEFAULT, HOLDER, 0, &ref, err),
               MAPQ_OK, err);
     expect_rc(mapq_blob_get_file(t->f->c, t->f->ns, &ref, out, err), MAPQ_OK,
               err);

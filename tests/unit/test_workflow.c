@@ -1493,6 +1493,26 @@ test_workflow_error_command_or_plugin(void **state)
 }
 
 static void
+test_workflow_error_plugin_outputs_files(void **state)
+{
+    parse_fails(*state,
+                "name: t\n"
+                "tasks:\n"
+                "  one:\n"
+                "    plugin: {library: a.so, symbol: f}\n"
+                "    output: file\n"
+                "  many:\n"
+                "    plugin: {library: a.so, symbol: f}\n"
+                "    outputs: {n: int, trees: \"list[dir]\"}\n",
+                "wf.yaml:5:13: task 'one': a plugin cannot output files: it "
+                "runs on the agent's event loop, for small in-process work; "
+                "a command or worker task can\n"
+                "wf.yaml:8:14: task 'many': a plugin cannot output files: it "
+                "runs on the agent's event loop, for small in-process work; "
+                "a command or worker task can\n");
+}
+
+static void
 test_workflow_error_command_shape(void **state)
 {
     parse_fails(*state,
@@ -2407,6 +2427,7 @@ main(void)
         T(test_workflow_error_zip_literal_lengths),
         T(test_workflow_error_node_settings_ranges),
         T(test_workflow_error_command_or_plugin),
+        T(test_workflow_error_plugin_outputs_files),
         T(test_workflow_error_command_shape),
         T(test_workflow_error_placeholder),
         T(test_workflow_worker_and_batch),

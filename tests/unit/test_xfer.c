@@ -44,6 +44,8 @@ struct t {
     int ndone;                   /* calls of record_done */
     struct mapq_blob_ref got[4]; /* the refs a store gave back */
     size_t ngot;
+    char held[4][MAPQ_BLOB_HEX_LEN + 1]; /* the blobs a store held */
+    long nheld;                          /* how many; -1: done got NULL */
     enum mapq_err rc;
     char err[MAPQ_ERR_LEN];
     int stray; /* calls of a done that must not run */
@@ -137,9 +139,10 @@ put(struct t *t, const char *name, const char *data, size_t len,
     snprintf(rel, sizeof(rel), "src/%s", name);
     path = at(t, rel);
     write_file(path, data, len);
-    assert_int_equal(
-        mapq_blob_put_file(f->c, f->ns, path, MAPQ_BLOB_MAX_DEFAULT, ref, err),
-        MAPQ_OK);
+    assert_int_equal(mapq_blob_put_file(f->c, f->ns, path,
+                                        MAPQ_BLOB_MAX_DEFAULT, "x:" EXEC, 0,
+                                        ref, err),
+                     MAPQ_OK);
 }
 
 static void
@@ -179,11 +182,17 @@ age(const char *path, time_t secs)
 
 static void
 record_done(enum mapq_err rc, const char *err,
-            const struct mapq_xfer_item *items, size_t n, void *arg)
+            const struct mapq_xfer_item *items, size_t n,
+            const struct mapq_buf *held, void *arg)
 {
     struct t *t = arg;
+    long i;
 
     t->ndone++;
+    t->nheld = held != NULL ? (long)(held->len / MAPQ_BLOB_RAW_LEN) : -1;
+    for (i = 0; i < t->nheld && i < 4; i++)
+        mapq_blob_hex((const unsigned char *)held->data + i * MAPQ_BLOB_RAW_LEN,
+                      MAPQ_BLOB_RAW_LEN, t->held[i]);
     for (t->ngot = 0; t->ngot < n && t->ngot < 4; t->ngot++)
         t->got[t->ngot] = items[t->ngot].ref;
     t->rc = rc;
@@ -196,10 +205,12 @@ record_done(enum mapq_err rc, const char *err,
 
 static void
 stray_done(enum mapq_err rc, const char *err,
-           const struct mapq_xfer_item *items, size_t n, void *arg)
+           const struct mapq_xfer_item *items, size_t n,
+           const struct mapq_buf *held, void *arg)
 {
     struct t *t = arg;
 
+    (void)held;
     (void)rc;
     (void)err;
     (void)items;
@@ -572,18 +583,27 @@ test_xfer_stores_items(void **state)
     struct mapq_blob_ref ra;
     const struct mapq_blob_ref *refs[] = {&ra};
     const char *names[] = {"back"};
+    redisReply *r;
 
     write_file(at(t, "src/a.png"), a, sizeof(a) - 1);
     write_file(at(t, "src/empty"), "", 0);
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
     items[1].dest = mapq_xstrdup(at(t, "src/empty"));
     start(t, false, 0);
-    mapq_xfer_store(t->x, &redis, items, 2, MAPQ_BLOB_MAX_DEFAULT, record_done,
-                    t);
+    mapq_xfer_store(t->x, &redis, "x:" EXEC, items, 2, MAPQ_BLOB_MAX_DEFAULT,
+                    record_done, t);
     wait_done(t, 1);
     assert_int_equal(t->rc, MAPQ_OK);
     assert_int_equal(t->ngot, 2);
     assert_int_equal(t->got[0].size, sizeof(a) - 1);
+    /* Both held for the execution, as done is told. */
+    assert_int_equal(t->nheld, 2);
+    assert_string_equal(t->held[0], t->got[0].sha256);
+    assert_string_equal(t->held[1], t->got[1].sha256);
+    snprintf(want, sizeof(want), "bh:%s", t->got[1].sha256);
+    r = fx_run(t->fx, "ZSCORE", fx_key(t->fx, want), "x:" EXEC, NULL);
+    assert_int_equal(r->type, REDIS_REPLY_STRING);
+    assert_string_equal(r->str, "0"); /* while the execution exists */
     mapq_blob_uri_named(t->got[0].sha256, "a.png", want, sizeof(want));
     assert_string_equal(t->got[0].uri, want);
     assert_int_equal(t->got[1].size, 0);
@@ -596,7 +616,7 @@ test_xfer_stores_items(void **state)
     items = mapq_xcalloc(1, sizeof(*items));
     snprintf(items[0].ref.uri, sizeof(items[0].ref.uri), "out/a.png");
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
-    mapq_xfer_store(t->x, &redis, items, 1, 4, record_done, t);
+    mapq_xfer_store(t->x, &redis, "x:" EXEC, items, 1, 4, record_done, t);
     wait_done(t, 3);
     assert_int_equal(t->rc, MAPQ_ETOOBIG);
     assert_non_null(strstr(t->err, "cannot store out/a.png: "));
@@ -628,7 +648,8 @@ test_xfer_shared_directory(void **state)
     write_file(at(t, "src/a.png"), a, sizeof(a) - 1);
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
     start(t, true, 1 << 20);
-    mapq_xfer_store(t->x, &t->stores[0], items, 1, 4, record_done, t);
+    mapq_xfer_store(t->x, &t->stores[0], "x:" EXEC, items, 1, 4, record_done,
+                    t);
     wait_done(t, 1);
     /* The embedded store's cap does not apply to a shared directory. */
     assert_int_equal(t->rc, MAPQ_OK);
@@ -672,7 +693,7 @@ test_xfer_shared_directory(void **state)
     assert_int_equal(mapq_store_parse(uri, &other, err), MAPQ_OK);
     items = mapq_xcalloc(1, sizeof(*items));
     items[0].dest = mapq_xstrdup(at(t, "src/a.png"));
-    mapq_xfer_store(t->x, &other, items, 1, 0, record_done, t);
+    mapq_xfer_store(t->x, &other, "x:" EXEC, items, 1, 0, record_done, t);
     wait_done(t, 5);
     assert_int_equal(t->rc, MAPQ_EINVAL);
     assert_non_null(strstr(t->err, "was not given --store file://"));
