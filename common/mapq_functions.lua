@@ -2165,8 +2165,8 @@ end
 -- (with its holder set). A blob still held is looked at again once its
 -- last holder's key expires (PTTL), or in BLOB_RECHECK_MS when one has no
 -- expiry (all = '1' leaves its time alone). Returns {looked at, deleted,
--- bytes deleted, the rank to start from next (all = '1' and more left),
--- else 0}.
+-- bytes deleted, the rank to start from next (all = '1' and a full
+-- batch looked at), else -1}.
 local function blob_sweep(keys, args)
     local P, all = args[1], args[2] == '1'
     local start = math.max(0, tonumber(args[3]) or 0)
@@ -2212,7 +2212,7 @@ local function blob_sweep(keys, args)
             end
         end
     end
-    local next_start = 0
+    local next_start = -1
     if all and #hexes == count then
         next_start = start + #hexes - gone
     end

@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 9
 #define MAPQ_FUNCTIONS_SHA256 \
-    "d60fe4e53f8c4cfb3416722d8686f5b628da5dca23402e0970b1f9e8090da180"
+    "65fc499d49ebc95ff57d8116b9edb620931d24a436242452c258183c1e994989"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -12,7 +12,7 @@
 #define GC_BATCH 500 /* blobs looked at per call */
 
 /* One mapq1_blob_sweep from rank *start; adds to sums (looked at,
- * deleted, bytes) and moves *start on (0 once the end is reached). */
+ * deleted, bytes) and moves *start on (-1 once the end is reached). */
 static int
 sweep_once(redisContext *c, const char *ns, long long *start, long long sums[3])
 {
@@ -55,7 +55,7 @@ cmd_gc(struct mapq_cli_opts *o)
         return MAPQ_EXIT_INFRA;
     do
         rc = sweep_once(c, o->ns, &start, sums);
-    while (rc == MAPQ_EXIT_OK && start > 0);
+    while (rc == MAPQ_EXIT_OK && start >= 0);
     redisFree(c);
     if (rc != MAPQ_EXIT_OK)
         return rc;
