@@ -295,18 +295,7 @@ read_checkpoint(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
 static void
 take_stderr(struct mapq_cmd *cmd, struct mapq_cmd_result *res)
 {
-    size_t skip = 0, i;
-
-    if (cmd->err.len > MAPQ_CMD_STDERR_TAIL) {
-        skip = cmd->err.len - MAPQ_CMD_STDERR_TAIL;
-        for (i = 0; i < 3 && skip < cmd->err.len &&
-                    ((unsigned char)cmd->err.data[skip] & 0xC0) == 0x80;
-             i++)
-            skip++;
-        memmove(cmd->err.data, cmd->err.data + skip, cmd->err.len - skip);
-        cmd->err.len -= skip;
-        cmd->err.data[cmd->err.len] = '\0';
-    }
+    mapq_buf_keep_tail(&cmd->err, MAPQ_CMD_STDERR_TAIL);
     res->stderr_tail = cmd->err;
     res->stderr_total = cmd->err_total;
     mapq_buf_init(&cmd->err, 0);

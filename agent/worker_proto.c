@@ -332,18 +332,7 @@ worker_result_ended(const struct mapq_worker *w, struct mapq_cmd_result *res)
 static void
 take_stderr(struct mapq_worker *w, struct mapq_cmd_result *res)
 {
-    size_t skip = 0, i;
-
-    if (w->err.len > MAPQ_CMD_STDERR_TAIL) {
-        skip = w->err.len - MAPQ_CMD_STDERR_TAIL;
-        for (i = 0; i < 3 && skip < w->err.len &&
-                    ((unsigned char)w->err.data[skip] & 0xC0) == 0x80;
-             i++)
-            skip++;
-        memmove(w->err.data, w->err.data + skip, w->err.len - skip);
-        w->err.len -= skip;
-        w->err.data[w->err.len] = '\0';
-    }
+    mapq_buf_keep_tail(&w->err, MAPQ_CMD_STDERR_TAIL);
     mapq_buf_release(&res->stderr_tail);
     res->stderr_tail = w->err;
     mapq_buf_init(&w->err, 0);

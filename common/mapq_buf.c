@@ -96,6 +96,23 @@ mapq_buf_printf(struct mapq_buf *b, const char *fmt, ...)
     return MAPQ_OK;
 }
 
+void
+mapq_buf_keep_tail(struct mapq_buf *b, size_t max)
+{
+    size_t skip, i;
+
+    if (b->len <= max)
+        return;
+    skip = b->len - max;
+    for (i = 0; i < 3 && skip < b->len &&
+                ((unsigned char)b->data[skip] & 0xC0) == 0x80;
+         i++)
+        skip++;
+    memmove(b->data, b->data + skip, b->len - skip);
+    b->len -= skip;
+    b->data[b->len] = '\0';
+}
+
 char *
 mapq_buf_detach(struct mapq_buf *b, size_t *len)
 {

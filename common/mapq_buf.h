@@ -35,6 +35,10 @@ enum mapq_err mapq_buf_append(struct mapq_buf *b, const void *p, size_t n);
 enum mapq_err mapq_buf_appendstr(struct mapq_buf *b, const char *s);
 enum mapq_err mapq_buf_printf(struct mapq_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Drops all but the last max bytes of b (when it holds more), and up to
+ * three more so that what stays starts on a UTF-8 boundary: the tail of
+ * a log. */
+void mapq_buf_keep_tail(struct mapq_buf *b, size_t max);
 /* Hands the bytes to the caller (who frees them with free()), leaves b empty.
  * Never returns NULL. */
 char *mapq_buf_detach(struct mapq_buf *b, size_t *len);

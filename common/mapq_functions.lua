@@ -1235,7 +1235,10 @@ local function write_results(b)
             redis.call('PEXPIREAT', rk, res.expires)
         end
         for m = 2, #kv, 2 do
-            hold_record(b.P, 'x:' .. res.e, kv[m])
+            local hexes = record_blobs(kv[m])
+            if hexes then
+                hold_blobs(b.P, 'x:' .. res.e, 0, hexes)
+            end
         end
     end
     for _, entry in ipairs(b.cache_sets) do

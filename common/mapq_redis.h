@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 9
 #define MAPQ_FUNCTIONS_SHA256 \
-    "65fc499d49ebc95ff57d8116b9edb620931d24a436242452c258183c1e994989"
+    "67db781f752e7b13937aa524e9dd7331ce0f3f68ed6fd32c58c4d91fc6d8aa30"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
