@@ -474,17 +474,20 @@ local BLOB_RECHECK_MS = 3600000
 -- The hex hashes of the blobs a record holds (its field b, after "p"
 -- and its fixint), or nil.
 local function record_blobs(rec)
-    if string.sub(rec, 2, 3) ~= '\161p' or string.sub(rec, 5, 6) ~= '\161b' then
+    -- Bytes, not substrings: most records name no blob, and a plugin map
+    -- records a hundred thousand a second.
+    local m, k1, p, _, k2, b, t = string.byte(rec, 1, 7)
+    if not t or m < 0x80 or m > 0x8f or k1 ~= 0xa1 or p ~= 0x70 or
+        k2 ~= 0xa1 or b ~= 0x62 then
         return nil
     end
-    local t, n, off = string.byte(rec, 7), nil, nil
-    if t == 0xc4 then
-        n, off = string.byte(rec, 8), 9
-    elseif t == 0xc5 then
-        local b1, b2 = string.byte(rec, 8, 9)
+    local n, off
+    local b1, b2, b3, b4 = string.byte(rec, 8, 11)
+    if t == 0xc4 and b1 then
+        n, off = b1, 9
+    elseif t == 0xc5 and b2 then
         n, off = b1 * 256 + b2, 10
-    elseif t == 0xc6 then
-        local b1, b2, b3, b4 = string.byte(rec, 8, 11)
+    elseif t == 0xc6 and b4 then
         n, off = ((b1 * 256 + b2) * 256 + b3) * 256 + b4, 12
     end
     if not n or n % 32 ~= 0 or off + n - 1 > #rec then

@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 9
 #define MAPQ_FUNCTIONS_SHA256 \
-    "67db781f752e7b13937aa524e9dd7331ce0f3f68ed6fd32c58c4d91fc6d8aa30"
+    "95d0ca70d9c04c78bf55f81e27cd781daacb20ee360dcd7baa592b3cf1045d4a"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
