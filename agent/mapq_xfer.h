@@ -99,10 +99,9 @@ struct mapq_xfer_req *mapq_xfer_fetch(struct mapq_xfer *x,
  * store (copied): the embedded one, where a blob is at most max bytes and
  * held for holder (copied; "x:<exec>", see mapq_blob_hold()) before it is
  * looked for, or a shared directory, which must be one the module was
- * given. The thread
- * fills each ref, whose URI keeps the file's name. Ownership and done as
- * for mapq_xfer_fetch(); done gets the items with their refs, err "cannot
- * store <ref.uri>: <reason>".
+ * given. The thread fills each ref, whose URI keeps the file's name.
+ * Ownership and done as for mapq_xfer_fetch(); done gets the items with
+ * their refs and what was held, err "cannot store <ref.uri>: <reason>".
  */
 struct mapq_xfer_req *
 mapq_xfer_store(struct mapq_xfer *x, const struct mapq_store *store,

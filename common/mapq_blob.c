@@ -2,11 +2,12 @@
  * mapq_blob.c - the embedded store's blobs: files hashed, uploaded to and
  * read back from Redis in pieces (see mapq_blob.h).
  *
- * Owns the write protocol of P:blob:<hex>: content goes to a temporary key
- * that expires on its own, and only a transaction that renames it (and
- * drops its TTL) makes a blob, so a reader never sees half of one. Reads
- * are checked byte for byte against the hash they were asked for. Blocking
- * I/O only; never logs.
+ * Owns the write protocol of P:blob:<hex>: a writer holds the blob first
+ * (mapq1_blob_hold, so that no sweep takes it), content goes to a
+ * temporary key that expires on its own, and only a function that renames
+ * it (and drops its TTL) makes a blob, so a reader never sees half of one.
+ * Reads are checked byte for byte against the hash they were asked for.
+ * Blocking I/O only; never logs.
  */
 #include "mapq_blob.h"
 

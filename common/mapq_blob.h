@@ -102,20 +102,22 @@ enum mapq_err mapq_blob_hold(redisContext *c, const char *ns,
 
 /*
  * Stores the regular file at path as a blob of namespace ns and fills ref
- * (uri from mapq_blob_uri()). The file is hashed first and the blob held
- * for holder, as mapq_blob_hold() does, so that no sweep deletes it from
- * then on; nothing is uploaded when the blob exists; otherwise it is read again
- * and APPENDed to a temporary key, which a transaction renames to P:blob:<hex>
- * (or drops, if another writer got there first) once the second reading hashed
- * the same. max (0..MAPQ_BLOB_MAX_LIMIT) is the store's cap: a larger file
- * is refused before anything is written.
+ * (uri from mapq_blob_uri()). The file is hashed first, and the blob held
+ * for holder (and grace_ms) as mapq_blob_hold() holds it, so that no sweep
+ * deletes it from then on. Nothing is uploaded when the blob exists;
+ * otherwise the file is read again and APPENDed to a temporary key, which
+ * a function renames to P:blob:<hex> (or drops, if another writer got
+ * there first) once the second reading hashed the same. max
+ * (0..MAPQ_BLOB_MAX_LIMIT) is the store's cap: a larger file is refused
+ * before anything is written.
  *
  * Returns MAPQ_OK; MAPQ_ETOOBIG "<path>: N bytes, over the store's cap of
  * M bytes"; MAPQ_ENOENT "no such file: <path>"; MAPQ_EINVAL when path is
  * not a regular file; MAPQ_EIO naming path (also "changed while read");
  * MAPQ_EREDIS or MAPQ_EPROTO naming the Redis command. On failure the
  * temporary key is deleted when the connection still works (else its TTL
- * removes it) and ref is left unspecified. Borrows c, ns and path.
+ * removes it) and ref is left unspecified. Borrows c, ns, path and
+ * holder.
  */
 enum mapq_err mapq_blob_put_file(redisContext *c, const char *ns,
                                  const char *path, int64_t max,
