@@ -2168,9 +2168,9 @@ end
 -- Looks at up to count blobs (1 to 1000) of P:bx: those whose time came,
 -- or with all = '1' every blob from rank start on. A holder ends once its
 -- grace is over and its key is gone; a blob without holders is deleted
--- (with its holder set). A blob still held is looked at again once its
--- last holder's key expires (PTTL), or in BLOB_RECHECK_MS when one has no
--- expiry (all = '1' leaves its time alone). Returns {looked at, deleted,
+-- (with its holder set). A blob still held is looked at again in
+-- BLOB_RECHECK_MS, or once its last holder's key expires (PTTL) or grace
+-- ends if that is later (all = '1' leaves its time alone). Returns {looked at, deleted,
 -- bytes deleted, the rank to start from next (all = '1' and a full
 -- batch looked at), else -1}.
 local function blob_sweep(keys, args)

@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 9
 #define MAPQ_FUNCTIONS_SHA256 \
-    "95d0ca70d9c04c78bf55f81e27cd781daacb20ee360dcd7baa592b3cf1045d4a"
+    "748b5b7378a9305fcee6ef46ffface1d3d63fc98817645c1f24802a8d7151bc9"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
