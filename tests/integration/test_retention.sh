@@ -20,11 +20,20 @@ kept() {
         grep -v -E "^$P:(agents|agent:.*|bell:.*)$" | sort
 }
 nkept() { kept | wc -l | tr -d ' '; }
-used() { redis_cli INFO memory | sed -n 's/^used_memory:\([0-9]*\)\r$/\1/p'; }
+# used: Redis's memory without its connections' buffers, which an
+# agent's busiest call sizes (used_memory - mem_clients_normal). A run may
+# also grow a table of Redis's own once, when its keys peak higher than
+# the first run's did (about 25 kB, seen on the release before files were
+# reclaimed too): hence 64 kB, still well under what the run holds.
+used() {
+    redis_cli INFO memory | tr -d '\r' | awk -F: '
+        $1 == "used_memory" { u = $2 } $1 == "mem_clients_normal" { c = $2 }
+        END { print u - c }'
+}
 # where: what INFO says the memory is, for a failure to show.
 where() {
     redis_cli INFO memory | tr -d '\r' |
-        grep -E '^(used_memory_dataset|used_memory_overhead|mem_clients_normal|used_memory_scripts):' |
+        grep -E '^(used_memory|used_memory_overhead|mem_clients_normal|used_memory_scripts):' |
         tr '\n' ' '
     echo "keys $(redis_cli DBSIZE)"
 }
@@ -67,10 +76,10 @@ check "a second run holds memory while kept (> 100 kB more)" yes \
     "$([ $((grown - base)) -gt 100000 ] && echo yes || echo "no ($base -> $grown)")"
 gone() { [ "$(redis_cli EXISTS "$P:x:$b" "$P:r:$b:0" "$P:log:$b")" = 0 ]; }
 wait_for 20 gone
-back() { [ $(($(used) - base)) -lt 32768 ]; }
+back() { [ $(($(used) - base)) -lt 65536 ]; }
 wait_for 10 back
-check "after its retention Redis's memory is back (within 32 kB)" yes \
-    "$(u=$(used); [ $((u - base)) -lt 32768 ] && echo yes || echo "no ($base -> $u; before: $base_where; after: $(where))")"
+check "after its retention Redis's memory is back (within 64 kB)" yes \
+    "$(u=$(used); [ $((u - base)) -lt 65536 ] && echo yes || echo "no ($base -> $u; before: $base_where; after: $(where))")"
 
 # ---- the scheduler prunes P:execs ------------------------------------------
 "$MAPQ" scheduler >"$TMP/sched.log" 2>&1 &
