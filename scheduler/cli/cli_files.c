@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -424,13 +425,64 @@ mapq_cli_store_files(redisContext *c, const struct mapq_cli_opts *o,
 
 /* ---- mapq result --fetch ----------------------------------------------- */
 
-/* One walk over an output, writing its files. */
+/* A file in the fetch's directory whose content is known: one it wrote,
+ * or one that was there and got hashed. */
+struct seen {
+    char *path;
+    char sha256[MAPQ_BLOB_HEX_LEN + 1];
+};
+
+/* One walk over an output, writing its files. An output may name the same
+ * file many times (a map's elements): seen (a tsearch tree of struct seen,
+ * by path) keeps each path's content hash, so it is hashed once. */
 struct fetch {
     redisContext *c;
     const char *ns, *dir;
     size_t written;
+    void *seen;
     char *err;
 };
+
+static int
+seen_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct seen *)a)->path,
+                  ((const struct seen *)b)->path);
+}
+
+/* The content hash of path (borrowed) known to f, or NULL. */
+static const struct seen *
+seen_find(const struct fetch *f, char *path)
+{
+    const struct seen key = {path, ""};
+    void *node = tfind(&key, &f->seen, seen_cmp);
+
+    return node != NULL ? *(const struct seen **)node : NULL;
+}
+
+/* Records that path holds content of hash hex (borrowed, copied). */
+static const struct seen *
+seen_add(struct fetch *f, const char *path, const char *hex)
+{
+    struct seen *s = mapq_xcalloc(1, sizeof(*s));
+
+    s->path = mapq_xstrdup(path);
+    snprintf(s->sha256, sizeof(s->sha256), "%s", hex);
+    mapq_assert(tsearch(s, &f->seen, seen_cmp) != NULL);
+    return s;
+}
+
+static void
+seen_free(struct fetch *f)
+{
+    while (f->seen != NULL) {
+        struct seen *s = *(struct seen **)f->seen;
+
+        tdelete(s, &f->seen, seen_cmp);
+        free(s->path);
+        free(s);
+    }
+}
 
 /* Whether o is a file (or dir) reference of the embedded store or of a
  * local file; fills ref and *files (-1 for a file). */
@@ -490,12 +542,13 @@ get_blob(void *arg, const struct mapq_blob_ref *ref, const char *dest,
  * (same_file: a file, compared by hash), path then naming it.
  */
 static bool
-pick_path(const struct fetch *f, const struct mapq_blob_ref *ref,
-          bool same_file, char *path)
+pick_path(struct fetch *f, const struct mapq_blob_ref *ref, bool same_file,
+          char *path)
 {
     char buf[MAPQ_BLOB_NAME_MAX + 1], hex[MAPQ_BLOB_HEX_LEN + 1],
         why[MAPQ_ERR_LEN];
     const char *name = mapq_store_uri_name(ref->uri, buf, sizeof(buf));
+    const struct seen *known;
     int64_t size;
     int n;
 
@@ -506,12 +559,16 @@ pick_path(const struct fetch *f, const struct mapq_blob_ref *ref,
             snprintf(path, PATH_MAX, "%s/%s", f->dir, name);
         else
             snprintf(path, PATH_MAX, "%s/%d-%s", f->dir, n, name);
-        if (access(path, F_OK) != 0)
+        known = seen_find(f, path);
+        if (known == NULL && access(path, F_OK) != 0)
             return false;
+        if (!same_file)
+            continue;
+        if (known == NULL &&
+            mapq_blob_hash_file(path, hex, &size, why) == MAPQ_OK)
+            known = seen_add(f, path, hex);
         /* Written already (the same file twice in the output). */
-        if (same_file &&
-            mapq_blob_hash_file(path, hex, &size, why) == MAPQ_OK &&
-            strcmp(hex, ref->sha256) == 0)
+        if (known != NULL && strcmp(known->sha256, ref->sha256) == 0)
             return true;
     }
 }
@@ -546,6 +603,7 @@ fetch_one(struct fetch *f, const struct mapq_blob_ref *ref)
     if (rc != MAPQ_OK)
         return mapq_err_set(f->err, MAPQ_EIO, "cannot fetch %s: %s", ref->uri,
                             why);
+    seen_add(f, path, ref->sha256);
     f->written++;
     return MAPQ_OK;
 }
@@ -629,6 +687,7 @@ mapq_cli_fetch_files(redisContext *c, const char *ns, const char *data,
     if (rc == MAPQ_OK)
         rc = fetch_walk(&f, &u.data);
     msgpack_unpacked_destroy(&u);
+    seen_free(&f);
     if (rc != MAPQ_OK) {
         fprintf(stderr, "mapq: %s\n", err);
         return MAPQ_EXIT_INFRA;
