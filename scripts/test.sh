@@ -9,16 +9,16 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 jobs=$(nproc)
 
-echo "== format"
+echo "== format (at ${SECONDS} s)"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find common agent scheduler tests examples bench -name '*.[ch]')
 clang-format --dry-run --Werror $files
 
-echo "== release build: unit and integration tests"
+echo "== release build: unit and integration tests (at ${SECONDS} s)"
 quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 quiet cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
 
-echo "== valgrind: unit tests"
+echo "== valgrind: unit tests (at ${SECONDS} s)"
 export MAPQ_SOURCE_DIR="$PWD" MAPQ_BUILD_DIR="$PWD/build"
 # valgrind_one TEST: runs one unit test under valgrind; its report, if
 # any, is printed whole. The tests run $jobs at a time, as ctest runs them.
@@ -39,11 +39,12 @@ find build/tests -maxdepth 1 -name 'test_*' -type f -perm -u+x | sort |
     xargs -n 1 -P "$jobs" bash -c 'valgrind_one "$0"' ||
     { echo "valgrind: a unit test is not clean (above)"; exit 1; }
 
-echo "== ASan+UBSan build (clang): every test"
+echo "== ASan+UBSan build (clang): every test (at ${SECONDS} s)"
 CC=clang quiet cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DMAPQ_SANITIZE=address,undefined
 quiet cmake --build build-asan -j"$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
 
-echo "== fuzzing (ASan+UBSan, libFuzzer)"
+echo "== fuzzing (ASan+UBSan, libFuzzer) (at ${SECONDS} s)"
 scripts/fuzz.sh
+echo "== done (at ${SECONDS} s)"

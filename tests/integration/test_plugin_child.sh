@@ -10,6 +10,7 @@ P=$MAPQ_NAMESPACE
 start_redis
 
 results_at_least() { [ "$(redis_cli HLEN "$P:r:$1:0")" -ge "$2" ]; }
+leased() { [ "$(redis_cli ZCARD "$P:inflight")" -ge "$1" ]; }
 
 cat >"$TMP/hang.yaml" <<'EOF'
 name: hang
@@ -24,9 +25,10 @@ nodes:
   n: {map: h, over: {x: $inputs.xs}, with: {bad: $inputs.bad}, min_success_ratio: 0.9}
 output: $n
 EOF
-# Agent a runs the plugin on its loop (first attempts) and hangs on 3:
-# every subtask it holds loses its lease and runs again (s = 1) on b,
-# where each call runs in a child.
+# Agent a claims the ten subtasks in one batch, runs the plugin on its loop
+# (first attempts) and hangs on 3, its results for 0-2 still unsent: every
+# subtask it holds loses its lease and runs again (s = 1) on b, where each
+# call runs in a child.
 "$AGENT" --name pc-a --slots 1 --lease 2s >>"$TMP/agents.log" 2>&1 &
 a=$!
 "$MAPQ" run "$TMP/hang.yaml" --input "xs=[$(seq -s, 0 9)]" --input bad=3 \
@@ -34,7 +36,7 @@ a=$!
 run_pid=$!
 wait_for 10 test -s "$TMP/hang.err"
 id=$(exec_of "$TMP/hang.err")
-wait_for 10 results_at_least "$id" 3
+wait_for 10 leased 10
 "$AGENT" --name pc-b --slots 1 --lease 2s >>"$TMP/agents.log" 2>&1 &
 b=$!
 PIDS+=("$b")
