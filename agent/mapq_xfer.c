@@ -348,7 +348,6 @@ static enum mapq_err
 put_blob(struct mapq_xfer *x, struct mapq_xfer_req *req, const char *path,
          const char *name, struct mapq_blob_ref *ref, char *err)
 {
-    unsigned char raw[MAPQ_BLOB_RAW_LEN];
     enum mapq_err rc;
 
     if (req->to.kind != MAPQ_STORE_REDIS && !given(x, &req->to)) {
@@ -367,8 +366,7 @@ put_blob(struct mapq_xfer *x, struct mapq_xfer_req *req, const char *path,
         return rc;
     if (name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
-    mapq_assert(mapq_blob_unhex(ref->sha256, raw));
-    mapq_buf_append(&req->held, (const char *)raw, sizeof(raw));
+    mapq_blob_held_add(&req->held, ref->sha256);
     return MAPQ_OK;
 }
 

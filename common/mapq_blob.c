@@ -11,7 +11,6 @@
  */
 #include "mapq_blob.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_buf.h"
 #include "mapq_keys.h"
 
 #define URI_PREFIX "mapq:sha256/"
@@ -390,22 +390,44 @@ commit(redisContext *c, const char *ns, const char *rnd, const char *hex,
 
 #define HOLD_PER_CALL 256 /* hashes per mapq1_blob_hold */
 
+/* The value of the hex digit c, or -1. */
+static int
+nibble(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool
 mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN])
 {
-    unsigned int v;
+    int hi, lo;
     size_t i;
 
     if (strlen(hex) != MAPQ_BLOB_HEX_LEN)
         return false;
     for (i = 0; i < MAPQ_BLOB_RAW_LEN; i++) {
-        if (!isxdigit((unsigned char)hex[2 * i]) ||
-            !isxdigit((unsigned char)hex[2 * i + 1]) ||
-            sscanf(hex + 2 * i, "%2x", &v) != 1)
+        hi = nibble(hex[2 * i]);
+        lo = nibble(hex[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return false;
-        raw[i] = (unsigned char)v;
+        raw[i] = (unsigned char)(hi << 4 | lo);
     }
     return true;
+}
+
+void
+mapq_blob_held_add(struct mapq_buf *held, const char *hex)
+{
+    unsigned char raw[MAPQ_BLOB_RAW_LEN];
+
+    mapq_assert(mapq_blob_unhex(hex, raw));
+    mapq_buf_append(held, (const char *)raw, sizeof(raw));
 }
 
 /* One mapq1_blob_hold of hexes[0..n) (64 hex digits and a NUL each); the
@@ -672,11 +694,11 @@ stored_len(redisContext *c, const char *key, const char *hex, long long *len,
     return run_int(c, len, err, 2, strlen_argv);
 }
 
-/* Copies the ref->size bytes of key into fd (the file tmp) in GETRANGE
- * pieces, hashing them into hex. */
+/* Reads the ref->size bytes of key in GETRANGE pieces, hashing them into
+ * hex and handing each to fn. */
 static enum mapq_err
-copy_pieces(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
-            int fd, const char *tmp, char hex[MAPQ_BLOB_HEX_LEN + 1], char *err)
+get_pieces(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
+           piece_fn *fn, void *arg, char hex[MAPQ_BLOB_HEX_LEN + 1], char *err)
 {
     EVP_MD_CTX *md = md_new();
     char from[24], to[24];
@@ -696,10 +718,9 @@ copy_pieces(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
         /* Shorter than asked: the blob changed since STRLEN. */
         if ((int64_t)r->len != want)
             rc = mismatch(ref, err);
-        else if (write_full(fd, r->str, r->len) != 0)
-            rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
-                              strerror(errno));
         else
+            rc = fn((const unsigned char *)r->str, r->len, off, arg, err);
+        if (rc == MAPQ_OK)
             EVP_DigestUpdate(md, r->str, r->len);
         freeReplyObject(r);
     }
@@ -716,9 +737,12 @@ fetch_to(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
     char *tmp = mapq_xasprintf("%s.tmp.%ld", dest, (long)getpid());
     char hex[MAPQ_BLOB_HEX_LEN + 1];
     enum mapq_err rc = MAPQ_OK;
+    struct copy_sink k;
     int fd;
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    k.fd = fd;
+    k.tmp = tmp;
     if (fd < 0) {
         rc = mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", tmp,
                           strerror(errno));
@@ -729,7 +753,7 @@ fetch_to(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
         rc = mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", tmp,
                           strerror(errno));
     if (rc == MAPQ_OK)
-        rc = copy_pieces(c, key, ref, fd, tmp, hex, err);
+        rc = get_pieces(c, key, ref, write_piece, &k, hex, err);
     if (rc == MAPQ_OK && strcmp(hex, ref->sha256) != 0)
         rc = mismatch(ref, err);
     if (close(fd) != 0 && rc == MAPQ_OK)
@@ -767,6 +791,43 @@ mapq_blob_get_file(redisContext *c, const char *ns,
         rc = mismatch(ref, err);
     if (rc == MAPQ_OK)
         rc = fetch_to(c, key, ref, dest, err);
+    free(key);
+    return rc;
+}
+
+/* Appends a piece to the mapq_buf at arg (its cap: MAPQ_ETOOBIG). */
+static enum mapq_err
+buf_piece(const unsigned char *p, size_t n, int64_t off, void *arg, char *err)
+{
+    (void)off;
+    (void)err;
+    return mapq_buf_append(arg, p, n);
+}
+
+enum mapq_err
+mapq_blob_get_mem(redisContext *c, const char *ns, const char *hex,
+                  struct mapq_buf *out, char *err)
+{
+    struct mapq_blob_ref ref;
+    char got[MAPQ_BLOB_HEX_LEN + 1];
+    size_t start = out->len;
+    char *key = mapq_key_blob(ns, hex);
+    enum mapq_err rc;
+    long long len = 0;
+
+    mapq_blob_uri(hex, ref.uri, sizeof(ref.uri));
+    snprintf(ref.sha256, sizeof(ref.sha256), "%s", hex);
+    rc = stored_len(c, key, hex, &len, err);
+    if (rc == MAPQ_OK && out->max > 0 && (size_t)len > out->max - out->len)
+        rc = mapq_err_set(err, MAPQ_ETOOBIG, "%s: %lld bytes, over %zu",
+                          ref.uri, len, out->max - out->len);
+    ref.size = len;
+    if (rc == MAPQ_OK)
+        rc = get_pieces(c, key, &ref, buf_piece, out, got, err);
+    if (rc == MAPQ_OK && strcmp(got, hex) != 0)
+        rc = mismatch(&ref, err);
+    if (rc != MAPQ_OK)
+        out->len = start;
     free(key);
     return rc;
 }

@@ -26,6 +26,8 @@
 
 #include "mapq_err.h"
 
+struct mapq_buf;
+
 #define MAPQ_BLOB_HEX_LEN     64
 #define MAPQ_BLOB_RAW_LEN     32        /* bytes of a SHA-256 */
 #define MAPQ_BLOB_GRACE_MS    3600000LL /* a hold before its holder exists */
@@ -82,6 +84,10 @@ bool mapq_blob_uri_parse(const char *uri, char hex[MAPQ_BLOB_HEX_LEN + 1]);
 /* Whether hex is 64 hex digits; if so, writes the 32 bytes they spell
  * into raw. */
 bool mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN]);
+
+/* Appends the MAPQ_BLOB_RAW_LEN bytes that hex (64 hex digits, asserted)
+ * spells to held: the list of blobs a holder holds. Borrows both. */
+void mapq_blob_held_add(struct mapq_buf *held, const char *hex);
 
 /*
  * Makes holder hold the n blobs whose raw SHA-256 (MAPQ_BLOB_RAW_LEN bytes
@@ -140,6 +146,19 @@ enum mapq_err mapq_blob_put_file(redisContext *c, const char *ns,
 enum mapq_err mapq_blob_get_file(redisContext *c, const char *ns,
                                  const struct mapq_blob_ref *ref,
                                  const char *dest, char *err);
+
+/*
+ * Appends the content of the blob hex (64 lowercase hex digits) of
+ * namespace ns to out, read in pieces and checked against its hash: for
+ * what is read whole, such as a manifest. Returns MAPQ_OK; MAPQ_ENOENT
+ * "blob <hex> is not in the store"; MAPQ_ETOOBIG when it is larger than
+ * out's cap leaves room for; MAPQ_EPROTO when its content does not hash
+ * to hex; MAPQ_EREDIS or MAPQ_EPROTO naming the Redis command. On failure
+ * out is as it was. Borrows c, ns and hex; out stays the caller's.
+ */
+enum mapq_err mapq_blob_get_mem(redisContext *c, const char *ns,
+                                const char *hex, struct mapq_buf *out,
+                                char *err);
 
 /*
  * Copies the regular file at from to dest, hashing it as it goes: into a

@@ -24,7 +24,6 @@
 #include "mapq_store.h"
 
 /* The largest manifest read back: a full one of long paths. */
-#define MANIFEST_READ_MAX (256LL << 20)
 
 /* A new empty file in $TMPDIR (or /tmp) for a manifest: its path, which
  * the caller unlinks and frees; NULL with err set. */
@@ -138,7 +137,7 @@ read_manifest(const struct mapq_dirval_io *io, const struct mapq_blob_ref *ref,
     if (tmp == NULL)
         return MAPQ_EIO;
     rc = io->get(io->arg, ref, tmp, err);
-    mapq_buf_init(&text, MANIFEST_READ_MAX);
+    mapq_buf_init(&text, MAPQ_MANIFEST_READ_MAX);
     if (rc == MAPQ_OK)
         rc = mapq_fs_read_file(tmp, &text, err);
     if (rc == MAPQ_OK) {

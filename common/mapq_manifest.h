@@ -29,6 +29,7 @@
 
 #define MAPQ_MANIFEST_PATH_MAX  4096
 #define MAPQ_MANIFEST_FILES_MAX 100000
+#define MAPQ_MANIFEST_READ_MAX  (256LL << 20) /* a manifest read whole */
 
 struct mapq_manifest_entry {
     char *path;      /* relative path; owned */

@@ -30,7 +30,6 @@
 #include "mapq_blob.h"
 #include "mapq_dirval.h"
 #include "mapq_http_get.h"
-#include "mapq_keys.h"
 #include "mapq_manifest.h"
 #include "mapq_pages.h"
 #include "mapq_s3.h"
@@ -52,16 +51,6 @@ struct walk {
     char *err;
 };
 
-/* Appends the hash hex (of a blob w holds) to w->held. */
-static void
-held_add(const struct walk *w, const char *hex)
-{
-    unsigned char d[MAPQ_BLOB_RAW_LEN];
-
-    mapq_assert(mapq_blob_unhex(hex, d));
-    mapq_buf_append(w->held, (const char *)d, sizeof(d));
-}
-
 /* Stores the file at path in the run's store (mapq_dirval's put); its
  * URI keeps name (NULL: none); a blob of the embedded store is held for
  * the run from before it is looked for. */
@@ -82,7 +71,7 @@ put_blob(void *arg, const char *path, const char *name,
         return rc;
     if (name != NULL)
         mapq_blob_uri_named(ref->sha256, name, ref->uri, sizeof(ref->uri));
-    held_add(w, ref->sha256);
+    mapq_blob_held_add(w->held, ref->sha256);
     return MAPQ_OK;
 }
 
@@ -92,29 +81,24 @@ static enum mapq_err
 hold_manifest(struct walk *w, const char *hex)
 {
     struct mapq_manifest m = {NULL, 0};
-    struct mapq_buf raw = MAPQ_BUF_INIT;
-    char *key = mapq_key_blob(w->ns, hex);
+    struct mapq_buf text, raw = MAPQ_BUF_INIT;
     char why[MAPQ_ERR_LEN];
-    redisReply *r = redisCommand(w->c, "GET %s", key);
     enum mapq_err rc;
     size_t i;
 
-    if (r == NULL || r->type != REDIS_REPLY_STRING) {
-        rc = mapq_err_set(w->err, MAPQ_EREDIS, "%s: redis GET %s: %s", w->path,
-                          key, r && r->str ? r->str : w->c->errstr);
+    mapq_buf_init(&text, MAPQ_MANIFEST_READ_MAX);
+    rc = mapq_blob_get_mem(w->c, w->ns, hex, &text, why);
+    if (rc != MAPQ_OK) {
+        mapq_err_set(w->err, rc, "%s: its manifest: %s", w->path, why);
         goto out;
     }
-    rc = mapq_manifest_parse(r->str, r->len, &m, why);
+    rc = mapq_manifest_parse(text.data ? text.data : "", text.len, &m, why);
     if (rc != MAPQ_OK) {
         mapq_err_set(w->err, MAPQ_EINVAL, "%s: its manifest: %s", w->path, why);
         goto out;
     }
-    for (i = 0; i < m.n; i++) {
-        unsigned char d[MAPQ_BLOB_RAW_LEN];
-
-        mapq_assert(mapq_blob_unhex(m.entries[i].sha256, d));
-        mapq_buf_append(&raw, (const char *)d, sizeof(d));
-    }
+    for (i = 0; i < m.n; i++)
+        mapq_blob_held_add(&raw, m.entries[i].sha256);
     rc = mapq_blob_hold(w->c, w->ns, w->holder, MAPQ_BLOB_GRACE_MS,
                         (const unsigned char *)raw.data, m.n, NULL, why);
     if (rc != MAPQ_OK)
@@ -122,11 +106,9 @@ hold_manifest(struct walk *w, const char *hex)
     else
         mapq_buf_append(w->held, raw.data, raw.len);
 out:
-    if (r != NULL)
-        freeReplyObject(r);
     mapq_manifest_release(&m);
     mapq_buf_release(&raw);
-    free(key);
+    mapq_buf_release(&text);
     return rc;
 }
 

@@ -165,6 +165,13 @@ E6D=$(exec_of "$TMP/six-d.err")
 check "a dir's reference given as an input: the task sees its files" "2" "$out"
 check "and the new execution holds its manifest's files" \
     "1" "$(holders "$TOP_A" | tr ' ' '\n' | grep -cx "x:$E6D")"
+# The manifest is read checked against its hash: other bytes are refused.
+M=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["tree"]["sha256"])' "$TMP/dref.json")
+redis_cli SETRANGE "$P:blob:$M" 0 "#" >/dev/null
+out=$(cd "$TMP" && timeout -s KILL 60 "$MAPQ" run "$TMP/gcd.yaml" --inputs "$TMP/dref.json" 2>"$TMP/six-t.err")
+check "a dir reference whose manifest was changed in Redis is refused at submit" \
+    "3 mapq: \$inputs.tree: its manifest: content of mapq:sha256/$M does not match its sha256/size" \
+    "$? $(head -n 1 "$TMP/six-t.err")"
 "$MAPQ" rm "$E5" --quiet
 "$MAPQ" rm "$E6" --quiet
 "$MAPQ" rm "$E6D" --quiet

@@ -4,7 +4,9 @@
  * in and come back byte for byte under their SHA-256; content stored
  * twice is one blob, and a second upload sends nothing; the cap, a
  * missing file, a missing blob and tampered content are refused with
- * nothing left behind; and mapq: URIs parse only when exact.
+ * nothing left behind, whether read into a file or into memory; hashes
+ * turn into the raw bytes holders list; and mapq: URIs parse only when
+ * exact.
  *
  * fixture_redis.c starts the group's redis-server and gives each test a
  * namespace of its own; each test also gets a temporary directory. The
@@ -26,6 +28,7 @@
 #include "fixture_redis.h"
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
+#include "mapq_buf.h"
 #include "mapq_fs.h"
 #include "mapq_redis.h"
 
@@ -47,6 +50,7 @@ struct t {
     redisReply *mon_reply; /* the line being read */
     char mon_lines[MON_MAX][160]; /* what it saw, "CMD" "arg"..., cut */
     int nmon;
+    struct mapq_buf mem; /* what a blob read into memory gave */
 };
 
 static int
@@ -75,6 +79,7 @@ teardown(void **state)
         mapq_fs_rmtree(t->dir);
     free(t->data);
     free(t->back);
+    mapq_buf_release(&t->mem);
     fx_teardown((void **)&t->f);
     free(t);
     return 0;
@@ -487,6 +492,42 @@ test_blob_get_refuses_tampered_content(void **state)
 }
 
 static void
+test_blob_get_mem_appends_checked_content_within_the_cap(void **state)
+{
+    struct t *t = *state;
+    struct mapq_blob_ref ref;
+    char err[MAPQ_ERR_LEN];
+    const char *key = fx_key(t->f, "blob:" ABC_SHA256);
+
+    expect_rc(mapq_blob_put_file(t->f->c, t->f->ns,
+                                 put_file(t, "abc", "abc", 3),
+                                 MAPQ_BLOB_MAX_DEFAULT, HOLDER, 0, &ref, err),
+              MAPQ_OK, err);
+    mapq_buf_init(&t->mem, 5);
+    mapq_buf_appendstr(&t->mem, "x");
+    expect_rc(mapq_blob_get_mem(t->f->c, t->f->ns, ABC_SHA256, &t->mem, err),
+              MAPQ_OK, err);
+    assert_int_equal(t->mem.len, 4);
+    assert_memory_equal(t->mem.data, "xabc", 4);
+    /* One byte of room left: refused before anything is read. */
+    expect_rc(mapq_blob_get_mem(t->f->c, t->f->ns, ABC_SHA256, &t->mem, err),
+              MAPQ_ETOOBIG, err);
+    assert_int_equal(t->mem.len, 4);
+    /* Tampered content, absent blob: refused, the buffer as it was. */
+    mapq_buf_reset(&t->mem);
+    fx_run(t->f, "SET", key, "abd", NULL);
+    expect_rc(mapq_blob_get_mem(t->f->c, t->f->ns, ABC_SHA256, &t->mem, err),
+              MAPQ_EPROTO, err);
+    assert_string_equal(err, "content of mapq:sha256/" ABC_SHA256
+                             " does not match its sha256/size");
+    assert_int_equal(t->mem.len, 0);
+    expect_rc(mapq_blob_get_mem(t->f->c, t->f->ns, EMPTY_SHA256, &t->mem, err),
+              MAPQ_ENOENT, err);
+    assert_string_equal(err, "blob " EMPTY_SHA256 " is not in the store");
+    assert_int_equal(t->mem.len, 0);
+}
+
+static void
 test_blob_get_replaces_dest_with_mode_0644(void **state)
 {
     struct t *t = *state;
@@ -587,6 +628,38 @@ test_blob_uri_keeps_a_file_name(void **state)
     assert_false(mapq_blob_uri_parse("mapq:sha256/" ABC_SHA256 "/..", hex));
 }
 
+static void
+test_blob_unhex_gives_the_raw_hash_a_holder_lists(void **state)
+{
+    static const unsigned char abc[4] = {0xba, 0x78, 0x16, 0xbf};
+    struct t *t = *state;
+    struct mapq_buf *held = &t->mem;
+    unsigned char raw[MAPQ_BLOB_RAW_LEN];
+    char hex[MAPQ_BLOB_HEX_LEN + 1], back[MAPQ_BLOB_HEX_LEN + 1];
+
+    assert_true(mapq_blob_unhex(ABC_SHA256, raw));
+    assert_memory_equal(raw, abc, sizeof(abc));
+    assert_int_equal(raw[31], 0xad);
+    mapq_blob_hex(raw, sizeof(raw), back);
+    assert_string_equal(back, ABC_SHA256);
+    /* Upper case is hex too; anything else, or another length, is not. */
+    snprintf(hex, sizeof(hex), "%s", ABC_SHA256);
+    hex[0] = 'B';
+    assert_true(mapq_blob_unhex(hex, raw));
+    assert_int_equal(raw[0], 0xba);
+    hex[63] = 'g';
+    assert_false(mapq_blob_unhex(hex, raw));
+    hex[63] = '\0';
+    assert_false(mapq_blob_unhex(hex, raw));
+    assert_false(mapq_blob_unhex("", raw));
+    /* held_add: the raw bytes, one hash after another. */
+    mapq_blob_held_add(held, ABC_SHA256);
+    mapq_blob_held_add(held, EMPTY_SHA256);
+    assert_int_equal(held->len, 2 * MAPQ_BLOB_RAW_LEN);
+    assert_memory_equal(held->data, abc, sizeof(abc));
+    assert_int_equal((unsigned char)held->data[MAPQ_BLOB_RAW_LEN], 0xe3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -602,10 +675,12 @@ main(void)
         T(test_blob_missing_file_is_enoent),
         T(test_blob_get_of_an_absent_blob_leaves_nothing),
         T(test_blob_get_refuses_tampered_content),
+        T(test_blob_get_mem_appends_checked_content_within_the_cap),
         T(test_blob_get_replaces_dest_with_mode_0644),
         T(test_blob_get_refuses_refs_of_other_stores),
         cmocka_unit_test(test_blob_uri_round_trips_and_refuses_the_rest),
         cmocka_unit_test(test_blob_uri_keeps_a_file_name),
+        T(test_blob_unhex_gives_the_raw_hash_a_holder_lists),
     };
 
     return cmocka_run_group_tests_name("blob", tests, fx_group_setup,
