@@ -611,6 +611,52 @@ write_piece(const unsigned char *p, size_t n, int64_t off, void *arg, char *err)
     return MAPQ_OK;
 }
 
+/* Creates k->tmp (excl: it must not exist, else a stale one is replaced)
+ * with mode, whatever the umask or a stale file says; on failure nothing
+ * is left open. */
+static enum mapq_err
+tmp_open(struct copy_sink *k, bool excl, mode_t mode, char *err)
+{
+    int e;
+
+    k->fd = open(k->tmp,
+                 O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+                     (excl ? O_EXCL : O_TRUNC),
+                 mode);
+    if (k->fd < 0)
+        return mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", k->tmp,
+                            strerror(errno));
+    if (fchmod(k->fd, mode) != 0) {
+        e = errno;
+        close(k->fd);
+        unlink(k->tmp);
+        return mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", k->tmp,
+                            strerror(e));
+    }
+    return MAPQ_OK;
+}
+
+/* Ends what tmp_open began: when rc is MAPQ_OK, k->tmp is flushed to disk
+ * (sync), closed and renamed to dest; else, or when one of these fails,
+ * closed and removed. Returns rc, or the first failure. */
+static enum mapq_err
+tmp_finish(struct copy_sink *k, enum mapq_err rc, bool sync, const char *dest,
+           char *err)
+{
+    if (rc == MAPQ_OK && sync && fsync(k->fd) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot sync '%s': %s", k->tmp,
+                          strerror(errno));
+    if (close(k->fd) != 0 && rc == MAPQ_OK)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", k->tmp,
+                          strerror(errno));
+    if (rc == MAPQ_OK && rename(k->tmp, dest) != 0)
+        rc = mapq_err_set(err, MAPQ_EIO, "cannot rename '%s' to '%s': %s",
+                          k->tmp, dest, strerror(errno));
+    if (rc != MAPQ_OK)
+        unlink(k->tmp);
+    return rc;
+}
+
 enum mapq_err
 mapq_blob_copy_file(const char *from, const char *dest, mode_t mode, bool sync,
                     const struct mapq_blob_ref *want,
@@ -636,34 +682,15 @@ mapq_blob_copy_file(const char *from, const char *dest, mode_t mode, bool sync,
     /* A random name: writers on other hosts may share the directory. */
     tmp = mapq_xasprintf("%s.tmp.%s", dest, rnd);
     k.tmp = tmp;
-    k.fd =
-        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-    if (k.fd < 0) {
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", tmp,
-                          strerror(errno));
+    rc = tmp_open(&k, true, mode, err);
+    if (rc != MAPQ_OK)
         goto out_free;
-    }
     buf = mapq_xmalloc(MAPQ_BLOB_PIECE);
-    /* The mode asked for, whatever the umask says. */
-    if (fchmod(k.fd, mode) != 0)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", tmp,
-                          strerror(errno));
-    if (rc == MAPQ_OK)
-        rc = src_read(&s, buf, write_piece, &k, hex, err);
+    rc = src_read(&s, buf, write_piece, &k, hex, err);
     if (rc == MAPQ_OK && want != NULL && strcmp(hex, want->sha256) != 0)
         rc = mismatch(want, err);
-    if (rc == MAPQ_OK && sync && fsync(k.fd) != 0)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot sync '%s': %s", tmp,
-                          strerror(errno));
-    if (close(k.fd) != 0 && rc == MAPQ_OK)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
-                          strerror(errno));
-    if (rc == MAPQ_OK && rename(tmp, dest) != 0)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot rename '%s' to '%s': %s", tmp,
-                          dest, strerror(errno));
-    if (rc != MAPQ_OK)
-        unlink(tmp);
-    else if (size != NULL)
+    rc = tmp_finish(&k, rc, sync, dest, err);
+    if (rc == MAPQ_OK && size != NULL)
         *size = s.size;
 out_free:
     free(buf);
@@ -736,34 +763,16 @@ fetch_to(redisContext *c, const char *key, const struct mapq_blob_ref *ref,
 {
     char *tmp = mapq_xasprintf("%s.tmp.%ld", dest, (long)getpid());
     char hex[MAPQ_BLOB_HEX_LEN + 1];
-    enum mapq_err rc = MAPQ_OK;
-    struct copy_sink k;
-    int fd;
+    struct copy_sink k = {-1, tmp};
+    enum mapq_err rc;
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    k.fd = fd;
-    k.tmp = tmp;
-    if (fd < 0) {
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot create '%s': %s", tmp,
-                          strerror(errno));
+    rc = tmp_open(&k, false, 0644, err);
+    if (rc != MAPQ_OK)
         goto out_free;
-    }
-    /* 0644 whatever the umask, or the mode of a stale file, says. */
-    if (fchmod(fd, 0644) != 0)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot chmod '%s': %s", tmp,
-                          strerror(errno));
-    if (rc == MAPQ_OK)
-        rc = get_pieces(c, key, ref, write_piece, &k, hex, err);
+    rc = get_pieces(c, key, ref, write_piece, &k, hex, err);
     if (rc == MAPQ_OK && strcmp(hex, ref->sha256) != 0)
         rc = mismatch(ref, err);
-    if (close(fd) != 0 && rc == MAPQ_OK)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot write '%s': %s", tmp,
-                          strerror(errno));
-    if (rc == MAPQ_OK && rename(tmp, dest) != 0)
-        rc = mapq_err_set(err, MAPQ_EIO, "cannot rename '%s' to '%s': %s", tmp,
-                          dest, strerror(errno));
-    if (rc != MAPQ_OK)
-        unlink(tmp);
+    rc = tmp_finish(&k, rc, false, dest, err);
 out_free:
     free(tmp);
     return rc;
