@@ -36,7 +36,12 @@ tasks:
       - |
         set -e
         n=\$(basename "\$MAPQ_IN_doc" .txt)
-        case "\$n" in bad) echo "refused: \$n" >&2; exit 1;; esac
+        case "\$n" in bad)
+          # Fails once the test opens the gate: after the other element's
+          # result is recorded, so that the failure ends nothing early.
+          while [ ! -e "$TMP/gate" ]; do sleep 0.05; done
+          echo "refused: \$n" >&2; exit 1;;
+        esac
         tr a-z A-Z <"\$MAPQ_IN_doc" >"loud-\$n.txt"
         mkdir -p tree/deep
         echo "top \$n" >tree/top.txt
@@ -121,8 +126,18 @@ check "gc --json, Redis unreachable: exit 3, nothing on stdout, one line on stde
     "$? $(wc -c <"$TMP/e.out" | tr -d ' ') $(wc -l <"$TMP/e.err" | tr -d ' ')"
 
 # ---- mapq recover holds what it reuses ---------------------------------------------
-run three "$TMP/gcr.yaml" "$TMP/in/a.txt" "$TMP/in/bad.txt"
-E3=$(cat "$TMP/three.id")
+recorded() { [ "$(redis_cli HLEN "$P:r:$1:0")" -ge 1 ]; }
+has_id() { [ -n "$(exec_of "$TMP/three.err")" ]; }
+inputs "$TMP/three.json" "$TMP/in/a.txt" "$TMP/in/bad.txt"
+(cd "$TMP" && exec timeout -s KILL 60 "$MAPQ" run "$TMP/gcr.yaml" --inputs "$TMP/three.json" \
+    >"$TMP/three.out" 2>"$TMP/three.err") &
+three=$!
+wait_for 20 has_id
+E3=$(exec_of "$TMP/three.err")
+wait_for 30 recorded "$E3"
+touch "$TMP/gate"
+wait "$three"
+echo $? >"$TMP/three.rc"
 check "a run with one failing element fails" "1" "$(cat "$TMP/three.rc")"
 (cd "$TMP" && timeout -s KILL 60 "$MAPQ" recover "$E3" >"$TMP/four.out" 2>"$TMP/four.err")
 E4=$(exec_of "$TMP/four.err")

@@ -36,8 +36,10 @@ c = d["nodes"][0]["counts"]
 print(c["running"], c["queued"], d["nodes"][0]["total"], sum(c.values()), d["status"])' 2>/dev/null
 }
 # seen EXEC: true once status has shown a running and a queued subtask at
-# the same time; writes what it saw to $TMP/seen.
+# the same time; writes what it saw to $TMP/seen, and makes
+# $TMP/driver_seen once the driver's progress showed a running one.
 seen() {
+    driver_running "$1" && : >"$TMP/driver_seen"
     local c
     c=$(counts "$1")
     echo "$c" >>"$TMP/seen"
@@ -66,7 +68,8 @@ check "status --json: never more running than the agent's 2 slots (6 queued at m
     "$(awk '$1 > 2' "$TMP/seen" | wc -l | tr -d ' ')"
 check "status --json: running + queued + ended add up to the total, every time" "0" \
     "$(awk 'NF >= 4 && $3 != $4' "$TMP/seen" | wc -l | tr -d ' ')"
-wait_for 30 driver_running "$x"
+driver_seen() { [ -e "$TMP/driver_seen" ] || driver_running "$1"; }
+wait_for 30 driver_seen "$x"
 check "the driver's progress (p:0, the progress bar's figures) shows running subtasks" "0" "$?"
 wait_for 60 exited "$run_pid"
 wait "$run_pid"
