@@ -89,7 +89,7 @@ check "mapq setup as the admin loads the library" "0" \
     "$(./build/mapq setup --redis "$URL/1" >/dev/null 2>&1; echo $?)"
 set +e
 (cd build && MAPQ_TEST_REDIS_URL="redis://mapq-sched:$upass@127.0.0.1:$port/1" \
-    ctest -L integration -j"$jobs" --output-on-failure >"$TMP/ctest.log" 2>&1)
+    ctest -L integration -j"$((jobs + 1))" --output-on-failure >"$TMP/ctest.log" 2>&1)
 rc=$?
 set -e
 tail -n 4 "$TMP/ctest.log"

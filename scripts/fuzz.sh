@@ -4,11 +4,11 @@
 # once as there are cores, from the seeds in tests/fuzz/corpus/<target>/.
 # A crash, a leak, a sanitizer report or an input slower than 2 s fails the
 # run and prints the reproducer. MAPQ_FUZZ_SECONDS sets each target's time
-# (default 30); MAPQ_FUZZ_TARGETS="msgpack proto" runs only those.
+# (default 20); MAPQ_FUZZ_TARGETS="msgpack proto" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/common.sh
-secs=${MAPQ_FUZZ_SECONDS:-30}
+secs=${MAPQ_FUZZ_SECONDS:-20}
 jobs=$(nproc)
 out=build-fuzz/runs
 

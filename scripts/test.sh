@@ -16,12 +16,15 @@ clang-format --dry-run --Werror $files
 echo "== release build: unit and integration tests (at ${SECONDS} s)"
 quiet cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 quiet cmake --build build -j"$jobs"
-(cd build && ctest --output-on-failure -j"$jobs")
+# One test more than cores: integration tests spend much of their time
+# waiting (leases, heartbeats), so this keeps the cores busy (a quarter
+# less wall time here). The sanitized build below runs one per core.
+(cd build && ctest --output-on-failure -j"$((jobs + 1))")
 
 echo "== valgrind: unit tests (at ${SECONDS} s)"
 export MAPQ_SOURCE_DIR="$PWD" MAPQ_BUILD_DIR="$PWD/build"
 # valgrind_one TEST: runs one unit test under valgrind; its report, if
-# any, is printed whole. The tests run $jobs at a time, as ctest runs them.
+# any, is printed whole. The tests run $jobs at a time.
 valgrind_one() {
     local log
     log="build/valgrind-$(basename "$1").log"

@@ -425,6 +425,7 @@ struct fetch {
     char *err;
 };
 
+/* Orders struct seen by path, for tsearch. */
 static int
 seen_cmp(const void *a, const void *b)
 {
@@ -454,6 +455,7 @@ seen_add(struct fetch *f, const char *path, const char *hex)
     return s;
 }
 
+/* Frees f's tree of struct seen, each entry with it. */
 static void
 seen_free(struct fetch *f)
 {
