@@ -809,8 +809,10 @@ static enum mapq_err
 buf_piece(const unsigned char *p, size_t n, int64_t off, void *arg, char *err)
 {
     (void)off;
-    (void)err;
-    return mapq_buf_append(arg, p, n);
+    if (mapq_buf_append(arg, p, n) != MAPQ_OK)
+        return mapq_err_set(err, MAPQ_ETOOBIG,
+                            "a blob grew over the buffer's cap while read");
+    return MAPQ_OK;
 }
 
 enum mapq_err
@@ -835,8 +837,10 @@ mapq_blob_get_mem(redisContext *c, const char *ns, const char *hex,
         rc = get_pieces(c, key, &ref, buf_piece, out, got, err);
     if (rc == MAPQ_OK && strcmp(got, hex) != 0)
         rc = mismatch(&ref, err);
-    if (rc != MAPQ_OK)
-        out->len = start;
+    if (rc != MAPQ_OK && out->len > start) {
+        out->len = start; /* as it was, NUL-terminated again */
+        out->data[start] = '\0';
+    }
     free(key);
     return rc;
 }

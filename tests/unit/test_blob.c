@@ -521,6 +521,7 @@ test_blob_get_mem_appends_checked_content_within_the_cap(void **state)
     assert_string_equal(err, "content of mapq:sha256/" ABC_SHA256
                              " does not match its sha256/size");
     assert_int_equal(t->mem.len, 0);
+    assert_string_equal(t->mem.data, ""); /* still NUL-terminated */
     expect_rc(mapq_blob_get_mem(t->f->c, t->f->ns, EMPTY_SHA256, &t->mem, err),
               MAPQ_ENOENT, err);
     assert_string_equal(err, "blob " EMPTY_SHA256 " is not in the store");
