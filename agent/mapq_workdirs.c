@@ -6,7 +6,8 @@
  * mutex: ready (made, not yet taken, at most ahead) and doomed (dropped,
  * not yet removed). The worker thread sleeps on the condition variable,
  * refills ready first when it wakes (a slot may be waiting for a
- * directory), then removes what is doomed, never holding the mutex over a
+ * directory), from doomed when it can (below), then removes what is
+ * doomed, never holding the mutex over a
  * file system call. It is woken in batches, since every wake-up is two
  * context switches on a machine busy with the attempts themselves: by a
  * take that leaves ready half empty, and by the first drop of a batch,
@@ -14,16 +15,32 @@
  * waited DROP_WAIT_MS. A failure to make a directory stops the making
  * until the next take, which then reports the error itself, so a full
  * disk is not retried in a busy loop.
+ *
+ * A dropped directory that is still as it was made (a directory, ours,
+ * mode 0700) and empty, as most attempts of short commands leave it, is
+ * not removed while ready wants one: it is renamed to a new name under
+ * root and given out again. On ext4 a directory made and removed costs
+ * the file system about five times what the check and the rename do,
+ * because making one searches the inode table for an inode not freed
+ * recently. The next attempt sees what a new directory would show, an
+ * empty directory of mode 0700 at a path no attempt had before; what its
+ * inode number, times or earlier names were is not part of the promise.
  */
 #include "mapq_workdirs.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mapq_alloc.h"
 #include "mapq_fs.h"
@@ -31,6 +48,7 @@
 
 #define DROP_BATCH   16
 #define DROP_WAIT_MS 50
+#define RENAME_TRIES 8 /* new names tried for a directory given out again */
 
 struct mapq_workdirs {
     char *root;
@@ -73,6 +91,85 @@ remove_dir(char *path)
     free(path);
 }
 
+/* True when path is a directory of ours, mode 0700 and empty: as
+ * make_dir() left it. A link put in its place is not followed. */
+static bool
+reusable(const char *path)
+{
+    union {
+        struct dirent64 d;
+        char b[1024];
+    } u;
+    struct stat sb;
+    ssize_t n = 0, off;
+    bool empty;
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return false;
+    empty = fstat(fd, &sb) == 0 && sb.st_uid == geteuid() &&
+            (sb.st_mode & 07777) == 0700;
+    while (empty && (n = getdents64(fd, u.b, sizeof(u.b))) > 0) {
+        for (off = 0; off < n && empty;) {
+            const struct dirent64 *e = (const void *)(u.b + off);
+
+            empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+            off += e->d_reclen;
+        }
+    }
+    close(fd);
+    return empty && n == 0;
+}
+
+/* A new name root/mapq-XXXXXX, the Xs random. */
+static char *
+new_name(const char *root)
+{
+    static const char digits[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[6];
+    char *path = mapq_xasprintf("%s/mapq-XXXXXX", root), *x;
+    size_t i;
+
+    x = path + strlen(path) - sizeof(rnd);
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        free(path);
+        return NULL;
+    }
+    for (i = 0; i < sizeof(rnd); i++)
+        x[i] = digits[rnd[i] % (sizeof(digits) - 1)];
+    return path;
+}
+
+/* Gives a dropped directory out again under a new name when reusable(),
+ * else removes it. Takes path; returns the new path, or NULL. */
+static char *
+recycle(const char *root, char *path)
+{
+    char *to = NULL;
+    int i, e;
+
+    for (i = 0; i < RENAME_TRIES && (i > 0 || reusable(path)); i++) {
+        to = new_name(root);
+        if (to != NULL &&
+            renameat2(AT_FDCWD, path, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+            break;
+        e = errno;
+        free(to);
+        to = NULL;
+        /* A name taken is tried again; any other failure (a file system
+         * without RENAME_NOREPLACE) removes it. */
+        if (e != EEXIST)
+            break;
+    }
+    if (to == NULL) {
+        remove_dir(path);
+        return NULL;
+    }
+    free(path);
+    return to;
+}
+
 /* Removes the doomed directories taken out of d, unlocked. */
 static void
 remove_batch(struct mapq_workdirs *d, char **paths, size_t n)
@@ -106,6 +203,17 @@ run(void *arg)
 
     pthread_mutex_lock(&d->mu);
     for (;;) {
+        if (!d->stopping && d->nready < d->ahead && d->ndoomed > 0) {
+            /* Oldest first: what it ran has had the longest to end. */
+            path = d->doomed[0];
+            memmove(d->doomed, d->doomed + 1, --d->ndoomed * sizeof(char *));
+            pthread_mutex_unlock(&d->mu);
+            path = recycle(d->root, path);
+            pthread_mutex_lock(&d->mu);
+            if (path != NULL)
+                d->ready[d->nready++] = path;
+            continue;
+        }
         if (!d->stopping && !d->make_failed && d->nready < d->ahead) {
             pthread_mutex_unlock(&d->mu);
             path = make_dir(d->root);

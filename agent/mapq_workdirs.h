@@ -12,11 +12,14 @@
  * made ahead, and removes the used ones handed to it, in order, in
  * batches: a directory dropped is gone within about 50 ms.
  *
- * Directories are named root/mapq-XXXXXX (mkdtemp, mode 0700), each made
- * once and given out once. Ownership: mapq_workdirs_take() gives the
- * caller the path string; mapq_workdirs_drop() takes it back with the
- * directory. The loop's thread calls take and drop; neither blocks on the
- * file system unless no directory is ready, when take makes one itself.
+ * Directories are named root/mapq-XXXXXX (mode 0700), each path given out
+ * once: a directory dropped empty and as it was made may be renamed and
+ * given out again rather than removed, which is far cheaper for the file
+ * system; the taker cannot tell it from a new one. Ownership:
+ * mapq_workdirs_take() gives the caller the path string; mapq_workdirs_drop()
+ * takes it back with the directory. The loop's thread calls take and drop;
+ * neither blocks on the file system unless no directory is ready, when take
+ * makes one itself.
  */
 #ifndef MAPQ_WORKDIRS_H
 #define MAPQ_WORKDIRS_H
@@ -41,8 +44,10 @@ struct mapq_workdirs *mapq_workdirs_new(const char *root, size_t ahead,
 char *mapq_workdirs_take(struct mapq_workdirs *d, char *err);
 
 /* Hands path (a directory from take, and the string) over for removal
- * with everything below it, never following links. NULL-safe. A
- * directory that cannot be removed is logged as a warning. */
+ * with everything below it, never following links, or, while it is empty
+ * and directories are wanted ahead, for giving out again under a new
+ * name. NULL-safe. A directory that cannot be removed is logged as a
+ * warning. */
 void mapq_workdirs_drop(struct mapq_workdirs *d, char *path);
 
 /* Removes every directory dropped and every one made ahead and not taken,

@@ -3,7 +3,8 @@
 /*
  * test_workdirs.c - working directories made ahead and removed behind by
  * mapq_workdirs' thread, on a real file system: what is made, given out
- * and removed, and a root that goes away and comes back.
+ * and removed, an empty one given out again under a new name (and a
+ * changed one never), and a root that goes away and comes back.
  *
  * The thread works on its own time, so every check of the root's contents
  * polls until the expected count, bounded by POLLS x POLL_MS.
@@ -224,6 +225,121 @@ test_workdirs_drop_removes_the_tree(void **state)
     free(keep);
 }
 
+/* Inode of path (0 when it cannot be read). */
+static ino_t
+inode_of(const char *path)
+{
+    struct stat sb;
+
+    return lstat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* Settles with two ready, takes one, lets fix() change it, drops it and
+ * waits for its path to go: the thread, woken by the drop with one
+ * ready of two, gives it out again or removes it. Then takes the two
+ * ready ones into got[], each fresh at a path not given out before, and
+ * returns the dropped one's inode. */
+static ino_t
+drop_one_and_take_two(struct fx *f, void (*fix)(const struct fx *, char *),
+                      char *got[2])
+{
+    char *path, *keep;
+    ino_t ino;
+
+    f->d = mapq_workdirs_new(f->root, 2, f->err);
+    assert_non_null(f->d);
+    assert_true(settles_at(f, 2));
+    path = mapq_workdirs_take(f->d, f->err);
+    assert_non_null(path);
+    keep = mapq_xstrdup(path);
+    ino = inode_of(path);
+    if (fix != NULL)
+        fix(f, path);
+    mapq_workdirs_drop(f->d, path);
+    assert_true(goes(keep));
+    assert_true(settles_at(f, 2));
+    got[0] = mapq_workdirs_take(f->d, f->err);
+    got[1] = mapq_workdirs_take(f->d, f->err);
+    assert_non_null(got[0]);
+    assert_non_null(got[1]);
+    assert_fresh(f, got[0]);
+    assert_fresh(f, got[1]);
+    assert_string_not_equal(got[0], keep);
+    assert_string_not_equal(got[1], keep);
+    free(keep);
+    return ino;
+}
+
+static void
+test_workdirs_empty_one_given_out_again_renamed(void **state)
+{
+    struct fx *f = *state;
+    char *got[2];
+    ino_t ino = drop_one_and_take_two(f, NULL, got);
+
+    /* Not removed and made again: the same directory, renamed. */
+    assert_true(inode_of(got[0]) == ino || inode_of(got[1]) == ino);
+    free(got[0]);
+    free(got[1]);
+}
+
+static void
+leave_a_file(const struct fx *f, char *path)
+{
+    char file[PATH_MAX + 8];
+    int fd;
+
+    (void)f;
+    snprintf(file, sizeof(file), "%s/left", path);
+    fd = open(file, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+static void
+open_its_mode(const struct fx *f, char *path)
+{
+    (void)f;
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
+static void
+link_in_its_place(const struct fx *f, char *path)
+{
+    char target[PATH_MAX + 16];
+
+    /* A directory of the same shape elsewhere, linked at its path. */
+    snprintf(target, sizeof(target), "%.4000s/elsewhere", f->base);
+    assert_int_equal(mkdir(target, 0700), 0);
+    assert_int_equal(rmdir(path), 0);
+    assert_int_equal(symlink(target, path), 0);
+}
+
+static void
+test_workdirs_changed_one_removed_not_given_out(void **state)
+{
+    void (*fixes[])(const struct fx *, char *) = {leave_a_file, open_its_mode,
+                                                  link_in_its_place};
+    struct fx *f = *state;
+    char *got[2], target[PATH_MAX + 16];
+    struct stat sb;
+    size_t i;
+
+    for (i = 0; i < sizeof(fixes) / sizeof(fixes[0]); i++) {
+        /* assert_fresh() in the helper: empty, 0700, under root. */
+        drop_one_and_take_two(f, fixes[i], got);
+        mapq_workdirs_drop(f->d, got[0]);
+        mapq_workdirs_drop(f->d, got[1]);
+        mapq_workdirs_free(f->d);
+        f->d = NULL;
+        assert_int_equal(entries(f), 0);
+    }
+    /* The link was removed, not followed. */
+    snprintf(target, sizeof(target), "%.4000s/elsewhere", f->base);
+    assert_int_equal(stat(target, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+}
+
 static void
 test_workdirs_free_removes_what_it_holds(void **state)
 {
@@ -297,6 +413,10 @@ main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_workdirs_drop_removes_the_tree,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_workdirs_empty_one_given_out_again_renamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_workdirs_changed_one_removed_not_given_out, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_workdirs_free_removes_what_it_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_workdirs_root_gone_and_back, setup,
