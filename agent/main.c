@@ -24,6 +24,7 @@
 #include "mapq_cmd.h"
 #include "mapq_guard.h"
 #include "mapq_health.h"
+#include "mapq_hex.h"
 #include "mapq_http.h"
 #include "mapq_log.h"
 #include "mapq_proto.h"
@@ -585,17 +586,6 @@ check_health(const struct options *o)
  * URL's password: a short one is a substring of too much (PATH, HOME). */
 #define SECRET_SUBSTRING_MIN 8
 
-/* The value of hex digit c, or -1. */
-static int
-hex_value(char c)
-{
-    static const char digits[] = "0123456789abcdef";
-    const char *p =
-        c != '\0' ? strchr(digits, tolower((unsigned char)c)) : NULL;
-
-    return p != NULL ? (int)(p - digits) : -1;
-}
-
 /* Whether s (n bytes, %XX escapes decoded) is secret. */
 static bool
 equals_decoded(const char *s, size_t n, const char *secret)
@@ -605,9 +595,10 @@ equals_decoded(const char *s, size_t n, const char *secret)
 
     for (i = 0; i < n; i++, k++) {
         c = s[i];
-        if (c == '%' && i + 2 < n && hex_value(s[i + 1]) >= 0 &&
-            hex_value(s[i + 2]) >= 0) {
-            c = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+        if (c == '%' && i + 2 < n && mapq_hex_digit(s[i + 1]) >= 0 &&
+            mapq_hex_digit(s[i + 2]) >= 0) {
+            c = (char)(mapq_hex_digit(s[i + 1]) << 4 |
+                       mapq_hex_digit(s[i + 2]));
             i += 2;
         }
         if (k >= len || secret[k] != c)

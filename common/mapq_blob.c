@@ -24,6 +24,7 @@
 
 #include "mapq_alloc.h"
 #include "mapq_buf.h"
+#include "mapq_hex.h"
 #include "mapq_keys.h"
 
 #define URI_PREFIX "mapq:sha256/"
@@ -51,19 +52,6 @@ struct sink {
 
 /* ---- hashing and files ------------------------------------------------ */
 
-void
-mapq_blob_hex(const unsigned char *p, size_t n, char *hex)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        hex[2 * i] = digits[p[i] >> 4];
-        hex[2 * i + 1] = digits[p[i] & 0xf];
-    }
-    hex[2 * n] = '\0';
-}
-
 /* A SHA-256 context; allocation failure aborts like mapq_xmalloc. */
 static EVP_MD_CTX *
 md_new(void)
@@ -83,7 +71,7 @@ md_final(EVP_MD_CTX *md, char hex[MAPQ_BLOB_HEX_LEN + 1])
     unsigned int n = 0;
 
     mapq_assert(EVP_DigestFinal_ex(md, d, &n) == 1 && n * 2 == 64);
-    mapq_blob_hex(d, n, hex);
+    mapq_hex_encode(d, n, hex);
     EVP_MD_CTX_free(md);
 }
 
@@ -390,19 +378,6 @@ commit(redisContext *c, const char *ns, const char *rnd, const char *hex,
 
 #define HOLD_PER_CALL 256 /* hashes per mapq1_blob_hold */
 
-/* The value of the hex digit c, or -1. */
-static int
-nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool
 mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN])
 {
@@ -412,8 +387,8 @@ mapq_blob_unhex(const char *hex, unsigned char raw[MAPQ_BLOB_RAW_LEN])
     if (strlen(hex) != MAPQ_BLOB_HEX_LEN)
         return false;
     for (i = 0; i < MAPQ_BLOB_RAW_LEN; i++) {
-        hi = nibble(hex[2 * i]);
-        lo = nibble(hex[2 * i + 1]);
+        hi = mapq_hex_digit(hex[2 * i]);
+        lo = mapq_hex_digit(hex[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         raw[i] = (unsigned char)(hi << 4 | lo);
@@ -480,8 +455,8 @@ mapq_blob_hold(redisContext *c, const char *ns, const char *holder,
     for (i = 0; i < n && rc == MAPQ_OK; i += m) {
         m = n - i < HOLD_PER_CALL ? n - i : HOLD_PER_CALL;
         for (j = 0; j < m; j++)
-            mapq_blob_hex(raw + (i + j) * MAPQ_BLOB_RAW_LEN, MAPQ_BLOB_RAW_LEN,
-                          hexes[j]);
+            mapq_hex_encode(raw + (i + j) * MAPQ_BLOB_RAW_LEN,
+                            MAPQ_BLOB_RAW_LEN, hexes[j]);
         rc = hold(c, ns, holder, grace_ms, hexes, m,
                   there != NULL ? there + i : NULL, err);
     }
@@ -500,7 +475,7 @@ random_hex(char rnd[2 * RND_BYTES + 1], char *err)
     if (RAND_bytes(b, sizeof(b)) != 1)
         return mapq_err_set(err, MAPQ_EIO,
                             "cannot draw random bytes for a temporary key");
-    mapq_blob_hex(b, sizeof(b), rnd);
+    mapq_hex_encode(b, sizeof(b), rnd);
     return MAPQ_OK;
 }
 

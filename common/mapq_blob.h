@@ -55,9 +55,6 @@ enum mapq_err mapq_blob_hash_file(const char *path,
                                   char hex[MAPQ_BLOB_HEX_LEN + 1],
                                   int64_t *size, char *err);
 
-/* Writes the n bytes at p as lowercase hex into hex (2n + 1 bytes, with
- * the NUL). Borrows p. */
-void mapq_blob_hex(const unsigned char *p, size_t n, char *hex);
 
 /* Writes "mapq:sha256/<hex>" into uri (len bytes, truncated like
  * snprintf). Borrows hex. */

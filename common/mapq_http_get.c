@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_hex.h"
 
 #define CONNECT_S  10L
 #define STALL_S    30L /* a transfer below 1 byte/s this long is cut */
@@ -193,7 +194,7 @@ mapq_http_get(const char *url, const struct mapq_http_auth *auth,
             rc = mapq_err_set(err, MAPQ_EIO, "cannot draw random bytes");
             goto out;
         }
-        mapq_blob_hex(rnd, sizeof(rnd), rhex);
+        mapq_hex_encode(rnd, sizeof(rnd), rhex);
         tmp = mapq_xasprintf("%s.tmp.%s", dest, rhex);
         g.tmp = tmp;
         g.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
@@ -206,7 +207,7 @@ mapq_http_get(const char *url, const struct mapq_http_auth *auth,
     }
     rc = transfer(url, auth, &g, err);
     mapq_assert(EVP_DigestFinal_ex(g.md, d, &dn) == 1 && dn * 2 == 64);
-    mapq_blob_hex(d, dn, hex);
+    mapq_hex_encode(d, dn, hex);
     *size = g.size;
     if (want != NULL && (rc == MAPQ_EPROTO ||
                          (rc == MAPQ_OK && (g.size != want->size ||

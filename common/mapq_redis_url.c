@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mapq_hex.h"
+
 /*
  * Writes s into buf (len bytes, truncated, terminated) with whatever may be
  * a password overwritten by '*', byte for byte, so that an error message
@@ -129,18 +131,6 @@ parse_unix(const char *s, struct mapq_redis_url *url, char *err)
     return MAPQ_OK;
 }
 
-static int
-hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* copy_part() with %XX escapes decoded (a '@', '/' or ':' in a password
  * is written %40, %2F, %3A); a bad escape or an escaped NUL is refused. */
 static enum mapq_err
@@ -155,8 +145,8 @@ copy_decoded(char *dst, size_t cap, const char *src, size_t n, const char *what,
         buf[o] = src[i];
         if (src[i] != '%')
             continue;
-        hi = i + 2 < n ? hex_digit(src[i + 1]) : -1;
-        lo = i + 2 < n ? hex_digit(src[i + 2]) : -1;
+        hi = i + 2 < n ? mapq_hex_digit(src[i + 1]) : -1;
+        lo = i + 2 < n ? mapq_hex_digit(src[i + 2]) : -1;
         if (hi < 0 || lo < 0 || hi + lo == 0)
             return url_err(err, url, "bad %-escape in ", "");
         buf[o] = (char)(hi * 16 + lo);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "mapq_alloc.h"
+#include "mapq_hex.h"
 #include "mapq_http_get.h"
 
 #define S3_SCHEME "s3://"
@@ -180,7 +181,7 @@ put_object(const struct s3_env *e, const char *url, const char *path,
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     mapq_assert(EVP_DigestFinal_ex(u.md, d, &dn) == 1 && dn * 2 == 64);
-    mapq_blob_hex(d, dn, sent);
+    mapq_hex_encode(d, dn, sent);
     if (u.rerr != 0)
         rc = mapq_err_set(err, MAPQ_EIO, "cannot read '%s': %s", path,
                           strerror(u.rerr));

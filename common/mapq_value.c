@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_hex.h"
 #include "mapq_type.h"
 
 /* Reads an n-byte big-endian length at p. */
@@ -605,14 +606,7 @@ void
 mapq_value_key_hex(const unsigned char key[MAPQ_KEY_LEN],
                    char hex[2 * MAPQ_KEY_LEN + 1])
 {
-    static const char digits[] = "0123456789abcdef";
-    int i;
-
-    for (i = 0; i < MAPQ_KEY_LEN; i++) {
-        hex[2 * i] = digits[key[i] >> 4];
-        hex[2 * i + 1] = digits[key[i] & 15];
-    }
-    hex[2 * MAPQ_KEY_LEN] = '\0';
+    mapq_hex_encode(key, MAPQ_KEY_LEN, hex);
 }
 
 const msgpack_object *

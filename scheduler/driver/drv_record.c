@@ -17,6 +17,7 @@
 
 #include "driver_int.h"
 #include "mapq_alloc.h"
+#include "mapq_hex.h"
 #include "mapq_keys.h"
 #include "mapq_seal.h"
 #include "mapq_spool.h"
@@ -110,20 +111,14 @@ build_spec(const struct mapq_workflow *wf, size_t k,
 void
 drv_new_id(char id[MAPQ_EXEC_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char raw[MAPQ_EXEC_ID_LEN / 2];
-    size_t i;
 
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
         uint64_t v = (uint64_t)drv_now_ms() ^ ((uint64_t)getpid() << 40);
 
         memcpy(raw, &v, sizeof(raw));
     }
-    for (i = 0; i < sizeof(raw); i++) {
-        id[2 * i] = hex[raw[i] >> 4];
-        id[2 * i + 1] = hex[raw[i] & 15];
-    }
-    id[MAPQ_EXEC_ID_LEN] = '\0';
+    mapq_hex_encode(raw, sizeof(raw), id);
 }
 
 void

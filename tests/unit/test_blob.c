@@ -30,6 +30,7 @@
 #include "mapq_blob.h"
 #include "mapq_buf.h"
 #include "mapq_fs.h"
+#include "mapq_hex.h"
 #include "mapq_redis.h"
 
 #define ABC_SHA256 \
@@ -641,7 +642,7 @@ test_blob_unhex_gives_the_raw_hash_a_holder_lists(void **state)
     assert_true(mapq_blob_unhex(ABC_SHA256, raw));
     assert_memory_equal(raw, abc, sizeof(abc));
     assert_int_equal(raw[31], 0xad);
-    mapq_blob_hex(raw, sizeof(raw), back);
+    mapq_hex_encode(raw, sizeof(raw), back);
     assert_string_equal(back, ABC_SHA256);
     /* Upper case is hex too; anything else, or another length, is not. */
     snprintf(hex, sizeof(hex), "%s", ABC_SHA256);

@@ -24,6 +24,7 @@
 #include "mapq_alloc.h"
 #include "mapq_blob.h"
 #include "mapq_fs.h"
+#include "mapq_hex.h"
 #include "mapq_keys.h"
 #include "mapq_redis_url.h"
 #include "mapq_store.h"
@@ -191,8 +192,9 @@ record_done(enum mapq_err rc, const char *err,
     t->ndone++;
     t->nheld = held != NULL ? (long)(held->len / MAPQ_BLOB_RAW_LEN) : -1;
     for (i = 0; i < t->nheld && i < 4; i++)
-        mapq_blob_hex((const unsigned char *)held->data + i * MAPQ_BLOB_RAW_LEN,
-                      MAPQ_BLOB_RAW_LEN, t->held[i]);
+        mapq_hex_encode((const unsigned char *)held->data +
+                            i * MAPQ_BLOB_RAW_LEN,
+                        MAPQ_BLOB_RAW_LEN, t->held[i]);
     for (t->ngot = 0; t->ngot < n && t->ngot < 4; t->ngot++)
         t->got[t->ngot] = items[t->ngot].ref;
     t->rc = rc;
