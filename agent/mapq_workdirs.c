@@ -1,30 +1,28 @@
 /*
- * mapq_workdirs.c - working directories made ahead and removed behind by
- * one thread (see mapq_workdirs.h).
+ * mapq_workdirs.c - working directories made ahead and removed behind by one
+ * thread (see mapq_workdirs.h).
  *
- * The loop's thread and the worker thread share two lists under one
- * mutex: ready (made, not yet taken, at most ahead) and doomed (dropped,
- * not yet removed). The worker thread sleeps on the condition variable,
- * refills ready first when it wakes (a slot may be waiting for a
- * directory), from doomed when it can (below), then removes what is
- * doomed, never holding the mutex over a
- * file system call. It is woken in batches, since every wake-up is two
- * context switches on a machine busy with the attempts themselves: by a
- * take that leaves ready half empty, and by the first drop of a batch,
- * after which it removes when DROP_BATCH are doomed or the first has
- * waited DROP_WAIT_MS. A failure to make a directory stops the making
- * until the next take, which then reports the error itself, so a full
- * disk is not retried in a busy loop.
+ * The loop's thread and the worker thread share two lists under one mutex:
+ * ready (made, not yet taken, at most ahead) and doomed (dropped, not yet
+ * removed). The worker thread sleeps on the condition variable, refills ready
+ * first when it wakes (a slot may be waiting for a directory), from doomed
+ * when it can (below), then removes what is doomed, never holding the mutex
+ * over a file system call. It is woken in batches, since every wake-up is two
+ * context switches on a machine busy with the attempts themselves: by a take
+ * that leaves ready half empty, and by the first drop of a batch, after which
+ * it removes when DROP_BATCH are doomed or the first has waited DROP_WAIT_MS.
+ * A failure to make a directory stops the making until the next take, which
+ * then reports the error itself, so a full disk is not retried in a busy loop.
  *
- * A dropped directory that is still as it was made (a directory, ours,
- * mode 0700, no ACL or other attribute) and empty, as most attempts of short
+ * A dropped directory that is still as it was made (a directory, ours, mode
+ * 0700, no ACL or other attribute) and empty, as most attempts of short
  * commands leave it, is not removed while ready wants one: it is renamed to a
- * new name under root and given out again. On ext4 a directory made and removed
- * costs the file system about five times what the check and the rename do,
- * because making one searches the inode table for an inode not freed
- * recently. The next attempt sees what a new directory would show, an
- * empty directory of mode 0700 at a path no attempt had before; what its
- * inode number, times or earlier names were is not part of the promise.
+ * new name under root and given out again. On ext4 a directory made and
+ * removed costs the file system about five times what the check and the rename
+ * do, because making one searches the inode table for an inode not freed
+ * recently. The next attempt sees what a new directory would show, an empty
+ * directory of mode 0700 at a path no attempt had before; what its inode
+ * number, times or earlier names were is not part of the promise.
  */
 #include "mapq_workdirs.h"
 

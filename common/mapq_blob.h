@@ -55,7 +55,6 @@ enum mapq_err mapq_blob_hash_file(const char *path,
                                   char hex[MAPQ_BLOB_HEX_LEN + 1],
                                   int64_t *size, char *err);
 
-
 /* Writes "mapq:sha256/<hex>" into uri (len bytes, truncated like
  * snprintf). Borrows hex. */
 void mapq_blob_uri(const char *hex, char *uri, size_t len);
