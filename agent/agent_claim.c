@@ -218,6 +218,22 @@ agent_claim_wait(struct mapq_agent *a, const struct agent_claim_plan *p)
 }
 
 void
+agent_claim_stop(struct mapq_agent *a)
+{
+    int i;
+
+    /* Redis hands a ring to the agent that has waited longest. One that
+     * stops would take and drop it, the ring of its own hand-backs above
+     * all, and the agent that would run them would wait out a whole
+     * BELL_BLOCK_S. Its blocked BLPOP goes with the connection. */
+    for (i = 0; i < NBELLS; i++) {
+        mapq_redis_free(a->bells[i].conn);
+        a->bells[i].conn = NULL;
+        a->bells[i].inflight = false;
+    }
+}
+
+void
 agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up)
 {
     int i;

@@ -476,6 +476,10 @@ void agent_claim_look(struct mapq_agent *a);
 /* A doorbell connection r went up or down. */
 void agent_claim_conn(struct mapq_agent *a, struct mapq_redis *r, bool up);
 
+/* The agent stops claiming (a->stopping): closes the doorbell connections
+ * for good, so that no ring goes to an agent that will not claim. */
+void agent_claim_stop(struct mapq_agent *a);
+
 /* ---- agent_files.c ---- */
 
 /* Whether job's task takes files that are not fetched yet. */

@@ -784,6 +784,8 @@ mapq_agent_shutdown(struct mapq_agent *a)
     mapq_log(MAPQ_LOG_INFO,
              "stopping: no new subtasks; %d running get %lld ms to finish",
              a->running_cmds, (long long)a->cfg.grace_ms);
+    /* Before anything goes back: each hand-back rings its list's bell. */
+    agent_claim_stop(a);
     /* Prefetched subtasks go back to the head of their lists at once. */
     for (job = TAILQ_FIRST(&a->jobs); job != NULL; job = next) {
         next = TAILQ_NEXT(job, entry);

@@ -299,4 +299,30 @@ m=$AGENT_PID
 stop_wait "$dem2_pid" 20
 check "interruptible_failures 2: a normal agent finishes it" "0 [0] $m" \
     "$RC $(cat "$TMP/dem2.out") $(tail -n 1 "$TMP/d6/agent.0")"
+kill -TERM "$m"
+stop_wait "$m"
+
+# ---- a stopping agent leaves the doorbell to the others -----------------
+# An agent with a free slot waits on the doorbells, and Redis gives a ring
+# to the agent that has waited longest. n1 claims the subtask and waits
+# again before n2 starts, so it is first in line when it stops: it must
+# not take the ring of its own hand-back, or n2 sleeps through it (a
+# whole doorbell wait, 15 s).
+agent normal-n1 --grace 100ms
+n1=$AGENT_PID
+run_bg bell plain "$TMP/d7" --input xs='[0]' --input mode=sleep
+bell_pid=$RUN_PID
+wait_for 10 has "$TMP/d7" pids 1
+agent normal-n2
+n2=$AGENT_PID
+wait_for 10 claimed_once normal-n2
+touch "$TMP/d7/go" # the next attempt ends at once
+kill -TERM "$n1"
+stop_wait "$n1"
+wait_for 5 has_lines "$TMP/d7/pids.0" 2
+check "a stopping agent leaves the ring of its hand-back: another runs it at once" \
+    "$n1 $n2" "$(cat "$TMP/d7/agent.0" | tr '\n' ' ' | sed 's/ $//')"
+stop_wait "$bell_pid" 20
+check "a stopping agent leaves the ring: the run succeeds" "0 [0]" \
+    "$RC $(cat "$TMP/bell.out")"
 finish
