@@ -118,7 +118,8 @@ struct bench {
     struct event_base *base;
     struct mapq_driver *driver;
     redisContext *c;
-    struct bench_exec run; /* the execution being measured */
+    struct bench_exec run;    /* the execution being measured */
+    struct mapq_local *local; /* local mode's agents, NULL with --redis */
 };
 
 /* Redis counters read with INFO. */
@@ -245,13 +246,16 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
     double *cpu = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
     double *cmds = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
     double *mem = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
-    double payload = 0;
+    double *agents = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double payload = 0, a0, a1;
+    bool agents_known = b->local != NULL;
     char id[MAPQ_EXEC_ID_LEN + 1];
     struct redis_stats s0, s1;
     double secs;
     int i, rc = -1;
 
     for (i = 0; i < b->o->runs; i++) {
+        a0 = mapq_local_agents_cpu(b->local);
         if (redis_stats_read(b->c, &s0) != 0 ||
             bench_exec_run(&b->run, yaml, "bench.yaml", n, &secs, id) != 0 ||
             verify(b, id, n) != 0 || redis_stats_read(b->c, &s1) != 0)
@@ -260,6 +264,9 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
         cpu[i] = (s1.cpu_s - s0.cpu_s) * 1e6 / (double)n;
         cmds[i] = (double)(s1.commands - s0.commands) / (double)n;
         mem[i] = (double)(s1.memory - s0.memory) / (double)n;
+        a1 = mapq_local_agents_cpu(b->local);
+        agents[i] = (a1 - a0) * 1e6 / (double)n;
+        agents_known = agents_known && a0 >= 0 && a1 >= 0;
         payload = payload_bytes(b, id);
         fprintf(stderr, "  %s run %d: %ld subtasks in %.3f s\n", label, i + 1,
                 n, secs);
@@ -272,12 +279,19 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
            "result entry)\n",
            "", median(cpu, b->o->runs), median(cmds, b->o->runs),
            median(mem, b->o->runs), payload);
+    /* The agents' own work per subtask: what a slot spends between two
+     * commands besides starting them (local mode only). */
+    if (agents_known)
+        printf("%-14s agents: %.0f us cpu per subtask, their own (not their "
+               "commands')\n",
+               "", median(agents, b->o->runs));
     rc = 0;
 out:
     free(rates);
     free(cpu);
     free(cmds);
     free(mem);
+    free(agents);
     return rc;
 }
 
@@ -540,6 +554,7 @@ main(int argc, char **argv)
             return 3;
         }
         o.redis = urlbuf;
+        b.local = local;
     }
     if (mapq_redis_url_parse(o.redis, &url, err) != MAPQ_OK) {
         fprintf(stderr, "mapq-bench: %s\n", err);

@@ -238,6 +238,55 @@ reap(pid_t pid, int64_t deadline)
     waitpid(pid, &status, 0);
 }
 
+/* Ticks of user and system time of process pid itself, or -1. */
+static long long
+proc_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    const char *p;
+    unsigned long long utime, stime;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ...": the name may hold spaces and parentheses,
+     * the fields follow its last ')'. utime and stime are fields 14 and
+     * 15, the 12th and 13th after the name. */
+    p = strrchr(buf, ')');
+    if (p == NULL || sscanf(p + 1,
+                            " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%llu %llu",
+                            &utime, &stime) != 2)
+        return -1;
+    return (long long)(utime + stime);
+}
+
+double
+mapq_local_agents_cpu(const struct mapq_local *l)
+{
+    long long sum = 0, t;
+    long hz = sysconf(_SC_CLK_TCK);
+    int i;
+
+    if (l == NULL || hz <= 0)
+        return -1;
+    for (i = 0; i < l->nagents; i++) {
+        t = l->agents[i] > 0 ? proc_ticks(l->agents[i]) : -1;
+        if (t < 0)
+            return -1;
+        sum += t;
+    }
+    return (double)sum / (double)hz;
+}
+
 void
 mapq_local_stop(struct mapq_local *l)
 {

@@ -23,6 +23,11 @@ struct mapq_local;
 struct mapq_local *mapq_local_start(int nagents, int slots, const char *ns,
                                     char *url, size_t urllen, char *err);
 
+/* The CPU time, user and system, in seconds, that l's agents have used
+ * themselves (not their commands, which are their children); -1 when a
+ * process's /proc/PID/stat cannot be read, and for NULL. */
+double mapq_local_agents_cpu(const struct mapq_local *l);
+
 /* Stops the agents (SIGTERM, then SIGKILL after a bound), then Redis, and
  * removes the directory; NULL-safe. */
 void mapq_local_stop(struct mapq_local *l);
