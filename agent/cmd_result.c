@@ -264,17 +264,16 @@ read_output(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
     mapq_buf_release(&file);
 }
 
-/* The checkpoint file, whatever the outcome; kept only under the cap. */
-static void
-read_checkpoint(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
+void
+mapq_cmd_result_checkpoint(struct mapq_cmd_result *res, const char *path)
 {
     char err[MAPQ_ERR_LEN];
     size_t n;
     enum mapq_err rc;
 
-    if (cmd->checkpoint_path == NULL)
+    if (path == NULL)
         return;
-    rc = mapq_fs_read_file(cmd->checkpoint_path, &res->checkpoint, err);
+    rc = mapq_fs_read_file(path, &res->checkpoint, err);
     res->has_checkpoint = rc == MAPQ_OK;
     if (rc == MAPQ_OK || rc == MAPQ_ENOENT)
         return;
@@ -316,7 +315,7 @@ cmd_result_build(struct mapq_cmd *cmd, struct mapq_cmd_result *res)
     take_stderr(cmd, res);
     if (classify(cmd, res))
         read_output(cmd, res);
-    read_checkpoint(cmd, res);
+    mapq_cmd_result_checkpoint(res, cmd->checkpoint_path);
     if (res->status != MAPQ_CMD_SUCCEEDED)
         mapq_buf_release(&res->output);
 }

@@ -130,6 +130,15 @@ const char *mapq_cmd_dir(const struct mapq_cmd *cmd);
  * The done callback is not called. */
 void mapq_cmd_free(struct mapq_cmd *cmd);
 
+/*
+ * Reads the checkpoint file at path (borrowed; NULL: the task has none)
+ * into res->checkpoint, setting res->has_checkpoint, whatever the outcome;
+ * kept only under MAPQ_VALUE_MAX. A file there that cannot be read is
+ * said in res->error unless res succeeded (no retry will need it). For
+ * commands and persistent workers alike.
+ */
+void mapq_cmd_result_checkpoint(struct mapq_cmd_result *res, const char *path);
+
 /* What the reaper does with a child that is not a command's: its pid and
  * wait status. */
 typedef void mapq_cmd_other_fn(pid_t pid, int status);

@@ -338,33 +338,15 @@ take_stderr(struct mapq_worker *w, struct mapq_cmd_result *res)
     mapq_buf_init(&w->err, 0);
 }
 
-/* The checkpoint file, whatever the outcome, then removed so that the
- * next job starts without it; kept only under the cap. */
+/* The checkpoint file (see mapq_cmd_result_checkpoint()), then removed so
+ * that the next job starts without it. */
 static void
 take_checkpoint(const struct mapq_worker *w, struct mapq_cmd_result *res)
 {
-    char err[MAPQ_ERR_LEN];
-    size_t n;
-    enum mapq_err rc;
-
     if (w->ckpt_path == NULL)
         return;
-    rc = mapq_fs_read_file(w->ckpt_path, &res->checkpoint, err);
-    res->has_checkpoint = rc == MAPQ_OK;
+    mapq_cmd_result_checkpoint(res, w->ckpt_path);
     unlink(w->ckpt_path);
-    if (rc == MAPQ_OK || rc == MAPQ_ENOENT)
-        return;
-    mapq_buf_release(&res->checkpoint);
-    if (res->status == MAPQ_CMD_SUCCEEDED)
-        return; /* no retry will need it */
-    n = strlen(res->error);
-    if (rc == MAPQ_ETOOBIG)
-        snprintf(res->error + n, sizeof(res->error) - n,
-                 "; checkpoint over the size cap (%u bytes), not kept",
-                 MAPQ_VALUE_MAX);
-    else
-        snprintf(res->error + n, sizeof(res->error) - n,
-                 "; cannot read checkpoint: %s", err);
 }
 
 void
