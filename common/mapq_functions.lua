@@ -72,7 +72,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 9
+local REVISION = 10
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -167,14 +167,20 @@ up to zset-max-listpack-entries (128), and a listpack lookup reads every
 entry before it: written a subtask at a time, such a key would cost O(n)
 per entry up to that size (the leases' listpack inserts were a fifth of a
 command subtask's cost). A value longer than hash-max-listpack-value or
-zset-max-listpack-value (64 by default; this one is 8 KiB) converts the key
-at once, and Redis never converts it back, so the first write adds
-TABLE_MARK, a field or member no subtask uses, with that value, and
-deletes it.
+zset-max-listpack-value (64 by default) converts the key at once, and
+Redis never converts it back, so the first write adds TABLE_MARK, a field
+or member no subtask uses, with such a value, and deletes it. A hash's is
+8 KiB. The leases' member is 1 KiB, made once: P:inflight goes whenever no
+lease is held (between each subtask of a window of one) and is made again
+with the next, and Redis hashes a member whole while Lua hashes every
+string it makes whole, so at 8 KiB, made anew each time, marking cost a
+third of such a subtask's Redis time. 1 KiB still converts unless
+zset-max-listpack-value is raised sixteenfold.
 ]]
 local TABLE_MARK = '\0'
 local BODIES_TABLE_MIN = 64
-local table_mark_value -- made at the first call: loading has no string
+-- Made at the first call: loading has no string library.
+local table_mark_value, table_mark_member
 
 -- HSET of kv (field, value, ...) into key, making key a hash table when
 -- this creates it.
@@ -198,12 +204,13 @@ end
 local function zadd_many(key, kv)
     local new = redis.call('EXISTS', key) == 0
     if new then
-        table_mark_value = table_mark_value or string.rep('-', 8192)
-        redis.call('ZADD', key, 0, TABLE_MARK .. table_mark_value)
+        table_mark_member = table_mark_member or
+            TABLE_MARK .. string.rep('-', 1024)
+        redis.call('ZADD', key, 0, table_mark_member)
     end
     call_many('ZADD', key, kv, 2000)
     if new then
-        redis.call('ZREM', key, TABLE_MARK .. table_mark_value)
+        redis.call('ZREM', key, table_mark_member)
     end
 end
 

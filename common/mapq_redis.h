@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 9
+#define MAPQ_FUNCTIONS_REVISION 10
 #define MAPQ_FUNCTIONS_SHA256 \
-    "748b5b7378a9305fcee6ef46ffface1d3d63fc98817645c1f24802a8d7151bc9"
+    "c659ae88b53c88fb8614174b2b1b15409b00d5a0c53c792f23477946f27316b7"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
