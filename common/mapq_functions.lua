@@ -174,7 +174,7 @@ or member no subtask uses, with such a value, and deletes it. A hash's is
 lease is held (between each subtask of a window of one) and is made again
 with the next, and Redis hashes a member whole while Lua hashes every
 string it makes whole, so at 8 KiB, made anew each time, marking cost a
-third of such a subtask's Redis time. 1 KiB still converts unless
+third of such a subtask's Redis instructions. 1 KiB still converts unless
 zset-max-listpack-value is raised sixteenfold.
 ]]
 local TABLE_MARK = '\0'

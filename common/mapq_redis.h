@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 10
 #define MAPQ_FUNCTIONS_SHA256 \
-    "c659ae88b53c88fb8614174b2b1b15409b00d5a0c53c792f23477946f27316b7"
+    "2aa4ff58449140b71976ed7a7a8987800656d3b5d01ade4bbe038330f4e14e6e"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
