@@ -55,11 +55,13 @@ start_aof
 P=$MAPQ_NAMESPACE
 
 # Agents by number, each always under the name ch-<n>; started again
-# after a fault with the same name, as systemd would.
+# after a fault with the same name, as systemd would. Every process goes
+# in PIDS as it starts, for the teardown whenever the test ends.
 declare -A AGENTS
 start_agent() {
     "$AGENT" --name "ch-$1" --slots 2 --lease 2s >>"$TMP/agents.log" 2>&1 &
     AGENTS[$1]=$!
+    PIDS+=($!)
 }
 # stop_agent N SIGNAL: signals agent N and waits for it to end (bash says
 # nothing of a job it killed).
@@ -70,12 +72,14 @@ for i in 1 2 3 4; do start_agent "$i"; done
 start_scheduler() {
     "$MAPQ" scheduler --lease 2s >>"$TMP/scheduler.log" 2>&1 &
     SCHEDULER=$!
+    PIDS+=($!)
 }
 start_scheduler
 
 "$MAPQ" run "$TMP/double.yaml" --input xs="$(list $N)" --lease 2s \
     >"$TMP/run.out" 2>"$TMP/run.err" &
 RUN=$!
+PIDS+=($!)
 wait_for 10 grep -q "^mapq: execution" "$TMP/run.err"
 id=$(exec_of "$TMP/run.err")
 
@@ -132,7 +136,6 @@ at 8 "redis-server stopped with SIGTERM"
 kill -TERM "$REDIS_PID"
 wait "$REDIS_PID" 2>/dev/null
 start_aof
-PIDS+=("${AGENTS[@]}" "$SCHEDULER")
 
 ended() { [ "$(redis_cli HGET "$P:x:$id" state)" = succeeded ]; }
 wait_for 120 ended
