@@ -6,9 +6,11 @@ restart or failover never loses them).
 
 Keys (P is the namespace prefix, passed as the first argument):
   P:q:<queue>:<cls>:<exec>
-                       LIST  the execution's refs ready to run; cls is nc,
-                             np, ic or ip (normal/interruptible x
-                             command/plugin)
+                       LIST  the execution's attempts ready to run; cls is
+                             nc, np, ic or ip (normal/interruptible x
+                             command/plugin). A first attempt is queued as
+                             "<k>/<index>", its ref following from the key
+                             (see first_entry); any other as its ref
   P:qx:<queue>:<cls>   ZSET  "<exec>/<priority>" -> pass: the executions
                              whose list above is not empty, served lowest
                              pass first (stride scheduling, see pop)
@@ -72,7 +74,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 10
+local REVISION = 11
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -221,9 +223,13 @@ local function ring(P, queue, cls)
     end
 end
 
--- The ref of a subtask's first attempt.
-local function first_ref(exec, k, index, queue, cls)
-    return exec .. '/' .. k .. '/' .. index .. '/0/0/0/' .. queue .. '/' .. cls
+-- A subtask's first attempt, as its execution's list holds it: its body
+-- field "<k>/<index>". Its ref, <exec>/<k>/<index>/0/0/0/<queue>/<cls>,
+-- is made when it is leased, from the list's key (lease_list): a push then
+-- makes one string per subtask, not two, and a claim finds the body field
+-- without taking a ref apart.
+local function first_entry(k, index)
+    return k .. '/' .. index
 end
 
 --[[
@@ -264,8 +270,8 @@ local function turn_of(member)
     return e, math.max(1, math.min(PRIORITY_MAX, w))
 end
 
--- Queues refs (all of exec, for queue and class cls) at the tail of the
--- execution's list, or at its head in their order with front, and rings
+-- Queues attempts (refs, or entries of first_entry; all of exec, for
+-- queue and class cls) at the tail of the execution's list, or at its head in their order with front, and rings
 -- the bell. An execution whose list was empty joins the turns at the
 -- lowest pass waiting; its priority is read from its record then only.
 local function enqueue(P, queue, cls, exec, refs, front)
@@ -296,33 +302,33 @@ local function enqueue(P, queue, cls, exec, refs, front)
     ring(P, queue, cls)
 end
 
--- Stores bodies (fields: "<k>/<index>", body, ...) and queues the refs of
--- their first attempts, ringing the bell.
-local function queue_new(P, exec, queue, cls, fields, refs)
-    if #refs == 0 then
+-- Stores bodies (fields: "<k>/<index>", body, ...) and queues their
+-- first attempts (entries, see first_entry), ringing the bell.
+local function queue_new(P, exec, queue, cls, fields, entries)
+    if #entries == 0 then
         return
     end
     -- P:b holds the bodies queued or running: a push of fewer than
     -- BODIES_TABLE_MIN (a small window's refill) keeps it small, and a
     -- listpack serves a small hash well.
-    if #refs >= BODIES_TABLE_MIN then
+    if #entries >= BODIES_TABLE_MIN then
         hset_many(P .. ':b:' .. exec, fields)
     else
         call_many('HSET', P .. ':b:' .. exec, fields, 2000)
     end
-    enqueue(P, queue, cls, exec, refs)
+    enqueue(P, queue, cls, exec, entries)
 end
 
 -- push(P, exec, k, queue, cls, index1, body1, index2, body2, ...)
--- Stores the bodies and queues one ref per subtask (first attempt).
+-- Stores the bodies and queues each subtask's first attempt.
 local function push(keys, args)
     local P, exec, k, queue, cls = args[1], args[2], args[3], args[4], args[5]
     local fields, refs = {}, {}
     for j = 6, #args, 2 do
-        local index = args[j]
-        fields[#fields + 1] = k .. '/' .. index
+        local entry = first_entry(k, args[j])
+        fields[#fields + 1] = entry
         fields[#fields + 1] = args[j + 1]
-        refs[#refs + 1] = first_ref(exec, k, index, queue, cls)
+        refs[#refs + 1] = entry
     end
     queue_new(P, exec, queue, cls, fields, refs)
     return #refs
@@ -630,9 +636,10 @@ local function push_cached(keys, args)
                 lead[h] = idx[m]
                 lorder[#lorder + 1] = h
             end
-            fields[#fields + 1] = k .. '/' .. idx[m]
+            local entry = first_entry(k, idx[m])
+            fields[#fields + 1] = entry
             fields[#fields + 1] = bodies[m]
-            refs[#refs + 1] = first_ref(exec, k, idx[m], queue, cls)
+            refs[#refs + 1] = entry
         end
     end
     local kv = {}
@@ -695,9 +702,10 @@ local function push_recover(keys, args)
             triples[#triples + 1] = tonumber(idx[m])
             triples[#triples + 1] = 5
         else
-            fields[#fields + 1] = k .. '/' .. idx[m]
+            local entry = first_entry(k, idx[m])
+            fields[#fields + 1] = entry
             fields[#fields + 1] = bodies[m]
-            refs[#refs + 1] = first_ref(exec, k, idx[m], queue, cls)
+            refs[#refs + 1] = entry
         end
     end
     if #kv > 0 then
@@ -781,8 +789,8 @@ local function checkpoints_of(P, e, fields, refs)
     return out
 end
 
--- Pops refs for take() from the executions waiting on one queue and
--- class, as a list of {exec = e, refs = {...}}, one per list popped: up
+-- Pops attempts for take() from the executions waiting on one queue and
+-- class, as a list of {exec = e, entries = {...}}, one per list popped: up
 -- to n, each to the lowest pass (see enqueue), plus up to extra more
 -- (prefetch) from the execution served next while its list keeps at
 -- least as many again for other agents and holds PREFETCH_MIN_LEFT or
@@ -820,7 +828,8 @@ local function pop(P, queue, cls, n, extra)
         if n == 0 or len == 0 then
             return nil
         end
-        return {{exec = turn_of(got[1]), refs = redis.call('LPOP', list, n)}}
+        return {{exec = turn_of(got[1]),
+            entries = redis.call('LPOP', list, n)}}
     end
     local ts = {}
     for j = 1, #got, 2 do
@@ -867,10 +876,10 @@ local function pop(P, queue, cls, n, extra)
     local out, passes, emptied, work_left = {}, {}, {}, false
     for _, t in ipairs(ts) do
         if t.take > 0 then
-            local refs = redis.call('LPOP', ready_key(P, queue, cls, t.exec),
-                t.take)
-            if refs then
-                out[#out + 1] = {exec = t.exec, refs = refs}
+            local entries = redis.call('LPOP',
+                ready_key(P, queue, cls, t.exec), t.take)
+            if entries then
+                out[#out + 1] = {exec = t.exec, entries = entries}
             end
         end
         if t.len and t.len <= t.take then
@@ -956,18 +965,36 @@ local function lease_refs(P, refs, deadline, out, leases, held)
     return got
 end
 
--- Leases refs popped from execution e's own list: one match per ref finds
--- its body field and whether it is a retry (only retries may have a
--- checkpoint). Anything else found there (a foreign message, a ref of
--- another execution) goes through lease_refs.
-local function lease_list(P, e, refs, deadline, out, leases, held)
-    local fields, others, retries, foreign = {}, {}, false, nil
+-- Leases the attempts popped from execution e's own list (entries, with
+-- tail "/0/0/0/<queue>/<cls>" of that list): a first attempt's entry is
+-- its body field, and its ref is made from it; any other is a ref, taken
+-- apart by one match for its body field and whether it is a retry (only
+-- retries may have a checkpoint). Anything else found there (a foreign
+-- message, a ref of another execution) goes through lease_refs.
+local function lease_list(P, e, entries, tail, deadline, out, leases, held)
+    local fields, mine, others, retries = {}, {}, {}, false
+    local find, match = string.find, string.match
     -- Counted into held by runs of one node (usually one run).
     local rk, rn = nil, 0
-    for m = 1, #refs do
-        local re, f, k, us = string.match(refs[m],
-            '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
-        if re == e then
+    for m = 1, #entries do
+        local entry = entries[m]
+        local _, _, k = find(entry, '^(%d+)/%d+$')
+        local f = entry
+        if k then
+            mine[#mine + 1] = e .. '/' .. entry .. tail
+        else
+            local re, us
+            re, f, k, us = match(entry,
+                '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
+            if re == e then
+                mine[#mine + 1] = entry
+                retries = retries or us ~= '0/0'
+            else
+                k = nil
+                others[#others + 1] = entry
+            end
+        end
+        if k then
             fields[#fields + 1] = f
             if k ~= rk then
                 if rn > 0 then
@@ -976,25 +1003,10 @@ local function lease_list(P, e, refs, deadline, out, leases, held)
                 rk, rn = k, 0
             end
             rn = rn + 1
-            retries = retries or us ~= '0/0'
-        else
-            others[#others + 1] = refs[m]
-            foreign = foreign or {}
-            foreign[m] = true
         end
     end
     if rn > 0 then
         held_add(held, e, rk, rn)
-    end
-    -- Usually every ref is of e: then the refs are leased as they came.
-    local mine = refs
-    if foreign then
-        mine = {}
-        for m = 1, #refs do
-            if not foreign[m] then
-                mine[#mine + 1] = refs[m]
-            end
-        end
     end
     local got = 0
     if #mine > 0 then
@@ -1027,9 +1039,10 @@ local function take(P, now, lease, want, extra, only_interruptible, queues,
                     pop(P, queue, class .. kind, n, more)
                 if lists then
                     local got = 0
+                    local tail = '/0/0/0/' .. queue .. '/' .. class .. kind
                     for _, l in ipairs(lists) do
-                        if l.refs then
-                            got = got + lease_list(P, l.exec, l.refs,
+                        if l.entries then
+                            got = got + lease_list(P, l.exec, l.entries, tail,
                                 deadline, out, leases, held)
                         end
                     end

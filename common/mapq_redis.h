@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 10
+#define MAPQ_FUNCTIONS_REVISION 11
 #define MAPQ_FUNCTIONS_SHA256 \
-    "2aa4ff58449140b71976ed7a7a8987800656d3b5d01ade4bbe038330f4e14e6e"
+    "fb43ffc63b031e6907cd2c21c6d59d9e033a16c6f3e5b529f1b8df969a3a6ca3"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -136,9 +136,11 @@ check "bad output: the wrong type is one clear error on its subtask" "1" \
     "$(failed_line output-all "; 2: output: expected int, got str")"
 
 # ---- 3. foreign and corrupt messages in the queues --------------------------
-# Text, msgpack bytes, another queue's job id, and a well-formed ref of an
-# execution that does not exist, on the command and plugin lists.
-foreign=(garbage $'\x93\x01\xc0\xff' "foreign:job:42" 000000000000/0/0/0/0/0/default/nc)
+# Text, msgpack bytes, another queue's job id, and a well-formed ref and
+# first attempt ("<k>/<index>") of an execution that does not exist, on the
+# command and plugin lists.
+foreign=(garbage $'\x93\x01\xc0\xff' "foreign:job:42" 000000000000/0/0/0/0/0/default/nc
+    0/7)
 # Written the way a ready list is (the list of an execution, and the
 # execution in the turns of its queue), plus a turn of nothing.
 for cls in nc np; do
@@ -203,9 +205,11 @@ running() { [ "$(ls "$TMP/c" | grep -c '^run\.')" -ge 4 ]; }
 queued() { [ "$(queue_len default nc)" = 2 ]; }
 wait_for 10 running
 wait_for 10 queued
-ref=$(queued_refs default nc | head -n 1)
-x=${ref%%/*}
-idx=$(echo "$ref" | cut -d/ -f3)
+# The first queued: a first attempt waits as "<k>/<index>" on the list
+# P:q:default:nc:<exec>.
+list=$(redis_cli --scan --pattern "$P:q:default:nc:*" | head -n 1)
+x=${list##*:}
+idx=$(redis_cli LINDEX "$list" 0 | cut -d/ -f2)
 check "corrupt body: four subtasks run, two are queued" "4 2" \
     "$(ls "$TMP/c" | grep -c '^run\.') $(queue_len default nc)"
 redis_cli HSET "$P:b:$x" "0/$idx" $'\xc1garbage' >/dev/null
