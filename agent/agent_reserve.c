@@ -91,6 +91,9 @@ agent_reserve_send(struct job *job)
     mapq_argv_addlen(&cmd, job->field, job->fieldlen);
     mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
     mapq_argv_add(&cmd, job->spec->spec->task);
+    /* Whose lease to look in (the library looks in every agent's for a
+     * caller that does not say). */
+    mapq_argv_add(&cmd, a->name);
     mapq_redis_command(a->cmd, CALL_TIMEOUT_MS, reserve_cb, req, cmd.argc,
                        cmd.argv, cmd.lens);
     mapq_argv_release(&cmd);

@@ -15,7 +15,10 @@ Keys (P is the namespace prefix, passed as the first argument):
                              whose list above is not empty, served lowest
                              pass first (stride scheduling, see pop)
   P:bell:<queue>:<cls> LIST  doorbell of that list: one entry while it has work
-  P:inflight           ZSET  ref -> lease deadline (ms, server time)
+  P:lease:<agent>      HASH  ref -> lease deadline (ms, server time): the
+                             attempts leased to the agent of that name
+  P:leases             ZSET  agent -> the latest deadline of its leases: an
+                             agent past it (dead, or cut off) loses them all
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
   P:ev:<exec>:<epoch>  LIST  events for the scheduler: msgpack arrays
@@ -59,7 +62,19 @@ A ref names one attempt of one subtask:
   <exec>/<k>/<index>/<u>/<s>/<i>/<queue>/<cls>
 u = user failures so far, s = system failures (lost or interrupted),
 i = interruptions. Every retry makes a new ref, so a ref is also the fencing
-token: an attempt may finish only while its ref is in P:inflight.
+token: an attempt may finish only while its ref is in its agent's
+P:lease:<agent>.
+
+Leases. Each agent's leases are a hash of its own, so that the calls that
+check and end them (every step) read plain strings, not scores, and the
+reaper finds the lost ones by agent: P:leases is scored by when each
+agent's leases run out, and an agent's claims and renewals (its heartbeat,
+every second while it holds any) push that on. An agent past it (killed,
+host lost, cut off) loses every lease it has. A lease the agent no longer
+lists in its renewals (it lost the reply that handed it over, or an agent
+of the same name died and was restarted at once) is taken back by that
+renewal once its own deadline has passed, so each lease still ends a lease
+period after its agent last vouched for it, as a lease per ref would.
 
 Replies are flat arrays or one msgpack string (hiredis 0.14 limits nesting).
 docs/PROTOCOL.md describes all of this for other clients.
@@ -74,7 +89,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 11
+local REVISION = 12
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -121,10 +136,10 @@ end
 
 --[[
 Held counts. Field h:<k> of P:x:<exec> counts the subtasks of node k that
-agents hold: leased in P:inflight (running, or prefetched to start on a
-free slot). Every path that adds a lease adds to it (take: claim and step)
+agents hold: leased in a P:lease:<agent> (running, or prefetched to start
+on a free slot). Every path that adds a lease adds to it (take: claim and step)
 and every path that takes one away subtracts (finish_attempts: done and
-step; reserve parking a ref; reap), so that mapq status tells running
+step; reserve parking a ref; reap and renew), so that mapq status tells running
 subtasks from queued ones. A call gathers its changes per execution and
 node and makes one HINCRBY per pair whose count changed, never one per
 subtask, at its end, once its leases changed: a step that finishes as many
@@ -161,28 +176,25 @@ local function held_write(P, h)
 end
 
 --[[
-A hash with a field per subtask (P:b, P:r, P:log) is made a hash table
-when it is created, and the leases (P:inflight, a member per subtask) a
-skiplist. Redis keeps a hash as a listpack up to
-hash-max-listpack-entries fields (512 in Debian's build) and a sorted set
-up to zset-max-listpack-entries (128), and a listpack lookup reads every
-entry before it: written a subtask at a time, such a key would cost O(n)
-per entry up to that size (the leases' listpack inserts were a fifth of a
-command subtask's cost). A value longer than hash-max-listpack-value or
-zset-max-listpack-value (64 by default) converts the key at once, and
-Redis never converts it back, so the first write adds TABLE_MARK, a field
-or member no subtask uses, with such a value, and deletes it. A hash's is
-8 KiB. The leases' member is 1 KiB, made once: P:inflight goes whenever no
-lease is held (between each subtask of a window of one) and is made again
-with the next, and Redis hashes a member whole while Lua hashes every
-string it makes whole, so at 8 KiB, made anew each time, marking cost a
-third of such a subtask's Redis instructions. 1 KiB still converts unless
-zset-max-listpack-value is raised sixteenfold.
+A hash with a field per subtask (P:b, P:r, P:log, P:lease) is made a hash
+table when it is created. Redis keeps a hash as a listpack up to
+hash-max-listpack-entries fields (512 in Debian's build), and a listpack
+lookup reads every entry before it: written a subtask at a time, such a key
+would cost O(n) per entry up to that size (leases in a listpack cost a
+command subtask a third more). A value longer than hash-max-listpack-value
+(64 by default) converts the key at once, and Redis never converts it
+back, so the first write adds TABLE_MARK, a field no subtask uses, with
+such a value, and deletes it. The value is 1 KiB, made once: an agent's
+leases go whenever it holds none (between each subtask of a window of one)
+and are made again with the next, and Lua hashes every string it makes
+whole, so a long value made anew each time would cost such a subtask more
+than its lease. 1 KiB still converts unless hash-max-listpack-value is
+raised sixteenfold.
 ]]
 local TABLE_MARK = '\0'
 local BODIES_TABLE_MIN = 64
 -- Made at the first call: loading has no string library.
-local table_mark_value, table_mark_member
+local table_mark_value
 
 -- HSET of kv (field, value, ...) into key, making key a hash table when
 -- this creates it.
@@ -192,7 +204,7 @@ local function hset_many(key, kv)
     end
     local new = redis.call('EXISTS', key) == 0
     if new then
-        table_mark_value = table_mark_value or string.rep('-', 8192)
+        table_mark_value = table_mark_value or string.rep('-', 1024)
         redis.call('HSET', key, TABLE_MARK, table_mark_value)
     end
     call_many('HSET', key, kv, 2000)
@@ -201,19 +213,9 @@ local function hset_many(key, kv)
     end
 end
 
--- ZADD of kv (score, member, ...) into key, making key a skiplist when
--- this creates it.
-local function zadd_many(key, kv)
-    local new = redis.call('EXISTS', key) == 0
-    if new then
-        table_mark_member = table_mark_member or
-            TABLE_MARK .. string.rep('-', 1024)
-        redis.call('ZADD', key, 0, table_mark_member)
-    end
-    call_many('ZADD', key, kv, 2000)
-    if new then
-        redis.call('ZREM', key, table_mark_member)
-    end
+-- The leases of agent.
+local function lease_key(P, agent)
+    return P .. ':lease:' .. agent
 end
 
 local function ring(P, queue, cls)
@@ -726,19 +728,33 @@ local function wake_waiters(P, h)
     queue_refs(P, refs)
 end
 
--- reserve(P, ref, key, lease_ms, task)
+-- The lease key of agent holding ref, or, for agent nil (a caller of
+-- revision 11 or older), of whichever agent holds it; nil when none does.
+local function lease_holding(P, agent, ref)
+    local agents = agent and {agent} or redis.call('ZRANGE', P .. ':leases', 0, -1)
+    for _, name in ipairs(agents) do
+        local lkey = lease_key(P, name)
+        if redis.call('HEXISTS', lkey, ref) == 1 then
+            return lkey
+        end
+    end
+    return nil
+end
+
+-- reserve(P, ref, key, lease_ms, task [, agent])
 -- cache_serialize: before running the attempt ref of a subtask whose cache
 -- key is key, returns ["cached", record] when the entry exists (the record
 -- as CACHED, for the agent to finish the attempt with), ["run"] when the
 -- key's reservation is free or already this subtask's (it is taken for
 -- lease_ms, renewed by renew), ["wait"] when another subtask holds it (the
--- ref leaves P:inflight and its node's held count, and is parked until the
--- holder ends or its reservation expires), or ["lost"] when ref is no
--- longer leased.
+-- ref leaves the agent's leases and its node's held count, and is parked
+-- until the holder ends or its reservation expires), or ["lost"] when ref
+-- is no longer leased (to agent, when given).
 local function reserve(keys, args)
     local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
     local r = parse_ref(ref)
-    if not r or not redis.call('ZSCORE', P .. ':inflight', ref) then
+    local lkey = r and lease_holding(P, args[6], ref)
+    if not lkey then
         return {'lost'}
     end
     local h = hex(key)
@@ -755,7 +771,7 @@ local function reserve(keys, args)
         redis.call('SET', rkey, me, 'PX', lease)
         return {'run'}
     end
-    redis.call('ZREM', P .. ':inflight', ref)
+    redis.call('HDEL', lkey, ref)
     redis.call('HINCRBY', P .. ':x:' .. r.exec, 'h:' .. r.k, -1)
     redis.call('RPUSH', P .. ':cw:' .. h, ref)
     redis.call('SADD', P .. ':cwait', h)
@@ -907,7 +923,7 @@ local function pop(P, queue, cls, n, extra)
     return out
 end
 
--- Appends [ref, body, checkpoint] to out and the lease to leases for each
+-- Appends [ref, body, checkpoint] to out and ref, deadline to leases for each
 -- of refs (all of execution e, their body fields in fields) whose body is
 -- still there, with one HMGET (and one more for checkpoints when some are
 -- retries); returns how many became leases. The caller added every ref to
@@ -924,7 +940,7 @@ local function lease_bodies(P, e, fields, refs, retries, deadline, out,
         if bodies[m] then
             out[no + 1], out[no + 2], out[no + 3] =
                 refs[m], bodies[m], ckpts[m] or false
-            leases[nl + 1], leases[nl + 2] = deadline, refs[m]
+            leases[nl + 1], leases[nl + 2] = refs[m], deadline
             no, nl, got = no + 3, nl + 2, got + 1
         else
             held_add(held, e, string.match(fields[m], '^%d+'), -1)
@@ -1022,11 +1038,11 @@ end
 -- The claim of claim and step: pops up to want.c command and want.p
 -- plugin subtasks (and up to extra more command subtasks, see pop) from
 -- the lists of queues, non-interruptible lists first unless
--- only_interruptible, and leases them until now + lease, adding them to
--- held (see held_new; the caller writes it). Returns the flat [ref, body,
--- checkpoint, ...] array.
-local function take(P, now, lease, want, extra, only_interruptible, queues,
-                    held)
+-- only_interruptible, and leases them to agent until now + lease, adding
+-- them to held (see held_new; the caller writes it). Returns the flat
+-- [ref, body, checkpoint, ...] array.
+local function take(P, agent, now, lease, want, extra, only_interruptible,
+                    queues, held)
     -- Formatted once: a Lua number would be formatted for every member.
     local deadline = string.format('%d', now + lease)
     local out, leases = {}, {}
@@ -1055,7 +1071,8 @@ local function take(P, now, lease, want, extra, only_interruptible, queues,
         end
     end
     if #leases > 0 then
-        zadd_many(P .. ':inflight', leases)
+        hset_many(lease_key(P, agent), leases)
+        redis.call('ZADD', P .. ':leases', 'GT', deadline, agent)
     end
     return out
 end
@@ -1072,8 +1089,8 @@ local function claim(keys, args)
     local now = now_ms()
     promote(P, now, 1000)
     local held = held_new()
-    local out = take(P, now, tonumber(args[3]), want, 0, args[6] == '1',
-        {unpack(args, 7)}, held)
+    local out = take(P, agent, now, tonumber(args[3]), want, 0,
+        args[6] == '1', {unpack(args, 7)}, held)
     held_write(P, held)
     redis.call('ZADD', P .. ':agents', now, agent)
     return cmsgpack.pack(out)
@@ -1083,11 +1100,11 @@ end
 -- asked for, grouped: b.results (result hash -> fields, records), b.execs
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases;
--- and b.taken, the leases that end, subtracted from b.held, their nodes'
--- counts (the caller's to write).
-local function new_batch(P, held)
-    return {P = P, refused = {}, taken = {}, execs = {}, xorder = {},
-        ended = {}, held = held, states = {}}
+-- and b.taken, the leases that end (of b.lkey, the agent's), subtracted
+-- from b.held, their nodes' counts (the caller's to write).
+local function new_batch(P, agent, held)
+    return {P = P, lkey = lease_key(P, agent), refused = {}, taken = {},
+        execs = {}, xorder = {}, ended = {}, held = held, states = {}}
 end
 
 -- What a batch needs of execution e, read once: whether its record is
@@ -1392,7 +1409,7 @@ local function finish_group(b, args, j, rest)
     -- A dead execution's results are rewritten, entry by entry.
     local fast = not exec_of(b, e).dead
     if fast then
-        local held = redis.call('ZMSCORE', P .. ':inflight',
+        local held = redis.call('HMGET', b.lkey,
             unpack(args, refs, refs + n - 1))
         for m = 1, n do
             if not held[m] then
@@ -1468,19 +1485,20 @@ end
 -- read the subtask's key from a corrupt body) goes under "#<index>". log,
 -- when not empty, is appended to the subtask's attempts in P:log:<exec>;
 -- ckpt, when not empty, becomes the subtask's checkpoint (P:ck:<exec>),
--- which a success deletes. A ref that is no longer leased is refused and
--- changes nothing. Returns the refused refs.
+-- which a success deletes. A ref that is no longer leased to agent is
+-- refused and changes nothing. Returns the refused refs.
 --
--- Every step is one command per batch, not per subtask: ZMSCORE for the
--- fencing check, one ZREM, HMGET+HSET per result hash, per execution one
+-- Every step is one command per batch, not per subtask: HMGET of the
+-- agent's leases for the fencing check, one HDEL of them, HMGET+HSET per
+-- result hash, per execution one
 -- RPUSH of a single event entry and one HDEL of the bodies, and per
 -- execution and node one HINCRBY of its held count, which the caller makes
 -- from held once its own leases changed too.
-local function finish_attempts(P, args, first, ngroups, held)
+local function finish_attempts(P, agent, args, first, ngroups, held)
     if ngroups == 0 and first > #args then
         return {}, {} -- a claim alone: no batch to make
     end
-    local b = new_batch(P, held)
+    local b = new_batch(P, agent, held)
     if ngroups > 0 then
         local rest = {}
         first = finish_groups(b, args, first, ngroups, rest)
@@ -1498,11 +1516,11 @@ local function finish_attempts(P, args, first, ngroups, held)
     if #refs == 0 then
         -- Groups alone, the common case.
         write_events(b)
-        call_many('ZREM', b.P .. ':inflight', b.taken)
+        call_many('HDEL', b.lkey, b.taken)
         return b.refused, b.ended
     end
     batch_for_entries(b)
-    local held = gather('ZMSCORE', b.P .. ':inflight', refs)
+    local held = gather('HMGET', b.lkey, refs)
     -- The leases that end, counted by runs of one node.
     local he, hk, hn = nil, nil, 0
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
@@ -1543,13 +1561,13 @@ local function finish_attempts(P, args, first, ngroups, held)
     answer_followers(b)
     write_events(b)
     write_rest(b)
-    call_many('ZREM', b.P .. ':inflight', b.taken)
+    call_many('HDEL', b.lkey, b.taken)
     return b.refused, b.ended
 end
 
 local function done(keys, args)
     local held = held_new()
-    local refused = finish_attempts(args[1], args, 3, 0, held)
+    local refused = finish_attempts(args[1], args[2], args, 3, 0, held)
     held_write(args[1], held)
     return refused
 end
@@ -1585,7 +1603,8 @@ local function step(keys, args)
     -- One list of held changes for both halves: what it finishes and
     -- claims of the same node cancel out.
     local held = held_new()
-    local refused, ended = finish_attempts(P, args, first, ngroups, held)
+    local refused, ended = finish_attempts(P, args[2], args, first, ngroups,
+        held)
     local promoting = string.find(flags, 'd', 1, true) ~= nil
     local out, due = {}, false
     local claiming = want.c > 0 or want.p > 0 or extra > 0
@@ -1599,7 +1618,7 @@ local function step(keys, args)
             end
         end
         if claiming then
-            out = take(P, now, lease, want, extra,
+            out = take(P, args[2], now, lease, want, extra,
                 string.find(flags, 'i', 1, true) ~= nil, {unpack(args, 9, 8 + nq)},
                 held)
         end
@@ -1628,69 +1647,6 @@ local function followed(P, refs, held, now, out)
     end
 end
 
--- renew(P, agent, lease_ms, ref... [| key...] [|f])
--- The agent's heartbeat (every second, with the refs it holds, if any).
--- Extends the leases of refs still held and returns the ones that are not
--- (lost: reaped or finished elsewhere) followed by "|" and the refs whose
--- execution is no longer running (to be killed); with a last '|f', then
--- "|" and the refs still held whose subtask someone follows (mapq logs -f).
-local function renew(keys, args)
-    local P, agent, lease = args[1], args[2], tonumber(args[3])
-    local now = now_ms()
-    local deadline = string.format('%d', now + lease)
-    local lost, stop, leases, state = {}, {}, {}, {}
-    local refs, reserved = {}, {}
-    -- A last '|f': the agent asks which of its refs someone follows.
-    local asks = args[#args] == '|f'
-    local last = asks and #args - 1 or #args
-    for j = 4, last do
-        if args[j] == '|' then
-            for m = j + 1, last do
-                reserved[#reserved + 1] = args[m]
-            end
-            break
-        end
-        refs[#refs + 1] = args[j]
-    end
-    -- cache_serialize reservations held by running attempts (their keys).
-    for _, key in ipairs(reserved) do
-        redis.call('PEXPIRE', P .. ':cr:' .. hex(key), lease)
-    end
-    local held = gather('ZMSCORE', P .. ':inflight', refs)
-    for n, ref in ipairs(refs) do
-        local e = string.match(ref, '^([^/]+)/')
-        if not held[n] or not e then
-            lost[#lost + 1] = ref
-        else
-            leases[#leases + 1] = deadline
-            leases[#leases + 1] = ref
-            if state[e] == nil then
-                state[e] = redis.call('HGET', P .. ':x:' .. e, 'state') or ''
-            end
-            local st = state[e]
-            if st ~= 'running' and st ~= 'submitted' then
-                stop[#stop + 1] = ref
-            end
-        end
-    end
-    if #leases > 0 then
-        call_many('ZADD', P .. ':inflight', leases, 2000, 'XX')
-    end
-    redis.call('ZADD', P .. ':agents', now, agent)
-    -- Only while it beats: a dead agent's entry goes within the hour.
-    redis.call('HSET', P .. ':agent:' .. agent, 'running', #refs)
-    redis.call('PEXPIRE', P .. ':agent:' .. agent, 3600000)
-    lost[#lost + 1] = '|'
-    for _, ref in ipairs(stop) do
-        lost[#lost + 1] = ref
-    end
-    if asks then
-        lost[#lost + 1] = '|'
-        followed(P, refs, held, now, lost)
-    end
-    return lost
-end
-
 -- The interruptible_failures of ref r's task (its spec's intrf, defaulting
 -- as agents do: sysr - 1, sysr being 3 when unset), read once per node and
 -- call into limits.
@@ -1709,37 +1665,20 @@ local function interruptible_failures(P, limits, r)
     return limits[key]
 end
 
--- reap(P, limit)
--- Takes back up to limit attempts whose lease expired (they leave their
--- nodes' held counts) and queues each again as a system failure (and,
--- from an interruptible list, as an interruption too). Returns how many
--- were taken back.
-local function reap(keys, args)
-    local P, limit = args[1], tonumber(args[2])
-    local now = now_ms()
-    promote(P, now, limit)
-    -- Agents silent for an hour are gone (their hash expired too).
-    redis.call('ZREMRANGEBYSCORE', P .. ':agents', '-inf', now - 3600000)
-    -- Parked refs whose holder's reservation expired (it crashed).
-    local waiting = redis.call('SRANDMEMBER', P .. ':cwait', 100)
-    for _, h in ipairs(waiting) do
-        if redis.call('EXISTS', P .. ':cr:' .. h) == 0 then
-            wake_waiters(P, h)
-        end
-    end
-    local expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
-        'LIMIT', 0, limit)
+-- Takes back attempts whose lease ran out (refs, already out of their
+-- agent's leases): each leaves its node's held count, its attempt is
+-- logged as lost, and it is queued again as a system failure (and, from an
+-- interruptible list, as an interruption too) unless its execution has
+-- ended. A deleted execution gets nothing written again.
+local function take_back(P, refs)
     local again, limits, held, states = {}, {}, held_new(), {}
-    for _, ref in ipairs(expired) do
-        redis.call('ZREM', P .. ':inflight', ref)
+    for _, ref in ipairs(refs) do
         local r = parse_ref(ref)
         local st = r and states[r.exec]
         if r and not st then
             st = redis.call('HGET', P .. ':x:' .. r.exec, 'state') or 'gone'
             states[r.exec] = st
         end
-        -- A deleted execution gets nothing written again, an ended one no
-        -- retry.
         if r and st ~= 'gone' then
             held_add(held, r.exec, r.k, -1)
             append_logs(P .. ':log:' .. r.exec, {r.k .. '/' .. r.index},
@@ -1764,6 +1703,140 @@ local function reap(keys, args)
     end
     held_write(P, held)
     queue_refs(P, again)
+end
+
+-- Ends the leases of lkey past their deadline that the agent's renewal
+-- did not list (listed: ref -> true) and takes them back.
+local function take_back_unlisted(P, lkey, listed, now)
+    local all = redis.call('HGETALL', lkey)
+    local late = {}
+    for j = 1, #all, 2 do
+        local until_ms = tonumber(all[j + 1])
+        if not listed[all[j]] and (not until_ms or until_ms < now) then
+            late[#late + 1] = all[j]
+        end
+    end
+    if #late > 0 then
+        call_many('HDEL', lkey, late)
+        take_back(P, late)
+    end
+end
+
+-- renew(P, agent, lease_ms, ref... [| key...] [|f])
+-- The agent's heartbeat (every second, with the refs it holds, if any).
+-- Extends the leases of refs still held and returns the ones that are not
+-- (lost: reaped or finished elsewhere) followed by "|" and the refs whose
+-- execution is no longer running (to be killed); with a last '|f', then
+-- "|" and the refs still held whose subtask someone follows (mapq logs -f).
+-- A lease of the agent's that it does not list is taken back once past its
+-- deadline (see "Leases" above).
+local function renew(keys, args)
+    local P, agent, lease = args[1], args[2], tonumber(args[3])
+    local now = now_ms()
+    local deadline = string.format('%d', now + lease)
+    local lkey = lease_key(P, agent)
+    local lost, stop, leases, state = {}, {}, {}, {}
+    local refs, reserved = {}, {}
+    -- A last '|f': the agent asks which of its refs someone follows.
+    local asks = args[#args] == '|f'
+    local last = asks and #args - 1 or #args
+    for j = 4, last do
+        if args[j] == '|' then
+            for m = j + 1, last do
+                reserved[#reserved + 1] = args[m]
+            end
+            break
+        end
+        refs[#refs + 1] = args[j]
+    end
+    -- cache_serialize reservations held by running attempts (their keys).
+    for _, key in ipairs(reserved) do
+        redis.call('PEXPIRE', P .. ':cr:' .. hex(key), lease)
+    end
+    local held = gather('HMGET', lkey, refs)
+    for n, ref in ipairs(refs) do
+        local e = string.match(ref, '^([^/]+)/')
+        if not held[n] or not e then
+            lost[#lost + 1] = ref
+        else
+            leases[#leases + 1] = ref
+            leases[#leases + 1] = deadline
+            if state[e] == nil then
+                state[e] = redis.call('HGET', P .. ':x:' .. e, 'state') or ''
+            end
+            local st = state[e]
+            if st ~= 'running' and st ~= 'submitted' then
+                stop[#stop + 1] = ref
+            end
+        end
+    end
+    if #leases > 0 then
+        call_many('HSET', lkey, leases, 2000)
+    end
+    local nheld = redis.call('HLEN', lkey)
+    if nheld > #leases / 2 then
+        local listed = {}
+        for j = 1, #leases, 2 do
+            listed[leases[j]] = true
+        end
+        take_back_unlisted(P, lkey, listed, now)
+        nheld = redis.call('HLEN', lkey)
+    end
+    if nheld > 0 then
+        redis.call('ZADD', P .. ':leases', 'GT', deadline, agent)
+    else
+        redis.call('ZREM', P .. ':leases', agent)
+    end
+    redis.call('ZADD', P .. ':agents', now, agent)
+    -- Only while it beats: a dead agent's entry goes within the hour.
+    redis.call('HSET', P .. ':agent:' .. agent, 'running', #refs)
+    redis.call('PEXPIRE', P .. ':agent:' .. agent, 3600000)
+    lost[#lost + 1] = '|'
+    for _, ref in ipairs(stop) do
+        lost[#lost + 1] = ref
+    end
+    if asks then
+        lost[#lost + 1] = '|'
+        followed(P, refs, held, now, lost)
+    end
+    return lost
+end
+
+-- reap(P, limit)
+-- Takes back the leases of agents past their deadline in P:leases (dead,
+-- or cut off), whole agents at a time until about limit attempts (they
+-- leave their nodes' held counts), and queues each again as a system
+-- failure (and, from an interruptible list, as an interruption too).
+-- Returns how many were taken back.
+local function reap(keys, args)
+    local P, limit = args[1], tonumber(args[2])
+    local now = now_ms()
+    promote(P, now, limit)
+    -- Agents silent for an hour are gone (their hash expired too).
+    redis.call('ZREMRANGEBYSCORE', P .. ':agents', '-inf', now - 3600000)
+    -- Parked refs whose holder's reservation expired (it crashed).
+    local waiting = redis.call('SRANDMEMBER', P .. ':cwait', 100)
+    for _, h in ipairs(waiting) do
+        if redis.call('EXISTS', P .. ':cr:' .. h) == 0 then
+            wake_waiters(P, h)
+        end
+    end
+    local late = redis.call('ZRANGEBYSCORE', P .. ':leases', '-inf', now,
+        'LIMIT', 0, limit)
+    local expired = {}
+    for _, agent in ipairs(late) do
+        local lkey = lease_key(P, agent)
+        local refs = redis.call('HKEYS', lkey)
+        if #expired > 0 and #expired + #refs > limit then
+            break
+        end
+        redis.call('DEL', lkey)
+        redis.call('ZREM', P .. ':leases', agent)
+        for _, ref in ipairs(refs) do
+            expired[#expired + 1] = ref
+        end
+    end
+    take_back(P, expired)
     return #expired
 end
 
@@ -2102,9 +2175,10 @@ end
 -- How much work waits, for metrics: the queues named, and with live_ms > 0
 -- also every queue a live agent (a heartbeat within live_ms) serves. Returns
 -- [held, delayed, [queue, nc, np, ic, ip], ...]: the refs leased to agents
--- (P:inflight), the user retries waiting out their backoff (P:delayed), and
--- per queue the refs ready on the lists of each class. Reads only: one
--- ZRANGE per queue and class, one LLEN per execution waiting there.
+-- (one HLEN per agent holding any), the user retries waiting out their
+-- backoff (P:delayed), and per queue the refs ready on the lists of each
+-- class. Reads only: one ZRANGE per queue and class, one LLEN per execution
+-- waiting there.
 local function queues(keys, args)
     local P, live_ms = args[1], tonumber(args[2]) or 0
     local names, seen = {}, {}
@@ -2127,8 +2201,11 @@ local function queues(keys, args)
             end
         end
     end
-    local out = {redis.call('ZCARD', P .. ':inflight'),
-        redis.call('ZCARD', P .. ':delayed')}
+    local leased = 0
+    for _, agent in ipairs(redis.call('ZRANGE', P .. ':leases', 0, -1)) do
+        leased = leased + redis.call('HLEN', lease_key(P, agent))
+    end
+    local out = {leased, redis.call('ZCARD', P .. ':delayed')}
     for _, q in ipairs(names) do
         local row = {q}
         for _, cls in ipairs({'nc', 'np', 'ic', 'ip'}) do

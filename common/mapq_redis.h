@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 11
+#define MAPQ_FUNCTIONS_REVISION 12
 #define MAPQ_FUNCTIONS_SHA256 \
-    "fb43ffc63b031e6907cd2c21c6d59d9e033a16c6f3e5b529f1b8df969a3a6ca3"
+    "ea1f1fe319167f981019654a76346fe5523d0db787532586371c530e490a0339"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -165,6 +165,20 @@ queued_refs() {
 }
 queue_len() { queued_refs "$1" "$2" | wc -l | tr -d ' '; }
 
+# lease_refs [NS]: the refs agents hold leases on (the fields of every
+# NS:lease:<agent>; NS defaults to $MAPQ_NAMESPACE), one per line;
+# lease_count [NS]: how many.
+lease_refs() {
+    redis_cli EVAL "local out = {}
+        for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do
+            for _, ref in ipairs(redis.call('HKEYS', k)) do
+                out[#out + 1] = ref
+            end
+        end
+        return out" 0 "${1:-$MAPQ_NAMESPACE}"
+}
+lease_count() { lease_refs "$@" | awk 'NF { n++ } END { print n + 0 }'; }
+
 # list_input FILE NAME VALUE...: writes the inputs file {"NAME": [VALUE,
 # ...]} (each VALUE a string: a path, a URL) to FILE.
 list_input() {

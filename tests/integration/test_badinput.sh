@@ -158,7 +158,7 @@ wait_for 10 empty np
 check "foreign messages: taken off both lists" "0 0" \
     "$(queue_len default nc) $(queue_len default np)"
 check "foreign messages: nothing was leased for them" "0" \
-    "$(redis_cli ZCARD "$P:inflight")"
+    "$(lease_count)"
 check "foreign messages: the agents still run" "yes yes" "$(agents_alive)"
 check "foreign messages: set aside with a log line naming them" "yes" \
     "$(cat "$TMP/agents.log" "$TMP/redis.log" 2>/dev/null |

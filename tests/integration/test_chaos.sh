@@ -87,14 +87,15 @@ results() { redis_cli HLEN "$P:r:$id:0" 2>/dev/null || echo 0; }
 # reached K: whether K tenths of the map are recorded.
 reached() { [ "$(results)" -ge $(($1 * N / 10)) ]; }
 # taken_back NAME: agent NAME has not renewed for longer than its lease,
-# and no lease is left past its deadline (the reaper has run since).
+# and no agent's leases are left past their deadline (the reaper has run
+# since).
 taken_back() {
     local t now beat
     mapfile -t t < <(redis_cli TIME)
     now=$((t[0] * 1000 + t[1] / 1000))
     beat=$(redis_cli ZSCORE "$P:agents" "$1")
     [ -n "$beat" ] && [ $((now - ${beat%.*})) -gt 2500 ] &&
-        [ "$(redis_cli ZCOUNT "$P:inflight" -inf "$now")" = 0 ]
+        [ "$(redis_cli ZCOUNT "$P:leases" -inf "$now")" = 0 ]
 }
 fault=0 midmap=0
 # at K WHAT: waits for K tenths of the map, then says which fault comes
@@ -147,7 +148,7 @@ check "chaos: every output is correct" "$(expected $N)" \
     "$("$MAPQ" result "$id" 2>&1)"
 check "chaos: all $N results recorded" "$N" "$(results)"
 check "chaos: nothing left queued or leased" "0 0" \
-    "$(queue_len default nc) $(redis_cli ZCARD "$P:inflight")"
+    "$(queue_len default nc) $(lease_count)"
 check "chaos: the scheduler adopted the execution" "yes" \
     "$(grep -q "adopting execution $id" "$TMP/scheduler.log" && echo yes || echo no)"
 # In the sanitized build, a process that met a fault badly says so here.

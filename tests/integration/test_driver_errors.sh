@@ -171,7 +171,7 @@ output: $n
 EOF
 timeout -s KILL 60 "$MAPQ" run "$TMP/slow.yaml" >"$TMP/lost.out" 2>"$TMP/lost.err" &
 run=$!
-running() { [ "$(redis_cli ZCARD "$NS:inflight")" -ge 1 ]; }
+running() { [ "$(lease_count "$NS")" -ge 1 ]; }
 wait_for 20 running
 id=$(sed -n 's/^mapq: execution \([0-9a-f]*\)$/\1/p' "$TMP/lost.err")
 kill -TERM "$REDIS_PID"

@@ -163,7 +163,7 @@ check "drain: nothing was claimed after the signal (2 refs still queued)" "2" \
 check "drain: the queued and the late subtask never ran" "no no" \
     "$([ -e "$TMP/d2/agent.2" ] && echo ran || echo no) \
 $([ -e "$TMP/d2l/agent.5" ] && echo ran || echo no)"
-check "drain: nothing is left in flight" "0" "$(redis_cli ZCARD "$P:inflight")"
+check "drain: nothing is left in flight" "0" "$(lease_count)"
 agent normal-c
 d=$AGENT_PID
 stop_wait "$drain_pid" 20
@@ -198,7 +198,7 @@ check "grace: both are handed back at once, as interrupted (u=0 s=1 i=1)" \
     "$grace_x/0/0/0/1/1/default/ic $grace_x/0/1/0/1/1/default/ic" \
     "$(queued_refs default ic | sort | tr '\n' ' ' | sed 's/ $//')"
 check "grace: nothing is left in flight (no lease to expire)" "0" \
-    "$(redis_cli ZCARD "$P:inflight")"
+    "$(lease_count)"
 touch "$TMP/d3/go"
 t0=$(ms)
 agent spot-f --interruptible

@@ -24,7 +24,7 @@ output: $n
 EOF
 timeout -s KILL 60 "$MAPQ" run "$TMP/slow.yaml" >"$TMP/run.out" 2>"$TMP/run.err" &
 run_pid=$!
-running() { [ "$(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")" -ge 1 ]; }
+running() { [ "$(lease_count)" -ge 1 ]; }
 wait_for 20 running
 redis_cli FLUSHALL >/dev/null
 wait_for 20 exited "$run_pid"

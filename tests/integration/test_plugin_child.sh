@@ -10,7 +10,7 @@ P=$MAPQ_NAMESPACE
 start_redis
 
 results_at_least() { [ "$(redis_cli HLEN "$P:r:$1:0")" -ge "$2" ]; }
-leased() { [ "$(redis_cli ZCARD "$P:inflight")" -ge "$1" ]; }
+leased() { [ "$(lease_count)" -ge "$1" ]; }
 
 cat >"$TMP/hang.yaml" <<'EOF'
 name: hang

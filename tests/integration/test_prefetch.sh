@@ -10,8 +10,8 @@ P=$MAPQ_NAMESPACE
 start_redis
 
 hlen_at_least() { [ "$(redis_cli HLEN "$1")" -ge "$2" ]; }
-leased_at_least() { [ "$(redis_cli ZCARD "$P:inflight")" -ge "$1" ]; }
-leased_exactly() { [ "$(redis_cli ZCARD "$P:inflight")" = "$1" ]; }
+leased_at_least() { [ "$(lease_count)" -ge "$1" ]; }
+leased_exactly() { [ "$(lease_count)" = "$1" ]; }
 exists() { [ -e "$1" ]; }
 
 # A short task (a few ms) until the file block exists: then the attempt
@@ -68,7 +68,7 @@ wait_for 20 hlen_at_least "$P:r:$id:0" 8
 touch "$TMP/kill/block"
 wait_for 20 exists "$TMP/kill/blocked"
 wait_for 10 leased_at_least 2
-held=$(redis_cli ZCARD "$P:inflight")
+held=$(lease_count)
 check "kill -9: the agent holds prefetched subtasks beyond its one slot" \
     "yes" "$([ "$held" -ge 2 ] && echo yes || echo "no: $held")"
 kill -9 "$a"
@@ -83,7 +83,7 @@ check "kill -9: the output is complete and in order" \
     "[$(seq -s, 0 $((N - 1)))]" "$(tr -d ' \n' <"$TMP/kill.out")"
 check "kill -9: each result recorded exactly once" "$N" \
     "$(redis_cli HLEN "$P:r:$id:0")"
-check "kill -9: no lease is left" "0" "$(redis_cli ZCARD "$P:inflight")"
+check "kill -9: no lease is left" "0" "$(lease_count)"
 for p in "${PIDS[@]}"; do kill -TERM "$p"; wait "$p" 2>/dev/null; done
 PIDS=()
 
@@ -98,11 +98,11 @@ wait_for 20 hlen_at_least "$P:r:$id:0" 8
 touch "$TMP/drain/block"
 wait_for 20 exists "$TMP/drain/blocked"
 wait_for 10 leased_at_least 2
-held=$(redis_cli ZCARD "$P:inflight")
+held=$(lease_count)
 check "drain: the agent holds prefetched subtasks when it is stopped" \
     "yes" "$([ "$held" -ge 2 ] && echo yes || echo "no: $held")"
 kill -TERM "$b"
-if wait_for 3 leased_exactly 1; then back=yes; else back="no: $(redis_cli ZCARD "$P:inflight") leased"; fi
+if wait_for 3 leased_exactly 1; then back=yes; else back="no: $(lease_count) leased"; fi
 check "drain: the prefetched subtasks go back at once, the running one stays" \
     "yes" "$back"
 wait_for 15 exited "$b"
@@ -142,11 +142,14 @@ M=80
 run_pid=$!
 max=0
 while ! exited "$run_pid"; do
-    n=$(redis_cli EVAL "local n = redis.call('ZCARD', KEYS[1])
-        for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    n=$(redis_cli EVAL "local n = 0
+        for _, k in ipairs(redis.call('KEYS', ARGV[2] .. ':lease:*')) do
+            n = n + redis.call('HLEN', k)
+        end
+        for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
             n = n + redis.call('LLEN', ARGV[1] .. string.match(m, '^[^/]+'))
         end
-        return n" 2 "$P:inflight" "$P:qx:default:nc" "$P:q:default:nc:")
+        return n" 1 "$P:qx:default:nc" "$P:q:default:nc:" "$P")
     [ "$n" -gt "$max" ] && max=$n
 done
 wait "$run_pid"

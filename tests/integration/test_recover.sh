@@ -73,7 +73,7 @@ check "early failure: the first execution fails" "1" "$?"
 first=$(exec_of "$TMP/b1.err")
 # Subtasks its agents had already taken (running or prefetched) end within
 # about a second, recorded or aborted: wait for them before counting.
-no_leases() { [ "$(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")" = 0 ]; }
+no_leases() { [ "$(lease_count)" = 0 ]; }
 wait_for 10 no_leases
 succeeded=$(redis_cli EVAL "local n = 0
     for _, v in ipairs(redis.call('HVALS', KEYS[1])) do

@@ -72,7 +72,7 @@ check "scheduler loss: mapq result shows the full output" "$(expected 200)" \
 check "scheduler loss: each subtask's result is recorded once" "200" \
     "$(results "$id")"
 check "scheduler loss: nothing left queued or leased" "0 0" \
-    "$(queue_len default nc) $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
+    "$(queue_len default nc) $(lease_count)"
 check "scheduler loss: it is no longer owned" "0" \
     "$(redis_cli ZCARD "$MAPQ_NAMESPACE:owners")"
 
@@ -162,7 +162,7 @@ restart_during() {
     check "redis $how: the execution is recorded succeeded" "succeeded" \
         "$(redis_cli HGET "$MAPQ_NAMESPACE:x:$id" state)"
     check "redis $how: nothing left queued or leased" "0 0" \
-        "$(queue_len default nc) $(redis_cli ZCARD "$MAPQ_NAMESPACE:inflight")"
+        "$(queue_len default nc) $(lease_count)"
 }
 restart_during TERM 300
 restart_during KILL 300

@@ -47,7 +47,7 @@ running_at_least() { [ "$(count_running "$1")" -ge "$2" ]; }
 max_seen() { sort -n "$1/seen" | tail -n 1; }
 # settled LEASED QUEUED: that many leased and queued.
 settled() {
-    [ "$(redis_cli ZCARD "$P:inflight")" = "$1" ] &&
+    [ "$(lease_count)" = "$1" ] &&
         [ "$(queue_len default nc)" = "$2" ]
 }
 stop_agents() {
@@ -135,7 +135,7 @@ check "fits nowhere: the error names the resources and the largest agent" \
 check "fits nowhere: none of its subtasks ran" "no" \
     "$([ -e "$TMP/huge/seen" ] && echo ran || echo no)"
 check "fits nowhere: nothing left queued or leased" "0 0" \
-    "$(queue_len default nc) $(redis_cli ZCARD "$P:inflight")"
+    "$(queue_len default nc) $(lease_count)"
 check "the agents still run" "2" \
     "$(for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && echo x; done | wc -l | tr -d ' ')"
 finish

@@ -19,10 +19,11 @@ redis_cli CONFIG SET latency-tracking no >/dev/null
 start_agents 1
 P=$MAPQ_NAMESPACE
 
-# kept: the keys of the namespace other than the agents' own.
+# kept: the keys of the namespace other than the agents' own (P:leases
+# keeps an agent that held leases until its next renewal or reap).
 kept() {
     redis_cli --scan --pattern "$P:*" |
-        grep -v -E "^$P:(agents|agent:.*|bell:.*)$" | sort
+        grep -v -E "^$P:(agents|agent:.*|bell:.*|leases)$" | sort
 }
 nkept() { kept | wc -l | tr -d ' '; }
 # used: Redis's memory without its connections' buffers, which an

@@ -318,7 +318,7 @@ results() { rcli HLEN "$P:r:$ID:0"; }
 has_results() { [ "$(results)" -ge "$1" ]; }
 state() { rcli HGET "$P:x:$ID" state; }
 ended() { case "$(state)" in succeeded | failed | cancelled) return 0 ;; esac; return 1; }
-leased() { rcli ZCARD "$P:inflight"; }
+leased() { leases | awk 'NF { n++ } END { print n + 0 }'; }
 none_leased() { [ "$(leased)" = 0 ]; }
 # ended_after T_MS: seconds from T_MS to the execution's end, as its
 # record says ("never" while it has not ended).
@@ -356,7 +356,7 @@ print(n["state"], c["succeeded"], c["queued"], c["running"])' "$DIR/status.json"
 
 # ---- cut-link: an agent host cut off longer than the lease ----------------------------
 # none_held REF...: none of the refs holds a lease any more.
-none_held() { ! rcli ZMSCORE "$P:inflight" "$@" | grep -q '[0-9]'; }
+none_held() { ! leases | grep -qxF -f <(printf '%s\n' "$@"); }
 # taken_back HOST T0 REF...: waits until none of the refs (what was leased
 # when HOST failed at T0) is leased, sets T_TAKEN to when, and checks that
 # it took at most the lease + 5 s.
@@ -368,8 +368,17 @@ taken_back() {
     check "$SCEN: $host's subtasks are taken back within the lease + 5 s" yes \
         "$(yes_no [ $((T_TAKEN - t0)) -le 8000 ])"
 }
-# leases: every ref leased now, one per line.
-leases() { rcli ZRANGE "$P:inflight" 0 -1; }
+# leases: every ref leased now (the fields of every P:lease:<agent>), one
+# per line.
+leases() {
+    rcli EVAL "local out = {}
+        for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do
+            for _, ref in ipairs(redis.call('HKEYS', k)) do
+                out[#out + 1] = ref
+            end
+        end
+        return out" 0 "$P"
+}
 # live_agent NAME: NAME's heartbeat is under 2 s old.
 live_agent() {
     mq agents --json | python3 -c 'import json, sys

@@ -202,6 +202,28 @@ fx_key(struct fx *f, const char *suffix)
     return buf[n];
 }
 
+long long
+fx_leased(struct fx *f)
+{
+    redisReply *keys;
+    long long n = 0;
+    size_t i;
+
+    keys = redisCommand(f->c, "KEYS %s:lease:*", f->ns);
+    assert_non_null(keys);
+    assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+    for (i = 0; i < keys->elements; i++)
+        n += fx_integer(f, "HLEN", keys->element[i]->str, NULL);
+    freeReplyObject(keys);
+    return n;
+}
+
+void
+fx_lease_lapse(struct fx *f)
+{
+    fx_run(f, "ZADD", fx_key(f, "leases"), "0", "agent-1", NULL);
+}
+
 void
 fx_exec_record(struct fx *f, const char *exec)
 {

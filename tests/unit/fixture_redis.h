@@ -42,6 +42,12 @@ redisReply *fx_run(struct fx *f, const char *first, ...);
 long long fx_integer(struct fx *f, const char *first, ...);
 /* "<namespace>:<suffix>", in one of four rotating static buffers. */
 const char *fx_key(struct fx *f, const char *suffix);
+/* How many attempts agents hold: the fields of every <namespace>:lease:*
+ * hash, counted without the library. */
+long long fx_leased(struct fx *f);
+/* Puts the deadline of agent-1's leases (in <namespace>:leases) in the
+ * past, as if it had died: the next reap takes them all back. */
+void fx_lease_lapse(struct fx *f);
 
 /* Makes the record of exec (state running) unless it has one: as a driver
  * does before it pushes; what ends of an execution without one (deleted)

@@ -221,7 +221,7 @@ test_abort_nothing_made_again_for_a_deleted_execution(void **state)
                    fx_key(f, "log:" EXEC), fx_key(f, "ev:" EXEC ":0"),
                    fx_key(f, "q:q:nc:" EXEC), NULL),
         0);
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_leased(f), 0);
 }
 
 static void

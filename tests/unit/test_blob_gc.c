@@ -267,10 +267,10 @@ test_blob_gc_copies_of_a_record_hold_its_blobs(void **state)
 
     /* A reservation that finds the entry. */
     fx_run(f, "ZREM", fx_key(f, bh(HEX_A)), "x:" OTHER, NULL);
-    fx_run(f, "ZADD", fx_key(f, "inflight"), "99999999999999",
-           OTHER "/1/0/0/0/0/q/nc", NULL);
+    fx_run(f, "HSET", fx_key(f, "lease:agent-1"), OTHER "/1/0/0/0/0/q/nc",
+           "99999999999999", NULL);
     fx_run(f, "FCALL", "mapq1_reserve", "0", f->ns, OTHER "/1/0/0/0/0/q/nc",
-           key, "60000", "t", NULL);
+           key, "60000", "t", "agent-1", NULL);
     assert_string_equal(f->reply->element[0]->str, "cached");
     assert_int_equal(score(f, bh(HEX_A), "x:" OTHER), 0);
 

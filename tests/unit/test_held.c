@@ -1,8 +1,8 @@
 /*
  * test_held.c - the held counts of the mapq1 function library
  * (common/mapq_functions.lua) against a real redis-server: field h:<k> of
- * P:x:<exec>, the subtasks of node k that agents hold (leased in
- * P:inflight), goes up with every lease a claim or a step hands out and
+ * P:x:<exec>, the subtasks of node k that agents hold (leased in their
+ * P:lease:<agent>), goes up with every lease a claim or a step hands out and
  * down with every lease that ends: an attempt finished or handed back, a
  * ref parked for a cache_serialize reservation, a lease reaped. A refused
  * attempt changes nothing, and a call writes each node's count once, not
@@ -37,12 +37,11 @@ held(struct fx *f, const char *exec, const char *k)
 }
 
 /* Whether the held counts of EXEC's nodes 0 and 1 add up to the leases
- * of P:inflight (the only execution of these tests that holds any). */
+ * agents hold (EXEC is the only execution of these tests that has any). */
 static void
-assert_held_is_inflight(struct fx *f)
+assert_held_is_leased(struct fx *f)
 {
-    assert_int_equal(held(f, EXEC, "0") + held(f, EXEC, "1"),
-                     fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL));
+    assert_int_equal(held(f, EXEC, "0") + held(f, EXEC, "1"), fx_leased(f));
 }
 
 static void
@@ -58,12 +57,12 @@ test_held_claim_counts_per_node(void **state)
     assert_int_equal(fx_claim(f, "60000", "0", "4", "0"), 4);
     assert_int_equal(held(f, EXEC, "0"), 3);
     assert_int_equal(held(f, EXEC, "1"), 1);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
     /* A claim that finds nothing changes nothing. */
     assert_int_equal(fx_claim(f, "60000", "0", "0", "0"), 0);
     assert_int_equal(fx_claim(f, "60000", "0", "4", "0"), 1);
     assert_int_equal(held(f, EXEC, "1"), 2);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
 }
 
 static void
@@ -92,7 +91,7 @@ test_held_done_lowers_it_refused_does_not(void **state)
     /* The retries are claimed again: held again. */
     assert_int_equal(fx_claim(f, "60000", "0", "5", "0"), 2);
     assert_int_equal(held(f, EXEC, "0"), 2);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
 }
 
 static void
@@ -110,7 +109,7 @@ test_held_step_claims_prefetch_and_hands_back(void **state)
     fx_stepped(f, 0, r0, sizeof(r0));
     fx_stepped(f, 1, r1, sizeof(r1));
     assert_int_equal(held(f, EXEC, "0"), got);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
     {
         /* One finished, one handed back (kind R) in the same step, which
          * claims nothing. */
@@ -121,13 +120,13 @@ test_held_step_claims_prefetch_and_hands_back(void **state)
         assert_int_equal(fx_step(f, "0", "0", "", entries), 0);
     }
     assert_int_equal(held(f, EXEC, "0"), got - 2);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
     /* The handed-back ref is first on its list and counts when claimed. */
     assert_int_equal(fx_step(f, "1", "0", "", NULL), 1);
     fx_stepped(f, 0, r0, sizeof(r0));
     assert_string_equal(r0, r1);
     assert_int_equal(held(f, EXEC, "0"), got - 1);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
 }
 
 static void
@@ -137,8 +136,9 @@ test_held_reap_takes_expired_leases_off(void **state)
     int i;
 
     fx_push(f, 2, "np");
-    /* A lease of 0 ms (an agent killed) and one still live. */
-    assert_int_equal(fx_claim(f, "0", "0", "1", "0"), 1);
+    /* A lease of 0 ms (an agent killed) and one of another agent, live. */
+    fx_run(f, "FCALL", "mapq1_claim", "0", f->ns, "agent-0", "0", "0", "1", "0",
+           "q", NULL);
     assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
     assert_int_equal(held(f, EXEC, "0"), 2);
     /* Bounded: the server clock may not have ticked a millisecond yet. */
@@ -149,11 +149,11 @@ test_held_reap_takes_expired_leases_off(void **state)
     }
     assert_true(i < 1000);
     assert_int_equal(held(f, EXEC, "0"), 1);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
     /* The attempt queued again is held again once claimed. */
     assert_int_equal(fx_claim(f, "60000", "0", "1", "0"), 1);
     assert_int_equal(held(f, EXEC, "0"), 2);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
 }
 
 static void
@@ -181,7 +181,7 @@ test_held_parked_for_a_reservation_is_not_held(void **state)
     assert_string_equal(f->reply->element[0]->str, "wait");
     /* The parked one left the leases and its node's count. */
     assert_int_equal(held(f, EXEC, "0") + held(f, "fedcba987654", "0"), 1);
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 1);
+    assert_int_equal(fx_leased(f), 1);
     /* The holder ends: the parked ref is queued again, and held once
      * claimed. */
     fx_run(f, "FCALL", "mapq1_done", "0", f->ns, "agent-1", r0, "T", "3", k,
@@ -238,7 +238,7 @@ test_held_one_write_per_node_and_call(void **state)
     }
     assert_int_equal(hincrby_calls(f), 0);
     assert_int_equal(held(f, EXEC, "0"), 4);
-    assert_held_is_inflight(f);
+    assert_held_is_leased(f);
 }
 
 int

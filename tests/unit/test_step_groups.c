@@ -176,7 +176,7 @@ test_step_groups_record_results_logs_and_events(void **state)
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 4);
     assert_string_equal(hget(f, fx_key(f, "log:" EXEC), "0/3"), "log3");
     assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "b:" EXEC), NULL), 0);
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_leased(f), 0);
     n = events(f, ev, 8);
     assert_int_equal(n, 4);
     for (i = 0; i < 4; i++)
@@ -194,7 +194,7 @@ test_step_groups_fall_back_when_a_lease_was_lost(void **state)
     fx_push(f, 3, "nc");
     claim(f, 3, refs);
     /* Reaped meanwhile: its result must be refused, the others kept. */
-    fx_run(f, "ZREM", fx_key(f, "inflight"), refs[1], NULL);
+    fx_run(f, "HDEL", fx_key(f, "lease:agent-1"), refs[1], NULL);
     assert_int_equal(finish_all(f, refs, 3), 1);
     assert_int_equal(refused_count(f), 1);
     r = &f->u.data.via.array.ptr[1].via.array.ptr[0];
@@ -224,7 +224,7 @@ test_step_groups_keep_the_first_result(void **state)
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key1"), "first");
     assert_string_equal(hget(f, fx_key(f, "r:" EXEC ":0"), "key0"), "rec0");
     assert_int_equal(events(f, ev, 8), 2);
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_leased(f), 0);
 }
 
 static void
@@ -259,7 +259,7 @@ test_step_groups_leave_other_entries_as_they_are(void **state)
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 5);
     n = events(f, ev, 8);
     assert_int_equal(n, 4);
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 0);
+    assert_int_equal(fx_leased(f), 0);
 }
 
 static void
@@ -306,7 +306,7 @@ assert_refused_groups(struct fx *f, const char *what, ...)
     assert_non_null(f->reply);
     assert_int_equal(f->reply->type, REDIS_REPLY_ERROR);
     assert_non_null(strstr(f->reply->str, what));
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
+    assert_int_equal(fx_leased(f), 2);
     assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "r:" EXEC ":0"), NULL),
                      0);
 }
@@ -344,11 +344,12 @@ test_step_groups_tables_from_the_start(void **state)
     fx_push(f, FX_PUSH_MAX, "nc");
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
     assert_string_equal(f->reply->str, "hashtable");
-    /* The leases are a skiplist from the first claim, holding only them. */
+    /* An agent's leases are a table from the first claim, holding only
+     * them. */
     claim(f, 2, refs);
-    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "inflight"), NULL);
-    assert_string_equal(f->reply->str, "skiplist");
-    assert_int_equal(fx_integer(f, "ZCARD", fx_key(f, "inflight"), NULL), 2);
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "lease:agent-1"), NULL);
+    assert_string_equal(f->reply->str, "hashtable");
+    assert_int_equal(fx_leased(f), 2);
     finish_all(f, refs, 2);
     fx_run(f, "OBJECT", "ENCODING", fx_key(f, "r:" EXEC ":0"), NULL);
     assert_string_equal(f->reply->str, "hashtable");
