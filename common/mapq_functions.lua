@@ -137,10 +137,10 @@ end
 --[[
 Held counts. Field h:<k> of P:x:<exec> counts the subtasks of node k that
 agents hold: leased in a P:lease:<agent> (running, or prefetched to start
-on a free slot). Every path that adds a lease adds to it (take: claim and step)
-and every path that takes one away subtracts (finish_attempts: done and
-step; reserve parking a ref; reap and renew), so that mapq status tells running
-subtasks from queued ones. A call gathers its changes per execution and
+on a free slot). Every path that adds a lease adds to it (take: claim and
+step) and every path that takes one away subtracts (finish_attempts: done
+and step; reserve parking a ref; reap and renew), so that mapq status tells
+running subtasks from queued ones. A call gathers its changes per execution and
 node and makes one HINCRBY per pair whose count changed, never one per
 subtask, at its end, once its leases changed: a step that finishes as many
 of a node as it claims makes none. A call that fails part-way (a command
@@ -273,9 +273,10 @@ local function turn_of(member)
 end
 
 -- Queues attempts (refs, or entries of first_entry; all of exec, for
--- queue and class cls) at the tail of the execution's list, or at its head in their order with front, and rings
--- the bell. An execution whose list was empty joins the turns at the
--- lowest pass waiting; its priority is read from its record then only.
+-- queue and class cls) at the tail of the execution's list, or at its head
+-- in their order with front, and rings the bell. An execution whose list
+-- was empty joins the turns at the lowest pass waiting; its priority is
+-- read from its record then only.
 local function enqueue(P, queue, cls, exec, refs, front)
     if #refs == 0 then
         return
@@ -731,7 +732,8 @@ end
 -- The lease key of agent holding ref, or, for agent nil (a caller of
 -- revision 11 or older), of whichever agent holds it; nil when none does.
 local function lease_holding(P, agent, ref)
-    local agents = agent and {agent} or redis.call('ZRANGE', P .. ':leases', 0, -1)
+    local agents = agent and {agent} or
+        redis.call('ZRANGE', P .. ':leases', 0, -1)
     for _, name in ipairs(agents) do
         local lkey = lease_key(P, name)
         if redis.call('HEXISTS', lkey, ref) == 1 then
@@ -1490,10 +1492,9 @@ end
 --
 -- Every step is one command per batch, not per subtask: HMGET of the
 -- agent's leases for the fencing check, one HDEL of them, HMGET+HSET per
--- result hash, per execution one
--- RPUSH of a single event entry and one HDEL of the bodies, and per
--- execution and node one HINCRBY of its held count, which the caller makes
--- from held once its own leases changed too.
+-- result hash, per execution one RPUSH of a single event entry and one
+-- HDEL of the bodies, and per execution and node one HINCRBY of its held
+-- count, which the caller makes from held once its own leases changed too.
 local function finish_attempts(P, agent, args, first, ngroups, held)
     if ngroups == 0 and first > #args then
         return {}, {} -- a claim alone: no batch to make

@@ -35,7 +35,7 @@
  * every process of it: a change that would not makes a new protocol. */
 #define MAPQ_FUNCTIONS_REVISION 12
 #define MAPQ_FUNCTIONS_SHA256 \
-    "ea1f1fe319167f981019654a76346fe5523d0db787532586371c530e490a0339"
+    "c8c0386f61a8bac2218ca33b910b28ebfb870b1423f7487069bb9a61f38f8ac0"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
