@@ -19,6 +19,8 @@ Keys (P is the namespace prefix, passed as the first argument):
                              attempts leased to the agent of that name
   P:leases             ZSET  agent -> the latest deadline of its leases: an
                              agent past it (dead, or cut off) loses them all
+  P:inflight           ZSET  ref -> lease deadline: the leases of revision 11
+                             and older, honoured until they end (see below)
   P:b:<exec>           HASH  "<k>/<index>" -> subtask body (msgpack)
   P:r:<exec>:<k>       HASH  subtask key (16 bytes) -> result record
   P:ev:<exec>:<epoch>  LIST  events for the scheduler: msgpack arrays
@@ -89,7 +91,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 12
+local REVISION = 13
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -363,6 +365,66 @@ local function gather(cmd, key, members)
         end
     end
     return out
+end
+
+--[[
+Leases of revision 11 and older. Those kept every lease in one sorted set,
+P:inflight (ref -> deadline), which does not say whose it is. A library
+that replaces one may find leases there, of agents still running their
+subtasks, and honours them until they end: a ref that is not in its
+agent's hash is looked for there too (only then, and a refused ref is
+rare), so that its result is taken and its renewal moves it into the
+agent's hash; reap takes back those past their deadline.
+]]
+-- The positions n of refs not held (held[n] false) that are legacy leases
+-- (n -> true), or nil when there are none.
+local function legacy_leases(P, refs, held)
+    local key = P .. ':inflight'
+    if #refs == 0 or redis.call('EXISTS', key) == 0 then
+        return nil
+    end
+    local ask, at = {}, {}
+    for n, ref in ipairs(refs) do
+        if not held[n] then
+            ask[#ask + 1], at[#at + 1] = ref, n
+        end
+    end
+    local out
+    if #ask > 0 then
+        local scores = gather('ZMSCORE', key, ask)
+        for m = 1, #ask do
+            if scores[m] then
+                out = out or {}
+                out[at[m]] = true
+            end
+        end
+    end
+    return out
+end
+
+-- Counts the legacy leases of refs (see legacy_leases) as held in held.
+-- Returns them, for the caller to take out of P:inflight once it has
+-- written what it writes (nil when there are none).
+local function adopt_legacy(P, refs, held)
+    local legacy = legacy_leases(P, refs, held)
+    if not legacy then
+        return nil
+    end
+    local out = {}
+    for n = 1, #refs do
+        if legacy[n] then
+            held[n] = true
+            out[#out + 1] = refs[n]
+        end
+    end
+    return out
+end
+
+-- Takes refs (adopt_legacy's, or nil) out of P:inflight.
+local function end_legacy(P, refs)
+    if refs then
+        call_many('ZREM', P .. ':inflight', refs)
+    end
 end
 
 -- Returns the group t[name], two parallel lists {a = {}, b = {}}, creating
@@ -729,18 +791,30 @@ local function wake_waiters(P, h)
     queue_refs(P, refs)
 end
 
--- The lease key of agent holding ref, or, for agent nil (a caller of
--- revision 11 or older), of whichever agent holds it; nil when none does.
-local function lease_holding(P, agent, ref)
+-- Takes ref out of the leases of agent, or, for agent nil (a caller of
+-- revision 11 or older), of whichever agent holds it, or out of the legacy
+-- leases. Returns false when none holds it.
+local function lease_end(P, agent, ref)
     local agents = agent and {agent} or
         redis.call('ZRANGE', P .. ':leases', 0, -1)
     for _, name in ipairs(agents) do
-        local lkey = lease_key(P, name)
-        if redis.call('HEXISTS', lkey, ref) == 1 then
-            return lkey
+        if redis.call('HDEL', lease_key(P, name), ref) == 1 then
+            return true
         end
     end
-    return nil
+    return redis.call('ZREM', P .. ':inflight', ref) == 1
+end
+
+-- Whether ref is leased, as lease_end finds it (nothing is changed).
+local function lease_held(P, agent, ref)
+    local agents = agent and {agent} or
+        redis.call('ZRANGE', P .. ':leases', 0, -1)
+    for _, name in ipairs(agents) do
+        if redis.call('HEXISTS', lease_key(P, name), ref) == 1 then
+            return true
+        end
+    end
+    return redis.call('ZSCORE', P .. ':inflight', ref) ~= false
 end
 
 -- reserve(P, ref, key, lease_ms, task [, agent])
@@ -755,8 +829,7 @@ end
 local function reserve(keys, args)
     local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
     local r = parse_ref(ref)
-    local lkey = r and lease_holding(P, args[6], ref)
-    if not lkey then
+    if not r or not lease_held(P, args[6], ref) then
         return {'lost'}
     end
     local h = hex(key)
@@ -773,7 +846,7 @@ local function reserve(keys, args)
         redis.call('SET', rkey, me, 'PX', lease)
         return {'run'}
     end
-    redis.call('HDEL', lkey, ref)
+    lease_end(P, args[6], ref)
     redis.call('HINCRBY', P .. ':x:' .. r.exec, 'h:' .. r.k, -1)
     redis.call('RPUSH', P .. ':cw:' .. h, ref)
     redis.call('SADD', P .. ':cwait', h)
@@ -1522,6 +1595,7 @@ local function finish_attempts(P, agent, args, first, ngroups, held)
     end
     batch_for_entries(b)
     local held = gather('HMGET', b.lkey, refs)
+    local legacy = adopt_legacy(b.P, refs, held)
     -- The leases that end, counted by runs of one node.
     local he, hk, hn = nil, nil, 0
     -- Entry n is args[j .. j + 7]: ref kind phase field record target log
@@ -1563,6 +1637,7 @@ local function finish_attempts(P, agent, args, first, ngroups, held)
     write_events(b)
     write_rest(b)
     call_many('HDEL', b.lkey, b.taken)
+    end_legacy(b.P, legacy)
     return b.refused, b.ended
 end
 
@@ -1755,6 +1830,7 @@ local function renew(keys, args)
         redis.call('PEXPIRE', P .. ':cr:' .. hex(key), lease)
     end
     local held = gather('HMGET', lkey, refs)
+    local legacy = adopt_legacy(P, refs, held) -- moved into lkey below
     for n, ref in ipairs(refs) do
         local e = string.match(ref, '^([^/]+)/')
         if not held[n] or not e then
@@ -1774,6 +1850,7 @@ local function renew(keys, args)
     if #leases > 0 then
         call_many('HSET', lkey, leases, 2000)
     end
+    end_legacy(P, legacy)
     local nheld = redis.call('HLEN', lkey)
     if nheld > #leases / 2 then
         local listed = {}
@@ -1825,6 +1902,13 @@ local function reap(keys, args)
     local late = redis.call('ZRANGEBYSCORE', P .. ':leases', '-inf', now,
         'LIMIT', 0, limit)
     local expired = {}
+    if redis.call('EXISTS', P .. ':inflight') == 1 then
+        expired = redis.call('ZRANGEBYSCORE', P .. ':inflight', '-inf', now,
+            'LIMIT', 0, limit)
+        if #expired > 0 then
+            redis.call('ZREM', P .. ':inflight', unpack(expired))
+        end
+    end
     for _, agent in ipairs(late) do
         local lkey = lease_key(P, agent)
         local refs = redis.call('HKEYS', lkey)
@@ -2206,6 +2290,7 @@ local function queues(keys, args)
     for _, agent in ipairs(redis.call('ZRANGE', P .. ':leases', 0, -1)) do
         leased = leased + redis.call('HLEN', lease_key(P, agent))
     end
+    leased = leased + redis.call('ZCARD', P .. ':inflight') -- legacy
     local out = {leased, redis.call('ZCARD', P .. ':delayed')}
     for _, q in ipairs(names) do
         local row = {q}

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 12
+#define MAPQ_FUNCTIONS_REVISION 13
 #define MAPQ_FUNCTIONS_SHA256 \
-    "c8c0386f61a8bac2218ca33b910b28ebfb870b1423f7487069bb9a61f38f8ac0"
+    "800ebb4c4f178a970fae27d3e93b1ae669d4c25309b61cf0fe02021e1d2fafcc"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

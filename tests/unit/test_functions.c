@@ -397,6 +397,48 @@ test_functions_reap_takes_whole_agents(void **state)
 }
 
 static void
+test_functions_leases_of_older_revisions_are_honoured(void **state)
+{
+    struct fx *f = *state;
+    static const char r0[] = EXEC "/0/0/0/0/0/q/np";
+    static const char r1[] = EXEC "/0/1/0/0/0/q/np";
+    static const char r2[] = EXEC "/0/2/0/0/0/q/np";
+    char ref[128];
+
+    /* What revision 11 and older left: three attempts claimed (off their
+     * list, held), leased in P:inflight, r1 past its deadline; and a
+     * first attempt queued as a whole ref. */
+    fx_push(f, 4, "np");
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "state", "running", NULL);
+    fx_run(f, "LPOP", fx_key(f, "q:q:np:" EXEC), "4", NULL);
+    fx_run(f, "RPUSH", fx_key(f, "q:q:np:" EXEC), EXEC "/0/3/0/0/0/q/np", NULL);
+    fx_run(f, "HINCRBY", fx_key(f, "x:" EXEC), "h:0", "3", NULL);
+    fx_run(f, "ZADD", fx_key(f, "inflight"), "99999999999999", r0, "1", r1,
+           "99999999999999", r2, NULL);
+    /* A result of a legacy lease is taken, once. */
+    assert_int_equal(fx_done1(f, r0, "T", "k0", "v", ""), 0);
+    assert_int_equal(fx_done1(f, r0, "T", "k0", "v", ""), 1);
+    /* A renewal moves its agent's legacy lease into its hash. */
+    fx_run(f, "FCALL", "mapq1_renew", "0", f->ns, "agent-1", "60000", r2, NULL);
+    assert_int_equal(f->reply->elements, 1); /* "|": nothing lost */
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "lease:agent-1"), r2, NULL), 1);
+    /* The reaper takes back the one past its deadline. */
+    assert_int_equal(
+        fx_integer(f, "FCALL", "mapq1_reap", "0", f->ns, "100", NULL), 1);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "inflight"), NULL), 0);
+    /* The whole ref and the retry are claimed as they are. */
+    assert_int_equal(fx_claim(f, "60000", "0", "10", "0"), 2);
+    fx_claimed(f, 0, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/3/0/0/0/q/np");
+    fx_claimed(f, 1, false, ref, sizeof(ref));
+    assert_string_equal(ref, EXEC "/0/1/0/1/0/q/np");
+    assert_int_equal(fx_leased(f), 3);
+    fx_run(f, "HGET", fx_key(f, "x:" EXEC), "h:0", NULL);
+    assert_string_equal(f->reply->str, "3");
+}
+
+static void
 test_functions_claim_drops_refs_without_body(void **state)
 {
     struct fx *f = *state;
@@ -1013,6 +1055,7 @@ main(void)
         T(test_functions_renew_reports_lost_and_stopped),
         T(test_functions_renew_takes_back_unlisted_past_deadline),
         T(test_functions_reap_takes_whole_agents),
+        T(test_functions_leases_of_older_revisions_are_honoured),
         T(test_functions_claim_drops_refs_without_body),
         T(test_functions_done_logs_attempts_and_keyless_records),
         T(test_functions_own_takes_free_keeps_own_refuses_live_other),
