@@ -153,9 +153,10 @@ EOF
 timeout 120 ./build/mapq run "$TMP/slow.yaml" --input 'xs=[1,2,3,4,5,6]' \
     >"$TMP/slow.out" 2>"$TMP/slow.err" &
 run_pid=$!
-# busy: all six leased (the fields of every $NS:lease:<agent>).
+# busy: all six leased (the fields of each $NS:lease:<agent> of
+# $NS:leases; KEYS is a dangerous command).
 busy() {
-    [ "$(rcli -n 2 EVAL "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do n = n + redis.call('HLEN', k) end return n" 0 "$NS")" -ge 6 ]
+    [ "$(rcli -n 2 EVAL "local n = 0 for _, a in ipairs(redis.call('ZRANGE', ARGV[1] .. ':leases', 0, -1)) do n = n + redis.call('HLEN', ARGV[1] .. ':lease:' .. a) end return n" 0 "$NS")" -ge 6 ]
 }
 wait_for 30 busy
 podman stop -t 60 "${AGENTS[0]}" >/dev/null

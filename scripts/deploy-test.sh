@@ -160,11 +160,11 @@ EOF
 timeout 180 ./build/mapq run "$TMP/slow.yaml" --input 'xs=[1,2,3,4,5,6]' \
     >"$TMP/slow.out" 2>"$TMP/slow.err" &
 run_pid=$!
-# leased_at_least N: agents hold N leases or more (the fields of every
-# mapq:lease:<agent>).
+# leased_at_least N: agents hold N leases or more (the fields of each
+# mapq:lease:<agent> of mapq:leases; KEYS is a dangerous command).
 leased_at_least() {
     [ "$(REDISCLI_AUTH=$MAPQ_REDIS_PASSWORD redis-cli -p "$MAPQ_REDIS_PORT" \
-        EVAL "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do n = n + redis.call('HLEN', k) end return n" 0 mapq)" -ge "$1" ]
+        EVAL "local n = 0 for _, a in ipairs(redis.call('ZRANGE', ARGV[1] .. ':leases', 0, -1)) do n = n + redis.call('HLEN', ARGV[1] .. ':lease:' .. a) end return n" 0 mapq)" -ge "$1" ]
 }
 leased() { leased_at_least 6; }
 check "all six subtasks leased before the stop" 0 \

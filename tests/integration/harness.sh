@@ -166,16 +166,13 @@ queued_refs() {
 queue_len() { queued_refs "$1" "$2" | wc -l | tr -d ' '; }
 
 # lease_refs [NS]: the refs agents hold leases on (the fields of every
-# NS:lease:<agent>; NS defaults to $MAPQ_NAMESPACE), one per line;
-# lease_count [NS]: how many.
+# NS:lease:<agent>, found by SCAN: KEYS is a dangerous command the
+# documented ACL users may not run; NS defaults to $MAPQ_NAMESPACE), one per
+# line; lease_count [NS]: how many.
 lease_refs() {
-    redis_cli EVAL "local out = {}
-        for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do
-            for _, ref in ipairs(redis.call('HKEYS', k)) do
-                out[#out + 1] = ref
-            end
-        end
-        return out" 0 "${1:-$MAPQ_NAMESPACE}"
+    local k
+    redis_cli --scan --pattern "${1:-$MAPQ_NAMESPACE}:lease:*" |
+        while read -r k; do redis_cli HKEYS "$k"; done
 }
 lease_count() { lease_refs "$@" | awk 'NF { n++ } END { print n + 0 }'; }
 

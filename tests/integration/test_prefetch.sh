@@ -143,8 +143,8 @@ run_pid=$!
 max=0
 while ! exited "$run_pid"; do
     n=$(redis_cli EVAL "local n = 0
-        for _, k in ipairs(redis.call('KEYS', ARGV[2] .. ':lease:*')) do
-            n = n + redis.call('HLEN', k)
+        for _, a in ipairs(redis.call('ZRANGE', ARGV[2] .. ':leases', 0, -1)) do
+            n = n + redis.call('HLEN', ARGV[2] .. ':lease:' .. a)
         end
         for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
             n = n + redis.call('LLEN', ARGV[1] .. string.match(m, '^[^/]+'))

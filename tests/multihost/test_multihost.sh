@@ -368,12 +368,12 @@ taken_back() {
     check "$SCEN: $host's subtasks are taken back within the lease + 5 s" yes \
         "$(yes_no [ $((T_TAKEN - t0)) -le 8000 ])"
 }
-# leases: every ref leased now (the fields of every P:lease:<agent>), one
-# per line.
+# leases: every ref leased now (the fields of each P:lease:<agent> of
+# P:leases), one per line.
 leases() {
     rcli EVAL "local out = {}
-        for _, k in ipairs(redis.call('KEYS', ARGV[1] .. ':lease:*')) do
-            for _, ref in ipairs(redis.call('HKEYS', k)) do
+        for _, a in ipairs(redis.call('ZRANGE', ARGV[1] .. ':leases', 0, -1)) do
+            for _, ref in ipairs(redis.call('HKEYS', ARGV[1] .. ':lease:' .. a)) do
                 out[#out + 1] = ref
             end
         end
