@@ -350,6 +350,17 @@ mapq_workdirs_drop(struct mapq_workdirs *d, char *path)
     pthread_mutex_unlock(&d->mu);
 }
 
+size_t
+mapq_workdirs_ready(struct mapq_workdirs *d)
+{
+    size_t n;
+
+    pthread_mutex_lock(&d->mu);
+    n = d->nready;
+    pthread_mutex_unlock(&d->mu);
+    return n;
+}
+
 void
 mapq_workdirs_free(struct mapq_workdirs *d)
 {

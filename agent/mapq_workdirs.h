@@ -50,6 +50,11 @@ char *mapq_workdirs_take(struct mapq_workdirs *d, char *err);
  * warning. */
 void mapq_workdirs_drop(struct mapq_workdirs *d, char *path);
 
+/* How many directories are made ahead and ready to take now. One the
+ * thread has made but not yet counted is not (it may be on disk a moment
+ * before): tests wait on this, not on what the disk shows. */
+size_t mapq_workdirs_ready(struct mapq_workdirs *d);
+
 /* Removes every directory dropped and every one made ahead and not taken,
  * then stops the thread and frees d (waiting for the removals). Taken
  * directories not yet dropped are the caller's. NULL-safe. */
