@@ -91,7 +91,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 13
+local REVISION = 14
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -791,28 +791,20 @@ local function wake_waiters(P, h)
     queue_refs(P, refs)
 end
 
--- Takes ref out of the leases of agent, or, for agent nil (a caller of
--- revision 11 or older), of whichever agent holds it, or out of the legacy
--- leases. Returns false when none holds it.
-local function lease_end(P, agent, ref)
+-- Whether ref is leased to agent, or, for agent nil (a caller of revision
+-- 11 or older), to any agent in P:leases, or is a legacy lease; with take,
+-- that lease also ends.
+local function lease_of(P, agent, ref, take)
     local agents = agent and {agent} or
         redis.call('ZRANGE', P .. ':leases', 0, -1)
     for _, name in ipairs(agents) do
-        if redis.call('HDEL', lease_key(P, name), ref) == 1 then
+        if redis.call(take and 'HDEL' or 'HEXISTS', lease_key(P, name),
+            ref) == 1 then
             return true
         end
     end
-    return redis.call('ZREM', P .. ':inflight', ref) == 1
-end
-
--- Whether ref is leased, as lease_end finds it (nothing is changed).
-local function lease_held(P, agent, ref)
-    local agents = agent and {agent} or
-        redis.call('ZRANGE', P .. ':leases', 0, -1)
-    for _, name in ipairs(agents) do
-        if redis.call('HEXISTS', lease_key(P, name), ref) == 1 then
-            return true
-        end
+    if take then
+        return redis.call('ZREM', P .. ':inflight', ref) == 1
     end
     return redis.call('ZSCORE', P .. ':inflight', ref) ~= false
 end
@@ -829,7 +821,7 @@ end
 local function reserve(keys, args)
     local P, ref, key, lease, task = args[1], args[2], args[3], args[4], args[5]
     local r = parse_ref(ref)
-    if not r or not lease_held(P, args[6], ref) then
+    if not r or not lease_of(P, args[6], ref, false) then
         return {'lost'}
     end
     local h = hex(key)
@@ -846,7 +838,7 @@ local function reserve(keys, args)
         redis.call('SET', rkey, me, 'PX', lease)
         return {'run'}
     end
-    lease_end(P, args[6], ref)
+    lease_of(P, args[6], ref, true)
     redis.call('HINCRBY', P .. ':x:' .. r.exec, 'h:' .. r.k, -1)
     redis.call('RPUSH', P .. ':cw:' .. h, ref)
     redis.call('SADD', P .. ':cwait', h)

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 13
+#define MAPQ_FUNCTIONS_REVISION 14
 #define MAPQ_FUNCTIONS_SHA256 \
-    "800ebb4c4f178a970fae27d3e93b1ae669d4c25309b61cf0fe02021e1d2fafcc"
+    "cf7f59282dc163a67bf23f3443fac129b7811004dd5d5f3765a30a8289185de6"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
