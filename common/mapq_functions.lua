@@ -91,7 +91,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 14
+local REVISION = 15
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -183,7 +183,7 @@ table when it is created. Redis keeps a hash as a listpack up to
 hash-max-listpack-entries fields (512 in Debian's build), and a listpack
 lookup reads every entry before it: written a subtask at a time, such a key
 would cost O(n) per entry up to that size (leases in a listpack cost a
-command subtask a third more). A value longer than hash-max-listpack-value
+command subtask half as much again). A value longer than hash-max-listpack-value
 (64 by default) converts the key at once, and Redis never converts it
 back, so the first write adds TABLE_MARK, a field no subtask uses, with
 such a value, and deletes it. The value is 1 KiB, made once: an agent's
@@ -1774,7 +1774,7 @@ local function take_back(P, refs)
 end
 
 -- Ends the leases of lkey past their deadline that the agent's renewal
--- did not list (listed: ref -> true) and takes them back.
+-- did not list (listed: ref -> true) and takes them back. Returns how many.
 local function take_back_unlisted(P, lkey, listed, now)
     local all = redis.call('HGETALL', lkey)
     local late = {}
@@ -1788,6 +1788,7 @@ local function take_back_unlisted(P, lkey, listed, now)
         call_many('HDEL', lkey, late)
         take_back(P, late)
     end
+    return #late
 end
 
 -- renew(P, agent, lease_ms, ref... [| key...] [|f])
@@ -1849,8 +1850,7 @@ local function renew(keys, args)
         for j = 1, #leases, 2 do
             listed[leases[j]] = true
         end
-        take_back_unlisted(P, lkey, listed, now)
-        nheld = redis.call('HLEN', lkey)
+        nheld = nheld - take_back_unlisted(P, lkey, listed, now)
     end
     if nheld > 0 then
         redis.call('ZADD', P .. ':leases', 'GT', deadline, agent)

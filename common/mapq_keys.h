@@ -4,8 +4,9 @@
  * Every key a C file reads or writes is built here, one function per kind
  * of key, named after what the key holds; docs/PROTOCOL.md's key table is
  * the reference, and tests/unit/test_keys.c checks each spelling against
- * it. Keys that only the Lua library touches (P:q, P:inflight, P:delayed,
- * P:cr, P:cw, P:cwait, P:f, P:ck) are built inside mapq_functions.lua.
+ * it. Keys that only the Lua library touches (P:q, P:lease, P:leases,
+ * P:delayed, P:cr, P:cw, P:cwait, P:f, P:ck, and P:inflight of older
+ * revisions) are built inside mapq_functions.lua.
  *
  * Each builder borrows its arguments and returns a new NUL-terminated
  * string, never NULL (allocation aborts on OOM); the caller frees it with

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 14
+#define MAPQ_FUNCTIONS_REVISION 15
 #define MAPQ_FUNCTIONS_SHA256 \
-    "cf7f59282dc163a67bf23f3443fac129b7811004dd5d5f3765a30a8289185de6"
+    "820ebaf02e41a9f58704884360257770f7033acbfd9830fa90bb7a02619bc6af"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
