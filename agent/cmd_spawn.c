@@ -234,54 +234,94 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
 
 /* ---- spawning --------------------------------------------------------- */
 
-/* Creates the pipes and starts the child; CMD_UNRUNNABLE when the command
+/* Stream i: the child's descriptor in child[i] and, when it is the
+ * child's end of a pipe (the parent's in cmd->fd), in ends[i] too. The
+ * stdout of a task that declares no output, which nobody would read, is
+ * /dev/null. Nothing is opened on failure. */
+static enum mapq_err
+open_stream(struct mapq_cmd *cmd, int i, int child[], int ends[], char *err)
+{
+    int p[2], parent_end = i == PIPE_IN ? 1 : 0;
+
+    if (i == PIPE_OUT && cmd->otype == NULL) {
+        child[i] = mapq_proc_devnull();
+        if (child[i] < 0)
+            return mapq_err_set(err, MAPQ_EIO, "cannot open /dev/null: %s",
+                                strerror(errno));
+        return MAPQ_OK;
+    }
+    if (mapq_proc_pipe(p, parent_end) != 0)
+        return mapq_err_set(err, MAPQ_EIO, "cannot create a pipe: %s",
+                            strerror(errno));
+    cmd->fd[i] = p[parent_end];
+    child[i] = ends[i] = p[1 - parent_end];
+    return MAPQ_OK;
+}
+
+/* Writes what of stdin fits in its pipe before the child exists, which
+ * for most inputs is all of it: then stdin needs no event, and no write
+ * races the exit of a child that does not read it. The rest is
+ * mapq_cmd.c's to write once the child runs. */
+static void
+prefill_stdin(struct mapq_cmd *cmd)
+{
+    ssize_t n;
+
+    do {
+        n = write(cmd->fd[PIPE_IN], cmd->in.data, cmd->in.len);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0)
+        cmd->in_off = (size_t)n;
+    if (cmd->in_off == cmd->in.len) {
+        cmd_close_fd(&cmd->fd[PIPE_IN]);
+        mapq_buf_release(&cmd->in);
+    }
+}
+
+/* Opens the streams and starts the child; CMD_UNRUNNABLE when the command
  * itself could not be executed (then it completes as FAILED). */
 static enum cmd_spawned
 launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
 {
-    int p[NPIPES][2], i, e = 0;
+    int child[NPIPES] = {-1, -1, -1, -1}, ends[NPIPES] = {-1, -1, -1, -1};
+    int i, e = 0;
     bool fork_path = mapq_proc_needs_fork(cmd->mem_bytes, cmd->ncpus);
     struct mapq_proc_child c = {cmd->path, argv,         envp,
                                 cmd->dir,  {-1, -1, -1}, cmd->mem_bytes,
                                 cmd->cpus, cmd->ncpus,   -1};
-    int npipes = fork_path ? NPIPES : PIPE_STATUS;
+    int nstreams = fork_path ? NPIPES : PIPE_STATUS;
+    enum cmd_spawned rc = CMD_SPAWN_FAIL;
 
-    for (i = 0; i < npipes; i++) {
-        if (mapq_proc_pipe(p[i], i == PIPE_IN ? 1 : 0) != 0) {
-            e = errno;
-            /* The parent ends are in cmd->fd, closed by mapq_cmd_free(). */
-            while (i-- > 0)
-                close(p[i][i == PIPE_IN ? 0 : 1]);
-            mapq_err_set(err, MAPQ_EIO, "cannot create a pipe: %s",
-                         strerror(e));
-            return CMD_SPAWN_FAIL;
-        }
-        cmd->fd[i] = p[i][i == PIPE_IN ? 1 : 0];
-    }
-    c.fds[0] = p[PIPE_IN][0];
-    c.fds[1] = p[PIPE_OUT][1];
-    c.fds[2] = p[PIPE_ERR][1];
-    if (fork_path)
-        c.status_w = p[PIPE_STATUS][1];
+    for (i = 0; i < nstreams; i++)
+        if (open_stream(cmd, i, child, ends, err) != MAPQ_OK)
+            goto out_close;
+    prefill_stdin(cmd);
+    memcpy(c.fds, child, sizeof(c.fds));
+    c.status_w = child[PIPE_STATUS];
     clock_gettime(CLOCK_MONOTONIC, &cmd->t0);
     e = mapq_proc_spawn(&c, &cmd->pid);
-    if (e != 0)
-        cmd->pid = -1;
-    for (i = 0; i < 3; i++)
-        close(c.fds[i]);
-    if (c.status_w >= 0)
-        close(c.status_w);
-    if (e == 0)
-        return CMD_SPAWNED;
-    for (i = 0; i < NPIPES; i++)
-        cmd_close_fd(&cmd->fd[i]);
+    if (e == 0) {
+        rc = CMD_SPAWNED;
+        goto out_close;
+    }
+    cmd->pid = -1;
     if (!mapq_proc_command_errno(e)) {
         mapq_err_set(err, MAPQ_EIO, "cannot start '%s': %s", cmd->name,
                      strerror(e));
-        return CMD_SPAWN_FAIL;
+    } else {
+        cmd_exec_error(cmd, e, cmd->early_error, sizeof(cmd->early_error));
+        rc = CMD_UNRUNNABLE;
     }
-    cmd_exec_error(cmd, e, cmd->early_error, sizeof(cmd->early_error));
-    return CMD_UNRUNNABLE;
+out_close:
+    /* The child's ends are the child's now; when nothing runs, the
+     * parent's go too. */
+    for (i = 0; i < NPIPES; i++) {
+        if (ends[i] >= 0)
+            close(ends[i]);
+        if (rc != CMD_SPAWNED)
+            cmd_close_fd(&cmd->fd[i]);
+    }
+    return rc;
 }
 
 /* ---- the start -------------------------------------------------------- */

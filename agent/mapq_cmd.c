@@ -65,9 +65,8 @@ watch(struct mapq_cmd *cmd)
     struct timeval tv;
     int i;
 
-    /* Most inputs fit in the pipe at once: then stdin needs no event. */
-    if (cmd->fd[PIPE_IN] >= 0)
-        cmd_io_write(cmd, cmd->fd[PIPE_IN]);
+    /* stdin is still open only when its input did not fit in the pipe
+     * before the start (cmd_spawn.c): the rest goes as the child reads. */
     for (i = 0; i < NPIPES; i++) {
         if (cmd->fd[i] < 0)
             continue;

@@ -38,14 +38,17 @@ fd_high(int fd)
 int
 mapq_proc_pipe(int p[2], int parent_end)
 {
-    int flags;
+    int rc = -1;
 
     if (pipe2(p, O_CLOEXEC) != 0)
         return -1;
     p[0] = fd_high(p[0]);
     p[1] = fd_high(p[1]);
-    flags = p[0] < 0 || p[1] < 0 ? -1 : fcntl(p[parent_end], F_GETFL);
-    if (flags < 0 || fcntl(p[parent_end], F_SETFL, flags | O_NONBLOCK) != 0) {
+    /* A new pipe has no status flag but its access mode, which F_SETFL
+     * leaves alone: no F_GETFL needed. */
+    if (p[0] >= 0 && p[1] >= 0)
+        rc = fcntl(p[parent_end], F_SETFL, O_NONBLOCK);
+    if (rc != 0) {
         if (p[0] >= 0)
             close(p[0]);
         if (p[1] >= 0)
@@ -53,6 +56,21 @@ mapq_proc_pipe(int p[2], int parent_end)
         return -1;
     }
     return 0;
+}
+
+int
+mapq_proc_devnull(void)
+{
+    /* Opened once: looking the path up cost about what the pipe it
+     * replaces did. */
+    static int devnull = -1;
+    int fd;
+
+    if (devnull < 0) {
+        fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        devnull = fd < 0 ? -1 : fd_high(fd);
+    }
+    return devnull;
 }
 
 int
@@ -327,6 +345,9 @@ mapq_proc_env_is_ours(const char *entry)
         "MAPQ_WORKER="};
     size_t i;
 
+    /* Most of the environment is not ours: one compare for those. */
+    if (strncmp(entry, "MAPQ_", 5) != 0)
+        return false;
     if (strncmp(entry, "MAPQ_IN_", 8) == 0)
         return true;
     for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

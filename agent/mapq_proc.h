@@ -56,6 +56,12 @@ bool mapq_proc_env_is_ours(const char *entry);
  * left open. */
 int mapq_proc_pipe(int p[2], int parent_end);
 
+/* /dev/null open for writing, close-on-exec and above stderr, for a
+ * stream nobody reads: one descriptor for the whole process, opened by the
+ * first call (from the loop's thread) and never to be closed. -1 with
+ * errno set. */
+int mapq_proc_devnull(void);
+
 /* 0 when path is an executable regular file, else an errno. */
 int mapq_proc_check_exec(const char *path);
 

@@ -9,8 +9,11 @@
  * when it can (below), then removes what is doomed, never holding the mutex
  * over a file system call. It is woken in batches, since every wake-up is two
  * context switches on a machine busy with the attempts themselves: by a take
- * that leaves ready half empty, and by the first drop of a batch, after which
- * it removes when DROP_BATCH are doomed or the first has waited DROP_WAIT_MS.
+ * that leaves ready half empty, and by the DROP_BATCH-th drop; it removes
+ * what is doomed when DROP_BATCH are or the first has waited DROP_WAIT_MS.
+ * After work it sleeps at most DROP_WAIT_MS, so a drop need not wake it;
+ * only the first drop that finds it in an untimed sleep (an agent idle
+ * until now) does, to start the wait.
  * A failure to make a directory stops the making until the next take, which
  * then reports the error itself, so a full disk is not retried in a busy loop.
  *
@@ -59,7 +62,10 @@ struct mapq_workdirs {
     size_t nready;
     char **doomed; /* ndoomed of cap */
     size_t ndoomed, cap;
-    struct timespec due; /* when the first doomed one must go */
+    struct timespec due;    /* when the first doomed one must go */
+    struct timespec linger; /* until when the thread waits timed */
+    bool lingering;         /* linger is set */
+    bool idle;              /* the thread waits untimed: wake it to start due */
     bool stopping;
     bool make_failed; /* making stopped until the next take */
 };
@@ -211,12 +217,49 @@ passed(const struct timespec *t)
            (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+/* t set to DROP_WAIT_MS from now. */
+static void
+in_drop_wait(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+    t->tv_nsec += DROP_WAIT_MS * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Sleeps until woken (d->mu held): until the first doomed one is due,
+ * else for DROP_WAIT_MS after work so that the drops of a busy agent need
+ * no wake-up of their own, else for as long as it takes. */
+static void
+wait_for_work(struct mapq_workdirs *d, bool worked)
+{
+    if (d->ndoomed > 0) {
+        pthread_cond_timedwait(&d->cv, &d->mu, &d->due);
+        return;
+    }
+    if (worked) {
+        in_drop_wait(&d->linger);
+        d->lingering = true;
+    }
+    if (d->lingering) {
+        if (pthread_cond_timedwait(&d->cv, &d->mu, &d->linger) == ETIMEDOUT)
+            d->lingering = false;
+        return;
+    }
+    d->idle = true;
+    pthread_cond_wait(&d->cv, &d->mu);
+    d->idle = false;
+}
+
 static void *
 run(void *arg)
 {
     struct mapq_workdirs *d = arg;
     char **paths, *path;
     size_t n;
+    bool worked = false;
 
     pthread_mutex_lock(&d->mu);
     for (;;) {
@@ -229,6 +272,7 @@ run(void *arg)
             pthread_mutex_lock(&d->mu);
             if (path != NULL)
                 d->ready[d->nready++] = path;
+            worked = true;
             continue;
         }
         if (!d->stopping && !d->make_failed && d->nready < d->ahead) {
@@ -239,6 +283,7 @@ run(void *arg)
                 d->make_failed = true;
             else
                 d->ready[d->nready++] = path;
+            worked = true;
             continue;
         }
         if (d->ndoomed > 0 &&
@@ -248,14 +293,13 @@ run(void *arg)
             d->doomed = NULL;
             d->ndoomed = d->cap = 0;
             remove_batch(d, paths, n);
+            worked = true;
             continue;
         }
         if (d->stopping)
             break;
-        if (d->ndoomed > 0)
-            pthread_cond_timedwait(&d->cv, &d->mu, &d->due);
-        else
-            pthread_cond_wait(&d->cv, &d->mu);
+        wait_for_work(d, worked);
+        worked = false;
     }
     paths = d->ready;
     n = d->nready;
@@ -337,15 +381,10 @@ mapq_workdirs_drop(struct mapq_workdirs *d, char *path)
         d->doomed = mapq_xrealloc(d->doomed, d->cap * sizeof(char *));
     }
     d->doomed[d->ndoomed++] = path;
-    if (d->ndoomed == 1) {
-        clock_gettime(CLOCK_MONOTONIC, &d->due);
-        d->due.tv_nsec += DROP_WAIT_MS * 1000000L;
-        if (d->due.tv_nsec >= 1000000000L) {
-            d->due.tv_sec++;
-            d->due.tv_nsec -= 1000000000L;
-        }
-    }
-    if (d->ndoomed == 1 || d->ndoomed == DROP_BATCH)
+    if (d->ndoomed == 1)
+        in_drop_wait(&d->due);
+    /* A thread that waits timed looks at doomed when it wakes anyway. */
+    if ((d->ndoomed == 1 && d->idle) || d->ndoomed == DROP_BATCH)
         pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
 }

@@ -429,6 +429,24 @@ test_cmd_no_output_declared_ignores_stdout(void **state)
     assert_int_equal((unsigned char)g->output.data[0], 0xc0); /* nil */
 }
 
+/* Nobody reads the stdout of a task without an output: it goes to
+ * /dev/null, so that even a lot of it neither blocks the child nor costs
+ * the agent a read. */
+static void
+test_cmd_no_output_declared_stdout_is_null(void **state)
+{
+    struct fx *f = *state;
+    struct got *g;
+
+    set_sh(f,
+           "head -c 1000000 /dev/zero; "
+           "if [ /dev/stdout -ef /dev/null ]; then echo null >&2; fi",
+           NULL);
+    g = run(f);
+    assert_int_equal(g->status, MAPQ_CMD_SUCCEEDED);
+    assert_string_equal(g->stderr_tail.data, "null\n");
+}
+
 static void
 test_cmd_invalid_json_output(void **state)
 {
@@ -1003,6 +1021,7 @@ main(void)
         T(test_cmd_output_file_wins_over_stdout),
         T(test_cmd_output_text_trimmed),
         T(test_cmd_no_output_declared_ignores_stdout),
+        T(test_cmd_no_output_declared_stdout_is_null),
         T(test_cmd_invalid_json_output),
         T(test_cmd_wrong_output_type),
         T(test_cmd_no_output_when_declared),
