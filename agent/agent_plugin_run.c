@@ -191,6 +191,11 @@ child_start(struct job *job, mapq_plugin_fn *fn, struct mapq_plugin_call *call,
         return NULL;
     }
     if (pid == 0) {
+        sigset_t none;
+
+        /* The agent blocks SIGCHLD (main.c); the plugin gets it back. */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         close(fd[0]);
         child_run(fn, call, fd[1]);
     }

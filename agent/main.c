@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,13 +136,37 @@ worker_reaped(pid_t pid, int status)
     (void)mapq_worker_reaped(pid, status);
 }
 
+/* SIGCHLD came on its signalfd: one read takes it (a standard signal is
+ * pending at most once), then every exited child is reaped. */
 static void
-sigchld_cb(evutil_socket_t sig, short what, void *arg)
+sigchld_cb(evutil_socket_t fd, short what, void *arg)
 {
-    (void)sig;
+    struct signalfd_siginfo si[4];
+
     (void)what;
     (void)arg;
+    if (read(fd, si, sizeof(si)) < 0 && errno != EAGAIN && errno != EINTR)
+        mapq_log_errno(MAPQ_LOG_WARN, errno, "cannot read SIGCHLD");
     mapq_cmd_reap(worker_reaped);
+}
+
+/*
+ * Child exits arrive on a signalfd instead of through a handler: per
+ * exit, one read where a handler took a signal frame, a write to the
+ * loop's signal pipe, a sigreturn and two reads. SIGCHLD stays blocked in
+ * the agent; every child starts with an empty mask (mapq_proc). -1 when
+ * that cannot be set up.
+ */
+static int
+sigchld_fd(void)
+{
+    sigset_t chld;
+
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0)
+        return -1;
+    return signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 /* After a heartbeat: the first tells the service manager the agent is
@@ -738,7 +763,7 @@ main(int argc, char **argv)
     int64_t watchdog_ms;
     struct mapq_agent *agent = NULL;
     char err[MAPQ_ERR_LEN], shown[300];
-    int rc;
+    int rc, chld;
 
     memset(&o, 0, sizeof(o));
     mapq_log_init("mapq-agent", MAPQ_LOG_INFO);
@@ -761,6 +786,14 @@ main(int argc, char **argv)
         mapq_guard_stop();
         return 3;
     }
+    /* Before the first child, whose exit it must not miss. */
+    chld = sigchld_fd();
+    if (chld < 0) {
+        mapq_log_errno(MAPQ_LOG_ERROR, errno, "cannot watch child exits");
+        event_base_free(base);
+        mapq_guard_stop();
+        return 3;
+    }
     /* A file left by an agent that was killed must not look fresh. */
     mapq_health_remove(o.health_file);
     o.cfg.heartbeat_fn = heartbeat_cb;
@@ -768,13 +801,14 @@ main(int argc, char **argv)
     agent = mapq_agent_new(base, &o.cfg, err);
     if (agent == NULL) {
         mapq_log(MAPQ_LOG_ERROR, "%s", err);
+        close(chld);
         event_base_free(base);
         mapq_guard_stop();
         return 3;
     }
     ev_term = evsignal_new(base, SIGTERM, signal_cb, agent);
     ev_int = evsignal_new(base, SIGINT, signal_cb, agent);
-    ev_chld = evsignal_new(base, SIGCHLD, sigchld_cb, NULL);
+    ev_chld = event_new(base, chld, EV_READ | EV_PERSIST, sigchld_cb, NULL);
     event_add(ev_term, NULL);
     event_add(ev_int, NULL);
     event_add(ev_chld, NULL);
@@ -800,6 +834,7 @@ main(int argc, char **argv)
     mapq_health_remove(o.health_file);
     event_free(ev_watchdog);
     event_free(ev_chld);
+    close(chld);
     event_free(ev_int);
     event_free(ev_term);
     event_base_free(base);

@@ -11,9 +11,9 @@
  * (mapq_workdirs.h) when the command is freed, after the callback. Nothing here
  * blocks the loop.
  *
- * Child exits are delivered by the owner of SIGCHLD: the agent's signal
- * callback calls mapq_cmd_reap() which waits for every exited child and
- * completes the matching commands.
+ * Child exits are delivered by the owner of SIGCHLD: the agent's SIGCHLD
+ * callback on the loop (a signalfd) calls mapq_cmd_reap(), which waits for
+ * every exited child and completes the matching commands.
  */
 #ifndef MAPQ_CMD_H
 #define MAPQ_CMD_H
@@ -145,7 +145,7 @@ typedef void mapq_cmd_other_fn(pid_t pid, int status);
 
 /* Reaps every exited child (waitpid WNOHANG loop), completes the matching
  * commands and hands any other child to other (NULL: ignored). Call from
- * the SIGCHLD handler on the loop. */
+ * the SIGCHLD callback on the loop. */
 void mapq_cmd_reap(mapq_cmd_other_fn *other);
 
 #endif
