@@ -5,7 +5,8 @@
 # MAPQ_REDIS_URL (with the password also in another variable) and once
 # through --redis; a third agent runs as an unprivileged user, as a task
 # of its own user would, where the kernel refuses its /proc environ to
-# its tasks because it is not dumpable. Waits are bounded polls.
+# its tasks because it is not dumpable. A task also starts with no
+# signal blocked, though the agent blocks SIGCHLD. Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
 SECRET=s3cr3tPw0rd
@@ -75,6 +76,28 @@ wait_for 10 started_agent env-agent
 run_case envvar
 check "env: the run succeeds" "0" "$RC"
 check "env: the task saw its agent" "1" "$(grep -c "^agent=$a1\$" "$TMP/envvar.out")"
+# The agent blocks SIGCHLD to read it from a signalfd; its tasks must
+# start with no signal blocked. grep reads its own mask, started by the
+# agent directly: a shell would unblock every signal when it starts.
+cat >"$TMP/mask.yaml" <<'EOF2'
+name: mask
+inputs:
+  xs: {type: "list[int]", default: [1]}
+tasks:
+  mask:
+    inputs: {x: int}
+    output: str
+    output_format: text
+    command: [grep, "^SigBlk:", /proc/self/status]
+nodes:
+  n: {map: mask, over: {x: $inputs.xs}}
+output: $n
+EOF2
+timeout -s KILL 60 env MAPQ_REDIS_URL="$URL" "$MAPQ" run "$TMP/mask.yaml" \
+    --json >"$TMP/mask.json" 2>"$TMP/mask.err"
+check "env: the mask task runs" "0" "$?"
+check "env: the task starts with no signal blocked" "1" \
+    "$(grep -c -F '"output":["SigBlk:\t0000000000000000"]' "$TMP/mask.json")"
 check "env: the task read to the end" "1" "$(grep -c 'end"\]' "$TMP/envvar.out")"
 check "env: no password anywhere the task can read" "0" "$(count envvar)"
 check "env: no MAPQ_REDIS_URL in the task's environment" "0" "$(own_env envvar '^MAPQ_REDIS_URL=')"
