@@ -81,11 +81,11 @@ agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
     if (groups)
         flags[n++] = 'g';
     flags[n] = '\0';
-    mapq_argv_addf(cmd, "%d", p->ncmd);
-    mapq_argv_addf(cmd, "%d", p->nplugin);
-    mapq_argv_addf(cmd, "%d", p->prefetch);
+    mapq_argv_addint(cmd, p->ncmd);
+    mapq_argv_addint(cmd, p->nplugin);
+    mapq_argv_addint(cmd, p->prefetch);
     mapq_argv_add(cmd, flags);
-    mapq_argv_addf(cmd, "%zu", a->cfg.nqueues);
+    mapq_argv_addint(cmd, (int64_t)a->cfg.nqueues);
     for (q = 0; q < a->cfg.nqueues; q++)
         mapq_argv_add(cmd, a->queues[q]);
     bc->asked = p->ncmd + p->prefetch;

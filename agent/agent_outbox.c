@@ -102,7 +102,7 @@ agent_outbox_add(struct mapq_agent *a, const struct job *job,
         pack_attempt(&log, job, kind, phase, end->error);
     mapq_argv_add(&a->outbox, job->ref);
     mapq_argv_add(&a->outbox, k);
-    mapq_argv_addf(&a->outbox, "%d", phase);
+    mapq_argv_addint(&a->outbox, phase);
     mapq_argv_addlen(&a->outbox, job->field ? job->field : "",
                      job->field ? job->fieldlen : 0);
     mapq_argv_addlen(&a->outbox, record ? record->data : "",
@@ -317,6 +317,18 @@ group_add(struct group *g, const struct mapq_argv *s, int e, uint64_t index)
     g->idx[g->n++] = index;
 }
 
+/* Adds the body field of element index of node k: "<k>/<index>". */
+static void
+add_body_field(struct mapq_argv *cmd, uint32_t k, uint64_t index)
+{
+    char field[2 * MAPQ_ARGV_DIGITS + 1];
+    size_t n = mapq_argv_digits(field, k);
+
+    field[n++] = '/';
+    n += mapq_argv_digits(field + n, index);
+    mapq_argv_addlen(cmd, field, n);
+}
+
 /* Appends one group's arguments: exec k n logged events ref... field...
  * record... bodyfield... [log...]. */
 static void
@@ -330,8 +342,8 @@ group_args(const struct mapq_argv *s, const struct group *g,
     int m;
 
     mapq_argv_add(cmd, g->r.exec);
-    mapq_argv_addf(cmd, "%" PRIu32, g->r.k);
-    mapq_argv_addf(cmd, "%d", g->n);
+    mapq_argv_addint(cmd, g->r.k);
+    mapq_argv_addint(cmd, g->n);
     mapq_argv_add(cmd, g->logged ? "1" : "0");
     mapq_value_packer_init(&pk, &events);
     msgpack_pack_array(&pk, (uint32_t)(3 * g->n));
@@ -349,7 +361,7 @@ group_args(const struct mapq_argv *s, const struct group *g,
             mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
         }
     for (m = 0; m < g->n; m++)
-        mapq_argv_addf(cmd, "%" PRIu32 "/%" PRIu64, g->r.k, g->idx[m]);
+        add_body_field(cmd, g->r.k, g->idx[m]);
     for (m = 0; g->logged && m < g->n; m++) {
         int j = g->at[m] * DONE_FIELDS + 6;
 
@@ -374,7 +386,7 @@ agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
         group_add(to, s, e, r.index);
         grouped[e] = true;
     }
-    mapq_argv_addf(cmd, "%d", ng);
+    mapq_argv_addint(cmd, ng);
     for (n = 0; n < ng; n++) {
         group_args(s, &g[n], cmd);
         free(g[n].at);

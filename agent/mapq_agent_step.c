@@ -203,7 +203,7 @@ step(struct mapq_agent *a, bool flush)
     mapq_argv_add(&cmd, "0");
     mapq_argv_add(&cmd, a->ns);
     mapq_argv_add(&cmd, a->name);
-    mapq_argv_addf(&cmd, "%d", a->cfg.lease_ms);
+    mapq_argv_addint(&cmd, a->cfg.lease_ms);
     a->promote_sent = claiming && a->promote_due;
     a->promote_due = false;
     agent_claim_args(a, &p, a->promote_sent, a->outbox.argc > 0, &cmd);

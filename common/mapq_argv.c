@@ -71,3 +71,66 @@ mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
     mapq_assert(n >= 0 && (size_t)n < sizeof(buf));
     mapq_argv_addlen(a, buf, (size_t)n);
 }
+
+size_t
+mapq_argv_digits(char *buf, uint64_t v)
+{
+    char tmp[MAPQ_ARGV_DIGITS];
+    size_t i = sizeof(tmp);
+
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    memcpy(buf, tmp + i, sizeof(tmp) - i);
+    return sizeof(tmp) - i;
+}
+
+void
+mapq_argv_addint(struct mapq_argv *a, int64_t v)
+{
+    char buf[MAPQ_ARGV_DIGITS + 1];
+    size_t n = 0;
+
+    if (v < 0)
+        buf[n++] = '-';
+    /* -v as unsigned, which INT64_MIN has too */
+    n += mapq_argv_digits(buf + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    mapq_argv_addlen(a, buf, n);
+}
+
+/* Writes "<lead><n>\r\n" at p; returns the end. */
+static char *
+put_count(char *p, char lead, size_t n)
+{
+    *p++ = lead;
+    p += mapq_argv_digits(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* Made without hiredis's printf-style formatter, which cost an agent about
+ * 9,000 instructions per command subtask. */
+char *
+mapq_argv_resp(int argc, const char **argv, const size_t *argvlen, size_t *len)
+{
+    size_t n = 32, a;
+    char *s, *p;
+    int i;
+
+    for (i = 0; i < argc; i++)
+        n += (argvlen ? argvlen[i] : strlen(argv[i])) + 32;
+    s = p = mapq_xmalloc(n);
+    p = put_count(p, '*', (size_t)argc);
+    for (i = 0; i < argc; i++) {
+        a = argvlen ? argvlen[i] : strlen(argv[i]);
+        p = put_count(p, '$', a);
+        memcpy(p, argv[i], a);
+        p += a;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *len = (size_t)(p - s);
+    return s;
+}

@@ -7,6 +7,7 @@
 #define MAPQ_ARGV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mapq_argv {
     int argc;
@@ -25,5 +26,23 @@ void mapq_argv_addlen(struct mapq_argv *a, const void *p, size_t n);
 /* Adds a formatted argument (under 512 bytes). */
 void mapq_argv_addf(struct mapq_argv *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Adds v in decimal, without printf (a step call adds several per
+ * subtask). */
+void mapq_argv_addint(struct mapq_argv *a, int64_t v);
+
+/* Writes v in decimal at buf, which holds MAPQ_ARGV_DIGITS bytes, without a
+ * NUL; returns how many it wrote. */
+#define MAPQ_ARGV_DIGITS 20
+size_t mapq_argv_digits(char *buf, uint64_t v);
+
+/*
+ * argc arguments (argvlen[i] bytes each, or up to their NUL when argvlen is
+ * NULL) as Redis reads a command: one RESP array of bulk strings, the same
+ * bytes redisFormatCommandArgv() makes. Returns them (*len bytes); caller
+ * frees with free().
+ */
+char *mapq_argv_resp(int argc, const char **argv, const size_t *argvlen,
+                     size_t *len);
 
 #endif

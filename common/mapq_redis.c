@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "mapq_alloc.h"
+#include "mapq_argv.h"
 #include "mapq_redis_setup.h"
 #include "mapq_reply.h"
 #include "mapq_retry.h"
@@ -184,14 +185,21 @@ send_command(struct mapq_redis *r, bool setup, int timeout_ms,
     struct request *req = mapq_xcalloc(1, sizeof(*req));
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     static const struct timeval zero = {0, 0};
+    char *cmd = NULL;
+    size_t len;
+    int rc = REDIS_ERR;
 
     req->r = r;
     req->fn = fn;
     req->arg = arg;
     req->waits = !setup && r->url.durable > 0;
-    if ((!r->ready && !setup) || r->ac == NULL ||
-        redisAsyncCommandArgv(r->ac, req->waits ? held_cb : reply_cb, req, argc,
-                              argv, argvlen) != REDIS_OK ||
+    if ((r->ready || setup) && r->ac != NULL) {
+        cmd = mapq_argv_resp(argc, argv, argvlen, &len);
+        rc = redisAsyncFormattedCommand(r->ac, req->waits ? held_cb : reply_cb,
+                                        req, cmd, len);
+        free(cmd);
+    }
+    if (rc != REDIS_OK ||
         (req->waits &&
          redisAsyncCommand(r->ac, reply_cb, req, "WAIT %d %d", r->url.durable,
                            timeout_ms > 1 ? timeout_ms / 2 : 1) != REDIS_OK)) {

@@ -537,11 +537,15 @@ test_cmd_env_inputs_each_kind(void **state)
 {
     struct fx *f = *state;
 
-    msgpack_pack_map(&f->pk, 8);
+    msgpack_pack_map(&f->pk, 10);
     mapq_value_pack_str(&f->pk, "s");
     mapq_value_pack_str(&f->pk, "hello world");
     mapq_value_pack_str(&f->pk, "i");
     msgpack_pack_int(&f->pk, -42);
+    mapq_value_pack_str(&f->pk, "p");
+    msgpack_pack_int(&f->pk, 7);
+    mapq_value_pack_str(&f->pk, "m");
+    msgpack_pack_uint64(&f->pk, (uint64_t)INT64_MAX);
     mapq_value_pack_str(&f->pk, "f");
     msgpack_pack_double(&f->pk, 1.5);
     mapq_value_pack_str(&f->pk, "b");
@@ -560,14 +564,16 @@ test_cmd_env_inputs_each_kind(void **state)
     msgpack_pack_bin(&f->pk, 2);
     msgpack_pack_bin_body(&f->pk, "hi", 2);
     set_sh(f,
-           "printf '%s|' \"$MAPQ_IN_s\" \"$MAPQ_IN_i\" \"$MAPQ_IN_f\" "
+           "printf '%s|' \"$MAPQ_IN_s\" \"$MAPQ_IN_i\" \"$MAPQ_IN_p\" "
+           "\"$MAPQ_IN_m\" \"$MAPQ_IN_f\" "
            "\"$MAPQ_IN_b\" \"$MAPQ_IN_n\" \"${MAPQ_IN_n+set}\" "
            "\"$MAPQ_IN_l\" \"$MAPQ_IN_d\" \"$MAPQ_IN_y\"",
            NULL);
     set_output(f, "str");
     f->spec.output_text = true;
     assert_string_equal(output_str(f, run(f)),
-                        "hello world|-42|1.5|true||set|[1,\"a\"]|{\"k\":2.0}|"
+                        "hello world|-42|7|9223372036854775807|1.5|true||set|"
+                        "[1,\"a\"]|{\"k\":2.0}|"
                         "\"aGk=\"|");
 }
 
@@ -681,6 +687,24 @@ test_cmd_bad_input_fails_async(void **state)
     g = run(f);
     assert_int_equal(g->status, MAPQ_CMD_FAILED);
     assert_string_equal(g->error, "input 'x'[0]: integer out of range: "
+                                  "18446744073709551615");
+    assert_int_equal(workroot_entries(f), 0);
+}
+
+/* The same integer as the input itself, not inside a list. */
+static void
+test_cmd_bad_scalar_input_fails(void **state)
+{
+    struct fx *f = *state;
+    struct got *g;
+
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "x");
+    msgpack_pack_uint64(&f->pk, UINT64_MAX);
+    set_sh(f, "true", NULL);
+    g = run(f);
+    assert_int_equal(g->status, MAPQ_CMD_FAILED);
+    assert_string_equal(g->error, "input 'x': integer out of range: "
                                   "18446744073709551615");
     assert_int_equal(workroot_entries(f), 0);
 }
@@ -1054,6 +1078,7 @@ main(void)
         T(test_cmd_placeholders_replaced),
         T(test_cmd_large_input_on_stdin),
         T(test_cmd_bad_input_fails_async),
+        T(test_cmd_bad_scalar_input_fails),
         T(test_cmd_child_process_setup),
         T(test_cmd_fresh_working_dir),
         T(test_cmd_working_dir_removed_with_contents),

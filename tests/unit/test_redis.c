@@ -586,6 +586,71 @@ test_redis_argv_args_terminated(void **state)
     assert_string_equal(a->argv[1], "LOAD");
 }
 
+/* Integers are added in decimal, as printf("%lld") writes them, at both
+ * ends of their range. */
+static void
+test_redis_argv_addint_decimal(void **state)
+{
+    struct mapq_argv *a = *state;
+    static const int64_t v[] = {0, 7, -1, 10, 1234567890, INT64_MAX, INT64_MIN};
+    char want[32], digits[MAPQ_ARGV_DIGITS + 1];
+    size_t i, n;
+
+    for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        mapq_argv_addint(a, v[i]);
+        snprintf(want, sizeof(want), "%lld", (long long)v[i]);
+        assert_int_equal(a->lens[i], strlen(want));
+        assert_string_equal(a->argv[i], want);
+    }
+    n = mapq_argv_digits(digits, UINT64_MAX);
+    digits[n] = '\0';
+    assert_string_equal(digits, "18446744073709551615");
+}
+
+/* Asserts that mapq_argv_resp() makes the bytes hiredis's own formatter
+ * makes for the same arguments. */
+static void
+assert_resp_as_hiredis(int argc, const char **argv, const size_t *lens)
+{
+    char *want = NULL, *got;
+    int wlen = redisFormatCommandArgv(&want, argc, argv, lens);
+    size_t len;
+
+    assert_true(wlen > 0);
+    got = mapq_argv_resp(argc, argv, lens, &len);
+    assert_int_equal(len, (size_t)wlen);
+    assert_memory_equal(got, want, len);
+    free(got);
+    redisFreeCommand(want);
+}
+
+/*
+ * A command goes to Redis as the same bytes hiredis would send: binary
+ * arguments (a NUL, CR LF), empty ones, one over ten thousand bytes, and
+ * more than ten arguments, whose count takes two digits.
+ */
+static void
+test_redis_argv_resp_as_hiredis(void **state)
+{
+    struct mapq_argv *a = *state;
+    static const char bin[] = {'x', '\0', '\r', '\n', '$', '*', '\xff'};
+    const char *plain[] = {"PING"};
+    char *big = mapq_xmalloc(12345);
+    int i;
+
+    memset(big, 'b', 12345);
+    assert_resp_as_hiredis(1, plain, NULL);
+    mapq_argv_add(a, "FCALL");
+    mapq_argv_addlen(a, bin, sizeof(bin));
+    mapq_argv_addlen(a, "", 0);
+    mapq_argv_addlen(a, big, 12345);
+    for (i = 0; i < 9; i++)
+        mapq_argv_addf(a, "%d", i * 1000);
+    assert_int_equal(a->argc, 13);
+    assert_resp_as_hiredis(a->argc, a->argv, a->lens);
+    free(big);
+}
+
 /* Asserts that hiding the password of in gives want. */
 static void
 assert_hidden(const char *in, const char *want)
@@ -698,6 +763,8 @@ main(void)
         cmocka_unit_test(test_redis_url_at_in_host_rejected),
         cmocka_unit_test(test_redis_url_format_unix_db),
         A(test_redis_argv_args_terminated),
+        A(test_redis_argv_resp_as_hiredis),
+        A(test_redis_argv_addint_decimal),
         cmocka_unit_test(test_redis_url_hide_password),
         cmocka_unit_test(test_redis_url_error_hides_password),
 #undef A
