@@ -11,8 +11,8 @@
  *   - no-op plugin map: subtasks/s, Redis CPU us, commands and bytes per
  *     subtask, the scheduler's peak RSS;
  *   - /bin/true command map: subtasks/s, beside a bare posix_spawn loop of
- *     /bin/true run in the same process with as many children at a time as
- *     the agents have slots;
+ *     /bin/true run in the same process, with as many children at a time as
+ *     the agents have slots, after each run of the map;
  *   - one-element map: end-to-end latency, median and p99; a window of
  *     one (concurrency: 1): how soon a freed slot is filled and run;
  *   - a Python function (x * x) mapped through persistent workers, with
@@ -234,15 +234,45 @@ forget(struct bench *b, const char *id)
 
 /* ---- figures ----------------------------------------------------------- */
 
+/* A bare loop: n posix_spawn("/bin/true") + wait, par at a time. */
+static double
+spawn_loop(long n, int par)
+{
+    char prog[] = "/bin/true";
+    char *argv[] = {prog, NULL};
+    long started = 0, finished = 0;
+    double t0 = bench_now_s();
+    int status;
+    pid_t pid;
+
+    while (finished < n) {
+        while (started < n && started - finished < par) {
+            if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
+                return 0;
+            started++;
+        }
+        if (wait(&status) < 0)
+            return 0;
+        finished++;
+    }
+    return (double)n / (bench_now_s() - t0);
+}
+
 /*
  * Runs yaml over n elements o->runs times; prints the median rate and the
- * Redis cost of one subtask. Writes the median rate into rate.
+ * Redis cost of one subtask. Writes the median rate into rate. With bare >
+ * 0, each run is followed by a bare loop of n spawns, bare at a time, and
+ * the median of the runs' ratios to their own loop is printed: on a
+ * machine whose speed drifts by the minute, a loop run once after all the
+ * runs compared them with another moment.
  */
 static int
 throughput(struct bench *b, const char *label, const char *yaml, long n,
-           double *rate)
+           int bare, double *rate)
 {
     double *rates = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double *loops = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
+    double *ratios = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
     double *cpu = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
     double *cmds = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
     double *mem = mapq_xcalloc((size_t)b->o->runs, sizeof(double));
@@ -271,6 +301,10 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
         fprintf(stderr, "  %s run %d: %ld subtasks in %.3f s\n", label, i + 1,
                 n, secs);
         forget(b, id);
+        if (bare > 0) {
+            loops[i] = spawn_loop(n, bare);
+            ratios[i] = loops[i] > 0 ? rates[i] / loops[i] : 0;
+        }
     }
     *rate = median(rates, b->o->runs);
     printf("%-14s %8ld subtasks  %9.0f subtasks/s\n", label, n, *rate);
@@ -285,38 +319,22 @@ throughput(struct bench *b, const char *label, const char *yaml, long n,
         printf("%-14s agents: %.0f us cpu per subtask, their own (not their "
                "commands')\n",
                "", median(agents, b->o->runs));
+    if (bare > 0)
+        printf("%-14s %8ld spawns    %9.0f spawns/s bare posix_spawn loop, "
+               "%d at a time, after each run: mapq reaches %.0f%% "
+               "(median of the runs' ratios)\n",
+               "", n, median(loops, b->o->runs), bare,
+               100 * median(ratios, b->o->runs));
     rc = 0;
 out:
+    free(ratios);
+    free(loops);
     free(rates);
     free(cpu);
     free(cmds);
     free(mem);
     free(agents);
     return rc;
-}
-
-/* A bare loop: n posix_spawn("/bin/true") + wait, par at a time. */
-static double
-spawn_loop(long n, int par)
-{
-    char prog[] = "/bin/true";
-    char *argv[] = {prog, NULL};
-    long started = 0, finished = 0;
-    double t0 = bench_now_s();
-    int status;
-    pid_t pid;
-
-    while (finished < n) {
-        while (started < n && started - finished < par) {
-            if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0)
-                return 0;
-            started++;
-        }
-        if (wait(&status) < 0)
-            return 0;
-        finished++;
-    }
-    return (double)n / (bench_now_s() - t0);
 }
 
 static int
@@ -359,10 +377,10 @@ python(struct bench *b, const char *dir)
     int conc = (int)sysconf(_SC_NPROCESSORS_ONLN), st;
 
     snprintf(yaml, sizeof(yaml), python_yaml_fmt, ", batch: 1");
-    if (throughput(b, "python worker (batch: 1)", yaml, o->python_n, &one))
+    if (throughput(b, "python worker (batch: 1)", yaml, o->python_n, 0, &one))
         return -1;
     snprintf(yaml, sizeof(yaml), python_yaml_fmt, "");
-    if (throughput(b, "python worker (automatic batches)", yaml, o->python_n,
+    if (throughput(b, "python worker (automatic batches)", yaml, o->python_n, 0,
                    &autob))
         return -1;
     st = bench_python_celery(dir, o->redis, o->python_n, conc > 0 ? conc : 1,
@@ -534,7 +552,7 @@ main(int argc, char **argv)
     struct mapq_redis_url url;
     struct rusage ru;
     char urlbuf[512], err[MAPQ_ERR_LEN], pydir[512] = "";
-    double rate, bare;
+    double rate;
     int rc = 1;
 
     parse_opts(argc, argv, &o);
@@ -580,25 +598,19 @@ main(int argc, char **argv)
            o.agents, o.slots, sysconf(_SC_NPROCESSORS_ONLN), o.runs);
     fflush(stdout);
     if (o.plugin) {
-        if (throughput(&b, "plugin no-op", plugin_yaml, o.plugin_n, &rate))
+        if (throughput(&b, "plugin no-op", plugin_yaml, o.plugin_n, 0, &rate))
             goto out;
         getrusage(RUSAGE_SELF, &ru);
         printf("%-14s %8ld KiB peak RSS of this process (scheduler)\n", "",
                ru.ru_maxrss);
     }
-    if (o.command) {
-        if (throughput(&b, "command true", command_yaml, o.command_n, &rate))
-            goto out;
-        bare = spawn_loop(o.command_n, o.agents * o.slots);
-        printf("%-14s %8ld spawns    %9.0f spawns/s bare posix_spawn loop, "
-               "%d at a time: mapq reaches %.0f%%\n",
-               "", o.command_n, bare, o.agents * o.slots,
-               bare > 0 ? 100 * rate / bare : 0);
-    }
+    if (o.command && throughput(&b, "command true", command_yaml, o.command_n,
+                                o.agents * o.slots, &rate))
+        goto out;
     if (o.latency && latency(&b, o.latency_n) != 0)
         goto out;
     if (o.latency) {
-        if (throughput(&b, "window of 1", window_yaml, 1000, &rate))
+        if (throughput(&b, "window of 1", window_yaml, 1000, 0, &rate))
             goto out;
         printf("%-14s a freed window slot is filled and run again within "
                "%.3f ms (1000 no-op subtasks, concurrency: 1)\n",
