@@ -35,6 +35,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,8 @@ struct mapq_workdirs {
     bool idle;              /* the thread waits untimed: wake it to start due */
     bool stopping;
     bool make_failed; /* making stopped until the next take */
+    uid_t uid;        /* the agent's effective user, owner of what it made */
+    uint64_t names;   /* the thread's generator of new names */
 };
 
 /* A new directory under root, or NULL with errno set. */
@@ -117,7 +120,7 @@ no_attributes(int fd)
  * and empty: as make_dir() left it. A link put in its place is not
  * followed. */
 static bool
-reusable(const char *path)
+reusable(const char *path, uid_t uid)
 {
     union {
         struct dirent64 d;
@@ -130,7 +133,7 @@ reusable(const char *path)
 
     if (fd < 0)
         return false;
-    empty = fstat(fd, &sb) == 0 && sb.st_uid == geteuid() &&
+    empty = fstat(fd, &sb) == 0 && sb.st_uid == uid &&
             (sb.st_mode & 07777) == 0700 && no_attributes(fd);
     while (empty && (n = getdents64(fd, u.b, sizeof(u.b))) > 0) {
         for (off = 0; off < n && empty;) {
@@ -144,38 +147,54 @@ reusable(const char *path)
     return empty && n == 0;
 }
 
-/* A new name root/mapq-XXXXXX, the Xs random. */
+/* The next value of the splitmix64 generator at *state. */
+static uint64_t
+next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/*
+ * A new name root/mapq-XXXXXX, the Xs from the thread's generator, seeded
+ * from getrandom() once: only the agent can enter root (mode 0700), so a
+ * name need not be unguessable, only new, which the rename itself checks
+ * (RENAME_NOREPLACE).
+ */
 static char *
-new_name(const char *root)
+new_name(const char *root, uint64_t *state)
 {
     static const char digits[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char rnd[6];
-    char *path = mapq_xasprintf("%s/mapq-XXXXXX", root), *x;
-    size_t i;
+    static const char prefix[] = "/mapq-";
+    size_t len = strlen(root), i;
+    char *path = mapq_xmalloc(len + sizeof(prefix) + 6), *x;
+    uint64_t r = next_random(state);
 
-    x = path + strlen(path) - sizeof(rnd);
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        free(path);
-        return NULL;
-    }
-    for (i = 0; i < sizeof(rnd); i++)
-        x[i] = digits[rnd[i] % (sizeof(digits) - 1)];
+    memcpy(path, root, len);
+    memcpy(path + len, prefix, sizeof(prefix) - 1);
+    x = path + len + sizeof(prefix) - 1;
+    for (i = 0; i < 6; i++, r /= sizeof(digits) - 1)
+        x[i] = digits[r % (sizeof(digits) - 1)];
+    x[6] = '\0';
     return path;
 }
 
 /* Gives a dropped directory out again under a new name when reusable(),
- * else removes it. Takes path; returns the new path, or NULL. */
+ * else removes it. Takes path; returns the new path, or NULL. On the
+ * thread only (the generator is its own). */
 static char *
-recycle(const char *root, char *path)
+recycle(struct mapq_workdirs *d, char *path)
 {
     char *to = NULL;
     int i, e;
 
-    for (i = 0; i < RENAME_TRIES && (i > 0 || reusable(path)); i++) {
-        to = new_name(root);
-        if (to != NULL &&
-            renameat2(AT_FDCWD, path, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+    for (i = 0; i < RENAME_TRIES && (i > 0 || reusable(path, d->uid)); i++) {
+        to = new_name(d->root, &d->names);
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
             break;
         e = errno;
         free(to);
@@ -268,7 +287,7 @@ run(void *arg)
             path = d->doomed[0];
             memmove(d->doomed, d->doomed + 1, --d->ndoomed * sizeof(char *));
             pthread_mutex_unlock(&d->mu);
-            path = recycle(d->root, path);
+            path = recycle(d, path);
             pthread_mutex_lock(&d->mu);
             if (path != NULL)
                 d->ready[d->nready++] = path;
@@ -320,6 +339,11 @@ mapq_workdirs_new(const char *root, size_t ahead, char *err)
 
     d->root = mapq_xstrdup(root);
     d->ahead = ahead;
+    d->uid = geteuid();
+    /* Any seed will do (see new_name()); a failed getrandom() leaves
+     * the clock's. */
+    if (getrandom(&d->names, sizeof(d->names), 0) != (ssize_t)sizeof(d->names))
+        d->names = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     d->ready = mapq_xcalloc(ahead + 1, sizeof(char *));
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_init(&attr);
