@@ -132,5 +132,6 @@ mapq_argv_resp(int argc, const char **argv, const size_t *argvlen, size_t *len)
         *p++ = '\n';
     }
     *len = (size_t)(p - s);
+    *p = '\0';
     return s;
 }

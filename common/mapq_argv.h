@@ -39,8 +39,9 @@ size_t mapq_argv_digits(char *buf, uint64_t v);
 /*
  * argc arguments (argvlen[i] bytes each, or up to their NUL when argvlen is
  * NULL) as Redis reads a command: one RESP array of bulk strings, the same
- * bytes redisFormatCommandArgv() makes. Returns them (*len bytes); caller
- * frees with free().
+ * bytes redisFormatCommandArgv() makes. Returns them (*len bytes, then a
+ * NUL that *len leaves out: hiredis reads the byte after a command);
+ * caller frees with free().
  */
 char *mapq_argv_resp(int argc, const char **argv, const size_t *argvlen,
                      size_t *len);

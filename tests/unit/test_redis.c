@@ -620,6 +620,8 @@ assert_resp_as_hiredis(int argc, const char **argv, const size_t *lens)
     got = mapq_argv_resp(argc, argv, lens, &len);
     assert_int_equal(len, (size_t)wlen);
     assert_memory_equal(got, want, len);
+    /* hiredis looks one byte past a command for the next argument */
+    assert_int_equal(got[len], '\0');
     free(got);
     redisFreeCommand(want);
 }
