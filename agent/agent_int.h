@@ -97,8 +97,11 @@ enum job_state {
     JOB_NSTATES
 };
 
+/* Room for agent_job_key()'s text with its NUL. */
+#define AGENT_KEY_LEN 96
+
 struct spec_entry {
-    char key[96]; /* "<exec>/<k>" */
+    char key[AGENT_KEY_LEN]; /* "<exec>/<k>" */
     struct mapq_taskspec *spec;
     char error[MAPQ_ERR_LEN]; /* set when the spec could not be used */
     bool security;            /* a security error: unsigned, or not allowed */
@@ -537,6 +540,10 @@ struct job *agent_job_new(struct mapq_agent *a, const msgpack_object *ref,
 
 /* Frees job and its command (killed if running); NULL-safe. */
 void agent_job_free(struct job *job);
+
+/* Writes r's "<exec>/<k>" into key (AGENT_KEY_LEN bytes), followed by
+ * "/<index>" when index; returns its length, the NUL not counted. */
+size_t agent_job_key(const struct mapq_ref *r, bool index, char *key);
 
 /* The job with this ref in a slot, or NULL. */
 struct job *agent_job_find(struct mapq_agent *a, const char *ref);

@@ -8,13 +8,13 @@
  * here build a job and the struct job_end of its attempt; they never add
  * to the outbox, start other work or change a job's state.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent_int.h"
 #include "mapq_alloc.h"
+#include "mapq_argv.h"
 #include "mapq_log.h"
 #include "mapq_record.h"
 #include "mapq_seal.h"
@@ -103,6 +103,25 @@ agent_job_free(struct job *job)
     free(job);
 }
 
+size_t
+agent_job_key(const struct mapq_ref *r, bool index, char *key)
+{
+    size_t n = strlen(r->exec);
+
+    /* A parsed ref's exec is MAPQ_EXEC_ID_LEN characters: with its
+     * numbers, far less than the key's room. */
+    mapq_assert(n + 2 * MAPQ_ARGV_DIGITS + 3 <= AGENT_KEY_LEN);
+    memcpy(key, r->exec, n);
+    key[n++] = '/';
+    n += mapq_argv_digits(key + n, r->k);
+    if (index) {
+        key[n++] = '/';
+        n += mapq_argv_digits(key + n, r->index);
+    }
+    key[n] = '\0';
+    return n;
+}
+
 /* Parses a body: {"i": index, "in": inputs, "h": key}, sealed for its
  * subtask when the agent has a secret (MAPQ_ESEAL otherwise). */
 static enum mapq_err
@@ -112,10 +131,9 @@ job_parse_body(struct job *job, char *err)
     enum mapq_err rc;
     const char *msg;
     size_t len;
-    char id[128];
+    char id[AGENT_KEY_LEN];
 
-    snprintf(id, sizeof(id), "%s/%u/%" PRIu64, job->r.exec, job->r.k,
-             job->r.index);
+    agent_job_key(&job->r, true, id);
     rc = mapq_seal_open(job->a->cfg.seal, "body", id, job->body, job->bodylen,
                         &msg, &len, err);
     if (rc != MAPQ_OK)

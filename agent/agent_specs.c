@@ -138,9 +138,9 @@ struct spec_entry *
 agent_spec_get(struct mapq_agent *a, const struct job *job)
 {
     struct spec_entry *e;
-    char key[96];
+    char key[AGENT_KEY_LEN];
+    size_t n = agent_job_key(&job->r, false, key);
 
-    snprintf(key, sizeof(key), "%s/%u", job->r.exec, job->r.k);
     LIST_FOREACH (e, &a->specs, entry)
         if (strcmp(e->key, key) == 0)
             return e;
@@ -148,7 +148,7 @@ agent_spec_get(struct mapq_agent *a, const struct job *job)
         spec_evict(a);
     e = mapq_xcalloc(1, sizeof(*e));
     e->avg_us = -1;
-    snprintf(e->key, sizeof(e->key), "%s", key);
+    memcpy(e->key, key, n + 1);
     LIST_INSERT_HEAD(&a->specs, e, entry);
     a->nspecs++;
     return e;

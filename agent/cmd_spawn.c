@@ -10,12 +10,12 @@
  * start went.
  */
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "cmd_int.h"
 #include "mapq_alloc.h"
+#include "mapq_argv.h"
 #include "mapq_fs.h"
 #include "mapq_json.h"
 #include "mapq_proc.h"
@@ -88,7 +88,7 @@ make_workdir(struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx, char *err)
 static enum mapq_err
 input_text(const msgpack_object *v, struct mapq_buf *b, char *err)
 {
-    char num[24];
+    char num[MAPQ_ARGV_DIGITS + 2];
 
     switch (v->type) {
     case MSGPACK_OBJECT_STR:
@@ -100,11 +100,12 @@ input_text(const msgpack_object *v, struct mapq_buf *b, char *err)
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (v->via.u64 > (uint64_t)INT64_MAX)
             break; /* out of JSON's range: the writer says so */
-        snprintf(num, sizeof(num), "%" PRIu64, v->via.u64);
-        return mapq_buf_appendstr(b, num);
+        return mapq_buf_append(b, num, mapq_argv_digits(num, v->via.u64));
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        snprintf(num, sizeof(num), "%" PRId64, v->via.i64);
-        return mapq_buf_appendstr(b, num);
+        /* Negated as unsigned, which holds INT64_MIN's magnitude. */
+        num[0] = '-';
+        return mapq_buf_append(
+            b, num, 1 + mapq_argv_digits(num + 1, -(uint64_t)v->via.i64));
     default:
         break;
     }
@@ -253,7 +254,7 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
           const struct input_var *vars, size_t n, size_t *keep)
 {
     size_t i, k = 0, total = 0;
-    char **env, num[24];
+    char **env, num[MAPQ_ARGV_DIGITS + 1];
 
     while (environ != NULL && environ[total] != NULL)
         total++;
@@ -264,9 +265,9 @@ build_env(const struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx,
     *keep = k;
     env[k++] = env_entry("MAPQ_EXECUTION", ctx->execution);
     env[k++] = env_entry("MAPQ_NODE", ctx->node);
-    snprintf(num, sizeof(num), "%" PRIu64, ctx->index);
+    num[mapq_argv_digits(num, ctx->index)] = '\0';
     env[k++] = env_entry("MAPQ_INDEX", num);
-    snprintf(num, sizeof(num), "%" PRIu32, ctx->attempt);
+    num[mapq_argv_digits(num, ctx->attempt)] = '\0';
     env[k++] = env_entry("MAPQ_ATTEMPT", num);
     env[k++] = env_entry("MAPQ_OUTPUT", cmd->output_path);
     env[k++] = env_entry("MAPQ_CHECKPOINT", cmd->checkpoint_path);

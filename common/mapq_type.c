@@ -600,29 +600,33 @@ size_t
 mapq_type_path_key(char *path, size_t plen, const char *key, size_t klen)
 {
     const unsigned char *k = (const unsigned char *)key;
-    char shown[PATH_KEY_MAX * 4 + 1];
-    size_t base = strlen(path), i = 0, o = 0, c;
+    /* "[\"", up to PATH_KEY_MAX bytes shown 4 bytes each, "\"]", NUL. */
+    char piece[PATH_KEY_MAX * 4 + 5];
+    size_t base = strlen(path), i = 0, o = 2, c, n;
 
+    piece[0] = '[';
+    piece[1] = '"';
     while (i < klen && i < PATH_KEY_MAX) {
         c = utf8_char(k + i, klen - i);
         if (c == 0 || k[i] < 0x20 || k[i] == 0x7f) {
-            snprintf(shown + o, sizeof(shown) - o, "\\x%02x", k[i]);
+            snprintf(piece + o, sizeof(piece) - o, "\\x%02x", k[i]);
             o += 4;
             i++;
             continue;
         }
         if (i + c > PATH_KEY_MAX)
             break;
-        memcpy(shown + o, k + i, c);
+        memcpy(piece + o, k + i, c);
         o += c;
         i += c;
     }
-    shown[o] = '\0';
+    piece[o++] = '"';
+    piece[o++] = ']';
     if (base < plen) {
-        snprintf(path + base, plen - base, "[\"%s\"]", shown);
+        n = o < plen - base - 1 ? o : plen - base - 1;
+        memcpy(path + base, piece, n);
         /* A full path may have cut a character. */
-        path[base + mapq_type_utf8_prefix(path + base, strlen(path + base))] =
-            '\0';
+        path[base + mapq_type_utf8_prefix(path + base, n)] = '\0';
     }
     return base;
 }

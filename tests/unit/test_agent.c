@@ -214,6 +214,27 @@ test_agent_claim_short_reply_dries(void **state)
     assert_true(agent_claim_dries(2, 34, 1, 7, 7));
 }
 
+/* ---- keys -------------------------------------------------------------- */
+
+/* A spec entry's key, and a sealed body's name, at the largest numbers. */
+static void
+test_agent_job_key_written(void **state)
+{
+    struct mapq_ref r = {
+        .exec = "0123456789ab", .k = UINT32_MAX, .index = UINT64_MAX};
+    char key[AGENT_KEY_LEN];
+
+    (void)state;
+    assert_int_equal(agent_job_key(&r, false, key), 23);
+    assert_string_equal(key, "0123456789ab/4294967295");
+    assert_int_equal(agent_job_key(&r, true, key), 44);
+    assert_string_equal(key, "0123456789ab/4294967295/18446744073709551615");
+    r.k = 0;
+    r.index = 10;
+    agent_job_key(&r, true, key);
+    assert_string_equal(key, "0123456789ab/0/10");
+}
+
 /* ---- slot states ------------------------------------------------------- */
 
 static void
@@ -499,6 +520,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_agent_job_key_written),
         cmocka_unit_test(test_agent_claim_idle_asks_for_everything),
         cmocka_unit_test(test_agent_claim_counts_running_and_waiting),
         cmocka_unit_test(test_agent_claim_full_slots_plugins_only),

@@ -537,11 +537,13 @@ test_cmd_env_inputs_each_kind(void **state)
 {
     struct fx *f = *state;
 
-    msgpack_pack_map(&f->pk, 10);
+    msgpack_pack_map(&f->pk, 11);
     mapq_value_pack_str(&f->pk, "s");
     mapq_value_pack_str(&f->pk, "hello world");
     mapq_value_pack_str(&f->pk, "i");
     msgpack_pack_int(&f->pk, -42);
+    mapq_value_pack_str(&f->pk, "j");
+    msgpack_pack_int64(&f->pk, INT64_MIN);
     mapq_value_pack_str(&f->pk, "p");
     msgpack_pack_int(&f->pk, 7);
     mapq_value_pack_str(&f->pk, "m");
@@ -564,7 +566,8 @@ test_cmd_env_inputs_each_kind(void **state)
     msgpack_pack_bin(&f->pk, 2);
     msgpack_pack_bin_body(&f->pk, "hi", 2);
     set_sh(f,
-           "printf '%s|' \"$MAPQ_IN_s\" \"$MAPQ_IN_i\" \"$MAPQ_IN_p\" "
+           "printf '%s|' \"$MAPQ_IN_s\" \"$MAPQ_IN_i\" \"$MAPQ_IN_j\" "
+           "\"$MAPQ_IN_p\" "
            "\"$MAPQ_IN_m\" \"$MAPQ_IN_f\" "
            "\"$MAPQ_IN_b\" \"$MAPQ_IN_n\" \"${MAPQ_IN_n+set}\" "
            "\"$MAPQ_IN_l\" \"$MAPQ_IN_d\" \"$MAPQ_IN_y\"",
@@ -572,7 +575,8 @@ test_cmd_env_inputs_each_kind(void **state)
     set_output(f, "str");
     f->spec.output_text = true;
     assert_string_equal(output_str(f, run(f)),
-                        "hello world|-42|7|9223372036854775807|1.5|true||set|"
+                        "hello world|-42|-9223372036854775808|7|"
+                        "9223372036854775807|1.5|true||set|"
                         "[1,\"a\"]|{\"k\":2.0}|"
                         "\"aGk=\"|");
 }

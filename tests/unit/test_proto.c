@@ -251,8 +251,9 @@ test_proto_ref_empty_rejected(void **state)
 static void
 test_proto_ref_non_numeric_counters_rejected(void **state)
 {
-    static const char *const nums[] = {"x",  "1a",  "-1",  "+1",  " 1",
-                                       "1 ", "0x1", "1.0", "1e3", "\t1"};
+    static const char *const nums[] = {"x",   "1a",  "-1",    "+1",
+                                       " 1",  "1 ",  "0x1",   "1.0",
+                                       "1e3", "\t1", "1\x80", "\xb0"};
     char text[MAPQ_REF_MAX];
     size_t j;
     int field;
