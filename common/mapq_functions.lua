@@ -91,7 +91,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 15
+local REVISION = 16
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -328,19 +328,25 @@ end
 -- Stores the bodies and queues each subtask's first attempt.
 local function push(keys, args)
     local P, exec, k, queue, cls = args[1], args[2], args[3], args[4], args[5]
-    local fields, refs = {}, {}
+    -- Placed by index: no length taken per subtask.
+    local fields, refs, n = {}, {}, 0
     for j = 6, #args, 2 do
         local entry = first_entry(k, args[j])
-        fields[#fields + 1] = entry
-        fields[#fields + 1] = args[j + 1]
-        refs[#refs + 1] = entry
+        n = n + 1
+        fields[2 * n - 1], fields[2 * n] = entry, args[j + 1]
+        refs[n] = entry
     end
     queue_new(P, exec, queue, cls, fields, refs)
-    return #refs
+    return n
 end
 
 -- MGET of keys in slices; one reply per key (false where missing).
 local function mget_many(keys)
+    if #keys == 0 then
+        return {}
+    elseif #keys <= 1000 then
+        return redis.call('MGET', unpack(keys)) -- one slice: not copied
+    end
     local out = {}
     for j = 1, #keys, 1000 do
         local last = math.min(j + 999, #keys)
@@ -356,6 +362,11 @@ end
 -- concatenated replies, one per member (false where Redis says nil): ZMSCORE
 -- and HMGET.
 local function gather(cmd, key, members)
+    if #members == 0 then
+        return {}
+    elseif #members <= 1000 then
+        return redis.call(cmd, key, unpack(members)) -- one slice: not copied
+    end
     local out = {}
     for j = 1, #members, 1000 do
         local last = math.min(j + 999, #members)
@@ -1057,20 +1068,23 @@ end
 local function lease_list(P, e, entries, tail, deadline, out, leases, held)
     local fields, mine, others, retries = {}, {}, {}, false
     local find, match = string.find, string.match
-    -- Counted into held by runs of one node (usually one run).
-    local rk, rn = nil, 0
+    -- Counted into held by runs of one node (usually one run); fields
+    -- and mine placed by index, no length taken per subtask.
+    local rk, rn, nm = nil, 0, 0
     for m = 1, #entries do
         local entry = entries[m]
         local _, _, k = find(entry, '^(%d+)/%d+$')
         local f = entry
         if k then
-            mine[#mine + 1] = e .. '/' .. entry .. tail
+            nm = nm + 1
+            mine[nm] = e .. '/' .. entry .. tail
         else
             local re, us
             re, f, k, us = match(entry,
                 '^([^/]+)/((%d+)/%d+)/(%d+/%d+)/%d+/[^/]+/%a%a$')
             if re == e then
-                mine[#mine + 1] = entry
+                nm = nm + 1
+                mine[nm] = entry
                 retries = retries or us ~= '0/0'
             else
                 k = nil
@@ -1078,7 +1092,7 @@ local function lease_list(P, e, entries, tail, deadline, out, leases, held)
             end
         end
         if k then
-            fields[#fields + 1] = f
+            fields[nm] = f
             if k ~= rk then
                 if rn > 0 then
                     held_add(held, e, rk, rn)
@@ -1168,10 +1182,27 @@ end
 -- (exec -> event triples, body fields), b.requeue, b.delayed, b.logs,
 -- b.ckpts, b.leaders (exec:k -> fields, phases), b.cache_sets, b.releases;
 -- and b.taken, the leases that end (of b.lkey, the agent's), subtracted
--- from b.held, their nodes' counts (the caller's to write).
+-- from b.held, their nodes' counts (the caller's to write); b.spans, those
+-- of groups, as spans of their arguments (see span).
 local function new_batch(P, agent, held)
     return {P = P, lkey = lease_key(P, agent), refused = {}, taken = {},
-        execs = {}, xorder = {}, ended = {}, held = held, states = {}}
+        spans = {}, execs = {}, xorder = {}, ended = {}, held = held,
+        states = {}}
+end
+
+-- A span of n arguments of args from first: a group's refs or body fields,
+-- which a command takes as they came, never copied into a list of their
+-- own.
+local function span(args, first, n)
+    return {args, first, first + n - 1}
+end
+
+-- HDEL key of the fields in list, then of those in each of spans.
+local function hdel_all(key, list, spans)
+    call_many('HDEL', key, list)
+    for _, s in ipairs(spans) do
+        redis.call('HDEL', key, unpack(s[1], s[2], s[3]))
+    end
 end
 
 -- What a batch needs of execution e, read once: whether its record is
@@ -1420,7 +1451,7 @@ local function write_events(b)
         else
             b.ended[#b.ended + 1] = e
         end
-        call_many('HDEL', P .. ':b:' .. e, x.b)
+        hdel_all(P .. ':b:' .. e, x.b, x.spans or {})
     end
 end
 
@@ -1509,20 +1540,20 @@ local function finish_group(b, args, j, rest)
     local kv, lkv = {}, {}
     local x = group_of(b.execs, b.xorder, e)
     held_add(b.held, e, k, -n)
+    -- Pairs placed by index: no length taken per subtask.
     for m = 0, n - 1 do
-        kv[#kv + 1] = args[fields + m]
-        kv[#kv + 1] = args[records + m]
-        x.b[#x.b + 1] = args[bodies + m]
-        b.taken[#b.taken + 1] = args[refs + m]
+        kv[2 * m + 1], kv[2 * m + 2] = args[fields + m], args[records + m]
     end
     hset_many(rkey, kv)
     if logged then
         for m = 0, n - 1 do
-            lkv[#lkv + 1] = args[bodies + m]
-            lkv[#lkv + 1] = args[logs + m]
+            lkv[2 * m + 1], lkv[2 * m + 2] = args[bodies + m], args[logs + m]
         end
         hset_many(P .. ':log:' .. e, lkv)
     end
+    x.spans = x.spans or {}
+    x.spans[#x.spans + 1] = span(args, bodies, n)
+    b.spans[#b.spans + 1] = span(args, refs, n)
     x.packed = x.packed or {}
     x.packed[#x.packed + 1] = events
     return nxt
@@ -1582,7 +1613,7 @@ local function finish_attempts(P, agent, args, first, ngroups, held)
     if #refs == 0 then
         -- Groups alone, the common case.
         write_events(b)
-        call_many('HDEL', b.lkey, b.taken)
+        hdel_all(b.lkey, b.taken, b.spans)
         return b.refused, b.ended
     end
     batch_for_entries(b)
@@ -1628,7 +1659,7 @@ local function finish_attempts(P, agent, args, first, ngroups, held)
     answer_followers(b)
     write_events(b)
     write_rest(b)
-    call_many('HDEL', b.lkey, b.taken)
+    hdel_all(b.lkey, b.taken, b.spans)
     end_legacy(b.P, legacy)
     return b.refused, b.ended
 end

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 15
+#define MAPQ_FUNCTIONS_REVISION 16
 #define MAPQ_FUNCTIONS_SHA256 \
-    "820ebaf02e41a9f58704884360257770f7033acbfd9830fa90bb7a02619bc6af"
+    "ee8d4ecb181ef8c2109aecd811010e8f18fabcb1233c968b7c61e58d549fa381"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
