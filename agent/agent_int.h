@@ -108,6 +108,8 @@ struct spec_entry {
     mapq_plugin_fn *fn;       /* plugin tasks: looked up on first use */
     int64_t avg_us;           /* its commands' mean run time (moving), -1:
                                  none finished yet */
+    int nheld;                /* its jobs running or prefetched (kept by
+                                 job_set_state) */
     bool fetching;
     /* Its resources exceed this agent's: whether any live agent has them
      * (mapq1_fits). unfit says why none does; empty: one does, or not
@@ -235,6 +237,7 @@ struct mapq_agent {
     int queued;           /* jobs in JOB_QUEUED (same) */
     LIST_HEAD(, spec_entry) specs;
     int nspecs;
+    int nheld_specs; /* entries of specs with nheld > 0 (same) */
     TAILQ_HEAD(, agent_worker) idle_workers; /* least recently used first */
     int nidle;
     bool step_inflight;       /* a mapq1_step call is pending */

@@ -59,9 +59,16 @@ job_set_state(struct job *job, enum job_state to)
     mapq_log(MAPQ_LOG_DEBUG, "%s: slot %s -> %s", job->ref,
              agent_job_state_name(job->state), agent_job_state_name(to));
     if (from_kind != to_kind) {
+        int delta = (to_kind >= 2) - (from_kind >= 2);
+
         a->waiting += (to_kind == 1) - (from_kind == 1);
         a->running_cmds += (to_kind == 2) - (from_kind == 2);
         a->queued += (to_kind == 3) - (from_kind == 3);
+        /* Per task, and how many tasks have any (prefetch_hold). */
+        if (delta > 0 && job->spec->nheld++ == 0)
+            a->nheld_specs++;
+        else if (delta < 0 && --job->spec->nheld == 0)
+            a->nheld_specs--;
         if (to_kind == 2 && !job->spec->spec->plugin)
             agent_res_take(&a->res, job->spec->spec->cpu_milli,
                            job->spec->spec->mem_bytes, &job->held);
@@ -96,6 +103,9 @@ job_leave(struct job *job, struct job_end *end)
         agent_outbox_add(job->a, job, end);
     agent_job_end_release(end);
     job_set_state(job, JOB_DONE);
+    /* With no job left, no task holds one: a count that drifted would
+     * skew the prefetch for good. */
+    mapq_assert(!TAILQ_EMPTY(&job->a->jobs) || job->a->nheld_specs == 0);
     agent_job_free(job);
 }
 

@@ -57,19 +57,23 @@ execs_ended(struct mapq_agent *a, const msgpack_object *execs)
 
 /* How many command subtasks the agent holds: a batch per slot while it
  * runs or holds only tasks that are prefetched (the smallest batch of
- * theirs), else one per slot (0). */
+ * theirs), else one per slot (0). Read from the tasks' counts of jobs
+ * held, not from the jobs: the list holds up to a batch per slot, and
+ * this runs more than once per subtask. */
 static int
 prefetch_hold(const struct mapq_agent *a)
 {
-    const struct job *job;
-    int depth = 0, d;
+    const struct spec_entry *e;
+    int depth = 0, d, seen = 0;
 
     if (a->prefetch_paused)
         return 0;
-    TAILQ_FOREACH (job, &a->jobs, entry) {
-        if (!job_running(job) && job->state != JOB_QUEUED)
+    for (e = LIST_FIRST(&a->specs); e != NULL && seen < a->nheld_specs;
+         e = LIST_NEXT(e, entry)) {
+        if (e->nheld == 0)
             continue;
-        d = agent_task_depth(job->spec);
+        seen++;
+        d = agent_task_depth(e);
         if (d < 2)
             return 0;
         if (depth == 0 || d < depth)
@@ -79,12 +83,11 @@ prefetch_hold(const struct mapq_agent *a)
 }
 
 /* Finished attempts may wait for more to go in one call while every busy
- * slot is fed from the prefetch, up to a batch and FLUSH_DEFER_MS. */
+ * slot is fed from the prefetch (hold: prefetch_hold()), up to a batch
+ * and FLUSH_DEFER_MS. */
 static bool
-may_defer(const struct mapq_agent *a)
+may_defer(const struct mapq_agent *a, int hold)
 {
-    int hold = prefetch_hold(a);
-
     return !a->stopping && hold > 0 && a->running_cmds > 0 &&
            a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(hold);
 }
@@ -164,12 +167,18 @@ static void
 step(struct mapq_agent *a, bool flush)
 {
     struct bell *bc = &a->bells[BELL_CMD], *bp = &a->bells[BELL_PLUGIN];
-    struct agent_claim_view v = {
-        a->cfg.slots,     a->running_cmds,
-        a->waiting,       a->queued,
-        prefetch_hold(a), a->cfg.plugin_batch,
-        bc->dry,          bp->dry,
-        a->admit_paused,  a->outbox.argc > 0 && (flush || !may_defer(a))};
+    int hold = prefetch_hold(a);
+    struct agent_claim_view v = {.slots = a->cfg.slots,
+                                 .running = a->running_cmds,
+                                 .waiting = a->waiting,
+                                 .queued = a->queued,
+                                 .hold = hold,
+                                 .plugin_batch = a->cfg.plugin_batch,
+                                 .dry_cmd = bc->dry,
+                                 .dry_plugin = bp->dry,
+                                 .cmd_paused = a->admit_paused,
+                                 .flushing = a->outbox.argc > 0 &&
+                                             (flush || !may_defer(a, hold))};
     struct agent_claim_plan p = {0, 0, 0, false, false};
     struct mapq_argv cmd;
     bool claiming, sending;
@@ -186,7 +195,9 @@ step(struct mapq_agent *a, bool flush)
     }
     claiming = p.ncmd > 0 || p.nplugin > 0 || p.prefetch > 0 ||
                (a->promote_due && !a->stopping);
-    sending = a->outbox.argc > 0 && (flush || claiming || !may_defer(a));
+    /* Again: filling the slots may have paused the prefetch. */
+    hold = prefetch_hold(a);
+    sending = a->outbox.argc > 0 && (flush || claiming || !may_defer(a, hold));
     if (!claiming && !sending) {
         if (a->outbox.argc > 0 && !evtimer_pending(a->defer_ev, NULL)) {
             struct timeval tv;

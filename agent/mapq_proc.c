@@ -302,7 +302,7 @@ candidate(const char *cwd, const char *dir, size_t len, const char *name)
 int
 mapq_proc_find(const char *name, const char *dir, char **path)
 {
-    const char *dirs = getenv("PATH"), *p, *end;
+    const char *dirs, *p, *end;
     char *cand;
     int rc, e = ENOENT;
 
@@ -317,6 +317,7 @@ mapq_proc_find(const char *name, const char *dir, char **path)
             free(cand);
         return rc;
     }
+    dirs = getenv("PATH"); /* not before: a path needs no search */
     for (p = dirs != NULL ? dirs : "/bin:/usr/bin";; p = end + 1) {
         end = strchr(p, ':');
         if (end == NULL)
@@ -345,8 +346,9 @@ mapq_proc_env_is_ours(const char *entry)
         "MAPQ_WORKER="};
     size_t i;
 
-    /* Most of the environment is not ours: one compare for those. */
-    if (strncmp(entry, "MAPQ_", 5) != 0)
+    /* Most of the environment is not ours: its first byte says so, with
+     * no call (this runs for every variable of every command). */
+    if (entry[0] != 'M' || strncmp(entry, "MAPQ_", 5) != 0)
         return false;
     if (strncmp(entry, "MAPQ_IN_", 8) == 0)
         return true;

@@ -4,7 +4,6 @@
  */
 #include "mapq_proto.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
