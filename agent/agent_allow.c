@@ -81,7 +81,7 @@ agent_allow_spec(const struct mapq_agent_config *cfg,
         ok = plugin_file(cfg->self_dir, what, path) && under_allowed(cfg, path);
     else if (strchr(what, '{') == NULL &&
              (what[0] == '/' || strchr(what, '/') == NULL) &&
-             mapq_proc_find(what, "/", &found) == 0)
+             mapq_proc_find(what, "/", &found, NULL) == 0)
         ok = under_allowed(cfg, found);
     free(found);
     if (!ok)

@@ -19,6 +19,7 @@
 #include "mapq_alloc.h"
 #include "mapq_fs.h"
 #include "mapq_log.h"
+#include "mapq_proc.h"
 
 static void
 spec_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -302,6 +303,7 @@ mapq_agent_free(struct mapq_agent *a)
     }
     agent_workers_release(a);
     agent_specs_release(a);
+    mapq_proc_forget(NULL);  /* the programs its commands were found at */
     mapq_xfer_free(a->xfer); /* after the jobs, which cancel their fetches */
     if (a->step_ev) {
         event_free(a->step_ev);

@@ -41,9 +41,10 @@ struct mapq_cmd {
     int64_t timeout_ms, mem_bytes;
     int *cpus; /* pinned to these CPU ids (ncpus), or NULL */
     size_t ncpus;
-    char *name; /* argv[0], for messages */
-    char *path; /* argv[0] found on PATH, as exec takes it */
-    char *dir;  /* working directory, NULL once handed back to dirs */
+    char *name;           /* argv[0], for messages */
+    char *path;           /* argv[0] found on PATH, as exec takes it */
+    bool path_remembered; /* path was found before, not checked now */
+    char *dir;            /* working directory, NULL once handed back to dirs */
     struct mapq_workdirs *dirs; /* borrowed from the context */
     char *output_path, *checkpoint_path;
     pid_t pid;      /* -1 when nothing was started */

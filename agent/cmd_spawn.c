@@ -324,6 +324,24 @@ prefill_stdin(struct mapq_cmd *cmd)
     }
 }
 
+/* The program found before could not be executed (it moved or went): it
+ * is looked for again, once, and c started if it is found. 0 or an
+ * errno. */
+static int
+spawn_found_again(struct mapq_cmd *cmd, struct mapq_proc_child *c)
+{
+    bool again;
+    int e;
+
+    mapq_proc_forget(cmd->name);
+    free(cmd->path);
+    e = mapq_proc_find(cmd->name, cmd->dir, &cmd->path, &again);
+    if (e != 0)
+        return e;
+    c->path = cmd->path;
+    return mapq_proc_spawn(c, &cmd->pid);
+}
+
 /* Opens the streams and starts the child; CMD_UNRUNNABLE when the command
  * itself could not be executed (then it completes as FAILED). */
 static enum cmd_spawned
@@ -346,6 +364,8 @@ launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
     c.status_w = child[PIPE_STATUS];
     clock_gettime(CLOCK_MONOTONIC, &cmd->t0);
     e = mapq_proc_spawn(&c, &cmd->pid);
+    if (e != 0 && cmd->path_remembered && mapq_proc_command_errno(e))
+        e = spawn_found_again(cmd, &c); /* its streams are still whole */
     if (e == 0) {
         rc = CMD_SPAWNED;
         goto out_close;
@@ -392,7 +412,12 @@ cmd_spawn(struct mapq_cmd *cmd, const struct mapq_cmd_spec *spec,
         argv = build_argv(spec, vars, nvars);
         free(cmd->name);
         cmd->name = mapq_xstrdup(argv[0]);
-        e = mapq_proc_find(cmd->name, cmd->dir, &cmd->path);
+        /* The fork path learns of exec errors only once the child ran:
+         * too late to look again, so it always looks first. */
+        e = mapq_proc_find(cmd->name, cmd->dir, &cmd->path,
+                           mapq_proc_needs_fork(cmd->mem_bytes, cmd->ncpus)
+                               ? NULL
+                               : &cmd->path_remembered);
         if (e != 0) {
             cmd_exec_error(cmd, e, cmd->early_error, sizeof(cmd->early_error));
             rc = CMD_UNRUNNABLE;

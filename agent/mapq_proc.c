@@ -1,6 +1,7 @@
 /*
  * mapq_proc.c - helpers shared by command attempts and persistent workers
- * (see mapq_proc.h). Owns nothing.
+ * (see mapq_proc.h). Owns two process-wide things, both the loop thread's:
+ * /dev/null opened once, and the programs found on PATH before.
  */
 #include "mapq_proc.h"
 
@@ -287,6 +288,70 @@ mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid)
     return c->status_w >= 0 ? spawn_fork(c, pid) : spawn_posix(c, pid);
 }
 
+/*
+ * Programs found before, as a shell's hash table keeps them: name -> path,
+ * for a name given as an absolute path or found in an absolute directory
+ * of PATH (in a relative one it depends on the attempt's directory), at
+ * most FOUND_MAX, the oldest replaced first. All of them are forgotten
+ * when PATH is not the one they were found with.
+ */
+#define FOUND_MAX 32
+static struct found {
+    char *name, *path;
+} found[FOUND_MAX];
+static size_t found_next;   /* the entry the next program takes */
+static char *found_on_path; /* PATH when they were found */
+
+/* The path remembered for name, or NULL. */
+static const char *
+found_get(const char *name)
+{
+    const char *dirs = getenv("PATH");
+    size_t i;
+
+    if (found_on_path == NULL || dirs == NULL ||
+        strcmp(found_on_path, dirs) != 0) {
+        mapq_proc_forget(NULL);
+        found_on_path = dirs != NULL ? mapq_xstrdup(dirs) : NULL;
+        return NULL;
+    }
+    for (i = 0; i < FOUND_MAX; i++)
+        if (found[i].name != NULL && strcmp(found[i].name, name) == 0)
+            return found[i].path;
+    return NULL;
+}
+
+static void
+found_put(const char *name, const char *path)
+{
+    struct found *f = &found[found_next];
+
+    free(f->name);
+    free(f->path);
+    f->name = mapq_xstrdup(name);
+    f->path = mapq_xstrdup(path);
+    found_next = (found_next + 1) % FOUND_MAX;
+}
+
+void
+mapq_proc_forget(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < FOUND_MAX; i++) {
+        if (found[i].name == NULL ||
+            (name != NULL && strcmp(found[i].name, name) != 0))
+            continue;
+        free(found[i].name);
+        free(found[i].path);
+        found[i].name = found[i].path = NULL;
+    }
+    if (name == NULL) {
+        free(found_on_path);
+        found_on_path = NULL;
+    }
+}
+
 /* A candidate for name in directory dir (len bytes; relative: to cwd,
  * where the child runs); caller frees. */
 static char *
@@ -300,13 +365,21 @@ candidate(const char *cwd, const char *dir, size_t len, const char *name)
 }
 
 int
-mapq_proc_find(const char *name, const char *dir, char **path)
+mapq_proc_find(const char *name, const char *dir, char **path, bool *remembered)
 {
-    const char *dirs, *p, *end;
+    const char *dirs, *p, *end, *known;
     char *cand;
     int rc, e = ENOENT;
 
     *path = NULL;
+    if (remembered != NULL) {
+        known = found_get(name);
+        *remembered = known != NULL;
+        if (known != NULL) {
+            *path = mapq_xstrdup(known);
+            return 0;
+        }
+    }
     if (strchr(name, '/') != NULL) {
         cand =
             name[0] == '/' ? mapq_xstrdup(name) : candidate(dir, "", 0, name);
@@ -315,6 +388,8 @@ mapq_proc_find(const char *name, const char *dir, char **path)
             *path = cand;
         else
             free(cand);
+        if (rc == 0 && remembered != NULL && name[0] == '/')
+            found_put(name, cand);
         return rc;
     }
     dirs = getenv("PATH"); /* not before: a path needs no search */
@@ -326,6 +401,8 @@ mapq_proc_find(const char *name, const char *dir, char **path)
         rc = mapq_proc_check_exec(cand);
         if (rc == 0) {
             *path = cand;
+            if (remembered != NULL && p[0] == '/' && end > p)
+                found_put(name, cand);
             return 0;
         }
         free(cand);

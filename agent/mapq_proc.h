@@ -43,8 +43,17 @@ int mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid);
  * child runs), and sets *path (caller frees); returns 0 or an errno
  * (ENOENT: not found). Knowing this before spawning keeps "command not
  * found" exact even where the spawn cannot report exec errors (vfork
- * emulated as fork, as under valgrind). */
-int mapq_proc_find(const char *name, const char *dir, char **path);
+ * emulated as fork, as under valgrind). With remembered, a program found
+ * before is answered from memory, unchecked (*remembered says so: a
+ * caller that then cannot execute it calls mapq_proc_forget() and asks
+ * again), and one found now is remembered; NULL: always searched, never
+ * remembered. The loop's thread only. */
+int mapq_proc_find(const char *name, const char *dir, char **path,
+                   bool *remembered);
+
+/* Forgets the program found for name (NULL: every program), so that the
+ * next mapq_proc_find() looks for it again. */
+void mapq_proc_forget(const char *name);
 
 /* True for an inherited variable a child must not see: those mapq sets
  * itself (MAPQ_IN_*, MAPQ_EXECUTION, ..., MAPQ_WORKER) and the agent's

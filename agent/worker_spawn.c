@@ -131,7 +131,7 @@ worker_spawn(struct mapq_worker *w, char *why, char *err)
         return WORKER_SPAWN_FAIL;
     w->ckpt_path = mapq_xasprintf("%s/" WORKER_CKPT_FILE, w->dir);
     free(w->path);
-    e = mapq_proc_find(w->name, w->dir, &w->path);
+    e = mapq_proc_find(w->name, w->dir, &w->path, NULL);
     if (e != 0) {
         worker_exec_error(w, e, why, MAPQ_ERR_LEN);
         return WORKER_UNRUNNABLE;

@@ -26,6 +26,7 @@
 #include "mapq_alloc.h"
 #include "mapq_cmd.h"
 #include "mapq_json.h"
+#include "mapq_proc.h"
 #include "mapq_value.h"
 
 #define MAX_ARGS      8
@@ -64,6 +65,7 @@ struct fx {
     struct got got[4];
     struct mapq_buf text; /* scratch: rendered JSON, file contents */
     char *big;
+    char *saved_path; /* PATH before a test changed it */
     char err[MAPQ_ERR_LEN];
 };
 
@@ -173,6 +175,10 @@ teardown(void **state)
     mapq_workdirs_free(f->dirs);
     if (f->workroot[0] != '\0')
         nftw(f->workroot, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (f->saved_path != NULL)
+        setenv("PATH", f->saved_path, 1);
+    free(f->saved_path);
+    mapq_proc_forget(NULL);
     unsetenv("MAPQ_TEST_INHERITED");
     unsetenv("MAPQ_IN_stale");
     unsetenv("MAPQ_REDIS_URL");
@@ -899,6 +905,89 @@ test_cmd_command_not_found(void **state)
     assert_int_equal(workroot_entries(f), 0);
 }
 
+/* Makes dir under the work root and an executable tool in it that exits
+ * 0; writes the tool's path into tool (PATH_MAX + 32 bytes). */
+static void
+make_tool(struct fx *f, const char *dir, char *tool)
+{
+    char d[PATH_MAX + 8];
+    FILE *fp;
+
+    snprintf(d, sizeof(d), "%s/%s", f->workroot, dir);
+    assert_int_equal(mkdir(d, 0700), 0);
+    snprintf(tool, PATH_MAX + 32, "%s/mapq-test-tool", d);
+    fp = fopen(tool, "w");
+    assert_non_null(fp);
+    fputs("#!/bin/sh\nexit 0\n", fp);
+    assert_int_equal(fclose(fp), 0);
+    assert_int_equal(chmod(tool, 0755), 0);
+}
+
+/* A program found in a directory of PATH, or named by an absolute path,
+ * is remembered and answered unchecked until forgotten; one not found is
+ * not remembered, a search without memory neither reads nor fills it,
+ * and another PATH forgets them all. */
+static void
+test_cmd_program_found_is_remembered(void **state)
+{
+    struct fx *f = *state;
+    char one[PATH_MAX + 32], two[PATH_MAX + 32], path[3 * PATH_MAX];
+    char *p = NULL;
+    bool rem = true;
+
+    make_tool(f, "one", one);
+    make_tool(f, "two", two);
+    assert_int_equal(unlink(two), 0);
+    f->saved_path = mapq_xstrdup(getenv("PATH"));
+    snprintf(path, sizeof(path), "%s/one:%s/two:%s", f->workroot, f->workroot,
+             f->saved_path);
+    setenv("PATH", path, 1);
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, &rem), 0);
+    assert_false(rem);
+    assert_string_equal(p, one);
+    free(p);
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, &rem), 0);
+    assert_true(rem);
+    assert_string_equal(p, one);
+    free(p);
+    /* Moved: still answered from memory, unchecked, until forgotten. */
+    assert_int_equal(rename(one, two), 0);
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, &rem), 0);
+    assert_true(rem);
+    assert_string_equal(p, one);
+    free(p);
+    mapq_proc_forget("mapq-test-tool");
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, &rem), 0);
+    assert_false(rem);
+    assert_string_equal(p, two);
+    free(p);
+    /* Not found: not remembered. */
+    assert_int_equal(mapq_proc_find("mapq-no-such-tool", "/", &p, &rem),
+                     ENOENT);
+    assert_int_equal(mapq_proc_find("mapq-no-such-tool", "/", &p, &rem),
+                     ENOENT);
+    assert_false(rem);
+    assert_null(p);
+    /* An absolute path is remembered too; a search without memory is
+     * always made. */
+    assert_int_equal(mapq_proc_find(two, "/", &p, &rem), 0);
+    free(p);
+    assert_int_equal(mapq_proc_find(two, "/", &p, &rem), 0);
+    assert_true(rem);
+    free(p);
+    assert_int_equal(unlink(two), 0);
+    assert_int_equal(mapq_proc_find(two, "/", &p, NULL), ENOENT);
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, NULL), ENOENT);
+    /* Another PATH: everything found is forgotten. */
+    make_tool(f, "three", one);
+    snprintf(path, sizeof(path), "%s/three:%s", f->workroot, f->saved_path);
+    setenv("PATH", path, 1);
+    assert_int_equal(mapq_proc_find("mapq-test-tool", "/", &p, &rem), 0);
+    assert_false(rem);
+    assert_string_equal(p, one);
+    free(p);
+}
+
 static void
 test_cmd_not_executable(void **state)
 {
@@ -1090,6 +1179,7 @@ main(void)
         T(test_cmd_killed_by_signal),
         T(test_cmd_stderr_tail_truncated),
         T(test_cmd_command_not_found),
+        T(test_cmd_program_found_is_remembered),
         T(test_cmd_not_executable),
         T(test_cmd_memory_limit),
         T(test_cmd_timeout_kills_process_group),
