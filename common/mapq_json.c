@@ -2,7 +2,11 @@
  * mapq_json.c - converting values between msgpack and JSON (jansson).
  *
  * msgpack -> JSON goes through a jansson tree: msgpack -> json_t -> text,
- * so no JSON is quoted by hand. JSON -> msgpack: mapq_json_read.c reads
+ * so no JSON is quoted by hand. One shape skips the tree: a small map of
+ * names to null, booleans, integers and strings of printable ASCII
+ * without '"' or '\\' (a command's inputs, mostly), whose text needs no
+ * quoting and is written directly, byte for byte as jansson writes it
+ * (unit.json compares the two). JSON -> msgpack: mapq_json_read.c reads
  * the text with yajl and builds jansson trees of at most one value (or
  * one element of a list) at a time, which mapq_json_pack() here packs
  * toward a type; every conversion rule lives in this file. Errors name the
@@ -25,6 +29,7 @@
 #include <string.h>
 
 #include "mapq_alloc.h"
+#include "mapq_argv.h"
 #include "mapq_json_int.h"
 #include "mapq_value.h"
 
@@ -271,6 +276,130 @@ mapq_json_truncate(struct mapq_buf *out, size_t len)
         out->data[len] = '\0';
 }
 
+/* Whether k is a name: 1 to FLAT_NAME_MAX bytes of [A-Za-z0-9_-]. */
+#define FLAT_NAME_MAX 64
+static bool
+flat_name(const msgpack_object *k)
+{
+    uint32_t i, n = k->via.str.size;
+
+    if (k->type != MSGPACK_OBJECT_STR || n == 0 || n > FLAT_NAME_MAX)
+        return false;
+    for (i = 0; i < n; i++) {
+        char c = k->via.str.ptr[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* Whether v's JSON text is written as it is: null, a boolean, an integer
+ * in JSON's range, or a string of printable ASCII without '"' or '\'. */
+static bool
+flat_value(const msgpack_object *v)
+{
+    uint32_t i;
+
+    switch (v->type) {
+    case MSGPACK_OBJECT_NIL:
+    case MSGPACK_OBJECT_BOOLEAN:
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return true;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return v->via.u64 <= (uint64_t)INT64_MAX;
+    case MSGPACK_OBJECT_STR:
+        for (i = 0; i < v->via.str.size; i++) {
+            char c = v->via.str.ptr[i];
+
+            if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+                return false;
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Whether o is a map of the flat shape (see the file's header): at most
+ * FLAT_MAX entries, named, no name twice, values written as they are. */
+#define FLAT_MAX 16
+static bool
+flat_map(const msgpack_object *o)
+{
+    const msgpack_object_kv *kv;
+    uint32_t i, j, n;
+
+    if (o->type != MSGPACK_OBJECT_MAP || o->via.map.size > FLAT_MAX)
+        return false;
+    kv = o->via.map.ptr;
+    n = o->via.map.size;
+    for (i = 0; i < n; i++) {
+        if (!flat_name(&kv[i].key) || !flat_value(&kv[i].val))
+            return false;
+        for (j = 0; j < i; j++)
+            if (kv[j].key.via.str.size == kv[i].key.via.str.size &&
+                memcmp(kv[j].key.via.str.ptr, kv[i].key.via.str.ptr,
+                       kv[i].key.via.str.size) == 0)
+                return false;
+    }
+    return true;
+}
+
+/* Appends v (flat_value()) as JSON text to out. */
+static enum mapq_err
+flat_append(struct mapq_buf *out, const msgpack_object *v)
+{
+    char num[MAPQ_ARGV_DIGITS + 1];
+
+    switch (v->type) {
+    case MSGPACK_OBJECT_NIL:
+        return mapq_buf_append(out, "null", 4);
+    case MSGPACK_OBJECT_BOOLEAN:
+        return v->via.boolean ? mapq_buf_append(out, "true", 4)
+                              : mapq_buf_append(out, "false", 5);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return mapq_buf_append(out, num, mapq_argv_digits(num, v->via.u64));
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        /* Negated as unsigned, which holds INT64_MIN's magnitude. */
+        num[0] = '-';
+        return mapq_buf_append(
+            out, num, 1 + mapq_argv_digits(num + 1, -(uint64_t)v->via.i64));
+    default:
+        mapq_assert(v->type == MSGPACK_OBJECT_STR);
+        if (mapq_buf_append(out, "\"", 1) != MAPQ_OK ||
+            (v->via.str.size > 0 &&
+             mapq_buf_append(out, v->via.str.ptr, v->via.str.size) != MAPQ_OK))
+            return MAPQ_ETOOBIG;
+        return mapq_buf_append(out, "\"", 1);
+    }
+}
+
+/* Appends o (flat_map()) as compact JSON text to out. */
+static enum mapq_err
+flat_write(const msgpack_object *o, struct mapq_buf *out)
+{
+    const msgpack_object_kv *kv = o->via.map.ptr;
+    uint32_t i;
+    enum mapq_err rc = mapq_buf_append(out, "{", 1);
+
+    for (i = 0; rc == MAPQ_OK && i < o->via.map.size; i++) {
+        if (i > 0)
+            rc = mapq_buf_append(out, ",", 1);
+        if (rc == MAPQ_OK)
+            rc = mapq_buf_append(out, "\"", 1);
+        if (rc == MAPQ_OK)
+            rc = mapq_buf_append(out, kv[i].key.via.str.ptr,
+                                 kv[i].key.via.str.size);
+        if (rc == MAPQ_OK)
+            rc = mapq_buf_append(out, "\":", 2);
+        if (rc == MAPQ_OK)
+            rc = flat_append(out, &kv[i].val);
+    }
+    return rc == MAPQ_OK ? mapq_buf_append(out, "}", 1) : rc;
+}
+
 enum mapq_err
 mapq_json_from_msgpack(const msgpack_object *o, struct mapq_buf *out, int flags,
                        char *err)
@@ -281,6 +410,14 @@ mapq_json_from_msgpack(const msgpack_object *o, struct mapq_buf *out, int flags,
     json_t *j;
     int rc;
 
+    if (!(flags & MAPQ_JSON_PRETTY) && flat_map(o)) {
+        if (flat_write(o, out) == MAPQ_OK)
+            return MAPQ_OK;
+        mapq_json_truncate(out, before);
+        return mapq_err_set(err, MAPQ_ETOOBIG,
+                            "JSON text over the size cap (%zu bytes)",
+                            out->max);
+    }
     j = to_json(o, &w, 0);
     if (j == NULL)
         return MAPQ_EINVAL;

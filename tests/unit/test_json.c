@@ -742,6 +742,128 @@ test_json_size_cap(void **state)
         MAPQ_ETOOBIG);
     assert_string_equal(f->err, "JSON text over the size cap (8 bytes)");
     assert_string_equal(f->out.data, "ab");
+    /* A map of names and plain scalars, written without jansson's tree,
+     * is capped alike. */
+    reset(f);
+    mapq_buf_release(&f->out);
+    mapq_buf_init(&f->out, 8);
+    assert_int_equal(mapq_buf_appendstr(&f->out, "ab"), MAPQ_OK);
+    msgpack_pack_map(&f->pk, 1);
+    mapq_value_pack_str(&f->pk, "k");
+    mapq_value_pack_str(&f->pk, "0123456789");
+    assert_int_equal(
+        mapq_json_from_bytes(f->mp.data, f->mp.len, &f->out, 0, f->err),
+        MAPQ_ETOOBIG);
+    assert_string_equal(f->err, "JSON text over the size cap (8 bytes)");
+    assert_string_equal(f->out.data, "ab");
+}
+
+/* Packs into f->mp the map of case c of test_json_flat_maps_as_jansson
+ * (the empty map, one of every scalar, then one map per string and
+ * shapes next to the flat one); false past the last case. */
+static bool
+pack_flat_case(struct fx *f, int c)
+{
+    static const char *const strs[] = {
+        "",          "a b/c~",      "x\"y", "back\\slash",
+        "tab\there", "caf\xc3\xa9", "\x7f"};
+    const int nstrs = (int)(sizeof(strs) / sizeof(strs[0]));
+    char name[24];
+    int i;
+
+    mapq_buf_reset(&f->mp);
+    if (c >= 2 && c < 2 + nstrs) {
+        msgpack_pack_map(&f->pk, 1);
+        mapq_value_pack_str(&f->pk, "s");
+        mapq_value_pack_str(&f->pk, strs[c - 2]);
+        return true;
+    }
+    switch (c < 2 ? c : c - nstrs) {
+    case 0:
+        msgpack_pack_map(&f->pk, 0);
+        return true;
+    case 1:
+        msgpack_pack_map(&f->pk, 8);
+        mapq_value_pack_str(&f->pk, "x");
+        msgpack_pack_int(&f->pk, 36);
+        mapq_value_pack_str(&f->pk, "nil");
+        msgpack_pack_nil(&f->pk);
+        mapq_value_pack_str(&f->pk, "Yes_1");
+        msgpack_pack_true(&f->pk);
+        mapq_value_pack_str(&f->pk, "no-2");
+        msgpack_pack_false(&f->pk);
+        mapq_value_pack_str(&f->pk, "min");
+        msgpack_pack_int64(&f->pk, INT64_MIN);
+        mapq_value_pack_str(&f->pk, "max");
+        msgpack_pack_uint64(&f->pk, (uint64_t)INT64_MAX);
+        mapq_value_pack_str(&f->pk, "zero");
+        msgpack_pack_int(&f->pk, 0);
+        mapq_value_pack_str(&f->pk, "neg");
+        msgpack_pack_int(&f->pk, -1);
+        return true;
+    case 2: /* keys that are not names */
+        msgpack_pack_map(&f->pk, 2);
+        mapq_value_pack_str(&f->pk, "a key");
+        msgpack_pack_int(&f->pk, 1);
+        mapq_value_pack_str(&f->pk, "\xc3\xa9");
+        msgpack_pack_int(&f->pk, 2);
+        return true;
+    case 3: /* values that are not plain */
+        msgpack_pack_map(&f->pk, 3);
+        mapq_value_pack_str(&f->pk, "f");
+        msgpack_pack_double(&f->pk, 1.5);
+        mapq_value_pack_str(&f->pk, "l");
+        msgpack_pack_array(&f->pk, 1);
+        msgpack_pack_int(&f->pk, 1);
+        mapq_value_pack_str(&f->pk, "b");
+        msgpack_pack_bin(&f->pk, 2);
+        msgpack_pack_bin_body(&f->pk, "hi", 2);
+        return true;
+    case 4: /* more entries than a flat map has */
+        msgpack_pack_map(&f->pk, 17);
+        for (i = 0; i < 17; i++) {
+            snprintf(name, sizeof(name), "k%d", i);
+            mapq_value_pack_str(&f->pk, name);
+            msgpack_pack_int(&f->pk, i);
+        }
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A map of names to null, booleans, integers and strings of printable
+ * ASCII without quote or backslash is written without jansson's tree:
+ * the same bytes as through it (a list of one map goes through it), and
+ * so is every shape next to it, which takes the tree. */
+static void
+test_json_flat_maps_as_jansson_writes_them(void **state)
+{
+    struct fx *f = *state;
+    char flat[512];
+    int c;
+
+    for (c = 0; pack_flat_case(f, c); c++) {
+        assert_true(strlen(render(f, 0)) < sizeof(flat));
+        strcpy(flat, f->out.data);
+        /* The same map as the one element of a list (0x91). */
+        mapq_buf_reset(&f->json);
+        assert_int_equal(mapq_buf_append(&f->json, "\x91", 1), MAPQ_OK);
+        assert_int_equal(mapq_buf_append(&f->json, f->mp.data, f->mp.len),
+                         MAPQ_OK);
+        mapq_buf_reset(&f->out);
+        assert_int_equal(
+            mapq_json_from_bytes(f->json.data, f->json.len, &f->out, 0, f->err),
+            MAPQ_OK);
+        assert_int_equal(f->out.len, strlen(flat) + 2);
+        assert_memory_equal(f->out.data + 1, flat, strlen(flat));
+        if (c == 1)
+            assert_string_equal(
+                flat, "{\"x\":36,\"nil\":null,\"Yes_1\":true,\"no-2\":false,"
+                      "\"min\":-9223372036854775808,"
+                      "\"max\":9223372036854775807,\"zero\":0,\"neg\":-1}");
+    }
+    assert_int_equal(c, 12);
 }
 
 static void
@@ -906,6 +1028,7 @@ main(void)
         T(test_json_nul_in_strings),
         T(test_json_nesting_limit),
         T(test_json_size_cap),
+        T(test_json_flat_maps_as_jansson_writes_them),
         T(test_json_appends_to_out),
         T(test_json_truncated_msgpack_rejected),
         T(test_json_append_text),
