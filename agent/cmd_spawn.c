@@ -102,10 +102,7 @@ input_text(const msgpack_object *v, struct mapq_buf *b, char *err)
             break; /* out of JSON's range: the writer says so */
         return mapq_buf_append(b, num, mapq_argv_digits(num, v->via.u64));
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        /* Negated as unsigned, which holds INT64_MIN's magnitude. */
-        num[0] = '-';
-        return mapq_buf_append(
-            b, num, 1 + mapq_argv_digits(num + 1, -(uint64_t)v->via.i64));
+        return mapq_buf_append(b, num, mapq_argv_sdigits(num, v->via.i64));
     default:
         break;
     }

@@ -86,17 +86,22 @@ mapq_argv_digits(char *buf, uint64_t v)
     return sizeof(tmp) - i;
 }
 
+size_t
+mapq_argv_sdigits(char *buf, int64_t v)
+{
+    if (v >= 0)
+        return mapq_argv_digits(buf, (uint64_t)v);
+    buf[0] = '-';
+    /* -v as unsigned, which INT64_MIN has too */
+    return 1 + mapq_argv_digits(buf + 1, 0 - (uint64_t)v);
+}
+
 void
 mapq_argv_addint(struct mapq_argv *a, int64_t v)
 {
     char buf[MAPQ_ARGV_DIGITS + 1];
-    size_t n = 0;
 
-    if (v < 0)
-        buf[n++] = '-';
-    /* -v as unsigned, which INT64_MIN has too */
-    n += mapq_argv_digits(buf + n, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
-    mapq_argv_addlen(a, buf, n);
+    mapq_argv_addlen(a, buf, mapq_argv_sdigits(buf, v));
 }
 
 /* Writes "<lead><n>\r\n" at p; returns the end. */

@@ -36,6 +36,10 @@ void mapq_argv_addint(struct mapq_argv *a, int64_t v);
 #define MAPQ_ARGV_DIGITS 20
 size_t mapq_argv_digits(char *buf, uint64_t v);
 
+/* The same for a signed v, with its '-': buf holds MAPQ_ARGV_DIGITS + 1
+ * bytes. */
+size_t mapq_argv_sdigits(char *buf, int64_t v);
+
 /*
  * argc arguments (argvlen[i] bytes each, or up to their NUL when argvlen is
  * NULL) as Redis reads a command: one RESP array of bulk strings, the same

@@ -362,10 +362,7 @@ flat_append(struct mapq_buf *out, const msgpack_object *v)
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         return mapq_buf_append(out, num, mapq_argv_digits(num, v->via.u64));
     case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        /* Negated as unsigned, which holds INT64_MIN's magnitude. */
-        num[0] = '-';
-        return mapq_buf_append(
-            out, num, 1 + mapq_argv_digits(num + 1, -(uint64_t)v->via.i64));
+        return mapq_buf_append(out, num, mapq_argv_sdigits(num, v->via.i64));
     default:
         mapq_assert(v->type == MSGPACK_OBJECT_STR);
         if (mapq_buf_append(out, "\"", 1) != MAPQ_OK ||
