@@ -88,7 +88,7 @@ make_workdir(struct mapq_cmd *cmd, const struct mapq_cmd_ctx *ctx, char *err)
 static enum mapq_err
 input_text(const msgpack_object *v, struct mapq_buf *b, char *err)
 {
-    char num[MAPQ_ARGV_DIGITS + 2];
+    char num[MAPQ_ARGV_DIGITS + 1];
 
     switch (v->type) {
     case MSGPACK_OBJECT_STR:

@@ -159,10 +159,10 @@ next_random(uint64_t *state)
 }
 
 /*
- * A new name root/mapq-XXXXXX, the Xs from the thread's generator, seeded
- * from getrandom() once: only the agent can enter root (mode 0700), so a
- * name need not be unguessable, only new, which the rename itself checks
- * (RENAME_NOREPLACE).
+ * A new name in root, "mapq-" and six characters of the thread's generator,
+ * seeded from getrandom() once: only the agent can enter root (mode 0700),
+ * so a name need not be unguessable, only new, which the rename itself
+ * checks (RENAME_NOREPLACE).
  */
 static char *
 new_name(const char *root, uint64_t *state)
