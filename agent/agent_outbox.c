@@ -29,7 +29,7 @@ pack_attempt(struct mapq_buf *out, const struct job *job, char kind, int phase,
 {
     const struct mapq_cmd_result *res = job->res;
     const char *tail = res ? res->stderr_tail.data : NULL;
-    size_t tlen = res ? res->stderr_tail.len : 0, n = 6;
+    size_t tlen = res ? res->stderr_tail.len : 0, n = 7;
     bool has_exit = res && res->exit_status >= 0,
          has_sig = res && res->term_signal > 0, has_err = error && *error;
     msgpack_packer pk;
@@ -47,6 +47,9 @@ pack_attempt(struct mapq_buf *out, const struct job *job, char kind, int phase,
     msgpack_pack_map(&pk, (uint32_t)n);
     mapq_value_pack_str(&pk, "a");
     msgpack_pack_uint32(&pk, mapq_ref_attempt(&job->r));
+    /* Which element: a log page holds the records of many. */
+    mapq_value_pack_str(&pk, "i");
+    msgpack_pack_uint64(&pk, job->r.index);
     mapq_value_pack_str(&pk, "ag");
     mapq_value_pack_str(&pk, job->a->name);
     mapq_value_pack_str(&pk, "t");
@@ -221,14 +224,21 @@ agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending, int n)
     outbox->argc -= n;
 }
 
-/* A group of step's flag g: first-attempt successes of one node, with or
- * without logs: entry numbers in at[], their element indices in idx[],
- * and their result fields in a hash table (open addressing, mask + 1
- * slots, each an entry number + 1, 0 when empty), so that an outbox of
+/* How a group's attempt records go (its "logged" argument): none; one
+ * per member, each to the member's own field; or in log pages, when every
+ * member's is at most PAGE_ENTRY_MAX bytes (mapq_record.h). */
+enum group_log { LOG_NONE, LOG_EACH, LOG_PAGED };
+
+#define PAGE_ENTRY_MAX 256
+
+/* A group of step's flag g: first-attempt successes of one node, with the
+ * same kind of logging: entry numbers in at[], their element indices in
+ * idx[], and their result fields in a hash table (open addressing, mask +
+ * 1 slots, each an entry number + 1, 0 when empty), so that an outbox of
  * a thousand entries is grouped in linear time. */
 struct group {
     struct mapq_ref r; /* the first member's ref */
-    bool logged;
+    enum group_log log;
     int *at;
     uint64_t *idx;
     int n;
@@ -280,26 +290,37 @@ field_slot(const struct group *g, const struct mapq_argv *s, int e)
     return i;
 }
 
+/* How entry e's attempt record may go in a group. */
+static enum group_log
+log_of(const struct mapq_argv *s, int e, bool pages)
+{
+    size_t len = s->lens[e * DONE_FIELDS + 6];
+
+    if (len == 0)
+        return LOG_NONE;
+    return pages && len <= PAGE_ENTRY_MAX ? LOG_PAGED : LOG_EACH;
+}
+
 /* The group of g[0..*ng) entry e joins, a new one when none fits: same
  * execution, node and logging, and a result field no member has (results
  * are first-write-wins, which a group does not check within itself). */
 static struct group *
 group_for(struct group *g, int *ng, const struct mapq_argv *s, int e,
-          const struct mapq_ref *r)
+          const struct mapq_ref *r, bool pages)
 {
     size_t ne = (size_t)(s->argc / DONE_FIELDS), size = 2;
-    bool logged = s->lens[e * DONE_FIELDS + 6] > 0;
+    enum group_log log = log_of(s, e, pages);
     int n;
 
     for (n = 0; n < *ng; n++)
-        if (g[n].r.k == r->k && g[n].logged == logged &&
+        if (g[n].r.k == r->k && g[n].log == log &&
             strcmp(g[n].r.exec, r->exec) == 0 &&
             g[n].fields[field_slot(&g[n], s, e)] == 0)
             return &g[n];
     while (size < 2 * ne)
         size *= 2;
     g[*ng].r = *r;
-    g[*ng].logged = logged;
+    g[*ng].log = log;
     g[*ng].at = mapq_xcalloc(ne, sizeof(int));
     g[*ng].idx = mapq_xcalloc(ne, sizeof(uint64_t));
     g[*ng].n = 0;
@@ -329,12 +350,56 @@ add_body_field(struct mapq_argv *cmd, uint32_t k, uint64_t index)
     mapq_argv_addlen(cmd, field, n);
 }
 
+/*
+ * Appends the log pages of g's members: their number np, np page fields
+ * and np pages, each the records of the members in that page one after
+ * another (in the order of the group).
+ */
+static void
+page_args(const struct mapq_argv *s, const struct group *g,
+          struct mapq_argv *cmd)
+{
+    uint64_t *page = mapq_xcalloc((size_t)g->n, sizeof(*page));
+    struct mapq_buf data = MAPQ_BUF_INIT;
+    char field[MAPQ_LOG_FIELD_LEN];
+    int np = 0, m, q;
+
+    /* The distinct pages, in the order they first appear. */
+    for (m = 0; m < g->n; m++) {
+        for (q = 0; q < np && page[q] != g->idx[m] / MAPQ_LOG_PAGE; q++)
+            ;
+        if (q == np)
+            page[np++] = g->idx[m] / MAPQ_LOG_PAGE;
+    }
+    mapq_argv_addint(cmd, np);
+    for (q = 0; q < np; q++) {
+        size_t n =
+            mapq_record_page_field(field, g->r.k, page[q] * MAPQ_LOG_PAGE);
+
+        mapq_argv_addlen(cmd, field, n);
+    }
+    for (q = 0; q < np; q++) {
+        mapq_buf_reset(&data);
+        for (m = 0; m < g->n; m++) {
+            int j = g->at[m] * DONE_FIELDS + 6;
+
+            if (g->idx[m] / MAPQ_LOG_PAGE == page[q])
+                mapq_buf_append(&data, s->argv[j], s->lens[j]);
+        }
+        mapq_argv_addlen(cmd, data.data, data.len);
+    }
+    mapq_buf_release(&data);
+    free(page);
+}
+
 /* Appends one group's arguments: exec k n logged events ref... field...
- * record... bodyfield... [log...]. */
+ * record... bodyfield... then, as logged is "1", log... or, as it is "p",
+ * its pages (page_args()). */
 static void
 group_args(const struct mapq_argv *s, const struct group *g,
            struct mapq_argv *cmd)
 {
+    static const char *const logged[] = {"0", "1", "p"};
     static const int cols[] = {0, 3, 4};
     struct mapq_buf events = MAPQ_BUF_INIT;
     msgpack_packer pk;
@@ -344,7 +409,7 @@ group_args(const struct mapq_argv *s, const struct group *g,
     mapq_argv_add(cmd, g->r.exec);
     mapq_argv_addint(cmd, g->r.k);
     mapq_argv_addint(cmd, g->n);
-    mapq_argv_add(cmd, g->logged ? "1" : "0");
+    mapq_argv_add(cmd, logged[g->log]);
     mapq_value_packer_init(&pk, &events);
     msgpack_pack_array(&pk, (uint32_t)(3 * g->n));
     for (m = 0; m < g->n; m++) {
@@ -362,15 +427,18 @@ group_args(const struct mapq_argv *s, const struct group *g,
         }
     for (m = 0; m < g->n; m++)
         add_body_field(cmd, g->r.k, g->idx[m]);
-    for (m = 0; g->logged && m < g->n; m++) {
+    for (m = 0; g->log == LOG_EACH && m < g->n; m++) {
         int j = g->at[m] * DONE_FIELDS + 6;
 
         mapq_argv_addlen(cmd, s->argv[j], s->lens[j]);
     }
+    if (g->log == LOG_PAGED)
+        page_args(s, g, cmd);
 }
 
 void
-agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
+agent_outbox_encode(const struct mapq_argv *s, bool pages,
+                    struct mapq_argv *cmd)
 {
     int ne = s->argc / DONE_FIELDS, ng = 0, e, n;
     struct group *g = mapq_xcalloc((size_t)ne + 1, sizeof(*g));
@@ -382,7 +450,7 @@ agent_outbox_encode(const struct mapq_argv *s, struct mapq_argv *cmd)
 
         if (!groupable(s, e, &r))
             continue;
-        to = group_for(g, &ng, s, e, &r);
+        to = group_for(g, &ng, s, e, &r, pages);
         group_add(to, s, e, r.index);
         grouped[e] = true;
     }
@@ -415,7 +483,8 @@ agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
     mapq_assert(a->sending.argc == 0);
     agent_outbox_take(&a->outbox, &a->sending,
                       agent_outbox_batch_len(&a->outbox));
-    agent_outbox_encode(&a->sending, cmd);
+    agent_outbox_encode(&a->sending,
+                        mapq_redis_library(a->cmd) >= LIBRARY_PAGES, cmd);
     /* A user retry's record is its delay in ms, when it has one. */
     *delay_ms = 0;
     for (j = 0; j + DONE_FIELDS <= a->sending.argc; j += DONE_FIELDS) {

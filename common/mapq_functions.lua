@@ -32,7 +32,10 @@ Keys (P is the namespace prefix, passed as the first argument):
                              that lost the execution never takes events
                              meant for the next
   P:log:<exec>         HASH  "<k>/<index>" -> the attempts of a subtask, one
-                             msgpack map after another
+                             msgpack map after another; "<k>/p<page>" ->
+                             a log page: first attempts that succeeded of
+                             node k's elements page * 64 to page * 64 + 63,
+                             each map with its element index i
   P:c:<task>:<hex key> STRING a cache entry: the result record of a success
                              (with PX ttl when the task has one)
   P:ck:<exec>          HASH  "<k>/<index>" -> the subtask's last checkpoint
@@ -91,7 +94,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 16
+local REVISION = 17
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1480,27 +1483,57 @@ local function write_rest(b)
     end
 end
 
+-- The attempt records in np log pages (args[first .. first + np - 1] the
+-- page fields, the pages after them), each packed on its own, by element
+-- index (the digits of its i): for a group finished entry by entry. A page
+-- that does not parse gives none.
+local function page_logs(args, first, np)
+    local by = {}
+    for m = first + np, first + 2 * np - 1 do
+        local ok, all = pcall(function(s)
+            return {cmsgpack.unpack(s)}
+        end, args[m])
+        for _, t in ipairs(ok and all or {}) do
+            if type(t) == 'table' and type(t.i) == 'number' then
+                by[string.format('%d', t.i)] = cmsgpack.pack(t)
+            end
+        end
+    end
+    return by
+end
+
 -- The groups of step's flag 'g': attempts that the agent found to be
 -- first attempts of one node that succeeded (kind T, phase SUCCEEDED),
 -- with no cache target and no checkpoint, and whose result fields differ.
 -- Each group is laid out so that every command takes a slice of the
 -- arguments as they came, with no work per attempt here:
 --   exec k n logged events ref... field... record... bodyfield... [log...]
--- n of each; log only when logged is 1; events the msgpack array [k,
--- index, 3, ...] of the n; bodyfield "<k>/<index>". A group whose refs are
--- not all leased, or whose fields already hold a result, is finished
--- entry by entry instead, as done's entries appended to rest. Returns the
--- index of the first argument after the groups.
+-- n of each; events the msgpack array [k, index, 3, ...] of the n;
+-- bodyfield "<k>/<index>". logged is 0 (no attempt records), 1 (n
+-- records, each for its subtask's field) or p (log pages: np, np page
+-- fields "<k>/p<page>", then np pages, the records of that page's members,
+-- each with its i, to append to the page). A group whose refs are not all
+-- leased, or whose fields already hold a result, is finished entry by
+-- entry instead, as done's entries appended to rest. Returns the index of
+-- the first argument after the groups.
 local function finish_group(b, args, j, rest)
     local P = b.P
     local e, k, n = args[j], args[j + 1], tonumber(args[j + 2])
-    local logged, events = args[j + 3] == '1', args[j + 4]
+    local logged, paged = args[j + 3] == '1', args[j + 3] == 'p'
+    local events = args[j + 4]
     if not n or n < 1 or n > 1000 or n ~= math.floor(n) then
         error('ERR mapq1_step: bad group size')
     end
     local refs, fields = j + 5, j + 5 + n
     local records, bodies, logs = j + 5 + 2 * n, j + 5 + 3 * n, j + 5 + 4 * n
-    local nxt = logs + (logged and n or 0)
+    local nxt, np = logs + (logged and n or 0), 0
+    if paged then
+        np = tonumber(args[logs])
+        if not np or np < 1 or np > n or np ~= math.floor(np) then
+            error('ERR mapq1_step: bad page count')
+        end
+        nxt = logs + 1 + 2 * np
+    end
     if nxt - 1 > #args then
         error('ERR mapq1_step: group past the arguments')
     end
@@ -1528,9 +1561,12 @@ local function finish_group(b, args, j, rest)
         end
     end
     if not fast then
+        local by = paged and page_logs(args, logs + 1, np) or {}
         for m = 0, n - 1 do
+            local log = logged and args[logs + m] or
+                by[string.match(args[bodies + m], '(%d+)$')] or ''
             local entry = {args[refs + m], 'T', '3', args[fields + m],
-                args[records + m], '', logged and args[logs + m] or '', ''}
+                args[records + m], '', log, ''}
             for _, v in ipairs(entry) do
                 rest[#rest + 1] = v
             end
@@ -1550,6 +1586,17 @@ local function finish_group(b, args, j, rest)
             lkv[2 * m + 1], lkv[2 * m + 2] = args[bodies + m], args[logs + m]
         end
         hset_many(P .. ':log:' .. e, lkv)
+    elseif paged then
+        -- A page goes on where another call left it.
+        local lkey, first = P .. ':log:' .. e, logs + 1
+        local have = redis.call('HMGET', lkey, unpack(args, first,
+            first + np - 1))
+        for m = 0, np - 1 do
+            local page = args[first + np + m]
+            lkv[2 * m + 1] = args[first + m]
+            lkv[2 * m + 2] = have[m + 1] and have[m + 1] .. page or page
+        end
+        hset_many(lkey, lkv)
     end
     x.spans = x.spans or {}
     x.spans[#x.spans + 1] = span(args, bodies, n)

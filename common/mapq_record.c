@@ -8,6 +8,9 @@
  */
 #include "mapq_record.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "mapq_proto.h"
 #include "mapq_value.h"
 
@@ -117,6 +120,69 @@ mapq_record_attempt(const msgpack_object *o, struct mapq_attempt *out)
     out->error = get_str(o, "e");
     out->tail = get_str(o, "l");
     out->kind = k != NULL && k->via.str.size == 1 ? k->via.str.ptr[0] : 'T';
+}
+
+size_t
+mapq_record_page_field(char *buf, uint32_t k, uint64_t index)
+{
+    int n = snprintf(buf, MAPQ_LOG_FIELD_LEN, "%" PRIu32 "/p%" PRIu64, k,
+                     index / MAPQ_LOG_PAGE);
+
+    return (size_t)n;
+}
+
+bool
+mapq_record_is_page_field(const char *field, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && field[i] >= '0' && field[i] <= '9')
+        i++;
+    return i > 0 && i + 2 < len && field[i] == '/' && field[i + 1] == 'p' &&
+           field[i + 2] >= '0' && field[i + 2] <= '9';
+}
+
+bool
+mapq_record_page_next(const char *data, size_t len, size_t *off,
+                      uint64_t *index, const char **p, size_t *n)
+{
+    msgpack_unpacked u;
+    const msgpack_object *i;
+    char err[MAPQ_ERR_LEN];
+    size_t start;
+    bool found = false;
+
+    msgpack_unpacked_init(&u);
+    while (!found && *off < len) {
+        start = *off;
+        if (mapq_value_unpack_next(data, len, off, &u, err) != MAPQ_OK) {
+            *off = len;
+            break;
+        }
+        i = u.data.type == MSGPACK_OBJECT_MAP ? mapq_value_map_get(&u.data, "i")
+                                              : NULL;
+        if (i == NULL || i->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            continue;
+        *index = i->via.u64;
+        *p = data + start;
+        *n = *off - start;
+        found = true;
+    }
+    msgpack_unpacked_destroy(&u);
+    return found;
+}
+
+void
+mapq_record_page_take(const char *data, size_t len, uint64_t index,
+                      struct mapq_buf *out)
+{
+    size_t off = 0, n;
+    uint64_t i;
+    const char *p;
+
+    while (mapq_record_page_next(data, len, &off, &i, &p, &n))
+        if (i == index)
+            mapq_buf_append(out, p, n);
 }
 
 bool

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mapq_buf.h"
 #include "mapq_err.h"
 
 /* ---- claim replies ------------------------------------------------------ */
@@ -106,6 +107,38 @@ struct mapq_attempt {
 
 /* Reads the attempt record o (borrowed); anything is accepted. */
 void mapq_record_attempt(const msgpack_object *o, struct mapq_attempt *out);
+
+/*
+ * Log pages. The record of a first attempt that succeeded, when small, is
+ * kept in a page of P:log:<exec>: field "<k>/p<index / MAPQ_LOG_PAGE>"
+ * holds the records of node k's elements of that range, one after another
+ * as they ended, each with its element index (key i). Every other attempt
+ * is under the subtask's own field "<k>/<index>" (docs/PROTOCOL.md).
+ */
+#define MAPQ_LOG_PAGE 64
+/* Room for "<k>/p<page>" or "<k>/<index>" with its NUL. */
+#define MAPQ_LOG_FIELD_LEN 48
+
+/* Writes the page field of element index of node k into buf
+ * (MAPQ_LOG_FIELD_LEN bytes); returns its length. */
+size_t mapq_record_page_field(char *buf, uint32_t k, uint64_t index);
+
+/* Whether field (len bytes, borrowed) names a page: "<digits>/p<digit>...". */
+bool mapq_record_is_page_field(const char *field, size_t len);
+
+/*
+ * Walks the page data (len bytes, borrowed) from *off (start at 0): the
+ * next record that has an element index, its index in *index and its bytes
+ * in [*p, *p + *n) (into data). False at the end, or where the rest cannot
+ * be read (*off is then len).
+ */
+bool mapq_record_page_next(const char *data, size_t len, size_t *off,
+                           uint64_t *index, const char **p, size_t *n);
+
+/* Appends to out the records of element index found in the page data
+ * (len bytes, borrowed), in their order. */
+void mapq_record_page_take(const char *data, size_t len, uint64_t index,
+                           struct mapq_buf *out);
 
 /* ---- events ------------------------------------------------------------- */
 

@@ -64,6 +64,7 @@ struct mapq_redis {
     mapq_redis_rtt_fn *on_rtt;
     void *rtt_arg;
     int held_revision; /* of the library Redis held at setup */
+    int library;       /* the revision the calls run, since the last setup */
     int setup_seen;    /* setup replies read so far */
     const char *setup_names[MAPQ_SETUP_MAX]; /* the setup commands, in order */
     char fault[MAPQ_REPLY_FAULT_LEN]; /* why setup failed, for teardown() */
@@ -317,6 +318,10 @@ setup_reply_cb(redisReply *reply, const char *why, void *arg)
 static void
 setup_done(struct mapq_redis *r, const char *refused)
 {
+    r->library = r->held_revision < MAPQ_FUNCTIONS_REVISION &&
+                         r->on_library != NULL && refused == NULL
+                     ? MAPQ_FUNCTIONS_REVISION
+                     : r->held_revision;
     if (r->held_revision != MAPQ_FUNCTIONS_REVISION && r->on_library != NULL)
         r->on_library(r, r->held_revision, refused, r->library_arg);
     r->told[0] = '\0';
@@ -610,6 +615,7 @@ mapq_redis_new(struct event_base *base, const struct mapq_redis_url *url,
     r->timing.connect_timeout_ms = 2000;
     r->timing.backoff_min_ms = 50;
     r->timing.backoff_max_ms = 2000;
+    r->library = MAPQ_FUNCTIONS_REVISION;
     mapq_retry_init(&r->retry, r->timing.backoff_min_ms,
                     r->timing.backoff_max_ms);
     TAILQ_INIT(&r->pending);
@@ -672,6 +678,12 @@ bool
 mapq_redis_ready(const struct mapq_redis *r)
 {
     return r->ready;
+}
+
+int
+mapq_redis_library(const struct mapq_redis *r)
+{
+    return r->library;
 }
 
 void

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 16
+#define MAPQ_FUNCTIONS_REVISION 17
 #define MAPQ_FUNCTIONS_SHA256 \
-    "ee8d4ecb181ef8c2109aecd811010e8f18fabcb1233c968b7c61e58d549fa381"
+    "b74a783e4001b383944ba55c7b10267acae0a7abe4d07b2204ed7605e35000bc"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];
@@ -155,6 +155,11 @@ typedef void mapq_redis_library_fn(struct mapq_redis *r, int held,
                                    const char *refused, void *arg);
 void mapq_redis_set_library_cb(struct mapq_redis *r, mapq_redis_library_fn *fn,
                                void *arg);
+
+/* The revision of the function library that r's calls run, as its last
+ * setup found or made it: MAPQ_FUNCTIONS_REVISION, an older one it did not
+ * replace, or a newer one; MAPQ_FUNCTIONS_REVISION before any setup. */
+int mapq_redis_library(const struct mapq_redis *r);
 
 /* Writes into buf (len bytes, truncated and terminated) what such a call
  * means, one line for the caller to log; returns true when it is a

@@ -16,6 +16,7 @@
 #include "mapq_follow.h"
 #include "mapq_inspect.h"
 #include "mapq_keys.h"
+#include "mapq_record.h"
 
 #define FOLLOW_POLL_MS  200
 #define FOLLOW_RENEW_MS 2000
@@ -111,29 +112,39 @@ static enum mapq_err
 poll_once(struct follow *f, bool *done, char *err)
 {
     char *log = mapq_key_log(f->ns, f->exec),
-         *x = mapq_key_exec(f->ns, f->exec);
+         *x = mapq_key_exec(f->ns, f->exec), page[MAPQ_LOG_FIELD_LEN];
     redisReply *l = NULL, *st = NULL;
+    struct mapq_buf attempts = MAPQ_BUF_INIT;
     enum mapq_err rc;
     size_t n;
     bool final = false;
 
-    l = redisCommand(f->c, "HGET %s %ld/%" PRIu64, log, f->k, f->index);
+    /* Its own field, or its log page (a first attempt that succeeded). */
+    mapq_record_page_field(page, (uint32_t)f->k, f->index);
+    l = redisCommand(f->c, "HMGET %s %ld/%" PRIu64 " %s", log, f->k, f->index,
+                     page);
     st = redisCommand(f->c, "HGET %s state", x);
-    if (l == NULL || l->type == REDIS_REPLY_ERROR || st == NULL) {
+    if (l == NULL || l->type != REDIS_REPLY_ARRAY || l->elements != 2 ||
+        st == NULL) {
         rc = mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
                           l && l->str ? l->str : f->c->errstr);
         goto out;
     }
+    if (l->element[0]->type == REDIS_REPLY_STRING)
+        mapq_buf_append(&attempts, l->element[0]->str, l->element[0]->len);
+    if (l->element[1]->type == REDIS_REPLY_STRING)
+        mapq_record_page_take(l->element[1]->str, l->element[1]->len, f->index,
+                              &attempts);
     /* The running attempt's output; when it has ended, all of it: its
      * agent appends the last of it before it records the end. */
     rc = print_live(f, (uint32_t)f->printed + 1, err);
     if (rc != MAPQ_OK)
         goto out;
-    if (l->type == REDIS_REPLY_STRING) {
+    if (attempts.len > 0) {
         /* Attempts streamed live have their stderr printed already. */
-        n = mapq_inspect_print_attempts(f->out, f->node, f->index, l->str,
-                                        l->len, f->printed, f->live_off == 0,
-                                        &final);
+        n = mapq_inspect_print_attempts(f->out, f->node, f->index,
+                                        attempts.data, attempts.len, f->printed,
+                                        f->live_off == 0, &final);
         if (n > f->printed) {
             f->printed = n;
             f->live_off = 0;
@@ -144,6 +155,7 @@ poll_once(struct follow *f, bool *done, char *err)
         final || st->type != REDIS_REPLY_STRING ||
         (strcmp(st->str, "running") != 0 && strcmp(st->str, "submitted") != 0);
 out:
+    mapq_buf_release(&attempts);
     if (l != NULL)
         freeReplyObject(l);
     if (st != NULL)

@@ -289,6 +289,21 @@ sublog_add(struct sublog **v, size_t *n, size_t *cap, uint64_t index,
     (*n)++;
 }
 
+/* Adds the records of a log page (len bytes of data, borrowed): those of
+ * element *only, or with only NULL every one, each as its element's. */
+static void
+page_add(struct sublog **v, size_t *n, size_t *cap, const char *data,
+         size_t len, const uint64_t *only)
+{
+    size_t off = 0, rn;
+    uint64_t index;
+    const char *p;
+
+    while (mapq_record_page_next(data, len, &off, &index, &p, &rn))
+        if (only == NULL || index == *only)
+            sublog_add(v, n, cap, index, p, rn);
+}
+
 /* Collects the logs of every subtask of node k, with HSCAN. */
 static enum mapq_err
 collect_node(redisContext *c, const char *key, long k, struct sublog **v,
@@ -314,7 +329,12 @@ collect_node(redisContext *c, const char *key, long k, struct sublog **v,
             const redisReply *f = r->element[1]->element[i];
             const redisReply *val = r->element[1]->element[i + 1];
 
-            if (f->len > plen && strncmp(f->str, prefix, plen) == 0)
+            if (f->len <= plen || strncmp(f->str, prefix, plen) != 0 ||
+                val->type != REDIS_REPLY_STRING)
+                continue;
+            if (mapq_record_is_page_field(f->str, f->len))
+                page_add(v, n, &cap, val->str, val->len, NULL);
+            else
                 sublog_add(v, n, &cap, strtoull(f->str + plen, NULL, 10),
                            val->str, val->len);
         }
@@ -331,22 +351,26 @@ collect_one(redisContext *c, const char *key, long k, const char *index,
             struct sublog **v, size_t *n, char *err)
 {
     size_t cap = 0;
-    char *end;
+    char *end, page[MAPQ_LOG_FIELD_LEN];
     uint64_t i = strtoull(index, &end, 10);
     redisReply *r;
 
     if (*index < '0' || *index > '9' || *end != '\0')
         return mapq_err_set(err, MAPQ_EINVAL,
                             "index must be a number, got '%s'", index);
-    r = redisCommand(c, "HGET %s %ld/%" PRIu64, key, k, i);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+    mapq_record_page_field(page, (uint32_t)k, i);
+    /* Its own field, or a page: a first attempt that succeeded. */
+    r = redisCommand(c, "HMGET %s %ld/%" PRIu64 " %s", key, k, i, page);
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
         mapq_err_set(err, MAPQ_EREDIS, "redis: %s",
                      r && r->str ? r->str : c->errstr);
         reply_free(r);
         return MAPQ_EREDIS;
     }
-    if (r->type == REDIS_REPLY_STRING)
-        sublog_add(v, n, &cap, i, r->str, r->len);
+    if (r->element[0]->type == REDIS_REPLY_STRING)
+        sublog_add(v, n, &cap, i, r->element[0]->str, r->element[0]->len);
+    if (r->element[1]->type == REDIS_REPLY_STRING)
+        page_add(v, n, &cap, r->element[1]->str, r->element[1]->len, &i);
     reply_free(r);
     return MAPQ_OK;
 }

@@ -502,10 +502,14 @@ st_read_scan(struct st_scan *sc, const redisReply *r, bool settled)
     sc->problem = NULL;
     kv = r->element[1];
     for (j = 0; j < kv->elements; j += 2) {
-        const redisReply *v = str_of(kv->element[j + 1]);
+        const redisReply *v = str_of(kv->element[j + 1]),
+                         *f = str_of(kv->element[j]);
 
+        /* A log page holds first attempts that succeeded: no failure. */
+        if (f != NULL && mapq_record_is_page_field(f->str, f->len))
+            continue;
         sc->pass.logs++;
-        if (!parse_log_field(str_of(kv->element[j]), &k, &index) || v == NULL ||
+        if (!parse_log_field(f, &k, &index) || v == NULL ||
             !take_log(&sc->pass, k, index, v->str, v->len))
             sc->pass.unreadable++;
     }

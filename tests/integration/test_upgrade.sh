@@ -123,11 +123,39 @@ check "rolling upgrade: the output is complete and in order" \
 check "rolling upgrade: each result recorded once" "$N" "$(results)"
 check "rolling upgrade: every subtask ran once, as its first attempt" \
     "$N $N" "$(wc -l <"$TMP/attempts") $(awk '$2 == 1' "$TMP/attempts" | wc -l)"
-ran_by() { redis_cli HVALS "$MAPQ_NAMESPACE:log:$id" | grep -a -c "$1-[0-9]"; }
+# Attempts run by agents named <$1>-<n>, as mapq logs lists them.
+ran_by() { "$MAPQ" logs "$id" n --json | grep -o "\"agent\":\"$1-[0-9]" | wc -l; }
 check "rolling upgrade: old and upgraded agents both ran subtasks" "yes yes" \
     "$([ "$(ran_by old)" -ge 10 ] && echo yes) $([ "$(ran_by new)" -ge 1 ] && echo yes)"
 check "rolling upgrade: the old agents drained" "3" \
     "$(cat "$TMP"/old-*.log | grep -c 'drained; exiting')"
 check "rolling upgrade: Redis holds the newest revision" "$next" "$(revision_of)"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+
+# ---- an older library that a process may not replace ------------------------
+# Its user has no FUNCTION (docs/OPERATIONS.md, "Redis users"): the agent
+# warns and uses it, sending only what that revision takes: revision 16
+# keeps every attempt record under its subtask's own field, without log
+# pages.
+load_revision 16
+redis_cli ACL SETUSER old-lib on ">pw-old-lib" "~$MAPQ_NAMESPACE:*" \
+    resetchannels -@all +@read +@write +@scripting +@connection +@blocking \
+    +time -@dangerous -function >/dev/null
+PORT=$(free_port)
+redis_cli CONFIG SET bind 127.0.0.1 >/dev/null
+redis_cli CONFIG SET port "$PORT" >/dev/null
+user_url="redis://old-lib:pw-old-lib@127.0.0.1:$PORT/0"
+"$AGENT" --redis "$user_url" --name held-1 --slots 2 >"$TMP/held-1.log" 2>&1 &
+PIDS+=($!)
+check "an agent that may not replace an older library warns and uses it" "0" \
+    "$(wait_for 10 said "$TMP/held-1.log" "redis holds revision 16 of the mapq1 functions"; echo $?)"
+out=$("$MAPQ" run "$TMP/slow.yaml" --redis "$user_url" \
+    --input "xs=[$(seq -s, 0 19)]" --input dir="$TMP" 2>"$TMP/held.err")
+check "a workflow runs on it" "0" "$?"
+id=$(exec_of "$TMP/held.err")
+check "its attempt records are under their subtasks' own fields" "20 0" \
+    "$(redis_cli HLEN "$MAPQ_NAMESPACE:log:$id") $(redis_cli HEXISTS "$MAPQ_NAMESPACE:log:$id" 0/p0)"
+check "and nobody replaced it" "16" "$(revision_of)"
 
 finish

@@ -64,6 +64,36 @@ check "logs of an unknown node: exit 1 naming it" "1 1" "$? $(grep -c "no node '
 "$MAPQ" logs 000000000000 m 2>"$TMP/err" >/dev/null
 check "logs of an unknown execution: exit 1" "1" "$?"
 
+# First attempts that succeed: their records are kept in log pages
+# ("0/p<index / 64>", docs/PROTOCOL.md), which mapq logs reads as it reads
+# a subtask's own field.
+cat >"$TMP/ok.yaml" <<'EOF'
+name: ok
+inputs:
+  xs: {type: "list[int]"}
+tasks:
+  t:
+    inputs: {x: int}
+    output: int
+    command: [sh, -c, 'echo "note $MAPQ_IN_x" >&2; echo $MAPQ_IN_x']
+nodes:
+  m: {map: t, over: {x: $inputs.xs}}
+output: $m
+EOF
+"$MAPQ" run "$TMP/ok.yaml" --input "xs=[$(seq -s, 0 69)]" >/dev/null 2>"$TMP/ok.err"
+check "a map of first-attempt successes" "0" "$?"
+id3=$(exec_of "$TMP/ok.err")
+has() { redis_cli HEXISTS "$MAPQ_NAMESPACE:log:$id3" "$1"; }
+check "their records are in two log pages" "2 0 0 1 1" \
+    "$(redis_cli HLEN "$MAPQ_NAMESPACE:log:$id3") $(has 0/65) $(has 0/0) $(has 0/p0) $(has 0/p1)"
+"$MAPQ" logs "$id3" m 65 >"$TMP/logs65" 2>&1
+check "logs of one subtask in a page: its attempt and its stderr" "0 1 1" \
+    "$? $(grep -c '^m\[65\] attempt 1: agent it-agent-[12], .*, exit 0, SUCCEEDED$' "$TMP/logs65") $(grep -c '^  stderr: note 65$' "$TMP/logs65")"
+"$MAPQ" logs "$id3" m >"$TMP/logsall" 2>&1
+check "logs of the node: one attempt per subtask, in index order" \
+    "$(seq -s ' ' 0 69)" \
+    "$(sed -n 's/^m\[\([0-9]*\)\] attempt 1:.*/\1/p' "$TMP/logsall" | tr '\n' ' ' | sed 's/ $//')"
+
 # A timeout: killed by a signal, TIMED_OUT, on both attempts.
 out=$("$MAPQ" run "$TMP/flaky.yaml" --input 'xs=[9, 1]' 2>"$TMP/run2.err")
 check "a timed-out element: the map still succeeds at ratio 0.5" "0 [null,101]" "$? $out"

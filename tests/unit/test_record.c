@@ -279,6 +279,84 @@ test_record_attempt_huge_int(void **state)
     assert_int_equal(a.kind, 'T');
 }
 
+/* Appends to r's buffer an attempt record of element index (or none
+ * when index < 0) with attempt number a. */
+static void
+pack_paged(struct rec *r, int64_t index, int64_t a)
+{
+    msgpack_pack_map(&r->pk, index < 0 ? 2 : 3);
+    pack_kv_int(&r->pk, "a", a);
+    if (index >= 0)
+        pack_kv_int(&r->pk, "i", index);
+    pack_kv_str(&r->pk, "k", "T");
+}
+
+static void
+test_record_page_fields(void **state)
+{
+    char buf[MAPQ_LOG_FIELD_LEN];
+
+    (void)state;
+    assert_int_equal(mapq_record_page_field(buf, 0, 0), 4);
+    assert_string_equal(buf, "0/p0");
+    assert_int_equal(mapq_record_page_field(buf, 3, 63), 4);
+    assert_string_equal(buf, "3/p0");
+    mapq_record_page_field(buf, 3, 64);
+    assert_string_equal(buf, "3/p1");
+    mapq_record_page_field(buf, UINT32_MAX, UINT64_MAX);
+    assert_string_equal(buf, "4294967295/p288230376151711743");
+    assert_true(mapq_record_is_page_field("0/p0", 4));
+    assert_false(mapq_record_is_page_field("12/p", 4));
+    assert_false(mapq_record_is_page_field("0/12", 4));
+    assert_false(mapq_record_is_page_field("/p1", 3));
+    assert_false(mapq_record_is_page_field("x/p1", 4));
+    assert_false(mapq_record_is_page_field("#3", 2));
+}
+
+/* A page is walked record by record; one without an element index is
+ * passed over, and the walk stops where the rest cannot be read. */
+static void
+test_record_page_walk(void **state)
+{
+    struct rec *r = *state;
+    struct mapq_buf one;
+    size_t off = 0, n, first;
+    uint64_t index;
+    const char *p;
+
+    pack_paged(r, 5, 1);
+    first = r->buf.len;
+    pack_paged(r, -1, 1);
+    pack_paged(r, 70, 1);
+    pack_paged(r, 5, 2);
+    mapq_buf_append(&r->buf, "\xc1", 1); /* never valid msgpack */
+    pack_paged(r, 9, 1);
+
+    assert_true(
+        mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
+    assert_int_equal(index, 5);
+    assert_ptr_equal(p, r->buf.data);
+    assert_int_equal(n, first);
+    assert_true(
+        mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
+    assert_int_equal(index, 70);
+    assert_true(
+        mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
+    assert_int_equal(index, 5);
+    assert_false(
+        mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
+    assert_int_equal(off, r->buf.len);
+
+    /* Element 5's records, in order: attempt 1 then 2. */
+    mapq_buf_init(&one, 0);
+    mapq_record_page_take(r->buf.data, r->buf.len, 5, &one);
+    assert_int_equal(one.len, 2 * first);
+    assert_memory_equal(one.data, r->buf.data, first);
+    mapq_record_page_take(r->buf.data, r->buf.len, 6, &one);
+    assert_int_equal(one.len, 2 * first);
+    mapq_buf_release(&one);
+}
+
 /* What the event callback saw. */
 struct seen {
     struct mapq_event ev[8];
@@ -434,6 +512,8 @@ main(void)
         T(test_record_result_odd),
         T(test_record_attempt),
         T(test_record_attempt_huge_int),
+        T(test_record_page_fields),
+        T(test_record_page_walk),
         T(test_record_events),
         T(test_record_events_all_good),
         T(test_record_events_malformed),

@@ -312,6 +312,11 @@ test_status_page_reads_executions_and_agents(void **state)
     log_of(t, ID1, 0, 2, &b);
     pack_attempt(&b, "T", MAPQ_PHASE_TIMED_OUT, "timed out after 1s", NULL);
     log_of(t, ID1, 0, 3, &b);
+    /* A log page holds successes only: passed over, not counted. */
+    pack_attempt(&b, "T", MAPQ_PHASE_SUCCEEDED, NULL, NULL);
+    pack_attempt(&b, "T", MAPQ_PHASE_SUCCEEDED, NULL, NULL);
+    hset_bytes(t, fx_key(t->f, "log:" ID1), "0/p1", &b);
+    mapq_buf_reset(&b);
     mapq_buf_release(&b);
     snprintf(now, sizeof(now), "%lld", (long long)redis_ms(t));
     snprintf(old, sizeof(old), "%lld", (long long)redis_ms(t) - 60000);

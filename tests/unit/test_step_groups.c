@@ -21,6 +21,7 @@
 #include "agent_int.h"
 #include "fixture_redis.h"
 #include "mapq_err.h"
+#include "mapq_record.h"
 #include "mapq_redis.h"
 #include "mapq_value.h"
 
@@ -42,11 +43,13 @@ add_entry(struct mapq_argv *s, const char *ref, const char *kind,
 
 /*
  * Sends the entries of sending with mapq1_step's flag g (claiming ncmd
- * more) and returns the number of groups the encoder made; the reply
- * stays in f->u.
+ * more; with pages, small attempt records in log pages) and returns the
+ * number of groups the encoder made; the reply stays in f->u.
+ * step_groups() sends them without pages.
  */
 static int
-step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
+step_groups_as(struct fx *f, const struct mapq_argv *sending, const char *ncmd,
+               bool pages)
 {
     struct mapq_argv cmd;
     int groups;
@@ -64,7 +67,7 @@ step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
     mapq_argv_add(&cmd, "g");
     mapq_argv_add(&cmd, "1");
     mapq_argv_add(&cmd, "q");
-    agent_outbox_encode(sending, &cmd);
+    agent_outbox_encode(sending, pages, &cmd);
     groups = atoi(cmd.argv[12]);
     if (f->reply != NULL)
         freeReplyObject(f->reply);
@@ -72,6 +75,12 @@ step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
     mapq_argv_release(&cmd);
     (void)fx_step_reply(f);
     return groups;
+}
+
+static int
+step_groups(struct fx *f, const struct mapq_argv *sending, const char *ncmd)
+{
+    return step_groups_as(f, sending, ncmd, false);
 }
 
 /* Finishes refs[0..n) as first-attempt successes (field "key<i>", record
@@ -281,6 +290,183 @@ test_step_groups_say_an_execution_ended(void **state)
     assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
 }
 
+/* The element index that ref names. */
+static uint64_t
+index_of(const char *ref)
+{
+    const char *p = strchr(strchr(ref, '/') + 1, '/') + 1;
+
+    return strtoull(p, NULL, 10);
+}
+
+/* An attempt record as the agent packs it (a, i, ag, k, p), into b. */
+static void
+pack_record(struct mapq_buf *b, uint64_t index)
+{
+    msgpack_packer pk;
+
+    mapq_value_packer_init(&pk, b);
+    msgpack_pack_map(&pk, 5);
+    mapq_value_pack_str(&pk, "a");
+    msgpack_pack_int(&pk, 1);
+    mapq_value_pack_str(&pk, "i");
+    msgpack_pack_uint64(&pk, index);
+    mapq_value_pack_str(&pk, "ag");
+    mapq_value_pack_str(&pk, "agent-1");
+    mapq_value_pack_str(&pk, "k");
+    mapq_value_pack_str(&pk, "T");
+    mapq_value_pack_str(&pk, "p");
+    msgpack_pack_int(&pk, 3);
+}
+
+/* Finishes refs[from..to) as first-attempt successes (field "key<i>",
+ * record "rec<i>") with their attempt records in log pages; returns the
+ * number of groups. */
+static int
+finish_paged(struct fx *f, char refs[][64], int from, int to)
+{
+    struct mapq_argv s;
+    struct mapq_buf log;
+    char field[16], record[16];
+    int i, groups;
+
+    mapq_argv_init(&s);
+    mapq_buf_init(&log, 0);
+    for (i = from; i < to; i++) {
+        snprintf(field, sizeof(field), "key%d", i);
+        snprintf(record, sizeof(record), "rec%d", i);
+        mapq_buf_reset(&log);
+        pack_record(&log, index_of(refs[i]));
+        mapq_argv_add(&s, refs[i]);
+        mapq_argv_add(&s, "T");
+        mapq_argv_add(&s, "3");
+        mapq_argv_add(&s, field);
+        mapq_argv_add(&s, record);
+        mapq_argv_add(&s, "");
+        mapq_argv_addlen(&s, log.data, log.len); /* bytes: it holds NULs */
+        mapq_argv_add(&s, "");
+    }
+    groups = step_groups_as(f, &s, "0", true);
+    mapq_buf_release(&log);
+    mapq_argv_release(&s);
+    return groups;
+}
+
+/* The element indices of the records in page field of EXEC's log, in
+ * order, into out (at most max); returns how many, -1 when no page. */
+static int
+page_indices(struct fx *f, const char *field, uint64_t *out, int max)
+{
+    size_t off = 0, n;
+    uint64_t index;
+    const char *p;
+    int got = 0;
+
+    fx_run(f, "HGET", fx_key(f, "log:" EXEC), field, NULL);
+    if (f->reply->type != REDIS_REPLY_STRING)
+        return -1;
+    while (got < max && mapq_record_page_next(f->reply->str, f->reply->len,
+                                              &off, &index, &p, &n))
+        out[got++] = index;
+    return got;
+}
+
+/* The int at key k of the attempt record in field of EXEC's log; -1 when
+ * the field or the key is missing. */
+static int64_t
+logged_int(struct fx *f, const char *field, const char *k)
+{
+    msgpack_unpacked u;
+    const msgpack_object *o;
+    char err[MAPQ_ERR_LEN];
+    int64_t v = -1;
+
+    fx_run(f, "HGET", fx_key(f, "log:" EXEC), field, NULL);
+    if (f->reply->type != REDIS_REPLY_STRING)
+        return -1;
+    msgpack_unpacked_init(&u);
+    assert_int_equal(mapq_value_unpack(f->reply->str, f->reply->len, &u, err),
+                     MAPQ_OK);
+    o = mapq_value_map_get(&u.data, k);
+    if (o != NULL && o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        v = (int64_t)o->via.u64;
+    msgpack_unpacked_destroy(&u);
+    return v;
+}
+
+static void
+test_step_groups_log_pages_fill_across_calls(void **state)
+{
+    struct fx *f = *state;
+    char refs[70][64];
+    uint64_t got[80];
+    int i, n;
+
+    fx_push(f, FX_PUSH_MAX, "nc");
+    fx_push_more(f, FX_PUSH_MAX, 70);
+    claim(f, 70, refs);
+    assert_int_equal(finish_paged(f, refs, 0, 40), 1);
+    assert_int_equal(finish_paged(f, refs, 40, 70), 1);
+    assert_int_equal(refused_count(f), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL),
+                     70);
+    /* Two pages, the records of elements 0-63 and 64-69; none per
+     * subtask. */
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 2);
+    n = page_indices(f, "0/p0", got, 80);
+    assert_int_equal(n, 64);
+    for (i = 0; i < n; i++)
+        assert_int_equal(got[i], index_of(refs[i]));
+    n = page_indices(f, "0/p1", got, 80);
+    assert_int_equal(n, 6);
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "log:" EXEC), "0/5", NULL), 0);
+    assert_int_equal(fx_leased(f), 0);
+    assert_int_equal(fx_integer(f, "EXISTS", fx_key(f, "b:" EXEC), NULL), 0);
+}
+
+static void
+test_step_groups_pages_fall_back_per_subtask(void **state)
+{
+    struct fx *f = *state;
+    char refs[3][64], field[32];
+
+    fx_push(f, 3, "nc");
+    claim(f, 3, refs);
+    fx_run(f, "HDEL", fx_key(f, "lease:agent-1"), refs[1], NULL);
+    assert_int_equal(finish_paged(f, refs, 0, 3), 1);
+    assert_int_equal(refused_count(f), 1);
+    /* Finished entry by entry: each kept record under its own field (its
+     * element index still in it), none for the refused one, no page. */
+    snprintf(field, sizeof(field), "0/%llu",
+             (unsigned long long)index_of(refs[0]));
+    assert_int_equal(logged_int(f, field, "i"), (int64_t)index_of(refs[0]));
+    assert_int_equal(logged_int(f, field, "a"), 1);
+    snprintf(field, sizeof(field), "0/%llu",
+             (unsigned long long)index_of(refs[1]));
+    assert_int_equal(logged_int(f, field, "a"), -1);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 2);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 2);
+}
+
+static void
+test_step_groups_pages_of_an_aborted_execution(void **state)
+{
+    struct fx *f = *state;
+    char refs[2][64], field[32];
+
+    fx_push(f, 2, "nc");
+    claim(f, 2, refs);
+    fx_run(f, "HSET", fx_key(f, "x:" EXEC), "aborted", "1", NULL);
+    assert_int_equal(finish_paged(f, refs, 0, 2), 1);
+    /* Each record says ABORTED, as its result does, under its own field. */
+    snprintf(field, sizeof(field), "0/%llu",
+             (unsigned long long)index_of(refs[1]));
+    assert_int_equal(logged_int(f, field, "p"), 8);
+    assert_int_equal(
+        fx_integer(f, "HEXISTS", fx_key(f, "log:" EXEC), "0/p0", NULL), 0);
+}
+
 /* mapq1_step with flag g and the group arguments given (NULL-ended);
  * asserts an error reply naming what, and that the leases and results are
  * as they were. */
@@ -328,6 +514,15 @@ test_step_groups_refuse_malformed_groups(void **state)
     assert_refused_groups(f, "group past the arguments", "1", EXEC, "0", "2",
                           "0", "", refs[0], refs[1], "key0", "key1", "rec0",
                           NULL);
+    /* Log pages: none, more than members, or past the call. */
+    assert_refused_groups(f, "bad page count", "1", EXEC, "0", "1", "p", "",
+                          refs[0], "key0", "rec0", "0/0", "0", NULL);
+    assert_refused_groups(f, "bad page count", "1", EXEC, "0", "1", "p", "",
+                          refs[0], "key0", "rec0", "0/0", "2", "0/p0", "0/p1",
+                          "x", "y", NULL);
+    assert_refused_groups(f, "group past the arguments", "1", EXEC, "0", "1",
+                          "p", "", refs[0], "key0", "rec0", "0/0", "1", "0/p0",
+                          NULL);
 }
 
 static void
@@ -372,6 +567,9 @@ main(void)
         T(test_step_groups_say_an_execution_ended),
         T(test_step_groups_refuse_malformed_groups),
         T(test_step_groups_tables_from_the_start),
+        T(test_step_groups_log_pages_fill_across_calls),
+        T(test_step_groups_pages_fall_back_per_subtask),
+        T(test_step_groups_pages_of_an_aborted_execution),
     };
 #undef T
 
