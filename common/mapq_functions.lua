@@ -34,8 +34,9 @@ Keys (P is the namespace prefix, passed as the first argument):
   P:log:<exec>         HASH  "<k>/<index>" -> the attempts of a subtask, one
                              msgpack map after another; "<k>/p<page>" ->
                              a log page: first attempts that succeeded of
-                             node k's elements page * 64 to page * 64 + 63,
-                             each map with its element index i
+                             a range of node k's elements (the agents'
+                             pages, mapq_record.h), each map with its
+                             element index i
   P:c:<task>:<hex key> STRING a cache entry: the result record of a success
                              (with PX ttl when the task has one)
   P:ck:<exec>          HASH  "<k>/<index>" -> the subtask's last checkpoint
@@ -94,7 +95,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 17
+local REVISION = 18
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 

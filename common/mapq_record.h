@@ -115,7 +115,7 @@ void mapq_record_attempt(const msgpack_object *o, struct mapq_attempt *out);
  * as they ended, each with its element index (key i). Every other attempt
  * is under the subtask's own field "<k>/<index>" (docs/PROTOCOL.md).
  */
-#define MAPQ_LOG_PAGE 64
+#define MAPQ_LOG_PAGE 16
 /* Room for "<k>/p<page>" or "<k>/<index>" with its NUL. */
 #define MAPQ_LOG_FIELD_LEN 48
 

@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 17
+#define MAPQ_FUNCTIONS_REVISION 18
 #define MAPQ_FUNCTIONS_SHA256 \
-    "b74a783e4001b383944ba55c7b10267acae0a7abe4d07b2204ed7605e35000bc"
+    "376342790ffd26bbb0a5c6fe655cbf27fe59c7c4cb5bf88f68c8c7f4b6040fbd"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -65,7 +65,7 @@ check "logs of an unknown node: exit 1 naming it" "1 1" "$? $(grep -c "no node '
 check "logs of an unknown execution: exit 1" "1" "$?"
 
 # First attempts that succeed: their records are kept in log pages
-# ("0/p<index / 64>", docs/PROTOCOL.md), which mapq logs reads as it reads
+# ("0/p<index / 16>", docs/PROTOCOL.md), which mapq logs reads as it reads
 # a subtask's own field.
 cat >"$TMP/ok.yaml" <<'EOF'
 name: ok
@@ -84,8 +84,8 @@ EOF
 check "a map of first-attempt successes" "0" "$?"
 id3=$(exec_of "$TMP/ok.err")
 has() { redis_cli HEXISTS "$MAPQ_NAMESPACE:log:$id3" "$1"; }
-check "their records are in two log pages" "2 0 0 1 1" \
-    "$(redis_cli HLEN "$MAPQ_NAMESPACE:log:$id3") $(has 0/65) $(has 0/0) $(has 0/p0) $(has 0/p1)"
+check "their records are in log pages of 16" "5 0 0 1 1" \
+    "$(redis_cli HLEN "$MAPQ_NAMESPACE:log:$id3") $(has 0/65) $(has 0/0) $(has 0/p0) $(has 0/p4)"
 "$MAPQ" logs "$id3" m 65 >"$TMP/logs65" 2>&1
 check "logs of one subtask in a page: its attempt and its stderr" "0 1 1" \
     "$? $(grep -c '^m\[65\] attempt 1: agent it-agent-[12], .*, exit 0, SUCCEEDED$' "$TMP/logs65") $(grep -c '^  stderr: note 65$' "$TMP/logs65")"

@@ -299,12 +299,16 @@ test_record_page_fields(void **state)
     (void)state;
     assert_int_equal(mapq_record_page_field(buf, 0, 0), 4);
     assert_string_equal(buf, "0/p0");
-    assert_int_equal(mapq_record_page_field(buf, 3, 63), 4);
+    assert_int_equal(mapq_record_page_field(buf, 3, MAPQ_LOG_PAGE - 1), 4);
     assert_string_equal(buf, "3/p0");
-    mapq_record_page_field(buf, 3, 64);
+    mapq_record_page_field(buf, 3, MAPQ_LOG_PAGE);
     assert_string_equal(buf, "3/p1");
-    mapq_record_page_field(buf, UINT32_MAX, UINT64_MAX);
-    assert_string_equal(buf, "4294967295/p288230376151711743");
+    mapq_record_page_field(buf, 3, 5 * MAPQ_LOG_PAGE + 2);
+    assert_string_equal(buf, "3/p5");
+    /* The longest: still within MAPQ_LOG_FIELD_LEN. */
+    assert_true(mapq_record_page_field(buf, UINT32_MAX, UINT64_MAX) <
+                MAPQ_LOG_FIELD_LEN);
+    assert_non_null(strstr(buf, "4294967295/p"));
     assert_true(mapq_record_is_page_field("0/p0", 4));
     assert_false(mapq_record_is_page_field("12/p", 4));
     assert_false(mapq_record_is_page_field("0/12", 4));
