@@ -95,7 +95,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 18
+local REVISION = 19
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -328,12 +328,44 @@ local function queue_new(P, exec, queue, cls, fields, entries)
     enqueue(P, queue, cls, exec, entries)
 end
 
--- push(P, exec, k, queue, cls, index1, body1, index2, body2, ...)
--- Stores the bodies and queues each subtask's first attempt.
+-- HSET of args[first ..] (field, value, ...) into key, as hset_many does
+-- with a table: the arguments as they came, in slices.
+local function hset_args(key, args, first, table_min)
+    local new = (#args - first + 1) / 2 >= table_min and
+        redis.call('EXISTS', key) == 0
+    if new then
+        table_mark_value = table_mark_value or string.rep('-', 1024)
+        redis.call('HSET', key, TABLE_MARK, table_mark_value)
+    end
+    for j = first, #args, 2000 do
+        redis.call('HSET', key, unpack(args, j, math.min(j + 1999, #args)))
+    end
+    if new then
+        redis.call('HDEL', key, TABLE_MARK)
+    end
+end
+
+-- push(P, exec, k, queue, cls, field1, body1, field2, body2, ...)
+-- Stores the bodies and queues each subtask's first attempt. A field is
+-- "<k>/<index>", or (as schedulers before revision 19 send it) the
+-- index alone.
 local function push(keys, args)
     local P, exec, k, queue, cls = args[1], args[2], args[3], args[4], args[5]
     -- Placed by index: no length taken per subtask.
-    local fields, refs, n = {}, {}, 0
+    local refs, n = {}, 0
+    if args[6] and string.find(args[6], '/', 1, true) then
+        -- The fields as they came: the bodies go in with no copy.
+        for j = 6, #args, 2 do
+            n = n + 1
+            refs[n] = args[j]
+        end
+        if n > 0 then
+            hset_args(P .. ':b:' .. exec, args, 6, BODIES_TABLE_MIN)
+            enqueue(P, queue, cls, exec, refs)
+        end
+        return n
+    end
+    local fields = {}
     for j = 6, #args, 2 do
         local entry = first_entry(k, args[j])
         n = n + 1

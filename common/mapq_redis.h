@@ -33,9 +33,9 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 18
+#define MAPQ_FUNCTIONS_REVISION 19
 #define MAPQ_FUNCTIONS_SHA256 \
-    "376342790ffd26bbb0a5c6fe655cbf27fe59c7c4cb5bf88f68c8c7f4b6040fbd"
+    "0697e587898a23af92aede27de512012491bb8d5c0dff7b7a059679b6ba3b77d"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

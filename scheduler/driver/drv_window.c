@@ -175,7 +175,7 @@ push_cb(redisReply *reply, const char *why, void *arg)
 }
 
 enum push_mode {
-    PUSH_PLAIN,   /* mapq1_push: index, body */
+    PUSH_PLAIN,   /* mapq1_push: body field (or index), body */
     PUSH_CACHED,  /* mapq1_push_cached: index, key, body */
     PUSH_RECOVER, /* mapq1_push_recover: index, key, key in the old, body */
 };
@@ -221,7 +221,8 @@ push_header(struct exec *x, size_t k, struct mapq_argv *cmd)
     }
 }
 
-/* Appends subtask i of node k to a push call: index, key(s), body. */
+/* Appends subtask i of node k to a push call: body field "<k>/<i>" (plain,
+ * from revision LIBRARY_PUSH_FIELDS) or index, key(s), body. */
 static void
 push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
              struct mapq_buf *in, struct mapq_buf *body)
@@ -243,7 +244,12 @@ push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
     mapq_value_pack_str(&pk, "h");
     msgpack_pack_bin(&pk, MAPQ_KEY_LEN);
     msgpack_pack_bin_body(&pk, key, MAPQ_KEY_LEN);
-    mapq_argv_addf(cmd, "%llu", (unsigned long long)i);
+    if (push_mode(x, k) == PUSH_PLAIN &&
+        mapq_redis_library(x->d->cmd) >= LIBRARY_PUSH_FIELDS)
+        /* Its body field, which the function then takes as it is. */
+        mapq_argv_addf(cmd, "%zu/%llu", k, (unsigned long long)i);
+    else
+        mapq_argv_addf(cmd, "%llu", (unsigned long long)i);
     if (push_mode(x, k) != PUSH_PLAIN)
         mapq_argv_addlen(cmd, key, MAPQ_KEY_LEN);
     if (push_mode(x, k) == PUSH_RECOVER) {

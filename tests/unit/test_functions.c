@@ -55,6 +55,60 @@ test_functions_push_then_claim_leases_in_order(void **state)
     assert_int_equal(f->reply->type, REDIS_REPLY_STRING);
 }
 
+/* A push that names each body's field ("<k>/<index>", what schedulers of
+ * revision 19 send) queues and stores the same as one of indices, in the
+ * same hash, a table from 64 bodies on. */
+static void
+test_functions_push_of_body_fields(void **state)
+{
+    struct fx *f = *state;
+    const char *argv[8 + 2 * 70];
+    char field[70][16], body[70][16], ref[128], got[16];
+    size_t lens[8 + 2 * 70];
+    int argc = 0, i;
+
+    argv[argc++] = "FCALL";
+    argv[argc++] = "mapq1_push";
+    argv[argc++] = "0";
+    argv[argc++] = f->ns;
+    argv[argc++] = EXEC;
+    argv[argc++] = "0";
+    argv[argc++] = "q";
+    argv[argc++] = "nc";
+    for (i = 0; i < 70; i++) {
+        snprintf(field[i], sizeof(field[i]), "0/%d", i);
+        snprintf(body[i], sizeof(body[i]), "b%d", i);
+        argv[argc++] = field[i];
+        argv[argc++] = body[i];
+    }
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    fx_exec_record(f, EXEC);
+    if (f->reply != NULL)
+        freeReplyObject(f->reply);
+    f->reply = redisCommandArgv(f->c, argc, argv, lens);
+    assert_int_equal(f->reply->type, REDIS_REPLY_INTEGER);
+    assert_int_equal(f->reply->integer, 70);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "b:" EXEC), NULL), 70);
+    fx_run(f, "OBJECT", "ENCODING", fx_key(f, "b:" EXEC), NULL);
+    assert_string_equal(f->reply->str, "hashtable");
+    fx_run(f, "HGET", fx_key(f, "b:" EXEC), "0/69", NULL);
+    assert_string_equal(f->reply->str, "b69");
+    /* An older scheduler's push of indices goes on the same list. */
+    fx_push_more(f, 70, 71);
+    assert_int_equal(fx_claim(f, "60000", "100", "0", "0"), 71);
+    for (i = 0; i < 71; i += 35) {
+        char want[128];
+
+        fx_claimed(f, (uint32_t)i, false, ref, sizeof(ref));
+        fx_claimed(f, (uint32_t)i, true, got, sizeof(got));
+        snprintf(want, sizeof(want), EXEC "/0/%d/0/0/0/q/nc", i);
+        assert_string_equal(ref, want);
+        snprintf(want, sizeof(want), "b%d", i);
+        assert_string_equal(got, want);
+    }
+}
+
 static void
 test_functions_claim_takes_only_what_is_asked(void **state)
 {
@@ -1040,6 +1094,7 @@ main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         T(test_functions_push_then_claim_leases_in_order),
+        T(test_functions_push_of_body_fields),
         T(test_functions_step_prefetch_leaves_half_for_others),
         T(test_functions_step_finishes_then_claims),
         T(test_functions_step_promotes_when_asked),
