@@ -155,10 +155,8 @@ mapq_record_page_next(const char *data, size_t len, size_t *off,
     msgpack_unpacked_init(&u);
     while (!found && *off < len) {
         start = *off;
-        if (mapq_value_unpack_next(data, len, off, &u, err) != MAPQ_OK) {
-            *off = len;
-            break;
-        }
+        if (mapq_value_unpack_next(data, len, off, &u, err) != MAPQ_OK)
+            break; /* *off stays at the record that cannot be read */
         i = u.data.type == MSGPACK_OBJECT_MAP ? mapq_value_map_get(&u.data, "i")
                                               : NULL;
         if (i == NULL || i->type != MSGPACK_OBJECT_POSITIVE_INTEGER)

@@ -129,8 +129,8 @@ bool mapq_record_is_page_field(const char *field, size_t len);
 /*
  * Walks the page data (len bytes, borrowed) from *off (start at 0): the
  * next record that has an element index, its index in *index and its bytes
- * in [*p, *p + *n) (into data). False at the end, or where the rest cannot
- * be read (*off is then len).
+ * in [*p, *p + *n) (into data). False at the end (*off is len) or where
+ * the rest cannot be read (*off is where it starts, before len).
  */
 bool mapq_record_page_next(const char *data, size_t len, size_t *off,
                            uint64_t *index, const char **p, size_t *n);

@@ -289,11 +289,12 @@ sublog_add(struct sublog **v, size_t *n, size_t *cap, uint64_t index,
     (*n)++;
 }
 
-/* Adds the records of a log page (len bytes of data, borrowed): those of
- * element *only, or with only NULL every one, each as its element's. */
+/* Adds the records of log page field (len bytes of data, borrowed): those
+ * of element *only, or with only NULL every one, each as its element's. A
+ * tail that cannot be read is said on stderr. */
 static void
-page_add(struct sublog **v, size_t *n, size_t *cap, const char *data,
-         size_t len, const uint64_t *only)
+page_add(struct sublog **v, size_t *n, size_t *cap, const char *field,
+         const char *data, size_t len, const uint64_t *only)
 {
     size_t off = 0, rn;
     uint64_t index;
@@ -302,6 +303,11 @@ page_add(struct sublog **v, size_t *n, size_t *cap, const char *data,
     while (mapq_record_page_next(data, len, &off, &index, &p, &rn))
         if (only == NULL || index == *only)
             sublog_add(v, n, cap, index, p, rn);
+    if (off < len)
+        fprintf(stderr,
+                "mapq: log page %s: the last %zu bytes cannot be read; the "
+                "attempts logged there are not shown\n",
+                field, len - off);
 }
 
 /* Collects the logs of every subtask of node k, with HSCAN. */
@@ -333,7 +339,7 @@ collect_node(redisContext *c, const char *key, long k, struct sublog **v,
                 val->type != REDIS_REPLY_STRING)
                 continue;
             if (mapq_record_is_page_field(f->str, f->len))
-                page_add(v, n, &cap, val->str, val->len, NULL);
+                page_add(v, n, &cap, f->str, val->str, val->len, NULL);
             else
                 sublog_add(v, n, &cap, strtoull(f->str + plen, NULL, 10),
                            val->str, val->len);
@@ -370,7 +376,7 @@ collect_one(redisContext *c, const char *key, long k, const char *index,
     if (r->element[0]->type == REDIS_REPLY_STRING)
         sublog_add(v, n, &cap, i, r->element[0]->str, r->element[0]->len);
     if (r->element[1]->type == REDIS_REPLY_STRING)
-        page_add(v, n, &cap, r->element[1]->str, r->element[1]->len, &i);
+        page_add(v, n, &cap, page, r->element[1]->str, r->element[1]->len, &i);
     reply_free(r);
     return MAPQ_OK;
 }

@@ -324,7 +324,7 @@ test_record_page_walk(void **state)
 {
     struct rec *r = *state;
     struct mapq_buf one;
-    size_t off = 0, n, first;
+    size_t off = 0, n, first, bad;
     uint64_t index;
     const char *p;
 
@@ -333,6 +333,7 @@ test_record_page_walk(void **state)
     pack_paged(r, -1, 1);
     pack_paged(r, 70, 1);
     pack_paged(r, 5, 2);
+    bad = r->buf.len;
     mapq_buf_append(&r->buf, "\xc1", 1); /* never valid msgpack */
     pack_paged(r, 9, 1);
 
@@ -347,9 +348,12 @@ test_record_page_walk(void **state)
     assert_true(
         mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
     assert_int_equal(index, 5);
+    /* Stopped at the byte that is no msgpack: the rest is not read. */
     assert_false(
         mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
-    assert_int_equal(off, r->buf.len);
+    assert_int_equal(off, bad);
+    assert_false(
+        mapq_record_page_next(r->buf.data, r->buf.len, &off, &index, &p, &n));
 
     /* Element 5's records, in order: attempt 1 then 2. */
     mapq_buf_init(&one, 0);
