@@ -94,6 +94,11 @@ run_keys() {
     redis_cli --scan --pattern "$MAPQ_NAMESPACE:*" |
         grep -v -e "^$MAPQ_NAMESPACE:agents\$" -e "^$MAPQ_NAMESPACE:agent:" | sort
 }
+# The agents' leases of the run above (subtasks they had prefetched) end
+# with their next calls, and P:leases with their next heartbeat: the keys
+# are taken once that is over, so that what changes is the run's alone.
+no_leases() { [ "$(redis_cli EXISTS "$P:leases")" = 0 ]; }
+wait_for 10 no_leases
 before=$(run_keys)
 "$MAPQ" run "$TMP/sq.yaml" --inputs "$TMP/bad.json" >/dev/null 2>"$TMP/bad.err"
 check "bad element: exit 2" 2 $?

@@ -60,7 +60,11 @@ start_run() {
 # blocks while it holds prefetched subtasks: more leases than slots. How
 # many more depends on how fast this machine runs sh (a batch is about
 # 50 ms of work, at least 2), so the test asks for at least one more.
-N=60
+# A claim prefetches only while the list keeps 8 or more for others: N
+# leaves plenty when the block lands, however many the agent ran while
+# the test polled (a fast agent runs 50 before a loaded machine's poll
+# sees 8 results).
+N=200
 "$AGENT" --name pre-a --slots 1 --lease 2s >>"$TMP/agents.log" 2>&1 &
 a=$!
 start_run kill $N
