@@ -2,11 +2,12 @@
  * fuzz_records.c - the readers of the records mapq keeps in Redis, as the
  * scheduler and the agent call them (common/mapq_record.h): the bytes are
  * read as a claim reply (each subtask's ref parsed, its body unpacked and
- * read), a result record, a stream of attempt records (an attempt log) and
- * an event entry. Every field handed back must lie inside the unpacked
- * object or the input (ASan checks the reads below).
+ * read), a result record, a stream of attempt records (an attempt log), a
+ * log page and an event entry. Every field handed back must lie inside the
+ * unpacked object or the input (ASan checks the reads below).
  */
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -113,6 +114,36 @@ read_log(const char *data, size_t size)
     msgpack_unpacked_destroy(&u);
 }
 
+/* The bytes as a log page: each record handed back lies inside the input,
+ * and a walk moves forward and ends. */
+static void
+read_page(const char *data, size_t size)
+{
+    struct mapq_buf one;
+    size_t off = 0, last = 0, n;
+    uint64_t index, first = 0;
+    const char *p;
+    bool any = false;
+
+    while (mapq_record_page_next(data, size, &off, &index, &p, &n)) {
+        if (p < data + last || n == 0 || p + n != data + off || off > size)
+            abort();
+        touch(p, n);
+        if (!any)
+            first = index;
+        any = true;
+        last = off;
+    }
+    if (off > size)
+        abort();
+    mapq_buf_init(&one, 0);
+    if (any)
+        mapq_record_page_take(data, size, first, &one);
+    if (any != (one.len > 0))
+        abort();
+    mapq_buf_release(&one);
+}
+
 static void
 event_cb(const struct mapq_event *ev, void *arg)
 {
@@ -138,6 +169,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     msgpack_unpacked_destroy(&u);
     read_log(d, size);
+    read_page(d, size);
     mapq_record_events(d, size, nnodes, event_cb, &nnodes, &bad);
     return 0;
 }
