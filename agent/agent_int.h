@@ -44,7 +44,6 @@
 #define DONE_BATCH_BYTES   (64 * 1024 * 1024)
 #define EXIT_DEADLINE_MS   5000
 #define DONE_FIELDS        8     /* arguments of one attempt in mapq1_done */
-#define LIBRARY_PAGES      17    /* functions' first revision with log pages */
 #define UNREACHABLE_MS     10000 /* warn this often while redis is away */
 #define LOG_TAIL_MAX       2048  /* stderr bytes kept in an attempt's log */
 #define RETRY_MIN_MS       100   /* first wait after a Redis error reply */
@@ -709,8 +708,8 @@ int agent_outbox_batch_len(const struct mapq_argv *outbox);
  * takes them: the number of groups, the groups of first-attempt successes
  * (one per execution, node and logging, with distinct result fields; with
  * pages, small attempt records go in log pages, which revision
- * LIBRARY_PAGES of the functions takes), then every other entry as it
- * is. */
+ * MAPQ_FUNCTIONS_LOG_PAGES of the functions takes), then every other entry as
+ * it is. */
 void agent_outbox_encode(const struct mapq_argv *sending, bool pages,
                          struct mapq_argv *cmd);
 void agent_outbox_take(struct mapq_argv *outbox, struct mapq_argv *sending,

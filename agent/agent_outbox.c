@@ -484,7 +484,8 @@ agent_outbox_args(struct mapq_agent *a, struct mapq_argv *cmd,
     agent_outbox_take(&a->outbox, &a->sending,
                       agent_outbox_batch_len(&a->outbox));
     agent_outbox_encode(&a->sending,
-                        mapq_redis_library(a->cmd) >= LIBRARY_PAGES, cmd);
+                        mapq_redis_library(a->cmd) >= MAPQ_FUNCTIONS_LOG_PAGES,
+                        cmd);
     /* A user retry's record is its delay in ms, when it has one. */
     *delay_ms = 0;
     for (j = 0; j + DONE_FIELDS <= a->sending.argc; j += DONE_FIELDS) {

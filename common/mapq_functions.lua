@@ -95,7 +95,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 19
+local REVISION = 20
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -124,12 +124,12 @@ local function make_ref(r)
 end
 
 -- Calls redis.call(cmd, key, [opt,] args...) in slices that stay within
--- Lua's unpack limit; step must keep pairs together.
--- Returns the reply of the last call.
-local function call_many(cmd, key, args, step, opt)
+-- Lua's unpack limit, from args[first] (1 when nil) on; step must keep
+-- pairs together. Returns the reply of the last call.
+local function call_many(cmd, key, args, step, opt, first)
     step = step or 1000
     local reply
-    for j = 1, #args, step do
+    for j = first or 1, #args, step do
         local last = math.min(j + step - 1, #args)
         if opt then
             reply = redis.call(cmd, key, opt, unpack(args, j, last))
@@ -202,10 +202,10 @@ local BODIES_TABLE_MIN = 64
 -- Made at the first call: loading has no string library.
 local table_mark_value
 
--- HSET of kv (field, value, ...) into key, making key a hash table when
--- this creates it.
-local function hset_many(key, kv)
-    if #kv == 0 then
+-- HSET of kv (field, value, ...; from kv[first], 1 when nil) into key,
+-- making key a hash table when this creates it.
+local function hset_many(key, kv, first)
+    if #kv < (first or 1) then
         return
     end
     local new = redis.call('EXISTS', key) == 0
@@ -213,7 +213,7 @@ local function hset_many(key, kv)
         table_mark_value = table_mark_value or string.rep('-', 1024)
         redis.call('HSET', key, TABLE_MARK, table_mark_value)
     end
-    call_many('HSET', key, kv, 2000)
+    call_many('HSET', key, kv, 2000, nil, first)
     if new then
         redis.call('HDEL', key, TABLE_MARK)
     end
@@ -311,9 +311,10 @@ local function enqueue(P, queue, cls, exec, refs, front)
     ring(P, queue, cls)
 end
 
--- Stores bodies (fields: "<k>/<index>", body, ...) and queues their
--- first attempts (entries, see first_entry), ringing the bell.
-local function queue_new(P, exec, queue, cls, fields, entries)
+-- Stores bodies (fields: "<k>/<index>", body, ...; from fields[first], 1
+-- when nil) and queues their first attempts (entries, see first_entry),
+-- ringing the bell.
+local function queue_new(P, exec, queue, cls, fields, entries, first)
     if #entries == 0 then
         return
     end
@@ -321,28 +322,11 @@ local function queue_new(P, exec, queue, cls, fields, entries)
     -- BODIES_TABLE_MIN (a small window's refill) keeps it small, and a
     -- listpack serves a small hash well.
     if #entries >= BODIES_TABLE_MIN then
-        hset_many(P .. ':b:' .. exec, fields)
+        hset_many(P .. ':b:' .. exec, fields, first)
     else
-        call_many('HSET', P .. ':b:' .. exec, fields, 2000)
+        call_many('HSET', P .. ':b:' .. exec, fields, 2000, nil, first)
     end
     enqueue(P, queue, cls, exec, entries)
-end
-
--- HSET of args[first ..] (field, value, ...) into key, as hset_many does
--- with a table: the arguments as they came, in slices.
-local function hset_args(key, args, first, table_min)
-    local new = (#args - first + 1) / 2 >= table_min and
-        redis.call('EXISTS', key) == 0
-    if new then
-        table_mark_value = table_mark_value or string.rep('-', 1024)
-        redis.call('HSET', key, TABLE_MARK, table_mark_value)
-    end
-    for j = first, #args, 2000 do
-        redis.call('HSET', key, unpack(args, j, math.min(j + 1999, #args)))
-    end
-    if new then
-        redis.call('HDEL', key, TABLE_MARK)
-    end
 end
 
 -- push(P, exec, k, queue, cls, field1, body1, field2, body2, ...)
@@ -359,10 +343,7 @@ local function push(keys, args)
             n = n + 1
             refs[n] = args[j]
         end
-        if n > 0 then
-            hset_args(P .. ':b:' .. exec, args, 6, BODIES_TABLE_MIN)
-            enqueue(P, queue, cls, exec, refs)
-        end
+        queue_new(P, exec, queue, cls, args, refs, 6)
         return n
     end
     local fields = {}

@@ -33,9 +33,15 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 19
+#define MAPQ_FUNCTIONS_REVISION 20
+
+/* The first revisions that take what a process sends only to them (the
+ * calls' arguments in docs/PROTOCOL.md): mapq1_step's log pages, and
+ * mapq1_push's body fields. See mapq_redis_library(). */
+#define MAPQ_FUNCTIONS_LOG_PAGES   17
+#define MAPQ_FUNCTIONS_PUSH_FIELDS 19
 #define MAPQ_FUNCTIONS_SHA256 \
-    "0697e587898a23af92aede27de512012491bb8d5c0dff7b7a059679b6ba3b77d"
+    "f1a6c583d519e7106e4ea59bee8d4a1dc235dcc73822b184af38b5483933c2ac"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

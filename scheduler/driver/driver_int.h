@@ -43,8 +43,6 @@
 #define SWEEP_COUNT      500  /* blobs looked at per mapq1_blob_sweep */
 #define SWEEP_CALLS      20 /* calls per prune while each finds a full batch */
 #define ADOPT_MAX        16
-/* The functions' first revision whose mapq1_push takes body fields. */
-#define LIBRARY_PUSH_FIELDS 19
 /* Driver-side phase of a subtask not pushed yet (4 bits; above all phases
  * a subtask can have in Redis). */
 #define PH_PENDING 15

@@ -222,7 +222,7 @@ push_header(struct exec *x, size_t k, struct mapq_argv *cmd)
 }
 
 /* Appends subtask i of node k to a push call: body field "<k>/<i>" (plain,
- * from revision LIBRARY_PUSH_FIELDS) or index, key(s), body. */
+ * from revision MAPQ_FUNCTIONS_PUSH_FIELDS) or index, key(s), body. */
 static void
 push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
              struct mapq_buf *in, struct mapq_buf *body)
@@ -245,7 +245,7 @@ push_subtask(struct exec *x, size_t k, uint64_t i, struct mapq_argv *cmd,
     msgpack_pack_bin(&pk, MAPQ_KEY_LEN);
     msgpack_pack_bin_body(&pk, key, MAPQ_KEY_LEN);
     if (push_mode(x, k) == PUSH_PLAIN &&
-        mapq_redis_library(x->d->cmd) >= LIBRARY_PUSH_FIELDS)
+        mapq_redis_library(x->d->cmd) >= MAPQ_FUNCTIONS_PUSH_FIELDS)
         /* Its body field, which the function then takes as it is. */
         mapq_argv_addf(cmd, "%zu/%llu", k, (unsigned long long)i);
     else
