@@ -11,13 +11,13 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mapq_alloc.h"
@@ -176,44 +176,16 @@ mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus)
     return mem_bytes > 0 || ncpus > 0;
 }
 
-/* The fast path: vfork-style posix_spawn; returns 0 or an errno. */
-static int
-spawn_posix(const struct mapq_proc_child *c, pid_t *pid)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    sigset_t none, all;
-    int rc, i;
-
-    posix_spawn_file_actions_init(&fa);
-    for (i = 0; i < 3; i++)
-        posix_spawn_file_actions_adddup2(&fa, c->fds[i], i);
-    /* Nothing else of the agent's: above all not its authenticated Redis
-     * connections, which a child could otherwise write commands to. */
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawn_file_actions_addchdir_np(&fa, c->dir);
-    posix_spawnattr_init(&at);
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setpgroup(&at, 0);
-    posix_spawnattr_setflags(&at, (short)(POSIX_SPAWN_SETPGROUP |
-                                          POSIX_SPAWN_SETSIGMASK |
-                                          POSIX_SPAWN_SETSIGDEF));
-    rc = posix_spawn(pid, c->path, &fa, &at, c->argv, c->envp);
-    posix_spawnattr_destroy(&at);
-    posix_spawn_file_actions_destroy(&fa);
-    return rc;
-}
-
-/* In the forked child: set up and exec, or report errno on status_w. Only
- * async-signal-safe calls, as the agent may have threads. parent is the
- * agent's pid. */
+/*
+ * In the child, before exec: set up and exec, or report errno and
+ * _exit(127). Only async-signal-safe calls: the agent has threads, and a
+ * vfork child runs on the agent's memory. parent is the agent's pid. The
+ * errno goes to *err when the agent waits for the child on its memory
+ * (vfork), else on status_w (the fork path's status pipe). *err is
+ * cleared once the child is in its own group.
+ */
 static _Noreturn void
-child_exec(const struct mapq_proc_child *c, pid_t parent)
+child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
 {
     struct rlimit rl;
     struct sigaction sa;
@@ -221,12 +193,15 @@ child_exec(const struct mapq_proc_child *c, pid_t parent)
     int sig, i, e;
 
     setpgid(0, 0);
+    if (err != NULL)
+        *err = 0; /* shared: the agent sees that the group exists */
     /* Dies with the agent even if its guardian is gone; its own children
-     * are the guardian's to kill, with the group. posix_spawn() has no
-     * such attribute, so only this path sets it. */
+     * are the guardian's to kill, with the group. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(127);
+    /* Every handler and ignored signal back to its default: a handler
+     * of the agent's must never run here. */
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = SIG_DFL;
     for (sig = 1; sig < NSIG; sig++)
@@ -236,11 +211,16 @@ child_exec(const struct mapq_proc_child *c, pid_t parent)
     for (i = 0; i < 3; i++)
         if (dup2(c->fds[i], i) < 0)
             goto report_errno;
-    /* Only stdio and the status pipe (close-on-exec) stay open: none of
-     * the agent's Redis connections reach the child. */
-    if (c->status_w > 3)
-        close_range(3, (unsigned)c->status_w - 1, 0);
-    close_range((unsigned)c->status_w + 1, ~0U, 0);
+    /* Only stdio, and the status pipe (close-on-exec) on the fork path:
+     * none of the agent's Redis connections reach the child, which could
+     * otherwise write commands to them. */
+    if (c->status_w < 0) {
+        close_range(3, ~0U, 0);
+    } else {
+        if (c->status_w > 3)
+            close_range(3, (unsigned)c->status_w - 1, 0);
+        close_range((unsigned)c->status_w + 1, ~0U, 0);
+    }
     if (chdir(c->dir) != 0)
         goto report_errno;
     rl.rlim_cur = (rlim_t)c->mem_bytes;
@@ -252,9 +232,53 @@ child_exec(const struct mapq_proc_child *c, pid_t parent)
     execve(c->path, c->argv, c->envp);
 report_errno:
     e = errno;
-    if (write(c->status_w, &e, sizeof(e)) < 0)
+    if (err != NULL)
+        *err = e;
+    else if (write(c->status_w, &e, sizeof(e)) < 0)
         _exit(126);
     _exit(127);
+}
+
+/*
+ * The fast path: vfork. The agent's thread waits until the child has
+ * called execve() or _exit(), so an exec error comes back as the return
+ * value, as posix_spawn()'s does. Unlike glibc's posix_spawn(), it maps
+ * no stack for the child and checks no fd against the open-file limit (a
+ * getrlimit() per fd given), which every command subtask paid. Returns 0
+ * or an errno.
+ */
+static int
+spawn_vfork(const struct mapq_proc_child *c, pid_t *out)
+{
+    volatile int err = -1; /* the child sets it: see below */
+    sigset_t all, old;
+    pid_t parent = getpid(), pid;
+    int e;
+
+    /* No handler may run in the child on the agent's memory before
+     * child_exec() resets them. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = vfork();
+    if (pid == 0)
+        child_exec(c, parent, &err);
+    e = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return e;
+    if (err == -1) {
+        /* Our memory was not the child's: vfork emulated as fork, as
+         * under valgrind. It may run on and fail to exec, as on the fork
+         * path, and not be in its own group yet, which it must be before
+         * we may signal the group. */
+        setpgid(pid, pid);
+    } else if (err != 0) {
+        /* It has exited already: this wait does not block. */
+        waitpid(pid, NULL, 0);
+        return err;
+    }
+    *out = pid;
+    return 0;
 }
 
 /* fork+exec, for what only the child can set; returns 0 or an errno. */
@@ -271,7 +295,7 @@ spawn_fork(const struct mapq_proc_child *c, pid_t *out)
     sigprocmask(SIG_SETMASK, &all, &old);
     pid = fork();
     if (pid == 0)
-        child_exec(c, parent);
+        child_exec(c, parent, NULL);
     e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
@@ -285,7 +309,7 @@ spawn_fork(const struct mapq_proc_child *c, pid_t *out)
 int
 mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid)
 {
-    return c->status_w >= 0 ? spawn_fork(c, pid) : spawn_posix(c, pid);
+    return c->status_w >= 0 ? spawn_fork(c, pid) : spawn_vfork(c, pid);
 }
 
 /*

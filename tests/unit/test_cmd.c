@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mapq_alloc.h"
@@ -905,6 +906,61 @@ test_cmd_command_not_found(void **state)
     assert_int_equal(workroot_entries(f), 0);
 }
 
+/* Whether vfork() runs the child on our memory; not under valgrind, which
+ * runs it as fork(). */
+static bool
+vfork_shares_memory(void)
+{
+    volatile int seen = 0;
+    pid_t pid = vfork();
+
+    if (pid == 0) {
+        seen = 1;
+        _exit(0);
+    }
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    return seen == 1;
+}
+
+/* Spawns path in dir without a memory limit; returns what the spawn
+ * returned. A child that started is waited for and must have failed (its
+ * exec failed after the spawn returned, as when vfork is a fork: 127, or
+ * valgrind's own status). */
+static int
+spawn_failing(const char *path, const char *dir)
+{
+    char x[] = "x", *argv[] = {x, NULL}, *envp[] = {NULL};
+    struct mapq_proc_child c = {path, argv, envp, dir, {0, 1, 2},
+                                0,    NULL, 0,    -1};
+    pid_t pid = -1;
+    int e, status;
+
+    e = mapq_proc_spawn(&c, &pid);
+    if (e == 0) {
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_not_equal(WEXITSTATUS(status), 0);
+    }
+    return e;
+}
+
+/* The spawn without a memory limit returns the child's exec error, its
+ * chdir's too, and leaves no child behind; where vfork is emulated, the
+ * child fails instead. */
+static void
+test_cmd_spawn_returns_exec_errors(void **state)
+{
+    int want = vfork_shares_memory() ? ENOENT : 0;
+
+    (void)state;
+    assert_int_equal(spawn_failing("/nonexistent/mapq-x", "/"), want);
+    assert_int_equal(spawn_failing("/bin/true", "/nonexistent"), want);
+    assert_int_equal(spawn_failing("/", "/"), want != 0 ? EACCES : 0);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+}
+
 /* Makes dir under the work root and an executable tool in it that exits
  * 0; writes the tool's path into tool (PATH_MAX + 32 bytes). */
 static void
@@ -1179,6 +1235,7 @@ main(void)
         T(test_cmd_killed_by_signal),
         T(test_cmd_stderr_tail_truncated),
         T(test_cmd_command_not_found),
+        T(test_cmd_spawn_returns_exec_errors),
         T(test_cmd_program_found_is_remembered),
         T(test_cmd_not_executable),
         T(test_cmd_memory_limit),
