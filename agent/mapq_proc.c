@@ -182,9 +182,10 @@ mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus)
  * vfork child runs on the agent's memory. parent is the agent's pid. The
  * errno goes to *err when the agent waits for the child on its memory
  * (vfork), else on status_w (the fork path's status pipe). *err is
- * cleared once the child is in its own group.
+ * cleared once the child is in its own group. Never inlined: a vfork
+ * child must write only in frames of its own, below the agent's.
  */
-static _Noreturn void
+__attribute__((noinline)) static _Noreturn void
 child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
 {
     struct rlimit rl;
