@@ -4,7 +4,8 @@
 # guardian kills the command's process group), and the subtask runs again
 # on another agent once the lease expires, so nothing is lost. Signals
 # meant for the agent (INT, TERM, HUP) do not take the guardian away
-# first. Waits are bounded polls.
+# first. With the guardian killed first, the command the agent started
+# still dies with the agent. Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
@@ -124,4 +125,38 @@ check "...in a second attempt" "yes" "$([ -s "$D/again" ] && echo yes || echo no
 kill -TERM "$b"
 stop_wait "$b"
 check "the new agent exits 0 on SIGTERM" "0" "$RC"
+
+# With its guardian gone first, the process the agent started still dies
+# with the agent (its parent-death signal); what that process started is
+# the guardian's to kill, so here the test's.
+D2=$TMP/d2
+mkdir -p "$D2"
+env --default-signal=INT "$AGENT" --name orphans-c --slots 2 --lease 1s \
+    >>"$TMP/agents.log" 2>&1 &
+PIDS+=($!)
+c=${PIDS[2]}
+"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D2" \
+    >"$TMP/run2.out" 2>"$TMP/run2.err" &
+run2_pid=$!
+wait_for 10 test -e "$D2/ready"
+wait_for 5 has_lines "$D2/pids" 3
+mapfile -t task2 < "$D2/pids"
+guard=$(the_guard "$c")
+{ # quietly: no "Killed" notice
+    kill -KILL "$guard"
+    wait_for 5 dead "$guard"
+    kill -KILL "$c"
+    wait "$c"
+} 2>/dev/null
+wait_for 5 dead "${task2[2]}"
+check "without its guardian, the agent's kill -9 still ends its command" \
+    "dead" "$(dead "${task2[2]}" && echo dead || echo alive)"
+kill -KILL -- "-${task2[2]}" 2>/dev/null
+start_agents 1 --name orphans-d --lease 1s
+d=${PIDS[3]}
+stop_wait "$run2_pid" 30
+check "...and that subtask runs again and the run succeeds" "0 [7]" \
+    "$RC $(cat "$TMP/run2.out")"
+kill -TERM "$d"
+stop_wait "$d"
 finish
