@@ -246,68 +246,46 @@ report_errno:
 }
 
 /*
- * The fast path: vfork. The agent's thread waits until the child has
- * called execve() or _exit(), so an exec error comes back as the return
- * value, as posix_spawn()'s does. Unlike glibc's posix_spawn(), it maps
- * no stack for the child and checks no fd against the open-file limit (a
- * getrlimit() per fd given), which every command subtask paid. Returns 0
- * or an errno.
+ * Starts c with vfork() when shared, else fork(). After vfork() the
+ * agent's thread waits until the child has called execve() or _exit(), so
+ * an exec error comes back as the return value, as posix_spawn()'s does;
+ * unlike glibc's posix_spawn(), it maps no stack for the child and checks
+ * no fd against the open-file limit (a getrlimit() per fd given), which
+ * every command subtask paid. fork() is the path of a memory limit or
+ * CPU pinning (mapq_proc_needs_fork(); pinning reads /proc, which needs
+ * memory of the child's own); its exec error arrives on c->status_w.
+ * Returns 0 or an errno.
  */
 static int
-spawn_vfork(const struct mapq_proc_child *c, pid_t *out)
+spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
 {
-    volatile int err = -1; /* the child sets it: see below */
+    volatile int err = -1; /* a vfork child sets it: see child_exec() */
     sigset_t all, old;
     pid_t parent = getpid(), pid;
     int e;
 
-    /* No handler may run in the child on the agent's memory before
+    /* No handler of the agent's (libevent's) may run in the child before
      * child_exec() resets them. */
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid = vfork();
+    pid = shared ? vfork() : fork();
     if (pid == 0)
-        child_exec(c, parent, &err);
+        child_exec(c, parent, shared ? &err : NULL);
     e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
         return e;
-    if (err == -1) {
-        /* Our memory was not the child's: vfork emulated as fork, as
-         * under valgrind. It may run on and fail to exec, as on the fork
-         * path, and not be in its own group yet, which it must be before
-         * we may signal the group. */
-        setpgid(pid, pid);
-    } else if (err != 0) {
+    if (err > 0) {
         /* It has exited already: this wait does not block. */
         waitpid(pid, NULL, 0);
         return err;
     }
-    *out = pid;
-    return 0;
-}
-
-/* fork+exec, for what only the child can set; returns 0 or an errno. */
-static int
-spawn_fork(const struct mapq_proc_child *c, pid_t *out)
-{
-    sigset_t all, old;
-    pid_t parent = getpid(), pid;
-    int e;
-
-    /* No inherited handler (libevent's) may run in the child before
-     * child_exec() resets them. */
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0)
-        child_exec(c, parent, NULL);
-    e = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    if (pid < 0)
-        return e;
-    /* Also here, so the group exists before we may signal it. */
-    setpgid(pid, pid);
+    /* A forked child may not be in its own group yet, and the group must
+     * exist before we may signal it; nor may a vfork child whose memory
+     * was not ours (err still -1: vfork emulated as fork, as under
+     * valgrind, and its exec errors are lost as on the fork path). */
+    if (err == -1)
+        setpgid(pid, pid);
     *out = pid;
     return 0;
 }
@@ -315,7 +293,7 @@ spawn_fork(const struct mapq_proc_child *c, pid_t *out)
 int
 mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid)
 {
-    return c->status_w >= 0 ? spawn_fork(c, pid) : spawn_vfork(c, pid);
+    return spawn_child(c, c->status_w < 0, pid);
 }
 
 /*

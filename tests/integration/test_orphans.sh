@@ -72,22 +72,28 @@ stop_wait() {
     RC=$?
 }
 
-D=$TMP/d
-mkdir -p "$D"
-# Started as start_agents does, but with SIGINT at its default: a
-# background job of a script inherits it ignored, which would hide a
-# guardian that does not ignore it itself.
-env --default-signal=INT "$AGENT" --name orphans-a --slots 2 --lease 1s \
-    >>"$TMP/agents.log" 2>&1 &
-PIDS+=($!)
-a=${PIDS[0]}
-"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D" \
-    >"$TMP/run.out" 2>"$TMP/run.err" &
-run_pid=$!
+# hold NAME DIR: starts agent NAME (its pid last in PIDS) and a run of the
+# workflow with DIR (its pid in run_pid), waits for the first attempt to
+# hold its processes and reads their pids into task. The agent is started
+# as start_agents does, but with SIGINT at its default: a background job
+# of a script inherits it ignored, which would hide a guardian that does
+# not ignore it itself.
+hold() {
+    mkdir -p "$2"
+    env --default-signal=INT "$AGENT" --name "$1" --slots 2 --lease 1s \
+        >>"$TMP/agents.log" 2>&1 &
+    PIDS+=($!)
+    "$MAPQ" run "$TMP/orphans.yaml" --input dir="$2" \
+        >"$2.out" 2>"$2.err" &
+    run_pid=$!
+    wait_for 10 test -e "$2/ready"
+    wait_for 5 has_lines "$2/pids" 3
+    mapfile -t task < "$2/pids"
+}
 
-wait_for 10 test -e "$D/ready"
-wait_for 5 has_lines "$D/pids" 3
-mapfile -t task < "$D/pids"
+D=$TMP/d
+hold orphans-a "$D"
+a=${PIDS[0]}
 check "the subtask's shell and its two sleeps run" "3" "$(count_alive "${task[@]}")"
 guard=$(the_guard "$a")
 check "the agent has a guardian process" "yes" \
@@ -119,7 +125,7 @@ start_agents 1 --name orphans-b --lease 1s
 b=${PIDS[1]}
 stop_wait "$run_pid" 30
 check "the subtask runs again on the new agent and the run succeeds" "0 [7]" \
-    "$RC $(cat "$TMP/run.out")"
+    "$RC $(cat "$D.out")"
 check "...in a second attempt" "yes" "$([ -s "$D/again" ] && echo yes || echo no)"
 
 kill -TERM "$b"
@@ -130,17 +136,8 @@ check "the new agent exits 0 on SIGTERM" "0" "$RC"
 # with the agent (its parent-death signal); what that process started is
 # the guardian's to kill, so here the test's.
 D2=$TMP/d2
-mkdir -p "$D2"
-env --default-signal=INT "$AGENT" --name orphans-c --slots 2 --lease 1s \
-    >>"$TMP/agents.log" 2>&1 &
-PIDS+=($!)
+hold orphans-c "$D2"
 c=${PIDS[2]}
-"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D2" \
-    >"$TMP/run2.out" 2>"$TMP/run2.err" &
-run2_pid=$!
-wait_for 10 test -e "$D2/ready"
-wait_for 5 has_lines "$D2/pids" 3
-mapfile -t task2 < "$D2/pids"
 guard=$(the_guard "$c")
 { # quietly: no "Killed" notice
     kill -KILL "$guard"
@@ -148,15 +145,15 @@ guard=$(the_guard "$c")
     kill -KILL "$c"
     wait "$c"
 } 2>/dev/null
-wait_for 5 dead "${task2[2]}"
+wait_for 5 dead "${task[2]}"
 check "without its guardian, the agent's kill -9 still ends its command" \
-    "dead" "$(dead "${task2[2]}" && echo dead || echo alive)"
-kill -KILL -- "-${task2[2]}" 2>/dev/null
+    "dead" "$(dead "${task[2]}" && echo dead || echo alive)"
+kill -KILL -- "-${task[2]}" 2>/dev/null
 start_agents 1 --name orphans-d --lease 1s
 d=${PIDS[3]}
-stop_wait "$run2_pid" 30
+stop_wait "$run_pid" 30
 check "...and that subtask runs again and the run succeeds" "0 [7]" \
-    "$RC $(cat "$TMP/run2.out")"
+    "$RC $(cat "$D2.out")"
 kill -TERM "$d"
 stop_wait "$d"
 finish
