@@ -283,7 +283,7 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
     /* A forked child may not be in its own group yet, and the group must
      * exist before we may signal it; nor may a vfork child whose memory
      * was not ours (err still -1: vfork emulated as fork, as under
-     * valgrind, and its exec errors are lost as on the fork path). */
+     * valgrind, where an exec error shows only as exit status 127). */
     if (err == -1)
         setpgid(pid, pid);
     *out = pid;
