@@ -179,13 +179,12 @@ mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus)
 /*
  * In the child, before exec: set up and exec, or report errno and
  * _exit(127). Only async-signal-safe calls: the agent has threads, and a
- * vfork child runs on the agent's memory. parent is the agent's pid. The
- * errno goes to *err when the agent waits for the child on its memory
- * (vfork), else on status_w (the fork path's status pipe). *err is
- * cleared once the child is in its own group. Never inlined: a vfork
- * child must write only in frames of its own, below the agent's.
+ * shared child (spawn_child()) runs on the agent's memory. parent is the
+ * agent's pid. The errno goes to *err when the agent waits for the child
+ * on its memory, else on status_w (the fork path's status pipe). *err is
+ * cleared once the child is in its own group.
  */
-__attribute__((noinline)) static _Noreturn void
+static _Noreturn void
 child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
 {
     struct rlimit rl;
@@ -229,10 +228,7 @@ child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
     if (c->ncpus > 0 && mapq_proc_pin_self(c->cpus, c->ncpus) != 0)
         goto report_errno;
     /* Last, as glibc's posix_spawn() does: a signal sent to the group
-     * meanwhile stays pending in the kernel until the exec. (Unblocked
-     * earlier, a kill that came before the exec was lost one time in
-     * several hundred under valgrind, where vfork is a fork and the agent
-     * goes on at once.) */
+     * meanwhile stays pending in the kernel until the exec. */
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(c->path, c->argv, c->envp);
@@ -245,32 +241,63 @@ report_errno:
     _exit(127);
 }
 
+/* What child_main() is given: clone() passes one pointer. */
+struct spawn_args {
+    const struct mapq_proc_child *c;
+    pid_t parent;
+    volatile int *err;
+};
+
+/* The clone child's stack, one for every spawn: the loop's thread starts
+ * one child at a time and waits while the child uses it. 64 KiB: glibc's
+ * posix_spawn() gives its child about 36. */
+static char child_stack[64 * 1024] __attribute__((aligned(16)));
+
+/* clone()'s entry: the child never returns. */
+static int
+child_main(void *arg)
+{
+    const struct spawn_args *a = arg;
+
+    child_exec(a->c, a->parent, a->err);
+}
+
 /*
- * Starts c with vfork() when shared, else fork(). After vfork() the
- * agent's thread waits until the child has called execve() or _exit(), so
- * an exec error comes back as the return value, as posix_spawn()'s does;
- * unlike glibc's posix_spawn(), it maps no stack for the child and checks
- * no fd against the open-file limit (a getrlimit() per fd given), which
- * every command subtask paid. fork() is the path of a memory limit or
- * CPU pinning (mapq_proc_needs_fork(); pinning reads /proc, which needs
- * memory of the child's own); its exec error arrives on c->status_w.
- * Returns 0 or an errno.
+ * Starts c with clone(CLONE_VM | CLONE_VFORK) when shared, else fork().
+ * The shared child runs on the agent's memory (on child_stack) while the
+ * agent's thread waits until it has called execve() or _exit(), so an
+ * exec error comes back as the return value, as posix_spawn()'s does;
+ * unlike glibc's posix_spawn(), it maps no stack for each child and
+ * checks no fd against the open-file limit (a getrlimit() per fd given),
+ * which every command subtask paid. (Not vfork(): under valgrind, which
+ * runs both as a fork, only clone() makes the agent wait for the exec.)
+ * fork() is the path of a memory limit or CPU pinning
+ * (mapq_proc_needs_fork(); pinning reads /proc, which needs memory of
+ * the child's own); its exec error arrives on c->status_w. Returns 0 or
+ * an errno.
  */
 static int
 spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
 {
-    volatile int err = -1; /* a vfork child sets it: see child_exec() */
+    volatile int err = -1; /* a shared child sets it: see child_exec() */
+    struct spawn_args a = {c, getpid(), &err};
     sigset_t all, old;
-    pid_t parent = getpid(), pid;
+    pid_t pid;
     int e;
 
     /* No handler of the agent's (libevent's) may run in the child before
      * child_exec() resets them. */
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    pid = shared ? vfork() : fork();
-    if (pid == 0)
-        child_exec(c, parent, shared ? &err : NULL);
+    if (shared) {
+        pid = clone(child_main, child_stack + sizeof(child_stack),
+                    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    } else {
+        a.err = NULL;
+        pid = fork();
+        if (pid == 0)
+            child_exec(c, a.parent, NULL);
+    }
     e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
@@ -281,9 +308,9 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
         return err;
     }
     /* A forked child may not be in its own group yet, and the group must
-     * exist before we may signal it; nor may a vfork child whose memory
-     * was not ours (err still -1: vfork emulated as fork, as under
-     * valgrind, where an exec error shows only as exit status 127). */
+     * exist before we may signal it; nor may a shared child whose memory
+     * was not ours (err still -1: under valgrind, where an exec error
+     * shows only as exit status 127). */
     if (err == -1)
         setpgid(pid, pid);
     *out = pid;

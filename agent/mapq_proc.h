@@ -35,9 +35,9 @@ struct mapq_proc_child {
  * errors on a status pipe (close-on-exec) instead of from the spawn. */
 bool mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus);
 
-/* Starts c: vfork() when c->status_w < 0 (an exec error is returned),
- * else fork (an exec error arrives on status_w). The child dies with the
- * agent's thread that started it (PR_SET_PDEATHSIG): call from the loop's
+/* Starts c: as vfork() does when c->status_w < 0 (an exec error is
+ * returned), else fork (an exec error arrives on status_w). The child dies with
+ * the agent's thread that started it (PR_SET_PDEATHSIG): call from the loop's
  * thread. Writes its pid; returns 0 or an errno. */
 int mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid);
 
