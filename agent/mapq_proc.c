@@ -1,7 +1,8 @@
 /*
  * mapq_proc.c - helpers shared by command attempts and persistent workers
- * (see mapq_proc.h). Owns two process-wide things, both the loop thread's:
- * /dev/null opened once, and the programs found on PATH before.
+ * (see mapq_proc.h). Owns three process-wide things, all the loop
+ * thread's: /dev/null opened once, the programs found on PATH before, and
+ * the stack a new child runs on until its exec.
  */
 #include "mapq_proc.h"
 
@@ -293,7 +294,6 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
         pid = clone(child_main, child_stack + sizeof(child_stack),
                     CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     } else {
-        a.err = NULL;
         pid = fork();
         if (pid == 0)
             child_exec(c, a.parent, NULL);
@@ -308,9 +308,9 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
         return err;
     }
     /* A forked child may not be in its own group yet, and the group must
-     * exist before we may signal it; nor may a shared child whose memory
-     * was not ours (err still -1: under valgrind, where an exec error
-     * shows only as exit status 127). */
+     * exist before we may signal it. A shared child whose memory was not
+     * ours (err still -1: under valgrind, where an exec error shows only
+     * as exit status 127) told us nothing either. */
     if (err == -1)
         setpgid(pid, pid);
     *out = pid;
