@@ -36,9 +36,10 @@ struct mapq_proc_child {
 bool mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus);
 
 /* Starts c: as vfork() does when c->status_w < 0 (an exec error is
- * returned), else fork (an exec error arrives on status_w). The child dies with
- * the agent's thread that started it (PR_SET_PDEATHSIG): call from the loop's
- * thread. Writes its pid; returns 0 or an errno. */
+ * returned), else fork (an exec error arrives on status_w). The child's
+ * PR_SET_PDEATHSIG follows the thread that started it, and the vfork-style
+ * child runs on a stack of this module's: call from the loop's thread only.
+ * Writes its pid; returns 0 or an errno. */
 int mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid);
 
 /* Finds name as execvp() would, relative names against dir (where the

@@ -4,8 +4,7 @@
 # guardian kills the command's process group), and the subtask runs again
 # on another agent once the lease expires, so nothing is lost. Signals
 # meant for the agent (INT, TERM, HUP) do not take the guardian away
-# first. With the guardian killed first, the command the agent started
-# still dies with the agent. Waits are bounded polls.
+# first. Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
@@ -132,28 +131,4 @@ kill -TERM "$b"
 stop_wait "$b"
 check "the new agent exits 0 on SIGTERM" "0" "$RC"
 
-# With its guardian gone first, the process the agent started still dies
-# with the agent (its parent-death signal); what that process started is
-# the guardian's to kill, so here the test's.
-D2=$TMP/d2
-hold orphans-c "$D2"
-c=${PIDS[2]}
-guard=$(the_guard "$c")
-{ # quietly: no "Killed" notice
-    kill -KILL "$guard"
-    wait_for 5 dead "$guard"
-    kill -KILL "$c"
-    wait "$c"
-} 2>/dev/null
-wait_for 5 dead "${task[2]}"
-check "without its guardian, the agent's kill -9 still ends its command" \
-    "dead" "$(dead "${task[2]}" && echo dead || echo alive)"
-kill -KILL -- "-${task[2]}" 2>/dev/null
-start_agents 1 --name orphans-d --lease 1s
-d=${PIDS[3]}
-stop_wait "$run_pid" 30
-check "...and that subtask runs again and the run succeeds" "0 [7]" \
-    "$RC $(cat "$D2.out")"
-kill -TERM "$d"
-stop_wait "$d"
 finish
