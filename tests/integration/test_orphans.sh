@@ -71,28 +71,22 @@ stop_wait() {
     RC=$?
 }
 
-# hold NAME DIR: starts agent NAME (its pid last in PIDS) and a run of the
-# workflow with DIR (its pid in run_pid), waits for the first attempt to
-# hold its processes and reads their pids into task. The agent is started
-# as start_agents does, but with SIGINT at its default: a background job
-# of a script inherits it ignored, which would hide a guardian that does
-# not ignore it itself.
-hold() {
-    mkdir -p "$2"
-    env --default-signal=INT "$AGENT" --name "$1" --slots 2 --lease 1s \
-        >>"$TMP/agents.log" 2>&1 &
-    PIDS+=($!)
-    "$MAPQ" run "$TMP/orphans.yaml" --input dir="$2" \
-        >"$2.out" 2>"$2.err" &
-    run_pid=$!
-    wait_for 10 test -e "$2/ready"
-    wait_for 5 has_lines "$2/pids" 3
-    mapfile -t task < "$2/pids"
-}
-
 D=$TMP/d
-hold orphans-a "$D"
+mkdir -p "$D"
+# Started as start_agents does, but with SIGINT at its default: a
+# background job of a script inherits it ignored, which would hide a
+# guardian that does not ignore it itself.
+env --default-signal=INT "$AGENT" --name orphans-a --slots 2 --lease 1s \
+    >>"$TMP/agents.log" 2>&1 &
+PIDS+=($!)
 a=${PIDS[0]}
+"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D" \
+    >"$TMP/run.out" 2>"$TMP/run.err" &
+run_pid=$!
+
+wait_for 10 test -e "$D/ready"
+wait_for 5 has_lines "$D/pids" 3
+mapfile -t task < "$D/pids"
 check "the subtask's shell and its two sleeps run" "3" "$(count_alive "${task[@]}")"
 guard=$(the_guard "$a")
 check "the agent has a guardian process" "yes" \
@@ -124,11 +118,10 @@ start_agents 1 --name orphans-b --lease 1s
 b=${PIDS[1]}
 stop_wait "$run_pid" 30
 check "the subtask runs again on the new agent and the run succeeds" "0 [7]" \
-    "$RC $(cat "$D.out")"
+    "$RC $(cat "$TMP/run.out")"
 check "...in a second attempt" "yes" "$([ -s "$D/again" ] && echo yes || echo no)"
 
 kill -TERM "$b"
 stop_wait "$b"
 check "the new agent exits 0 on SIGTERM" "0" "$RC"
-
 finish
