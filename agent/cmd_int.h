@@ -25,7 +25,7 @@
 #define CHECKPOINT_FILE ".mapq_checkpoint"
 #define READ_CHUNK      65536
 
-enum { PIPE_IN, PIPE_OUT, PIPE_ERR, PIPE_STATUS, NPIPES };
+enum { PIPE_IN, PIPE_OUT, PIPE_ERR, NPIPES };
 
 /*
  * Lifecycle: started (in live, pid > 0) -> reaped (out of live, group
@@ -50,15 +50,13 @@ struct mapq_cmd {
     pid_t pid;      /* -1 when nothing was started */
     int fd[NPIPES]; /* parent ends, -1 when closed */
     struct event *ev[NPIPES];
-    struct event *timer;           /* the timeout, then the drain limit */
-    struct event *finish;          /* deferred completion */
-    struct mapq_buf in;            /* stdin JSON */
-    size_t in_off;                 /* bytes of in already written */
-    struct mapq_buf out;           /* stdout, capped at output_max */
-    struct mapq_buf err;           /* stderr, trimmed to the tail */
-    uint64_t err_total;            /* stderr bytes read in all */
-    unsigned char st[sizeof(int)]; /* exec errno from the fork path */
-    size_t stlen;
+    struct event *timer;  /* the timeout, then the drain limit */
+    struct event *finish; /* deferred completion */
+    struct mapq_buf in;   /* stdin JSON */
+    size_t in_off;        /* bytes of in already written */
+    struct mapq_buf out;  /* stdout, capped at output_max */
+    struct mapq_buf err;  /* stderr, trimmed to the tail */
+    uint64_t err_total;   /* stderr bytes read in all */
     int wstatus, kill_sig;
     bool live, reaped, out_over, timed_out, killed, early, finishing;
     enum mapq_cmd_status early_status;

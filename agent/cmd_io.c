@@ -1,7 +1,7 @@
 /*
  * cmd_io.c - the parent ends of a command's pipes: stdin fed from the
  * inputs' JSON, stdout kept up to the output cap, stderr trimmed to its
- * tail, and the exec status pipe of the fork path.
+ * tail.
  *
  * Works on the descriptors and buffers in struct mapq_cmd, which
  * mapq_cmd.c owns; never blocks (the parent ends are non-blocking), never
@@ -27,14 +27,12 @@ cmd_io_close(struct mapq_cmd *cmd, int i)
 static void
 keep(struct mapq_cmd *cmd, int i, const char *data, size_t n)
 {
-    size_t room;
-
     if (i == PIPE_OUT) {
         /* Past the cap keep draining, so the child is not stuck. */
         if (cmd->otype != NULL && !cmd->out_over &&
             mapq_buf_append(&cmd->out, data, n) != MAPQ_OK)
             cmd->out_over = true;
-    } else if (i == PIPE_ERR) {
+    } else {
         cmd->err_total += n;
         mapq_buf_append(&cmd->err, data, n);
         if (cmd->err.len > 2 * MAPQ_CMD_STDERR_TAIL) {
@@ -43,22 +41,13 @@ keep(struct mapq_cmd *cmd, int i, const char *data, size_t n)
                     MAPQ_CMD_STDERR_TAIL);
             cmd->err.len = MAPQ_CMD_STDERR_TAIL;
         }
-    } else {
-        room = sizeof(cmd->st) - cmd->stlen;
-        memcpy(cmd->st + cmd->stlen, data, n < room ? n : room);
-        cmd->stlen += n < room ? n : room;
     }
 }
 
 static int
 pipe_index(const struct mapq_cmd *cmd, evutil_socket_t fd)
 {
-    int i;
-
-    for (i = PIPE_OUT; i < PIPE_STATUS; i++)
-        if (cmd->fd[i] == fd)
-            return i;
-    return PIPE_STATUS;
+    return fd == cmd->fd[PIPE_OUT] ? PIPE_OUT : PIPE_ERR;
 }
 
 bool

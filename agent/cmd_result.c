@@ -107,7 +107,6 @@ static bool
 classify(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
 {
     char secs[32];
-    int e = 0;
 
     res->status = MAPQ_CMD_FAILED;
     if (cmd->early) {
@@ -126,10 +125,7 @@ classify(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
         snprintf(res->error, sizeof(res->error), "timed out after %s", secs);
         return false;
     }
-    if (cmd->stlen == sizeof(int)) {
-        memcpy(&e, cmd->st, sizeof(e));
-        cmd_exec_error(cmd, e, res->error, sizeof(res->error));
-    } else if (WIFSIGNALED(cmd->wstatus)) {
+    if (WIFSIGNALED(cmd->wstatus)) {
         format_signal(res->error, sizeof(res->error), WTERMSIG(cmd->wstatus));
     } else if (res->exit_status != 0) {
         snprintf(res->error, sizeof(res->error), "exit status %d",
@@ -137,8 +133,7 @@ classify(const struct mapq_cmd *cmd, struct mapq_cmd_result *res)
     } else {
         return true;
     }
-    if (!(cmd->stlen == sizeof(int) && (e == ENOENT || e == ENOTDIR)))
-        note_mem(cmd, res);
+    note_mem(cmd, res);
     return false;
 }
 

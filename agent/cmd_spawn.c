@@ -344,21 +344,18 @@ spawn_found_again(struct mapq_cmd *cmd, struct mapq_proc_child *c)
 static enum cmd_spawned
 launch(struct mapq_cmd *cmd, char **argv, char **envp, char *err)
 {
-    int child[NPIPES] = {-1, -1, -1, -1}, ends[NPIPES] = {-1, -1, -1, -1};
+    int child[NPIPES] = {-1, -1, -1}, ends[NPIPES] = {-1, -1, -1};
     int i, e = 0;
-    bool fork_path = mapq_proc_needs_fork(cmd->mem_bytes, cmd->ncpus);
     struct mapq_proc_child c = {cmd->path, argv,         envp,
                                 cmd->dir,  {-1, -1, -1}, cmd->mem_bytes,
-                                cmd->cpus, cmd->ncpus,   -1};
-    int nstreams = fork_path ? NPIPES : PIPE_STATUS;
+                                cmd->cpus, cmd->ncpus};
     enum cmd_spawned rc = CMD_SPAWN_FAIL;
 
-    for (i = 0; i < nstreams; i++)
+    for (i = 0; i < NPIPES; i++)
         if (open_stream(cmd, i, child, ends, err) != MAPQ_OK)
             goto out_close;
     prefill_stdin(cmd);
     memcpy(c.fds, child, sizeof(c.fds));
-    c.status_w = child[PIPE_STATUS];
     clock_gettime(CLOCK_MONOTONIC, &cmd->t0);
     e = mapq_proc_spawn(&c, &cmd->pid);
     if (e != 0 && cmd->path_remembered && mapq_proc_command_errno(e))
@@ -409,12 +406,8 @@ cmd_spawn(struct mapq_cmd *cmd, const struct mapq_cmd_spec *spec,
         argv = build_argv(spec, vars, nvars);
         free(cmd->name);
         cmd->name = mapq_xstrdup(argv[0]);
-        /* The fork path learns of exec errors only once the child ran:
-         * too late to look again, so it always looks first. */
         e = mapq_proc_find(cmd->name, cmd->dir, &cmd->path,
-                           mapq_proc_needs_fork(cmd->mem_bytes, cmd->ncpus)
-                               ? NULL
-                               : &cmd->path_remembered);
+                           &cmd->path_remembered);
         if (e != 0) {
             cmd_exec_error(cmd, e, cmd->early_error, sizeof(cmd->early_error));
             rc = CMD_UNRUNNABLE;

@@ -93,7 +93,7 @@ static void
 maybe_finish(struct mapq_cmd *cmd)
 {
     if (cmd->finishing || !cmd->reaped || cmd->fd[PIPE_OUT] >= 0 ||
-        cmd->fd[PIPE_ERR] >= 0 || cmd->fd[PIPE_STATUS] >= 0)
+        cmd->fd[PIPE_ERR] >= 0)
         return;
     cmd->finishing = true;
     event_active(cmd->finish, EV_TIMEOUT, 0);
@@ -190,7 +190,6 @@ cmd_timer_cb(evutil_socket_t fd, short what, void *arg)
         /* Drain limit: a process outside the group still holds a pipe. */
         cmd_io_close(cmd, PIPE_OUT);
         cmd_io_close(cmd, PIPE_ERR);
-        cmd_io_close(cmd, PIPE_STATUS);
         maybe_finish(cmd);
         return;
     }

@@ -171,20 +171,18 @@ mapq_proc_pin(pid_t pid, const int *cpus, size_t n)
     return rc;
 }
 
-bool
-mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus)
-{
-    return mem_bytes > 0 || ncpus > 0;
-}
-
 /*
- * In the child, before exec: set up and exec, or report errno and
- * _exit(127). Only async-signal-safe calls: the agent has threads, and a
- * shared child (spawn_child()) runs on the agent's memory. parent is the
- * agent's pid. The errno goes to *err when the agent waits for the child
- * on its memory, else on status_w (the fork path's status pipe). *err is
- * cleared once the child is in its own group. Not instrumented by ASan,
- * which cannot tell child_stack for a stack (see child_main()).
+ * In the child, before exec: set up and exec, or report errno in *err and
+ * _exit(127). Only async-signal-safe calls: the agent has threads, and the
+ * child runs on the agent's memory (see spawn_child()). parent is the
+ * agent's pid. *err is cleared once the child is in its own group. Not
+ * instrumented by ASan, which cannot tell child_stack for a stack (see
+ * child_main()).
+ *
+ * The memory limit is the child's own (rlimits are per process, not per
+ * memory): set while it still runs on the agent's memory, it limits no
+ * mapping of the agent's, and the child maps nothing before its exec,
+ * whose new memory it limits.
  */
 __attribute__((no_sanitize("address"))) static _Noreturn void
 child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
@@ -192,11 +190,10 @@ child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
     struct rlimit rl;
     struct sigaction sa;
     sigset_t none;
-    int sig, i, e;
+    int sig, i;
 
     setpgid(0, 0);
-    if (err != NULL)
-        *err = 0; /* shared: the agent sees that the group exists */
+    *err = 0; /* the agent sees that the group exists */
     /* Dies with the agent even if its guardian is gone; its own children
      * are the guardian's to kill, with the group. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -211,16 +208,9 @@ child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
     for (i = 0; i < 3; i++)
         if (dup2(c->fds[i], i) < 0)
             goto report_errno;
-    /* Only stdio, and the status pipe (close-on-exec) on the fork path:
-     * none of the agent's Redis connections reach the child, which could
-     * otherwise write commands to them. */
-    if (c->status_w < 0) {
-        close_range(3, ~0U, 0);
-    } else {
-        if (c->status_w > 3)
-            close_range(3, (unsigned)c->status_w - 1, 0);
-        close_range((unsigned)c->status_w + 1, ~0U, 0);
-    }
+    /* Only stdio: none of the agent's Redis connections reach the child,
+     * which could otherwise write commands to them. */
+    close_range(3, ~0U, 0);
     if (chdir(c->dir) != 0)
         goto report_errno;
     rl.rlim_cur = (rlim_t)c->mem_bytes;
@@ -235,11 +225,7 @@ child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
     sigprocmask(SIG_SETMASK, &none, NULL);
     execve(c->path, c->argv, c->envp);
 report_errno:
-    e = errno;
-    if (err != NULL)
-        *err = e;
-    else if (write(c->status_w, &e, sizeof(e)) < 0)
-        _exit(126);
+    *err = errno;
     _exit(127);
 }
 
@@ -267,23 +253,21 @@ child_main(void *arg)
 }
 
 /*
- * Starts c with clone(CLONE_VM | CLONE_VFORK) when shared, else fork().
- * The shared child runs on the agent's memory (on child_stack) while the
- * agent's thread waits until it has called execve() or _exit(), so an
- * exec error comes back as the return value, as posix_spawn()'s does;
- * unlike glibc's posix_spawn(), it maps no stack for each child and
- * checks no fd against the open-file limit (a getrlimit() per fd given),
- * which every command subtask paid. (Not vfork(): under valgrind, which
- * runs both as a fork, only clone() makes the agent wait for the exec.)
- * fork() is the path of a memory limit or CPU pinning
- * (mapq_proc_needs_fork(); pinning reads /proc, which needs memory of
- * the child's own); its exec error arrives on c->status_w. Returns 0 or
- * an errno.
+ * Starts c with clone(CLONE_VM | CLONE_VFORK): the child runs on the
+ * agent's memory (on child_stack) while the agent's thread waits until it
+ * has called execve() or _exit(), so an error of its setup or exec comes
+ * back as the return value, as posix_spawn()'s does. Unlike glibc's
+ * posix_spawn(), it maps no stack for each child and checks no fd against
+ * the open-file limit (a getrlimit() per fd given), which every command
+ * subtask paid; unlike fork(), it copies none of the agent's page tables,
+ * which a command with a memory limit or CPUs paid. (Not vfork(): under
+ * valgrind, which runs both as a fork, only clone() makes the agent wait
+ * for the exec.) Returns 0 or an errno.
  */
-static int
-spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
+int
+mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *out)
 {
-    volatile int err = -1; /* a shared child sets it: see child_exec() */
+    volatile int err = -1; /* the child sets it: see child_exec() */
     struct spawn_args a = {c, getpid(), &err};
     sigset_t all, old;
     pid_t pid;
@@ -293,14 +277,8 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
      * child_exec() resets them. */
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &old);
-    if (shared) {
-        pid = clone(child_main, child_stack + sizeof(child_stack),
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
-    } else {
-        pid = fork();
-        if (pid == 0)
-            child_exec(c, a.parent, NULL);
-    }
+    pid = clone(child_main, child_stack + sizeof(child_stack),
+                CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
     e = errno;
     sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
@@ -310,20 +288,13 @@ spawn_child(const struct mapq_proc_child *c, bool shared, pid_t *out)
         waitpid(pid, NULL, 0);
         return err;
     }
-    /* A forked child may not be in its own group yet, and the group must
-     * exist before we may signal it. A shared child whose memory was not
-     * ours (err still -1: under valgrind, where an exec error shows only
-     * as exit status 127) told us nothing either. */
+    /* A child whose memory was not ours (err still -1: under valgrind,
+     * where an error shows only as exit status 127) told us nothing: its
+     * group must exist before we may signal it. */
     if (err == -1)
         setpgid(pid, pid);
     *out = pid;
     return 0;
-}
-
-int
-mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid)
-{
-    return spawn_child(c, c->status_w < 0, pid);
 }
 
 /*

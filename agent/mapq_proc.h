@@ -27,19 +27,14 @@ struct mapq_proc_child {
     int64_t mem_bytes; /* RLIMIT_AS when > 0 */
     const int *cpus;   /* CPU ids to pin it to, ncpus of them (0: none) */
     size_t ncpus;
-    int status_w; /* the fork path's status pipe (exec errno), or -1 */
 };
 
-/* Whether a child needs the fork path: a memory limit or CPU pinning,
- * which only a forked child can set before exec. That path reports exec
- * errors on a status pipe (close-on-exec) instead of from the spawn. */
-bool mapq_proc_needs_fork(int64_t mem_bytes, size_t ncpus);
-
-/* Starts c: as vfork() does when c->status_w < 0 (an exec error is
- * returned), else fork (an exec error arrives on status_w). The child's
- * PR_SET_PDEATHSIG follows the thread that started it, and the vfork-style
- * child runs on a stack of this module's: call from the loop's thread only.
- * Writes its pid; returns 0 or an errno. */
+/* Starts c as vfork() does: the agent's thread waits until the child has
+ * called execve(), so an error of its setup or exec (its directory, its
+ * memory limit, its CPUs, the program) is returned. The child's
+ * PR_SET_PDEATHSIG follows the thread that started it, and the child runs
+ * on a stack of this module's: call from the loop's thread only. Writes
+ * its pid; returns 0 or an errno. */
 int mapq_proc_spawn(const struct mapq_proc_child *c, pid_t *pid);
 
 /* Finds name as execvp() would, relative names against dir (where the

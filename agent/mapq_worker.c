@@ -170,7 +170,6 @@ drop_process(struct mapq_worker *w)
     w->pid = -1;
     w->reaped = w->status_known = false;
     w->wstatus = 0;
-    w->stlen = 0;
 }
 
 /* The job stops waiting for a reply: it will end with the process. */
@@ -255,7 +254,7 @@ static void
 maybe_end(struct mapq_worker *w)
 {
     if (w->proc != WPROC_DYING || !w->reaped || w->fd[WPIPE_OUT] >= 0 ||
-        w->fd[WPIPE_ERR] >= 0 || w->fd[WPIPE_STATUS] >= 0)
+        w->fd[WPIPE_ERR] >= 0)
         return;
     proc_end(w);
 }
@@ -352,7 +351,6 @@ worker_watch_cb(evutil_socket_t fd, short what, void *arg)
     /* Drain limit: a process outside the group still holds a pipe. */
     close_pipe(w, WPIPE_OUT);
     close_pipe(w, WPIPE_ERR);
-    close_pipe(w, WPIPE_STATUS);
     maybe_end(w);
 }
 
@@ -478,11 +476,9 @@ feed(struct mapq_worker *w, const char *data, size_t n)
 static void
 keep(struct mapq_worker *w, int i, const char *data, size_t n)
 {
-    size_t room;
-
     if (i == WPIPE_OUT) {
         feed(w, data, n);
-    } else if (i == WPIPE_ERR) {
+    } else {
         mapq_buf_append(&w->err, data, n);
         if (w->err.len > 2 * MAPQ_CMD_STDERR_TAIL) {
             memmove(w->err.data,
@@ -491,10 +487,6 @@ keep(struct mapq_worker *w, int i, const char *data, size_t n)
             w->err.len = MAPQ_CMD_STDERR_TAIL;
             w->err.data[w->err.len] = '\0';
         }
-    } else {
-        room = sizeof(w->st) - w->stlen;
-        memcpy(w->st + w->stlen, data, n < room ? n : room);
-        w->stlen += n < room ? n : room;
     }
 }
 
@@ -515,14 +507,10 @@ worker_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct mapq_worker *w = arg;
     char chunk[WORKER_READ_CHUNK];
-    int i = WPIPE_STATUS, reads;
+    int i = fd == w->fd[WPIPE_OUT] ? WPIPE_OUT : WPIPE_ERR, reads;
     ssize_t n;
 
     (void)what;
-    if (fd == w->fd[WPIPE_OUT])
-        i = WPIPE_OUT;
-    else if (fd == w->fd[WPIPE_ERR])
-        i = WPIPE_ERR;
     for (reads = 0; reads < READS_PER_CB && w->fd[i] == fd; reads++) {
         n = read(fd, chunk, sizeof(chunk));
         if (n > 0) {

@@ -26,7 +26,7 @@
 #define WORKER_CKPT_FILE  ".mapq_checkpoint"
 #define WORKER_READ_CHUNK 65536
 
-enum { WPIPE_IN, WPIPE_OUT, WPIPE_ERR, WPIPE_STATUS, WNPIPES };
+enum { WPIPE_IN, WPIPE_OUT, WPIPE_ERR, WNPIPES };
 
 /*
  * The process: NONE -> UP (spawned) -> DYING (killed with SIGKILL, or its
@@ -71,11 +71,9 @@ struct mapq_worker {
     struct event *watch; /* while DYING: polls waitpid, then drain limit */
     struct mapq_buf in;  /* stdin bytes not written yet from in_off */
     size_t in_off;
-    bool in_started;               /* a byte of the job's request was written */
-    struct mapq_buf line;          /* stdout since the last reply, capped */
-    struct mapq_buf err;           /* stderr since the last reply, tail */
-    unsigned char st[sizeof(int)]; /* exec errno from the fork path */
-    size_t stlen;
+    bool in_started;      /* a byte of the job's request was written */
+    struct mapq_buf line; /* stdout since the last reply, capped */
+    struct mapq_buf err;  /* stderr since the last reply, tail */
     /* the job */
     enum worker_job job;
     bool timed_out, killed, garbage; /* why an ENDING job ends */

@@ -293,7 +293,6 @@ void
 worker_result_ended(const struct mapq_worker *w, struct mapq_cmd_result *res)
 {
     char secs[32];
-    int e;
 
     if (w->status_known && WIFEXITED(w->wstatus))
         res->exit_status = WEXITSTATUS(w->wstatus);
@@ -309,9 +308,6 @@ worker_result_ended(const struct mapq_worker *w, struct mapq_cmd_result *res)
         snprintf(res->error, sizeof(res->error), "timed out after %s", secs);
     } else if (w->garbage) {
         snprintf(res->error, sizeof(res->error), "%s", w->why);
-    } else if (w->stlen == sizeof(int)) {
-        memcpy(&e, w->st, sizeof(e));
-        worker_exec_error(w, e, res->error, sizeof(res->error));
     } else if (!w->status_known) {
         snprintf(res->error, sizeof(res->error),
                  "worker exited without replying");

@@ -75,13 +75,10 @@ static enum worker_spawned
 launch(struct mapq_worker *w, char **envp, char *why, char *err)
 {
     int p[WNPIPES][2], i, e;
-    bool fork_path = mapq_proc_needs_fork(w->mem_bytes, 0);
-    struct mapq_proc_child c = {
-        w->path,      w->argv, envp, w->dir, {-1, -1, -1},
-        w->mem_bytes, NULL,    0,    -1};
-    int npipes = fork_path ? WNPIPES : WPIPE_STATUS;
+    struct mapq_proc_child c = {w->path,      w->argv,      envp, w->dir,
+                                {-1, -1, -1}, w->mem_bytes, NULL, 0};
 
-    for (i = 0; i < npipes; i++) {
+    for (i = 0; i < WNPIPES; i++) {
         if (mapq_proc_pipe(p[i], i == WPIPE_IN ? 1 : 0) != 0) {
             e = errno;
             while (i-- > 0) {
@@ -97,15 +94,11 @@ launch(struct mapq_worker *w, char **envp, char *why, char *err)
     c.fds[0] = p[WPIPE_IN][0];
     c.fds[1] = p[WPIPE_OUT][1];
     c.fds[2] = p[WPIPE_ERR][1];
-    if (fork_path)
-        c.status_w = p[WPIPE_STATUS][1];
     e = mapq_proc_spawn(&c, &w->pid);
     if (e != 0)
         w->pid = -1;
     for (i = 0; i < 3; i++)
         close(c.fds[i]);
-    if (c.status_w >= 0)
-        close(c.status_w);
     if (e == 0)
         return WORKER_SPAWNED;
     for (i = 0; i < WNPIPES; i++)

@@ -762,7 +762,7 @@ test_cmd_child_process_setup(void **state)
 {
     struct fx *f = *state;
     sigset_t block, old;
-    int fork_path;
+    int limited;
 
     /* Signals blocked in the agent (it blocks SIGCHLD to read it from a
      * signalfd; this test's loop takes SIGCHLD through a handler, so it
@@ -773,9 +773,9 @@ test_cmd_child_process_setup(void **state)
     sigprocmask(SIG_BLOCK, &block, &old);
     set_output(f, "str");
     f->spec.output_text = true;
-    /* The spawn, then the fork path used for memory limits. */
-    for (fork_path = 0; fork_path < 2; fork_path++) {
-        f->spec.mem_bytes = fork_path ? 256 * 1024 * 1024 : 0;
+    /* Without, then with a memory limit. */
+    for (limited = 0; limited < 2; limited++) {
+        f->spec.mem_bytes = limited ? 256 * 1024 * 1024 : 0;
         set_sh(f, child_probe, NULL);
         assert_string_equal(output_str(f, run(f)), child_want);
         set_mask_probe(f);
@@ -896,7 +896,7 @@ test_cmd_command_not_found(void **state)
     assert_int_equal(g->status, MAPQ_CMD_FAILED);
     assert_string_equal(g->error, "command not found: mapq-no-such-command");
     assert_int_equal(g->exit_status, -1);
-    /* The same through the fork path used for memory limits. */
+    /* The same with a memory limit. */
     free(f->argv[0]);
     f->argv[0] = mapq_xstrdup("/nonexistent/mapq-no-such-command");
     f->spec.mem_bytes = 256 * 1024 * 1024;
@@ -936,16 +936,17 @@ clone_shares_memory(void)
     return probe_seen == 1;
 }
 
-/* Spawns path in dir without a memory limit; returns what the spawn
- * returned. A child that started is waited for and must have failed (its
+/* Spawns path in dir, with a memory limit of mem bytes (0: none) and
+ * pinned to CPU cpu (-1: not pinned); returns what the spawn returned. A
+ * child that started is waited for and must have failed (its setup or
  * exec failed after the spawn returned, as under valgrind: 127, or
  * valgrind's own status). */
 static int
-spawn_failing(const char *path, const char *dir)
+spawn_failing(const char *path, const char *dir, int64_t mem, int cpu)
 {
     char x[] = "x", *argv[] = {x, NULL}, *envp[] = {NULL};
-    struct mapq_proc_child c = {path, argv, envp, dir, {0, 1, 2},
-                                0,    NULL, 0,    -1};
+    struct mapq_proc_child c = {path,      argv, envp, dir,
+                                {0, 1, 2}, mem,  &cpu, cpu >= 0 ? 1 : 0};
     pid_t pid = -1;
     int e, status;
 
@@ -958,18 +959,31 @@ spawn_failing(const char *path, const char *dir)
     return e;
 }
 
-/* The spawn without a memory limit returns the child's exec error, its
- * chdir's too, and leaves no child behind; where the child does not run
- * on our memory, it fails instead. */
+/* The spawn returns the child's exec error, its chdir's, a memory limit
+ * it may not set and CPUs it may not run on, and leaves no child behind;
+ * where the child does not run on our memory, it fails instead. */
 static void
 test_cmd_spawn_returns_exec_errors(void **state)
 {
-    int want = clone_shares_memory() ? ENOENT : 0;
+    bool shares = clone_shares_memory();
+    int64_t mem = 256 * 1024 * 1024;
+    cpu_set_t mine;
+    int cpu = 0;
 
     (void)state;
-    assert_int_equal(spawn_failing("/nonexistent/mapq-x", "/"), want);
-    assert_int_equal(spawn_failing("/bin/true", "/nonexistent"), want);
-    assert_int_equal(spawn_failing("/", "/"), want != 0 ? EACCES : 0);
+    assert_int_equal(sched_getaffinity(0, sizeof(mine), &mine), 0);
+    while (!CPU_ISSET(cpu, &mine))
+        cpu++;
+    assert_int_equal(spawn_failing("/nonexistent/mapq-x", "/", 0, -1),
+                     shares ? ENOENT : 0);
+    assert_int_equal(spawn_failing("/nonexistent/mapq-x", "/", mem, cpu),
+                     shares ? ENOENT : 0);
+    assert_int_equal(spawn_failing("/bin/true", "/nonexistent", 0, -1),
+                     shares ? ENOENT : 0);
+    assert_int_equal(spawn_failing("/", "/", 0, -1), shares ? EACCES : 0);
+    /* No CPU of the machine has that id. */
+    assert_int_equal(spawn_failing("/bin/true", "/", 0, CPU_SETSIZE - 1),
+                     shares ? EINVAL : 0);
     assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
 }
