@@ -92,7 +92,7 @@ typedef void mapq_cmd_done_fn(struct mapq_cmd *cmd,
  * (borrowed for the call only; NULL is no inputs). Returns the command
  * (freed with mapq_cmd_free() after or from the done callback), or NULL
  * with err set when nothing could be started at all (no working directory,
- * fork failure). A binary that does not exist is not a start failure: the
+ * no process). A binary that does not exist is not a start failure: the
  * command completes with MAPQ_CMD_FAILED and "command not found: NAME".
  * Neither are inputs that cannot be passed (not expressible as JSON, or a
  * NUL byte in a text): MAPQ_CMD_FAILED with "input 'x': ...". An input

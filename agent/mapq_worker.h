@@ -124,7 +124,7 @@ struct mapq_worker *mapq_worker_new(struct event_base *base,
  * MAPQ_OK, after which done(w, res, arg) is called exactly once from the
  * loop (unless the worker is freed first); or MAPQ_EIO with err set when
  * this host could not start the process or prepare the job (no working
- * directory, no pipe, fork failure), and then done is never called. A
+ * directory, no pipe, no process), and then done is never called. A
  * command that does not exist, or inputs that cannot be written as JSON,
  * are not errors here: the job ends FAILED.
  */
