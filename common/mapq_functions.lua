@@ -95,7 +95,7 @@ process replaces the library only when Redis holds an older revision
 (mapq1_version, below), never a newer one.
 ]]
 
-local REVISION = 20
+local REVISION = 21
 
 local ENDED = {succeeded = true, failed = true, cancelled = true}
 
@@ -1497,23 +1497,46 @@ local function write_rest(b)
     end
 end
 
+-- Calls fn(digits, record) for each attempt record of the log page s
+-- that has an element index (digits: its i); a page that does not parse
+-- gives none.
+local function each_paged(s, fn)
+    local ok, all = pcall(function(p)
+        return {cmsgpack.unpack(p)}
+    end, s)
+    for _, t in ipairs(ok and all or {}) do
+        if type(t) == 'table' and type(t.i) == 'number' then
+            fn(string.format('%d', t.i), t)
+        end
+    end
+end
+
 -- The attempt records in np log pages (args[first .. first + np - 1] the
 -- page fields, the pages after them), each packed on its own, by element
--- index (the digits of its i): for a group finished entry by entry. A page
--- that does not parse gives none.
+-- index (the digits of its i): for a group finished entry by entry.
 local function page_logs(args, first, np)
     local by = {}
     for m = first + np, first + 2 * np - 1 do
-        local ok, all = pcall(function(s)
-            return {cmsgpack.unpack(s)}
-        end, args[m])
-        for _, t in ipairs(ok and all or {}) do
-            if type(t) == 'table' and type(t.i) == 'number' then
-                by[string.format('%d', t.i)] = cmsgpack.pack(t)
-            end
-        end
+        each_paged(args[m], function(i, t)
+            by[i] = cmsgpack.pack(t)
+        end)
     end
     return by
+end
+
+-- The element indices (digits) of the records already in the np log pages
+-- of execution e named by args[first .. first + np - 1], as a set: a call
+-- of the same step that wrote them failed after, and is sent again.
+local function paged_before(P, e, args, first, np)
+    local have = redis.call('HMGET', P .. ':log:' .. e,
+        unpack(args, first, first + np - 1))
+    local seen = {}
+    for m = 1, np do
+        each_paged(have[m] or '', function(i)
+            seen[i] = true
+        end)
+    end
+    return seen
 end
 
 -- The groups of step's flag 'g': attempts that the agent found to be
@@ -1576,9 +1599,12 @@ local function finish_group(b, args, j, rest)
     end
     if not fast then
         local by = paged and page_logs(args, logs + 1, np) or {}
+        -- What a page holds already is not logged again.
+        local seen = paged and paged_before(P, e, args, logs + 1, np) or {}
         for m = 0, n - 1 do
+            local i = string.match(args[bodies + m], '(%d+)$')
             local log = logged and args[logs + m] or
-                by[string.match(args[bodies + m], '(%d+)$')] or ''
+                (not seen[i] and by[i]) or ''
             local entry = {args[refs + m], 'T', '3', args[fields + m],
                 args[records + m], '', log, ''}
             for _, v in ipairs(entry) do

@@ -33,7 +33,7 @@
  * SHA-256 of its text, which unit.redis checks so that no change of the
  * library goes without a new revision. Every revision of a protocol serves
  * every process of it: a change that would not makes a new protocol. */
-#define MAPQ_FUNCTIONS_REVISION 20
+#define MAPQ_FUNCTIONS_REVISION 21
 
 /* The first revisions that take what a process sends only to them (the
  * calls' arguments in docs/PROTOCOL.md): mapq1_step's log pages, and
@@ -41,7 +41,7 @@
 #define MAPQ_FUNCTIONS_LOG_PAGES   17
 #define MAPQ_FUNCTIONS_PUSH_FIELDS 19
 #define MAPQ_FUNCTIONS_SHA256 \
-    "f1a6c583d519e7106e4ea59bee8d4a1dc235dcc73822b184af38b5483933c2ac"
+    "ce79ecd9caabfabd7b666f5fe2936588a504afbae52688909f34e9bd7bab11d4"
 
 /* The embedded function library source (mapq_functions.lua). */
 extern const char mapq_functions_lua[];

@@ -472,6 +472,37 @@ test_step_groups_pages_of_an_aborted_execution(void **state)
         fx_integer(f, "HEXISTS", fx_key(f, "log:" EXEC), "0/p0", NULL), 0);
 }
 
+/* A step sent again after it wrote its pages and results but failed
+ * before its leases ended (a write the Redis user may not make fails the
+ * same way each time) finishes entry by entry: the attempts its pages
+ * hold are not logged a second time, under their own fields. */
+static void
+test_step_groups_pages_sent_again(void **state)
+{
+    struct fx *f = *state;
+    char refs[3][64], field[32];
+    uint64_t got[8];
+    int i;
+
+    fx_push(f, 3, "nc");
+    claim(f, 3, refs);
+    assert_int_equal(finish_paged(f, refs, 0, 3), 1);
+    /* What the failed call left: its leases. */
+    for (i = 0; i < 3; i++)
+        fx_run(f, "HSET", fx_key(f, "lease:agent-1"), refs[i], "99999999999999",
+               NULL);
+    assert_int_equal(finish_paged(f, refs, 0, 3), 1);
+    assert_int_equal(refused_count(f), 0);
+    assert_int_equal(fx_leased(f), 0);
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "r:" EXEC ":0"), NULL), 3);
+    /* One page, each element in it once; nothing under an own field. */
+    assert_int_equal(fx_integer(f, "HLEN", fx_key(f, "log:" EXEC), NULL), 1);
+    snprintf(field, sizeof(field), "0/p%d", 0);
+    assert_int_equal(page_indices(f, field, got, 8), 3);
+    for (i = 0; i < 3; i++)
+        assert_int_equal(got[i], index_of(refs[i]));
+}
+
 /* mapq1_step with flag g and the group arguments given (NULL-ended);
  * asserts an error reply naming what, and that the leases and results are
  * as they were. */
@@ -575,6 +606,7 @@ main(void)
         T(test_step_groups_log_pages_fill_across_calls),
         T(test_step_groups_pages_fall_back_per_subtask),
         T(test_step_groups_pages_of_an_aborted_execution),
+        T(test_step_groups_pages_sent_again),
     };
 #undef T
 
