@@ -174,7 +174,7 @@ mapq_proc_pin(pid_t pid, const int *cpus, size_t n)
 /*
  * In the child, before exec: set up and exec, or report errno in *err and
  * _exit(127). Only async-signal-safe calls: the agent has threads, and the
- * child runs on the agent's memory (see spawn_child()). parent is the
+ * child runs on the agent's memory (see mapq_proc_spawn()). parent is the
  * agent's pid. *err is cleared once the child is in its own group. Not
  * instrumented by ASan, which cannot tell child_stack for a stack (see
  * child_main()).
