@@ -4,7 +4,8 @@
 # guardian kills the command's process group), and the subtask runs again
 # on another agent once the lease expires, so nothing is lost. Signals
 # meant for the agent (INT, TERM, HUP) do not take the guardian away
-# first. Waits are bounded polls.
+# first. With the guardian killed first, the command the agent started
+# still dies with the agent. Waits are bounded polls.
 . "$(dirname "$0")/harness.sh"
 
 start_redis
@@ -41,10 +42,27 @@ nodes:
 output: $held
 EOF
 
-# dead PID: gone, or a zombie nobody reaped yet.
+# stat_of PID: the fields of /proc/PID/stat after the name (state
+# first), or nothing.
+stat_of() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    echo "${s##*) }"
+}
+# token PID: "PID@START", START its start time, so that a later process
+# given the same pid is not taken for it.
+token() {
+    local f
+    read -ra f <<<"$(stat_of "$1")"
+    echo "$1@${f[19]}"
+}
+# dead PID|TOKEN: gone, a zombie nobody reaped yet, or (a token) another
+# process now.
 dead() {
-    ! kill -0 "$1" 2>/dev/null ||
-        [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+    local pid=${1%@*} f
+    read -ra f <<<"$(stat_of "$pid")"
+    [ "${#f[@]}" -eq 0 ] || [ "${f[0]}" = Z ] ||
+        { [ "$pid" != "$1" ] && [ "${f[19]}" != "${1#*@}" ]; }
 }
 alive() { ! dead "$1"; }
 all_dead() {
@@ -71,22 +89,29 @@ stop_wait() {
     RC=$?
 }
 
-D=$TMP/d
-mkdir -p "$D"
-# Started as start_agents does, but with SIGINT at its default: a
-# background job of a script inherits it ignored, which would hide a
-# guardian that does not ignore it itself.
-env --default-signal=INT "$AGENT" --name orphans-a --slots 2 --lease 1s \
-    >>"$TMP/agents.log" 2>&1 &
-PIDS+=($!)
-a=${PIDS[0]}
-"$MAPQ" run "$TMP/orphans.yaml" --input dir="$D" \
-    >"$TMP/run.out" 2>"$TMP/run.err" &
-run_pid=$!
+# hold NAME DIR: starts agent NAME (its pid last in PIDS) and a run of the
+# workflow with DIR (its pid in run_pid), waits for the first attempt to
+# hold its processes and reads their pids into task. The agent is started
+# as start_agents does, but with SIGINT at its default: a background job
+# of a script inherits it ignored, which would hide a guardian that does
+# not ignore it itself.
+hold() {
+    mkdir -p "$2"
+    env --default-signal=INT "$AGENT" --name "$1" --slots 2 --lease 1s \
+        >>"$TMP/agents.log" 2>&1 &
+    PIDS+=($!)
+    "$MAPQ" run "$TMP/orphans.yaml" --input dir="$2" \
+        >"$2.out" 2>"$2.err" &
+    run_pid=$!
+    wait_for 10 test -e "$2/ready"
+    wait_for 5 has_lines "$2/pids" 3
+    mapfile -t task < "$2/pids"
+    for i in "${!task[@]}"; do task[i]=$(token "${task[i]}"); done
+}
 
-wait_for 10 test -e "$D/ready"
-wait_for 5 has_lines "$D/pids" 3
-mapfile -t task < "$D/pids"
+D=$TMP/d
+hold orphans-a "$D"
+a=${PIDS[0]}
 check "the subtask's shell and its two sleeps run" "3" "$(count_alive "${task[@]}")"
 guard=$(the_guard "$a")
 check "the agent has a guardian process" "yes" \
@@ -105,7 +130,7 @@ wait_for 5 all_dead "${task[@]}"
 check "kill -9 of the agent: none of the subtask's processes is left" "0" \
     "$(count_alive "${task[@]}")"
 # Whatever is left is the test's to remove: the shell leads the group.
-kill -KILL -- "-${task[2]}" 2>/dev/null
+kill -KILL -- "-${task[2]%@*}" 2>/dev/null
 wait_for 5 dead "$guard"
 check "the guardian exits once it has killed them" "yes" \
     "$([ -n "$guard" ] && dead "$guard" && echo yes || echo no)"
@@ -118,10 +143,40 @@ start_agents 1 --name orphans-b --lease 1s
 b=${PIDS[1]}
 stop_wait "$run_pid" 30
 check "the subtask runs again on the new agent and the run succeeds" "0 [7]" \
-    "$RC $(cat "$TMP/run.out")"
+    "$RC $(cat "$D.out")"
 check "...in a second attempt" "yes" "$([ -s "$D/again" ] && echo yes || echo no)"
 
 kill -TERM "$b"
 stop_wait "$b"
 check "the new agent exits 0 on SIGTERM" "0" "$RC"
+
+# With its guardian gone first, the process the agent started still dies
+# with the agent (its parent-death signal); what that process started is
+# the guardian's to kill, so here the test's.
+D2=$TMP/d2
+hold orphans-c "$D2"
+c=${PIDS[2]}
+guard=$(the_guard "$c")
+{ # quietly: no "Killed" notice
+    kill -KILL "$guard"
+    wait_for 5 dead "$guard"
+    kill -KILL "$c"
+    wait "$c"
+} 2>/dev/null
+wait_for 5 dead "${task[2]}"
+check "without its guardian, the agent's kill -9 still ends its command" \
+    "dead" "$(dead "${task[2]}" && echo dead || echo alive)"
+if alive "${task[2]}"; then # what it was, to tell why
+    ps -o pid,ppid,pgid,stat,lstart,args -p "${task[2]%@*}" | sed 's/^/# /'
+    grep -E '^(State|PPid|SigBlk|SigIgn|SigCgt)' "/proc/${task[2]%@*}/status" |
+        sed 's/^/# /'
+fi
+kill -KILL -- "-${task[2]%@*}" 2>/dev/null
+start_agents 1 --name orphans-d --lease 1s
+d=${PIDS[3]}
+stop_wait "$run_pid" 30
+check "...and that subtask runs again and the run succeeds" "0 [7]" \
+    "$RC $(cat "$D2.out")"
+kill -TERM "$d"
+stop_wait "$d"
 finish
