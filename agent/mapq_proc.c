@@ -133,8 +133,10 @@ cpu_set_of(cpu_set_t *set, const int *cpus, size_t n)
             CPU_SET(cpus[i], set);
 }
 
-int
-mapq_proc_pin_self(const int *cpus, size_t n)
+/* Pins the calling task (a child before its exec, on the agent's memory)
+ * to the n CPU ids of cpus; 0, or -1 with errno set. */
+static int
+pin_self(const int *cpus, size_t n)
 {
     cpu_set_t set;
 
@@ -217,7 +219,7 @@ child_exec(const struct mapq_proc_child *c, pid_t parent, volatile int *err)
     rl.rlim_max = (rlim_t)c->mem_bytes;
     if (c->mem_bytes > 0 && setrlimit(RLIMIT_AS, &rl) != 0)
         goto report_errno;
-    if (c->ncpus > 0 && mapq_proc_pin_self(c->cpus, c->ncpus) != 0)
+    if (c->ncpus > 0 && pin_self(c->cpus, c->ncpus) != 0)
         goto report_errno;
     /* Last, as glibc's posix_spawn() does: a signal sent to the group
      * meanwhile stays pending in the kernel until the exec. */

@@ -75,10 +75,6 @@ int mapq_proc_check_exec(const char *path);
 /* True for spawn errors that are the command's fault, not the host's. */
 bool mapq_proc_command_errno(int e);
 
-/* Pins the calling process to the n CPU ids of cpus: for a child before
- * exec (async-signal-safe). 0, or -1 with errno set. */
-int mapq_proc_pin_self(const int *cpus, size_t n);
-
 /* Pins every thread of process pid (a persistent worker between two
  * subtasks) to the n CPU ids of cpus. 0, or -1 with errno set. */
 int mapq_proc_pin(pid_t pid, const int *cpus, size_t n);

@@ -74,6 +74,14 @@ count_alive() {
     for p in "$@"; do alive "$p" && n=$((n + 1)); done
     echo "$n"
 }
+# kill_task_group: kills the group the task's shell leads, while one of
+# the task's processes is still the one read (a group id outlives its
+# leader only while the group has members: otherwise the pid may be
+# another's now).
+kill_task_group() {
+    [ "$(count_alive "${task[@]}")" -eq 0 ] ||
+        kill -KILL -- "-${task[2]%@*}" 2>/dev/null
+}
 has_lines() { [ "$(cat "$1" 2>/dev/null | wc -l)" -ge "$2" ]; }
 # the_guard AGENT: the agent's guardian, its one child that is no command.
 the_guard() { pgrep -P "$1" -x mapq-agent; }
@@ -96,6 +104,8 @@ stop_wait() {
 # of a script inherits it ignored, which would hide a guardian that does
 # not ignore it itself.
 hold() {
+    local i
+
     mkdir -p "$2"
     env --default-signal=INT "$AGENT" --name "$1" --slots 2 --lease 1s \
         >>"$TMP/agents.log" 2>&1 &
@@ -130,7 +140,7 @@ wait_for 5 all_dead "${task[@]}"
 check "kill -9 of the agent: none of the subtask's processes is left" "0" \
     "$(count_alive "${task[@]}")"
 # Whatever is left is the test's to remove: the shell leads the group.
-kill -KILL -- "-${task[2]%@*}" 2>/dev/null
+kill_task_group
 wait_for 5 dead "$guard"
 check "the guardian exits once it has killed them" "yes" \
     "$([ -n "$guard" ] && dead "$guard" && echo yes || echo no)"
@@ -171,7 +181,7 @@ if alive "${task[2]}"; then # what it was, to tell why
     grep -E '^(State|PPid|SigBlk|SigIgn|SigCgt)' "/proc/${task[2]%@*}/status" |
         sed 's/^/# /'
 fi
-kill -KILL -- "-${task[2]%@*}" 2>/dev/null
+kill_task_group
 start_agents 1 --name orphans-d --lease 1s
 d=${PIDS[3]}
 stop_wait "$run_pid" 30
