@@ -66,6 +66,17 @@ agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
     return got < asked && got <= for_slots && heard == heard_at_claim;
 }
 
+bool
+agent_claim_defers(int hold, int running, int queued, int finished)
+{
+    /* queued >= running: each busy slot has its next subtask here, so no
+     * slot idles for these results. With fewer, the list they came from
+     * is short (Redis prefetches only from long ones), and a window that
+     * waits for them to push more would leave slots idle meanwhile. */
+    return hold > 0 && running > 0 && queued >= running &&
+           finished < FLUSH_BATCH(hold);
+}
+
 void
 agent_claim_args(struct mapq_agent *a, const struct agent_claim_plan *p,
                  bool promote, bool groups, struct mapq_argv *cmd)

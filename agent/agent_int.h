@@ -54,12 +54,15 @@
  * slot holds a batch of them (agent_claim_depth(): the node's batch: N, or
  * about BATCH_WINDOW_US of work), so that a finished slot starts the next
  * at once; finished attempts are reported in batches of FLUSH_BATCH(hold),
- * waiting at most FLUSH_DEFER_MS. */
+ * waiting at most FLUSH_DEFER_MS (agent_claim_defers()). Each call that
+ * finds Redis idle costs it far more than a call that finds it busy
+ * (docs/SCALING.md, "Wake-ups"), so the batches are sized to make an
+ * agent whose slots are fed call about every FLUSH_DEFER_MS, not more. */
 #define PREFETCH_SHORT_US 1000000
-#define BATCH_WINDOW_US   50000
+#define BATCH_WINDOW_US   100000
 #define BATCH_AUTO_MIN    2
 #define BATCH_AUTO_MAX    64
-#define FLUSH_DEFER_MS    20
+#define FLUSH_DEFER_MS    50
 #define FLUSH_BATCH(hold) ((hold) / 2 > 1 ? (hold) / 2 : 1)
 /* A task that declares more resources than the agent has: command claims
  * pause this long after it is handed back, so a larger agent takes it;
@@ -457,6 +460,14 @@ void agent_claim_plan(const struct agent_claim_view *v,
  * no prefetch, and no bell rang since (heard == heard_at_claim). */
 bool agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
                        unsigned heard_at_claim);
+
+/* Whether finished attempts (finished of them, not yet sent) may wait for
+ * more to go in one call: only while the prefetch (hold: how many command
+ * subtasks the agent holds, 0: no prefetch) feeds every busy slot, queued
+ * prefetched subtasks for running ones, and short of FLUSH_BATCH(hold).
+ * When the prefetch no longer feeds them (a concurrency window, or the end
+ * of a list), whoever waits for these results is told at once. Pure. */
+bool agent_claim_defers(int hold, int running, int queued, int finished);
 
 /* Appends the claim's arguments of mapq1_step (ncmd nplugin prefetch
  * flags nqueues queue...) to cmd, with flag 'd' when promote and 'g' when

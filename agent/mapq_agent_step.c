@@ -84,12 +84,12 @@ prefetch_hold(const struct mapq_agent *a)
 
 /* Finished attempts may wait for more to go in one call while every busy
  * slot is fed from the prefetch (hold: prefetch_hold()), up to a batch
- * and FLUSH_DEFER_MS. */
+ * and FLUSH_DEFER_MS: agent_claim_defers(). */
 static bool
 may_defer(const struct mapq_agent *a, int hold)
 {
-    return !a->stopping && hold > 0 && a->running_cmds > 0 &&
-           a->outbox.argc / DONE_FIELDS < FLUSH_BATCH(hold);
+    return !a->stopping && agent_claim_defers(hold, a->running_cmds, a->queued,
+                                              a->outbox.argc / DONE_FIELDS);
 }
 
 /* Arms the promote timer to fire in ms (earlier wins). */

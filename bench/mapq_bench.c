@@ -14,7 +14,9 @@
  *     /bin/true run in the same process, with as many children at a time as
  *     the agents have slots, after each run of the map;
  *   - one-element map: end-to-end latency, median and p99; a window of
- *     one (concurrency: 1): how soon a freed slot is filled and run;
+ *     one (concurrency: 1): how soon a freed slot is filled and run; a
+ *     window as wide as one agent's slots over commands of two lengths:
+ *     its time against the bound its sleeps set;
  *   - a Python function (x * x) mapped through persistent workers, with
  *     batch: 1 and with automatic batches, beside Celery running the same
  *     function on the same Redis when Celery is installed
@@ -92,6 +94,26 @@ static const char python_yaml_fmt[] =
     "    command: [python3, -m, mapq_worker, \"mapq_bench_fn:square\"]\n"
     "nodes:\n"
     "  all: {map: square, over: {x: $inputs.xs}%s}\n";
+
+/* A window over commands of two lengths: one element in MIXED_EVERY
+ * sleeps MIXED_LONG_S, the others MIXED_SHORT_S (the format's arguments,
+ * then the window). A slot freed by a short one must be filled while long
+ * ones still run: the agent that ran it reports it at once, though it
+ * still runs others. */
+#define MIXED_N       200
+#define MIXED_EVERY   4
+#define MIXED_LONG_S  0.1
+#define MIXED_SHORT_S 0.005
+static const char mixed_yaml_fmt[] =
+    "name: bench_mixed\n"
+    "inputs: {xs: {type: \"list[int]\"}}\n"
+    "tasks:\n"
+    "  nap:\n"
+    "    inputs: {x: int}\n"
+    "    command: [sh, -c, 'if [ $((MAPQ_IN_x %% %d)) -eq 0 ]; then sleep %g; "
+    "else sleep %g; fi']\n"
+    "nodes:\n"
+    "  all: {map: nap, over: {x: $inputs.xs}, concurrency: %d}\n";
 
 static const char command_yaml[] =
     "name: bench_true\n"
@@ -365,6 +387,51 @@ out:
 }
 
 /*
+ * A window as wide as one agent's slots over commands of two lengths
+ * (mixed_yaml_fmt), o->runs times: the median time against the bound its
+ * sleeps set (their sum over the window). Needs two slots per agent or
+ * more: with one, a slot that frees leaves its agent nothing to run.
+ */
+static int
+window_mixed(struct bench *b)
+{
+    int w = b->o->slots, i, rc = -1;
+    double *secs = mapq_xcalloc((size_t)b->o->runs, sizeof(double)), bound;
+    char yaml[1024], id[MAPQ_EXEC_ID_LEN + 1];
+    long nlong = (MIXED_N + MIXED_EVERY - 1) / MIXED_EVERY;
+
+    if (w < 2) {
+        printf("%-14s window over commands of two lengths: needs --slots 2 "
+               "or more\n",
+               "mixed window");
+        rc = 0;
+        goto out;
+    }
+    snprintf(yaml, sizeof(yaml), mixed_yaml_fmt, MIXED_EVERY, MIXED_LONG_S,
+             MIXED_SHORT_S, w);
+    bound = ((double)nlong * MIXED_LONG_S +
+             (double)(MIXED_N - nlong) * MIXED_SHORT_S) /
+            w;
+    for (i = 0; i < b->o->runs; i++) {
+        if (bench_exec_run(&b->run, yaml, "bench.yaml", MIXED_N, &secs[i],
+                           id) != 0 ||
+            verify(b, id, MIXED_N) != 0)
+            goto out;
+        forget(b, id);
+    }
+    printf("%-14s %8d subtasks  %.3f s, against %.3f s of sleep over the "
+           "window: %.0f%% (concurrency: %d; one in %d sleeps %g s, the "
+           "others %g s)\n",
+           "mixed window", MIXED_N, median(secs, b->o->runs), bound,
+           100 * bound / median(secs, b->o->runs), w, MIXED_EVERY, MIXED_LONG_S,
+           MIXED_SHORT_S);
+    rc = 0;
+out:
+    free(secs);
+    return rc;
+}
+
+/*
  * The Python function through persistent workers, with batch: 1 and with
  * automatic batches, then Celery's rate for it on the same Redis.
  */
@@ -615,6 +682,8 @@ main(int argc, char **argv)
         printf("%-14s a freed window slot is filled and run again within "
                "%.3f ms (1000 no-op subtasks, concurrency: 1)\n",
                "", rate > 0 ? 1e3 / rate : 0);
+        if (window_mixed(&b) != 0)
+            goto out;
     }
     if (o.python && python(&b, pydir) != 0)
         goto out;

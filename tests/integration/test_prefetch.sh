@@ -59,7 +59,7 @@ start_run() {
 # One agent with one slot learns the task is short, then its next attempt
 # blocks while it holds prefetched subtasks: more leases than slots. How
 # many more depends on how fast this machine runs sh (a batch is about
-# 50 ms of work, at least 2), so the test asks for at least one more.
+# 100 ms of work, at least 2), so the test asks for at least one more.
 # A claim prefetches only while the list keeps 8 or more for others: N
 # leaves plenty when the block lands, however many the agent ran while
 # the test polled (a fast agent runs 50 before a loaded machine's poll

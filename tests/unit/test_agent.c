@@ -184,7 +184,7 @@ test_agent_claim_depth_from_batch_or_durations(void **state)
     assert_int_equal(agent_claim_depth(0, -1), 1);
     assert_int_equal(agent_claim_depth(0, PREFETCH_SHORT_US), 1);
     /* Short: about BATCH_WINDOW_US of work, within the bounds. */
-    assert_int_equal(agent_claim_depth(0, 1000), BATCH_WINDOW_US / 1000);
+    assert_int_equal(agent_claim_depth(0, 4000), BATCH_WINDOW_US / 4000);
     assert_int_equal(agent_claim_depth(0, BATCH_WINDOW_US), BATCH_AUTO_MIN);
     assert_int_equal(agent_claim_depth(0, 50), BATCH_AUTO_MAX);
     assert_int_equal(agent_claim_depth(0, 0), BATCH_AUTO_MAX);
@@ -192,6 +192,24 @@ test_agent_claim_depth_from_batch_or_durations(void **state)
     assert_int_equal(agent_claim_depth(5, -1), 5);
     assert_int_equal(agent_claim_depth(1, 50), 1);
     assert_int_equal(agent_claim_depth(200, 60000), 200);
+}
+
+static void
+test_agent_claim_defers_only_while_the_prefetch_feeds(void **state)
+{
+    (void)state;
+    /* Four slots busy, each with its next subtask here: results wait. */
+    assert_true(agent_claim_defers(64, 4, 4, 1));
+    assert_true(agent_claim_defers(64, 4, 60, FLUSH_BATCH(64) - 1));
+    /* A batch is ready: it goes. */
+    assert_false(agent_claim_defers(64, 4, 60, FLUSH_BATCH(64)));
+    /* The prefetch no longer feeds every busy slot (a concurrency window,
+     * the end of a list): whoever waits for these results hears now. */
+    assert_false(agent_claim_defers(64, 4, 3, 1));
+    assert_false(agent_claim_defers(64, 3, 0, 1));
+    /* Nothing runs, or no prefetch: nothing to wait for. */
+    assert_false(agent_claim_defers(64, 0, 10, 1));
+    assert_false(agent_claim_defers(0, 4, 4, 1));
 }
 
 static void
@@ -531,6 +549,7 @@ main(void)
         cmocka_unit_test(test_agent_res_pins_least_loaded_cpus),
         cmocka_unit_test(test_agent_claim_depth_from_batch_or_durations),
         cmocka_unit_test(test_agent_claim_short_reply_dries),
+        cmocka_unit_test(test_agent_claim_defers_only_while_the_prefetch_feeds),
         cmocka_unit_test(test_agent_slot_states_legal_moves),
         cmocka_unit_test(test_agent_slot_states_done_is_final),
         cmocka_unit_test_setup_teardown(test_agent_outbox_batch_whole_entries,
