@@ -314,7 +314,9 @@ setup_reply_cb(redisReply *reply, const char *why, void *arg)
         r->setup_seen++;
 }
 
-/* The end of setup: the connection is ready and up. */
+/* The end of setup: the connection is ready and up, unless its calls
+ * would find a library too old for them (then it tries again later: an
+ * operator may load a newer one meanwhile). */
 static void
 setup_done(struct mapq_redis *r, const char *refused)
 {
@@ -322,6 +324,12 @@ setup_done(struct mapq_redis *r, const char *refused)
                          r->on_library != NULL && refused == NULL
                      ? MAPQ_FUNCTIONS_REVISION
                      : r->held_revision;
+    if (r->on_library != NULL && r->library < MAPQ_FUNCTIONS_OLDEST) {
+        mapq_redis_unusable_text(r->held_revision, refused, r->fault,
+                                 sizeof(r->fault));
+        teardown(r, "redis holds a mapq function library too old to use");
+        return;
+    }
     if (r->held_revision != MAPQ_FUNCTIONS_REVISION && r->on_library != NULL)
         r->on_library(r, r->held_revision, refused, r->library_arg);
     r->told[0] = '\0';
@@ -663,15 +671,26 @@ mapq_redis_library_text(int held, const char *refused, char *buf, size_t len)
         snprintf(buf, len,
                  "redis holds revision %d of the mapq%d functions, older "
                  "than this process's %d, and did not replace it (%s): "
-                 "using it, as every revision of protocol %d serves this "
-                 "process",
-                 held, proto, own, refused, proto);
+                 "using it, as every revision of protocol %d from %d on "
+                 "serves this process",
+                 held, proto, own, refused, proto, MAPQ_FUNCTIONS_OLDEST);
     else
         snprintf(buf, len,
                  "redis held revision %d of the mapq%d functions: replaced "
                  "it with this process's revision %d",
                  held, proto, own);
     return refused != NULL && held < own;
+}
+
+void
+mapq_redis_unusable_text(int held, const char *refused, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "redis holds revision %d of the mapq%d functions, older than %d, "
+             "the oldest this process can use, and it may not replace it "
+             "(%s): run `mapq setup` as a Redis user that may load functions",
+             held, MAPQ_PROTOCOL, MAPQ_FUNCTIONS_OLDEST,
+             refused != NULL ? refused : "not replaced");
 }
 
 bool

@@ -31,9 +31,16 @@
 
 /* The revision of that library (REVISION in mapq_functions.lua), and the
  * SHA-256 of its text, which unit.redis checks so that no change of the
- * library goes without a new revision. Every revision of a protocol serves
- * every process of it: a change that would not makes a new protocol. */
+ * library goes without a new revision. Every revision of a protocol from
+ * MAPQ_FUNCTIONS_OLDEST on serves every process of it: a change that would
+ * not makes a new protocol. 10 is the first revision with every function
+ * a process calls (mapq1_record came with 7, mapq1_blob_hold and
+ * mapq1_blob_sweep with 10); a process replaces an older one, and cannot
+ * use one that Redis does not let it replace (integration.upgrade runs
+ * revision 9 and several after it as this repository's history has
+ * them). */
 #define MAPQ_FUNCTIONS_REVISION 21
+#define MAPQ_FUNCTIONS_OLDEST   10
 
 /* The first revisions that take what a process sends only to them (the
  * calls' arguments in docs/PROTOCOL.md): mapq1_step's log pages, and
@@ -172,6 +179,15 @@ int mapq_redis_library(const struct mapq_redis *r);
  * warning (an older library that Redis did not let this process replace). */
 bool mapq_redis_library_text(int held, const char *refused, char *buf,
                              size_t len);
+
+/* Writes into buf (len bytes, truncated and terminated) why a library of
+ * revision held (under MAPQ_FUNCTIONS_OLDEST) that Redis would not let this
+ * process replace (refused, borrowed: "FUNCTION LOAD REPLACE: reason")
+ * cannot be used, and what to do. A connection with a library callback
+ * fails its setup so, and tries again with backoff; a blocking one
+ * (mapq_redis_connect_sync()) fails. */
+void mapq_redis_unusable_text(int held, const char *refused, char *buf,
+                              size_t len);
 
 /* Connection timing, in ms (tests shorten them). Reconnects wait a jittered
  * delay growing from backoff_min_ms to backoff_max_ms. */

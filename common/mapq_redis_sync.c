@@ -56,16 +56,56 @@ version_missing(const redisReply *reply)
     return mapq_redis_setup_held(reply, &rev) == MAPQ_HELD_NOTHING;
 }
 
+/* FCALL_RO mapq1_version once more: *rev is the revision, 0 for a library
+ * older than revisions. Returns the reply (caller frees), or NULL with why
+ * set. */
+static redisReply *
+held_again(redisContext *c, int *rev, char *why)
+{
+    struct mapq_argv cmd;
+    redisReply *reply;
+
+    mapq_redis_setup_version(&cmd);
+    reply = sync_setup(c, "FCALL_RO mapq1_version", why, version_missing, &cmd);
+    mapq_argv_release(&cmd);
+    if (reply != NULL &&
+        mapq_redis_setup_held(reply, rev) != MAPQ_HELD_REVISION)
+        *rev = 0;
+    return reply;
+}
+
+/* Replaces a library of revision held that this process cannot use
+ * (under MAPQ_FUNCTIONS_OLDEST). Returns 0, or -1 with why set when Redis
+ * would not. */
+static int
+replace_unusable(redisContext *c, int held, char *why)
+{
+    struct mapq_argv load;
+    redisReply *reply;
+    char refused[MAPQ_ERR_LEN];
+
+    mapq_redis_setup_load(&load, true);
+    reply = sync_setup(c, "FUNCTION LOAD REPLACE", refused, NULL, &load);
+    mapq_argv_release(&load);
+    if (reply == NULL) {
+        mapq_redis_unusable_text(held, refused, why, MAPQ_ERR_LEN);
+        return -1;
+    }
+    freeReplyObject(reply);
+    return 0;
+}
+
 /* The blocking setup: the commands, then FUNCTION LOAD when Redis has no
  * mapq1_version. Short-lived, this process uses whatever revision Redis
- * holds and never replaces it. Returns 0 or -1 with why set. */
+ * holds and never replaces it, unless it is older than it can use
+ * (MAPQ_FUNCTIONS_OLDEST). Returns 0 or -1 with why set. */
 static int
 sync_setup_all(redisContext *c, const struct mapq_redis_url *url, char *why)
 {
     struct mapq_argv cmds[MAPQ_SETUP_MAX], load;
     const char *names[MAPQ_SETUP_MAX];
     redisReply *reply = NULL;
-    int n, i, rev, rc = 0;
+    int n, i, rev = MAPQ_FUNCTIONS_REVISION, rc = 0;
 
     mapq_redis_setup_commands(url, cmds, names, &n);
     for (i = 0; i < n && rc == 0; i++) {
@@ -92,9 +132,18 @@ sync_setup_all(redisContext *c, const struct mapq_redis_url *url, char *why)
             sync_setup(c, "FUNCTION LOAD", why, mapq_redis_setup_exists, &load);
         rc = reply != NULL ? 0 : -1;
         mapq_argv_release(&load);
+        if (reply != NULL && mapq_redis_setup_exists(reply)) {
+            /* Another process loaded one meanwhile, or it is older than
+             * revisions (revision 0): asked again which. */
+            freeReplyObject(reply);
+            reply = held_again(c, &rev, why);
+            rc = reply != NULL ? 0 : -1;
+        }
     }
     if (reply != NULL)
         freeReplyObject(reply);
+    if (rc == 0 && rev < MAPQ_FUNCTIONS_OLDEST)
+        rc = replace_unusable(c, rev, why);
     return rc;
 }
 

@@ -8,7 +8,9 @@ PKGS=(build-essential cmake pkg-config libhiredis-dev libmsgpack-dev
       libssl-dev libsystemd-dev libcurl4-openssl-dev systemd
       redis-server redis-tools python3 valgrind clang clang-format
       libclang-rt-14-dev procps prometheus python3-yaml chromium groff-base
-      dpkg-dev stunnel4 openssl iproute2 imagemagick)
+      dpkg-dev stunnel4 openssl iproute2 imagemagick git)
+# git: integration.upgrade runs older revisions of the function library
+# as this repository's history has them.
 # node and npm run the S3-protocol server of the S3 test (s3rver, from
 # npm); a node that is there already (another build of it) is kept.
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs)

@@ -38,12 +38,21 @@ said() { grep -q -F -- "$2" "$1"; }
 
 check "the library source has a revision" "1" "$([ "$own" -ge 1 ] && echo 1)"
 
-# ---- a library older than revisions is replaced ----------------------------
+# ---- an older library is replaced; one too old to use, by anyone ----------
+oldest=$(sed -n 's/^#define MAPQ_FUNCTIONS_OLDEST *\([0-9]*\)$/\1/p' \
+    "$SRC/common/mapq_redis.h")
+check "the oldest revision a process can use is known" "yes" \
+    "$([ "${oldest:-0}" -ge 1 ] && [ "$oldest" -le "$own" ] && echo yes)"
+load_revision "$oldest"
+"$MAPQ" status 0123456789ab >/dev/null 2>&1
+check "a CLI command uses an older library and does not replace it" \
+    "$oldest" "$(revision_of)"
 load_revision none
 check "the old library has no mapq1_version" "missing" "$(revision_of)"
 "$MAPQ" status 0123456789ab >/dev/null 2>&1
-check "a CLI command uses the old library and does not replace it" \
-    "missing" "$(revision_of)"
+check "a CLI command replaces a library older than revisions: it cannot use it" \
+    "$own" "$(revision_of)"
+load_revision none
 "$AGENT" --name up-1 --slots 1 >"$TMP/up-1.log" 2>&1 &
 a=$!
 PIDS+=("$a")
@@ -163,5 +172,101 @@ id=$(exec_of "$TMP/held.err")
 check "its attempt records are under their subtasks' own fields" "20 0" \
     "$(redis_cli HLEN "$MAPQ_NAMESPACE:log:$id") $(redis_cli HEXISTS "$MAPQ_NAMESPACE:log:$id" 0/p0)"
 check "and nobody replaced it" "16" "$(revision_of)"
+for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+PIDS=()
+
+# ---- older revisions as they were committed ---------------------------------
+# Every revision from the oldest a process can use on serves this release:
+# each is taken from this repository's history (the commit that made it),
+# held for the user that may not replace it, and runs a workflow of
+# commands that fail once and retry, plugins and persistent workers.
+# lib_of REV: revision REV of the library, as the commit that made it had it.
+lib_of() {
+    local c
+    c=$(git -C "$SRC" log --reverse --format=%H -G "^local REVISION = $1\$" \
+        -- common/mapq_functions.lua | head -n 1)
+    [ -n "$c" ] && git -C "$SRC" show "$c:common/mapq_functions.lua"
+}
+check "this repository's history holds revision $oldest (git)" "$oldest" \
+    "$(lib_of "$oldest" | sed -n 's/^local REVISION = \([0-9]*\)$/\1/p')"
+export PYTHONPATH="$SRC/sdk/python:$SRC/examples/workers"
+cat >"$TMP/mixed.yaml" <<'EOF'
+name: mixed
+inputs:
+  xs: {type: "list[int]"}
+  dir: {type: str}
+tasks:
+  once:
+    inputs: {x: int, dir: str}
+    output: int
+    retries: 2
+    command:
+      - sh
+      - -c
+      - 'f="$MAPQ_IN_dir/tried.$MAPQ_IN_x"; if [ -e "$f" ]; then echo $((MAPQ_IN_x * MAPQ_IN_x)); else : >"$f"; exit 1; fi'
+  plugin:
+    inputs: {x: int}
+    output: int
+    plugin: {library: mapq_example_plugin.so, symbol: square}
+  worker:
+    inputs: {x: int}
+    output: int
+    worker: true
+    command: [python3, -m, mapq_worker, "square:square"]
+nodes:
+  a: {map: once, over: {x: $inputs.xs}, with: {dir: $inputs.dir}, concurrency: 3}
+  b: {map: plugin, over: {x: $inputs.xs}}
+  c: {map: worker, over: {x: $inputs.xs}}
+output: {a: $a, b: $b, c: $c}
+EOF
+squares="[$(for i in $(seq 0 11); do printf '%s%d' "${sep:-}" $((i * i)); sep=,; done)]"
+want="{\"a\":$squares,\"b\":$squares,\"c\":$squares}"
+pages=$(sed -n 's/^#define MAPQ_FUNCTIONS_LOG_PAGES *\([0-9]*\)$/\1/p' "$SRC/common/mapq_redis.h")
+fields=$(sed -n 's/^#define MAPQ_FUNCTIONS_PUSH_FIELDS *\([0-9]*\)$/\1/p' "$SRC/common/mapq_redis.h")
+for rev in "$oldest" $((pages - 1)) $((fields - 1)) $((own - 1)); do
+    lib_of "$rev" >"$TMP/lib-$rev.lua"
+    redis_cli -x FUNCTION LOAD REPLACE <"$TMP/lib-$rev.lua" >/dev/null
+    "$AGENT" --redis "$user_url" --name as-was-$rev --slots 2 \
+        >"$TMP/as-was-$rev.log" 2>&1 &
+    a=$!
+    PIDS+=("$a")
+    wait_for 10 said "$TMP/as-was-$rev.log" "redis holds revision $rev of the mapq1 functions"
+    rm -rf "$TMP/tries-$rev" && mkdir "$TMP/tries-$rev"
+    out=$(timeout -s KILL 60 "$MAPQ" run "$TMP/mixed.yaml" --redis "$user_url" \
+        --input "xs=[$(seq -s, 0 11)]" --input dir="$TMP/tries-$rev" \
+        2>"$TMP/as-was-$rev.err")
+    check "revision $rev as committed: a workflow of retried commands, plugins and workers runs on it" \
+        "0 $want" "$? $(echo "$out" | tr -d ' \n')"
+    check "revision $rev as committed: nobody replaced it" "$rev" "$(revision_of)"
+    kill -TERM "$a"
+    wait "$a" 2>/dev/null
+done
+PIDS=()
+
+# ---- a library too old to use, that a process may not replace ---------------
+# The revision before the oldest lacks functions a process calls: the
+# agent says why it cannot use Redis and keeps trying, mapq run exits 3
+# saying so, and once an operator loads this release's, the agent works.
+too_old=$((oldest - 1))
+lib_of "$too_old" >"$TMP/lib-$too_old.lua"
+redis_cli -x FUNCTION LOAD REPLACE <"$TMP/lib-$too_old.lua" >/dev/null
+check "revision $too_old as committed is held" "$too_old" "$(revision_of)"
+"$AGENT" --redis "$user_url" --name too-old --slots 2 >"$TMP/too-old.log" 2>&1 &
+PIDS+=($!)
+why="redis holds revision $too_old of the mapq1 functions, older than $oldest, the oldest this process can use, and it may not replace it"
+check "an agent says why it cannot use a library too old for it" "0" \
+    "$(wait_for 10 said "$TMP/too-old.log" "$why"; echo $?)"
+"$MAPQ" run "$TMP/slow.yaml" --redis "$user_url" --input "xs=[1]" \
+    --input dir="$TMP" >"$TMP/too-old.out" 2>"$TMP/too-old.err"
+rc=$?
+check "mapq run on it exits 3 with one line saying why" "3 1 1" \
+    "$rc $(grep -c -F "$why" "$TMP/too-old.err") $(grep -c . "$TMP/too-old.err")"
+check "nothing replaced it" "$too_old" "$(revision_of)"
+"$MAPQ" setup >/dev/null 2>&1
+check "mapq setup as a user that may replaces it" "$own" "$(revision_of)"
+out=$(timeout -s KILL 30 "$MAPQ" run "$TMP/slow.yaml" --redis "$user_url" \
+    --input "xs=[$(seq -s, 0 4)]" --input dir="$TMP" 2>"$TMP/too-old2.err")
+check "then the same agent runs a workflow" "0 [0,1,2,3,4]" \
+    "$? $(echo "$out" | tr -d ' \n')"
 
 finish
