@@ -67,14 +67,14 @@ agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
 }
 
 bool
-agent_claim_defers(int hold, int running, int queued, int finished)
+agent_claim_defers(int hold, int running, int queued, bool cut, int finished)
 {
-    /* queued >= running: each busy slot has its next subtask here, so no
-     * slot idles for these results. With fewer, the list they came from
-     * is short (Redis prefetches only from long ones), and a window that
-     * waits for them to push more would leave slots idle meanwhile. */
-    return hold > 0 && running > 0 && queued >= running &&
-           finished < FLUSH_BATCH(hold);
+    /* A short list (cut) may be a window that pushes more only as results
+     * come in: its slots, here and on other agents, would idle for these.
+     * Or it is the end of a map: then the prefetch still feeds the slots
+     * (queued >= running) until the last few, which may go one by one. */
+    return hold > 0 && running > 0 && finished < FLUSH_BATCH(hold) &&
+           (!cut || queued >= running);
 }
 
 void
@@ -142,6 +142,8 @@ agent_claim_reply(struct mapq_agent *a, const msgpack_object *claimed)
     if (agent_claim_dries(bp->for_slots, bp->asked, got_p, bp->heard,
                           bp->heard_at_claim))
         bp->dry = true;
+    if (bc->asked > 0)
+        bc->cut = got_c < bc->asked;
     bc->asked = bp->asked = 0;
 }
 

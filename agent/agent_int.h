@@ -216,6 +216,10 @@ struct bell {
      * prefetch: its lists are empty (or too short to share) until their
      * doorbell rings, so claims leave it out. */
     bool dry;
+    /* The last claim that asked for any got less than it asked: its lists
+     * are short, and whoever fills them (a concurrency window) may be
+     * waiting for this agent's results (agent_claim_defers()). */
+    bool cut;
     int asked;     /* by the claim in flight */
     int for_slots; /* of which for free slots (the rest is prefetch) */
     /* Bells heard; a claim's short reply makes the kind dry only if no bell
@@ -462,12 +466,14 @@ bool agent_claim_dries(int for_slots, int asked, int got, unsigned heard,
                        unsigned heard_at_claim);
 
 /* Whether finished attempts (finished of them, not yet sent) may wait for
- * more to go in one call: only while the prefetch (hold: how many command
- * subtasks the agent holds, 0: no prefetch) feeds every busy slot, queued
- * prefetched subtasks for running ones, and short of FLUSH_BATCH(hold).
- * When the prefetch no longer feeds them (a concurrency window, or the end
- * of a list), whoever waits for these results is told at once. Pure. */
-bool agent_claim_defers(int hold, int running, int queued, int finished);
+ * more to go in one call, short of FLUSH_BATCH(hold) (hold: how many
+ * command subtasks the agent holds, 0: no prefetch) while commands run:
+ * while the lists are long (the last claim got all it asked: cut false),
+ * or while the prefetch still feeds every busy slot, queued subtasks for
+ * running ones. Otherwise (a concurrency window, whose next push waits for
+ * these results) they go at once. Pure. */
+bool agent_claim_defers(int hold, int running, int queued, bool cut,
+                        int finished);
 
 /* Appends the claim's arguments of mapq1_step (ncmd nplugin prefetch
  * flags nqueues queue...) to cmd, with flag 'd' when promote and 'g' when

@@ -89,6 +89,7 @@ static bool
 may_defer(const struct mapq_agent *a, int hold)
 {
     return !a->stopping && agent_claim_defers(hold, a->running_cmds, a->queued,
+                                              a->bells[BELL_CMD].cut,
                                               a->outbox.argc / DONE_FIELDS);
 }
 

@@ -195,21 +195,24 @@ test_agent_claim_depth_from_batch_or_durations(void **state)
 }
 
 static void
-test_agent_claim_defers_only_while_the_prefetch_feeds(void **state)
+test_agent_claim_defers_unless_a_short_list_waits(void **state)
 {
     (void)state;
-    /* Four slots busy, each with its next subtask here: results wait. */
-    assert_true(agent_claim_defers(64, 4, 4, 1));
-    assert_true(agent_claim_defers(64, 4, 60, FLUSH_BATCH(64) - 1));
+    /* Long lists: results wait for a batch, however few are queued. */
+    assert_true(agent_claim_defers(16, 8, 0, false, 1));
+    assert_true(agent_claim_defers(64, 4, 60, false, FLUSH_BATCH(64) - 1));
     /* A batch is ready: it goes. */
-    assert_false(agent_claim_defers(64, 4, 60, FLUSH_BATCH(64)));
-    /* The prefetch no longer feeds every busy slot (a concurrency window,
-     * the end of a list): whoever waits for these results hears now. */
-    assert_false(agent_claim_defers(64, 4, 3, 1));
-    assert_false(agent_claim_defers(64, 3, 0, 1));
+    assert_false(agent_claim_defers(64, 4, 60, false, FLUSH_BATCH(64)));
+    /* A short list, each busy slot with its next subtask here (the end of
+     * a map): they wait. */
+    assert_true(agent_claim_defers(64, 4, 4, true, 1));
+    /* A short list the prefetch no longer covers (a concurrency window):
+     * whoever waits for these results hears now. */
+    assert_false(agent_claim_defers(64, 4, 3, true, 1));
+    assert_false(agent_claim_defers(64, 3, 0, true, 1));
     /* Nothing runs, or no prefetch: nothing to wait for. */
-    assert_false(agent_claim_defers(64, 0, 10, 1));
-    assert_false(agent_claim_defers(0, 4, 4, 1));
+    assert_false(agent_claim_defers(64, 0, 10, false, 1));
+    assert_false(agent_claim_defers(0, 4, 4, false, 1));
 }
 
 static void
@@ -549,7 +552,7 @@ main(void)
         cmocka_unit_test(test_agent_res_pins_least_loaded_cpus),
         cmocka_unit_test(test_agent_claim_depth_from_batch_or_durations),
         cmocka_unit_test(test_agent_claim_short_reply_dries),
-        cmocka_unit_test(test_agent_claim_defers_only_while_the_prefetch_feeds),
+        cmocka_unit_test(test_agent_claim_defers_unless_a_short_list_waits),
         cmocka_unit_test(test_agent_slot_states_legal_moves),
         cmocka_unit_test(test_agent_slot_states_done_is_final),
         cmocka_unit_test_setup_teardown(test_agent_outbox_batch_whole_entries,
