@@ -179,7 +179,8 @@ PIDS=()
 # Every revision from the oldest a process can use on serves this release:
 # each is taken from this repository's history (the commit that made it),
 # held for the user that may not replace it, and runs a workflow of
-# commands that fail once and retry, plugins and persistent workers.
+# commands that fail once and retry, plugins and persistent workers. A
+# clone without that history (a shallow one) fails the first check here.
 # lib_of REV: revision REV of the library, as the commit that made it had it.
 lib_of() {
     local c
