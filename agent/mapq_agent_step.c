@@ -3,9 +3,10 @@
  * which finishes the outbox's attempts and claims, in one function call
  * per loop pass. Decides what to ask for (a subtask per free slot, the
  * prefetch that keeps busy slots fed, the promotion of a delayed retry
- * that is due), when to send (finished attempts wait for a batch while no
- * slot would idle for them) and what the reply says (claimed subtasks,
- * refused results, when the next delayed retry is due, ended executions).
+ * that is due), when to send (finished attempts wait for a batch unless a
+ * short list may be waiting for them) and what the reply says (claimed
+ * subtasks, refused results, when the next delayed retry is due, ended
+ * executions).
  *
  * Part of the controller (with mapq_agent.c, which owns the jobs): it
  * uses the claim and outbox leaves for their halves of the call and hands
@@ -82,9 +83,9 @@ prefetch_hold(const struct mapq_agent *a)
     return depth * a->cfg.slots;
 }
 
-/* Finished attempts may wait for more to go in one call while every busy
- * slot is fed from the prefetch (hold: prefetch_hold()), up to a batch
- * and FLUSH_DEFER_MS: agent_claim_defers(). */
+/* Finished attempts may wait for more to go in one call, up to a batch
+ * and FLUSH_DEFER_MS, unless a short list may be waiting for them (hold:
+ * prefetch_hold()): agent_claim_defers(). */
 static bool
 may_defer(const struct mapq_agent *a, int hold)
 {
@@ -161,8 +162,8 @@ out:
 /*
  * The agent's one call: finishes the outbox's next batch and claims what
  * the slots and the prefetch want, in one mapq1_step. Finished attempts
- * wait (may_defer) while no slot would idle for them; a claim goes at
- * once and takes the outbox with it.
+ * may wait for a batch (may_defer); a claim goes at once and takes the
+ * outbox with it.
  */
 static void
 step(struct mapq_agent *a, bool flush)
