@@ -257,8 +257,8 @@ PIDS+=($!)
 why="redis holds revision $too_old of the mapq1 functions, older than $oldest, the oldest this process can use, and it may not replace it"
 check "an agent says why it cannot use a library too old for it" "0" \
     "$(wait_for 10 said "$TMP/too-old.log" "$why"; echo $?)"
-"$MAPQ" run "$TMP/slow.yaml" --redis "$user_url" --input "xs=[1]" \
-    --input dir="$TMP" >"$TMP/too-old.out" 2>"$TMP/too-old.err"
+timeout -s KILL 30 "$MAPQ" run "$TMP/slow.yaml" --redis "$user_url" \
+    --input "xs=[1]" --input dir="$TMP" >"$TMP/too-old.out" 2>"$TMP/too-old.err"
 rc=$?
 check "mapq run on it exits 3 with one line saying why" "3 1 1" \
     "$rc $(grep -c -F "$why" "$TMP/too-old.err") $(grep -c . "$TMP/too-old.err")"
