@@ -463,6 +463,7 @@ on_event(struct exec *x, uint64_t k, uint64_t i, int phase)
 static void
 on_events_done(struct exec *x)
 {
+    int64_t now = drv_now_ms();
     size_t k;
 
     for (k = 0; k < x->wf->nnodes && drv_exec_driving(x); k++) {
@@ -471,9 +472,51 @@ on_events_done(struct exec *x)
         if (!nr->touched)
             continue;
         nr->touched = false;
+        drv_window_read(nr, now);
         drv_window_push(x, k);
         drv_node_maybe_finish(x, k);
     }
+}
+
+/* Whether x's next events may wait: it drives nodes, none of them reads
+ * its records (its successors would start late), and every running one
+ * is flowing. */
+static bool
+exec_may_wait(const struct exec *x)
+{
+    bool running = false;
+    size_t k;
+
+    if (x->state != EXEC_DRIVING)
+        return false;
+    for (k = 0; k < x->wf->nnodes; k++) {
+        const struct node_run *nr = &x->nodes[k];
+
+        if (nr->state == NODE_ASSEMBLING)
+            return false;
+        if (nr->state != NODE_RUNNING)
+            continue;
+        if (!drv_window_flowing(nr))
+            return false;
+        running = true;
+    }
+    return running;
+}
+
+static bool
+on_events_may_wait(struct mapq_driver *d)
+{
+    struct exec *x;
+    bool any = false;
+
+    TAILQ_FOREACH (x, &d->execs, entry) {
+        if (!drv_exec_owned(x))
+            continue;
+        if (!exec_may_wait(x))
+            return false;
+        any = true;
+    }
+    return any;
 }
 
 static void
@@ -568,6 +611,7 @@ static const struct drv_ops ops = {
     .end_marked = drv_end_marked,
     .event = on_event,
     .events_done = on_events_done,
+    .events_may_wait = on_events_may_wait,
     .submitted = drv_serve_one,
     .load = on_load,
     .scanned = on_scanned,

@@ -36,6 +36,7 @@
 #define UNLIMITED_WINDOW 65536 /* queued+running cap when concurrency unset */
 #define CALL_TIMEOUT_MS  10000
 #define WAIT_BLOCK_S     1
+#define EVENT_PACE_MS    100 /* reads of events apart while none is awaited */
 #define ERROR_GROUPS_MAX 8
 #define ADOPT_EVERY_MS   1000
 #define PRUNE_EVERY      60   /* adoptions: P:execs is pruned every minute */
@@ -206,6 +207,12 @@ struct node_run {
     size_t ngroups;
     uint64_t ungrouped; /* failures whose message found no group */
     bool touched;       /* got events since the window was last refilled */
+    /* Its pace, for drv_window_flowing(): at the last read of events that
+     * had any, finished and the time; the rate they came since the one
+     * before (a second; 0 until two reads tell it). */
+    uint64_t read_mark;
+    int64_t read_ms;
+    uint64_t read_rate;
     bool scanning;      /* reconcile: reading where its subtasks stand */
     bool restored;      /* reconcile: succeeded before, output read back */
     uint64_t scan_next; /* reconcile: next index to scan */
@@ -285,6 +292,10 @@ struct drv_ops {
     void (*event)(struct exec *x, uint64_t k, uint64_t i, int phase);
     /* A batch of events of x is applied: windows may refill. */
     void (*events_done)(struct exec *x);
+    /* Whether the next read of events may wait up to EVENT_PACE_MS: no
+     * execution owned needs its next events at once (see
+     * drv_window_flowing()). Asked after each read that had events. */
+    bool (*events_may_wait)(struct mapq_driver *d);
     /* Serving: id was submitted (popped from P:submitted). */
     void (*submitted)(struct mapq_driver *d, const char *id, size_t len);
     /* Serving: an execution loaded from Redis, to be driven (wf and the
@@ -319,11 +330,14 @@ struct mapq_driver {
     size_t nrefused;         /* of them, refused by Redis (not unsent) */
     bool stopping;           /* mapq_driver_free() runs */
     int64_t reap_next;       /* no reap before (after a refusal) */
-    struct event *wait_ev;   /* the event wait's backoff after a refusal */
+    struct event *wait_ev;   /* the event wait's backoff after a refusal,
+                                or its pace (pacing) */
     struct mapq_redis *cmd;
     struct mapq_redis *blk;
     struct exec_list execs;
     bool waiting;
+    bool pacing;      /* no wait in flight: wait_ev sends the next one */
+    int64_t armed_ms; /* when the last wait was sent */
     bool serving;
     struct event *tick_ev;
     /*
@@ -553,6 +567,14 @@ size_t drv_window_take(struct node_run *nr, uint64_t limit, uint64_t end,
 bool drv_window_apply(struct node_run *nr, uint64_t i, int phase);
 /* True when the threshold is out of reach (nothing runs to no purpose). */
 bool drv_window_hopeless(const struct node_run *nr, bool run_all);
+/* True when a running node's next events may wait EVENT_PACE_MS: every
+ * subtask of it is pushed (no slot waits for a push), and at the rate its
+ * events came, what is in flight takes longer than two paces (its end is
+ * not near). */
+bool drv_window_flowing(const struct node_run *nr);
+/* Notes a read of events that finished some of nr's subtasks, at now_ms,
+ * for drv_window_flowing(). */
+void drv_window_read(struct node_run *nr, int64_t now_ms);
 /* Every subtask not finished is ABORTED; the node is finished. */
 void drv_window_abort(struct node_run *nr);
 /* Sends the next subtasks of node k while its window has room. */
@@ -561,11 +583,12 @@ void drv_window_push(struct exec *x, size_t k);
 /* ---- drv_events.c: reading events -------------------------------------- */
 
 /* Waits on the event lists of the executions owned (and P:submitted when
- * serving), or wakes the wait in flight that lacks one. */
+ * serving), or wakes the wait in flight that lacks one; while pacing, waits
+ * only for a list the last wait lacked (else the pace sends it). */
 void drv_events_wait(struct mapq_driver *d);
 /* The waiting connection is down: its wait is over. */
 void drv_events_lost(struct mapq_driver *d);
-/* The wait's backoff timer (d->wait_ev) fired. */
+/* The wait's timer (d->wait_ev: a backoff or the pace) fired. */
 void drv_events_again_cb(evutil_socket_t fd, short what, void *arg);
 
 /* ---- drv_assemble.c: outputs in input order ---------------------------- */

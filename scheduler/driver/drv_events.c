@@ -4,10 +4,16 @@
  * a list holds more, and a wake entry that ends the wait early when a list
  * it lacks becomes wanted.
  *
- * Owns the wait of a driver (d->waiting, wait_keys, wake_sent, wait_ev)
- * and x->draining. Each event, each batch's end and each submitted id is
- * reported to the controller (ops->event, events_done, submitted); this
- * file never touches a window nor an execution's state.
+ * While reports flow and none is awaited (the controller says so), reads
+ * are paced: the next wait goes EVENT_PACE_MS after the last one, so that
+ * Redis, idle between reports, is not woken twice for each (once by the
+ * report, once by the wait sent again after it). A wanted list the last
+ * wait lacked ends the pace at once.
+ *
+ * Owns the wait of a driver (d->waiting, pacing, armed_ms, wait_keys,
+ * wake_sent, wait_ev) and x->draining. Each event, each batch's end and each
+ * submitted id is reported to the controller (ops->event, events_done,
+ * submitted); this file never touches a window nor an execution's state.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +54,25 @@ handle_event(struct exec *x, const char *data, size_t len)
 
 static void drain(struct exec *x);
 
+/* After a read that had events: the next wait now, or when the pace is
+ * up if the controller says the events may wait. */
+static void
+wait_next(struct mapq_driver *d)
+{
+    int64_t left = d->armed_ms + EVENT_PACE_MS - drv_now_ms();
+    struct timeval tv;
+
+    if (left <= 0 || left > EVENT_PACE_MS || d->waiting || d->stopping ||
+        !d->ops->events_may_wait(d)) {
+        drv_events_wait(d);
+        return;
+    }
+    tv.tv_sec = 0;
+    tv.tv_usec = (suseconds_t)left * 1000;
+    d->pacing = true;
+    evtimer_add(d->wait_ev, &tv);
+}
+
 static void
 drain_cb(redisReply *reply, const char *why, void *arg)
 {
@@ -65,6 +90,10 @@ drain_cb(redisReply *reply, const char *why, void *arg)
         x->d->ops->events_done(x);
         if (reply->elements == BATCH && !drv_exec_ended(x)) {
             drain(x);
+            return;
+        }
+        if (reply->elements > 0) {
+            wait_next(x->d);
             return;
         }
     }
@@ -111,16 +140,18 @@ drv_events_again_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     d->waiting = false;
+    d->pacing = false;
     drv_events_wait(d);
 }
 
 void
 drv_events_lost(struct mapq_driver *d)
 {
-    /* A wait backing off after a refusal is redone on the new connection
-     * instead. */
+    /* A wait backing off after a refusal, or pacing, is redone on the new
+     * connection instead. */
     evtimer_del(d->wait_ev);
     d->waiting = false;
+    d->pacing = false;
 }
 
 /* Whether list is the key P:submitted. */
@@ -187,6 +218,10 @@ wait_cb(redisReply *reply, const char *why, void *arg)
         drain(x); /* there may be more: drain_cb waits again after */
         return;
     }
+    if (items->elements > 0) {
+        wait_next(d);
+        return;
+    }
 again:
     drv_events_wait(d);
 }
@@ -244,7 +279,8 @@ wake(struct mapq_driver *d)
     mapq_argv_release(&cmd);
 }
 
-/* A wait in flight that lacks a list wanted is woken. */
+/* A wait in flight that lacks a list wanted is woken; a pace is cut
+ * short. */
 void
 drv_events_wait(struct mapq_driver *d)
 {
@@ -270,6 +306,12 @@ drv_events_wait(struct mapq_driver *d)
             wake(d);
         goto out;
     }
+    if (d->pacing) {
+        if (!missing)
+            goto out;
+        evtimer_del(d->wait_ev);
+        d->pacing = false;
+    }
     if (keys.argc == 0)
         goto out;
     mapq_buf_reset(&d->wait_keys);
@@ -288,6 +330,7 @@ drv_events_wait(struct mapq_driver *d)
     mapq_argv_add(&call, "COUNT");
     mapq_argv_addf(&call, "%d", BATCH);
     d->waiting = true;
+    d->armed_ms = drv_now_ms();
     mapq_redis_command(d->blk, WAIT_BLOCK_S * 1000 + 3000, wait_cb, d,
                        call.argc, call.argv, call.lens);
     mapq_argv_release(&call);

@@ -94,6 +94,26 @@ drv_window_hopeless(const struct node_run *nr, bool run_all)
     return failed > nr->n - nr->need && !run_all && nr->finished < nr->n;
 }
 
+bool
+drv_window_flowing(const struct node_run *nr)
+{
+    return nr->state == NODE_RUNNING && !nr->scanning && nr->next >= nr->n &&
+           nr->read_rate > 0 &&
+           nr->inflight > nr->read_rate * 2 * EVENT_PACE_MS / 1000;
+}
+
+void
+drv_window_read(struct node_run *nr, int64_t now_ms)
+{
+    uint64_t got = nr->finished - nr->read_mark;
+
+    nr->read_rate = 0;
+    if (nr->read_ms > 0 && now_ms > nr->read_ms)
+        nr->read_rate = got * 1000 / (uint64_t)(now_ms - nr->read_ms);
+    nr->read_mark = nr->finished;
+    nr->read_ms = now_ms;
+}
+
 /*
  * The threshold is out of reach (or the execution cancelled): every
  * subtask not finished is ABORTED (queued ones are dropped when the

@@ -2,7 +2,8 @@
  * test_driver.c - the driver's pure parts, without Redis: the window
  * arithmetic of a node (how many subtasks to push given what is in flight,
  * the concurrency and what is left; ends; the threshold) and the table of
- * an execution's legal state changes.
+ * an execution's legal state changes, and when a node's next events may
+ * wait.
  */
 #include "mapq_test.h"
 
@@ -228,6 +229,52 @@ test_driver_window_threshold(void **state)
     assert_false(drv_window_hopeless(&f->nr, false));
 }
 
+/* Finishes subtasks [from, to) of a node. */
+static void
+finish(struct node_run *nr, uint64_t from, uint64_t to)
+{
+    uint64_t i;
+
+    for (i = from; i < to; i++)
+        assert_true(drv_window_apply(nr, i, MAPQ_PHASE_SUCCEEDED));
+}
+
+/* Reads one pace apart: what one pace finished at the last read, k, sets
+ * how near the end is. The events may wait while more than 2k are in
+ * flight and nothing waits to be pushed. */
+static void
+test_driver_window_flowing_while_its_end_is_far(void **state)
+{
+    struct fixture *f = *state;
+    struct node_run *nr = &f->nr;
+    uint64_t idx[BATCH];
+    int64_t t0 = 1000000;
+
+    assert_int_equal(drv_window_take(nr, 50, UINT64_MAX, idx, BATCH), 50);
+    finish(nr, 0, 10);
+    drv_window_read(nr, t0);
+    assert_false(drv_window_flowing(nr)); /* one read: no rate yet */
+    finish(nr, 10, 15);
+    drv_window_read(nr, t0 + EVENT_PACE_MS);
+    assert_int_equal(nr->inflight, 35);
+    assert_false(drv_window_flowing(nr)); /* 50 are still to push */
+    drv_window_take(nr, UNLIMITED_WINDOW, UINT64_MAX, idx, BATCH);
+    assert_int_equal(nr->inflight, 85);
+    assert_true(drv_window_flowing(nr)); /* 85 > 2 x 5 */
+    nr->scanning = true;
+    assert_false(drv_window_flowing(nr));
+    nr->scanning = false;
+    finish(nr, 15, 60);
+    drv_window_read(nr, t0 + 2 * EVENT_PACE_MS);
+    assert_int_equal(nr->inflight, 40);
+    assert_false(drv_window_flowing(nr)); /* 40 <= 2 x 45: near the end */
+    finish(nr, 60, 70);
+    drv_window_read(nr, t0 + 4 * EVENT_PACE_MS);
+    assert_true(drv_window_flowing(nr)); /* 10 in two paces: 30 > 2 x 5 */
+    nr->state = NODE_ASSEMBLING;
+    assert_false(drv_window_flowing(nr));
+}
+
 static void
 test_driver_state_live_states_may_end(void **state)
 {
@@ -333,6 +380,9 @@ main(void)
                                         setup_hundred, teardown),
         cmocka_unit_test_setup_teardown(test_driver_window_threshold,
                                         setup_hundred, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_driver_window_flowing_while_its_end_is_far, setup_hundred,
+            teardown),
         cmocka_unit_test(test_driver_state_live_states_may_end),
         cmocka_unit_test(test_driver_state_ended_is_final),
         cmocka_unit_test(test_driver_state_driving_needs_ownership),
