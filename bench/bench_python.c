@@ -26,12 +26,14 @@ static const char fn_py[] = "def square(x):\n"
 /*
  * Celery's side: a worker (prefork, one process per CPU, as Celery is
  * usually run) and a client that sends n tasks and waits for every
- * result. Prints the rate, or nothing and exit 3 when Celery is missing.
+ * result. Prints the rate, or nothing and exit 3 when Celery or the Redis
+ * client its Redis transport imports is missing.
  */
 static const char celery_py[] =
     "import os, subprocess, sys, time\n"
     "try:\n"
     "    from celery import Celery\n"
+    "    import redis\n"
     "except ImportError:\n"
     "    sys.exit(3)\n"
     "# The worker imports this module too: the URL comes from the\n"

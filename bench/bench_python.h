@@ -20,7 +20,8 @@ int bench_python_prepare(char *dir, size_t len);
 /*
  * Runs n square tasks through Celery (prefork, conc processes) on the
  * Redis at url (borrowed), from the first send to the last result: 0 and
- * the rate in *rate; 1 when Celery is not installed; -1 when it failed.
+ * the rate in *rate; 1 when Celery or its Redis client is not installed;
+ * -1 when it failed.
  */
 int bench_python_celery(const char *dir, const char *url, long n, int conc,
                         double *rate);

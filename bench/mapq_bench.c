@@ -453,8 +453,8 @@ python(struct bench *b, const char *dir)
     st = bench_python_celery(dir, o->redis, o->python_n, conc > 0 ? conc : 1,
                              &celery);
     if (st == 1) {
-        printf("%-14s Celery is not installed (Debian: python3-celery): no "
-               "figure to compare\n",
+        printf("%-14s Celery or its Redis client is not installed (Debian: "
+               "python3-celery, python3-redis): no figure to compare\n",
                "celery");
     } else if (st != 0) {
         printf("%-14s Celery failed: no figure to compare\n", "celery");
