@@ -86,6 +86,14 @@ enum node_state {
     NODE_SKIPPED,
 };
 
+/* The event wait of a driver (drv_events.c). */
+enum wait_state {
+    WAIT_IDLE,    /* none in flight: the next drv_events_wait() sends one */
+    WAIT_SENT,    /* a BLMPOP is in flight */
+    WAIT_BACKOFF, /* refused: wait_ev sends the next after a backoff */
+    WAIT_PACED,   /* events may wait: wait_ev sends the next at the pace */
+};
+
 /*
  * The life of an execution in a driver; changed by drv_exec_set_state() only,
  * which checks each move against drv_exec_legal[][] (docs/ARCHITECTURE.md
@@ -330,14 +338,12 @@ struct mapq_driver {
     size_t nrefused;         /* of them, refused by Redis (not unsent) */
     bool stopping;           /* mapq_driver_free() runs */
     int64_t reap_next;       /* no reap before (after a refusal) */
-    struct event *wait_ev;   /* the event wait's backoff after a refusal,
-                                or its pace (pacing) */
+    struct event *wait_ev;   /* the event wait's backoff or pace */
     struct mapq_redis *cmd;
     struct mapq_redis *blk;
     struct exec_list execs;
-    bool waiting;
-    bool pacing;      /* no wait in flight: wait_ev sends the next one */
-    int64_t armed_ms; /* when the last wait was sent */
+    enum wait_state wait; /* drv_events.c's, changed by set_wait() */
+    int64_t armed_ms;     /* when the last wait was sent */
     bool serving;
     struct event *tick_ev;
     /*
@@ -583,8 +589,8 @@ void drv_window_push(struct exec *x, size_t k);
 /* ---- drv_events.c: reading events -------------------------------------- */
 
 /* Waits on the event lists of the executions owned (and P:submitted when
- * serving), or wakes the wait in flight that lacks one; while pacing, waits
- * only for a list the last wait lacked (else the pace sends it). */
+ * serving), or wakes the wait in flight that lacks one; while paced, only
+ * for a list the last wait lacked (else the pace sends it). */
 void drv_events_wait(struct mapq_driver *d);
 /* The waiting connection is down: its wait is over. */
 void drv_events_lost(struct mapq_driver *d);

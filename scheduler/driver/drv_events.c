@@ -10,8 +10,8 @@
  * report, once by the wait sent again after it). A wanted list the last
  * wait lacked ends the pace at once.
  *
- * Owns the wait of a driver (d->waiting, pacing, armed_ms, wait_keys,
- * wake_sent, wait_ev) and x->draining. Each event, each batch's end and each
+ * Owns the wait of a driver (d->wait, armed_ms, wait_keys, wake_sent,
+ * wait_ev) and x->draining. Each event, each batch's end and each
  * submitted id is reported to the controller (ops->event, events_done,
  * submitted); this file never touches a window nor an execution's state.
  */
@@ -54,23 +54,38 @@ handle_event(struct exec *x, const char *data, size_t len)
 
 static void drain(struct exec *x);
 
+/* The one place the wait's state changes; a timer that would send the
+ * next wait goes when that is no longer the state. */
+static void
+set_wait(struct mapq_driver *d, enum wait_state to, int delay_ms)
+{
+    struct timeval tv;
+
+    if (d->wait == WAIT_BACKOFF || d->wait == WAIT_PACED)
+        evtimer_del(d->wait_ev);
+    d->wait = to;
+    if (to == WAIT_SENT)
+        d->armed_ms = drv_now_ms();
+    if (to == WAIT_BACKOFF || to == WAIT_PACED) {
+        tv.tv_sec = delay_ms / 1000;
+        tv.tv_usec = (suseconds_t)(delay_ms % 1000) * 1000;
+        evtimer_add(d->wait_ev, &tv);
+    }
+}
+
 /* After a read that had events: the next wait now, or when the pace is
  * up if the controller says the events may wait. */
 static void
 wait_next(struct mapq_driver *d)
 {
     int64_t left = d->armed_ms + EVENT_PACE_MS - drv_now_ms();
-    struct timeval tv;
 
-    if (left <= 0 || left > EVENT_PACE_MS || d->waiting || d->stopping ||
-        !d->ops->events_may_wait(d)) {
+    if (left <= 0 || left > EVENT_PACE_MS || d->wait != WAIT_IDLE ||
+        d->stopping || !d->ops->events_may_wait(d)) {
         drv_events_wait(d);
         return;
     }
-    tv.tv_sec = 0;
-    tv.tv_usec = (suseconds_t)left * 1000;
-    d->pacing = true;
-    evtimer_add(d->wait_ev, &tv);
+    set_wait(d, WAIT_PACED, (int)left);
 }
 
 static void
@@ -115,21 +130,15 @@ drain(struct exec *x)
     drv_exec_send(x, PATH_EVENTS, &cmd, drain_cb, x);
 }
 
-/* The event wait refused (BUSY, NOPERM, ...): waits again after a backoff
- * (returns true), or, when drv_refused() ended the executions, not at
- * all. */
-static bool
+/* The event wait refused (BUSY, NOPERM, ...): waits again after a
+ * backoff, or, when drv_refused() ended the executions, not at all. */
+static void
 wait_refused(struct mapq_driver *d, const char *text)
 {
-    struct timeval tv;
     int delay_ms;
 
-    if (!drv_refused(d, NULL, PATH_EVENTS, "BLMPOP", text, &delay_ms))
-        return false;
-    tv.tv_sec = delay_ms / 1000;
-    tv.tv_usec = (delay_ms % 1000) * 1000;
-    evtimer_add(d->wait_ev, &tv);
-    return true;
+    if (drv_refused(d, NULL, PATH_EVENTS, "BLMPOP", text, &delay_ms))
+        set_wait(d, WAIT_BACKOFF, delay_ms);
 }
 
 void
@@ -139,19 +148,16 @@ drv_events_again_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    d->waiting = false;
-    d->pacing = false;
+    set_wait(d, WAIT_IDLE, 0);
     drv_events_wait(d);
 }
 
 void
 drv_events_lost(struct mapq_driver *d)
 {
-    /* A wait backing off after a refusal, or pacing, is redone on the new
+    /* A wait backing off after a refusal, or paced, is redone on the new
      * connection instead. */
-    evtimer_del(d->wait_ev);
-    d->waiting = false;
-    d->pacing = false;
+    set_wait(d, WAIT_IDLE, 0);
 }
 
 /* Whether list is the key P:submitted. */
@@ -178,13 +184,11 @@ wait_cb(redisReply *reply, const char *why, void *arg)
     size_t i;
 
     (void)why;
+    set_wait(d, WAIT_IDLE, 0);
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
-        if (wait_refused(d, reply->str))
-            return; /* d->waiting until the backoff ends */
-        d->waiting = false;
+        wait_refused(d, reply->str);
         return;
     }
-    d->waiting = false;
     if (reply == NULL)
         return; /* the state callback resumes waiting */
     drv_note_success(d, PATH_EVENTS, "BLMPOP");
@@ -301,19 +305,19 @@ drv_events_wait(struct mapq_driver *d)
         want_key(d, &keys, sub, &missing);
         free(sub);
     }
-    if (d->waiting) {
+    if (d->wait == WAIT_SENT) {
         if (missing)
             wake(d);
         goto out;
     }
-    if (d->pacing) {
-        if (!missing)
-            goto out;
-        evtimer_del(d->wait_ev);
-        d->pacing = false;
-    }
-    if (keys.argc == 0)
+    /* After a backoff, or at the pace, the wait covers every list wanted
+     * then; a list the last one lacked cuts the pace short. */
+    if (d->wait == WAIT_BACKOFF || (d->wait == WAIT_PACED && !missing))
         goto out;
+    if (keys.argc == 0) {
+        set_wait(d, WAIT_IDLE, 0);
+        goto out;
+    }
     mapq_buf_reset(&d->wait_keys);
     mapq_buf_append(&d->wait_keys, "\n", 1);
     mapq_argv_add(&keys, d->wake_key);
@@ -329,8 +333,7 @@ drv_events_wait(struct mapq_driver *d)
     mapq_argv_add(&call, "LEFT");
     mapq_argv_add(&call, "COUNT");
     mapq_argv_addf(&call, "%d", BATCH);
-    d->waiting = true;
-    d->armed_ms = drv_now_ms();
+    set_wait(d, WAIT_SENT, 0);
     mapq_redis_command(d->blk, WAIT_BLOCK_S * 1000 + 3000, wait_cb, d,
                        call.argc, call.argv, call.lens);
     mapq_argv_release(&call);
